@@ -1,0 +1,203 @@
+"""``interaction-server``: run one site's server, the local demo pair, or manage the directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from .config import DUPLICATE_POLICIES, ConfigError, ServerConfig, SitesFile, load_site_config
+from .directory import AgentRecord, Directory, DirectoryError, hash_password
+from .resources import resource_path
+
+SECRET_ENV = "INTERACTION_SERVER_SECRET"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interaction-server",
+        description="Contact-center interaction server (one site). With no subcommand it serves; "
+        "see `interaction-server pair` for the local two-site demo.",
+        epilog=f"The shared secret (resume tokens and peer link) comes from --secret-file or ${SECRET_ENV}; "
+        "both servers of a pair must use the same one.",
+    )
+    parser.add_argument("--name", default="A", help="site/server name shown to clients and in reporting (default: A)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8701, help="TCP port; 0 picks a free one (default: 8701)")
+    parser.add_argument("--peer", metavar="URL", help="ws:// or wss:// URL of the other site's server, for the peer link")
+    parser.add_argument("--agents", metavar="FILE", type=Path, help="agent directory TOML (default: the shipped demo directory)")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="site configuration TOML: [server] settings and [[not_ready_reason]] (default: shipped sites.toml)")
+    parser.add_argument("--secret-file", metavar="FILE", type=Path, help=f"file holding the pair's shared secret (else ${SECRET_ENV})")
+    parser.add_argument("--duplicate-policy", choices=DUPLICATE_POLICIES, help="what a second login of a logged-in agent does (default: force-logout)")
+    parser.add_argument("--heartbeat-interval", metavar="MS", type=int, help="default heartbeat interval in ms (default: 500)")
+    parser.add_argument("--heartbeat-timeout", metavar="MS", type=int, help="a client silent this long is disconnected (default: 1500)")
+    parser.add_argument("--max-message-bytes", metavar="N", type=int, help="largest accepted frame; bigger ones close the socket with 1009 (default: 65536)")
+    parser.add_argument("--tls-cert", metavar="PEM", type=Path, help="certificate chain: serve wss:// instead of ws://")
+    parser.add_argument("--tls-key", metavar="PEM", type=Path, help="private key for --tls-cert")
+    parser.add_argument("--ca-file", metavar="PEM", type=Path, help="CA bundle to verify a wss:// peer (default: the system store)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default: INFO)")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    hp = sub.add_parser("hash-password", help="print the scrypt hash of a password for an agent directory")
+    hp.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")
+    aa = sub.add_parser("add-agent", help="add an agent or supervisor to a directory file (created if missing)")
+    aa.add_argument("file", type=Path)
+    aa.add_argument("--id", required=True)
+    aa.add_argument("--name", dest="agent_name", required=True)
+    aa.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    aa.add_argument("--queue", action="append", default=[], help="queue membership (repeatable)")
+    aa.add_argument("--skill", action="append", default=[], help="skill (repeatable)")
+    aa.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")
+    pr = sub.add_parser("pair", help="run sites A and B (peer-linked, demo agents) in the foreground")
+    pr.add_argument("--base-port", type=int, default=8701, help="site A gets this port, site B the next (default: 8701)")
+    sc = sub.add_parser("schema", help="print the protocol's JSON Schema (as in docs/protocol.schema.json)")
+    sc.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    return parser
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise SystemExit("error: the passwords differ")
+    if not password:
+        raise SystemExit("error: empty password")
+    return password
+
+
+def _load_secret(args) -> bytes:
+    if args.secret_file:
+        try:
+            return args.secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise SystemExit(f"error: cannot read --secret-file: {exc}") from None
+    return os.environ.get(SECRET_ENV, "").encode()
+
+
+def _server_config(args) -> ServerConfig:
+    config_file = args.config or resource_path("sites.toml")
+    base = load_site_config(config_file)
+    return base.with_overrides(
+        name=args.name, host=args.host, port=args.port, peer_url=args.peer, secret=_load_secret(args),
+        duplicate_policy=args.duplicate_policy, heartbeat_interval_ms=args.heartbeat_interval,
+        heartbeat_timeout_ms=args.heartbeat_timeout, max_message_bytes=args.max_message_bytes,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, ca_file=args.ca_file,
+    ).validate()
+
+
+async def _serve(config: ServerConfig, directory: Directory) -> None:
+    from .server import InteractionServer
+
+    server = InteractionServer(config, directory)
+    await server.start()
+    scheme = "wss" if config.tls_cert else "ws"
+    # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
+    print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def _run_pair(args) -> int:
+    """Sites A and B as two child processes, so one can be killed while the other serves."""
+    secret = os.environ.get(SECRET_ENV) or secrets.token_hex(32)
+    env = {**os.environ, SECRET_ENV: secret, "PYTHONUNBUFFERED": "1"}
+    ports = {"A": args.base_port, "B": args.base_port + 1}
+    children = []
+    for name, other in (("A", "B"), ("B", "A")):
+        cmd = [sys.executable, "-m", "server_stub", "--name", name, "--port", str(ports[name]),
+               "--peer", f"ws://127.0.0.1:{ports[other]}", "--log-level", args.log_level]
+        if args.agents:
+            cmd += ["--agents", str(args.agents)]
+        if args.config:
+            cmd += ["--config", str(args.config)]
+        children.append((name, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+
+    def pump(name, proc):
+        for line in proc.stdout:
+            print(f"[{name}] {line}", end="", flush=True)
+
+    threads = [threading.Thread(target=pump, args=c, daemon=True) for c in children]
+    for t in threads:
+        t.start()
+    print(
+        "Local interaction-server pair (Ctrl-C stops both):\n"
+        f"  site A  ws://127.0.0.1:{ports['A']}\n  site B  ws://127.0.0.1:{ports['B']}\n"
+        "Demo users (password 'demo'): agents 1001-1010, supervisor 'sup1'. Protocol: docs/protocol.md\n",
+        flush=True,
+    )
+    try:
+        while all(proc.poll() is None for _, proc in children):
+            threads[0].join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for _, proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in children:
+            proc.wait(10)
+        for t in threads:
+            t.join(2)
+    failed = [name for name, proc in children if proc.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+    if failed:
+        print(f"site {', '.join(failed)} exited with an error", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.log_level != "DEBUG":  # websockets' own per-connection lines duplicate ours
+        logging.getLogger("interaction_server.ws").setLevel(logging.WARNING)
+    try:
+        if args.command == "hash-password":
+            print(hash_password(_read_password(args.stdin)))
+            return 0
+        if args.command == "add-agent":
+            directory = Directory.load(args.file) if args.file.exists() else Directory()
+            directory.add(AgentRecord(id=args.id, name=args.agent_name, password_hash=hash_password(_read_password(args.stdin)),
+                                      role=args.role, queues=tuple(args.queue), skills=tuple(args.skill)))
+            directory.save(args.file)
+            print(f"added {args.role} {args.id} to {args.file}")
+            return 0
+        if args.command == "schema":
+            from .protocol import json_schema_text
+
+            text = json_schema_text()
+            if args.output:
+                args.output.write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+            return 0
+        if args.command == "pair":
+            SitesFile.load(args.config or resource_path("sites.toml"))  # fail early on a bad file
+            return _run_pair(args)
+        config = _server_config(args)
+        directory = Directory.load(args.agents or resource_path("demo_agents.toml"))
+        asyncio.run(_serve(config, directory))
+        return 0
+    except (ConfigError, DirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # port in use, unreadable certificate, ...
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The agent directory: who may log in, with which role, verified against scrypt hashes.
+
+A directory is a TOML file of ``[[agent]]`` tables (id, name, password_hash, role, queues,
+skills). Passwords are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+ROLES = ("agent", "supervisor")
+_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# scrypt cost: n=2**14, r=8 (about 16 MiB and ~0.1 s here); logins after a failover use resume
+# tokens instead, so this cost is paid once per working day, not during a failover storm.
+_N, _R, _P = 2**14, 8, 1
+
+
+class DirectoryError(ValueError):
+    """The directory file is unreadable or has an invalid entry; the message says where."""
+
+
+def hash_password(password: str, *, n: int = _N, r: int = _R, p: int = _P) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"scrypt${n}${r}${p}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+            dklen=len(expected), maxmem=256 * 1024 * 1024,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: str
+    name: str
+    password_hash: str
+    role: str = "agent"
+    queues: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+
+    def as_toml(self) -> dict:
+        return {
+            "id": self.id, "name": self.name, "password_hash": self.password_hash,
+            "role": self.role, "queues": list(self.queues), "skills": list(self.skills),
+        }
+
+
+@dataclass
+class Directory:
+    agents: dict[str, AgentRecord] = field(default_factory=dict)
+
+    def get(self, agent_id: str) -> AgentRecord | None:
+        return self.agents.get(agent_id)
+
+    @classmethod
+    def load(cls, path: Path) -> "Directory":
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise DirectoryError(f"{path}: {exc}") from exc
+        agents: dict[str, AgentRecord] = {}
+        for i, entry in enumerate(data.get("agent", [])):
+            where = f"{path}: [[agent]] #{i + 1}"
+            try:
+                record = AgentRecord(
+                    id=str(entry["id"]), name=str(entry["name"]),
+                    password_hash=str(entry["password_hash"]), role=str(entry.get("role", "agent")),
+                    queues=tuple(entry.get("queues", ())), skills=tuple(entry.get("skills", ())),
+                )
+            except KeyError as exc:
+                raise DirectoryError(f"{where}: missing key {exc.args[0]!r}") from None
+            if not _ID.match(record.id):
+                raise DirectoryError(f"{where}: id {record.id!r} must be 1-64 of A-Z a-z 0-9 _ . @ -")
+            if record.role not in ROLES:
+                raise DirectoryError(f"{where}: role must be one of {ROLES}, not {record.role!r}")
+            if not record.password_hash.startswith("scrypt$"):
+                raise DirectoryError(f"{where}: password_hash must be an scrypt hash (see `interaction-server hash-password`)")
+            if record.id in agents:
+                raise DirectoryError(f"{where}: duplicate id {record.id!r}")
+            agents[record.id] = record
+        return cls(agents)
+
+    def save(self, path: Path) -> None:
+        text = tomli_w.dumps({"agent": [a.as_toml() for a in self.agents.values()]})
+        Path(path).write_text(text, encoding="utf-8")
+
+    def add(self, record: AgentRecord) -> None:
+        if not _ID.match(record.id):
+            raise DirectoryError(f"id {record.id!r} must be 1-64 of A-Z a-z 0-9 _ . @ -")
+        if record.role not in ROLES:
+            raise DirectoryError(f"role must be one of {ROLES}")
+        if record.id in self.agents:
+            raise DirectoryError(f"agent {record.id!r} already exists")
+        self.agents[record.id] = record

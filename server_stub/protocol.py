@@ -1,0 +1,413 @@
+"""Wire protocol: every message the interaction server sends or accepts.
+
+The models are the single source of truth: the server validates with them, the client core
+builds with them, and ``docs/protocol.schema.json`` is generated from them (a test keeps the two
+equal). msgspec is used because it validates while it decodes, at several times the speed of the
+alternatives, which matters when a server re-logs thousands of agents in a failover storm, and it
+emits JSON Schema for the models directly.
+
+Conventions (see docs/protocol.md): every message is one JSON object in one WebSocket text frame,
+tagged by ``type``. Requests carry a client ``request_id`` echoed in the answer. Reporting events
+carry a per-stream ``seq``. Unknown *fields* are ignored for forward compatibility; unknown
+*types* are an error. Times are integers in milliseconds since the Unix epoch (``*_ms``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+# --------------------------------------------------------------------------- field types
+
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Client-chosen id, echoed in the answer; a retry with the same id gets the original answer.")]
+AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**53, description="Login generation of the agent; only ever goes up.")]
+Seq = Annotated[int, msgspec.Meta(ge=0, description="Position of the event in the server's reporting stream.")]
+TimeMs = Annotated[int, msgspec.Meta(ge=0, description="Milliseconds since the Unix epoch.")]
+Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+ReasonCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+AgentStateName = Literal["ready", "not_ready", "after_call_work"]
+Role = Literal["agent", "supervisor"]
+LinkRole = Literal["primary", "secondary"]
+LogoutReason = Literal[
+    "logout",  # the agent asked (RequestAgentLogout)
+    "disconnected",  # the agent's link closed or went silent while logged in
+    "moved",  # the agent logged in on the peer server at a newer epoch (fenced)
+    "duplicate_login",  # a newer login of the same agent took over (force-logout policy)
+    "forced",  # a supervisor logged the agent out
+    "server_shutdown",  # this server is stopping
+]
+
+ErrorCode = Literal[
+    "bad_json",  # the frame is not valid UTF-8 JSON
+    "bad_message",  # valid JSON, but not an object or missing/mistyped fields
+    "unknown_type",  # ``type`` names no message of this protocol
+    "not_a_request",  # a server-to-client message was sent to the server
+    "unsupported_version",  # RequestRegisterClient asked for a protocol version we do not speak
+    "not_registered",  # anything but register/heartbeat before RequestRegisterClient
+    "already_registered",
+    "not_authenticated",  # a request that needs a login/available/subscribe first
+    "forbidden",  # authenticated, but the role does not allow it
+    "bad_credentials",  # unknown agent or wrong password (deliberately not told apart)
+    "invalid_token",  # resume token forged, malformed or for another agent
+    "token_expired",
+    "already_logged_in",  # duplicate login refused (policy ``deny``) or same socket
+    "not_logged_in",  # state change or logout without a login on this socket
+    "stale_epoch",  # the request carries an older epoch than the agent's current login
+    "invalid_reason",  # Not Ready reason code not configured on this server
+    "invalid_state",  # the transition is not allowed now
+    "rate_limited",  # too many messages per second on this socket
+    "internal",  # a bug on the server; the request had no effect
+]
+
+# --------------------------------------------------------------------------- shared structs
+
+
+class _Struct(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
+    pass
+
+
+class StateSnapshot(_Struct):
+    """An agent's state as carried across a failover: Not Ready keeps its reason and its start."""
+
+    state: AgentStateName
+    since_ms: TimeMs
+    reason: ReasonCode | None = None
+
+
+class AgentReport(_Struct):
+    """One logged-in agent as a reporting consumer sees it."""
+
+    agent_id: AgentId
+    name: ShortText
+    epoch: Epoch
+    state: AgentStateName
+    since_ms: TimeMs
+    login_ms: TimeMs
+    reason: ReasonCode | None = None
+    place: ShortText | None = None
+
+
+class ResumePoint(_Struct):
+    """Where a reporting consumer left a stream: replay from ``seq + 1`` if the server still can."""
+
+    stream_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    seq: Seq
+
+
+class ReasonInfo(_Struct):
+    code: ReasonCode
+    label: ShortText
+
+
+# --------------------------------------------------------------------------- message base
+
+
+class Message(_Struct, tag_field="type"):
+    """Base of every message; ``type`` is the tag."""
+
+
+class Request(Message):
+    request_id: RequestId
+
+
+# --------------------------------------------------------------------------- client -> server
+
+
+class RequestRegisterClient(Request, tag="RequestRegisterClient"):
+    """First message on every socket; answers with the server's identity and heartbeat terms."""
+
+    protocol_version: Annotated[int, msgspec.Meta(ge=1)]
+    client_name: ShortText
+    heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] | None = None
+
+
+class RequestAgentLogin(Request, tag="RequestAgentLogin"):
+    """Log the agent in on this server, which becomes its primary.
+
+    Exactly one of ``password`` and ``resume_token``. ``epoch`` is the least epoch the client
+    wants (its last epoch + 1 on failover); ``state`` restores the agent's state on failover.
+    """
+
+    agent_id: AgentId
+    password: Secret | None = None
+    resume_token: Secret | None = None
+    place: ShortText | None = None
+    epoch: Epoch | None = None
+    state: StateSnapshot | None = None
+
+
+class RequestAgentLogout(Request, tag="RequestAgentLogout"):
+    epoch: Epoch
+
+
+class RequestAgentAvailable(Request, tag="RequestAgentAvailable"):
+    """Announce the agent as available on this server without logging in: it becomes secondary."""
+
+    agent_id: AgentId
+    password: Secret | None = None
+    resume_token: Secret | None = None
+
+
+class RequestAgentNotAvailable(Request, tag="RequestAgentNotAvailable"):
+    """Withdraw a RequestAgentAvailable (sent to secondaries after a logout)."""
+
+
+class RequestAgentReady(Request, tag="RequestAgentReady"):
+    epoch: Epoch
+
+
+class RequestAgentNotReady(Request, tag="RequestAgentNotReady"):
+    epoch: Epoch
+    reason: ReasonCode
+
+
+class RequestAgentAfterCallWork(Request, tag="RequestAgentAfterCallWork"):
+    epoch: Epoch
+
+
+class RequestSubscribeReporting(Request, tag="RequestSubscribeReporting"):
+    """Authenticate as a supervisor and subscribe to this server's reporting stream."""
+
+    user_id: AgentId
+    password: Secret | None = None
+    resume_token: Secret | None = None
+    resume: ResumePoint | None = None
+
+
+class Heartbeat(Message, tag="Heartbeat"):
+    """Sent by both ends of every link when it has sent nothing else for one interval."""
+
+
+# --------------------------------------------------------------------------- server -> client
+
+
+class EventAck(Message, tag="EventAck"):
+    """Success answer to a request. Which optional fields are set depends on the request."""
+
+    request_id: RequestId
+    server: ShortText
+    protocol_version: int | None = None
+    heartbeat_interval_ms: int | None = None
+    heartbeat_timeout_ms: int | None = None
+    role: LinkRole | None = None
+    epoch: Epoch | None = None
+    resume_token: Secret | None = None
+    token_expires_ms: TimeMs | None = None
+    reasons: list[ReasonInfo] | None = None
+    stream_id: str | None = None
+
+
+class EventError(Message, tag="EventError"):
+    """A refusal. ``request_id`` is set when the offending frame had a readable one."""
+
+    code: ErrorCode
+    message: str
+    request_id: str | None = None
+
+
+class EventCurrentAgentStatus(Message, tag="EventCurrentAgentStatus"):
+    """The agent's authoritative state on its primary; sent after login and after every change."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    server: ShortText
+    state: AgentStateName
+    since_ms: TimeMs
+    reason: ReasonCode | None = None
+    place: ShortText | None = None
+    forced_by: ShortText | None = None
+
+
+class EventResumeToken(Message, tag="EventResumeToken"):
+    """A fresh resume token, pushed by the primary before the previous one expires."""
+
+    epoch: Epoch
+    resume_token: Secret
+    token_expires_ms: TimeMs
+
+
+class EventForcedLogout(Message, tag="EventForcedLogout"):
+    """The server ends this socket's login; the socket is closed right after (code 4009)."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    reason: LogoutReason
+    message: str
+    by: ShortText | None = None
+
+
+# --------------------------------------------------------------------------- reporting stream
+
+
+class EventReportingSnapshot(Message, tag="EventReportingSnapshot"):
+    """Every agent logged in at this server as of ``seq``; live events follow from ``seq + 1``."""
+
+    server: ShortText
+    stream_id: str
+    seq: Seq
+    agents: list[AgentReport]
+
+
+class EventAgentLogin(Message, tag="EventAgentLogin"):
+    server: ShortText
+    seq: Seq
+    agent: AgentReport
+
+
+class EventAgentLogout(Message, tag="EventAgentLogout"):
+    server: ShortText
+    seq: Seq
+    agent_id: AgentId
+    epoch: Epoch
+    reason: LogoutReason
+
+
+class EventAgentStateChanged(Message, tag="EventAgentStateChanged"):
+    server: ShortText
+    seq: Seq
+    agent_id: AgentId
+    epoch: Epoch
+    state: AgentStateName
+    since_ms: TimeMs
+    reason: ReasonCode | None = None
+    forced_by: ShortText | None = None
+
+
+# --------------------------------------------------------------------------- server <-> server
+
+
+class PeerHello(Message, tag="PeerHello"):
+    """Opens a peer link; ``proof`` is HMAC-SHA256(shared secret, "peer:" + server), hex."""
+
+    server: ShortText
+    proof: Secret
+
+
+class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
+    """Which agents the sender holds logged in, at which epoch (full set when ``full``)."""
+
+    server: ShortText
+    epochs: dict[AgentId, Epoch]
+    logged_out: list[AgentId] = []
+    full: bool = False
+
+
+# --------------------------------------------------------------------------- unions & codecs
+
+ClientMessage = Union[
+    RequestRegisterClient,
+    RequestAgentLogin,
+    RequestAgentLogout,
+    RequestAgentAvailable,
+    RequestAgentNotAvailable,
+    RequestAgentReady,
+    RequestAgentNotReady,
+    RequestAgentAfterCallWork,
+    RequestSubscribeReporting,
+    Heartbeat,
+    PeerHello,
+    PeerAgentEpochs,
+]
+
+ServerMessage = Union[
+    EventAck,
+    EventError,
+    EventCurrentAgentStatus,
+    EventResumeToken,
+    EventForcedLogout,
+    EventReportingSnapshot,
+    EventAgentLogin,
+    EventAgentLogout,
+    EventAgentStateChanged,
+    Heartbeat,
+]
+
+ReportingEvent = Union[EventReportingSnapshot, EventAgentLogin, EventAgentLogout, EventAgentStateChanged]
+
+CLIENT_TYPES = {cls.__struct_config__.tag: cls for cls in ClientMessage.__args__}
+SERVER_TYPES = {cls.__struct_config__.tag: cls for cls in ServerMessage.__args__}
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Message) -> str:
+    """One message as the text of a WebSocket frame."""
+    return _encoder.encode(message).decode()
+
+
+class ProtocolError(Exception):
+    """A frame that is not a valid message; ``code`` is the EventError code to answer with."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+def _classify(data: str | bytes, types: dict[str, type], error: Exception) -> ProtocolError:
+    """Turn a failed typed decode into a precise error, reading the frame loosely once."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        return ProtocolError("bad_json", f"frame is not valid JSON: {exc}")
+    if not isinstance(raw, dict):
+        return ProtocolError("bad_message", f"a message is a JSON object, got {type(raw).__name__}")
+    request_id = raw.get("request_id")
+    request_id = request_id if isinstance(request_id, str) and 0 < len(request_id) <= 64 else None
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        return ProtocolError("bad_message", "message has no string field `type`", request_id)
+    if kind not in types:
+        other = SERVER_TYPES if types is CLIENT_TYPES else CLIENT_TYPES
+        if kind in other:
+            return ProtocolError("not_a_request", f"{kind} is not sent in this direction", request_id)
+        return ProtocolError("unknown_type", f"unknown message type {kind[:64]!r}", request_id)
+    return ProtocolError("bad_message", f"{kind}: {error}", request_id)
+
+
+def decode_client(data: str | bytes) -> ClientMessage:
+    """Decode a frame received by a server. Raises ProtocolError with the code to answer."""
+    try:
+        return _client_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _classify(data, CLIENT_TYPES, exc) from None
+
+
+def decode_server(data: str | bytes) -> ServerMessage:
+    """Decode a frame received by a client. Raises ProtocolError on anything invalid."""
+    try:
+        return _server_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _classify(data, SERVER_TYPES, exc) from None
+
+
+def json_schema() -> dict:
+    """JSON Schema (2020-12) of both directions, as committed in docs/protocol.schema.json."""
+    (client_ref, server_ref), components = msgspec.json.schema_components(
+        [ClientMessage, ServerMessage], ref_template="#/$defs/{name}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://example.invalid/agent-desktop/protocol.schema.json",
+        "title": f"Agent desktop interaction protocol, version {PROTOCOL_VERSION}",
+        "description": "One JSON object per WebSocket text frame. See docs/protocol.md.",
+        "oneOf": [
+            {"title": "ClientToServer", **client_ref},
+            {"title": "ServerToClient", **server_ref},
+        ],
+        "$defs": components,
+    }
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

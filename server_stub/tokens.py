@@ -1,0 +1,54 @@
+"""Resume tokens and peer proofs: HMAC-SHA256 with the secret the server pair shares.
+
+A resume token lets the desktop log in again (on either server) without the password: no scrypt
+during a failover storm, and no password kept in the desktop's memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+
+class TokenError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code  # "invalid_token" or "token_expired"
+
+
+@dataclass(frozen=True)
+class ResumeClaim:
+    agent_id: str
+    epoch: int
+    expires_ms: int
+
+
+def _mac(secret: bytes, payload: bytes) -> str:
+    return hmac.new(secret, payload, hashlib.sha256).hexdigest()
+
+
+def issue_token(secret: bytes, agent_id: str, epoch: int, expires_ms: int) -> str:
+    payload = json.dumps({"a": agent_id, "e": epoch, "x": expires_ms}, separators=(",", ":")).encode()
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=")
+    return f"{body.decode()}.{_mac(secret, body)}"
+
+
+def verify_token(secret: bytes, token: str, now_ms: int) -> ResumeClaim:
+    body, _, mac = token.partition(".")
+    if not body or not hmac.compare_digest(_mac(secret, body.encode()), mac):
+        raise TokenError("invalid_token", "resume token is not valid for this server pair")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        claim = ResumeClaim(str(data["a"]), int(data["e"]), int(data["x"]))
+    except (ValueError, KeyError, TypeError):
+        raise TokenError("invalid_token", "resume token is malformed") from None
+    if claim.expires_ms <= now_ms:
+        raise TokenError("token_expired", "resume token has expired; log in with the password")
+    return claim
+
+
+def peer_proof(secret: bytes, server_name: str) -> str:
+    return _mac(secret, f"peer:{server_name}".encode())

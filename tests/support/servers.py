@@ -1,0 +1,109 @@
+"""Real ``interaction-server`` processes on loopback for tests: start, kill -9, SIGSTOP, restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "test-pair-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+@dataclass
+class ServerProcess:
+    """One site's server as a child process; its log lines are collected for assertions."""
+
+    name: str
+    port: int
+    peer_port: int | None = None
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if "--tls-cert" in self.extra_args else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> "ServerProcess":
+        cmd = [sys.executable, "-m", "server_stub", "--name", self.name, "--port", str(self.port), *self.extra_args]
+        if self.peer_port:
+            scheme = "wss" if "--tls-cert" in self.extra_args else "ws"
+            cmd += ["--peer", f"{scheme}://127.0.0.1:{self.peer_port}"]
+        env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+        self.lines = []
+        ready = threading.Event()
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def pump(proc=self.proc, lines=self.lines):
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                if line.startswith("listening "):
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise AssertionError(f"server {self.name} did not start:\n" + "\n".join(self.lines))
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+
+    def sigstop(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def sigcont(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def log_has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+
+def server_pair(extra_args: list[str] | None = None) -> tuple[ServerProcess, ServerProcess]:
+    pa, pb = free_port(), free_port()
+    a = ServerProcess("A", pa, pb, list(extra_args or []))
+    b = ServerProcess("B", pb, pa, list(extra_args or []))
+    return a, b
