@@ -100,13 +100,13 @@ async def _serve(config: ServerConfig, directory: Directory) -> None:
 
     server = InteractionServer(config, directory)
     await server.start()
-    scheme = "wss" if config.tls_cert else "ws"
-    # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
-    print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    scheme = "wss" if config.tls_cert else "ws"
+    # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
+    print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
     await stop.wait()
     await server.stop()
 
