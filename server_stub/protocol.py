@@ -401,7 +401,8 @@ def json_schema() -> dict:
         "$id": "https://example.invalid/agent-desktop/protocol.schema.json",
         "title": f"Agent desktop interaction protocol, version {PROTOCOL_VERSION}",
         "description": "One JSON object per WebSocket text frame. See docs/protocol.md.",
-        "oneOf": [
+        # anyOf, not oneOf: Heartbeat travels in both directions and must match both.
+        "anyOf": [
             {"title": "ClientToServer", **client_ref},
             {"title": "ServerToClient", **server_ref},
         ],
