@@ -1,0 +1,223 @@
+"""Failover benchmark: one agent under kill -9 and SIGSTOP of its primary, then a storm.
+
+Servers are real ``interaction-server`` processes on loopback; the single agent runs in this
+process on the product's core and asyncio layer; the storm agents run in ``bench/swarm.py``
+processes. Prints a human summary, then one JSON line (the last line).
+
+    python bench/failover.py [--trials 30] [--storm 2000] [--storm-procs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from desktop.core import events as ev  # noqa: E402
+from desktop.core.config import Endpoint, SessionConfig  # noqa: E402
+from desktop.core.session import AgentSession  # noqa: E402
+from desktop.net.runner import SessionRunner  # noqa: E402
+from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
+from tests.support.servers import server_pair  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class OneAgent:
+    """The product's session on this loop, with its events collected for timing."""
+
+    def __init__(self, urls: list[str]):
+        config = SessionConfig(endpoints=tuple(Endpoint(n, u) for n, u in zip("AB", urls)), client_name="bench")
+        self.session = AgentSession(config, rng=random.Random())
+        self.events: list[tuple[float, object]] = []
+        self.changed = asyncio.Event()
+        self.runner = SessionRunner(self.session, on_event=self._on_event)
+
+    def _on_event(self, event) -> None:
+        self.events.append((time.monotonic(), event))
+        self.changed.set()
+
+    async def wait(self, predicate, timeout: float = 15.0, after: int = 0):
+        deadline = time.monotonic() + timeout
+        while True:
+            for t, e in self.events[after:]:
+                if predicate(e):
+                    return t, e
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event; last: {[e for _, e in self.events[-12:]]}")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def login(self, agent_id: str) -> float:
+        t0 = time.monotonic()
+        self.runner.feed(self.session.start)
+        self.runner.feed(self.session.login, agent_id, "demo", initial_state=ev.StateIntent("not_ready", "lunch"))
+        t, _ = await self.wait(lambda e: isinstance(e, ev.AgentStateChanged) and e.endpoint == "A")
+        await self.wait(lambda e: isinstance(e, ev.LinkRoleChanged) and e.endpoint == "B" and e.role == "secondary")
+        return t - t0
+
+    def close(self) -> None:
+        self.runner.shutdown()
+
+
+async def single_agent_trials(trials: int) -> dict:
+    a, b = server_pair(["--log-level", "WARNING"])
+    a.start(), b.start()
+    results = {"kill9": [], "sigstop": [], "cold": []}
+    try:
+        for kind in ("kill9", "sigstop"):
+            for _ in range(trials):
+                if not a.alive():
+                    a.start()
+                agent = OneAgent([a.url, b.url])
+                results["cold"].append(await agent.login("1001"))
+                mark = len(agent.events)
+                t0 = time.monotonic()
+                a.kill9() if kind == "kill9" else a.sigstop()
+                try:
+                    t, event = await agent.wait(
+                        lambda e: isinstance(e, ev.AgentStateChanged) and e.endpoint == "B", after=mark)
+                finally:
+                    if kind == "sigstop":
+                        a.sigcont()
+                assert (event.state, event.reason) == ("not_ready", "lunch"), event
+                results[kind].append(t - t0)
+                agent.close()
+    finally:
+        a.stop(), b.stop()
+    return results
+
+
+def storm(n_agents: int, procs: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Directory()
+        # Cheap scrypt parameters for the bench directory: only the morning logins pay it, and the
+        # failover itself uses resume tokens, so the measured time does not include it.
+        cheap = hash_password("bench", n=16, r=1, p=1)
+        for i in range(n_agents):
+            directory.add(AgentRecord(id=f"b{i}", name=f"Bench {i}", password_hash=cheap))
+        path = Path(tmp) / "agents.toml"
+        directory.save(path)
+        a, b = server_pair(["--agents", str(path), "--log-level", "WARNING"])
+        a.start(), b.start()
+        swarms, lines = [], []
+        lock = threading.Lock()
+        try:
+            per = n_agents // procs
+            for k in range(procs):
+                count = per if k < procs - 1 else n_agents - per * (procs - 1)
+                proc = subprocess.Popen(
+                    [sys.executable, str(REPO / "bench" / "swarm.py"), "--urls", f"{a.url},{b.url}",
+                     "--agents", f"b{k * per}:{count}"],
+                    cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                    env={**os.environ, "PYTHONPATH": str(REPO)})
+                swarms.append(proc)
+
+                def pump(proc=proc):
+                    for line in proc.stdout:
+                        with lock:
+                            lines.append(json.loads(line))
+
+                threading.Thread(target=pump, daemon=True).start()
+
+            def count(kind):
+                with lock:
+                    return [r for r in lines if r["kind"] == kind]
+
+            deadline = time.monotonic() + 300
+            while len(count("ready")) < procs:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in swarms):
+                    raise RuntimeError(f"swarms did not get ready: {lines[-5:]}")
+                time.sleep(0.05)
+            time.sleep(2.0)  # let the morning settle: heartbeats only
+            t0 = time.monotonic()
+            a.kill9()
+            deadline = time.monotonic() + 60
+            while len(count("relogged")) < n_agents and time.monotonic() < deadline:
+                time.sleep(0.01)
+            relogged = count("relogged")
+            for p in swarms:
+                p.stdin.write("stop\n")
+                p.stdin.flush()
+            deadline = time.monotonic() + 30
+            while len(count("summary")) < procs and time.monotonic() < deadline:
+                time.sleep(0.05)
+            summaries = count("summary")
+            attempts = [x for s in summaries for x in s["login_attempts"]]
+            return {
+                "storm_agents": n_agents,
+                "storm_relogged": len(relogged),
+                "storm_all_relogged_ms": round((max(r["t"] for r in relogged) - t0) * 1000, 1) if relogged else None,
+                "storm_p50_relogged_ms": round((pct([r["t"] for r in relogged], 50) - t0) * 1000, 1) if relogged else None,
+                # Logins sent per agent over the whole run, the morning login included (so 2.0 = one
+                # failover login each); reported as failover attempts per agent below.
+                "storm_attempts_per_agent": round(sum(attempts) / len(attempts) - 1, 3) if attempts else None,
+                "double_logins": sum(1 for s in summaries if s["max_primaries"] > 1),
+                "storm_errors": len(count("error")),
+            }
+        finally:
+            for p in swarms:
+                p.kill()
+            a.stop(), b.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--storm", type=int, default=2000, help="storm size (0 skips the storm)")
+    parser.add_argument("--storm-procs", type=int, default=4)
+    args = parser.parse_args()
+
+    single = asyncio.run(single_agent_trials(args.trials))
+    ms = {k: [v * 1000 for v in vs] for k, vs in single.items()}
+    result = {
+        "trials": args.trials,
+        "kill9_p50_ms": round(statistics.median(ms["kill9"]), 1),
+        "kill9_p99_ms": round(pct(ms["kill9"], 99), 1),
+        "sigstop_p50_ms": round(statistics.median(ms["sigstop"]), 1),
+        "sigstop_p99_ms": round(pct(ms["sigstop"], 99), 1),
+        "cold_login_p50_ms": round(statistics.median(ms["cold"]), 1),
+    }
+    result["kill9_vs_cold_login"] = round(result["kill9_p50_ms"] / result["cold_login_p50_ms"], 3)
+    if args.storm:
+        result.update(storm(args.storm, args.storm_procs))
+    else:
+        result.update({"storm_agents": 0, "storm_all_relogged_ms": None, "storm_attempts_per_agent": None,
+                       "double_logins": 0})
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"kill -9 of the primary -> logged in on the backup, state restored: p50 {result['kill9_p50_ms']} ms, "
+          f"p99 {result['kill9_p99_ms']} ms over {args.trials} trials "
+          f"(min {min(ms['kill9']):.1f}, max {max(ms['kill9']):.1f})")
+    print(f"SIGSTOP of the primary (detected by heartbeat timeout): p50 {result['sigstop_p50_ms']} ms, "
+          f"p99 {result['sigstop_p99_ms']} ms")
+    print(f"cold login (password, scrypt) on the same server: p50 {result['cold_login_p50_ms']} ms; "
+          f"kill -9 failover / cold login = {result['kill9_vs_cold_login']}")
+    if args.storm:
+        print(f"storm: {result['storm_relogged']}/{args.storm} agents logged in again on the backup, the last after "
+              f"{result['storm_all_relogged_ms']} ms (median {result['storm_p50_relogged_ms']} ms); "
+              f"{result['storm_attempts_per_agent']} failover login attempts per agent; "
+              f"{result['double_logins']} swarms saw an agent primary on two servers")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

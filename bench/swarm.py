@@ -1,0 +1,117 @@
+"""Many headless agent sessions in one process (for the failover storm benchmark).
+
+Prints JSON lines on stdout: ``ready`` once every agent is logged in on the first server with a
+standby on the second; ``relogged`` per agent when its login lands elsewhere; ``summary`` on
+``stop`` from stdin (login attempts per agent, the most primaries any agent held at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+
+from desktop.core import events as ev
+from desktop.core.config import Endpoint, SessionConfig
+from desktop.core.session import AgentSession
+from desktop.net.runner import SessionRunner
+from server_stub import protocol as p
+
+
+class SwarmAgent:
+    def __init__(self, agent_id: str, config: SessionConfig, swarm: "Swarm"):
+        self.agent_id = agent_id
+        self.swarm = swarm
+        self.session = AgentSession(config, rng=random.Random(agent_id))
+        self.runner = SessionRunner(self.session, on_event=self.on_event)
+        execute = self.runner.execute
+        self.login_attempts = 0
+        self.primaries: set[str] = set()
+        self.max_primaries = 0
+        self.endpoint: str | None = None
+        self.standby = False
+
+        def counting(outputs):
+            for out in outputs or ():
+                if isinstance(out, ev.Send) and isinstance(out.message, p.RequestAgentLogin):
+                    self.login_attempts += 1
+            execute(outputs)
+
+        self.runner.execute = counting
+
+    def on_event(self, event) -> None:
+        if isinstance(event, ev.LinkRoleChanged):
+            if event.role == "primary":
+                self.primaries.add(event.endpoint)
+            else:
+                self.primaries.discard(event.endpoint)
+            self.max_primaries = max(self.max_primaries, len(self.primaries))
+            if event.role == "secondary":
+                self.standby = True
+                self.swarm.check_ready()
+        elif isinstance(event, ev.LoggedIn):
+            first = self.endpoint is None
+            self.endpoint = event.endpoint
+            if first:
+                self.swarm.check_ready()
+            else:
+                self.swarm.emit({"kind": "relogged", "agent": self.agent_id, "endpoint": event.endpoint,
+                                 "t": time.monotonic()})
+        elif isinstance(event, (ev.LoginFailed, ev.LoggedOut)):
+            self.swarm.emit({"kind": "error", "agent": self.agent_id, "event": type(event).__name__,
+                             "detail": getattr(event, "message", getattr(event, "reason", ""))})
+
+
+class Swarm:
+    def __init__(self, agent_ids: list[str], urls: list[str], password: str):
+        config = SessionConfig(endpoints=tuple(Endpoint(chr(65 + i), u) for i, u in enumerate(urls)),
+                               client_name="bench-swarm")
+        self.password = password
+        self.agents = [SwarmAgent(a, config, self) for a in agent_ids]
+        self.ready_sent = False
+
+    def emit(self, record: dict) -> None:
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+
+    def check_ready(self) -> None:
+        if not self.ready_sent and all(a.endpoint and a.standby for a in self.agents):
+            self.ready_sent = True
+            self.emit({"kind": "ready", "agents": len(self.agents), "t": time.monotonic()})
+
+    async def run(self, login_rate: float) -> None:
+        for agent in self.agents:
+            agent.runner.feed(agent.session.start)
+            agent.runner.feed(agent.session.login, agent.agent_id, self.password,
+                              initial_state=ev.StateIntent("not_ready", "break"))
+            await asyncio.sleep(1 / login_rate)  # pace the morning logins; the storm is not paced
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while (line := await reader.readline()) and line.strip() != b"stop":
+            pass
+        self.emit({
+            "kind": "summary",
+            "login_attempts": [a.login_attempts for a in self.agents],
+            "max_primaries": max(a.max_primaries for a in self.agents),
+            "relogged": sum(1 for a in self.agents if a.endpoint and a.endpoint != "A"),
+        })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--urls", required=True)
+    parser.add_argument("--agents", required=True, help="first:count, e.g. b0:500 -> b0 .. b499")
+    parser.add_argument("--password", default="bench")
+    parser.add_argument("--login-rate", type=float, default=500.0, help="logins per second at start-up")
+    args = parser.parse_args()
+    prefix, count = args.agents.split(":")
+    start = int(prefix.lstrip("b"))
+    ids = [f"b{i}" for i in range(start, start + int(count))]
+    asyncio.run(Swarm(ids, args.urls.split(","), args.password).run(args.login_rate))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Where an agent's password comes from: the OS keyring, an environment variable or a prompt.
+
+The password is only needed for the first login of a working day; after that the session holds a
+resume token. Headless Linux usually has no keyring backend: that is reported in one plain sentence
+and everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+import keyring
+import keyring.errors
+
+SERVICE = "agent-desktop"
+PASSWORD_ENV = "AGENT_PASSWORD"
+
+
+def keyring_unavailable_reason() -> str | None:
+    """None when a usable keyring backend exists, else a one-line reason for the user."""
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:  # a broken backend configuration must not stop the app
+        return f"The system keyring cannot be used ({exc})."
+    if backend.priority <= 0 or type(backend).__module__.startswith("keyring.backends.fail"):
+        return "No system keyring is available on this computer, so passwords cannot be remembered."
+    return None
+
+
+def load_password(user_id: str) -> str | None:
+    try:
+        return keyring.get_password(SERVICE, user_id)
+    except keyring.errors.KeyringError:
+        return None
+
+
+def store_password(user_id: str, password: str) -> str | None:
+    """Store in the keyring; returns None on success, else why it could not be stored."""
+    try:
+        keyring.set_password(SERVICE, user_id, password)
+    except keyring.errors.KeyringError as exc:
+        return f"The password was not remembered: {exc}"
+    return None
+
+
+def forget_password(user_id: str) -> None:
+    try:
+        keyring.delete_password(SERVICE, user_id)
+    except keyring.errors.KeyringError:
+        pass
+
+
+def obtain_password(user_id: str, source: str = "auto", prompt=getpass.getpass) -> str:
+    """Password for a headless program. ``source``: env, keyring, prompt, or auto (that order)."""
+    if source in ("env", "auto") and os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if source in ("keyring", "auto"):
+        stored = load_password(user_id)
+        if stored:
+            return stored
+        if source == "keyring":
+            raise LookupError(keyring_unavailable_reason() or f"no password stored in the keyring for {user_id}")
+    if source == "env":
+        raise LookupError(f"${PASSWORD_ENV} is not set")
+    return prompt(f"Password for {user_id}: ")

@@ -1,0 +1,173 @@
+"""Run a sans-I/O AgentSession on asyncio: real websockets links and loop timers.
+
+The core decides everything; this layer only executes its outputs (open, send, close, timers) and
+feeds back what happened (link opened/closed, frames, timer expiries) with the loop's monotonic
+time. UI events (everything else the core emits) go to ``on_event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from typing import Any, Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from server_stub import protocol as p
+
+from ..core import events as ev
+from ..core.session import AgentSession
+
+log = logging.getLogger("desktop.net")
+
+OUTBOUND_LIMIT = 1000  # frames queued on one link before it is treated as broken
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Link:
+    """One connection attempt: connect, read until closed, write from a bounded queue."""
+
+    def __init__(self, runner: "SessionRunner", link: Any, url: str):
+        self.runner = runner
+        self.link = link
+        self.url = url
+        self.ws: ClientConnection | None = None
+        self.outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_LIMIT)
+        self.closed = False
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"link-{link}")
+
+    async def _run(self) -> None:
+        runner = self.runner
+        code: int | None = None
+        writer = None
+        try:
+            self.ws = await connect(
+                self.url,
+                ssl=runner.ssl_for(self.url),
+                proxy=None,  # never route the agent's links through an auto-detected proxy
+                open_timeout=None,  # the core arms its own open timeout
+                ping_interval=None,  # protocol heartbeats, driven by the core
+                close_timeout=0.5,
+                compression=None,
+                max_size=4 * 1024 * 1024,
+                max_queue=256,
+                user_agent_header=None,
+            )
+            if self.closed:
+                return
+            writer = asyncio.get_running_loop().create_task(self._write())
+            runner.feed(runner.session.link_opened, self.link)
+            async for frame in self.ws:
+                try:
+                    message = p.decode_server(frame)
+                except p.ProtocolError as exc:
+                    log.warning("link %s (%s): undecodable frame: %s", self.link, self.url, exc.message)
+                    continue
+                runner.feed(runner.session.message_received, self.link, message)
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+            log.debug("link %s (%s): %s", self.link, self.url, exc)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if writer is not None:
+                writer.cancel()
+            if self.ws is not None:
+                code = self.ws.close_code
+            if not self.closed:
+                self.closed = True
+                runner.links.pop(self.link, None)
+                runner.feed(runner.session.link_closed, self.link, code=code)
+
+    async def _write(self) -> None:
+        try:
+            while (frame := await self.outbound.get()) is not None:
+                await self.ws.send(frame)
+        except ConnectionClosed:
+            pass
+
+    def send(self, frame: str) -> None:
+        try:
+            self.outbound.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("link %s: %d frames unsent, dropping the link", self.link, OUTBOUND_LIMIT)
+            self.close(1011, "outbound queue full")
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close for good: the core has already forgotten this link, so nothing is fed back."""
+        if self.closed:
+            return
+        self.closed = True
+        self.runner.links.pop(self.link, None)
+        ws = self.ws
+        if ws is None:
+            self.task.cancel()
+            return
+        # Closing a hung peer must not wait for its answer: start the handshake, abort soon after.
+        asyncio.get_running_loop().create_task(ws.close(code, reason))
+
+
+class SessionRunner:
+    """Executes an AgentSession's outputs on the running asyncio loop."""
+
+    def __init__(self, session: AgentSession, *, on_event: Callable[[Any], None] = lambda e: None,
+                 ca_file: str | None = None):
+        self.session = session
+        self.on_event = on_event
+        self.links: dict[Any, _Link] = {}
+        self.timers: dict[Any, asyncio.TimerHandle] = {}
+        self._ca_file = ca_file
+        self._ssl: ssl.SSLContext | None = None
+        self.loop = asyncio.get_running_loop()
+
+    def ssl_for(self, url: str) -> ssl.SSLContext | None:
+        if not url.startswith("wss://"):
+            return None
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context(cafile=self._ca_file)
+        return self._ssl
+
+    def feed(self, method: Callable[..., list], *args, **kwargs) -> None:
+        """Call a core input with the current time and execute what it returns."""
+        outputs = method(*args, now=self.loop.time(), wall_ms=_wall_ms(), **kwargs)
+        self.execute(outputs)
+
+    def execute(self, outputs) -> None:
+        for out in outputs or ():
+            if isinstance(out, ev.Send):
+                link = self.links.get(out.link)
+                if link is not None:
+                    link.send(p.encode(out.message))
+            elif isinstance(out, ev.OpenLink):
+                self.links[out.link] = _Link(self, out.link, out.url)
+            elif isinstance(out, ev.CloseLink):
+                link = self.links.get(out.link)
+                if link is not None:
+                    link.close(out.code, out.reason)
+            elif isinstance(out, ev.SetTimer):
+                old = self.timers.pop(out.key, None)
+                if old:
+                    old.cancel()
+                self.timers[out.key] = self.loop.call_at(out.at, self._fire, out.key)
+            elif isinstance(out, ev.CancelTimer):
+                old = self.timers.pop(out.key, None)
+                if old:
+                    old.cancel()
+            else:
+                self.on_event(out)
+
+    def _fire(self, key) -> None:
+        self.timers.pop(key, None)
+        self.feed(self.session.timer_fired, key)
+
+    def shutdown(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        for link in list(self.links.values()):
+            link.close(1001, "client shutting down")

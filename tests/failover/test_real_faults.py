@@ -1,0 +1,169 @@
+"""Failover against real process faults: server processes killed, stopped and restarted under a
+headless agent process, checked from the agent's event stream and the servers' reporting streams."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tests.support.agents import AgentProcess
+from tests.support.reporting import ReportingWatcher
+from tests.support.servers import REPO, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def watchers():
+    opened: list[ReportingWatcher] = []
+
+    def watch(url: str) -> ReportingWatcher:
+        opened.append(ReportingWatcher(url))
+        return opened[-1]
+
+    yield watch
+    for w in opened:
+        w.close()
+
+
+@pytest.fixture
+def agents():
+    started: list[AgentProcess] = []
+
+    def start(agent_id: str, a, b, *extra: str) -> AgentProcess:
+        started.append(AgentProcess(agent_id, [a.url, b.url], *extra))
+        return started[-1]
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+def logged_in_on_a(agents, a, b, agent_id="1001", state="not_ready:lunch") -> tuple[AgentProcess, dict]:
+    agent = agents(agent_id, a, b, "--state", state)
+    status = agent.wait_for("AgentStateChanged", endpoint="A")
+    agent.wait_for("LinkRoleChanged", endpoint="B", role="secondary")
+    return agent, status
+
+
+def test_kill9_primary_moves_login_to_backup_with_state(pair, agents, watchers):
+    a, b = pair
+    report_a, report_b = watchers(a.url), watchers(b.url)
+    agent, before = logged_in_on_a(agents, a, b)
+    assert (before["state"], before["reason"], before["epoch"]) == ("not_ready", "lunch", 1)
+    report_a.wait_for("EventAgentLogin", "1001", epoch=1)
+    mark = len(agent.events)
+
+    a.kill9()
+
+    assert report_a.closed.wait(5), "the dead server's reporting stream did not end"
+    after = agent.wait_for("AgentStateChanged", endpoint="B", after=mark)
+    assert (after["state"], after["reason"], after["epoch"]) == ("not_ready", "lunch", 2)
+    assert after["since_ms"] == before["since_ms"], "time in state was reset by the failover"
+    agent.wait_for("FailoverPhase", phase="restored", after=mark, to_endpoint="B")
+    login = report_b.wait_for("EventAgentLogin", "1001", epoch=2)
+    assert (login["agent"]["state"], login["agent"]["reason"], login["agent"]["since_ms"]) == (
+        "not_ready", "lunch", before["since_ms"])
+
+
+def test_sigstop_primary_is_detected_and_fenced_after_sigcont(pair, agents, watchers):
+    a, b = pair
+    report_b = watchers(b.url)
+    agent, before = logged_in_on_a(agents, a, b, state="ready")
+    mark = len(agent.events)
+
+    a.sigstop()
+    stopped_at = time.monotonic()
+    try:
+        detecting = agent.wait_for("FailoverPhase", phase="detecting", after=mark, timeout=10)
+        after = agent.wait_for("AgentStateChanged", endpoint="B", after=mark, timeout=10)
+    finally:
+        a.sigcont()
+    # Detected by the heartbeat timeout (1.5 s), with slack for a loaded machine.
+    assert detecting["t"] - stopped_at < 3.0, f"hang detected after {detecting['t'] - stopped_at:.2f} s"
+    assert (after["state"], after["epoch"]) == ("ready", 2)
+    report_b.wait_for("EventAgentLogin", "1001", epoch=2)
+
+    # The resumed old primary must not take the agent back nor report it logged in.
+    mark = len(agent.events)
+    agent.wait_for("LinkRoleChanged", endpoint="A", role="secondary", after=mark, timeout=15)
+    report_a = watchers(a.url)
+    snapshot = report_a.wait_for("EventReportingSnapshot")
+    assert "1001" not in [x["agent_id"] for x in snapshot["agents"]]
+    assert not report_a.of("EventAgentLogin", "1001")
+    assert agent.role_of("B") == "primary"
+
+
+def test_restarted_primary_becomes_secondary(pair, agents, watchers):
+    a, b = pair
+    agent, _ = logged_in_on_a(agents, a, b)
+    mark = len(agent.events)
+    a.kill9()
+    agent.wait_for("LoggedIn", endpoint="B", after=mark)
+    mark = len(agent.events)
+
+    a.start()
+
+    agent.wait_for("LinkRoleChanged", endpoint="A", role="secondary", after=mark, timeout=15)
+    assert agent.role_of("B") == "primary"
+    report_a = watchers(a.url)
+    assert "1001" not in [x["agent_id"] for x in report_a.wait_for("EventReportingSnapshot")["agents"]]
+    assert a.log_has("agent 1001 available (secondary)")
+
+
+STANDBY_ONLY = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from websockets.asyncio.client import connect
+    async def main():
+        async with connect(sys.argv[1], proxy=None, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "1", "protocol_version": 1, "client_name": "standby-only"}))
+            await ws.send(json.dumps({"type": "RequestAgentAvailable", "request_id": "2", "agent_id": "1003", "password": "demo"}))
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("request_id") == "2":
+                    print(message["type"], flush=True)
+                await ws.send('{"type":"Heartbeat"}')
+    asyncio.run(main())
+    """
+)
+
+
+def test_killed_agent_is_reported_logged_out_but_standby_only_client_is_not(pair, agents, watchers):
+    a, b = pair
+    report_a = watchers(a.url)
+    standby = subprocess.Popen([sys.executable, "-c", STANDBY_ONLY, a.url], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert standby.stdout.readline().strip() == "EventAck"
+        standby.kill()
+        standby.wait(5)
+    finally:
+        standby.kill()
+    agent, _ = logged_in_on_a(agents, a, b)
+
+    agent.kill9()
+
+    logout = report_a.wait_for("EventAgentLogout", "1001")
+    assert logout["reason"] == "disconnected"
+    # The standby-only client died before the agent: anything it caused would already be there.
+    assert not report_a.of("EventAgentLogout", "1003")
+    assert [e["agent_id"] for e in report_a.of("EventAgentLogout")] == ["1001"]
+
+
+def test_normal_logout_reports_and_withdraws_the_standby(pair, agents, watchers):
+    a, b = pair
+    report_a, report_b = watchers(a.url), watchers(b.url)
+    agent, _ = logged_in_on_a(agents, a, b)
+
+    agent.command("logout")
+
+    logout = report_a.wait_for("EventAgentLogout", "1001")
+    assert logout["reason"] == "logout"
+    agent.wait_for("LoggedOut", reason="logout")
+    wait_until(lambda: b.log_has("agent 1001 not available"), 5, message="RequestAgentNotAvailable at B")
+    assert agent.proc.wait(5) == 0
+    assert not report_b.of("EventAgentLogin", "1001") and not report_b.of("EventAgentLogout", "1001")

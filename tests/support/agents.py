@@ -1,0 +1,58 @@
+"""Headless agents (``agent-cli``) as real processes, read through their JSON event lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from tests.support.servers import REPO, wait_until
+
+
+class AgentProcess:
+    def __init__(self, agent_id: str, urls: list[str], *extra: str, password: str = "demo"):
+        env = {**os.environ, "AGENT_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "desktop.agent_cli", "--agent", agent_id, "--servers", ",".join(urls),
+               "--password-source", "env", *extra]
+        self.events: list[dict] = []
+        self.stderr: list[str] = []
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.events.append(json.loads(line))
+
+    def command(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def find(self, event: str, **fields) -> list[dict]:
+        return [e for e in list(self.events) if e["event"] == event and all(e.get(k) == v for k, v in fields.items())]
+
+    def wait_for(self, event: str, timeout: float = 10.0, after: int = 0, **fields) -> dict:
+        """The first matching event at index >= ``after`` in the event list."""
+        def found():
+            for e in list(self.events)[after:]:
+                if e["event"] == event and all(e.get(k) == v for k, v in fields.items()):
+                    return e
+            return None
+        return wait_until(found, timeout, message=f"{event} {fields} from agent-cli; got {self.events[-8:]} {self.stderr[-5:]}")
+
+    def role_of(self, endpoint: str) -> str | None:
+        roles = [e["role"] for e in list(self.events) if e["event"] == "LinkRoleChanged" and e["endpoint"] == endpoint]
+        return roles[-1] if roles else None
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
