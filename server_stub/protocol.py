@@ -181,6 +181,19 @@ class RequestSubscribeReporting(Request, tag="RequestSubscribeReporting"):
     resume: ResumePoint | None = None
 
 
+class RequestForceNotReady(Request, tag="RequestForceNotReady"):
+    """Supervisor action: set an agent logged in at this server to Not Ready with ``reason``."""
+
+    agent_id: AgentId
+    reason: ReasonCode
+
+
+class RequestForceLogout(Request, tag="RequestForceLogout"):
+    """Supervisor action: end the login of an agent logged in at this server."""
+
+    agent_id: AgentId
+
+
 class Heartbeat(Message, tag="Heartbeat"):
     """Sent by both ends of every link when it has sent nothing else for one interval."""
 
@@ -311,6 +324,8 @@ ClientMessage = Union[
     RequestAgentNotReady,
     RequestAgentAfterCallWork,
     RequestSubscribeReporting,
+    RequestForceNotReady,
+    RequestForceLogout,
     Heartbeat,
     PeerHello,
     PeerAgentEpochs,
