@@ -66,6 +66,8 @@ class ServerConfig:
             raise ConfigError("a shared secret is required (--secret-file or INTERACTION_SERVER_SECRET)")
         if self.heartbeat_timeout_ms < 2 * self.heartbeat_interval_ms:
             raise ConfigError("heartbeat timeout must be at least twice the heartbeat interval")
+        if self.token_ttl_ms < 1000:  # refreshed every TTL/2: 0 would push tokens in a busy loop
+            raise ConfigError("token_ttl_ms must be at least 1000")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         return self

@@ -48,7 +48,7 @@ class PeerLink:
         attempt = 0
         while True:
             try:
-                async with connect(self.url, ssl=self._ssl(), proxy=None, open_timeout=2,
+                async with connect(self.url, ssl=self._ssl(), proxy=None, open_timeout=2, close_timeout=1,
                                    ping_interval=None, compression=None, max_size=None) as ws:
                     attempt = 0
                     await self._serve(ws)
@@ -83,11 +83,15 @@ class PeerLink:
         reader = asyncio.create_task(receive())
         try:
             while not reader.done():
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+                # that lands just as a delta arrives, and the server then never finishes stopping.
                 try:
-                    epochs, logged_out = await asyncio.wait_for(self._pending.get(), interval)
-                    await ws.send(p.encode(p.PeerAgentEpochs(server=server.name, epochs=epochs, logged_out=logged_out)))
+                    async with asyncio.timeout(interval):
+                        epochs, logged_out = await self._pending.get()
                 except TimeoutError:
                     await ws.send(p.encode(p.Heartbeat()))
+                else:
+                    await ws.send(p.encode(p.PeerAgentEpochs(server=server.name, epochs=epochs, logged_out=logged_out)))
                 if time.monotonic() - last_rx > timeout:
                     log.info("peer %s silent for %.1f s", self.url, timeout)
                     return

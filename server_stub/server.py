@@ -86,6 +86,7 @@ class Conn:
     tokens: float = 0.0
     bucket_at: float = 0.0
     flooding_since: float | None = None
+    last_refused: float = 0.0
     last_rate_notice: float = 0.0
     answers: _LRU = field(default_factory=_LRU)
     closing: bool = False
@@ -186,6 +187,7 @@ class InteractionServer:
             max_size=self.config.max_message_bytes,
             max_queue=64,
             ping_interval=None,  # application heartbeats (protocol `Heartbeat`) do this job
+            close_timeout=1,  # a client that does not answer a close within 1 s is hung; do not wait 10
             compression=None,  # small frames; deflate costs more CPU than it saves
             server_header=None,
             logger=logging.getLogger("interaction_server.ws"),
@@ -240,7 +242,11 @@ class InteractionServer:
         finally:
             writer.cancel()
             self._disconnected(conn)
-            log.info("%s disconnected (code %s)", conn.label(), ws.close_code)
+            # The code we sent counts when the client never answered it (e.g. 1009: websockets
+            # fails the connection without waiting), else every refusal would read as 1006.
+            sent, rcvd = ws.protocol.close_sent, ws.protocol.close_rcvd
+            code = rcvd.code if rcvd is not None else sent.code if sent is not None else ws.close_code
+            log.info("%s disconnected (code %s%s)", conn.label(), code, f", {sent.reason}" if sent and sent.reason else "")
 
     async def _writer(self, conn: Conn) -> None:
         try:
@@ -282,8 +288,12 @@ class InteractionServer:
         conn.bucket_at = now
         if conn.tokens >= 1:
             conn.tokens -= 1
-            conn.flooding_since = None
+            # A flood gets a frame through whenever a token trickles in; it has only stopped
+            # flooding once nothing was refused for a second.
+            if now - conn.last_refused > 1.0:
+                conn.flooding_since = None
             return True
+        conn.last_refused = now
         if conn.flooding_since is None:
             conn.flooding_since = now
         if now - conn.flooding_since > 2.0:
@@ -362,13 +372,18 @@ class InteractionServer:
     async def _run_async(self, conn: Conn, handler, msg) -> None:
         """Verify credentials off the loop (scrypt), then run the handler on the loop."""
         try:
-            record = await self._authenticate(msg)
-        except Refusal as refusal:
-            self._protocol_error(conn, refusal.code, refusal.message, msg.request_id)
-            return
-        if conn.ws.close_code is not None or conn.closing:
-            return
-        self._answer(conn, msg, handler, record)
+            try:
+                record = await self._authenticate(msg)
+            except Refusal as refusal:
+                self._protocol_error(conn, refusal.code, refusal.message, msg.request_id)
+                return
+            if conn.ws.close_code is not None or conn.closing:
+                return
+            self._answer(conn, msg, handler, record)
+        except Exception:  # as in _handle: a bug costs one request (answered), never silence
+            log.exception("%s: internal error", conn.label())
+            self._send(conn, p.EventError(code="internal", message="internal server error; the request had no effect",
+                                          request_id=msg.request_id))
 
     async def _authenticate(self, msg) -> tuple[AgentRecord, int | None]:
         """(record, token epoch or None for a password)."""
@@ -429,8 +444,11 @@ class InteractionServer:
                 raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
         here = self.sessions.get(agent_id)
         current = max(here.epoch if here else 0, self.peer_logged_in.get(agent_id, 0))
-        if token_epoch is not None and token_epoch < current:
-            raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {current}); log in with the password")
+        # A newer login seen here or told by the peer makes the token stale even when that login
+        # is gone (peer lost, logged out): epochs only go up.
+        newest = max(current, self.known_epoch.get(agent_id, 0))
+        if token_epoch is not None and token_epoch < newest:
+            raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {newest}); log in with the password")
         duplicate = (here is not None or agent_id in self.peer_logged_in) and token_epoch is None
         if duplicate and self.config.duplicate_policy == "deny":
             where = "here" if here else "at the peer site"
@@ -438,8 +456,8 @@ class InteractionServer:
         known = max(current, self.known_epoch.get(agent_id, 0), token_epoch or 0)
         epoch = max(msg.epoch or 1, known + 1)
         if here is not None:
-            reason = "duplicate_login" if duplicate else "moved"
-            self._end_session(here, reason, f"logged in again elsewhere (epoch {epoch})", close=True)
+            ended = "duplicate_login" if duplicate else "moved"  # not `reason`: that is the new state's
+            self._end_session(here, ended, f"logged in again elsewhere (epoch {epoch})", close=True)
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn)
             conn.standby_for = None
@@ -482,6 +500,7 @@ class InteractionServer:
     def _not_available(self, conn: Conn, msg: p.RequestAgentNotAvailable):
         if conn.standby_for is None:
             raise Refusal("invalid_state", "this socket is not a standby (send RequestAgentAvailable first)")
+        log.info("%s: agent %s not available (standby withdrawn)", conn.label(), conn.standby_for)
         self.standby[conn.standby_for].discard(conn)
         conn.standby_for = None
         return p.EventAck(request_id=msg.request_id, server=self.name), ()
@@ -592,7 +611,7 @@ class InteractionServer:
     # ------------------------------------------------------------------ peer
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
-        if not hmac.compare_digest(peer_proof(self.config.secret, msg.server), msg.proof):
+        if not hmac.compare_digest(peer_proof(self.config.secret, msg.server).encode(), msg.proof.encode()):
             log.warning("%s: peer %r failed authentication", conn.label(), msg.server)
             self._close(conn, CLOSE_PEER_AUTH, "peer authentication failed")
             return
@@ -636,10 +655,16 @@ class InteractionServer:
             for conn in list(self.conns):
                 if conn.closing:
                     continue
-                if now - conn.last_rx > conn.hb_timeout:
+                # Heartbeats do not stand in for registering: the open timeout runs from the open.
+                unregistered = not conn.registered and now - conn.opened > conn.hb_timeout
+                if now - conn.last_rx > conn.hb_timeout or unregistered:
                     what = "did not register" if not conn.registered else "silent"
-                    log.info("%s: %s for %.1f s, closing", conn.label(), what, now - conn.last_rx)
+                    log.info("%s: %s for %.1f s, closing", conn.label(), what,
+                             now - (conn.opened if unregistered else conn.last_rx))
                     self._close(conn, CLOSE_HEARTBEAT, "heartbeat timeout")
+                    # A hung client (or peer server) never answers the close: handle the disconnect
+                    # now (logout reported, peer's logins forgotten), not when the handshake gives up.
+                    self._disconnected(conn)
                 elif now - conn.last_tx >= conn.hb_interval and conn.registered:
                     frame = frame or p.encode(p.Heartbeat())
                     conn.last_tx = now

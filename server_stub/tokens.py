@@ -38,7 +38,8 @@ def issue_token(secret: bytes, agent_id: str, epoch: int, expires_ms: int) -> st
 
 def verify_token(secret: bytes, token: str, now_ms: int) -> ResumeClaim:
     body, _, mac = token.partition(".")
-    if not body or not hmac.compare_digest(_mac(secret, body.encode()), mac):
+    # bytes, not str: compare_digest raises TypeError on non-ASCII text (a hostile token)
+    if not body or not hmac.compare_digest(_mac(secret, body.encode()).encode(), mac.encode()):
         raise TokenError("invalid_token", "resume token is not valid for this server pair")
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -107,3 +108,29 @@ def server_pair(extra_args: list[str] | None = None) -> tuple[ServerProcess, Ser
     a = ServerProcess("A", pa, pb, list(extra_args or []))
     b = ServerProcess("B", pb, pa, list(extra_args or []))
     return a, b
+
+
+async def async_wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
+    """``wait_until`` for coroutines: polls without blocking the event loop (heartbeats keep going)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        await asyncio.sleep(interval)
+
+
+def log_count(server: ServerProcess, text: str) -> int:
+    return sum(1 for line in list(server.lines) if text in line)
+
+
+def linked(a: ServerProcess, b: ServerProcess) -> bool:
+    """Both directions of the peer link are up (each server accepted the other's PeerHello)."""
+    return a.log_has(f"peer link from {b.name}") and b.log_has(f"peer link from {a.name}")
+
+
+def single_server(name: str = "A", extra_args: list[str] | None = None) -> ServerProcess:
+    """One server with no peer (not started)."""
+    return ServerProcess(name, free_port(), None, list(extra_args or []))

@@ -1,0 +1,219 @@
+"""Bad input, one kind per test. Each time: the offending socket gets the documented answer (error
+code, close code), the server logs it, and a well-behaved logged-in client on the same server keeps
+working. One pair serves the whole module; every test brings its own sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.server.wire import WireClient, connect_registered, login_agent, register, run, still_works
+from tests.support.servers import async_wait_until, server_pair
+
+
+@pytest.fixture(scope="module")
+def server():
+    a, b = server_pair()
+    a.start()
+    b.start()
+    yield a
+    assert b.stop() == 0
+    assert a.stop() == 0, "server A did not stop cleanly after the bad input"
+
+
+def logged(server, client: WireClient, text: str) -> bool:
+    port = client.ws.local_address[1]
+    return any(f"127.0.0.1:{port} " in line and text in line for line in list(server.lines))
+
+
+async def good_client(server):
+    desk, ack, _ = await login_agent(server.url, "1001")
+    return desk, ack["epoch"]
+
+
+async def check_offence(server, frame, code: str, *, request_id: str | None = None, registered: bool = True):
+    """Send one bad frame and check the documented answer, the log line, and the bystander."""
+    desk, epoch = await good_client(server)
+    bad = await (connect_registered(server.url) if registered else WireClient.open(server.url))
+    await bad.send_raw(frame)
+    error = await bad.expect_error(code)
+    assert error.get("request_id") == request_id, error
+    await async_wait_until(lambda: logged(server, bad, f": {code}: "), message=f"{code} logged")
+    # The offender is answered but not disconnected for one mistake ...
+    probe = await bad.request({"type": "RequestAgentNotAvailable"})
+    assert probe["code"] in ("invalid_state", "not_registered"), probe
+    # ... and the bystander is untouched.
+    await still_works(desk, epoch)
+    assert server.alive()
+
+
+def test_malformed_json(server):
+    run(check_offence(server, '{"type": "RequestAgentReady", "epoch": 1,', "bad_json"))
+
+
+def test_not_utf8_json_is_bad_json(server):
+    run(check_offence(server, "\ufeff{}", "bad_json"))
+
+
+def test_unknown_type(server):
+    frame = json.dumps({"type": "RequestTeleport", "request_id": "u-1", "to": "mars"})
+    run(check_offence(server, frame, "unknown_type", request_id="u-1"))
+
+
+def test_missing_field(server):
+    frame = json.dumps({"type": "RequestAgentNotReady", "request_id": "m-1", "epoch": 1})  # no reason
+    run(check_offence(server, frame, "bad_message", request_id="m-1"))
+
+
+def test_missing_request_id(server):
+    run(check_offence(server, json.dumps({"type": "RequestAgentReady", "epoch": 1}), "bad_message"))
+
+
+def test_mistyped_field(server):
+    frame = json.dumps({"type": "RequestAgentReady", "request_id": "t-1", "epoch": "one"})
+    run(check_offence(server, frame, "bad_message", request_id="t-1"))
+
+
+def test_mistyped_request_id_is_not_echoed(server):
+    frame = json.dumps({"type": "RequestAgentReady", "request_id": 12, "epoch": 1})
+    run(check_offence(server, frame, "bad_message"))
+
+
+def test_not_an_object(server):
+    run(check_offence(server, json.dumps(["RequestAgentReady", 1]), "bad_message"))
+
+
+def test_server_to_client_type(server):
+    frame = json.dumps({"type": "EventAck", "request_id": "s-1", "server": "A"})
+    run(check_offence(server, frame, "not_a_request", request_id="s-1"))
+
+
+def test_binary_frame(server):
+    run(check_offence(server, json.dumps({"type": "Heartbeat"}).encode(), "bad_message"))
+
+
+def test_unregistered_socket_gets_the_same_answers(server):
+    run(check_offence(server, "nope", "bad_json", registered=False))
+
+
+def test_oversized_frame_closes_1009(server):
+    async def scenario():
+        desk, epoch = await good_client(server)
+        bad = await connect_registered(server.url)
+        big = json.dumps({"type": "RequestAgentReady", "request_id": "big", "epoch": 1, "pad": "x" * 70_000})
+        assert len(big) > 64 * 1024
+        try:
+            await bad.send_raw(big)
+        except ConnectionClosed:
+            pass
+        code, seen = await bad.expect_close(allow_messages=False)
+        assert code == 1009
+        await async_wait_until(lambda: logged(server, bad, "disconnected (code 1009"), message="1009 logged")
+        await still_works(desk, epoch)
+        # Just under the limit is fine.
+        ok = await connect_registered(server.url)
+        answer = await ok.request({"type": "RequestAgentNotAvailable", "pad": "x" * 60_000})
+        assert answer["code"] == "invalid_state"
+
+    run(scenario())
+
+
+def test_unsupported_protocol_version(server):
+    async def scenario():
+        desk, epoch = await good_client(server)
+        bad = await WireClient.open(server.url)
+        await bad.send({"type": "RequestRegisterClient", "request_id": "v2", "protocol_version": 2, "client_name": "future"})
+        error = await bad.expect_error("unsupported_version", request_id="v2")
+        assert "1" in error["message"]
+        code, _ = await bad.expect_close(allow_messages=False)
+        assert code == 4002
+        await async_wait_until(lambda: logged(server, bad, "disconnected (code 4002"), message="4002 logged")
+        await still_works(desk, epoch)
+
+    run(scenario())
+
+
+def test_too_many_errors_closes_4001(server):
+    async def scenario():
+        desk, epoch = await good_client(server)
+        bad = await WireClient.open(server.url)
+        for i in range(20):
+            await bad.send_raw(f"garbage {i}")
+        for _ in range(20):
+            await bad.expect_error("bad_json")
+        await register(bad)  # twenty errors are tolerated: the socket still works
+        await bad.send_raw("one too many")
+        await bad.expect_error("bad_json")
+        code, seen = await bad.expect_close(allow_messages=False)
+        assert code == 4001
+        await async_wait_until(lambda: logged(server, bad, "disconnected (code 4001"), message="4001 logged")
+        await still_works(desk, epoch)
+
+    run(scenario())
+
+
+def test_flood_is_rate_limited_then_closed_4008(server):
+    async def scenario():
+        desk, epoch = await good_client(server)
+        bad = await connect_registered(server.url)
+        heartbeat = json.dumps({"type": "Heartbeat"})
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def flood():
+            try:
+                while loop.time() - start < 8:
+                    await bad.ws.send(heartbeat)
+                    await asyncio.sleep(0)  # let the reader and the bystander run too
+            except ConnectionClosed:
+                pass
+
+        flooder = asyncio.create_task(flood())
+        await still_works(desk, epoch)  # during the flood
+        code, seen = await bad.expect_close(timeout=8)
+        elapsed = loop.time() - start
+        flooder.cancel()
+        assert code == 4008, f"closed with {code} after {elapsed:.1f} s"
+        errors = [m["code"] for m in seen]
+        assert errors and set(errors) == {"rate_limited"}, errors
+        assert len(errors) <= elapsed + 1  # at most one notice per second
+        await async_wait_until(lambda: logged(server, bad, "flooding, closing"), message="flood logged")
+        await still_works(desk, epoch)
+
+    run(scenario())
+
+
+def test_short_burst_is_not_a_flood(server):
+    """Within the burst allowance (200 frames) nothing is refused or closed."""
+
+    async def scenario():
+        client = await connect_registered(server.url)
+        for _ in range(150):
+            await client.send({"type": "Heartbeat"})
+        answer = await client.request({"type": "RequestAgentNotAvailable"})
+        assert answer["code"] == "invalid_state", answer  # answered, not rate_limited
+        await client.assert_open()
+
+    run(scenario())
+
+
+def test_peer_messages_need_an_authenticated_peer_link(server):
+    async def scenario():
+        desk, epoch = await good_client(server)
+        # Without PeerHello, a client cannot tell the server what the peer holds (no fencing by fiat).
+        client = await connect_registered(server.url)
+        await client.send({"type": "PeerAgentEpochs", "server": "B", "epochs": {"1001": 99}, "full": True})
+        await client.expect_error("forbidden")
+        await still_works(desk, epoch)  # 1001 was not fenced
+        # A PeerHello with a wrong proof is closed 4003 and logged.
+        impostor = await WireClient.open(server.url)
+        await impostor.send({"type": "PeerHello", "server": "B", "proof": "00" * 32})
+        code, _ = await impostor.expect_close(allow_messages=False)
+        assert code == 4003
+        await async_wait_until(lambda: logged(server, impostor, "failed authentication"), message="4003 logged")
+        await still_works(desk, epoch)
+
+    run(scenario())

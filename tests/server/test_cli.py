@@ -1,0 +1,150 @@
+"""The `interaction-server` command line: help, signals, hash-password and add-agent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from server_stub.directory import verify_password
+from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
+from tests.support.servers import REPO, SECRET, async_wait_until, single_server
+
+EXPECTED = {
+    (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
+         "--heartbeat-interval", "--heartbeat-timeout", "--max-message-bytes", "--tls-cert", "--tls-key",
+         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema"],
+    ("hash-password",): ["--stdin"],
+    ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
+    ("pair",): ["--base-port"],
+    ("schema",): ["--output"],
+}
+
+
+def cli(*args: str, stdin: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET}
+    return subprocess.run([sys.executable, "-m", "server_stub", *args], cwd=REPO, input=stdin, text=True,
+                          capture_output=True, timeout=timeout, env=env)
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """argparse help -> {first option string or positional: its help text}."""
+    entries: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        entry = re.match(r"^ {2,4}(\S.*?)(?: {2,}(\S.*))?$", line)
+        if entry and not line.startswith(" " * 6):
+            invocation, help_text = entry.group(1), entry.group(2) or ""
+            current = invocation.split(",")[0].split()[0]
+            entries[current] = help_text
+        elif current and line.startswith(" " * 6) and line.strip():
+            entries[current] = (entries[current] + " " + line.strip()).strip()
+        elif not line.strip():
+            current = None
+    return entries
+
+
+@pytest.mark.parametrize("command", list(EXPECTED), ids=lambda c: " ".join(c) or "top")
+def test_help_documents_every_option(command):
+    result = cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    entries = help_entries(result.stdout)
+    for option in EXPECTED[command]:
+        assert option in entries, f"{option} missing from `{' '.join(command)} --help`:\n{result.stdout}"
+        words = re.sub(r"\(default: [^)]*\)", "", entries[option]).split()
+        assert len(words) >= 2, f"{option} is not documented in `{' '.join(command)} --help`:\n{result.stdout}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_server_cleanly(sig):
+    server = single_server()
+    started = time.monotonic()
+    server.start()
+    print(f"startup (process start to 'listening'): {time.monotonic() - started:.2f} s")
+
+    async def scenario():
+        desk, _, _ = await login_agent(server.url, "1001")
+        sup, _, _ = await subscribe(server.url)
+        hung = await connect_registered(server.url)
+        hung.stop_heartbeats()
+        hung.ws.transport.pause_reading()  # a hung client must not hold the shutdown up
+        loop = asyncio.get_running_loop()
+        signalled = loop.time()
+        server.proc.send_signal(sig)
+        codes = [(await c.expect_close(timeout=5))[0] for c in (desk, sup)]
+        assert codes == [1001, 1001]  # "server shutting down"
+        # The hung client is still connected (from its side) while we wait for the exit.
+        await async_wait_until(lambda: server.proc.poll() is not None, timeout=3,
+                               message=f"exit after {sig.name} (a hung client is connected)")
+        print(f"{sig.name}: exited {loop.time() - signalled:.2f} s after the signal")
+
+    try:
+        run(scenario())
+        assert server.proc.returncode == 0, "\n".join(server.lines)
+        assert server.log_has("server A stopped")
+        assert not any("Traceback" in line for line in server.lines), "\n".join(server.lines)
+    finally:
+        server.stop()
+
+
+def test_hash_password_from_stdin():
+    result = cli("hash-password", "--stdin", stdin="s3cret with spaces\n")
+    assert result.returncode == 0, result.stderr
+    encoded = result.stdout.strip()
+    assert encoded.startswith("scrypt$") and "s3cret" not in encoded
+    assert verify_password("s3cret with spaces", encoded)
+    assert not verify_password("s3cret", encoded)
+    again = cli("hash-password", "--stdin", stdin="s3cret with spaces\n").stdout.strip()
+    assert again != encoded  # salted
+    empty = cli("hash-password", "--stdin", stdin="\n")
+    assert empty.returncode != 0 and "empty" in empty.stderr
+
+
+def test_add_agent_creates_a_directory_the_server_accepts(tmp_path):
+    directory = tmp_path / "agents.toml"
+    result = cli("add-agent", str(directory), "--id", "agent.42", "--name", "Zoë Test", "--queue", "sales",
+                 "--stdin", stdin="pw-42\n")
+    assert result.returncode == 0, result.stderr
+    assert directory.exists()
+    result = cli("add-agent", str(directory), "--id", "boss", "--name", "Boss", "--role", "supervisor",
+                 "--stdin", stdin="pw-boss\n")
+    assert result.returncode == 0, result.stderr
+    duplicate = cli("add-agent", str(directory), "--id", "agent.42", "--name", "Again", "--stdin", stdin="x\n")
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+    assert "pw-42" not in directory.read_text(encoding="utf-8")
+
+    server = single_server(extra_args=["--agents", str(directory)]).start()
+    try:
+        async def scenario():
+            desk = await connect_registered(server.url)
+            ack, status = await login(desk, "agent.42", password="pw-42")
+            assert ack["epoch"] == 1 and status["agent_id"] == "agent.42"
+            client = await WireClient.open(server.url)
+            await client.request({"type": "RequestRegisterClient", "protocol_version": 1, "client_name": "t"})
+            for agent, password in (("agent.42", "demo"), ("1001", "demo")):  # the demo directory is not loaded
+                answer = await client.request({"type": "RequestAgentLogin", "agent_id": agent, "password": password})
+                assert answer["type"] == "EventError" and answer["code"] == "bad_credentials", answer
+            answer = await client.request({"type": "RequestSubscribeReporting", "user_id": "boss", "password": "pw-boss"})
+            assert answer["type"] == "EventAck", answer
+            snapshot = await client.expect("EventReportingSnapshot")
+            assert [a["agent_id"] for a in snapshot["agents"]] == ["agent.42"]
+            assert snapshot["agents"][0]["name"] == "Zoë Test"
+
+        run(scenario())
+    finally:
+        assert server.stop() == 0
+
+
+def test_token_lifetime_below_a_second_is_refused_at_startup(tmp_path):
+    """token_ttl_ms = 0 used to start a server that pushed EventResumeToken in a busy loop."""
+    config = tmp_path / "site.toml"
+    config.write_text("[server]\ntoken_ttl_ms = 0\n", encoding="utf-8")
+    result = cli("--port", "0", "--config", str(config), timeout=10)
+    assert result.returncode == 2, result
+    assert "token_ttl_ms" in result.stderr and "listening" not in result.stdout

@@ -1,0 +1,40 @@
+"""Stopping a server whose peer link has a delta in flight (in-process, so the timing is exact).
+
+On Python 3.11, ``asyncio.wait_for`` swallows a cancellation that arrives just as the awaited
+queue item does; the peer link then never ended and SIGTERM left the process running until it was
+killed. The process-level symptom was a 10 s hang at the teardown of about one pair in five.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server_stub.config import ServerConfig
+from server_stub.directory import Directory
+from server_stub.resources import resource_path
+from server_stub.server import InteractionServer
+from tests.support.servers import free_port
+
+
+async def stop_with_delta_in_flight(spins: int) -> None:
+    pa, pb = free_port(), free_port()
+    directory = Directory.load(resource_path("demo_agents.toml"))
+    a = InteractionServer(ServerConfig(name="A", port=pa, peer_url=f"ws://127.0.0.1:{pb}", secret=b"s"), directory)
+    b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{pa}", secret=b"s"), directory)
+    await a.start()
+    await b.start()
+    try:
+        await asyncio.wait_for(a.peer.connected.wait(), 5)
+        a.peer.tell({}, ["1001"])  # e.g. an agent's socket closed just before the signal
+        for _ in range(spins):
+            await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.shield(a.stop()), 3)
+    finally:
+        await asyncio.wait_for(b.stop(), 3)
+
+
+@pytest.mark.parametrize("spins", [0, 1, 2, 3])
+def test_stop_finishes_with_a_peer_delta_in_flight(spins):
+    asyncio.run(stop_with_delta_in_flight(spins))

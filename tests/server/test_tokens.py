@@ -1,0 +1,139 @@
+"""Resume tokens: accepted by either server of the pair; forged, foreign and expired ones refused
+with the documented codes (and no effect)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from tests.server.test_heartbeats import site_config
+from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
+from tests.support.servers import SECRET, async_wait_until
+
+
+def mint(agent_id: str, epoch: int, expires_ms: int, secret: str = SECRET) -> str:
+    """A token in the documented format: base64url(json{a,e,x}) "." hex(hmac_sha256(secret, body))."""
+    payload = json.dumps({"a": agent_id, "e": epoch, "x": expires_ms}, separators=(",", ":")).encode()
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=")
+    return body.decode() + "." + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def refused(client: WireClient, message: dict, code: str) -> None:
+    answer = await client.request(message)
+    assert answer["type"] == "EventError" and answer["code"] == code, f"expected {code}, got {answer}"
+
+
+def credentialed(kind: str, user: str, token: str) -> dict:
+    if kind == "RequestSubscribeReporting":
+        return {"type": kind, "user_id": user, "resume_token": token}
+    return {"type": kind, "agent_id": user, "resume_token": token}
+
+
+KINDS = ("RequestAgentLogin", "RequestAgentAvailable")
+
+
+def test_token_from_one_server_is_accepted_by_the_other(pair):
+    a, b = pair
+
+    async def scenario():
+        _, ack, _ = await login_agent(a.url, "1001")
+        desk_b = await connect_registered(b.url)
+        ack_b, status = await login(desk_b, "1001", token=ack["resume_token"])
+        assert ack_b["epoch"] == 2 and status["server"] == "B"
+        # A self-minted token in the documented format works too (the format is the contract).
+        desk = await connect_registered(a.url)
+        ack_c, _ = await login(desk, "1004", token=mint("1004", 5, now_ms() + 60_000))
+        assert ack_c["epoch"] == 6  # at an epoch above the token's
+
+    run(scenario())
+
+
+def test_forged_and_malformed_tokens_are_invalid(pair):
+    a, _ = pair
+
+    async def scenario():
+        sup, _, snap = await subscribe(a.url)
+        _, ack, _ = await login_agent(a.url, "1001")
+        await sup.expect("EventAgentLogin", seq=snap["seq"] + 1)
+        good = ack["resume_token"]
+        body, _, mac = good.partition(".")
+        flipped = body + "." + mac[:-1] + ("0" if mac[-1] != "0" else "1")
+        tampered_body = mint("1002", 1, now_ms() + 60_000).partition(".")[0] + "." + mac  # 1002's claim, 1001's MAC
+        wrong_secret = mint("1002", 1, now_ms() + 60_000, secret="not-the-pair-secret")
+        forged = [flipped, tampered_body, wrong_secret, "garbage", "x.y", ".", good + "00",
+                  "é" * 10 + "." + "ü" * 64, body + "." + "é" * 64]
+        client = await connect_registered(a.url)
+        for token in forged:
+            agent = "1001" if token in (flipped, good + "00") or token.startswith("é") or token.endswith("é") else "1002"
+            for kind in KINDS:
+                await refused(client, credentialed(kind, agent, token), "invalid_token")
+        await refused(client, credentialed("RequestSubscribeReporting", "sup1", "garbage"), "invalid_token")
+        await refused(client, credentialed("RequestSubscribeReporting", "sup1", "é." + "é" * 64), "invalid_token")
+        # None of that had an effect: the stream's next event is a later marker login.
+        await login_agent(a.url, "1003")
+        event = await sup.expect("EventAgentLogin", seq=snap["seq"] + 2)
+        assert event["agent"]["agent_id"] == "1003"
+
+    run(scenario())
+
+
+def test_token_for_another_agent_is_invalid(pair):
+    a, b = pair
+
+    async def scenario():
+        _, ack, _ = await login_agent(a.url, "1001")
+        for url in (a.url, b.url):
+            client = await connect_registered(url)
+            for kind in KINDS:
+                await refused(client, credentialed(kind, "1002", ack["resume_token"]), "invalid_token")
+            await refused(client, credentialed("RequestSubscribeReporting", "sup1", ack["resume_token"]), "invalid_token")
+        # ... and a supervisor's token does not log an agent in.
+        _, sub_ack, _ = await subscribe(a.url)
+        client = await connect_registered(b.url)
+        await refused(client, credentialed("RequestAgentLogin", "1002", sub_ack["resume_token"]), "invalid_token")
+        # The supervisor's own token re-subscribes, at either server.
+        answer = await client.request(credentialed("RequestSubscribeReporting", "sup1", sub_ack["resume_token"]))
+        assert answer["type"] == "EventAck" and answer["server"] == "B", answer
+
+    run(scenario())
+
+
+def test_expired_self_minted_token(pair):
+    a, _ = pair
+
+    async def scenario():
+        client = await connect_registered(a.url)
+        token = mint("1001", 1, now_ms() - 1)
+        for kind in KINDS:
+            await refused(client, credentialed(kind, "1001", token), "token_expired")
+        await refused(client, credentialed("RequestSubscribeReporting", "sup1", mint("sup1", 1, now_ms() - 1)),
+                      "token_expired")
+
+    run(scenario())
+
+
+def test_server_issued_token_expires_and_is_refreshed(make_pair, tmp_path):
+    a, b = make_pair(["--config", site_config(tmp_path, token_ttl_ms=1000)])
+
+    async def scenario():
+        desk, ack, _ = await login_agent(a.url, "1001")
+        assert 900 <= ack["token_expires_ms"] - now_ms() <= 1000
+        # The primary pushes a fresh token at half-life, for the same epoch and a later expiry.
+        fresh = await desk.expect("EventResumeToken", timeout=3, epoch=ack["epoch"])
+        assert fresh["token_expires_ms"] > ack["token_expires_ms"] and fresh["resume_token"] != ack["resume_token"]
+        await async_wait_until(lambda: now_ms() > ack["token_expires_ms"] + 20, timeout=3, message="token expiry")
+        client = await connect_registered(b.url)
+        for kind in KINDS:
+            await refused(client, credentialed(kind, "1001", ack["resume_token"]), "token_expired")
+        if now_ms() < fresh["token_expires_ms"] - 200:
+            answer = await client.request(credentialed("RequestAgentAvailable", "1001", fresh["resume_token"]))
+            assert answer["type"] == "EventAck" and answer["role"] == "secondary", answer
+
+    run(scenario())
