@@ -69,7 +69,7 @@ class PeerLink:
         await ws.send(p.encode(p.PeerHello(server=server.name, proof=peer_proof(secret, server.name))))
         self._pending = asyncio.Queue()
         self.connected.set()
-        await ws.send(p.encode(p.PeerAgentEpochs(server=server.name, epochs=server.held_epochs(), full=True)))
+        await ws.send(p.encode(server.peer_state()))
         log.info("peer link to %s up", self.url)
         interval = server.config.heartbeat_interval_ms / 1000
         timeout = server.config.heartbeat_timeout_ms / 1000
@@ -77,8 +77,15 @@ class PeerLink:
 
         async def receive() -> None:
             nonlocal last_rx
-            async for _frame in ws:  # heartbeats (or errors) from the peer: proof it is alive
+            async for frame in ws:  # heartbeats prove the peer alive; it answers PeerHello with its state
                 last_rx = time.monotonic()
+                try:
+                    message = p.decode_client(frame)  # the peer speaks the client-side vocabulary
+                except p.ProtocolError:
+                    log.info("peer %s answered: %s", self.url, str(frame)[:200])
+                    continue
+                if isinstance(message, p.PeerAgentEpochs):
+                    server.peer_epochs_received(message)
 
         reader = asyncio.create_task(receive())
         try:

@@ -304,12 +304,17 @@ class PeerHello(Message, tag="PeerHello"):
 
 
 class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
-    """Which agents the sender holds logged in, at which epoch (full set when ``full``)."""
+    """Which agents the sender holds logged in, at which epoch (full set when ``full``).
+
+    A full message also carries ``known``: the highest epoch the sender has seen per agent, so a
+    restarted server never hands out an epoch its peer has already used.
+    """
 
     server: ShortText
     epochs: dict[AgentId, Epoch]
     logged_out: list[AgentId] = []
     full: bool = False
+    known: dict[AgentId, Epoch] = {}
 
 
 # --------------------------------------------------------------------------- unions & codecs

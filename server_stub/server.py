@@ -40,6 +40,7 @@ CLOSE_RATE_LIMITED = 4008
 CLOSE_SUPERSEDED = 4009
 
 _ANSWER_CACHE = 256  # request ids remembered per socket and per agent
+PEER_SYNC_GRACE = 1.0  # seconds a restarted server waits for its peer before accepting logins anyway
 
 
 def wall_ms() -> int:
@@ -90,6 +91,7 @@ class Conn:
     last_rate_notice: float = 0.0
     answers: _LRU = field(default_factory=_LRU)
     closing: bool = False
+    writer: asyncio.Task | None = None
 
     def label(self) -> str:
         who = self.principal.id if self.principal else "-"
@@ -177,6 +179,7 @@ class InteractionServer:
         self._tasks: list[asyncio.Task] = []
         self.peer: PeerLink | None = None
         self.port: int | None = None
+        self.peer_synced: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,6 +196,13 @@ class InteractionServer:
             logger=logging.getLogger("interaction_server.ws"),
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        # A restarted server has forgotten every epoch. Logins wait (briefly) until the peer has
+        # told us what it holds and has seen, so we never reuse an epoch or split the brain.
+        self.peer_synced = asyncio.Event()
+        if self.config.peer_url:
+            asyncio.get_running_loop().call_later(PEER_SYNC_GRACE, self.peer_synced.set)
+        else:
+            self.peer_synced.set()
         self._tasks.append(asyncio.create_task(self._sweep(), name="heartbeat-sweep"))
         if self.config.peer_url:
             self.peer = PeerLink(self, self.config.peer_url)
@@ -204,8 +214,16 @@ class InteractionServer:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for conn in list(self.conns):
+        for session in list(self.sessions.values()):
+            self._end_session(session, "server_shutdown", "server shutting down", close=False)
+        writers = []
+        for conn in list(self.conns):  # let every socket drain (the logouts above) before closing
+            if not conn.closing and conn.writer is not None:
+                conn.queue.put_nowait(None) if not conn.queue.full() else None
+                writers.append(conn.writer)
             conn.closing = True
+        if writers:
+            await asyncio.wait(writers, timeout=1.0)
         if self._server is not None:
             self._server.close(close_connections=False)
             closing = [c.ws.close(CLOSE_GOING_AWAY, "server shutting down") for c in list(self.conns)]
@@ -226,7 +244,7 @@ class InteractionServer:
                     last_rx=now, last_tx=now, tokens=self.config.rate_burst, bucket_at=now)
         self.conns.add(conn)
         log.info("%s connected", conn.label())
-        writer = asyncio.create_task(self._writer(conn))
+        writer = conn.writer = asyncio.create_task(self._writer(conn))
         try:
             async for frame in ws:
                 conn.last_rx = time.monotonic()
@@ -372,6 +390,8 @@ class InteractionServer:
     async def _run_async(self, conn: Conn, handler, msg) -> None:
         """Verify credentials off the loop (scrypt), then run the handler on the loop."""
         try:
+            if isinstance(msg, p.RequestAgentLogin) and not self.peer_synced.is_set():
+                await self.peer_synced.wait()
             try:
                 record = await self._authenticate(msg)
             except Refusal as refusal:
@@ -572,6 +592,33 @@ class InteractionServer:
                                             agents=[s.report() for s in self.sessions.values()])
         return ack, (snapshot,)
 
+    def _supervised(self, conn: Conn, agent_id: str) -> AgentSession:
+        """The session a supervisor action targets; only on a subscribed supervisor socket."""
+        if conn.principal is None or not conn.reporting:
+            raise Refusal("not_authenticated", "subscribe to reporting as a supervisor first (RequestSubscribeReporting)")
+        if conn.principal.role != "supervisor":
+            raise Refusal("forbidden", f"{conn.principal.id} is not a supervisor")
+        session = self.sessions.get(agent_id)
+        if session is None:
+            raise Refusal("not_logged_in", f"agent {agent_id} is not logged in at {self.name}; ask the server that reports it")
+        return session
+
+    def _force_not_ready(self, conn: Conn, msg: p.RequestForceNotReady):
+        session = self._supervised(conn, msg.agent_id)
+        if msg.reason not in self.reasons:
+            raise Refusal("invalid_reason", f"unknown Not Ready reason {msg.reason!r}; known: {sorted(self.reasons)}")
+        by = conn.principal.id
+        self.change_state(session, "not_ready", msg.reason, forced_by=by)
+        self._send(session.conn, self._status(session, forced_by=by))
+        log.info("%s: supervisor %s set agent %s Not Ready (%s)", conn.label(), by, msg.agent_id, msg.reason)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _force_logout(self, conn: Conn, msg: p.RequestForceLogout):
+        session = self._supervised(conn, msg.agent_id)
+        by = conn.principal.id
+        self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
     # ------------------------------------------------------------------ session end
 
     def _status(self, session: AgentSession, forced_by: str | None = None) -> p.EventCurrentAgentStatus:
@@ -619,18 +666,29 @@ class InteractionServer:
         conn.registered = True
         conn.hb_timeout = self.config.heartbeat_timeout_ms / 1000
         self.peer_inbound.add(conn)
+        # Answer on the same link with what we hold and know: the dialling server may have just
+        # restarted and is waiting for this before it accepts logins.
+        self._send(conn, self.peer_state())
         log.info("%s: peer link from %s", conn.label(), msg.server)
+
+    def peer_state(self) -> p.PeerAgentEpochs:
+        return p.PeerAgentEpochs(server=self.name, epochs=self.held_epochs(), known=dict(self.known_epoch), full=True)
 
     def peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
         if msg.full:
             self.peer_logged_in.clear()
+            for agent_id, epoch in msg.known.items():
+                self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
+            self.peer_synced.set()
         for agent_id in msg.logged_out:
             self.peer_logged_in.pop(agent_id, None)
         for agent_id, epoch in msg.epochs.items():
             self.peer_logged_in[agent_id] = epoch
             self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
             here = self.sessions.get(agent_id)
-            if here is not None and here.epoch < epoch:
+            # Equal epochs (two logins during a partition) are settled the same way on both
+            # sides: the server with the smaller name keeps the login.
+            if here is not None and (here.epoch < epoch or (here.epoch == epoch and msg.server < self.name)):
                 self._end_session(here, "moved", f"logged in at {msg.server} at epoch {epoch}", close=True, by=msg.server)
 
     def held_epochs(self) -> dict[str, int]:
@@ -680,6 +738,8 @@ class InteractionServer:
         p.RequestAgentAfterCallWork: _acw,
         p.RequestAgentLogout: _logout,
         p.RequestSubscribeReporting: _subscribe,
+        p.RequestForceNotReady: _force_not_ready,
+        p.RequestForceLogout: _force_logout,
     }
 
 

@@ -183,8 +183,6 @@ def test_standby_socket_cannot_also_hold_the_login_and_vice_versa(pair):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="a restarted server accepts a stale resume token before its peer link has "
-                   "synced, and equal epochs on both servers are never fenced (no tie-break): split brain")
 def test_restarted_server_never_ends_up_holding_the_same_login_as_its_peer(pair):
     a, b = pair
 

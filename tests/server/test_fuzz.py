@@ -22,7 +22,8 @@ from tests.support.servers import SECRET, server_pair
 
 CLIENT_TYPES = ["RequestRegisterClient", "RequestAgentLogin", "RequestAgentLogout", "RequestAgentAvailable",
                 "RequestAgentNotAvailable", "RequestAgentReady", "RequestAgentNotReady", "RequestAgentAfterCallWork",
-                "RequestSubscribeReporting", "Heartbeat", "PeerHello", "PeerAgentEpochs"]
+                "RequestSubscribeReporting", "RequestForceNotReady", "RequestForceLogout", "Heartbeat", "PeerHello",
+                "PeerAgentEpochs"]
 SERVER_TYPES = ["EventAck", "EventError", "EventCurrentAgentStatus", "EventResumeToken", "EventForcedLogout",
                 "EventReportingSnapshot", "EventAgentLogin", "EventAgentLogout", "EventAgentStateChanged", "Heartbeat"]
 ERROR_CODES = {"bad_json", "bad_message", "unknown_type", "not_a_request", "unsupported_version", "not_registered",
@@ -105,6 +106,8 @@ well_typed = st.one_of(
     typed("RequestAgentLogout", {"epoch": epochs}),
     typed("RequestSubscribeReporting", {"user_id": agent_ids, "?resume": st.fixed_dictionaries(
         {"stream_id": st.text(min_size=1, max_size=16), "seq": st.integers(min_value=0, max_value=2**40)})}, credentials),
+    typed("RequestForceNotReady", {"agent_id": agent_ids, "reason": reasons}),
+    typed("RequestForceLogout", {"agent_id": agent_ids}),
     typed("PeerAgentEpochs", {"server": st.text(max_size=8), "epochs": st.dictionaries(agent_ids, epochs, max_size=3),
                               "?logged_out": st.lists(agent_ids, max_size=3), "?full": st.booleans()}),
     st.builds(lambda srv, proof: {"type": "PeerHello", "server": srv, "proof": proof}, st.text(max_size=8),
