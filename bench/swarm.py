@@ -110,7 +110,10 @@ def main() -> None:
     prefix, count = args.agents.split(":")
     start = int(prefix.lstrip("b"))
     ids = [f"b{i}" for i in range(start, start + int(count))]
-    asyncio.run(Swarm(ids, args.urls.split(","), args.password).run(args.login_rate))
+    async def run() -> None:  # the runners need the loop, so the swarm is built inside it
+        await Swarm(ids, args.urls.split(","), args.password).run(args.login_rate)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":
