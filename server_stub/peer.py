@@ -32,11 +32,12 @@ class PeerLink:
         self.server = server
         self.url = url
         self.connected = asyncio.Event()
-        self._pending: asyncio.Queue[tuple[dict[str, int], list[str]]] = asyncio.Queue()
+        self._pending: asyncio.Queue[p.PeerAgentEpochs] = asyncio.Queue()
 
-    def tell(self, epochs: dict[str, int], logged_out: list[str]) -> None:
+    def tell(self, epochs: dict[str, int], logged_out: list[str], duplicates: list[str] = ()) -> None:
         if self.connected.is_set():
-            self._pending.put_nowait((epochs, logged_out))
+            self._pending.put_nowait(p.PeerAgentEpochs(server=self.server.name, epochs=epochs, logged_out=logged_out,
+                                                       duplicates=list(duplicates)))
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):
@@ -94,11 +95,11 @@ class PeerLink:
                 # that lands just as a delta arrives, and the server then never finishes stopping.
                 try:
                     async with asyncio.timeout(interval):
-                        epochs, logged_out = await self._pending.get()
+                        delta = await self._pending.get()
                 except TimeoutError:
                     await ws.send(p.encode(p.Heartbeat()))
                 else:
-                    await ws.send(p.encode(p.PeerAgentEpochs(server=server.name, epochs=epochs, logged_out=logged_out)))
+                    await ws.send(p.encode(delta))
                 if time.monotonic() - last_rx > timeout:
                     log.info("peer %s silent for %.1f s", self.url, timeout)
                     return

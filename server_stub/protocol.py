@@ -307,7 +307,9 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     """Which agents the sender holds logged in, at which epoch (full set when ``full``).
 
     A full message also carries ``known``: the highest epoch the sender has seen per agent, so a
-    restarted server never hands out an epoch its peer has already used.
+    restarted server never hands out an epoch its peer has already used. ``duplicates`` names the
+    agents in ``epochs`` whose new login came from a second desktop (a password login while the
+    receiver held the agent), so the receiver ends its login as ``duplicate_login``, not ``moved``.
     """
 
     server: ShortText
@@ -315,6 +317,7 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     logged_out: list[AgentId] = []
     full: bool = False
     known: dict[AgentId, Epoch] = {}
+    duplicates: list[AgentId] = []
 
 
 # --------------------------------------------------------------------------- unions & codecs

@@ -489,7 +489,8 @@ class InteractionServer:
         token, expires = self._issue_token(session)
         self.reporting.publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=session.report()))
         if self.peer:
-            self.peer.tell({agent_id: epoch}, [])
+            # A password login while the peer holds the agent is a second desktop, not a move.
+            self.peer.tell({agent_id: epoch}, [], [agent_id] if duplicate else [])
         log.info("%s: agent %s logged in at epoch %d (%s%s)", conn.label(), agent_id, epoch,
                  "resume token" if token_epoch is not None else "password", ", duplicate" if duplicate else "")
         return p.EventAck(request_id=msg.request_id, server=self.name, role="primary", epoch=epoch,
@@ -689,7 +690,8 @@ class InteractionServer:
             # Equal epochs (two logins during a partition) are settled the same way on both
             # sides: the server with the smaller name keeps the login.
             if here is not None and (here.epoch < epoch or (here.epoch == epoch and msg.server < self.name)):
-                self._end_session(here, "moved", f"logged in at {msg.server} at epoch {epoch}", close=True, by=msg.server)
+                reason = "duplicate_login" if agent_id in msg.duplicates else "moved"
+                self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True, by=msg.server)
 
     def held_epochs(self) -> dict[str, int]:
         return {agent_id: s.epoch for agent_id, s in self.sessions.items()}

@@ -148,8 +148,6 @@ def test_peer_fencing_and_losing_the_peer(pair):
     run(scenario())
 
 
-@pytest.mark.xfail(strict=True, reason="PeerAgentEpochs carries no reason: the peer fences a duplicate as 'moved' "
-                   "(semantics-draft.md says duplicate_login); needs a protocol field")
 def test_password_duplicate_across_the_pair_is_reported_as_duplicate(pair):
     a, b = pair
 

@@ -1,5 +1,5 @@
 """A deliberately plain WebSocket client for the server tests: websockets + json, nothing from the
-product. It speaks the wire protocol by hand (docs/semantics-draft.md) so the tests check what a
+product. It speaks the wire protocol by hand (docs/protocol.md) so the tests check what a
 third-party client would see, not what our own client code believes.
 
 Every receive has a deadline; nothing here sleeps to wait for an event.
