@@ -1,0 +1,95 @@
+"""Knobs of one agent session, with defaults chosen for the fastest failover of one agent that stay
+sane when a site dies under thousands of agents at once.
+
+Why these defaults:
+
+- ``heartbeat_interval`` 0.5 s / ``heartbeat_timeout`` 1.5 s: the server's own figures. A silent
+  primary is declared dead after three missed beats, so a hung server or a cut cable costs at most
+  1.5 s of detection instead of TCP keepalive's minutes.
+- ``backup_delay`` 0: the failover login goes on the standby link, which is already open and
+  registered. It costs the server one HMAC check (resume token, no password hash), so there is no
+  storm to protect against, and any wait is time the agent cannot work.
+- ``initial_delay_range`` (0, 1) s: when a site dies, every one of its agents loses its link in the
+  same instant. The agent does not need that site any more (its login moved to the standby), so
+  its first reconnect waits a random 0-1 s: a site that restarts quickly is not hit by thousands of
+  handshakes in the same millisecond. With no standby left the agent pays at most 1 s on top of a
+  server restart that takes longer anyway.
+- ``retry_delays`` (0.25, 0.5, 1, 2, 5) s, the last repeating, each drawn from
+  ``[d * (1 - retry_jitter), d]``: failed attempts back off quickly to one try every 2.5-5 s, and
+  the jitter keeps agents that lost the site together from retrying in lockstep for ever.
+- ``open_timeout`` 2 s: bounds one connect + register. A blackholed host would otherwise hold the
+  attempt for minutes; 2 s is many round trips even for a TLS handshake on a busy server.
+- ``failback`` "never": moving back to the preferred site means a short logout and a login, which
+  supervisors see; it is a site policy, not a default. With "when-idle" the preferred site must
+  have been a healthy secondary for ``failback_hold`` (5 s) first, so a flapping site does not
+  bounce agents back and forth.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+FailbackPolicy = Literal["never", "when-idle"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One interaction server: ``name`` as shown to the agent, ``url`` as dialled (ws:// or wss://)."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Settings of one session. ``endpoints`` is ordered: the preferred site first.
+
+    ``endpoints`` accepts ``Endpoint`` objects or ``(name, url)`` pairs.
+    """
+
+    endpoints: tuple[Endpoint, ...]
+    client_name: str = "agent-desktop"
+    heartbeat_interval: float = 0.5
+    heartbeat_timeout: float = 1.5
+    open_timeout: float = 2.0
+    retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0)
+    retry_jitter: float = 0.5
+    initial_delay_range: tuple[float, float] = (0.0, 1.0)
+    backup_delay: float = 0.0
+    failback: FailbackPolicy = "never"
+    failback_hold: float = 5.0
+
+    def __post_init__(self) -> None:
+        endpoints = tuple(e if isinstance(e, Endpoint) else Endpoint(*e) for e in self.endpoints)
+        object.__setattr__(self, "endpoints", endpoints)
+        object.__setattr__(self, "retry_delays", tuple(float(d) for d in self.retry_delays))
+        object.__setattr__(self, "initial_delay_range", tuple(float(d) for d in self.initial_delay_range))
+        names = [e.name for e in endpoints]
+        if not endpoints or len(set(names)) != len(names):
+            raise ValueError(f"endpoints must be a non-empty list with distinct names, got {names}")
+        if not 0.1 <= self.heartbeat_interval <= 60:
+            raise ValueError("heartbeat_interval must be within 0.1..60 s (the server's range)")
+        if self.heartbeat_timeout <= self.heartbeat_interval:
+            raise ValueError("heartbeat_timeout must be longer than heartbeat_interval")
+        if self.open_timeout <= 0 or self.backup_delay < 0 or self.failback_hold < 0:
+            raise ValueError("open_timeout must be positive, backup_delay and failback_hold not negative")
+        if not self.retry_delays or min(self.retry_delays) < 0:
+            raise ValueError("retry_delays must be a non-empty list of non-negative delays")
+        low, high = self.initial_delay_range
+        if not 0 <= low <= high:
+            raise ValueError("initial_delay_range must be (low, high) with 0 <= low <= high")
+        if not 0 <= self.retry_jitter <= 1:
+            raise ValueError("retry_jitter must be within 0..1")
+        if self.failback not in ("never", "when-idle"):
+            raise ValueError(f"failback must be 'never' or 'when-idle', got {self.failback!r}")
+
+    def reconnect_delay(self, failures: int, rng: random.Random) -> float:
+        """Wait before the next attempt: after losing a working link (``failures`` 0) a draw from
+        ``initial_delay_range``; after the n-th failed attempt in a row ``retry_delays[n-1]``
+        (the last repeats), jittered down by up to ``retry_jitter``."""
+        if failures <= 0:
+            return rng.uniform(*self.initial_delay_range)
+        delay = self.retry_delays[min(failures, len(self.retry_delays)) - 1]
+        return delay * (1 - self.retry_jitter * rng.random())

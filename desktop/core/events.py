@@ -1,0 +1,254 @@
+"""What the session core says, as typed values: commands for the I/O driver and events for the UI.
+
+Every input of ``AgentSession`` returns a list of these, in the order they must be executed.
+``Command`` subclasses are for the driver (open/close a link, send a message, set/cancel a timer);
+``Event`` subclasses are for the UI (and logs, benchmarks, scripted agents). The core never waits
+for a command to complete: the driver reports back through the session's inputs.
+
+A *link* is an ``int`` naming one connection attempt; a reconnect to the same endpoint gets a new
+one, so anything about an old connection can never be mistaken for the new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Literal
+
+from server_stub import protocol as p
+
+Link = int
+LinkRole = Literal["down", "connecting", "registered", "primary", "secondary", "reconnecting"]
+Phase = Literal["idle", "detecting", "logging_in", "restored"]
+SessionStatus = Literal["idle", "logging_in", "logged_in", "failing_over", "logging_out", "ended"]
+
+
+@dataclass(frozen=True)
+class StateIntent:
+    """An agent state the user asks for (also the optional initial state of a login)."""
+
+    state: p.AgentStateName
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in ("ready", "not_ready", "after_call_work"):
+            raise ValueError(f"unknown agent state {self.state!r}")
+        if self.reason is not None and self.state != "not_ready":
+            raise ValueError("only not_ready carries a reason")
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    """The agent's state as last confirmed by its primary."""
+
+    state: p.AgentStateName
+    reason: str | None
+    since_ms: int
+    epoch: int
+    endpoint: str
+    forced_by: str | None = None
+
+
+class Output:
+    """Base of everything an input returns."""
+
+
+class Command(Output):
+    """For the I/O driver."""
+
+
+class Event(Output):
+    """For the UI."""
+
+
+# --------------------------------------------------------------------------- driver commands
+
+
+@dataclass(frozen=True)
+class OpenLink(Command):
+    """Connect to ``url``; report ``link_opened`` or ``link_closed`` for ``link``."""
+
+    link: Link
+    endpoint: str
+    url: str
+
+
+@dataclass(frozen=True)
+class CloseLink(Command):
+    """Close ``link`` for good (or abandon the attempt). The core has forgotten it: reporting its
+    close back is allowed but not needed."""
+
+    link: Link
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Send(Command):
+    """Send ``message`` (encode with ``server_stub.protocol.encode``) on ``link``. Sends to one link
+    must go out in order, and before a later ``CloseLink`` of that link."""
+
+    link: Link
+    message: p.Message
+
+
+@dataclass(frozen=True)
+class SetTimer(Command):
+    """Call ``timer_fired(key)`` at monotonic time ``at``; replaces any timer with the same key.
+    Keys are opaque hashable values."""
+
+    key: Hashable
+    at: float
+
+
+@dataclass(frozen=True)
+class CancelTimer(Command):
+    key: Hashable
+
+
+# --------------------------------------------------------------------------- UI events
+
+
+@dataclass(frozen=True)
+class LinkRoleChanged(Event):
+    """A link's role: connecting (opening/registering), registered, primary, secondary,
+    reconnecting (waiting to retry; ``link`` is None), down (session over)."""
+
+    link: Link | None
+    endpoint: str
+    role: LinkRole
+    last_heard_ms: int | None
+
+
+@dataclass(frozen=True)
+class FailoverPhase(Event):
+    """Progress of moving the login. ``kind`` "failover" (the primary was lost: detecting -> logging_in
+    -> restored) or "failback" (moving back to the preferred site: logging_in -> restored). "idle"
+    means the move was abandoned (login refused, logout). ``elapsed`` counts from the loss/decision."""
+
+    phase: Phase
+    kind: Literal["failover", "failback"]
+    from_endpoint: str | None
+    to_endpoint: str | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class LoggedIn(Event):
+    """The login is held on ``endpoint`` (now primary) at ``epoch``; ``resumed`` when by resume token."""
+
+    agent_id: str
+    epoch: int
+    endpoint: str
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class AgentStateChanged(Event):
+    """The agent's state as its primary reports it (EventCurrentAgentStatus)."""
+
+    state: p.AgentStateName
+    reason: str | None
+    since_ms: int
+    epoch: int
+    endpoint: str
+    forced_by: str | None
+
+
+@dataclass(frozen=True)
+class IntentPending(Event):
+    """An intent was accepted; ``queued`` when it waits for a primary (failover in progress)."""
+
+    request_id: str
+    intent: StateIntent
+    queued: bool
+
+
+@dataclass(frozen=True)
+class IntentApplied(Event):
+    request_id: str
+    intent: StateIntent
+    endpoint: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class IntentSuperseded(Event):
+    """A queued intent was dropped unsent because a later one (``by``) replaces it."""
+
+    request_id: str
+    intent: StateIntent
+    by: str
+
+
+@dataclass(frozen=True)
+class IntentFailed(Event):
+    """Refused by the server (e.g. invalid_reason) or dropped by a logout (code "logged_out")."""
+
+    request_id: str
+    intent: StateIntent
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LoginFailed(Event):
+    """The login was refused for good (bad_credentials, token_expired, stale_epoch, ...). The session
+    is idle again, links kept: call ``login`` with the password to try again."""
+
+    code: str
+    message: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    """A refusal or protocol problem worth showing or logging; the session handles it itself."""
+
+    code: str
+    message: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class LoggedOut(Event):
+    """The session is over (links closed): "logout", or the server's reason (duplicate_login,
+    forced, moved)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StaleEventIgnored(Event):
+    """A server event from an older login (epoch) or from a link that is not the primary."""
+
+    endpoint: str
+    message_type: str
+    epoch: int
+    current_epoch: int | None
+
+
+# --------------------------------------------------------------------------- read-only view
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    endpoint: str
+    url: str
+    link: Link | None
+    role: LinkRole
+    last_heard_ms: int | None
+    failures: int  # connection attempts failed in a row
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    status: SessionStatus
+    agent_id: str | None
+    epoch: int | None
+    primary: str | None
+    phase: Phase
+    agent: AgentStatus | None
+    links: tuple[LinkInfo, ...]
+    pending: tuple[tuple[str, StateIntent], ...]
+    reasons: tuple[p.ReasonInfo, ...]
+    has_interaction: bool

@@ -1,0 +1,702 @@
+"""One agent's session over an ordered list of interaction servers, as a sans-I/O state machine.
+
+Modelled on the ``websockets`` Protocol: the driver feeds inputs (user intents, link opened/closed,
+message received, timer fired), each with the monotonic time ``now`` (seconds) and the wall clock
+``wall_ms``, and executes the returned outputs (``events``). No sockets, no clock reads, and
+randomness only from the injected ``random.Random``, so a test can replay any schedule exactly.
+
+How it holds together:
+
+- Level-triggered: inputs only record facts (a link registered, a login was acknowledged, a link
+  died). After every input ``_reconcile`` compares what is wanted with what is held and acts: send
+  the login if one is wanted and none is held or in flight, announce the agent as available on
+  registered links, flush the intent journal, start a failback. A sequence of faults therefore
+  cannot leave the session waiting for an edge that already passed.
+- Invariant 1 (never logged in on two servers at once, from the client's view): a
+  ``RequestAgentLogin`` is sent only when no link is primary and no other login is in flight. A
+  primary stops being one only when its link is gone (server closed it, reset, or silent past
+  ``heartbeat_timeout``, after which we close it and never reuse it) or when its login was given up
+  (failback: ``RequestAgentLogout`` acknowledged). A login in flight on a link that dies is given up
+  with the link; any login the server made there ends with that connection.
+- Intent journal: a state intent is sent at most once per primary link, with a request id of its
+  own per send (``<intent id>/<attempt>``), so an answer cached by a server for an earlier login can
+  never pass for an application on the current one. Intents waiting for a primary collapse to the
+  last one (the others are reported superseded); one in flight on a primary that dies is sent again
+  on the next primary (setting a state is idempotent).
+- The password is kept only until the first login succeeds or is refused; after that the session
+  holds the resume token the servers issue (and refresh).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+
+from server_stub import protocol as p
+
+from . import events as ev
+from .config import SessionConfig
+
+_EPS = 1e-3  # timers may fire this early (loop clock resolution) and still count as due
+CLOSE_NORMAL = 1000
+CLOSE_TIMEOUT = 4000  # the protocol's heartbeat/open timeout code
+
+# Login refusals that retrying cannot cure: the user has to act (or another desktop holds the agent).
+_FATAL_LOGIN = frozenset({
+    "bad_credentials", "invalid_token", "token_expired", "stale_epoch", "already_logged_in",
+    "forbidden", "bad_message", "unknown_type", "not_a_request",
+})
+# Answers meaning "this socket holds no login (at our epoch)": our primary is not one any more.
+_LOGIN_GONE = frozenset({"not_logged_in", "stale_epoch", "not_authenticated"})
+# Forced-logout reasons that end the session: someone else now holds the agent.
+_SESSION_ENDING = frozenset({"duplicate_login", "forced", "moved"})
+_TOKEN_REFUSALS = frozenset({"stale_epoch", "invalid_token", "token_expired"})
+
+
+@dataclass(eq=False)
+class _Endpoint:
+    index: int
+    name: str
+    url: str
+    link: ev.Link | None = None
+    role: ev.LinkRole = "down"
+    opened: bool = False
+    registered: bool = False
+    reachable: bool | None = None  # None until the first attempt ends; then: did it register
+    failures: int = 0  # attempts failed in a row
+    started: float = 0.0  # when the current attempt began
+    last_rx: float = 0.0
+    last_tx: float = 0.0
+    last_heard_ms: int | None = None
+    pending: dict[str, tuple[str, object]] = field(default_factory=dict)  # request id -> (kind, data)
+    standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
+    reasons: tuple[p.ReasonInfo, ...] = ()
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One intent in the journal."""
+
+    request_id: str
+    intent: ev.StateIntent
+    attempts: int = 0
+    wire_id: str | None = None  # request id of the latest send
+    sent_on: ev.Link | None = None
+
+
+@dataclass(eq=False)
+class _Move:
+    """A failover or failback in progress."""
+
+    kind: str
+    source: str
+    started: float
+    target: str | None = None
+
+
+class AgentSession:
+    """The session core. Every input returns the outputs to execute, in order."""
+
+    def __init__(self, config: SessionConfig, rng: random.Random) -> None:
+        self.config = config
+        self._rng = rng
+        self._prefix = f"{rng.getrandbits(40):010x}"  # request ids stay unique across restarts
+        self._ids = 0
+        self._link_ids = 0
+        self._eps = [_Endpoint(i, e.name, e.url) for i, e in enumerate(config.endpoints)]
+        self._by_link: dict[ev.Link, _Endpoint] = {}
+        self._timers: dict[object, float] = {}
+        self._out: list[ev.Output] = []
+        self._now = 0.0
+        self._wall = 0
+        self._started = False
+        self._ended = False
+        self._agent_id: str | None = None
+        self._password: str | None = None
+        self._place: str | None = None
+        self._initial: ev.StateIntent | None = None
+        self._wants_login = False
+        self._logout_requested = False
+        self._token: str | None = None
+        self._token_expires_ms: int | None = None
+        self._epoch: int | None = None
+        self._status: ev.AgentStatus | None = None  # last state a primary confirmed
+        self._primary: _Endpoint | None = None
+        self._login_ep: _Endpoint | None = None  # login request in flight there
+        self._releasing = False  # failback: RequestAgentLogout in flight on the primary
+        self._move: _Move | None = None
+        self._phase: ev.Phase = "idle"
+        self._journal: list[_Entry] = []
+        self._login_failures = 0
+        self._retry_login_at: float | None = None
+        self._backup_at: float | None = None
+        self._failback_at: float | None = None
+        self._has_interaction = False
+
+    # ------------------------------------------------------------------ user inputs
+
+    def start(self, now: float, wall_ms: int) -> list[ev.Output]:
+        """Open a link to every endpoint (once)."""
+        self._tick(now, wall_ms)
+        self._start()
+        return self._done()
+
+    def login(self, agent_id: str, password: str, now: float, wall_ms: int, place: str | None = None,
+              initial_state: ev.StateIntent | None = None) -> list[ev.Output]:
+        """Log in with the password on the preferred reachable endpoint (starts the session if needed)."""
+        self._tick(now, wall_ms)
+        if self._ended or self._wants_login or self._logout_requested:
+            self._emit(ev.ErrorEvent("invalid_state", "the session has ended" if self._ended
+                                     else "already logged in or logging in", None))
+            return self._done()
+        if agent_id != self._agent_id:
+            self._token = self._epoch = self._status = None
+        self._agent_id, self._password, self._place, self._initial = agent_id, password, place, initial_state
+        self._wants_login = True
+        self._login_failures = 0
+        self._retry_login_at = self._backup_at = None
+        self._start()
+        return self._done()
+
+    def set_ready(self, now: float, wall_ms: int) -> list[ev.Output]:
+        return self._intent(ev.StateIntent("ready"), now, wall_ms)
+
+    def set_not_ready(self, reason: str, now: float, wall_ms: int) -> list[ev.Output]:
+        if not reason:
+            raise ValueError("Not Ready needs a reason code")
+        return self._intent(ev.StateIntent("not_ready", reason), now, wall_ms)
+
+    def set_after_call_work(self, now: float, wall_ms: int) -> list[ev.Output]:
+        return self._intent(ev.StateIntent("after_call_work"), now, wall_ms)
+
+    def logout(self, now: float, wall_ms: int) -> list[ev.Output]:
+        """Log out on the primary, withdraw the standbys, close every link (LoggedOut "logout")."""
+        self._tick(now, wall_ms)
+        if not self._ended and not self._logout_requested:
+            self._logout_requested = True
+            self._wants_login = False
+            self._fail([e for e in self._journal if not self._in_flight(e)], "logged_out", "logged out first")
+            if self._primary is not None and not self._releasing:
+                self._send_logout()
+            # Otherwise: a release or login in flight finishes first; with neither, _reconcile ends.
+        return self._done()
+
+    def set_has_interaction(self, value: bool, now: float, wall_ms: int) -> list[ev.Output]:
+        """Whether the agent has an interaction in hand (blocks a "when-idle" failback)."""
+        self._tick(now, wall_ms)
+        self._has_interaction = bool(value)
+        return self._done()
+
+    @property
+    def has_interaction(self) -> bool:
+        return self._has_interaction
+
+    # ------------------------------------------------------------------ link and timer inputs
+
+    def link_opened(self, link: ev.Link, now: float, wall_ms: int) -> list[ev.Output]:
+        self._tick(now, wall_ms)
+        ep = self._by_link.get(link)
+        if ep is not None and not ep.opened:
+            ep.opened = True
+            ep.last_rx = ep.last_tx = now
+            ep.last_heard_ms = wall_ms
+            self._request(ep, p.RequestRegisterClient(
+                request_id=self._new_id(), protocol_version=p.PROTOCOL_VERSION, client_name=self.config.client_name,
+                heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000)), "register")
+        return self._done()
+
+    def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None) -> list[ev.Output]:
+        """The connection attempt failed or the open link closed (clean close or reset)."""
+        self._tick(now, wall_ms)
+        ep = self._by_link.get(link)
+        if ep is not None:
+            self._lose(ep, None)
+        return self._done()
+
+    def message_received(self, link: ev.Link, message: p.Message | str | bytes, now: float,
+                         wall_ms: int) -> list[ev.Output]:
+        """A decoded server message (or the raw frame text) arrived on ``link``."""
+        self._tick(now, wall_ms)
+        ep = self._by_link.get(link)
+        if ep is None or not ep.opened:
+            return self._done()  # a frame from a link we already gave up
+        ep.last_rx, ep.last_heard_ms = now, wall_ms
+        if isinstance(message, (str, bytes)):
+            try:
+                message = p.decode_server(message)
+            except p.ProtocolError as exc:
+                self._emit(ev.ErrorEvent(exc.code, f"undecodable frame: {exc.message}", ep.name))
+                return self._done()
+        handler = _HANDLERS.get(type(message))
+        if handler is not None:
+            handler(self, ep, message)
+        return self._done()
+
+    def timer_fired(self, key: object, now: float, wall_ms: int) -> list[ev.Output]:
+        self._tick(now, wall_ms)
+        if self._timers.pop(key, None) is not None:
+            kind = key[0]
+            if kind == "link":
+                ep = self._by_link.get(key[1])
+                if ep is not None:
+                    self._link_timer(ep)
+            elif kind == "retry":
+                ep = next(e for e in self._eps if e.name == key[1])
+                if ep.link is None:
+                    self._open(ep)
+            # "login" and "failback" only wake _reconcile up.
+        return self._done()
+
+    # ------------------------------------------------------------------ read-only view
+
+    def snapshot(self) -> ev.SessionSnapshot:
+        if self._ended:
+            status = "ended"
+        elif self._logout_requested:
+            status = "logging_out"
+        elif self._primary is not None and not self._releasing:
+            status = "logged_in"
+        elif self._move is not None:
+            status = "failing_over"
+        else:
+            status = "logging_in" if self._wants_login else "idle"
+        shown = self._primary or next((e for e in self._eps if e.reasons), None)
+        return ev.SessionSnapshot(
+            status=status, agent_id=self._agent_id, epoch=self._epoch,
+            primary=self._primary.name if self._primary else None, phase=self._phase, agent=self._status,
+            links=tuple(ev.LinkInfo(e.name, e.url, e.link, e.role, e.last_heard_ms, e.failures) for e in self._eps),
+            pending=tuple((e.request_id, e.intent) for e in self._journal),
+            reasons=shown.reasons if shown else (), has_interaction=self._has_interaction,
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _tick(self, now: float, wall_ms: int) -> None:
+        self._now, self._wall = now, wall_ms
+
+    def _emit(self, output: ev.Output) -> None:
+        self._out.append(output)
+
+    def _done(self) -> list[ev.Output]:
+        if not self._ended:
+            self._reconcile()
+        out, self._out = self._out, []
+        return out
+
+    def _new_id(self) -> str:
+        self._ids += 1
+        return f"{self._prefix}-{self._ids}"
+
+    def _set_timer(self, key: object, at: float) -> None:
+        if self._timers.get(key) != at:
+            self._timers[key] = at
+            self._emit(ev.SetTimer(key, at))
+
+    def _cancel_timer(self, key: object) -> None:
+        if self._timers.pop(key, None) is not None:
+            self._emit(ev.CancelTimer(key))
+
+    def _send(self, ep: _Endpoint, message: p.Message) -> None:
+        self._emit(ev.Send(ep.link, message))
+        ep.last_tx = self._now
+
+    def _request(self, ep: _Endpoint, message: p.Request, kind: str, data: object = None) -> None:
+        ep.pending[message.request_id] = (kind, data)
+        self._send(ep, message)
+
+    def _set_role(self, ep: _Endpoint, role: ev.LinkRole) -> None:
+        if ep.role != role:
+            ep.role = role
+            self._emit(ev.LinkRoleChanged(ep.link, ep.name, role, ep.last_heard_ms))
+
+    def _set_phase(self, phase: ev.Phase, target: str | None = None) -> None:
+        move = self._move
+        move.target = target if target is not None else move.target
+        self._phase = phase
+        self._emit(ev.FailoverPhase(phase, move.kind, move.source, move.target, self._now - move.started))
+        if phase in ("restored", "idle"):
+            self._move = None
+
+    # ------------------------------------------------------------------ links
+
+    def _start(self) -> None:
+        if not self._started and not self._ended:
+            self._started = True
+            for ep in self._eps:
+                self._open(ep)
+
+    def _open(self, ep: _Endpoint) -> None:
+        self._link_ids += 1
+        ep.link, ep.opened, ep.registered, ep.started = self._link_ids, False, False, self._now
+        self._by_link[ep.link] = ep
+        self._emit(ev.OpenLink(ep.link, ep.name, ep.url))
+        self._set_role(ep, "connecting")
+        self._arm_link(ep)
+
+    def _arm_link(self, ep: _Endpoint) -> None:
+        cfg = self.config
+        if not ep.registered:  # the attempt (connect + register) is bounded by open_timeout
+            at = ep.started + cfg.open_timeout
+        else:
+            at = min(ep.last_tx + cfg.heartbeat_interval, ep.last_rx + cfg.heartbeat_timeout)
+        self._set_timer(("link", ep.link), at)
+
+    def _link_timer(self, ep: _Endpoint) -> None:
+        """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat."""
+        cfg, now = self.config, self._now
+        if not ep.registered:
+            if now >= ep.started + cfg.open_timeout - _EPS:
+                self._lose(ep, (CLOSE_TIMEOUT, "open timeout"))
+                return
+        elif now >= ep.last_rx + cfg.heartbeat_timeout - _EPS:
+            self._lose(ep, (CLOSE_TIMEOUT, "heartbeat timeout"))
+            return
+        elif now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
+            self._send(ep, p.Heartbeat())
+        self._arm_link(ep)
+
+    def _lose(self, ep: _Endpoint, close: tuple[int, str] | None) -> None:
+        """The link is gone (or we give it up: ``close``). Never reused; reconnect later."""
+        link = ep.link
+        if close is not None:
+            self._emit(ev.CloseLink(link, *close))
+        self._cancel_timer(("link", link))
+        del self._by_link[link]
+        was_primary = ep is self._primary
+        if ep is self._login_ep:
+            self._login_ep = None
+        if was_primary:
+            self._primary, self._releasing = None, False
+        if not ep.registered:
+            ep.failures += 1
+        ep.link, ep.opened, ep.registered, ep.reachable, ep.standby_token = None, False, False, False, None
+        ep.pending.clear()
+        self._set_timer(("retry", ep.name), self._now + self.config.reconnect_delay(ep.failures, self._rng))
+        self._set_role(ep, "reconnecting")
+        if was_primary and self._wants_login:
+            self._move = _Move("failover", ep.name, self._now)
+            self._set_phase("detecting")
+
+    def _end(self, reason: str) -> None:
+        """The session is over: withdraw standbys, close everything, forget the credentials."""
+        for ep in self._eps:
+            if ep.link is not None and ep.role == "secondary":
+                self._send(ep, p.RequestAgentNotAvailable(request_id=self._new_id()))
+        for ep in self._eps:
+            if ep.link is not None:
+                self._emit(ev.CloseLink(ep.link, CLOSE_NORMAL, reason))
+                del self._by_link[ep.link]
+            ep.link, ep.opened, ep.registered = None, False, False
+            ep.pending.clear()
+            self._set_role(ep, "down")
+        for key in list(self._timers):
+            self._cancel_timer(key)
+        self._fail(list(self._journal), "logged_out", "the session ended before the intent was applied")
+        if self._move is not None:
+            self._set_phase("idle")
+        self._primary = self._login_ep = None
+        self._releasing = self._wants_login = False
+        self._token = self._password = None
+        self._ended = True
+        self._emit(ev.LoggedOut(reason))
+
+    # ------------------------------------------------------------------ reconcile
+
+    def _reconcile(self) -> None:
+        if self._logout_requested and self._primary is None and self._login_ep is None:
+            self._end("logout")
+            return
+        self._pursue_login()
+        self._update_standbys()
+        self._flush_journal()
+        self._maybe_failback()
+
+    def _login_target(self) -> _Endpoint | None:
+        """The first registered endpoint in preference order, skipping endpoints whose link failed;
+        an endpoint still in its first attempt is waited for (the preferred site gets its chance)."""
+        for ep in self._eps:
+            if ep.registered:
+                return ep
+            if ep.reachable is None:
+                return None
+        return None
+
+    def _pursue_login(self) -> None:
+        if not self._wants_login or self._primary is not None or self._login_ep is not None:
+            return
+        target = self._login_target()
+        if target is None:
+            return
+        holds = [self._retry_login_at] if self._retry_login_at is not None else []
+        if target.index > 0 and self.config.backup_delay > 0:
+            if self._backup_at is None:
+                self._backup_at = self._now + self.config.backup_delay
+            holds.append(self._backup_at)
+        if holds and self._now < max(holds) - _EPS:
+            self._set_timer(("login",), max(holds))
+            return
+        self._cancel_timer(("login",))
+        self._retry_login_at = None
+        state = self._carried_state()
+        epoch = self._epoch + 1 if self._epoch is not None else None
+        credential = {"resume_token": self._token} if self._token else {"password": self._password}
+        message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
+                                      epoch=epoch, state=state, **credential)
+        self._login_ep = target
+        self._request(target, message, "login", (state, self._token is not None))
+        if self._move is not None:
+            self._set_phase("logging_in", target.name)
+
+    def _carried_state(self) -> p.StateSnapshot | None:
+        """The state to restore with the login: the last one a primary confirmed, else the initial."""
+        if self._status is not None:
+            s = self._status
+            return p.StateSnapshot(state=s.state, since_ms=s.since_ms, reason=s.reason)
+        if self._initial is not None:
+            return p.StateSnapshot(state=self._initial.state, since_ms=self._wall, reason=self._initial.reason)
+        return None
+
+    def _update_standbys(self) -> None:
+        """Announce the agent on every other registered link while logged in; withdraw it when no
+        login is wanted."""
+        holding = self._primary is not None and not self._releasing and not self._logout_requested
+        for ep in self._eps:
+            if ep is self._primary or ep is self._login_ep or not ep.registered:
+                continue
+            if self._wants_login:
+                if holding and ep.role == "registered" and ep.standby_token != self._token:
+                    ep.standby_token = self._token
+                    self._request(ep, p.RequestAgentAvailable(
+                        request_id=self._new_id(), agent_id=self._agent_id, resume_token=self._token), "available")
+            elif ep.role == "secondary" and not self._logout_requested:
+                ep.standby_token = None
+                self._request(ep, p.RequestAgentNotAvailable(request_id=self._new_id()), "not_available")
+                self._set_role(ep, "registered")
+
+    def _maybe_failback(self) -> None:
+        """"when-idle": move the login back to the preferred endpoint once it has been a healthy
+        secondary for ``failback_hold`` and the agent is idle. The login here is given up first
+        (RequestAgentLogout); the login there follows its ack (invariant 1)."""
+        preferred = self._eps[0]
+        wanted = (self.config.failback == "when-idle" and self._can_send_intents()
+                  and self._primary is not preferred and preferred.role == "secondary"
+                  and not self._has_interaction and not self._journal and self._move is None)
+        if not wanted:
+            if self._failback_at is not None:
+                self._failback_at = None
+                self._cancel_timer(("failback",))
+            return
+        if self._failback_at is None:
+            self._failback_at = self._now + self.config.failback_hold
+            self._set_timer(("failback",), self._failback_at)
+        if self._now < self._failback_at - _EPS:
+            return
+        self._failback_at = None
+        self._cancel_timer(("failback",))
+        self._releasing = True
+        self._move = _Move("failback", self._primary.name, self._now)
+        self._set_phase("logging_in", preferred.name)
+        self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch), "release")
+
+    def _send_logout(self) -> None:
+        self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch), "logout")
+
+    # ------------------------------------------------------------------ intent journal
+
+    def _can_send_intents(self) -> bool:
+        return self._primary is not None and not self._releasing and not self._logout_requested
+
+    def _in_flight(self, entry: _Entry) -> bool:
+        ep = self._by_link.get(entry.sent_on)
+        return ep is not None and entry.wire_id in ep.pending
+
+    def _intent(self, intent: ev.StateIntent, now: float, wall_ms: int) -> list[ev.Output]:
+        self._tick(now, wall_ms)
+        entry = _Entry(self._new_id(), intent)
+        if self._ended or self._logout_requested:
+            self._emit(ev.IntentFailed(entry.request_id, intent, "logged_out", "the session is logging out or over"))
+            return self._done()
+        self._supersede([e for e in self._journal if not self._in_flight(e)], entry)
+        self._journal.append(entry)
+        self._emit(ev.IntentPending(entry.request_id, intent, queued=not self._can_send_intents()))
+        return self._done()
+
+    def _flush_journal(self) -> None:
+        """Send what waits (only the last waiting intent matters) on the current primary."""
+        if not self._can_send_intents():
+            return
+        waiting = [e for e in self._journal if not self._in_flight(e)]
+        if waiting:
+            last = waiting[-1]
+            self._supersede(waiting[:-1], last)
+            last.attempts += 1
+            last.wire_id, last.sent_on = f"{last.request_id}/{last.attempts}", self._primary.link
+            kind, epoch = last.intent.state, self._epoch
+            if kind == "ready":
+                message = p.RequestAgentReady(request_id=last.wire_id, epoch=epoch)
+            elif kind == "not_ready":
+                message = p.RequestAgentNotReady(request_id=last.wire_id, epoch=epoch, reason=last.intent.reason)
+            else:
+                message = p.RequestAgentAfterCallWork(request_id=last.wire_id, epoch=epoch)
+            self._request(self._primary, message, "intent", last)
+
+    def _supersede(self, entries: list[_Entry], by: _Entry) -> None:
+        for entry in entries:
+            self._journal.remove(entry)
+            self._emit(ev.IntentSuperseded(entry.request_id, entry.intent, by.request_id))
+
+    def _fail(self, entries: list[_Entry], code: str, message: str) -> None:
+        for entry in entries:
+            self._journal.remove(entry)
+            self._emit(ev.IntentFailed(entry.request_id, entry.intent, code, message))
+
+    # ------------------------------------------------------------------ answers
+
+    def _on_ack(self, ep: _Endpoint, msg: p.EventAck) -> None:
+        kind, data = ep.pending.pop(msg.request_id, (None, None))
+        if kind is not None:
+            getattr(self, f"_ack_{kind}")(ep, msg, data)
+
+    def _on_error(self, ep: _Endpoint, msg: p.EventError) -> None:
+        kind, data = ep.pending.pop(msg.request_id, (None, None)) if msg.request_id else (None, None)
+        if kind is None:
+            self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+        else:
+            getattr(self, f"_refused_{kind}")(ep, msg, data)
+
+    def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+        ep.registered, ep.reachable, ep.failures = True, True, 0
+        ep.reasons = tuple(msg.reasons or ())
+        self._set_role(ep, "registered")
+        self._arm_link(ep)
+
+    def _refused_register(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # the server closes the link
+
+    def _ack_login(self, ep: _Endpoint, msg: p.EventAck, data) -> None:
+        state, resumed = data
+        self._login_ep = None
+        self._primary = ep
+        self._epoch, self._token, self._token_expires_ms = msg.epoch, msg.resume_token, msg.token_expires_ms
+        self._password = None
+        self._login_failures = 0
+        self._retry_login_at = self._backup_at = None
+        # What the server now holds, until its EventCurrentAgentStatus says it exactly.
+        self._status = ev.AgentStatus(state.state if state else "not_ready", state.reason if state else None,
+                                      min(state.since_ms, self._wall) if state else self._wall, msg.epoch, ep.name)
+        ep.standby_token = None
+        self._set_role(ep, "primary")
+        self._emit(ev.LoggedIn(self._agent_id, msg.epoch, ep.name, resumed))
+        if self._move is not None:
+            self._set_phase("restored", ep.name)
+        if self._logout_requested:
+            self._send_logout()
+
+    def _refused_login(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+        self._login_ep = None
+        if msg.code == "invalid_reason":  # this site lacks the Not Ready reason: keep the login, drop it
+            self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+            if self._status is not None and self._status.reason is not None:
+                self._status = replace(self._status, reason=None)
+                return
+            if self._initial is not None and self._initial.reason is not None:
+                self._initial = ev.StateIntent("not_ready")
+                return
+        if msg.code in _FATAL_LOGIN or msg.code == "invalid_reason":
+            self._emit(ev.LoginFailed(msg.code, msg.message, ep.name))
+            self._wants_login = False
+            self._password = None
+            if msg.code in _TOKEN_REFUSALS:
+                self._token = None
+            if self._move is not None:
+                self._set_phase("idle")
+            return
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # transient (internal, rate_limited...)
+        self._login_failures += 1
+        self._retry_login_at = self._now + self.config.reconnect_delay(self._login_failures, self._rng)
+
+    def _ack_available(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+        if ep is not self._primary and ep is not self._login_ep and ep.role == "registered":
+            self._set_role(ep, "secondary")
+
+    def _refused_available(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # retried with the next token
+
+    def _ack_not_available(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+        pass
+
+    _refused_not_available = _ack_not_available
+
+    def _ack_intent(self, ep: _Endpoint, msg: p.EventAck, entry: _Entry) -> None:
+        if entry not in self._journal:
+            return
+        self._journal.remove(entry)
+        intent, status = entry.intent, self._status
+        if status is not None and (status.state, status.reason) != (intent.state, intent.reason):
+            self._status = ev.AgentStatus(intent.state, intent.reason, self._wall, self._epoch, ep.name)
+        self._emit(ev.IntentApplied(entry.request_id, intent, ep.name, self._epoch))
+
+    def _refused_intent(self, ep: _Endpoint, msg: p.EventError, entry: _Entry) -> None:
+        if msg.code in _LOGIN_GONE:
+            # Our login there is not what we believe: treat the primary as lost and log in again.
+            # The intent stays in the journal and goes to the next primary.
+            self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+            if ep is self._primary:
+                self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+        elif entry in self._journal:
+            self._fail([entry], msg.code, msg.message)
+
+    def _ack_logout(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+        self._end("logout")
+
+    def _refused_logout(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+        self._end("logout")
+
+    def _ack_release(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+        self._primary, self._releasing = None, False
+        self._set_role(ep, "registered")
+
+    def _refused_release(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+        if msg.code in _LOGIN_GONE:
+            self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+        else:  # the login is still held here: stay, try again after failback_hold
+            self._releasing = False
+            self._set_phase("idle")
+
+    # ------------------------------------------------------------------ server events
+
+    def _current(self, ep: _Endpoint, msg, epoch: int) -> bool:
+        """Is this event about our login on our primary? If not, report it ignored."""
+        if ep is self._primary and epoch == self._epoch:
+            return True
+        self._emit(ev.StaleEventIgnored(ep.name, type(msg).__name__, epoch, self._epoch))
+        return False
+
+    def _on_status(self, ep: _Endpoint, msg: p.EventCurrentAgentStatus) -> None:
+        if self._current(ep, msg, msg.epoch):
+            self._status = ev.AgentStatus(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by)
+            self._emit(ev.AgentStateChanged(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by))
+
+    def _on_token(self, ep: _Endpoint, msg: p.EventResumeToken) -> None:
+        if self._current(ep, msg, msg.epoch):
+            self._token, self._token_expires_ms = msg.resume_token, msg.token_expires_ms
+
+    def _on_forced_logout(self, ep: _Endpoint, msg: p.EventForcedLogout) -> None:
+        if not self._current(ep, msg, msg.epoch):
+            return
+        if msg.reason in _SESSION_ENDING:
+            self._end(msg.reason)
+        else:  # e.g. server_shutdown: the login is lost with this server, not taken by anyone
+            self._emit(ev.ErrorEvent(msg.reason, msg.message, ep.name))
+            self._lose(ep, (CLOSE_NORMAL, f"forced logout ({msg.reason})"))
+
+
+_HANDLERS = {
+    p.EventAck: AgentSession._on_ack,
+    p.EventError: AgentSession._on_error,
+    p.EventCurrentAgentStatus: AgentSession._on_status,
+    p.EventResumeToken: AgentSession._on_token,
+    p.EventForcedLogout: AgentSession._on_forced_logout,
+}

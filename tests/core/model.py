@@ -1,0 +1,505 @@
+"""A simulated world for the session core: a fake clock, fake links and one model server per site.
+
+The model servers answer as docs/protocol.md (and server_stub/server.py) say, for a single
+agent: register acks with reasons; login with password or resume token, epoch = max(requested,
+known + 1), stale tokens refused, a newer login fencing the older one; available / not available;
+state requests checked against the socket's login epoch; logout; heartbeats both ways and closing
+a client silent for 1.5 s; resume tokens refreshed; an answer cache per agent. Optional peer
+fencing: a login on one site logs out (``moved``) a lower-epoch login on the other while both run.
+
+Faults: a server closes or resets its links, crashes and reboots with fresh memory, hangs (stops
+processing, answering and beating; what arrives meanwhile is processed when it resumes, as after
+SIGSTOP/SIGCONT), or becomes slow (per-server latency; each direction of a link stays FIFO).
+
+The world also checks, as it runs, what no moment may break (see ``World`` docstring).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from desktop.core import events as ev
+from desktop.core.config import SessionConfig
+from desktop.core.session import AgentSession
+from server_stub import protocol as p
+
+AGENT = "1001"
+PASSWORD = "pw"
+REASONS = ("break", "lunch")
+WALL0 = 1_700_000_000_000
+BASE_LATENCY = 0.002
+TICK = 0.25  # server sweep period
+SERVER_TIMEOUT = 1.5
+SERVER_INTERVAL = 0.5
+TOKEN_REFRESH = 20.0
+_SOCKET_BINDING = (p.RequestRegisterClient, p.RequestAgentLogin, p.RequestAgentAvailable)
+
+
+@dataclass(eq=False)
+class Conn:
+    link: int
+    server: "ModelServer"
+    incarnation: int
+    opened: float
+    last_rx: float
+    last_tx: float
+    registered: bool = False
+    standby: bool = False
+    login: "Login | None" = None
+    closed: bool = False
+
+
+@dataclass(eq=False)
+class Login:
+    conn: Conn
+    epoch: int
+    state: str
+    reason: str | None
+    since_ms: int
+    token_at: float
+
+
+class Refusal(Exception):
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class ModelServer:
+    def __init__(self, name: str, world: "World"):
+        self.name = name
+        self.world = world
+        self.incarnation = 0
+        self.latency = BASE_LATENCY
+        self.up = True
+        self.hung = False
+        self.boot()
+
+    # ------------------------------------------------------------------ lifecycle and faults
+
+    def boot(self) -> None:
+        """(Re)start with fresh memory."""
+        self.up, self.hung, self.latency = True, False, BASE_LATENCY
+        self.incarnation += 1
+        self.login: Login | None = None
+        self.known = 0  # highest epoch ever seen here (own logins, peer, tokens)
+        self.answers: dict[str, p.Message] = {}  # the agent's answered request ids
+        self.conns: set[Conn] = set()
+        self.backlog: list[tuple[Conn, p.Message | None]] = []
+        self.world.schedule(self.world.now + TICK, self.tick, self.incarnation)
+        self.world.peer_sync()
+
+    def crash(self) -> None:
+        self.up = False
+        for conn in list(self.conns):
+            conn.closed = True
+            self.world.close_to_client(conn, 1006)
+        self.conns.clear()
+        self.login = None
+
+    def drop_links(self, code: int) -> None:
+        for conn in list(self.conns):
+            self.close(conn, code)
+
+    def resume(self) -> None:
+        """SIGCONT: everyone gets a fresh timeout, then what queued up is processed in order."""
+        self.hung = False
+        for conn in self.conns:
+            conn.last_rx = self.world.now
+        backlog, self.backlog = self.backlog, []
+        for conn, message in backlog:
+            if message is None:
+                self.client_closed(conn)
+            else:
+                self.receive(conn, message)
+        self.world.peer_sync()
+
+    def tick(self, incarnation: int) -> None:
+        if incarnation != self.incarnation or not self.up:
+            return
+        now = self.world.now
+        self.world.schedule(now + TICK, self.tick, incarnation)
+        if self.hung:
+            return
+        for conn in list(self.conns):
+            if now - conn.last_rx > SERVER_TIMEOUT or (not conn.registered and now - conn.opened > 10):
+                self.close(conn, 4000)
+            elif conn.registered and now - conn.last_tx >= SERVER_INTERVAL:
+                self.send(conn, p.Heartbeat())
+        login = self.login
+        if login is not None and now - login.token_at >= TOKEN_REFRESH:
+            login.token_at = now
+            self.send(login.conn, p.EventResumeToken(epoch=login.epoch, resume_token=self.token(login.epoch),
+                                                     token_expires_ms=self.world.wall + 600_000))
+
+    # ------------------------------------------------------------------ sockets
+
+    def send(self, conn: Conn, message: p.Message) -> None:
+        conn.last_tx = self.world.now
+        if not conn.closed:
+            self.world.to_client(conn, message)
+
+    def close(self, conn: Conn, code: int) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self.gone(conn)
+        self.world.close_to_client(conn, code)
+
+    def client_closed(self, conn: Conn) -> None:
+        if not self.up or conn.incarnation != self.incarnation:
+            return
+        if self.hung:
+            self.backlog.append((conn, None))
+        elif not conn.closed:
+            conn.closed = True
+            self.gone(conn)
+
+    def gone(self, conn: Conn) -> None:
+        self.conns.discard(conn)
+        if conn.login is not None:
+            self.end_login(conn.login, "disconnected", fence=False)
+
+    def end_login(self, login: Login, reason: str, fence: bool) -> None:
+        if self.login is not login:
+            return
+        self.login = None
+        login.conn.login = None
+        if fence:
+            self.send(login.conn, p.EventForcedLogout(agent_id=AGENT, epoch=login.epoch, reason=reason, message=reason))
+            self.close(login.conn, 4009)
+
+    def token(self, epoch: int) -> str:
+        return f"T.{epoch}.{self.world.wall}"
+
+    # ------------------------------------------------------------------ requests
+
+    def receive(self, conn: Conn, message: p.Message) -> None:
+        if not self.up or conn.incarnation != self.incarnation or conn.closed:
+            return
+        if self.hung:
+            self.backlog.append((conn, message))
+            return
+        conn.last_rx = self.world.now
+        if isinstance(message, p.Heartbeat):
+            return
+        rid = message.request_id
+        if not conn.registered and not isinstance(message, p.RequestRegisterClient):
+            return self.send(conn, p.EventError(code="not_registered", message="", request_id=rid))
+        if not isinstance(message, _SOCKET_BINDING) and rid in self.answers:
+            return self.send(conn, self.answers[rid])  # a retry: the original answer, no effect
+        handler = getattr(self, "on_" + type(message).__name__)
+        try:
+            answer, after = handler(conn, message)
+        except Refusal as refusal:
+            return self.send(conn, p.EventError(code=refusal.code, message=refusal.code, request_id=rid))
+        if not isinstance(message, _SOCKET_BINDING):
+            self.answers[rid] = answer
+        self.send(conn, answer)
+        for event in after:
+            self.send(conn, event)
+
+    def ack(self, message: p.Request, **fields) -> p.EventAck:
+        return p.EventAck(request_id=message.request_id, server=self.name, **fields)
+
+    def status(self, login: Login) -> p.EventCurrentAgentStatus:
+        return p.EventCurrentAgentStatus(agent_id=AGENT, epoch=login.epoch, server=self.name, state=login.state,
+                                         since_ms=login.since_ms, reason=login.reason)
+
+    def on_RequestRegisterClient(self, conn, message):
+        conn.registered = True
+        return self.ack(message, protocol_version=1, heartbeat_interval_ms=500, heartbeat_timeout_ms=1500,
+                        reasons=[p.ReasonInfo(code=r, label=r) for r in REASONS]), ()
+
+    def authenticate(self, message) -> int | None:
+        if (message.password is None) == (message.resume_token is None):
+            raise Refusal("bad_message")
+        if message.password is not None:
+            if message.password != PASSWORD:
+                raise Refusal("bad_credentials")
+            return None
+        return int(message.resume_token.split(".")[1])
+
+    def on_RequestAgentLogin(self, conn, message):
+        token_epoch = self.authenticate(message)
+        if conn.login is not None:
+            raise Refusal("already_logged_in")
+        here = self.login
+        peer = self.world.peer_epoch(self)
+        current = max(here.epoch if here else 0, peer)
+        if token_epoch is not None and token_epoch < max(current, self.known):
+            raise Refusal("stale_epoch")
+        wall = self.world.wall
+        state, reason, since = "not_ready", None, wall
+        if message.state is not None:
+            state, since = message.state.state, min(message.state.since_ms, wall)
+            reason = message.state.reason if state == "not_ready" else None
+            if reason is not None and reason not in REASONS:
+                raise Refusal("invalid_reason")
+        epoch = max(message.epoch or 1, max(current, self.known, token_epoch or 0) + 1)
+        if here is not None:
+            self.end_login(here, "moved" if token_epoch is not None else "duplicate_login", fence=True)
+        conn.standby = False
+        login = Login(conn, epoch, state, reason, since, token_at=self.world.now)
+        self.login, conn.login, self.known = login, login, epoch
+        self.world.logins.append((self.name, self.incarnation, epoch, message.state))
+        self.world.peer_told(self, epoch)
+        return self.ack(message, role="primary", epoch=epoch, resume_token=self.token(epoch),
+                        token_expires_ms=wall + 600_000), (self.status(login),)
+
+    def on_RequestAgentAvailable(self, conn, message):
+        self.authenticate(message)
+        if conn.login is not None:
+            raise Refusal("invalid_state")
+        conn.standby = True
+        return self.ack(message, role="secondary"), ()
+
+    def on_RequestAgentNotAvailable(self, conn, message):
+        if not conn.standby:
+            raise Refusal("invalid_state")
+        conn.standby = False
+        return self.ack(message), ()
+
+    def own_login(self, conn, epoch) -> Login:
+        if conn.login is None:
+            raise Refusal("not_logged_in")
+        if conn.login.epoch != epoch:
+            raise Refusal("stale_epoch")
+        return conn.login
+
+    def set_state(self, conn, message, state, reason=None):
+        login = self.own_login(conn, message.epoch)
+        if reason is not None and reason not in REASONS:
+            raise Refusal("invalid_reason")
+        intent_id = message.request_id.rpartition("/")[0]
+        self.world.applications[intent_id].append((self.name, self.incarnation, login.epoch))
+        if (login.state, login.reason) != (state, reason):
+            login.state, login.reason, login.since_ms = state, reason, self.world.wall
+        return self.ack(message, epoch=login.epoch), (self.status(login),)
+
+    def on_RequestAgentReady(self, conn, message):
+        return self.set_state(conn, message, "ready")
+
+    def on_RequestAgentNotReady(self, conn, message):
+        return self.set_state(conn, message, "not_ready", message.reason)
+
+    def on_RequestAgentAfterCallWork(self, conn, message):
+        return self.set_state(conn, message, "after_call_work")
+
+    def on_RequestAgentLogout(self, conn, message):
+        login = self.own_login(conn, message.epoch)
+        self.end_login(login, "logout", fence=False)
+        return self.ack(message, epoch=login.epoch), ()
+
+
+class World:
+    """Clock, event queue, links, servers and the session, plus the checks made while it runs:
+
+    - a ``RequestAgentLogin`` never leaves the desktop while a server holds the agent's login on a
+      link the desktop still holds open (invariant 1 at the moment it could break);
+    - no wire request id is sent twice, and nothing is sent on a link that is not open;
+    - every intent gets at most one outcome; ``IntentApplied(endpoint, epoch)`` only after that
+      server really applied the intent at that epoch;
+    - time in state survives failover: two consecutive AgentStateChanged with the same state and
+      reason carry the same ``since_ms``;
+    - LoginFailed only as ``stale_epoch`` after a login request of ours went unanswered (its login
+      may have been made: the servers then refuse the older token for good); the "user" types the
+      password again. LoggedOut never happens (nobody logs out or logs in elsewhere here).
+    """
+
+    def __init__(self, failback: str, peer_fencing: bool, seed: int):
+        self.now = 0.0
+        self._heap: list = []
+        self._seq = itertools.count()
+        self.peer_fencing = peer_fencing
+        self.servers: dict[str, ModelServer] = {}
+        for name in ("A", "B"):
+            self.servers[name] = ModelServer(name, self)
+        config = SessionConfig(endpoints=[("A", "ws://a"), ("B", "ws://b")], failback=failback)
+        self.session = AgentSession(config, random.Random(seed))
+        self.timers: dict[object, float] = {}
+        self.conn_of: dict[int, Conn] = {}
+        self.client_open: set[int] = set()  # links the desktop holds open
+        self.abandoned: set[int] = set()  # links the desktop closed or was told were closed
+        self.pipe: dict[tuple[int, str], float] = {}
+        self.sent_ids: set[str] = set()
+        self.logins_sent: set[str] = set()
+        self.answered: set[str] = set()
+        self.applications: dict[str, list] = defaultdict(list)  # intent id -> [(server, incarnation, epoch)]
+        self.logins: list = []
+        self.issued: list[tuple[str, ev.StateIntent]] = []
+        self.outcome: dict[str, ev.Event | None] = {}
+        self.shown: ev.AgentStateChanged | None = None
+        self.login_failures = 0
+
+    # ------------------------------------------------------------------ clock
+
+    @property
+    def wall(self) -> int:
+        return WALL0 + round(self.now * 1000)
+
+    def schedule(self, at: float, fn, *args) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), fn, args))
+
+    def run_for(self, seconds: float) -> None:
+        end = self.now + seconds
+        while True:
+            heap_at = self._heap[0][0] if self._heap else float("inf")
+            key, timer_at = min(self.timers.items(), key=lambda kv: kv[1]) if self.timers else (None, float("inf"))
+            at = min(heap_at, timer_at)
+            if at > end:
+                break
+            self.now = max(self.now, at)
+            if timer_at <= heap_at:
+                del self.timers[key]
+                self.feed(self.session.timer_fired, key)
+            else:
+                _, _, fn, args = heapq.heappop(self._heap)
+                fn(*args)
+        self.now = end
+
+    # ------------------------------------------------------------------ the desktop's side
+
+    def feed(self, method, *args, **kwargs) -> None:
+        for out in method(*args, now=self.now, wall_ms=self.wall, **kwargs):
+            self.execute(out)
+
+    def execute(self, out: ev.Output) -> None:
+        if isinstance(out, ev.SetTimer):
+            self.timers[out.key] = out.at
+        elif isinstance(out, ev.CancelTimer):
+            self.timers.pop(out.key, None)
+        elif isinstance(out, ev.OpenLink):
+            server = self.servers[out.endpoint]
+            self.schedule(self.now + server.latency, self.connect, out.link, server)
+        elif isinstance(out, ev.Send):
+            self.client_sends(out.link, out.message)
+        elif isinstance(out, ev.CloseLink):
+            self.client_open.discard(out.link)
+            self.abandoned.add(out.link)
+            conn = self.conn_of.get(out.link)
+            if conn is not None:
+                self.schedule(self.fifo(out.link, "up", conn.server.latency), conn.server.client_closed, conn)
+        else:
+            self.observe(out)
+
+    def client_sends(self, link: int, message: p.Message) -> None:
+        assert link in self.client_open, f"sent {type(message).__name__} on link {link}, which is not open"
+        if isinstance(message, p.Request):
+            assert message.request_id not in self.sent_ids, f"request id {message.request_id} sent twice"
+            self.sent_ids.add(message.request_id)
+        if isinstance(message, p.RequestAgentLogin):
+            holders = [s.name for s in self.servers.values()
+                       if s.up and s.login is not None and s.login.conn.link in self.client_open]
+            assert holders == [], f"login sent on link {link} while {holders} hold the login on an open link"
+            self.logins_sent.add(message.request_id)
+        conn = self.conn_of[link]
+        self.schedule(self.fifo(link, "up", conn.server.latency), conn.server.receive, conn, message)
+
+    def observe(self, event: ev.Event) -> None:
+        if isinstance(event, ev.IntentPending):
+            assert event.request_id not in self.outcome
+            self.issued.append((event.request_id, event.intent))
+            self.outcome[event.request_id] = None
+        elif isinstance(event, (ev.IntentApplied, ev.IntentSuperseded, ev.IntentFailed)):
+            assert self.outcome.get(event.request_id, "unknown") is None, f"second outcome {event}"
+            self.outcome[event.request_id] = event
+            if isinstance(event, ev.IntentApplied):
+                done = {(server, epoch) for server, _, epoch in self.applications[event.request_id]}
+                assert (event.endpoint, event.epoch) in done, f"{event} but the server never applied it"
+        elif isinstance(event, ev.AgentStateChanged):
+            last = self.shown
+            if last is not None and (last.state, last.reason) == (event.state, event.reason):
+                assert last.since_ms == event.since_ms, f"time in state reset: {last} -> {event}"
+            self.shown = event
+        elif isinstance(event, ev.LoginFailed):
+            assert event.code == "stale_epoch", event
+            assert self.logins_sent - self.answered, "stale_epoch without an unanswered login of ours"
+            self.login_failures += 1
+            self.schedule(self.now + 0.5, self.feed, self.session.login, AGENT, PASSWORD)  # the user
+        elif isinstance(event, ev.LoggedOut):
+            raise AssertionError(f"the session ended: {event}")
+
+    # ------------------------------------------------------------------ links
+
+    def fifo(self, link: int, direction: str, latency: float) -> float:
+        at = max(self.now + latency, self.pipe.get((link, direction), 0.0))
+        self.pipe[(link, direction)] = at
+        return at
+
+    def connect(self, link: int, server: ModelServer) -> None:
+        if link in self.abandoned:
+            return
+        if not server.up:
+            self.abandoned.add(link)
+            self.feed(self.session.link_closed, link, code=None)
+            return
+        conn = Conn(link, server, server.incarnation, self.now, self.now, self.now)
+        server.conns.add(conn)
+        self.conn_of[link] = conn
+        self.client_open.add(link)
+        self.feed(self.session.link_opened, link)
+
+    def to_client(self, conn: Conn, message: p.Message) -> None:
+        self.schedule(self.fifo(conn.link, "down", conn.server.latency), self.deliver, conn.link, message)
+
+    def deliver(self, link: int, message: p.Message) -> None:
+        if link in self.client_open:
+            if isinstance(message, (p.EventAck, p.EventError)) and message.request_id:
+                self.answered.add(message.request_id)
+            self.feed(self.session.message_received, link, message)
+
+    def close_to_client(self, conn: Conn, code: int) -> None:
+        self.schedule(self.fifo(conn.link, "down", conn.server.latency), self.closed_by_server, conn.link, code)
+
+    def closed_by_server(self, link: int, code: int) -> None:
+        if link in self.client_open:
+            self.client_open.discard(link)
+            self.abandoned.add(link)
+            self.feed(self.session.link_closed, link, code=code)
+
+    # ------------------------------------------------------------------ peer link
+
+    def peer_up(self) -> bool:
+        return self.peer_fencing and all(s.up and not s.hung for s in self.servers.values())
+
+    def other(self, server: ModelServer) -> ModelServer:
+        return next(s for s in self.servers.values() if s is not server)
+
+    def peer_epoch(self, server: ModelServer) -> int:
+        other = self.other(server)
+        return other.login.epoch if self.peer_up() and other.login is not None else 0
+
+    def peer_told(self, server: ModelServer, epoch: int) -> None:
+        """``server`` logged the agent in at ``epoch``: the peer learns it and fences an older login."""
+        if not self.peer_up():
+            return
+        other = self.other(server)
+        other.known = max(other.known, epoch)
+        if other.login is not None and other.login.epoch < epoch:
+            other.end_login(other.login, "moved", fence=True)
+
+    def peer_sync(self) -> None:
+        if len(self.servers) == 2 and self.peer_up():
+            for server in list(self.servers.values()):
+                if server.login is not None:
+                    self.peer_told(server, server.login.epoch)
+
+    # ------------------------------------------------------------------ the test's view
+
+    def held_logins(self) -> list[str]:
+        """Servers holding the agent's login on a link the desktop holds open."""
+        return [s.name for s in self.servers.values()
+                if s.up and s.login is not None and s.login.conn.link in self.client_open]
+
+    def heal(self) -> None:
+        for server in self.servers.values():
+            if not server.up:
+                server.boot()
+            elif server.hung:
+                server.resume()
+            server.latency = BASE_LATENCY

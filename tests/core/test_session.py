@@ -1,0 +1,496 @@
+"""DESIGN.md §2 sequence by sequence, against the sans-I/O session with the test playing the servers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from desktop.core import events as ev
+from desktop.core.config import SessionConfig
+from server_stub import protocol as p
+from tests.core.harness import CONFIG, PASSWORD, TOKEN1, WALL0, Bench, keep_alive, logged_in_on_a
+
+TOKEN2 = "tok-epoch-2"
+
+
+def fail_over_to_b(bench: Bench) -> p.RequestAgentLogin:
+    bench.kill("A")
+    login = bench.one("B", p.RequestAgentLogin)
+    bench.ack("B", login, role="primary", epoch=2, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    return login
+
+
+# --------------------------------------------------------------------------- normal start
+
+
+def test_start_opens_a_link_to_every_endpoint_and_registers_on_each():
+    bench = Bench()
+    bench.feed(bench.session.start)
+    assert [(o.endpoint, o.url) for o in bench.opened] == [("A", "ws://a.test"), ("B", "ws://b.test")]
+    assert bench.opened[0].link != bench.opened[1].link
+    bench.feed(bench.session.link_opened, bench.link["A"])
+    register = bench.one("A", p.RequestRegisterClient)
+    assert (register.protocol_version, register.client_name, register.heartbeat_interval_ms) == (1, "desk-7", 500)
+    assert bench.take_sent("B") == []  # B is not open yet
+    bench.ack("A", register, protocol_version=1)
+    assert bench.roles() == {"A": "registered", "B": "connecting"}
+
+
+def test_login_goes_to_the_preferred_endpoint_and_the_other_becomes_secondary():
+    bench = Bench()
+    bench.feed(bench.session.start)
+    bench.register("B")  # B answers first: the login still waits for A, the preferred site
+    bench.feed(bench.session.login, "1001", PASSWORD, place="desk-7")
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
+    bench.register("A")
+    login = bench.one("A", p.RequestAgentLogin)
+    assert (login.agent_id, login.password, login.resume_token, login.place, login.epoch) == (
+        "1001", PASSWORD, None, "desk-7", None)
+    assert bench.take_sent("B") == []  # nothing for B until the login is held
+    bench.ack("A", login, role="primary", epoch=1, resume_token=TOKEN1, token_expires_ms=WALL0 + 600_000)
+    assert bench.take_events(ev.LoggedIn) == [ev.LoggedIn("1001", 1, "A", resumed=False)]
+    available = bench.one("B", p.RequestAgentAvailable)
+    assert (available.agent_id, available.resume_token, available.password) == ("1001", TOKEN1, None)
+    assert bench.roles() == {"A": "primary", "B": "registered"}
+    bench.ack("B", available, role="secondary")
+    assert bench.roles() == {"A": "primary", "B": "secondary"}
+    bench.status("A", 1, "not_ready", WALL0)
+    assert bench.take_events(ev.AgentStateChanged) == [ev.AgentStateChanged("not_ready", None, WALL0, 1, "A", None)]
+    snap = bench.session.snapshot()
+    assert (snap.status, snap.epoch, snap.primary, snap.agent_id) == ("logged_in", 1, "A", "1001")
+    assert [r.code for r in snap.reasons] == ["lunch", "break"]
+
+
+def test_the_password_is_forgotten_after_the_first_login():
+    bench = Bench()
+    bench.feed(bench.session.login, "1001", PASSWORD)  # login() also starts the session
+    bench.register("A")
+    assert PASSWORD in repr(vars(bench.session))  # needed until the login is answered
+    bench.ack("A", bench.one("A", p.RequestAgentLogin), role="primary", epoch=1, resume_token=TOKEN1,
+              token_expires_ms=WALL0 + 600_000)
+    assert PASSWORD not in repr(vars(bench.session))
+    assert TOKEN1 in repr(vars(bench.session))
+
+
+def test_login_moves_to_the_backup_when_the_preferred_endpoint_cannot_be_reached():
+    bench = Bench()
+    bench.feed(bench.session.login, "1001", PASSWORD)
+    bench.register("B")
+    keep_alive(bench, 1.9, "B")
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []  # A still has its open timeout to go
+    keep_alive(bench, 0.2, "B")
+    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 4000)]
+    assert bench.one("B", p.RequestAgentLogin).password == PASSWORD
+    assert bench.roles()["A"] == "reconnecting"
+
+
+def test_backup_delay_gives_the_preferred_endpoint_time_to_come_back():
+    bench = Bench(dataclasses.replace(CONFIG, backup_delay=3.0))
+    bench.feed(bench.session.login, "1001", PASSWORD)
+    bench.register("B")
+    bench.kill("A")  # refused at once
+    keep_alive(bench, 2.5, "B")
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
+    keep_alive(bench, 0.6, "B")
+    assert bench.one("B", p.RequestAgentLogin).password == PASSWORD
+
+    bench = Bench(dataclasses.replace(CONFIG, backup_delay=3.0))
+    bench.feed(bench.session.login, "1001", PASSWORD)
+    bench.register("B")
+    bench.kill("A")
+    keep_alive(bench, 1.0, "B")  # A's retry is due within 0.25 s: it comes back inside the delay
+    assert bench.opened[-1].endpoint == "A"
+    bench.register("A")
+    assert bench.one("A", p.RequestAgentLogin).password == PASSWORD
+    assert bench.take_sent("B", p.RequestAgentLogin) == []
+
+
+# --------------------------------------------------------------------------- failover
+
+
+def test_losing_the_primary_logs_in_on_the_secondary_with_token_next_epoch_and_state():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.now += 0.3
+    bench.kill("A")
+    assert bench.take_sent("A") == []  # the old link is never used again
+    login = bench.one("B", p.RequestAgentLogin)
+    assert (login.resume_token, login.password, login.epoch, login.place) == (TOKEN1, None, 2, "desk-7")
+    assert login.state == p.StateSnapshot(state="not_ready", since_ms=WALL0 - 60_000, reason="lunch")
+    assert [(e.phase, e.from_endpoint, e.to_endpoint) for e in bench.take_events(ev.FailoverPhase)] == [
+        ("detecting", "A", None), ("logging_in", "A", "B")]
+    assert bench.session.snapshot().status == "failing_over"
+    bench.now += 0.05
+    bench.ack("B", login, role="primary", epoch=2, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    (restored,) = bench.take_events(ev.FailoverPhase)
+    assert (restored.phase, restored.kind, restored.to_endpoint) == ("restored", "failover", "B")
+    assert restored.elapsed == pytest.approx(0.05)
+    assert bench.take_events(ev.LoggedIn) == [ev.LoggedIn("1001", 2, "B", resumed=True)]
+    assert bench.roles() == {"A": "reconnecting", "B": "primary"}
+    assert bench.session.snapshot().epoch == 2
+
+
+def test_the_lost_endpoint_comes_back_as_secondary_on_a_new_link():
+    bench = logged_in_on_a()
+    old_link = bench.link["A"]
+    fail_over_to_b(bench)
+    (retry_at,) = [at for key, at in bench.timers.items() if key == ("retry", "A")]
+    assert bench.now <= retry_at <= bench.now + 1.0  # the first delay comes from initial_delay_range
+    bench.advance(retry_at - bench.now)
+    assert bench.opened[-1].endpoint == "A" and bench.link["A"] != old_link
+    bench.register("A")
+    available = bench.one("A", p.RequestAgentAvailable)
+    assert available.resume_token == TOKEN2
+    assert bench.take_sent("A", p.RequestAgentLogin) == []
+    bench.ack("A", available, role="secondary")
+    assert bench.roles() == {"A": "secondary", "B": "primary"}
+    keep_alive(bench, 60, "A", "B")
+    assert bench.roles() == {"A": "secondary", "B": "primary"}  # failback "never" is the default
+
+
+def test_a_silent_primary_is_declared_dead_after_the_heartbeat_timeout():
+    bench = logged_in_on_a()
+    start = bench.now
+    keep_alive(bench, 1.25, "B")  # A sends nothing at all from now on
+    assert bench.take_sent("A", p.Heartbeat)  # we keep beating while quiet
+    assert bench.closed == [] and bench.take_sent("B", p.RequestAgentLogin) == []
+    keep_alive(bench, 0.5, "B")
+    (close,) = bench.closed
+    assert (close.link, close.code) == (bench.opened[0].link, 4000)
+    assert bench.now - start >= 1.5
+    assert bench.one("B", p.RequestAgentLogin).epoch == 2
+
+
+def test_heartbeats_are_sent_only_on_quiet_links():
+    bench = logged_in_on_a()
+    for _ in range(8):  # an intent every 0.25 s keeps A busy; B hears nothing but heartbeats
+        bench.advance(0.25)
+        bench.beat("A", "B")
+        bench.feed(bench.session.set_ready)
+        bench.ack("A", bench.one("A", p.RequestAgentReady))
+    assert bench.take_sent("A", p.Heartbeat) == []
+    assert len(bench.take_sent("B", p.Heartbeat)) == 4
+
+
+def test_a_silent_link_that_recovers_in_time_is_kept():
+    bench = logged_in_on_a()
+    keep_alive(bench, 1.25, "B")
+    bench.beat("A")
+    keep_alive(bench, 1.25, "B")
+    assert bench.closed == [] and bench.roles()["A"] == "primary"
+
+
+def test_frames_from_a_closed_link_are_ignored():
+    bench = logged_in_on_a()
+    old = bench.link["A"]
+    fail_over_to_b(bench)
+    bench.take_events()
+    bench.deliver("A", p.EventForcedLogout(agent_id="1001", epoch=2, reason="forced", message="x"), link=old)
+    bench.deliver("A", p.EventCurrentAgentStatus(agent_id="1001", epoch=2, server="A", state="ready",
+                                                  since_ms=WALL0), link=old)
+    assert bench.take_events() == [] and bench.session.snapshot().status == "logged_in"
+
+
+def test_with_no_secondary_the_login_goes_to_whichever_endpoint_comes_back_first():
+    bench = logged_in_on_a()
+    bench.kill("B")
+    bench.kill("A")
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
+    assert bench.session.snapshot().phase == "detecting"
+    bench.advance(1.0)  # both retries are due within initial_delay_range
+    bench.register("B")
+    assert bench.one("B", p.RequestAgentLogin).epoch == 2
+
+
+# --------------------------------------------------------------------------- intents
+
+
+def test_an_intent_during_failover_is_pending_then_applied_once_on_the_new_primary():
+    bench = logged_in_on_a()
+    bench.kill("A")
+    login = bench.one("B", p.RequestAgentLogin)
+    bench.feed(bench.session.set_ready)
+    (pending,) = bench.take_events(ev.IntentPending)
+    assert pending.queued and pending.intent == ev.StateIntent("ready")
+    assert bench.take_sent(kind=p.RequestAgentReady) == []
+    assert bench.session.snapshot().pending == ((pending.request_id, ev.StateIntent("ready")),)
+    bench.ack("B", login, role="primary", epoch=2, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    ready = bench.one("B", p.RequestAgentReady)
+    assert ready.epoch == 2
+    bench.ack("B", ready, epoch=2)
+    assert bench.take_events(ev.IntentApplied) == [ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)]
+    keep_alive(bench, 5, "B")
+    assert bench.take_sent(kind=p.RequestAgentReady) == [] and bench.session.snapshot().pending == ()
+
+
+def test_consecutive_intents_during_failover_collapse_to_the_last_one():
+    bench = logged_in_on_a()
+    bench.kill("A")
+    login = bench.one("B", p.RequestAgentLogin)
+    bench.feed(bench.session.set_ready)
+    bench.feed(bench.session.set_after_call_work)
+    bench.feed(bench.session.set_not_ready, "break")
+    first, second, third = bench.take_events(ev.IntentPending)
+    assert bench.take_events(ev.IntentSuperseded) == [
+        ev.IntentSuperseded(first.request_id, first.intent, second.request_id),
+        ev.IntentSuperseded(second.request_id, second.intent, third.request_id)]
+    bench.ack("B", login, role="primary", epoch=2, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    assert bench.take_sent(kind=p.RequestAgentReady) == bench.take_sent(kind=p.RequestAgentAfterCallWork) == []
+    not_ready = bench.one("B", p.RequestAgentNotReady)
+    assert (not_ready.reason, not_ready.epoch) == ("break", 2)
+
+
+def test_an_intent_unanswered_when_the_primary_dies_is_sent_again_on_the_next_primary():
+    bench = logged_in_on_a()
+    bench.feed(bench.session.set_ready)
+    (pending,) = bench.take_events(ev.IntentPending)
+    assert not pending.queued
+    on_a = bench.one("A", p.RequestAgentReady)
+    assert on_a.epoch == 1
+    fail_over_to_b(bench)
+    on_b = bench.one("B", p.RequestAgentReady)
+    assert on_b.epoch == 2 and on_b.request_id != on_a.request_id  # a fresh id per primary
+    assert on_b.request_id.startswith(pending.request_id + "/")
+    bench.ack("B", on_b, epoch=2)
+    assert [e.request_id for e in bench.take_events(ev.IntentApplied)] == [pending.request_id]
+    assert bench.take_sent(kind=p.RequestAgentReady) == []
+
+
+def test_intents_while_logged_in_are_sent_at_once_and_all_applied_in_order():
+    bench = logged_in_on_a()
+    bench.feed(bench.session.set_ready)
+    bench.feed(bench.session.set_not_ready, "break")
+    ready, not_ready = bench.take_sent("A")
+    assert isinstance(ready, p.RequestAgentReady) and isinstance(not_ready, p.RequestAgentNotReady)
+    bench.ack("A", ready, epoch=1)
+    bench.refuse("A", not_ready, "invalid_reason", "unknown Not Ready reason 'break'")
+    applied, = bench.take_events(ev.IntentApplied)
+    failed, = bench.take_events(ev.IntentFailed)
+    assert applied.intent == ev.StateIntent("ready")
+    assert (failed.intent, failed.code) == (ev.StateIntent("not_ready", "break"), "invalid_reason")
+    assert bench.session.snapshot().pending == ()
+
+
+def test_stale_epoch_on_a_state_request_is_surfaced_and_the_login_taken_again():
+    bench = logged_in_on_a()
+    bench.feed(bench.session.set_after_call_work)
+    acw = bench.one("A", p.RequestAgentAfterCallWork)
+    bench.refuse("A", acw, "stale_epoch", "request for epoch 1, but the login here is at epoch 3")
+    assert [(e.code, e.endpoint) for e in bench.take_events(ev.ErrorEvent)] == [("stale_epoch", "A")]
+    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 1000)]
+    login = bench.one("B", p.RequestAgentLogin)
+    bench.ack("B", login, role="primary", epoch=4, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    assert bench.one("B", p.RequestAgentAfterCallWork).epoch == 4  # the intent is not lost
+
+
+# --------------------------------------------------------------------------- epochs and forced logouts
+
+
+def test_events_from_an_older_epoch_are_ignored_and_reported():
+    bench = logged_in_on_a()
+    fail_over_to_b(bench)
+    bench.status("B", 2, "ready", WALL0 + 5)
+    bench.take_events()
+    bench.status("B", 1, "not_ready", WALL0 + 9, "break")
+    bench.deliver("B", p.EventResumeToken(epoch=1, resume_token="old", token_expires_ms=WALL0 + 1))
+    bench.deliver("B", p.EventForcedLogout(agent_id="1001", epoch=1, reason="duplicate_login", message="old"))
+    assert bench.take_events() == [
+        ev.StaleEventIgnored("B", "EventCurrentAgentStatus", 1, 2),
+        ev.StaleEventIgnored("B", "EventResumeToken", 1, 2),
+        ev.StaleEventIgnored("B", "EventForcedLogout", 1, 2),
+    ]
+    snap = bench.session.snapshot()
+    assert (snap.status, snap.agent.state, snap.agent.epoch) == ("logged_in", "ready", 2)
+    bench.kill("B")  # and the token used next is still the epoch-2 one
+    bench.advance(1.0)
+    bench.register("A")
+    assert bench.one("A", p.RequestAgentLogin).resume_token == TOKEN2
+
+
+def test_a_fresh_resume_token_replaces_the_old_one():
+    bench = logged_in_on_a()
+    bench.deliver("A", p.EventResumeToken(epoch=1, resume_token="tok-refreshed", token_expires_ms=WALL0 + 900_000))
+    bench.kill("A")
+    assert bench.one("B", p.RequestAgentLogin).resume_token == "tok-refreshed"
+
+
+@pytest.mark.parametrize("reason", ["duplicate_login", "forced", "moved"])
+def test_a_forced_logout_at_the_current_epoch_ends_the_session(reason):
+    bench = logged_in_on_a()
+    bench.deliver("A", p.EventForcedLogout(agent_id="1001", epoch=1, reason=reason, message="taken"))
+    assert bench.take_events(ev.LoggedOut) == [ev.LoggedOut(reason)]
+    assert isinstance(bench.one("B", p.RequestAgentNotAvailable), p.RequestAgentNotAvailable)
+    assert {c.link for c in bench.closed} == {bench.link["A"], bench.link["B"]}
+    keep_alive(bench, 30)
+    assert bench.take_sent() == [] and len(bench.opened) == 2  # no automatic re-login, no reconnect
+    assert bench.session.snapshot().status == "ended"
+    assert bench.roles() == {"A": "down", "B": "down"}
+
+
+# --------------------------------------------------------------------------- logout and login failures
+
+
+def test_logout_acks_on_the_primary_before_withdrawing_the_secondaries():
+    bench = logged_in_on_a()
+    bench.feed(bench.session.logout)
+    logout = bench.one("A", p.RequestAgentLogout)
+    assert logout.epoch == 1
+    assert bench.take_sent("B") == [] and bench.closed == []
+    assert bench.session.snapshot().status == "logging_out"
+    start = len(bench.outputs)
+    bench.ack("A", logout, epoch=1)
+    tail = [o for o in bench.outputs[start:] if isinstance(o, (ev.Send, ev.CloseLink, ev.LoggedOut))]
+    assert [type(o).__name__ for o in tail] == ["Send", "CloseLink", "CloseLink", "LoggedOut"]
+    assert isinstance(tail[0].message, p.RequestAgentNotAvailable) and tail[0].link == bench.link["B"]
+    assert {tail[1].link, tail[2].link} == {bench.link["A"], bench.link["B"]}
+    assert tail[3] == ev.LoggedOut("logout")
+    assert bench.timers == {}
+
+
+def test_logout_during_failover_waits_for_the_login_in_flight_then_logs_out_there():
+    bench = logged_in_on_a()
+    bench.kill("A")
+    login = bench.one("B", p.RequestAgentLogin)
+    bench.feed(bench.session.logout)
+    assert bench.take_events(ev.LoggedOut) == []
+    bench.ack("B", login, role="primary", epoch=2, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    bench.ack("B", bench.one("B", p.RequestAgentLogout), epoch=2)
+    assert bench.take_events(ev.LoggedOut) == [ev.LoggedOut("logout")]
+
+
+def test_bad_credentials_fail_the_login_without_retrying():
+    bench = Bench()
+    bench.feed(bench.session.login, "1001", "wrong")
+    bench.register("A")
+    bench.register("B")
+    bench.refuse("A", bench.one("A", p.RequestAgentLogin), "bad_credentials", "unknown user or wrong password")
+    assert bench.take_events(ev.LoginFailed) == [ev.LoginFailed("bad_credentials", "unknown user or wrong password", "A")]
+    assert "wrong" not in repr(vars(bench.session))
+    keep_alive(bench, 30, "A", "B")
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
+    assert bench.session.snapshot().status == "idle"
+    bench.feed(bench.session.login, "1001", PASSWORD)  # the user types it again
+    assert bench.one("A", p.RequestAgentLogin).password == PASSWORD
+
+
+def test_a_refused_resume_token_asks_for_the_password_and_keeps_the_state():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.kill("A")
+    bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
+    assert [e.code for e in bench.take_events(ev.LoginFailed)] == ["stale_epoch"]
+    assert bench.take_events(ev.FailoverPhase)[-1].phase == "idle"
+    bench.feed(bench.session.login, "1001", PASSWORD)
+    login = bench.one("B", p.RequestAgentLogin)
+    assert (login.password, login.resume_token, login.epoch) == (PASSWORD, None, 2)
+    assert login.state == p.StateSnapshot(state="not_ready", since_ms=WALL0 - 60_000, reason="lunch")
+
+
+def test_a_transient_login_refusal_is_retried_after_a_delay():
+    bench = Bench()
+    bench.feed(bench.session.login, "1001", PASSWORD)
+    bench.register("A")
+    bench.register("B")
+    bench.refuse("A", bench.one("A", p.RequestAgentLogin), "internal", "bug")
+    assert [e.code for e in bench.take_events(ev.ErrorEvent)] == ["internal"]
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
+    keep_alive(bench, 0.3, "A", "B")  # retry_delays[0] = 0.25 s, jittered down
+    assert bench.one("A", p.RequestAgentLogin).password == PASSWORD
+
+
+def test_an_unknown_reason_at_the_backup_site_does_not_cost_the_login():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.kill("A")
+    bench.refuse("B", bench.one("B", p.RequestAgentLogin), "invalid_reason", "unknown Not Ready reason 'lunch'")
+    retry = bench.one("B", p.RequestAgentLogin)
+    assert retry.state == p.StateSnapshot(state="not_ready", since_ms=WALL0 - 60_000, reason=None)
+    assert bench.take_events(ev.LoginFailed) == []
+
+
+# --------------------------------------------------------------------------- failback
+
+
+def test_failback_when_idle_logs_out_first_then_logs_in_on_the_preferred_endpoint():
+    bench = logged_in_on_a(dataclasses.replace(CONFIG, failback="when-idle"))
+    fail_over_to_b(bench)
+    bench.status("B", 2, "ready", WALL0 - 30_000)
+    bench.feed(bench.session.set_has_interaction, True)
+    bench.advance(1.0)
+    bench.register("A")
+    bench.ack("A", bench.one("A", p.RequestAgentAvailable), role="secondary")
+    keep_alive(bench, 10, "A", "B")
+    assert bench.take_sent(kind=p.RequestAgentLogout) == []  # an interaction in hand: stay
+    bench.feed(bench.session.set_has_interaction, False)
+    keep_alive(bench, 4.5, "A", "B")
+    assert bench.take_sent(kind=p.RequestAgentLogout) == []  # failback_hold (5 s) not over yet
+    keep_alive(bench, 1.0, "A", "B")
+    release = bench.one("B", p.RequestAgentLogout)
+    assert release.epoch == 2
+    assert bench.take_sent("A", p.RequestAgentLogin) == []  # not before B has let go (invariant 1)
+    bench.feed(bench.session.set_after_call_work)  # an intent meanwhile waits for the new primary
+    assert bench.take_sent(kind=p.RequestAgentAfterCallWork) == []
+    bench.ack("B", release, epoch=2)
+    login = bench.one("A", p.RequestAgentLogin)
+    assert (login.resume_token, login.epoch) == (TOKEN2, 3)
+    assert login.state == p.StateSnapshot(state="ready", since_ms=WALL0 - 30_000)
+    bench.ack("A", login, role="primary", epoch=3, resume_token="tok-3", token_expires_ms=WALL0 + 600_000)
+    assert bench.one("A", p.RequestAgentAfterCallWork).epoch == 3
+    bench.ack("B", bench.one("B", p.RequestAgentAvailable), role="secondary")
+    assert bench.roles() == {"A": "primary", "B": "secondary"}
+    assert [(e.phase, e.kind, e.from_endpoint, e.to_endpoint) for e in bench.take_events(ev.FailoverPhase)][-2:] == [
+        ("logging_in", "failback", "B", "A"), ("restored", "failback", "B", "A")]
+
+
+def test_failback_falls_back_to_the_old_primary_if_the_preferred_dies_meanwhile():
+    bench = logged_in_on_a(dataclasses.replace(CONFIG, failback="when-idle", failback_hold=0.0))
+    fail_over_to_b(bench)
+    bench.advance(1.0)
+    bench.register("A")
+    bench.ack("A", bench.one("A", p.RequestAgentAvailable), role="secondary")
+    release = bench.one("B", p.RequestAgentLogout)
+    bench.ack("B", release, epoch=2)
+    bench.one("A", p.RequestAgentLogin)
+    bench.kill("A")
+    assert bench.one("B", p.RequestAgentLogin).epoch == 3
+
+
+# --------------------------------------------------------------------------- timing knobs
+
+
+def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
+    config = SessionConfig(endpoints=[("A", "ws://a.test")], retry_delays=(0.5, 1.0, 4.0), retry_jitter=0.5,
+                           initial_delay_range=(0.2, 0.4))
+    bench = Bench(config)
+    bench.feed(bench.session.start)
+    bench.register("A")
+    delays = []
+    bench.kill("A")  # an established link: the first wait comes from initial_delay_range
+    for _ in range(6):
+        at = bench.timers[("retry", "A")]
+        delays.append(at - bench.now)
+        bench.advance(at - bench.now)
+        bench.kill("A")  # every attempt is refused
+    assert 0.2 <= delays[0] <= 0.4
+    for delay, nominal in zip(delays[1:], (0.5, 1.0, 4.0, 4.0, 4.0)):
+        assert nominal / 2 <= delay <= nominal
+    assert len(set(delays[3:])) == 3  # jittered, not lockstep
+    assert bench.session.snapshot().links[0].failures == 6
+
+
+def test_config_rejects_nonsense():
+    with pytest.raises(ValueError):
+        SessionConfig(endpoints=[])
+    with pytest.raises(ValueError):
+        SessionConfig(endpoints=[("A", "ws://a"), ("A", "ws://b")])
+    with pytest.raises(ValueError):
+        SessionConfig(endpoints=[("A", "ws://a")], heartbeat_interval=2.0, heartbeat_timeout=1.0)
+    with pytest.raises(ValueError):
+        SessionConfig(endpoints=[("A", "ws://a")], failback="always")
+
+
+def test_undecodable_frames_are_reported_and_count_as_liveness():
+    bench = logged_in_on_a()
+    keep_alive(bench, 1.25, "B")
+    bench.feed(bench.session.message_received, bench.link["A"], '{"type": "EventNope"}')
+    assert [e.code for e in bench.take_events(ev.ErrorEvent)] == ["unknown_type"]
+    keep_alive(bench, 1.0, "B")
+    assert bench.roles()["A"] == "primary"
