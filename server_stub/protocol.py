@@ -31,9 +31,24 @@ TimeMs = Annotated[int, msgspec.Meta(ge=0, description="Milliseconds since the U
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 ReasonCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+InteractionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$", description="Chosen by whoever submits the interaction; the same id submitted to both sites is one interaction.")]
+Notes = Annotated[str, msgspec.Meta(max_length=8000)]
 
 AgentStateName = Literal["ready", "not_ready", "after_call_work"]
-Role = Literal["agent", "supervisor"]
+Role = Literal["agent", "supervisor", "carrier"]
+Media = Literal["voice", "chat", "email"]
+InteractionEventKind = Literal[
+    "queued",  # accepted into a queue (submitted, or put back after a reject/timeout)
+    "offered",  # EventInvite sent to ``agent_id``
+    "rejected",  # the agent rejected the offer; back to the head of its queue
+    "offer_timeout",  # the agent let the offer time out; back to the head of its queue
+    "accepted",  # in the agent's hands
+    "adopted",  # an agent brought it here in a failover login; in the agent's hands
+    "completed",  # the agent finished it (``disposition``); counted once, on one server
+    "abandoned",  # the customer gave up while it waited (``reason``)
+    "withdrawn",  # this server dropped its copy: the interaction is handled elsewhere (``reason``)
+]
+RevokeReason = Literal["timeout", "abandoned", "taken_elsewhere", "withdrawn"]
 LinkRole = Literal["primary", "secondary"]
 LogoutReason = Literal[
     "logout",  # the agent asked (RequestAgentLogout)
@@ -62,6 +77,10 @@ ErrorCode = Literal[
     "stale_epoch",  # the request carries an older epoch than the agent's current login
     "invalid_reason",  # Not Ready reason code not configured on this server
     "invalid_state",  # the transition is not allowed now
+    "unknown_queue",  # RequestSubmitInteraction names a queue this server does not have
+    "duplicate_interaction",  # the id is already known here (queued, in hand or completed)
+    "unknown_interaction",  # accept/reject/notes/complete for an interaction not offered to or held by this agent
+    "invalid_disposition",  # disposition code not configured on this server
     "rate_limited",  # too many messages per second on this socket
     "internal",  # a bug on the server; the request had no effect
 ]
@@ -92,6 +111,40 @@ class AgentReport(_Struct):
     login_ms: TimeMs
     reason: ReasonCode | None = None
     place: ShortText | None = None
+    interaction_id: InteractionId | None = None  # the interaction in the agent's hands, if any
+
+
+class Interaction(_Struct):
+    """What an agent is offered: enough to greet the customer without another lookup."""
+
+    interaction_id: InteractionId
+    media: Media
+    queue: ShortText
+    created_ms: TimeMs
+    customer: dict[ShortText, ShortText] = {}
+    subject: ShortText | None = None
+
+
+class HeldInteraction(_Struct):
+    """An interaction in the agent's hands, carried in a failover login so the new primary adopts it."""
+
+    interaction: Interaction
+    accepted_ms: TimeMs
+    notes: Notes = ""
+
+
+class QueueStatistics(_Struct):
+    """One queue's figures since the server started. ``service_level``: the fraction of answered +
+    abandoned interactions answered within ``service_level_target_ms`` (None before any)."""
+
+    queue: ShortText
+    waiting: int
+    longest_wait_ms: int
+    offered: int
+    answered: int
+    abandoned: int
+    service_level: float | None
+    service_level_target_ms: int
 
 
 class ResumePoint(_Struct):
@@ -141,6 +194,7 @@ class RequestAgentLogin(Request, tag="RequestAgentLogin"):
     place: ShortText | None = None
     epoch: Epoch | None = None
     state: StateSnapshot | None = None
+    interactions: list[HeldInteraction] = []  # failover: what the agent holds, for the server to adopt
 
 
 class RequestAgentLogout(Request, tag="RequestAgentLogout"):
@@ -170,6 +224,43 @@ class RequestAgentNotReady(Request, tag="RequestAgentNotReady"):
 
 class RequestAgentAfterCallWork(Request, tag="RequestAgentAfterCallWork"):
     epoch: Epoch
+
+
+class RequestAccept(Request, tag="RequestAccept"):
+    """Take the interaction of an EventInvite into the agent's hands."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+
+
+class RequestReject(Request, tag="RequestReject"):
+    """Decline an EventInvite; the interaction goes back to the head of its queue."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+
+
+class RequestUpdateNotes(Request, tag="RequestUpdateNotes"):
+    """Save the agent's notes on an interaction in hand (the whole text, last write wins)."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+    notes: Notes
+
+
+class RequestCompleteInteraction(Request, tag="RequestCompleteInteraction"):
+    """Finish an interaction in hand; the agent enters After Call Work if its queue says so."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+    disposition: ReasonCode
+    notes: Notes = ""
+
+
+class RequestSubmitInteraction(Request, tag="RequestSubmitInteraction"):
+    """Carrier (or supervisor) on a subscribed reporting socket: put an interaction in a queue."""
+
+    interaction: Interaction
 
 
 class RequestSubscribeReporting(Request, tag="RequestSubscribeReporting"):
@@ -215,6 +306,7 @@ class EventAck(Message, tag="EventAck"):
     token_expires_ms: TimeMs | None = None
     reasons: list[ReasonInfo] | None = None
     stream_id: str | None = None
+    dispositions: list[ReasonInfo] | None = None  # register: the disposition codes for RequestCompleteInteraction
 
 
 class EventError(Message, tag="EventError"):
@@ -236,6 +328,27 @@ class EventCurrentAgentStatus(Message, tag="EventCurrentAgentStatus"):
     reason: ReasonCode | None = None
     place: ShortText | None = None
     forced_by: ShortText | None = None
+    interaction_ids: list[InteractionId] = []  # interactions in the agent's hands on this server
+
+
+class EventInvite(Message, tag="EventInvite"):
+    """An offer to the agent: answer RequestAccept or RequestReject before ``expires_ms``."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    interaction: Interaction
+    offered_ms: TimeMs
+    expires_ms: TimeMs
+
+
+class EventInviteRevoked(Message, tag="EventInviteRevoked"):
+    """An offer (or an interaction in hand, for ``taken_elsewhere``/``abandoned``) is gone."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    interaction_id: InteractionId
+    reason: RevokeReason
+    message: str = ""
 
 
 class EventResumeToken(Message, tag="EventResumeToken"):
@@ -266,6 +379,7 @@ class EventReportingSnapshot(Message, tag="EventReportingSnapshot"):
     stream_id: str
     seq: Seq
     agents: list[AgentReport]
+    queues: list[QueueStatistics] = []
 
 
 class EventAgentLogin(Message, tag="EventAgentLogin"):
@@ -291,6 +405,31 @@ class EventAgentStateChanged(Message, tag="EventAgentStateChanged"):
     since_ms: TimeMs
     reason: ReasonCode | None = None
     forced_by: ShortText | None = None
+
+
+class EventInteraction(Message, tag="EventInteraction"):
+    """A step in an interaction's life at this server (see InteractionEventKind)."""
+
+    server: ShortText
+    seq: Seq
+    interaction_id: InteractionId
+    event: InteractionEventKind
+    at_ms: TimeMs
+    queue: ShortText
+    media: Media
+    agent_id: AgentId | None = None
+    epoch: Epoch | None = None
+    disposition: ReasonCode | None = None
+    reason: ShortText | None = None
+
+
+class EventQueueStatistics(Message, tag="EventQueueStatistics"):
+    """Every queue's figures, sent on each reporting stream about once a second while they change."""
+
+    server: ShortText
+    seq: Seq
+    at_ms: TimeMs
+    queues: list[QueueStatistics]
 
 
 # --------------------------------------------------------------------------- server <-> server
@@ -334,6 +473,11 @@ ClientMessage = Union[
     RequestSubscribeReporting,
     RequestForceNotReady,
     RequestForceLogout,
+    RequestAccept,
+    RequestReject,
+    RequestUpdateNotes,
+    RequestCompleteInteraction,
+    RequestSubmitInteraction,
     Heartbeat,
     PeerHello,
     PeerAgentEpochs,
@@ -349,10 +493,15 @@ ServerMessage = Union[
     EventAgentLogin,
     EventAgentLogout,
     EventAgentStateChanged,
+    EventInvite,
+    EventInviteRevoked,
+    EventInteraction,
+    EventQueueStatistics,
     Heartbeat,
 ]
 
-ReportingEvent = Union[EventReportingSnapshot, EventAgentLogin, EventAgentLogout, EventAgentStateChanged]
+ReportingEvent = Union[EventReportingSnapshot, EventAgentLogin, EventAgentLogout, EventAgentStateChanged,
+                       EventInteraction, EventQueueStatistics]
 
 CLIENT_TYPES = {cls.__struct_config__.tag: cls for cls in ClientMessage.__args__}
 SERVER_TYPES = {cls.__struct_config__.tag: cls for cls in ServerMessage.__args__}
