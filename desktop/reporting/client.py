@@ -1,0 +1,362 @@
+"""asyncio side of the supervisor view: one reporting socket per server, feeding the engine.
+
+Each link connects, registers, subscribes (password the first time, the resume token after that,
+with the engine's resume point), reads the stream into the engine, sends heartbeats, declares the
+server lost after ``heartbeat_timeout_ms`` of silence, renews its token at half-life, and
+reconnects with backoff. Supervisor actions go on the same socket (the server requires a
+subscribed supervisor socket). Runs on any asyncio loop, qasync included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from server_stub import protocol as p
+
+from .engine import ReportingEngine, Resubscribe
+from .messages import decode_frame
+
+log = logging.getLogger("desktop.reporting")
+
+CLIENT_NAME = "supervisor-view 0.1.0"
+AUTH_FAILURES = frozenset({"bad_credentials", "forbidden"})  # retrying cannot help: ask the user
+TOKEN_FAILURES = frozenset({"invalid_token", "token_expired"})  # fall back to the password
+
+
+class ActionRefused(Exception):
+    """The server refused a request; ``code`` is its EventError code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ReportingClient:
+    """Keeps one subscribed reporting socket per server and feeds ``engine``.
+
+    ``password`` is called when no usable resume token is held; it returns the supervisor's
+    password or raises ``LookupError``. ``on_status(server, text)`` reports link states for the UI.
+    """
+
+    def __init__(self, engine: ReportingEngine, endpoints: list[Endpoint], user_id: str,
+                 password: Callable[[], str], *, on_status: Callable[[str, str], None] | None = None,
+                 heartbeat_interval: float = 0.5, retry_delays: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0),
+                 ca_file: str | None = None, wall_ms: Callable[[], int] = _wall_ms):
+        unknown = [e.name for e in endpoints if e.name not in engine.servers]
+        if unknown:
+            raise ValueError(f"servers {unknown} are not configured in the engine")
+        self.engine = engine
+        self.user_id = user_id
+        self.password = password
+        self.on_status = on_status or (lambda server, text: None)
+        self.heartbeat_interval = heartbeat_interval
+        self.retry_delays = retry_delays
+        self.wall_ms = wall_ms
+        self.token: str | None = None
+        self.token_expires_ms: int | None = None
+        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self._ids = itertools.count(1)
+        self._prefix = secrets.token_hex(4)
+        self.links = {e.name: _Link(self, e) for e in endpoints}
+
+    def start(self) -> None:
+        for link in self.links.values():
+            link.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(link.stop() for link in self.links.values()))
+
+    def new_request_id(self, kind: str) -> str:
+        return f"sup-{self._prefix}-{kind}-{next(self._ids)}"
+
+    def credentials_changed(self) -> None:
+        """The user entered a new password: links stopped by an authentication failure retry."""
+        self.token = None
+        for link in self.links.values():
+            link.auth_retry.set()
+
+    def reasons(self, server: str) -> list[p.ReasonInfo]:
+        return list(self.links[server].reasons)
+
+    async def force_not_ready(self, server: str, agent_id: str, reason: str) -> p.EventAck:
+        return await self.links[server].request(
+            p.RequestForceNotReady(request_id=self.new_request_id("fnr"), agent_id=agent_id, reason=reason))
+
+    async def force_logout(self, server: str, agent_id: str) -> p.EventAck:
+        return await self.links[server].request(
+            p.RequestForceLogout(request_id=self.new_request_id("flo"), agent_id=agent_id))
+
+
+class _Link:
+    """One server's reporting socket, reconnected for as long as the client runs."""
+
+    def __init__(self, client: ReportingClient, endpoint: Endpoint):
+        self.client = client
+        self.endpoint = endpoint
+        self.name = endpoint.name
+        self.ws: ClientConnection | None = None
+        self.reasons: list[p.ReasonInfo] = []
+        self.subscribed = False
+        self.auth_retry = asyncio.Event()
+        self.status = "not connected"
+        self.heartbeat_timeout = 1.5
+        self._task: asyncio.Task | None = None
+        self._pending: dict[str, tuple[asyncio.Future, bool]] = {}  # request_id -> (answer, is_subscribe)
+        self._lock = asyncio.Lock()  # one request in flight per socket (credentialed ones need it)
+        self._last_rx = 0.0
+        self._last_tx = 0.0
+        self._silent = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"reporting-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def _set_status(self, text: str) -> None:
+        self.status = text
+        self.client.on_status(self.name, text)
+
+    # ------------------------------------------------------------------ connection lifecycle
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            reason = await self._session()
+            if reason == "auth":
+                self.auth_retry.clear()
+                await self.auth_retry.wait()
+                attempt = 0
+                continue
+            delay = self.client.retry_delays[min(attempt, len(self.client.retry_delays) - 1)]
+            attempt = 0 if reason == "was_subscribed" else attempt + 1
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> str:
+        """One connection: returns why it ended ("auth", "was_subscribed" or "failed")."""
+        loop = asyncio.get_running_loop()
+        self._silent = False
+        self._set_status("connecting")
+        helpers: list[asyncio.Task] = []
+        lost_reason = "connection closed"
+        outcome = "failed"
+        try:
+            self.ws = await connect(self.endpoint.url, ssl=self.client._ssl if self.endpoint.url.startswith("wss:") else None,
+                                    proxy=None, open_timeout=5, ping_interval=None, close_timeout=0.5,
+                                    compression=None, max_size=None, max_queue=None, user_agent_header=None)
+            self._last_rx = self._last_tx = loop.time()
+            reader = loop.create_task(self._read())
+            helpers.append(reader)
+            register = p.RequestRegisterClient(request_id=self.client.new_request_id("reg"), protocol_version=p.PROTOCOL_VERSION,
+                                               client_name=CLIENT_NAME,
+                                               heartbeat_interval_ms=int(self.client.heartbeat_interval * 1000))
+            ack = await asyncio.wait_for(self._ask(register), 5)
+            self.reasons = list(ack.reasons or [])
+            if ack.heartbeat_timeout_ms:
+                self.heartbeat_timeout = ack.heartbeat_timeout_ms / 1000
+            helpers.append(loop.create_task(self._heartbeat()))
+            helpers.append(loop.create_task(self._watchdog()))
+            try:
+                await asyncio.wait_for(self._subscribe(), 10)
+            except ActionRefused as refused:
+                if refused.code in AUTH_FAILURES:
+                    self._set_status(f"login refused: {refused.message}")
+                    return "auth"
+                raise
+            outcome = "was_subscribed"
+            self._set_status("subscribed")
+            helpers.append(loop.create_task(self._renew_token()))
+            await reader
+            lost_reason = self._close_text()
+        except LookupError as exc:  # no password available
+            self._set_status(f"no password: {exc}")
+            return "auth"
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed, ActionRefused) as exc:
+            lost_reason = self._close_text() if self.ws is not None else str(exc) or type(exc).__name__
+            log.info("reporting %s: %s", self.name, exc)
+        finally:
+            for task in helpers:
+                task.cancel()
+            self._fail_pending()
+            if self.subscribed:
+                self.subscribed = False
+                self.client.engine.stream_lost(self.name, lost_reason, self.client.wall_ms())
+            if self.ws is not None:
+                ws, self.ws = self.ws, None
+                if ws.transport is not None:
+                    ws.transport.abort()
+        if outcome != "auth":
+            self._set_status(f"lost: {lost_reason}; reconnecting" if outcome == "was_subscribed" else f"unreachable: {lost_reason}")
+        return outcome
+
+    def _close_text(self) -> str:
+        ws = self.ws
+        if getattr(self, "_silent", False):
+            return "silent"
+        if ws is None or ws.close_code is None:
+            return "connection lost"
+        return f"closed {ws.close_code}"
+
+    async def _subscribe(self) -> None:
+        client = self.client
+        while True:
+            resume = client.engine.resume_point(self.name)
+            token = client.token
+            if token and client.token_expires_ms and client.token_expires_ms <= client.wall_ms() + 5000:
+                token = None
+            request = p.RequestSubscribeReporting(
+                request_id=client.new_request_id("sub"), user_id=client.user_id,
+                resume_token=token, password=None if token else client.password(),
+                resume=p.ResumePoint(stream_id=resume[0], seq=resume[1]) if resume else None)
+            try:
+                async with self._lock:
+                    await self._ask(request, subscribe=True)
+                return
+            except ActionRefused as refused:
+                if token and refused.code in TOKEN_FAILURES:
+                    client.token = None
+                    continue
+                raise
+
+    async def _resubscribe(self) -> None:
+        """Subscribe again on this socket (gap or token renewal): the server resumes from our seq."""
+        try:
+            await asyncio.wait_for(self._subscribe(), 10)
+        except (ActionRefused, TimeoutError, ConnectionClosed, LookupError) as exc:
+            log.warning("reporting %s: resubscribe failed (%s); reconnecting", self.name, exc)
+            if self.ws is not None:
+                await self.ws.close()
+
+    async def _renew_token(self) -> None:
+        """Subscribe again at the token's half-life (reporting sockets get no pushed refresh)."""
+        client = self.client
+        while client.token_expires_ms is not None:
+            expires = client.token_expires_ms
+            await asyncio.sleep(max(1.0, (expires - client.wall_ms()) / 2000))
+            if client.token_expires_ms == expires:  # the other link has not renewed it meanwhile
+                await self._resubscribe()
+
+    # ------------------------------------------------------------------ frames
+
+    async def _ask(self, request, subscribe: bool = False):
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request.request_id] = (future, subscribe)
+        await self._send(p.encode(request))
+        return await future
+
+    async def request(self, request) -> p.EventAck:
+        """A supervisor action on this socket; raises ActionRefused or ConnectionError."""
+        if not self.subscribed or self.ws is None:
+            raise ConnectionError(f"server {self.name} is not connected")
+        async with self._lock:
+            try:
+                return await asyncio.wait_for(self._ask(request), 5)
+            except ConnectionClosed:
+                raise ConnectionError(f"server {self.name} went away before answering") from None
+            finally:
+                self._pending.pop(request.request_id, None)
+
+    async def _send(self, text: str) -> None:
+        self._last_tx = asyncio.get_running_loop().time()
+        await self.ws.send(text)
+
+    async def _read(self) -> None:
+        engine = self.client.engine
+        loop = asyncio.get_running_loop()
+        try:
+            async for frame in self.ws:
+                self._last_rx = loop.time()
+                try:
+                    message = decode_frame(frame)
+                except p.ProtocolError as exc:
+                    log.warning("reporting %s: skipped a frame: %s", self.name, exc.message)
+                    continue
+                kind = type(message)
+                if kind is p.Heartbeat:
+                    continue
+                if kind is p.EventAck or kind is p.EventError:
+                    self._answer(message)
+                    continue
+                for command in engine.message(self.name, message, self.client.wall_ms()):
+                    if isinstance(command, Resubscribe):
+                        loop.create_task(self._resubscribe())
+        except ConnectionClosed:
+            pass
+        finally:
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for future, _ in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed(None, None))
+                future.exception()  # retrieved: whoever waited may be gone already
+
+    def _answer(self, message) -> None:
+        entry = self._pending.pop(message.request_id, None) if message.request_id else None
+        if entry is None:
+            if isinstance(message, p.EventError):
+                log.warning("reporting %s: server error %s: %s", self.name, message.code, message.message)
+            return
+        future, subscribe = entry
+        if isinstance(message, p.EventError):
+            if not future.done():
+                future.set_exception(ActionRefused(message.code, message.message))
+            return
+        if subscribe:
+            # Synchronously, before the replay or snapshot frames that follow the answer.
+            if message.resume_token:
+                self.client.token = message.resume_token
+                self.client.token_expires_ms = message.token_expires_ms
+            self.subscribed = True
+            self.client.engine.stream_opened(self.name, message.stream_id, self.client.wall_ms())
+        if not future.done():
+            future.set_result(message)
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.client.heartbeat_interval
+        while True:
+            idle = loop.time() - self._last_tx
+            if idle >= interval:
+                await self._send('{"type":"Heartbeat"}')
+                idle = 0
+            await asyncio.sleep(interval - idle)
+
+    async def _watchdog(self) -> None:
+        """Declare the server dead after heartbeat_timeout of silence; do not wait for TCP."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(0.1, self.heartbeat_timeout / 5))
+            if loop.time() - self._last_rx > self.heartbeat_timeout:
+                self._silent = True
+                log.info("reporting %s: silent for %.1f s; declaring it lost", self.name, self.heartbeat_timeout)
+                if self.ws is not None and self.ws.transport is not None:
+                    self.ws.transport.abort()
+                return
