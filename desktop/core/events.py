@@ -11,6 +11,7 @@ one, so anything about an old connection can never be mistaken for the new one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Hashable, Literal
 
@@ -19,6 +20,9 @@ from server_stub import protocol as p
 Link = int
 LinkRole = Literal["down", "connecting", "registered", "primary", "secondary", "reconnecting"]
 Phase = Literal["idle", "detecting", "logging_in", "restored"]
+InteractionAction = Literal["accept", "reject", "notes", "complete"]
+MAX_NOTES = 8000  # the protocol's limit on notes
+_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 SessionStatus = Literal["idle", "logging_in", "logged_in", "failing_over", "logging_out", "ended"]
 
 
@@ -34,6 +38,29 @@ class StateIntent:
             raise ValueError(f"unknown agent state {self.state!r}")
         if self.reason is not None and self.state != "not_ready":
             raise ValueError("only not_ready carries a reason")
+
+
+@dataclass(frozen=True)
+class InteractionIntent:
+    """Something the agent does with an interaction: take or decline an offer, save notes (the
+    whole text; the last write wins), finish it with a disposition code."""
+
+    action: InteractionAction
+    interaction_id: str
+    notes: str | None = None
+    disposition: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ("accept", "reject", "notes", "complete"):
+            raise ValueError(f"unknown interaction action {self.action!r}")
+        if not isinstance(self.interaction_id, str) or not _ID.fullmatch(self.interaction_id):
+            raise ValueError(f"interaction id must be 1-64 of A-Za-z0-9_.:@-, got {self.interaction_id!r}")
+        if self.action == "notes" and self.notes is None:
+            raise ValueError("notes need a text (possibly empty)")
+        if self.notes is not None and len(self.notes) > MAX_NOTES:
+            raise ValueError(f"notes are limited to {MAX_NOTES} characters, got {len(self.notes)}")
+        if self.action == "complete" and not (self.disposition and len(self.disposition) <= 64):
+            raise ValueError("completing an interaction needs a disposition code (1-64 characters)")
 
 
 @dataclass(frozen=True)
@@ -227,7 +254,126 @@ class StaleEventIgnored(Event):
     current_epoch: int | None
 
 
+@dataclass(frozen=True)
+class OfferReceived(Event):
+    """The primary offers an interaction: answer with ``accept`` or ``reject`` before ``expires_ms``."""
+
+    interaction: p.Interaction
+    offered_ms: int
+    expires_ms: int
+    endpoint: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class OfferRevoked(Event):
+    """The offer is gone: the server's reason (timeout, abandoned, taken_elsewhere, withdrawn), or
+    "primary_lost" (the offering server was lost; it re-queues it, or the carrier re-submits it), or
+    the code of a refused accept/reject, or "logged_out"."""
+
+    interaction_id: str
+    reason: str
+    message: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class InteractionStarted(Event):
+    """An accepted interaction is now in the agent's hands."""
+
+    interaction: p.Interaction
+    accepted_ms: int
+    endpoint: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class InteractionAdopted(Event):
+    """After a failover the new primary took over the interaction in hand (notes included)."""
+
+    interaction_id: str
+    endpoint: str
+    epoch: int
+    notes: str
+
+
+@dataclass(frozen=True)
+class InteractionEnded(Event):
+    """The interaction left the agent's hands: "completed" (with ``disposition``), or ended without
+    the agent: the server's reason (abandoned, taken_elsewhere, withdrawn), "not_adopted" (the new
+    primary did not take it over after a failover), "unknown_interaction" (the primary does not
+    know it), "logged_out"."""
+
+    interaction_id: str
+    reason: str
+    disposition: str | None
+    message: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class InteractionPending(Event):
+    """An interaction intent was accepted; ``queued`` when it waits (failover, adoption)."""
+
+    request_id: str
+    intent: InteractionIntent
+    queued: bool
+
+
+@dataclass(frozen=True)
+class InteractionApplied(Event):
+    """The server applied the intent (for notes carried in a failover login: the adoption)."""
+
+    request_id: str
+    intent: InteractionIntent
+    endpoint: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class InteractionSuperseded(Event):
+    """Notes dropped unsent because later notes (or the completion's) replace them (``by``)."""
+
+    request_id: str
+    intent: InteractionIntent
+    by: str
+
+
+@dataclass(frozen=True)
+class InteractionFailed(Event):
+    """Refused by the server (unknown_interaction, invalid_disposition, ...) or dropped:
+    "primary_lost" (an accept/reject whose offer died with its server), "logged_out",
+    "not_adopted", "duplicate" (the same accept/reject is already pending)."""
+
+    request_id: str
+    intent: InteractionIntent
+    code: str
+    message: str
+
+
 # --------------------------------------------------------------------------- read-only view
+
+
+@dataclass(frozen=True)
+class OfferInfo:
+    interaction: p.Interaction
+    offered_ms: int
+    expires_ms: int
+    endpoint: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class HeldInfo:
+    """An interaction in hand. ``epoch`` is the login at which the primary holds it; None while
+    that is not known (an accept unanswered when its server was lost, until the failover login)."""
+
+    interaction: p.Interaction
+    accepted_ms: int
+    notes: str
+    endpoint: str | None
+    epoch: int | None
+    completing: bool
 
 
 @dataclass(frozen=True)
@@ -252,3 +398,7 @@ class SessionSnapshot:
     pending: tuple[tuple[str, StateIntent], ...]
     reasons: tuple[p.ReasonInfo, ...]
     has_interaction: bool
+    held: tuple[HeldInfo, ...] = ()
+    offers: tuple[OfferInfo, ...] = ()
+    dispositions: tuple[p.ReasonInfo, ...] = ()
+    interaction_pending: tuple[tuple[str, InteractionIntent], ...] = ()

@@ -25,6 +25,16 @@ How it holds together:
   on the next primary (setting a state is idempotent).
 - The password is kept only until the first login succeeds or is refused; after that the session
   holds the resume token the servers issue (and refresh).
+- Interactions: offers come from the current primary at the current epoch only, and die with it
+  (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
+  session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
+  primary adopts it, notes typed meanwhile included. Interaction intents have a journal of their
+  own with the same per-send wire ids; notes and completions are sent only to a primary that holds
+  the interaction at the current epoch (accepted or adopted there), so a completion clicked during
+  a failover goes out once, after the adoption, and one in flight on a lost primary is sent again
+  on the next (servers answer an already completed id with an ack and report nothing twice). An
+  accept unanswered when its primary is lost may have been applied: the interaction is kept in hand
+  and carried; the new primary's first status (``interaction_ids``) says whether it took it over.
 """
 
 from __future__ import annotations
@@ -71,6 +81,43 @@ class _Endpoint:
     pending: dict[str, tuple[str, object]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
+    dispositions: tuple[p.ReasonInfo, ...] = ()
+
+
+@dataclass(eq=False)
+class _Offer:
+    interaction: p.Interaction
+    offered_ms: int
+    expires_ms: int
+    endpoint: str
+    epoch: int
+
+
+@dataclass(eq=False)
+class _Held:
+    """An interaction in the agent's hands; ``epoch`` is the login at which the primary holds it
+    (None while unknown: an accept unanswered when its primary was lost)."""
+
+    interaction: p.Interaction
+    accepted_ms: int
+    notes: str = ""
+    notes_by: str | None = None  # request id of the intent that set ``notes``
+    endpoint: str | None = None
+    epoch: int | None = None
+
+
+@dataclass(eq=False)
+class _IxEntry:
+    """One interaction intent in its journal."""
+
+    request_id: str
+    intent: ev.InteractionIntent
+    attempts: int = 0
+    wire_id: str | None = None
+    sent_on: ev.Link | None = None
+    interaction: p.Interaction | None = None  # accept: the offered interaction
+    accepted_ms: int | None = None  # accept: when it was sent
+    uncertain: bool = False  # accept in flight when its primary was lost
 
 
 @dataclass(eq=False)
@@ -131,7 +178,11 @@ class AgentSession:
         self._retry_login_at: float | None = None
         self._backup_at: float | None = None
         self._failback_at: float | None = None
-        self._has_interaction = False
+        self._has_interaction = False  # set_has_interaction (before the core tracked interactions)
+        self._offers: dict[str, _Offer] = {}
+        self._held: dict[str, _Held] = {}
+        self._ix_journal: list[_IxEntry] = []
+        self._adoption_check: tuple[int, frozenset[str]] | None = None  # (epoch, ids carried by that login)
 
     # ------------------------------------------------------------------ user inputs
 
@@ -176,20 +227,41 @@ class AgentSession:
             self._logout_requested = True
             self._wants_login = False
             self._fail([e for e in self._journal if not self._in_flight(e)], "logged_out", "logged out first")
+            for entry in [e for e in self._ix_journal if not self._ix_in_flight(e) and not e.uncertain]:
+                self._ix_fail(entry, "logged_out", "logged out first")
             if self._primary is not None and not self._releasing:
                 self._send_logout()
             # Otherwise: a release or login in flight finishes first; with neither, _reconcile ends.
         return self._done()
 
     def set_has_interaction(self, value: bool, now: float, wall_ms: int) -> list[ev.Output]:
-        """Whether the agent has an interaction in hand (blocks a "when-idle" failback)."""
+        """Kept for drivers written before the core tracked interactions: an interaction in hand
+        outside the protocol (blocks a "when-idle" failback like one the core holds)."""
         self._tick(now, wall_ms)
         self._has_interaction = bool(value)
         return self._done()
 
     @property
     def has_interaction(self) -> bool:
-        return self._has_interaction
+        return bool(self._held) or self._has_interaction
+
+    def accept(self, interaction_id: str, now: float, wall_ms: int) -> list[ev.Output]:
+        """Take the offered interaction."""
+        return self._ix_intent(ev.InteractionIntent("accept", interaction_id), now, wall_ms)
+
+    def reject(self, interaction_id: str, now: float, wall_ms: int) -> list[ev.Output]:
+        """Decline the offer (the server puts it back at the head of its queue)."""
+        return self._ix_intent(ev.InteractionIntent("reject", interaction_id), now, wall_ms)
+
+    def update_notes(self, interaction_id: str, notes: str, now: float, wall_ms: int) -> list[ev.Output]:
+        """Save the whole notes text of an interaction in hand; the last write wins."""
+        return self._ix_intent(ev.InteractionIntent("notes", interaction_id, notes=notes), now, wall_ms)
+
+    def complete(self, interaction_id: str, disposition: str, notes: str | None = None, *, now: float,
+                 wall_ms: int) -> list[ev.Output]:
+        """Finish an interaction in hand; ``notes`` None keeps the notes saved so far."""
+        return self._ix_intent(ev.InteractionIntent("complete", interaction_id, notes=notes,
+                                                    disposition=disposition), now, wall_ms)
 
     # ------------------------------------------------------------------ link and timer inputs
 
@@ -260,13 +332,20 @@ class AgentSession:
             status = "failing_over"
         else:
             status = "logging_in" if self._wants_login else "idle"
-        shown = self._primary or next((e for e in self._eps if e.reasons), None)
+        shown = self._primary or next((e for e in self._eps if e.reasons or e.dispositions), None)
         return ev.SessionSnapshot(
             status=status, agent_id=self._agent_id, epoch=self._epoch,
             primary=self._primary.name if self._primary else None, phase=self._phase, agent=self._status,
             links=tuple(ev.LinkInfo(e.name, e.url, e.link, e.role, e.last_heard_ms, e.failures) for e in self._eps),
             pending=tuple((e.request_id, e.intent) for e in self._journal),
-            reasons=shown.reasons if shown else (), has_interaction=self._has_interaction,
+            reasons=shown.reasons if shown else (), has_interaction=self.has_interaction,
+            held=tuple(ev.HeldInfo(h.interaction, h.accepted_ms, h.notes, h.endpoint, h.epoch,
+                                   any(e.intent.action == "complete" for e in self._entries_for(iid)))
+                       for iid, h in self._held.items()),
+            offers=tuple(ev.OfferInfo(o.interaction, o.offered_ms, o.expires_ms, o.endpoint, o.epoch)
+                         for o in self._offers.values()),
+            dispositions=shown.dispositions if shown else (),
+            interaction_pending=tuple((e.request_id, e.intent) for e in self._ix_journal),
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -363,6 +442,8 @@ class AgentSession:
         self._cancel_timer(("link", link))
         del self._by_link[link]
         was_primary = ep is self._primary
+        if was_primary:
+            self._offers_gone(ep, "primary_lost")
         if ep is self._login_ep:
             self._login_ep = None
         if was_primary:
@@ -392,6 +473,12 @@ class AgentSession:
         for key in list(self._timers):
             self._cancel_timer(key)
         self._fail(list(self._journal), "logged_out", "the session ended before the intent was applied")
+        self._offers_gone(None, "logged_out")
+        for entry in list(self._ix_journal):
+            self._ix_fail(entry, "logged_out", "the session ended before the intent was applied")
+        for iid, held in list(self._held.items()):
+            del self._held[iid]
+            self._emit(ev.InteractionEnded(iid, "logged_out", None, f"the session ended ({reason})", held.endpoint))
         if self._move is not None:
             self._set_phase("idle")
         self._primary = self._login_ep = None
@@ -409,6 +496,7 @@ class AgentSession:
         self._pursue_login()
         self._update_standbys()
         self._flush_journal()
+        self._flush_interactions()
         self._maybe_failback()
 
     def _login_target(self) -> _Endpoint | None:
@@ -440,10 +528,13 @@ class AgentSession:
         state = self._carried_state()
         epoch = self._epoch + 1 if self._epoch is not None else None
         credential = {"resume_token": self._token} if self._token else {"password": self._password}
+        held = list(self._held.values())
+        carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
-                                      epoch=epoch, state=state, **credential)
+                                      epoch=epoch, state=state, interactions=carried, **credential)
         self._login_ep = target
-        self._request(target, message, "login", (state, self._token is not None))
+        self._request(target, message, "login", (state, self._token is not None,
+                                                 tuple((h.interaction.interaction_id, h.notes, h.notes_by) for h in held)))
         if self._move is not None:
             self._set_phase("logging_in", target.name)
 
@@ -480,7 +571,8 @@ class AgentSession:
         preferred = self._eps[0]
         wanted = (self.config.failback == "when-idle" and self._can_send_intents()
                   and self._primary is not preferred and preferred.role == "secondary"
-                  and not self._has_interaction and not self._journal and self._move is None)
+                  and not self.has_interaction and not self._journal and self._move is None
+                  and not self._offers and not self._ix_journal)
         if not wanted:
             if self._failback_at is not None:
                 self._failback_at = None
@@ -550,6 +642,192 @@ class AgentSession:
             self._journal.remove(entry)
             self._emit(ev.IntentFailed(entry.request_id, entry.intent, code, message))
 
+    # ------------------------------------------------------------------ interactions
+
+    def _entries_for(self, interaction_id: str) -> list[_IxEntry]:
+        return [e for e in self._ix_journal if e.intent.interaction_id == interaction_id]
+
+    def _ix_in_flight(self, entry: _IxEntry) -> bool:
+        ep = self._by_link.get(entry.sent_on)
+        return ep is not None and entry.wire_id in ep.pending
+
+    def _ix_fail(self, entry: _IxEntry, code: str, message: str) -> None:
+        if entry in self._ix_journal:
+            self._ix_journal.remove(entry)
+            self._emit(ev.InteractionFailed(entry.request_id, entry.intent, code, message))
+
+    def _ix_intent(self, intent: ev.InteractionIntent, now: float, wall_ms: int) -> list[ev.Output]:
+        self._tick(now, wall_ms)
+        entry = _IxEntry(self._new_id(), intent)
+        iid, action = intent.interaction_id, intent.action
+        others = self._entries_for(iid)
+        refusal = None
+        if self._ended or self._logout_requested:
+            refusal = ("logged_out", "the session is logging out or over")
+        elif action in ("accept", "reject"):
+            if iid not in self._offers:
+                refusal = ("unknown_interaction", "no such offer (answered, expired, revoked or lost with its server)")
+            elif any(e.intent.action in ("accept", "reject") for e in others):
+                refusal = ("duplicate", "this offer is already being answered")
+        elif iid not in self._held:
+            refusal = ("unknown_interaction", "no such interaction in hand")
+        elif any(e.intent.action == "complete" for e in others):
+            refusal = ("duplicate", "this interaction is already being completed")
+        if refusal is not None:
+            self._emit(ev.InteractionFailed(entry.request_id, intent, *refusal))
+            return self._done()
+        if action in ("notes", "complete"):
+            held = self._held[iid]
+            if intent.notes is None:  # the completion carries the notes saved so far
+                entry.intent = intent = replace(intent, notes=held.notes)
+            held.notes, held.notes_by = intent.notes, entry.request_id
+            for old in [e for e in others if e.intent.action == "notes" and not self._ix_in_flight(e)]:
+                self._ix_journal.remove(old)
+                self._emit(ev.InteractionSuperseded(old.request_id, old.intent, entry.request_id))
+        self._ix_journal.append(entry)
+        self._emit(ev.InteractionPending(entry.request_id, intent, queued=not self._ix_sendable(entry)))
+        return self._done()
+
+    def _ix_sendable(self, entry: _IxEntry) -> bool:
+        """Offers are answered to the primary that made them; notes and completions go to a primary
+        that holds the interaction at the current epoch (accepted or adopted there)."""
+        if not self._can_send_intents():
+            return False
+        iid = entry.intent.interaction_id
+        if entry.intent.action in ("accept", "reject"):
+            return iid in self._offers and not entry.uncertain
+        held = self._held.get(iid)
+        return held is not None and held.epoch == self._epoch and held.endpoint == self._primary.name
+
+    def _flush_interactions(self) -> None:
+        for entry in list(self._ix_journal):
+            if self._ix_in_flight(entry) or not self._ix_sendable(entry):
+                continue
+            intent, epoch, iid = entry.intent, self._epoch, entry.intent.interaction_id
+            entry.attempts += 1
+            entry.wire_id, entry.sent_on = f"{entry.request_id}/{entry.attempts}", self._primary.link
+            if intent.action == "accept":
+                entry.interaction, entry.accepted_ms = self._offers[iid].interaction, self._wall
+                message = p.RequestAccept(request_id=entry.wire_id, epoch=epoch, interaction_id=iid)
+            elif intent.action == "reject":
+                message = p.RequestReject(request_id=entry.wire_id, epoch=epoch, interaction_id=iid)
+            elif intent.action == "notes":
+                message = p.RequestUpdateNotes(request_id=entry.wire_id, epoch=epoch, interaction_id=iid,
+                                               notes=intent.notes)
+            else:
+                message = p.RequestCompleteInteraction(request_id=entry.wire_id, epoch=epoch, interaction_id=iid,
+                                                       disposition=intent.disposition, notes=intent.notes or "")
+            self._request(self._primary, message, "ix", entry)
+
+    def _offers_gone(self, ep: _Endpoint | None, reason: str) -> None:
+        """The login that received the offers is over: they are void (the server re-queues them).
+        An accept in flight there may have been applied: keep that interaction in hand, unconfirmed,
+        for the next login to carry."""
+        for entry in [e for e in self._ix_journal if e.intent.action in ("accept", "reject")]:
+            in_flight = ep is not None and entry.sent_on == ep.link and entry.wire_id in ep.pending
+            if entry.intent.action == "accept" and in_flight and reason == "primary_lost":
+                entry.uncertain = True
+                self._held[entry.intent.interaction_id] = _Held(entry.interaction, entry.accepted_ms)
+            elif not entry.uncertain:
+                self._ix_fail(entry, reason, "the offer was lost with its server")
+        for iid, offer in list(self._offers.items()):
+            del self._offers[iid]
+            if iid not in self._held:
+                self._emit(ev.OfferRevoked(iid, reason, "the offering login is over", offer.endpoint))
+
+    def _adopted(self, ep: _Endpoint, epoch: int, carried) -> None:
+        """A login that carried interactions was acknowledged: the server holds them now."""
+        for iid, notes, notes_by in carried:
+            held = self._held.get(iid)
+            if held is None:
+                continue
+            held.endpoint, held.epoch = ep.name, epoch
+            accept = next((e for e in self._entries_for(iid) if e.uncertain), None)
+            if accept is not None:
+                self._ix_journal.remove(accept)
+                self._emit(ev.InteractionApplied(accept.request_id, accept.intent, ep.name, epoch))
+                self._emit(ev.InteractionStarted(held.interaction, held.accepted_ms, ep.name, epoch))
+            else:
+                self._emit(ev.InteractionAdopted(iid, ep.name, epoch, notes))
+            for entry in self._entries_for(iid):
+                if entry.request_id == notes_by and entry.intent.action == "notes":
+                    self._ix_journal.remove(entry)
+                    self._emit(ev.InteractionApplied(entry.request_id, entry.intent, ep.name, epoch))
+        if carried:
+            self._adoption_check = (epoch, frozenset(iid for iid, _, _ in carried))
+
+    def _check_adoption(self, ep: _Endpoint, msg: p.EventCurrentAgentStatus) -> None:
+        """The first status after a login that carried interactions lists those the server took over;
+        one it did not (completed or held elsewhere meanwhile) leaves the agent's hands. A completion
+        already in flight is left to its own answer."""
+        if self._adoption_check is None or self._adoption_check[0] != msg.epoch:
+            return
+        carried, self._adoption_check = self._adoption_check[1], None
+        listed = set(msg.interaction_ids)
+        for iid in sorted(carried - listed):
+            entries = self._entries_for(iid)
+            if iid not in self._held or any(e.intent.action == "complete" and self._ix_in_flight(e) for e in entries):
+                continue
+            self._drop_held(iid, "not_adopted", f"{ep.name} did not take the interaction over", ep.name)
+
+    def _drop_held(self, iid: str, reason: str, message: str, endpoint: str | None) -> None:
+        self._held.pop(iid, None)
+        for entry in self._entries_for(iid):
+            self._ix_fail(entry, reason, message)
+        self._emit(ev.InteractionEnded(iid, reason, None, message, endpoint))
+
+    def _on_invite(self, ep: _Endpoint, msg: p.EventInvite) -> None:
+        if self._current(ep, msg, msg.epoch):
+            iid = msg.interaction.interaction_id
+            self._offers[iid] = _Offer(msg.interaction, msg.offered_ms, msg.expires_ms, ep.name, msg.epoch)
+            self._emit(ev.OfferReceived(msg.interaction, msg.offered_ms, msg.expires_ms, ep.name, msg.epoch))
+
+    def _on_revoked(self, ep: _Endpoint, msg: p.EventInviteRevoked) -> None:
+        if not self._current(ep, msg, msg.epoch):
+            return
+        iid = msg.interaction_id
+        if iid in self._offers:
+            del self._offers[iid]
+            for entry in self._entries_for(iid):
+                self._ix_fail(entry, msg.reason, msg.message or f"offer {msg.reason}")
+            self._emit(ev.OfferRevoked(iid, msg.reason, msg.message, ep.name))
+        elif iid in self._held:
+            self._drop_held(iid, msg.reason, msg.message, ep.name)
+
+    def _ack_ix(self, ep: _Endpoint, msg: p.EventAck, entry: _IxEntry) -> None:
+        if entry not in self._ix_journal:
+            return
+        self._ix_journal.remove(entry)
+        intent, iid, epoch = entry.intent, entry.intent.interaction_id, self._epoch
+        self._emit(ev.InteractionApplied(entry.request_id, intent, ep.name, epoch))
+        if intent.action == "accept":
+            self._offers.pop(iid, None)
+            self._held[iid] = _Held(entry.interaction, entry.accepted_ms, endpoint=ep.name, epoch=epoch)
+            self._emit(ev.InteractionStarted(entry.interaction, entry.accepted_ms, ep.name, epoch))
+        elif intent.action == "reject":
+            self._offers.pop(iid, None)
+        elif intent.action == "complete" and self._held.pop(iid, None) is not None:
+            for other in self._entries_for(iid):
+                self._ix_fail(other, "completed", "the interaction was completed")
+            self._emit(ev.InteractionEnded(iid, "completed", intent.disposition, "", ep.name))
+
+    def _refused_ix(self, ep: _Endpoint, msg: p.EventError, entry: _IxEntry) -> None:
+        if msg.code in _LOGIN_GONE:
+            self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+            if ep is self._primary:
+                self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+            return
+        if entry not in self._ix_journal:
+            return
+        self._ix_fail(entry, msg.code, msg.message)
+        iid = entry.intent.interaction_id
+        if msg.code == "unknown_interaction":
+            if entry.intent.action in ("accept", "reject"):
+                if self._offers.pop(iid, None) is not None:
+                    self._emit(ev.OfferRevoked(iid, msg.code, msg.message, ep.name))
+            elif iid in self._held:
+                self._drop_held(iid, msg.code, msg.message, ep.name)
+
     # ------------------------------------------------------------------ answers
 
     def _on_ack(self, ep: _Endpoint, msg: p.EventAck) -> None:
@@ -567,6 +845,7 @@ class AgentSession:
     def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
         ep.registered, ep.reachable, ep.failures = True, True, 0
         ep.reasons = tuple(msg.reasons or ())
+        ep.dispositions = tuple(msg.dispositions or ())
         self._set_role(ep, "registered")
         self._arm_link(ep)
 
@@ -574,7 +853,7 @@ class AgentSession:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # the server closes the link
 
     def _ack_login(self, ep: _Endpoint, msg: p.EventAck, data) -> None:
-        state, resumed = data
+        state, resumed, carried = data
         self._login_ep = None
         self._primary = ep
         self._epoch, self._token, self._token_expires_ms = msg.epoch, msg.resume_token, msg.token_expires_ms
@@ -587,6 +866,7 @@ class AgentSession:
         ep.standby_token = None
         self._set_role(ep, "primary")
         self._emit(ev.LoggedIn(self._agent_id, msg.epoch, ep.name, resumed))
+        self._adopted(ep, msg.epoch, carried)
         if self._move is not None:
             self._set_phase("restored", ep.name)
         if self._logout_requested:
@@ -654,6 +934,7 @@ class AgentSession:
         self._end("logout")
 
     def _ack_release(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+        self._offers_gone(ep, "released")
         self._primary, self._releasing = None, False
         self._set_role(ep, "registered")
 
@@ -678,6 +959,7 @@ class AgentSession:
         if self._current(ep, msg, msg.epoch):
             self._status = ev.AgentStatus(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by)
             self._emit(ev.AgentStateChanged(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by))
+            self._check_adoption(ep, msg)
 
     def _on_token(self, ep: _Endpoint, msg: p.EventResumeToken) -> None:
         if self._current(ep, msg, msg.epoch):
@@ -699,4 +981,6 @@ _HANDLERS = {
     p.EventCurrentAgentStatus: AgentSession._on_status,
     p.EventResumeToken: AgentSession._on_token,
     p.EventForcedLogout: AgentSession._on_forced_logout,
+    p.EventInvite: AgentSession._on_invite,
+    p.EventInviteRevoked: AgentSession._on_revoked,
 }

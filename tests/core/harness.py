@@ -111,11 +111,23 @@ class Bench:
         self.feed(self.session.link_opened, self.link[endpoint])
         request = self.one(endpoint, p.RequestRegisterClient)
         self.ack(endpoint, request, protocol_version=1, heartbeat_interval_ms=500, heartbeat_timeout_ms=1500,
-                 reasons=[p.ReasonInfo(code="lunch", label="Lunch"), p.ReasonInfo(code="break", label="Break")])
+                 reasons=[p.ReasonInfo(code="lunch", label="Lunch"), p.ReasonInfo(code="break", label="Break")],
+                 dispositions=[p.ReasonInfo(code="resolved", label="Resolved"),
+                               p.ReasonInfo(code="callback", label="Call back")])
 
     def status(self, endpoint: str, epoch: int, state: str, since_ms: int, reason: str | None = None):
         return self.deliver(endpoint, p.EventCurrentAgentStatus(agent_id="1001", epoch=epoch, server=endpoint,
                                                                 state=state, since_ms=since_ms, reason=reason))
+
+    def invite(self, endpoint: str, epoch: int, interaction_id: str = "call-1", expires_in_ms: int = 30_000):
+        interaction = p.Interaction(interaction_id=interaction_id, media="voice", queue="billing",
+                                    created_ms=WALL0 - 5_000, customer={"name": "Dana Ortiz"})
+        return self.deliver(endpoint, p.EventInvite(agent_id="1001", epoch=epoch, interaction=interaction,
+                                                    offered_ms=self.wall, expires_ms=self.wall + expires_in_ms))
+
+    def revoke(self, endpoint: str, epoch: int, interaction_id: str = "call-1", reason: str = "timeout"):
+        return self.deliver(endpoint, p.EventInviteRevoked(agent_id="1001", epoch=epoch, interaction_id=interaction_id,
+                                                           reason=reason, message=reason))
 
     def kill(self, endpoint: str, code: int | None = 1006) -> None:
         self.feed(self.session.link_closed, self.link[endpoint], code=code)
