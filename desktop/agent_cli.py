@@ -2,7 +2,13 @@
 
 Every core event is printed as one JSON object per line with ``t`` (monotonic seconds, comparable
 across processes on one machine) and ``event`` (its type). Commands are read from stdin, one per
-line: ``ready``, ``notready REASON``, ``acw``, ``logout``, ``quit``.
+line: ``ready``, ``notready REASON``, ``acw``, ``accept ID``, ``reject ID``, ``notes ID TEXT``,
+``done ID DISPOSITION [NOTES]``, ``logout``, ``quit``.
+
+``--auto-answer`` makes a scripted agent: it accepts every offer after ``--answer-delay``, writes
+notes halfway through ``--talk-time``, completes with ``--disposition`` and, after ``--wrap-time``
+in After Call Work or Not Ready without an interaction, goes Ready again. The timers live in this
+process, so an interaction adopted after a failover is completed on the new primary on schedule.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from .credentials import obtain_password
 from .net.runner import SessionRunner
 from .sites import load_sites
 
-HELP_COMMANDS = "commands: ready | notready REASON | acw | logout | quit"
+HELP_COMMANDS = ("commands: ready | notready REASON | acw | accept ID | reject ID | notes ID TEXT | "
+                 "done ID DISPOSITION [NOTES] | logout | quit")
 
 
 def _parse_state(text: str) -> ev.StateIntent:
@@ -49,7 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--heartbeat-timeout", type=float, help="seconds of silence before a link is dead (default 1.5)")
     parser.add_argument("--failback", choices=["never", "when-idle"], default="never")
     parser.add_argument("--log-level", default="WARNING")
+    auto = parser.add_argument_group("scripted agent")
+    auto.add_argument("--auto-answer", action="store_true",
+                      help="accept offers, hold, complete, go Ready again (implies --state ready)")
+    auto.add_argument("--answer-delay", type=_seconds, default=0.2, help="seconds before accepting (default 0.2)")
+    auto.add_argument("--talk-time", type=_seconds, default=2.0, help="seconds holding the interaction (default 2)")
+    auto.add_argument("--wrap-time", type=_seconds, default=0.2,
+                      help="seconds in After Call Work / Not Ready before going Ready (default 0.2)")
+    auto.add_argument("--disposition", default="resolved", help="disposition code to complete with (default resolved)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text}: seconds must be within 0..86400")
+    return value
 
 
 def endpoints_from_args(args) -> list[Endpoint]:
@@ -71,6 +93,73 @@ def event_line(event) -> str:
     return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": type(event).__name__, **body}).decode()
 
 
+def command_error(message: str) -> str:
+    return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": "CommandError", "message": message}).decode()
+
+
+def parse_command(line: str, session: AgentSession):
+    """One stdin line -> (core input, args), "quit", or None for a blank line. ValueError if bad."""
+    word, _, rest = line.strip().partition(" ")
+    rest = rest.strip()
+    if not word:
+        return None
+    if word == "quit":
+        return "quit"
+    simple = {"ready": session.set_ready, "acw": session.set_after_call_work, "logout": session.logout}
+    if word in simple and not rest:
+        return simple[word], ()
+    if word == "notready" and rest:
+        return session.set_not_ready, (rest,)
+    if word in ("accept", "reject") and rest and " " not in rest:
+        return (session.accept if word == "accept" else session.reject), (rest,)
+    if word == "notes" and rest:
+        interaction_id, _, text = rest.partition(" ")
+        return session.update_notes, (interaction_id, text)
+    if word == "done" and rest:
+        interaction_id, _, rest = rest.partition(" ")
+        disposition, _, notes = rest.strip().partition(" ")
+        if disposition:
+            return session.complete, (interaction_id, disposition, notes.strip() or None)
+    raise ValueError(f"unknown command {line.strip()!r}; {HELP_COMMANDS}")
+
+
+class AutoAnswer:
+    """The scripted agent's habits, driven by the core's events (timers on the runner's loop)."""
+
+    def __init__(self, runner: SessionRunner, args):
+        self.runner, self.session, self.args = runner, runner.session, args
+        self.loop = runner.loop
+        self.wrap: asyncio.TimerHandle | None = None
+        self.started: set[str] = set()
+
+    def later(self, delay: float, method, *args) -> asyncio.TimerHandle:
+        return self.loop.call_later(delay, lambda: self.session.snapshot().status != "ended"
+                                    and self.runner.feed(method, *args))
+
+    def on_event(self, event) -> None:
+        args = self.args
+        if isinstance(event, ev.OfferReceived):
+            self.later(args.answer_delay, self.session.accept, event.interaction.interaction_id)
+        elif isinstance(event, ev.InteractionStarted):
+            iid = event.interaction.interaction_id
+            if iid not in self.started:  # once per interaction, whichever primary holds it
+                self.started.add(iid)
+                self.later(args.talk_time / 2, self.session.update_notes, iid, f"auto notes for {iid}")
+                self.later(args.talk_time, self.session.complete, iid, args.disposition,
+                           f"auto notes for {iid}, done")
+        elif isinstance(event, (ev.AgentStateChanged, ev.InteractionEnded, ev.IntentFailed)):
+            self.maybe_ready()
+
+    def maybe_ready(self) -> None:
+        snap = self.session.snapshot()
+        idle = snap.agent is not None and snap.agent.state != "ready" and not snap.held and not snap.pending
+        if self.wrap is not None:
+            self.wrap.cancel()
+            self.wrap = None
+        if idle and snap.status == "logged_in":
+            self.wrap = self.later(self.args.wrap_time, self.session.set_ready)
+
+
 async def run(args, password: str) -> int:
     overrides = {"heartbeat_timeout": args.heartbeat_timeout} if args.heartbeat_timeout else {}
     config = SessionConfig(endpoints=tuple(endpoints_from_args(args)), client_name="agent-cli",
@@ -78,10 +167,13 @@ async def run(args, password: str) -> int:
     session = AgentSession(config, rng=random.Random())
     done = asyncio.Event()
     exit_code = 0
+    auto: AutoAnswer | None = None
 
     def on_event(event) -> None:
         nonlocal exit_code
         print(event_line(event), flush=True)
+        if auto is not None:
+            auto.on_event(event)
         if isinstance(event, ev.LoggedOut):
             done.set()
         elif isinstance(event, ev.LoginFailed):
@@ -89,34 +181,26 @@ async def run(args, password: str) -> int:
             done.set()
 
     runner = SessionRunner(session, on_event=on_event, ca_file=args.ca_file)
+    if args.auto_answer:
+        auto = AutoAnswer(runner, args)
     runner.feed(session.start)
     runner.feed(session.login, args.agent, password, place=args.place, initial_state=args.state)
     del password
-
-    commands = {
-        "ready": lambda: session.set_ready,
-        "acw": lambda: session.set_after_call_work,
-        "logout": lambda: session.logout,
-    }
 
     async def read_commands() -> None:
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line := await reader.readline():
-            word, _, rest = line.decode().strip().partition(" ")
-            if not word:
-                continue
-            if word == "quit":
-                done.set()
-                return
-            if word == "notready" and rest.strip():
-                runner.feed(session.set_not_ready, rest.strip())
-            elif word in commands:
-                runner.feed(commands[word]())
-            else:
-                print(msgspec.json.encode({"t": round(time.monotonic(), 6), "event": "CommandError",
-                                           "message": f"unknown command {line.decode().strip()!r}; {HELP_COMMANDS}"}).decode(),
-                      flush=True)
+            try:
+                command = parse_command(line.decode(errors="replace"), session)
+                if command == "quit":
+                    done.set()
+                    return
+                if command is not None:
+                    method, command_args = command
+                    runner.feed(method, *command_args)
+            except ValueError as exc:  # bad syntax, or input the core refuses (e.g. a malformed id)
+                print(command_error(str(exc)), flush=True)
 
     reader_task = asyncio.create_task(read_commands())
     try:
@@ -129,6 +213,8 @@ async def run(args, password: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.auto_answer and "--state" not in (argv if argv is not None else sys.argv[1:]):
+        args.state = ev.StateIntent("ready")
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         password = obtain_password(args.agent, args.password_source)
