@@ -99,6 +99,23 @@ class ReportingClient:
     def reasons(self, server: str) -> list[p.ReasonInfo]:
         return list(self.links[server].reasons)
 
+    def server_for(self, agent_id: str) -> str:
+        """Where a supervisor action on the agent must go: the server it is logged in at, live."""
+        server = self.engine.logged_in_server(agent_id)
+        if server is None:
+            raise ActionRefused("not_logged_in", f"agent {agent_id} is not logged in at a reachable server")
+        return server
+
+    def reasons_for(self, agent_id: str) -> list[p.ReasonInfo]:
+        server = self.engine.logged_in_server(agent_id)
+        return self.reasons(server) if server in self.links else []
+
+    async def force_agent_not_ready(self, agent_id: str, reason: str) -> p.EventAck:
+        return await self.force_not_ready(self.server_for(agent_id), agent_id, reason)
+
+    async def force_agent_logout(self, agent_id: str) -> p.EventAck:
+        return await self.force_logout(self.server_for(agent_id), agent_id)
+
     async def force_not_ready(self, server: str, agent_id: str, reason: str) -> p.EventAck:
         return await self.links[server].request(
             p.RequestForceNotReady(request_id=self.new_request_id("fnr"), agent_id=agent_id, reason=reason))

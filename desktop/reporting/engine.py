@@ -85,6 +85,13 @@ class AgentRow:
     def in_failover(self) -> bool:
         return self.presence in ("server_lost", "moving")
 
+    def copy(self) -> "AgentRow":
+        """A frozen-in-time copy, so a view shows only what it was told about."""
+        return AgentRow(self.agent_id, self.name, self.presence, self.state, self.reason, self.since_ms, self.server,
+                        self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,
+                        self.lost_since_ms, self.last_failover_ms, self.last_failover_from, self.last_failover_to,
+                        self.last_failover_duration_ms)
+
     @property
     def count_key(self) -> str:
         if self.presence == "logged_in":

@@ -1,0 +1,364 @@
+"""The supervisor status view: agents table, sites, queues, event feed, supervisor actions.
+
+Widgets only render the reporting engine and forward the supervisor's clicks; everything they
+show comes from ``engine`` via a flush timer (8 Hz) and a one-second tick for ticking times.
+No nested event loops: the window runs on qasync and every prompt is an inline, non-modal panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable, Protocol
+
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.reporting.engine import FeedEntry, ReportingEngine
+
+from .model import COLUMNS, AgentTableModel, clock_text, duration_text
+
+FLUSH_HZ = 8
+FEED_LINES = 500
+COUNT_LABELS = (("ready", "Ready"), ("not_ready", "Not Ready"), ("after_call_work", "After Call Work"),
+                ("failover", "In failover"), ("logged_out", "Logged out"))
+COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
+
+
+class Actions(Protocol):
+    """What the window needs to act on an agent (ReportingClient provides it)."""
+
+    def reasons_for(self, agent_id: str) -> list: ...
+    def force_agent_not_ready(self, agent_id: str, reason: str) -> Awaitable: ...
+    def force_agent_logout(self, agent_id: str) -> Awaitable: ...
+
+
+class LoginPanel(QFrame):
+    """Inline supervisor login (never a modal dialog: the window runs on qasync)."""
+
+    submitted = Signal(str, str, bool)  # user, password, remember in keyring
+
+    def __init__(self, user: str = "", keyring_note: str | None = None, parent=None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        self.message = QLabel("Sign in as a supervisor to see the reporting streams.")
+        self.user = QLineEdit(user)
+        self.user.setPlaceholderText("Supervisor id")
+        self.password = QLineEdit()
+        self.password.setPlaceholderText("Password")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remember = QCheckBox("Remember")
+        if keyring_note:
+            self.remember.setEnabled(False)
+            self.remember.setToolTip(keyring_note)
+        self.connect_button = QPushButton("Connect")
+        for widget in (self.message, self.user, self.password, self.remember, self.connect_button):
+            layout.addWidget(widget)
+        self.connect_button.clicked.connect(self._submit)
+        self.password.returnPressed.connect(self._submit)
+
+    def _submit(self) -> None:
+        user, password = self.user.text().strip(), self.password.text()
+        if not user or not password:
+            self.message.setText("Enter your supervisor id and password.")
+            return
+        self.password.clear()
+        self.submitted.emit(user, password, self.remember.isChecked())
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.show()
+
+
+class SupervisorWindow(QMainWindow):
+    """One glance: who is where, in what state, on which site, and whether the sites are healthy."""
+
+    def __init__(self, engine: ReportingEngine, actions: Actions | None = None,
+                 link_status: Callable[[str], str] | None = None, wall_ms: Callable[[], int] | None = None,
+                 flush_hz: float = FLUSH_HZ, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        self.actions = actions
+        self.link_status = link_status or (lambda server: "")
+        self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
+        self.setWindowTitle("Supervisor — agent status")
+        self.resize(1400, 800)
+
+        self.model = AgentTableModel(engine, self._wall_ms, self)
+        central = QWidget()
+        outer = QVBoxLayout(central)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("notification")
+        self.banner.setStyleSheet("QLabel#notification { background: #fff3cd; color: #664d03; padding: 6px; }")
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        self.login_panel = LoginPanel()
+        self.login_panel.hide()
+        outer.addWidget(self.login_panel)
+
+        top = QHBoxLayout()
+        self.filter_box = QLineEdit()
+        self.filter_box.setPlaceholderText("Filter: agent, name, state, reason or site")
+        self.filter_box.setClearButtonEnabled(True)
+        self.filter_box.textChanged.connect(self.model.set_filter)
+        top.addWidget(self.filter_box, 2)
+        self.count_labels: dict[str, QLabel] = {}
+        for key, text in COUNT_LABELS:
+            label = QLabel()
+            label.setObjectName(f"count_{key}")
+            self.count_labels[key] = label
+            top.addWidget(label)
+        outer.addLayout(top)
+
+        actions_row = QHBoxLayout()
+        self.selected_label = QLabel("No agent selected")
+        self.reason_box = QComboBox()
+        self.reason_box.setMinimumWidth(140)
+        self.force_not_ready_button = QPushButton("Force Not Ready")
+        self.force_logout_button = QPushButton("Force logout")
+        self.action_result = QLabel()
+        for widget in (self.selected_label, self.reason_box, self.force_not_ready_button, self.force_logout_button,
+                       self.action_result):
+            actions_row.addWidget(widget)
+        actions_row.addStretch(1)
+        outer.addLayout(actions_row)
+        self.force_not_ready_button.clicked.connect(self._force_not_ready)
+        self.force_logout_button.clicked.connect(self._force_logout)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.table = self._make_table()
+        splitter.addWidget(self.table)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(QLabel("<b>Sites</b>"))
+        self.sites = self._make_sites()
+        side_layout.addWidget(self.sites)
+        side_layout.addWidget(QLabel("<b>Queues</b>"))
+        self.queues_note = QLabel()
+        self.queues_note.setWordWrap(True)
+        side_layout.addWidget(self.queues_note)
+        self.queues = QTableWidget(0, 6)
+        self.queues.setHorizontalHeaderLabels(["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"])
+        self.queues.verticalHeader().hide()
+        self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        side_layout.addWidget(self.queues)
+        side_layout.addWidget(QLabel("<b>Disconnects and failovers</b>"))
+        self.feed = QListWidget()
+        side_layout.addWidget(self.feed, 2)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        outer.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._selection_changed())
+        self._selected_agent: str | None = None
+        self._pending_actions: set[asyncio.Future] = set()
+
+        self.flush_timer = QTimer(self)
+        self.flush_timer.setInterval(int(1000 / flush_hz))
+        self.flush_timer.timeout.connect(self.flush)
+        self.tick_timer = QTimer(self)
+        self.tick_timer.setInterval(1000)
+        self.tick_timer.timeout.connect(self.tick)
+        self.flush_timer.start()
+        self.tick_timer.start()
+        self.flush()
+        self.tick()
+
+    # ------------------------------------------------------------------ construction
+
+    def _make_table(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.model)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setWordWrap(False)
+        table.verticalHeader().hide()
+        # Fixed sizes: ResizeToContents would measure every row on every change (DESIGN.md §7).
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        table.verticalHeader().setDefaultSectionSize(22)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in enumerate(COLUMN_WIDTHS):
+            table.setColumnWidth(column, width)
+        header.setStretchLastSection(True)
+        table.setSortingEnabled(True)
+        table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        return table
+
+    def _make_sites(self) -> QTableWidget:
+        sites = QTableWidget(len(self.engine.servers), 4)
+        sites.setHorizontalHeaderLabels(["Site", "Connection", "Last event", "Logged in"])
+        sites.verticalHeader().hide()
+        sites.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for row, name in enumerate(self.engine.servers):
+            for column in range(4):
+                sites.setItem(row, column, QTableWidgetItem(name if column == 0 else ""))
+        sites.setMaximumHeight(40 + 26 * len(self.engine.servers))
+        return sites
+
+    # ------------------------------------------------------------------ refresh
+
+    def flush(self) -> None:
+        """Apply everything the engine collected since the last flush (5-10 times a second)."""
+        changes = self.engine.take_changes()
+        if changes.agents:
+            self.model.apply(changes.agents)
+            self._update_counts()
+            if self._selected_agent in changes.agents:
+                self._selection_changed()
+        if changes.servers:
+            self._update_sites()
+            self._update_queues()
+            self._update_counts()
+        if changes.feed:
+            self._add_feed(changes.feed)
+
+    def tick(self) -> None:
+        self.model.tick()
+        self._update_sites()
+
+    def _update_counts(self) -> None:
+        counts = self.engine.counts
+        for key, text in COUNT_LABELS:
+            self.count_labels[key].setText(f"{text}: {counts.get(key, 0)}")
+
+    def _update_sites(self) -> None:
+        now = self._wall_ms()
+        for row, (name, server) in enumerate(self.engine.servers.items()):
+            if server.live:
+                connection = "connected"
+            elif server.connected:
+                connection = "connected, reading snapshot"
+            else:
+                status = self.link_status(name)
+                connection = f"not connected{': ' + status if status else ''}"
+            age = duration_text(now - server.last_event_ms) if server.last_event_ms else "—"
+            for column, text in ((1, connection), (2, age), (3, str(server.logged_in))):
+                item = self.sites.item(row, column)
+                if item.text() != text:
+                    item.setText(text)
+
+    def _update_queues(self) -> None:
+        rows = []
+        silent = []
+        for name, server in self.engine.servers.items():
+            if server.queues is None:
+                silent.append(name)
+                continue
+            for q in server.queues:
+                level = "—" if q.service_level is None else f"{q.service_level * 100:.0f} % in {q.service_level_target_ms / 1000:.0f} s"
+                rows.append((name, q.queue, str(q.waiting), duration_text(q.longest_wait_ms), level,
+                             f"{q.answered} / {q.offered}"))
+        if silent:
+            names = ", ".join(silent)
+            self.queues_note.setText(f"{'This server does' if len(silent) == 1 else 'These servers do'} not report "
+                                     f"queue statistics yet ({names}).")
+            self.queues_note.show()
+        else:
+            self.queues_note.hide()
+        self.queues.setRowCount(len(rows))
+        for r, values in enumerate(rows):
+            for c, text in enumerate(values):
+                item = self.queues.item(r, c)
+                if item is None:
+                    self.queues.setItem(r, c, QTableWidgetItem(text))
+                elif item.text() != text:
+                    item.setText(text)
+        self.queues.setVisible(bool(rows))
+
+    def _add_feed(self, entries: list[FeedEntry]) -> None:
+        for entry in entries[-FEED_LINES:]:
+            self.feed.insertItem(0, f"{clock_text(entry.at_ms)}  {entry.text}")
+        while self.feed.count() > FEED_LINES:
+            self.feed.takeItem(self.feed.count() - 1)
+        notices = [e for e in entries if e.notify]
+        failovers = [e for e in entries if e.kind == "failover"]
+        if notices:
+            self.notify(notices[-1].text)
+        elif len(failovers) > 1:
+            self.notify(f"{len(failovers)} agents failed over")
+        elif failovers:
+            self.notify(failovers[0].text)
+
+    def notify(self, text: str) -> None:
+        """A notification the supervisor cannot miss, without a modal box."""
+        self.banner.setText(text)
+        self.banner.show()
+
+    # ------------------------------------------------------------------ supervisor actions
+
+    def _selection_changed(self) -> None:
+        index = self.table.selectionModel().currentIndex()
+        agent_id = self.model.agent_at(index.row()) if index.isValid() else None
+        self._selected_agent = agent_id
+        row = self.model.row_data(agent_id) if agent_id else None
+        can_act = self.actions is not None and row is not None and row.presence == "logged_in"
+        self.selected_label.setText(f"{row.agent_id} {row.name}" if row else "No agent selected")
+        if can_act:
+            codes = [r.code for r in self.actions.reasons_for(agent_id)]
+            if codes != [self.reason_box.itemText(i) for i in range(self.reason_box.count())]:
+                self.reason_box.clear()
+                self.reason_box.addItems(codes)
+        self.force_not_ready_button.setEnabled(can_act and self.reason_box.count() > 0)
+        self.force_logout_button.setEnabled(can_act)
+        self.reason_box.setEnabled(can_act)
+
+    def _force_not_ready(self) -> None:
+        agent_id, reason = self._selected_agent, self.reason_box.currentText()
+        if agent_id and reason:
+            self._run_action(f"Not Ready ({reason}) for {agent_id}", self.actions.force_agent_not_ready(agent_id, reason))
+
+    def _force_logout(self) -> None:
+        agent_id = self._selected_agent
+        if agent_id:
+            self._run_action(f"Logout of {agent_id}", self.actions.force_agent_logout(agent_id))
+
+    def _run_action(self, what: str, coroutine: Awaitable) -> None:
+        self.action_result.setText(f"{what}: sending…")
+        future = asyncio.ensure_future(coroutine)
+        self._pending_actions.add(future)
+
+        def done(f: asyncio.Future) -> None:
+            self._pending_actions.discard(f)
+            if f.cancelled():
+                return
+            error = f.exception()
+            self.action_result.setText(f"{what}: done" if error is None else f"{what}: refused — {error}")
+
+        future.add_done_callback(done)
+
+    def select_agent(self, agent_id: str) -> bool:
+        row = self.model.row_of(agent_id)
+        if row is None:
+            return False
+        self.table.selectRow(row)
+        self.table.setCurrentIndex(self.model.index(row, 0))
+        return True
+
+
+__all__ = ["SupervisorWindow", "LoginPanel", "COLUMNS"]

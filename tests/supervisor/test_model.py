@@ -1,0 +1,146 @@
+"""The agents table model: correct for Qt's model checker, sorted and filtered inside the model,
+and signalling changes in runs rather than per event."""
+
+import random
+
+import pytest
+from PySide6.QtCore import QPersistentModelIndex, Qt
+
+from desktop.reporting import ReportingEngine
+from desktop.supervisor.model import COL_AGENT, COL_STATE, COL_TIME, AgentTableModel, state_text
+from server_stub import protocol as p
+
+T0 = 1_767_254_400_000
+STATES = ("ready", "not_ready", "after_call_work")
+
+
+class Feed:
+    """Drives an engine with well-formed streams for two servers."""
+
+    def __init__(self):
+        self.engine = ReportingEngine(["A", "B"])
+        self.seq = {"A": 0, "B": 0}
+        self.epoch = {}
+        for name in "AB":
+            self.engine.stream_opened(name, "s" + name, T0)
+            self.engine.message(name, p.EventReportingSnapshot(server=name, stream_id="s" + name, seq=0, agents=[]), T0)
+
+    def _next(self, server):
+        self.seq[server] += 1
+        return self.seq[server]
+
+    def login(self, server, agent_id, state="ready", since=T0):
+        self.epoch[agent_id] = self.epoch.get(agent_id, 0) + 1
+        report = p.AgentReport(agent_id=agent_id, name=f"Name {agent_id}", epoch=self.epoch[agent_id], state=state,
+                               since_ms=since, login_ms=since, reason="break" if state == "not_ready" else None)
+        self.engine.message(server, p.EventAgentLogin(server=server, seq=self._next(server), agent=report), T0)
+
+    def change(self, server, agent_id, state, since):
+        self.engine.message(server, p.EventAgentStateChanged(
+            server=server, seq=self._next(server), agent_id=agent_id, epoch=self.epoch[agent_id], state=state,
+            since_ms=since, reason="lunch" if state == "not_ready" else None), T0)
+
+    def logout(self, server, agent_id, reason="logout"):
+        self.engine.message(server, p.EventAgentLogout(server=server, seq=self._next(server), agent_id=agent_id,
+                                                       epoch=self.epoch[agent_id], reason=reason), T0)
+
+
+def populated(n=40):
+    feed = Feed()
+    for i in range(n):
+        feed.login("AB"[i % 2], str(1000 + i), STATES[i % 3], T0 + i)
+    model = AgentTableModel(feed.engine, wall_ms=lambda: T0 + 60_000)
+    model.apply(feed.engine.take_changes().agents)
+    return feed, model
+
+
+def expected_order(model, engine, column, order, text=""):
+    rows = [r for r in engine.rows.values()
+            if not text or any(text.casefold() in (v or "").casefold()
+                               for v in (r.agent_id, r.name, state_text(r), r.reason, r.server))]
+    key = {COL_AGENT: lambda r: int(r.agent_id),
+           COL_STATE: lambda r: (("ready", "not_ready", "after_call_work", "failover", "logged_out").index(r.count_key), int(r.agent_id)),
+           COL_TIME: lambda r: (-r.since_ms, int(r.agent_id))}[column]
+    return [r.agent_id for r in sorted(rows, key=key, reverse=order == Qt.SortOrder.DescendingOrder)]
+
+
+def test_model_passes_qt_model_checks_while_it_changes(qtmodeltester):
+    feed, model = populated()
+    qtmodeltester.check(model)  # the checker stays attached: every signal below is checked too
+    model.sort(COL_STATE, Qt.SortOrder.DescendingOrder)
+    feed.change("A", "1000", "not_ready", T0 + 100)
+    feed.logout("B", "1001")
+    feed.engine.stream_lost("A", "closed", T0 + 200)
+    feed.login("B", "2000")
+    model.apply(feed.engine.take_changes().agents)
+    model.set_filter("ready")
+    model.tick()
+    assert model.rowCount() > 0
+
+
+@pytest.mark.parametrize("column", [COL_AGENT, COL_STATE, COL_TIME])
+@pytest.mark.parametrize("order", [Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder])
+def test_sorted_and_filtered_order_stays_right_through_random_changes(column, order, qtmodeltester):
+    rng = random.Random(column * 10 + int(order == Qt.SortOrder.DescendingOrder))
+    feed, model = populated(60)
+    qtmodeltester.check(model)
+    model.sort(column, order)
+    text = ""
+    for step in range(40):
+        for _ in range(rng.randint(1, 12)):
+            agent_id = str(1000 + rng.randrange(70))
+            server = "A" if int(agent_id) % 2 == 0 else "B"
+            row = feed.engine.rows.get(agent_id)
+            if row is None or row.presence != "logged_in":
+                feed.login(server, agent_id, rng.choice(STATES), T0 + rng.randrange(10_000))
+            elif rng.random() < 0.1:
+                feed.logout(server, agent_id)
+            else:
+                feed.change(server, agent_id, rng.choice(STATES), T0 + rng.randrange(10_000))
+        if step == 20:
+            text = "not ready"
+            model.set_filter(text)
+        model.apply(feed.engine.take_changes().agents)
+        assert model.visible_ids() == expected_order(model, feed.engine, column, order, text), f"step {step}"
+
+
+def test_changes_in_place_are_signalled_once_per_run_of_rows(qtbot):
+    feed, model = populated(40)  # sorted by agent id: state changes never move a row
+    changed, layouts = [], []
+    model.dataChanged.connect(lambda tl, br, roles=None: changed.append((tl.row(), br.row())))
+    model.layoutChanged.connect(lambda *a: layouts.append(a))
+    for agent_id in ("1010", "1011", "1012", "1030"):
+        feed.change("AB"[int(agent_id) % 2], agent_id, "after_call_work", T0 + 500)
+    model.apply(feed.engine.take_changes().agents)
+    assert changed == [(10, 12), (30, 30)]
+    assert layouts == []
+    assert model.data(model.index(11, COL_STATE)) == "After Call Work"
+
+
+def test_a_moving_row_keeps_the_selection(qtbot):
+    feed, model = populated(20)
+    model.sort(COL_STATE, Qt.SortOrder.AscendingOrder)
+    selected = QPersistentModelIndex(model.index(model.row_of("1000"), 0))
+    feed.change("A", "1000", "after_call_work", T0 + 5)  # ready -> ACW: moves down the table
+    model.apply(feed.engine.take_changes().agents)
+    assert selected.isValid() and model.agent_at(selected.row()) == "1000"
+    assert selected.row() > 6
+
+
+def test_server_lost_rows_are_highlighted_and_time_ticks(qtbot):
+    now = [T0 + 60_000]
+    feed, _ = populated(4)
+    model = AgentTableModel(feed.engine, wall_ms=lambda: now[0])
+    model.apply(set(feed.engine.rows))
+    feed.engine.stream_lost("A", "closed", T0 + 60_000)
+    model.apply(feed.engine.take_changes().agents)
+    row = model.row_of("1000")
+    assert model.data(model.index(row, COL_STATE)) == "Server lost"
+    assert model.data(model.index(row, COL_STATE), Qt.ItemDataRole.BackgroundRole) is not None
+    assert model.data(model.index(model.row_of("1001"), COL_STATE), Qt.ItemDataRole.BackgroundRole) is None
+    ticks = []
+    model.dataChanged.connect(lambda tl, br, roles=None: ticks.append((tl.column(), br.column(), br.row())))
+    now[0] += 65_000
+    model.tick()
+    assert ticks == [(COL_TIME, COL_TIME, 3)]
+    assert model.data(model.index(row, COL_TIME)) == "0:01:05"

@@ -1,0 +1,195 @@
+"""The supervisor window on qasync against real servers and real agent processes, driven through
+its widgets and read back from what the table renders."""
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from desktop.reporting import ReportingEngine
+from desktop.reporting.client import Endpoint, ReportingClient
+from desktop.supervisor.model import COLUMNS
+from desktop.supervisor.window import SupervisorWindow
+from tests.server.wire import login_agent
+from tests.support.agents import AgentProcess
+from tests.support.servers import async_wait_until
+
+
+class View:
+    """The product's window, engine and client for the given servers."""
+
+    def __init__(self, qtbot, servers, flush_hz=8):
+        self.engine = ReportingEngine([s.name for s in servers])
+        self.client = ReportingClient(self.engine, [Endpoint(s.name, s.url) for s in servers], "sup1", lambda: "demo")
+        self.window = SupervisorWindow(self.engine, actions=self.client,
+                                       link_status=lambda name: self.client.links[name].status, flush_hz=flush_hz)
+        qtbot.addWidget(self.window)
+        self.window.show()
+        self.history: dict[str, list[tuple[str, str]]] = {}
+        model = self.window.model
+        for signal in (model.dataChanged, model.rowsInserted, model.layoutChanged, model.modelReset):
+            signal.connect(self._record)
+
+    def _record(self, *args):
+        """Every (state, site) the table rendered for each agent, in order, without repeats."""
+        for agent_id, row in self.rows().items():
+            seen = self.history.setdefault(agent_id, [])
+            if not seen or seen[-1] != (row["State"], row["Site"]):
+                seen.append((row["State"], row["Site"]))
+
+    def rows(self) -> dict[str, dict[str, str]]:
+        model = self.window.model
+        return {model.data(model.index(r, 0)): {name: model.data(model.index(r, c)) for c, name in enumerate(COLUMNS)}
+                for r in range(model.rowCount())}
+
+    def row(self, agent_id):
+        return self.rows().get(agent_id)
+
+    def shows(self, agent_id, **expected):
+        row = self.row(agent_id)
+        return row is not None and all(row[k.replace("_", " ").capitalize() if k != "time_in_state" else "Time in state"] == v
+                                       for k, v in expected.items())
+
+    def order(self):
+        return list(self.rows())
+
+    def feed(self) -> list[str]:
+        return [self.window.feed.item(i).text() for i in range(self.window.feed.count())]
+
+    def site(self, name) -> dict[str, str]:
+        sites = self.window.sites
+        for r in range(sites.rowCount()):
+            if sites.item(r, 0).text() == name:
+                return {sites.horizontalHeaderItem(c).text(): sites.item(r, c).text() for c in range(sites.columnCount())}
+        raise KeyError(name)
+
+
+@pytest.fixture
+def agents():
+    started = []
+
+    def start(agent_id, urls, *extra):
+        agent = AgentProcess(agent_id, urls, *extra)
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot, qloop, agents):
+    a, b = pair
+    view = View(qtbot, [a, b])
+    moving = agents("1001", [a.url, b.url])  # preferred A, standby on B: fails over
+    stranded = agents("1003", [a.url])  # A only: nowhere to go
+    staying = agents("1002", [b.url, a.url])  # on B all along
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: view.shows("1001", site="A", state="Not Ready") and view.shows("1003", site="A")
+                               and view.shows("1002", site="B"), timeout=15, message=f"three agents shown: {view.rows()}")
+        assert view.site("A")["Logged in"] == "2" and view.site("B")["Logged in"] == "1"
+        a.kill9()
+        await async_wait_until(lambda: view.shows("1001", site="B", state="Not Ready") and view.shows("1003", state="Server lost"),
+                               timeout=15, message=f"failover shown: {view.rows()}")
+        moved, lost = view.row("1001"), view.row("1003")
+        assert "A→B" in moved["Last failover"] and moved["Role"] == "primary"
+        assert (lost["Reason"], lost["Site"], lost["Role"]) == ("server A lost", "A", "primary (lost)")
+        assert view.window.model.data(view.window.model.index(view.window.model.row_of("1003"), 2),
+                                      Qt.ItemDataRole.BackgroundRole) is not None  # highlighted: mid-failover
+        assert view.shows("1002", site="B") and view.history["1002"] == [("Not Ready", "B")]
+        await async_wait_until(lambda: view.site("A")["Connection"].startswith("not connected")
+                               and view.site("B")["Logged in"] == "2" and view.site("A")["Logged in"] == "0",
+                               message=f"sites panel: {view.site('A')} {view.site('B')}")
+        feed = "\n".join(view.feed())
+        assert "Server A lost" in feed and "failed over A → B" in feed and "Agent 1001" in feed
+        assert view.window.banner.isVisible() and view.window.banner.text()
+        assert view.window.count_labels["failover"].text() == "In failover: 1"
+        await view.client.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_a_stalled_server_shows_its_agent_server_lost_before_it_appears_on_the_survivor(pair, qtbot, qloop, agents):
+    a, b = pair
+    view = View(qtbot, [a, b])
+    # The agent gives A 4 s before failing over; the view declares A lost after 1.5 s of silence.
+    agent = agents("1001", [a.url, b.url], "--heartbeat-timeout", "4")
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: view.shows("1001", site="A"), timeout=15, message="agent shown on A")
+        a.sigstop()
+        await async_wait_until(lambda: view.shows("1001", site="B"), timeout=15, message=f"agent on B: {view.rows()}")
+        states = view.history["1001"]
+        assert states[0] == ("Not Ready", "A")
+        assert ("Server lost", "A") in states
+        assert states.index(("Server lost", "A")) < states.index(("Not Ready", "B"))
+        assert agent.find("LoggedIn")
+        await view.client.stop()
+
+    try:
+        qloop.run_until_complete(scenario())
+    finally:
+        a.sigcont()
+
+
+def test_filter_box_and_sorting_by_clicking_headers(pair, qtbot, qloop):
+    a, b = pair
+    view = View(qtbot, [a, b])
+
+    async def scenario():
+        view.client.start()
+        desks = {}
+        for agent_id, url in (("1001", a.url), ("1002", b.url), ("1003", a.url), ("1004", b.url)):
+            desks[agent_id] = await login_agent(url, agent_id)
+        await async_wait_until(lambda: len(view.rows()) == 4, message="four agents")
+        desk, ack, _ = desks["1003"]
+        await desk.request({"type": "RequestAgentReady", "epoch": ack["epoch"]})
+        await async_wait_until(lambda: view.shows("1003", state="Ready"), message="1003 ready")
+
+        qtbot.keyClicks(view.window.filter_box, "ready")  # "Ready" and "Not Ready" both match
+        assert len(view.rows()) == 4
+        view.window.filter_box.clear()
+        qtbot.keyClicks(view.window.filter_box, "B")  # site B (and names containing b)
+        shown = view.rows()
+        assert {"1002", "1004"} <= set(shown) and all(r["Site"] == "B" or "b" in r["Name"].lower() for r in shown.values())
+        view.window.filter_box.clear()
+        qtbot.keyClicks(view.window.filter_box, "1003")
+        assert list(view.rows()) == ["1003"]
+        view.window.filter_box.clear()
+        assert len(view.rows()) == 4
+
+        header = view.window.table.horizontalHeader()
+        state_column = COLUMNS.index("State")
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=QPoint(header.sectionViewportPosition(state_column) + header.sectionSize(state_column) // 2,
+                                    header.height() // 2))
+        assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (state_column, Qt.SortOrder.AscendingOrder)
+        order = view.order()
+        assert order[0] == "1003"  # Ready sorts before Not Ready
+        assert set(order[1:]) == {"1001", "1002", "1004"}
+        # Live changes keep the order right: 1001 becomes Ready and moves up.
+        desk, ack, _ = desks["1001"]
+        await desk.request({"type": "RequestAgentReady", "epoch": ack["epoch"]})
+        await async_wait_until(lambda: view.order()[:2] == ["1001", "1003"], message=f"1001 moved up: {view.order()}")
+        await view.client.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_queues_panel_says_plainly_when_a_server_reports_no_statistics(pair, qtbot, qloop):
+    a, b = pair
+    view = View(qtbot, [a, b])
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: all(s.live for s in view.engine.servers.values()), message="subscribed")
+        view.window.flush()
+        if all(s.queues is None for s in view.engine.servers.values()):
+            assert "not report queue statistics yet" in view.window.queues_note.text()
+            assert not view.window.queues.isVisible()
+        else:  # a server that already reports them: figures come from it, none invented
+            assert view.window.queues.rowCount() == sum(len(s.queues or []) for s in view.engine.servers.values())
+        await view.client.stop()
+
+    qloop.run_until_complete(scenario())
