@@ -1,0 +1,216 @@
+"""``agent-desktop --demo``: a local site pair in the background, a demo agent filled in, and buttons
+to kill and restart a site so a newcomer can watch failover and demotion. Without a display the
+same scenario runs headless on the same core and prints the failover timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+from .core import events as ev
+from .core.config import Endpoint, SessionConfig
+from .core.session import AgentSession
+from .ui import presenter as pr
+
+DEMO_AGENT, DEMO_PASSWORD, DEMO_PLACE = "1001", "demo", "ext-2001"
+START_TIMEOUT = 15.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DemoServer:
+    """One site's ``interaction-server`` child process (loopback, ephemeral port kept across restarts)."""
+
+    def __init__(self, name: str, port: int, peer_port: int, secret: str):
+        self.name, self.port, self.peer_port, self.secret = name, port, peer_port, secret
+        self.proc: subprocess.Popen | None = None
+        self.lines: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "server_stub", "--name", self.name, "--port", str(self.port),
+               "--peer", f"ws://127.0.0.1:{self.peer_port}"]
+        env = {**os.environ, "INTERACTION_SERVER_SECRET": self.secret, "PYTHONUNBUFFERED": "1"}
+        ready = threading.Event()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def pump(proc=self.proc):
+            for line in proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if line.startswith("listening "):
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True, name=f"demo-site-{self.name}").start()
+        if not ready.wait(START_TIMEOUT):
+            tail = "\n".join(self.lines[-10:])
+            self.stop()
+            raise RuntimeError(f"demo site {self.name} did not start on port {self.port}:\n{tail}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """kill -9: the site dies without a word, like a crashed host."""
+        if self.running():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class DemoServers:
+    """Sites A and B, peer-linked, on free loopback ports."""
+
+    def __init__(self):
+        secret = secrets.token_hex(32)
+        pa, pb = _free_port(), _free_port()
+        self.sites = {"A": DemoServer("A", pa, pb, secret), "B": DemoServer("B", pb, pa, secret)}
+
+    def start(self) -> None:
+        for server in self.sites.values():
+            server.start()
+
+    def kill(self, name: str) -> None:
+        self.sites[name].kill()
+
+    def restart(self, name: str) -> None:
+        if not self.sites[name].running():
+            self.sites[name].start()
+
+    def stop(self) -> None:
+        for server in self.sites.values():
+            server.stop()
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(name, server.url) for name, server in self.sites.items()]
+
+    def desktop_settings(self, settings):
+        from .ui.settings import Site
+
+        return replace(settings, sites=tuple(Site(e.name, e.url) for e in self.endpoints()), preferred_site="A")
+
+    def attach(self, controller) -> None:
+        """Fill in the demo agent and add the failure/restart actions to the main window."""
+        controller.fill_login(DEMO_AGENT, DEMO_PASSWORD, DEMO_PLACE)
+        window = controller.main_window
+        status = window.statusBar()
+
+        def act(verb, name):
+            def run():
+                if verb == "kill":
+                    self.kill(name)
+                    status.showMessage(f"Demo: site {name} killed (kill -9).", 5000)
+                else:
+                    try:
+                        self.restart(name)
+                    except RuntimeError as exc:
+                        status.showMessage(str(exc).splitlines()[0], 8000)
+                        return
+                    status.showMessage(f"Demo: site {name} restarted.", 5000)
+            return run
+
+        actions = []
+        for name in self.sites:
+            actions.append((f"Simulate site {name} failure", act("kill", name)))
+            actions.append((f"Restart site {name}", act("restart", name)))
+        window.add_demo_actions(actions)
+        controller.login_window.status_label.setText(
+            f"Demo: sites A and B run locally ({self.sites['A'].url}, {self.sites['B'].url}); "
+            f"agent {DEMO_AGENT} / password {DEMO_PASSWORD} is filled in.")
+
+
+# --------------------------------------------------------------------------- headless scenario
+
+
+async def _scenario(servers: DemoServers, out) -> int:
+    from .net.runner import SessionRunner
+
+    config = SessionConfig(endpoints=tuple(servers.endpoints()), client_name="agent-desktop-demo")
+    session = AgentSession(config, rng=random.Random())
+    banner = pr.FailoverBanner()
+    labels: dict[str, str] = {}
+    t0 = time.monotonic()
+
+    def on_event(event) -> None:
+        nonlocal labels
+        now, wall_ms = time.monotonic(), int(time.time() * 1000)
+        snapshot = session.snapshot()
+        labels = pr.reason_labels(snapshot.reasons) or labels
+        banner.on_event(event, now, snapshot, labels, snapshot.agent, wall_ms)
+        row = pr.log_row(event, wall_ms, labels)
+        if row is not None:
+            out(f"  +{now - t0:7.3f} s  {row.category:<10} {row.text}")
+
+    runner = SessionRunner(session, on_event=on_event)
+
+    async def until(predicate, what: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(session.snapshot()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"demo: timed out waiting for {what}")
+            await asyncio.sleep(0.02)
+
+    def role(snapshot, name):
+        return next(link.role for link in snapshot.links if link.endpoint == name)
+
+    try:
+        out(f"Logging in agent {DEMO_AGENT} on site A, Not Ready – Lunch:")
+        runner.feed(session.login, DEMO_AGENT, DEMO_PASSWORD, place=DEMO_PLACE,
+                    initial_state=ev.StateIntent("not_ready", "lunch"))
+        await until(lambda s: s.primary == "A" and role(s, "B") == "secondary", "login on A with B as standby")
+        out("Simulating the failure of site A (kill -9):")
+        servers.kill("A")
+        await until(lambda s: banner.summary is not None, "the failover to site B")
+        out(f"Banner: {banner.text(time.monotonic())}")
+        out("Restarting site A:")
+        servers.restart("A")
+        await until(lambda s: role(s, "A") == "secondary", "site A back as standby")
+        out("Site A is back as the secondary (standby); the login stays on site B.")
+        runner.feed(session.logout)
+        await until(lambda s: s.status == "ended", "the logout")
+        return 0
+    except TimeoutError as exc:
+        out(str(exc))
+        return 1
+    finally:
+        runner.shutdown()
+
+
+def run_headless(out=lambda line: print(line, flush=True)) -> int:
+    """The --demo scenario without windows: failover timeline on stdout; 0 when it completed."""
+    servers = DemoServers()
+    try:
+        servers.start()
+        out(f"Sites: A {servers.sites['A'].url}, B {servers.sites['B'].url}")
+        return asyncio.run(_scenario(servers, out))
+    except RuntimeError as exc:
+        out(f"agent-desktop: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        servers.stop()

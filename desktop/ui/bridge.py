@@ -1,0 +1,67 @@
+"""Runs the session core on the qasync loop and hands its events to Qt as a signal.
+
+The bridge owns one AgentSession + SessionRunner per login attempt chain: a refused login keeps
+the session (its links stay open, the user retries); a logged-out session is over, so the next
+login builds a fresh one. Widgets never see sockets or protocol messages, only core events.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import QObject, Signal
+
+from ..core import events as ev
+from ..core.config import SessionConfig
+from ..core.session import AgentSession
+from ..net.runner import SessionRunner
+
+
+class SessionBridge(QObject):
+    """Qt face of the core: methods for the agent's intents, ``event`` for everything the core says."""
+
+    event = Signal(object)
+
+    def __init__(self, parent: QObject | None = None, ca_file: str | None = None):
+        super().__init__(parent)
+        self.ca_file = ca_file
+        self.session: AgentSession | None = None
+        self.runner: SessionRunner | None = None
+        self.config: SessionConfig | None = None
+
+    def login(self, config: SessionConfig, agent_id: str, password: str, place: str | None = None,
+              initial_state: ev.StateIntent | None = None) -> None:
+        """Log in (needs the asyncio loop running). Reuses an idle session with the same settings."""
+        reusable = (self.session is not None and self.config == config
+                    and self.session.snapshot().status == "idle")
+        if not reusable:
+            self.shutdown()
+            self.config = config
+            self.session = AgentSession(config, rng=random.Random())
+            self.runner = SessionRunner(self.session, on_event=self.event.emit, ca_file=self.ca_file)
+        self.runner.feed(self.session.login, agent_id, password, place=place, initial_state=initial_state)
+
+    def _feed(self, name: str, *args) -> None:
+        if self.session is not None and self.runner is not None:
+            self.runner.feed(getattr(self.session, name), *args)
+
+    def set_ready(self) -> None:
+        self._feed("set_ready")
+
+    def set_not_ready(self, reason: str) -> None:
+        self._feed("set_not_ready", reason)
+
+    def set_after_call_work(self) -> None:
+        self._feed("set_after_call_work")
+
+    def logout(self) -> None:
+        self._feed("logout")
+
+    def snapshot(self) -> ev.SessionSnapshot | None:
+        return self.session.snapshot() if self.session is not None else None
+
+    def shutdown(self) -> None:
+        """Close every link and timer without a logout (the app is quitting or starting over)."""
+        if self.runner is not None:
+            self.runner.shutdown()
+        self.session = self.runner = None

@@ -1,0 +1,265 @@
+"""Wires the windows to the session bridge: login, state intents, events into panels and tray.
+
+Decisions about text live in the presenter; this module only routes signals and keeps a 4 Hz
+refresh for the ticking clocks (time in state, heartbeat ages, banner elapsed time).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from .. import credentials
+from ..core import events as ev
+from ..core.config import Endpoint, SessionConfig
+from . import presenter as pr
+from .bridge import SessionBridge
+from .icons import icon
+from .settings import DesktopSettings
+from .widgets import LoginWindow, MainWindow, copy_to_clipboard
+
+log = logging.getLogger("desktop.ui")
+REFRESH_MS = 250
+
+
+def app_version() -> str:
+    try:
+        return version("agent-desktop")
+    except PackageNotFoundError:
+        return "dev"
+
+
+class Tray(QObject):
+    """The tray icon (state) and its notifications; a no-op where the platform has no tray."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.icon: QSystemTrayIcon | None = None
+        self.shown: list[pr.Notification] = []
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.icon = QSystemTrayIcon(icon("offline"), self)
+            self.icon.setToolTip("Agent Desktop")
+            self.icon.show()
+
+    def set_state(self, name: str, tooltip: str) -> None:
+        if self.icon is not None:
+            self.icon.setIcon(icon(name))
+            self.icon.setToolTip(f"Agent Desktop – {tooltip}")
+
+    def notify(self, note: pr.Notification) -> None:
+        self.shown.append(note)
+        if self.icon is not None and QSystemTrayIcon.supportsMessages():
+            kind = QSystemTrayIcon.MessageIcon.Warning if note.critical else QSystemTrayIcon.MessageIcon.Information
+            self.icon.showMessage(note.title, note.message, kind, 5000)
+
+    def hide(self) -> None:
+        if self.icon is not None:
+            self.icon.hide()
+
+
+class DesktopController(QObject):
+    """One agent's desktop: the login window, the main window, the tray, and the session bridge."""
+
+    logged_in = Signal()
+    logged_out = Signal(str)
+    settings_requested = Signal()
+
+    def __init__(self, settings: DesktopSettings, store: QSettings, *, keyring_reason: str | None = None,
+                 ca_file: str | None = None, unreachable_after: float = pr.UNREACHABLE_AFTER, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.store = store
+        self.keyring_reason = keyring_reason
+        self.bridge = SessionBridge(self, ca_file=ca_file)
+        self.login_presenter = pr.LoginPresenter(unreachable_after)
+        self.banner = pr.FailoverBanner()
+        self.labels: dict[str, str] = {}
+        self.remember = False
+        self.agent_id: str | None = None
+        self.login_window = LoginWindow(settings, keyring_reason)
+        self.main_window = MainWindow()
+        self.tray = Tray(self)
+        self._restore_geometry()
+        self._prefill()
+
+        self.login_window.login_requested.connect(self.request_login)
+        self.login_window.settings_requested.connect(self.settings_requested)
+        self.main_window.settings_requested.connect(self.settings_requested)
+        mw = self.main_window
+        mw.ready_requested.connect(self.bridge.set_ready)
+        mw.not_ready_requested.connect(self.bridge.set_not_ready)
+        mw.acw_requested.connect(self.bridge.set_after_call_work)
+        mw.logout_requested.connect(self.bridge.logout)
+        mw.banner.dismissed.connect(self._dismiss_banner)
+        mw.event_log.copy_requested.connect(self.copy_for_support)
+        self.bridge.event.connect(self.on_event)
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(REFRESH_MS)
+        self.refresh_timer.timeout.connect(self.refresh)
+
+    # ------------------------------------------------------------------ windows
+
+    def show(self) -> None:
+        self.login_window.show()
+
+    def _restore_geometry(self) -> None:
+        for key, window in (("geometry/login", self.login_window), ("geometry/main", self.main_window)):
+            saved = self.store.value(key)
+            if saved is not None:
+                window.restoreGeometry(saved)
+
+    def save_geometry(self) -> None:
+        self.store.setValue("geometry/login", self.login_window.saveGeometry())
+        self.store.setValue("geometry/main", self.main_window.saveGeometry())
+        self.store.sync()
+
+    def _prefill(self) -> None:
+        agent = self.store.value("login/agent_id")
+        place = self.store.value("login/place")
+        if isinstance(agent, str):
+            self.login_window.agent_edit.setText(agent)
+        if isinstance(place, str):
+            self.login_window.place_edit.setText(place)
+        remembered = str(self.store.value("login/remember", "false")).lower() == "true"
+        if remembered and self.keyring_reason is None and isinstance(agent, str):
+            self.login_window.remember_check.setChecked(True)
+            stored = credentials.load_password(agent)
+            if stored:
+                self.login_window.password_edit.setText(stored)
+
+    def fill_login(self, agent_id: str, password: str, place: str) -> None:
+        self.login_window.agent_edit.setText(agent_id)
+        self.login_window.password_edit.setText(password)
+        self.login_window.place_edit.setText(place)
+
+    def apply_settings(self, settings: DesktopSettings) -> None:
+        """New settings take effect at the next login (a live session keeps its servers)."""
+        self.settings = settings
+        self.login_window.set_sites(settings)
+
+    # ------------------------------------------------------------------ intents
+
+    def request_login(self, agent_id: str, password: str, place: str, site: str, remember: bool) -> None:
+        problem = self.login_presenter.validate(agent_id, password, site, [s.name for s in self.settings.sites])
+        if problem:
+            self.login_window.show_error(problem)
+            return
+        self.login_window.show_error("")
+        self.agent_id, self.remember = agent_id, remember and self.keyring_reason is None
+        self._remember_password = password if self.remember else None
+        config = SessionConfig(
+            endpoints=tuple(Endpoint(s.name, s.url) for s in self.settings.ordered_sites(site)),
+            heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback)
+        self.login_presenter.started(agent_id, time.monotonic())
+        self.login_window.set_busy(True, f"Logging in on site {site}…")
+        self.bridge.login(config, agent_id, password, place=place or None)
+        self.refresh_timer.start()
+
+    def copy_for_support(self) -> None:
+        text = pr.support_text(self.main_window.event_log.visible_rows(), self.agent_id, self.bridge.snapshot(),
+                               app_version())
+        copy_to_clipboard(text)
+        self.main_window.statusBar().showMessage("Copied the session summary and events for support.", 4000)
+
+    def _dismiss_banner(self) -> None:
+        self.banner.dismiss()
+        self.main_window.banner.render(self.banner, time.monotonic())
+
+    # ------------------------------------------------------------------ core events
+
+    def on_event(self, event: ev.Event) -> None:
+        now, wall_ms = time.monotonic(), int(time.time() * 1000)
+        snapshot = self.bridge.snapshot()
+        if snapshot is not None and snapshot.reasons:
+            labels = pr.reason_labels(snapshot.reasons)
+            if labels != self.labels:
+                self.labels = labels
+                self.main_window.set_reasons(labels)
+        failures = 0
+        if isinstance(event, ev.LinkRoleChanged) and snapshot is not None:
+            failures = next((link.failures for link in snapshot.links if link.endpoint == event.endpoint), 0)
+        row = pr.log_row(event, wall_ms, self.labels, failures)
+        if row is not None:
+            self.main_window.event_log.add(row)
+        log.debug("event %s", event)
+        last_status = snapshot.agent if snapshot is not None else None
+        if self.banner.on_event(event, now, snapshot, self.labels, last_status, wall_ms):
+            self.main_window.banner.render(self.banner, now)
+        note = pr.notification_for(event, self.labels, self.banner, snapshot)
+        if note is not None:
+            self.tray.notify(note)
+
+        if isinstance(event, ev.LoggedIn):
+            self._on_logged_in(event)
+        elif isinstance(event, ev.LoginFailed):
+            self.login_presenter.finished()
+            self.login_window.set_busy(False)
+            self.login_window.show_error(self.login_presenter.failure_text(event))
+        elif isinstance(event, ev.LoggedOut):
+            self._on_logged_out(event)
+        self.refresh()
+
+    def _on_logged_in(self, event: ev.LoggedIn) -> None:
+        self.login_presenter.finished()
+        if self.login_window.isVisible() or not self.main_window.isVisible():
+            self.login_window.set_busy(False)
+            self.login_window.hide()
+            self.main_window.show()
+            self.store.setValue("login/agent_id", event.agent_id)
+            self.store.setValue("login/place", self.login_window.place_edit.text().strip())
+            self.store.setValue("login/remember", "true" if self.remember else "false")
+            if self.remember and self._remember_password:
+                problem = credentials.store_password(event.agent_id, self._remember_password)
+                if problem:
+                    self.main_window.statusBar().showMessage(problem, 8000)
+            elif self.keyring_reason is None:
+                credentials.forget_password(event.agent_id)
+            self._remember_password = None
+            self.logged_in.emit()
+
+    def _on_logged_out(self, event: ev.LoggedOut) -> None:
+        self.refresh_timer.stop()
+        self.main_window.hide()
+        self.banner = pr.FailoverBanner()
+        self.main_window.banner.render(self.banner, time.monotonic())
+        self.login_window.set_busy(False)
+        self.login_window.password_edit.clear() if not self.remember else None
+        self.login_window.show_error(self.login_presenter.logged_out_text(event.reason))
+        self.login_window.show()
+        self.bridge.shutdown()
+        self.tray.set_state("offline", "logged out")
+        self.logged_out.emit(event.reason)
+
+    def refresh(self) -> None:
+        """Tick the clocks and the connection panel from the core's snapshot."""
+        snapshot = self.bridge.snapshot()
+        if snapshot is None:
+            return
+        now, wall_ms = time.monotonic(), int(time.time() * 1000)
+        if self.login_window.isVisible():
+            message = self.login_presenter.unreachable_text(snapshot, now)
+            if message and self.login_window.error_label.text() != message:
+                self.login_window.show_error(message)
+                self.login_window.set_busy(False)
+        status = snapshot.agent
+        connected = snapshot.primary is not None
+        state = status.state if status else None
+        where = f"site {snapshot.primary}" if snapshot.primary else "no server (moving…)" \
+            if snapshot.status == "failing_over" else "no server"
+        self.main_window.render_state(state, status.reason if status else None, status.since_ms if status else None,
+                                      wall_ms, self.labels, connected,
+                                      f"Agent {snapshot.agent_id or ''} on {where}")
+        self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
+        if self.banner.in_progress():
+            self.main_window.banner.render(self.banner, now)
+        self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,
+                                                                           self.labels))
+
+    def shutdown(self) -> None:
+        self.refresh_timer.stop()
+        self.bridge.shutdown()
+        self.tray.hide()

@@ -1,0 +1,176 @@
+"""The desktop's settings: built-in defaults, then the user's values, then IT's TOML file, which wins.
+
+Qt-free: the user's values come from any mapping-like store (QSettings in the app, a dict in tests).
+IT ships ``settings.toml`` at the default location (``$AGENT_DESKTOP_SETTINGS``, else
+``/etc/agent-desktop/settings.toml``) or passes ``--settings FILE``; every key it sets is locked in
+the settings window. Example::
+
+    preferred_site = "B"
+    heartbeat_timeout = 3.0        # seconds of silence before a server counts as lost
+    failback = "when-idle"         # or "never"
+    [[site]]
+    name = "A"
+    url = "wss://cc-a.example.com:8701"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..sites import load_sites
+
+SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
+DEFAULT_IT_FILE = Path("/etc/agent-desktop/settings.toml")
+FAILBACK_POLICIES = ("never", "when-idle")
+KEYS = ("sites", "preferred_site", "heartbeat_timeout", "failback")
+
+
+class SettingsError(ValueError):
+    """A settings value or file that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class DesktopSettings:
+    sites: tuple[Site, ...]
+    preferred_site: str | None = None
+    heartbeat_timeout: float = 1.5
+    failback: str = "never"
+    locked: frozenset[str] = field(default=frozenset())  # keys IT fixed: shown read-only
+    source: str | None = None  # the IT file that was applied, if any
+
+    def ordered_sites(self, preferred: str | None = None) -> list[Site]:
+        """The sites with the preferred one first (the core's order of preference)."""
+        want = preferred or self.preferred_site or (self.sites[0].name if self.sites else None)
+        return sorted(self.sites, key=lambda s: s.name != want)
+
+
+class Store(Protocol):
+    def value(self, key: str, default: Any = None) -> Any: ...
+
+
+def _check(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate and normalise raw values; raise SettingsError naming ``where`` and the key."""
+    out: dict[str, Any] = {}
+    if "sites" in values and values["sites"] is not None:
+        raw = values["sites"]
+        if not isinstance(raw, list) or not raw:
+            raise SettingsError(f"{where}: sites must be a non-empty list of {{name, url}}")
+        sites = []
+        for i, item in enumerate(raw):
+            name, url = (item.get("name"), item.get("url")) if isinstance(item, dict) else (None, None)
+            if not isinstance(name, str) or not name.strip():
+                raise SettingsError(f"{where}: site {i + 1} needs a name")
+            if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+                raise SettingsError(f"{where}: site {name!r} needs a ws:// or wss:// url, got {url!r}")
+            sites.append(Site(name.strip(), url.strip()))
+        if len({s.name for s in sites}) != len(sites):
+            raise SettingsError(f"{where}: site names must be distinct")
+        out["sites"] = tuple(sites)
+    if values.get("preferred_site") not in (None, ""):
+        out["preferred_site"] = str(values["preferred_site"])
+    if values.get("heartbeat_timeout") not in (None, ""):
+        try:
+            timeout = float(values["heartbeat_timeout"])
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: heartbeat_timeout must be a number of seconds") from None
+        if not 0.6 <= timeout <= 120:
+            raise SettingsError(f"{where}: heartbeat_timeout must be within 0.6..120 s, got {timeout}")
+        out["heartbeat_timeout"] = timeout
+    if values.get("failback") not in (None, ""):
+        if values["failback"] not in FAILBACK_POLICIES:
+            raise SettingsError(f"{where}: failback must be one of {FAILBACK_POLICIES}, got {values['failback']!r}")
+        out["failback"] = values["failback"]
+    return out
+
+
+def read_it_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"settings file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path}: not valid TOML ({exc})") from None
+    unknown = set(raw) - {"site", "preferred_site", "heartbeat_timeout", "failback"}
+    if unknown:
+        raise SettingsError(f"settings file {path}: unknown keys {sorted(unknown)}")
+    values = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback") if k in raw}
+    if "site" in raw:
+        values["sites"] = raw["site"]
+    return _check(values, f"settings file {path}")
+
+
+def it_file_path(explicit: str | Path | None) -> Path | None:
+    """The IT file to apply: the command-line flag, else $AGENT_DESKTOP_SETTINGS, else the default
+    location if it exists. An explicit file that is missing is an error (checked when read)."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(SETTINGS_ENV):
+        return Path(os.environ[SETTINGS_ENV])
+    return DEFAULT_IT_FILE if DEFAULT_IT_FILE.is_file() else None
+
+
+def user_values(store: Store) -> dict[str, Any]:
+    """What the user saved. A damaged value is ignored (the default applies), never a crash."""
+    values: dict[str, Any] = {}
+    names, urls = store.value("sites/names"), store.value("sites/urls")
+    if isinstance(names, str):
+        names, urls = [names], [urls]
+    if isinstance(names, list) and isinstance(urls, list) and len(names) == len(urls) and names:
+        values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls)]
+    for key in ("preferred_site", "heartbeat_timeout", "failback"):
+        value = store.value(key)
+        if value not in (None, ""):
+            values[key] = value
+    clean: dict[str, Any] = {}
+    for key, value in values.items():  # one bad key does not discard the others
+        try:
+            clean.update(_check({key: value}, "saved settings"))
+        except SettingsError:
+            pass
+    return clean
+
+
+def resolve(store: Store, it_file: Path | None = None, default_sites: list | None = None) -> DesktopSettings:
+    """Defaults < user values < IT file. Raises SettingsError for a bad IT file."""
+    base_sites = default_sites if default_sites is not None else [Site(s.name, s.url) for s in load_sites()]
+    settings = DesktopSettings(sites=tuple(Site(s.name, s.url) for s in base_sites))
+    settings = replace(settings, **user_values(store))
+    if it_file is not None:
+        forced = read_it_file(it_file)
+        settings = replace(settings, **forced, locked=frozenset(forced), source=str(it_file))
+    names = [s.name for s in settings.sites]
+    if settings.preferred_site not in names:
+        if "preferred_site" in settings.locked:
+            raise SettingsError(f"settings file {it_file}: preferred_site {settings.preferred_site!r} "
+                                f"is not one of the sites {names}")
+        settings = replace(settings, preferred_site=names[0] if names else None)
+    return settings
+
+
+def save_user_values(store, settings: DesktopSettings) -> None:
+    """Write what the user may change (not IT's locked keys) to ``store`` (QSettings-like setValue)."""
+    if "sites" not in settings.locked:
+        store.setValue("sites/names", [s.name for s in settings.sites])
+        store.setValue("sites/urls", [s.url for s in settings.sites])
+    for key in ("preferred_site", "heartbeat_timeout", "failback"):
+        if key not in settings.locked:
+            store.setValue(key, getattr(settings, key))
+
+
+def validate_user_edit(sites: list[dict], preferred: str, heartbeat_timeout: Any, failback: str) -> dict[str, Any]:
+    """Check what the user typed in the settings window; SettingsError names the field to fix."""
+    values = _check({"sites": sites, "preferred_site": preferred, "heartbeat_timeout": heartbeat_timeout,
+                     "failback": failback}, "settings")
+    if values.get("preferred_site") not in {s.name for s in values["sites"]}:
+        raise SettingsError("settings: the preferred site must be one of the sites")
+    return values

@@ -1,0 +1,170 @@
+"""Settings window: sites, preferred site, heartbeat timeout, failback policy. Non-modal (never
+exec() under qasync); keys fixed by IT's file are shown read-only with the file named."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+    QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from .icons import icon
+from .settings import (
+    FAILBACK_POLICIES, DesktopSettings, SettingsError, it_file_path, resolve, save_user_values,
+    validate_user_edit,
+)
+
+
+class SettingsWindow(QWidget):
+    applied = Signal(object)  # DesktopSettings
+
+    def __init__(self, store: QSettings, it_file: str | None = None, parent=None):
+        super().__init__(parent)
+        self.store = store
+        self.it_file = it_file
+        self.settings: DesktopSettings | None = None
+        self.setObjectName("settingsWindow")
+        self.setWindowTitle("Agent Desktop – Settings")
+        self.setWindowIcon(icon("app"))
+        self.setAccessibleName("Settings")
+
+        self.sites_table = QTableWidget(0, 2)
+        self.sites_table.setAccessibleName("Sites")
+        self.sites_table.setHorizontalHeaderLabels(["Name", "URL"])
+        self.sites_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.sites_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.add_site = QPushButton("&Add site")
+        self.add_site.setAccessibleName("Add site")
+        self.remove_site = QPushButton("&Remove site")
+        self.remove_site.setAccessibleName("Remove site")
+        self.preferred_combo = QComboBox()
+        self.preferred_combo.setAccessibleName("Preferred site")
+        self.timeout_spin = QDoubleSpinBox()
+        self.timeout_spin.setAccessibleName("Heartbeat timeout")
+        self.timeout_spin.setRange(0.6, 120)
+        self.timeout_spin.setSingleStep(0.5)
+        self.timeout_spin.setSuffix(" s")
+        self.failback_combo = QComboBox()
+        self.failback_combo.setAccessibleName("Failback policy")
+        for policy, text in zip(FAILBACK_POLICIES, ("Never move back", "Move back when idle")):
+            self.failback_combo.addItem(text, policy)
+        self.locked_label = QLabel()
+        self.locked_label.setAccessibleName("Settings fixed by IT")
+        self.locked_label.setWordWrap(True)
+        self.error_label = QLabel()
+        self.error_label.setAccessibleName("Settings error")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #c62828;")
+        self.save_button = QPushButton("&Save")
+        self.save_button.setAccessibleName("Save settings")
+        self.save_button.setDefault(True)
+        self.close_button = QPushButton("&Close")
+        self.close_button.setAccessibleName("Close settings")
+
+        site_buttons = QHBoxLayout()
+        site_buttons.addWidget(self.add_site)
+        site_buttons.addWidget(self.remove_site)
+        site_buttons.addStretch(1)
+        form = QFormLayout()
+        for text, field in (("&Preferred site:", self.preferred_combo), ("&Heartbeat timeout:", self.timeout_spin),
+                            ("&Failback:", self.failback_combo)):
+            label = QLabel(text)
+            label.setBuddy(field)
+            form.addRow(label, field)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.close_button)
+        bottom.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Sites (changes apply at the next login):"))
+        layout.addWidget(self.sites_table)
+        layout.addLayout(site_buttons)
+        layout.addLayout(form)
+        layout.addWidget(self.locked_label)
+        layout.addWidget(self.error_label)
+        layout.addLayout(bottom)
+
+        self.add_site.clicked.connect(self._add_row)
+        self.remove_site.clicked.connect(self._remove_row)
+        self.sites_table.itemChanged.connect(self._sites_edited)
+        self.save_button.clicked.connect(self.save)
+        self.close_button.clicked.connect(self.close)
+        self.resize(520, 420)
+
+    def show_for(self) -> None:
+        """Reload from the store (and IT's file) and show, non-modal."""
+        try:
+            self.load(resolve(self.store, it_file_path(self.it_file)))
+        except SettingsError as exc:
+            self.error_label.setText(str(exc))
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def load(self, settings: DesktopSettings) -> None:
+        self.settings = settings
+        self.error_label.clear()
+        self.sites_table.blockSignals(True)
+        self.sites_table.setRowCount(0)
+        for site in settings.sites:
+            self._add_row(site.name, site.url)
+        self.sites_table.blockSignals(False)
+        self._sites_edited()
+        self.preferred_combo.setCurrentIndex(max(0, self.preferred_combo.findData(settings.preferred_site)))
+        self.timeout_spin.setValue(settings.heartbeat_timeout)
+        self.failback_combo.setCurrentIndex(max(0, self.failback_combo.findData(settings.failback)))
+        locks = {"sites": (self.sites_table, self.add_site, self.remove_site), "preferred_site": (self.preferred_combo,),
+                 "heartbeat_timeout": (self.timeout_spin,), "failback": (self.failback_combo,)}
+        for key, widgets in locks.items():
+            for widget in widgets:
+                widget.setEnabled(key not in settings.locked)
+                widget.setToolTip(f"Set by IT in {settings.source}" if key in settings.locked else "")
+        self.locked_label.setText(f"Greyed-out settings are fixed by IT in {settings.source}."
+                                  if settings.locked else "")
+
+    def _add_row(self, name: str = "", url: str = "") -> None:
+        row = self.sites_table.rowCount()
+        self.sites_table.insertRow(row)
+        self.sites_table.setItem(row, 0, QTableWidgetItem(name if isinstance(name, str) else ""))
+        self.sites_table.setItem(row, 1, QTableWidgetItem(url or "ws://"))
+
+    def _remove_row(self) -> None:
+        row = self.sites_table.currentRow()
+        if row >= 0:
+            self.sites_table.removeRow(row)
+            self._sites_edited()
+
+    def _sites(self) -> list[dict]:
+        out = []
+        for row in range(self.sites_table.rowCount()):
+            name, url = self.sites_table.item(row, 0), self.sites_table.item(row, 1)
+            out.append({"name": name.text() if name else "", "url": url.text() if url else ""})
+        return out
+
+    def _sites_edited(self, *_) -> None:
+        current = self.preferred_combo.currentData()
+        self.preferred_combo.clear()
+        for site in self._sites():
+            if site["name"].strip():
+                self.preferred_combo.addItem(f"Site {site['name'].strip()}", site["name"].strip())
+        index = self.preferred_combo.findData(current)
+        if index >= 0:
+            self.preferred_combo.setCurrentIndex(index)
+
+    def save(self) -> bool:
+        try:
+            values = validate_user_edit(self._sites(), self.preferred_combo.currentData() or "",
+                                        self.timeout_spin.value(), self.failback_combo.currentData())
+        except SettingsError as exc:
+            self.error_label.setText(str(exc).removeprefix("settings: "))
+            return False
+        from dataclasses import replace
+
+        edited = replace(self.settings, **{k: v for k, v in values.items() if k not in self.settings.locked})
+        save_user_values(self.store, edited)
+        self.store.sync()
+        self.error_label.setText("")
+        self.settings = resolve(self.store, it_file_path(self.it_file))
+        self.applied.emit(self.settings)
+        return True

@@ -1,0 +1,424 @@
+"""The desktop's windows and panels. They render what the presenter computed and emit the agent's
+intents as signals; none of them knows about links, messages or epochs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel,
+    QLayout, QLineEdit, QMainWindow, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QToolButton,
+    QVBoxLayout, QWidget,
+)
+
+from . import presenter as pr
+from .icons import icon
+from .settings import DesktopSettings
+
+MAX_LOG_ROWS = 5000
+
+
+def fixed_size_constraints(window: QWidget, width: int, height: int) -> None:
+    """Give a top-level window a fixed minimum size instead of one its layout recomputes whenever a
+    label changes: pushing new size hints to the window system on every change is wasted work (and
+    the offscreen platform warns about each one)."""
+    window.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+    window.setMinimumSize(width, height)
+
+
+def _named(widget, name: str, description: str = ""):
+    """Every control gets an accessible name (screen readers, tests) and optional description."""
+    widget.setAccessibleName(name)
+    if description:
+        widget.setAccessibleDescription(description)
+    return widget
+
+
+# --------------------------------------------------------------------------- login window
+
+
+class LoginWindow(QWidget):
+    """Agent id, password, place, preferred site, remember me; failures shown inline."""
+
+    login_requested = Signal(str, str, str, str, bool)  # agent, password, place, site, remember
+    settings_requested = Signal()
+
+    def __init__(self, settings: DesktopSettings, keyring_reason: str | None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("loginWindow")
+        self.setWindowTitle("Agent Desktop – Log in")
+        self.setWindowIcon(icon("app"))
+        _named(self, "Log in")
+
+        self.agent_edit = _named(QLineEdit(), "Agent id")
+        self.password_edit = _named(QLineEdit(), "Password")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.place_edit = _named(QLineEdit(), "Place or extension")
+        self.site_combo = _named(QComboBox(), "Preferred site", "The site whose server holds your login")
+        self.remember_check = _named(QCheckBox("&Remember me on this computer"), "Remember me",
+                                     "Keep the password in the system keyring")
+        self.remember_reason = _named(QLabel(keyring_reason or ""), "Why remember me is unavailable")
+        self.remember_reason.setWordWrap(True)
+        self.remember_reason.setVisible(bool(keyring_reason))
+        self.remember_check.setEnabled(keyring_reason is None)
+        self.error_label = _named(QLabel(), "Login error")
+        self.error_label.setObjectName("loginError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("QLabel#loginError { color: #c62828; }")
+        self.error_label.hide()
+        self.status_label = _named(QLabel(), "Login progress")
+        self.login_button = _named(QPushButton("&Log in"), "Log in")
+        self.login_button.setDefault(True)
+        self.settings_button = _named(QPushButton("&Settings…"), "Settings")
+
+        form = QFormLayout()
+        for text, field in (("&Agent id:", self.agent_edit), ("&Password:", self.password_edit),
+                            ("Pla&ce / extension:", self.place_edit), ("Preferred s&ite:", self.site_combo)):
+            label = QLabel(text)
+            label.setBuddy(field)
+            form.addRow(label, field)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.settings_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.login_button)
+        layout = QVBoxLayout(self)
+        title = QLabel("Agent Desktop")
+        font = QFont(title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        title.setFont(font)
+        layout.addWidget(title)
+        layout.addLayout(form)
+        layout.addWidget(self.remember_check)
+        layout.addWidget(self.remember_reason)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+
+        self.login_button.clicked.connect(self._submit)
+        for edit in (self.agent_edit, self.password_edit, self.place_edit):
+            edit.returnPressed.connect(self._submit)
+        self.settings_button.clicked.connect(self.settings_requested)
+        self.set_sites(settings)
+        fixed_size_constraints(self, 360, 300)
+        self.resize(380, 320)
+
+    def set_sites(self, settings: DesktopSettings) -> None:
+        current = self.site_combo.currentData() or settings.preferred_site
+        self.site_combo.clear()
+        for site in settings.sites:
+            self.site_combo.addItem(icon("site-up"), f"Site {site.name} ({site.url})", site.name)
+        index = self.site_combo.findData(current)
+        self.site_combo.setCurrentIndex(max(0, index))
+
+    def _submit(self) -> None:
+        if not self.login_button.isEnabled():
+            return
+        self.login_requested.emit(self.agent_edit.text().strip(), self.password_edit.text(),
+                                  self.place_edit.text().strip(), self.site_combo.currentData() or "",
+                                  self.remember_check.isChecked())
+
+    def show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.login_button.setEnabled(not busy)
+        self.status_label.setText(text)
+
+
+# --------------------------------------------------------------------------- failover banner
+
+
+class BannerWidget(QFrame):
+    """Shown the moment the primary is lost; phases, elapsed time, pending actions, summary."""
+
+    dismissed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("failoverBanner")
+        _named(self, "Failover banner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        # palette() roles keep the banner readable in light and dark system palettes.
+        self.setStyleSheet("QFrame#failoverBanner { background: palette(highlight); border-radius: 4px; }"
+                           "QFrame#failoverBanner QLabel { color: palette(highlighted-text); }")
+        self.headline = _named(QLabel(), "Failover status")
+        font = QFont(self.headline.font())
+        font.setBold(True)
+        self.headline.setFont(font)
+        self.steps = _named(QLabel(), "Failover phases")
+        self.pending = _named(QLabel(), "Actions during failover")
+        self.dismiss_button = _named(QToolButton(), "Dismiss failover banner")
+        self.dismiss_button.setText("Dismiss")
+        self.dismiss_button.setToolTip("Dismiss (Esc)")
+        self.dismiss_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.dismiss_button.clicked.connect(self.dismissed)
+        text = QVBoxLayout()
+        text.addWidget(self.headline)
+        text.addWidget(self.steps)
+        text.addWidget(self.pending)
+        row = QHBoxLayout(self)
+        row.addLayout(text, 1)
+        row.addWidget(self.dismiss_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def render(self, banner: pr.FailoverBanner, now: float) -> None:
+        self.setVisible(banner.visible)
+        if not banner.visible:
+            return
+        self.headline.setText(banner.text(now))
+        marks = {"done": "✓", "active": "…", "waiting": "·"}
+        self.steps.setText("   ".join(f"{marks[status]} {name}" for name, status in banner.steps()))
+        lines = banner.pending_lines()
+        self.pending.setText("Your actions: " + "; ".join(lines) if lines else "")
+        self.pending.setVisible(bool(lines))
+
+
+# --------------------------------------------------------------------------- event log
+
+
+class EventLogWidget(QWidget):
+    """Connection and protocol events with timestamps, a filter, and "copy for support"."""
+
+    copy_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[pr.LogRow] = []
+        self.filter_edit = _named(QLineEdit(), "Filter events")
+        self.filter_edit.setPlaceholderText("Filter…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.category_combo = _named(QComboBox(), "Event category")
+        self.category_combo.addItem("All events", "")
+        for category in pr.CATEGORIES:
+            self.category_combo.addItem(category.capitalize(), category)
+        self.copy_button = _named(QPushButton("&Copy for support"), "Copy for support",
+                                  "Copy the session summary and the visible events to the clipboard")
+        self.table = _named(QTableWidget(0, 3), "Event log")
+        self.table.setHorizontalHeaderLabels(["Time", "Category", "Event"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.category_combo)
+        top.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        self.filter_edit.textChanged.connect(self._refilter)
+        self.category_combo.currentIndexChanged.connect(self._refilter)
+        self.copy_button.clicked.connect(self.copy_requested)
+
+    def add(self, row: pr.LogRow) -> None:
+        if len(self.rows) >= MAX_LOG_ROWS:
+            self.rows.pop(0)
+            self.table.removeRow(0)
+        self.rows.append(row)
+        index = self.table.rowCount()
+        self.table.insertRow(index)
+        for column, text in enumerate((row.time_text, row.category, row.text)):
+            self.table.setItem(index, column, QTableWidgetItem(text))
+        self.table.setRowHidden(index, not self._matches(row))
+        self.table.scrollToBottom()
+
+    def _matches(self, row: pr.LogRow) -> bool:
+        return bool(pr.filter_rows([row], self.category_combo.currentData(), self.filter_edit.text()))
+
+    def _refilter(self) -> None:
+        for index, row in enumerate(self.rows):
+            self.table.setRowHidden(index, not self._matches(row))
+
+    def visible_rows(self) -> list[pr.LogRow]:
+        return pr.filter_rows(self.rows, self.category_combo.currentData(), self.filter_edit.text())
+
+
+# --------------------------------------------------------------------------- connection panel
+
+
+class ConnectionPanel(QTableWidget):
+    """Each server: site, address, role for this agent, age of its last heartbeat."""
+
+    def __init__(self, parent=None):
+        super().__init__(0, 4, parent)
+        _named(self, "Connections", "Each server with its site, role and last heartbeat")
+        self.setHorizontalHeaderLabels(["Site", "Address", "Role", "Last heartbeat"])
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
+
+    def render(self, rows: list[pr.LinkRow]) -> None:
+        if self.rowCount() != len(rows):
+            self.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            up = row.role in ("primary", "secondary", "registered")
+            values = (row.site, row.url, row.role_text, row.heartbeat)
+            for column, text in enumerate(values):
+                item = self.item(index, column)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.setItem(index, column, item)
+                if item.text() != text:
+                    item.setText(text)
+            self.item(index, 0).setIcon(icon("site-up" if up else "site-down"))
+            font = self.item(index, 2).font()
+            if font.bold() != (row.role == "primary"):
+                font.setBold(row.role == "primary")
+                self.item(index, 2).setFont(font)
+
+    def role_of(self, site: str) -> str | None:
+        """The role text shown for ``site`` (e.g. "A"); for tests and accessibility checks."""
+        for index in range(self.rowCount()):
+            if self.item(index, 0) and self.item(index, 0).text() == f"Site {site}":
+                return self.item(index, 2).text()
+        return None
+
+
+# --------------------------------------------------------------------------- main window
+
+
+class MainWindow(QMainWindow):
+    """State controls with shortcuts, the failover banner, connections and the event log."""
+
+    ready_requested = Signal()
+    not_ready_requested = Signal(str)
+    acw_requested = Signal()
+    logout_requested = Signal()
+    settings_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Agent Desktop")
+        self.setWindowIcon(icon("app"))
+        _named(self, "Agent Desktop")
+
+        self.state_icon = _named(QLabel(), "State icon")
+        self.state_label = _named(QLabel("Logged out"), "Agent state")
+        font = QFont(self.state_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.state_label.setFont(font)
+        self.time_label = _named(QLabel(""), "Time in state")
+        self.time_label.setFont(font)
+        self.agent_label = _named(QLabel(""), "Agent and site")
+
+        self.ready_action = self._action("&Ready", "Ctrl+1", self.ready_requested.emit)
+        self.not_ready_action = self._action("&Not Ready", "Ctrl+2", self._not_ready)
+        self.acw_action = self._action("&After Call Work", "Ctrl+3", self.acw_requested.emit)
+        self.logout_action = self._action("&Log out", "Ctrl+Shift+L", self.logout_requested.emit)
+        self.settings_action = self._action("&Settings…", "Ctrl+,", self.settings_requested.emit)
+        self.reason_action = self._action("Choose Not Ready &reason", "Ctrl+R", self._focus_reason)
+
+        self.ready_button = self._button("Ready", self.ready_action)
+        self.reason_combo = _named(QComboBox(), "Not Ready reason")
+        self.not_ready_button = self._button("Not Ready", self.not_ready_action)
+        self.acw_button = self._button("After Call Work", self.acw_action)
+        self.logout_button = self._button("Log out", self.logout_action)
+
+        self.banner = BannerWidget()
+        self.connections = ConnectionPanel()
+        self.event_log = EventLogWidget()
+        self.tabs = _named(QTabWidget(), "Details")
+        self.tabs.addTab(self.connections, "&Connections")
+        self.tabs.addTab(self.event_log, "&Event log")
+
+        state_row = QHBoxLayout()
+        state_row.addWidget(self.state_icon)
+        state_row.addWidget(self.state_label)
+        state_row.addStretch(1)
+        state_row.addWidget(self.time_label)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.ready_button)
+        buttons.addWidget(self.reason_combo)
+        buttons.addWidget(self.not_ready_button)
+        buttons.addWidget(self.acw_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.logout_button)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(state_row)
+        layout.addWidget(self.agent_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        menu = self.menuBar().addMenu("&State")
+        for action in (self.ready_action, self.not_ready_action, self.reason_action, self.acw_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.logout_action)
+        session = self.menuBar().addMenu("&Tools")
+        session.addAction(self.settings_action)
+        self.demo_menu = None
+        fixed_size_constraints(self, 560, 380)
+        self.resize(760, 500)
+
+    def _action(self, text: str, shortcut: str, slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _button(self, name: str, action: QAction) -> QPushButton:
+        shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        button = _named(QPushButton(f"{name} ({shortcut})"), name, f"Shortcut {shortcut}")
+        button.clicked.connect(action.trigger)
+        return button
+
+    def _not_ready(self) -> None:
+        code = self.reason_combo.currentData()
+        if code:
+            self.not_ready_requested.emit(code)
+
+    def _focus_reason(self) -> None:
+        self.reason_combo.setFocus()
+        self.reason_combo.showPopup()
+
+    def add_demo_actions(self, actions: list[tuple[str, object]]) -> list[QAction]:
+        """The --demo menu and buttons: simulate a site failure, restart a site."""
+        self.demo_menu = self.menuBar().addMenu("&Demo")
+        bar = self.addToolBar("Demo")
+        bar.setObjectName("demoToolbar")
+        made = []
+        for text, slot in actions:
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            self.demo_menu.addAction(action)
+            bar.addAction(action)
+            bar.widgetForAction(action).setAccessibleName(text.replace("&", ""))
+            made.append(action)
+        return made
+
+    def set_reasons(self, labels: dict[str, str]) -> None:
+        current = self.reason_combo.currentData()
+        self.reason_combo.clear()
+        for code, label in labels.items():
+            self.reason_combo.addItem(label, code)
+        index = self.reason_combo.findData(current)
+        if index >= 0:
+            self.reason_combo.setCurrentIndex(index)
+
+    def render_state(self, state: str | None, reason: str | None, since_ms: int | None, wall_ms: int,
+                     labels: dict[str, str], connected: bool, agent_line: str) -> None:
+        text = pr.state_text(state, reason, labels)
+        if self.state_label.text() != text:
+            self.state_label.setText(text)
+            self.state_icon.setPixmap(icon(pr.state_icon(state, connected)).pixmap(32, 32))
+        self.time_label.setText(pr.time_in_state(since_ms, wall_ms))
+        self.agent_label.setText(agent_line)
+        self.ready_button.setDown(False)
+
+
+def copy_to_clipboard(text: str) -> None:
+    QGuiApplication.clipboard().setText(text)

@@ -1,0 +1,176 @@
+"""The agent desktop against real server processes: log in through the window, change state,
+kill -9 the primary, watch the banner and the connection panel, restart, log out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.ui.controller import DesktopController
+from tests.support.memory_keyring import use_no_keyring
+from tests.support.servers import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow
+WAIT = 10_000  # ms
+
+
+def log_in(qtbot, desktop: DesktopController, agent="1001", password="demo", site="A", place="ext-1"):
+    window = desktop.login_window
+    window.agent_edit.clear()
+    window.password_edit.clear()
+    qtbot.keyClicks(window.agent_edit, agent)
+    qtbot.keyClicks(window.password_edit, password)
+    qtbot.keyClicks(window.place_edit, place)
+    window.site_combo.setCurrentIndex(window.site_combo.findData(site))
+    qtbot.mouseClick(window.login_button, Qt.MouseButton.LeftButton)
+
+
+def seconds_shown(label_text: str) -> int:
+    minutes, seconds = map(int, re.fullmatch(r"(\d+):(\d\d)", label_text).groups())
+    return minutes * 60 + seconds
+
+
+def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    main = desktop.main_window
+
+    log_in(qtbot, desktop)
+    qtbot.waitUntil(lambda: main.isVisible() and not desktop.login_window.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in"
+                    and main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+
+    # Not Ready with a reason, through the combo box and the button.
+    qtbot.waitUntil(lambda: main.reason_combo.findData("lunch") >= 0, timeout=WAIT)
+    main.reason_combo.setCurrentIndex(main.reason_combo.findData("lunch"))
+    qtbot.mouseClick(main.not_ready_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Lunch", timeout=WAIT)
+    since_before = desktop.bridge.snapshot().agent.since_ms
+    qtbot.waitUntil(lambda: seconds_shown(main.time_label.text()) >= 1, timeout=WAIT)  # the clock ticks
+    shown_before = seconds_shown(main.time_label.text())
+
+    a.kill9()
+
+    qtbot.waitUntil(lambda: main.banner.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: main.banner.headline.text().startswith("Moved to site B in"), timeout=WAIT)
+    headline = main.banner.headline.text()
+    assert re.fullmatch(r"Moved to site B in \d+ ms; Not Ready – Lunch, \d\d:\d\d, kept", headline), headline
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
+    assert main.connections.role_of("A") in ("reconnecting", "down, retrying")
+    assert main.state_label.text() == "Not Ready – Lunch"
+    assert desktop.bridge.snapshot().agent.since_ms == since_before, "time in state restarted on failover"
+    assert seconds_shown(main.time_label.text()) >= shown_before
+    assert [n.title for n in desktop.tray.shown] == ["Connection lost", "Failover done"]
+    failover_rows = [r.text for r in main.event_log.rows if r.category == "failover"]
+    assert failover_rows[-1].startswith("Failover: restored on site B")
+
+    # The banner can be dismissed.
+    qtbot.mouseClick(main.banner.dismiss_button, Qt.MouseButton.LeftButton)
+    assert not main.banner.isVisible()
+
+    a.start()
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "secondary, standby", timeout=WAIT)
+    assert main.connections.role_of("B") == "primary, logged in"
+
+    qtbot.mouseClick(main.logout_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: desktop.login_window.isVisible() and not main.isVisible(), timeout=WAIT)
+    assert desktop.login_window.error_label.text() == ""
+    assert desktop.bridge.snapshot() is None
+
+
+def test_state_shortcuts_drive_the_primary(pair, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    main = desktop.main_window
+    log_in(qtbot, desktop, agent="1003")
+    qtbot.waitUntil(lambda: main.isVisible() and main.connections.role_of("A") == "primary, logged in", timeout=WAIT)
+    main.activateWindow()
+    for keys, expected in ((Qt.Key.Key_1, "Ready"), (Qt.Key.Key_3, "After Call Work")):
+        qtbot.keyClick(main, keys, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: main.state_label.text() == expected, timeout=WAIT)
+    qtbot.waitUntil(lambda: main.reason_combo.count() > 0, timeout=WAIT)
+    main.reason_combo.setCurrentIndex(main.reason_combo.findData("break"))
+    qtbot.keyClick(main, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Break", timeout=WAIT)
+    qtbot.keyClick(main, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: desktop.login_window.isVisible(), timeout=WAIT)
+
+
+def test_wrong_password_shows_inline_error(pair, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    log_in(qtbot, desktop, password="not-the-password")
+    error = desktop.login_window.error_label
+    qtbot.waitUntil(lambda: error.isVisible() and bool(error.text()), timeout=WAIT)
+    assert error.text() == "Wrong agent id or password. Check both and try again."
+    assert not desktop.main_window.isVisible()
+    assert desktop.login_window.login_button.isEnabled()
+    # Correcting the password on the same window logs in.
+    log_in(qtbot, desktop)
+    qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
+
+
+def test_without_keyring_remember_me_is_disabled_with_reason_and_login_works(pair, make_desktop, qtbot):
+    use_no_keyring()
+    a, b = pair
+    desktop = make_desktop([a, b])
+    window = desktop.login_window
+    assert not window.remember_check.isEnabled()
+    assert window.remember_reason.isVisible()
+    assert "keyring" in window.remember_reason.text().lower()
+    assert "\n" not in window.remember_reason.text()
+    log_in(qtbot, desktop, agent="1004")
+    qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
+
+
+def test_remember_me_stores_the_password_in_the_keyring(pair, make_desktop, qtbot, isolated_keyring, user_store):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    desktop.login_window.remember_check.setChecked(True)
+    log_in(qtbot, desktop, agent="1005")
+    qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
+    assert isolated_keyring.store[("agent-desktop", "1005")] == "demo"
+    # The next start fills in the agent and the remembered password.
+    again = make_desktop([a, b], store=user_store)
+    assert again.login_window.agent_edit.text() == "1005"
+    assert again.login_window.password_edit.text() == "demo"
+    assert again.login_window.remember_check.isChecked()
+
+
+def test_unreachable_servers_are_reported_in_words(make_desktop, qtbot):
+    nobody = [ServerProcess("A", free_port()), ServerProcess("B", free_port())]  # never started
+    desktop = make_desktop(nobody, unreachable_after=1.0)
+    log_in(qtbot, desktop)
+    error = desktop.login_window.error_label
+    qtbot.waitUntil(lambda: error.text().startswith("No server is reachable"), timeout=WAIT)
+    assert f"127.0.0.1:{nobody[0].port}" in error.text()
+
+
+def test_duplicate_login_elsewhere_force_logout_policy(pair, make_desktop, qtbot):
+    a, b = pair
+    first = make_desktop([a, b])
+    log_in(qtbot, first, agent="1006")
+    qtbot.waitUntil(lambda: first.main_window.isVisible(), timeout=WAIT)
+    second = make_desktop([a, b])
+    log_in(qtbot, second, agent="1006")
+    qtbot.waitUntil(lambda: second.main_window.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: first.login_window.isVisible(), timeout=WAIT)
+    assert first.login_window.error_label.text() == (
+        "You were logged out: agent 1006 logged in on another desktop, and the server's duplicate-login "
+        "policy ends the older login.")
+
+
+def test_duplicate_login_elsewhere_deny_policy(make_pair, make_desktop, qtbot):
+    a, b = make_pair(["--duplicate-policy", "deny"])
+    first = make_desktop([a, b])
+    log_in(qtbot, first, agent="1007")
+    qtbot.waitUntil(lambda: first.main_window.isVisible(), timeout=WAIT)
+    second = make_desktop([a, b])
+    log_in(qtbot, second, agent="1007")
+    error = second.login_window.error_label
+    qtbot.waitUntil(lambda: error.isVisible() and bool(error.text()), timeout=WAIT)
+    assert error.text().startswith("Agent 1007 is already logged in elsewhere, and the server's duplicate-login "
+                                   "policy refused this second login.")
+    assert first.main_window.isVisible()
