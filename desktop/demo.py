@@ -146,7 +146,7 @@ class DemoServers:
 # --------------------------------------------------------------------------- headless scenario
 
 
-async def _scenario(servers: DemoServers, out) -> int:
+async def _scenario(servers: DemoServers, out, pause: float) -> int:
     from .net.runner import SessionRunner
 
     config = SessionConfig(endpoints=tuple(servers.endpoints()), client_name="agent-desktop-demo")
@@ -182,6 +182,9 @@ async def _scenario(servers: DemoServers, out) -> int:
         runner.feed(session.login, DEMO_AGENT, DEMO_PASSWORD, place=DEMO_PLACE,
                     initial_state=ev.StateIntent("not_ready", "lunch"))
         await until(lambda s: s.primary == "A" and role(s, "B") == "secondary", "login on A with B as standby")
+        if pause:
+            out(f"Working for {pause:g} s in Not Ready – Lunch (the time in state will survive the failover)…")
+            await asyncio.sleep(pause)  # a pause for the viewer, not a wait for a condition
         out("Simulating the failure of site A (kill -9):")
         servers.kill("A")
         await until(lambda s: banner.summary is not None, "the failover to site B")
@@ -200,13 +203,13 @@ async def _scenario(servers: DemoServers, out) -> int:
         runner.shutdown()
 
 
-def run_headless(out=lambda line: print(line, flush=True)) -> int:
+def run_headless(out=lambda line: print(line, flush=True), pause: float = 2.0) -> int:
     """The --demo scenario without windows: failover timeline on stdout; 0 when it completed."""
     servers = DemoServers()
     try:
         servers.start()
         out(f"Sites: A {servers.sites['A'].url}, B {servers.sites['B'].url}")
-        return asyncio.run(_scenario(servers, out))
+        return asyncio.run(_scenario(servers, out, pause))
     except RuntimeError as exc:
         out(f"agent-desktop: {exc}")
         return 1

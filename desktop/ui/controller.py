@@ -207,8 +207,8 @@ class DesktopController(QObject):
         self.login_presenter.finished()
         if self.login_window.isVisible() or not self.main_window.isVisible():
             self.login_window.set_busy(False)
+            self.main_window.show()  # before hiding the login, so there is always a window
             self.login_window.hide()
-            self.main_window.show()
             self.store.setValue("login/agent_id", event.agent_id)
             self.store.setValue("login/place", self.login_window.place_edit.text().strip())
             self.store.setValue("login/remember", "true" if self.remember else "false")
@@ -223,13 +223,14 @@ class DesktopController(QObject):
 
     def _on_logged_out(self, event: ev.LoggedOut) -> None:
         self.refresh_timer.stop()
+        self.login_window.show()
         self.main_window.hide()
         self.banner = pr.FailoverBanner()
         self.main_window.banner.render(self.banner, time.monotonic())
         self.login_window.set_busy(False)
-        self.login_window.password_edit.clear() if not self.remember else None
+        if not self.remember:
+            self.login_window.password_edit.clear()
         self.login_window.show_error(self.login_presenter.logged_out_text(event.reason))
-        self.login_window.show()
         self.bridge.shutdown()
         self.tray.set_state("offline", "logged out")
         self.logged_out.emit(event.reason)

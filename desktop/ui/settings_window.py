@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
 )
 
 from .icons import icon
+from .widgets import fixed_size_constraints
 from .settings import (
     FAILBACK_POLICIES, DesktopSettings, SettingsError, it_file_path, resolve, save_user_values,
     validate_user_edit,
@@ -90,6 +91,7 @@ class SettingsWindow(QWidget):
         self.sites_table.itemChanged.connect(self._sites_edited)
         self.save_button.clicked.connect(self.save)
         self.close_button.clicked.connect(self.close)
+        fixed_size_constraints(self, 460, 380)
         self.resize(520, 420)
 
     def show_for(self) -> None:
@@ -99,7 +101,6 @@ class SettingsWindow(QWidget):
         except SettingsError as exc:
             self.error_label.setText(str(exc))
         self.show()
-        self.raise_()
         self.activateWindow()
 
     def load(self, settings: DesktopSettings) -> None:

@@ -1,0 +1,59 @@
+"""The main job: ``agent-desktop --demo`` with a display (offscreen here) and without one."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers
+from tests.support.servers import REPO
+
+pytestmark = pytest.mark.slow
+WAIT = 10_000
+
+
+@pytest.fixture
+def demo_servers():
+    servers = DemoServers()
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+def test_demo_window_fills_in_the_agent_and_simulates_failure_and_restart(demo_servers, make_desktop, qtbot):
+    desktop = make_desktop(list(demo_servers.sites.values()))
+    demo_servers.attach(desktop)
+    login, main = desktop.login_window, desktop.main_window
+    assert (login.agent_edit.text(), login.password_edit.text()) == (DEMO_AGENT, DEMO_PASSWORD)
+    qtbot.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "secondary, standby"
+                    and main.connections.role_of("A") == "primary, logged in", timeout=WAIT)
+    actions = {a.text(): a for a in main.demo_menu.actions()}
+    assert set(actions) == {"Simulate site A failure", "Restart site A", "Simulate site B failure", "Restart site B"}
+
+    actions["Simulate site A failure"].trigger()
+    qtbot.waitUntil(lambda: main.banner.headline.text().startswith("Moved to site B"), timeout=WAIT)
+    assert not demo_servers.sites["A"].running()
+    actions["Restart site A"].trigger()
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "secondary, standby", timeout=WAIT)
+    assert main.connections.role_of("B") == "primary, logged in"
+
+
+def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("agent-desktop: no display available, so the demo runs headless")
+    text = result.stdout
+    order = ["Site A: primary, logged in", "Site B: secondary, standby", "Failover: site A lost, detecting",
+             "Failover: logging in on site B", "Failover: restored on site B", "Banner: Moved to site B in",
+             "Site A: secondary, standby", "Logged out (logout)"]
+    positions = [text.find(marker) for marker in order]
+    assert -1 not in positions and positions == sorted(positions), text
+    assert re.search(r"Banner: Moved to site B in \d+ ms; Not Ready – Lunch, 00:0[2-9], kept", text), text
