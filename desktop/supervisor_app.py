@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from .credentials import PASSWORD_ENV, keyring_unavailable_reason, load_password, store_password
@@ -112,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         window.login_panel.show()
     window.show()
 
+    # Quit by closing the window or with SIGTERM/SIGINT: the client closes its sockets first, then
+    # the loop ends. (A signal handler runs at the next Python callback: the 8 Hz flush at worst.)
     stopping = asyncio.Event()
-    app.aboutToQuit.connect(stopping.set)
+    app.setQuitOnLastWindowClosed(False)
+    window.closed.connect(stopping.set)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stopping.set))
 
     async def run() -> None:
         client.start()

@@ -92,6 +92,8 @@ class LoginPanel(QFrame):
 class SupervisorWindow(QMainWindow):
     """One glance: who is where, in what state, on which site, and whether the sites are healthy."""
 
+    closed = Signal()  # the supervisor closed the window: the application stops its client and quits
+
     def __init__(self, engine: ReportingEngine, actions: Actions | None = None,
                  link_status: Callable[[str], str] | None = None, wall_ms: Callable[[], int] | None = None,
                  flush_hz: float = FLUSH_HZ, parent=None):
@@ -176,6 +178,7 @@ class SupervisorWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._selection_changed())
         self._selected_agent: str | None = None
         self._pending_actions: set[asyncio.Future] = set()
+        self._selection_changed()
 
         self.flush_timer = QTimer(self)
         self.flush_timer.setInterval(int(1000 / flush_hz))
@@ -351,6 +354,12 @@ class SupervisorWindow(QMainWindow):
             self.action_result.setText(f"{what}: done" if error is None else f"{what}: refused — {error}")
 
         future.add_done_callback(done)
+
+    def closeEvent(self, event) -> None:
+        self.flush_timer.stop()
+        self.tick_timer.stop()
+        self.closed.emit()
+        super().closeEvent(event)
 
     def select_agent(self, agent_id: str) -> bool:
         row = self.model.row_of(agent_id)

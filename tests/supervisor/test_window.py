@@ -193,3 +193,59 @@ def test_queues_panel_says_plainly_when_a_server_reports_no_statistics(pair, qtb
         await view.client.stop()
 
     qloop.run_until_complete(scenario())
+
+
+def click_agent(qtbot, view, agent_id):
+    table = view.window.table
+    rect = table.visualRect(view.window.model.index(view.window.model.row_of(agent_id), 1))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_forced_not_ready_and_forced_logout_reach_the_agent_naming_the_supervisor(pair, qtbot, qloop, agents):
+    a, b = pair
+    view = View(qtbot, [a, b])
+    agent = agents("1001", [a.url, b.url])
+    window = view.window
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: view.shows("1001", site="A", state="Not Ready"), timeout=15, message="agent shown")
+        assert not window.force_not_ready_button.isEnabled()  # nothing selected yet
+        click_agent(qtbot, view, "1001")
+        assert window.selected_label.text().startswith("1001")
+        assert window.force_not_ready_button.isEnabled() and window.force_logout_button.isEnabled()
+        assert window.reason_box.findText("meeting") >= 0  # the server's own reason codes
+        window.reason_box.setCurrentIndex(window.reason_box.findText("meeting"))
+        qtbot.mouseClick(window.force_not_ready_button, Qt.MouseButton.LeftButton)
+        await async_wait_until(lambda: agent.find("AgentStateChanged", state="not_ready", reason="meeting", forced_by="sup1"),
+                               timeout=10, message=f"forced Not Ready at the agent: {agent.events[-4:]}")
+        await async_wait_until(lambda: view.shows("1001", state="Not Ready", reason="meeting")
+                               and window.action_result.text().endswith("done"), message="shown on the view")
+        assert "sup1" in window.model.data(window.model.index(window.model.row_of("1001"), 0), Qt.ItemDataRole.ToolTipRole)
+
+        qtbot.mouseClick(window.force_logout_button, Qt.MouseButton.LeftButton)
+        await async_wait_until(lambda: agent.find("LoggedOut", reason="forced"), timeout=10,
+                               message=f"forced logout at the agent: {agent.events[-4:]}")
+        await async_wait_until(lambda: view.shows("1001", state="Logged out", reason="logged out by a supervisor"),
+                               message=f"shown logged out: {view.row('1001')}")
+        await async_wait_until(lambda: not window.force_logout_button.isEnabled(), message="no action on a logged-out agent")
+        assert "logged out by a supervisor on A" in "\n".join(view.feed())
+        await view.client.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_an_agent_account_cannot_open_the_supervisor_view(pair, qtbot, qloop):
+    a, b = pair
+    view = View(qtbot, [a])
+    view.client.user_id = "1002"  # an agent, not a supervisor: the server decides by role
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: view.client.links["A"].status.startswith("login refused"), message="refusal")
+        await async_wait_until(lambda: "login refused" in view.site("A")["Connection"], message="shown in the sites panel")
+        assert "supervisor" in view.site("A")["Connection"]
+        assert view.rows() == {}
+        await view.client.stop()
+
+    qloop.run_until_complete(scenario())
