@@ -52,7 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     aa.add_argument("file", type=Path, help="agent directory TOML to add to")
     aa.add_argument("--id", required=True, help="login id: 1-64 of A-Z a-z 0-9 _ . @ -")
     aa.add_argument("--name", dest="agent_name", required=True, help="display name shown in reporting")
-    aa.add_argument("--role", choices=["agent", "supervisor"], default="agent", help="supervisors may subscribe to reporting (default: agent)")
+    aa.add_argument("--role", choices=["agent", "supervisor", "carrier"], default="agent", help="supervisors may subscribe to reporting; carriers submit interactions (default: agent)")
     aa.add_argument("--queue", action="append", default=[], help="queue membership (repeatable)")
     aa.add_argument("--skill", action="append", default=[], help="skill (repeatable)")
     aa.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")

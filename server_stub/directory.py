@@ -1,7 +1,8 @@
 """The agent directory: who may log in, with which role, verified against scrypt hashes.
 
 A directory is a TOML file of ``[[agent]]`` tables (id, name, password_hash, role, queues,
-skills). Passwords are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
+skills). ``queues`` is a list of queue names (penalty 0) or a table of queue name to penalty
+(lower is preferred). Role ``carrier`` is for traffic sources that submit interactions. Passwords are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import tomli_w
 
-ROLES = ("agent", "supervisor")
+ROLES = ("agent", "supervisor", "carrier")
 _ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # scrypt cost: n=2**14, r=8 (about 16 MiB and ~0.1 s here); logins after a failover use resume
 # tokens instead, so this cost is paid once per working day, not during a failover storm.
@@ -58,12 +59,30 @@ class AgentRecord:
     role: str = "agent"
     queues: tuple[str, ...] = ()
     skills: tuple[str, ...] = ()
+    penalties: tuple[tuple[str, int], ...] = ()  # (queue, penalty) for queues with a penalty above 0
+
+    def queue_penalties(self) -> dict[str, int]:
+        """Queue name -> penalty for every queue the agent is a member of."""
+        return {**{q: 0 for q in self.queues}, **dict(self.penalties)}
 
     def as_toml(self) -> dict:
+        queues = self.queue_penalties() if self.penalties else list(self.queues)
         return {
             "id": self.id, "name": self.name, "password_hash": self.password_hash,
-            "role": self.role, "queues": list(self.queues), "skills": list(self.skills),
+            "role": self.role, "queues": queues, "skills": list(self.skills),
         }
+
+
+def _memberships(where: str, value) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """``queues`` as a list of names, or a table of name -> penalty: (names, non-zero penalties)."""
+    if isinstance(value, dict):
+        for name, penalty in value.items():
+            if isinstance(penalty, bool) or not isinstance(penalty, int) or penalty < 0:
+                raise DirectoryError(f"{where}: queue {name!r} needs a penalty >= 0, not {penalty!r}")
+        return tuple(value), tuple((q, v) for q, v in value.items() if v)
+    if isinstance(value, (list, tuple)) and all(isinstance(q, str) for q in value):
+        return tuple(value), ()
+    raise DirectoryError(f"{where}: queues is a list of names or a table of name = penalty")
 
 
 @dataclass
@@ -82,11 +101,12 @@ class Directory:
         agents: dict[str, AgentRecord] = {}
         for i, entry in enumerate(data.get("agent", [])):
             where = f"{path}: [[agent]] #{i + 1}"
+            queues, penalties = _memberships(where, entry.get("queues", ()))
             try:
                 record = AgentRecord(
                     id=str(entry["id"]), name=str(entry["name"]),
                     password_hash=str(entry["password_hash"]), role=str(entry.get("role", "agent")),
-                    queues=tuple(entry.get("queues", ())), skills=tuple(entry.get("skills", ())),
+                    queues=queues, skills=tuple(entry.get("skills", ())), penalties=penalties,
                 )
             except KeyError as exc:
                 raise DirectoryError(f"{where}: missing key {exc.args[0]!r}") from None

@@ -1,4 +1,5 @@
-"""The outbound half of the peer link: tell the other site which agents we hold, at which epoch.
+"""The outbound half of the peer link: tell the other site which agents we hold, at which epoch,
+and which interactions our agents hold or completed (waiting for its acknowledgement of those).
 
 Each server dials its peer and only *tells* on that link; what the peer tells arrives on the
 peer's own outbound link, handled by the server like any socket. The link retries forever with
@@ -8,6 +9,7 @@ capped backoff, and its absence never stops the server from serving.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import ssl
 import time
@@ -32,12 +34,31 @@ class PeerLink:
         self.server = server
         self.url = url
         self.connected = asyncio.Event()
-        self._pending: asyncio.Queue[p.PeerAgentEpochs] = asyncio.Queue()
+        self._pending: asyncio.Queue[p.Message] = asyncio.Queue()
+        self._acks: dict[int, asyncio.Future] = {}
+        self._ack_ids = itertools.count(1)
 
     def tell(self, epochs: dict[str, int], logged_out: list[str], duplicates: list[str] = ()) -> None:
         if self.connected.is_set():
             self._pending.put_nowait(p.PeerAgentEpochs(server=self.server.name, epochs=epochs, logged_out=logged_out,
                                                        duplicates=list(duplicates)))
+
+    def replicate(self, records: list[p.PeerInteractionRecord]) -> asyncio.Future | None:
+        """Send interaction ownership; a future of the ids the peer refused, None if the link is down.
+        A link lost before the answer resolves the future with nothing refused (the peer is gone)."""
+        if not self.connected.is_set():
+            return None
+        ack_id = next(self._ack_ids)
+        future = asyncio.get_running_loop().create_future()
+        self._acks[ack_id] = future
+        self._pending.put_nowait(p.PeerInteractions(server=self.server.name, records=records, ack_id=ack_id))
+        return future
+
+    def _release_acks(self) -> None:
+        for future in self._acks.values():
+            if not future.done():
+                future.set_result(frozenset())
+        self._acks.clear()
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):
@@ -61,6 +82,7 @@ class PeerLink:
                 if self.connected.is_set():
                     log.info("peer link to %s lost", self.url)
                 self.connected.clear()
+                self._release_acks()
             await asyncio.sleep(_RETRY[min(attempt, len(_RETRY) - 1)])
             attempt += 1
 
@@ -71,6 +93,8 @@ class PeerLink:
         self._pending = asyncio.Queue()
         self.connected.set()
         await ws.send(p.encode(server.peer_state()))
+        for frame in server.peer_interaction_sync():
+            await ws.send(p.encode(frame))
         log.info("peer link to %s up", self.url)
         interval = server.config.heartbeat_interval_ms / 1000
         timeout = server.config.heartbeat_timeout_ms / 1000
@@ -87,6 +111,12 @@ class PeerLink:
                     continue
                 if isinstance(message, p.PeerAgentEpochs):
                     server.peer_epochs_received(message)
+                elif isinstance(message, p.PeerInteractions):
+                    server.peer_interactions_received(message, reply_to=None)
+                elif isinstance(message, p.PeerInteractionsAck):
+                    future = self._acks.pop(message.ack_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(frozenset(message.refused))
 
         reader = asyncio.create_task(receive())
         try:

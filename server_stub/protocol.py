@@ -459,6 +459,38 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     duplicates: list[AgentId] = []
 
 
+class PeerInteractionRecord(_Struct):
+    """One interaction as told to the peer: in an agent's hands here, completed here, or ended here."""
+
+    interaction_id: InteractionId
+    status: Literal["held", "completed", "ended"]
+    queue: ShortText
+    media: Media
+    agent_id: AgentId | None = None
+    claim: Literal["accept", "adopt", "complete", "sync"] = "sync"
+
+
+class PeerInteractions(Message, tag="PeerInteractions"):
+    """Interaction ownership, told to the peer so that an id is held and completed at one site only.
+
+    With ``ack_id`` the receiver answers ``PeerInteractionsAck`` on the same socket; the sender
+    waits for it before acknowledging the agent's accept or completion.
+    """
+
+    server: ShortText
+    records: list[PeerInteractionRecord]
+    ack_id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class PeerInteractionsAck(Message, tag="PeerInteractionsAck"):
+    """The receiver applied ``PeerInteractions{ack_id}``; ``refused``: accept claims it turned down
+    (an agent there already holds or completed the interaction)."""
+
+    server: ShortText
+    ack_id: Annotated[int, msgspec.Meta(ge=1)]
+    refused: list[InteractionId] = []
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = Union[
@@ -481,6 +513,8 @@ ClientMessage = Union[
     Heartbeat,
     PeerHello,
     PeerAgentEpochs,
+    PeerInteractions,
+    PeerInteractionsAck,
 ]
 
 ServerMessage = Union[

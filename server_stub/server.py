@@ -24,6 +24,7 @@ from . import protocol as p
 from .config import ServerConfig
 from .directory import AgentRecord, Directory, verify_password
 from .peer import PeerLink
+from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from .tokens import TokenError, issue_token, peer_proof, verify_token
 
 log = logging.getLogger("interaction_server")
@@ -90,6 +91,7 @@ class Conn:
     last_refused: float = 0.0
     last_rate_notice: float = 0.0
     answers: _LRU = field(default_factory=_LRU)
+    pending: set = field(default_factory=set)  # request ids whose answer waits for the peer
     closing: bool = False
     writer: asyncio.Task | None = None
 
@@ -112,10 +114,11 @@ class AgentSession:
     place: str | None = None
     token_refresh: asyncio.TimerHandle | None = None
 
-    def report(self) -> p.AgentReport:
+    def report(self, interaction_id: str | None = None) -> p.AgentReport:
         return p.AgentReport(
             agent_id=self.agent.id, name=self.agent.name, epoch=self.epoch, state=self.state,
             since_ms=self.since_ms, login_ms=self.login_ms, reason=self.reason, place=self.place,
+            interaction_id=interaction_id,
         )
 
 
@@ -166,9 +169,23 @@ class InteractionServer:
         self.directory = directory
         self.name = config.name
         self.reasons = {r.code for r in config.reasons}
+        self.dispositions = {d.code for d in config.dispositions}
+        self.engine = RoutingEngine(config.queues, max_offer_timeouts=config.max_offer_timeouts,
+                                    offer_timeout_reason=config.offer_timeout_reason,
+                                    orphan_timeout_ms=config.orphan_timeout_ms)
+        self._queue_members: dict[str, dict[str, int]] = collections.defaultdict(dict)  # agent -> queue -> penalty
+        for queue in config.queues:
+            for agent_id, penalty in queue.members:
+                self._queue_members[agent_id][queue.name] = penalty
+        # Published again only when they change; the snapshot carries the initial zeros.
+        self._last_statistics: list | None = self.engine.statistics(0)
         self.sessions: dict[str, AgentSession] = {}  # agent id -> login here
         self.standby: dict[str, set[Conn]] = collections.defaultdict(set)
         self.known_epoch: dict[str, int] = {}  # highest epoch ever seen for an agent
+        # Epoch of the last login made here with a resume token -> that token's epoch. A desktop
+        # whose failover login was acknowledged but whose link died before the ack arrived retries
+        # with the same token; it is the only holder of that token, so the retry is let through.
+        self.resumed_from: dict[str, tuple[int, int]] = {}
         self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
         self.agent_answers: dict[str, _LRU] = collections.defaultdict(_LRU)
         self.reporting = ReportingStream(self.name, config.replay_buffer)
@@ -214,6 +231,7 @@ class InteractionServer:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.engine.hold(2**62)  # no offers to agents being logged out by the shutdown
         for session in list(self.sessions.values()):
             self._end_session(session, "server_shutdown", "server shutting down", close=False)
         writers = []
@@ -347,11 +365,13 @@ class InteractionServer:
         if isinstance(msg, p.PeerHello):
             self._peer_hello(conn, msg)
             return
-        if isinstance(msg, p.PeerAgentEpochs):
+        if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
-            else:
+            elif isinstance(msg, p.PeerAgentEpochs):
                 self.peer_epochs_received(msg)
+            elif isinstance(msg, p.PeerInteractions):
+                self.peer_interactions_received(msg, reply_to=conn)
             return
         request_id = msg.request_id
         cached = conn.answers.get(request_id)
@@ -360,6 +380,8 @@ class InteractionServer:
         if cached is not None:
             _enqueue(conn, cached)  # a retry: the original answer, no second effect
             return
+        if request_id in conn.pending:
+            return  # a retry of a request still waiting for the peer: its answer is coming
         handler = self._handlers.get(type(msg))
         if not conn.registered and not isinstance(msg, p.RequestRegisterClient):
             self._protocol_error(conn, "not_registered", "send RequestRegisterClient first", request_id)
@@ -377,15 +399,46 @@ class InteractionServer:
             ack, after = handler(self, conn, msg, *args)
         except _Silent:
             return
+        except _Deferred as deferred:
+            conn.pending.add(msg.request_id)
+            asyncio.get_running_loop().create_task(self._answer_later(conn, msg, deferred))
+            return
         except Refusal as refusal:
             self._protocol_error(conn, refusal.code, refusal.message, msg.request_id)
             return
+        self._deliver(conn, msg, ack, after)
+
+    def _deliver(self, conn: Conn, msg: p.Request, ack: p.EventAck, after) -> None:
         frame = self._send(conn, ack)
         conn.answers.remember(msg.request_id, frame)
         if conn.principal and not isinstance(msg, _SOCKET_BINDING):
             self.agent_answers[conn.principal.id].remember(msg.request_id, frame)
         for event in after:
-            self._send(conn, event)
+            if callable(event):  # work that must follow the answer (an offer after a login)
+                event()
+            else:
+                self._send(conn, event)
+
+    async def _answer_later(self, conn: Conn, msg: p.Request, deferred: "_Deferred") -> None:
+        """Answer once the peer confirmed (or did not answer in time: then it is taken as down)."""
+        try:
+            try:
+                async with asyncio.timeout(self.config.peer_ack_timeout_ms / 1000):
+                    refused = await deferred.waiter
+            except TimeoutError:
+                log.warning("%s: the peer did not confirm %s in time; going ahead", conn.label(), type(msg).__name__)
+                refused = None
+            try:
+                ack, after = deferred.finish(refused or frozenset())
+            except Refusal as refusal:
+                self._protocol_error(conn, refusal.code, refusal.message, msg.request_id)
+                return
+            self._deliver(conn, msg, ack, after)
+        except Exception:
+            log.exception("%s: internal error", conn.label())
+            self._send(conn, p.EventError(code="internal", message="internal server error", request_id=msg.request_id))
+        finally:
+            conn.pending.discard(msg.request_id)
 
     async def _run_async(self, conn: Conn, handler, msg) -> None:
         """Verify credentials off the loop (scrypt), then run the handler on the loop."""
@@ -442,6 +495,7 @@ class InteractionServer:
         return p.EventAck(
             request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
             heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, reasons=list(self.config.reasons),
+            dispositions=list(self.config.dispositions),
         ), ()
 
     def _bind(self, conn: Conn, record: AgentRecord) -> None:
@@ -467,7 +521,8 @@ class InteractionServer:
         # A newer login seen here or told by the peer makes the token stale even when that login
         # is gone (peer lost, logged out): epochs only go up.
         newest = max(current, self.known_epoch.get(agent_id, 0))
-        if token_epoch is not None and token_epoch < newest:
+        retry = token_epoch is not None and self.resumed_from.get(agent_id) == (newest, token_epoch)
+        if token_epoch is not None and token_epoch < newest and not retry:
             raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {newest}); log in with the password")
         duplicate = (here is not None or agent_id in self.peer_logged_in) and token_epoch is None
         if duplicate and self.config.duplicate_policy == "deny":
@@ -485,16 +540,25 @@ class InteractionServer:
                                login_ms=now, conn=conn, place=msg.place)
         self.sessions[agent_id] = session
         self.known_epoch[agent_id] = epoch
+        if token_epoch is not None:
+            self.resumed_from[agent_id] = (epoch, token_epoch)
+        else:
+            self.resumed_from.pop(agent_id, None)
         conn.login = session
         token, expires = self._issue_token(session)
-        self.reporting.publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=session.report()))
+        # Adopt what a failover login brings before anything can be offered to the agent.
+        adopted, effects = self.engine.login(agent_id, self._penalties(record), state, now, msg.interactions)
+        self.reporting.publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=self._report(session)))
         if self.peer:
             # A password login while the peer holds the agent is a second desktop, not a move.
             self.peer.tell({agent_id: epoch}, [], [agent_id] if duplicate else [])
-        log.info("%s: agent %s logged in at epoch %d (%s%s)", conn.label(), agent_id, epoch,
-                 "resume token" if token_epoch is not None else "password", ", duplicate" if duplicate else "")
+        log.info("%s: agent %s logged in at epoch %d (%s%s)%s", conn.label(), agent_id, epoch,
+                 "resume token" if token_epoch is not None else "password", ", duplicate" if duplicate else "",
+                 f", adopted {adopted}" if adopted else "")
+        if adopted:
+            self._replicate([self._peer_row(self.engine.interactions[i], "held", "adopt") for i in adopted])
         return p.EventAck(request_id=msg.request_id, server=self.name, role="primary", epoch=epoch,
-                          resume_token=token, token_expires_ms=expires), (self._status(session),)
+                          resume_token=token, token_expires_ms=expires), (self._status(session), lambda: self._apply(effects))
 
     def _issue_token(self, session: AgentSession) -> tuple[str, int]:
         expires = wall_ms() + self.config.token_ttl_ms
@@ -541,9 +605,12 @@ class InteractionServer:
         if reason is not None and reason not in self.reasons:
             raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
         self.change_state(session, state, reason)
-        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), (self._status(session),)
+        effects = self.engine.set_state(session.agent.id, state, wall_ms())
+        return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
+                (self._status(session), lambda: self._apply(effects)))
 
     def change_state(self, session: AgentSession, state: str, reason: str | None, forced_by: str | None = None) -> bool:
+        """Record and report a state change (the routing engine is told by the caller)."""
         if (session.state, session.reason) == (state, reason):
             return False
         session.state, session.reason, session.since_ms = state, reason, wall_ms()
@@ -568,8 +635,8 @@ class InteractionServer:
 
     def _subscribe(self, conn: Conn, msg: p.RequestSubscribeReporting, auth):
         record, _ = auth
-        if record.role != "supervisor":
-            raise Refusal("forbidden", f"{record.id} is not a supervisor; the reporting stream needs the supervisor role")
+        if record.role not in ("supervisor", "carrier"):
+            raise Refusal("forbidden", f"{record.id} is not a supervisor; the reporting stream needs the supervisor (or carrier) role")
         self._bind(conn, record)
         stream = self.reporting
         replay = None
@@ -590,7 +657,8 @@ class InteractionServer:
                 _enqueue(conn, f)
             raise _Silent()
         snapshot = p.EventReportingSnapshot(server=self.name, stream_id=stream.stream_id, seq=stream.seq,
-                                            agents=[s.report() for s in self.sessions.values()])
+                                            agents=[self._report(s) for s in self.sessions.values()],
+                                            queues=self.engine.statistics(wall_ms()))
         return ack, (snapshot,)
 
     def _supervised(self, conn: Conn, agent_id: str) -> AgentSession:
@@ -610,6 +678,7 @@ class InteractionServer:
             raise Refusal("invalid_reason", f"unknown Not Ready reason {msg.reason!r}; known: {sorted(self.reasons)}")
         by = conn.principal.id
         self.change_state(session, "not_ready", msg.reason, forced_by=by)
+        self._apply(self.engine.set_state(session.agent.id, "not_ready", wall_ms()))
         self._send(session.conn, self._status(session, forced_by=by))
         log.info("%s: supervisor %s set agent %s Not Ready (%s)", conn.label(), by, msg.agent_id, msg.reason)
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
@@ -620,12 +689,144 @@ class InteractionServer:
         self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by)
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
+    # ------------------------------------------------------------------ interactions
+
+    def _penalties(self, record: AgentRecord) -> dict[str, int]:
+        """Queue -> penalty: the directory's memberships, overridden by the site's queue members."""
+        return {**record.queue_penalties(), **self._queue_members.get(record.id, {})}
+
+    def _engine(self, call, *args):
+        try:
+            return call(*args)
+        except EngineRefusal as refusal:
+            raise Refusal(refusal.code, refusal.message) from None
+
+    def _apply(self, effects: list) -> None:
+        """Carry out what the routing engine decided: offers, revocations, reports, state changes."""
+        now = wall_ms()
+        for effect in effects:
+            if isinstance(effect, Report):
+                i = effect.interaction
+                session = self.sessions.get(effect.agent_id) if effect.agent_id else None
+                self.reporting.publish(lambda seq, e=effect, i=i, session=session: p.EventInteraction(
+                    server=self.name, seq=seq, interaction_id=i.interaction_id, event=e.event, at_ms=now,
+                    queue=i.queue, media=i.media, agent_id=e.agent_id, epoch=session.epoch if session else None,
+                    disposition=e.disposition, reason=e.reason[:256] if e.reason else None))
+                continue
+            session = self.sessions.get(effect.agent_id)
+            if session is None:
+                continue
+            if isinstance(effect, Offer):
+                self._send(session.conn, p.EventInvite(agent_id=effect.agent_id, epoch=session.epoch,
+                                                       interaction=effect.interaction, offered_ms=effect.offered_ms,
+                                                       expires_ms=effect.expires_ms))
+            elif isinstance(effect, Revoke):
+                self._send(session.conn, p.EventInviteRevoked(agent_id=effect.agent_id, epoch=session.epoch,
+                                                              interaction_id=effect.interaction_id,
+                                                              reason=effect.reason, message=effect.message))
+            elif isinstance(effect, SetState):
+                self.change_state(session, effect.state, effect.reason)
+                self._send(session.conn, self._status(session))
+            elif isinstance(effect, HeldChanged):
+                self._send(session.conn, self._status(session))
+
+    def _interaction_session(self, conn: Conn, msg) -> AgentSession:
+        return self._own_login(conn, msg.epoch)
+
+    def _accept(self, conn: Conn, msg: p.RequestAccept):
+        session = self._own_login(conn, msg.epoch)
+        iid = msg.interaction_id
+        effects = self._engine(self.engine.accept, session.agent.id, iid, wall_ms())
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
+        if not effects:  # already in this agent's hands: a repeat
+            return ack, (self._status(session),)
+
+        def finish(refused):
+            if iid in refused:  # an agent at the peer site has it: the first taker keeps it
+                self._apply(self.engine.withdraw(iid, wall_ms(), "taken by an agent at the peer site"))
+                raise Refusal("unknown_interaction", f"{iid} was taken by an agent at the peer site")
+            self._apply(effects)
+            return ack, (self._status(session),)
+
+        waiter = self._replicate([self._peer_row(self.engine.interactions[iid], "held", "accept")])
+        if waiter is None:
+            return finish(frozenset())
+        raise _Deferred(waiter, finish)
+
+    def _reject(self, conn: Conn, msg: p.RequestReject):
+        session = self._own_login(conn, msg.epoch)
+        effects = self._engine(self.engine.reject, session.agent.id, msg.interaction_id, wall_ms())
+        return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
+                (lambda: self._apply(effects),))
+
+    def _update_notes(self, conn: Conn, msg: p.RequestUpdateNotes):
+        session = self._own_login(conn, msg.epoch)
+        self._engine(self.engine.update_notes, session.agent.id, msg.interaction_id, msg.notes)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _complete(self, conn: Conn, msg: p.RequestCompleteInteraction):
+        session = self._own_login(conn, msg.epoch)
+        if msg.disposition not in self.dispositions:
+            raise Refusal("invalid_disposition", f"unknown disposition {msg.disposition!r}; known: {sorted(self.dispositions)}")
+        iid = msg.interaction_id
+        effects = self._engine(self.engine.complete, session.agent.id, iid, msg.disposition, msg.notes, wall_ms())
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
+        if not effects:  # completed already (here, or at the peer before a failover): a repeat
+            return ack, (self._status(session),)
+
+        def finish(refused):
+            # Reported only once the peer knows: if this server dies now, the survivor answers a
+            # re-sent completion as a repeat instead of counting it a second time.
+            self._apply(effects)
+            return ack, (self._status(session),)
+
+        item = self.engine.interactions[iid]
+        waiter = self._replicate([self._peer_row(item, "completed", "complete")])
+        if waiter is None:
+            return finish(frozenset())
+        raise _Deferred(waiter, finish)
+
+    def _submit(self, conn: Conn, msg: p.RequestSubmitInteraction):
+        principal = conn.principal
+        if principal is not None and principal.role == "agent":
+            raise Refusal("forbidden", f"{principal.id} is an agent; interactions are submitted by a carrier or a supervisor")
+        if principal is None or not conn.reporting:
+            raise Refusal("not_authenticated", "subscribe as a carrier or supervisor first (RequestSubscribeReporting)")
+        effects = self._engine(self.engine.submit, msg.interaction, wall_ms())
+        return p.EventAck(request_id=msg.request_id, server=self.name), (lambda: self._apply(effects),)
+
+    def _peer_row(self, item, status: str, claim: str) -> p.PeerInteractionRecord:
+        i = item.interaction
+        return p.PeerInteractionRecord(interaction_id=i.interaction_id, status=status, queue=i.queue, media=i.media,
+                                       agent_id=item.agent_id, claim=claim)
+
+    def _replicate(self, rows: list) -> "asyncio.Future | None":
+        """Tell the peer what we hold or completed; a future of the ids it refused, or None when
+        there is no peer link to wait for."""
+        if self.peer is None or not rows:
+            return None
+        return self.peer.replicate(rows)
+
+    def _publish_statistics(self) -> None:
+        if not self.engine.queues:
+            return
+        stats = self.engine.statistics(wall_ms())
+        if stats == self._last_statistics:
+            return
+        self._last_statistics = stats
+        self.reporting.publish(lambda seq: p.EventQueueStatistics(server=self.name, seq=seq, at_ms=wall_ms(), queues=stats))
+
     # ------------------------------------------------------------------ session end
 
     def _status(self, session: AgentSession, forced_by: str | None = None) -> p.EventCurrentAgentStatus:
         return p.EventCurrentAgentStatus(
             agent_id=session.agent.id, epoch=session.epoch, server=self.name, state=session.state,
-            since_ms=session.since_ms, reason=session.reason, place=session.place, forced_by=forced_by)
+            since_ms=session.since_ms, reason=session.reason, place=session.place, forced_by=forced_by,
+            interaction_ids=self.engine.held_by(session.agent.id))
+
+    def _report(self, session: AgentSession) -> p.AgentReport:
+        held = self.engine.held_by(session.agent.id)
+        return session.report(held[0] if held else None)
 
     def _end_session(self, session: AgentSession, reason: str, message: str, *, close: bool, by: str | None = None) -> None:
         agent_id = session.agent.id
@@ -637,6 +838,7 @@ class InteractionServer:
             session.token_refresh.cancel()
         self.reporting.publish(lambda seq: p.EventAgentLogout(
             server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, reason=reason))
+        self._apply(self.engine.logout(agent_id, wall_ms()))
         if self.peer:
             self.peer.tell({}, [agent_id])
         log.info("%s: agent %s logged out at epoch %d (%s)", session.conn.label(), agent_id, session.epoch, reason)
@@ -670,6 +872,8 @@ class InteractionServer:
         # Answer on the same link with what we hold and know: the dialling server may have just
         # restarted and is waiting for this before it accepts logins.
         self._send(conn, self.peer_state())
+        for frame in self.peer_interaction_sync():
+            self._send(conn, frame)
         log.info("%s: peer link from %s", conn.label(), msg.server)
 
     def peer_state(self) -> p.PeerAgentEpochs:
@@ -681,6 +885,7 @@ class InteractionServer:
             for agent_id, epoch in msg.known.items():
                 self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
             self.peer_synced.set()
+            self.engine.hold(0)  # fresh news from the peer: a stalled server may offer again
         for agent_id in msg.logged_out:
             self.peer_logged_in.pop(agent_id, None)
         for agent_id, epoch in msg.epochs.items():
@@ -693,6 +898,24 @@ class InteractionServer:
                 reason = "duplicate_login" if agent_id in msg.duplicates else "moved"
                 self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True, by=msg.server)
 
+    def peer_interaction_sync(self) -> list[p.PeerInteractions]:
+        """Every interaction held or completed here, in frames small enough for the peer's limit."""
+        rows = [self._peer_row(item, status, "sync") for item, status in self.engine.peer_records()]
+        return [p.PeerInteractions(server=self.name, records=rows[i:i + 100]) for i in range(0, len(rows), 100)]
+
+    def peer_interactions_received(self, msg: p.PeerInteractions, reply_to: Conn | None) -> None:
+        refused = []
+        now = wall_ms()
+        for row in msg.records:
+            agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
+                                                      row.media, row.claim, now)
+            if not agreed:
+                refused.append(row.interaction_id)
+                log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim, row.interaction_id)
+            self._apply(effects)
+        if msg.ack_id is not None and reply_to is not None:
+            self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id, refused=refused))
+
     def held_epochs(self) -> dict[str, int]:
         return {agent_id: s.epoch for agent_id, s in self.sessions.items()}
 
@@ -702,6 +925,7 @@ class InteractionServer:
         """Send heartbeats on quiet sockets and close silent ones, for every socket at once."""
         period = 0.1
         last = time.monotonic()
+        last_statistics = last
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
@@ -710,7 +934,14 @@ class InteractionServer:
                 log.warning("server stalled for %.1f s; giving every socket a fresh timeout", now - last)
                 for conn in self.conns:
                     conn.last_rx = now
+                # Agents have probably moved meanwhile: offer nothing until the peer has told us
+                # (its full epochs fence the moved logins) or a heartbeat timeout has passed.
+                self.engine.hold(wall_ms() + self.config.heartbeat_timeout_ms)
             last = now
+            self._apply(self.engine.tick(wall_ms()))
+            if now - last_statistics >= 1.0:
+                last_statistics = now
+                self._publish_statistics()
             frame = None
             for conn in list(self.conns):
                 if conn.closing:
@@ -742,7 +973,21 @@ class InteractionServer:
         p.RequestSubscribeReporting: _subscribe,
         p.RequestForceNotReady: _force_not_ready,
         p.RequestForceLogout: _force_logout,
+        p.RequestAccept: _accept,
+        p.RequestReject: _reject,
+        p.RequestUpdateNotes: _update_notes,
+        p.RequestCompleteInteraction: _complete,
+        p.RequestSubmitInteraction: _submit,
     }
+
+
+class _Deferred(Exception):
+    """The handler's answer waits for the peer: ``finish(refused ids)`` gives (ack, after) or raises Refusal."""
+
+    def __init__(self, waiter, finish):
+        super().__init__("deferred")
+        self.waiter = waiter
+        self.finish = finish
 
 
 class _Silent(Refusal):

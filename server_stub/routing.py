@@ -1,0 +1,575 @@
+"""Queues, offers and the life of an interaction at one server, without sockets or clocks.
+
+The server feeds the engine what happened (an interaction submitted, an agent ready, an offer
+answered, time passing) with ``now`` in ms, and gets back a list of *effects* to carry out: an
+offer to send, an offer to revoke, a reporting event, a state change the engine decided. Nothing
+here does I/O, so every routing rule is unit-tested with a fake clock (tests/server/test_routing.py).
+
+Routing: an interaction goes to the longest-idle available agent (logged in, Ready, not holding an
+interaction and not being offered one) among the lowest penalty of its queue's members that has
+one; higher penalties are used only while every better member is busy. Available agents sit in one
+heap per (queue, penalty) keyed by the time they became idle, with lazy deletion (each agent
+carries a version; stale heap entries are skipped), so an offer costs O(log agents).
+
+Besides its own interactions the engine remembers what the peer site told it (``PeerRecord``):
+which ids an agent holds or completed there. Together they answer the duplicate checks and the
+conflicts of a failover (see docs/protocol.md, "Exactly once across failover").
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+from . import protocol as p
+from .config import QueueConfig
+
+# ---------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class Offer:
+    agent_id: str
+    interaction: p.Interaction
+    offered_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class Revoke:
+    agent_id: str
+    interaction_id: str
+    reason: str  # RevokeReason
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    event: str  # InteractionEventKind
+    interaction: p.Interaction
+    agent_id: str | None = None
+    disposition: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SetState:
+    """A state change the engine decided (After Call Work, its end, Not Ready after timeouts)."""
+
+    agent_id: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class HeldChanged:
+    """The set of interactions in the agent's hands changed without the agent asking."""
+
+    agent_id: str
+
+
+class EngineRefusal(Exception):
+    """The request cannot be carried out; ``code`` is the protocol error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ---------------------------------------------------------------------------- state
+
+QUEUED, OFFERED, HELD, COMPLETED, ABANDONED, WITHDRAWN = "queued", "offered", "held", "completed", "abandoned", "withdrawn"
+ENDED = (COMPLETED, ABANDONED, WITHDRAWN)
+
+
+@dataclass(eq=False)
+class Tracked:
+    """One interaction this server has (had) a copy of."""
+
+    interaction: p.Interaction
+    status: str
+    arrived_ms: int  # the customer's arrival, clamped to this server's clock
+    agent_id: str | None = None
+    offered_ms: int | None = None
+    expires_ms: int | None = None
+    accepted_ms: int | None = None
+    notes: str = ""
+    disposition: str | None = None
+    orphan_deadline: int | None = None  # held, but its agent's login ended
+    token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
+
+    @property
+    def id(self) -> str:
+        return self.interaction.interaction_id
+
+
+@dataclass(eq=False)
+class PeerRecord:
+    """What the peer site told us about an interaction: held or completed there, by whom."""
+
+    status: str  # held | completed | ended
+    agent_id: str | None
+    queue: str
+    media: str
+
+
+@dataclass(eq=False)
+class RoutedAgent:
+    agent_id: str
+    penalties: dict[str, int]
+    state: str
+    idle_since: int
+    offer: str | None = None
+    held: dict[str, None] = field(default_factory=dict)  # ordered set of interaction ids
+    timeouts_in_row: int = 0
+    acw_until: int | None = None
+    version: int = 0
+
+    @property
+    def available(self) -> bool:
+        return self.state == "ready" and self.offer is None and not self.held
+
+
+@dataclass(eq=False)
+class QueueState:
+    config: QueueConfig
+    waiting: collections.deque = field(default_factory=collections.deque)  # (token, Tracked)
+    waiting_count: int = 0
+    offered: int = 0
+    answered: int = 0
+    answered_in_target: int = 0
+    abandoned: int = 0
+    pools: dict[int, list] = field(default_factory=dict)  # penalty -> heap of (idle_since, n, version, agent)
+
+
+class RoutingEngine:
+    def __init__(self, queues: tuple[QueueConfig, ...] | list[QueueConfig], *, max_offer_timeouts: int = 3,
+                 offer_timeout_reason: str = "system", orphan_timeout_ms: int = 300_000,
+                 remember: int = 200_000):
+        self.queues: dict[str, QueueState] = {q.name: QueueState(q) for q in queues}
+        self.max_offer_timeouts = max_offer_timeouts
+        self.offer_timeout_reason = offer_timeout_reason
+        self.orphan_timeout_ms = orphan_timeout_ms
+        self.remember = remember  # ended interactions kept for duplicate detection
+        self.interactions: dict[str, Tracked] = {}
+        self.ended: collections.deque[str] = collections.deque()
+        self.peer: dict[str, PeerRecord] = {}
+        self.agents: dict[str, RoutedAgent] = {}
+        self.hold_until = 0  # no offers and no timers before this (a stalled server catching up)
+        self._timers: list = []  # (when, n, kind, key, token)
+        self._n = itertools.count()
+
+    # ------------------------------------------------------------------ agents
+
+    def login(self, agent_id: str, penalties: dict[str, int], state: str, now: int,
+              interactions: list[p.HeldInteraction] | tuple = ()) -> tuple[list[str], list]:
+        """A login here. ``interactions`` (a failover login) are adopted before anything is
+        offered. Returns (ids adopted, effects)."""
+        penalties = {q: pen for q, pen in penalties.items() if q in self.queues}
+        agent = self.agents[agent_id] = RoutedAgent(agent_id, penalties, state, idle_since=now)
+        effects: list = []
+        adopted = []
+        for held in interactions:
+            if held.interaction.interaction_id in agent.held:
+                continue
+            ok, more = self._adopt(agent, held, now)
+            effects += more
+            if ok:
+                adopted.append(held.interaction.interaction_id)
+        self._make_available(agent)
+        self._route(now, effects)
+        return adopted, effects
+
+    def logout(self, agent_id: str, now: int) -> list:
+        """The login ended: an offer goes back to the head of its queue; interactions in hand are
+        kept for ``orphan_timeout_ms`` (the agent is probably re-attaching them elsewhere)."""
+        agent = self.agents.pop(agent_id, None)
+        effects: list = []
+        if agent is None:
+            return effects
+        agent.version += 1
+        if agent.offer is not None:
+            item = self.interactions[agent.offer]
+            agent.offer = None
+            self._requeue(item, now, effects, "queued", agent_id, f"offer withdrawn: agent {agent_id} logged out")
+        for iid in agent.held:
+            item = self.interactions[iid]
+            item.orphan_deadline = now + self.orphan_timeout_ms
+            item.token += 1
+            self._timer(item.orphan_deadline, "orphan", iid, item.token)
+        self._route(now, effects)
+        return effects
+
+    def set_state(self, agent_id: str, state: str, now: int) -> list:
+        """The agent's state changed (asked by the agent or a supervisor)."""
+        agent = self.agents.get(agent_id)
+        effects: list = []
+        if agent is None or agent.state == state:
+            return effects
+        agent.state = state
+        agent.acw_until = None
+        if state == "ready":
+            agent.idle_since = now
+            agent.timeouts_in_row = 0
+        self._make_available(agent)
+        self._route(now, effects)
+        return effects
+
+    def held_by(self, agent_id: str) -> list[str]:
+        agent = self.agents.get(agent_id)
+        return list(agent.held) if agent else []
+
+    # ------------------------------------------------------------------ interactions
+
+    def known(self, interaction_id: str) -> bool:
+        return interaction_id in self.interactions or interaction_id in self.peer
+
+    def submit(self, interaction: p.Interaction, now: int) -> list:
+        if interaction.queue not in self.queues:
+            raise EngineRefusal("unknown_queue", f"no queue {interaction.queue!r} here; queues: {sorted(self.queues)}")
+        iid = interaction.interaction_id
+        if iid in self.interactions:
+            raise EngineRefusal("duplicate_interaction", f"{iid} is already known here ({self.interactions[iid].status})")
+        if iid in self.peer:
+            raise EngineRefusal("duplicate_interaction", f"{iid} is {self.peer[iid].status} at the peer site")
+        item = Tracked(interaction, QUEUED, arrived_ms=min(interaction.created_ms, now))
+        self.interactions[iid] = item
+        effects: list = [Report("queued", interaction)]
+        self._enqueue(item, now, head=False)
+        self._route(now, effects)
+        return effects
+
+    def accept(self, agent_id: str, iid: str, now: int) -> list:
+        """The agent takes the offer. Accepting what it already holds is a harmless repeat ([])."""
+        item = self.interactions.get(iid)
+        if item is not None and item.status == HELD and item.agent_id == agent_id:
+            return []
+        agent = self.agents.get(agent_id)
+        if item is None or agent is None or item.status != OFFERED or item.agent_id != agent_id:
+            raise EngineRefusal("unknown_interaction", f"{iid} is not offered to {agent_id} here")
+        agent.offer = None
+        agent.held[iid] = None
+        agent.timeouts_in_row = 0
+        agent.version += 1
+        item.status, item.accepted_ms, item.expires_ms = HELD, now, None
+        item.token += 1
+        q = self.queues[item.interaction.queue]
+        q.answered += 1
+        if now - item.arrived_ms <= q.config.service_level_target_ms:
+            q.answered_in_target += 1
+        return [Report("accepted", item.interaction, agent_id)]
+
+    def reject(self, agent_id: str, iid: str, now: int) -> list:
+        item = self._offered_to(agent_id, iid)
+        agent = self.agents[agent_id]
+        agent.offer = None
+        agent.timeouts_in_row = 0
+        agent.idle_since = now  # to the back of the idle order: the next agent gets it first
+        effects: list = []
+        self._requeue(item, now, effects, "rejected", agent_id)
+        self._make_available(agent)
+        self._route(now, effects)
+        return effects
+
+    def update_notes(self, agent_id: str, iid: str, notes: str) -> None:
+        self._held_by(agent_id, iid).notes = notes
+
+    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int) -> list:
+        """Finish an interaction in hand. Completing again what this agent completed is a repeat ([])."""
+        item = self.interactions.get(iid)
+        if item is not None and item.status == COMPLETED and item.agent_id == agent_id:
+            return []
+        peer = self.peer.get(iid)
+        if item is None and peer is not None and peer.status == "completed" and peer.agent_id == agent_id:
+            return []  # completed at the peer before a failover; the agent re-sends it here
+        item = self._held_by(agent_id, iid)
+        agent = self.agents[agent_id]
+        del agent.held[iid]
+        if notes:
+            item.notes = notes
+        item.status, item.disposition = COMPLETED, disposition
+        self._ended(item)
+        effects: list = [Report("completed", item.interaction, agent_id, disposition=disposition)]
+        q = self.queues.get(item.interaction.queue)
+        acw = q.config.acw_ms if q is not None else None
+        agent.idle_since = now
+        if acw and agent.state != "not_ready":
+            agent.state = "after_call_work"
+            agent.acw_until = now + acw
+            effects.append(SetState(agent_id, "after_call_work"))
+            self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
+        self._make_available(agent)
+        self._route(now, effects)
+        return effects
+
+    def withdraw(self, iid: str, now: int, reason: str) -> list:
+        """Drop this server's copy: the interaction is handled elsewhere (the peer refused our claim)."""
+        item = self.interactions.get(iid)
+        effects: list = []
+        if item is None or item.status in ENDED:
+            return effects
+        self._drop_copy(item, now, effects, reason)
+        self._route(now, effects)
+        return effects
+
+    def _adopt(self, agent: RoutedAgent, held: p.HeldInteraction, now: int) -> tuple[bool, list]:
+        """A failover login brings an interaction in the agent's hands. Returns (adopted, effects).
+
+        Not adopted: the interaction was completed already (by this agent: its re-sent completion
+        is acknowledged as a repeat; by another: the agent is told ``taken_elsewhere``). Any other
+        copy here (queued, offered, or held by another agent) is withdrawn: the adopter has it.
+        """
+        interaction = held.interaction
+        iid = interaction.interaction_id
+        agent_id = agent.agent_id
+        effects: list = []
+        item = self.interactions.get(iid)
+        peer = self.peer.get(iid)
+        done_by = item.agent_id if item is not None and item.status == COMPLETED else (
+            peer.agent_id if item is None and peer is not None and peer.status == "completed" else None)
+        if done_by is not None or (item is not None and item.status == COMPLETED):
+            if done_by != agent_id:
+                effects.append(Revoke(agent_id, iid, "taken_elsewhere", f"{iid} was completed by agent {done_by}"))
+            return False, effects
+        if item is not None and item.status == HELD and item.agent_id == agent_id:
+            item.orphan_deadline = None  # the agent is back with it
+            item.token += 1
+            item.notes = held.notes or item.notes
+        else:
+            if item is not None and item.status not in ENDED:
+                self._drop_copy(item, now, effects, f"adopted by agent {agent_id}")
+            item = Tracked(interaction, HELD, arrived_ms=min(interaction.created_ms, now), agent_id=agent_id,
+                           accepted_ms=min(held.accepted_ms, now), notes=held.notes)
+            self.interactions[iid] = item
+        self.peer.pop(iid, None)
+        agent.held[iid] = None
+        agent.version += 1
+        effects.append(Report("adopted", interaction, agent_id))
+        return True, effects
+
+    # ------------------------------------------------------------------ the peer site
+
+    def peer_record(self, iid: str, status: str, agent_id: str | None, queue: str, media: str,
+                    claim: str, now: int) -> tuple[bool, list]:
+        """The peer holds (``held``), completed or otherwise ended an interaction. Returns (agreed,
+        effects). A local copy not yet in an agent's hands is withdrawn. ``claim="accept"`` is
+        refused when an agent here already holds or completed it (the first taker keeps it); an
+        adoption (``claim="adopt"``) always wins, since that agent has the customer."""
+        effects: list = []
+        item = self.interactions.get(iid)
+        if item is not None and status == "held":
+            if item.status == COMPLETED or (item.status == HELD and item.agent_id != agent_id and claim != "adopt"):
+                return False, effects
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media)
+        if item is not None and item.status not in ENDED and status in ("held", "completed"):
+            self._drop_copy(item, now, effects, f"{status} at the peer site by agent {agent_id}")
+            self._route(now, effects)
+        return True, effects
+
+    def peer_records(self) -> list[tuple[Tracked, str]]:
+        """What to tell a (re)connected peer: every interaction held or completed here."""
+        out = []
+        for iid, item in self.interactions.items():
+            if item.status in (HELD, COMPLETED):
+                out.append((item, item.status))
+        return out
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: int) -> list:
+        """Fire the timers that are due: offer timeouts, abandonments, After Call Work ends, orphans."""
+        effects: list = []
+        if now < self.hold_until:
+            return effects
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, kind, key, token = heapq.heappop(timers)
+            if kind == "acw":
+                agent = self.agents.get(key)
+                if agent is not None and agent.acw_until == token and agent.state == "after_call_work":
+                    agent.state, agent.acw_until, agent.idle_since = "ready", None, now
+                    effects.append(SetState(key, "ready"))
+                    self._make_available(agent)
+                continue
+            item = self.interactions.get(key)
+            if item is None or item.token != token:
+                continue
+            if kind == "offer" and item.status == OFFERED:
+                self._offer_timed_out(item, now, effects)
+            elif kind == "abandon" and item.status in (QUEUED, OFFERED):
+                self._abandon(item, now, effects)
+            elif kind == "orphan" and item.status == HELD and item.orphan_deadline is not None:
+                item.status = ABANDONED
+                self._ended(item)
+                effects.append(Report("abandoned", item.interaction, item.agent_id,
+                                      reason=f"agent {item.agent_id} left and did not bring it back"))
+        self._route(now, effects)
+        return effects
+
+    def hold(self, until: int) -> None:
+        """No offers and no timeouts before ``until`` (after a stall, until the peer is heard)."""
+        self.hold_until = until
+
+    def statistics(self, now: int) -> list[p.QueueStatistics]:
+        out = []
+        for name, q in self.queues.items():
+            oldest = min((item.arrived_ms for token, item in q.waiting if item.token == token and item.status == QUEUED),
+                         default=None)
+            finished = q.answered + q.abandoned
+            out.append(p.QueueStatistics(
+                queue=name, waiting=q.waiting_count, longest_wait_ms=max(0, now - oldest) if oldest is not None else 0,
+                offered=q.offered, answered=q.answered, abandoned=q.abandoned,
+                service_level=round(q.answered_in_target / finished, 4) if finished else None,
+                service_level_target_ms=q.config.service_level_target_ms))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _timer(self, when: int, kind: str, key: str, token: int) -> None:
+        heapq.heappush(self._timers, (when, next(self._n), kind, key, token))
+
+    def _offered_to(self, agent_id: str, iid: str) -> Tracked:
+        item = self.interactions.get(iid)
+        if item is None or item.status != OFFERED or item.agent_id != agent_id or agent_id not in self.agents:
+            raise EngineRefusal("unknown_interaction", f"{iid} is not offered to {agent_id} here")
+        return item
+
+    def _held_by(self, agent_id: str, iid: str) -> Tracked:
+        item = self.interactions.get(iid)
+        if item is None or item.status != HELD or item.agent_id != agent_id or agent_id not in self.agents:
+            raise EngineRefusal("unknown_interaction", f"{iid} is not in the hands of {agent_id} here")
+        return item
+
+    def _ended(self, item: Tracked) -> None:
+        item.token += 1
+        self.ended.append(item.id)
+        while len(self.ended) > self.remember:
+            old = self.ended.popleft()
+            if self.interactions.get(old) is not None and self.interactions[old].status in ENDED:
+                del self.interactions[old]
+
+    def _enqueue(self, item: Tracked, now: int, *, head: bool) -> None:
+        q = self.queues[item.interaction.queue]
+        item.status, item.agent_id, item.offered_ms, item.expires_ms = QUEUED, None, None, None
+        item.token += 1
+        (q.waiting.appendleft if head else q.waiting.append)((item.token, item))
+        q.waiting_count += 1
+        if q.config.abandon_after_ms:
+            self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)
+
+    def _requeue(self, item: Tracked, now: int, effects: list, event: str, agent_id: str, reason: str | None = None) -> None:
+        """An offer that was not taken: back to the head of its queue."""
+        effects.append(Report(event, item.interaction, agent_id, reason=reason))
+        self._enqueue(item, now, head=True)
+
+    def _drop_copy(self, item: Tracked, now: int, effects: list, reason: str) -> None:
+        """End this server's copy because the interaction is handled elsewhere."""
+        if item.status == QUEUED:
+            self.queues[item.interaction.queue].waiting_count -= 1
+        holder = item.agent_id if item.status in (OFFERED, HELD) else None
+        agent = self.agents.get(holder) if holder else None
+        if agent is not None:
+            if agent.offer == item.id:
+                agent.offer = None
+            if agent.held.pop(item.id, 0) is None:
+                effects.append(HeldChanged(holder))
+            agent.version += 1
+            self._make_available(agent)
+            effects.append(Revoke(holder, item.id, "taken_elsewhere", reason))
+        item.status = WITHDRAWN
+        self._ended(item)
+        effects.append(Report("withdrawn", item.interaction, holder, reason=reason))
+
+    def _offer_timed_out(self, item: Tracked, now: int, effects: list) -> None:
+        agent_id = item.agent_id
+        agent = self.agents.get(agent_id)
+        q = self.queues[item.interaction.queue]
+        effects.append(Revoke(agent_id, item.id, "timeout", f"not answered within {q.config.accept_timeout_ms / 1000:g} s"))
+        self._requeue(item, now, effects, "offer_timeout", agent_id)
+        if agent is None:
+            return
+        agent.offer = None
+        agent.idle_since = now
+        agent.timeouts_in_row += 1
+        if agent.timeouts_in_row >= self.max_offer_timeouts and agent.state == "ready":
+            agent.state, agent.timeouts_in_row = "not_ready", 0
+            effects.append(SetState(agent_id, "not_ready", self.offer_timeout_reason))
+        self._make_available(agent)
+
+    def _abandon(self, item: Tracked, now: int, effects: list) -> None:
+        q = self.queues[item.interaction.queue]
+        if item.status == OFFERED:
+            agent = self.agents.get(item.agent_id)
+            if agent is not None:
+                agent.offer = None
+                self._make_available(agent)
+                effects.append(Revoke(item.agent_id, item.id, "abandoned", "the customer hung up"))
+        else:
+            q.waiting_count -= 1
+        q.abandoned += 1
+        item.status = ABANDONED
+        self._ended(item)
+        effects.append(Report("abandoned", item.interaction, reason="the customer hung up while waiting"))
+
+    def _make_available(self, agent: RoutedAgent) -> None:
+        """Re-file the agent in its queues' pools (or, by bumping the version, take it out)."""
+        agent.version += 1
+        if self.agents.get(agent.agent_id) is not agent or not agent.available:
+            return
+        entry = (agent.idle_since, next(self._n), agent.version, agent.agent_id)
+        for queue, penalty in agent.penalties.items():
+            heapq.heappush(self.queues[queue].pools.setdefault(penalty, []), entry)
+
+    def _best_agent(self, q: QueueState) -> RoutedAgent | None:
+        for penalty in sorted(q.pools):
+            heap = q.pools[penalty]
+            while heap:
+                _, _, version, agent_id = heap[0]
+                agent = self.agents.get(agent_id)
+                if agent is not None and agent.version == version and agent.available:
+                    return agent
+                heapq.heappop(heap)
+        return None
+
+    def _route(self, now: int, effects: list) -> None:
+        if now < self.hold_until:
+            return
+        busy = [q for q in self.queues.values() if q.waiting_count]
+        # The queue whose head customer came first picks first (agents in several queues).
+        busy.sort(key=lambda q: self._head(q).arrived_ms if self._head(q) else now)
+        for q in busy:
+            while q.waiting_count:
+                agent = self._best_agent(q)
+                if agent is None:
+                    break
+                head = self._head(q)
+                if head is None:  # cannot happen while waiting_count is right; never spin on it
+                    q.waiting_count = 0
+                    break
+                q.waiting.popleft()
+                q.waiting_count -= 1
+                self._offer(q, head, agent, now, effects)
+
+    def _head(self, q: QueueState) -> Tracked | None:
+        while q.waiting:
+            token, item = q.waiting[0]
+            if item.token == token and item.status == QUEUED:
+                return item
+            q.waiting.popleft()
+        return None
+
+    def _offer(self, q: QueueState, item: Tracked, agent: RoutedAgent, now: int, effects: list) -> None:
+        agent.offer = item.id
+        agent.version += 1
+        item.status, item.agent_id, item.offered_ms = OFFERED, agent.agent_id, now
+        item.expires_ms = now + q.config.accept_timeout_ms
+        item.token += 1
+        q.offered += 1
+        self._timer(item.expires_ms, "offer", item.id, item.token)
+        if q.config.abandon_after_ms:
+            self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)
+        effects.append(Offer(agent.agent_id, item.interaction, now, item.expires_ms))
+        effects.append(Report("offered", item.interaction, agent.agent_id))

@@ -1,0 +1,278 @@
+"""The routing engine on its own, with a fake clock: who gets the offer, what happens after it."""
+
+from __future__ import annotations
+
+import pytest
+
+from server_stub import protocol as p
+from server_stub.config import QueueConfig
+from server_stub.routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+
+T0 = 1_767_255_000_000
+
+
+def interaction(iid: str, queue: str = "sales", created: int = T0, media: str = "voice") -> p.Interaction:
+    return p.Interaction(interaction_id=iid, media=media, queue=queue, created_ms=created)
+
+
+def offers(effects) -> list[tuple[str, str]]:
+    return [(e.agent_id, e.interaction.interaction_id) for e in effects if isinstance(e, Offer)]
+
+
+def reports(effects) -> list[tuple]:
+    return [(e.event, e.interaction.interaction_id, e.agent_id) for e in effects if isinstance(e, Report)]
+
+
+def engine(**queue) -> RoutingEngine:
+    return RoutingEngine([QueueConfig("sales", **queue), QueueConfig("support")], max_offer_timeouts=2)
+
+
+def test_longest_idle_ready_agent_of_the_best_penalty_gets_the_offer():
+    e = engine()
+    e.login("tier1-old", {"sales": 1}, "ready", T0)  # idle longest, but a worse penalty
+    e.login("a-old", {"sales": 0}, "ready", T0 + 10)
+    e.login("a-new", {"sales": 0}, "ready", T0 + 20)
+    e.login("not-ready", {"sales": 0}, "not_ready", T0)
+    e.login("other-queue", {"support": 0}, "ready", T0)
+    assert offers(e.submit(interaction("c1"), T0 + 30)) == [("a-old", "c1")]
+    assert offers(e.submit(interaction("c2"), T0 + 31)) == [("a-new", "c2")]
+    # Every penalty-0 member is busy now: the penalty-1 tier is used.
+    assert offers(e.submit(interaction("c3"), T0 + 32)) == [("tier1-old", "c3")]
+    # Nobody left: the fourth waits.
+    effects = e.submit(interaction("c4"), T0 + 33)
+    assert offers(effects) == [] and reports(effects) == [("queued", "c4", None)]
+    (stats, _) = e.statistics(T0 + 1033)
+    assert (stats.waiting, stats.longest_wait_ms, stats.offered) == (1, 1033, 3)
+
+
+def test_a_waiting_interaction_goes_to_the_first_agent_who_becomes_ready():
+    e = engine()
+    e.login("a", {"sales": 0}, "not_ready", T0)
+    e.submit(interaction("c1"), T0)
+    assert offers(e.set_state("a", "ready", T0 + 5)) == [("a", "c1")]
+
+
+def test_reject_puts_the_interaction_back_at_the_head_and_the_next_agent_gets_it():
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.login("b", {"sales": 0}, "ready", T0 + 1)
+    e.login("c", {"sales": 0}, "not_ready", T0)
+    e.submit(interaction("first"), T0 + 2)  # -> a
+    e.submit(interaction("second"), T0 + 3)  # -> b
+    e.submit(interaction("third"), T0 + 4)  # waits
+    effects = e.reject("a", "first", T0 + 5)
+    # a is at the back of the idle order, but nobody else is free: a gets the head again, which is
+    # the rejected one, not the third that waited behind it.
+    assert reports(effects)[0] == ("rejected", "first", "a")
+    assert offers(effects) == [("a", "first")]
+    effects = e.set_state("c", "ready", T0 + 6)
+    assert offers(effects) == [("c", "third")]
+
+
+def test_rejecting_agent_goes_to_the_back_of_the_idle_order():
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.login("b", {"sales": 0}, "not_ready", T0)
+    e.submit(interaction("x"), T0 + 1)
+    e.set_state("b", "ready", T0 + 2)  # b idle since +2, a since 0 but offered
+    assert offers(e.reject("a", "x", T0 + 3)) == [("b", "x")]
+
+
+def test_offer_timeout_revokes_requeues_and_n_in_a_row_set_not_ready_with_the_system_reason():
+    e = engine(accept_timeout_ms=1000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    assert e.tick(T0 + 999) == []
+    effects = e.tick(T0 + 1000)
+    assert [ef for ef in effects if isinstance(ef, Revoke)] == [Revoke("a", "x", "timeout", "not answered within 1 s")]
+    assert reports(effects) == [("offer_timeout", "x", "a"), ("offered", "x", "a")]
+    effects = e.tick(T0 + 2000)  # second timeout in a row: max_offer_timeouts=2
+    assert SetState("a", "not_ready", "system") in effects
+    assert offers(effects) == []
+    assert e.statistics(T0 + 2000)[0].waiting == 1
+
+
+def test_an_answer_resets_the_timeout_count():
+    e = engine(accept_timeout_ms=1000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.tick(T0 + 1000)  # one timeout, offered again
+    e.reject("a", "x", T0 + 1500)  # an answer: count back to 0, offered again
+    effects = e.tick(T0 + 2500)
+    assert not any(isinstance(ef, SetState) for ef in effects)
+
+
+def test_complete_enters_after_call_work_which_ends_into_ready():
+    e = engine(acw_ms=5000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.accept("a", "x", T0 + 100)
+    e.submit(interaction("y"), T0 + 200)  # waits: a holds x
+    effects = e.complete("a", "x", "resolved", "done", T0 + 300)
+    assert reports(effects) == [("completed", "x", "a")]
+    assert SetState("a", "after_call_work") in effects and offers(effects) == []
+    assert e.tick(T0 + 5299) == []
+    effects = e.tick(T0 + 5300)
+    assert SetState("a", "ready") in effects and offers(effects) == [("a", "y")]
+
+
+def test_after_call_work_left_early_by_the_agent_does_not_end_later():
+    e = engine(acw_ms=5000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.accept("a", "x", T0)
+    e.complete("a", "x", "resolved", "", T0)
+    e.set_state("a", "not_ready", T0 + 100)
+    assert e.tick(T0 + 6000) == []
+
+
+def test_without_after_call_work_the_agent_is_offered_the_next_at_once():
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.submit(interaction("y"), T0)
+    e.accept("a", "x", T0)
+    assert offers(e.complete("a", "x", "resolved", "", T0 + 10)) == [("a", "y")]
+
+
+def test_accept_and_complete_repeated_are_harmless_and_other_agents_are_refused():
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.login("b", {"sales": 0}, "not_ready", T0)
+    e.submit(interaction("x"), T0)
+    with pytest.raises(EngineRefusal) as refused:
+        e.accept("b", "x", T0)
+    assert refused.value.code == "unknown_interaction"
+    assert reports(e.accept("a", "x", T0)) == [("accepted", "x", "a")]
+    assert e.accept("a", "x", T0) == []
+    e.update_notes("a", "x", "notes")
+    assert e.interactions["x"].notes == "notes"
+    assert reports(e.complete("a", "x", "resolved", "", T0))[0] == ("completed", "x", "a")
+    assert e.complete("a", "x", "resolved", "", T0) == []
+    with pytest.raises(EngineRefusal):
+        e.update_notes("a", "x", "too late")
+    with pytest.raises(EngineRefusal):
+        e.complete("b", "x", "resolved", "", T0)
+
+
+def test_duplicates_and_unknown_queues_are_refused():
+    e = engine()
+    e.submit(interaction("x"), T0)
+    for bad, code in ((interaction("x"), "duplicate_interaction"), (interaction("y", queue="nope"), "unknown_queue")):
+        with pytest.raises(EngineRefusal) as refused:
+            e.submit(bad, T0)
+        assert refused.value.code == code
+
+
+def test_abandon_after_ends_waiting_and_offered_interactions_with_a_reason():
+    e = engine(abandon_after_ms=10_000, accept_timeout_ms=60_000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("offered", created=T0 - 5000), T0)
+    e.submit(interaction("waiting", created=T0), T0)
+    effects = e.tick(T0 + 5000)
+    assert Revoke("a", "offered", "abandoned", "the customer hung up") in effects
+    assert ("abandoned", "offered", None) in reports(effects)
+    assert offers(effects) == [("a", "waiting")]  # a is free again
+    e.accept("a", "waiting", T0 + 6000)
+    assert e.tick(T0 + 20_000) == []  # in hand: the customer is talking, never abandoned
+    stats = e.statistics(T0 + 20_000)[0]
+    assert (stats.abandoned, stats.answered, stats.service_level) == (1, 1, 0.5)
+
+
+def test_service_level_counts_answers_within_the_target():
+    e = engine(service_level_target_ms=1000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("fast"), T0)
+    e.accept("a", "fast", T0 + 999)
+    e.complete("a", "fast", "resolved", "", T0 + 1000)
+    e.submit(interaction("slow", created=T0), T0 + 1000)
+    e.accept("a", "slow", T0 + 1001)
+    assert e.statistics(T0 + 2000)[0].service_level == 0.5
+
+
+def test_logout_requeues_an_offer_and_keeps_interactions_in_hand_until_the_orphan_timeout():
+    e = RoutingEngine([QueueConfig("sales")], orphan_timeout_ms=60_000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.login("b", {"sales": 0}, "not_ready", T0)
+    e.submit(interaction("held"), T0)
+    e.accept("a", "held", T0)
+    e.login("c", {"sales": 0}, "ready", T0)
+    e.submit(interaction("offered"), T0)  # -> c
+    effects = e.logout("c", T0 + 1)
+    assert ("queued", "offered", "c") in reports(effects)
+    e.logout("a", T0 + 2)
+    assert e.interactions["held"].status == "held"
+    effects = e.tick(T0 + 60_002)
+    assert reports(effects) == [("abandoned", "held", "a")]
+
+
+def test_failover_login_adopts_and_withdraws_the_local_copy_offered_to_someone_else():
+    e = engine()
+    e.login("b", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)  # the carrier re-submitted it here; offered to b
+    held = p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0 - 100, notes="so far")
+    adopted, effects = e.login("a", {"sales": 0}, "ready", T0 + 10, [held])
+    assert adopted == ["x"]
+    assert Revoke("b", "x", "taken_elsewhere", "adopted by agent a") in effects
+    assert reports(effects) == [("withdrawn", "x", "b"), ("adopted", "x", "a")]
+    assert e.held_by("a") == ["x"] and e.interactions["x"].notes == "so far"
+    assert reports(e.complete("a", "x", "resolved", "", T0 + 20))[0] == ("completed", "x", "a")
+    with pytest.raises(EngineRefusal) as refused:
+        e.submit(interaction("x"), T0 + 30)
+    assert refused.value.code == "duplicate_interaction"
+
+
+def test_adoption_beats_an_agent_here_who_accepted_the_resubmitted_copy():
+    e = engine()
+    e.login("b", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.accept("b", "x", T0 + 1)
+    _, effects = e.login("a", {"sales": 0}, "ready", T0 + 10, [p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0)])
+    assert Revoke("b", "x", "taken_elsewhere", "adopted by agent a") in effects
+    assert HeldChanged("b") in effects
+    assert e.held_by("b") == [] and e.held_by("a") == ["x"]
+
+
+def test_adopting_what_was_completed_is_not_a_second_copy():
+    e = engine()
+    e.peer_record("done-at-peer", "completed", "a", "sales", "voice", "complete", T0)
+    adopted, effects = e.login("a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)])
+    assert adopted == [] and reports(effects) == []
+    assert e.complete("a", "done-at-peer", "resolved", "", T0) == []  # the re-sent completion is a repeat
+    adopted, effects = e.login("z", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)])
+    assert adopted == [] and effects[0].reason == "taken_elsewhere"
+
+
+def test_peer_claims_withdraw_copies_not_in_hand_and_refuse_accepts_of_what_an_agent_here_holds():
+    e = engine()
+    e.login("b", {"sales": 0}, "ready", T0)
+    e.submit(interaction("offered-here"), T0)  # -> b
+    e.submit(interaction("queued-here"), T0)
+    agreed, effects = e.peer_record("offered-here", "held", "a", "sales", "voice", "accept", T0)
+    assert agreed and Revoke("b", "offered-here", "taken_elsewhere", "held at the peer site by agent a") in effects
+    assert offers(effects) == [("b", "queued-here")]
+    e.accept("b", "queued-here", T0)
+    agreed, _ = e.peer_record("queued-here", "held", "a", "sales", "voice", "accept", T0)
+    assert not agreed and e.held_by("b") == ["queued-here"]
+    with pytest.raises(EngineRefusal) as refused:
+        e.submit(interaction("offered-here"), T0)
+    assert refused.value.code == "duplicate_interaction"
+
+
+def test_held_interactions_stop_offers_until_completed():
+    e = engine()
+    e.login("a", {"sales": 0, "support": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.accept("a", "x", T0)
+    assert offers(e.submit(interaction("y", queue="support"), T0)) == []
+
+
+def test_a_hold_after_a_stall_delays_offers_and_timeouts():
+    e = engine(accept_timeout_ms=1000)
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.hold(T0 + 5000)
+    assert e.tick(T0 + 2000) == []
+    assert offers(e.submit(interaction("y"), T0 + 2000)) == []
+    e.hold(0)
+    assert reports(e.tick(T0 + 2001))[0] == ("offer_timeout", "x", "a")
