@@ -776,9 +776,10 @@ class InteractionServer:
 
         def finish(refused):
             # Reported only once the peer knows: if this server dies now, the survivor answers a
-            # re-sent completion as a repeat instead of counting it a second time.
-            self._apply(effects)
-            return ack, (self._status(session),)
+            # re-sent completion as a repeat instead of counting it a second time. The next offer
+            # for the agent follows the answer and the status (After Call Work, or not).
+            self._apply([e for e in effects if not isinstance(e, Offer)])
+            return ack, (self._status(session), lambda: self._apply([e for e in effects if isinstance(e, Offer)]))
 
         item = self.engine.interactions[iid]
         waiter = self._replicate([self._peer_row(item, "completed", "complete")])
