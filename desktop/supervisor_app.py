@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print("supervisor-view: no sites configured", file=sys.stderr)
         return 2
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
     import qasync
 
@@ -114,12 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
 
     # Quit by closing the window or with SIGTERM/SIGINT: the client closes its sockets first, then
-    # the loop ends. (A signal handler runs at the next Python callback: the 8 Hz flush at worst.)
+    # the loop ends. The signal handler only raises a flag (it may interrupt the event loop's own
+    # bookkeeping); a short timer turns the flag into the stop.
     stopping = asyncio.Event()
     app.setQuitOnLastWindowClosed(False)
     window.closed.connect(stopping.set)
+    signalled: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stopping.set))
+        signal.signal(sig, lambda number, _frame: signalled.append(number))
+    watch = QTimer()
+    watch.setInterval(200)
+    watch.timeout.connect(lambda: stopping.set() if signalled else None)
+    watch.start()
 
     async def run() -> None:
         client.start()
