@@ -60,7 +60,61 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--base-port", type=int, default=8701, help="site A gets this port, site B the next (default: 8701)")
     sc = sub.add_parser("schema", help="print the protocol's JSON Schema (as in docs/protocol.schema.json)")
     sc.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    tr = sub.add_parser("traffic", help="simulated carrier: submit interactions to a site, re-submit to the other "
+                        "site what a failed site had not handed to an agent, print a JSON ledger at the end",
+                        description="Submits interactions at --rate to the first site (or --to) while it is up, "
+                        "else to another; watches every site's reporting stream as a carrier; after a site fails "
+                        "and --grace has passed, re-submits there what it had not handed to an agent (same ids). "
+                        "The last line on stdout is the ledger (JSON). SIGINT/SIGTERM stop it early, ledger printed.")
+    tr.add_argument("--sites", metavar="FILE", type=Path, help="site list TOML with [[site]] name and url (default: the shipped sites.toml)")
+    tr.add_argument("--site", action="append", default=[], metavar="NAME=URL", help="a site to use (repeatable); replaces --sites")
+    tr.add_argument("--to", metavar="NAME", help="submit to this site while it is up (default: the first site)")
+    tr.add_argument("--user", default="carrier1", help="directory user with role carrier (default: carrier1)")
+    tr.add_argument("--password-stdin", action="store_true", help="read the carrier's password from standard input "
+                    "(else $INTERACTION_CARRIER_PASSWORD, else the demo password)")
+    tr.add_argument("--rate", type=float, default=1.0, help="interactions per second; above 90/s raise the servers' rate_per_s (default: 1)")
+    tr.add_argument("--count", type=int, help="stop after this many interactions")
+    tr.add_argument("--duration", type=float, help="stop submitting after this many seconds (default: 10 unless --count)")
+    tr.add_argument("--media", default="voice=6,chat=3,email=1", help="media mix as name=weight, comma-separated (default: voice=6,chat=3,email=1)")
+    tr.add_argument("--queues", default="sales,support", help="queue mix as name=weight or names, comma-separated (default: sales,support)")
+    tr.add_argument("--grace", type=float, default=1.0, help="seconds after a site is lost before re-submitting its interactions, "
+                    "so agents' failover logins adopt theirs first (default: 1)")
+    tr.add_argument("--drain", type=float, default=0.0, help="after submitting, wait up to this many seconds for every interaction to end (default: 0)")
+    tr.add_argument("--prefix", help="interaction id prefix (default: tr-<random>)")
+    tr.add_argument("--seed", type=int, help="random seed for the media/queue mix and customer data")
     return parser
+
+
+def _traffic(args) -> int:
+    from . import traffic
+
+    if args.site:
+        sites = []
+        for spec in args.site:
+            name, sep, url = spec.partition("=")
+            if not sep or not name or not url.startswith(("ws://", "wss://")):
+                raise SystemExit(f"error: --site takes NAME=ws://host:port, not {spec!r}")
+            sites.append((name, url))
+    else:
+        sites = [(s.name, s.url) for s in SitesFile.load(args.sites or resource_path("sites.toml")).sites]
+    if args.to:
+        first = [s for s in sites if s[0] == args.to]
+        if not first:
+            raise SystemExit(f"error: --to {args.to}: no such site among {[n for n, _ in sites]}")
+        sites = first + [s for s in sites if s[0] != args.to]
+    if args.rate <= 0 or (args.count is not None and args.count < 0) or args.grace < 0 or args.drain < 0:
+        raise SystemExit("error: --rate must be > 0; --count, --grace and --drain >= 0")
+    try:
+        media = traffic.parse_mix(args.media, tuple(getattr(traffic.p.Media, "__args__", ())))
+        queues = traffic.parse_mix(args.queues)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else os.environ.get("INTERACTION_CARRIER_PASSWORD", "demo")
+    duration = args.duration if args.duration is not None else (None if args.count is not None else 10.0)
+    return traffic.main(traffic.TrafficOptions(
+        sites=sites, user=args.user, password=password, rate=args.rate, count=args.count, duration=duration,
+        media=media, queues=queues, grace=args.grace, drain=args.drain, prefix=args.prefix or "", seed=args.seed,
+        ca_file=str(args.ca_file) if args.ca_file else None))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -184,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 sys.stdout.write(text)
             return 0
+        if args.command == "traffic":
+            return _traffic(args)
         if args.command == "pair":
             SitesFile.load(args.config or resource_path("sites.toml"))  # fail early on a bad file
             return _run_pair(args)

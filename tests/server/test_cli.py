@@ -19,11 +19,13 @@ from tests.support.servers import REPO, SECRET, async_wait_until, single_server
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
          "--heartbeat-interval", "--heartbeat-timeout", "--max-message-bytes", "--tls-cert", "--tls-key",
-         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema"],
+         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema", "traffic"],
     ("hash-password",): ["--stdin"],
     ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
     ("pair",): ["--base-port"],
     ("schema",): ["--output"],
+    ("traffic",): ["--sites", "--site", "--to", "--user", "--password-stdin", "--rate", "--count", "--duration",
+                   "--media", "--queues", "--grace", "--drain", "--prefix", "--seed"],
 }
 
 
