@@ -11,7 +11,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
-from PySide6.QtWidgets import QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from .. import credentials
 from ..core import events as ev
@@ -24,6 +24,7 @@ from .widgets import LoginWindow, MainWindow, copy_to_clipboard
 
 log = logging.getLogger("desktop.ui")
 REFRESH_MS = 250
+LOGOUT_GRACE_MS = 3000
 
 
 def app_version() -> str:
@@ -79,6 +80,8 @@ class DesktopController(QObject):
         self.banner = pr.FailoverBanner()
         self.labels: dict[str, str] = {}
         self.remember = False
+        self.quit_after_logout = False
+        self.quit_app = QApplication.quit  # replaceable: tests share one QApplication
         self.agent_id: str | None = None
         self.login_window = LoginWindow(settings, keyring_reason)
         self.main_window = MainWindow()
@@ -94,6 +97,7 @@ class DesktopController(QObject):
         mw.not_ready_requested.connect(self.bridge.set_not_ready)
         mw.acw_requested.connect(self.bridge.set_after_call_work)
         mw.logout_requested.connect(self.bridge.logout)
+        mw.close_requested.connect(self.logout_and_quit)
         mw.banner.dismissed.connect(self._dismiss_banner)
         mw.event_log.copy_requested.connect(self.copy_for_support)
         self.bridge.event.connect(self.on_event)
@@ -159,6 +163,16 @@ class DesktopController(QObject):
         self.bridge.login(config, agent_id, password, place=place or None)
         self.refresh_timer.start()
 
+    def logout_and_quit(self) -> None:
+        """Closing the main window logs out properly (supervisors see a logout, not a lost link),
+        then quits; a server that does not answer within LOGOUT_GRACE_MS does not keep the app open."""
+        if self.bridge.session is None:
+            self.quit_app()
+            return
+        self.quit_after_logout = True
+        self.bridge.logout()
+        QTimer.singleShot(LOGOUT_GRACE_MS, self, self.quit_app)
+
     def copy_for_support(self) -> None:
         text = pr.support_text(self.main_window.event_log.visible_rows(), self.agent_id, self.bridge.snapshot(),
                                app_version())
@@ -207,6 +221,7 @@ class DesktopController(QObject):
         self.login_presenter.finished()
         if self.login_window.isVisible() or not self.main_window.isVisible():
             self.login_window.set_busy(False)
+            self.main_window.allow_close = False
             self.main_window.show()  # before hiding the login, so there is always a window
             self.login_window.hide()
             self.store.setValue("login/agent_id", event.agent_id)
@@ -223,6 +238,12 @@ class DesktopController(QObject):
 
     def _on_logged_out(self, event: ev.LoggedOut) -> None:
         self.refresh_timer.stop()
+        self.main_window.allow_close = True
+        if self.quit_after_logout:
+            self.bridge.shutdown()
+            self.main_window.hide()
+            self.quit_app()
+            return
         self.login_window.show()
         self.main_window.hide()
         self.banner = pr.FailoverBanner()
@@ -261,6 +282,8 @@ class DesktopController(QObject):
                                                                            self.labels))
 
     def shutdown(self) -> None:
+        """The app is quitting: close the links, let the windows close."""
+        self.main_window.allow_close = True
         self.refresh_timer.stop()
         self.bridge.shutdown()
         self.tray.hide()

@@ -204,6 +204,7 @@ class EventLogWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.category_combo)
@@ -225,6 +226,10 @@ class EventLogWidget(QWidget):
         for column, text in enumerate((row.time_text, row.category, row.text)):
             self.table.setItem(index, column, QTableWidgetItem(text))
         self.table.setRowHidden(index, not self._matches(row))
+        self.table.scrollToBottom()
+
+    def showEvent(self, event) -> None:  # rows added while hidden: show the newest on return
+        super().showEvent(event)
         self.table.scrollToBottom()
 
     def _matches(self, row: pr.LogRow) -> bool:
@@ -251,6 +256,8 @@ class ConnectionPanel(QTableWidget):
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        for column in (0, 2, 3):
+            self.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
 
@@ -292,9 +299,11 @@ class MainWindow(QMainWindow):
     acw_requested = Signal()
     logout_requested = Signal()
     settings_requested = Signal()
+    close_requested = Signal()  # closed while logged in: log out first, then quit
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.allow_close = True
         self.setObjectName("mainWindow")
         self.setWindowTitle("Agent Desktop")
         self.setWindowIcon(icon("app"))
@@ -361,6 +370,13 @@ class MainWindow(QMainWindow):
         self.demo_menu = None
         fixed_size_constraints(self, 560, 380)
         self.resize(760, 500)
+
+    def closeEvent(self, event) -> None:
+        if self.allow_close:
+            super().closeEvent(event)
+        else:
+            event.ignore()
+            self.close_requested.emit()
 
     def _action(self, text: str, shortcut: str, slot) -> QAction:
         action = QAction(text, self)

@@ -63,12 +63,15 @@ def make_desktop(qloop, qtbot, user_store):
                                    preferred_site=servers[0].name)
         kwargs.setdefault("keyring_reason", credentials.keyring_unavailable_reason())
         controller = DesktopController(settings, store if store is not None else user_store, **kwargs)
-        qtbot.addWidget(controller.login_window)
-        qtbot.addWidget(controller.main_window)
         controller.show()
         made.append(controller)
         return controller
 
     yield make
+    # Not qtbot.addWidget: pytest-qt closes those before fixtures end, and closing a logged-in main
+    # window logs out and quits. Shut the session down first, then close the windows.
     for controller in made:
         controller.shutdown()
+        for window in (controller.login_window, controller.main_window):
+            window.close()
+            window.deleteLater()

@@ -174,3 +174,18 @@ def test_duplicate_login_elsewhere_deny_policy(make_pair, make_desktop, qtbot):
     assert error.text().startswith("Agent 1007 is already logged in elsewhere, and the server's duplicate-login "
                                    "policy refused this second login.")
     assert first.main_window.isVisible()
+
+
+def test_closing_the_main_window_logs_out_before_quitting(pair, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    quits = []
+    desktop.quit_app = lambda: quits.append(desktop.bridge.snapshot())
+    log_in(qtbot, desktop, agent="1008")
+    qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
+    desktop.main_window.close()
+    assert desktop.main_window.isVisible(), "closed while still logged in"
+    qtbot.waitUntil(lambda: bool(quits), timeout=WAIT)
+    assert quits == [None], "quit before the logout finished"
+    assert [r.text for r in desktop.main_window.event_log.rows][-1] == "Logged out (logout)"
+    assert not desktop.login_window.isVisible()

@@ -1,0 +1,97 @@
+"""Render the README screenshots from the real app: login window, main window, failover banner.
+
+Run by ``.ci/screenshots`` under Xvfb: ``python -m desktop.ui.screenshots OUTDIR``. It starts the
+demo site pair, logs the demo agent in through the window, sets Not Ready – Lunch, kills site A
+and captures each stage once the app shows it (waits are on conditions, with deadlines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+import qasync
+
+from .. import credentials
+from ..demo import DemoServers
+from .controller import DesktopController
+from .settings import DesktopSettings
+
+
+async def _until(predicate, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"screenshots: timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _save(widget, path: Path) -> None:
+    if not widget.grab().save(str(path)):
+        raise OSError(f"could not write {path}")
+    print(f"wrote {path}", flush=True)
+
+
+async def _scenario(controller: DesktopController, servers: DemoServers, out: Path) -> None:
+    login, main = controller.login_window, controller.main_window
+    await _until(login.isVisible, "the login window")
+    _save(login, out / "login.png")
+    QTest.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
+    await _until(lambda: main.connections.role_of("B") == "secondary, standby", "login on A with B standby")
+    await _until(lambda: main.reason_combo.findData("lunch") >= 0, "the Not Ready reasons")
+    main.reason_combo.setCurrentIndex(main.reason_combo.findData("lunch"))
+    QTest.mouseClick(main.not_ready_button, Qt.MouseButton.LeftButton)
+    await _until(lambda: main.state_label.text() == "Not Ready – Lunch" and main.time_label.text() >= "00:03",
+                 "three seconds of Not Ready – Lunch")
+    _save(main, out / "main.png")
+    servers.kill("A")
+    await _until(lambda: main.banner.headline.text().startswith("Moved to site B")
+                 and main.connections.role_of("B") == "primary, logged in", "the failover to site B")
+    main.tabs.setCurrentIndex(1)  # the event log shows the failover's steps
+    _save(main, out / "failover.png")
+    controller.bridge.logout()
+    await _until(lambda: controller.bridge.snapshot() is None, "the logout")
+    current = asyncio.current_task()
+    await _until(lambda: all(t.done() for t in asyncio.all_tasks() if t is not current), "links to close")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "docs/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("AgentDesktopScreenshots")
+    app.setApplicationName("agent-desktop")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    servers = DemoServers()
+    servers.start()
+    controller = None
+    try:
+        store = QSettings()
+        store.clear()  # no remembered geometry or agent: the first-run look
+        controller = DesktopController(servers.desktop_settings(DesktopSettings(sites=())), store,
+                                       keyring_reason=credentials.keyring_unavailable_reason())
+        servers.attach(controller)
+        controller.login_window.status_label.setText("")
+        controller.show()
+        with loop:
+            loop.run_until_complete(_scenario(controller, servers, out))
+        return 0
+    except TimeoutError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        if controller is not None:
+            controller.shutdown()
+        servers.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
