@@ -102,6 +102,7 @@ class _Held:
     accepted_ms: int
     notes: str = ""
     notes_by: str | None = None  # request id of the intent that set ``notes``
+    notes_seq: int = 0  # and its place in the journal's order (``_IxEntry.seq``)
     endpoint: str | None = None
     epoch: int | None = None
 
@@ -112,6 +113,7 @@ class _IxEntry:
 
     request_id: str
     intent: ev.InteractionIntent
+    seq: int = 0  # creation order
     attempts: int = 0
     wire_id: str | None = None
     sent_on: ev.Link | None = None
@@ -534,7 +536,8 @@ class AgentSession:
                                       epoch=epoch, state=state, interactions=carried, **credential)
         self._login_ep = target
         self._request(target, message, "login", (state, self._token is not None,
-                                                 tuple((h.interaction.interaction_id, h.notes, h.notes_by) for h in held)))
+                                                 tuple((h.interaction.interaction_id, h.notes, h.notes_by, h.notes_seq)
+                                                       for h in held)))
         if self._move is not None:
             self._set_phase("logging_in", target.name)
 
@@ -658,7 +661,7 @@ class AgentSession:
 
     def _ix_intent(self, intent: ev.InteractionIntent, now: float, wall_ms: int) -> list[ev.Output]:
         self._tick(now, wall_ms)
-        entry = _IxEntry(self._new_id(), intent)
+        entry = _IxEntry(self._new_id(), intent, seq=self._ids)
         iid, action = intent.interaction_id, intent.action
         others = self._entries_for(iid)
         refusal = None
@@ -680,7 +683,7 @@ class AgentSession:
             held = self._held[iid]
             if intent.notes is None:  # the completion carries the notes saved so far
                 entry.intent = intent = replace(intent, notes=held.notes)
-            held.notes, held.notes_by = intent.notes, entry.request_id
+            held.notes, held.notes_by, held.notes_seq = intent.notes, entry.request_id, entry.seq
             for old in [e for e in others if e.intent.action == "notes" and not self._ix_in_flight(e)]:
                 self._ix_journal.remove(old)
                 self._emit(ev.InteractionSuperseded(old.request_id, old.intent, entry.request_id))
@@ -701,8 +704,15 @@ class AgentSession:
 
     def _flush_interactions(self) -> None:
         for entry in list(self._ix_journal):
-            if self._ix_in_flight(entry) or not self._ix_sendable(entry):
+            if entry not in self._ix_journal or self._ix_in_flight(entry) or not self._ix_sendable(entry):
                 continue
+            if entry.intent.action == "notes":  # last write wins: only the newest waiting text goes out
+                later = [e for e in self._entries_for(entry.intent.interaction_id) if e.seq > entry.seq
+                         and e.intent.action in ("notes", "complete") and not self._ix_in_flight(e)]
+                if later:
+                    self._ix_journal.remove(entry)
+                    self._emit(ev.InteractionSuperseded(entry.request_id, entry.intent, later[-1].request_id))
+                    continue
             intent, epoch, iid = entry.intent, self._epoch, entry.intent.interaction_id
             entry.attempts += 1
             entry.wire_id, entry.sent_on = f"{entry.request_id}/{entry.attempts}", self._primary.link
@@ -737,7 +747,7 @@ class AgentSession:
 
     def _adopted(self, ep: _Endpoint, epoch: int, carried) -> None:
         """A login that carried interactions was acknowledged: the server holds them now."""
-        for iid, notes, notes_by in carried:
+        for iid, notes, notes_by, notes_seq in carried:
             held = self._held.get(iid)
             if held is None:
                 continue
@@ -749,12 +759,17 @@ class AgentSession:
                 self._emit(ev.InteractionStarted(held.interaction, held.accepted_ms, ep.name, epoch))
             else:
                 self._emit(ev.InteractionAdopted(iid, ep.name, epoch, notes))
+            # Notes up to the carried text arrived with the login; only later ones are still to send.
             for entry in self._entries_for(iid):
-                if entry.request_id == notes_by and entry.intent.action == "notes":
-                    self._ix_journal.remove(entry)
+                if entry.intent.action != "notes" or entry.seq > notes_seq:
+                    continue
+                self._ix_journal.remove(entry)
+                if entry.request_id == notes_by:
                     self._emit(ev.InteractionApplied(entry.request_id, entry.intent, ep.name, epoch))
+                else:
+                    self._emit(ev.InteractionSuperseded(entry.request_id, entry.intent, notes_by))
         if carried:
-            self._adoption_check = (epoch, frozenset(iid for iid, _, _ in carried))
+            self._adoption_check = (epoch, frozenset(iid for iid, *_ in carried))
 
     def _check_adoption(self, ep: _Endpoint, msg: p.EventCurrentAgentStatus) -> None:
         """The first status after a login that carried interactions lists those the server took over;

@@ -7,6 +7,13 @@ state requests checked against the socket's login epoch; logout; heartbeats both
 a client silent for 1.5 s; resume tokens refreshed; an answer cache per agent. Optional peer
 fencing: a login on one site logs out (``moved``) a lower-epoch login on the other while both run.
 
+Interactions: a model server offers an interaction (``offer``) to the agent's login, takes it into
+the agent's hands on accept, keeps notes, completes it once (an id it or its peer knows as completed
+is acknowledged again without a second completion), revokes offers and abandons interactions in
+hand on request, keeps what an agent held when its login ends (to be re-attached), and adopts what
+a login carries unless it knows the id as completed. The peer, while both run, learns every
+completion (and on start-up sync the whole set).
+
 Faults: a server closes or resets its links, crashes and reboots with fresh memory, hangs (stops
 processing, answering and beating; what arrives meanwhile is processed when it resumes, as after
 SIGSTOP/SIGCONT), or becomes slow (per-server latency; each direction of a link stays FIFO).
@@ -63,6 +70,12 @@ class Login:
     token_at: float
 
 
+@dataclass(eq=False)
+class HeldHere:
+    notes: str
+    epoch: int
+
+
 class Refusal(Exception):
     def __init__(self, code: str):
         super().__init__(code)
@@ -90,6 +103,9 @@ class ModelServer:
         self.answers: dict[str, p.Message] = {}  # the agent's answered request ids
         self.conns: set[Conn] = set()
         self.backlog: list[tuple[Conn, p.Message | None]] = []
+        self.offers: dict[str, tuple[int, p.Interaction]] = {}  # offered to the agent's login at epoch
+        self.held: dict[str, HeldHere] = {}  # in the agent's hands (kept when its login ends)
+        self.completed: set[str] = set()  # completed here or (as the peer told) there
         self.world.schedule(self.world.now + TICK, self.tick, self.incarnation)
         self.world.peer_sync()
 
@@ -106,10 +122,13 @@ class ModelServer:
             self.close(conn, code)
 
     def resume(self) -> None:
-        """SIGCONT: everyone gets a fresh timeout, then what queued up is processed in order."""
+        """SIGCONT: everyone gets a fresh timeout, the peer link tells what happened meanwhile (a
+        login it holds at a newer epoch fences ours, as docs/protocol.md "SIGSTOP" shows), then what
+        queued up is processed in order."""
         self.hung = False
         for conn in self.conns:
             conn.last_rx = self.world.now
+        self.world.peer_sync()
         backlog, self.backlog = self.backlog, []
         for conn, message in backlog:
             if message is None:
@@ -169,6 +188,7 @@ class ModelServer:
             return
         self.login = None
         login.conn.login = None
+        self.offers.clear()  # back to the queue
         if fence:
             self.send(login.conn, p.EventForcedLogout(agent_id=AGENT, epoch=login.epoch, reason=reason, message=reason))
             self.close(login.conn, 4009)
@@ -208,7 +228,45 @@ class ModelServer:
 
     def status(self, login: Login) -> p.EventCurrentAgentStatus:
         return p.EventCurrentAgentStatus(agent_id=AGENT, epoch=login.epoch, server=self.name, state=login.state,
-                                         since_ms=login.since_ms, reason=login.reason)
+                                         since_ms=login.since_ms, reason=login.reason,
+                                         interaction_ids=sorted(i for i, h in self.held.items() if h.epoch == login.epoch))
+
+    # ------------------------------------------------------------------ interactions (server-initiated)
+
+    def offer(self) -> str | None:
+        """Offer a new interaction to the agent's login if it holds nothing and has no offer."""
+        login = self.login
+        if not self.up or self.hung or login is None or self.offers or any(
+                h.epoch == login.epoch for h in self.held.values()):
+            return None
+        iid = self.world.new_interaction()
+        interaction = p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=self.world.wall)
+        self.offers[iid] = (login.epoch, interaction)
+        self.world.interactions[iid] = interaction
+        self.send(login.conn, p.EventInvite(agent_id=AGENT, epoch=login.epoch, interaction=interaction,
+                                            offered_ms=self.world.wall, expires_ms=self.world.wall + 30_000))
+        return iid
+
+    def revoke(self, held: bool) -> None:
+        """The offer times out, or (``held``) the customer hangs up on the interaction in hand."""
+        login = self.login
+        if not self.up or self.hung or login is None:
+            return
+        if held:
+            iid = next((i for i, h in self.held.items() if h.epoch == login.epoch), None)
+            if iid is None:
+                return
+            del self.held[iid]
+            self.world.abandoned.add(iid)
+            reason = "abandoned"
+        else:
+            iid = next(iter(self.offers), None)
+            if iid is None:
+                return
+            del self.offers[iid]
+            reason = "timeout"
+        self.send(login.conn, p.EventInviteRevoked(agent_id=AGENT, epoch=login.epoch, interaction_id=iid,
+                                                   reason=reason, message=reason))
 
     def on_RequestRegisterClient(self, conn, message):
         conn.registered = True
@@ -244,6 +302,11 @@ class ModelServer:
         if here is not None:
             self.end_login(here, "moved" if token_epoch is not None else "duplicate_login", fence=True)
         conn.standby = False
+        for carried in message.interactions:  # adopt (or re-attach) what the agent holds
+            iid = carried.interaction.interaction_id
+            if iid not in self.completed and iid not in self.world.abandoned:
+                self.held[iid] = HeldHere(carried.notes, epoch)
+                self.world.adoptions[iid].append((self.name, self.incarnation, epoch))
         login = Login(conn, epoch, state, reason, since, token_at=self.world.now)
         self.login, conn.login, self.known = login, login, epoch
         self.world.logins.append((self.name, self.incarnation, epoch, message.state))
@@ -290,6 +353,45 @@ class ModelServer:
     def on_RequestAgentAfterCallWork(self, conn, message):
         return self.set_state(conn, message, "after_call_work")
 
+    def held_by(self, conn, message) -> HeldHere:
+        login = self.own_login(conn, message.epoch)
+        held = self.held.get(message.interaction_id)
+        if held is None or held.epoch != login.epoch:
+            raise Refusal("unknown_interaction")
+        return held
+
+    def on_RequestAccept(self, conn, message):
+        login = self.own_login(conn, message.epoch)
+        offer = self.offers.pop(message.interaction_id, None)
+        if offer is None or offer[0] != login.epoch:
+            raise Refusal("unknown_interaction")
+        self.held[message.interaction_id] = HeldHere("", login.epoch)
+        self.world.accepts[message.interaction_id].append((self.name, self.incarnation, login.epoch))
+        return self.ack(message, epoch=login.epoch), ()
+
+    def on_RequestReject(self, conn, message):
+        login = self.own_login(conn, message.epoch)
+        if self.offers.pop(message.interaction_id, None) is None:
+            raise Refusal("unknown_interaction")
+        return self.ack(message, epoch=login.epoch), ()
+
+    def on_RequestUpdateNotes(self, conn, message):
+        self.held_by(conn, message).notes = message.notes
+        return self.ack(message, epoch=message.epoch), ()
+
+    def on_RequestCompleteInteraction(self, conn, message):
+        login = self.own_login(conn, message.epoch)
+        iid = message.interaction_id
+        if iid in self.completed:  # completed here or at the peer: the same answer, nothing twice
+            return self.ack(message, epoch=login.epoch), ()
+        self.held_by(conn, message)
+        del self.held[iid]
+        self.completed.add(iid)
+        self.world.completions[iid].append((self.name, self.incarnation, login.epoch, message.request_id,
+                                            message.notes, message.disposition))
+        self.world.peer_completed(self, iid)
+        return self.ack(message, epoch=login.epoch), ()
+
     def on_RequestAgentLogout(self, conn, message):
         login = self.own_login(conn, message.epoch)
         self.end_login(login, "logout", fence=False)
@@ -335,6 +437,20 @@ class World:
         self.outcome: dict[str, ev.Event | None] = {}
         self.shown: ev.AgentStateChanged | None = None
         self.login_failures = 0
+        # interactions
+        self.ix_counter = itertools.count(1)
+        self.interactions: dict[str, p.Interaction] = {}
+        self.accepts: dict[str, list] = defaultdict(list)  # id -> [(server, incarnation, epoch)]
+        self.adoptions: dict[str, list] = defaultdict(list)
+        self.completions: dict[str, list] = defaultdict(list)  # id -> [(server, inc, epoch, wire id, notes, disp)]
+        self.abandoned: set[str] = set()  # the customer hung up on it (a carrier fact, known everywhere)
+        self.acked_ids: set[str] = set()  # request ids whose EventAck reached the desktop
+        self.typed: dict[str, str] = {}  # id -> the notes the user typed last
+        self.completing: dict[str, str] = {}  # id -> the notes the user's completion was given
+        self.in_hand: set[str] = set()  # InteractionStarted seen, InteractionEnded not yet
+        self.ended: dict[str, list[ev.InteractionEnded]] = defaultdict(list)
+        self.ix_outcome: dict[str, ev.Event | None] = {}
+        self.complete_sent: dict[str, list[tuple[str, int]]] = defaultdict(list)  # id -> [(wire id, link)]
 
     # ------------------------------------------------------------------ clock
 
@@ -392,6 +508,12 @@ class World:
         if isinstance(message, p.Request):
             assert message.request_id not in self.sent_ids, f"request id {message.request_id} sent twice"
             self.sent_ids.add(message.request_id)
+        if isinstance(message, p.RequestCompleteInteraction):
+            iid = message.interaction_id
+            sent = self.complete_sent[iid]
+            assert not [rid for rid, _ in sent if rid in self.acked_ids], f"{iid}: completion sent again after its ack"
+            assert link not in [l for _, l in sent], f"{iid}: completion sent twice on link {link}"
+            sent.append((message.request_id, link))
         if isinstance(message, p.RequestAgentLogin):
             holders = [s.name for s in self.servers.values()
                        if s.up and s.login is not None and s.login.conn.link in self.client_open]
@@ -423,6 +545,24 @@ class World:
             self.schedule(self.now + 0.5, self.feed, self.session.login, AGENT, PASSWORD)  # the user
         elif isinstance(event, ev.LoggedOut):
             raise AssertionError(f"the session ended: {event}")
+        elif isinstance(event, ev.InteractionPending):
+            assert event.request_id not in self.ix_outcome
+            self.ix_outcome[event.request_id] = None
+        elif isinstance(event, (ev.InteractionApplied, ev.InteractionSuperseded, ev.InteractionFailed)):
+            if event.request_id in self.ix_outcome:  # refused at once: no Pending before
+                assert self.ix_outcome[event.request_id] is None, f"second outcome {event}"
+            self.ix_outcome[event.request_id] = event
+        elif isinstance(event, ev.InteractionStarted):
+            iid = event.interaction.interaction_id
+            assert iid not in self.in_hand, f"started twice: {event}"
+            assert self.accepts[iid] or self.adoptions[iid], f"{event} but no server accepted or adopted it"
+            self.in_hand.add(iid)
+        elif isinstance(event, ev.InteractionEnded):
+            self.in_hand.discard(event.interaction_id)
+            self.ended[event.interaction_id].append(event)
+            assert len(self.ended[event.interaction_id]) == 1, f"ended twice: {self.ended[event.interaction_id]}"
+            if event.reason == "completed":
+                assert self.completions[event.interaction_id] or False, f"{event} but no server completed it"
 
     # ------------------------------------------------------------------ links
 
@@ -451,6 +591,8 @@ class World:
         if link in self.client_open:
             if isinstance(message, (p.EventAck, p.EventError)) and message.request_id:
                 self.answered.add(message.request_id)
+            if isinstance(message, p.EventAck):
+                self.acked_ids.add(message.request_id)
             self.feed(self.session.message_received, link, message)
 
     def close_to_client(self, conn: Conn, code: int) -> None:
@@ -485,9 +627,19 @@ class World:
 
     def peer_sync(self) -> None:
         if len(self.servers) == 2 and self.peer_up():
+            a, b = self.servers.values()
+            a.completed |= b.completed
+            b.completed |= a.completed
             for server in list(self.servers.values()):
                 if server.login is not None:
                     self.peer_told(server, server.login.epoch)
+
+    def peer_completed(self, server: ModelServer, interaction_id: str) -> None:
+        if self.peer_up():
+            self.other(server).completed.add(interaction_id)
+
+    def new_interaction(self) -> str:
+        return f"ix-{next(self.ix_counter)}"
 
     # ------------------------------------------------------------------ the test's view
 

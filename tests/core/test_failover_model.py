@@ -7,18 +7,32 @@ checks at every moment: no login request while a server holds the login on a lin
 still holds open, no request id twice, one outcome per intent, "applied" only when applied, time in
 state kept across failovers.
 
+Interactions: the model servers offer interactions (a random step per site), revoke offers and
+abandon interactions in hand; the agent accepts or rejects offers, types notes and completes what it
+holds (with or without final notes), all interleaved with the faults. The world also checks that a
+completion is never sent again after its ack, nor twice on one link, that InteractionStarted
+follows a real accept or adoption, and that an interaction ends at most once.
+
 After every step:
 - invariant 1, precisely: at most one server holds the agent's login on a link the desktop holds
   open, and the desktop calls at most one link primary. (A server can still hold a login on a
   link the desktop has already given up, e.g. while it hangs: that login is dead to the agent and
   ends when the server notices; it is not counted.)
 - no intent is applied twice within one login (same server incarnation and epoch).
+- an interaction in hand stays in hand (across failovers) until it ends with an InteractionEnded.
+- completion exactly once across servers: a second completion of one id happens only when the
+  desktop never learned of the first (its ack was lost with its link), or, without the peer link, by a
+  stale server at an older epoch than the first.
 
 On "heal and settle" (a random step, and at the end): all faults stop, 40 s pass, then the
 session must be logged in on a live server that agrees on the login (link, epoch), in the state of
 the last intent (or the initial Not Ready), with the desktop showing exactly the server's state,
 every other server a standby, no intent left pending and every intent with exactly one outcome;
-with failback "when-idle" and no interaction in hand, the login is back on the preferred site.
+with failback "when-idle" and nothing in hand or offered, the login is back on the preferred site.
+For interactions: no interaction intent left pending; everything in hand is held by the primary at
+the current epoch with the notes the agent typed last (notes never lost); every completion the agent
+asked for ended (completed exactly once, or with an explicit reason), and the completion a server
+applied carries the notes the agent had when completing.
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ from desktop.core import events as ev
 from tests.core.model import AGENT, PASSWORD, REASONS, World
 
 SITES = st.sampled_from(["A", "B"])
+PICK = st.integers(0, 7)
 
 
 class FailoverMachine(RuleBasedStateMachine):
@@ -63,6 +78,71 @@ class FailoverMachine(RuleBasedStateMachine):
     @rule(busy=st.booleans())
     def interaction(self, busy):
         self.world.feed(self.world.session.set_has_interaction, busy)
+
+    # ------------------------------------------------------------------ interactions
+
+    @rule(site=SITES)
+    def offer(self, site):
+        self.world.servers[site].offer()
+
+    def flow(self, step, final_notes):
+        """The agent's usual flow, so that calls happen often: answer what is offered, else type
+        notes or complete what is in hand, else the primary offers a new interaction."""
+        snap = self.world.session.snapshot()
+        if snap.offers:
+            self.answer(0, True)
+        elif snap.held:
+            self.notes(0) if step == "notes" else self.complete(0, final_notes)
+        elif snap.primary is not None:
+            self.offer(snap.primary)
+        self.world.run_for(0.02)  # a few round trips: the next step sees the answer
+
+    # Two rules for the same flow: rules are drawn uniformly, and calls should be frequent.
+    @rule(step=st.sampled_from(["next", "next", "notes"]), final_notes=st.booleans())
+    def work(self, step, final_notes):
+        self.flow(step, final_notes)
+
+    @rule(step=st.sampled_from(["next", "notes"]), final_notes=st.booleans())
+    def work_on(self, step, final_notes):
+        self.flow(step, final_notes)
+
+    @rule(site=SITES, held=st.booleans())
+    def revoke(self, site, held):
+        self.world.servers[site].revoke(held)
+
+    @rule(pick=PICK, take=st.booleans())
+    def answer(self, pick, take):
+        session = self.world.session
+        offers = session.snapshot().offers
+        if offers:
+            iid = offers[pick % len(offers)].interaction.interaction_id
+            self.world.feed(session.accept if take else session.reject, iid)
+
+    @rule(pick=PICK)
+    def notes(self, pick):
+        world = self.world
+        held = world.session.snapshot().held
+        if held:
+            iid = held[pick % len(held)].interaction.interaction_id
+            text = f"notes {iid} #{next(world.ix_counter)}"
+            world.feed(world.session.update_notes, iid, text)
+            if not isinstance(world.ix_outcome[list(world.ix_outcome)[-1]], ev.InteractionFailed):
+                world.typed[iid] = text  # accepted (not refused at once, e.g. while completing)
+
+    @rule(pick=PICK, final_notes=st.booleans())
+    def complete(self, pick, final_notes):
+        world = self.world
+        held = world.session.snapshot().held
+        if held:
+            info = held[pick % len(held)]
+            iid = info.interaction.interaction_id
+            notes = f"final {iid}" if final_notes else None
+            world.feed(world.session.complete, iid, "resolved", notes)
+            last = world.ix_outcome[list(world.ix_outcome)[-1]]
+            if not isinstance(last, ev.InteractionFailed):  # accepted (not refused at once as a duplicate)
+                world.completing.setdefault(iid, notes if notes is not None else info.notes)
+                if notes is not None:
+                    world.typed[iid] = notes
 
     # ------------------------------------------------------------------ faults
 
@@ -118,6 +198,23 @@ class FailoverMachine(RuleBasedStateMachine):
         for intent_id, applied in self.world.applications.items():
             assert len(applied) == len(set(applied)), (intent_id, applied)
 
+    @invariant()
+    def in_hand_stays_in_hand(self):
+        if self.world is None:
+            return
+        held = {h.interaction.interaction_id for h in self.world.session.snapshot().held}
+        assert self.world.in_hand <= held, (self.world.in_hand, held)
+
+    @invariant()
+    def completed_exactly_once_across_servers(self):
+        if self.world is None:
+            return
+        world = self.world
+        for iid, applied in world.completions.items():
+            for earlier, later in zip(applied, applied[1:]):
+                stale = not world.peer_fencing and later[2] < earlier[2]
+                assert earlier[3] not in world.acked_ids or stale, (iid, applied)
+
     def settle(self):
         world = self.world
         world.heal()
@@ -139,8 +236,30 @@ class FailoverMachine(RuleBasedStateMachine):
         final = world.issued[-1][1] if world.issued else ev.StateIntent("not_ready")
         assert (login.state, login.reason) == (final.state, final.reason), (login, world.issued)
         assert (snap.agent.state, snap.agent.reason, snap.agent.since_ms) == (login.state, login.reason, login.since_ms)
-        if self.failback == "when-idle" and not snap.has_interaction:
+        if self.failback == "when-idle" and not snap.has_interaction and not snap.offers:
             assert snap.primary == "A", snap
+        self.settle_interactions(snap, primary)
+
+    def settle_interactions(self, snap, primary):
+        world = self.world
+        assert snap.interaction_pending == (), snap.interaction_pending
+        assert all(outcome is not None for outcome in world.ix_outcome.values()), world.ix_outcome
+        for info in snap.held:
+            iid = info.interaction.interaction_id
+            assert info.epoch == snap.epoch and info.endpoint == snap.primary, (info, snap.epoch)
+            there = primary.held.get(iid)
+            assert there is not None and there.epoch == snap.epoch, (iid, primary.held)
+            assert info.notes == world.typed.get(iid, ""), (iid, info.notes, world.typed.get(iid))
+            assert there.notes == info.notes, (iid, there.notes, info.notes)  # the server has the latest
+        for iid, notes in world.completing.items():
+            ended = world.ended[iid]
+            assert len(ended) == 1, (iid, ended, snap.held)
+            applied = world.completions[iid]
+            if ended[0].reason == "completed":
+                assert applied, iid
+                assert applied[0][4] == notes, (iid, applied, notes)
+            else:
+                assert ended[0].reason in ("abandoned", "not_adopted", "unknown_interaction"), ended
 
     def teardown(self):
         if self.world is not None:
