@@ -96,6 +96,9 @@ def run_gui(args) -> int:
     settings_window.applied.connect(controller.apply_settings)
     if demo is not None:
         demo.attach(controller)
+    from .ui import probe
+
+    probe.install(controller)  # bench/desktop_start.py only; inert without AGENT_DESKTOP_PROBE
     controller.show()
 
     def quit_cleanly() -> None:

@@ -1,0 +1,80 @@
+"""Desktop start-up benchmark: cold start to the login window, and resident memory after login.
+
+Each run is a fresh ``agent-desktop`` process (the console script, so interpreter start, imports,
+QApplication and the first paint of the login window all count). Memory: the same process logs in
+against a local demo pair and reports VmRSS once the standby is announced. Prints one JSON object.
+
+    python bench/desktop_start.py [--runs 9] [--platform offscreen|xcb]
+
+``xcb`` needs a display: run it under ``xvfb-run -a``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers  # noqa: E402
+
+APP = [str(Path(sys.executable).with_name("agent-desktop"))]
+
+
+def one_run(mode: str, platform: str, settings_file: Path | None) -> dict:
+    with tempfile.TemporaryDirectory() as config:
+        env = {**os.environ, "AGENT_DESKTOP_PROBE": mode, "QT_QPA_PLATFORM": platform, "XDG_CONFIG_HOME": config}
+        args = APP + (["--settings", str(settings_file)] if settings_file else [])
+        if mode == "login":  # fill the login window as a returning agent would find it
+            ini = Path(config) / "AgentDesktop" / "agent-desktop.conf"
+            ini.parent.mkdir(parents=True)
+            ini.write_text(f"[login]\nagent_id={DEMO_AGENT}\nplace=bench\n")
+            env["AGENT_DESKTOP_BENCH_PASSWORD"] = DEMO_PASSWORD
+        started = time.time()
+        result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    probes = {line.split()[1]: line.split()[2:] for line in result.stdout.splitlines() if line.startswith("probe ")}
+    if "shown" not in probes or (mode == "login" and "logged_in" not in probes):
+        raise RuntimeError(f"agent-desktop did not report ({result.returncode}):\n{result.stdout}\n{result.stderr[-2000:]}")
+    out = {"shown_s": float(probes["shown"][0]) - started}
+    if mode == "login":
+        out["rss_kib"] = int(probes["logged_in"][1].split("=")[1])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--platform", default="offscreen", choices=["offscreen", "xcb"])
+    args = parser.parse_args()
+    one_run("shown", args.platform, None)  # warm the OS file cache once; "cold" = a new process
+    starts = [one_run("shown", args.platform, None)["shown_s"] for _ in range(args.runs)]
+    servers = DemoServers()
+    servers.start()
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as it:
+            it.write("".join(f'[[site]]\nname = "{name}"\nurl = "{s.url}"\n' for name, s in servers.sites.items()))
+        memory = [one_run("login", args.platform, Path(it.name))["rss_kib"] for _ in range(max(3, args.runs // 3))]
+    finally:
+        servers.stop()
+        os.unlink(it.name)
+    print(json.dumps({
+        "platform": args.platform, "runs": args.runs, "cpus": os.cpu_count(),
+        "start_to_login_window_s": {"median": round(statistics.median(starts), 3), "min": round(min(starts), 3),
+                                    "max": round(max(starts), 3)},
+        "rss_after_login_mib": {"median": round(statistics.median(memory) / 1024, 1),
+                                "min": round(min(memory) / 1024, 1), "max": round(max(memory) / 1024, 1),
+                                "runs": len(memory)},
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
