@@ -34,7 +34,17 @@ STATE_COLORS = {
     "ready": QColor(46, 160, 67), "not_ready": QColor(207, 34, 46), "after_call_work": QColor(154, 103, 0),
     "failover": QColor(219, 109, 40), "logged_out": QColor(140, 140, 140),
 }
-AgentIdRole = Qt.ItemDataRole.UserRole
+AgentIdRole = int(Qt.ItemDataRole.UserRole)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_UNUSED_ROLES = frozenset(int(r) for r in (Qt.ItemDataRole.FontRole, Qt.ItemDataRole.CheckStateRole,
+                                           Qt.ItemDataRole.EditRole, Qt.ItemDataRole.StatusTipRole,
+                                           Qt.ItemDataRole.WhatsThisRole, Qt.ItemDataRole.SizeHintRole))
+_FAILOVER_PRESENCES = frozenset({"server_lost", "moving"})
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
@@ -104,6 +114,7 @@ class AgentTableModel(QAbstractTableModel):
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         self.now_ms = self._wall_ms()
         self._rows: dict[str, AgentRow] = {}  # copies as of the last apply: data() never runs ahead of signals
+        self._cells: dict[str, list[str]] = {}  # display texts, made on first paint, dropped on change
         self._ids: list[str] = []
         self._keys: list = []
         self._pos: dict[str, int] | None = {}
@@ -125,30 +136,38 @@ class AgentTableModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
-    def flags(self, index):
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+    # No flags() override: QAbstractTableModel's (enabled, selectable, no children) is what the table
+    # needs, and a Python override would run once per painted cell.
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self._ids):
+    def data(self, index, role=0):
+        """Called about seven times per painted cell: int roles, cached texts, early exits."""
+        if role in _UNUSED_ROLES:
             return None
-        row = self._rows[self._ids[index.row()]]
+        at = index.row()
+        if at < 0 or at >= len(self._ids):
+            return None
+        agent_id = self._ids[at]
+        row = self._rows[agent_id]
         column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(row, column)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return FAILOVER_BRUSH if row.in_failover else None
-        if role == Qt.ItemDataRole.ForegroundRole:
+        if role == _DISPLAY:
+            if column == COL_TIME:
+                return duration_text(self.now_ms - row.since_ms) if row.since_ms else ""
+            cells = self._cells.get(agent_id)
+            if cells is None:
+                cells = self._cells[agent_id] = [self._text(row, c) for c in range(len(COLUMNS))]
+            return cells[column]
+        if role == _BACKGROUND:
+            return FAILOVER_BRUSH if row.presence in _FAILOVER_PRESENCES else None
+        if role == _FOREGROUND:
             return LOGGED_OUT_BRUSH if row.presence == "logged_out" else None
-        if role == Qt.ItemDataRole.DecorationRole and column == COL_STATE:
-            return STATE_COLORS[row.count_key]
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_TIME, COL_EPOCH):
-            return _RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _DECORATION:
+            return STATE_COLORS[row.count_key] if column == COL_STATE else None
+        if role == _ALIGNMENT:
+            return _RIGHT if column == COL_TIME or column == COL_EPOCH else None
+        if role == _TOOLTIP:
             return self._tooltip(row)
         if role == AgentIdRole:
-            return row.agent_id
+            return agent_id
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -211,8 +230,10 @@ class AgentTableModel(QAbstractTableModel):
         self.stats["applies"] += 1
         engine_rows = self.engine.rows
         rows = self._rows
+        cells = self._cells
         for agent_id in changed:
             row = engine_rows.get(agent_id)
+            cells.pop(agent_id, None)
             if row is None:
                 rows.pop(agent_id, None)
             else:
