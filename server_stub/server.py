@@ -179,6 +179,7 @@ class InteractionServer:
                 self._queue_members[agent_id][queue.name] = penalty
         # Published again only when they change; the snapshot carries the initial zeros.
         self._last_statistics: list | None = self.engine.statistics(0)
+        self._sweep_at = time.monotonic()  # the heartbeat sweep's last run: a stall shows as a gap
         self.sessions: dict[str, AgentSession] = {}  # agent id -> login here
         self.standby: dict[str, set[Conn]] = collections.defaultdict(set)
         self.known_epoch: dict[str, int] = {}  # highest epoch ever seen for an agent
@@ -266,6 +267,8 @@ class InteractionServer:
         try:
             async for frame in ws:
                 conn.last_rx = time.monotonic()
+                if conn.last_rx - self._sweep_at > 1.0:
+                    self._stalled(conn.last_rx - self._sweep_at)
                 if not self._admit(conn):
                     continue
                 try:
@@ -808,6 +811,17 @@ class InteractionServer:
             return None
         return self.peer.replicate(rows)
 
+    def _stalled(self, seconds: float) -> None:
+        """The process was stopped: agents have probably moved meanwhile. Offer nothing (and time
+        no offer out) until the peer has told us its epochs, which fences the logins that moved, or
+        a heartbeat timeout has passed. Also called from the frame loop, which may run before the
+        sweep notices: frames queued during the stall must not be routed to stale logins."""
+        if self.engine.hold_until > wall_ms():
+            return
+        log.warning("stalled for %.1f s: no offers until the peer is heard", seconds)
+        self.engine.hold(wall_ms() + self.config.heartbeat_timeout_ms)
+        self._sweep_at = time.monotonic()
+
     def _publish_statistics(self) -> None:
         if not self.engine.queues:
             return
@@ -935,10 +949,8 @@ class InteractionServer:
                 log.warning("server stalled for %.1f s; giving every socket a fresh timeout", now - last)
                 for conn in self.conns:
                     conn.last_rx = now
-                # Agents have probably moved meanwhile: offer nothing until the peer has told us
-                # (its full epochs fence the moved logins) or a heartbeat timeout has passed.
-                self.engine.hold(wall_ms() + self.config.heartbeat_timeout_ms)
-            last = now
+                self._stalled(now - last)
+            last = self._sweep_at = now
             self._apply(self.engine.tick(wall_ms()))
             if now - last_statistics >= 1.0:
                 last_statistics = now

@@ -20,6 +20,13 @@ from tests.server.wire import available, connect_registered, login, run
 from tests.support.servers import async_wait_until, linked
 
 
+def peer_conn_closed(server, peer_name: str) -> bool:
+    """The server has handled the loss of the inbound peer link from ``peer_name``."""
+    lines = list(server.lines)
+    ids = [line.split("conn#", 1)[1].split(" ", 1)[0] for line in lines if f": peer link from {peer_name}" in line]
+    return bool(ids) and any(f"conn#{ids[-1]} " in line and "disconnected" in line for line in lines)
+
+
 async def hold(url: str, feed, desk, epoch: int, call: dict | None = None) -> dict:
     """Submit an interaction and have ``desk`` accept it; returns the interaction."""
     call = call or new_interaction()
@@ -212,5 +219,32 @@ def test_a_standby_login_is_not_offered_anything(make_pair, tmp_path):
         stats = await until(feed_b, lambda m: m["type"] == "EventQueueStatistics", 3)
         assert next(q for q in stats["queues"] if q["queue"] == "sales")["waiting"] == 1
         await standby.expect_quiet(0.2)
+
+    run(scenario())
+
+
+def test_a_stalled_server_offers_nothing_to_an_agent_that_moved_while_it_was_stopped(make_pair, tmp_path):
+    a, b = make_pair(site_config(tmp_path))
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        feed_a = await carrier(a.url)
+        old, epoch = await agent(a.url, "1001")
+        token = next(m for m in map(__import__("json").loads, old.received) if m.get("resume_token"))["resume_token"]
+        a.sigstop()
+        try:
+            call = new_interaction()
+            # Lands in A's socket buffer: A reads it first thing after SIGCONT, before its timers run.
+            await feed_a.send({"type": "RequestSubmitInteraction", "request_id": "while-stopped", "interaction": call})
+            # The desktop fails over once A has been silent for a heartbeat timeout, as B sees it too.
+            await async_wait_until(lambda: peer_conn_closed(b, "A"), timeout=6, message="B to drop A's silent link")
+            await failover_login(b.url, "1001", token, epoch + 1, [])
+        finally:
+            a.sigcont()
+        forced = await until(old, lambda m: m["type"] in ("EventForcedLogout", "EventInvite"), 6)
+        assert forced["type"] == "EventForcedLogout" and forced["reason"] == "moved", forced
+        await event(feed_a, "queued", call["interaction_id"], timeout=6)
+        assert count_events(feed_a, "offered", call["interaction_id"]) == 0
+        assert not any('"EventInvite"' in frame for frame in old.received)
 
     run(scenario())
