@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 DESCRIPTION = "Contact-center agent desktop with failover between two interaction servers."
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(args) -> int:
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     import qasync
@@ -109,8 +110,18 @@ def run_gui(args) -> int:
 
     app.aboutToQuit.connect(quit_cleanly)
     app.setQuitOnLastWindowClosed(True)
-    with loop:
-        loop.run_forever()
+    # Ctrl-C in the terminal quits like closing the window. Python runs signal handlers only between
+    # bytecodes, so a slow timer lets the interpreter look while Qt idles in C++.
+    signal.signal(signal.SIGINT, lambda *_: controller.logout_and_quit())
+    signal_timer = QTimer()
+    signal_timer.start(250)
+    signal_timer.timeout.connect(lambda: None)
+    try:
+        with loop:
+            loop.run_forever()
+    finally:
+        if demo is not None:
+            demo.stop()
     return 0
 
 

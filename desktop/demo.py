@@ -32,6 +32,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the desktop dies, even by kill -9 or an X
+    connection loss, so a demo never leaves servers holding ports."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class DemoServer:
     """One site's ``interaction-server`` child process (loopback, ephemeral port kept across restarts)."""
 
@@ -49,7 +60,8 @@ class DemoServer:
                "--peer", f"ws://127.0.0.1:{self.peer_port}"]
         env = {**os.environ, "INTERACTION_SERVER_SECRET": self.secret, "PYTHONUNBUFFERED": "1"}
         ready = threading.Event()
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
         def pump(proc=self.proc):
             for line in proc.stdout:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
 )
 
 from .icons import icon
-from .widgets import fixed_size_constraints
+from .widgets import ErrorLabel, fixed_size_constraints
 from .settings import (
     FAILBACK_POLICIES, DesktopSettings, SettingsError, it_file_path, resolve, save_user_values,
     validate_user_edit,
@@ -53,10 +53,7 @@ class SettingsWindow(QWidget):
         self.locked_label = QLabel()
         self.locked_label.setAccessibleName("Settings fixed by IT")
         self.locked_label.setWordWrap(True)
-        self.error_label = QLabel()
-        self.error_label.setAccessibleName("Settings error")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #c62828;")
+        self.error_label = ErrorLabel("Settings error")
         self.save_button = QPushButton("&Save")
         self.save_button.setAccessibleName("Save settings")
         self.save_button.setDefault(True)

@@ -3,8 +3,8 @@ intents as signals; none of them knows about links, messages or epochs."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel,
     QLayout, QLineEdit, QMainWindow, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QToolButton,
@@ -24,6 +24,33 @@ def fixed_size_constraints(window: QWidget, width: int, height: int) -> None:
     the offscreen platform warns about each one)."""
     window.layout().setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
     window.setMinimumSize(width, height)
+
+
+class ErrorLabel(QLabel):
+    """Red text that stays readable in the system's light and dark palettes (and follows a switch)."""
+
+    def __init__(self, name: str, parent=None):
+        super().__init__(parent)
+        self.setAccessibleName(name)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._apply_colour()
+
+    def colour(self) -> str:
+        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        return "#ff8a80" if dark else "#c62828"
+
+    def _apply_colour(self) -> None:
+        wanted = QColor(self.colour())
+        if self.palette().color(QPalette.ColorRole.WindowText) != wanted:  # also ends the PaletteChange echo
+            palette = self.palette()
+            palette.setColor(QPalette.ColorRole.WindowText, wanted)
+            self.setPalette(palette)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the system switched light/dark
+            self._apply_colour()
 
 
 def _named(widget, name: str, description: str = ""):
@@ -61,11 +88,8 @@ class LoginWindow(QWidget):
         self.remember_reason.setWordWrap(True)
         self.remember_reason.setVisible(bool(keyring_reason))
         self.remember_check.setEnabled(keyring_reason is None)
-        self.error_label = _named(QLabel(), "Login error")
+        self.error_label = ErrorLabel("Login error")
         self.error_label.setObjectName("loginError")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet("QLabel#loginError { color: #c62828; }")
         self.error_label.hide()
         self.status_label = _named(QLabel(), "Login progress")
         self.login_button = _named(QPushButton("&Log in"), "Log in")

@@ -1,0 +1,100 @@
+"""Every control has an accessible name and is reachable by keyboard; light/dark palettes; geometry."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QByteArray, QRect, Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QAbstractButton, QAbstractSpinBox, QAbstractItemView, QApplication, QComboBox, QHeaderView, QLineEdit, QMenuBar, QScrollBar, QTabBar,
+    QWidget,
+)
+
+from desktop.ui.controller import DesktopController
+from desktop.ui.settings import DesktopSettings, Site
+from desktop.ui.settings_window import SettingsWindow
+from desktop.ui.widgets import ErrorLabel
+
+CONTROLS = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)
+SETTINGS = DesktopSettings(sites=(Site("A", "ws://127.0.0.1:9"), Site("B", "ws://127.0.0.1:10")), preferred_site="A")
+
+
+@pytest.fixture
+def desktop(qloop, user_store):
+    controller = DesktopController(SETTINGS, user_store, keyring_reason=None)
+    yield controller
+    controller.shutdown()
+    for window in (controller.login_window, controller.main_window):
+        window.close()
+        window.deleteLater()
+
+
+def controls(window: QWidget) -> list[QWidget]:
+    found = [w for w in window.findChildren(QWidget) if isinstance(w, CONTROLS)]
+    # Qt's internal pieces (scroll bar buttons, table corner button, tab scrollers) are not ours.
+    return [w for w in found if w.window() is window and not w.objectName().startswith("qt_") and type(w).__name__ not in ("QTabBar",)
+            and w.parent() is not None and not isinstance(w, QHeaderView)
+            and not isinstance(w.parent(), (QTabBar, QScrollBar, QLineEdit, QMenuBar))]
+
+
+def test_every_control_has_an_accessible_name_and_takes_keyboard_focus(desktop, user_store, qtbot):
+    settings_window = SettingsWindow(user_store)
+    qtbot.addWidget(settings_window)
+    for window in (desktop.login_window, desktop.main_window, settings_window):
+        found = controls(window)
+        assert len(found) >= 4, window
+        unnamed = [repr(w) for w in found if not w.accessibleName()]
+        assert not unnamed, f"controls without an accessible name in {window.objectName()}: {unnamed}"
+        unreachable = [w.accessibleName() for w in found if not (w.focusPolicy() & Qt.FocusPolicy.TabFocus)]
+        assert not unreachable, f"not reachable with Tab in {window.objectName()}: {unreachable}"
+
+
+def test_log_in_window_is_usable_with_the_keyboard_alone(desktop, qtbot):
+    window = desktop.login_window
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    window.agent_edit.setFocus()
+    seen = []
+    for _ in range(8):
+        seen.append(QApplication.focusWidget())
+        qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_Tab)
+    for control in (window.agent_edit, window.password_edit, window.place_edit, window.site_combo,
+                    window.remember_check, window.login_button):
+        assert control in seen, control.accessibleName()
+    # Enter in the password field submits.
+    requests = []
+    window.login_requested.connect(lambda *args: requests.append(args))
+    qtbot.keyClicks(window.agent_edit, "1001")
+    qtbot.keyClicks(window.password_edit, "pw")
+    qtbot.keyClick(window.password_edit, Qt.Key.Key_Return)
+    assert requests == [("1001", "pw", "", "A", False)]
+
+
+def test_error_text_stays_readable_in_a_dark_palette(qtbot):
+    label = ErrorLabel("Login error")
+    qtbot.addWidget(label)
+    light = label.palette().color(QPalette.ColorRole.WindowText).name()
+    original = QApplication.palette()
+    dark = QPalette(original)
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+    dark.setColor(QPalette.ColorRole.WindowText, QColor("#e8eaed"))
+    try:
+        QApplication.setPalette(dark)
+        qtbot.waitUntil(lambda: label.palette().color(QPalette.ColorRole.WindowText).name() != light, timeout=2000)
+        assert label.palette().color(QPalette.ColorRole.WindowText).lightness() > 128
+    finally:
+        QApplication.setPalette(original)
+
+
+def test_window_geometry_is_remembered(desktop, user_store, qloop):
+    desktop.main_window.setGeometry(QRect(30, 40, 620, 430))
+    desktop.save_geometry()
+    assert isinstance(user_store.value("geometry/main"), QByteArray)
+    again = DesktopController(SETTINGS, user_store, keyring_reason=None)
+    try:
+        assert again.main_window.geometry().size() == desktop.main_window.geometry().size()
+    finally:
+        again.shutdown()
+        again.login_window.deleteLater()
+        again.main_window.deleteLater()
