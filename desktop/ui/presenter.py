@@ -204,10 +204,11 @@ class FailoverBanner:
         """Update from one core event; True when the banner changed."""
         if isinstance(event, ev.FailoverPhase):
             if event.phase in ("detecting", "logging_in") and (self.phase in ("idle", "restored") or not self.visible):
-                if self.phase in ("idle", "restored") or not self.visible:
-                    self.before = last_status
-                    self.pending = {}
-                    self.summary = None
+                self.before = last_status
+                self.summary = None
+                # Actions sent to the lost primary and not yet answered will be replayed on the next.
+                self.pending = {rid: PendingAction(intent_text(intent, labels), "pending")
+                                for rid, intent in (snapshot.pending if snapshot else ())}
             self.visible = True
             self.kind, self.phase = event.kind, event.phase
             self.from_endpoint = event.from_endpoint or self.from_endpoint

@@ -3,6 +3,7 @@ kill -9 the primary, watch the banner and the connection panel, restart, log out
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -189,3 +190,43 @@ def test_closing_the_main_window_logs_out_before_quitting(pair, make_desktop, qt
     assert quits == [None], "quit before the logout finished"
     assert [r.text for r in desktop.main_window.event_log.rows][-1] == "Logged out (logout)"
     assert not desktop.login_window.isVisible()
+
+
+def test_action_during_a_silent_failure_shows_pending_then_applied(pair, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    main = desktop.main_window
+    log_in(qtbot, desktop, agent="1009")
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+    a.sigstop()  # hung, not dead: only the missing heartbeats tell
+    qtbot.mouseClick(main.ready_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: main.banner.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "Ready: applied" in main.banner.pending.text(), timeout=WAIT)
+    assert main.banner.headline.text().startswith("Moved to site B in")
+    assert main.state_label.text() == "Ready"
+    states = [r.text for r in main.event_log.rows if r.category == "action"]
+    assert states[-2:] == ["Ready: pending", "Ready: applied on site B"]
+
+
+def test_state_forced_by_a_supervisor_is_shown_and_notified(pair, make_desktop, qtbot):
+    from tests.server.wire import subscribe
+
+    a, b = pair
+    desktop = make_desktop([a, b])
+    main = desktop.main_window
+    log_in(qtbot, desktop, agent="1010")
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in", timeout=WAIT)
+    supervisor = asyncio.ensure_future(subscribe(a.url))
+    qtbot.waitUntil(supervisor.done, timeout=WAIT)
+    sup = supervisor.result()[0]
+    forced = asyncio.ensure_future(sup.send({"type": "RequestForceNotReady", "request_id": "f1",
+                                              "agent_id": "1010", "reason": "meeting"}))
+    qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Meeting", timeout=WAIT)
+    assert forced.done()
+    note = desktop.tray.shown[-1]
+    assert (note.title, note.message) == ("State changed by the server", "sup1 set you to Not Ready – Meeting.")
+    asyncio.ensure_future(sup.send({"type": "RequestForceLogout", "request_id": "f2", "agent_id": "1010"}))
+    qtbot.waitUntil(lambda: desktop.login_window.isVisible(), timeout=WAIT)
+    assert desktop.login_window.error_label.text() == "A supervisor logged you out."
+    closing = asyncio.ensure_future(sup.close())
+    qtbot.waitUntil(closing.done, timeout=WAIT)

@@ -137,3 +137,13 @@ def test_tray_notifications():
     assert pr.notification_for(ev.LinkRoleChanged(None, "B", "reconnecting", 0), snapshot=snapshot()) is None
     assert pr.notification_for(ev.FailoverPhase("restored", "failback", "B", "A", 0.1)) is None
     assert pr.state_icon("ready") == "ready" and pr.state_icon("ready", connected=False) == "offline"
+
+
+def test_banner_lists_actions_unanswered_by_the_lost_primary_as_pending():
+    banner = pr.FailoverBanner()
+    lost = snapshot(status="failing_over")
+    lost = ev.SessionSnapshot(**{**lost.__dict__, "pending": (("r7", ev.StateIntent("ready")),)})
+    banner.on_event(ev.FailoverPhase("detecting", "failover", "A", None, 0.0), now=0, snapshot=lost, labels=LABELS)
+    assert banner.pending_lines() == ["Ready: pending"]
+    banner.on_event(ev.IntentApplied("r7", ev.StateIntent("ready"), "B", 2), now=0.1)
+    assert banner.pending_lines() == ["Ready: applied"]
