@@ -60,6 +60,49 @@ class Credentials:
         return self.password
 
 
+class SupervisorView:
+    """The application's parts wired together: engine, client, window, and the inline sign-in.
+
+    With no password at hand (none in the environment or keyring) the login panel shows; what the
+    supervisor types there is used for this run and, if asked, stored in the keyring.
+    """
+
+    def __init__(self, endpoints: list[Endpoint], user: str, password: str | None, ca_file: str | None = None):
+        from .supervisor.window import SupervisorWindow
+
+        self.engine = ReportingEngine([e.name for e in endpoints])
+        self.credentials = Credentials(password)
+        self.client = ReportingClient(self.engine, endpoints, user, self.credentials, on_status=self._on_status,
+                                      ca_file=ca_file)
+        self.window = SupervisorWindow(self.engine, actions=self.client,
+                                       link_status=lambda server: self.client.links[server].status)
+        panel = self.window.login_panel
+        panel.user.setText(user)
+        note = keyring_unavailable_reason()
+        if note:
+            panel.remember.setEnabled(False)
+            panel.remember.setToolTip(note)
+        panel.submitted.connect(self.sign_in)
+        if not password or not user:
+            panel.show()
+
+    def _on_status(self, server: str, text: str) -> None:
+        if text.startswith("login refused") or text.startswith("no password"):
+            self.window.login_panel.show_message(f"Server {server}: {text}")
+        elif text == "subscribed":  # the credentials work (a late refusal of older ones may have shown it)
+            self.window.login_panel.hide()
+
+    def sign_in(self, user: str, password: str, remember: bool) -> None:
+        self.client.user_id = user
+        self.credentials.password = password
+        if remember:
+            problem = store_password(user, password)
+            if problem:
+                self.window.notify(problem)
+        self.window.login_panel.hide()
+        self.client.credentials_changed()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -76,42 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
     import qasync
 
-    from .supervisor.window import SupervisorWindow
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("supervisor-view")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
-    engine = ReportingEngine([e.name for e in endpoints])
-    credentials = Credentials(initial_password(args.user, args.password_source))
-    window: SupervisorWindow | None = None
-
-    def on_status(server: str, text: str) -> None:
-        if window is not None and (text.startswith("login refused") or text.startswith("no password")):
-            window.login_panel.show_message(f"Server {server}: {text}")
-
-    client = ReportingClient(engine, endpoints, args.user or "", credentials, on_status=on_status, ca_file=args.ca_file)
-    window = SupervisorWindow(engine, actions=client, link_status=lambda s: client.links[s].status)
-
-    def sign_in(user: str, password: str, remember: bool) -> None:
-        client.user_id = user
-        credentials.password = password
-        if remember:
-            problem = store_password(user, password)
-            if problem:
-                window.notify(problem)
-        window.login_panel.hide()
-        client.credentials_changed()
-
-    window.login_panel.user.setText(args.user or "")
-    note = keyring_unavailable_reason()
-    if note:
-        window.login_panel.remember.setEnabled(False)
-        window.login_panel.remember.setToolTip(note)
-    window.login_panel.submitted.connect(sign_in)
-    if not credentials.password or not args.user:
-        window.login_panel.show()
+    view = SupervisorView(endpoints, args.user or "", initial_password(args.user, args.password_source),
+                          ca_file=args.ca_file)
+    window, client = view.window, view.client
     window.show()
 
     # Quit by closing the window or with SIGTERM/SIGINT: the client closes its sockets first, then

@@ -75,6 +75,7 @@ class ReportingClient:
         self.wall_ms = wall_ms
         self.token: str | None = None
         self.token_expires_ms: int | None = None
+        self.credentials_version = 0  # bumped by credentials_changed(): a refusal of older ones is stale
         self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
@@ -93,6 +94,7 @@ class ReportingClient:
     def credentials_changed(self) -> None:
         """The user entered a new password: links stopped by an authentication failure retry."""
         self.token = None
+        self.credentials_version += 1
         for link in self.links.values():
             link.auth_retry.set()
 
@@ -165,10 +167,12 @@ class _Link:
     async def _run(self) -> None:
         attempt = 0
         while True:
+            version = self.client.credentials_version
             reason = await self._session()
             if reason == "auth":
-                self.auth_retry.clear()
-                await self.auth_retry.wait()
+                if self.client.credentials_version == version:  # nothing new to try: wait for the user
+                    self.auth_retry.clear()
+                    await self.auth_retry.wait()
                 attempt = 0
                 continue
             delay = self.client.retry_delays[min(attempt, len(self.client.retry_delays) - 1)]
@@ -203,17 +207,19 @@ class _Link:
                 await asyncio.wait_for(self._subscribe(), 10)
             except ActionRefused as refused:
                 if refused.code in AUTH_FAILURES:
+                    outcome = "auth"
                     self._set_status(f"login refused: {refused.message}")
-                    return "auth"
+                    return outcome
                 raise
             outcome = "was_subscribed"
             self._set_status("subscribed")
             helpers.append(loop.create_task(self._renew_token()))
             await reader
             lost_reason = self._close_text()
-        except LookupError as exc:  # no password available
+        except LookupError as exc:  # no password (or no user id) to sign in with
+            outcome = "auth"
             self._set_status(f"no password: {exc}")
-            return "auth"
+            return outcome
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed, ActionRefused) as exc:
             lost_reason = self._close_text() if self.ws is not None else str(exc) or type(exc).__name__
             log.info("reporting %s: %s", self.name, exc)
@@ -242,6 +248,8 @@ class _Link:
 
     async def _subscribe(self) -> None:
         client = self.client
+        if not client.user_id:
+            raise LookupError("enter your supervisor id")
         while True:
             resume = client.engine.resume_point(self.name)
             token = client.token
