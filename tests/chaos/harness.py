@@ -1,0 +1,379 @@
+"""The chaos proof: headless agents answer carrier traffic while the servers are killed in turn.
+
+One run: a peer-linked pair of real ``interaction-server`` processes with a ``chaos`` queue whose
+members are the run's agents; ``agent-cli --auto-answer`` processes (accept, hold, type notes,
+complete); the carrier (``interaction-server traffic``) submitting at a steady rate; a supervisor
+tap on each server that re-subscribes (with resume) after every restart. Meanwhile one server,
+then the other, is killed with SIGKILL and restarted on the same port.
+
+The ledger (``Ledger.figures``) then says, per submitted interaction, how it ended as the
+supervisors' streams tell it, and checks it against the carrier's ledger and the agents' own
+events: completed exactly once, or ended with an explicit reason; none completed twice; none lost;
+no copy offered while another server had it offered or in an agent's hands ("double offer"), and
+no agent shown offers from two servers at once.
+
+Used by tests/chaos/test_chaos.py and bench/chaos.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from server_stub.directory import AgentRecord, Directory, hash_password
+from server_stub.resources import resource_path
+from tests.support.agents import AgentProcess
+from tests.support.servers import REPO, ServerProcess, server_pair, wait_until
+
+QUEUE = "chaos"
+HELD_EVENTS = ("accepted", "adopted")
+COPY_ENDS = ("rejected", "offer_timeout", "completed", "abandoned", "withdrawn")
+
+
+@dataclass
+class ChaosOptions:
+    agents: int = 20
+    cycles: int = 10  # kills in all, alternating A, B, A, ...
+    rate: float = 4.0  # interactions per second from the carrier
+    duration: float = 40.0  # seconds of traffic; the kills are spread over it
+    down_time: float = 0.5  # seconds a killed server stays down before its restart
+    talk_time: float = 1.0
+    answer_delay: float = 0.2
+    drain: float = 20.0  # after the traffic, seconds allowed for every interaction to end
+    seed: int = 1
+    log: bool = True
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ---------------------------------------------------------------------------- supervisor tap
+
+
+class SupervisorTap:
+    """Supervisor ``sup1`` subscribed to one server's reporting stream; after the socket drops it
+    reconnects and resubscribes with ``resume`` (a restarted server answers with a snapshot of its
+    new stream). Keeps every EventInteraction once, by (stream id, seq)."""
+
+    def __init__(self, url: str, user: str = "sup1", password: str = "demo"):
+        self.url, self.user, self.password = url, user, password
+        self.events: list[dict] = []
+        self.subscriptions = 0
+        self._seen: set[tuple[str, int]] = set()
+        self._resume: dict | None = None
+        self._stop = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),), daemon=True)
+        self._thread.start()
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._session()
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
+                pass
+            if not self._stop.is_set():
+                await asyncio.sleep(0.2)  # the server is down or restarting
+
+    async def _session(self) -> None:
+        async with connect(self.url, proxy=None, ping_interval=None, compression=None, open_timeout=2,
+                           max_size=None) as ws:
+            self._ws = ws
+            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "reg", "protocol_version": 1,
+                                      "client_name": "chaos-supervisor", "heartbeat_interval_ms": 250}))
+            subscribe = {"type": "RequestSubscribeReporting", "request_id": "sub", "user_id": self.user,
+                         "password": self.password}
+            if self._resume:
+                subscribe["resume"] = self._resume
+            await ws.send(json.dumps(subscribe))
+            beat = asyncio.create_task(self._beat(ws))
+            try:
+                async for frame in ws:
+                    self._received(json.loads(frame))
+                    if self._stop.is_set():
+                        break
+            finally:
+                beat.cancel()
+
+    def _received(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "EventAck" and message.get("request_id") == "sub":
+            self._stream = message["stream_id"]
+            self.subscriptions += 1
+        elif kind == "EventReportingSnapshot":
+            self._resume = {"stream_id": message["stream_id"], "seq": message["seq"]}
+        elif "seq" in message and kind.startswith("Event"):
+            self._resume = {"stream_id": self._stream, "seq": message["seq"]}
+            key = (self._stream, message["seq"])
+            if kind == "EventInteraction" and key not in self._seen:
+                self._seen.add(key)
+                self.events.append(message)
+
+    async def _beat(self, ws) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            await ws.send('{"type":"Heartbeat"}')
+
+    def close(self) -> None:
+        self._stop.set()
+        ws = getattr(self, "_ws", None)
+        if ws is not None:
+            asyncio.run_coroutine_threadsafe(ws.close(), self._loop)
+        self._thread.join(5)
+
+
+# ---------------------------------------------------------------------------- set-up
+
+
+def write_site_files(folder: Path, agent_ids: list[str]) -> tuple[Path, Path]:
+    """An agent directory (the demo one plus the run's agents, members of ``chaos``) and a site
+    configuration (the shipped one plus the ``chaos`` queue: no After Call Work, short accept timeout)."""
+    directory = Directory.load(resource_path("demo_agents.toml"))
+    password_hash = hash_password("demo")  # one scrypt for all: the same password
+    for agent_id in agent_ids:
+        directory.add(AgentRecord(id=agent_id, name=f"Chaos Agent {agent_id}", password_hash=password_hash,
+                                  queues=(QUEUE,)))
+    agents_file = folder / "agents.toml"
+    directory.save(agents_file)
+    config_file = folder / "site.toml"
+    config_file.write_text(resource_path("sites.toml").read_text(encoding="utf-8") + f"""
+[[queue]]
+name = "{QUEUE}"
+accept_timeout = 5
+abandon_after = 60
+service_level_target = 10
+""", encoding="utf-8")
+    return agents_file, config_file
+
+
+# ---------------------------------------------------------------------------- the ledger
+
+
+@dataclass
+class Ledger:
+    submitted: list[str]
+    carrier: dict
+    streams: list[dict]  # EventInteraction of both servers (each once)
+    agents: dict[str, list[dict]]  # agent id -> its JSON event lines
+    kills: list[tuple[str, int]]  # (server, wall ms)
+    restarts: int = 0
+    subscriptions: int = 0
+    figures: dict = field(default_factory=dict)
+
+    def compute(self) -> dict:
+        by_id: dict[str, list[dict]] = collections.defaultdict(list)
+        for event in self.streams:
+            by_id[event["interaction_id"]].append(event)
+        completed, twice, ended, lost = [], [], [], []
+        for iid in self.submitted:
+            events = by_id.get(iid, [])
+            completions = [e for e in events if e["event"] == "completed"]
+            if len(completions) > 1:
+                twice.append(iid)
+            if completions:
+                completed.append(iid)
+            elif any(e["event"] == "abandoned" for e in events):
+                ended.append(iid)
+            else:
+                lost.append(iid)
+        agent_completed = collections.Counter()
+        ended_reasons = collections.Counter()
+        for events in self.agents.values():
+            for e in events:
+                if e["event"] == "InteractionEnded":
+                    ended_reasons[e["reason"]] += 1
+                    if e["reason"] == "completed":
+                        agent_completed[e["interaction_id"]] += 1
+        carrier = self.carrier
+        figures = {
+            "submitted": len(self.submitted),
+            "completed": len(completed),
+            "ended_with_reason": len(ended),
+            "lost": len(lost),
+            "completed_twice": len(twice),
+            "double_offers": self.double_offers(by_id) + self.agent_double_offers(),
+            "kills": len(self.kills),
+            "restarts": self.restarts,
+            "agents": len(self.agents),
+            "carrier_submitted": carrier.get("submitted"),
+            "carrier_completed": carrier.get("completed"),
+            "carrier_abandoned": carrier.get("abandoned"),
+            "carrier_completed_twice": len(carrier.get("completed_twice", [])),
+            "carrier_resubmissions": carrier.get("resubmissions"),
+            "carrier_duplicates_answered": carrier.get("duplicates_answered"),
+            "agents_completed": sum(agent_completed.values()),
+            "agents_completed_twice": sum(1 for n in agent_completed.values() if n > 1),
+            "agents_ended": dict(ended_reasons),
+            "adopted": sum(1 for e in self.streams if e["event"] == "adopted"),
+            "failover_logins": sum(1 for ev in self.agents.values() for e in ev if e["event"] == "LoggedIn" and e["resumed"]),
+            "offers_lost_with_primary": sum(1 for ev in self.agents.values() for e in ev
+                                            if e["event"] == "OfferRevoked" and e["reason"] == "primary_lost"),
+            "stale_invites_ignored": sum(1 for ev in self.agents.values() for e in ev
+                                         if e["event"] == "StaleEventIgnored" and e["message_type"] == "EventInvite"),
+            "supervisor_subscriptions": self.subscriptions,
+            "lost_ids": lost[:20],
+            "completed_twice_ids": twice[:20],
+        }
+        self.figures = figures
+        return figures
+
+    def double_offers(self, by_id: dict[str, list[dict]]) -> int:
+        """Offers of an id made by one server while the other had it offered or in an agent's hands
+        (a server's copy ends with its next event for the id, or with the server's kill)."""
+        count = 0
+        for events in by_id.values():
+            intervals = collections.defaultdict(list)  # server -> [(start, end, kind)]
+            per_server = collections.defaultdict(list)
+            for e in events:
+                per_server[e["server"]].append(e)
+            for server, evs in per_server.items():
+                evs.sort(key=lambda e: (e["at_ms"], e["seq"]))
+                deaths = sorted(t for s, t in self.kills if s == server)
+                for i, e in enumerate(evs):
+                    if e["event"] not in ("offered",) + HELD_EVENTS:
+                        continue
+                    end = evs[i + 1]["at_ms"] if i + 1 < len(evs) else float("inf")
+                    end = min([end] + [t for t in deaths if t >= e["at_ms"]])
+                    intervals[server].append((e["at_ms"], end, e["event"]))
+            servers = list(intervals)
+            for x in servers:
+                for start, end, kind in intervals[x]:
+                    if kind != "offered":
+                        continue
+                    for y in servers:
+                        if y != x and any(s < end and start < e for s, e, _ in intervals[y]):
+                            count += 1
+        return count
+
+    def agent_double_offers(self) -> int:
+        """An agent shown open offers from two servers at the same time."""
+        count = 0
+        for events in self.agents.values():
+            open_offers: dict[str, str] = {}
+            for e in events:
+                kind = e["event"]
+                if kind == "OfferReceived":
+                    if any(endpoint != e["endpoint"] for endpoint in open_offers.values()):
+                        count += 1
+                    open_offers[e["interaction"]["interaction_id"]] = e["endpoint"]
+                elif kind == "OfferRevoked":
+                    open_offers.pop(e["interaction_id"], None)
+                elif kind in ("InteractionApplied", "InteractionFailed") and e["intent"]["action"] in ("accept", "reject"):
+                    open_offers.pop(e["intent"]["interaction_id"], None)
+        return count
+
+    def text(self) -> str:
+        f = self.figures
+        lines = [
+            f"chaos ledger: {f['agents']} agents, {f['kills']} kills ({f['restarts']} restarts)",
+            f"  submitted {f['submitted']}: completed {f['completed']}, ended with a reason {f['ended_with_reason']}, "
+            f"lost {f['lost']}; completed twice {f['completed_twice']}; double offers {f['double_offers']}",
+            f"  carrier ledger: submitted {f['carrier_submitted']}, completed {f['carrier_completed']}, abandoned "
+            f"{f['carrier_abandoned']}, completed twice {f['carrier_completed_twice']}, re-submitted "
+            f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']})",
+            f"  agents: completed {f['agents_completed']} (twice {f['agents_completed_twice']}), ended {f['agents_ended']}, "
+            f"failover logins {f['failover_logins']}, adoptions {f['adopted']}, offers lost with their primary "
+            f"{f['offers_lost_with_primary']}, stale invites ignored {f['stale_invites_ignored']}",
+        ]
+        if f["lost_ids"] or f["completed_twice_ids"]:
+            lines.append(f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def _say(options: ChaosOptions, text: str) -> None:
+    if options.log:
+        print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _restart(server: ServerProcess, other: ServerProcess) -> None:
+    server.start()
+    wait_until(lambda: server.log_has(f"peer link from {other.name}"), 10, message=f"{server.name} peer-linked again")
+
+
+def run_chaos(options: ChaosOptions) -> Ledger:
+    agent_ids = [f"{2001 + i}" for i in range(options.agents)]
+    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+        agents_file, config_file = write_site_files(Path(tmp), agent_ids)
+        a, b = server_pair(["--agents", str(agents_file), "--config", str(config_file)])
+        agents: list[AgentProcess] = []
+        taps: list[SupervisorTap] = []
+        traffic = None
+        kills: list[tuple[str, int]] = []
+        restarts = 0
+        try:
+            a.start()
+            b.start()
+            wait_until(lambda: a.log_has("peer link from B") and b.log_has("peer link from A"), 10, message="peer link")
+            taps = [SupervisorTap(a.url), SupervisorTap(b.url)]
+            urls = [a.url, b.url]
+            for i, agent_id in enumerate(agent_ids):
+                extra = ["--auto-answer", "--talk-time", str(options.talk_time), "--answer-delay",
+                         str(options.answer_delay), "--wrap-time", "0.1"]
+                # Half prefer A, half prefer B: both servers hold primaries when either is killed.
+                agents.append(AgentProcess(agent_id, urls if i % 2 == 0 else urls[::-1], *extra))
+            for agent in agents:
+                agent.wait_for("AgentStateChanged", timeout=30, state="ready")
+            _say(options, f"{len(agents)} agents Ready; traffic at {options.rate}/s for {options.duration} s")
+            traffic = subprocess.Popen(
+                [sys.executable, "-m", "server_stub", "traffic", "--site", f"A={a.url}", "--site", f"B={b.url}",
+                 "--rate", str(options.rate), "--duration", str(options.duration), "--queues", QUEUE,
+                 "--grace", "1", "--drain", str(options.drain), "--seed", str(options.seed), "--prefix", "chaos"],
+                cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            started = time.monotonic()
+            period = options.duration / (options.cycles + 1)
+            for cycle in range(options.cycles):
+                victim, other = (a, b) if cycle % 2 == 0 else (b, a)
+                due = started + period * (cycle + 1)
+                wait_until(lambda: time.monotonic() >= due or traffic.poll() is not None, period + 30,
+                           interval=0.05, message="the next kill")
+                victim.kill9()
+                kills.append((victim.name, wall_ms()))
+                back_at = time.monotonic() + options.down_time  # the outage lasts this long
+                wait_until(lambda: time.monotonic() >= back_at, 10, interval=0.02, message="the end of the outage")
+                _restart(victim, other)
+                restarts += 1
+                _say(options, f"kill {cycle + 1}/{options.cycles}: {victim.name} killed and back")
+            out, err = traffic.communicate(timeout=options.duration + options.drain + 60)
+            if traffic.returncode != 0:
+                raise AssertionError(f"traffic exited {traffic.returncode}: {err[-2000:]}")
+            carrier = json.loads(out.strip().splitlines()[-1])
+            submitted = sorted(carrier["interactions"])
+            # The carrier saw every end; give the supervisors' streams a moment to have them too.
+            ends = ("completed", "abandoned")
+            wait_until(lambda: {e["interaction_id"] for tap in taps for e in tap.events if e["event"] in ends}
+                       >= {i for i, v in carrier["interactions"].items() if v["status"] in ends}, 10,
+                       interval=0.05, message="the supervisors' streams to show every end")
+            for agent in agents:
+                agent.command("quit")
+            for agent in agents:
+                agent.proc.wait(10)
+            return Ledger(submitted=submitted, carrier=carrier, streams=[e for tap in taps for e in tap.events],
+                          agents={aid: list(agent.events) for aid, agent in zip(agent_ids, agents)}, kills=kills,
+                          restarts=restarts, subscriptions=sum(tap.subscriptions for tap in taps))
+        finally:
+            if traffic is not None and traffic.poll() is None:
+                traffic.kill()
+                traffic.wait(5)
+            for agent in agents:
+                agent.stop()
+            for tap in taps:
+                tap.close()
+            for server in (a, b):
+                server.stop()

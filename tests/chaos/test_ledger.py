@@ -1,0 +1,47 @@
+"""The chaos ledger's judgements on hand-made histories: it must be able to see each failure it
+claims to rule out, or the chaos test proves nothing."""
+
+from tests.chaos.harness import Ledger
+
+
+def ev(server, seq, iid, event, at_ms, agent="2001", **extra):
+    return {"type": "EventInteraction", "server": server, "seq": seq, "interaction_id": iid, "event": event,
+            "at_ms": at_ms, "queue": "chaos", "media": "voice", "agent_id": agent, **extra}
+
+
+def ledger(streams, agents=None, kills=(), submitted=("i1",)):
+    result = Ledger(submitted=list(submitted), carrier={}, streams=streams, agents=agents or {}, kills=list(kills))
+    return result.compute()
+
+
+def test_a_clean_history_with_an_adoption_after_a_kill_is_counted_once():
+    f = ledger([ev("A", 1, "i1", "queued", 0), ev("A", 2, "i1", "offered", 10), ev("A", 3, "i1", "accepted", 20),
+                ev("B", 1, "i1", "adopted", 600), ev("B", 2, "i1", "completed", 900, disposition="resolved")],
+               kills=[("A", 500)])
+    assert (f["completed"], f["lost"], f["completed_twice"], f["double_offers"], f["adopted"]) == (1, 0, 0, 0, 1)
+
+
+def test_a_second_completion_at_the_other_server_is_completed_twice():
+    f = ledger([ev("A", 1, "i1", "completed", 100), ev("B", 7, "i1", "completed", 200)])
+    assert f["completed_twice"] == 1 and f["completed_twice_ids"] == ["i1"]
+
+
+def test_an_interaction_that_never_ends_is_lost_and_an_abandoned_one_ended_with_a_reason():
+    f = ledger([ev("A", 1, "i1", "queued", 0), ev("A", 2, "i2", "abandoned", 50, reason="caller hung up")],
+               submitted=("i1", "i2", "i3"))
+    assert (f["lost"], f["ended_with_reason"], f["lost_ids"]) == (2, 1, ["i1", "i3"])
+
+
+def test_an_offer_while_the_other_server_holds_it_is_a_double_offer_unless_that_server_died():
+    held_at_a = [ev("A", 1, "i1", "offered", 0), ev("A", 2, "i1", "accepted", 10)]
+    offered_at_b = [ev("B", 1, "i1", "offered", 100, agent="2002")]
+    assert ledger(held_at_a + offered_at_b)["double_offers"] == 1
+    assert ledger(held_at_a + offered_at_b, kills=[("A", 50)])["double_offers"] == 0
+
+
+def test_an_agent_shown_offers_from_two_servers_at_once_is_a_double_offer():
+    def offer(endpoint, iid):
+        return {"event": "OfferReceived", "endpoint": endpoint, "interaction": {"interaction_id": iid}}
+    revoked = {"event": "OfferRevoked", "interaction_id": "i1", "reason": "primary_lost"}
+    assert ledger([], agents={"2001": [offer("A", "i1"), offer("B", "i2")]})["double_offers"] == 1
+    assert ledger([], agents={"2001": [offer("A", "i1"), revoked, offer("B", "i2")]})["double_offers"] == 0
