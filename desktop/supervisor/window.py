@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QSplitter,
+    QSystemTrayIcon,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -32,7 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from PySide6.QtGui import QIcon
+
 from desktop.reporting.engine import FeedEntry, ReportingEngine
+from server_stub.resources import resource_dir
 
 from .model import COLUMNS, AgentTableModel, clock_text, duration_text
 
@@ -41,6 +45,11 @@ FEED_LINES = 500
 COUNT_LABELS = (("ready", "Ready"), ("not_ready", "Not Ready"), ("after_call_work", "After Call Work"),
                 ("failover", "In failover"), ("logged_out", "Logged out"))
 COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
+
+
+def _app_icon() -> QIcon | None:
+    path = resource_dir() / "icons" / "supervisor" / "supervisor-view.svg"
+    return QIcon(str(path)) if path.exists() else None
 
 
 class Actions(Protocol):
@@ -104,6 +113,15 @@ class SupervisorWindow(QMainWindow):
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         self.setWindowTitle("Supervisor — agent status")
         self.resize(1400, 800)
+        self.app_icon = _app_icon()
+        if self.app_icon is not None:
+            self.setWindowIcon(self.app_icon)
+        # A desktop notification where the platform has a tray; the banner in the window always.
+        self.tray: QSystemTrayIcon | None = None
+        if self.app_icon is not None and QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(self.app_icon, self)
+            self.tray.setToolTip("Supervisor view")
+            self.tray.show()
 
         self.model = AgentTableModel(engine, self._wall_ms, self)
         central = QWidget()
@@ -310,8 +328,10 @@ class SupervisorWindow(QMainWindow):
 
     def notify(self, text: str) -> None:
         """A notification the supervisor cannot miss, without a modal box."""
-        self.banner.setText(text)
+        self.banner.setText(f"{clock_text(self._wall_ms())}  {text}")
         self.banner.show()
+        if self.tray is not None:
+            self.tray.showMessage("Supervisor view", text, QSystemTrayIcon.MessageIcon.Warning, 8000)
 
     # ------------------------------------------------------------------ supervisor actions
 

@@ -1,6 +1,8 @@
 """The supervisor window on qasync against real servers and real agent processes, driven through
 its widgets and read back from what the table renders."""
 
+import time
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
@@ -8,7 +10,8 @@ from desktop.reporting import ReportingEngine
 from desktop.reporting.client import Endpoint, ReportingClient
 from desktop.supervisor.model import COLUMNS
 from desktop.supervisor.window import SupervisorWindow
-from tests.server.wire import login_agent
+from server_stub import protocol as p
+from tests.server.wire import login_agent, subscribe
 from tests.support.agents import AgentProcess
 from tests.support.servers import async_wait_until
 
@@ -177,22 +180,46 @@ def test_filter_box_and_sorting_by_clicking_headers(pair, qtbot, qloop):
     qloop.run_until_complete(scenario())
 
 
-def test_queues_panel_says_plainly_when_a_server_reports_no_statistics(pair, qtbot, qloop):
+def test_queues_panel_shows_the_servers_figures_and_says_plainly_when_there_are_none(pair, qtbot, qloop):
     a, b = pair
     view = View(qtbot, [a, b])
+
+    def queue_rows():
+        table = view.window.queues
+        return {(table.item(r, 0).text(), table.item(r, 1).text()): [table.item(r, c).text() for c in range(2, 6)]
+                for r in range(table.rowCount())}
 
     async def scenario():
         view.client.start()
         await async_wait_until(lambda: all(s.live for s in view.engine.servers.values()), message="subscribed")
-        view.window.flush()
-        if all(s.queues is None for s in view.engine.servers.values()):
-            assert "not report queue statistics yet" in view.window.queues_note.text()
-            assert not view.window.queues.isVisible()
-        else:  # a server that already reports them: figures come from it, none invented
-            assert view.window.queues.rowCount() == sum(len(s.queues or []) for s in view.engine.servers.values())
+        await async_wait_until(lambda: ("A", "billing") in queue_rows(), message=f"A's queues: {queue_rows()}")
+        assert queue_rows()[("A", "billing")][:2] == ["0", "0:00:00"]  # the server's own figures: nothing waits
+        assert queue_rows()[("A", "billing")][2] == "—"  # no service level before anything was answered
+        assert not view.window.queues_note.isVisible()
+        # A customer waits in billing at A (no agent is logged in to take it).
+        carrier, _, _ = await subscribe(a.url)
+        answer = await carrier.request({"type": "RequestSubmitInteraction", "interaction": {
+            "interaction_id": "call-q1", "media": "voice", "queue": "billing", "created_ms": int(time.time() * 1000)}})
+        assert answer["type"] == "EventAck", answer
+        await async_wait_until(lambda: queue_rows()[("A", "billing")][0] == "1", timeout=5,
+                               message=f"one waiting at A: {queue_rows()}")
+        assert queue_rows()[("B", "billing")][0] == "0"
         await view.client.stop()
 
     qloop.run_until_complete(scenario())
+
+
+def test_queues_panel_note_when_a_server_does_not_report_queue_statistics(qtbot):
+    engine = ReportingEngine(["A"])
+    engine.stream_opened("A", "s", 0)
+    engine.message("A", p.EventReportingSnapshot(server="A", stream_id="s", seq=0, agents=[]), 0)
+    window = SupervisorWindow(engine)
+    qtbot.addWidget(window)
+    window.show()
+    window.flush()
+    assert window.queues_note.isVisible() and window.queues_note.text() == \
+        "This server does not report queue statistics yet (A)."
+    assert not window.queues.isVisible()  # no invented numbers
 
 
 def click_agent(qtbot, view, agent_id):
