@@ -190,7 +190,8 @@ def _run_pair(args) -> int:
     print(
         "Local interaction-server pair (Ctrl-C stops both):\n"
         f"  site A  ws://127.0.0.1:{ports['A']}\n  site B  ws://127.0.0.1:{ports['B']}\n"
-        "Demo users (password 'demo'): agents 1001-1010, supervisor 'sup1'. Protocol: docs/protocol.md\n",
+        "Demo users (password 'demo'): agents 1001-1010, supervisor 'sup1', carrier 'carrier1' "
+        "(`interaction-server traffic` feeds the queues). Protocol: docs/protocol.md\n",
         flush=True,
     )
     try:

@@ -156,7 +156,7 @@ class RoutingEngine:
         self.remember = remember  # ended interactions kept for duplicate detection
         self.interactions: dict[str, Tracked] = {}
         self.ended: collections.deque[str] = collections.deque()
-        self.peer: dict[str, PeerRecord] = {}
+        self.peer: collections.OrderedDict[str, PeerRecord] = collections.OrderedDict()
         self.agents: dict[str, RoutedAgent] = {}
         self.hold_until = 0  # no offers and no timers before this (a stalled server catching up)
         self._timers: list = []  # (when, n, kind, key, token)
@@ -364,17 +364,26 @@ class RoutingEngine:
             if item.status == COMPLETED or (item.status == HELD and item.agent_id != agent_id and claim != "adopt"):
                 return False, effects
         self.peer[iid] = PeerRecord(status, agent_id, queue, media)
+        self.peer.move_to_end(iid)
+        while len(self.peer) > self.remember:
+            self.peer.popitem(last=False)
         if item is not None and item.status not in ENDED and status in ("held", "completed"):
             self._drop_copy(item, now, effects, f"{status} at the peer site by agent {agent_id}")
             self._route(now, effects)
         return True, effects
 
-    def peer_records(self) -> list[tuple[Tracked, str]]:
-        """What to tell a (re)connected peer: every interaction held or completed here."""
-        out = []
-        for iid, item in self.interactions.items():
-            if item.status in (HELD, COMPLETED):
-                out.append((item, item.status))
+    def peer_records(self, completed_limit: int = 20_000) -> list[tuple[Tracked, str]]:
+        """What to tell a (re)connected peer: every interaction held here, and the most recent
+        completions (older ones the carrier has long stopped re-submitting)."""
+        out = [(item, HELD) for item in self.interactions.values() if item.status == HELD]
+        seen = set()
+        for iid in reversed(self.ended):
+            if len(seen) >= completed_limit:
+                break
+            item = self.interactions.get(iid)
+            if item is not None and item.status == COMPLETED and iid not in seen:
+                seen.add(iid)
+                out.append((item, COMPLETED))
         return out
 
     # ------------------------------------------------------------------ time

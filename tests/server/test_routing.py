@@ -276,3 +276,16 @@ def test_a_hold_after_a_stall_delays_offers_and_timeouts():
     assert offers(e.submit(interaction("y"), T0 + 2000)) == []
     e.hold(0)
     assert reports(e.tick(T0 + 2001))[0] == ("offer_timeout", "x", "a")
+
+
+def test_what_a_reconnected_peer_is_told_is_what_agents_hold_and_completed():
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.login("b", {"sales": 0}, "ready", T0)
+    for iid in ("held", "done", "queued-1", "queued-2"):
+        e.submit(interaction(iid), T0)
+    e.accept("a", "held", T0)
+    e.accept("b", "done", T0)
+    e.complete("b", "done", "resolved", "", T0)
+    assert sorted((item.id, status) for item, status in e.peer_records()) == [("done", "completed"), ("held", "held")]
+    assert len(e.peer_records(completed_limit=0)) == 1
