@@ -1,0 +1,64 @@
+"""Chaos benchmark: headless agents answer carrier traffic while the servers are killed in turn.
+
+The same run as tests/chaos/test_chaos.py, with options: ``agent-cli --auto-answer`` processes,
+``interaction-server traffic`` as the carrier, SIGKILL + restart of A, then B, then A...; the ledger
+checks every interaction against the supervisors' streams, the carrier's ledger and the agents'
+events. Prints the ledger, then one JSON line (the last line) with at least ``submitted``,
+``completed``, ``ended_with_reason``, ``lost``, ``completed_twice``, ``double_offers``, ``kills``.
+Exit code 1 if an interaction was lost, completed twice or offered twice.
+
+    python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.chaos.harness import ChaosOptions, run_chaos  # noqa: E402
+
+
+def positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text}: must be > 0")
+        return value
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=positive(int), default=20, help="agent-cli processes (default 20)")
+    parser.add_argument("--cycles", type=positive(int), default=10, help="kills in all, alternating A and B (default 10)")
+    parser.add_argument("--rate", type=positive(float), default=4.0, help="interactions per second (default 4)")
+    parser.add_argument("--duration", type=positive(float), default=40.0, help="seconds of traffic (default 40)")
+    parser.add_argument("--down-time", type=float, default=0.5, help="seconds a killed server stays down (default 0.5)")
+    parser.add_argument("--talk-time", type=positive(float), default=1.0, help="seconds an agent holds each interaction (default 1)")
+    parser.add_argument("--answer-delay", type=float, default=0.2, help="seconds before an agent accepts (default 0.2)")
+    parser.add_argument("--drain", type=float, default=20.0, help="seconds allowed after the traffic for every interaction to end (default 20)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    if args.down_time < 0 or args.answer_delay < 0 or args.drain < 0:
+        parser.error("--down-time, --answer-delay and --drain must be >= 0")
+    started = time.monotonic()
+    ledger = run_chaos(ChaosOptions(agents=args.agents, cycles=args.cycles, rate=args.rate, duration=args.duration,
+                                    down_time=args.down_time, talk_time=args.talk_time, answer_delay=args.answer_delay,
+                                    drain=args.drain, seed=args.seed, log=not args.quiet))
+    figures = ledger.compute()
+    print(ledger.text())
+    figures = {**figures, "rate": args.rate, "duration_s": args.duration, "elapsed_s": round(time.monotonic() - started, 1)}
+    print(json.dumps(figures))
+    broken = figures["lost"] or figures["completed_twice"] or figures["double_offers"]
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
