@@ -19,7 +19,7 @@ Measured, per phase (sorted by agent, then sorted by state, which moves rows on 
 Baseline (same run): the same kind of event stream decoded and applied to the Qt-free engine
 alone, CPU per event; the ratio says what the Qt side costs on top of the engine.
 
-    python bench/supervisor.py [--agents 10000] [--rate 2000] [--seconds 15]
+    python bench/supervisor.py [--agents 10000] [--rate 2000] [--seconds 20] [--height 1080] [--no-naive]
 
 Prints a human summary, then one JSON line (the last line).
 """
@@ -102,7 +102,12 @@ class Population:
 
 async def serve(name: str, port: int, first_id: int, count: int, rate: float) -> None:
     """A reporting-only server: enough protocol for the view, events at ``rate`` per second."""
+    import logging
+
     from websockets.asyncio.server import serve as ws_serve
+    from websockets.exceptions import ConnectionClosed
+
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)
 
     population = Population(name, first_id, count, seed=first_id)
     stream_id = os.urandom(8).hex()
@@ -121,6 +126,8 @@ async def serve(name: str, port: int, first_id: int, count: int, rate: float) ->
                     await ws.send(p.encode(population.snapshot(stream_id)))
                     if pump is None:
                         pump = asyncio.create_task(emit(ws))
+        except ConnectionClosed:
+            pass  # the view went away (end of the run)
         finally:
             if pump is not None:
                 pump.cancel()
@@ -129,13 +136,16 @@ async def serve(name: str, port: int, first_id: int, count: int, rate: float) ->
         loop = asyncio.get_running_loop()
         start = loop.time()
         sent = 0
-        while True:
-            await asyncio.sleep(0.01)
-            due = int((loop.time() - start) * rate) - sent
-            now_ms = int(time.time() * 1000)
-            for _ in range(due):
-                await ws.send(p.encode(population.next_event(now_ms)))
-            sent += max(due, 0)
+        try:
+            while True:
+                await asyncio.sleep(0.01)
+                due = int((loop.time() - start) * rate) - sent
+                now_ms = int(time.time() * 1000)
+                for _ in range(due):
+                    await ws.send(p.encode(population.next_event(now_ms)))
+                sent += max(due, 0)
+        except ConnectionClosed:
+            pass
 
     async with ws_serve(handler, "127.0.0.1", port, max_size=None, compression=None, ping_interval=None):
         print(f"listening {port}", flush=True)
@@ -286,6 +296,87 @@ def run_view(args) -> dict:
     return {"phases": results, "visible_rows": window.table.rowAt(window.table.viewport().height() - 1) + 1}
 
 
+def naive_baseline(agents: int, rate: float, seconds: float, height: int) -> dict:
+    """The approach DESIGN.md §7 warns about, on the same kind of stream (in-process, no sockets):
+    one dataChanged per event, sorting by state in a QSortFilterProxyModel over the whole table."""
+    import qasync
+    from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
+
+    from desktop.reporting.engine import ReportingEngine
+    from desktop.reporting.messages import decode_frame
+    from desktop.supervisor.model import COLUMNS, AgentTableModel
+
+    app = QApplication.instance() or QApplication([])
+    engine = ReportingEngine(["A", "B"])
+    pops = [Population("A", 100_000, agents // 2, 3), Population("B", 100_000 + agents // 2, agents // 2, 4)]
+    for pop in pops:
+        engine.stream_opened(pop.server, "s" + pop.server, 0)
+        engine.message(pop.server, pop.snapshot("s" + pop.server), 0)
+    texts = AgentTableModel(engine)  # only to format cells the same way
+    ids = sorted(engine.rows)
+    position = {a: i for i, a in enumerate(ids)}
+
+    class Naive(QAbstractTableModel):
+        def rowCount(self, parent=QModelIndex()):
+            return 0 if parent.isValid() else len(ids)
+
+        def columnCount(self, parent=QModelIndex()):
+            return 0 if parent.isValid() else len(COLUMNS)
+
+        def data(self, index, role=0):
+            if role != 0 or not index.isValid():
+                return None
+            return texts._text(engine.rows[ids[index.row()]], index.column())
+
+    model = Naive()
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.setDynamicSortFilter(True)
+    view = QTableView()
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.setModel(proxy)
+    view.resize(1600, height)
+    view.show()
+    view.setSortingEnabled(True)
+    view.sortByColumn(2, Qt.SortOrder.AscendingOrder)
+    app.processEvents()
+    applied = [0]
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    def pump():
+        due = int((time.perf_counter() - start) * rate) - applied[0]
+        now = int(time.time() * 1000)
+        for i in range(max(due, 0)):
+            pop = pops[(applied[0] + i) % 2]
+            engine.message(pop.server, decode_frame(p.encode(pop.next_event(now))), now)
+            for agent_id in engine.take_changes().agents:
+                at = position.get(agent_id)
+                if at is not None:
+                    model.dataChanged.emit(model.index(at, 0), model.index(at, len(COLUMNS) - 1))
+        applied[0] += max(due, 0)
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(pump)
+    start = time.perf_counter()
+    cpu0 = time.thread_time()
+    timer.start()
+
+    async def wait():
+        await asyncio.sleep(seconds)
+
+    with loop:
+        loop.run_until_complete(wait())
+    timer.stop()
+    wall = time.perf_counter() - start
+    cpu = time.thread_time() - cpu0
+    view.close()
+    return {"events_offered_per_s": rate, "events_applied_per_s": round(applied[0] / wall, 1),
+            "busy_fraction": round(cpu / wall, 3), "cpu_us_per_event": round(cpu / max(applied[0], 1) * 1e6, 1)}
+
+
 def engine_baseline(agents: int, events: int) -> dict:
     """The same kind of stream, decoded and applied to the Qt-free engine alone (CPU per event)."""
     from desktop.reporting.engine import ReportingEngine
@@ -312,9 +403,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=2000.0, help="events per second, both servers together")
-    parser.add_argument("--seconds", type=float, default=15.0, help="measurement per phase")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measurement per phase")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--height", type=int, default=1080, help="window height in pixels: 1080 shows about 45 rows, as on a full-HD screen")
+    parser.add_argument("--no-naive", dest="naive", action="store_false",
+                        help="skip the naive per-event model baseline")
     parser.add_argument("--serve", nargs=5, metavar=("NAME", "PORT", "FIRST_ID", "COUNT", "RATE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -327,6 +420,11 @@ def main() -> int:
 
     view = run_view(args)
     baseline = engine_baseline(args.agents, 20_000)
+    naive = naive_baseline(args.agents, args.rate, min(args.seconds, 8.0), args.height) if args.naive else None
+    if naive:
+        print(f"naive baseline (per-event dataChanged, QSortFilterProxyModel sorted by state, in-process): "
+              f"busy {naive['busy_fraction']:.1%}, {naive['cpu_us_per_event']} us CPU/event, "
+              f"kept up with {naive['events_applied_per_s']:.0f} of {args.rate:.0f} events/s")
     phases = view["phases"]
     worst_busy = max(ph["busy_fraction"] for ph in phases)
     worst_p99 = max(ph["event_to_screen_p99_ms"] for ph in phases)
@@ -348,6 +446,9 @@ def main() -> int:
         "phases": phases,
         "baseline": {"what": "same event stream decoded and applied to the Qt-free engine alone", **baseline},
         "ratio_view_to_engine_cpu_per_event": ratio,
+        "naive_baseline": naive,
+        "ratio_naive_to_view_cpu_per_event_sorted_by_state": (
+            round(naive["cpu_us_per_event"] / phases[-1]["gui_cpu_us_per_event"], 1) if naive else None),
     }))
     return 0
 
