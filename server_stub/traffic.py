@@ -353,7 +353,10 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
         if not todo:
             return
         while True:
-            target = next((l for n, l in links.items() if n != lost and l.up.is_set()), None)
+            # Another site if one is up; else the lost one once it is back (restarted, it has
+            # forgotten them; merely unreachable, it answers duplicate_interaction).
+            up = [l for l in links.values() if l.up.is_set()]
+            target = next((l for l in up if l.name != lost), up[0] if up else None)
             if target is not None or stop.is_set():
                 break
             await asyncio.sleep(0.1)
