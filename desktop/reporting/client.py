@@ -146,6 +146,7 @@ class _Link:
         self._last_rx = 0.0
         self._last_tx = 0.0
         self._silent = False
+        self._background: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"reporting-{self.name}")
@@ -330,7 +331,9 @@ class _Link:
                     continue
                 for command in engine.message(self.name, message, self.client.wall_ms()):
                     if isinstance(command, Resubscribe):
-                        loop.create_task(self._resubscribe())
+                        task = loop.create_task(self._resubscribe())
+                        self._background.add(task)  # keep a reference until it is done
+                        task.add_done_callback(self._background.discard)
         except ConnectionClosed:
             pass
         finally:

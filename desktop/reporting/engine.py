@@ -36,6 +36,9 @@ _FAILOVER_LOGOUTS = frozenset({"moved", "server_shutdown"})
 _DELIBERATE_LOGOUTS = frozenset({"logout", "forced", "duplicate_login"})
 
 FEED_LIMIT = 1000
+# An agent that left its server for a failover but shows up nowhere for this long is shown as
+# logged out: its desktop is gone too, and "failing over" would promise something that will not come.
+FAILOVER_GIVE_UP_MS = 120_000
 
 
 @dataclass(slots=True)
@@ -178,6 +181,8 @@ class ReportingEngine:
         self._dirty_agents: set[str] = set()
         self._dirty_servers: set[str] = set()
         self._new_feed: list[FeedEntry] = []
+        self._moving: set[str] = set()  # rows waiting to show up on another server
+        self.failover_give_up_ms = FAILOVER_GIVE_UP_MS
         self.ignored_stale = 0  # events below the agent's highest epoch (a stale primary)
         self.dropped_repeats = 0  # events at or below the applied seq (a resume repeating them)
 
@@ -228,6 +233,16 @@ class ReportingEngine:
         self._add_feed(now_ms, "server_lost",
                        f"Server {server} lost ({reason}); {len(affected)} agent(s) waiting to fail over",
                        server, notify=True)
+
+    def tick(self, now_ms: int) -> None:
+        """Time passes: failovers that never completed are given up (see FAILOVER_GIVE_UP_MS)."""
+        for agent_id in list(self._moving):
+            row = self.rows[agent_id]
+            if row.lost_since_ms is not None and now_ms - row.lost_since_ms >= self.failover_give_up_ms:
+                row.logout_reason = "vanished"
+                self._add_feed(now_ms, "vanished", f"Agent {agent_id} ({row.name}) did not come back after the "
+                               f"loss of {row.server}", row.server, agent_id)
+                self._recompute(agent_id, now_ms)
 
     def message(self, server: str, msg: Any, now_ms: int) -> list[Resubscribe]:
         """A decoded reporting message from ``server``'s stream. Returns commands for the client."""
@@ -433,7 +448,9 @@ class ReportingEngine:
             row.epoch = best.epoch
             row.interaction_id = best.interaction_id
         else:
-            moving = row.logout_reason in _FAILOVER_LOGOUTS or row.presence == "server_lost"
+            moving = row.logout_reason in _FAILOVER_LOGOUTS or (
+                row.presence in ("server_lost", "moving") and row.logout_reason not in _DELIBERATE_LOGOUTS
+                and row.logout_reason != "vanished")
             presence: Presence = "moving" if moving else "logged_out"
             if row.presence != presence:
                 row.since_ms = now_ms
@@ -446,6 +463,10 @@ class ReportingEngine:
             row.reason = _LOGOUT_TEXT.get(row.logout_reason, row.logout_reason)
             row.interaction_id = None
             row.forced_by = None
+        if row.presence == "moving":
+            self._moving.add(agent_id)
+        else:
+            self._moving.discard(agent_id)
         new_key = row.count_key
         if new_key != old_key:
             self.counts[old_key] -= 1
@@ -491,6 +512,7 @@ _LOGOUT_TEXT = {
     "forced": "logged out by a supervisor",
     "server_shutdown": "server shut down",
     "gone": "logged out (while not reported)",
+    "vanished": "did not come back after a failover",
     None: "logged out",
 }
 

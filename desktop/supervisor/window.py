@@ -260,6 +260,7 @@ class SupervisorWindow(QMainWindow):
             self._add_feed(changes.feed)
 
     def tick(self) -> None:
+        self.engine.tick(self._wall_ms())
         self.model.tick()
         self._update_sites()
 

@@ -248,3 +248,32 @@ def test_interaction_in_hand_is_shown_when_the_server_reports_it(engine):
 def test_unknown_server_is_a_clear_error(engine):
     with pytest.raises(ValueError, match="unknown server 'C'"):
         engine.message("C", login("C", 1, "1001", 1), T0)
+
+
+def test_a_failover_that_never_completes_is_given_up_after_two_minutes(engine):
+    engine.message("A", login("A", 1, "1001", 7), T0)
+    engine.message("A", logout("A", 2, "1001", 7, "server_shutdown"), T0 + 1000)
+    assert engine.rows["1001"].presence == "moving"
+    engine.message("A", changed("A", 3, "1001", 7, "ready"), T0 + 2000)  # stale: no effect on the wait
+    engine.tick(T0 + 1000 + 119_000)
+    assert engine.rows["1001"].presence == "moving"
+    engine.tick(T0 + 1000 + 120_000)
+    row = engine.rows["1001"]
+    assert (row.presence, row.reason) == ("logged_out", "did not come back after a failover")
+    assert engine.counts["failover"] == 0 and engine.counts["logged_out"] == 1
+    assert "vanished" in [f.kind for f in engine.take_changes().feed]
+    engine.message("B", login("B", 1, "1001", 8), T0 + 200_000)  # it does come back later: a plain login
+    assert engine.rows["1001"].presence == "logged_in" and engine.rows["1001"].server == "B"
+
+
+def test_a_lost_server_coming_back_without_the_agent_keeps_it_failing_over(engine):
+    engine.message("A", login("A", 1, "1001", 7), T0)
+    engine.stream_lost("A", "closed", T0 + 1000)
+    engine.stream_opened("A", "other-stream", T0 + 2000)
+    engine.message("A", p.EventReportingSnapshot(server="A", stream_id="other-stream", seq=0, agents=[]), T0 + 2001)
+    row = engine.rows["1001"]
+    assert row.presence == "moving" and row.lost_since_ms == T0 + 1000  # the failover started at the loss
+    engine.tick(T0 + 60_000)
+    assert engine.rows["1001"].presence == "moving"
+    engine.message("B", login("B", 1, "1001", 8), T0 + 61_000)
+    assert engine.rows["1001"].last_failover_duration_ms == 60_000
