@@ -715,6 +715,9 @@ class InteractionServer:
                     server=self.name, seq=seq, interaction_id=i.interaction_id, event=e.event, at_ms=now,
                     queue=i.queue, media=i.media, agent_id=e.agent_id, epoch=session.epoch if session else None,
                     disposition=e.disposition, reason=e.reason[:256] if e.reason else None))
+                if effect.event == "abandoned":  # so that a re-submission to the peer is a duplicate
+                    self._replicate([p.PeerInteractionRecord(interaction_id=i.interaction_id, status="ended",
+                                                             queue=i.queue, media=i.media, agent_id=effect.agent_id)])
                 continue
             session = self.sessions.get(effect.agent_id)
             if session is None:
