@@ -24,6 +24,7 @@ from .ui import presenter as pr
 
 DEMO_AGENT, DEMO_PASSWORD, DEMO_PLACE = "1001", "demo", "ext-2001"
 START_TIMEOUT = 15.0
+DEFAULT_PORTS = (8701, 8702)
 
 
 def _free_port() -> int:
@@ -94,12 +95,24 @@ class DemoServer:
                 self.proc.wait(5)
 
 
-class DemoServers:
-    """Sites A and B, peer-linked, on free loopback ports."""
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
-    def __init__(self):
+
+class DemoServers:
+    """Sites A and B, peer-linked: on the shipped ports (8701, 8702) when they are free, so the
+    demo matches resources/sites.toml, else on free loopback ports."""
+
+    def __init__(self, ports: tuple[int, int] | None = None):
         secret = secrets.token_hex(32)
-        pa, pb = _free_port(), _free_port()
+        if ports is None:
+            ports = DEFAULT_PORTS if all(map(_bindable, DEFAULT_PORTS)) else (_free_port(), _free_port())
+        pa, pb = ports
         self.sites = {"A": DemoServer("A", pa, pb, secret), "B": DemoServer("B", pb, pa, secret)}
 
     def start(self) -> None:

@@ -63,5 +63,8 @@ class SessionBridge(QObject):
     def shutdown(self) -> None:
         """Close every link and timer without a logout (the app is quitting or starting over)."""
         if self.runner is not None:
+            # Frames already on the wire are still fed to the core after runner.shutdown(); nothing
+            # the core says about a session we abandoned may reach the windows.
+            self.runner.on_event = lambda event: None
             self.runner.shutdown()
         self.session = self.runner = None

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from desktop.ui.controller import DesktopController
 from tests.support.memory_keyring import use_no_keyring
@@ -87,7 +88,8 @@ def test_state_shortcuts_drive_the_primary(pair, make_desktop, qtbot):
     main = desktop.main_window
     log_in(qtbot, desktop, agent="1003")
     qtbot.waitUntil(lambda: main.isVisible() and main.connections.role_of("A") == "primary, logged in", timeout=WAIT)
-    main.activateWindow()
+    with qtbot.waitActive(main):  # window shortcuts act in the active window
+        main.activateWindow()
     for keys, expected in ((Qt.Key.Key_1, "Ready"), (Qt.Key.Key_3, "After Call Work")):
         qtbot.keyClick(main, keys, Qt.KeyboardModifier.ControlModifier)
         qtbot.waitUntil(lambda: main.state_label.text() == expected, timeout=WAIT)
@@ -95,6 +97,18 @@ def test_state_shortcuts_drive_the_primary(pair, make_desktop, qtbot):
     main.reason_combo.setCurrentIndex(main.reason_combo.findData("break"))
     qtbot.keyClick(main, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Break", timeout=WAIT)
+    # The event log filters, and "copy for support" copies the summary and the visible rows.
+    main.tabs.setCurrentWidget(main.event_log)
+    qtbot.keyClicks(main.event_log.filter_edit, "break")
+    shown = main.event_log.visible_rows()
+    assert shown and all("break" in r.line().lower() for r in shown)
+    hidden = [i for i in range(main.event_log.table.rowCount()) if main.event_log.table.isRowHidden(i)]
+    assert len(hidden) == len(main.event_log.rows) - len(shown)
+    qtbot.mouseClick(main.event_log.copy_button, Qt.MouseButton.LeftButton)
+    copied = QApplication.clipboard().text()
+    assert copied.startswith("agent-desktop ") and "agent: 1003" in copied
+    assert f"server A {a.url}: primary" in copied
+    assert shown[-1].line() in copied and "Site B: secondary, standby" not in copied
     qtbot.keyClick(main, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: desktop.login_window.isVisible(), timeout=WAIT)
 
