@@ -182,14 +182,17 @@ class SupervisorWindow(QMainWindow):
         self.queues = QTableWidget(0, 6)
         self.queues.setHorizontalHeaderLabels(["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"])
         self.queues.verticalHeader().hide()
+        self.queues.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
         self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         side_layout.addWidget(self.queues)
         side_layout.addWidget(QLabel("<b>Disconnects and failovers</b>"))
         self.feed = QListWidget()
+        self.feed.setWordWrap(True)
         side_layout.addWidget(self.feed, 2)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([850, 560])
         outer.addWidget(splitter, 1)
         self.setCentralWidget(central)
 
@@ -235,6 +238,8 @@ class SupervisorWindow(QMainWindow):
         sites = QTableWidget(len(self.engine.servers), 4)
         sites.setHorizontalHeaderLabels(["Site", "Connection", "Last event", "Logged in"])
         sites.verticalHeader().hide()
+        sites.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        sites.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         sites.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         for row, name in enumerate(self.engine.servers):
             for column in range(4):
@@ -321,15 +326,15 @@ class SupervisorWindow(QMainWindow):
         notices = [e for e in entries if e.notify]
         failovers = [e for e in entries if e.kind == "failover"]
         if notices:
-            self.notify(notices[-1].text)
+            self.notify(notices[-1].text, notices[-1].at_ms)
         elif len(failovers) > 1:
-            self.notify(f"{len(failovers)} agents failed over")
+            self.notify(f"{len(failovers)} agents failed over", failovers[-1].at_ms)
         elif failovers:
-            self.notify(failovers[0].text)
+            self.notify(failovers[0].text, failovers[0].at_ms)
 
-    def notify(self, text: str) -> None:
+    def notify(self, text: str, at_ms: int | None = None) -> None:
         """A notification the supervisor cannot miss, without a modal box."""
-        self.banner.setText(f"{clock_text(self._wall_ms())}  {text}")
+        self.banner.setText(f"{clock_text(at_ms if at_ms is not None else self._wall_ms())}  {text}")
         self.banner.show()
         if self.tray is not None:
             self.tray.showMessage("Supervisor view", text, QSystemTrayIcon.MessageIcon.Warning, 8000)
