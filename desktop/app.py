@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="start a local server pair and open the desktop with a demo agent filled in; "
                              "with no display, run the same scenario headless and print the failover timeline")
+    parser.add_argument("--base-port", type=int, metavar="PORT",
+                        help="with --demo: site A on PORT, site B on PORT+1 (default: 8701/8702 when free, "
+                             "else any free ports)")
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: the system store)")
     parser.add_argument("--log-level", default="WARNING")
     return parser
@@ -33,8 +36,15 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
+def demo_ports(args) -> tuple[int, int] | None:
+    return (args.base_port, args.base_port + 1) if args.base_port else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.base_port is not None and not (args.demo and 1024 <= args.base_port <= 65534):
+        parser.error("--base-port needs --demo and a port within 1024..65534")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not display_available():
@@ -43,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print("agent-desktop: no display available, so the demo runs headless (same core, no windows); "
                   "failover timeline follows.", flush=True)
-            return run_headless()
+            return run_headless(ports=demo_ports(args))
         print("agent-desktop: no display available (set DISPLAY, or run agent-cli for a headless agent).",
               file=sys.stderr)
         return 2
@@ -78,7 +88,7 @@ def run_gui(args) -> int:
     if args.demo:
         from .demo import DemoServers
 
-        demo = DemoServers()
+        demo = DemoServers(demo_ports(args))
         try:
             demo.start()
         except RuntimeError as exc:

@@ -228,9 +228,10 @@ async def _scenario(servers: DemoServers, out, pause: float) -> int:
         runner.shutdown()
 
 
-def run_headless(out=lambda line: print(line, flush=True), pause: float = 2.0) -> int:
+def run_headless(out=lambda line: print(line, flush=True), pause: float = 2.0,
+                 ports: tuple[int, int] | None = None) -> int:
     """The --demo scenario without windows: failover timeline on stdout; 0 when it completed."""
-    servers = DemoServers()
+    servers = DemoServers(ports)
     try:
         servers.start()
         out(f"Sites: A {servers.sites['A'].url}, B {servers.sites['B'].url}")

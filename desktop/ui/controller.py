@@ -11,7 +11,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from .. import credentials
 from ..core import events as ev
@@ -86,6 +86,14 @@ class DesktopController(QObject):
         self.login_window = LoginWindow(settings, keyring_reason)
         self.main_window = MainWindow()
         self.tray = Tray(self)
+        if self.tray.icon is not None:
+            menu = QMenu()
+            menu.addAction("Show Agent Desktop", self.raise_current_window)
+            menu.addAction("Quit", self.logout_and_quit)
+            self.tray.icon.setContextMenu(menu)
+            self.tray.menu = menu
+            self.tray.icon.activated.connect(lambda reason: self.raise_current_window()
+                                             if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
         self._restore_geometry()
         self._prefill()
 
@@ -162,6 +170,11 @@ class DesktopController(QObject):
         self.login_window.set_busy(True, f"Logging in on site {site}…")
         self.bridge.login(config, agent_id, password, place=place or None)
         self.refresh_timer.start()
+
+    def raise_current_window(self) -> None:
+        window = self.main_window if self.main_window.isVisible() else self.login_window
+        window.showNormal()
+        window.activateWindow()
 
     def logout_and_quit(self) -> None:
         """Closing the main window logs out properly (supervisors see a logout, not a lost link),

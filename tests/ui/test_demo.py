@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers
-from tests.support.servers import REPO
+from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers, _bindable
+from tests.support.servers import REPO, free_port
 
 pytestmark = pytest.mark.slow
 WAIT = 10_000
@@ -18,7 +18,7 @@ WAIT = 10_000
 
 @pytest.fixture
 def demo_servers():
-    servers = DemoServers()
+    servers = DemoServers((free_port(), free_port()))
     servers.start()
     yield servers
     servers.stop()
@@ -45,11 +45,13 @@ def test_demo_window_fills_in_the_agent_and_simulates_failure_and_restart(demo_s
 
 def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo"], cwd=REPO, env=env,
+    base = next(p for p in iter(free_port, None) if p < 65000 and _bindable(p + 1))
+    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("agent-desktop: no display available, so the demo runs headless")
+    assert lines[1] == f"Sites: A ws://127.0.0.1:{base}, B ws://127.0.0.1:{base + 1}"
     text = result.stdout
     order = ["Site A: primary, logged in", "Site B: secondary, standby", "Failover: site A lost, detecting",
              "Failover: logging in on site B", "Failover: restored on site B", "Banner: Moved to site B in",
@@ -57,3 +59,10 @@ def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline
     positions = [text.find(marker) for marker in order]
     assert -1 not in positions and positions == sorted(positions), text
     assert re.search(r"Banner: Moved to site B in \d+ ms; Not Ready – Lunch, 00:0[2-9], kept", text), text
+
+
+def test_base_port_needs_the_demo():
+    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--base-port", "9001"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--base-port needs --demo" in result.stderr
