@@ -736,9 +736,6 @@ class InteractionServer:
             elif isinstance(effect, HeldChanged):
                 self._send(session.conn, self._status(session))
 
-    def _interaction_session(self, conn: Conn, msg) -> AgentSession:
-        return self._own_login(conn, msg.epoch)
-
     def _accept(self, conn: Conn, msg: p.RequestAccept):
         session = self._own_login(conn, msg.epoch)
         iid = msg.interaction_id

@@ -4,6 +4,8 @@ two agents of two servers."""
 
 from __future__ import annotations
 
+import json
+
 from tests.server.interaction_steps import (
     agent,
     agent_request,
@@ -57,7 +59,7 @@ def test_interaction_in_hand_survives_kill_9_and_is_completed_once_at_the_surviv
         await async_wait_until(lambda: linked(a, b), message="peer link up")
         feed_a, feed_b = await carrier(a.url), await carrier(b.url)
         desk, epoch = await agent(a.url, "1001")
-        token = next(m for m in map(__import__("json").loads, desk.received) if m.get("resume_token"))["resume_token"]
+        token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
         call = await hold(a.url, feed_a, desk, epoch)
         iid = call["interaction_id"]
         await event(feed_a, "accepted", iid, agent_id="1001")
@@ -93,7 +95,7 @@ def test_completion_known_to_the_peer_is_not_counted_again_when_the_agent_resend
         await async_wait_until(lambda: linked(a, b), message="peer link up")
         feed_a, feed_b = await carrier(a.url), await carrier(b.url)
         desk, epoch = await agent(a.url, "1001")
-        token = next(m for m in map(__import__("json").loads, desk.received) if m.get("resume_token"))["resume_token"]
+        token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
         call = await hold(a.url, feed_a, desk, epoch)
         iid = call["interaction_id"]
         done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved")
@@ -123,7 +125,7 @@ def test_adoption_withdraws_a_resubmitted_copy_offered_to_another_agent(make_ser
     async def scenario():
         feed_a, feed_b = await carrier(a.url), await carrier(b.url)
         desk, epoch = await agent(a.url, "1001")
-        token = next(m for m in map(__import__("json").loads, desk.received) if m.get("resume_token"))["resume_token"]
+        token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
         call = await hold(a.url, feed_a, desk, epoch)
         iid = call["interaction_id"]
         a.kill9()
@@ -174,7 +176,7 @@ def test_agent_moving_with_its_interaction_while_the_old_server_lives_leaves_one
         await async_wait_until(lambda: linked(a, b), message="peer link up")
         feed_a, feed_b = await carrier(a.url), await carrier(b.url)
         desk, epoch = await agent(a.url, "1001")
-        token = next(m for m in map(__import__("json").loads, desk.received) if m.get("resume_token"))["resume_token"]
+        token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
         call = await hold(a.url, feed_a, desk, epoch)
         iid = call["interaction_id"]
         desk.abort()  # the desktop lost A (it believes A is dead) and moves with what it holds
@@ -210,7 +212,7 @@ def test_a_standby_login_is_not_offered_anything(make_pair, tmp_path):
         await async_wait_until(lambda: linked(a, b), message="peer link up")
         feed_b = await carrier(b.url)
         desk, epoch = await agent(a.url, "1001")
-        token = next(m for m in map(__import__("json").loads, desk.received) if m.get("resume_token"))["resume_token"]
+        token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
         standby = await connect_registered(b.url)
         assert (await available(standby, "1001", token=token))["role"] == "secondary"
         call = new_interaction()
@@ -230,7 +232,7 @@ def test_a_stalled_server_offers_nothing_to_an_agent_that_moved_while_it_was_sto
         await async_wait_until(lambda: linked(a, b), message="peer link up")
         feed_a = await carrier(a.url)
         old, epoch = await agent(a.url, "1001")
-        token = next(m for m in map(__import__("json").loads, old.received) if m.get("resume_token"))["resume_token"]
+        token = next(m for m in map(json.loads, old.received) if m.get("resume_token"))["resume_token"]
         a.sigstop()
         try:
             call = new_interaction()
