@@ -99,6 +99,7 @@ class Tracked:
     notes: str = ""
     disposition: str | None = None
     orphan_deadline: int | None = None  # held, but its agent's login ended
+    unconfirmed: bool = False  # accepted here; the peer has not yet agreed
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
 
     @property
@@ -255,12 +256,19 @@ class RoutingEngine:
         agent.timeouts_in_row = 0
         agent.version += 1
         item.status, item.accepted_ms, item.expires_ms = HELD, now, None
+        item.unconfirmed = True
         item.token += 1
         q = self.queues[item.interaction.queue]
         q.answered += 1
         if now - item.arrived_ms <= q.config.service_level_target_ms:
             q.answered_in_target += 1
         return [Report("accepted", item.interaction, agent_id)]
+
+    def confirm(self, iid: str) -> None:
+        """The peer agreed to (or could not be asked about) this server's accept of ``iid``."""
+        item = self.interactions.get(iid)
+        if item is not None:
+            item.unconfirmed = False
 
     def reject(self, agent_id: str, iid: str, now: int) -> list:
         item = self._offered_to(agent_id, iid)
@@ -353,16 +361,21 @@ class RoutingEngine:
     # ------------------------------------------------------------------ the peer site
 
     def peer_record(self, iid: str, status: str, agent_id: str | None, queue: str, media: str,
-                    claim: str, now: int) -> tuple[bool, list]:
+                    claim: str, now: int, peer_wins_ties: bool = False) -> tuple[bool, list]:
         """The peer holds (``held``), completed or otherwise ended an interaction. Returns (agreed,
         effects). A local copy not yet in an agent's hands is withdrawn. ``claim="accept"`` is
         refused when an agent here already holds or completed it (the first taker keeps it); an
-        adoption (``claim="adopt"``) always wins, since that agent has the customer."""
+        adoption (``claim="adopt"``) always wins, since that agent has the customer. Two accepts
+        that cross (each side's still unconfirmed) are settled the same way on both sides: the
+        peer wins when ``peer_wins_ties`` (its name sorts first), else it is refused."""
         effects: list = []
         item = self.interactions.get(iid)
         if item is not None and status == "held":
-            if item.status == COMPLETED or (item.status == HELD and item.agent_id != agent_id and claim != "adopt"):
+            if item.status == COMPLETED:
                 return False, effects
+            if item.status == HELD and item.agent_id != agent_id and claim != "adopt":
+                if not (item.unconfirmed and peer_wins_ties and claim == "accept"):
+                    return False, effects
         self.peer[iid] = PeerRecord(status, agent_id, queue, media)
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:

@@ -748,6 +748,7 @@ class InteractionServer:
             if iid in refused:  # an agent at the peer site has it: the first taker keeps it
                 self._apply(self.engine.withdraw(iid, wall_ms(), "taken by an agent at the peer site"))
                 raise Refusal("unknown_interaction", f"{iid} was taken by an agent at the peer site")
+            self.engine.confirm(iid)
             self._apply(effects)
             return ack, (self._status(session),)
 
@@ -923,7 +924,7 @@ class InteractionServer:
         now = wall_ms()
         for row in msg.records:
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
-                                                      row.media, row.claim, now)
+                                                      row.media, row.claim, now, peer_wins_ties=msg.server < self.name)
             if not agreed:
                 refused.append(row.interaction_id)
                 log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim, row.interaction_id)

@@ -289,3 +289,24 @@ def test_what_a_reconnected_peer_is_told_is_what_agents_hold_and_completed():
     e.complete("b", "done", "resolved", "", T0)
     assert sorted((item.id, status) for item, status in e.peer_records()) == [("done", "completed"), ("held", "held")]
     assert len(e.peer_records(completed_limit=0)) == 1
+
+
+def test_accepts_crossing_on_the_peer_link_leave_exactly_one_holder():
+    """Both sites offered the same id and both agents accepted before either heard of the other:
+    each side gets the other's claim while its own is unconfirmed. The same rule on both sides
+    (the name that sorts first wins) keeps one holder, never zero or two."""
+    site_a, site_b = engine(), engine()
+    site_a.login("a1", {"sales": 0}, "ready", T0)
+    site_b.login("b1", {"sales": 0}, "ready", T0)
+    site_a.submit(interaction("x"), T0)
+    site_b.submit(interaction("x"), T0)
+    site_a.accept("a1", "x", T0)
+    site_b.accept("b1", "x", T0)
+    a_agrees, _ = site_a.peer_record("x", "held", "b1", "sales", "voice", "accept", T0, peer_wins_ties=False)  # B > A
+    b_agrees, b_effects = site_b.peer_record("x", "held", "a1", "sales", "voice", "accept", T0, peer_wins_ties=True)
+    assert (a_agrees, b_agrees) == (False, True)
+    assert Revoke("b1", "x", "taken_elsewhere", "held at the peer site by agent a1") in b_effects
+    assert site_a.held_by("a1") == ["x"] and site_b.held_by("b1") == []
+    # Once confirmed, a holder is never displaced by a later accept claim.
+    site_a.confirm("x")
+    assert site_a.peer_record("x", "held", "b1", "sales", "voice", "accept", T0, peer_wins_ties=True)[0] is False
