@@ -23,17 +23,21 @@ from tests.support.servers import SECRET, server_pair
 CLIENT_TYPES = ["RequestRegisterClient", "RequestAgentLogin", "RequestAgentLogout", "RequestAgentAvailable",
                 "RequestAgentNotAvailable", "RequestAgentReady", "RequestAgentNotReady", "RequestAgentAfterCallWork",
                 "RequestSubscribeReporting", "RequestForceNotReady", "RequestForceLogout", "Heartbeat", "PeerHello",
-                "PeerAgentEpochs"]
+                "PeerAgentEpochs", "RequestAccept", "RequestReject", "RequestUpdateNotes", "RequestCompleteInteraction",
+                "RequestSubmitInteraction", "PeerInteractions", "PeerInteractionsAck"]
 SERVER_TYPES = ["EventAck", "EventError", "EventCurrentAgentStatus", "EventResumeToken", "EventForcedLogout",
-                "EventReportingSnapshot", "EventAgentLogin", "EventAgentLogout", "EventAgentStateChanged", "Heartbeat"]
+                "EventReportingSnapshot", "EventAgentLogin", "EventAgentLogout", "EventAgentStateChanged", "Heartbeat",
+                "EventInvite", "EventInviteRevoked", "EventInteraction", "EventQueueStatistics"]
 ERROR_CODES = {"bad_json", "bad_message", "unknown_type", "not_a_request", "unsupported_version", "not_registered",
                "already_registered", "not_authenticated", "forbidden", "bad_credentials", "invalid_token",
                "token_expired", "already_logged_in", "not_logged_in", "stale_epoch", "invalid_reason",
-               "invalid_state", "rate_limited", "internal"}
+               "invalid_state", "rate_limited", "internal", "unknown_queue", "duplicate_interaction",
+               "unknown_interaction", "invalid_disposition"}
 CLOSE_CODES = {1009, 4001, 4002, 4003, 4008, 4009}
 FIELDS = ["request_id", "protocol_version", "client_name", "heartbeat_interval_ms", "agent_id", "password",
           "resume_token", "place", "epoch", "state", "user_id", "resume", "reason", "server", "proof", "epochs",
-          "logged_out", "full", "since_ms", "stream_id", "seq"]
+          "logged_out", "full", "since_ms", "stream_id", "seq", "interaction_id", "interaction", "notes", "disposition",
+          "records", "ack_id", "refused", "interactions"]
 MARKER = "~marker~"
 BYSTANDER = "1010"  # the well-behaved agent; the fuzz vocabulary never names it
 PRIMED = "1004"  # logged in before the fuzz frame for the "logged_in" stage; not in the vocabulary either
@@ -84,6 +88,17 @@ states = st.fixed_dictionaries({"state": st.sampled_from(["ready", "not_ready", 
                                 "since_ms": st.integers(min_value=0, max_value=2**62)},
                                optional={"reason": st.sampled_from(["lunch", "break", "nap"])})
 reasons = st.sampled_from(["lunch", "break", "nap", "x" * 64])
+interaction_ids = st.sampled_from(["call-1", "call-2", "nope"]) | st.from_regex(r"[A-Za-z0-9_.:@-]{1,16}", fullmatch=True)
+interactions = st.fixed_dictionaries(
+    {"interaction_id": interaction_ids, "media": st.sampled_from(["voice", "chat", "email"]),
+     "queue": st.sampled_from(["sales", "support", "nowhere"]), "created_ms": st.integers(min_value=0, max_value=2**45)},
+    optional={"customer": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3), "subject": st.text(max_size=20)})
+held = st.fixed_dictionaries({"interaction": interactions, "accepted_ms": st.integers(min_value=0, max_value=2**45)},
+                             optional={"notes": st.text(max_size=40)})
+peer_records = st.fixed_dictionaries(
+    {"interaction_id": interaction_ids, "status": st.sampled_from(["held", "completed", "ended"]),
+     "queue": st.sampled_from(["sales", "x"]), "media": st.sampled_from(["voice", "chat"])},
+    optional={"agent_id": agent_ids, "claim": st.sampled_from(["accept", "adopt", "complete", "sync"])})
 
 
 def typed(kind, fields, creds=st.just({})):
@@ -97,7 +112,16 @@ well_typed = st.one_of(
     typed("RequestRegisterClient", {"protocol_version": st.sampled_from([1, 1, 2, 99]), "client_name": st.text(max_size=40),
                                     "?heartbeat_interval_ms": st.integers(min_value=100, max_value=60_000)}),
     typed("RequestAgentLogin", {"agent_id": agent_ids, "?place": st.text(max_size=20), "?epoch": epochs,
-                                "?state": states}, credentials),
+                                "?state": states, "?interactions": st.lists(held, max_size=2)}, credentials),
+    typed("RequestAccept", {"epoch": epochs, "interaction_id": interaction_ids}),
+    typed("RequestReject", {"epoch": epochs, "interaction_id": interaction_ids}),
+    typed("RequestUpdateNotes", {"epoch": epochs, "interaction_id": interaction_ids, "notes": st.text(max_size=40)}),
+    typed("RequestCompleteInteraction", {"epoch": epochs, "interaction_id": interaction_ids,
+                                         "disposition": st.sampled_from(["resolved", "nope"]), "?notes": st.text(max_size=20)}),
+    typed("RequestSubmitInteraction", {"interaction": interactions}),
+    st.builds(lambda srv, recs, ack: {"type": "PeerInteractions", "server": srv, "records": recs, **ack},
+              st.text(max_size=8), st.lists(peer_records, max_size=3),
+              st.just({}) | st.fixed_dictionaries({"ack_id": st.integers(min_value=1, max_value=2**40)})),
     typed("RequestAgentAvailable", {"agent_id": agent_ids}, credentials),
     typed("RequestAgentNotAvailable", {}),
     typed("RequestAgentReady", {"epoch": epochs}),
