@@ -58,9 +58,10 @@ def make_desktop(qloop, qtbot, user_store):
     """``make_desktop(servers, **kw)``: a DesktopController whose sites are the given real servers."""
     made: list[DesktopController] = []
 
-    def make(servers, store=None, **kwargs) -> DesktopController:
+    def make(servers, store=None, settings=None, **kwargs) -> DesktopController:
+        """``settings``: extra DesktopSettings fields (heartbeat_timeout, failback)."""
         settings = DesktopSettings(sites=tuple(Site(s.name, s.url) for s in servers),
-                                   preferred_site=servers[0].name)
+                                   preferred_site=servers[0].name, **(settings or {}))
         kwargs.setdefault("keyring_reason", credentials.keyring_unavailable_reason())
         controller = DesktopController(settings, store if store is not None else user_store, **kwargs)
         controller.show()

@@ -244,3 +244,21 @@ def test_state_forced_by_a_supervisor_is_shown_and_notified(pair, make_desktop, 
     assert desktop.login_window.error_label.text() == "A supervisor logged you out."
     closing = asyncio.ensure_future(sup.close())
     qtbot.waitUntil(closing.done, timeout=WAIT)
+
+
+def test_failback_when_idle_from_settings_moves_back_to_the_preferred_site(pair, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b], settings={"failback": "when-idle"})
+    main = desktop.main_window
+    log_in(qtbot, desktop, agent="1002")
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+    a.kill9()
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
+    a.start()
+    # After the hold time (5 s by default) with no interaction in hand, the login moves back to A.
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in", timeout=20_000)
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+    qtbot.waitUntil(lambda: main.banner.headline.text().startswith("Moved back to site A in"), timeout=WAIT)
+    assert re.fullmatch(r"Moved back to site A in \d+ ms; Not Ready, \d\d:\d\d, kept", main.banner.headline.text())
+    assert [r.text for r in main.event_log.rows if r.category == "failover"][-1].startswith(
+        "Failback: restored on site A")
