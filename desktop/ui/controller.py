@@ -81,6 +81,7 @@ class DesktopController(QObject):
         self.labels: dict[str, str] = {}
         self.remember = False
         self.quit_after_logout = False
+        self._remember_password: str | None = None
         self.quit_app = QApplication.quit  # replaceable: tests share one QApplication
         self.agent_id: str | None = None
         self.login_window = LoginWindow(settings, keyring_reason)
@@ -223,9 +224,15 @@ class DesktopController(QObject):
         if isinstance(event, ev.LoggedIn):
             self._on_logged_in(event)
         elif isinstance(event, ev.LoginFailed):
+            # Also during a failover (e.g. the backup refuses the resume token): the login is gone,
+            # so the agent is back at the login window with the reason.
             self.login_presenter.finished()
             self.login_window.set_busy(False)
             self.login_window.show_error(self.login_presenter.failure_text(event))
+            if self.main_window.isVisible():
+                self.main_window.allow_close = True
+                self.login_window.show()
+                self.main_window.hide()
         elif isinstance(event, ev.LoggedOut):
             self._on_logged_out(event)
         self.refresh()
