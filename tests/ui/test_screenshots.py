@@ -1,0 +1,33 @@
+"""The README screenshots can be regenerated: the real app under Xvfb (xcb) writes three PNGs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtGui import QImage
+
+from tests.support.servers import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_screenshots_of_login_main_window_and_failover_banner(tmp_path):
+    if shutil.which("xvfb-run") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide xvfb-run (.ci/setup installs xvfb and xauth)")
+        pytest.skip("no xvfb-run on this machine")
+    # QT_FATAL_WARNINGS: any Qt warning on the real X platform aborts the app, failing the test.
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "QT_QPA_PLATFORM": "xcb",
+           "QT_FATAL_WARNINGS": "1"}
+    env.pop("DISPLAY", None)
+    result = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m",
+                             "desktop.ui.screenshots", str(tmp_path / "shots")],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, min_width in (("login", 300), ("main", 500), ("failover", 500)):
+        image = QImage(str(tmp_path / "shots" / f"{name}.png"))
+        assert not image.isNull() and image.width() >= min_width, name
