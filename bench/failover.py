@@ -10,6 +10,7 @@ processes. Prints a human summary, then one JSON line (the last line).
 from __future__ import annotations
 
 import argparse
+import collections
 import asyncio
 import json
 import os
@@ -181,6 +182,7 @@ def storm(n_agents: int, procs: int, login_rate: float) -> dict:
                 "storm_attempts_per_agent": round(sum(attempts) / len(attempts) - 1, 3) if attempts else None,
                 "double_logins": sum(1 for s in summaries if s["max_primaries"] > 1),
                 "storm_errors": len(count("error")),
+                "storm_error_kinds": dict(collections.Counter(f"{r['event']}: {r['detail']}" for r in count("error")).most_common(5)),
                 # Agents that changed server before the kill (a link declared dead while the
                 # morning logins loaded the machine); they are not part of the storm figures.
                 "storm_morning_moves": early,

@@ -1,0 +1,46 @@
+"""A failover login whose acknowledgement is lost with its link is retried by the desktop with the
+same resume token. The server must let that retry through (only the token's holder can send it),
+or a storm that loses links under load leaves agents asking for their passwords."""
+
+from __future__ import annotations
+
+from tests.server.wire import connect_registered, login, login_agent, run
+from tests.support.servers import async_wait_until, linked
+
+
+def test_a_resumed_login_retried_with_the_same_token_is_accepted(pair):
+    a, b = pair
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        _, ack, _ = await login_agent(a.url, "1001")
+        a.kill9()
+        # The failover login succeeds on B, but the desktop gives that link up before the ack arrives.
+        lost = await connect_registered(b.url)
+        lost_ack, _ = await login(lost, "1001", token=ack["resume_token"], epoch=2)
+        assert lost_ack["epoch"] == 2
+        # The retry on a fresh link carries the same epoch-1 token: accepted, at a newer epoch, and
+        # the abandoned link's login ends as moved.
+        retry = await connect_registered(b.url)
+        retry_ack, status = await login(retry, "1001", token=ack["resume_token"], epoch=2)
+        assert retry_ack["epoch"] == 3 and status["server"] == "B"
+        await lost.expect("EventForcedLogout", reason="moved", epoch=2)
+
+    run(scenario())
+
+
+def test_an_old_token_stays_stale_once_a_password_login_followed(pair):
+    a, b = pair
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        _, ack, _ = await login_agent(a.url, "1001")
+        moved = await connect_registered(b.url)
+        await login(moved, "1001", token=ack["resume_token"], epoch=2)
+        # Another desktop logs the agent in with the password: the epoch-1 token is history.
+        await login_agent(b.url, "1001")
+        stale = await connect_registered(b.url)
+        refused = await stale.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
+        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+
+    run(scenario())
