@@ -92,9 +92,9 @@ class PeerLink:
         await ws.send(p.encode(p.PeerHello(server=server.name, proof=peer_proof(secret, server.name))))
         self._pending = asyncio.Queue()
         self.connected.set()
-        await ws.send(p.encode(server.peer_state()))
-        for frame in server.peer_interaction_sync():
+        for frame in server.peer_interaction_sync():  # before the epochs: see InteractionServer._peer_hello
             await ws.send(p.encode(frame))
+        await ws.send(p.encode(server.peer_state()))
         log.info("peer link to %s up", self.url)
         interval = server.config.heartbeat_interval_ms / 1000
         timeout = server.config.heartbeat_timeout_ms / 1000

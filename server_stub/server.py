@@ -887,9 +887,11 @@ class InteractionServer:
         self.peer_inbound.add(conn)
         # Answer on the same link with what we hold and know: the dialling server may have just
         # restarted and is waiting for this before it accepts logins.
-        self._send(conn, self.peer_state())
+        # Interactions first: the full epochs end a stalled server's hold on offers, and by then it
+        # must know what our agents hold.
         for frame in self.peer_interaction_sync():
             self._send(conn, frame)
+        self._send(conn, self.peer_state())
         log.info("%s: peer link from %s", conn.label(), msg.server)
 
     def peer_state(self) -> p.PeerAgentEpochs:

@@ -250,3 +250,35 @@ def test_a_stalled_server_offers_nothing_to_an_agent_that_moved_while_it_was_sto
         assert not any('"EventInvite"' in frame for frame in old.received)
 
     run(scenario())
+
+
+def test_a_thawed_server_drops_its_copy_of_what_an_agent_at_the_peer_took_meanwhile(make_pair, tmp_path):
+    a, b = make_pair(site_config(tmp_path))
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        feed_a, feed_b = await carrier(a.url), await carrier(b.url)
+        idle, idle_epoch = await agent(a.url, "1001", ready=False)
+        call = new_interaction()
+        iid = call["interaction_id"]
+        await submit(feed_a, call)
+        await event(feed_a, "queued", iid)
+        a.sigstop()
+        try:
+            await async_wait_until(lambda: peer_conn_closed(b, "A"), timeout=6, message="B to drop A's silent link")
+            # The carrier gave A up and re-submitted; an agent at B takes it.
+            assert (await submit(feed_b, call))["type"] == "EventAck"
+            taker, taker_epoch = await agent(b.url, "1003")
+            await invite(taker)
+            assert (await agent_request(taker, "RequestAccept", taker_epoch, interaction_id=iid))["type"] == "EventAck"
+        finally:
+            a.sigcont()
+        withdrawn = await event(feed_a, "withdrawn", iid, timeout=8)
+        assert "peer" in withdrawn["reason"], withdrawn
+        later = new_interaction()
+        await submit(feed_a, later)
+        assert (await agent_request(idle, "RequestAgentReady", idle_epoch))["type"] == "EventAck"
+        offer = await invite(idle)
+        assert offer["interaction"]["interaction_id"] == later["interaction_id"], offer
+
+    run(scenario())
