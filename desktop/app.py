@@ -113,10 +113,9 @@ def run_gui(args) -> int:
     controller.show()
 
     def quit_cleanly() -> None:
+        app.aboutToQuit.disconnect(quit_cleanly)  # the drain below runs the loop once more
         controller.save_geometry()
         controller.shutdown()
-        if demo is not None:
-            demo.stop()
 
     app.aboutToQuit.connect(quit_cleanly)
     app.setQuitOnLastWindowClosed(True)
@@ -129,10 +128,31 @@ def run_gui(args) -> int:
     try:
         with loop:
             loop.run_forever()
+            _drain(loop)
     finally:
         if demo is not None:
             demo.stop()
     return 0
+
+
+def _drain(loop) -> None:
+    """Let closing links finish (cancel what is left after a second) before the loop closes: a
+    coroutine left pending would be torn down by the garbage collector after Qt is gone, which
+    crashes the interpreter at exit."""
+    import asyncio
+
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if not pending:
+        return
+
+    async def finish() -> None:
+        _, late = await asyncio.wait(pending, timeout=1.0)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+
+    loop.run_until_complete(finish())
 
 
 if __name__ == "__main__":

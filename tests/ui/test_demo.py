@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers, _bindable
-from tests.support.servers import REPO, free_port
+from tests.support.servers import REPO, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 WAIT = 10_000
@@ -66,3 +66,22 @@ def test_base_port_needs_the_demo():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--base-port needs --demo" in result.stderr
+
+
+def test_the_real_app_starts_logs_in_logs_out_and_exits_cleanly(pair, tmp_path):
+    """The console script end to end (probe mode: log in with the filled-in fields, then close):
+    no Qt warning (fatal here), no crash at exit, the servers see a logout."""
+    a, b = pair
+    settings = tmp_path / "it.toml"
+    settings.write_text(f'[[site]]\nname = "A"\nurl = "{a.url}"\n[[site]]\nname = "B"\nurl = "{b.url}"\n')
+    config = tmp_path / "config" / "AgentDesktop"
+    config.mkdir(parents=True)
+    (config / "agent-desktop.conf").write_text("[login]\nagent_id=1001\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "QT_QPA_PLATFORM": "offscreen",
+           "QT_FATAL_WARNINGS": "1", "AGENT_DESKTOP_PROBE": "login", "AGENT_DESKTOP_BENCH_PASSWORD": "demo"}
+    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--settings", str(settings)], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "probe logged_in" in result.stdout
+    assert "geometry" in (config / "agent-desktop.conf").read_text()  # remembered for the next start
+    wait_until(lambda: a.log_has("agent 1001 logged out at epoch 1 (logout)"), message="the logout on site A")
