@@ -149,6 +149,8 @@ class DemoServers:
                 if verb == "kill":
                     self.kill(name)
                     status.showMessage(f"Demo: site {name} killed (kill -9).", 5000)
+                elif self.sites[name].running():
+                    status.showMessage(f"Demo: site {name} is already running.", 5000)
                 else:
                     try:
                         self.restart(name)

@@ -26,7 +26,6 @@ from ..sites import load_sites
 SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
 DEFAULT_IT_FILE = Path("/etc/agent-desktop/settings.toml")
 FAILBACK_POLICIES = ("never", "when-idle")
-KEYS = ("sites", "preferred_site", "heartbeat_timeout", "failback")
 
 
 class SettingsError(ValueError):
