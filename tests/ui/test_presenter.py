@@ -147,3 +147,14 @@ def test_banner_lists_actions_unanswered_by_the_lost_primary_as_pending():
     assert banner.pending_lines() == ["Ready: pending"]
     banner.on_event(ev.IntentApplied("r7", ev.StateIntent("ready"), "B", 2), now=0.1)
     assert banner.pending_lines() == ["Ready: applied"]
+
+
+def test_presentation_and_settings_logic_do_not_load_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, desktop.ui.presenter, desktop.ui.settings, desktop.demo; "
+            "print(sorted(m for m in sys.modules if m.startswith('PySide6')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
