@@ -115,6 +115,8 @@ class PeerRecord:
     agent_id: str | None
     queue: str
     media: str
+    orphan_deadline: int | None = None  # held at a peer we lost: ends here unless brought back
+    token: int = 0
 
 
 @dataclass(eq=False)
@@ -385,6 +387,18 @@ class RoutingEngine:
             self._route(now, effects)
         return True, effects
 
+    def peer_lost(self, now: int) -> None:
+        """The peer site is gone (or unreachable). What its agents held is expected back here in
+        their failover logins; what is not brought back within ``orphan_timeout_ms`` (the agent's
+        desktop died too) ends ``abandoned`` here, so that it does not vanish. A peer that comes
+        back and still holds it says so in its start-up sync, which cancels this."""
+        deadline = now + self.orphan_timeout_ms
+        for iid, record in self.peer.items():
+            if record.status == "held" and record.orphan_deadline is None:
+                record.orphan_deadline = deadline
+                record.token = next(self._n)
+                self._timer(deadline, "peer_orphan", iid, record.token)
+
     def peer_records(self, completed_limit: int = 20_000) -> list[tuple[Tracked, str]]:
         """What to tell a (re)connected peer: every interaction held here, and the most recent
         completions (older ones the carrier has long stopped re-submitting)."""
@@ -415,6 +429,14 @@ class RoutingEngine:
                     agent.state, agent.acw_until, agent.idle_since = "ready", None, now
                     effects.append(SetState(key, "ready"))
                     self._make_available(agent)
+                continue
+            if kind == "peer_orphan":
+                record = self.peer.get(key)
+                if record is not None and record.orphan_deadline is not None and record.token == token and record.status == "held":
+                    record.status = "ended"
+                    lost = p.Interaction(interaction_id=key, media=record.media, queue=record.queue, created_ms=now)
+                    effects.append(Report("abandoned", lost, record.agent_id, reason=(
+                        f"held by agent {record.agent_id} at the lost peer site and not brought back")))
                 continue
             item = self.interactions.get(key)
             if item is None or item.token != token:

@@ -869,6 +869,7 @@ class InteractionServer:
         self.reporting.subscribers.discard(conn)
         if conn.kind == "peer" and not self.peer_inbound:
             self.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
+            self.engine.peer_lost(wall_ms())
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn)
         if conn.login is not None:

@@ -282,3 +282,21 @@ def test_a_thawed_server_drops_its_copy_of_what_an_agent_at_the_peer_took_meanwh
         assert offer["interaction"]["interaction_id"] == later["interaction_id"], offer
 
     run(scenario())
+
+
+def test_what_an_agent_held_at_a_dead_site_ends_abandoned_at_the_survivor_if_never_brought_back(make_pair, tmp_path):
+    a, b = make_pair(site_config(tmp_path, orphan_ms=800))
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        feed_a, feed_b = await carrier(a.url), await carrier(b.url)
+        desk, epoch = await agent(a.url, "1001")
+        call = await hold(a.url, feed_a, desk, epoch)
+        iid = call["interaction_id"]
+        desk.abort()  # the desktop dies with its server: nobody will bring the interaction back
+        a.kill9()
+        ended = await event(feed_b, "abandoned", iid, timeout=6, agent_id="1001")
+        assert "lost peer" in ended["reason"], ended
+        assert (await submit(feed_b, call))["code"] == "duplicate_interaction"
+
+    run(scenario())

@@ -310,3 +310,21 @@ def test_accepts_crossing_on_the_peer_link_leave_exactly_one_holder():
     # Once confirmed, a holder is never displaced by a later accept claim.
     site_a.confirm("x")
     assert site_a.peer_record("x", "held", "b1", "sales", "voice", "accept", T0, peer_wins_ties=True)[0] is False
+
+
+def test_what_a_lost_peer_held_ends_abandoned_unless_brought_back_or_still_held_there():
+    e = RoutingEngine([QueueConfig("sales")], orphan_timeout_ms=10_000)
+    e.login("p", {"sales": 0}, "ready", T0)
+    for iid in ("brought-back", "still-held", "vanished"):
+        e.peer_record(iid, "held", "p", "sales", "voice", "accept", T0)
+    e.peer_record("done", "completed", "p", "sales", "voice", "complete", T0)
+    e.peer_lost(T0 + 1)
+    e.logout("p", T0 + 2)
+    e.login("p", {"sales": 0}, "ready", T0 + 3, [p.HeldInteraction(interaction=interaction("brought-back"), accepted_ms=T0)])
+    e.peer_record("still-held", "held", "q", "sales", "voice", "sync", T0 + 4)  # the peer is back and says so
+    assert e.tick(T0 + 10_000) == []
+    effects = e.tick(T0 + 10_001)
+    assert reports(effects) == [("abandoned", "vanished", "p")]
+    assert "lost peer" in effects[0].reason
+    with pytest.raises(EngineRefusal):
+        e.submit(interaction("vanished"), T0 + 10_002)  # ended, still a duplicate
