@@ -88,9 +88,9 @@ class LinkRow:
 
 def link_rows(snapshot: ev.SessionSnapshot, wall_ms: int) -> list[LinkRow]:
     """One row per server for the connection panel, in preference order."""
+    # A lost server keeps the age of the last beat heard from it: "when did we last hear from A".
     return [LinkRow(f"Site {link.endpoint}", link.url, link.role, role_text(link.role, link.failures),
-                    heartbeat_age(link.last_heard_ms if link.link is not None else None, wall_ms)
-                    if link.role not in ("down",) else "—")
+                    heartbeat_age(link.last_heard_ms, wall_ms))
             for link in snapshot.links]
 
 

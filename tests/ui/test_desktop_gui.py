@@ -61,6 +61,14 @@ def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, q
     assert re.fullmatch(r"Moved to site B in \d+ ms; Not Ready – Lunch, \d\d:\d\d, kept", headline), headline
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
     assert main.connections.role_of("A") in ("reconnecting", "down, retrying")
+    beats = {main.connections.item(i, 0).text(): main.connections.item(i, 3).text() for i in range(2)}
+    assert re.fullmatch(r"\d+\.\d s ago", beats["Site B"]) and re.fullmatch(r"\d+\.\d s ago", beats["Site A"])
+
+    def age(row: int) -> float:
+        return float(main.connections.item(row, 3).text().split()[0])
+
+    qtbot.waitUntil(lambda: age(0) >= 1.0, timeout=WAIT)  # the dead site's last beat keeps ageing
+    assert age(1) < 1.5  # the new primary beats every 0.5 s (1.5 s of silence would drop it)
     assert main.state_label.text() == "Not Ready – Lunch"
     assert desktop.bridge.snapshot().agent.since_ms == since_before, "time in state restarted on failover"
     assert seconds_shown(main.time_label.text()) >= shown_before
