@@ -147,17 +147,22 @@ class _Link:
         self._last_tx = 0.0
         self._silent = False
         self._background: set[asyncio.Task] = set()
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"reporting-{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        """Cancel until the task has ended: Python 3.11's wait_for can swallow one cancellation
+        that races with the completion it was waiting for."""
+        self._stopping = True
+        task = self._task
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.5)
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning("reporting %s: link ended with %r", self.name, task.exception())
 
     def _set_status(self, text: str) -> None:
         self.status = text
@@ -167,7 +172,7 @@ class _Link:
 
     async def _run(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             version = self.client.credentials_version
             reason = await self._session()
             if reason == "auth":

@@ -192,7 +192,8 @@ def test_queues_panel_shows_the_servers_figures_and_says_plainly_when_there_are_
     async def scenario():
         view.client.start()
         await async_wait_until(lambda: all(s.live for s in view.engine.servers.values()), message="subscribed")
-        await async_wait_until(lambda: ("A", "billing") in queue_rows(), message=f"A's queues: {queue_rows()}")
+        await async_wait_until(lambda: {("A", "billing"), ("B", "billing")} <= queue_rows().keys(),
+                               message=f"both servers' queues: {queue_rows()}")
         assert queue_rows()[("A", "billing")][:2] == ["0", "0:00:00"]  # the server's own figures: nothing waits
         assert queue_rows()[("A", "billing")][2] == "—"  # no service level before anything was answered
         assert not view.window.queues_note.isVisible()
