@@ -53,7 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
     aa.add_argument("--id", required=True, help="login id: 1-64 of A-Z a-z 0-9 _ . @ -")
     aa.add_argument("--name", dest="agent_name", required=True, help="display name shown in reporting")
     aa.add_argument("--role", choices=["agent", "supervisor", "carrier"], default="agent", help="supervisors may subscribe to reporting; carriers submit interactions (default: agent)")
-    aa.add_argument("--queue", action="append", default=[], help="queue membership (repeatable)")
+    aa.add_argument("--queue", action="append", default=[], metavar="NAME[=PENALTY]",
+                    help="queue membership, with a penalty (lower is preferred; default 0) (repeatable)")
     aa.add_argument("--skill", action="append", default=[], help="skill (repeatable)")
     aa.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")
     pr = sub.add_parser("pair", help="run sites A and B (peer-linked, demo agents) in the foreground")
@@ -83,6 +84,19 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--prefix", help="interaction id prefix (default: tr-<random>)")
     tr.add_argument("--seed", type=int, help="random seed for the media/queue mix and customer data")
     return parser
+
+
+def _memberships(specs: list[str]) -> dict:
+    """``--queue sales --queue support=2`` -> AgentRecord queues and penalties."""
+    queues, penalties = [], []
+    for spec in specs:
+        name, sep, penalty = spec.partition("=")
+        if not name or (sep and not penalty.isdigit()):
+            raise SystemExit(f"error: --queue takes NAME or NAME=PENALTY (an integer >= 0), not {spec!r}")
+        queues.append(name)
+        if sep and int(penalty):
+            penalties.append((name, int(penalty)))
+    return {"queues": tuple(queues), "penalties": tuple(penalties)}
 
 
 def _traffic(args) -> int:
@@ -226,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "add-agent":
             directory = Directory.load(args.file) if args.file.exists() else Directory()
             directory.add(AgentRecord(id=args.id, name=args.agent_name, password_hash=hash_password(_read_password(args.stdin)),
-                                      role=args.role, queues=tuple(args.queue), skills=tuple(args.skill)))
+                                      role=args.role, skills=tuple(args.skill), **_memberships(args.queue)))
             directory.save(args.file)
             print(f"added {args.role} {args.id} to {args.file}")
             return 0
