@@ -418,6 +418,7 @@ def main() -> int:
             pass
         return 0
 
+    load_before = os.getloadavg()
     view = run_view(args)
     baseline = engine_baseline(args.agents, 20_000)
     naive = naive_baseline(args.agents, args.rate, min(args.seconds, 8.0), args.height) if args.naive else None
@@ -442,6 +443,10 @@ def main() -> int:
         "busy_fraction": worst_busy,
         "event_to_screen_p99_ms": worst_p99,
         "source": "2 synthetic reporting-server processes over loopback websockets; product client, engine, model, window offscreen",
+        "window": f"1600x{args.height}",
+        "flush_hz": 8,
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
         "visible_rows": view["visible_rows"],
         "phases": phases,
         "baseline": {"what": "same event stream decoded and applied to the Qt-free engine alone", **baseline},

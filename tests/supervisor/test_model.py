@@ -144,3 +144,19 @@ def test_server_lost_rows_are_highlighted_and_time_ticks(qtbot):
     model.tick()
     assert ticks == [(COL_TIME, COL_TIME, 3)]
     assert model.data(model.index(row, COL_TIME)) == "0:01:05"
+
+
+def test_the_agents_table_never_measures_rows_to_size_them(qtbot):
+    """ResizeToContents would measure every row on every change (DESIGN.md §7)."""
+    from PySide6.QtWidgets import QHeaderView
+
+    from desktop.supervisor.window import SupervisorWindow
+
+    feed, _ = populated(5)
+    window = SupervisorWindow(feed.engine)
+    qtbot.addWidget(window)
+    for header in (window.table.horizontalHeader(), window.table.verticalHeader()):
+        modes = {header.sectionResizeMode(i) for i in range(header.count())}
+        assert QHeaderView.ResizeMode.ResizeToContents not in modes
+    assert window.table.isSortingEnabled()
+    assert window.flush_timer.interval() == 125  # 8 Hz: within the 5-10 Hz the design asks for
