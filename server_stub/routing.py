@@ -227,9 +227,6 @@ class RoutingEngine:
 
     # ------------------------------------------------------------------ interactions
 
-    def known(self, interaction_id: str) -> bool:
-        return interaction_id in self.interactions or interaction_id in self.peer
-
     def submit(self, interaction: p.Interaction, now: int) -> list:
         if interaction.queue not in self.queues:
             raise EngineRefusal("unknown_queue", f"no queue {interaction.queue!r} here; queues: {sorted(self.queues)}")
