@@ -64,6 +64,8 @@ class _Link:
             writer = asyncio.get_running_loop().create_task(self._write())
             runner.feed(runner.session.link_opened, self.link)
             async for frame in self.ws:
+                if self.closed:  # given up by the core: nothing more of this link may reach it
+                    break
                 try:
                     message = p.decode_server(frame)
                 except p.ProtocolError as exc:
