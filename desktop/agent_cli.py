@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: system store)")
     parser.add_argument("--heartbeat-timeout", type=float, help="seconds of silence before a link is dead (default 1.5)")
     parser.add_argument("--failback", choices=["never", "when-idle"], default="never")
+    parser.add_argument("--failback-hold", type=_seconds,
+                        help="when-idle: seconds the preferred site must be a healthy secondary first (default 5)")
     parser.add_argument("--log-level", default="WARNING")
     auto = parser.add_argument_group("scripted agent")
     auto.add_argument("--auto-answer", action="store_true",
@@ -162,6 +164,8 @@ class AutoAnswer:
 
 async def run(args, password: str) -> int:
     overrides = {"heartbeat_timeout": args.heartbeat_timeout} if args.heartbeat_timeout else {}
+    if args.failback_hold is not None:
+        overrides["failback_hold"] = args.failback_hold
     config = SessionConfig(endpoints=tuple(endpoints_from_args(args)), client_name="agent-cli",
                            failback=args.failback, **overrides)
     session = AgentSession(config, rng=random.Random())

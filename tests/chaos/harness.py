@@ -2,9 +2,11 @@
 
 One run: a peer-linked pair of real ``interaction-server`` processes with a ``chaos`` queue whose
 members are the run's agents; ``agent-cli --auto-answer`` processes (accept, hold, type notes,
-complete); the carrier (``interaction-server traffic``) submitting at a steady rate; a supervisor
-tap on each server that re-subscribes (with resume) after every restart. Meanwhile one server,
-then the other, is killed with SIGKILL and restarted on the same port.
+complete), half preferring A and half B, failing back to their preferred site when idle; one
+carrier (``interaction-server traffic``) per site, each submitting half the rate there while it is
+up; a supervisor tap on each server that re-subscribes (with resume) after every restart.
+Meanwhile one server, then the other, is killed with SIGKILL and restarted on the same port, so
+each kill finds interactions offered and in hand at the victim.
 
 The ledger (``Ledger.figures``) then says, per submitted interaction, how it ended as the
 supervisors' streams tell it, and checks it against the carrier's ledger and the agents' own
@@ -52,6 +54,7 @@ class ChaosOptions:
     talk_time: float = 1.0
     answer_delay: float = 0.2
     drain: float = 20.0  # after the traffic, seconds allowed for every interaction to end
+    failback_hold: float = 0.5  # agents move back to their preferred site after it is healthy this long
     seed: int = 1
     log: bool = True
 
@@ -218,6 +221,7 @@ class Ledger:
             "agents_completed_twice": sum(1 for n in agent_completed.values() if n > 1),
             "agents_ended": dict(ended_reasons),
             "adopted": sum(1 for e in self.streams if e["event"] == "adopted"),
+            "adopted_by": dict(collections.Counter(e["server"] for e in self.streams if e["event"] == "adopted")),
             "failover_logins": sum(1 for ev in self.agents.values() for e in ev if e["event"] == "LoggedIn" and e["resumed"]),
             "offers_lost_with_primary": sum(1 for ev in self.agents.values() for e in ev
                                             if e["event"] == "OfferRevoked" and e["reason"] == "primary_lost"),
@@ -306,6 +310,25 @@ def _restart(server: ServerProcess, other: ServerProcess) -> None:
     wait_until(lambda: server.log_has(f"peer link from {other.name}"), 10, message=f"{server.name} peer-linked again")
 
 
+def _carrier_ledger(proc: subprocess.Popen, options: ChaosOptions) -> dict:
+    out, err = proc.communicate(timeout=options.duration + options.drain + 60)
+    if proc.returncode != 0:
+        raise AssertionError(f"traffic exited {proc.returncode}: {err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def merge_carrier_ledgers(ledgers: list[dict]) -> dict:
+    """The carriers' ledgers as one (their ids are distinct: one prefix per carrier)."""
+    merged = {"interactions": {}, "completed_twice": []}
+    for ledger in ledgers:
+        merged["interactions"].update(ledger["interactions"])
+        merged["completed_twice"] += ledger["completed_twice"]
+        for key in ("submitted", "completed", "abandoned", "resubmissions", "duplicates_answered", "in_hand",
+                    "waiting", "unconfirmed", "errors"):
+            merged[key] = merged.get(key, 0) + ledger.get(key, 0)
+    return merged
+
+
 def run_chaos(options: ChaosOptions) -> Ledger:
     agent_ids = [f"{2001 + i}" for i in range(options.agents)]
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
@@ -313,7 +336,7 @@ def run_chaos(options: ChaosOptions) -> Ledger:
         a, b = server_pair(["--agents", str(agents_file), "--config", str(config_file)])
         agents: list[AgentProcess] = []
         taps: list[SupervisorTap] = []
-        traffic = None
+        carriers: list[subprocess.Popen] = []
         kills: list[tuple[str, int]] = []
         restarts = 0
         try:
@@ -324,24 +347,25 @@ def run_chaos(options: ChaosOptions) -> Ledger:
             urls = [a.url, b.url]
             for i, agent_id in enumerate(agent_ids):
                 extra = ["--auto-answer", "--talk-time", str(options.talk_time), "--answer-delay",
-                         str(options.answer_delay), "--wrap-time", "0.1"]
+                         str(options.answer_delay), "--wrap-time", "0.1", "--failback", "when-idle",
+                         "--failback-hold", str(options.failback_hold)]
                 # Half prefer A, half prefer B: both servers hold primaries when either is killed.
                 agents.append(AgentProcess(agent_id, urls if i % 2 == 0 else urls[::-1], *extra))
             for agent in agents:
                 agent.wait_for("AgentStateChanged", timeout=30, state="ready")
             _say(options, f"{len(agents)} agents Ready; traffic at {options.rate}/s for {options.duration} s")
-            traffic = subprocess.Popen(
+            carriers = [subprocess.Popen(
                 [sys.executable, "-m", "server_stub", "traffic", "--site", f"A={a.url}", "--site", f"B={b.url}",
-                 "--rate", str(options.rate), "--duration", str(options.duration), "--queues", QUEUE,
-                 "--grace", "1", "--drain", str(options.drain), "--seed", str(options.seed), "--prefix", "chaos"],
+                 "--to", site, "--rate", str(options.rate / 2), "--duration", str(options.duration), "--queues", QUEUE,
+                 "--grace", "1", "--drain", str(options.drain), "--seed", str(options.seed), "--prefix", f"chaos{site}"],
                 cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True)
+                stderr=subprocess.PIPE, text=True) for site in ("A", "B")]
             started = time.monotonic()
             period = options.duration / (options.cycles + 1)
             for cycle in range(options.cycles):
                 victim, other = (a, b) if cycle % 2 == 0 else (b, a)
                 due = started + period * (cycle + 1)
-                wait_until(lambda: time.monotonic() >= due or traffic.poll() is not None, period + 30,
+                wait_until(lambda: time.monotonic() >= due or any(c.poll() is not None for c in carriers), period + 30,
                            interval=0.05, message="the next kill")
                 victim.kill9()
                 kills.append((victim.name, wall_ms()))
@@ -350,10 +374,7 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 _restart(victim, other)
                 restarts += 1
                 _say(options, f"kill {cycle + 1}/{options.cycles}: {victim.name} killed and back")
-            out, err = traffic.communicate(timeout=options.duration + options.drain + 60)
-            if traffic.returncode != 0:
-                raise AssertionError(f"traffic exited {traffic.returncode}: {err[-2000:]}")
-            carrier = json.loads(out.strip().splitlines()[-1])
+            carrier = merge_carrier_ledgers([_carrier_ledger(c, options) for c in carriers])
             submitted = sorted(carrier["interactions"])
             # The carrier saw every end; give the supervisors' streams a moment to have them too.
             ends = ("completed", "abandoned")
@@ -368,9 +389,10 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                           agents={aid: list(agent.events) for aid, agent in zip(agent_ids, agents)}, kills=kills,
                           restarts=restarts, subscriptions=sum(tap.subscriptions for tap in taps))
         finally:
-            if traffic is not None and traffic.poll() is None:
-                traffic.kill()
-                traffic.wait(5)
+            for carrier_proc in carriers:
+                if carrier_proc.poll() is None:
+                    carrier_proc.kill()
+                    carrier_proc.wait(5)
             for agent in agents:
                 agent.stop()
             for tap in taps:
