@@ -331,3 +331,20 @@ def test_bad_interaction_input_is_a_clear_value_error(call):
     bench = logged_in_on_a()
     with pytest.raises(ValueError):
         call(bench.session, {"now": bench.now, "wall_ms": bench.wall})
+
+
+def test_notes_in_flight_when_the_primary_dies_are_not_sent_again_over_newer_ones():
+    """Found by the failover model: the older of two texts in flight was re-sent after the adoption
+    and overwrote the newer one at the new primary."""
+    bench = logged_in_on_a()
+    holding(bench)
+    bench.feed(bench.session.update_notes, "call-1", "older")
+    bench.feed(bench.session.update_notes, "call-1", "newer")
+    assert len(bench.take_sent("A", p.RequestUpdateNotes)) == 2  # both in flight, unanswered
+    login = fail_over_to_b(bench, ack=False)
+    assert login.interactions[0].notes == "newer"
+    ack_login_on_b(bench, login)
+    assert bench.take_sent("B", p.RequestUpdateNotes) == []
+    assert [e.intent.notes for e in bench.take_events(ev.InteractionApplied)] == ["newer"]
+    assert [e.intent.notes for e in bench.take_events(ev.InteractionSuperseded)] == ["older"]
+    assert bench.session.snapshot().interaction_pending == ()
