@@ -14,7 +14,7 @@ import bisect
 import time
 from typing import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from desktop.reporting.engine import AgentRow, ReportingEngine
@@ -404,4 +404,4 @@ class AgentTableModel(QAbstractTableModel):
         self.changePersistentIndexList(old, new)
 
 
-__all__ = ["AgentTableModel", "COLUMNS", "AgentIdRole", "QPersistentModelIndex"]
+__all__ = ["AgentTableModel", "COLUMNS", "AgentIdRole"]
