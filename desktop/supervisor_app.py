@@ -21,7 +21,9 @@ from .sites import load_sites
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supervisor-view", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="supervisor-view",
+        description="The supervisor status view: every agent of every site, live, from the servers' reporting streams.")
     parser.add_argument("--sites", help="sites TOML ([[site]] name/url; default: the shipped sites.toml)")
     parser.add_argument("--servers", help="comma-separated ws:// URLs instead of --sites (named A, B, ...)")
     parser.add_argument("--user", default=os.environ.get("SUPERVISOR_USER", ""), help="supervisor id")

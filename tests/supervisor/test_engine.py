@@ -277,3 +277,69 @@ def test_a_lost_server_coming_back_without_the_agent_keeps_it_failing_over(engin
     assert engine.rows["1001"].presence == "moving"
     engine.message("B", login("B", 1, "1001", 8), T0 + 61_000)
     assert engine.rows["1001"].last_failover_duration_ms == 60_000
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_interleavings_keep_the_merged_view_consistent(seed):
+    """Two servers, agents moving between them at rising epochs, streams lost and resumed in any
+    order: every row agrees with the newest login, and the counts add up."""
+    import random
+
+    rng = random.Random(seed)
+    engine = ReportingEngine(["A", "B"])
+    seq = {"A": 0, "B": 0}
+    held: dict[str, tuple[str, int]] = {}  # what the servers really hold: agent -> (server, epoch)
+    epoch: dict[str, int] = {}
+    for name in "AB":
+        engine.stream_opened(name, "s-" + name, T0)
+        engine.message(name, snapshot(name, 0), T0)
+    pending = {"A": [], "B": []}  # events a lost stream will replay on resume
+
+    def emit(server, event):
+        if engine.servers[server].connected:
+            engine.message(server, event, T0)
+        else:
+            pending[server].append(event)
+
+    def next_seq(server):
+        seq[server] += 1
+        return seq[server]
+
+    for _ in range(300):
+        agent_id = str(1000 + rng.randrange(8))
+        action = rng.random()
+        if action < 0.35:  # (re)login somewhere, at a new epoch; the old server fences its login
+            server = rng.choice("AB")
+            epoch[agent_id] = epoch.get(agent_id, 0) + 1
+            old = held.get(agent_id)
+            held[agent_id] = (server, epoch[agent_id])
+            emit(server, login(server, next_seq(server), agent_id, epoch[agent_id], state=rng.choice(["ready", "not_ready"])))
+            if old is not None and old[0] != server:
+                emit(old[0], logout(old[0], next_seq(old[0]), agent_id, old[1], "moved"))
+        elif action < 0.7 and agent_id in held:
+            server, ep = held[agent_id]
+            emit(server, changed(server, next_seq(server), agent_id, ep, rng.choice(["ready", "not_ready", "after_call_work"])))
+        elif action < 0.8 and agent_id in held:
+            server, ep = held.pop(agent_id)
+            emit(server, logout(server, next_seq(server), agent_id, ep, "logout"))
+        elif action < 0.9:
+            server = rng.choice("AB")
+            engine.stream_lost(server, "closed", T0)
+        else:
+            server = rng.choice("AB")
+            if not engine.servers[server].connected:
+                engine.stream_opened(server, "s-" + server, T0)  # same stream: replay what was missed
+                for event in pending[server]:
+                    engine.message(server, event, T0)
+                pending[server].clear()
+
+        rows = engine.rows
+        assert sum(engine.counts.values()) == len(rows)
+        for name, sv in engine.servers.items():
+            assert sv.logged_in == sum(1 for r in rows.values() if r.presence == "logged_in" and r.server == name)
+        for a, row in rows.items():
+            if row.presence == "logged_in":
+                assert held.get(a) == (row.server, row.epoch), (a, row, held.get(a))
+            if a in held and engine.servers[held[a][0]].connected:
+                state = {n: (s.connected, s.agents.get(a)) for n, s in engine.servers.items()}
+                assert row.presence == "logged_in" and (row.server, row.epoch) == held[a], (a, row, held[a], state)
