@@ -312,11 +312,13 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
-    def withdraw(self, iid: str, now: int, reason: str) -> list:
-        """Drop this server's copy: the interaction is handled elsewhere (the peer refused our claim)."""
+    def accept_refused(self, agent_id: str, iid: str, now: int, reason: str) -> list:
+        """The peer refused this agent's accept (an agent there holds or completed it): drop the
+        copy, if it is still that unconfirmed accept (meanwhile the peer's own claim may have taken
+        it away already, and someone may even have adopted it here since)."""
         item = self.interactions.get(iid)
         effects: list = []
-        if item is None or item.status in ENDED:
+        if item is None or item.status != HELD or item.agent_id != agent_id or not item.unconfirmed:
             return effects
         self._drop_copy(item, now, effects, reason)
         self._route(now, effects)
@@ -343,6 +345,7 @@ class RoutingEngine:
             return False, effects
         if item is not None and item.status == HELD and item.agent_id == agent_id:
             item.orphan_deadline = None  # the agent is back with it
+            item.unconfirmed = False  # the agent has the customer: no accept claim can take it now
             item.token += 1
             item.notes = held.notes or item.notes
         else:
@@ -372,6 +375,10 @@ class RoutingEngine:
         if item is not None and status == "held":
             if item.status == COMPLETED:
                 return False, effects
+            here = self.agents.get(agent_id) if agent_id else None
+            if item.status == HELD and item.agent_id == agent_id and here is not None and iid in here.held:
+                # The same agent, logged in here with it: it moved here after that claim was sent.
+                return True, effects
             if item.status == HELD and item.agent_id != agent_id and claim != "adopt":
                 if not (item.unconfirmed and peer_wins_ties and claim == "accept"):
                     return False, effects

@@ -746,7 +746,7 @@ class InteractionServer:
 
         def finish(refused):
             if iid in refused:  # an agent at the peer site has it: the first taker keeps it
-                self._apply(self.engine.withdraw(iid, wall_ms(), "taken by an agent at the peer site"))
+                self._apply(self.engine.accept_refused(session.agent.id, iid, wall_ms(), "taken by an agent at the peer site"))
                 raise Refusal("unknown_interaction", f"{iid} was taken by an agent at the peer site")
             self.engine.confirm(iid)
             self._apply(effects)

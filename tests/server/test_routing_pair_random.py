@@ -62,7 +62,7 @@ def run_pair(seed: int) -> None:
         elif kind == "ack":
             agent, iid = site.pending_accepts.pop(f["ack"])
             if f["refused"]:
-                count(site.engine.withdraw(iid, now, "taken at the peer"))
+                count(site.engine.accept_refused(agent, iid, now, "taken at the peer"))
             else:
                 site.engine.confirm(iid)
 
@@ -122,6 +122,9 @@ def run_pair(seed: int) -> None:
         for s in (a, b):
             while s.inbox:
                 deliver(s)
+    for iid in set(a.engine.interactions) | set(b.engine.interactions):  # nothing vanished: a live copy, or an end
+        statuses = {s.engine.interactions[iid].status for s in (a, b) if iid in s.engine.interactions}
+        assert statuses - {"withdrawn"}, f"seed {seed}: {iid} withdrawn at both sites, handled nowhere"
     twice = [iid for iid, n in completions.items() if n > 1]
     assert not twice, f"seed {seed}: completed twice: {twice}"
     for iid in set(a.engine.interactions) & set(b.engine.interactions):
