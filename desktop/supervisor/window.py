@@ -141,7 +141,7 @@ class SupervisorWindow(QMainWindow):
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter: agent, name, state, reason or site")
         self.filter_box.setClearButtonEnabled(True)
-        self.filter_box.textChanged.connect(self.model.set_filter)
+        self.filter_box.textChanged.connect(self._filter_changed)
         top.addWidget(self.filter_box, 2)
         self.count_labels: dict[str, QLabel] = {}
         for key, text in COUNT_LABELS:
@@ -338,6 +338,14 @@ class SupervisorWindow(QMainWindow):
         self.banner.show()
         if self.tray is not None:
             self.tray.showMessage("Supervisor view", text, QSystemTrayIcon.MessageIcon.Warning, 8000)
+
+    def _filter_changed(self, text: str) -> None:
+        """Filter, then keep the selected agent selected if it is still shown (a reset clears it)."""
+        selected = self._selected_agent
+        self.model.set_filter(text)
+        if selected is not None and not self.select_agent(selected):
+            self.table.clearSelection()
+        self._selection_changed()
 
     # ------------------------------------------------------------------ supervisor actions
 

@@ -160,3 +160,25 @@ def test_the_agents_table_never_measures_rows_to_size_them(qtbot):
         assert QHeaderView.ResizeMode.ResizeToContents not in modes
     assert window.table.isSortingEnabled()
     assert window.flush_timer.interval() == 125  # 8 Hz: within the 5-10 Hz the design asks for
+
+
+def test_filtering_keeps_the_selected_agent_or_disables_the_actions(qtbot):
+    from desktop.supervisor.window import SupervisorWindow
+
+    class NoActions:
+        def reasons_for(self, agent_id):
+            return [p.ReasonInfo(code="break", label="Break")]
+
+    feed, _ = populated(12)
+    window = SupervisorWindow(feed.engine, actions=NoActions())
+    qtbot.addWidget(window)
+    window.model.apply(set(feed.engine.rows))  # the changes were taken by populated()'s own model
+    assert window.select_agent("1004")
+    assert window.force_logout_button.isEnabled()
+    qtbot.keyClicks(window.filter_box, "100")  # 1000-1009: 1004 still shown
+    assert window.model.agent_at(window.table.currentIndex().row()) == "1004"
+    assert window.force_logout_button.isEnabled()
+    window.filter_box.clear()
+    qtbot.keyClicks(window.filter_box, "1011")  # 1004 filtered out: nothing to act on
+    assert window.selected_label.text() == "No agent selected"
+    assert not window.force_logout_button.isEnabled()
