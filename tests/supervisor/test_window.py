@@ -277,3 +277,27 @@ def test_an_agent_account_cannot_open_the_supervisor_view(pair, qtbot, qloop):
         await view.client.stop()
 
     qloop.run_until_complete(scenario())
+
+
+def test_the_interaction_in_hand_is_shown_and_follows_the_agent_through_a_failover(pair, qtbot, qloop, agents):
+    a, b = pair
+    view = View(qtbot, [a, b])
+    agents("1001", [a.url, b.url], "--state", "ready", "--auto-answer", "--talk-time", "60")
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: view.shows("1001", site="A", state="Ready"), timeout=15, message="agent ready on A")
+        assert view.row("1001")["Interaction"] == "—"
+        carrier, _, _ = await subscribe(a.url)
+        answer = await carrier.request({"type": "RequestSubmitInteraction", "interaction": {
+            "interaction_id": "call-v1", "media": "voice", "queue": "sales", "created_ms": int(time.time() * 1000)}})
+        assert answer["type"] == "EventAck", answer
+        await async_wait_until(lambda: view.shows("1001", interaction="call-v1"), timeout=10,
+                               message=f"interaction shown: {view.row('1001')}")
+        await carrier.close()
+        a.kill9()
+        await async_wait_until(lambda: view.shows("1001", site="B", interaction="call-v1"), timeout=15,
+                               message=f"interaction still in hand on B: {view.row('1001')}")
+        await view.client.stop()
+
+    qloop.run_until_complete(scenario())
