@@ -69,7 +69,12 @@ def wall_ms() -> int:
 class SupervisorTap:
     """Supervisor ``sup1`` subscribed to one server's reporting stream; after the socket drops it
     reconnects and resubscribes with ``resume`` (a restarted server answers with a snapshot of its
-    new stream). Keeps every EventInteraction once, by (stream id, seq)."""
+    new stream). Keeps every EventInteraction once, by (stream id, seq).
+
+    A restarted server's events from before the subscription are never replayed (the snapshot
+    lists agents, not finished interactions), so the tap races the agents back: it retries every
+    50 ms and re-subscribes with its resume token (an HMAC check, where the password costs an
+    scrypt and lost that race to agents' token logins)."""
 
     def __init__(self, url: str, user: str = "sup1", password: str = "demo"):
         self.url, self.user, self.password = url, user, password
@@ -77,6 +82,7 @@ class SupervisorTap:
         self.subscriptions = 0
         self._seen: set[tuple[str, int]] = set()
         self._resume: dict | None = None
+        self._token: str | None = None
         self._stop = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),), daemon=True)
@@ -89,7 +95,7 @@ class SupervisorTap:
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
                 pass
             if not self._stop.is_set():
-                await asyncio.sleep(0.2)  # the server is down or restarting
+                await asyncio.sleep(0.05)  # the server is down or restarting
 
     async def _session(self) -> None:
         async with connect(self.url, proxy=None, ping_interval=None, compression=None, open_timeout=2,
@@ -97,8 +103,8 @@ class SupervisorTap:
             self._ws = ws
             await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "reg", "protocol_version": 1,
                                       "client_name": "chaos-supervisor", "heartbeat_interval_ms": 250}))
-            subscribe = {"type": "RequestSubscribeReporting", "request_id": "sub", "user_id": self.user,
-                         "password": self.password}
+            credential = {"resume_token": self._token} if self._token else {"password": self.password}
+            subscribe = {"type": "RequestSubscribeReporting", "request_id": "sub", "user_id": self.user, **credential}
             if self._resume:
                 subscribe["resume"] = self._resume
             await ws.send(json.dumps(subscribe))
@@ -115,7 +121,12 @@ class SupervisorTap:
         kind = message["type"]
         if kind == "EventAck" and message.get("request_id") == "sub":
             self._stream = message["stream_id"]
+            self._token = message.get("resume_token") or self._token
             self.subscriptions += 1
+        elif kind == "EventError" and message.get("request_id") == "sub":
+            self._token = None  # e.g. expired: the password next time
+        elif kind == "EventResumeToken":
+            self._token = message["resume_token"]
         elif kind == "EventReportingSnapshot":
             self._resume = {"stream_id": message["stream_id"], "seq": message["seq"]}
         elif "seq" in message and kind.startswith("Event"):
@@ -180,7 +191,15 @@ class Ledger:
         by_id: dict[str, list[dict]] = collections.defaultdict(list)
         for event in self.streams:
             by_id[event["interaction_id"]].append(event)
-        completed, twice, ended, lost = [], [], [], []
+        agent_completed = collections.Counter()
+        ended_reasons = collections.Counter()
+        for events in self.agents.values():
+            for e in events:
+                if e["event"] == "InteractionEnded":
+                    ended_reasons[e["reason"]] += 1
+                    if e["reason"] == "completed":
+                        agent_completed[e["interaction_id"]] += 1
+        completed, twice, ended, lost, unreported = [], [], [], [], []
         for iid in self.submitted:
             events = by_id.get(iid, [])
             completions = [e for e in events if e["event"] == "completed"]
@@ -190,22 +209,18 @@ class Ledger:
                 completed.append(iid)
             elif any(e["event"] == "abandoned" for e in events):
                 ended.append(iid)
+            elif agent_completed[iid]:  # the agent's completion was acknowledged; no stream told it
+                completed.append(iid)
+                unreported.append(iid)
             else:
                 lost.append(iid)
-        agent_completed = collections.Counter()
-        ended_reasons = collections.Counter()
-        for events in self.agents.values():
-            for e in events:
-                if e["event"] == "InteractionEnded":
-                    ended_reasons[e["reason"]] += 1
-                    if e["reason"] == "completed":
-                        agent_completed[e["interaction_id"]] += 1
         carrier = self.carrier
         figures = {
             "submitted": len(self.submitted),
             "completed": len(completed),
             "ended_with_reason": len(ended),
             "lost": len(lost),
+            "unreported": len(unreported),  # completions acknowledged to the agent that no stream showed
             "completed_twice": len(twice),
             "double_offers": self.double_offers(by_id) + self.agent_double_offers(),
             "kills": len(self.kills),
@@ -229,6 +244,7 @@ class Ledger:
                                          if e["event"] == "StaleEventIgnored" and e["message_type"] == "EventInvite"),
             "supervisor_subscriptions": self.subscriptions,
             "lost_ids": lost[:20],
+            "unreported_ids": unreported[:20],
             "completed_twice_ids": twice[:20],
         }
         self.figures = figures
@@ -284,7 +300,8 @@ class Ledger:
         lines = [
             f"chaos ledger: {f['agents']} agents, {f['kills']} kills ({f['restarts']} restarts)",
             f"  submitted {f['submitted']}: completed {f['completed']}, ended with a reason {f['ended_with_reason']}, "
-            f"lost {f['lost']}; completed twice {f['completed_twice']}; double offers {f['double_offers']}",
+            f"lost {f['lost']}; completed twice {f['completed_twice']}; double offers {f['double_offers']}; "
+            f"completions missing from the supervisors' streams {f['unreported']}",
             f"  carrier ledger: submitted {f['carrier_submitted']}, completed {f['carrier_completed']}, abandoned "
             f"{f['carrier_abandoned']}, completed twice {f['carrier_completed_twice']}, re-submitted "
             f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']})",
@@ -292,8 +309,8 @@ class Ledger:
             f"failover logins {f['failover_logins']}, adoptions {f['adopted']}, offers lost with their primary "
             f"{f['offers_lost_with_primary']}, stale invites ignored {f['stale_invites_ignored']}",
         ]
-        if f["lost_ids"] or f["completed_twice_ids"]:
-            lines.append(f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}")
+        if f["lost_ids"] or f["completed_twice_ids"] or f["unreported_ids"]:
+            lines.append(f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}  unreported: {f['unreported_ids']}")
         return "\n".join(lines)
 
 
@@ -305,8 +322,10 @@ def _say(options: ChaosOptions, text: str) -> None:
         print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def _restart(server: ServerProcess, other: ServerProcess) -> None:
+def _restart(server: ServerProcess, other: ServerProcess, tap: "SupervisorTap") -> None:
+    subscriptions = tap.subscriptions
     server.start()
+    wait_until(lambda: tap.subscriptions > subscriptions, 10, interval=0.005, message=f"the tap back on {server.name}")
     wait_until(lambda: server.log_has(f"peer link from {other.name}"), 10, message=f"{server.name} peer-linked again")
 
 
@@ -371,7 +390,7 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 kills.append((victim.name, wall_ms()))
                 back_at = time.monotonic() + options.down_time  # the outage lasts this long
                 wait_until(lambda: time.monotonic() >= back_at, 10, interval=0.02, message="the end of the outage")
-                _restart(victim, other)
+                _restart(victim, other, taps[0 if victim is a else 1])
                 restarts += 1
                 _say(options, f"kill {cycle + 1}/{options.cycles}: {victim.name} killed and back")
             carrier = merge_carrier_ledgers([_carrier_ledger(c, options) for c in carriers])

