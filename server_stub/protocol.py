@@ -467,7 +467,7 @@ class PeerInteractionRecord(_Struct):
     queue: ShortText
     media: Media
     agent_id: AgentId | None = None
-    claim: Literal["accept", "adopt", "complete", "sync"] = "sync"
+    claim: Literal["accept", "adopt", "complete", "reported", "sync"] = "sync"
 
 
 class PeerInteractions(Message, tag="PeerInteractions"):

@@ -100,6 +100,7 @@ class Tracked:
     disposition: str | None = None
     orphan_deadline: int | None = None  # held, but its agent's login ended
     unconfirmed: bool = False  # accepted here; the peer has not yet agreed
+    reported: bool = False  # completed here and the completion report has left
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
 
     @property
@@ -117,6 +118,7 @@ class PeerRecord:
     media: str
     orphan_deadline: int | None = None  # held at a peer we lost: ends here unless brought back
     token: int = 0
+    reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
 
 
 @dataclass(eq=False)
@@ -263,6 +265,12 @@ class RoutingEngine:
             q.answered_in_target += 1
         return [Report("accepted", item.interaction, agent_id)]
 
+    def mark_reported(self, iid: str) -> None:
+        """The completion of ``iid`` was reported (after the peer knew of it)."""
+        item = self.interactions.get(iid)
+        if item is not None and item.status == COMPLETED:
+            item.reported = True
+
     def confirm(self, iid: str) -> None:
         """The peer agreed to (or could not be asked about) this server's accept of ``iid``."""
         item = self.interactions.get(iid)
@@ -290,8 +298,15 @@ class RoutingEngine:
         if item is not None and item.status == COMPLETED and item.agent_id == agent_id:
             return []
         peer = self.peer.get(iid)
-        if item is None and peer is not None and peer.status == "completed" and peer.agent_id == agent_id:
-            return []  # completed at the peer before a failover; the agent re-sends it here
+        if (item is None or item.status != HELD) and peer is not None and peer.status == "completed" and peer.agent_id == agent_id:
+            # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
+            # the peer died between telling us and reporting it: then this server reports it.
+            if peer.reported:
+                return []
+            peer.reported = True
+            lost = p.Interaction(interaction_id=iid, media=peer.media, queue=peer.queue, created_ms=now)
+            return [Report("completed", lost, agent_id, disposition=disposition,
+                           reason="completed at the peer site, which stopped before reporting it")]
         item = self._held_by(agent_id, iid)
         agent = self.agents[agent_id]
         del agent.held[iid]
@@ -382,7 +397,11 @@ class RoutingEngine:
             if item.status == HELD and item.agent_id != agent_id and claim != "adopt":
                 if not (item.unconfirmed and peer_wins_ties and claim == "accept"):
                     return False, effects
-        self.peer[iid] = PeerRecord(status, agent_id, queue, media)
+        known = self.peer.get(iid)
+        if claim == "reported" and known is not None and known.status == "completed":
+            known.reported = True
+            return True, effects
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete")
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:
             self.peer.popitem(last=False)
@@ -403,18 +422,33 @@ class RoutingEngine:
                 record.token = next(self._n)
                 self._timer(deadline, "peer_orphan", iid, record.token)
 
-    def peer_records(self, completed_limit: int = 20_000) -> list[tuple[Tracked, str]]:
-        """What to tell a (re)connected peer: every interaction held here, and the most recent
-        completions (older ones the carrier has long stopped re-submitting)."""
-        out = [(item, HELD) for item in self.interactions.values() if item.status == HELD]
-        seen = set()
+    def peer_records(self, completed_limit: int = 20_000) -> list[tuple[str, str, str | None, str, str, str]]:
+        """What to tell a (re)connected peer, as (id, status, agent, queue, media, claim): every
+        interaction held here, the most recent completions here, and the most recent ends the peer
+        itself once told us (a restarted peer has forgotten what it completed before it died, and
+        must still refuse a re-submission of it). A completion not reported yet goes as a
+        ``complete`` claim, so the peer reports a re-sent completion itself if we die first."""
+        out = [(item.id, HELD, item.agent_id, item.interaction.queue, item.interaction.media, "sync")
+               for item in self.interactions.values() if item.status == HELD]
+        seen: set[str] = set()
         for iid in reversed(self.ended):
             if len(seen) >= completed_limit:
                 break
             item = self.interactions.get(iid)
             if item is not None and item.status == COMPLETED and iid not in seen:
                 seen.add(iid)
-                out.append((item, COMPLETED))
+                out.append((iid, COMPLETED, item.agent_id, item.interaction.queue, item.interaction.media,
+                            "sync" if item.reported else "complete"))
+        told = 0
+        for iid in reversed(self.peer):
+            if told >= completed_limit:
+                break
+            record = self.peer[iid]
+            mine = self.interactions.get(iid)
+            if record.status in ("completed", "ended") and iid not in seen and (mine is None or mine.status != HELD):
+                told += 1
+                out.append((iid, record.status, record.agent_id, record.queue, record.media,
+                            "sync" if record.reported else "complete"))
         return out
 
     # ------------------------------------------------------------------ time

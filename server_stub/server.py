@@ -778,14 +778,22 @@ class InteractionServer:
         if not effects:  # completed already (here, or at the peer before a failover): a repeat
             return ack, (self._status(session),)
 
+        item = self.engine.interactions.get(iid)
+        if item is None:  # completed at the peer, which died before reporting it: reported here
+            self._apply(effects)
+            self._replicate([self._peer_row_for(iid, effects, "reported")])
+            return ack, (self._status(session),)
+
         def finish(refused):
             # Reported only once the peer knows: if this server dies now, the survivor answers a
-            # re-sent completion as a repeat instead of counting it a second time. The next offer
-            # for the agent follows the answer and the status (After Call Work, or not).
+            # re-sent completion as a repeat instead of counting it a second time. Then the peer
+            # is told it was reported (until then it would report a re-sent completion itself).
+            # The next offer for the agent follows the answer and the status.
             self._apply([e for e in effects if not isinstance(e, Offer)])
+            self.engine.mark_reported(iid)
+            self._replicate([self._peer_row(item, "completed", "reported")])
             return ack, (self._status(session), lambda: self._apply([e for e in effects if isinstance(e, Offer)]))
 
-        item = self.engine.interactions[iid]
         waiter = self._replicate([self._peer_row(item, "completed", "complete")])
         if waiter is None:
             return finish(frozenset())
@@ -804,6 +812,11 @@ class InteractionServer:
         i = item.interaction
         return p.PeerInteractionRecord(interaction_id=i.interaction_id, status=status, queue=i.queue, media=i.media,
                                        agent_id=item.agent_id, claim=claim)
+
+    def _peer_row_for(self, iid: str, effects: list, claim: str) -> p.PeerInteractionRecord:
+        report = next(e for e in effects if isinstance(e, Report))
+        return p.PeerInteractionRecord(interaction_id=iid, status="completed", queue=report.interaction.queue,
+                                       media=report.interaction.media, agent_id=report.agent_id, claim=claim)
 
     def _replicate(self, rows: list) -> "asyncio.Future | None":
         """Tell the peer what we hold or completed; a future of the ids it refused, or None when
@@ -919,7 +932,9 @@ class InteractionServer:
 
     def peer_interaction_sync(self) -> list[p.PeerInteractions]:
         """Every interaction held or completed here, in frames small enough for the peer's limit."""
-        rows = [self._peer_row(item, status, "sync") for item, status in self.engine.peer_records()]
+        rows = [p.PeerInteractionRecord(interaction_id=iid, status=status, queue=queue, media=media, agent_id=agent,
+                                        claim=claim)
+                for iid, status, agent, queue, media, claim in self.engine.peer_records()]
         return [p.PeerInteractions(server=self.name, records=rows[i:i + 100]) for i in range(0, len(rows), 100)]
 
     def peer_interactions_received(self, msg: p.PeerInteractions, reply_to: Conn | None) -> None:

@@ -236,6 +236,7 @@ def test_adoption_beats_an_agent_here_who_accepted_the_resubmitted_copy():
 def test_adopting_what_was_completed_is_not_a_second_copy():
     e = engine()
     e.peer_record("done-at-peer", "completed", "a", "sales", "voice", "complete", T0)
+    e.peer_record("done-at-peer", "completed", "a", "sales", "voice", "reported", T0)  # and reported there
     adopted, effects = e.login("a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)])
     assert adopted == [] and reports(effects) == []
     assert e.complete("a", "done-at-peer", "resolved", "", T0) == []  # the re-sent completion is a repeat
@@ -287,7 +288,11 @@ def test_what_a_reconnected_peer_is_told_is_what_agents_hold_and_completed():
     e.accept("a", "held", T0)
     e.accept("b", "done", T0)
     e.complete("b", "done", "resolved", "", T0)
-    assert sorted((item.id, status) for item, status in e.peer_records()) == [("done", "completed"), ("held", "held")]
+    e.peer_record("done-at-peer", "completed", "z", "sales", "voice", "complete", T0)
+    e.peer_record("held-at-peer", "held", "z", "sales", "voice", "accept", T0)
+    e.mark_reported("done")
+    assert sorted((iid, status) for iid, status, *_ in e.peer_records()) == [
+        ("done", "completed"), ("done-at-peer", "completed"), ("held", "held")]
     assert len(e.peer_records(completed_limit=0)) == 1
 
 
@@ -328,3 +333,14 @@ def test_what_a_lost_peer_held_ends_abandoned_unless_brought_back_or_still_held_
     assert "lost peer" in effects[0].reason
     with pytest.raises(EngineRefusal):
         e.submit(interaction("vanished"), T0 + 10_002)  # ended, still a duplicate
+
+
+def test_a_completion_the_peer_did_not_live_to_report_is_reported_here_once():
+    e = engine()
+    e.peer_record("x", "completed", "a", "sales", "voice", "complete", T0)  # told, then the peer died
+    adopted, _ = e.login("a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0)])
+    assert adopted == []
+    effects = e.complete("a", "x", "resolved", "", T0)  # the desktop re-sends its unanswered completion
+    assert reports(effects) == [("completed", "x", "a")] and effects[0].disposition == "resolved"
+    assert e.complete("a", "x", "resolved", "", T0) == []
+    assert [(iid, claim) for iid, *_, claim in e.peer_records()] == [("x", "sync")]
