@@ -221,6 +221,7 @@ class InteractionServer:
             asyncio.get_running_loop().call_later(PEER_SYNC_GRACE, self.peer_synced.set)
         else:
             self.peer_synced.set()
+        self._sweep_at = time.monotonic()
         self._tasks.append(asyncio.create_task(self._sweep(), name="heartbeat-sweep"))
         if self.config.peer_url:
             self.peer = PeerLink(self, self.config.peer_url)
