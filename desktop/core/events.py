@@ -239,9 +239,10 @@ class ErrorEvent(Event):
 @dataclass(frozen=True)
 class LoggedOut(Event):
     """The session is over (links closed): "logout", or the server's reason (duplicate_login,
-    forced, moved)."""
+    forced, moved); ``by`` names who did it when the server says (a supervisor's id for "forced")."""
 
     reason: str
+    by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -460,7 +460,7 @@ class AgentSession:
             self._move = _Move("failover", ep.name, self._now)
             self._set_phase("detecting")
 
-    def _end(self, reason: str) -> None:
+    def _end(self, reason: str, by: str | None = None) -> None:
         """The session is over: withdraw standbys, close everything, forget the credentials."""
         for ep in self._eps:
             if ep.link is not None and ep.role == "secondary":
@@ -487,7 +487,7 @@ class AgentSession:
         self._releasing = self._wants_login = False
         self._token = self._password = None
         self._ended = True
-        self._emit(ev.LoggedOut(reason))
+        self._emit(ev.LoggedOut(reason, by))
 
     # ------------------------------------------------------------------ reconcile
 
@@ -984,7 +984,7 @@ class AgentSession:
         if not self._current(ep, msg, msg.epoch):
             return
         if msg.reason in _SESSION_ENDING:
-            self._end(msg.reason)
+            self._end(msg.reason, msg.by)
         else:  # e.g. server_shutdown: the login is lost with this server, not taken by anyone
             self._emit(ev.ErrorEvent(msg.reason, msg.message, ep.name))
             self._lose(ep, (CLOSE_NORMAL, f"forced logout ({msg.reason})"))

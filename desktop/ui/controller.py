@@ -271,7 +271,7 @@ class DesktopController(QObject):
         self.login_window.set_busy(False)
         if not self.remember:
             self.login_window.password_edit.clear()
-        self.login_window.show_error(self.login_presenter.logged_out_text(event.reason))
+        self.login_window.show_error(self.login_presenter.logged_out_text(event.reason, event.by))
         self.bridge.shutdown()
         self.tray.set_state("offline", "logged out")
         self.logged_out.emit(event.reason)

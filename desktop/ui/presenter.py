@@ -119,7 +119,7 @@ LOGGED_OUT_MESSAGES = {
     "logout": "",
     "duplicate_login": "You were logged out: agent {agent} logged in on another desktop, and the server's "
                        "duplicate-login policy ends the older login.",
-    "forced": "A supervisor logged you out.",
+    "forced": "Supervisor {by} logged you out.",
     "moved": "Your login was taken over by a newer login of agent {agent} at another site.",
 }
 
@@ -155,9 +155,11 @@ class LoginPresenter:
             return f"Site {event.endpoint} refused the login: {event.message}"
         return template.format(agent=self.agent_id or "")
 
-    def logged_out_text(self, reason: str) -> str:
+    def logged_out_text(self, reason: str, by: str | None = None) -> str:
+        if reason == "forced" and not by:
+            return "A supervisor logged you out."
         template = LOGGED_OUT_MESSAGES.get(reason, "You were logged out ({reason}).")
-        return template.format(agent=self.agent_id or "", reason=reason)
+        return template.format(agent=self.agent_id or "", reason=reason, by=by)
 
     def unreachable_text(self, snapshot: ev.SessionSnapshot, now: float) -> str | None:
         """The "server unreachable" sentence once no server registered within ``unreachable_after``
@@ -326,7 +328,8 @@ def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = No
     if isinstance(event, ev.LoginFailed):
         return LogRow(wall_ms, "login", f"Login refused by site {event.endpoint}: {event.code} – {event.message}")
     if isinstance(event, ev.LoggedOut):
-        return LogRow(wall_ms, "login", f"Logged out ({event.reason})")
+        by = f" by {event.by}" if event.by else ""
+        return LogRow(wall_ms, "login", f"Logged out ({event.reason}{by})")
     if isinstance(event, ev.AgentStateChanged):
         forced = f", set by {event.forced_by}" if event.forced_by else ""
         return LogRow(wall_ms, "state", f"{state_text(event.state, event.reason, labels)} on site {event.endpoint} "
@@ -393,5 +396,5 @@ def notification_for(event: ev.Event, labels: Mapping[str, str] | None = None,
         return Notification("State changed by the server",
                             f"{event.forced_by} set you to {state_text(event.state, event.reason, labels)}.")
     if isinstance(event, ev.LoggedOut) and event.reason in ("forced", "duplicate_login", "moved"):
-        return Notification("Logged out", LoginPresenter().logged_out_text(event.reason), critical=True)
+        return Notification("Logged out", LoginPresenter().logged_out_text(event.reason, event.by), critical=True)
     return None

@@ -252,7 +252,7 @@ def test_forced_not_ready_and_forced_logout_reach_the_agent_naming_the_superviso
         assert "sup1" in window.model.data(window.model.index(window.model.row_of("1001"), 0), Qt.ItemDataRole.ToolTipRole)
 
         qtbot.mouseClick(window.force_logout_button, Qt.MouseButton.LeftButton)
-        await async_wait_until(lambda: agent.find("LoggedOut", reason="forced"), timeout=10,
+        await async_wait_until(lambda: agent.find("LoggedOut", reason="forced", by="sup1"), timeout=10,
                                message=f"forced logout at the agent: {agent.events[-4:]}")
         await async_wait_until(lambda: view.shows("1001", state="Logged out", reason="logged out by a supervisor"),
                                message=f"shown logged out: {view.row('1001')}")

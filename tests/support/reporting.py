@@ -37,14 +37,16 @@ class ReportingWatcher:
                 await ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub",
                                           "user_id": user, "password": password}))
                 beat = asyncio.create_task(self._beat(ws))
-                async for frame in ws:
-                    message = json.loads(frame)
-                    if message["type"] == "Heartbeat":
-                        continue
-                    self.events.append(message)
-                    if message["type"] == "EventReportingSnapshot":
-                        self._ready.set()
-                beat.cancel()
+                try:
+                    async for frame in ws:
+                        message = json.loads(frame)
+                        if message["type"] == "Heartbeat":
+                            continue
+                        self.events.append(message)
+                        if message["type"] == "EventReportingSnapshot":
+                            self._ready.set()
+                finally:
+                    beat.cancel()
         except (OSError, ConnectionClosed):
             pass
         finally:
@@ -54,9 +56,12 @@ class ReportingWatcher:
             self._ready.set()
 
     async def _beat(self, ws) -> None:
-        while True:
-            await asyncio.sleep(0.2)
-            await ws.send('{"type":"Heartbeat"}')
+        try:
+            while True:
+                await asyncio.sleep(0.2)  # the heartbeat period, not a wait for an event
+                await ws.send('{"type":"Heartbeat"}')
+        except ConnectionClosed:
+            pass
 
     def of(self, type_: str, agent_id: str | None = None) -> list[dict]:
         out = []

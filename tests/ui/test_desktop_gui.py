@@ -249,7 +249,7 @@ def test_state_forced_by_a_supervisor_is_shown_and_notified(pair, make_desktop, 
     assert (note.title, note.message) == ("State changed by the server", "sup1 set you to Not Ready – Meeting.")
     asyncio.ensure_future(sup.send({"type": "RequestForceLogout", "request_id": "f2", "agent_id": "1010"}))
     qtbot.waitUntil(lambda: desktop.login_window.isVisible(), timeout=WAIT)
-    assert desktop.login_window.error_label.text() == "A supervisor logged you out."
+    assert desktop.login_window.error_label.text() == "Supervisor sup1 logged you out."
     closing = asyncio.ensure_future(sup.close())
     qtbot.waitUntil(closing.done, timeout=WAIT)
 
