@@ -123,6 +123,9 @@ def _traffic(args) -> int:
         queues = traffic.parse_mix(args.queues)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if args.rate > 90:
+        print(f"warning: {args.rate:g}/s on one socket exceeds the servers' default rate limit (100 frames/s "
+              "with heartbeats and re-submissions); raise rate_per_s in their [server] configuration", file=sys.stderr)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else os.environ.get("INTERACTION_CARRIER_PASSWORD", "demo")
     duration = args.duration if args.duration is not None else (None if args.count is not None else 10.0)
     return traffic.main(traffic.TrafficOptions(
