@@ -41,9 +41,9 @@ class SessionBridge(QObject):
             self.runner = SessionRunner(self.session, on_event=self.event.emit, ca_file=self.ca_file)
         self.runner.feed(self.session.login, agent_id, password, place=place, initial_state=initial_state)
 
-    def _feed(self, name: str, *args) -> None:
+    def _feed(self, name: str, *args, **kwargs) -> None:
         if self.session is not None and self.runner is not None:
-            self.runner.feed(getattr(self.session, name), *args)
+            self.runner.feed(getattr(self.session, name), *args, **kwargs)
 
     def set_ready(self) -> None:
         self._feed("set_ready")
@@ -56,6 +56,18 @@ class SessionBridge(QObject):
 
     def logout(self) -> None:
         self._feed("logout")
+
+    def accept(self, interaction_id: str) -> None:
+        self._feed("accept", interaction_id)
+
+    def reject(self, interaction_id: str) -> None:
+        self._feed("reject", interaction_id)
+
+    def update_notes(self, interaction_id: str, notes: str) -> None:
+        self._feed("update_notes", interaction_id, notes)
+
+    def complete(self, interaction_id: str, disposition: str, notes: str | None = None) -> None:
+        self._feed("complete", interaction_id, disposition, notes=notes)
 
     def snapshot(self) -> ev.SessionSnapshot | None:
         return self.session.snapshot() if self.session is not None else None

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 from .. import credentials
 from ..core import events as ev
 from ..core.config import Endpoint, SessionConfig
+from . import interaction_presenter as ip
 from . import presenter as pr
 from .bridge import SessionBridge
 from .icons import icon
@@ -79,6 +80,7 @@ class DesktopController(QObject):
         self.login_presenter = pr.LoginPresenter(unreachable_after)
         self.banner = pr.FailoverBanner()
         self.labels: dict[str, str] = {}
+        self.disposition_labels: dict[str, str] = {}
         self.remember = False
         self.quit_after_logout = False
         self._remember_password: str | None = None
@@ -109,6 +111,10 @@ class DesktopController(QObject):
         mw.close_requested.connect(self.logout_and_quit)
         mw.banner.dismissed.connect(self._dismiss_banner)
         mw.event_log.copy_requested.connect(self.copy_for_support)
+        mw.offer_toast.accept_requested.connect(self.bridge.accept)
+        mw.offer_toast.reject_requested.connect(self.bridge.reject)
+        mw.interactions.notes_changed.connect(self.bridge.update_notes)
+        mw.interactions.done_requested.connect(self.bridge.complete)
         self.bridge.event.connect(self.on_event)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
@@ -210,7 +216,12 @@ class DesktopController(QObject):
         failures = 0
         if isinstance(event, ev.LinkRoleChanged) and snapshot is not None:
             failures = next((link.failures for link in snapshot.links if link.endpoint == event.endpoint), 0)
-        row = pr.log_row(event, wall_ms, self.labels, failures)
+        if snapshot is not None and snapshot.dispositions:
+            dispositions = pr.reason_labels(snapshot.dispositions)
+            if dispositions != self.disposition_labels:
+                self.disposition_labels = dispositions
+                self.main_window.interactions.set_dispositions(ip.disposition_items(snapshot.dispositions))
+        row = pr.log_row(event, wall_ms, self.labels, failures) or ip.log_row(event, wall_ms, self.disposition_labels)
         if row is not None:
             self.main_window.event_log.add(row)
         log.debug("event %s", event)
@@ -221,6 +232,7 @@ class DesktopController(QObject):
         if note is not None:
             self.tray.notify(note)
 
+        self._on_interaction_event(event)
         if isinstance(event, ev.LoggedIn):
             self._on_logged_in(event)
         elif isinstance(event, ev.LoginFailed):
@@ -236,6 +248,22 @@ class DesktopController(QObject):
         elif isinstance(event, ev.LoggedOut):
             self._on_logged_out(event)
         self.refresh()
+
+    def _on_interaction_event(self, event: ev.Event) -> None:
+        """Offers get a tray note and focus; ends and refusals a status bar line. The panels
+        themselves are drawn from the snapshot in refresh()."""
+        mw = self.main_window
+        if isinstance(event, ev.OfferReceived):
+            self.tray.notify(pr.Notification("New " + ip.media_label(event.interaction.media).lower(),
+                                             ip.offer_title(event.interaction)))
+        elif isinstance(event, ev.InteractionStarted):
+            mw.tabs.setCurrentWidget(mw.interactions)
+        elif isinstance(event, ev.OfferRevoked):
+            mw.statusBar().showMessage(ip.revoked_text(event), 8000)
+        elif isinstance(event, ev.InteractionEnded):
+            mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
+        elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
+            mw.statusBar().showMessage(ip.log_row(event, 0).text, 8000)
 
     def _on_logged_in(self, event: ev.LoggedIn) -> None:
         self.login_presenter.finished()
@@ -296,6 +324,8 @@ class DesktopController(QObject):
                                       wall_ms, self.labels, connected,
                                       f"Agent {snapshot.agent_id or ''} on {where}")
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
+        self.main_window.offer_toast.render(snapshot.offers[0] if snapshot.offers else None, wall_ms)
+        self.main_window.interactions.render(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
         self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,

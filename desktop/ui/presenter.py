@@ -294,7 +294,7 @@ class FailoverBanner:
 @dataclass(frozen=True)
 class LogRow:
     wall_ms: int
-    category: str  # connection, failover, login, state, action, error
+    category: str  # connection, failover, login, state, action, interaction, error
     text: str
 
     @property
@@ -306,7 +306,7 @@ class LogRow:
         return f"{self.time_text}  {self.category:<10}  {self.text}"
 
 
-CATEGORIES = ("connection", "failover", "login", "state", "action", "error")
+CATEGORIES = ("connection", "failover", "login", "state", "action", "interaction", "error")
 
 
 def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = None,

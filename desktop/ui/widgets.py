@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 
 from . import presenter as pr
 from .icons import icon
+from .interactions import InteractionPanel, OfferToast
 from .settings import DesktopSettings
 
 MAX_LOG_ROWS = 5000
@@ -357,9 +358,12 @@ class MainWindow(QMainWindow):
         self.logout_button = self._button("Log out", self.logout_action)
 
         self.banner = BannerWidget()
+        self.offer_toast = OfferToast()
+        self.interactions = InteractionPanel()
         self.connections = ConnectionPanel()
         self.event_log = EventLogWidget()
         self.tabs = _named(QTabWidget(), "Details")
+        self.tabs.addTab(self.interactions, "&Interactions")
         self.tabs.addTab(self.connections, "&Connections")
         self.tabs.addTab(self.event_log, "&Event log")
 
@@ -381,6 +385,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.agent_label)
         layout.addLayout(buttons)
         layout.addWidget(self.banner)
+        layout.addWidget(self.offer_toast)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 

@@ -1,0 +1,155 @@
+"""Words and numbers for the interaction widgets: offer countdown, media labels, customer data,
+After Call Work timer, event log rows. Qt-free and clock-free (callers pass ``wall_ms``), so every
+text the agent reads is unit-tested without a window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..core import events as ev
+from .presenter import LogRow, format_duration
+
+MEDIA_LABELS = {"voice": "Voice call", "chat": "Chat", "email": "Email"}
+ENDED_REASONS = {
+    "abandoned": "the customer hung up",
+    "taken_elsewhere": "another agent took it",
+    "withdrawn": "the server withdrew it",
+    "not_adopted": "the new server did not take it over",
+    "unknown_interaction": "the server does not know it",
+    "logged_out": "you were logged out",
+}
+REVOKED_REASONS = {
+    "timeout": "not answered in time",
+    "abandoned": "the customer hung up",
+    "taken_elsewhere": "another agent took it",
+    "withdrawn": "the server withdrew it",
+    "primary_lost": "its server was lost",
+    "logged_out": "you were logged out",
+}
+NOTES_DEBOUNCE_MS = 500  # notes are saved this long after typing stops (and on Done)
+
+
+def media_label(media: str) -> str:
+    return MEDIA_LABELS.get(media, media.capitalize() or "Interaction")
+
+
+def media_icon(media: str) -> str:
+    """Icon name under resources/icons (``media-voice``...); unknown media get the chat bubble."""
+    return f"media-{media}" if media in MEDIA_LABELS else "media-chat"
+
+
+def countdown_seconds(expires_ms: int, wall_ms: int) -> int:
+    """Whole seconds left to answer, rounded up (shows 1 until the last millisecond), never below 0."""
+    return max(0, -(-(expires_ms - wall_ms) // 1000))
+
+
+def countdown_text(expires_ms: int, wall_ms: int) -> str:
+    left = countdown_seconds(expires_ms, wall_ms)
+    return f"Answer within {format_duration(left)}" if left else "Time is up"
+
+
+def customer_name(interaction) -> str:
+    customer = interaction.customer or {}
+    return customer.get("name") or customer.get("Name") or ""
+
+
+def offer_title(interaction) -> str:
+    """"Voice call – sales", then the customer's name when known."""
+    title = f"{media_label(interaction.media)} – {interaction.queue}"
+    name = customer_name(interaction)
+    return f"{title} – {name}" if name else title
+
+
+def customer_lines(interaction) -> list[tuple[str, str]]:
+    """Label/value pairs for the customer panel: subject first, then the customer fields as sent."""
+    lines = []
+    if interaction.subject:
+        lines.append(("Subject", interaction.subject))
+    for key, value in (interaction.customer or {}).items():
+        lines.append((key.replace("_", " ").capitalize(), value))
+    return lines
+
+
+def customer_text(interaction) -> str:
+    lines = customer_lines(interaction)
+    return "\n".join(f"{label}: {value}" for label, value in lines) if lines else "No customer data"
+
+
+def held_row_text(held: ev.HeldInfo, wall_ms: int) -> str:
+    """One line in the list of active interactions: media, customer, time since accepted."""
+    who = customer_name(held.interaction) or held.interaction.interaction_id
+    elapsed = format_duration(max(0, wall_ms - held.accepted_ms) / 1000)
+    status = ", completing…" if held.completing else (", moving…" if held.epoch is None else "")
+    return f"{media_label(held.interaction.media)} · {who} · {elapsed}{status}"
+
+
+def acw_text(status: ev.AgentStatus | None, wall_ms: int, duration_s: float | None = None) -> str:
+    """"After Call Work 0:07", with "– 0:03 left" when the queue's ACW duration is known; "" outside ACW."""
+    if status is None or status.state != "after_call_work":
+        return ""
+    spent = max(0, wall_ms - status.since_ms) / 1000
+    text = f"After Call Work {format_duration(spent)}"
+    if duration_s is not None:
+        text += f" – {format_duration(max(0.0, duration_s - spent))} left"
+    return text
+
+
+def disposition_items(dispositions) -> list[tuple[str, str]]:
+    """(label, code) pairs for the disposition combo, in the server's order."""
+    return [(d.label or d.code, d.code) for d in dispositions]
+
+
+def ended_text(event: ev.InteractionEnded, labels: Mapping[str, str] | None = None) -> str:
+    if event.reason == "completed":
+        code = event.disposition or ""
+        label = (labels or {}).get(code, code)
+        return f"Interaction {event.interaction_id} completed ({label})" if label else \
+            f"Interaction {event.interaction_id} completed"
+    why = ENDED_REASONS.get(event.reason, event.message or event.reason)
+    return f"Interaction {event.interaction_id} ended: {why}"
+
+
+def revoked_text(event: ev.OfferRevoked) -> str:
+    why = REVOKED_REASONS.get(event.reason, event.message or event.reason)
+    return f"Offer {event.interaction_id} withdrawn: {why}"
+
+
+def intent_text(intent: ev.InteractionIntent) -> str:
+    words = {"accept": "Accept", "reject": "Reject", "notes": "Save notes", "complete": "Done"}
+    return f"{words.get(intent.action, intent.action)} {intent.interaction_id}"
+
+
+@dataclass(frozen=True)
+class NotesState:
+    """What the notes box last sent, so the desktop sends only a changed text (the last write wins)."""
+
+    interaction_id: str
+    sent: str
+
+    def needs_send(self, text: str) -> bool:
+        return text != self.sent
+
+
+def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = None) -> LogRow | None:
+    """Event log rows for the interaction events (category "interaction")."""
+    if isinstance(event, ev.OfferReceived):
+        return LogRow(wall_ms, "interaction", f"Offered {event.interaction.interaction_id}: "
+                                              f"{offer_title(event.interaction)} (site {event.endpoint})")
+    if isinstance(event, ev.OfferRevoked):
+        return LogRow(wall_ms, "interaction", revoked_text(event))
+    if isinstance(event, ev.InteractionStarted):
+        return LogRow(wall_ms, "interaction", f"Accepted {event.interaction.interaction_id} on site {event.endpoint}")
+    if isinstance(event, ev.InteractionAdopted):
+        return LogRow(wall_ms, "interaction", f"Site {event.endpoint} took over {event.interaction_id} "
+                                              f"with its notes")
+    if isinstance(event, ev.InteractionEnded):
+        return LogRow(wall_ms, "interaction", ended_text(event, labels))
+    if isinstance(event, ev.InteractionPending) and event.intent.action != "notes":
+        queued = ", queued until a server holds the login" if event.queued else ""
+        return LogRow(wall_ms, "interaction", f"{intent_text(event.intent)}: pending{queued}")
+    if isinstance(event, ev.InteractionApplied) and event.intent.action != "notes":
+        return LogRow(wall_ms, "interaction", f"{intent_text(event.intent)}: applied on site {event.endpoint}")
+    if isinstance(event, ev.InteractionFailed):
+        return LogRow(wall_ms, "interaction", f"{intent_text(event.intent)}: failed ({event.code}: {event.message})")
+    return None

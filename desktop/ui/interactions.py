@@ -1,0 +1,276 @@
+"""The interaction widgets: the offer toast (Accept/Reject with a countdown) and the interactions
+panel (active list, customer data, notes, disposition, Done, After Call Work timer).
+
+They render what the session snapshot says and emit the agent's intents as signals; the notes box
+is the one thing they own, because what the agent types must survive any redraw (and a failover).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton,
+    QVBoxLayout, QWidget,
+)
+
+from ..core import events as ev
+from . import interaction_presenter as ip
+from .icons import icon
+
+ACCEPT_SHORTCUT = "Ctrl+Shift+A"
+REJECT_SHORTCUT = "Ctrl+Shift+J"
+DONE_SHORTCUT = "Ctrl+Shift+D"
+
+
+def _named(widget, name: str, description: str = ""):
+    widget.setAccessibleName(name)
+    if description:
+        widget.setAccessibleDescription(description)
+    return widget
+
+
+def _shortcut_button(text: str, name: str, shortcut: str) -> QPushButton:
+    native = QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+    button = _named(QPushButton(f"{text} ({native})"), name, f"Shortcut {native}")
+    button.setShortcut(QKeySequence(shortcut))  # window-wide while the button is visible
+    return button
+
+
+class OfferToast(QFrame):
+    """The current offer: media icon, queue and customer, countdown, Accept and Reject."""
+
+    accept_requested = Signal(str)
+    reject_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("offerToast")
+        _named(self, "Interaction offer")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("QFrame#offerToast { border: 2px solid palette(highlight); border-radius: 4px; }")
+        self.offer: ev.OfferInfo | None = None
+        self.media_icon = _named(QLabel(), "Offer media")
+        self.title_label = _named(QLabel(), "Offer")
+        font = QFont(self.title_label.font())
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.customer_label = _named(QLabel(), "Offer customer data")
+        self.customer_label.setWordWrap(True)
+        self.countdown_label = _named(QLabel(), "Time left to answer")
+        self.accept_button = _shortcut_button("&Accept", "Accept", ACCEPT_SHORTCUT)
+        self.reject_button = _shortcut_button("Re&ject", "Reject", REJECT_SHORTCUT)
+        self.accept_button.clicked.connect(self._accept)
+        self.reject_button.clicked.connect(self._reject)
+        text = QVBoxLayout()
+        text.addWidget(self.title_label)
+        text.addWidget(self.customer_label)
+        text.addWidget(self.countdown_label)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.accept_button)
+        buttons.addWidget(self.reject_button)
+        row = QHBoxLayout(self)
+        row.addWidget(self.media_icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addLayout(text, 1)
+        row.addLayout(buttons)
+        self.hide()
+
+    def render(self, offer: ev.OfferInfo | None, wall_ms: int) -> None:
+        changed = (offer is None) != (self.offer is None) or (
+            offer is not None and offer.interaction.interaction_id != self.offer.interaction.interaction_id)
+        self.offer = offer
+        if offer is None:
+            if self.isVisible():
+                self.hide()
+            return
+        if changed:
+            interaction = offer.interaction
+            self.media_icon.setPixmap(icon(ip.media_icon(interaction.media)).pixmap(32, 32))
+            self.media_icon.setAccessibleDescription(ip.media_label(interaction.media))
+            self.title_label.setText(ip.offer_title(interaction))
+            self.customer_label.setText(ip.customer_text(interaction))
+            self.accept_button.setEnabled(True)
+            self.reject_button.setEnabled(True)
+        self.countdown_label.setText(ip.countdown_text(offer.expires_ms, wall_ms))
+        if not self.isVisible():
+            self.show()
+
+    def _answer(self) -> str | None:
+        if self.offer is None:
+            return None
+        self.accept_button.setEnabled(False)  # one answer per offer; the snapshot says what came of it
+        self.reject_button.setEnabled(False)
+        return self.offer.interaction.interaction_id
+
+    def _accept(self) -> None:
+        interaction_id = self._answer()
+        if interaction_id:
+            self.accept_requested.emit(interaction_id)
+
+    def _reject(self) -> None:
+        interaction_id = self._answer()
+        if interaction_id:
+            self.reject_requested.emit(interaction_id)
+
+
+class InteractionPanel(QWidget):
+    """Interactions in hand, the selected one's customer data, notes, disposition and Done."""
+
+    notes_changed = Signal(str, str)  # interaction id, whole notes text (debounced)
+    done_requested = Signal(str, str, str)  # interaction id, disposition code, notes
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("interactionPanel")
+        self.held: dict[str, ev.HeldInfo] = {}
+        self.drafts: dict[str, str] = {}  # what the agent typed, per interaction: the box's truth
+        self.sent: dict[str, ip.NotesState] = {}
+        self.current_id: str | None = None
+        self.acw_label = _named(QLabel(), "After Call Work timer")
+        font = QFont(self.acw_label.font())
+        font.setBold(True)
+        self.acw_label.setFont(font)
+        self.acw_label.hide()
+        self.empty_label = _named(QLabel("No interaction in hand."), "No interaction")
+        self.list = _named(QListWidget(), "Active interactions")
+        self.list.setMaximumHeight(90)
+        self.title_label = _named(QLabel(), "Interaction")
+        self.title_label.setFont(font)
+        self.customer_label = _named(QLabel(), "Customer data")
+        self.customer_label.setWordWrap(True)
+        self.customer_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes_edit = _named(QPlainTextEdit(), "Notes", "Saved as you type")
+        self.notes_edit.setTabChangesFocus(True)
+        self.notes_edit.setPlaceholderText("Notes…")
+        self.disposition_combo = _named(QComboBox(), "Disposition")
+        self.done_button = _shortcut_button("&Done", "Done", DONE_SHORTCUT)
+        self.notes_timer = QTimer(self)
+        self.notes_timer.setSingleShot(True)
+        self.notes_timer.setInterval(ip.NOTES_DEBOUNCE_MS)
+        self.notes_timer.timeout.connect(self.flush_notes)
+
+        notes_label = QLabel("&Notes:")
+        notes_label.setBuddy(self.notes_edit)
+        disposition_label = QLabel("Dispo&sition:")
+        disposition_label.setBuddy(self.disposition_combo)
+        finish = QHBoxLayout()
+        finish.addWidget(disposition_label)
+        finish.addWidget(self.disposition_combo, 1)
+        finish.addWidget(self.done_button)
+        self.detail = QWidget()
+        detail = QVBoxLayout(self.detail)
+        detail.setContentsMargins(0, 0, 0, 0)
+        detail.addWidget(self.title_label)
+        detail.addWidget(self.customer_label)
+        detail.addWidget(notes_label)
+        detail.addWidget(self.notes_edit, 1)
+        detail.addLayout(finish)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.acw_label)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.list)
+        layout.addWidget(self.detail, 1)
+        self.list.hide()
+        self.detail.hide()
+
+        self.list.currentItemChanged.connect(self._selected)
+        self.notes_edit.textChanged.connect(self._typed)
+        self.done_button.clicked.connect(self._done)
+
+    # ------------------------------------------------------------------ rendering
+
+    def set_dispositions(self, items: list[tuple[str, str]]) -> None:
+        current = self.disposition_combo.currentData()
+        self.disposition_combo.clear()
+        for label, code in items:
+            self.disposition_combo.addItem(label, code)
+        index = self.disposition_combo.findData(current)
+        if index >= 0:
+            self.disposition_combo.setCurrentIndex(index)
+
+    def render(self, held: tuple[ev.HeldInfo, ...], acw: str, wall_ms: int) -> None:
+        self.acw_label.setText(acw)
+        self.acw_label.setVisible(bool(acw))
+        self.held = {h.interaction.interaction_id: h for h in held}
+        for interaction_id in list(self.drafts):
+            if interaction_id not in self.held:
+                self.drafts.pop(interaction_id)
+                self.sent.pop(interaction_id, None)
+        ids = list(self.held)
+        shown = [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+        if shown != ids:
+            self.list.blockSignals(True)
+            self.list.clear()
+            for interaction_id in ids:
+                h = self.held[interaction_id]
+                item = QListWidgetItem(icon(ip.media_icon(h.interaction.media)), "")
+                item.setData(Qt.ItemDataRole.UserRole, interaction_id)
+                self.list.addItem(item)
+            self.list.blockSignals(False)
+        for index, interaction_id in enumerate(ids):
+            text = ip.held_row_text(self.held[interaction_id], wall_ms)
+            if self.list.item(index).text() != text:
+                self.list.item(index).setText(text)
+        self.empty_label.setVisible(not ids)
+        self.list.setVisible(bool(ids))
+        self.detail.setVisible(bool(ids))
+        if self.current_id not in self.held:
+            self._show(ids[0] if ids else None)
+        elif self.current_id is not None:
+            self.done_button.setEnabled(not self.held[self.current_id].completing
+                                        and self.disposition_combo.count() > 0)
+
+    def _selected(self, item: QListWidgetItem | None, _previous=None) -> None:
+        if item is not None:
+            self._show(item.data(Qt.ItemDataRole.UserRole))
+
+    def _show(self, interaction_id: str | None) -> None:
+        if interaction_id == self.current_id:
+            return
+        self.flush_notes()
+        self.current_id = interaction_id
+        if interaction_id is None:
+            return
+        held = self.held[interaction_id]
+        for index in range(self.list.count()):
+            if self.list.item(index).data(Qt.ItemDataRole.UserRole) == interaction_id:
+                self.list.blockSignals(True)
+                self.list.setCurrentRow(index)
+                self.list.blockSignals(False)
+        self.title_label.setText(ip.offer_title(held.interaction))
+        self.customer_label.setText(ip.customer_text(held.interaction))
+        self.sent.setdefault(interaction_id, ip.NotesState(interaction_id, held.notes))
+        self.notes_edit.blockSignals(True)
+        self.notes_edit.setPlainText(self.drafts.get(interaction_id, held.notes))
+        self.notes_edit.blockSignals(False)
+        self.done_button.setEnabled(not held.completing and self.disposition_combo.count() > 0)
+
+    # ------------------------------------------------------------------ notes and Done
+
+    def _typed(self) -> None:
+        if self.current_id is not None:
+            self.drafts[self.current_id] = self.notes_edit.toPlainText()
+            self.notes_timer.start()  # restarts: save once typing pauses
+
+    def flush_notes(self) -> None:
+        """Send the current notes now if they changed since the last save."""
+        self.notes_timer.stop()
+        interaction_id = self.current_id
+        if interaction_id is None or interaction_id not in self.drafts:
+            return
+        text = self.drafts[interaction_id]
+        state = self.sent.get(interaction_id)
+        if state is None or state.needs_send(text):
+            self.sent[interaction_id] = ip.NotesState(interaction_id, text)
+            self.notes_changed.emit(interaction_id, text)
+
+    def _done(self) -> None:
+        code = self.disposition_combo.currentData()
+        interaction_id = self.current_id
+        if not code or interaction_id is None:
+            return
+        self.notes_timer.stop()
+        notes = self.notes_edit.toPlainText()
+        self.sent[interaction_id] = ip.NotesState(interaction_id, notes)
+        self.done_button.setEnabled(False)
+        self.done_requested.emit(interaction_id, code, notes)
