@@ -114,6 +114,7 @@ class DemoServers:
             ports = DEFAULT_PORTS if all(map(_bindable, DEFAULT_PORTS)) else (_free_port(), _free_port())
         pa, pb = ports
         self.sites = {"A": DemoServer("A", pa, pb, secret), "B": DemoServer("B", pb, pa, secret)}
+        self.carriers: list[subprocess.Popen] = []  # "Send a test interaction" runs, stopped with the sites
 
     def start(self) -> None:
         for server in self.sites.values():
@@ -126,7 +127,27 @@ class DemoServers:
         if not self.sites[name].running():
             self.sites[name].start()
 
+    def send_test_interaction(self, queue: str = "sales") -> subprocess.Popen:
+        """One voice call from the shipped carrier (``interaction-server traffic --count 1``) to the
+        first site that is up; the demo agent is a member of sales, so it is offered there."""
+        cmd = [sys.executable, "-m", "server_stub", "traffic", "--count", "1", "--queues", queue,
+               "--media", "voice=1", "--prefix", f"demo-{secrets.token_hex(3)}"]
+        up = [name for name, server in self.sites.items() if server.running()]
+        for name in sorted(self.sites, key=lambda n: n not in up):
+            cmd += ["--site", f"{name}={self.sites[name].url}"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        self.carriers = [c for c in self.carriers if c.poll() is None] + [proc]
+        return proc
+
     def stop(self) -> None:
+        for carrier in self.carriers:
+            if carrier.poll() is None:
+                carrier.terminate()
+                try:
+                    carrier.wait(5)
+                except subprocess.TimeoutExpired:
+                    carrier.kill()
         for server in self.sites.values():
             server.stop()
 
@@ -165,9 +186,34 @@ class DemoServers:
             actions.append((f"Simulate site {name} failure", act("kill", name)))
             actions.append((f"Restart site {name}", act("restart", name)))
         window.add_demo_actions(actions)
+        window.demo_send_action = self._send_action(window, status)
         controller.login_window.status_label.setText(
             f"Demo: sites A and B run locally ({self.sites['A'].url}, {self.sites['B'].url}); "
             f"agent {DEMO_AGENT} / password {DEMO_PASSWORD} is filled in.")
+
+
+    def _send_action(self, window, status):
+        """"Send a test interaction" on the demo toolbar, Ctrl+Shift+T: an offer to watch."""
+        from PySide6.QtGui import QAction, QKeySequence
+        from PySide6.QtWidgets import QToolBar
+
+        action = QAction("Send a test interaction", window)
+        action.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        action.setToolTip("Send a test interaction (Ctrl+Shift+T)")
+
+        def send():
+            if not any(server.running() for server in self.sites.values()):
+                status.showMessage("Demo: no site is running to send an interaction to.", 5000)
+                return
+            self.send_test_interaction()
+            status.showMessage("Demo: a voice call was sent to the sales queue.", 5000)
+
+        action.triggered.connect(send)
+        window.addAction(action)
+        bar = window.findChild(QToolBar, "demoToolbar")
+        bar.addAction(action)
+        bar.widgetForAction(action).setAccessibleName("Send a test interaction")
+        return action
 
 
 # --------------------------------------------------------------------------- headless scenario

@@ -72,6 +72,8 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
     assert toast.customer_label.text() == "Subject: Invoice question\nName: Dana Ortiz\nAccount: 88-1203"
     countdown = re.fullmatch(r"Answer within 00:(\d\d)", toast.countdown_label.text())
     assert countdown and 25 <= int(countdown.group(1)) <= 30, toast.countdown_label.text()
+    first = toast.countdown_label.text()
+    qtbot.waitUntil(lambda: toast.countdown_label.text() < first, timeout=WAIT)  # it counts down
     assert toast.media_icon.accessibleDescription() == "Voice call"
     assert desktop.tray.shown[-1].title == "New voice call"
 
@@ -87,6 +89,8 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
     qtbot.keyClicks(panel.notes_edit, "Wants the invoice re-sent.")
     qtbot.waitUntil(lambda: any(isinstance(e, ev.InteractionApplied) and e.intent.action == "notes"
                                 and e.endpoint == "A" for e in seen), timeout=WAIT)
+    sent = [e.intent.notes for e in seen if isinstance(e, ev.InteractionPending) and e.intent.action == "notes"]
+    assert sent == ["Wants the invoice re-sent."], "notes are saved once typing pauses, not per keystroke"
 
     a.kill9()
     # Typed at once, while the desktop is still finding out that A is gone.
@@ -147,3 +151,36 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     wait_reported(qtbot, watch_a, "chat-gui-2", "rejected")
     assert not main.interactions.detail.isVisible()
     assert main.interactions.list.count() == 0
+
+
+@pytest.fixture
+def demo_servers():
+    from desktop.demo import DemoServers
+    from tests.support.servers import free_port
+
+    servers = DemoServers((free_port(), free_port()))
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accepts_by_keyboard(
+        demo_servers, make_desktop, qtbot):
+    desktop = make_desktop(list(demo_servers.sites.values()))
+    demo_servers.attach(desktop)
+    main, toast = desktop.main_window, desktop.main_window.offer_toast
+    qtbot.mouseClick(desktop.login_window.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in", timeout=WAIT)
+    with qtbot.waitActive(main):
+        main.activateWindow()
+    qtbot.keyClick(main, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # Ready
+    qtbot.waitUntil(lambda: main.state_label.text() == "Ready", timeout=WAIT)
+    shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(main, Qt.Key.Key_T, shift_ctrl)  # Send a test interaction
+    qtbot.waitUntil(toast.isVisible, timeout=WAIT)
+    assert toast.title_label.text().startswith("Voice call – sales")
+    qtbot.keyClick(main, Qt.Key.Key_A, shift_ctrl)  # Accept
+    panel = main.interactions
+    qtbot.waitUntil(lambda: panel.detail.isVisible() and not toast.isVisible(), timeout=WAIT)
+    held = desktop.bridge.snapshot().held
+    assert len(held) == 1 and held[0].interaction.interaction_id.startswith("demo-")
