@@ -184,3 +184,42 @@ def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accept
     qtbot.waitUntil(lambda: panel.detail.isVisible() and not toast.isVisible(), timeout=WAIT)
     held = desktop.bridge.snapshot().held
     assert len(held) == 1 and held[0].interaction.interaction_id.startswith("demo-")
+
+
+def test_notes_typed_while_the_primary_hangs_reach_the_backup_and_done_by_keyboard(pair, watchers, make_desktop, qtbot):
+    a, b = pair
+    watch_a, watch_b = watchers
+    desktop = make_desktop([a, b])
+    main, panel = desktop.main_window, desktop.main_window.interactions
+    seen: list[ev.Event] = []
+    desktop.bridge.event.connect(seen.append)
+    logged_in_ready(qtbot, desktop, "1004")
+    submit(qtbot, watch_a, "mail-gui-3", queue="support", media="email", customer={"name": "Ines"})
+    qtbot.waitUntil(main.offer_toast.isVisible, timeout=WAIT)
+    with qtbot.waitActive(main):
+        main.activateWindow()
+    shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(main, Qt.Key.Key_A, shift_ctrl)
+    qtbot.waitUntil(panel.detail.isVisible, timeout=WAIT)
+    wait_reported(qtbot, watch_a, "mail-gui-3", "accepted")
+
+    a.sigstop()  # hung, not dead: the notes go out to a server that will never answer
+    qtbot.keyClicks(panel.notes_edit, "Refund approved.")
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.InteractionPending) and e.intent.action == "notes" for e in seen),
+                    timeout=WAIT)
+    assert not main.banner.isVisible(), "typed before the desktop noticed the silence"
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
+    qtbot.waitUntil(lambda: any(
+        (isinstance(e, ev.InteractionAdopted) and e.endpoint == "B" and e.notes == "Refund approved.")
+        or (isinstance(e, ev.InteractionApplied) and e.intent.action == "notes" and e.endpoint == "B"
+            and e.intent.notes == "Refund approved.") for e in seen), timeout=WAIT)
+    assert panel.notes_edit.toPlainText() == "Refund approved."
+
+    panel.disposition_combo.setCurrentIndex(panel.disposition_combo.findData("follow_up"))
+    qtbot.keyClick(main, Qt.Key.Key_D, shift_ctrl)  # Done
+    qtbot.waitUntil(lambda: bool(interaction_events(watch_b, "mail-gui-3", "completed")), timeout=WAIT)
+    qtbot.waitUntil(lambda: main.state_label.text() == "After Call Work", timeout=WAIT)
+    completed = interaction_events(watch_b, "mail-gui-3", "completed")
+    assert [(e["disposition"], e["agent_id"]) for e in completed] == [("follow_up", "1004")]
+    done = [e for e in seen if isinstance(e, ev.InteractionApplied) and e.intent.action == "complete"]
+    assert [(e.endpoint, e.intent.notes) for e in done] == [("B", "Refund approved.")]
