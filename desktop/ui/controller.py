@@ -146,9 +146,13 @@ class DesktopController(QObject):
         remembered = str(self.store.value("login/remember", "false")).lower() == "true"
         if remembered and self.keyring_reason is None and isinstance(agent, str):
             self.login_window.remember_check.setChecked(True)
-            stored = credentials.load_password(agent)
-            if stored:
-                self.login_window.password_edit.setText(stored)
+            self._fill_remembered_password(agent)
+
+    def _fill_remembered_password(self, agent_id: str) -> None:
+        """The keyring's password back in the field (a fresh start, or at the login window after a logout)."""
+        stored = credentials.load_password(agent_id)
+        if stored:
+            self.login_window.password_edit.setText(stored)
 
     def fill_login(self, agent_id: str, password: str, place: str) -> None:
         self.login_window.agent_edit.setText(agent_id)
@@ -239,12 +243,14 @@ class DesktopController(QObject):
             # Also during a failover (e.g. the backup refuses the resume token): the login is gone,
             # so the agent is back at the login window with the reason.
             self.login_presenter.finished()
+            self._remember_password = None
             self.login_window.set_busy(False)
             self.login_window.show_error(self.login_presenter.failure_text(event))
             if self.main_window.isVisible():
                 self.main_window.allow_close = True
                 self.login_window.show()
                 self.main_window.hide()
+                self.login_window.ask_for_password()  # the resume token was refused: a fresh password
         elif isinstance(event, ev.LoggedOut):
             self._on_logged_out(event)
         self.refresh()
@@ -282,6 +288,8 @@ class DesktopController(QObject):
             elif self.keyring_reason is None:
                 credentials.forget_password(event.agent_id)
             self._remember_password = None
+            # From here on resume tokens carry the login; the password need not stay in memory.
+            self.login_window.password_edit.clear()
             self.logged_in.emit()
 
     def _on_logged_out(self, event: ev.LoggedOut) -> None:
@@ -297,8 +305,8 @@ class DesktopController(QObject):
         self.banner = pr.FailoverBanner()
         self.main_window.banner.render(self.banner, time.monotonic())
         self.login_window.set_busy(False)
-        if not self.remember:
-            self.login_window.password_edit.clear()
+        if self.remember and self.agent_id:
+            self._fill_remembered_password(self.agent_id)
         self.login_window.show_error(self.login_presenter.logged_out_text(event.reason, event.by))
         self.bridge.shutdown()
         self.tray.set_state("offline", "logged out")

@@ -153,6 +153,12 @@ class LoginWindow(QWidget):
         self.login_button.setEnabled(not busy)
         self.status_label.setText(text)
 
+    def ask_for_password(self) -> None:
+        """An empty, focused password field under a message that asks for the password."""
+        self.password_edit.clear()
+        self.activateWindow()
+        self.password_edit.setFocus()
+
 
 # --------------------------------------------------------------------------- failover banner
 

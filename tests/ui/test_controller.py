@@ -4,6 +4,7 @@ only produce rarely."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from desktop.core import events as ev
 from desktop.ui.controller import DesktopController
@@ -22,16 +23,29 @@ def desktop(user_store):
         window.deleteLater()
 
 
-def test_a_login_refused_during_failover_returns_to_the_login_window(desktop, qtbot):
+def test_a_login_refused_during_failover_returns_to_an_empty_focused_password(desktop, qtbot):
+    login = desktop.login_window
+    login.password_edit.setText("typed-at-login")
     desktop.login_presenter.started("1001", 0.0)
     desktop.on_event(ev.LoggedIn("1001", 1, "A", False))
-    assert desktop.main_window.isVisible() and not desktop.login_window.isVisible()
+    assert desktop.main_window.isVisible() and not login.isVisible()
+    assert login.password_edit.text() == "", "the password stayed in the hidden login window"
     desktop.on_event(ev.FailoverPhase("detecting", "failover", "A", None, 0.0))
     assert desktop.main_window.banner.isVisible()
+    login.password_edit.setText("stale")  # whatever the field held, the refusal must not keep it
     desktop.on_event(ev.LoginFailed("token_expired", "resume token expired", "B"))
-    assert desktop.login_window.isVisible() and not desktop.main_window.isVisible()
-    assert desktop.login_window.error_label.text() == \
-        "Your earlier session has expired. Enter your password and log in again."
+    assert login.isVisible() and not desktop.main_window.isVisible()
+    assert login.error_label.text() == "Your earlier session has expired. Enter your password and log in again."
+    assert login.password_edit.text() == ""
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is login.password_edit, timeout=2000)
+
+
+def test_a_refused_first_login_keeps_the_password_for_a_retry(desktop):
+    login = desktop.login_window
+    login.password_edit.setText("almost-right")
+    desktop.login_presenter.started("1001", 0.0)
+    desktop.on_event(ev.LoginFailed("bad_credentials", "wrong password", "A"))
+    assert login.password_edit.text() == "almost-right"
 
 
 def test_notifications_go_to_the_tray_model_when_no_tray_exists(desktop):

@@ -41,6 +41,7 @@ def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, q
 
     log_in(qtbot, desktop)
     qtbot.waitUntil(lambda: main.isVisible() and not desktop.login_window.isVisible(), timeout=WAIT)
+    assert desktop.login_window.password_edit.text() == ""  # the session runs on resume tokens now
     qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in"
                     and main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
 
@@ -87,6 +88,7 @@ def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, q
     qtbot.mouseClick(main.logout_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: desktop.login_window.isVisible() and not main.isVisible(), timeout=WAIT)
     assert desktop.login_window.error_label.text() == ""
+    assert desktop.login_window.password_edit.text() == ""  # not remembered: nothing to fill in
     assert desktop.bridge.snapshot() is None
 
 
@@ -155,6 +157,11 @@ def test_remember_me_stores_the_password_in_the_keyring(pair, make_desktop, qtbo
     log_in(qtbot, desktop, agent="1005")
     qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
     assert isolated_keyring.store[("agent-desktop", "1005")] == "demo"
+    assert desktop.login_window.password_edit.text() == "", "kept in memory while logged in"
+    # Back at the login window after a logout, the remembered password is filled in again.
+    qtbot.mouseClick(desktop.main_window.logout_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(desktop.login_window.isVisible, timeout=WAIT)
+    assert desktop.login_window.password_edit.text() == "demo"
     # The next start fills in the agent and the remembered password.
     again = make_desktop([a, b], store=user_store)
     assert again.login_window.agent_edit.text() == "1005"
