@@ -1,17 +1,28 @@
 """Routing benchmark: offer latency and routed interactions per second on a real server.
 
 One ``interaction-server`` process (no peer) with N agents logged in and Ready in one queue; a
-carrier submits interactions at a fixed rate; every agent accepts an offer at once and completes it
-at once, so it is Ready again. Offer latency is the time from sending ``RequestSubmitInteraction``
-to receiving ``EventInvite`` at the agent, both stamped by this process's clock. Beside it, in the
-same run and under the same load, a plain websockets echo round trip (a separate echo process) is
-measured, to tell the server's cost from the machine's.
+carrier submits interactions; every agent accepts an offer at once and completes it at once, so it
+is Ready again. Two phases:
 
-The clients are plain websockets connections speaking the wire protocol (no desktop code).
+- steady: interactions at ``--rate`` for ``--duration`` seconds. Offer latency is the time from
+  sending ``RequestSubmitInteraction`` to receiving ``EventInvite`` at the agent; ``routed_per_s``
+  is offers divided by the time from the first submission to the last offer (it cannot exceed the
+  input rate: that is the point of a steady phase);
+- burst: ``--burst`` interactions sent as fast as the carrier can; when the submissions outrun the
+  router, offers divided by the time from the first submission to the last offer is the *capacity*
+  (``burst_routed_per_s``); ``burst_saturated`` says whether submissions did outrun routing.
+
+The agents' sockets are spread over ``--workers`` processes, the carrier and a raw websockets
+pinger (against a separate echo process, measured during the steady phase, to tell the server's
+cost from the machine's) run in processes of their own, so no client's event loop lag sits on
+another's measurement. Every process stamps with CLOCK_MONOTONIC, which is one clock for the whole
+machine on Linux, so a submit time in the carrier and an invite time in a worker compare. The
+clients are plain websockets connections speaking the wire protocol (no desktop code).
+
 Prints a human summary, then one JSON line (the last line).
 
-    python bench/routing.py                                          # quick smoke run
-    python bench/routing.py --agents 2000 --rate 200 --duration 20   # the reference figure
+    python bench/routing.py                                     # 2,000 agents, 200/s for 5 s, burst of 2,000
+    python bench/routing.py --agents 50 --rate 20 --duration 1 --burst 50 --workers 1   # smoke run
 """
 
 from __future__ import annotations
@@ -49,17 +60,32 @@ async def main():
         await asyncio.Future()
 asyncio.run(main())
 """
+LOGIN_DEADLINE_S = 180.0
+SETTLE_DEADLINE_S = 30.0
 
 
-def pct(values: list[float], q: float) -> float:
+def mono() -> float:
+    """CLOCK_MONOTONIC in seconds: the same clock in every process of the run."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def pct(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else None
+
+
+def rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def agent_id(i: int) -> str:
+    return f"b{i:05d}"
 
 
 def write_site(tmp: Path, n_agents: int) -> tuple[Path, Path]:
@@ -69,16 +95,17 @@ def write_site(tmp: Path, n_agents: int) -> tuple[Path, Path]:
     for i in range(n_agents):
         # One agent in ten in the backup tier: the router walks two penalty tiers.
         penalty = 1 if i % 10 == 9 else 0
-        directory.add(AgentRecord(id=f"b{i:05d}", name=f"Bench {i}", password_hash=cheap, queues=("bench",),
+        directory.add(AgentRecord(id=agent_id(i), name=f"Bench {i}", password_hash=cheap, queues=("bench",),
                                   penalties=(("bench", penalty),) if penalty else ()))
     directory.add(AgentRecord(id="bench-carrier", name="Bench carrier", password_hash=cheap, role="carrier"))
     agents = tmp / "agents.toml"
     directory.save(agents)
     config = tmp / "site.toml"
+    # The carrier's burst goes over one socket: the per-socket rate limit must not be what is measured.
     config.write_text("""
 [server]
-rate_per_s = 5000.0
-rate_burst = 10000
+rate_per_s = 100000.0
+rate_burst = 100000
 heartbeat_interval_ms = 1000
 heartbeat_timeout_ms = 10000
 
@@ -110,51 +137,61 @@ def start_server(agents: Path, config: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"ws://127.0.0.1:{port}"
 
 
-class Bench:
-    def __init__(self, url: str):
-        self.url = url
-        self.submitted: dict[str, float] = {}
-        self.invited: dict[str, float] = {}
-        self.completed = 0
-        self.errors: list[str] = []
-        self._ids = itertools.count(1)
+def register_frame(request_id: str, name: str) -> str:
+    return json.dumps({"type": "RequestRegisterClient", "request_id": request_id, "protocol_version": 1,
+                       "client_name": name, "heartbeat_interval_ms": 5000})
 
-    def rid(self) -> str:
-        return f"r{next(self._ids)}"
 
-    async def agent(self, agent_id: str, logged_in: asyncio.Semaphore, ready: list) -> None:
-        async with connect(self.url, ping_interval=None, compression=None, max_size=None, proxy=None, open_timeout=30) as ws:
-            async with logged_in:
-                await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": self.rid(), "protocol_version": 1,
-                                          "client_name": "bench", "heartbeat_interval_ms": 5000}))
+async def until_stdin_line() -> str:
+    """The parent's next command on stdin (read in a thread so the loop keeps serving sockets)."""
+    return await asyncio.to_thread(sys.stdin.readline)
+
+
+# ---------------------------------------------------------------------------- worker: a slice of agents
+
+
+async def worker(url: str, first: int, count: int) -> None:
+    """Logs in agents ``first .. first+count-1``, answers every offer, reports invite times on 'stop'."""
+    invited: dict[str, float] = {}
+    errors: list[str] = []
+    completed = [0]
+    ready = [0]
+    ids = itertools.count(1)
+    gate = asyncio.Semaphore(50)
+
+    async def agent(name: str) -> None:
+        async with connect(url, ping_interval=None, compression=None, max_size=None, proxy=None,
+                           open_timeout=60) as ws:
+            async with gate:
+                await ws.send(register_frame(f"r{next(ids)}", "bench"))
                 await ws.recv()
-                await ws.send(json.dumps({"type": "RequestAgentLogin", "request_id": self.rid(), "agent_id": agent_id,
-                                          "password": PASSWORD}))
+                await ws.send(json.dumps({"type": "RequestAgentLogin", "request_id": f"r{next(ids)}",
+                                          "agent_id": name, "password": PASSWORD}))
                 ack = json.loads(await ws.recv())
                 if ack["type"] != "EventAck":
-                    self.errors.append(f"{agent_id}: {ack}")
+                    errors.append(f"{name}: {ack}")
                     return
                 epoch = ack["epoch"]
                 await ws.recv()  # EventCurrentAgentStatus
-                await ws.send(json.dumps({"type": "RequestAgentReady", "request_id": self.rid(), "epoch": epoch}))
-            ready.append(agent_id)
-            last_tx = time.monotonic()
+                await ws.send(json.dumps({"type": "RequestAgentReady", "request_id": f"r{next(ids)}", "epoch": epoch}))
+            ready[0] += 1
+            last_tx = mono()
             while True:
                 try:
                     frame = await asyncio.wait_for(ws.recv(), 2.0)
                 except TimeoutError:
                     frame = None
-                now = time.perf_counter()
-                if time.monotonic() - last_tx > 2.0:
-                    last_tx = time.monotonic()
+                now = mono()
+                if now - last_tx > 2.0:
+                    last_tx = now
                     await ws.send('{"type": "Heartbeat"}')
                 if frame is None or '"EventInvite"' not in frame and '"EventAck"' not in frame:
                     continue
                 message = json.loads(frame)
                 if message["type"] == "EventInvite":
                     iid = message["interaction"]["interaction_id"]
-                    self.invited[iid] = now
-                    last_tx = time.monotonic()
+                    invited[iid] = now
+                    last_tx = now
                     await ws.send(json.dumps({"type": "RequestAccept", "request_id": f"acc:{iid}", "epoch": epoch,
                                               "interaction_id": iid}))
                 elif message["request_id"].startswith("acc:"):
@@ -162,112 +199,255 @@ class Bench:
                     await ws.send(json.dumps({"type": "RequestCompleteInteraction", "request_id": f"done:{iid}",
                                               "epoch": epoch, "interaction_id": iid, "disposition": "resolved"}))
                 elif message["request_id"].startswith("done:"):
-                    self.completed += 1
+                    completed[0] += 1
 
-    async def carrier(self, rate: float, duration: float, go: asyncio.Event) -> None:
-        async with connect(self.url, ping_interval=None, compression=None, max_size=None, proxy=None) as ws:
-            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": self.rid(), "protocol_version": 1,
-                                      "client_name": "bench-carrier", "heartbeat_interval_ms": 5000}))
-            await ws.recv()
-            await ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub", "user_id": "bench-carrier",
-                                      "password": PASSWORD}))
+    async def guarded(name: str) -> None:
+        try:
+            await agent(name)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, counted as an error
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
 
-            async def drain():  # the reporting stream (every event of the run) and the answers
-                async for frame in ws:
-                    if '"EventError"' in frame:
-                        self.errors.append(frame[:200])
-
-            reader = asyncio.create_task(drain())
-            await go.wait()
-            start = time.perf_counter()
-            n = 0
-            while True:
-                due = start + n / rate
-                now = time.perf_counter()
-                if due - start >= duration:
-                    break
-                if due > now:
-                    await asyncio.sleep(due - now)
-                n += 1
-                iid = f"bench-{n:07d}"
-                frame = json.dumps({"type": "RequestSubmitInteraction", "request_id": f"s{n}", "interaction": {
-                    "interaction_id": iid, "media": "voice", "queue": "bench", "created_ms": int(time.time() * 1000),
-                    "customer": {"name": "Bench Customer", "account": f"{n:06d}"}}})
-                self.submitted[iid] = time.perf_counter()
-                await ws.send(frame)
-            self.window = time.perf_counter() - start
-            await asyncio.sleep(1.0)  # let the tail be offered
-            reader.cancel()
+    tasks = [asyncio.create_task(guarded(agent_id(i))) for i in range(first, first + count)]
+    deadline = mono() + LOGIN_DEADLINE_S
+    while ready[0] + len(errors) < count and mono() < deadline:
+        await asyncio.sleep(0.05)
+    print(json.dumps({"ready": ready[0], "errors": errors[:5], "error_count": len(errors)}), flush=True)
+    await until_stdin_line()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps({"invited": invited, "completed": completed[0], "error_count": len(errors)}), flush=True)
 
 
-async def raw_rtt(url: str, stop: asyncio.Event, samples: list[float]) -> None:
-    async with connect(url, ping_interval=None, compression=None, proxy=None) as ws:
-        while not stop.is_set():
-            t = time.perf_counter()
+async def pinger(echo_url: str) -> None:
+    """Raw websockets round trips (200-byte frames, 20 a second) until 'stop'; prints the samples."""
+    samples: list[float] = []
+    stop = asyncio.create_task(until_stdin_line())
+    async with connect(echo_url, ping_interval=None, compression=None, proxy=None) as ws:
+        print("{}", flush=True)
+        while not stop.done():
+            t = mono()
             await ws.send("x" * 200)
             await ws.recv()
-            samples.append((time.perf_counter() - t) * 1000)
+            samples.append((mono() - t) * 1000)
             await asyncio.sleep(0.05)
+    print(json.dumps({"rtt_ms": samples}), flush=True)
+
+
+# ---------------------------------------------------------------------------- the carrier (parent process)
+
+
+class Carrier:
+    """Submits interactions and follows the reporting stream to know when every one was completed."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.submitted: dict[str, float] = {}
+        self.completed: set[str] = set()
+        self.errors: list[str] = []
+        self._n = 0
+        self._progress = asyncio.Event()
+
+    async def __aenter__(self):
+        self.ws = await connect(self.url, ping_interval=None, compression=None, max_size=None, proxy=None)
+        await self.ws.send(register_frame("reg", "bench-carrier"))
+        await self.ws.recv()
+        await self.ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub",
+                                       "user_id": "bench-carrier", "password": PASSWORD}))
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc):
+        self.reader.cancel()
+        await self.ws.close()
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            if '"EventError"' in frame:
+                self.errors.append(frame[:200])
+            elif '"EventInteraction"' in frame and '"completed"' in frame:
+                message = json.loads(frame)
+                if message["event"] == "completed":
+                    self.completed.add(message["interaction_id"])
+                    self._progress.set()
+
+    def _frame(self) -> tuple[str, str]:
+        self._n += 1
+        iid = f"bench-{self._n:07d}"
+        return iid, json.dumps({"type": "RequestSubmitInteraction", "request_id": f"s{self._n}", "interaction": {
+            "interaction_id": iid, "media": "voice", "queue": "bench", "created_ms": int(time.time() * 1000),
+            "customer": {"name": "Bench Customer", "account": f"{self._n:06d}"}}})
+
+    async def steady(self, rate: float, duration: float) -> list[str]:
+        ids = []
+        start = mono()
+        for n in itertools.count():
+            due = start + n / rate
+            if due - start >= duration:
+                break
+            if due > mono():
+                await asyncio.sleep(due - mono())
+            iid, frame = self._frame()
+            self.submitted[iid] = mono()
+            await self.ws.send(frame)
+            ids.append(iid)
+        return ids
+
+    async def burst(self, count: int) -> list[str]:
+        ids = []
+        for _ in range(count):
+            iid, frame = self._frame()
+            self.submitted[iid] = mono()
+            await self.ws.send(frame)
+            ids.append(iid)
+        return ids
+
+    async def settled(self, ids: list[str], deadline_s: float) -> bool:
+        """Every interaction of ``ids`` completed (so it was offered), or False at the deadline."""
+        deadline = mono() + deadline_s
+        while not self.completed.issuperset(ids):
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), max(0.0, deadline - mono()))
+            except TimeoutError:
+                return False
+        return True
+
+
+def phase_figures(ids: list[str], submitted: dict[str, float], invited: dict[str, float], window_s: float = 0.0) -> dict:
+    """Latency and throughput of one phase; ``window_s``: the nominal submission window (routing
+    cannot be faster than the input, so the throughput is offers over at least that window)."""
+    offered = [i for i in ids if i in invited]
+    latencies = [(invited[i] - submitted[i]) * 1000 for i in offered]
+    first_submit = min(submitted[i] for i in ids) if ids else None
+    last_submit = max(submitted[i] for i in ids) if ids else None
+    last_offer = max((invited[i] for i in offered), default=None)
+    routing_s = (last_offer - first_submit) if offered else None
+    submit_s = (last_submit - first_submit) if ids else None
+    return {
+        "submitted": len(ids), "offered": len(offered),
+        "offer_p50_ms": rounded(pct(latencies, 50)), "offer_p99_ms": rounded(pct(latencies, 99)),
+        "offer_max_ms": rounded(max(latencies) if latencies else None),
+        "submit_s": rounded(submit_s, 3), "routing_s": rounded(routing_s, 3),
+        "submit_per_s": rounded(len(ids) / submit_s, 1) if submit_s else None,
+        "routed_per_s": rounded(len(offered) / max(routing_s, window_s), 1) if routing_s else None,
+    }
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=REPO)
+
+
+def answer(proc: subprocess.Popen, what: str) -> dict:
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"a {what} process ended early (exit {proc.wait()})")
+    return json.loads(line)
 
 
 async def run(args) -> dict:
+    children: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         agents_file, config = write_site(Path(tmp), args.agents)
         server, url = start_server(agents_file, config)
         echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
         try:
             echo_url = f"ws://127.0.0.1:{echo.stdout.readline().strip()}"
-            bench = Bench(url)
-            ready: list[str] = []
-            gate = asyncio.Semaphore(50)
-            t0 = time.monotonic()
-            agent_tasks = [asyncio.create_task(bench.agent(f"b{i:05d}", gate, ready)) for i in range(args.agents)]
-            while len(ready) + len(bench.errors) < args.agents:
-                if time.monotonic() - t0 > 120:
-                    raise SystemExit(f"only {len(ready)} of {args.agents} agents logged in after 120 s")
-                await asyncio.sleep(0.1)
-            login_s = time.monotonic() - t0
-            print(f"{len(ready)} agents logged in and Ready in {login_s:.1f} s", flush=True)
-            await asyncio.sleep(0.5)
-            go, stop = asyncio.Event(), asyncio.Event()
-            rtts: list[float] = []
-            pinger = asyncio.create_task(raw_rtt(echo_url, stop, rtts))
-            submitter = asyncio.create_task(bench.carrier(args.rate, args.duration, go))
-            await asyncio.sleep(0.3)
-            go.set()
-            await submitter
-            stop.set()
-            await pinger
-            for task in agent_tasks:
-                task.cancel()
-            await asyncio.gather(*agent_tasks, return_exceptions=True)
+            t0 = mono()
+            workers_n = max(1, min(args.workers, args.agents))
+            share, extra = divmod(args.agents, workers_n)
+            first = 0
+            for w in range(workers_n):
+                count = share + (1 if w < extra else 0)
+                children.append(spawn("--worker", url, str(first), str(count)))
+                first += count
+            workers = list(children)
+            logins = await asyncio.gather(*(asyncio.to_thread(answer, w, "worker") for w in workers))
+            ready = sum(r["ready"] for r in logins)
+            login_errors = sum(r["error_count"] for r in logins)
+            login_s = mono() - t0
+            if ready < args.agents:
+                samples = [e for r in logins for e in r["errors"]]
+                raise SystemExit(f"only {ready} of {args.agents} agents logged in ({login_errors} errors, e.g. {samples[:2]})")
+            print(f"{ready} agents logged in and Ready in {login_s:.1f} s over {workers_n} worker processes", flush=True)
+            ping = spawn("--pinger", echo_url)
+            children.append(ping)
+            await asyncio.to_thread(answer, ping, "pinger")
+            async with Carrier(url) as carrier:
+                await asyncio.sleep(0.5)
+                steady_ids = await carrier.steady(args.rate, args.duration)
+                steady_done = await carrier.settled(steady_ids, SETTLE_DEADLINE_S)
+                ping.stdin.write("stop\n")
+                ping.stdin.flush()
+                rtts = (await asyncio.to_thread(answer, ping, "pinger"))["rtt_ms"]
+                burst_ids = await carrier.burst(args.burst) if args.burst else []
+                burst_done = await carrier.settled(burst_ids, SETTLE_DEADLINE_S)
+            invited: dict[str, float] = {}
+            completed = 0
+            for w in workers:
+                w.stdin.write("stop\n")
+                w.stdin.flush()
+            for report in await asyncio.gather(*(asyncio.to_thread(answer, w, "worker") for w in workers)):
+                invited.update(report["invited"])
+                completed += report["completed"]
         finally:
+            for proc in children:
+                proc.kill()
+            for proc in children:
+                proc.wait(10)
             server.terminate()
             echo.terminate()
             server.wait(10)
             echo.wait(10)
-    latencies = [(bench.invited[i] - t) * 1000 for i, t in bench.submitted.items() if i in bench.invited]
+    steady = phase_figures(steady_ids, carrier.submitted, invited, window_s=len(steady_ids) / args.rate)
+    burst = phase_figures(burst_ids, carrier.submitted, invited)
+    # Submissions outran routing when the router needed clearly longer than the carrier took to send.
+    burst["saturated"] = bool(burst["routing_s"] and burst["submit_s"] is not None
+                              and burst["routing_s"] > 1.5 * burst["submit_s"])
     return {
-        "agents": args.agents, "rate": args.rate, "duration_s": args.duration,
-        "submitted": len(bench.submitted), "offered": len(latencies), "completed": bench.completed,
-        "offer_p50_ms": round(pct(latencies, 50), 2), "offer_p99_ms": round(pct(latencies, 99), 2),
-        "offer_max_ms": round(max(latencies), 2) if latencies else None,
-        "routed_per_s": round(len(latencies) / bench.window, 1),
-        "raw_rtt_p50_ms": round(pct(rtts, 50), 2), "raw_rtt_p99_ms": round(pct(rtts, 99), 2),
-        "raw_rtt_samples": len(rtts), "login_s": round(login_s, 1), "errors": len(bench.errors),
+        "agents": args.agents, "workers": workers_n, "rate": args.rate, "duration_s": args.duration,
+        "offer_p50_ms": steady["offer_p50_ms"], "offer_p99_ms": steady["offer_p99_ms"],
+        "routed_per_s": steady["routed_per_s"],
+        "burst_routed_per_s": burst["routed_per_s"], "burst_saturated": burst["saturated"],
+        "raw_rtt_p50_ms": rounded(pct(rtts, 50)), "raw_rtt_p99_ms": rounded(pct(rtts, 99)), "raw_rtt_samples": len(rtts),
+        "steady": {**steady, "all_completed": steady_done}, "burst": {**burst, "all_completed": burst_done},
+        "completed": completed, "login_s": round(login_s, 1),
+        "errors": login_errors + len(carrier.errors), "carrier_errors": carrier.errors[:3],
+        "clock": "CLOCK_MONOTONIC in every process",
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=200, help="logged-in Ready agents (default: 200; the reference figure uses 2000)")
-    parser.add_argument("--rate", type=float, default=50.0, help="interactions submitted per second (default: 50; reference: 200)")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds of submissions (default: 3)")
+    parser.add_argument("--agents", type=int, default=2000, help="logged-in Ready agents (default: 2000)")
+    parser.add_argument("--rate", type=float, default=200.0, help="interactions per second in the steady phase (default: 200)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of steady submissions (default: 5)")
+    parser.add_argument("--burst", type=int, default=2000,
+                        help="interactions sent back to back after the steady phase, to find capacity (default: 2000; 0: none)")
+    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2),
+                        help="processes the agents' sockets are spread over (default: the number of CPUs, at least 2)")
+    parser.add_argument("--worker", nargs=3, metavar=("URL", "FIRST", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--pinger", metavar="ECHO_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        url, first, count = args.worker
+        asyncio.run(worker(url, int(first), int(count)))
+        return
+    if args.pinger:
+        asyncio.run(pinger(args.pinger))
+        return
+    if min(args.agents, args.rate, args.duration) <= 0 or args.burst < 0 or args.workers < 1:
+        parser.error("--agents, --rate, --duration and --workers must be positive, --burst zero or more")
     result = asyncio.run(run(args))
-    print(f"offer latency p50 {result['offer_p50_ms']} ms, p99 {result['offer_p99_ms']} ms; "
-          f"{result['routed_per_s']} routed/s; raw websockets RTT p50 {result['raw_rtt_p50_ms']} ms "
-          f"({result['offered']}/{result['submitted']} offered, {result['errors']} errors)", flush=True)
+    steady, burst = result["steady"], result["burst"]
+    print(f"steady {args.rate:g}/s: offer latency p50 {result['offer_p50_ms']} ms, p99 {result['offer_p99_ms']} ms; "
+          f"{result['routed_per_s']} routed/s ({steady['offered']}/{steady['submitted']} offered); "
+          f"raw websockets RTT p50 {result['raw_rtt_p50_ms']} ms", flush=True)
+    if burst["submitted"]:
+        print(f"burst of {burst['submitted']}: sent at {burst['submit_per_s']}/s, routed at {burst['routed_per_s']}/s "
+              f"({burst['offered']} offered; {'submissions outran routing: this is capacity' if burst['saturated'] else 'routing kept up with the sender: capacity is at least this'}); "
+              f"{result['errors']} errors", flush=True)
     print(json.dumps(result))
 
 
