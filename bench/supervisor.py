@@ -14,7 +14,11 @@ Measured, per phase (sorted by agent, then sorted by state, which moves rows on 
 - ``busy_fraction``: CPU time of the GUI thread / wall time (everything the view does runs on it:
   socket reads, decoding, the engine, the model, painting);
 - ``event_to_screen``: for each event whose row is on screen, wall time from the event's creation
-  to the first paint of its row showing it (a delegate on the first column records paints);
+  to the first paint of its row showing it (a delegate on the first column records paints). A
+  change replaced by a newer one of the same row before any paint showed it is counted
+  (``superseded``), not timed: the supervisor saw the newer state, whose own age is timed. A change
+  still unpainted when the phase ends is timed as its age at the end (a lower bound), so a slow
+  tail is not hidden; no samples at all is reported as null, never as 0;
 - ``event_to_model``: the same up to the flush that hands the row to the model (all rows).
 Baseline (same run): the same kind of event stream decoded and applied to the Qt-free engine
 alone, CPU per event; the ratio says what the Qt side costs on top of the engine.
@@ -43,6 +47,10 @@ from server_stub import protocol as p  # noqa: E402
 
 STATES = ("ready", "not_ready", "after_call_work")
 REASONS = ("break", "lunch", "meeting", "training")
+
+
+def rounded(value, digits=1):
+    return None if value is None else round(value, digits)
 
 
 def pct(values, q):
@@ -194,6 +202,7 @@ def run_view(args) -> dict:
     screen_ages: list[float] = []
     model_ages: list[float] = []
     paints = [0]
+    counters = {"superseded": 0}
 
     class Recorder(QStyledItemDelegate):
         """Notes when a row is painted showing a state change made during the measurement."""
@@ -230,6 +239,9 @@ def run_view(args) -> dict:
             for agent_id in changed:
                 at = model.row_of(agent_id)
                 row = model.row_data(agent_id)
+                if agent_id in on_screen:
+                    del on_screen[agent_id]
+                    counters["superseded"] += 1
                 if at is not None and at < visible and row.presence == "logged_in" and row.since_ms >= state["start_ms"]:
                     on_screen[agent_id] = row.since_ms
     model.apply = apply_and_time
@@ -238,6 +250,7 @@ def run_view(args) -> dict:
         screen_ages.clear()
         model_ages.clear()
         on_screen.clear()
+        counters["superseded"] = 0
         state["visible"] = window.table.rowAt(window.table.viewport().height() - 1) + 1
         applied_before = sum(s.seq for s in engine.servers.values())
         stats_before = dict(model.stats)
@@ -248,6 +261,9 @@ def run_view(args) -> dict:
         await asyncio.sleep(seconds)
         cpu1, wall1 = time.thread_time(), time.perf_counter()
         state["measuring"] = False
+        end_ms = time.time() * 1000
+        unpainted = len(on_screen)
+        screen_ages.extend(end_ms - since_ms for since_ms in on_screen.values())  # at least this old
         events = sum(s.seq for s in engine.servers.values()) - applied_before
         result = {
             "phase": label,
@@ -256,16 +272,22 @@ def run_view(args) -> dict:
             "busy_fraction": round((cpu1 - cpu0) / (wall1 - wall0), 3),
             "gui_cpu_us_per_event": round((cpu1 - cpu0) / max(events, 1) * 1e6, 1),
             "event_to_screen_samples": len(screen_ages),
-            "event_to_screen_p50_ms": round(pct(screen_ages, 50) or 0, 1),
-            "event_to_screen_p99_ms": round(pct(screen_ages, 99) or 0, 1),
-            "event_to_model_p50_ms": round(pct(model_ages, 50) or 0, 1),
-            "event_to_model_p99_ms": round(pct(model_ages, 99) or 0, 1),
+            "event_to_screen_unpainted_at_end": unpainted,
+            "event_to_screen_superseded": counters["superseded"],
+            "event_to_screen_p50_ms": rounded(pct(screen_ages, 50)),
+            "event_to_screen_p99_ms": rounded(pct(screen_ages, 99)),
+            "event_to_model_samples": len(model_ages),
+            "event_to_model_p50_ms": rounded(pct(model_ages, 50)),
+            "event_to_model_p99_ms": rounded(pct(model_ages, 99)),
             "first_column_paints": paints[0] - paints_before,
             "model_signals": {k: model.stats[k] - stats_before[k] for k in model.stats},
         }
+        screen = (f"event->screen p50 {result['event_to_screen_p50_ms']} ms p99 {result['event_to_screen_p99_ms']} ms "
+                  f"({len(screen_ages)} on-screen samples, {unpainted} of them unpainted at the end, "
+                  f"{counters['superseded']} changes superseded before a paint)"
+                  if screen_ages else "event->screen: NO SAMPLES (no change reached a row on screen)")
         print(f"{label}: {result['events_per_s']} events/s, GUI thread busy {result['busy_fraction']:.1%}, "
-              f"event->screen p50 {result['event_to_screen_p50_ms']} ms p99 {result['event_to_screen_p99_ms']} ms "
-              f"({len(screen_ages)} on-screen samples), event->model p99 {result['event_to_model_p99_ms']} ms, "
+              f"{screen}, event->model p99 {result['event_to_model_p99_ms']} ms, "
               f"{result['gui_cpu_us_per_event']} us CPU/event", flush=True)
         return result
 
@@ -292,7 +314,8 @@ def run_view(args) -> dict:
         for proc in servers:
             proc.kill()
             proc.wait(5)
-    return {"phases": results, "visible_rows": window.table.rowAt(window.table.viewport().height() - 1) + 1}
+    return {"phases": results, "visible_rows": window.table.rowAt(window.table.viewport().height() - 1) + 1,
+            "flush_hz": round(1000 / window.flush_timer.interval(), 2)}
 
 
 def naive_baseline(agents: int, rate: float, seconds: float, height: int) -> dict:
@@ -427,13 +450,18 @@ def main() -> int:
               f"kept up with {naive['events_applied_per_s']:.0f} of {args.rate:.0f} events/s")
     phases = view["phases"]
     worst_busy = max(ph["busy_fraction"] for ph in phases)
-    worst_p99 = max(ph["event_to_screen_p99_ms"] for ph in phases)
+    # A phase without samples proves nothing: the figure is then null and the target is not met.
+    p99s = [ph["event_to_screen_p99_ms"] for ph in phases]
+    worst_p99 = None if None in p99s else max(p99s)
+    samples = sum(ph["event_to_screen_samples"] for ph in phases)
     rate = min(ph["events_per_s"] for ph in phases)
     ratio = round(max(ph["gui_cpu_us_per_event"] for ph in phases) / baseline["cpu_us_per_event"], 1)
     print(f"baseline: the Qt-free engine alone (decode + merge) costs {baseline['cpu_us_per_event']} us CPU/event; "
           f"the whole view costs {ratio}x that per event (worst phase)")
     print(f"targets: busy fraction < 0.5 -> {worst_busy:.3f} {'OK' if worst_busy < 0.5 else 'MISSED'}; "
-          f"p99 event-to-screen < 250 ms -> {worst_p99:.0f} ms {'OK' if worst_p99 < 250 else 'MISSED'}")
+          + (f"p99 event-to-screen < 250 ms -> {worst_p99:.0f} ms over {samples} samples "
+             f"{'OK' if worst_p99 < 250 else 'MISSED'}" if worst_p99 is not None else
+             "p99 event-to-screen: NO SAMPLES in at least one phase, nothing measured (NOT MET)"))
     print(f"(reference: classic supervisor desktops cap near 31 updates/s and 50 agents; this run: "
           f"{rate:.0f} events/s over {args.agents} agents, {view['visible_rows']} rows on screen)")
     print(json.dumps({
@@ -441,9 +469,12 @@ def main() -> int:
         "events_per_s": rate,
         "busy_fraction": worst_busy,
         "event_to_screen_p99_ms": worst_p99,
+        "event_to_screen_samples": samples,
+        "event_to_screen_unpainted_at_end": sum(ph["event_to_screen_unpainted_at_end"] for ph in phases),
+        "event_to_screen_superseded": sum(ph["event_to_screen_superseded"] for ph in phases),
         "source": "2 synthetic reporting-server processes over loopback websockets; product client, engine, model, window offscreen",
         "window": f"1600x{args.height}",
-        "flush_hz": 8,
+        "flush_hz": view["flush_hz"],
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),
         "visible_rows": view["visible_rows"],
