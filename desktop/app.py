@@ -28,12 +28,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def display_available() -> bool:
-    """Can Qt show windows here? Off Linux/BSD always; on X11/Wayland only with a display (or an
-    explicit QT_QPA_PLATFORM such as offscreen)."""
-    if not sys.platform.startswith(("linux", "freebsd", "openbsd")):
+NON_WINDOWING_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs", "vkkhrdisplay")
+
+
+def x11_display_answers(display: str, timeout: float = 1.0) -> bool:
+    """Does the X server named by ``display`` (``[host]:N[.screen]``) accept a connection? Local
+    displays listen on /tmp/.X11-unix/XN (or its abstract twin), remote ones on TCP 6000+N."""
+    import socket
+
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix") or host.startswith("/"):
+        path = host if host.startswith("/") else f"/tmp/.X11-unix/X{number}"
+        for address in (path, "\0" + path):  # the file, then Linux's abstract namespace
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                try:
+                    s.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        socket.create_connection((host, 6000 + int(number)), timeout=timeout).close()
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+    except OSError:
+        return False
+
+
+def wayland_socket_exists(name: str) -> bool:
+    from pathlib import Path
+
+    path = Path(name) if name.startswith("/") else Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent")) / name
+    return path.is_socket()
+
+
+def display_problem() -> str | None:
+    """None when Qt can show windows here, else why not (one phrase). Off Linux/BSD always fine; a
+    non-windowing platform (offscreen...) is fine; otherwise the X or Wayland display must really be
+    there, since Qt aborts on a stale DISPLAY instead of reporting it."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd")):
+        return None
+    env = os.environ
+    wanted = [name.split(":")[0] for name in env.get("QT_QPA_PLATFORM", "").split(";") if name]
+    if any(name in NON_WINDOWING_PLATFORMS for name in wanted):
+        return None
+    try_wayland = not wanted or any(name.startswith("wayland") for name in wanted)
+    try_x11 = not wanted or "xcb" in wanted
+    if not (try_wayland or try_x11):
+        return None  # a platform we cannot probe: let Qt try it
+    wayland, x11 = env.get("WAYLAND_DISPLAY"), env.get("DISPLAY")
+    problems = []
+    if try_wayland and wayland:
+        if wayland_socket_exists(wayland):
+            return None
+        problems.append(f"WAYLAND_DISPLAY={wayland} has no socket")
+    if try_x11 and x11:
+        if x11_display_answers(x11):
+            return None
+        problems.append(f"DISPLAY={x11} does not answer")
+    return "; ".join(problems) or "no DISPLAY or WAYLAND_DISPLAY is set"
 
 
 def demo_ports(args) -> tuple[int, int] | None:
@@ -47,15 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--base-port needs --demo and a port within 1024..65534")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not display_available():
+    problem = display_problem()
+    if problem:
         if args.demo:
             from .demo import run_headless
 
-            print("agent-desktop: no display available, so the demo runs headless (same core, no windows); "
-                  "failover timeline follows.", flush=True)
+            print(f"agent-desktop: no display available ({problem}), so the demo runs headless (same core, "
+                  f"no windows); failover timeline follows.", flush=True)
             return run_headless(ports=demo_ports(args))
-        print("agent-desktop: no display available (set DISPLAY, or run agent-cli for a headless agent).",
-              file=sys.stderr)
+        print(f"agent-desktop: no display available ({problem}); set DISPLAY, or run agent-cli for a "
+              f"headless agent.", file=sys.stderr)
         return 2
     return run_gui(args)
 
@@ -66,7 +123,6 @@ def run_gui(args) -> int:
 
     import qasync
 
-    from . import credentials
     from .ui.icons import icon
     from .ui.settings import SettingsError, it_file_path, resolve
 
@@ -95,18 +151,8 @@ def run_gui(args) -> int:
             print(f"agent-desktop: {exc}", file=sys.stderr)
             demo.stop()
             return 1
-        settings = demo.desktop_settings(settings)
 
-    from .ui.controller import DesktopController
-    from .ui.settings_window import SettingsWindow
-
-    controller = DesktopController(settings, store, keyring_reason=credentials.keyring_unavailable_reason(),
-                                   ca_file=args.ca_file)
-    settings_window = SettingsWindow(store, args.settings)
-    controller.settings_requested.connect(settings_window.show_for, )
-    settings_window.applied.connect(controller.apply_settings)
-    if demo is not None:
-        demo.attach(controller)
+    controller, settings_window = open_desktop(args, store, settings, demo)  # both live until the loop ends
     from .ui import probe
 
     probe.install(controller)  # bench/desktop_start.py only; inert without AGENT_DESKTOP_PROBE
@@ -133,6 +179,26 @@ def run_gui(args) -> int:
         if demo is not None:
             demo.stop()
     return 0
+
+
+def open_desktop(args, store, settings, demo=None):
+    """The controller and the Settings window, wired. With ``demo`` both see the demo's local sites
+    (the Settings window too, so saving there never swaps them for the configured ones)."""
+    from . import credentials
+    from .ui.controller import DesktopController
+    from .ui.settings_window import SettingsWindow
+
+    overlay = None
+    if demo is not None:
+        settings, overlay = demo.desktop_settings(settings, preferred="A"), demo.desktop_settings
+    controller = DesktopController(settings, store, keyring_reason=credentials.keyring_unavailable_reason(),
+                                   ca_file=args.ca_file)
+    settings_window = SettingsWindow(store, args.settings, overlay=overlay)
+    controller.settings_requested.connect(settings_window.show_for)
+    settings_window.applied.connect(controller.apply_settings)
+    if demo is not None:
+        demo.attach(controller)
+    return controller, settings_window
 
 
 def _drain(loop) -> None:

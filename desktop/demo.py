@@ -154,10 +154,15 @@ class DemoServers:
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(name, server.url) for name, server in self.sites.items()]
 
-    def desktop_settings(self, settings):
+    def desktop_settings(self, settings, preferred: str | None = None):
+        """``settings`` with the demo's own sites, locked (they are not the user's to save). The
+        preferred site: ``preferred``, else the one already chosen when it is a demo site, else A."""
         from .ui.settings import Site
 
-        return replace(settings, sites=tuple(Site(e.name, e.url) for e in self.endpoints()), preferred_site="A")
+        sites = tuple(Site(e.name, e.url) for e in self.endpoints())
+        chosen = settings.preferred_site if settings.preferred_site in self.sites else "A"
+        return replace(settings, sites=sites, preferred_site=preferred or chosen,
+                       locked=settings.locked | {"sites"}, demo_keys=frozenset({"sites"}))
 
     def attach(self, controller) -> None:
         """Fill in the demo agent and add the failure/restart actions to the main window."""

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 PROBE_ENV = "AGENT_DESKTOP_PROBE"
+PASSWORD_ENV = "AGENT_DESKTOP_BENCH_PASSWORD"
 
 
 def resident_kb() -> int | None:
@@ -53,7 +54,7 @@ class _FirstPaint(QObject):
 
 def install(controller) -> None:
     mode = os.environ.get(PROBE_ENV)
-    if mode == "login":
-        controller.login_window.password_edit.setText(os.environ.get("AGENT_DESKTOP_BENCH_PASSWORD", ""))
+    if mode == "login" and PASSWORD_ENV in os.environ:  # else what is filled in (--demo fills its agent)
+        controller.login_window.password_edit.setText(os.environ[PASSWORD_ENV])
     if mode in ("shown", "login"):
         controller.login_window.installEventFilter(_FirstPaint(controller, mode))

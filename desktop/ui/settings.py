@@ -44,8 +44,17 @@ class DesktopSettings:
     preferred_site: str | None = None
     heartbeat_timeout: float = 1.5
     failback: str = "never"
-    locked: frozenset[str] = field(default=frozenset())  # keys IT fixed: shown read-only
+    locked: frozenset[str] = field(default=frozenset())  # keys IT (or --demo) fixed: shown read-only
     source: str | None = None  # the IT file that was applied, if any
+    demo_keys: frozenset[str] = field(default=frozenset())  # of ``locked``: fixed by --demo's local sites
+
+    def lock_reason(self, key: str) -> str | None:
+        """Why ``key`` cannot be changed here (a tooltip), or None when the user may change it."""
+        if key in self.demo_keys:
+            return "Fixed by the demo, which runs its own local sites"
+        if key in self.locked:
+            return f"Set by IT in {self.source}"
+        return None
 
     def ordered_sites(self, preferred: str | None = None) -> list[Site]:
         """The sites with the preferred one first (the core's order of preference)."""
@@ -108,14 +117,14 @@ def read_it_file(path: Path) -> dict[str, Any]:
     return _check(values, f"settings file {path}")
 
 
-def it_file_path(explicit: str | Path | None) -> Path | None:
+def it_file_path(explicit: str | Path | None, default: Path = DEFAULT_IT_FILE) -> Path | None:
     """The IT file to apply: the command-line flag, else $AGENT_DESKTOP_SETTINGS, else the default
     location if it exists. An explicit file that is missing is an error (checked when read)."""
     if explicit:
         return Path(explicit)
     if os.environ.get(SETTINGS_ENV):
         return Path(os.environ[SETTINGS_ENV])
-    return DEFAULT_IT_FILE if DEFAULT_IT_FILE.is_file() else None
+    return default if default.is_file() else None
 
 
 def user_values(store: Store) -> dict[str, Any]:

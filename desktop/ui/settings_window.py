@@ -3,6 +3,9 @@ exec() under qasync); keys fixed by IT's file are shown read-only with the file 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
@@ -20,10 +23,13 @@ from .settings import (
 class SettingsWindow(QWidget):
     applied = Signal(object)  # DesktopSettings
 
-    def __init__(self, store: QSettings, it_file: str | None = None, parent=None):
+    def __init__(self, store: QSettings, it_file: str | None = None,
+                 overlay: Callable[[DesktopSettings], DesktopSettings] | None = None, parent=None):
+        """``overlay``: applied over every resolve (--demo puts its own local sites there)."""
         super().__init__(parent)
         self.store = store
         self.it_file = it_file
+        self.overlay = overlay or (lambda settings: settings)
         self.settings: DesktopSettings | None = None
         self.setObjectName("settingsWindow")
         self.setWindowTitle("Agent Desktop – Settings")
@@ -51,7 +57,7 @@ class SettingsWindow(QWidget):
         for policy, text in zip(FAILBACK_POLICIES, ("Never move back", "Move back when idle")):
             self.failback_combo.addItem(text, policy)
         self.locked_label = QLabel()
-        self.locked_label.setAccessibleName("Settings fixed by IT")
+        self.locked_label.setAccessibleName("Settings that cannot be changed here")
         self.locked_label.setWordWrap(True)
         self.error_label = ErrorLabel("Settings error")
         self.save_button = QPushButton("&Save")
@@ -94,7 +100,7 @@ class SettingsWindow(QWidget):
     def show_for(self) -> None:
         """Reload from the store (and IT's file) and show, non-modal."""
         try:
-            self.load(resolve(self.store, it_file_path(self.it_file)))
+            self.load(self._resolve())
         except SettingsError as exc:
             self.error_label.setText(str(exc))
         self.show()
@@ -114,12 +120,16 @@ class SettingsWindow(QWidget):
         self.failback_combo.setCurrentIndex(max(0, self.failback_combo.findData(settings.failback)))
         locks = {"sites": (self.sites_table, self.add_site, self.remove_site), "preferred_site": (self.preferred_combo,),
                  "heartbeat_timeout": (self.timeout_spin,), "failback": (self.failback_combo,)}
+        reasons = []
         for key, widgets in locks.items():
+            reason = settings.lock_reason(key)
+            if reason and reason not in reasons:
+                reasons.append(reason)
             for widget in widgets:
-                widget.setEnabled(key not in settings.locked)
-                widget.setToolTip(f"Set by IT in {settings.source}" if key in settings.locked else "")
-        self.locked_label.setText(f"Greyed-out settings are fixed by IT in {settings.source}."
-                                  if settings.locked else "")
+                widget.setEnabled(reason is None)
+                widget.setToolTip(reason or "")
+        said = "; ".join(reason[0].lower() + reason[1:] for reason in reasons)
+        self.locked_label.setText(f"Greyed-out settings are {said}." if reasons else "")
 
     def _add_row(self, name: str = "", url: str = "") -> None:
         row = self.sites_table.rowCount()
@@ -157,12 +167,13 @@ class SettingsWindow(QWidget):
         except SettingsError as exc:
             self.error_label.setText(str(exc).removeprefix("settings: "))
             return False
-        from dataclasses import replace
-
         edited = replace(self.settings, **{k: v for k, v in values.items() if k not in self.settings.locked})
         save_user_values(self.store, edited)
         self.store.sync()
         self.error_label.setText("")
-        self.settings = resolve(self.store, it_file_path(self.it_file))
+        self.settings = self._resolve()
         self.applied.emit(self.settings)
         return True
+
+    def _resolve(self) -> DesktopSettings:
+        return self.overlay(resolve(self.store, it_file_path(self.it_file)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 
 import pytest
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt
 
 from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers, _bindable
 from tests.support.servers import REPO, free_port, wait_until
+from tests.ui.test_display_probe import unused_display_number
 
 pytestmark = pytest.mark.slow
 WAIT = 10_000
@@ -43,14 +45,80 @@ def test_demo_window_fills_in_the_agent_and_simulates_failure_and_restart(demo_s
     assert main.connections.role_of("B") == "primary, logged in"
 
 
-def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline():
+@pytest.fixture
+def demo_desktop(demo_servers, qloop, user_store):
+    """The app's own wiring for ``--demo`` (controller + Settings window), on the demo's free ports."""
+    from desktop.app import build_parser, open_desktop
+    from desktop.ui.settings import resolve
+
+    args = build_parser().parse_args(["--demo"])
+    controller, settings_window = open_desktop(args, user_store, resolve(user_store, None), demo_servers)
+    controller.show()
+    yield controller, settings_window
+    controller.shutdown()
+    for window in (controller.login_window, controller.main_window, settings_window):
+        window.close()
+        window.deleteLater()
+
+
+def test_saving_settings_during_the_demo_keeps_the_demo_sites(demo_servers, demo_desktop, user_store, qtbot):
+    controller, settings_window = demo_desktop
+    demo_urls = [server.url for server in demo_servers.sites.values()]
+    assert all(not url.endswith((":8701", ":8702")) for url in demo_urls)  # not the shipped sites.toml
+    qtbot.mouseClick(controller.login_window.settings_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(settings_window.isVisible, timeout=WAIT)
+    table = settings_window.sites_table
+    assert [table.item(row, 1).text() for row in range(table.rowCount())] == demo_urls
+    assert not table.isEnabled() and "demo" in table.toolTip()
+    settings_window.timeout_spin.setValue(3.0)
+    with qtbot.waitSignal(settings_window.applied):
+        qtbot.mouseClick(settings_window.save_button, Qt.MouseButton.LeftButton)
+    assert [site.url for site in controller.settings.sites] == demo_urls
+    assert user_store.value("sites/urls") is None, "the demo's ports were saved as the user's sites"
+    combo = controller.login_window.site_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["A", "B"]
+
+    # The user's heartbeat timeout reaches the session core, and the login works on the demo sites.
+    qtbot.mouseClick(controller.login_window.login_button, Qt.MouseButton.LeftButton)
+    main = controller.main_window
+    qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in"
+                    and main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+    assert controller.bridge.session.config.heartbeat_timeout == 3.0
+    assert [e.url for e in controller.bridge.session.config.endpoints] == demo_urls
+
+
+def test_the_real_demo_command_opens_the_window_and_logs_the_demo_agent_in(tmp_path):
+    """``agent-desktop --demo`` as a newcomer runs it (offscreen; the probe clicks Log in with what
+    the demo filled in, waits for the standby, then closes): any Qt warning is fatal here."""
+    base = next(p for p in iter(free_port, None) if p < 65000 and _bindable(p + 1))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen", "QT_FATAL_WARNINGS": "1",
+           "AGENT_DESKTOP_PROBE": "login"}
+    env.pop("AGENT_DESKTOP_BENCH_PASSWORD", None)
+    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "probe logged_in" in result.stdout, result.stdout + result.stderr
+    saved = (tmp_path / "AgentDesktop" / "agent-desktop.conf").read_text()
+    assert f"agent_id={DEMO_AGENT}" in saved and "sites" not in saved
+    for port in (base, base + 1):  # the demo stopped its servers on the way out
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.mark.parametrize("display", ["unset", "stale"])
+def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline(display):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    reason = "no DISPLAY or WAYLAND_DISPLAY is set"
+    if display == "stale":  # an X display that is gone: Qt would abort, so it must be probed
+        env.update(DISPLAY=f":{unused_display_number()}", QT_QPA_PLATFORM="xcb")
+        reason = f"DISPLAY={env['DISPLAY']} does not answer"
     base = next(p for p in iter(free_port, None) if p < 65000 and _bindable(p + 1))
     result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("agent-desktop: no display available, so the demo runs headless")
+    assert lines[0] == (f"agent-desktop: no display available ({reason}), so the demo runs headless (same core, "
+                        f"no windows); failover timeline follows.")
     assert lines[1] == f"Sites: A ws://127.0.0.1:{base}, B ws://127.0.0.1:{base + 1}"
     text = result.stdout
     order = ["Site A: primary, logged in", "Site B: secondary, standby", "Failover: site A lost, detecting",
