@@ -14,11 +14,31 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import DUPLICATE_POLICIES, ConfigError, ServerConfig, SitesFile, load_site_config
+from .config import DUPLICATE_POLICIES, LEAST, ConfigError, ServerConfig, SitesFile, load_site_config
 from .directory import AgentRecord, Directory, DirectoryError, hash_password
 from .resources import resource_path
 
 SECRET_ENV = "INTERACTION_SERVER_SECRET"
+
+
+def _number(kind: type, least: float, most: float | None = None, *, strictly: bool = False):
+    """An argparse type: a ``kind`` number >= ``least`` (> when ``strictly``) and <= ``most``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        low = value <= least if strictly else value < least
+        if low or (most is not None and value > most):
+            bound = f"{'>' if strictly else 'at least'} {least:g}" + (f" and at most {most:g}" if most is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        return value
+
+    return parse
+
+
+_PORT = _number(int, 0, 65535)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -31,15 +51,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--name", default="A", help="site/server name shown to clients and in reporting (default: A)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8701, help="TCP port; 0 picks a free one (default: 8701)")
+    parser.add_argument("--port", type=_PORT, default=8701, help="TCP port; 0 picks a free one (default: 8701)")
     parser.add_argument("--peer", metavar="URL", help="ws:// or wss:// URL of the other site's server, for the peer link")
     parser.add_argument("--agents", metavar="FILE", type=Path, help="agent directory TOML (default: the shipped demo directory)")
     parser.add_argument("--config", metavar="FILE", type=Path, help="site configuration TOML: [server] settings and [[not_ready_reason]] (default: shipped sites.toml)")
     parser.add_argument("--secret-file", metavar="FILE", type=Path, help=f"file holding the pair's shared secret (else ${SECRET_ENV})")
     parser.add_argument("--duplicate-policy", choices=DUPLICATE_POLICIES, help="what a second login of a logged-in agent does (default: force-logout)")
-    parser.add_argument("--heartbeat-interval", metavar="MS", type=int, help="default heartbeat interval in ms (default: 500)")
-    parser.add_argument("--heartbeat-timeout", metavar="MS", type=int, help="a client silent this long is disconnected (default: 1500)")
-    parser.add_argument("--max-message-bytes", metavar="N", type=int, help="largest accepted frame; bigger ones close the socket with 1009 (default: 65536)")
+    parser.add_argument("--heartbeat-interval", metavar="MS", type=_number(int, LEAST["heartbeat_interval_ms"], 60_000), help="default heartbeat interval in ms (default: 500)")
+    parser.add_argument("--heartbeat-timeout", metavar="MS", type=_number(int, LEAST["heartbeat_timeout_ms"]), help="a client silent this long is disconnected (default: 1500)")
+    parser.add_argument("--max-message-bytes", metavar="N", type=_number(int, LEAST["max_message_bytes"]),
+                        help=f"largest accepted frame, at least {LEAST['max_message_bytes']}; bigger ones close the socket with 1009 (default: 65536)")
     parser.add_argument("--tls-cert", metavar="PEM", type=Path, help="certificate chain: serve wss:// instead of ws://")
     parser.add_argument("--tls-key", metavar="PEM", type=Path, help="private key for --tls-cert")
     parser.add_argument("--ca-file", metavar="PEM", type=Path, help="CA bundle to verify a wss:// peer (default: the system store)")
@@ -58,7 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
     aa.add_argument("--skill", action="append", default=[], help="skill (repeatable)")
     aa.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")
     pr = sub.add_parser("pair", help="run sites A and B (peer-linked, demo agents) in the foreground")
-    pr.add_argument("--base-port", type=int, default=8701, help="site A gets this port, site B the next (default: 8701)")
+    pr.add_argument("--base-port", type=_number(int, 1, 65534), default=8701, help="site A gets this port, site B the next (default: 8701)")
     sc = sub.add_parser("schema", help="print the protocol's JSON Schema (as in docs/protocol.schema.json)")
     sc.add_argument("--output", type=Path, help="write to this file instead of standard output")
     tr = sub.add_parser("traffic", help="simulated carrier: submit interactions to a site, re-submit to the other "
@@ -73,14 +94,14 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--user", default="carrier1", help="directory user with role carrier (default: carrier1)")
     tr.add_argument("--password-stdin", action="store_true", help="read the carrier's password from standard input "
                     "(else $INTERACTION_CARRIER_PASSWORD, else the demo password)")
-    tr.add_argument("--rate", type=float, default=1.0, help="interactions per second; above 90/s raise the servers' rate_per_s (default: 1)")
-    tr.add_argument("--count", type=int, help="stop after this many interactions")
-    tr.add_argument("--duration", type=float, help="stop submitting after this many seconds (default: 10 unless --count)")
+    tr.add_argument("--rate", type=_number(float, 0, strictly=True), default=1.0, help="interactions per second; above 90/s raise the servers' rate_per_s (default: 1)")
+    tr.add_argument("--count", type=_number(int, 0), help="stop after this many interactions")
+    tr.add_argument("--duration", type=_number(float, 0, strictly=True), help="stop submitting after this many seconds (default: 10 unless --count)")
     tr.add_argument("--media", default="voice=6,chat=3,email=1", help="media mix as name=weight, comma-separated (default: voice=6,chat=3,email=1)")
     tr.add_argument("--queues", default="sales,support", help="queue mix as name=weight or names, comma-separated (default: sales,support)")
-    tr.add_argument("--grace", type=float, default=1.0, help="seconds after a site is lost before re-submitting its interactions, "
+    tr.add_argument("--grace", type=_number(float, 0), default=1.0, help="seconds after a site is lost before re-submitting its interactions, "
                     "so agents' failover logins adopt theirs first (default: 1)")
-    tr.add_argument("--drain", type=float, default=0.0, help="after submitting, wait up to this many seconds for every interaction to end (default: 0)")
+    tr.add_argument("--drain", type=_number(float, 0), default=0.0, help="after submitting, wait up to this many seconds for every interaction to end (default: 0)")
     tr.add_argument("--prefix", help="interaction id prefix (default: tr-<random>)")
     tr.add_argument("--seed", type=int, help="random seed for the media/queue mix and customer data")
     return parser
@@ -116,8 +137,6 @@ def _traffic(args) -> int:
         if not first:
             raise SystemExit(f"error: --to {args.to}: no such site among {[n for n, _ in sites]}")
         sites = first + [s for s in sites if s[0] != args.to]
-    if args.rate <= 0 or (args.count is not None and args.count < 0) or args.grace < 0 or args.drain < 0:
-        raise SystemExit("error: --rate must be > 0; --count, --grace and --drain >= 0")
     try:
         media = traffic.parse_mix(args.media, tuple(getattr(traffic.p.Media, "__args__", ())))
         queues = traffic.parse_mix(args.queues)
@@ -197,21 +216,45 @@ def _run_pair(args) -> int:
             cmd += ["--config", str(args.config)]
         children.append((name, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
 
+    listening = {name: threading.Event() for name, _ in children}
+
     def pump(name, proc):
         for line in proc.stdout:
+            if line.startswith("listening "):
+                listening[name].set()
             print(f"[{name}] {line}", end="", flush=True)
 
     threads = [threading.Thread(target=pump, args=c, daemon=True) for c in children]
     for t in threads:
         t.start()
-    print(
-        "Local interaction-server pair (Ctrl-C stops both):\n"
-        f"  site A  ws://127.0.0.1:{ports['A']}\n  site B  ws://127.0.0.1:{ports['B']}\n"
-        "Demo users (password 'demo'): agents 1001-1010, supervisor 'sup1', carrier 'carrier1' "
-        "(`interaction-server traffic` feeds the queues). Protocol: docs/protocol.md\n",
-        flush=True,
-    )
+    # SIGTERM stops the pair like Ctrl-C does, instead of orphaning the two servers.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        return _supervise_pair(children, threads, listening, ports)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _supervise_pair(children, threads, listening, ports) -> int:
+    """Print how to connect once both sites listen; on Ctrl-C/SIGTERM or a site's exit, stop both."""
+    try:
+        # Say where to connect only once both sites accept connections.
+        while not all(e.is_set() for e in listening.values()):
+            if any(proc.poll() is not None for _, proc in children):
+                break
+            threads[0].join(0.05)
+        else:
+            print(
+                "Local interaction-server pair (Ctrl-C stops both):\n"
+                f"  site A  ws://127.0.0.1:{ports['A']}\n  site B  ws://127.0.0.1:{ports['B']}\n"
+                "Demo users (password 'demo'): agents 1001-1010, supervisor 'sup1', carrier 'carrier1' "
+                "(`interaction-server traffic` feeds the queues). Protocol: docs/protocol.md\n",
+                flush=True,
+            )
         while all(proc.poll() is None for _, proc in children):
             threads[0].join(0.5)
     except KeyboardInterrupt:
@@ -259,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "traffic":
             return _traffic(args)
         if args.command == "pair":
-            SitesFile.load(args.config or resource_path("sites.toml"))  # fail early on a bad file
+            config_file = args.config or resource_path("sites.toml")
+            load_site_config(config_file)  # fail here on a bad file, not twice in the children
+            SitesFile.load(config_file)
+            if args.agents:
+                Directory.load(args.agents)
             return _run_pair(args)
         config = _server_config(args)
         directory = Directory.load(args.agents or resource_path("demo_agents.toml"))

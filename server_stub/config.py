@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import ssl
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated, Literal
 
-from .protocol import ReasonInfo
+import msgspec
+
+from . import tomlfile
+from .protocol import ReasonCode, ReasonInfo
 
 DUPLICATE_POLICIES = ("force-logout", "deny")
+
+# The least value of each numeric setting that still gives a working server: smaller ones start a
+# server that closes every frame (max_message_bytes 0) or spins (token_ttl_ms 0). Checked for the
+# site file, the command line and ServerConfig alike.
+LEAST = {
+    "heartbeat_interval_ms": 100,
+    "heartbeat_timeout_ms": 200,
+    "register_timeout_ms": 100,
+    "max_message_bytes": 4096,
+    "token_ttl_ms": 1000,
+    "replay_buffer": 0,
+    "rate_per_s": 1.0,
+    "rate_burst": 1,
+    "max_errors": 1,
+    "error_window_ms": 1,
+    "outbound_queue": 16,
+    "password_workers": 1,
+    "max_offer_timeouts": 1,
+    "orphan_timeout_ms": 1,
+    "peer_ack_timeout_ms": 1,
+}
 
 DEFAULT_DISPOSITIONS = (
     ReasonInfo(code="resolved", label="Resolved"),
@@ -63,6 +87,7 @@ class ServerConfig:
     max_errors: int = 20  # within error_window_ms, then close 4001
     error_window_ms: int = 10_000
     outbound_queue: int = 10_000  # frames queued for one slow socket before it is dropped
+    password_workers: int = 2  # scrypt checks at once, for all sockets together
     reasons: tuple[ReasonInfo, ...] = DEFAULT_REASONS
     dispositions: tuple[ReasonInfo, ...] = DEFAULT_DISPOSITIONS
     queues: tuple[QueueConfig, ...] = ()
@@ -86,95 +111,85 @@ class ServerConfig:
         return context
 
     def validate(self) -> "ServerConfig":
+        for key, least in LEAST.items():
+            if getattr(self, key) < least:
+                raise ConfigError(f"{key} must be at least {least:g}, not {getattr(self, key)!r}")
         if self.duplicate_policy not in DUPLICATE_POLICIES:
             raise ConfigError(f"duplicate policy must be one of {DUPLICATE_POLICIES}")
         if not self.secret:
             raise ConfigError("a shared secret is required (--secret-file or INTERACTION_SERVER_SECRET)")
         if self.heartbeat_timeout_ms < 2 * self.heartbeat_interval_ms:
             raise ConfigError("heartbeat timeout must be at least twice the heartbeat interval")
-        if self.token_ttl_ms < 1000:  # refreshed every TTL/2: 0 would push tokens in a busy loop
-            raise ConfigError("token_ttl_ms must be at least 1000")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.offer_timeout_reason not in {r.code for r in self.reasons}:
             raise ConfigError(f"offer_timeout_reason {self.offer_timeout_reason!r} is not a Not Ready reason code")
-        if self.max_offer_timeouts < 1:
-            raise ConfigError("max_offer_timeouts must be at least 1")
         names = [q.name for q in self.queues]
         if len(names) != len(set(names)):
             raise ConfigError(f"queue names must be unique: {names}")
         return self
 
 
-_SITE_KEYS = {
-    "heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",
-    "duplicate_policy", "token_ttl_ms", "replay_buffer", "rate_per_s", "rate_burst",
-    "max_offer_timeouts", "offer_timeout_reason", "orphan_timeout_ms", "peer_ack_timeout_ms",
-}
-_QUEUE_KEYS = {"name", "accept_timeout", "after_call_work", "abandon_after", "service_level_target", "members"}
+def _setting(key: str):
+    kind = type(getattr(ServerConfig, key))
+    return Annotated[kind, msgspec.Meta(ge=LEAST[key])] | None if key in LEAST else kind | None
 
 
-def _seconds(path, where: str, key: str, value, *, optional: bool) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{path}: {where}.{key} must be a positive number of seconds")
-    return int(round(value * 1000))
+_SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",
+              "token_ttl_ms", "replay_buffer", "rate_per_s", "rate_burst", "outbound_queue", "password_workers",
+              "max_offer_timeouts", "orphan_timeout_ms", "peer_ack_timeout_ms")
+# [server]: every key optional; unset ones keep ServerConfig's default.
+_ServerTable = msgspec.defstruct(
+    "ServerTable",
+    [(key, _setting(key), None) for key in _SITE_KEYS]
+    + [("duplicate_policy", Literal[DUPLICATE_POLICIES] | None, None), ("offer_timeout_reason", ReasonCode | None, None)],
+    forbid_unknown_fields=True,
+)
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
-def _queue(path, index: int, entry) -> QueueConfig:
-    where = f"[[queue]] #{index + 1}"
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-        raise ConfigError(f"{path}: {where} needs a name")
-    unknown = set(entry) - _QUEUE_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: {where} has unknown keys {sorted(unknown)}; known: {sorted(_QUEUE_KEYS)}")
-    members = entry.get("members", {})
-    if not isinstance(members, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in members.values()):
-        raise ConfigError(f"{path}: {where}.members maps agent ids to penalties (integers >= 0)")
-    return QueueConfig(
-        name=entry["name"],
-        accept_timeout_ms=_seconds(path, where, "accept_timeout", entry.get("accept_timeout", 30), optional=False),
-        acw_ms=_seconds(path, where, "after_call_work", entry.get("after_call_work"), optional=True),
-        abandon_after_ms=_seconds(path, where, "abandon_after", entry.get("abandon_after"), optional=True),
-        service_level_target_ms=_seconds(path, where, "service_level_target", entry.get("service_level_target", 20), optional=False),
-        members=tuple((str(k), v) for k, v in members.items()),
-    )
+class _QueueTable(msgspec.Struct, forbid_unknown_fields=True):
+    """One [[queue]] table; times in seconds."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    accept_timeout: Seconds = 30
+    after_call_work: Seconds | None = None
+    abandon_after: Seconds | None = None
+    service_level_target: Seconds = 20
+    members: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = {}  # agent id -> penalty
+
+    def config(self) -> QueueConfig:
+        ms = lambda seconds: None if seconds is None else int(round(seconds * 1000))  # noqa: E731
+        return QueueConfig(name=self.name, accept_timeout_ms=ms(self.accept_timeout), acw_ms=ms(self.after_call_work),
+                           abandon_after_ms=ms(self.abandon_after),
+                           service_level_target_ms=ms(self.service_level_target), members=tuple(self.members.items()))
+
+
+class _SiteUrl(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    url: Annotated[str, msgspec.Meta(pattern=r"^wss?://")]
+
+
+class _SiteFile(msgspec.Struct, forbid_unknown_fields=True):
+    """A site configuration file; clients read only ``site``, servers everything else."""
+
+    site: list[_SiteUrl] = []
+    server: _ServerTable = msgspec.field(default_factory=_ServerTable)
+    not_ready_reason: list[ReasonInfo] | None = None
+    disposition: list[ReasonInfo] | None = None
+    queue: list[_QueueTable] = []
 
 
 def load_site_config(path: Path, base: ServerConfig = ServerConfig()) -> ServerConfig:
-    """Read the ``[server]`` table and ``[[not_ready_reason]]`` list of a site TOML file."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    values = {}
-    for key, value in data.get("server", {}).items():
-        if key not in _SITE_KEYS:
-            raise ConfigError(f"{path}: [server] has unknown key {key!r}; known: {sorted(_SITE_KEYS)}")
-        expected = type(getattr(base, key))
-        if expected is float and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, expected):
-            raise ConfigError(f"{path}: [server].{key} must be {expected.__name__}")
-        values[key] = value
-    reasons = data.get("not_ready_reason")
-    if reasons is not None:
-        try:
-            values["reasons"] = tuple(ReasonInfo(code=str(r["code"]), label=str(r["label"])) for r in reasons)
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: each [[not_ready_reason]] needs code and label ({exc})") from None
-    dispositions = data.get("disposition")
-    if dispositions is not None:
-        try:
-            values["dispositions"] = tuple(ReasonInfo(code=str(r["code"]), label=str(r["label"])) for r in dispositions)
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: each [[disposition]] needs code and label ({exc})") from None
-    queues = data.get("queue")
-    if queues is not None:
-        if not isinstance(queues, list):
-            raise ConfigError(f"{path}: queues are [[queue]] tables")
-        values["queues"] = tuple(_queue(path, i, q) for i, q in enumerate(queues))
+    """Read the ``[server]`` table, ``[[not_ready_reason]]``, ``[[disposition]]`` and ``[[queue]]``."""
+    data = tomlfile.load(path, _SiteFile, ConfigError)
+    values = {key: getattr(data.server, key) for key in data.server.__struct_fields__
+              if getattr(data.server, key) is not None}
+    if data.not_ready_reason is not None:
+        values["reasons"] = tuple(data.not_ready_reason)
+    if data.disposition is not None:
+        values["dispositions"] = tuple(data.disposition)
+    values["queues"] = tuple(q.config() for q in data.queue)
     return replace(base, **values)
 
 
@@ -192,8 +207,13 @@ class SitesFile:
 
     @classmethod
     def load(cls, path: Path) -> "SitesFile":
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(tuple(Site(str(s["name"]), str(s["url"])) for s in data["site"]))
-        except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: needs [[site]] tables with name and url ({exc})") from None
+        sites = tomlfile.load(path, _SiteList, ConfigError).site
+        if not sites:
+            raise ConfigError(f"{path}: needs [[site]] tables with name and url")
+        return cls(tuple(Site(s.name, s.url) for s in sites))
+
+
+class _SiteList(msgspec.Struct):
+    """What a client reads of a site file (the servers' tables are not its business)."""
+
+    site: list[_SiteUrl] = []

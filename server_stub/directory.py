@@ -12,11 +12,15 @@ import hashlib
 import hmac
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
+import msgspec
 import tomli_w
+
+from . import tomlfile
+from .protocol import AgentId
 
 ROLES = ("agent", "supervisor", "carrier")
 _ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -73,16 +77,28 @@ class AgentRecord:
         }
 
 
-def _memberships(where: str, value) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
-    """``queues`` as a list of names, or a table of name -> penalty: (names, non-zero penalties)."""
-    if isinstance(value, dict):
-        for name, penalty in value.items():
-            if isinstance(penalty, bool) or not isinstance(penalty, int) or penalty < 0:
-                raise DirectoryError(f"{where}: queue {name!r} needs a penalty >= 0, not {penalty!r}")
-        return tuple(value), tuple((q, v) for q, v in value.items() if v)
-    if isinstance(value, (list, tuple)) and all(isinstance(q, str) for q in value):
-        return tuple(value), ()
-    raise DirectoryError(f"{where}: queues is a list of names or a table of name = penalty")
+Penalty = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _AgentEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """One ``[[agent]]`` table as written in the file (types checked by msgspec on load)."""
+
+    id: AgentId
+    name: str
+    password_hash: str
+    role: Literal[ROLES] = "agent"
+    queues: list[str] | dict[str, Penalty] = []  # names (penalty 0), or name -> penalty
+    skills: list[str] = []
+
+    def record(self) -> "AgentRecord":
+        queues = self.queues
+        penalties = tuple((q, v) for q, v in queues.items() if v) if isinstance(queues, dict) else ()
+        return AgentRecord(id=self.id, name=self.name, password_hash=self.password_hash, role=self.role,
+                           queues=tuple(queues), skills=tuple(self.skills), penalties=penalties)
+
+
+class _DirectoryFile(msgspec.Struct, forbid_unknown_fields=True):
+    agent: list[_AgentEntry] = []
 
 
 @dataclass
@@ -94,26 +110,10 @@ class Directory:
 
     @classmethod
     def load(cls, path: Path) -> "Directory":
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise DirectoryError(f"{path}: {exc}") from exc
         agents: dict[str, AgentRecord] = {}
-        for i, entry in enumerate(data.get("agent", [])):
-            where = f"{path}: [[agent]] #{i + 1}"
-            queues, penalties = _memberships(where, entry.get("queues", ()))
-            try:
-                record = AgentRecord(
-                    id=str(entry["id"]), name=str(entry["name"]),
-                    password_hash=str(entry["password_hash"]), role=str(entry.get("role", "agent")),
-                    queues=queues, skills=tuple(entry.get("skills", ())), penalties=penalties,
-                )
-            except KeyError as exc:
-                raise DirectoryError(f"{where}: missing key {exc.args[0]!r}") from None
-            if not _ID.match(record.id):
-                raise DirectoryError(f"{where}: id {record.id!r} must be 1-64 of A-Z a-z 0-9 _ . @ -")
-            if record.role not in ROLES:
-                raise DirectoryError(f"{where}: role must be one of {ROLES}, not {record.role!r}")
+        for i, entry in enumerate(tomlfile.load(path, _DirectoryFile, DirectoryError).agent):
+            where = f"{path}: agent[{i}]"
+            record = entry.record()
             if not record.password_hash.startswith("scrypt$"):
                 raise DirectoryError(f"{where}: password_hash must be an scrypt hash (see `interaction-server hash-password`)")
             if record.id in agents:

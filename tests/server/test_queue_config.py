@@ -42,12 +42,12 @@ label = "Sold"
 
 
 @pytest.mark.parametrize("text,words", [
-    ('[[queue]]\naccept_timeout = 3', "needs a name"),
-    ('[[queue]]\nname = "q"\naccept_timeout = 0', "accept_timeout must be a positive number"),
-    ('[[queue]]\nname = "q"\nafter_call_work = "long"', "after_call_work must be a positive number"),
-    ('[[queue]]\nname = "q"\nmembers = { "1001" = -1 }', "penalties"),
-    ('[[queue]]\nname = "q"\nskill = "en"', "unknown keys ['skill']"),
-    ('[[disposition]]\ncode = "x"', "needs code and label"),
+    ('[[queue]]\naccept_timeout = 3', "queue[0]: Object missing required field `name`"),
+    ('[[queue]]\nname = "q"\naccept_timeout = 0', "queue[0].accept_timeout: Expected `float` > 0.0"),
+    ('[[queue]]\nname = "q"\nafter_call_work = "long"', "queue[0].after_call_work: Expected `float | null`, got `str`"),
+    ('[[queue]]\nname = "q"\nmembers = { "1001" = -1 }', "queue[0].members[...]: Expected `int` >= 0"),
+    ('[[queue]]\nname = "q"\nskill = "en"', "queue[0]: Object contains unknown field `skill`"),
+    ('[[disposition]]\ncode = "x"', "disposition[0]: Object missing required field `label`"),
 ])
 def test_bad_queue_configuration_is_refused_with_the_key_named(tmp_path, text, words):
     with pytest.raises(ConfigError) as refused:
@@ -80,7 +80,7 @@ def test_directory_memberships_as_a_list_or_with_penalties_and_the_carrier_role(
     path.write_text(path.read_text(encoding="utf-8").replace("support = 2", "support = -2"), encoding="utf-8")
     with pytest.raises(DirectoryError) as refused:
         Directory.load(path)
-    assert "penalty" in str(refused.value)
+    assert "agent[0].queues[...]: Expected `int` >= 0" in str(refused.value)
 
 
 def test_the_shipped_directory_and_site_configuration_load():

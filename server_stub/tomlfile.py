@@ -1,0 +1,25 @@
+"""Read a start-up TOML file into typed structures, or fail with one line that names the file, the
+key and what is wrong (never a traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+
+def load(path: Path, type_, error: type[Exception]):
+    """``path`` decoded and validated as ``type_``; ``error("<file>: <where>: <what>")`` otherwise."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return msgspec.toml.decode(data, type=type_)
+    except msgspec.ValidationError as exc:
+        what, sep, where = str(exc).partition(" - at `$")
+        if sep:
+            raise error(f"{path}: {where.rstrip('`').lstrip('.') or 'top level'}: {what}") from None
+        raise error(f"{path}: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from None

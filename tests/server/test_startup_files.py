@@ -1,0 +1,107 @@
+"""Bad start-up input (agent directory, site configuration, numeric options) stops the server with
+one line naming the file, the key and the problem, and exit code 2: never a traceback, never a
+server that starts but cannot work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from server_stub.resources import resource_path
+from tests.server.test_cli import cli
+from tests.server.wire import connect_registered, run
+
+AGENT = 'id = "1001"\nname = "A"\npassword_hash = "scrypt$16384$8$1$AA==$AA=="\n'
+
+
+@pytest.mark.parametrize("text,where", [
+    (f"[[agent]]\n{AGENT}skills = 5\n", "agent[0].skills: Expected `array`, got `int`"),
+    ("agent = [1]\n", "agent[0]: Expected `object`, got `int`"),
+    ("agent = 5\n", "agent: Expected `array`, got `int`"),
+    ('[[agent]]\nid = "1001"\nname = "A"\n', "agent[0]: Object missing required field `password_hash`"),
+    (f"[[agent]]\n{AGENT}role = \"boss\"\n", "agent[0].role: Invalid enum value 'boss'"),
+    (f"[[agent]]\n{AGENT}queues = {{ sales = \"high\" }}\n", "agent[0].queues"),
+    (f"[[agent]]\n{AGENT}name = 1979-05-27\n", "not valid TOML"),  # a key given twice
+    (f'[[agent]]\n{AGENT.replace("1001", "no spaces allowed")}', "agent[0].id: Expected `str` matching regex"),
+    ("[[agents]]\nid = 1\n", "Object contains unknown field `agents`"),
+    ("[[agent]\n", "not valid TOML"),
+])
+def test_a_malformed_agent_directory_is_one_error_line(tmp_path, text, where):
+    path = tmp_path / "agents.toml"
+    path.write_text(text, encoding="utf-8")
+    result = cli("--port", "0", "--agents", str(path), timeout=10)
+    assert result.returncode == 2, result
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr  # one line
+    assert result.stderr.startswith(f"error: {path}: ") and where in result.stderr, result.stderr
+    assert "listening" not in result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text,where", [
+    ("server = 5\n", "server: Expected `object`, got `int`"),
+    ("[server]\nmax_message_bytes = 0\n", "server.max_message_bytes: Expected `int` >= 4096"),
+    ("[server]\nrate_per_s = \"fast\"\n", "server.rate_per_s: Expected `float | null`, got `str`"),
+    ("[server]\nheartbeat_interval_ms = true\n", "server.heartbeat_interval_ms: Expected `int | null`, got `bool`"),
+    ("[server]\nduplicate_policy = \"both\"\n", "server.duplicate_policy: Invalid enum value 'both'"),
+    ("[server]\nmax_mesage_bytes = 1\n", "server: Object contains unknown field `max_mesage_bytes`"),
+    ("not_ready_reason = [1]\n", "not_ready_reason[0]: Expected `object`, got `int`"),
+    ("[[queue]]\nname = \"q\"\nmembers = [\"1001\"]\n", "queue[0].members: Expected `object`, got `array`"),
+    ("[[site]]\nname = \"A\"\nurl = \"http://x\"\n", "site[0].url: Expected `str` matching regex"),
+    ("[server\n", "not valid TOML"),
+])
+def test_a_malformed_site_configuration_is_one_error_line(tmp_path, text, where):
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    for command in ([], ["pair", "--base-port", "1"]):  # `pair` checks the file before starting anything
+        result = cli("--port", "0", "--config", str(path), *command, timeout=10)
+        assert result.returncode == 2, result
+        assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+        assert result.stderr.startswith(f"error: {path}: ") and where in result.stderr, result.stderr
+        assert "listening" not in result.stdout and "Traceback" not in result.stderr
+
+
+def test_an_unreadable_directory_is_one_error_line(tmp_path):
+    missing = tmp_path / "nowhere.toml"
+    result = cli("--port", "0", "--agents", str(missing), timeout=10)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {missing}: No such file or directory", result
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--max-message-bytes", "0"), ("--max-message-bytes", "4095"), ("--heartbeat-interval", "0"),
+    ("--heartbeat-interval", "-5"), ("--heartbeat-timeout", "10"), ("--port", "70000"), ("--port", "x"),
+])
+def test_numeric_options_below_a_working_minimum_are_refused(option, value):
+    result = cli("--port", "0", option, value, timeout=10)
+    assert result.returncode == 2, result
+    assert f"argument {option}: " in result.stderr and "listening" not in result.stdout, result.stderr
+
+
+def test_a_configured_frame_limit_is_the_one_applied(make_server):
+    server = make_server(["--max-message-bytes", "8192"])
+
+    async def scenario():
+        ok = await connect_registered(server.url)
+        answer = await ok.request({"type": "RequestAgentNotAvailable", "pad": "x" * 7000})
+        assert answer["code"] == "invalid_state"  # under the limit: read and answered
+        big = await connect_registered(server.url)
+        frame = json.dumps({"type": "RequestAgentNotAvailable", "request_id": "big", "pad": "x" * 9000})
+        assert 8192 < len(frame) < 64 * 1024  # refused only because of the configured limit
+        try:
+            await big.send_raw(frame)
+        except ConnectionClosed:
+            pass
+        code, _ = await big.expect_close(allow_messages=False)
+        assert code == 1009
+        await ok.assert_open()
+
+    run(scenario())
+
+
+def test_the_shipped_files_pass_the_same_validation():
+    from server_stub.config import SitesFile, load_site_config
+    from server_stub.directory import Directory
+
+    assert load_site_config(resource_path("sites.toml")).with_overrides(secret=b"x").validate()
+    assert [s.name for s in SitesFile.load(resource_path("sites.toml")).sites] == ["A", "B"]
+    assert Directory.load(resource_path("demo_agents.toml")).get("sup1").role == "supervisor"
