@@ -131,12 +131,16 @@ class LoginWindow(QWidget):
         self.resize(380, 320)
 
     def set_sites(self, settings: DesktopSettings) -> None:
-        current = self.site_combo.currentData() or settings.preferred_site
+        """The configured sites; a preferred site fixed by IT is selected and cannot be changed."""
+        locked = settings.lock_reason("preferred_site")
+        current = settings.preferred_site if locked else self.site_combo.currentData() or settings.preferred_site
         self.site_combo.clear()
         for site in settings.sites:
             self.site_combo.addItem(icon("site-up"), f"Site {site.name} ({site.url})", site.name)
         index = self.site_combo.findData(current)
         self.site_combo.setCurrentIndex(max(0, index))
+        self.site_combo.setEnabled(locked is None)
+        self.site_combo.setToolTip(locked or "")
 
     def _submit(self) -> None:
         if not self.login_button.isEnabled():

@@ -118,3 +118,41 @@ def test_command_line_settings_flag_reports_a_bad_file(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (f"agent-desktop: settings file {bad}: failback must be one of "
                                      f"('never', 'when-idle'), got 'sometimes'")
+
+
+def test_a_preferred_site_fixed_by_it_is_locked_in_the_login_window(qtbot, store, tmp_path):
+    from desktop.ui.widgets import LoginWindow
+
+    it = tmp_path / "it.toml"
+    it.write_text(IT_FILE)
+    window = LoginWindow(st.resolve(store, it, DEFAULT_SITES), keyring_reason=None)
+    qtbot.addWidget(window)
+    requests = []
+    window.login_requested.connect(lambda *args: requests.append(args))
+    combo = window.site_combo
+    assert combo.currentData() == "B" and not combo.isEnabled()
+    assert combo.toolTip() == f"Set by IT in {it}"
+    window.set_sites(st.resolve(store, it, DEFAULT_SITES))  # settings re-applied: still IT's choice
+    assert combo.currentData() == "B" and not combo.isEnabled()
+    window.agent_edit.setText("1001")
+    window.password_edit.setText("pw")
+    qtbot.mouseClick(window.login_button, Qt.MouseButton.LeftButton)
+    assert requests[-1][3] == "B"
+    # Without IT's lock the agent chooses.
+    window.set_sites(st.resolve(store, None, DEFAULT_SITES))
+    assert combo.isEnabled() and combo.toolTip() == ""
+
+
+def test_the_default_it_file_location_is_used_when_present(monkeypatch, tmp_path):
+    monkeypatch.delenv(st.SETTINGS_ENV, raising=False)
+    assert st.DEFAULT_IT_FILE == st.Path("/etc/agent-desktop/settings.toml")
+    default = tmp_path / "etc" / "agent-desktop" / "settings.toml"
+    assert st.it_file_path(None, default=default) is None  # absent: nothing to apply, no error
+    default.parent.mkdir(parents=True)
+    default.write_text("heartbeat_timeout = 4.5\n")
+    assert st.it_file_path(None, default=default) == default
+    settings = st.resolve(QSettings(str(tmp_path / "u.ini"), QSettings.Format.IniFormat),
+                          st.it_file_path(None, default=default), DEFAULT_SITES)
+    assert settings.heartbeat_timeout == 4.5 and settings.locked == {"heartbeat_timeout"}
+    monkeypatch.setenv(st.SETTINGS_ENV, str(tmp_path / "env.toml"))
+    assert st.it_file_path(None, default=default) == tmp_path / "env.toml"  # the environment beats it
