@@ -38,16 +38,24 @@ def app_version() -> str:
 class Tray(QObject):
     """The tray icon (state) and its notifications; a no-op where the platform has no tray."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, tray_icon: QSystemTrayIcon | None = None):
+        """``tray_icon``: use this one (tests: a real object where the platform has no tray)."""
         super().__init__(parent)
-        self.icon: QSystemTrayIcon | None = None
+        self.icon: QSystemTrayIcon | None = tray_icon
         self.shown: list[pr.Notification] = []
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            self.icon = QSystemTrayIcon(icon("offline"), self)
-            self.icon.setToolTip("Agent Desktop")
+        self.state: tuple[str, str] = ("offline", "")
+        if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
+            self.icon = QSystemTrayIcon(self)
             self.icon.show()
+        if self.icon is not None:
+            self.icon.setIcon(icon("offline"))
+            self.icon.setToolTip("Agent Desktop")
 
     def set_state(self, name: str, tooltip: str) -> None:
+        """Icon and tooltip for the agent's state; only a change reaches the tray (refresh runs 4×/s)."""
+        if (name, tooltip) == self.state:
+            return
+        self.state = (name, tooltip)
         if self.icon is not None:
             self.icon.setIcon(icon(name))
             self.icon.setToolTip(f"Agent Desktop – {tooltip}")
@@ -71,7 +79,8 @@ class DesktopController(QObject):
     settings_requested = Signal()
 
     def __init__(self, settings: DesktopSettings, store: QSettings, *, keyring_reason: str | None = None,
-                 ca_file: str | None = None, unreachable_after: float = pr.UNREACHABLE_AFTER, parent=None):
+                 ca_file: str | None = None, unreachable_after: float = pr.UNREACHABLE_AFTER,
+                 tray_icon: QSystemTrayIcon | None = None, parent=None):
         super().__init__(parent)
         self.settings = settings
         self.store = store
@@ -88,7 +97,7 @@ class DesktopController(QObject):
         self.agent_id: str | None = None
         self.login_window = LoginWindow(settings, keyring_reason)
         self.main_window = MainWindow()
-        self.tray = Tray(self)
+        self.tray = Tray(self, tray_icon)
         if self.tray.icon is not None:
             menu = QMenu()
             menu.addAction("Show Agent Desktop", self.raise_current_window)

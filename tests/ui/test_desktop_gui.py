@@ -8,9 +8,10 @@ import re
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from desktop.ui.controller import DesktopController
+from desktop.ui.icons import icon
 from tests.support.memory_keyring import use_no_keyring
 from tests.support.servers import ServerProcess, free_port
 
@@ -277,3 +278,43 @@ def test_failback_when_idle_from_settings_moves_back_to_the_preferred_site(pair,
     assert re.fullmatch(r"Moved back to site A in \d+ ms; Not Ready, \d\d:\d\d, kept", main.banner.headline.text())
     assert [r.text for r in main.event_log.rows if r.category == "failover"][-1].startswith(
         "Failback: restored on site A")
+
+
+class RecordingTrayIcon(QSystemTrayIcon):
+    """A real tray icon object (offscreen has no tray to show it in) that counts what reaches it."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def setIcon(self, value) -> None:
+        self.calls.append("icon")
+        super().setIcon(value)
+
+    def setToolTip(self, text: str) -> None:
+        self.calls.append("tooltip")
+        super().setToolTip(text)
+
+
+def test_tray_icon_and_tooltip_follow_the_state_and_change_only_when_it_does(pair, make_desktop, qtbot):
+    a, b = pair
+    tray = RecordingTrayIcon()
+    desktop = make_desktop([a, b], tray_icon=tray)
+    main = desktop.main_window
+
+    def shows(name: str, tooltip: str) -> bool:
+        return tray.toolTip() == f"Agent Desktop – {tooltip}" and tray.icon().cacheKey() == icon(name).cacheKey()
+
+    log_in(qtbot, desktop, agent="1004")
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+    qtbot.waitUntil(lambda: shows("not-ready", "Not Ready"), timeout=WAIT)
+    calls = len(tray.calls)
+    ticks = []
+    desktop.refresh_timer.timeout.connect(lambda: ticks.append(1))
+    qtbot.waitUntil(lambda: len(ticks) >= 8, timeout=WAIT)  # two seconds of clock ticks, no state change
+    assert len(tray.calls) == calls, "the tray was reset on every refresh"
+    qtbot.mouseClick(main.ready_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: shows("ready", "Ready"), timeout=WAIT)
+    assert tray.calls[calls:] == ["icon", "tooltip"]
+    qtbot.mouseClick(main.logout_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: shows("offline", "logged out"), timeout=WAIT)
