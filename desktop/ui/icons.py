@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from PySide6.QtCore import qWarning
 from PySide6.QtGui import QIcon
 
 from server_stub.resources import resource_dir
@@ -11,6 +12,10 @@ from server_stub.resources import resource_dir
 
 @lru_cache(maxsize=None)
 def icon(name: str) -> QIcon:
-    """``name`` without .svg; a missing file gives an empty icon rather than a crash."""
+    """``name`` without .svg. A missing file is a Qt warning (fatal in the tests and under
+    QT_FATAL_WARNINGS, so a typo cannot ship unnoticed) and an empty icon, never a crash."""
     path = resource_dir() / "icons" / f"{name}.svg"
-    return QIcon(str(path)) if path.is_file() else QIcon()
+    if not path.is_file():
+        qWarning(f"agent-desktop: missing icon {path}")
+        return QIcon()
+    return QIcon(str(path))
