@@ -39,6 +39,7 @@ class SettingsWindow(QWidget):
         self.sites_table = QTableWidget(0, 2)
         self.sites_table.setAccessibleName("Sites")
         self.sites_table.setHorizontalHeaderLabels(["Name", "URL"])
+        self.sites_table.setTabKeyNavigation(False)  # Tab wraps round the cells forever otherwise
         self.sites_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.sites_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.add_site = QPushButton("&Add site")

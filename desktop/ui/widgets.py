@@ -234,6 +234,7 @@ class EventLogWidget(QWidget):
                                   "Copy the session summary and the visible events to the clipboard")
         self.table = _named(QTableWidget(0, 3), "Event log")
         self.table.setHorizontalHeaderLabels(["Time", "Category", "Event"])
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table (arrows move in it); else a trap
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -288,6 +289,7 @@ class ConnectionPanel(QTableWidget):
         super().__init__(0, 4, parent)
         _named(self, "Connections", "Each server with its site, role and last heartbeat")
         self.setHorizontalHeaderLabels(["Site", "Address", "Role", "Last heartbeat"])
+        self.setTabKeyNavigation(False)  # Tab leaves the table (arrows move in it); else a trap
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

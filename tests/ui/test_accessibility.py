@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui import presenter as pr
 from desktop.ui.controller import DesktopController
 from desktop.ui.settings import DesktopSettings, Site
 from desktop.ui.settings_window import SettingsWindow
@@ -98,3 +99,55 @@ def test_window_geometry_is_remembered(desktop, user_store, qloop):
         again.shutdown()
         again.login_window.deleteLater()
         again.main_window.deleteLater()
+
+
+def tab_cycle(qtbot, window: QWidget, start: QWidget, limit: int = 60) -> list[QWidget]:
+    """Press Tab from ``start`` until focus comes back to it: the controls a keyboard user reaches."""
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    start.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is start, timeout=2000)
+    seen = [start]
+    for _ in range(limit):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        if QApplication.focusWidget() is start:
+            return seen
+        seen.append(QApplication.focusWidget())
+    raise AssertionError(f"Tab never came back to {start.accessibleName()}: stuck at "
+                         f"{[w.accessibleName() or type(w).__name__ for w in seen[-5:]]}")
+
+
+def usable(window: QWidget) -> list[QWidget]:
+    return [w for w in controls(window) if w.isVisible() and w.isEnabled()]
+
+
+def test_tab_walks_every_control_of_each_main_window_tab(desktop, qtbot):
+    main = desktop.main_window
+    main.set_reasons({"lunch": "Lunch", "break": "Break"})
+    # Full panels, as after a day's work: Tab must leave a read-only table, not walk all its cells.
+    for second in range(40):
+        main.event_log.add(pr.LogRow(1_700_000_000_000 + second * 1000, "connection", f"event {second}"))
+    main.connections.render([pr.LinkRow("A", "ws://a", "primary", "primary, logged in", "0.2 s ago"),
+                             pr.LinkRow("B", "ws://b", "secondary", "secondary, standby", "0.3 s ago")])
+    reached_anywhere = set()
+    for index in range(main.tabs.count()):
+        main.tabs.setCurrentIndex(index)
+        seen = tab_cycle(qtbot, main, main.ready_button)
+        missing = [w.accessibleName() for w in usable(main) if w not in seen]
+        assert not missing, f"tab {main.tabs.tabText(index)!r}: Tab never reaches {missing}"
+        assert all(w.window() is main for w in seen)
+        reached_anywhere |= {w.accessibleName() for w in seen}
+    assert {"Ready", "Not Ready reason", "Not Ready", "After Call Work", "Log out", "Connections", "Event log",
+            "Filter events", "Copy for support"} <= reached_anywhere
+
+
+def test_tab_walks_every_control_of_the_settings_window(user_store, qtbot):
+    window = SettingsWindow(user_store)
+    qtbot.addWidget(window)
+    window.load(SETTINGS)
+    seen = tab_cycle(qtbot, window, window.sites_table)
+    missing = [w.accessibleName() for w in usable(window) if w not in seen]
+    assert not missing, f"Tab never reaches {missing}"
+    assert {"Sites", "Add site", "Remove site", "Preferred site", "Heartbeat timeout", "Failback policy",
+            "Save settings", "Close settings"} <= {w.accessibleName() for w in seen}
