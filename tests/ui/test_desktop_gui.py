@@ -55,10 +55,31 @@ def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, q
     qtbot.waitUntil(lambda: seconds_shown(main.time_label.text()) >= 1, timeout=WAIT)  # the clock ticks
     shown_before = seconds_shown(main.time_label.text())
 
+    shown: list[tuple[str, str]] = []  # (headline, phase list) each time the banner is drawn
+    render = main.banner.render
+
+    def recording_render(banner, now):
+        render(banner, now)
+        if main.banner.isVisible() and (not shown or shown[-1] != (main.banner.headline.text(),
+                                                                   main.banner.steps.text())):
+            shown.append((main.banner.headline.text(), main.banner.steps.text()))
+
+    main.banner.render = recording_render
     a.kill9()
 
     qtbot.waitUntil(lambda: main.banner.isVisible(), timeout=WAIT)
     qtbot.waitUntil(lambda: main.banner.headline.text().startswith("Moved to site B in"), timeout=WAIT)
+    # The banner walked through the phases, with a running elapsed time, before the summary.
+    elapsed = r"(\d+ ms|\d+\.\d s)"
+    detecting = [h for h, steps in shown if re.fullmatch(rf"Site A lost: detecting… {elapsed}", h)
+                 and steps.startswith("… Detecting the loss")]
+    logging_in = [h for h, steps in shown if re.fullmatch(rf"Site A lost: logging in on site B… {elapsed}", h)
+                  and steps.startswith("✓ Detecting the loss   … Logging in on site B")]
+    assert len(detecting) >= 2 and logging_in, shown  # detecting ticks (heartbeat timeout 1.5 s)
+    assert detecting[0] != detecting[-1], "the elapsed time did not tick"
+    order = [h for h, _ in shown]
+    assert order.index(detecting[-1]) < order.index(logging_in[0]) < len(order) - 1
+    assert shown[-1][1] == "✓ Detecting the loss   ✓ Logging in on site B   ✓ State restored"
     headline = main.banner.headline.text()
     assert re.fullmatch(r"Moved to site B in \d+ ms; Not Ready – Lunch, \d\d:\d\d, kept", headline), headline
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
