@@ -73,6 +73,7 @@ ErrorCode = Literal[
     "invalid_token",  # resume token forged, malformed or for another agent
     "token_expired",
     "already_logged_in",  # duplicate login refused (policy ``deny``) or same socket
+    "login_in_progress",  # another credentialed request on this socket is still being verified
     "not_logged_in",  # state change or logout without a login on this socket
     "stale_epoch",  # the request carries an older epoch than the agent's current login
     "invalid_reason",  # Not Ready reason code not configured on this server
@@ -112,6 +113,13 @@ class AgentReport(_Struct):
     reason: ReasonCode | None = None
     place: ShortText | None = None
     interaction_id: InteractionId | None = None  # the interaction in the agent's hands, if any
+
+
+class ReplacedLogin(_Struct):
+    """The older login a password login ended (policy ``force-logout``), so the new desktop can say so."""
+
+    server: ShortText  # the site whose session was ended (this server, or its peer)
+    epoch: Epoch  # that session's epoch
 
 
 class Interaction(_Struct):
@@ -307,6 +315,7 @@ class EventAck(Message, tag="EventAck"):
     reasons: list[ReasonInfo] | None = None
     stream_id: str | None = None
     dispositions: list[ReasonInfo] | None = None  # register: the disposition codes for RequestCompleteInteraction
+    replaced: ReplacedLogin | None = None  # login: the other login of this agent that this one ended
 
 
 class EventError(Message, tag="EventError"):

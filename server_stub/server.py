@@ -14,6 +14,7 @@ import itertools
 import logging
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import websockets
@@ -91,7 +92,10 @@ class Conn:
     last_refused: float = 0.0
     last_rate_notice: float = 0.0
     answers: _LRU = field(default_factory=_LRU)
-    pending: set = field(default_factory=set)  # request ids whose answer waits for the peer
+    # Request ids being processed (credentials checked, or the peer awaited) -> how many retry
+    # copies arrived meanwhile: each copy gets the original answer when it is sent.
+    inflight: dict = field(default_factory=dict)
+    verifying: asyncio.Task | None = None  # the one credentialed request being checked
     closing: bool = False
     writer: asyncio.Task | None = None
 
@@ -198,6 +202,10 @@ class InteractionServer:
         self.peer: PeerLink | None = None
         self.port: int | None = None
         self.peer_synced: asyncio.Event | None = None
+        self.peer_name: str | None = None  # the peer's site name, once it has told us its epochs
+        # Password checks (scrypt) share a small pool, first come first served; with at most one
+        # per socket, a socket flooding logins waits its turn behind everyone else's.
+        self._verifier = ThreadPoolExecutor(max_workers=config.password_workers, thread_name_prefix="scrypt")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -250,6 +258,7 @@ class InteractionServer:
             await asyncio.gather(*closing, return_exceptions=True)
             await self._server.wait_closed()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._verifier.shutdown(wait=False, cancel_futures=True)
         log.info("server %s stopped", self.name)
 
     # ------------------------------------------------------------------ socket loop
@@ -308,6 +317,7 @@ class InteractionServer:
         if conn.closing:
             return
         conn.closing = True
+        self._abandon_verification(conn)
         conn.queue.put_nowait(None) if not conn.queue.full() else None
 
         async def close_after_flush() -> None:
@@ -319,6 +329,11 @@ class InteractionServer:
             await conn.ws.close(code, reason)
 
         asyncio.get_running_loop().create_task(close_after_flush())
+
+    def _abandon_verification(self, conn: Conn) -> None:
+        """A closing socket's queued password check would only cost everyone else time."""
+        if conn.verifying is not None:
+            conn.verifying.cancel()
 
     def _admit(self, conn: Conn) -> bool:
         """Token-bucket flood control: over the rate, frames are refused; a steady flood closes."""
@@ -346,12 +361,17 @@ class InteractionServer:
 
     def _protocol_error(self, conn: Conn, code: str, message: str, request_id: str | None) -> None:
         log.info("%s: %s: %s", conn.label(), code, message)
-        self._send(conn, p.EventError(code=code, message=message, request_id=request_id))
+        self._answered(conn, request_id, self._send(conn, p.EventError(code=code, message=message, request_id=request_id)))
         now = time.monotonic()
         conn.errors.append(now)
         window = self.config.error_window_ms / 1000
         if sum(1 for t in conn.errors if now - t <= window) > self.config.max_errors:
             self._close(conn, CLOSE_TOO_MANY_ERRORS, "too many protocol errors")
+
+    def _answered(self, conn: Conn, request_id: str | None, frame: str) -> None:
+        """The answer again for each retry copy that arrived while its request was in flight."""
+        for _ in range(conn.inflight.pop(request_id, 0)):
+            _enqueue(conn, frame)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -384,8 +404,9 @@ class InteractionServer:
         if cached is not None:
             _enqueue(conn, cached)  # a retry: the original answer, no second effect
             return
-        if request_id in conn.pending:
-            return  # a retry of a request still waiting for the peer: its answer is coming
+        if request_id in conn.inflight:  # a retry of a request still in flight: it gets the same answer
+            conn.inflight[request_id] += 1
+            return
         handler = self._handlers.get(type(msg))
         if not conn.registered and not isinstance(msg, p.RequestRegisterClient):
             self._protocol_error(conn, "not_registered", "send RequestRegisterClient first", request_id)
@@ -394,7 +415,12 @@ class InteractionServer:
             self._protocol_error(conn, "bad_message", f"{type(msg).__name__} needs exactly one of password and resume_token", request_id)
             return
         if handler in _ASYNC_HANDLERS:
-            asyncio.get_running_loop().create_task(self._run_async(conn, handler, msg))
+            if conn.verifying is not None:
+                self._protocol_error(conn, "login_in_progress", "another credentialed request on this socket is still "
+                                     "being verified; wait for its answer", request_id)
+                return
+            conn.inflight[request_id] = 0
+            conn.verifying = asyncio.get_running_loop().create_task(self._run_async(conn, handler, msg))
             return
         self._answer(conn, msg, handler)
 
@@ -404,7 +430,7 @@ class InteractionServer:
         except _Silent:
             return
         except _Deferred as deferred:
-            conn.pending.add(msg.request_id)
+            conn.inflight[msg.request_id] = 0
             asyncio.get_running_loop().create_task(self._answer_later(conn, msg, deferred))
             return
         except Refusal as refusal:
@@ -415,6 +441,7 @@ class InteractionServer:
     def _deliver(self, conn: Conn, msg: p.Request, ack: p.EventAck, after) -> None:
         frame = self._send(conn, ack)
         conn.answers.remember(msg.request_id, frame)
+        self._answered(conn, msg.request_id, frame)
         if conn.principal and not isinstance(msg, _SOCKET_BINDING):
             self.agent_answers[conn.principal.id].remember(msg.request_id, frame)
         for event in after:
@@ -439,10 +466,15 @@ class InteractionServer:
                 return
             self._deliver(conn, msg, ack, after)
         except Exception:
-            log.exception("%s: internal error", conn.label())
-            self._send(conn, p.EventError(code="internal", message="internal server error", request_id=msg.request_id))
+            self._internal_error(conn, msg.request_id)
         finally:
-            conn.pending.discard(msg.request_id)
+            conn.inflight.pop(msg.request_id, None)
+
+    def _internal_error(self, conn: Conn, request_id: str) -> None:
+        log.exception("%s: internal error", conn.label())
+        frame = self._send(conn, p.EventError(code="internal", message="internal server error; the request had no effect",
+                                              request_id=request_id))
+        self._answered(conn, request_id, frame)
 
     async def _run_async(self, conn: Conn, handler, msg) -> None:
         """Verify credentials off the loop (scrypt), then run the handler on the loop."""
@@ -457,10 +489,13 @@ class InteractionServer:
             if conn.ws.close_code is not None or conn.closing:
                 return
             self._answer(conn, msg, handler, record)
+        except asyncio.CancelledError:
+            log.info("%s: %s abandoned: the socket is closing", conn.label(), type(msg).__name__)
         except Exception:  # as in _handle: a bug costs one request (answered), never silence
-            log.exception("%s: internal error", conn.label())
-            self._send(conn, p.EventError(code="internal", message="internal server error; the request had no effect",
-                                          request_id=msg.request_id))
+            self._internal_error(conn, msg.request_id)
+        finally:
+            conn.inflight.pop(msg.request_id, None)
+            conn.verifying = None
 
     async def _authenticate(self, msg) -> tuple[AgentRecord, int | None]:
         """(record, token epoch or None for a password)."""
@@ -475,7 +510,7 @@ class InteractionServer:
                 raise Refusal("invalid_token", "resume token belongs to another user")
             return record, claim.epoch
         hash_ = record.password_hash if record else _DUMMY_HASH  # same cost for unknown ids
-        ok = await asyncio.to_thread(verify_password, msg.password, hash_)
+        ok = await asyncio.get_running_loop().run_in_executor(self._verifier, verify_password, msg.password, hash_)
         if not ok or record is None:
             raise Refusal("bad_credentials", "unknown user or wrong password")
         return record, None
@@ -534,6 +569,10 @@ class InteractionServer:
             raise Refusal("already_logged_in", f"agent {agent_id} is already logged in {where} (duplicate policy: deny)")
         known = max(current, self.known_epoch.get(agent_id, 0), token_epoch or 0)
         epoch = max(msg.epoch or 1, known + 1)
+        replaced = None
+        if duplicate:  # force-logout: tell the new desktop whose login it ended
+            replaced = (p.ReplacedLogin(server=self.name, epoch=here.epoch) if here is not None else
+                        p.ReplacedLogin(server=self.peer_name or "peer", epoch=self.peer_logged_in[agent_id]))
         if here is not None:
             ended = "duplicate_login" if duplicate else "moved"  # not `reason`: that is the new state's
             self._end_session(here, ended, f"logged in again elsewhere (epoch {epoch})", close=True)
@@ -562,7 +601,7 @@ class InteractionServer:
         if adopted:
             self._replicate([self._peer_row(self.engine.interactions[i], "held", "adopt") for i in adopted])
         return p.EventAck(request_id=msg.request_id, server=self.name, role="primary", epoch=epoch,
-                          resume_token=token, token_expires_ms=expires), (self._status(session), lambda: self._apply(effects))
+                          resume_token=token, token_expires_ms=expires, replaced=replaced), (self._status(session), lambda: self._apply(effects))
 
     def _issue_token(self, session: AgentSession) -> tuple[str, int]:
         expires = wall_ms() + self.config.token_ttl_ms
@@ -657,6 +696,7 @@ class InteractionServer:
         if replay is not None:
             frame = self._send(conn, ack)
             conn.answers.remember(msg.request_id, frame)
+            self._answered(conn, msg.request_id, frame)
             for f in replay:
                 _enqueue(conn, f)
             raise _Silent()
@@ -886,6 +926,7 @@ class InteractionServer:
             self.engine.peer_lost(wall_ms())
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn)
+        self._abandon_verification(conn)
         if conn.login is not None:
             self._end_session(conn.login, "disconnected", "link lost", close=False)
 
@@ -913,6 +954,7 @@ class InteractionServer:
         return p.PeerAgentEpochs(server=self.name, epochs=self.held_epochs(), known=dict(self.known_epoch), full=True)
 
     def peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
+        self.peer_name = msg.server
         if msg.full:
             self.peer_logged_in.clear()
             for agent_id, epoch in msg.known.items():

@@ -30,9 +30,10 @@ REGENERATE = "python -m server_stub schema --output docs/protocol.schema.json"
 
 DOC = DOC_PATH.read_text(encoding="utf-8")
 ALL_TYPES = {**p.CLIENT_TYPES, **p.SERVER_TYPES}
-SHARED_STRUCTS = {cls.__name__: cls for cls in (p.StateSnapshot, p.AgentReport, p.ResumePoint, p.ReasonInfo)}
+SHARED_STRUCTS = {cls.__name__: cls for cls in (p.StateSnapshot, p.AgentReport, p.ResumePoint, p.ReasonInfo,
+                                                  p.ReplacedLogin)}
 # The close codes the reference must explain (the server's own, the library's, the client's).
-CLOSE_CODES = {1000, 1001, 1009, 1011, 4000, 4001, 4002, 4003, 4008, 4009}
+CLOSE_CODES = {1000, 1001, 1007, 1009, 1011, 4000, 4001, 4002, 4003, 4008, 4009}
 
 
 # --------------------------------------------------------------------------- reading the doc

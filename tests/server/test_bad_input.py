@@ -7,21 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.server.wire import WireClient, connect_registered, login_agent, register, run, still_works
-from tests.support.servers import async_wait_until, server_pair
-
-
-@pytest.fixture(scope="module")
-def server():
-    a, b = server_pair()
-    a.start()
-    b.start()
-    yield a
-    assert b.stop() == 0
-    assert a.stop() == 0, "server A did not stop cleanly after the bad input"
+from tests.support.servers import async_wait_until
 
 
 def logged(server, client: WireClient, text: str) -> bool:

@@ -33,6 +33,7 @@ def test_duplicate_login_forces_the_old_socket_out(pair):
     async def scenario():
         sup, _, snap = await subscribe(a.url)
         old, ack1, _ = await login_agent(a.url, "1001")
+        assert "replaced" not in ack1  # nothing was ended
         lunch = await state_request(old, "RequestAgentNotReady", 1, reason="lunch")
         assert lunch["type"] == "EventAck"
         await old.expect("EventCurrentAgentStatus", reason="lunch")
@@ -40,6 +41,7 @@ def test_duplicate_login_forces_the_old_socket_out(pair):
         new = await connect_registered(a.url)
         ack2, status = await login(new, "1001")
         assert ack2["epoch"] == 2
+        assert ack2["replaced"] == {"server": "A", "epoch": 1}  # the new desktop learns what it ended
         # A new login (password): default state, no reason inherited or invented.
         assert status["state"] == "not_ready" and "reason" not in status, status
 
@@ -123,7 +125,7 @@ def test_peer_fencing_and_losing_the_peer(pair):
         await sup_a.expect("EventAgentLogin", seq=snap_a["seq"] + 1)
 
         desk_b, ack_b, _ = await login_agent(b.url, "1001", token=ack["resume_token"], epoch=2)
-        assert ack_b["epoch"] == 2
+        assert ack_b["epoch"] == 2 and "replaced" not in ack_b  # the same desktop moving ended nobody else's
         forced = await desk_a.expect("EventForcedLogout", agent_id="1001", epoch=1, reason="moved")
         assert forced["by"] == "B"
         code, _ = await desk_a.expect_close(allow_messages=False)
@@ -154,8 +156,9 @@ def test_password_duplicate_across_the_pair_is_reported_as_duplicate(pair):
     async def scenario():
         await async_wait_until(lambda: linked(a, b), message="peer link up")
         sup_a, _, snap_a = await subscribe(a.url)
-        desk_a, _, _ = await login_agent(a.url, "1001")
-        await login_agent(b.url, "1001")  # password: a second desktop, not the same one moving
+        desk_a, ack_a, _ = await login_agent(a.url, "1001")
+        _, ack_b, _ = await login_agent(b.url, "1001")  # password: a second desktop, not the same one moving
+        assert ack_b["replaced"] == {"server": "A", "epoch": ack_a["epoch"]}, ack_b
         await desk_a.expect("EventForcedLogout", reason="duplicate_login")
         await sup_a.expect("EventAgentLogin", seq=snap_a["seq"] + 1)
         await sup_a.expect("EventAgentLogout", seq=snap_a["seq"] + 2, reason="duplicate_login")
