@@ -43,8 +43,25 @@ def test_malformed_json(server):
     run(check_offence(server, '{"type": "RequestAgentReady", "epoch": 1,', "bad_json"))
 
 
-def test_not_utf8_json_is_bad_json(server):
+def test_a_byte_order_mark_is_bad_json(server):
+    """Valid UTF-8, but JSON text never starts with a BOM."""
     run(check_offence(server, "\ufeff{}", "bad_json"))
+
+
+def test_invalid_utf8_text_frame_closes_1007(server):
+    """Not valid UTF-8 in a text frame: the WebSocket layer closes with 1007 (no EventError)."""
+
+    async def scenario():
+        desk, epoch = await good_client(server)
+        bad = await connect_registered(server.url)
+        await bad.ws.send(b'{"type": "Heartbeat", "x": "\xff\xfe"}', text=True)  # Latin-1 bytes, not UTF-8
+        code, seen = await bad.expect_close(allow_messages=False)
+        assert code == 1007, code
+        await async_wait_until(lambda: logged(server, bad, "disconnected (code 1007"), message="1007 logged")
+        await still_works(desk, epoch)
+        assert server.alive()
+
+    run(scenario())
 
 
 def test_unknown_type(server):

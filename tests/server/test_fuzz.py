@@ -33,7 +33,7 @@ ERROR_CODES = {"bad_json", "bad_message", "unknown_type", "not_a_request", "unsu
                "token_expired", "already_logged_in", "not_logged_in", "stale_epoch", "invalid_reason",
                "invalid_state", "rate_limited", "internal", "unknown_queue", "duplicate_interaction",
                "unknown_interaction", "invalid_disposition"}
-CLOSE_CODES = {1009, 4001, 4002, 4003, 4008, 4009}
+CLOSE_CODES = {1007, 1009, 4001, 4002, 4003, 4008, 4009}
 FIELDS = ["request_id", "protocol_version", "client_name", "heartbeat_interval_ms", "agent_id", "password",
           "resume_token", "place", "epoch", "state", "user_id", "resume", "reason", "server", "proof", "epochs",
           "logged_out", "full", "since_ms", "stream_id", "seq", "interaction_id", "interaction", "notes", "disposition",
@@ -184,10 +184,11 @@ def check_server_frame(frame: dict) -> None:
 
 
 async def probe(url: str, frame: str | bytes | dict, registered: bool, silent_ok: bool, logged_in: bool = False,
-                fix_epoch: bool = False) -> str:
+                fix_epoch: bool = False, as_text: bool = False) -> str:
     """Send ``frame`` then a marker request; the frame must be answered (or the socket closed).
     ``logged_in``: first log agent PRIMED in on the socket (a dict frame's ``epoch`` may then be set
-    to the login's). Returns what happened, for Hypothesis' statistics."""
+    to the login's). ``as_text``: send bytes as a text frame, as they are (1007 if not UTF-8).
+    Returns what happened, for Hypothesis' statistics."""
     client = await (connect_registered(url, heartbeat=None) if registered or logged_in
                     else WireClient.open(url, heartbeat=None))
     try:
@@ -199,7 +200,10 @@ async def probe(url: str, frame: str | bytes | dict, registered: bool, silent_ok
                 frame["epoch"] = ack["epoch"]
         if isinstance(frame, dict):
             frame = json.dumps(frame)
-        await client.send_raw(frame)
+        if as_text:
+            await client.ws.send(frame, text=True)
+        else:
+            await client.send_raw(frame)
         try:
             await client.send({"type": "RequestAgentNotAvailable", "request_id": MARKER})
         except ConnectionClosed:
@@ -217,12 +221,22 @@ async def probe(url: str, frame: str | bytes | dict, registered: bool, silent_ok
                         outcome = message.get("code", message["type"])
         except Closed as closed:
             assert closed.code in CLOSE_CODES, f"closed with undocumented code {closed.code} after {frame!r}"
+            assert (closed.code == 1007) == (as_text and not is_utf8(frame)), f"closed {closed.code} after {frame!r}"
             return f"close {closed.code}"
+        assert not (as_text and not is_utf8(frame)), f"invalid UTF-8 was not refused with 1007: {frame!r}"
         if silent_ok:
             assert answers == 0, f"a Heartbeat was answered: {frame!r}"
         return outcome
     finally:
         client.abort()
+
+
+def is_utf8(data: str | bytes) -> bool:
+    try:
+        data.decode("utf-8") if isinstance(data, bytes) else data.encode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _strict(constant):
@@ -259,6 +273,24 @@ def test_random_binary_frames(live, data, registered):
 def test_random_text_frames(live, text, registered):
     server, runner, _, _ = live
     event(runner.run(probe(server.url, text, registered, silent_ok=is_heartbeat(text))))
+    after_example(live)
+
+
+# Text that is mostly UTF-8 JSON with invalid bytes spliced in (a lone continuation byte, an overlong
+# form, an encoded surrogate, a truncated sequence); random bytes are now and then valid after all.
+invalid_utf8 = st.sampled_from([b"\xff", b"\xfe", b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xf8\x88\x80\x80\x80"])
+spliced_text = st.builds(lambda head, bad, tail: head.encode() + bad + tail.encode(),
+                         st.sampled_from(['{"type": "Heartbeat", "x": "', '{"type": "RequestAgentReady", "request_id": "',
+                                          "", "{"]) | st.text(max_size=40),
+                         invalid_utf8, st.text(max_size=40) | st.just('"}'))
+
+
+@FUZZ_SETTINGS
+@given(data=spliced_text | st.binary(max_size=120), registered=st.booleans())
+def test_text_frames_that_are_not_utf8(live, data, registered):
+    server, runner, _, _ = live
+    event(runner.run(probe(server.url, data, registered, silent_ok=is_utf8(data) and is_heartbeat(data.decode()),
+                           as_text=True)))
     after_example(live)
 
 
