@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import CloseCode
 
 from . import protocol as p
 from .tokens import peer_proof
@@ -73,7 +74,11 @@ class PeerLink:
                 async with connect(self.url, ssl=self._ssl(), proxy=None, open_timeout=2, close_timeout=1,
                                    ping_interval=None, compression=None, max_size=None) as ws:
                     attempt = 0
-                    await self._serve(ws)
+                    try:
+                        await self._serve(ws)
+                    except asyncio.CancelledError:  # the server is stopping: going away, not a crash (1011)
+                        await ws.close(CloseCode.GOING_AWAY, "server shutting down")
+                        raise
             except asyncio.CancelledError:
                 raise
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as exc:

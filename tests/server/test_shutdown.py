@@ -15,7 +15,8 @@ from server_stub.config import ServerConfig
 from server_stub.directory import Directory
 from server_stub.resources import resource_path
 from server_stub.server import InteractionServer
-from tests.support.servers import free_port
+from tests.server.test_duplicates_fencing import peer_conn_closed
+from tests.support.servers import free_port, linked, wait_until
 
 
 async def stop_with_delta_in_flight(spins: int) -> None:
@@ -38,3 +39,14 @@ async def stop_with_delta_in_flight(spins: int) -> None:
 @pytest.mark.parametrize("spins", [0, 1, 2, 3])
 def test_stop_finishes_with_a_peer_delta_in_flight(spins):
     asyncio.run(stop_with_delta_in_flight(spins))
+
+
+def test_a_stopping_server_closes_its_peer_link_as_going_away(make_pair):
+    """SIGTERM is a clean stop: the peer sees 1001 on the link, not 1011 (an internal error)."""
+    a, b = make_pair()
+    wait_until(lambda: linked(a, b), message="peer link up")
+    assert a.stop() == 0
+    wait_until(lambda: peer_conn_closed(b, "A"), message="B sees the link from A end")
+    link = next(line for line in b.lines if ": peer link from A" in line).split("conn#", 1)[1].split(" ", 1)[0]
+    closed = [line for line in b.lines if f"conn#{link} " in line and "disconnected" in line]
+    assert "disconnected (code 1001" in closed[0], closed
