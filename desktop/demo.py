@@ -96,7 +96,10 @@ class DemoServer:
 
 
 def _bindable(port: int) -> bool:
+    """Could a server listen on ``port``? With SO_REUSEADDR, as asyncio's servers bind: connections
+    of an earlier run lingering in TIME_WAIT do not make the shipped ports look taken."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -1,8 +1,10 @@
-"""Render the README screenshots from the real app: login window, main window, failover banner.
+"""Render the README screenshots from the real app, as a newcomer to ``--demo`` sees it: the login
+window, an offer toast, the main window with a call in hand, and the failover banner.
 
 Run by ``.ci/screenshots`` under Xvfb: ``python -m desktop.ui.screenshots OUTDIR``. It starts the
-demo site pair, logs the demo agent in through the window, sets Not Ready – Lunch, kills site A
-and captures each stage once the app shows it (waits are on conditions, with deadlines).
+demo site pair, logs the demo agent in through the window, goes Ready, sends a test call (the demo
+action), accepts it and types notes, kills site A and captures each stage once the app shows it
+(waits are on conditions, with deadlines).
 """
 
 from __future__ import annotations
@@ -40,20 +42,27 @@ def _save(widget, path: Path) -> None:
 
 async def _scenario(controller: DesktopController, servers: DemoServers, out: Path) -> None:
     login, main = controller.login_window, controller.main_window
+    toast, panel = main.offer_toast, main.interactions
     await _until(login.isVisible, "the login window")
     _save(login, out / "login.png")
     QTest.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
     await _until(lambda: main.connections.role_of("B") == "secondary, standby", "login on A with B standby")
-    await _until(lambda: main.reason_combo.findData("lunch") >= 0, "the Not Ready reasons")
-    main.reason_combo.setCurrentIndex(main.reason_combo.findData("lunch"))
-    QTest.mouseClick(main.not_ready_button, Qt.MouseButton.LeftButton)
-    await _until(lambda: main.state_label.text() == "Not Ready – Lunch" and main.time_label.text() >= "00:03",
-                 "three seconds of Not Ready – Lunch")
+    QTest.mouseClick(main.ready_button, Qt.MouseButton.LeftButton)
+    await _until(lambda: main.state_label.text() == "Ready", "Ready")
+    main.demo_send_action.trigger()  # what a newcomer clicks: a call from the shipped carrier
+    await _until(lambda: toast.isVisible() and toast.countdown_label.text().startswith("Answer within"),
+                 "the offer toast")
+    _save(main, out / "offer.png")
+    QTest.mouseClick(toast.accept_button, Qt.MouseButton.LeftButton)
+    await _until(lambda: panel.detail.isVisible() and panel.disposition_combo.count() > 0, "the call in hand")
+    QTest.keyClicks(panel.notes_edit, "Asked about the last invoice; wants a copy by email.")
+    await _until(lambda: main.time_label.text() >= "00:03", "three seconds on the call")
     _save(main, out / "main.png")
-    servers.kill("A")
+    next(a for a in main.demo_menu.actions() if a.text() == "Simulate site A failure").trigger()
     await _until(lambda: main.banner.headline.text().startswith("Moved to site B")
-                 and main.connections.role_of("B") == "primary, logged in", "the failover to site B")
-    main.tabs.setCurrentIndex(1)  # the event log shows the failover's steps
+                 and main.connections.role_of("B") == "primary, logged in"
+                 and main.connections.role_of("A") in ("reconnecting", "down, retrying"), "the failover to site B")
+    main.tabs.setCurrentWidget(main.connections)  # B is now primary, A is being retried
     _save(main, out / "failover.png")
     controller.bridge.logout()
     await _until(lambda: controller.bridge.snapshot() is None, "the logout")
