@@ -150,3 +150,55 @@ def test_token_lifetime_below_a_second_is_refused_at_startup(tmp_path):
     result = cli("--port", "0", "--config", str(config), timeout=10)
     assert result.returncode == 2, result
     assert "token_ttl_ms" in result.stderr and "listening" not in result.stdout
+
+
+def two_free_ports() -> int:
+    """A port P with P + 1 free too (``pair --base-port``)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            base = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+            return base
+    raise AssertionError("no two adjacent free ports")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
+    import threading
+
+    base = two_free_ports()
+    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "server_stub", "pair", "--base-port", str(base)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    try:
+        async def scenario():
+            def site_lines():
+                found = [line for line in list(lines) if re.match(r"\s+site [AB]\s+ws://", line)]
+                return found if len(found) == 2 else None
+
+            banner = await async_wait_until(site_lines, timeout=15, message="the pair's banner")
+            urls = {line.split()[1]: line.split()[2] for line in banner}
+            assert urls == {"A": f"ws://127.0.0.1:{base}", "B": f"ws://127.0.0.1:{base + 1}"}, banner
+            # The banner comes once both sites listen: the printed URLs work at once.
+            _, ack, status = await login_agent(urls["A"], "1001")
+            assert status["server"] == "A"
+            _, ack_b, status_b = await login_agent(urls["B"], "1001", token=ack["resume_token"], epoch=ack["epoch"] + 1)
+            assert status_b["server"] == "B" and ack_b["epoch"] == ack["epoch"] + 1
+
+        run(scenario())
+        proc.send_signal(sig)
+        assert proc.wait(15) == 0, "".join(lines)
+        assert sum("server A stopped" in line or "server B stopped" in line for line in lines) == 2, "".join(lines)
+        assert not any("Traceback" in line for line in lines), "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
