@@ -79,6 +79,7 @@ class SupervisorTap:
     def __init__(self, url: str, user: str = "sup1", password: str = "demo"):
         self.url, self.user, self.password = url, user, password
         self.events: list[dict] = []
+        self.queue_stats: list[dict] = []  # snapshots' and EventQueueStatistics' figures, with their stream
         self.subscriptions = 0
         self._seen: set[tuple[str, int]] = set()
         self._resume: dict | None = None
@@ -129,12 +130,19 @@ class SupervisorTap:
             self._token = message["resume_token"]
         elif kind == "EventReportingSnapshot":
             self._resume = {"stream_id": message["stream_id"], "seq": message["seq"]}
+            self.queue_stats.append({"server": message["server"], "stream": message["stream_id"], "seq": message["seq"],
+                                     "snapshot": True, "queues": message.get("queues", [])})
         elif "seq" in message and kind.startswith("Event"):
             self._resume = {"stream_id": self._stream, "seq": message["seq"]}
             key = (self._stream, message["seq"])
-            if kind == "EventInteraction" and key not in self._seen:
-                self._seen.add(key)
-                self.events.append(message)
+            if key in self._seen:
+                return
+            self._seen.add(key)
+            if kind == "EventInteraction":
+                self.events.append({**message, "stream": self._stream})
+            elif kind == "EventQueueStatistics":
+                self.queue_stats.append({"server": message["server"], "stream": self._stream, "seq": message["seq"],
+                                         "snapshot": False, "queues": message["queues"]})
 
     async def _beat(self, ws) -> None:
         while True:
@@ -185,6 +193,7 @@ class Ledger:
     kills: list[tuple[str, int]]  # (server, wall ms)
     restarts: int = 0
     subscriptions: int = 0
+    queue_stats: list[dict] = field(default_factory=list)  # SupervisorTap.queue_stats of both taps
     figures: dict = field(default_factory=dict)
 
     def compute(self) -> dict:
@@ -215,6 +224,8 @@ class Ledger:
             else:
                 lost.append(iid)
         carrier = self.carrier
+        carrier_open, carrier_disagreements = self.carrier_reconciliation(by_id, completed, ended)
+        stats_checked, stats_mismatches = self.queue_statistics_reconciliation()
         figures = {
             "submitted": len(self.submitted),
             "completed": len(completed),
@@ -232,6 +243,10 @@ class Ledger:
             "carrier_completed_twice": len(carrier.get("completed_twice", [])),
             "carrier_resubmissions": carrier.get("resubmissions"),
             "carrier_duplicates_answered": carrier.get("duplicates_answered"),
+            "carrier_open": len(carrier_open),  # the carrier never saw these end (see carrier_reconciliation)
+            "carrier_disagreements": len(carrier_disagreements),
+            "queue_stats_checked": stats_checked,
+            "queue_stats_mismatches": len(stats_mismatches),
             "agents_completed": sum(agent_completed.values()),
             "agents_completed_twice": sum(1 for n in agent_completed.values() if n > 1),
             "agents_ended": dict(ended_reasons),
@@ -246,9 +261,86 @@ class Ledger:
             "lost_ids": lost[:20],
             "unreported_ids": unreported[:20],
             "completed_twice_ids": twice[:20],
+            "carrier_open_ids": carrier_open[:20],
+            "carrier_disagreement_examples": carrier_disagreements[:5],
+            "queue_stats_mismatch_examples": stats_mismatches[:5],
         }
         self.figures = figures
         return figures
+
+    def carrier_reconciliation(self, by_id: dict[str, list[dict]], completed: list[str],
+                               ended: list[str]) -> tuple[list[str], list[str]]:
+        """The carrier's ledger against the supervisors' streams, interaction by interaction.
+
+        Where the carrier saw an end, it must be the same end: completed at the same server by the
+        same agent with the same disposition, or abandoned. Where it did not (``open``), the
+        streams must show it ended: the carrier's own subscriptions reconnect with a backoff of up
+        to 2 s, so a completion a restarted server reported before the carrier was back reaches
+        the taps (which race the agents back within 50 ms) but not the carrier, and a restarted
+        server never replays events from before a subscription. So carrier totals cannot equal the
+        streams' totals in general; they must equal them once the open ones are added."""
+        if not self.carrier.get("interactions"):
+            return [], []
+        completed_set, ended_set = set(completed), set(ended)
+        open_ids, disagreements = [], []
+        for iid in self.submitted:
+            seen = self.carrier["interactions"].get(iid)
+            if seen is None:
+                disagreements.append(f"{iid}: not in the carrier's ledger")
+                continue
+            status = seen["status"]
+            if status == "completed":
+                ends = [(e["server"], e.get("agent_id"), e.get("disposition"))
+                        for e in by_id.get(iid, []) if e["event"] == "completed"]
+                mine = (seen.get("ended_at"), seen.get("agent_id"), seen.get("disposition"))
+                if iid not in completed_set or (ends and mine not in ends):
+                    disagreements.append(f"{iid}: carrier says completed {mine}, streams say {ends or 'not completed'}")
+            elif status == "abandoned":
+                if iid not in ended_set:
+                    disagreements.append(f"{iid}: carrier says abandoned, streams do not")
+            elif iid in completed_set or iid in ended_set:
+                open_ids.append(iid)
+            else:
+                disagreements.append(f"{iid}: open at the carrier ({status}) and ended nowhere")
+        return open_ids, disagreements
+
+    def queue_statistics_reconciliation(self) -> tuple[int, list[str]]:
+        """Per-queue statistics against the interaction events of the same stream.
+
+        A server counts offered / answered / abandoned since its process started, so figures are
+        compared within one stream (one server process): the figures of every EventQueueStatistics
+        minus those of the stream's snapshot (the tap's starting point; what came before it is never
+        replayed) must equal the ``offered`` / ``accepted`` / ``abandoned`` events between the two.
+        ``adopted`` is not ``answered`` (the server counts an answer once, where it was accepted).
+        Events after a stream's last statistics (a kill came first) are in no figure: totals over a
+        run cannot be compared, only each published figure."""
+        counted = {"offered": "offered", "accepted": "answered", "abandoned": "abandoned"}
+        events_by_stream: dict[str, list[dict]] = collections.defaultdict(list)
+        for e in self.streams:
+            if e.get("stream") is not None:
+                events_by_stream[e["stream"]].append(e)
+        baseline: dict[str, tuple[int, dict]] = {}
+        checked, mismatches = 0, []
+        for figure in sorted(self.queue_stats, key=lambda f: (f["stream"], f["seq"], not f["snapshot"])):
+            queues = {q["queue"]: q for q in figure["queues"]}
+            if figure["snapshot"]:
+                baseline[figure["stream"]] = (figure["seq"], queues)
+                continue
+            if figure["stream"] not in baseline:
+                mismatches.append(f"{figure['server']} seq {figure['seq']}: statistics before any snapshot")
+                continue
+            start, base = baseline[figure["stream"]]
+            events = [e for e in events_by_stream[figure["stream"]] if start < e["seq"] < figure["seq"]]
+            for name, now in queues.items():
+                before = base.get(name, {})
+                expected = {field: sum(1 for e in events if e["queue"] == name and e["event"] == kind)
+                            for kind, field in counted.items()}
+                got = {field: now[field] - before.get(field, 0) for field in counted.values()}
+                checked += 1
+                if got != expected:
+                    mismatches.append(f"{figure['server']} {name} seq {start}..{figure['seq']}: statistics {got}, "
+                                      f"events {expected}")
+        return checked, mismatches
 
     def double_offers(self, by_id: dict[str, list[dict]]) -> int:
         """Offers of an id made by one server while the other had it offered or in an agent's hands
@@ -304,13 +396,18 @@ class Ledger:
             f"completions missing from the supervisors' streams {f['unreported']}",
             f"  carrier ledger: submitted {f['carrier_submitted']}, completed {f['carrier_completed']}, abandoned "
             f"{f['carrier_abandoned']}, completed twice {f['carrier_completed_twice']}, re-submitted "
-            f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']})",
+            f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']}); never saw the end of "
+            f"{f['carrier_open']}; disagrees with the streams on {f['carrier_disagreements']}",
+            f"  queue statistics: {f['queue_stats_checked']} published figures checked against the events of their "
+            f"stream, {f['queue_stats_mismatches']} mismatches",
             f"  agents: completed {f['agents_completed']} (twice {f['agents_completed_twice']}), ended {f['agents_ended']}, "
             f"failover logins {f['failover_logins']}, adoptions {f['adopted']}, offers lost with their primary "
             f"{f['offers_lost_with_primary']}, stale invites ignored {f['stale_invites_ignored']}",
         ]
         if f["lost_ids"] or f["completed_twice_ids"] or f["unreported_ids"]:
             lines.append(f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}  unreported: {f['unreported_ids']}")
+        for example in f["carrier_disagreement_examples"] + f["queue_stats_mismatch_examples"]:
+            lines.append(f"  {example}")
         return "\n".join(lines)
 
 
@@ -406,7 +503,8 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 agent.proc.wait(10)
             return Ledger(submitted=submitted, carrier=carrier, streams=[e for tap in taps for e in tap.events],
                           agents={aid: list(agent.events) for aid, agent in zip(agent_ids, agents)}, kills=kills,
-                          restarts=restarts, subscriptions=sum(tap.subscriptions for tap in taps))
+                          restarts=restarts, subscriptions=sum(tap.subscriptions for tap in taps),
+                          queue_stats=[f for tap in taps for f in tap.queue_stats])
         finally:
             for carrier_proc in carriers:
                 if carrier_proc.poll() is None:

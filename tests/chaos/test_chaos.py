@@ -5,9 +5,16 @@ At the end every submitted interaction is completed exactly once or ended with a
 none is lost, none completed twice, none offered by one server while the other had it; and the
 supervisors' streams, the carrier's ledger and the agents' own events tell the same totals."""
 
+import pytest
+
 from tests.chaos.harness import ChaosOptions, run_chaos
 
 
+# About 50 s alone on a 2-core machine (20 agent processes, 40 s of traffic, 10 kills): more than
+# the suite's 120 s default allows once the machine is shared. The bound covers the harness's own
+# deadlines (30 s for the agents to be Ready, 40 s of traffic, up to 20 s per restart, 20 s of drain).
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_every_interaction_ends_exactly_once_while_the_servers_are_killed_in_turn():
     ledger = run_chaos(ChaosOptions(agents=20, cycles=10, rate=4.0, duration=40.0, log=False))
     f = ledger.compute()
@@ -26,6 +33,10 @@ def test_every_interaction_ends_exactly_once_while_the_servers_are_killed_in_tur
     assert f["completed"] + f["ended_with_reason"] == f["submitted"], report
     # The totals reconcile: the supervisors' streams show every completion the agents were told of.
     assert f["unreported"] == 0 and f["completed"] == f["agents_completed"], report
-    # The carrier's ledger (its own subscriptions, with a reconnect backoff of up to 2 s) may miss
-    # what a restarted server reported before it was back; it never sees more, nor anything twice.
-    assert f["carrier_completed"] <= f["completed"] and f["carrier_abandoned"] <= f["ended_with_reason"], report
+    # The carrier's ledger agrees interaction by interaction (same end, server, agent, disposition);
+    # what it never saw end (a restarted server reported it before the carrier was back) the
+    # streams show ended, so its totals plus those equal the streams' totals exactly.
+    assert f["carrier_disagreements"] == 0, report
+    assert f["carrier_completed"] + f["carrier_abandoned"] + f["carrier_open"] == f["submitted"], report
+    # Every queue statistic a server published equals the interaction events of its stream.
+    assert f["queue_stats_checked"] >= 2 + f["kills"] and f["queue_stats_mismatches"] == 0, report

@@ -51,3 +51,48 @@ def test_a_completion_the_agent_was_told_of_but_no_stream_showed_is_unreported_n
     agent_events = [{"event": "InteractionEnded", "interaction_id": "i1", "reason": "completed"}]
     f = ledger([ev("A", 1, "i1", "accepted", 10)], agents={"2001": agent_events})
     assert (f["completed"], f["lost"], f["unreported"], f["unreported_ids"]) == (1, 0, 1, ["i1"])
+
+
+def carrier_entry(status, ended_at="A", agent_id="2001", disposition="resolved"):
+    return {"status": status, "ended_at": ended_at, "agent_id": agent_id, "disposition": disposition}
+
+
+def reconciled(streams, carrier_entries, submitted=("i1",)):
+    result = Ledger(submitted=list(submitted), carrier={"interactions": carrier_entries}, streams=streams, agents={},
+                    kills=[])
+    return result.compute()
+
+
+def test_the_carrier_must_agree_on_each_end_and_may_only_miss_ends_the_streams_show():
+    done = [ev("A", 1, "i1", "completed", 100, disposition="resolved")]
+    assert reconciled(done, {"i1": carrier_entry("completed")})["carrier_disagreements"] == 0
+    # Completed elsewhere, by someone else, or with another disposition: the ledgers disagree.
+    for wrong in (carrier_entry("completed", ended_at="B"), carrier_entry("completed", agent_id="2002"),
+                  carrier_entry("completed", disposition="sale"), carrier_entry("abandoned")):
+        assert reconciled(done, {"i1": wrong})["carrier_disagreements"] == 1, wrong
+    # The carrier never saw the end: fine if the streams did, a disagreement if nobody did.
+    missed = reconciled(done, {"i1": carrier_entry("in_hand")})
+    assert (missed["carrier_open"], missed["carrier_disagreements"], missed["carrier_open_ids"]) == (1, 0, ["i1"])
+    nobody = reconciled([ev("A", 1, "i1", "accepted", 10)], {"i1": carrier_entry("in_hand")})
+    assert (nobody["carrier_open"], nobody["carrier_disagreements"]) == (0, 1)
+    # The carrier claims an end the streams never showed.
+    assert reconciled([ev("A", 1, "i1", "accepted", 10)], {"i1": carrier_entry("completed")})["carrier_disagreements"] == 1
+
+
+def stats(seq, offered, answered, abandoned, snapshot=False, stream="sA"):
+    return {"server": "A", "stream": stream, "seq": seq, "snapshot": snapshot, "queues": [
+        {"queue": "chaos", "offered": offered, "answered": answered, "abandoned": abandoned}]}
+
+
+def test_queue_statistics_must_equal_the_events_of_their_stream_since_its_snapshot():
+    events = [{**ev("A", seq, f"i{seq}", kind, seq), "stream": "sA"}
+              for seq, kind in ((11, "offered"), (12, "accepted"), (13, "offered"), (15, "abandoned"), (16, "adopted"))]
+    # The snapshot (seq 10) already counted 3 offers and 2 answers the tap never saw as events.
+    right = Ledger(submitted=[], carrier={}, streams=events, agents={}, kills=[],
+                   queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 3, 0), stats(17, 5, 3, 1)]).compute()
+    assert (right["queue_stats_checked"], right["queue_stats_mismatches"]) == (2, 0)
+    # One answer too many, or a figure compared with another stream's events: a mismatch each.
+    wrong = Ledger(submitted=[], carrier={}, streams=events, agents={}, kills=[],
+                   queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 4, 0),
+                                stats(1, 0, 0, 0, snapshot=True, stream="sB"), stats(20, 2, 1, 0, stream="sB")]).compute()
+    assert (wrong["queue_stats_checked"], wrong["queue_stats_mismatches"]) == (2, 2)
