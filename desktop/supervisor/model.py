@@ -26,7 +26,6 @@ COLUMNS = ("Agent", "Name", "State", "Reason", "Time in state", "Site", "Role", 
 STATE_TEXT = {"ready": "Ready", "not_ready": "Not Ready", "after_call_work": "After Call Work"}
 PRESENCE_TEXT = {"server_lost": "Server lost", "moving": "Failing over", "logged_out": "Logged out"}
 _STATE_RANK = {"ready": 0, "not_ready": 1, "after_call_work": 2, "failover": 3, "logged_out": 4}
-_ROLE_TEXT = {"logged_in": "primary", "server_lost": "primary (lost)", "moving": "—", "logged_out": "—"}
 
 FAILOVER_BRUSH = QBrush(QColor(255, 214, 153))  # amber: in the middle of a failover
 LOGGED_OUT_BRUSH = QBrush(QColor(128, 128, 128))
@@ -52,6 +51,20 @@ def state_text(row: AgentRow) -> str:
     if row.presence == "logged_in":
         return STATE_TEXT.get(row.state, row.state or "")
     return PRESENCE_TEXT[row.presence]
+
+
+def role_text(row: AgentRow) -> str:
+    """Which server holds the agent's login, as far as the reporting streams can tell.
+
+    Only a primary reports an agent (a standby is never on any stream), so this names the primary
+    or says why there is none; it never claims a standby it cannot see."""
+    if row.presence == "logged_in":
+        return f"primary at {row.server}"
+    if row.presence == "server_lost":
+        return f"none ({row.server} lost)"
+    if row.presence == "moving":
+        return f"none (left {row.server})"
+    return "none"
 
 
 def duration_text(ms: int) -> str:
@@ -95,7 +108,7 @@ def _column_key(row: AgentRow, column: int):
     if column == COL_SITE:
         return row.server or ""
     if column == COL_ROLE:
-        return _ROLE_TEXT[row.presence]
+        return role_text(row)
     if column == COL_EPOCH:
         return row.epoch
     if column == COL_INTERACTION:
@@ -290,7 +303,7 @@ class AgentTableModel(QAbstractTableModel):
         if column == COL_SITE:
             return row.server or "—"
         if column == COL_ROLE:
-            return _ROLE_TEXT[row.presence]
+            return role_text(row)
         if column == COL_EPOCH:
             return str(row.epoch) if row.epoch else ""
         if column == COL_INTERACTION:

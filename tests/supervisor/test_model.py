@@ -7,7 +7,21 @@ import pytest
 from PySide6.QtCore import QPersistentModelIndex, Qt
 
 from desktop.reporting import ReportingEngine
-from desktop.supervisor.model import COL_AGENT, COL_STATE, COL_TIME, AgentTableModel, state_text
+from desktop.supervisor.model import (
+    COL_AGENT,
+    COL_EPOCH,
+    COL_FAILOVER,
+    COL_INTERACTION,
+    COL_NAME,
+    COL_REASON,
+    COL_ROLE,
+    COL_SITE,
+    COL_STATE,
+    COL_TIME,
+    COLUMNS,
+    AgentTableModel,
+    state_text,
+)
 from server_stub import protocol as p
 
 T0 = 1_767_254_400_000
@@ -29,10 +43,11 @@ class Feed:
         self.seq[server] += 1
         return self.seq[server]
 
-    def login(self, server, agent_id, state="ready", since=T0):
+    def login(self, server, agent_id, state="ready", since=T0, name=None, interaction_id=None):
         self.epoch[agent_id] = self.epoch.get(agent_id, 0) + 1
-        report = p.AgentReport(agent_id=agent_id, name=f"Name {agent_id}", epoch=self.epoch[agent_id], state=state,
-                               since_ms=since, login_ms=since, reason="break" if state == "not_ready" else None)
+        report = p.AgentReport(agent_id=agent_id, name=name or f"Name {agent_id}", epoch=self.epoch[agent_id],
+                               state=state, since_ms=since, login_ms=since,
+                               reason="break" if state == "not_ready" else None, interaction_id=interaction_id)
         self.engine.message(server, p.EventAgentLogin(server=server, seq=self._next(server), agent=report), T0)
 
     def change(self, server, agent_id, state, since):
@@ -102,6 +117,84 @@ def test_sorted_and_filtered_order_stays_right_through_random_changes(column, or
             model.set_filter(text)
         model.apply(feed.engine.take_changes().agents)
         assert model.visible_ids() == expected_order(model, feed.engine, column, order, text), f"step {step}"
+
+
+# Each column's order, written out from what the supervisor reads in that column (not from the
+# model's own sort keys); ties are broken by agent id, and a descending sort reverses everything.
+_STATE_ORDER = ("ready", "not_ready", "after_call_work", "failover", "logged_out")
+EXPECTED_KEYS = {
+    COL_AGENT: lambda r: 0,
+    COL_NAME: lambda r: r.name.casefold(),
+    COL_STATE: lambda r: _STATE_ORDER.index(r.count_key),
+    COL_REASON: lambda r: (r.reason or "").casefold(),
+    COL_TIME: lambda r: -r.since_ms,  # the shortest time in state first
+    COL_SITE: lambda r: r.server or "",
+    COL_ROLE: lambda r: {"logged_in": f"primary at {r.server}", "server_lost": f"none ({r.server} lost)",
+                         "moving": f"none (left {r.server})", "logged_out": "none"}[r.presence],
+    COL_EPOCH: lambda r: r.epoch,
+    COL_INTERACTION: lambda r: r.interaction_id or "",
+    COL_FAILOVER: lambda r: r.last_failover_ms or 0,  # never failed over first, then oldest failover first
+}
+NAMES = ("zoë Adams", "Émile Brown", "carla Díaz", "Bob Evans", "ada Fox", "Ünal Gray")
+
+
+def varied():
+    """Rows that differ in every column: names in mixed case, reasons, interactions, epochs, both
+    sites, a lost server (with failovers to the survivor) and logouts."""
+    feed = Feed()
+    rng = random.Random(7)
+    for i in range(30):
+        agent_id = str(1000 + i)
+        for _ in range(rng.randrange(3)):  # earlier logins: epochs differ
+            feed.login("AB"[i % 2], agent_id)
+            feed.logout("AB"[i % 2], agent_id)
+        feed.login("AB"[i % 2], agent_id, rng.choice(STATES), T0 + rng.randrange(10_000),
+                   name=f"{NAMES[rng.randrange(len(NAMES))]} {rng.randrange(50)}",
+                   interaction_id=rng.choice([None, f"call-{rng.randrange(100):03d}", f"chat-{rng.randrange(100):03d}"]))
+    for i in range(0, 30, 7):
+        feed.logout("AB"[i % 2], str(1000 + i))
+    feed.engine.stream_lost("A", "closed", T0 + 20_000)
+    for i in range(0, 30, 4):  # some of A's agents show up on B: failovers at different times
+        if i % 2 == 0 and i % 7:
+            feed.engine.message("B", p.EventAgentLogin(server="B", seq=feed._next("B"), agent=p.AgentReport(
+                agent_id=str(1000 + i), name=feed.engine.rows[str(1000 + i)].name, epoch=feed.epoch[str(1000 + i)] + 1,
+                state="not_ready", since_ms=T0 + 20_000 + i, login_ms=T0 + 20_000 + i)), T0 + 20_100 + i * 10)
+    model = AgentTableModel(feed.engine, wall_ms=lambda: T0 + 60_000)
+    model.apply(feed.engine.take_changes().agents)
+    return feed, model
+
+
+@pytest.mark.parametrize("column", range(len(COLUMNS)), ids=COLUMNS)
+@pytest.mark.parametrize("order", [Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder], ids=["asc", "desc"])
+def test_every_column_sorts_by_what_it_shows(column, order, qtmodeltester):
+    feed, model = varied()
+    qtmodeltester.check(model)
+    key = EXPECTED_KEYS[column]
+    rows = list(feed.engine.rows.values())
+    assert len({key(r) for r in rows}) >= (1 if column == COL_AGENT else 2), "the data must tell the orders apart"
+    model.sort(column, order)
+    expected = [r.agent_id for r in sorted(rows, key=lambda r: (key(r), int(r.agent_id)),
+                                           reverse=order == Qt.SortOrder.DescendingOrder)]
+    assert model.visible_ids() == expected
+    # And it stays sorted as rows change under it.
+    feed.change("B", "1001", "after_call_work", T0 + 30_000)
+    feed.logout("B", "1003")
+    model.apply(feed.engine.take_changes().agents)
+    assert model.visible_ids() == [r.agent_id for r in sorted(feed.engine.rows.values(),
+                                                              key=lambda r: (key(r), int(r.agent_id)),
+                                                              reverse=order == Qt.SortOrder.DescendingOrder)]
+
+
+def test_the_role_column_names_the_primary_or_says_why_there_is_none(qtbot):
+    feed, model = varied()
+
+    def role(agent_id):
+        return model.data(model.index(model.row_of(agent_id), COL_ROLE))
+
+    assert role("1001") == "primary at B"  # on B all along
+    assert role("1004") == "primary at B"  # A was lost; it failed over to B
+    assert role("1002") == "none (A lost)"  # A was lost; not (yet) seen anywhere else
+    assert role("1007") == "none"  # logged out
 
 
 def test_changes_in_place_are_signalled_once_per_run_of_rows(qtbot):

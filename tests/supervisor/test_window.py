@@ -1,6 +1,8 @@
 """The supervisor window on qasync against real servers and real agent processes, driven through
 its widgets and read back from what the table renders."""
 
+import os
+import signal
 import time
 
 import pytest
@@ -91,12 +93,19 @@ def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot,
         await async_wait_until(lambda: view.shows("1001", site="A", state="Not Ready") and view.shows("1003", site="A")
                                and view.shows("1002", site="B"), timeout=15, message=f"three agents shown: {view.rows()}")
         assert view.site("A")["Logged in"] == "2" and view.site("B")["Logged in"] == "1"
+        # The moving agent's desktop is held still (SIGSTOP) while A dies: a desktop fails over in
+        # milliseconds, within one flush of the view, and "Server lost" must be seen to come first.
+        os.kill(moving.proc.pid, signal.SIGSTOP)
         a.kill9()
+        await async_wait_until(lambda: view.shows("1001", state="Server lost", site="A"), timeout=10,
+                               message=f"server lost shown: {view.rows()}")
+        os.kill(moving.proc.pid, signal.SIGCONT)
         await async_wait_until(lambda: view.shows("1001", site="B", state="Not Ready") and view.shows("1003", state="Server lost"),
                                timeout=15, message=f"failover shown: {view.rows()}")
+        assert view.history["1001"] == [("Not Ready", "A"), ("Server lost", "A"), ("Not Ready", "B")]
         moved, lost = view.row("1001"), view.row("1003")
-        assert "A→B" in moved["Last failover"] and moved["Role"] == "primary"
-        assert (lost["Reason"], lost["Site"], lost["Role"]) == ("server A lost", "A", "primary (lost)")
+        assert "A→B" in moved["Last failover"] and moved["Role"] == "primary at B"
+        assert (lost["Reason"], lost["Site"], lost["Role"]) == ("server A lost", "A", "none (A lost)")
         assert view.window.model.data(view.window.model.index(view.window.model.row_of("1003"), 2),
                                       Qt.ItemDataRole.BackgroundRole) is not None  # highlighted: mid-failover
         assert view.shows("1002", site="B") and view.history["1002"] == [("Not Ready", "B")]
@@ -107,6 +116,46 @@ def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot,
         assert "Server A lost" in feed and "failed over A → B" in feed and "Agent 1001" in feed
         assert view.window.banner.isVisible() and view.window.banner.text()
         assert view.window.count_labels["failover"].text() == "In failover: 1"
+        await view.client.stop()
+
+    try:
+        qloop.run_until_complete(scenario())
+    finally:
+        os.kill(moving.proc.pid, signal.SIGCONT)  # a stopped agent would not stop
+
+
+def test_a_missed_event_on_the_open_socket_is_resumed_and_the_table_shows_what_was_missed(pair, qtbot, qloop):
+    a, b = pair
+    view = View(qtbot, [a, b])
+    missed = []
+    deliver = view.engine.message
+
+    def miss_one(server, message, now_ms):
+        """The client misses one event of A's stream (as if a frame were lost), once."""
+        if not missed and server == "A" and isinstance(message, p.EventAgentStateChanged) and message.agent_id == "1001":
+            missed.append(message.seq)
+            return []
+        return deliver(server, message, now_ms)
+
+    view.engine.message = miss_one
+
+    async def scenario():
+        view.client.start()
+        await async_wait_until(lambda: all(s.live for s in view.engine.servers.values()), message="subscribed")
+        desk, ack, _ = await login_agent(a.url, "1001")
+        await async_wait_until(lambda: view.shows("1001", state="Not Ready", site="A"), message="1001 on A")
+        socket_before = view.client.links["A"].ws
+        await desk.request({"type": "RequestAgentReady", "epoch": ack["epoch"]})  # the event the view misses
+        await async_wait_until(lambda: missed, message="the Ready event reached the client")
+        assert view.shows("1001", state="Not Ready")  # nothing after it is applied yet: nothing to show
+        await login_agent(a.url, "1003")  # the next event on A's stream reveals the gap
+        await async_wait_until(lambda: view.shows("1001", state="Ready") and view.shows("1003", site="A"),
+                               message=f"resumed: {view.rows()}")
+        server = view.engine.servers["A"]
+        assert (server.gaps, server.resumes, server.snapshots) == (1, 1, 1)  # resumed, not re-read
+        assert view.client.links["A"].ws is socket_before  # on the same socket
+        assert any("missing; resuming" in line for line in view.feed())
+        assert view.history["1001"] == [("Not Ready", "A"), ("Ready", "A")]
         await view.client.stop()
 
     qloop.run_until_complete(scenario())
