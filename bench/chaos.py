@@ -5,7 +5,8 @@ The same run as tests/chaos/test_chaos.py, with options: ``agent-cli --auto-answ
 checks every interaction against the supervisors' streams, the carrier's ledger and the agents'
 events. Prints the ledger, then one JSON line (the last line) with at least ``submitted``,
 ``completed``, ``ended_with_reason``, ``lost``, ``completed_twice``, ``double_offers``, ``kills``.
-Exit code 1 if an interaction was lost, completed twice or offered twice.
+Exit code 1 if an interaction was lost, completed twice or offered twice, or if the carrier's
+ledger or the servers' queue statistics disagree with the interaction events.
 
     python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40]
 """
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     print(ledger.text())
     figures = {**figures, "rate": args.rate, "duration_s": args.duration, "elapsed_s": round(time.monotonic() - started, 1)}
     print(json.dumps(figures))
-    broken = figures["lost"] or figures["completed_twice"] or figures["double_offers"]
+    broken = (figures["lost"] or figures["completed_twice"] or figures["double_offers"]
+              or figures["carrier_disagreements"] or figures["queue_stats_mismatches"])
     return 1 if broken else 0
 
 

@@ -225,7 +225,7 @@ class Ledger:
                 lost.append(iid)
         carrier = self.carrier
         carrier_open, carrier_disagreements = self.carrier_reconciliation(by_id, completed, ended)
-        stats_checked, stats_mismatches = self.queue_statistics_reconciliation()
+        stats_checked, stats_nontrivial, stats_mismatches = self.queue_statistics_reconciliation()
         figures = {
             "submitted": len(self.submitted),
             "completed": len(completed),
@@ -246,6 +246,7 @@ class Ledger:
             "carrier_open": len(carrier_open),  # the carrier never saw these end (see carrier_reconciliation)
             "carrier_disagreements": len(carrier_disagreements),
             "queue_stats_checked": stats_checked,
+            "queue_stats_with_events": stats_nontrivial,
             "queue_stats_mismatches": len(stats_mismatches),
             "agents_completed": sum(agent_completed.values()),
             "agents_completed_twice": sum(1 for n in agent_completed.values() if n > 1),
@@ -304,7 +305,7 @@ class Ledger:
                 disagreements.append(f"{iid}: open at the carrier ({status}) and ended nowhere")
         return open_ids, disagreements
 
-    def queue_statistics_reconciliation(self) -> tuple[int, list[str]]:
+    def queue_statistics_reconciliation(self) -> tuple[int, int, list[str]]:
         """Per-queue statistics against the interaction events of the same stream.
 
         A server counts offered / answered / abandoned since its process started, so figures are
@@ -313,14 +314,15 @@ class Ledger:
         replayed) must equal the ``offered`` / ``accepted`` / ``abandoned`` events between the two.
         ``adopted`` is not ``answered`` (the server counts an answer once, where it was accepted).
         Events after a stream's last statistics (a kill came first) are in no figure: totals over a
-        run cannot be compared, only each published figure."""
+        run cannot be compared, only each published figure. Returns (figures checked, figures that
+        counted at least one event, mismatches)."""
         counted = {"offered": "offered", "accepted": "answered", "abandoned": "abandoned"}
         events_by_stream: dict[str, list[dict]] = collections.defaultdict(list)
         for e in self.streams:
             if e.get("stream") is not None:
                 events_by_stream[e["stream"]].append(e)
         baseline: dict[str, tuple[int, dict]] = {}
-        checked, mismatches = 0, []
+        checked, nontrivial, mismatches = 0, 0, []
         for figure in sorted(self.queue_stats, key=lambda f: (f["stream"], f["seq"], not f["snapshot"])):
             queues = {q["queue"]: q for q in figure["queues"]}
             if figure["snapshot"]:
@@ -337,10 +339,11 @@ class Ledger:
                             for kind, field in counted.items()}
                 got = {field: now[field] - before.get(field, 0) for field in counted.values()}
                 checked += 1
+                nontrivial += any(expected.values())
                 if got != expected:
                     mismatches.append(f"{figure['server']} {name} seq {start}..{figure['seq']}: statistics {got}, "
                                       f"events {expected}")
-        return checked, mismatches
+        return checked, nontrivial, mismatches
 
     def double_offers(self, by_id: dict[str, list[dict]]) -> int:
         """Offers of an id made by one server while the other had it offered or in an agent's hands
@@ -399,7 +402,7 @@ class Ledger:
             f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']}); never saw the end of "
             f"{f['carrier_open']}; disagrees with the streams on {f['carrier_disagreements']}",
             f"  queue statistics: {f['queue_stats_checked']} published figures checked against the events of their "
-            f"stream, {f['queue_stats_mismatches']} mismatches",
+            f"stream ({f['queue_stats_with_events']} with events since the snapshot), {f['queue_stats_mismatches']} mismatches",
             f"  agents: completed {f['agents_completed']} (twice {f['agents_completed_twice']}), ended {f['agents_ended']}, "
             f"failover logins {f['failover_logins']}, adoptions {f['adopted']}, offers lost with their primary "
             f"{f['offers_lost_with_primary']}, stale invites ignored {f['stale_invites_ignored']}",

@@ -90,7 +90,7 @@ def test_queue_statistics_must_equal_the_events_of_their_stream_since_its_snapsh
     # The snapshot (seq 10) already counted 3 offers and 2 answers the tap never saw as events.
     right = Ledger(submitted=[], carrier={}, streams=events, agents={}, kills=[],
                    queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 3, 0), stats(17, 5, 3, 1)]).compute()
-    assert (right["queue_stats_checked"], right["queue_stats_mismatches"]) == (2, 0)
+    assert (right["queue_stats_checked"], right["queue_stats_with_events"], right["queue_stats_mismatches"]) == (2, 2, 0)
     # One answer too many, or a figure compared with another stream's events: a mismatch each.
     wrong = Ledger(submitted=[], carrier={}, streams=events, agents={}, kills=[],
                    queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 4, 0),
