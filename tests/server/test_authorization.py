@@ -12,13 +12,23 @@ from tests.server.wire import (
     register,
     run,
     state_request,
+    still_works,
     subscribe,
 )
+from tests.support.servers import async_wait_until
 
 
-async def expect_refusal(client: WireClient, message: dict, code: str) -> dict:
+async def expect_refusal(client: WireClient, message: dict, code: str, server=None) -> dict:
+    """The documented refusal; with ``server``, also the server's log line for it."""
+    def times_logged() -> int:
+        port = client.ws.local_address[1]
+        return sum(1 for line in list(server.lines) if f"127.0.0.1:{port} " in line and f": {code}: " in line)
+
+    before = times_logged() if server is not None else 0
     answer = await client.request(message)
     assert answer["type"] == "EventError" and answer["code"] == code, f"expected {code}, got {answer}"
+    if server is not None:
+        await async_wait_until(lambda: times_logged() > before, message=f"{code} logged")
     return answer
 
 
@@ -26,6 +36,7 @@ def test_nothing_but_register_before_registering(pair):
     a, _ = pair
 
     async def scenario():
+        bystander, by_ack, _ = await login_agent(a.url, "1009")
         client = await WireClient.open(a.url)
         await client.send({"type": "Heartbeat"})  # accepted silently before registering
         for message in ({"type": "RequestAgentLogin", "agent_id": "1001", "password": "demo"},
@@ -33,12 +44,14 @@ def test_nothing_but_register_before_registering(pair):
                         {"type": "RequestSubscribeReporting", "user_id": "sup1", "password": "demo"},
                         {"type": "RequestAgentReady", "epoch": 1},
                         {"type": "RequestAgentLogout", "epoch": 1}):
-            await expect_refusal(client, message, "not_registered")
+            await expect_refusal(client, message, "not_registered", a)
+        await still_works(bystander, by_ack["epoch"])
         ack = await register(client)
         assert ack["server"] == "A"
         await expect_refusal(client, {"type": "RequestRegisterClient", "protocol_version": 1, "client_name": "x"},
                              "already_registered")
         await login(client, "1001")  # and now it works
+        await still_works(bystander, by_ack["epoch"])
 
     run(scenario())
 
@@ -47,13 +60,16 @@ def test_state_requests_need_a_login_on_this_socket(pair):
     a, _ = pair
 
     async def scenario():
+        bystander, by_ack, _ = await login_agent(a.url, "1009")
         client = await connect_registered(a.url)
         for kind, extra in (("RequestAgentReady", {}), ("RequestAgentNotReady", {"reason": "break"}),
                             ("RequestAgentAfterCallWork", {}), ("RequestAgentLogout", {})):
-            await expect_refusal(client, {"type": kind, "epoch": 1, **extra}, "not_authenticated")
+            await expect_refusal(client, {"type": kind, "epoch": 1, **extra}, "not_authenticated", a)
+        await still_works(bystander, by_ack["epoch"])
         assert (await available(client, "1001"))["role"] == "secondary"
         for kind in ("RequestAgentReady", "RequestAgentLogout"):
-            await expect_refusal(client, {"type": kind, "epoch": 1}, "not_logged_in")
+            await expect_refusal(client, {"type": kind, "epoch": 1}, "not_logged_in", a)
+        await still_works(bystander, by_ack["epoch"])
         # Another agent's login on the same server does not lend this socket a login.
         await login_agent(a.url, "1002")
         await expect_refusal(client, {"type": "RequestAgentReady", "epoch": 1}, "not_logged_in")

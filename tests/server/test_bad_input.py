@@ -9,7 +9,7 @@ import json
 
 from websockets.exceptions import ConnectionClosed
 
-from tests.server.wire import WireClient, connect_registered, login_agent, register, run, still_works
+from tests.server.wire import WireClient, connect_registered, login, login_agent, register, run, still_works
 from tests.support.servers import async_wait_until
 
 
@@ -221,5 +221,42 @@ def test_peer_messages_need_an_authenticated_peer_link(server):
         assert code == 4003
         await async_wait_until(lambda: logged(server, impostor, "failed authentication"), message="4003 logged")
         await still_works(desk, epoch)
+
+    run(scenario())
+
+
+def test_a_client_that_stops_reading_is_closed_4008(make_server, tmp_path):
+    """The outbound queue (here 64 frames) fills when a client does not read its answers: the
+    server drops that socket with 4008 instead of buffering without end."""
+    import socket
+
+    from websockets.asyncio.client import connect
+
+    config = tmp_path / "site.toml"
+    config.write_text("[server]\noutbound_queue = 64\nrate_per_s = 100000.0\nrate_burst = 100000\n", encoding="utf-8")
+    slow_server = make_server(["--config", str(config)])
+
+    async def scenario():
+        desk, ack, _ = await login_agent(slow_server.url, "1001")
+        raw = socket.create_connection(("127.0.0.1", slow_server.port))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # so the kernel buffers little for it
+        slow = WireClient(await connect(slow_server.url, sock=raw, ping_interval=None, compression=None,
+                                        close_timeout=1, proxy=None), heartbeat=None)
+        await register(slow)
+        slow_ack, _ = await login(slow, "1002")
+        slow.ws.transport.pause_reading()  # stops reading; keeps sending
+        request = {"type": "RequestAgentReady", "epoch": slow_ack["epoch"]}
+        for i in range(20_000):
+            if logged(slow_server, slow, "outbound queue full"):
+                break
+            await slow.send({**request, "request_id": f"{i:08d}-" + "x" * 50})
+            if i % 100 == 0:
+                await asyncio.sleep(0)  # let the log reader thread and the bystander run
+        await async_wait_until(lambda: logged(slow_server, slow, "outbound queue full, closing"), message="queue full")
+        slow.ws.transport.resume_reading()
+        code, seen = await slow.expect_close(timeout=5)
+        assert code == 4008, code
+        assert len(seen) < 20_000  # the backlog was dropped, not delivered
+        await still_works(desk, ack["epoch"])
 
     run(scenario())
