@@ -99,6 +99,7 @@ class StateSnapshot(_Struct):
     state: AgentStateName
     since_ms: TimeMs
     reason: ReasonCode | None = None
+    until_ms: TimeMs | None = None  # a timed After Call Work ends then, into Ready, wherever it is
 
 
 class AgentReport(_Struct):
@@ -338,6 +339,7 @@ class EventCurrentAgentStatus(Message, tag="EventCurrentAgentStatus"):
     place: ShortText | None = None
     forced_by: ShortText | None = None
     interaction_ids: list[InteractionId] = []  # interactions in the agent's hands on this server
+    until_ms: TimeMs | None = None  # a timed After Call Work ends then (the desktop counts down)
 
 
 class EventInvite(Message, tag="EventInvite"):

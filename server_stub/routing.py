@@ -170,11 +170,16 @@ class RoutingEngine:
     # ------------------------------------------------------------------ agents
 
     def login(self, agent_id: str, penalties: dict[str, int], state: str, now: int,
-              interactions: list[p.HeldInteraction] | tuple = ()) -> tuple[list[str], list]:
+              interactions: list[p.HeldInteraction] | tuple = (), acw_until: int | None = None) -> tuple[list[str], list]:
         """A login here. ``interactions`` (a failover login) are adopted before anything is
-        offered. Returns (ids adopted, effects)."""
+        offered; ``acw_until`` (a failover login in a timed After Call Work) keeps its end, capped
+        at the longest After Call Work a queue here sets. Returns (ids adopted, effects)."""
         penalties = {q: pen for q, pen in penalties.items() if q in self.queues}
         agent = self.agents[agent_id] = RoutedAgent(agent_id, penalties, state, idle_since=now)
+        longest = max((q.config.acw_ms or 0 for q in self.queues.values()), default=0)
+        if state == "after_call_work" and acw_until is not None and longest:
+            agent.acw_until = min(acw_until, now + longest)
+            self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
         effects: list = []
         adopted = []
         for held in interactions:
@@ -222,6 +227,11 @@ class RoutingEngine:
         self._make_available(agent)
         self._route(now, effects)
         return effects
+
+    def acw_until(self, agent_id: str) -> int | None:
+        """When this agent's timed After Call Work ends, if it is in one."""
+        agent = self.agents.get(agent_id)
+        return agent.acw_until if agent is not None and agent.state == "after_call_work" else None
 
     def held_by(self, agent_id: str) -> list[str]:
         agent = self.agents.get(agent_id)

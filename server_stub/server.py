@@ -590,7 +590,8 @@ class InteractionServer:
         conn.login = session
         token, expires = self._issue_token(session)
         # Adopt what a failover login brings before anything can be offered to the agent.
-        adopted, effects = self.engine.login(agent_id, self._penalties(record), state, now, msg.interactions)
+        adopted, effects = self.engine.login(agent_id, self._penalties(record), state, now, msg.interactions,
+                                             msg.state.until_ms if msg.state is not None else None)
         self.reporting.publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=self._report(session)))
         if self.peer:
             # A password login while the peer holds the agent is a second desktop, not a move.
@@ -892,7 +893,7 @@ class InteractionServer:
         return p.EventCurrentAgentStatus(
             agent_id=session.agent.id, epoch=session.epoch, server=self.name, state=session.state,
             since_ms=session.since_ms, reason=session.reason, place=session.place, forced_by=forced_by,
-            interaction_ids=self.engine.held_by(session.agent.id))
+            interaction_ids=self.engine.held_by(session.agent.id), until_ms=self.engine.acw_until(session.agent.id))
 
     def _report(self, session: AgentSession) -> p.AgentReport:
         held = self.engine.held_by(session.agent.id)

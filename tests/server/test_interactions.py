@@ -62,10 +62,12 @@ def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server,
         assert done["type"] == "EventAck", done
         acw = await until(desk, lambda m: m["type"] == "EventCurrentAgentStatus" and m["state"] == "after_call_work")
         assert "interaction_ids" not in acw, acw
+        assert acw["until_ms"] - acw["since_ms"] == 500, acw  # the desktop counts down to this
         completed = await event(sup, "completed", iid, agent_id="1001", disposition="resolved")
         assert completed["media"] == "voice" and completed["queue"] == "sales"
         back = await until(desk, lambda m: m["type"] == "EventCurrentAgentStatus" and m["state"] == "ready")
         assert back["since_ms"] - acw["since_ms"] >= 450, (acw, back)
+        assert "until_ms" not in back, back
         await until(sup, lambda m: m["type"] == "EventAgentStateChanged" and m["state"] == "ready")
         # Completing again (a retry with a new request id) is a repeat: acknowledged, not reported.
         again = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved")

@@ -116,6 +116,22 @@ def test_complete_enters_after_call_work_which_ends_into_ready():
     assert SetState("a", "ready") in effects and offers(effects) == [("a", "y")]
 
 
+def test_a_failover_login_keeps_the_end_of_a_timed_after_call_work_capped_by_the_queues_here():
+    e = engine(acw_ms=5000)
+    e.login("a", {"sales": 0}, "after_call_work", T0, acw_until=T0 + 2000)
+    e.login("b", {"sales": 0}, "after_call_work", T0, acw_until=T0 + 60_000)  # longer than any queue here
+    assert (e.acw_until("a"), e.acw_until("b")) == (T0 + 2000, T0 + 5000)
+    assert e.tick(T0 + 1999) == []
+    assert SetState("a", "ready") in e.tick(T0 + 2000)
+    assert SetState("b", "ready") in e.tick(T0 + 5000)
+
+
+def test_a_carried_after_call_work_end_is_ignored_where_no_queue_times_one():
+    e = engine()
+    e.login("a", {"sales": 0}, "after_call_work", T0, acw_until=T0 + 2000)
+    assert e.acw_until("a") is None and e.tick(T0 + 10_000) == []
+
+
 def test_after_call_work_left_early_by_the_agent_does_not_end_later():
     e = engine(acw_ms=5000)
     e.login("a", {"sales": 0}, "ready", T0)
