@@ -18,13 +18,20 @@ How it holds together:
   ``heartbeat_timeout``, after which we close it and never reuse it) or when its login was given up
   (failback: ``RequestAgentLogout`` acknowledged). A login in flight on a link that dies is given up
   with the link; any login the server made there ends with that connection.
-- Intent journal: a state intent is sent at most once per primary link, with a request id of its
-  own per send (``<intent id>/<attempt>``), so an answer cached by a server for an earlier login can
-  never pass for an application on the current one. Intents waiting for a primary collapse to the
-  last one (the others are reported superseded); one in flight on a primary that dies is sent again
-  on the next primary (setting a state is idempotent).
+- Intent journal: a state intent is sent as a request at most once (``<intent id>/1``), on the
+  primary of the moment. Intents waiting for a primary collapse to the last one (the others are
+  reported superseded). An intent still unanswered when its primary is lost may have been applied
+  there, so it is never sent again as a request: the next login carries it as the state to restore
+  (``RequestAgentLogin.state``), with the time the agent entered that state (its click, or the
+  start of the same state before it), and its ``EventAck`` applies it. The intent thus takes effect
+  once on the agent's effective state and a duplicate can never restart time in state.
 - The password is kept only until the first login succeeds or is refused; after that the session
   holds the resume token the servers issue (and refresh).
+- A token login refused as ``stale_epoch`` is not the end when another endpoint has not refused
+  that token: a failover login whose ``EventAck`` was lost made a newer epoch at that site, which
+  the peer then tells the others, and only the site that made it accepts the same token again. The
+  login moves on to the endpoints that have not refused it (waiting for them to reconnect) and
+  fails only once every endpoint has refused it.
 - Interactions: offers come from the current primary at the current epoch only, and die with it
   (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
   session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
@@ -124,10 +131,11 @@ class _IxEntry:
 
 @dataclass(eq=False)
 class _Entry:
-    """One intent in the journal."""
+    """One intent in the journal; ``since_ms`` is when the agent entered that state if it takes effect."""
 
     request_id: str
     intent: ev.StateIntent
+    since_ms: int
     attempts: int = 0
     wire_id: str | None = None  # request id of the latest send
     sent_on: ev.Link | None = None
@@ -176,6 +184,9 @@ class AgentSession:
         self._move: _Move | None = None
         self._phase: ev.Phase = "idle"
         self._journal: list[_Entry] = []
+        self._token_refused: set[str] = set()  # endpoints that refused the current resume token as stale
+        self._requested_epoch = 0  # asked for by the latest login request
+        self._unconfirmed: list[_Entry] = []  # intents asked for since a server last said the state
         self._login_failures = 0
         self._retry_login_at: float | None = None
         self._backup_at: float | None = None
@@ -206,6 +217,7 @@ class AgentSession:
             self._token = self._epoch = self._status = None
         self._agent_id, self._password, self._place, self._initial = agent_id, password, place, initial_state
         self._wants_login = True
+        self._token_refused.clear()
         self._login_failures = 0
         self._retry_login_at = self._backup_at = None
         self._start()
@@ -505,6 +517,8 @@ class AgentSession:
         """The first registered endpoint in preference order, skipping endpoints whose link failed;
         an endpoint still in its first attempt is waited for (the preferred site gets its chance)."""
         for ep in self._eps:
+            if self._token and ep.name in self._token_refused:
+                continue
             if ep.registered:
                 return ep
             if ep.reachable is None:
@@ -527,8 +541,12 @@ class AgentSession:
             return
         self._cancel_timer(("login",))
         self._retry_login_at = None
-        state = self._carried_state()
-        epoch = self._epoch + 1 if self._epoch is not None else None
+        carried_intent = self._carried_intent()
+        state = self._carried_state(carried_intent)
+        # Each attempt asks for a higher epoch than the one before: a server can then tell the
+        # retry of a lost-ack login from the original arriving late on the link given up.
+        epoch = max(self._epoch + 1, self._requested_epoch + 1) if self._epoch is not None else None
+        self._requested_epoch = epoch or 0
         credential = {"resume_token": self._token} if self._token else {"password": self._password}
         held = list(self._held.values())
         carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
@@ -537,12 +555,24 @@ class AgentSession:
         self._login_ep = target
         self._request(target, message, "login", (state, self._token is not None,
                                                  tuple((h.interaction.interaction_id, h.notes, h.notes_by, h.notes_seq)
-                                                       for h in held)))
+                                                       for h in held), carried_intent))
         if self._move is not None:
             self._set_phase("logging_in", target.name)
 
-    def _carried_state(self) -> p.StateSnapshot | None:
-        """The state to restore with the login: the last one a primary confirmed, else the initial."""
+    def _carried_intent(self) -> _Entry | None:
+        """The intent the login carries as its state: the last one in the journal (the others are
+        superseded by it). None in flight can remain here: a login is sent only with no primary."""
+        if not self._journal:
+            return None
+        last = self._journal[-1]
+        self._supersede(self._journal[:-1], last)
+        return last
+
+    def _carried_state(self, intent: _Entry | None) -> p.StateSnapshot | None:
+        """The state to restore with the login: the carried intent, else the last one a primary
+        confirmed, else the initial."""
+        if intent is not None:
+            return p.StateSnapshot(state=intent.intent.state, since_ms=intent.since_ms, reason=intent.intent.reason)
         if self._status is not None:
             s = self._status
             return p.StateSnapshot(state=s.state, since_ms=s.since_ms, reason=s.reason)
@@ -607,14 +637,33 @@ class AgentSession:
 
     def _intent(self, intent: ev.StateIntent, now: float, wall_ms: int) -> list[ev.Output]:
         self._tick(now, wall_ms)
-        entry = _Entry(self._new_id(), intent)
+        entry = _Entry(self._new_id(), intent, self._since_for(intent, self._unconfirmed, self._wall))
         if self._ended or self._logout_requested:
             self._emit(ev.IntentFailed(entry.request_id, intent, "logged_out", "the session is logging out or over"))
             return self._done()
+        self._unconfirmed.append(entry)
         self._supersede([e for e in self._journal if not self._in_flight(e)], entry)
         self._journal.append(entry)
         self._emit(ev.IntentPending(entry.request_id, intent, queued=not self._can_send_intents()))
         return self._done()
+
+    def _since_for(self, intent: ev.StateIntent, earlier: list[_Entry], otherwise: int) -> int:
+        """When the agent entered ``intent``'s state if it takes effect: the earliest moment it was
+        in it (as a server last said) or asked for it since then (``earlier``), else ``otherwise``.
+        Which of those asks took effect is unknown during a failover, so this errs towards the
+        earlier time: time in state may count from a moment the agent asked for the state, but a
+        duplicate never restarts it."""
+        status = self._status
+        times = [e.since_ms for e in earlier if e.intent == intent]
+        if status is not None and (status.state, status.reason) == (intent.state, intent.reason):
+            times.append(status.since_ms)
+        return min(times, default=otherwise)
+
+    def _restart_pending_times(self) -> None:
+        """A server said exactly when the current state began: pending intents that continue a state
+        take their time from it (or from the pending ones before them), not from a guess."""
+        for i, entry in enumerate(self._journal):
+            entry.since_ms = self._since_for(entry.intent, self._journal[:i], entry.since_ms)
 
     def _flush_journal(self) -> None:
         """Send what waits (only the last waiting intent matters) on the current primary."""
@@ -868,7 +917,8 @@ class AgentSession:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # the server closes the link
 
     def _ack_login(self, ep: _Endpoint, msg: p.EventAck, data) -> None:
-        state, resumed, carried = data
+        state, resumed, carried, carried_intent = data
+        self._token_refused.clear()
         self._login_ep = None
         self._primary = ep
         self._epoch, self._token, self._token_expires_ms = msg.epoch, msg.resume_token, msg.token_expires_ms
@@ -881,16 +931,30 @@ class AgentSession:
         ep.standby_token = None
         self._set_role(ep, "primary")
         self._emit(ev.LoggedIn(self._agent_id, msg.epoch, ep.name, resumed))
+        if carried_intent in self._journal:
+            self._journal.remove(carried_intent)
+            self._emit(ev.IntentApplied(carried_intent.request_id, carried_intent.intent, ep.name, msg.epoch))
         self._adopted(ep, msg.epoch, carried)
         if self._move is not None:
             self._set_phase("restored", ep.name)
         if self._logout_requested:
             self._send_logout()
 
-    def _refused_login(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+    def _refused_login(self, ep: _Endpoint, msg: p.EventError, data) -> None:
+        _, resumed, _, carried_intent = data
         self._login_ep = None
+        if msg.code == "stale_epoch" and resumed:
+            self._token_refused.add(ep.name)
+            waiting = [e.name for e in self._eps if e.name not in self._token_refused]
+            if waiting:  # a lost-ack login may be held there: only that site takes this token again
+                self._emit(ev.ErrorEvent(msg.code, f"{msg.message} (trying the resume token on {', '.join(waiting)}, "
+                                                   "which may hold the login)", ep.name))
+                return
         if msg.code == "invalid_reason":  # this site lacks the Not Ready reason: keep the login, drop it
             self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+            if carried_intent is not None and carried_intent.intent.reason is not None:
+                self._fail([carried_intent], msg.code, msg.message)  # the login is retried without it
+                return
             if self._status is not None and self._status.reason is not None:
                 self._status = replace(self._status, reason=None)
                 return
@@ -903,6 +967,7 @@ class AgentSession:
             self._password = None
             if msg.code in _TOKEN_REFUSALS:
                 self._token = None
+                self._token_refused.clear()
             if self._move is not None:
                 self._set_phase("idle")
             return
@@ -928,7 +993,8 @@ class AgentSession:
         self._journal.remove(entry)
         intent, status = entry.intent, self._status
         if status is not None and (status.state, status.reason) != (intent.state, intent.reason):
-            self._status = ev.AgentStatus(intent.state, intent.reason, self._wall, self._epoch, ep.name)
+            # Until the server's status says exactly: never later than the server's own start.
+            self._status = ev.AgentStatus(intent.state, intent.reason, entry.since_ms, self._epoch, ep.name)
         self._emit(ev.IntentApplied(entry.request_id, intent, ep.name, self._epoch))
 
     def _refused_intent(self, ep: _Endpoint, msg: p.EventError, entry: _Entry) -> None:
@@ -973,12 +1039,15 @@ class AgentSession:
     def _on_status(self, ep: _Endpoint, msg: p.EventCurrentAgentStatus) -> None:
         if self._current(ep, msg, msg.epoch):
             self._status = ev.AgentStatus(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by)
+            self._unconfirmed = [e for e in self._unconfirmed if e in self._journal]
+            self._restart_pending_times()
             self._emit(ev.AgentStateChanged(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by))
             self._check_adoption(ep, msg)
 
     def _on_token(self, ep: _Endpoint, msg: p.EventResumeToken) -> None:
         if self._current(ep, msg, msg.epoch):
             self._token, self._token_expires_ms = msg.resume_token, msg.token_expires_ms
+            self._token_refused.clear()
 
     def _on_forced_logout(self, ep: _Endpoint, msg: p.EventForcedLogout) -> None:
         if not self._current(ep, msg, msg.epoch):

@@ -100,6 +100,8 @@ class ModelServer:
         self.incarnation += 1
         self.login: Login | None = None
         self.known = 0  # highest epoch ever seen here (own logins, peer, tokens)
+        # (epoch, token epoch) of the last login made here with a token: the lost-ack retry rule
+        self.resumed_from: tuple[int, int] | None = None
         self.answers: dict[str, p.Message] = {}  # the agent's answered request ids
         self.conns: set[Conn] = set()
         self.backlog: list[tuple[Conn, p.Message | None]] = []
@@ -257,7 +259,7 @@ class ModelServer:
             if iid is None:
                 return
             del self.held[iid]
-            self.world.abandoned.add(iid)
+            self.world.abandoned_interactions.add(iid)
             reason = "abandoned"
         else:
             iid = next(iter(self.offers), None)
@@ -282,14 +284,27 @@ class ModelServer:
             return None
         return int(message.resume_token.split(".")[1])
 
+    def newest_epoch(self) -> int:
+        here = self.login
+        return max(here.epoch if here else 0, self.world.peer_epoch(self), self.known)
+
+    def takes_token(self, token_epoch: int, requested: int | None = None) -> bool:
+        """As server_stub/server.py: a token older than the newest login is stale, except the retry
+        of the token login made here last (its ack may have been lost with its link). One rule
+        beyond the server's today: the retry must ask for a higher epoch than that login, or the
+        original request, arriving late on the link the desktop gave up, would pass for a retry
+        and displace the retry's live login (``moved``). The desktop asks for a higher epoch on
+        every attempt, so its real retries pass. ``requested`` None: would some retry pass."""
+        newest = self.newest_epoch()
+        retry = self.resumed_from == (newest, token_epoch) and (requested is None or requested > newest)
+        return token_epoch >= newest or retry
+
     def on_RequestAgentLogin(self, conn, message):
         token_epoch = self.authenticate(message)
         if conn.login is not None:
             raise Refusal("already_logged_in")
         here = self.login
-        peer = self.world.peer_epoch(self)
-        current = max(here.epoch if here else 0, peer)
-        if token_epoch is not None and token_epoch < max(current, self.known):
+        if token_epoch is not None and not self.takes_token(token_epoch, message.epoch):
             raise Refusal("stale_epoch")
         wall = self.world.wall
         state, reason, since = "not_ready", None, wall
@@ -298,17 +313,19 @@ class ModelServer:
             reason = message.state.reason if state == "not_ready" else None
             if reason is not None and reason not in REASONS:
                 raise Refusal("invalid_reason")
-        epoch = max(message.epoch or 1, max(current, self.known, token_epoch or 0) + 1)
+        epoch = max(message.epoch or 1, max(self.newest_epoch(), token_epoch or 0) + 1)
         if here is not None:
             self.end_login(here, "moved" if token_epoch is not None else "duplicate_login", fence=True)
         conn.standby = False
         for carried in message.interactions:  # adopt (or re-attach) what the agent holds
             iid = carried.interaction.interaction_id
-            if iid not in self.completed and iid not in self.world.abandoned:
+            if iid not in self.completed and iid not in self.world.abandoned_interactions:
                 self.held[iid] = HeldHere(carried.notes, epoch)
                 self.world.adoptions[iid].append((self.name, self.incarnation, epoch))
         login = Login(conn, epoch, state, reason, since, token_at=self.world.now)
+        self.world.check_time_in_state(login)
         self.login, conn.login, self.known = login, login, epoch
+        self.resumed_from = (epoch, token_epoch) if token_epoch is not None else None
         self.world.logins.append((self.name, self.incarnation, epoch, message.state))
         self.world.peer_told(self, epoch)
         return self.ack(message, role="primary", epoch=epoch, resume_token=self.token(epoch),
@@ -408,9 +425,14 @@ class World:
       server really applied the intent at that epoch;
     - time in state survives failover: two consecutive AgentStateChanged with the same state and
       reason carry the same ``since_ms``;
-    - LoginFailed only as ``stale_epoch`` after a login request of ours went unanswered (its login
-      may have been made: the servers then refuse the older token for good); the "user" types the
-      password again. LoggedOut never happens (nobody logs out or logs in elsewhere here).
+    - an intent takes effect once: a state request of it is applied at most once, anywhere (checked
+      by the machine), and a login that carries it (``RequestAgentLogin.state``) never moves time in
+      state forward: a login replacing the agent's effective login (the newest) in the same state
+      and reason starts it no later than that login had it;
+    - LoginFailed never happens while some server would still take the session's resume token: only
+      as ``stale_epoch`` once no live server takes it (the one that made the lost-ack login lost its
+      memory in a reboot, and the peer taught it the newer epoch). That is the one case in which the
+      "user" types the password again. LoggedOut never happens (nobody logs out here).
     """
 
     def __init__(self, failback: str, peer_fencing: bool, seed: int):
@@ -426,7 +448,7 @@ class World:
         self.timers: dict[object, float] = {}
         self.conn_of: dict[int, Conn] = {}
         self.client_open: set[int] = set()  # links the desktop holds open
-        self.abandoned: set[int] = set()  # links the desktop closed or was told were closed
+        self.given_up_links: set[int] = set()  # links the desktop closed or was told were closed
         self.pipe: dict[tuple[int, str], float] = {}
         self.sent_ids: set[str] = set()
         self.logins_sent: set[str] = set()
@@ -437,13 +459,15 @@ class World:
         self.outcome: dict[str, ev.Event | None] = {}
         self.shown: ev.AgentStateChanged | None = None
         self.login_failures = 0
+        self.token_epoch: int | None = None  # of the resume token in the session's last login request
+        self.effective: Login | None = None  # the agent's newest login, wherever it is
         # interactions
         self.ix_counter = itertools.count(1)
         self.interactions: dict[str, p.Interaction] = {}
         self.accepts: dict[str, list] = defaultdict(list)  # id -> [(server, incarnation, epoch)]
         self.adoptions: dict[str, list] = defaultdict(list)
         self.completions: dict[str, list] = defaultdict(list)  # id -> [(server, inc, epoch, wire id, notes, disp)]
-        self.abandoned: set[str] = set()  # the customer hung up on it (a carrier fact, known everywhere)
+        self.abandoned_interactions: set[str] = set()  # the customer hung up (a carrier fact, known everywhere)
         self.acked_ids: set[str] = set()  # request ids whose EventAck reached the desktop
         self.typed: dict[str, str] = {}  # id -> the notes the user typed last
         self.completing: dict[str, str] = {}  # id -> the notes the user's completion was given
@@ -496,7 +520,7 @@ class World:
             self.client_sends(out.link, out.message)
         elif isinstance(out, ev.CloseLink):
             self.client_open.discard(out.link)
-            self.abandoned.add(out.link)
+            self.given_up_links.add(out.link)
             conn = self.conn_of.get(out.link)
             if conn is not None:
                 self.schedule(self.fifo(out.link, "up", conn.server.latency), conn.server.client_closed, conn)
@@ -519,6 +543,7 @@ class World:
                        if s.up and s.login is not None and s.login.conn.link in self.client_open]
             assert holders == [], f"login sent on link {link} while {holders} hold the login on an open link"
             self.logins_sent.add(message.request_id)
+            self.token_epoch = int(message.resume_token.split(".")[1]) if message.resume_token else None
         conn = self.conn_of[link]
         self.schedule(self.fifo(link, "up", conn.server.latency), conn.server.receive, conn, message)
 
@@ -532,6 +557,9 @@ class World:
             self.outcome[event.request_id] = event
             if isinstance(event, ev.IntentApplied):
                 done = {(server, epoch) for server, _, epoch in self.applications[event.request_id]}
+                intent = event.intent
+                done |= {(server, epoch) for server, _, epoch, state in self.logins
+                         if state is not None and (state.state, state.reason) == (intent.state, intent.reason)}
                 assert (event.endpoint, event.epoch) in done, f"{event} but the server never applied it"
         elif isinstance(event, ev.AgentStateChanged):
             last = self.shown
@@ -539,8 +567,9 @@ class World:
                 assert last.since_ms == event.since_ms, f"time in state reset: {last} -> {event}"
             self.shown = event
         elif isinstance(event, ev.LoginFailed):
-            assert event.code == "stale_epoch", event
-            assert self.logins_sent - self.answered, "stale_epoch without an unanswered login of ours"
+            assert event.code == "stale_epoch" and self.token_epoch is not None, event
+            takers = [s.name for s in self.servers.values() if s.up and s.takes_token(self.token_epoch)]
+            assert takers == [], f"{event} but {takers} would take the token of epoch {self.token_epoch}"
             self.login_failures += 1
             self.schedule(self.now + 0.5, self.feed, self.session.login, AGENT, PASSWORD)  # the user
         elif isinstance(event, ev.LoggedOut):
@@ -564,6 +593,15 @@ class World:
             if event.reason == "completed":
                 assert self.completions[event.interaction_id] or False, f"{event} but no server completed it"
 
+    def check_time_in_state(self, login: Login) -> None:
+        """A new login replacing the agent's newest one keeps its time in state if the state is the same."""
+        last = self.effective
+        if last is not None and login.epoch < last.epoch:
+            return  # a stale server at an older epoch: not the agent's effective state
+        if last is not None and (last.state, last.reason) == (login.state, login.reason):
+            assert login.since_ms <= last.since_ms, f"time in state moved forward by a login: {last} -> {login}"
+        self.effective = login
+
     # ------------------------------------------------------------------ links
 
     def fifo(self, link: int, direction: str, latency: float) -> float:
@@ -572,10 +610,10 @@ class World:
         return at
 
     def connect(self, link: int, server: ModelServer) -> None:
-        if link in self.abandoned:
+        if link in self.given_up_links:
             return
         if not server.up:
-            self.abandoned.add(link)
+            self.given_up_links.add(link)
             self.feed(self.session.link_closed, link, code=None)
             return
         conn = Conn(link, server, server.incarnation, self.now, self.now, self.now)
@@ -601,7 +639,7 @@ class World:
     def closed_by_server(self, link: int, code: int) -> None:
         if link in self.client_open:
             self.client_open.discard(link)
-            self.abandoned.add(link)
+            self.given_up_links.add(link)
             self.feed(self.session.link_closed, link, code=code)
 
     # ------------------------------------------------------------------ peer link
@@ -630,6 +668,7 @@ class World:
             a, b = self.servers.values()
             a.completed |= b.completed
             b.completed |= a.completed
+            a.known = b.known = max(a.known, b.known)  # the full sync carries the epochs seen
             for server in list(self.servers.values()):
                 if server.login is not None:
                     self.peer_told(server, server.login.epoch)

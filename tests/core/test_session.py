@@ -240,20 +240,65 @@ def test_consecutive_intents_during_failover_collapse_to_the_last_one():
     assert (not_ready.reason, not_ready.epoch) == ("break", 2)
 
 
-def test_an_intent_unanswered_when_the_primary_dies_is_sent_again_on_the_next_primary():
-    bench = logged_in_on_a()
+def test_an_intent_unanswered_when_the_primary_dies_is_carried_by_the_failover_login_not_sent_again():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.now += 2.0
+    clicked = bench.wall
     bench.feed(bench.session.set_ready)
     (pending,) = bench.take_events(ev.IntentPending)
     assert not pending.queued
     on_a = bench.one("A", p.RequestAgentReady)
-    assert on_a.epoch == 1
-    fail_over_to_b(bench)
-    on_b = bench.one("B", p.RequestAgentReady)
-    assert on_b.epoch == 2 and on_b.request_id != on_a.request_id  # a fresh id per primary
-    assert on_b.request_id.startswith(pending.request_id + "/")
-    bench.ack("B", on_b, epoch=2)
-    assert [e.request_id for e in bench.take_events(ev.IntentApplied)] == [pending.request_id]
-    assert bench.take_sent(kind=p.RequestAgentReady) == []
+    assert (on_a.epoch, on_a.request_id) == (1, pending.request_id + "/1")
+    bench.now += 0.1  # A may have applied it; its answer is lost with the link
+    login = fail_over_to_b(bench)
+    # The login restores the state the agent asked for, from the moment it was asked for: applied
+    # once on the new login, whether A had applied it or not, and time in state is not restarted.
+    assert login.state == p.StateSnapshot(state="ready", since_ms=clicked)
+    assert bench.take_events(ev.IntentApplied) == [ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)]
+    keep_alive(bench, 5, "B")
+    assert bench.take_sent(kind=p.RequestAgentReady) == [] and bench.session.snapshot().pending == ()
+
+
+def test_a_repeated_intent_keeps_the_time_of_the_state_it_repeats():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")  # since WALL0 - 60 s
+    bench.feed(bench.session.set_not_ready, "lunch")
+    bench.one("A", p.RequestAgentNotReady)
+    bench.now += 1.0
+    bench.feed(bench.session.set_ready)
+    bench.now += 1.0
+    ready_again_at = bench.wall
+    bench.feed(bench.session.set_ready)
+    assert len(bench.take_sent("A", p.RequestAgentReady)) == 2
+    login = fail_over_to_b(bench)
+    # The last two asked for Ready: Ready since the first of them; the Not Ready lunch they
+    # follow does not lend its time to a different state.
+    assert login.state == p.StateSnapshot(state="ready", since_ms=ready_again_at - 1000)
+    superseded = bench.take_events(ev.IntentSuperseded)
+    assert [e.intent for e in superseded] == [ev.StateIntent("not_ready", "lunch"), ev.StateIntent("ready")]
+    (applied,) = bench.take_events(ev.IntentApplied)
+    assert (applied.intent, applied.endpoint, applied.epoch) == (ev.StateIntent("ready"), "B", 2)
+
+
+def test_an_intent_equal_to_the_confirmed_state_carries_the_confirmed_time():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.now += 3.0
+    bench.feed(bench.session.set_not_ready, "lunch")
+    login = fail_over_to_b(bench)
+    assert login.state == p.StateSnapshot(state="not_ready", since_ms=WALL0 - 60_000, reason="lunch")
+
+
+def test_a_carried_intent_with_a_reason_the_backup_lacks_fails_and_the_login_keeps_the_state():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.feed(bench.session.set_not_ready, "break")
+    bench.kill("A")
+    first = bench.one("B", p.RequestAgentLogin)
+    assert first.state.reason == "break"
+    bench.refuse("B", first, "invalid_reason", "unknown Not Ready reason 'break'")
+    (failed,) = bench.take_events(ev.IntentFailed)
+    assert (failed.intent, failed.code) == (ev.StateIntent("not_ready", "break"), "invalid_reason")
+    retry = bench.one("B", p.RequestAgentLogin)
+    assert retry.state == p.StateSnapshot(state="not_ready", since_ms=WALL0 - 60_000, reason="lunch")
+    assert bench.take_events(ev.LoginFailed) == []
 
 
 def test_intents_while_logged_in_are_sent_at_once_and_all_applied_in_order():
@@ -279,8 +324,10 @@ def test_stale_epoch_on_a_state_request_is_surfaced_and_the_login_taken_again():
     assert [(e.code, e.endpoint) for e in bench.take_events(ev.ErrorEvent)] == [("stale_epoch", "A")]
     assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 1000)]
     login = bench.one("B", p.RequestAgentLogin)
+    assert login.state.state == "after_call_work"  # the intent is not lost: the login carries it
     bench.ack("B", login, role="primary", epoch=4, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
-    assert bench.one("B", p.RequestAgentAfterCallWork).epoch == 4  # the intent is not lost
+    assert [(e.intent.state, e.endpoint, e.epoch) for e in bench.take_events(ev.IntentApplied)] == [
+        ("after_call_work", "B", 4)]
 
 
 # --------------------------------------------------------------------------- epochs and forced logouts
@@ -373,15 +420,49 @@ def test_bad_credentials_fail_the_login_without_retrying():
     assert bench.one("A", p.RequestAgentLogin).password == PASSWORD
 
 
-def test_a_refused_resume_token_asks_for_the_password_and_keeps_the_state():
+def test_a_stale_token_refusal_moves_the_failover_login_to_the_site_that_may_hold_it():
+    # The failover login on B was made but its ack was lost with the link; A, told of epoch 2 by
+    # its peer, refuses the epoch-1 token. B made that login from that token and takes it again.
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.kill("A")
+    lost = bench.one("B", p.RequestAgentLogin)
+    bench.kill("B")
+    bench.advance(1.0)  # both reconnect within initial_delay_range
+    bench.register("A")
+    on_a = bench.one("A", p.RequestAgentLogin)
+    assert (on_a.resume_token, on_a.epoch) == (TOKEN1, 3)
+    bench.refuse("A", on_a, "stale_epoch", "the agent has logged in again since this token (epoch 2)")
+    assert bench.take_events(ev.LoginFailed) == []
+    (error,) = bench.take_events(ev.ErrorEvent)
+    assert (error.code, error.endpoint) == ("stale_epoch", "A") and "trying the resume token on B" in error.message
+    keep_alive(bench, 3, "A")
+    assert bench.take_sent("A", p.RequestAgentLogin) == []  # A said no: not asked again
+    bench.register("B")
+    on_b = bench.one("B", p.RequestAgentLogin)
+    # Each attempt asks for a higher epoch (2 went to B unanswered, 3 to A): B can tell this
+    # retry from its lost original arriving late.
+    assert (lost.epoch, on_b.resume_token, on_b.epoch, on_b.state) == (2, TOKEN1, 4, lost.state)
+    bench.ack("B", on_b, role="primary", epoch=4, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
+    assert bench.take_events(ev.LoggedIn) == [ev.LoggedIn("1001", 4, "B", resumed=True)]
+    assert bench.session.snapshot().status == "logged_in"
+    assert bench.one("A", p.RequestAgentAvailable).resume_token == TOKEN2
+
+
+def test_a_token_every_site_refuses_as_stale_asks_for_the_password_and_keeps_the_state():
     bench = logged_in_on_a(state="not_ready", reason="lunch")
     bench.kill("A")
     bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
-    assert [e.code for e in bench.take_events(ev.LoginFailed)] == ["stale_epoch"]
+    assert bench.take_events(ev.LoginFailed) == []
+    bench.advance(1.0)
+    bench.register("A")
+    bench.refuse("A", bench.one("A", p.RequestAgentLogin), "stale_epoch", "log in with the password")
+    assert [(e.code, e.endpoint) for e in bench.take_events(ev.LoginFailed)] == [("stale_epoch", "A")]
     assert bench.take_events(ev.FailoverPhase)[-1].phase == "idle"
+    keep_alive(bench, 10, "A", "B")
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
     bench.feed(bench.session.login, "1001", PASSWORD)
-    login = bench.one("B", p.RequestAgentLogin)
-    assert (login.password, login.resume_token, login.epoch) == (PASSWORD, None, 2)
+    login = bench.one("A", p.RequestAgentLogin)
+    assert (login.password, login.resume_token, login.epoch) == (PASSWORD, None, 4)  # above both attempts
     assert login.state == p.StateSnapshot(state="not_ready", since_ms=WALL0 - 60_000, reason="lunch")
 
 
@@ -426,14 +507,17 @@ def test_failback_when_idle_logs_out_first_then_logs_in_on_the_preferred_endpoin
     release = bench.one("B", p.RequestAgentLogout)
     assert release.epoch == 2
     assert bench.take_sent("A", p.RequestAgentLogin) == []  # not before B has let go (invariant 1)
+    clicked = bench.wall
     bench.feed(bench.session.set_after_call_work)  # an intent meanwhile waits for the new primary
     assert bench.take_sent(kind=p.RequestAgentAfterCallWork) == []
     bench.ack("B", release, epoch=2)
     login = bench.one("A", p.RequestAgentLogin)
     assert (login.resume_token, login.epoch) == (TOKEN2, 3)
-    assert login.state == p.StateSnapshot(state="ready", since_ms=WALL0 - 30_000)
+    assert login.state == p.StateSnapshot(state="after_call_work", since_ms=clicked)  # the login carries it
     bench.ack("A", login, role="primary", epoch=3, resume_token="tok-3", token_expires_ms=WALL0 + 600_000)
-    assert bench.one("A", p.RequestAgentAfterCallWork).epoch == 3
+    (applied,) = bench.take_events(ev.IntentApplied)
+    assert (applied.intent, applied.endpoint, applied.epoch) == (ev.StateIntent("after_call_work"), "A", 3)
+    assert bench.take_sent(kind=p.RequestAgentAfterCallWork) == []
     bench.ack("B", bench.one("B", p.RequestAgentAvailable), role="secondary")
     assert bench.roles() == {"A": "primary", "B": "secondary"}
     assert [(e.phase, e.kind, e.from_endpoint, e.to_endpoint) for e in bench.take_events(ev.FailoverPhase)][-2:] == [
@@ -448,9 +532,9 @@ def test_failback_falls_back_to_the_old_primary_if_the_preferred_dies_meanwhile(
     bench.ack("A", bench.one("A", p.RequestAgentAvailable), role="secondary")
     release = bench.one("B", p.RequestAgentLogout)
     bench.ack("B", release, epoch=2)
-    bench.one("A", p.RequestAgentLogin)
+    assert bench.one("A", p.RequestAgentLogin).epoch == 3
     bench.kill("A")
-    assert bench.one("B", p.RequestAgentLogin).epoch == 3
+    assert bench.one("B", p.RequestAgentLogin).epoch == 4  # above the attempt on A, which may have been made
 
 
 # --------------------------------------------------------------------------- timing knobs
