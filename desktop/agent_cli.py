@@ -1,7 +1,8 @@
 """``agent-cli``: the headless agent. Same core as the desktop; JSON lines out, commands in.
 
 Every core event is printed as one JSON object per line with ``t`` (monotonic seconds, comparable
-across processes on one machine) and ``event`` (its type). Commands are read from stdin, one per
+across processes on one machine) and ``event`` (its type); with ``--trace-wire`` every frame but
+heartbeats too (``event`` "Wire", ``direction`` sent/received, ``endpoint``, ``type``, ``request_id``). Commands are read from stdin, one per
 line: ``ready``, ``notready REASON``, ``acw``, ``accept ID``, ``reject ID``, ``notes ID TEXT``,
 ``done ID DISPOSITION [NOTES]``, ``logout``, ``quit``.
 
@@ -21,6 +22,8 @@ import sys
 import time
 
 import msgspec
+
+from server_stub import protocol as p
 
 from .core import events as ev
 from .core.config import Endpoint, SessionConfig
@@ -58,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--failback-hold", type=_seconds,
                         help="when-idle: seconds the preferred site must be a healthy secondary first (default 5)")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--trace-wire", action="store_true",
+                        help="also print every frame sent or received but heartbeats (event Wire)")
     auto = parser.add_argument_group("scripted agent")
     auto.add_argument("--auto-answer", action="store_true",
                       help="accept offers, hold, complete, go Ready again (implies --state ready)")
@@ -93,6 +98,17 @@ def endpoints_from_args(args) -> list[Endpoint]:
 def event_line(event) -> str:
     body = msgspec.to_builtins(event)
     return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": type(event).__name__, **body}).decode()
+
+
+def wire_line(direction: str, endpoint: str, message) -> str:
+    return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": "Wire", "direction": direction,
+                                "endpoint": endpoint, "type": type(message).__name__,
+                                "request_id": getattr(message, "request_id", None)}).decode()
+
+
+def trace_wire(direction: str, endpoint: str, message) -> None:
+    if not isinstance(message, p.Heartbeat):
+        print(wire_line(direction, endpoint, message), flush=True)
 
 
 def command_error(message: str) -> str:
@@ -184,7 +200,8 @@ async def run(args, password: str) -> int:
             exit_code = 3
             done.set()
 
-    runner = SessionRunner(session, on_event=on_event, ca_file=args.ca_file)
+    runner = SessionRunner(session, on_event=on_event, ca_file=args.ca_file,
+                           on_wire=trace_wire if args.trace_wire else None)
     if args.auto_answer:
         auto = AutoAnswer(runner, args)
     runner.feed(session.start)

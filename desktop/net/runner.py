@@ -33,9 +33,10 @@ def _wall_ms() -> int:
 class _Link:
     """One connection attempt: connect, read until closed, write from a bounded queue."""
 
-    def __init__(self, runner: "SessionRunner", link: Any, url: str):
+    def __init__(self, runner: "SessionRunner", link: Any, endpoint: str, url: str):
         self.runner = runner
         self.link = link
+        self.endpoint = endpoint
         self.url = url
         self.ws: ClientConnection | None = None
         self.outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_LIMIT)
@@ -71,6 +72,8 @@ class _Link:
                 except p.ProtocolError as exc:
                     log.warning("link %s (%s): undecodable frame: %s", self.link, self.url, exc.message)
                     continue
+                if runner.on_wire is not None:
+                    runner.on_wire("received", self.endpoint, message)
                 runner.feed(runner.session.message_received, self.link, message)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
             log.debug("link %s (%s): %s", self.link, self.url, exc)
@@ -118,9 +121,12 @@ class SessionRunner:
     """Executes an AgentSession's outputs on the running asyncio loop."""
 
     def __init__(self, session: AgentSession, *, on_event: Callable[[Any], None] = lambda e: None,
-                 ca_file: str | None = None):
+                 ca_file: str | None = None, on_wire: Callable[[str, str, p.Message], None] | None = None):
+        """``on_wire(direction, endpoint, message)``, if given, sees every frame sent or received
+        (for traces: the order of requests and answers across links)."""
         self.session = session
         self.on_event = on_event
+        self.on_wire = on_wire
         self.links: dict[Any, _Link] = {}
         self.timers: dict[Any, asyncio.TimerHandle] = {}
         self._ca_file = ca_file
@@ -144,9 +150,11 @@ class SessionRunner:
             if isinstance(out, ev.Send):
                 link = self.links.get(out.link)
                 if link is not None:
+                    if self.on_wire is not None:
+                        self.on_wire("sent", link.endpoint, out.message)
                     link.send(p.encode(out.message))
             elif isinstance(out, ev.OpenLink):
-                self.links[out.link] = _Link(self, out.link, out.url)
+                self.links[out.link] = _Link(self, out.link, out.endpoint, out.url)
             elif isinstance(out, ev.CloseLink):
                 link = self.links.get(out.link)
                 if link is not None:

@@ -12,10 +12,13 @@ from tests.support.servers import REPO
 
 def test_commands_drive_state_and_unknown_commands_are_reported(pair):
     a, b = pair
-    agent = AgentProcess("1002", [a.url, b.url], "--state", "ready")
+    agent = AgentProcess("1002", [a.url, b.url], "--state", "notready:lunch")
     try:
         first = agent.wait_for("AgentStateChanged", endpoint="A")
-        assert first["state"] == "ready"
+        assert (first["state"], first["reason"]) == ("not_ready", "lunch")
+        agent.command("ready")
+        ready = agent.wait_for("AgentStateChanged", state="ready")
+        assert (ready["reason"], ready["endpoint"]) == (None, "A") and ready["since_ms"] >= first["since_ms"]
         agent.command("notready meeting")
         agent.wait_for("AgentStateChanged", state="not_ready", reason="meeting")
         agent.command("acw")
