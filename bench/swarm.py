@@ -2,7 +2,8 @@
 
 Prints JSON lines on stdout: ``ready`` once every agent is logged in on the first server with a
 standby on the second; ``relogged`` per agent when its login lands elsewhere; ``summary`` on
-``stop`` from stdin (login attempts per agent, the most primaries any agent held at once).
+``stop T`` from stdin (per agent: login requests sent at or after monotonic time ``T``, e.g. the
+kill of a server, and whether it is logged in now).
 """
 
 from __future__ import annotations
@@ -28,27 +29,20 @@ class SwarmAgent:
         self.session = AgentSession(config, rng=random.Random(agent_id))
         self.runner = SessionRunner(self.session, on_event=self.on_event)
         execute = self.runner.execute
-        self.login_attempts = 0
-        self.primaries: set[str] = set()
-        self.max_primaries = 0
+        self.login_times: list[float] = []  # monotonic time of every RequestAgentLogin sent
         self.endpoint: str | None = None
         self.standby = False
 
         def counting(outputs):
             for out in outputs or ():
                 if isinstance(out, ev.Send) and isinstance(out.message, p.RequestAgentLogin):
-                    self.login_attempts += 1
+                    self.login_times.append(time.monotonic())
             execute(outputs)
 
         self.runner.execute = counting
 
     def on_event(self, event) -> None:
         if isinstance(event, ev.LinkRoleChanged):
-            if event.role == "primary":
-                self.primaries.add(event.endpoint)
-            else:
-                self.primaries.discard(event.endpoint)
-            self.max_primaries = max(self.max_primaries, len(self.primaries))
             if event.role == "secondary":
                 self.standby = True
                 self.swarm.check_ready()
@@ -90,12 +84,16 @@ class Swarm:
             await asyncio.sleep(1 / login_rate)  # pace the morning logins; the storm is not paced
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while (line := await reader.readline()) and line.strip() != b"stop":
-            pass
+        since = float("-inf")  # stdin closed without "stop T": count everything
+        while line := await reader.readline():
+            word, _, rest = line.decode().strip().partition(" ")
+            if word == "stop":
+                since = float(rest) if rest else float("-inf")
+                break
         self.emit({
             "kind": "summary",
-            "login_attempts": [a.login_attempts for a in self.agents],
-            "max_primaries": max(a.max_primaries for a in self.agents),
+            "login_attempts_since": [sum(1 for t in a.login_times if t >= since) for a in self.agents],
+            "logged_in": sum(1 for a in self.agents if a.session.snapshot().status == "logged_in"),
             "relogged": sum(1 for a in self.agents if a.endpoint and a.endpoint != "A"),
         })
 
