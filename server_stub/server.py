@@ -560,7 +560,10 @@ class InteractionServer:
         # A newer login seen here or told by the peer makes the token stale even when that login
         # is gone (peer lost, logged out): epochs only go up.
         newest = max(current, self.known_epoch.get(agent_id, 0))
-        retry = token_epoch is not None and self.resumed_from.get(agent_id) == (newest, token_epoch)
+        # The lost-ack retry asks for an epoch above the login it repeats; a late original does not,
+        # so it can never displace the retry that overtook it.
+        retry = (token_epoch is not None and self.resumed_from.get(agent_id) == (newest, token_epoch)
+                 and (msg.epoch or 0) > newest)
         if token_epoch is not None and token_epoch < newest and not retry:
             raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {newest}); log in with the password")
         duplicate = (here is not None or agent_id in self.peer_logged_in) and token_epoch is None

@@ -19,12 +19,34 @@ def test_a_resumed_login_retried_with_the_same_token_is_accepted(pair):
         lost = await connect_registered(b.url)
         lost_ack, _ = await login(lost, "1001", token=ack["resume_token"], epoch=2)
         assert lost_ack["epoch"] == 2
-        # The retry on a fresh link carries the same epoch-1 token: accepted, at a newer epoch, and
-        # the abandoned link's login ends as moved.
+        # The retry on a fresh link carries the same epoch-1 token and asks for the next epoch:
+        # accepted, and the abandoned link's login ends as moved.
         retry = await connect_registered(b.url)
-        retry_ack, status = await login(retry, "1001", token=ack["resume_token"], epoch=2)
+        retry_ack, status = await login(retry, "1001", token=ack["resume_token"], epoch=3)
         assert retry_ack["epoch"] == 3 and status["server"] == "B"
         await lost.expect("EventForcedLogout", reason="moved", epoch=2)
+
+    run(scenario())
+
+
+def test_a_late_original_never_displaces_the_retry_that_overtook_it(pair):
+    a, b = pair
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        _, ack, _ = await login_agent(a.url, "1001")
+        a.kill9()
+        # The desktop's first failover attempt (epoch 2) is slow; its retry (epoch 3) logs in first.
+        retry = await connect_registered(b.url)
+        retry_ack, _ = await login(retry, "1001", token=ack["resume_token"], epoch=3)
+        assert retry_ack["epoch"] == 3
+        late = await connect_registered(b.url)
+        refused = await late.request({"type": "RequestAgentLogin", "agent_id": "1001",
+                                      "resume_token": ack["resume_token"], "epoch": 2})
+        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+        # The live login is untouched: it still changes state at its epoch.
+        ready = await retry.request({"type": "RequestAgentReady", "epoch": 3})
+        assert ready["type"] == "EventAck", ready
 
     run(scenario())
 
