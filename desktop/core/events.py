@@ -73,6 +73,7 @@ class AgentStatus:
     epoch: int
     endpoint: str
     forced_by: str | None = None
+    until_ms: int | None = None  # a timed After Call Work ends then
 
 
 class Output:
@@ -167,6 +168,7 @@ class LoggedIn(Event):
     epoch: int
     endpoint: str
     resumed: bool
+    replaced: str | None = None  # the site whose older login of this agent the server ended (force-logout)
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class AgentStateChanged(Event):
     epoch: int
     endpoint: str
     forced_by: str | None
+    until_ms: int | None = None  # a timed After Call Work ends then
 
 
 @dataclass(frozen=True)

@@ -575,7 +575,7 @@ class AgentSession:
             return p.StateSnapshot(state=intent.intent.state, since_ms=intent.since_ms, reason=intent.intent.reason)
         if self._status is not None:
             s = self._status
-            return p.StateSnapshot(state=s.state, since_ms=s.since_ms, reason=s.reason)
+            return p.StateSnapshot(state=s.state, since_ms=s.since_ms, reason=s.reason, until_ms=s.until_ms)
         if self._initial is not None:
             return p.StateSnapshot(state=self._initial.state, since_ms=self._wall, reason=self._initial.reason)
         return None
@@ -927,10 +927,12 @@ class AgentSession:
         self._retry_login_at = self._backup_at = None
         # What the server now holds, until its EventCurrentAgentStatus says it exactly.
         self._status = ev.AgentStatus(state.state if state else "not_ready", state.reason if state else None,
-                                      min(state.since_ms, self._wall) if state else self._wall, msg.epoch, ep.name)
+                                      min(state.since_ms, self._wall) if state else self._wall, msg.epoch, ep.name,
+                                      until_ms=state.until_ms if state else None)
         ep.standby_token = None
         self._set_role(ep, "primary")
-        self._emit(ev.LoggedIn(self._agent_id, msg.epoch, ep.name, resumed))
+        self._emit(ev.LoggedIn(self._agent_id, msg.epoch, ep.name, resumed,
+                               msg.replaced.server if msg.replaced is not None else None))
         if carried_intent in self._journal:
             self._journal.remove(carried_intent)
             self._emit(ev.IntentApplied(carried_intent.request_id, carried_intent.intent, ep.name, msg.epoch))
@@ -1038,10 +1040,12 @@ class AgentSession:
 
     def _on_status(self, ep: _Endpoint, msg: p.EventCurrentAgentStatus) -> None:
         if self._current(ep, msg, msg.epoch):
-            self._status = ev.AgentStatus(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by)
+            self._status = ev.AgentStatus(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by,
+                                          msg.until_ms)
             self._unconfirmed = [e for e in self._unconfirmed if e in self._journal]
             self._restart_pending_times()
-            self._emit(ev.AgentStateChanged(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by))
+            self._emit(ev.AgentStateChanged(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by,
+                                            msg.until_ms))
             self._check_adoption(ep, msg)
 
     def _on_token(self, ep: _Endpoint, msg: p.EventResumeToken) -> None:

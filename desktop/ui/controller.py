@@ -297,6 +297,8 @@ class DesktopController(QObject):
             elif self.keyring_reason is None:
                 credentials.forget_password(event.agent_id)
             self._remember_password = None
+            if event.replaced:
+                self.main_window.statusBar().showMessage(pr.replaced_text(event.replaced) + ".", 15000)
             # From here on resume tokens carry the login; the password need not stay in memory.
             self.login_window.password_edit.clear()
             self.logged_in.emit()

@@ -84,14 +84,13 @@ def held_row_text(held: ev.HeldInfo, wall_ms: int) -> str:
     return f"{media_label(held.interaction.media)} · {who} · {elapsed}{status}"
 
 
-def acw_text(status: ev.AgentStatus | None, wall_ms: int, duration_s: float | None = None) -> str:
-    """"After Call Work 0:07", with "– 0:03 left" when the queue's ACW duration is known; "" outside ACW."""
+def acw_text(status: ev.AgentStatus | None, wall_ms: int) -> str:
+    """"After Call Work 0:07", with "– 0:03 left" when the server times it (``until_ms``); "" outside ACW."""
     if status is None or status.state != "after_call_work":
         return ""
-    spent = max(0, wall_ms - status.since_ms) / 1000
-    text = f"After Call Work {format_duration(spent)}"
-    if duration_s is not None:
-        text += f" – {format_duration(max(0.0, duration_s - spent))} left"
+    text = f"After Call Work {format_duration(max(0, wall_ms - status.since_ms) / 1000)}"
+    if status.until_ms is not None:
+        text += f" – {format_duration(max(0, status.until_ms - wall_ms) / 1000)} left"
     return text
 
 

@@ -175,6 +175,12 @@ class LoginPresenter:
                 f"the servers are running. Still trying…")
 
 
+def replaced_text(site: str) -> str:
+    """What the duplicate-login policy (force-logout) did to the agent's other desktop."""
+    return (f"Your login on another desktop (site {site}) was ended: the servers log out the older "
+            f"login when the same agent logs in again")
+
+
 # --------------------------------------------------------------------------- failover banner
 
 
@@ -323,8 +329,9 @@ def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = No
         return LogRow(wall_ms, "failover", f"{what.capitalize()}: {detail} ({format_elapsed(event.elapsed)})")
     if isinstance(event, ev.LoggedIn):
         how = "resume token" if event.resumed else "password"
+        ended = f". {replaced_text(event.replaced)}" if event.replaced else ""
         return LogRow(wall_ms, "login", f"Logged in as {event.agent_id} on site {event.endpoint} "
-                                        f"(epoch {event.epoch}, {how})")
+                                        f"(epoch {event.epoch}, {how}){ended}")
     if isinstance(event, ev.LoginFailed):
         return LogRow(wall_ms, "login", f"Login refused by site {event.endpoint}: {event.code} – {event.message}")
     if isinstance(event, ev.LoggedOut):
@@ -392,6 +399,8 @@ def notification_for(event: ev.Event, labels: Mapping[str, str] | None = None,
                 link.role in ("reconnecting", "connecting", "down") for link in snapshot.links):
             return Notification("Connection lost", "No server is reachable. Your state is kept and the "
                                                    "desktop keeps trying.", critical=True)
+    if isinstance(event, ev.LoggedIn) and event.replaced:
+        return Notification("Logged in here", replaced_text(event.replaced) + ".")
     if isinstance(event, ev.AgentStateChanged) and event.forced_by:
         return Notification("State changed by the server",
                             f"{event.forced_by} set you to {state_text(event.state, event.reason, labels)}.")

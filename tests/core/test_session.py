@@ -130,6 +130,28 @@ def test_losing_the_primary_logs_in_on_the_secondary_with_token_next_epoch_and_s
     assert bench.session.snapshot().epoch == 2
 
 
+def test_a_timed_after_call_work_carries_its_end_across_a_failover():
+    bench = logged_in_on_a(state="ready", reason=None)
+    bench.deliver("A", p.EventCurrentAgentStatus(agent_id="1001", epoch=1, server="A", state="after_call_work",
+                                                 since_ms=WALL0, until_ms=WALL0 + 30_000))
+    (changed,) = bench.take_events(ev.AgentStateChanged)
+    assert changed.until_ms == WALL0 + 30_000  # the desktop counts down to it
+    bench.kill("A")
+    login = bench.one("B", p.RequestAgentLogin)
+    assert login.state == p.StateSnapshot(state="after_call_work", since_ms=WALL0, until_ms=WALL0 + 30_000)
+
+
+def test_a_password_login_that_ended_another_desktop_says_which_site_it_was():
+    bench = Bench(CONFIG)
+    bench.feed(bench.session.start)
+    bench.register("A")
+    bench.feed(bench.session.login, "1001", PASSWORD)
+    login = bench.one("A", p.RequestAgentLogin)
+    bench.ack("A", login, role="primary", epoch=4, resume_token=TOKEN1, token_expires_ms=WALL0 + 600_000,
+              replaced=p.ReplacedLogin(server="B", epoch=3))
+    assert bench.take_events(ev.LoggedIn) == [ev.LoggedIn("1001", 4, "A", resumed=False, replaced="B")]
+
+
 def test_the_lost_endpoint_comes_back_as_secondary_on_a_new_link():
     bench = logged_in_on_a()
     old_link = bench.link["A"]

@@ -212,6 +212,10 @@ def test_duplicate_login_elsewhere_force_logout_policy(pair, make_desktop, qtbot
     assert first.login_window.error_label.text() == (
         "You were logged out: agent 1006 logged in on another desktop, and the server's duplicate-login "
         "policy ends the older login.")
+    # The new desktop says what its login did to the other one.
+    assert second.main_window.statusBar().currentMessage() == (
+        "Your login on another desktop (site A) was ended: the servers log out the older login when the "
+        "same agent logs in again.")
 
 
 def test_duplicate_login_elsewhere_deny_policy(make_pair, make_desktop, qtbot):

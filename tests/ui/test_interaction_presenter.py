@@ -41,10 +41,12 @@ def test_held_rows_show_time_in_hand_and_failover_progress():
 
 
 def test_after_call_work_timer():
-    acw = ev.AgentStatus(state="after_call_work", reason=None, since_ms=10_000, epoch=1, endpoint="A")
-    assert ip.acw_text(acw, 17_400) == "After Call Work 00:07"
-    assert ip.acw_text(acw, 17_400, duration_s=10) == "After Call Work 00:07 – 00:02 left"
-    assert ip.acw_text(acw, 40_000, duration_s=10) == "After Call Work 00:30 – 00:00 left"
+    untimed = ev.AgentStatus(state="after_call_work", reason=None, since_ms=10_000, epoch=1, endpoint="A")
+    assert ip.acw_text(untimed, 17_400) == "After Call Work 00:07"
+    timed = ev.AgentStatus(state="after_call_work", reason=None, since_ms=10_000, epoch=1, endpoint="A",
+                           until_ms=20_000)
+    assert ip.acw_text(timed, 17_400) == "After Call Work 00:07 – 00:02 left"
+    assert ip.acw_text(timed, 40_000) == "After Call Work 00:30 – 00:00 left"
     ready = ev.AgentStatus(state="ready", reason=None, since_ms=10_000, epoch=1, endpoint="A")
     assert ip.acw_text(ready, 17_400) == "" and ip.acw_text(None, 0) == ""
 
