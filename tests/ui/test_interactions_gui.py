@@ -121,8 +121,10 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
     qtbot.waitUntil(lambda: not panel.detail.isVisible() and panel.empty_label.isVisible(), timeout=WAIT)
     assert main.statusBar().currentMessage() == "Interaction call-gui-1 completed (Resolved)"
 
-    # sales has 5 s of After Call Work: the timer shows, then the server makes the agent Ready.
-    qtbot.waitUntil(lambda: re.fullmatch(r"After Call Work 00:0\d", panel.acw_label.text()) is not None, timeout=WAIT)
+    # sales has 5 s of After Call Work: the timer counts down to the server's end, then the server
+    # makes the agent Ready.
+    qtbot.waitUntil(lambda: re.fullmatch(r"After Call Work 00:0\d – 00:0[0-5] left", panel.acw_label.text()) is not None,
+                    timeout=WAIT)
     assert panel.acw_label.isVisible()
     qtbot.waitUntil(lambda: main.state_label.text() == "Ready" and not panel.acw_label.isVisible(), timeout=WAIT)
     assert [e["state"] for e in watch_b.of("EventAgentStateChanged", "1001")][-2:] == ["after_call_work", "ready"]
