@@ -169,9 +169,10 @@ def double_logins(streams: list[tuple[str, TimedWatcher]], gone: list[tuple[floa
     # How each overlap ended: the older login's logout (``moved`` = fenced by the peer).
     for d in doubles.values():
         server, epoch = d["still_held"].split("@")
-        ends = sorted((t, e) for name, w in streams if name == server for t, e in zip(list(w.events.times), list(w.events))
-                      if e["type"] == "EventAgentLogout" and e["agent_id"] == d["agent"] and e["epoch"] == int(epoch)
-                      and t >= d["t"], key=lambda item: item[0])
+        ends = sorted(((t, e) for name, w in streams if name == server
+                       for t, e in zip(list(w.events.times), list(w.events))
+                       if e["type"] == "EventAgentLogout" and e["agent_id"] == d["agent"]
+                       and e["epoch"] == int(epoch) and t >= d["t"]), key=lambda item: item[0])
         d["ended"] = f"{ends[0][1]['reason']} after {(ends[0][0] - d['t']) * 1000:.1f} ms" if ends else "never seen"
         del d["t"]
     return {"double_logins": len(doubles), "double_login_examples": list(doubles.values())[:5]}
