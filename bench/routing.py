@@ -178,7 +178,10 @@ async def worker(url: str, first: int, count: int) -> None:
             last_tx = mono()
             while True:
                 try:
-                    frame = await asyncio.wait_for(ws.recv(), 2.0)
+                    # Not wait_for: on 3.11 it can swallow the cancel that ends this worker, which
+                    # then never reports (the benchmark hung now and then).
+                    async with asyncio.timeout(2.0):
+                        frame = await ws.recv()
                 except TimeoutError:
                     frame = None
                 now = mono()
