@@ -120,8 +120,8 @@ async def single_agent_trials(trials: int) -> dict:
 
 
 class TimedWatcher(ReportingWatcher):
-    """A supervisor's reporting subscription whose events carry their arrival time, so two
-    servers' streams can be merged into one timeline."""
+    """A supervisor's reporting subscription whose events carry their arrival time (wall clock,
+    the clock the servers' ``login_ms`` use), so two servers' streams can be compared."""
 
     @property
     def events(self):
@@ -135,46 +135,51 @@ class TimedWatcher(ReportingWatcher):
 class _TimedList(list):
     def __init__(self, items=()):
         super().__init__(items)
-        self.times = [time.monotonic()] * len(self)
+        self.times = [time.time()] * len(self)
 
     def append(self, item) -> None:
-        self.times.append(time.monotonic())
+        self.times.append(time.time())
         super().append(item)
 
 
 def double_logins(streams: list[tuple[str, TimedWatcher]], gone: list[tuple[float, str]]) -> dict:
-    """Agents logged in on two servers at once, as the servers' own reporting streams say: an
-    ``EventAgentLogin`` on one while the other's stream still holds the agent (from its snapshot
-    or an earlier login, and no logout since). ``gone``: (time, server) when a server's process
-    died, after which it holds nothing."""
-    timeline = [(t, server, e) for server, w in streams for t, e in zip(list(w.events.times), list(w.events))]
-    timeline += [(t, server, None) for t, server in gone]
-    timeline.sort(key=lambda item: item[0])
-    holding: dict[str, dict[str, int]] = collections.defaultdict(dict)  # server -> agent -> epoch
+    """Agents logged in on two servers at once, as the servers' own reporting streams say.
+
+    Each login is an interval on the wall clock: from the server's own ``login_ms`` (in the
+    snapshot or ``EventAgentLogin``) to the arrival of its ``EventAgentLogout``, or to the death of
+    the server process (``gone``: wall time, server), whichever comes first. A watcher that lags
+    behind its stream therefore cannot invent an overlap, and a logout's arrival time is never
+    earlier than the logout itself, so a real overlap is never hidden. Two intervals of one agent
+    on different servers that overlap are a double login."""
+    died = {server: t for t, server in gone}
+    intervals: dict[str, list[list]] = collections.defaultdict(list)  # agent -> [server, epoch, start, end]
+    for server, w in streams:
+        open_here: dict[str, list] = {}
+        for t, e in zip(list(w.events.times), list(w.events)):
+            reports = (e["agents"] if e["type"] == "EventReportingSnapshot" else
+                       [e["agent"]] if e["type"] == "EventAgentLogin" else [])
+            for report in reports:
+                if report["agent_id"] not in open_here or open_here[report["agent_id"]][1] != report["epoch"]:
+                    row = [server, report["epoch"], report["login_ms"] / 1000, None, None]
+                    open_here[report["agent_id"]] = row
+                    intervals[report["agent_id"]].append(row)
+            row = open_here.get(e.get("agent_id")) if e["type"] == "EventAgentLogout" else None
+            if row is not None and row[1] == e["epoch"]:
+                row[3], row[4] = t, e["reason"]
+                del open_here[e["agent_id"]]
     doubles: dict[str, dict] = {}
-    for t, server, e in timeline:
-        if e is None:
-            holding[server].clear()
-        elif e["type"] == "EventReportingSnapshot":
-            holding[server] = {a["agent_id"]: a["epoch"] for a in e["agents"]}
-        elif e["type"] == "EventAgentLogin":
-            agent = e["agent"]["agent_id"]
-            for other, held in holding.items():
-                if other != server and agent in held and agent not in doubles:
-                    doubles[agent] = {"agent": agent, "new": f"{server}@{e['agent']['epoch']}",
-                                      "still_held": f"{other}@{held[agent]}", "t": t}
-            holding[server][agent] = e["agent"]["epoch"]
-        elif e["type"] == "EventAgentLogout":
-            holding[server].pop(e["agent_id"], None)
-    # How each overlap ended: the older login's logout (``moved`` = fenced by the peer).
-    for d in doubles.values():
-        server, epoch = d["still_held"].split("@")
-        ends = sorted(((t, e) for name, w in streams if name == server
-                       for t, e in zip(list(w.events.times), list(w.events))
-                       if e["type"] == "EventAgentLogout" and e["agent_id"] == d["agent"]
-                       and e["epoch"] == int(epoch) and t >= d["t"]), key=lambda item: item[0])
-        d["ended"] = f"{ends[0][1]['reason']} after {(ends[0][0] - d['t']) * 1000:.1f} ms" if ends else "never seen"
-        del d["t"]
+    for agent, rows in intervals.items():
+        for row in rows:
+            server, start = row[0], row[2]
+            death = died.get(server) if start < died.get(server, float("inf")) else None
+            row.append(min(x for x in (row[3], death, float("inf")) if x is not None))
+        for i, (s1, e1, start1, _, _, end1) in enumerate(rows):
+            for s2, e2, start2, _, why2, end2 in rows[i + 1:]:
+                if s1 != s2 and start1 < end2 and start2 < end1 and agent not in doubles:
+                    overlap = min(end1, end2) - max(start1, start2)
+                    doubles[agent] = {"agent": agent, "logins": [f"{s1}@{e1}", f"{s2}@{e2}"],
+                                      "overlap_ms": round(overlap * 1000, 1) if overlap != float("inf") else None,
+                                      "ended": why2 or "never seen"}
     return {"double_logins": len(doubles), "double_login_examples": list(doubles.values())[:5]}
 
 
@@ -227,7 +232,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
             time.sleep(2.0)  # let the morning settle: heartbeats only
             t0 = time.monotonic()
             a.kill9()
-            gone = [(time.monotonic(), "A")]  # kill9 returns once the process is gone
+            gone = [(time.time(), "A")]  # kill9 returns once the process is gone
 
             def moved():  # the first login of each agent on the backup after the kill
                 first: dict[str, dict] = {}
