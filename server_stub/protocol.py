@@ -460,6 +460,7 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     restarted server never hands out an epoch its peer has already used. ``duplicates`` names the
     agents in ``epochs`` whose new login came from a second desktop (a password login while the
     receiver held the agent), so the receiver ends its login as ``duplicate_login``, not ``moved``.
+    ``resumed`` gives, for logins made with a resume token, that token's epoch.
     """
 
     server: ShortText
@@ -468,6 +469,9 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     full: bool = False
     known: dict[AgentId, Epoch] = {}
     duplicates: list[AgentId] = []
+    # Logins in ``epochs`` made with a resume token: that token's epoch. The receiver then takes the
+    # lost-ack retry of such a login too, so it succeeds even if the sender died meanwhile.
+    resumed: dict[AgentId, Epoch] = {}
 
 
 class PeerInteractionRecord(_Struct):

@@ -187,9 +187,10 @@ class InteractionServer:
         self.sessions: dict[str, AgentSession] = {}  # agent id -> login here
         self.standby: dict[str, set[Conn]] = collections.defaultdict(set)
         self.known_epoch: dict[str, int] = {}  # highest epoch ever seen for an agent
-        # Epoch of the last login made here with a resume token -> that token's epoch. A desktop
-        # whose failover login was acknowledged but whose link died before the ack arrived retries
-        # with the same token; it is the only holder of that token, so the retry is let through.
+        # Agent -> (epoch of its last login made with a resume token, here or at the peer; that
+        # token's epoch). A desktop whose failover login was acknowledged but whose link died
+        # before the ack arrived retries with the same token; it is the only holder of that
+        # token, so the retry is let through, here or (the peer told us) at the peer's survivor.
         self.resumed_from: dict[str, tuple[int, int]] = {}
         self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
         self.agent_answers: dict[str, _LRU] = collections.defaultdict(_LRU)
@@ -598,7 +599,8 @@ class InteractionServer:
         self.reporting.publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=self._report(session)))
         if self.peer:
             # A password login while the peer holds the agent is a second desktop, not a move.
-            self.peer.tell({agent_id: epoch}, [], [agent_id] if duplicate else [])
+            self.peer.tell({agent_id: epoch}, [], [agent_id] if duplicate else [],
+                           {agent_id: token_epoch} if token_epoch is not None else None)
         log.info("%s: agent %s logged in at epoch %d (%s%s)%s", conn.label(), agent_id, epoch,
                  "resume token" if token_epoch is not None else "password", ", duplicate" if duplicate else "",
                  f", adopted {adopted}" if adopted else "")
@@ -955,7 +957,9 @@ class InteractionServer:
         log.info("%s: peer link from %s", conn.label(), msg.server)
 
     def peer_state(self) -> p.PeerAgentEpochs:
-        return p.PeerAgentEpochs(server=self.name, epochs=self.held_epochs(), known=dict(self.known_epoch), full=True)
+        held = self.held_epochs()
+        resumed = {agent: token for agent, (epoch, token) in self.resumed_from.items() if held.get(agent) == epoch}
+        return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(self.known_epoch), full=True, resumed=resumed)
 
     def peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
         self.peer_name = msg.server
@@ -970,6 +974,8 @@ class InteractionServer:
         for agent_id, epoch in msg.epochs.items():
             self.peer_logged_in[agent_id] = epoch
             self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
+            if agent_id in msg.resumed:
+                self.resumed_from[agent_id] = (epoch, msg.resumed[agent_id])
             here = self.sessions.get(agent_id)
             # Equal epochs (two logins during a partition) are settled the same way on both
             # sides: the server with the smaller name keeps the login.

@@ -66,3 +66,27 @@ def test_an_old_token_stays_stale_once_a_password_login_followed(pair):
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
 
     run(scenario())
+
+
+def test_the_peer_takes_the_retry_when_the_server_that_made_the_login_died(pair):
+    a, b = pair
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        desk_a, ack, _ = await login_agent(a.url, "1001")
+        # A failover login on B whose ack is lost with its link; B tells A, which fences epoch 1.
+        lost = await connect_registered(b.url)
+        await login(lost, "1001", token=ack["resume_token"], epoch=2)
+        await desk_a.expect("EventForcedLogout", reason="moved", epoch=1)
+        b.kill9()
+        # The desktop retries with the same token on the site still alive: accepted there.
+        retry = await connect_registered(a.url)
+        retry_ack, status = await login(retry, "1001", token=ack["resume_token"], epoch=3)
+        assert retry_ack["epoch"] == 3 and status["server"] == "A"
+        # Anyone else holding that old token still cannot come in: it is the retry's, once.
+        late = await connect_registered(a.url)
+        refused = await late.request({"type": "RequestAgentLogin", "agent_id": "1001",
+                                      "resume_token": ack["resume_token"], "epoch": 3})
+        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+
+    run(scenario())
