@@ -100,6 +100,7 @@ class Tracked:
     disposition: str | None = None
     orphan_deadline: int | None = None  # held, but its agent's login ended
     unconfirmed: bool = False  # accepted here; the peer has not yet agreed
+    answered: bool = False  # counted in its queue's ``answered`` (once its accept was confirmed)
     reported: bool = False  # completed here and the completion report has left
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
 
@@ -269,10 +270,6 @@ class RoutingEngine:
         item.status, item.accepted_ms, item.expires_ms = HELD, now, None
         item.unconfirmed = True
         item.token += 1
-        q = self.queues[item.interaction.queue]
-        q.answered += 1
-        if now - item.arrived_ms <= q.config.service_level_target_ms:
-            q.answered_in_target += 1
         return [Report("accepted", item.interaction, agent_id)]
 
     def mark_reported(self, iid: str) -> None:
@@ -282,10 +279,19 @@ class RoutingEngine:
             item.reported = True
 
     def confirm(self, iid: str) -> None:
-        """The peer agreed to (or could not be asked about) this server's accept of ``iid``."""
+        """The peer agreed to (or could not be asked about) this server's accept of ``iid``: only
+        now is it answered here (a refused accept was answered at the peer, and counts there), in
+        step with the ``accepted`` event the server publishes at this point."""
         item = self.interactions.get(iid)
-        if item is not None:
-            item.unconfirmed = False
+        if item is None:
+            return
+        item.unconfirmed = False
+        q = self.queues.get(item.interaction.queue)
+        if q is not None and item.accepted_ms is not None and not item.answered:
+            item.answered = True
+            q.answered += 1
+            if item.accepted_ms - item.arrived_ms <= q.config.service_level_target_ms:
+                q.answered_in_target += 1
 
     def reject(self, agent_id: str, iid: str, now: int) -> list:
         item = self._offered_to(agent_id, iid)

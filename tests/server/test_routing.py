@@ -190,6 +190,7 @@ def test_abandon_after_ends_waiting_and_offered_interactions_with_a_reason():
     assert ("abandoned", "offered", None) in reports(effects)
     assert offers(effects) == [("a", "waiting")]  # a is free again
     e.accept("a", "waiting", T0 + 6000)
+    e.confirm("waiting")
     assert e.tick(T0 + 20_000) == []  # in hand: the customer is talking, never abandoned
     stats = e.statistics(T0 + 20_000)[0]
     assert (stats.abandoned, stats.answered, stats.service_level) == (1, 1, 0.5)
@@ -200,9 +201,11 @@ def test_service_level_counts_answers_within_the_target():
     e.login("a", {"sales": 0}, "ready", T0)
     e.submit(interaction("fast"), T0)
     e.accept("a", "fast", T0 + 999)
+    e.confirm("fast")
     e.complete("a", "fast", "resolved", "", T0 + 1000)
     e.submit(interaction("slow", created=T0), T0 + 1000)
     e.accept("a", "slow", T0 + 1001)
+    e.confirm("slow")  # later than the target, yet the answer counts from the accept
     assert e.statistics(T0 + 2000)[0].service_level == 0.5
 
 
@@ -331,6 +334,20 @@ def test_accepts_crossing_on_the_peer_link_leave_exactly_one_holder():
     # Once confirmed, a holder is never displaced by a later accept claim.
     site_a.confirm("x")
     assert site_a.peer_record("x", "held", "b1", "sales", "voice", "accept", T0, peer_wins_ties=True)[0] is False
+    # One answer in all: at the site whose accept stood, not at the one whose accept was refused.
+    site_b.accept_refused("b1", "x", T0, "taken by an agent at the peer site")
+    assert (site_a.statistics(T0)[0].answered, site_b.statistics(T0)[0].answered) == (1, 0)
+
+
+def test_an_accept_is_answered_once_confirmed_and_counted_once():
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.submit(interaction("x"), T0)
+    e.accept("a", "x", T0 + 100)
+    assert e.statistics(T0 + 100)[0].answered == 0  # the peer may still refuse it
+    e.confirm("x")
+    e.confirm("x")
+    assert e.statistics(T0 + 100)[0].answered == 1
 
 
 def test_what_a_lost_peer_held_ends_abandoned_unless_brought_back_or_still_held_there():
