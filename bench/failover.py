@@ -231,8 +231,11 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
                 time.sleep(0.05)
             time.sleep(2.0)  # let the morning settle: heartbeats only
             t0 = time.monotonic()
+            # A runs no code of its own once SIGKILL is sent, so its logins end then (kill9 itself
+            # returns only once the process is reaped, which under load is after B has logged
+            # agents in).
+            gone = [(time.time(), "A")]
             a.kill9()
-            gone = [(time.time(), "A")]  # kill9 returns once the process is gone
 
             def moved():  # the first login of each agent on the backup after the kill
                 first: dict[str, dict] = {}

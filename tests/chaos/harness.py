@@ -226,6 +226,7 @@ class Ledger:
         carrier = self.carrier
         carrier_open, carrier_disagreements = self.carrier_reconciliation(by_id, completed, ended)
         stats_checked, stats_nontrivial, stats_mismatches = self.queue_statistics_reconciliation()
+        doubles = self.double_offers(by_id) + self.agent_double_offers()
         figures = {
             "submitted": len(self.submitted),
             "completed": len(completed),
@@ -233,7 +234,7 @@ class Ledger:
             "lost": len(lost),
             "unreported": len(unreported),  # completions acknowledged to the agent that no stream showed
             "completed_twice": len(twice),
-            "double_offers": self.double_offers(by_id) + self.agent_double_offers(),
+            "double_offers": len(doubles),
             "kills": len(self.kills),
             "restarts": self.restarts,
             "agents": len(self.agents),
@@ -265,6 +266,7 @@ class Ledger:
             "carrier_open_ids": carrier_open[:20],
             "carrier_disagreement_examples": carrier_disagreements[:5],
             "queue_stats_mismatch_examples": stats_mismatches[:5],
+            "double_offer_examples": doubles[:5],
         }
         self.figures = figures
         return figures
@@ -345,11 +347,11 @@ class Ledger:
                                       f"events {expected}")
         return checked, nontrivial, mismatches
 
-    def double_offers(self, by_id: dict[str, list[dict]]) -> int:
+    def double_offers(self, by_id: dict[str, list[dict]]) -> list[str]:
         """Offers of an id made by one server while the other had it offered or in an agent's hands
         (a server's copy ends with its next event for the id, or with the server's kill)."""
-        count = 0
-        for events in by_id.values():
+        found = []
+        for iid, events in by_id.items():
             intervals = collections.defaultdict(list)  # server -> [(start, end, kind)]
             per_server = collections.defaultdict(list)
             for e in events:
@@ -369,26 +371,30 @@ class Ledger:
                     if kind != "offered":
                         continue
                     for y in servers:
-                        if y != x and any(s < end and start < e for s, e, _ in intervals[y]):
-                            count += 1
-        return count
+                        clash = [(s, e, k) for s, e, k in intervals[y] if y != x and s < end and start < e]
+                        if clash:
+                            found.append(f"{iid}: offered by {x} at {start} while {y} had it {clash[0][2]} "
+                                         f"({clash[0][0]}..{clash[0][1]})")
+        return found
 
-    def agent_double_offers(self) -> int:
+    def agent_double_offers(self) -> list[str]:
         """An agent shown open offers from two servers at the same time."""
-        count = 0
-        for events in self.agents.values():
+        found = []
+        for agent, events in self.agents.items():
             open_offers: dict[str, str] = {}
             for e in events:
                 kind = e["event"]
                 if kind == "OfferReceived":
-                    if any(endpoint != e["endpoint"] for endpoint in open_offers.values()):
-                        count += 1
+                    others = {i: ep for i, ep in open_offers.items() if ep != e["endpoint"]}
+                    if others:
+                        found.append(f"agent {agent}: offered {e['interaction']['interaction_id']} by "
+                                     f"{e['endpoint']} with {others} still open (t={e.get('t')})")
                     open_offers[e["interaction"]["interaction_id"]] = e["endpoint"]
                 elif kind == "OfferRevoked":
                     open_offers.pop(e["interaction_id"], None)
                 elif kind in ("InteractionApplied", "InteractionFailed") and e["intent"]["action"] in ("accept", "reject"):
                     open_offers.pop(e["intent"]["interaction_id"], None)
-        return count
+        return found
 
     def text(self) -> str:
         f = self.figures
@@ -409,7 +415,7 @@ class Ledger:
         ]
         if f["lost_ids"] or f["completed_twice_ids"] or f["unreported_ids"]:
             lines.append(f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}  unreported: {f['unreported_ids']}")
-        for example in f["carrier_disagreement_examples"] + f["queue_stats_mismatch_examples"]:
+        for example in f["carrier_disagreement_examples"] + f["queue_stats_mismatch_examples"] + f["double_offer_examples"]:
             lines.append(f"  {example}")
         return "\n".join(lines)
 
@@ -486,8 +492,11 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 due = started + period * (cycle + 1)
                 wait_until(lambda: time.monotonic() >= due or any(c.poll() is not None for c in carriers), period + 30,
                            interval=0.05, message="the next kill")
-                victim.kill9()
+                # Its copies end when SIGKILL is sent (it runs nothing after that); kill9 returns
+                # only once the process is reaped, and under load the survivor may already have
+                # offered what the carrier re-submitted, which must not count as a double offer.
                 kills.append((victim.name, wall_ms()))
+                victim.kill9()
                 back_at = time.monotonic() + options.down_time  # the outage lasts this long
                 wait_until(lambda: time.monotonic() >= back_at, 10, interval=0.02, message="the end of the outage")
                 _restart(victim, other, taps[0 if victim is a else 1])
