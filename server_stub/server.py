@@ -42,6 +42,13 @@ CLOSE_RATE_LIMITED = 4008
 CLOSE_SUPERSEDED = 4009
 
 _ANSWER_CACHE = 256  # request ids remembered per socket and per agent
+# A login may ask for at most this much above the newest epoch known for the agent: enough for a
+# desktop that raises its epoch on every attempt through a long outage, and far from the wire
+# limit, which one absurd request would otherwise push the pair's epochs past (breaking peer sync).
+EPOCH_LEAP = 1_000
+# How long after a resume-token login its lost-ack retry is let through: the desktop retries within
+# seconds (heartbeat timeout, reconnect); a token copy turning up later is not that desktop.
+LOST_ACK_WINDOW_MS = 30_000
 PEER_SYNC_GRACE = 1.0  # seconds a restarted server waits for its peer before accepting logins anyway
 
 
@@ -191,7 +198,8 @@ class InteractionServer:
         # token's epoch). A desktop whose failover login was acknowledged but whose link died
         # before the ack arrived retries with the same token; it is the only holder of that
         # token, so the retry is let through, here or (the peer told us) at the peer's survivor.
-        self.resumed_from: dict[str, tuple[int, int]] = {}
+        # Ends after LOST_ACK_WINDOW_MS, or once that login's socket shows it got its ack.
+        self.resumed_from: dict[str, tuple[int, int, int]] = {}  # agent -> (epoch, token epoch, until ms)
         self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
         self.agent_answers: dict[str, _LRU] = collections.defaultdict(_LRU)
         self.reporting = ReportingStream(self.name, config.replay_buffer)
@@ -563,8 +571,12 @@ class InteractionServer:
         newest = max(current, self.known_epoch.get(agent_id, 0))
         # The lost-ack retry asks for an epoch above the login it repeats; a late original does not,
         # so it can never displace the retry that overtook it.
-        retry = (token_epoch is not None and self.resumed_from.get(agent_id) == (newest, token_epoch)
-                 and (msg.epoch or 0) > newest)
+        if msg.epoch is not None and msg.epoch > max(newest, token_epoch or 0) + EPOCH_LEAP:
+            raise Refusal("bad_message", f"epoch {msg.epoch} is more than {EPOCH_LEAP} above the newest epoch known "
+                                         f"for agent {agent_id} ({newest}); ask for your last epoch + 1")
+        lost_ack = self.resumed_from.get(agent_id)
+        retry = (token_epoch is not None and lost_ack is not None and lost_ack[:2] == (newest, token_epoch)
+                 and now <= lost_ack[2] and (msg.epoch or 0) > newest)
         if token_epoch is not None and token_epoch < newest and not retry:
             raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {newest}); log in with the password")
         duplicate = (here is not None or agent_id in self.peer_logged_in) and token_epoch is None
@@ -588,7 +600,7 @@ class InteractionServer:
         self.sessions[agent_id] = session
         self.known_epoch[agent_id] = epoch
         if token_epoch is not None:
-            self.resumed_from[agent_id] = (epoch, token_epoch)
+            self.resumed_from[agent_id] = (epoch, token_epoch, now + LOST_ACK_WINDOW_MS)
         else:
             self.resumed_from.pop(agent_id, None)
         conn.login = session
@@ -647,6 +659,8 @@ class InteractionServer:
             raise Refusal("not_logged_in", "this socket has no login; send RequestAgentLogin first")
         if epoch != session.epoch:
             raise Refusal("stale_epoch", f"request for epoch {epoch}, but the login here is at epoch {session.epoch}")
+        if self.resumed_from.get(session.agent.id, (0,))[0] == epoch:
+            del self.resumed_from[session.agent.id]  # it knows its epoch: it got the ack, no retry to expect
         return session
 
     def _set_state(self, conn: Conn, msg, state: str, reason: str | None = None):
@@ -958,7 +972,8 @@ class InteractionServer:
 
     def peer_state(self) -> p.PeerAgentEpochs:
         held = self.held_epochs()
-        resumed = {agent: token for agent, (epoch, token) in self.resumed_from.items() if held.get(agent) == epoch}
+        resumed = {agent: token for agent, (epoch, token, until) in self.resumed_from.items()
+                   if held.get(agent) == epoch and until >= wall_ms()}
         return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(self.known_epoch), full=True, resumed=resumed)
 
     def peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
@@ -975,7 +990,10 @@ class InteractionServer:
             self.peer_logged_in[agent_id] = epoch
             self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
             if agent_id in msg.resumed:
-                self.resumed_from[agent_id] = (epoch, msg.resumed[agent_id])
+                self.resumed_from[agent_id] = (epoch, msg.resumed[agent_id], wall_ms() + LOST_ACK_WINDOW_MS)
+            elif self.resumed_from.get(agent_id, (0,))[0] <= epoch:
+                # A password login there at this epoch or above: an older marker describes nothing.
+                self.resumed_from.pop(agent_id, None)
             here = self.sessions.get(agent_id)
             # Equal epochs (two logins during a partition) are settled the same way on both
             # sides: the server with the smaller name keeps the login.

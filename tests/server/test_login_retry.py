@@ -90,3 +90,43 @@ def test_the_peer_takes_the_retry_when_the_server_that_made_the_login_died(pair)
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
 
     run(scenario())
+
+
+def test_once_the_login_shows_it_got_its_ack_an_old_token_copy_cannot_take_it_over(pair):
+    a, b = pair
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        _, ack, _ = await login_agent(a.url, "1001")
+        a.kill9()
+        desk = await connect_registered(b.url)
+        moved, _ = await login(desk, "1001", token=ack["resume_token"], epoch=2)
+        # The desktop acts at its new epoch: it has the ack, so no lost-ack retry can follow.
+        assert (await desk.request({"type": "RequestAgentReady", "epoch": moved["epoch"]}))["type"] == "EventAck"
+        await desk.expect("EventCurrentAgentStatus", state="ready")
+        copy = await connect_registered(b.url)
+        refused = await copy.request({"type": "RequestAgentLogin", "agent_id": "1001",
+                                      "resume_token": ack["resume_token"], "epoch": moved["epoch"] + 1})
+        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+        assert (await desk.request({"type": "RequestAgentNotReady", "epoch": moved["epoch"], "reason": "lunch"}))["type"] == "EventAck"
+
+    run(scenario())
+
+
+def test_an_absurd_epoch_is_refused_and_the_pair_keeps_its_peer_sync(pair):
+    a, b = pair
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        greedy = await connect_registered(a.url)
+        refused = await greedy.request({"type": "RequestAgentLogin", "agent_id": "1002", "password": "demo",
+                                        "epoch": 2**53})
+        assert refused["type"] == "EventError" and refused["code"] == "bad_message", refused
+        assert "above the newest epoch" in refused["message"], refused
+        # A normal failover still works across the pair: the peer link carries sane epochs.
+        _, ack, _ = await login_agent(a.url, "1002")
+        on_b = await connect_registered(b.url)
+        moved, _ = await login(on_b, "1002", token=ack["resume_token"], epoch=ack["epoch"] + 1)
+        assert moved["epoch"] == ack["epoch"] + 1
+
+    run(scenario())
