@@ -60,6 +60,10 @@ class SessionConfig:
     backup_delay: float = 0.0
     failback: FailbackPolicy = "never"
     failback_hold: float = 5.0
+    # A resume token refused as stale waits this long for the other sites (one may hold a login
+    # whose ack was lost); then the agent is asked for the password. The servers let such a
+    # retry through for 30 s.
+    token_retry_wait: float = 30.0
 
     def __post_init__(self) -> None:
         endpoints = tuple(e if isinstance(e, Endpoint) else Endpoint(*e) for e in self.endpoints)

@@ -330,6 +330,11 @@ class AgentSession:
                 ep = next(e for e in self._eps if e.name == key[1])
                 if ep.link is None:
                     self._open(ep)
+            elif kind == "token_wait" and self._token_refused and self._primary is None and self._login_ep is None:
+                refused = sorted(self._token_refused)
+                self._login_failed("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}, and "
+                                                  f"no other site took it within {self.config.token_retry_wait:g} s",
+                                   refused[-1])
             # "login" and "failback" only wake _reconcile up.
         return self._done()
 
@@ -919,6 +924,7 @@ class AgentSession:
     def _ack_login(self, ep: _Endpoint, msg: p.EventAck, data) -> None:
         state, resumed, carried, carried_intent = data
         self._token_refused.clear()
+        self._cancel_timer(("token_wait",))
         self._login_ep = None
         self._primary = ep
         self._epoch, self._token, self._token_expires_ms = msg.epoch, msg.resume_token, msg.token_expires_ms
@@ -948,9 +954,11 @@ class AgentSession:
         if msg.code == "stale_epoch" and resumed:
             self._token_refused.add(ep.name)
             waiting = [e.name for e in self._eps if e.name not in self._token_refused]
-            if waiting:  # a lost-ack login may be held there: only that site takes this token again
+            if waiting:  # a lost-ack login may be held there: that site takes this token again
                 self._emit(ev.ErrorEvent(msg.code, f"{msg.message} (trying the resume token on {', '.join(waiting)}, "
                                                    "which may hold the login)", ep.name))
+                if ("token_wait",) not in self._timers:  # ... if it answers in time
+                    self._set_timer(("token_wait",), self._now + self.config.token_retry_wait)
                 return
         if msg.code == "invalid_reason":  # this site lacks the Not Ready reason: keep the login, drop it
             self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
@@ -964,18 +972,23 @@ class AgentSession:
                 self._initial = ev.StateIntent("not_ready")
                 return
         if msg.code in _FATAL_LOGIN or msg.code == "invalid_reason":
-            self._emit(ev.LoginFailed(msg.code, msg.message, ep.name))
-            self._wants_login = False
-            self._password = None
-            if msg.code in _TOKEN_REFUSALS:
-                self._token = None
-                self._token_refused.clear()
-            if self._move is not None:
-                self._set_phase("idle")
+            self._login_failed(msg.code, msg.message, ep.name)
             return
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # transient (internal, rate_limited...)
         self._login_failures += 1
         self._retry_login_at = self._now + self.config.reconnect_delay(self._login_failures, self._rng)
+
+    def _login_failed(self, code: str, message: str, endpoint: str) -> None:
+        """The login cannot go on without the agent: say why and forget the credentials."""
+        self._emit(ev.LoginFailed(code, message, endpoint))
+        self._wants_login = False
+        self._password = None
+        self._cancel_timer(("token_wait",))
+        if code in _TOKEN_REFUSALS:
+            self._token = None
+            self._token_refused.clear()
+        if self._move is not None:
+            self._set_phase("idle")
 
     def _ack_available(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
         if ep is not self._primary and ep is not self._login_ep and ep.role == "registered":

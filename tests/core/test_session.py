@@ -470,6 +470,19 @@ def test_a_stale_token_refusal_moves_the_failover_login_to_the_site_that_may_hol
     assert bench.one("A", p.RequestAgentAvailable).resume_token == TOKEN2
 
 
+def test_a_stale_token_waiting_for_a_site_that_never_comes_back_asks_for_the_password_in_time():
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.kill("A")
+    bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
+    # A is dead for good: waiting for it must end, in words the agent can act on.
+    keep_alive(bench, CONFIG.token_retry_wait - 1, "B")
+    assert bench.take_events(ev.LoginFailed) == []
+    keep_alive(bench, 1.5, "B")
+    (failed,) = bench.take_events(ev.LoginFailed)
+    assert failed.code == "stale_epoch" and "no other site took it within 30 s" in failed.message
+    assert bench.session.snapshot().status == "idle"
+
+
 def test_a_token_every_site_refuses_as_stale_asks_for_the_password_and_keeps_the_state():
     bench = logged_in_on_a(state="not_ready", reason="lunch")
     bench.kill("A")
