@@ -316,10 +316,12 @@ class DesktopController(QObject):
         self.banner = pr.FailoverBanner()
         self.main_window.banner.render(self.banner, time.monotonic())
         self.login_window.set_busy(False)
+        # Links first: a keyring read can wait on the user (a locked collection asks to unlock),
+        # and nothing that still heartbeats may wait with it.
+        self.bridge.shutdown()
         if self.remember and self.agent_id:
             self._fill_remembered_password(self.agent_id)
         self.login_window.show_error(self.login_presenter.logged_out_text(event.reason, event.by))
-        self.bridge.shutdown()
         self.tray.set_state("offline", "logged out")
         self.logged_out.emit(event.reason)
 
