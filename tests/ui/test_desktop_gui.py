@@ -55,31 +55,13 @@ def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, q
     qtbot.waitUntil(lambda: seconds_shown(main.time_label.text()) >= 1, timeout=WAIT)  # the clock ticks
     shown_before = seconds_shown(main.time_label.text())
 
-    shown: list[tuple[str, str]] = []  # (headline, phase list) each time the banner is drawn
-    render = main.banner.render
-
-    def recording_render(banner, now):
-        render(banner, now)
-        if main.banner.isVisible() and (not shown or shown[-1] != (main.banner.headline.text(),
-                                                                   main.banner.steps.text())):
-            shown.append((main.banner.headline.text(), main.banner.steps.text()))
-
-    main.banner.render = recording_render
     a.kill9()
 
     qtbot.waitUntil(lambda: main.banner.isVisible(), timeout=WAIT)
     qtbot.waitUntil(lambda: main.banner.headline.text().startswith("Moved to site B in"), timeout=WAIT)
-    # The banner walked through the phases, with a running elapsed time, before the summary.
-    elapsed = r"(\d+ ms|\d+\.\d s)"
-    detecting = [h for h, steps in shown if re.fullmatch(rf"Site A lost: detecting… {elapsed}", h)
-                 and steps.startswith("… Detecting the loss")]
-    logging_in = [h for h, steps in shown if re.fullmatch(rf"Site A lost: logging in on site B… {elapsed}", h)
-                  and steps.startswith("✓ Detecting the loss   … Logging in on site B")]
-    assert len(detecting) >= 2 and logging_in, shown  # detecting ticks (heartbeat timeout 1.5 s)
-    assert detecting[0] != detecting[-1], "the elapsed time did not tick"
-    order = [h for h, _ in shown]
-    assert order.index(detecting[-1]) < order.index(logging_in[0]) < len(order) - 1
-    assert shown[-1][1] == "✓ Detecting the loss   ✓ Logging in on site B   ✓ State restored"
+    # A reset is detected at once: the move takes milliseconds, so the phases may all fall between
+    # two paints (the silent-failure test below watches them tick).
+    assert main.banner.steps.text() == "✓ Detecting the loss   ✓ Logging in on site B   ✓ State restored"
     headline = main.banner.headline.text()
     assert re.fullmatch(r"Moved to site B in \d+ ms; Not Ready – Lunch, \d\d:\d\d, kept", headline), headline
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
@@ -247,17 +229,38 @@ def test_closing_the_main_window_logs_out_before_quitting(pair, make_desktop, qt
     assert not desktop.login_window.isVisible()
 
 
+def record_banner(main) -> list[tuple[str, str]]:
+    """(headline, phase list) each time the failover banner is drawn differently."""
+    shown: list[tuple[str, str]] = []
+    render = main.banner.render
+
+    def recording_render(banner, now):
+        render(banner, now)
+        drawn = (main.banner.headline.text(), main.banner.steps.text())
+        if main.banner.isVisible() and (not shown or shown[-1] != drawn):
+            shown.append(drawn)
+
+    main.banner.render = recording_render
+    return shown
+
+
 def test_action_during_a_silent_failure_shows_pending_then_applied(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b])
     main = desktop.main_window
     log_in(qtbot, desktop, agent="1009")
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "secondary, standby", timeout=WAIT)
+    shown = record_banner(main)
     a.sigstop()  # hung, not dead: only the missing heartbeats tell
     qtbot.mouseClick(main.ready_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: main.banner.isVisible(), timeout=WAIT)
     qtbot.waitUntil(lambda: "Ready: applied" in main.banner.pending.text(), timeout=WAIT)
     assert main.banner.headline.text().startswith("Moved to site B in")
+    # The banner was up while the heartbeats were missing, its elapsed time ticking, before the summary.
+    detecting = [h for h, steps in shown if re.fullmatch(r"Site A lost: detecting… (\d+ ms|\d+\.\d s)", h)
+                 and steps.startswith("… Detecting the loss")]
+    assert len(set(detecting)) >= 2, shown
+    assert shown[-1][1] == "✓ Detecting the loss   ✓ Logging in on site B   ✓ State restored"
     assert main.state_label.text() == "Ready"
     states = [r.text for r in main.event_log.rows if r.category == "action"]
     assert states[-2:] == ["Ready: pending", "Ready: applied on site B"]
