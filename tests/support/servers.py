@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -111,10 +112,13 @@ def server_pair(extra_args: list[str] | None = None) -> tuple[ServerProcess, Ser
 
 
 async def async_wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
-    """``wait_until`` for coroutines: polls without blocking the event loop (heartbeats keep going)."""
+    """``wait_until`` for coroutines: polls without blocking the event loop (heartbeats keep going).
+    ``predicate`` may be a coroutine function (a question asked over the wire)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
