@@ -8,21 +8,34 @@ from tests.server.wire import connect_registered, login, login_agent, run
 from tests.support.servers import async_wait_until, linked
 
 
+async def logged_in_on_a(a, b):
+    """Agent 1001 logged in on A with the pair linked: (its socket, the login's EventAck)."""
+    await async_wait_until(lambda: linked(a, b), message="peer link up")
+    desk, ack, _ = await login_agent(a.url, "1001")
+    return desk, ack
+
+
+async def refused_token_login(url: str, ack: dict, epoch: int) -> dict:
+    """A login on a fresh socket with the resume token of ``ack`` that the server must refuse."""
+    client = await connect_registered(url)
+    refused = await client.request({"type": "RequestAgentLogin", "agent_id": "1001",
+                                    "resume_token": ack["resume_token"], "epoch": epoch})
+    assert refused["type"] == "EventError", refused
+    return refused
+
+
 def test_a_resumed_login_retried_with_the_same_token_is_accepted(pair):
     a, b = pair
 
     async def scenario():
-        await async_wait_until(lambda: linked(a, b), message="peer link up")
-        _, ack, _ = await login_agent(a.url, "1001")
+        _, ack = await logged_in_on_a(a, b)
         a.kill9()
         # The failover login succeeds on B, but the desktop gives that link up before the ack arrives.
-        lost = await connect_registered(b.url)
-        lost_ack, _ = await login(lost, "1001", token=ack["resume_token"], epoch=2)
+        lost, lost_ack, _ = await login_agent(b.url, "1001", token=ack["resume_token"], epoch=2)
         assert lost_ack["epoch"] == 2
         # The retry on a fresh link carries the same epoch-1 token and asks for the next epoch:
         # accepted, and the abandoned link's login ends as moved.
-        retry = await connect_registered(b.url)
-        retry_ack, status = await login(retry, "1001", token=ack["resume_token"], epoch=3)
+        retry, retry_ack, status = await login_agent(b.url, "1001", token=ack["resume_token"], epoch=3)
         assert retry_ack["epoch"] == 3 and status["server"] == "B"
         await lost.expect("EventForcedLogout", reason="moved", epoch=2)
 
@@ -33,16 +46,12 @@ def test_a_late_original_never_displaces_the_retry_that_overtook_it(pair):
     a, b = pair
 
     async def scenario():
-        await async_wait_until(lambda: linked(a, b), message="peer link up")
-        _, ack, _ = await login_agent(a.url, "1001")
+        _, ack = await logged_in_on_a(a, b)
         a.kill9()
         # The desktop's first failover attempt (epoch 2) is slow; its retry (epoch 3) logs in first.
-        retry = await connect_registered(b.url)
-        retry_ack, _ = await login(retry, "1001", token=ack["resume_token"], epoch=3)
+        retry, retry_ack, _ = await login_agent(b.url, "1001", token=ack["resume_token"], epoch=3)
         assert retry_ack["epoch"] == 3
-        late = await connect_registered(b.url)
-        refused = await late.request({"type": "RequestAgentLogin", "agent_id": "1001",
-                                      "resume_token": ack["resume_token"], "epoch": 2})
+        refused = await refused_token_login(b.url, ack, epoch=2)
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
         # The live login is untouched: it still changes state at its epoch.
         ready = await retry.request({"type": "RequestAgentReady", "epoch": 3})
@@ -55,8 +64,7 @@ def test_an_old_token_stays_stale_once_a_password_login_followed(pair):
     a, b = pair
 
     async def scenario():
-        await async_wait_until(lambda: linked(a, b), message="peer link up")
-        _, ack, _ = await login_agent(a.url, "1001")
+        _, ack = await logged_in_on_a(a, b)
         moved = await connect_registered(b.url)
         await login(moved, "1001", token=ack["resume_token"], epoch=2)
         # Another desktop logs the agent in with the password: the epoch-1 token is history.
@@ -72,21 +80,17 @@ def test_the_peer_takes_the_retry_when_the_server_that_made_the_login_died(pair)
     a, b = pair
 
     async def scenario():
-        await async_wait_until(lambda: linked(a, b), message="peer link up")
-        desk_a, ack, _ = await login_agent(a.url, "1001")
+        desk_a, ack = await logged_in_on_a(a, b)
         # A failover login on B whose ack is lost with its link; B tells A, which fences epoch 1.
         lost = await connect_registered(b.url)
         await login(lost, "1001", token=ack["resume_token"], epoch=2)
         await desk_a.expect("EventForcedLogout", reason="moved", epoch=1)
         b.kill9()
         # The desktop retries with the same token on the site still alive: accepted there.
-        retry = await connect_registered(a.url)
-        retry_ack, status = await login(retry, "1001", token=ack["resume_token"], epoch=3)
+        retry, retry_ack, status = await login_agent(a.url, "1001", token=ack["resume_token"], epoch=3)
         assert retry_ack["epoch"] == 3 and status["server"] == "A"
         # Anyone else holding that old token still cannot come in: it is the retry's, once.
-        late = await connect_registered(a.url)
-        refused = await late.request({"type": "RequestAgentLogin", "agent_id": "1001",
-                                      "resume_token": ack["resume_token"], "epoch": 3})
+        refused = await refused_token_login(a.url, ack, epoch=3)
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
 
     run(scenario())
@@ -96,17 +100,13 @@ def test_once_the_login_shows_it_got_its_ack_an_old_token_copy_cannot_take_it_ov
     a, b = pair
 
     async def scenario():
-        await async_wait_until(lambda: linked(a, b), message="peer link up")
-        _, ack, _ = await login_agent(a.url, "1001")
+        _, ack = await logged_in_on_a(a, b)
         a.kill9()
-        desk = await connect_registered(b.url)
-        moved, _ = await login(desk, "1001", token=ack["resume_token"], epoch=2)
+        desk, moved, _ = await login_agent(b.url, "1001", token=ack["resume_token"], epoch=2)
         # The desktop acts at its new epoch: it has the ack, so no lost-ack retry can follow.
         assert (await desk.request({"type": "RequestAgentReady", "epoch": moved["epoch"]}))["type"] == "EventAck"
         await desk.expect("EventCurrentAgentStatus", state="ready")
-        copy = await connect_registered(b.url)
-        refused = await copy.request({"type": "RequestAgentLogin", "agent_id": "1001",
-                                      "resume_token": ack["resume_token"], "epoch": moved["epoch"] + 1})
+        refused = await refused_token_login(b.url, ack, epoch=moved["epoch"] + 1)
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
         assert (await desk.request({"type": "RequestAgentNotReady", "epoch": moved["epoch"], "reason": "lunch"}))["type"] == "EventAck"
 

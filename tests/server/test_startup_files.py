@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 from server_stub.resources import resource_path
 from tests.server.test_cli import cli
@@ -87,12 +86,7 @@ def test_a_configured_frame_limit_is_the_one_applied(make_server):
         big = await connect_registered(server.url)
         frame = json.dumps({"type": "RequestAgentNotAvailable", "request_id": "big", "pad": "x" * 9000})
         assert 8192 < len(frame) < 64 * 1024  # refused only because of the configured limit
-        try:
-            await big.send_raw(frame)
-        except ConnectionClosed:
-            pass
-        code, _ = await big.expect_close(allow_messages=False)
-        assert code == 1009
+        assert await big.send_expecting_close(frame) == 1009
         await ok.assert_open()
 
     run(scenario())

@@ -83,6 +83,15 @@ class WireClient:
         self._last_tx = asyncio.get_running_loop().time()
         await self.ws.send(data)
 
+    async def send_expecting_close(self, data: str | bytes) -> int | None:
+        """Send a frame the server must answer by closing the socket (nothing else); the close code."""
+        try:
+            await self.send_raw(data)
+        except ConnectionClosed:
+            pass  # closed while still sending: the close code says why
+        code, _ = await self.expect_close(allow_messages=False)
+        return code
+
     async def request(self, message: dict, timeout: float = DEFAULT_TIMEOUT) -> dict:
         """Send a request (a request_id is added if missing) and return the next message,
         which must be its answer (EventAck or EventError echoing the request_id)."""
