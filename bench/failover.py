@@ -33,18 +33,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.figures import pct  # noqa: E402
 from desktop.core import events as ev  # noqa: E402
 from desktop.core.config import Endpoint, SessionConfig  # noqa: E402
 from desktop.core.session import AgentSession  # noqa: E402
 from desktop.net.runner import SessionRunner  # noqa: E402
 from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
 from tests.support.reporting import ReportingWatcher  # noqa: E402
-from tests.support.servers import server_pair, wait_until  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+from tests.support.servers import server_pair  # noqa: E402
 
 
 class OneAgent:

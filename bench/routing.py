@@ -45,6 +45,7 @@ from websockets.asyncio.client import connect
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.figures import pct, rounded  # noqa: E402
 from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
 
 PASSWORD = "bench"
@@ -67,15 +68,6 @@ SETTLE_DEADLINE_S = 30.0
 def mono() -> float:
     """CLOCK_MONOTONIC in seconds: the same clock in every process of the run."""
     return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
-def pct(values: list[float], q: float) -> float | None:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else None
-
-
-def rounded(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def free_port() -> int:
@@ -329,8 +321,8 @@ def phase_figures(ids: list[str], submitted: dict[str, float], invited: dict[str
     submit_s = (last_submit - first_submit) if ids else None
     return {
         "submitted": len(ids), "offered": len(offered),
-        "offer_p50_ms": rounded(pct(latencies, 50)), "offer_p99_ms": rounded(pct(latencies, 99)),
-        "offer_max_ms": rounded(max(latencies) if latencies else None),
+        "offer_p50_ms": rounded(pct(latencies, 50), 2), "offer_p99_ms": rounded(pct(latencies, 99), 2),
+        "offer_max_ms": rounded(max(latencies) if latencies else None, 2),
         "submit_s": rounded(submit_s, 3), "routing_s": rounded(routing_s, 3),
         "submit_per_s": rounded(len(ids) / submit_s, 1) if submit_s else None,
         "routed_per_s": rounded(len(offered) / max(routing_s, window_s), 1) if routing_s else None,
@@ -413,7 +405,7 @@ async def run(args) -> dict:
         "offer_p50_ms": steady["offer_p50_ms"], "offer_p99_ms": steady["offer_p99_ms"],
         "routed_per_s": steady["routed_per_s"],
         "burst_routed_per_s": burst["routed_per_s"], "burst_saturated": burst["saturated"],
-        "raw_rtt_p50_ms": rounded(pct(rtts, 50)), "raw_rtt_p99_ms": rounded(pct(rtts, 99)), "raw_rtt_samples": len(rtts),
+        "raw_rtt_p50_ms": rounded(pct(rtts, 50), 2), "raw_rtt_p99_ms": rounded(pct(rtts, 99), 2), "raw_rtt_samples": len(rtts),
         "steady": {**steady, "all_completed": steady_done}, "burst": {**burst, "all_completed": burst_done},
         "completed": completed, "login_s": round(login_s, 1),
         "errors": login_errors + len(carrier.errors), "carrier_errors": carrier.errors[:3],

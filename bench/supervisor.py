@@ -43,21 +43,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.figures import pct, rounded  # noqa: E402
 from server_stub import protocol as p  # noqa: E402
 
 STATES = ("ready", "not_ready", "after_call_work")
 REASONS = ("break", "lunch", "meeting", "training")
-
-
-def rounded(value, digits=1):
-    return None if value is None else round(value, digits)
-
-
-def pct(values, q):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 # ---------------------------------------------------------------------------- synthetic server
@@ -274,11 +264,11 @@ def run_view(args) -> dict:
             "event_to_screen_samples": len(screen_ages),
             "event_to_screen_unpainted_at_end": unpainted,
             "event_to_screen_superseded": counters["superseded"],
-            "event_to_screen_p50_ms": rounded(pct(screen_ages, 50)),
-            "event_to_screen_p99_ms": rounded(pct(screen_ages, 99)),
+            "event_to_screen_p50_ms": rounded(pct(screen_ages, 50), 1),
+            "event_to_screen_p99_ms": rounded(pct(screen_ages, 99), 1),
             "event_to_model_samples": len(model_ages),
-            "event_to_model_p50_ms": rounded(pct(model_ages, 50)),
-            "event_to_model_p99_ms": rounded(pct(model_ages, 99)),
+            "event_to_model_p50_ms": rounded(pct(model_ages, 50), 1),
+            "event_to_model_p99_ms": rounded(pct(model_ages, 99), 1),
             "first_column_paints": paints[0] - paints_before,
             "model_signals": {k: model.stats[k] - stats_before[k] for k in model.stats},
         }
