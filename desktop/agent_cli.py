@@ -95,24 +95,19 @@ def endpoints_from_args(args) -> list[Endpoint]:
     return endpoints
 
 
+def json_line(event: str, **fields) -> str:
+    """One output line: ``t`` (monotonic seconds), ``event``, then the fields."""
+    return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": event, **fields}).decode()
+
+
 def event_line(event) -> str:
-    body = msgspec.to_builtins(event)
-    return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": type(event).__name__, **body}).decode()
-
-
-def wire_line(direction: str, endpoint: str, message) -> str:
-    return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": "Wire", "direction": direction,
-                                "endpoint": endpoint, "type": type(message).__name__,
-                                "request_id": getattr(message, "request_id", None)}).decode()
+    return json_line(type(event).__name__, **msgspec.to_builtins(event))
 
 
 def trace_wire(direction: str, endpoint: str, message) -> None:
     if not isinstance(message, p.Heartbeat):
-        print(wire_line(direction, endpoint, message), flush=True)
-
-
-def command_error(message: str) -> str:
-    return msgspec.json.encode({"t": round(time.monotonic(), 6), "event": "CommandError", "message": message}).decode()
+        print(json_line("Wire", direction=direction, endpoint=endpoint, type=type(message).__name__,
+                        request_id=getattr(message, "request_id", None)), flush=True)
 
 
 def parse_command(line: str, session: AgentSession):
@@ -221,7 +216,7 @@ async def run(args, password: str) -> int:
                     method, command_args = command
                     runner.feed(method, *command_args)
             except ValueError as exc:  # bad syntax, or input the core refuses (e.g. a malformed id)
-                print(command_error(str(exc)), flush=True)
+                print(json_line("CommandError", message=str(exc)), flush=True)
 
     reader_task = asyncio.create_task(read_commands())
     try:
