@@ -28,10 +28,10 @@ How it holds together:
 - The password is kept only until the first login succeeds or is refused; after that the session
   holds the resume token the servers issue (and refresh).
 - A token login refused as ``stale_epoch`` is not the end when another endpoint has not refused
-  that token: a failover login whose ``EventAck`` was lost made a newer epoch at that site, which
-  the peer then tells the others, and only the site that made it accepts the same token again. The
-  login moves on to the endpoints that have not refused it (waiting for them to reconnect) and
-  fails only once every endpoint has refused it.
+  that token: a failover login whose ``EventAck`` was lost made a newer epoch at some site, and
+  only that site (and its peer, once told) accepts the same token again. The login moves on to the
+  endpoints that have not refused it (waiting for them to reconnect, at most ``token_retry_wait``)
+  and fails once every endpoint has refused it or that wait ends.
 - Interactions: offers come from the current primary at the current epoch only, and die with it
   (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
   session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
