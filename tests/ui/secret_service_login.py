@@ -11,7 +11,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 
 # Unlock (creating it if needed) the login keyring with a password on stdin; the daemon then owns
 # org.freedesktop.secrets on this private session bus.
@@ -28,16 +27,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import credentials  # noqa: E402
 from desktop.ui.controller import DesktopController  # noqa: E402
+from tests.support.servers import async_wait_until  # noqa: E402
 from desktop.ui.settings import DesktopSettings, Site  # noqa: E402
 
 AGENT, PASSWORD = "1001", "demo"
-
-
-async def until(predicate, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def desktop(store: QSettings) -> DesktopController:
@@ -67,12 +60,14 @@ async def scenario(store: QSettings) -> None:
     QTest.mouseClick(login.remember_check, Qt.MouseButton.LeftButton)
     assert login.remember_check.isChecked()
     QTest.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
-    await until(lambda: main.isVisible() and main.connections.role_of("B") == "secondary, standby", "the login")
+    await async_wait_until(lambda: main.isVisible() and main.connections.role_of("B") == "secondary, standby",
+                           timeout=15, message="the login")
     assert secret_service_items() == [PASSWORD.encode()], secret_service_items()
     assert login.password_edit.text() == ""
     print("stored in the Secret Service", flush=True)
     QTest.mouseClick(main.logout_button, Qt.MouseButton.LeftButton)
-    await until(lambda: login.isVisible() and first.bridge.snapshot() is None, "the logout")
+    await async_wait_until(lambda: login.isVisible() and first.bridge.snapshot() is None, timeout=15,
+                           message="the logout")
     first.shutdown()
 
     again = desktop(store)  # the next start of the app
@@ -82,7 +77,8 @@ async def scenario(store: QSettings) -> None:
     print("next start fills in the password", flush=True)
     again.shutdown()
     current = asyncio.current_task()
-    await until(lambda: all(t.done() for t in asyncio.all_tasks() if t is not current), "links to close")
+    await async_wait_until(lambda: all(t.done() for t in asyncio.all_tasks() if t is not current), timeout=15,
+                           message="links to close")
 
 
 def main() -> int:
