@@ -123,10 +123,12 @@ def run_gui(args) -> int:
 
     import qasync
 
+    from .gui_gc import GuiThreadCollector
     from .ui.icons import icon
     from .ui.settings import SettingsError, it_file_path, resolve
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    GuiThreadCollector(app).start()  # the demo's output pumps run Python in other threads
     app.setOrganizationName("AgentDesktop")
     app.setApplicationName("agent-desktop")
     app.setApplicationDisplayName("Agent Desktop")

@@ -121,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
     import qasync
 
+    from .gui_gc import GuiThreadCollector
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("supervisor-view")
+    GuiThreadCollector(app).start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 

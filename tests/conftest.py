@@ -7,6 +7,21 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from tests.support.servers import server_pair, single_server  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread(request):
+    """Qt tests collect garbage as the applications do (desktop.gui_gc): only on the GUI thread, and
+    everything a test left is collected there before the next test's threads start allocating."""
+    if not {"qapp", "qtbot"} & set(request.fixturenames) or request.node.get_closest_marker("own_gc"):
+        yield
+        return
+    from desktop.gui_gc import GuiThreadCollector
+
+    collector = GuiThreadCollector(request.getfixturevalue("qapp")).start()
+    yield
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture
 def pair():
     """Sites A and B as real, peer-linked processes on loopback ports; stopped after the test."""

@@ -22,6 +22,7 @@ import qasync
 
 from .. import credentials
 from ..demo import DemoServers
+from ..gui_gc import GuiThreadCollector
 from .controller import DesktopController
 from .settings import DesktopSettings
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(argv[0] if argv else "docs/screenshots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    GuiThreadCollector(app).start()  # the demo's output pumps run Python in other threads
     app.setOrganizationName("AgentDesktopScreenshots")
     app.setApplicationName("agent-desktop")
     loop = qasync.QEventLoop(app)
