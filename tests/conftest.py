@@ -7,19 +7,30 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from tests.support.servers import server_pair, single_server  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def collect_on_the_gui_thread(request):
-    """Qt tests collect garbage as the applications do (desktop.gui_gc): only on the GUI thread, and
-    everything a test left is collected there before the next test's threads start allocating."""
-    if not {"qapp", "qtbot"} & set(request.fixturenames) or request.node.get_closest_marker("own_gc"):
-        yield
-        return
+_gui_collectors = []
+
+
+@pytest.fixture(scope="session")
+def gui_thread_collector(qapp):
+    """From the first Qt test on, garbage is collected as the applications do it (desktop.gui_gc):
+    only on the GUI thread. Qt objects left by one test become garbage at odd moments (a window's
+    deferred delete drops its slots' references), and the next test's server pumps and watchers
+    would otherwise free them in their threads."""
     from desktop.gui_gc import GuiThreadCollector
 
-    collector = GuiThreadCollector(request.getfixturevalue("qapp")).start()
-    yield
+    collector = GuiThreadCollector(qapp).start()
+    _gui_collectors.append(collector)
+    yield collector
     collector.stop()
-    collector.deleteLater()
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread(request):
+    if {"qapp", "qtbot"} & set(request.fixturenames):
+        request.getfixturevalue("gui_thread_collector")
+    yield
+    for collector in _gui_collectors:  # tests that process no Qt events still collect, here
+        collector.collect_due()
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ import pytest
 
 from desktop.gui_gc import GuiThreadCollector
 
-pytestmark = pytest.mark.own_gc  # these tests start and stop the collector themselves
+
+@pytest.fixture(autouse=True)
+def automatic_collection():
+    """Each test starts from the interpreter's default (the suite's own collector may be running)."""
+    was_enabled = gc.isenabled()
+    gc.enable()
+    yield
+    if not was_enabled:
+        gc.disable()
 
 
 class Finalized:
@@ -54,9 +62,8 @@ def test_cycles_are_freed_on_the_gui_thread_while_another_thread_allocates(qapp,
     assert gc.isenabled()
 
 
-def test_without_it_the_other_thread_frees_them(qapp):
+def test_without_it_the_other_thread_frees_them():
     """The failure the collector exists for (this one needs no Qt to happen)."""
-    assert gc.isenabled()
     freed_on: list[str] = []
     drop_cycle(freed_on)
     allocate_in_a_thread()
