@@ -40,10 +40,11 @@ class PeerLink:
         self._ack_ids = itertools.count(1)
 
     def tell(self, epochs: dict[str, int], logged_out: list[str], duplicates: list[str] = (),
-             resumed: dict[str, int] | None = None) -> None:
+             resumed: dict[str, int] | None = None, logged_out_epochs: dict[str, int] | None = None) -> None:
         if self.connected.is_set():
             self._pending.put_nowait(p.PeerAgentEpochs(server=self.server.name, epochs=epochs, logged_out=logged_out,
-                                                       duplicates=list(duplicates), resumed=resumed or {}))
+                                                       duplicates=list(duplicates), resumed=resumed or {},
+                                                       logged_out_epochs=logged_out_epochs or {}))
 
     def replicate(self, records: list[p.PeerInteractionRecord]) -> asyncio.Future | None:
         """Send interaction ownership; a future of the ids the peer refused, None if the link is down.

@@ -207,7 +207,11 @@ class RequestAgentLogin(Request, tag="RequestAgentLogin"):
 
 
 class RequestAgentLogout(Request, tag="RequestAgentLogout"):
+    """End the login. Its resume tokens end with it, unless the login is being handed over to the
+    other site (a failback), whose login then needs the token."""
+
     epoch: Epoch
+    handover: bool = False
 
 
 class RequestAgentAvailable(Request, tag="RequestAgentAvailable"):
@@ -472,6 +476,10 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     # Logins in ``epochs`` made with a resume token: that token's epoch. The receiver then takes the
     # lost-ack retry of such a login too, so it succeeds even if the sender died meanwhile.
     resumed: dict[AgentId, Epoch] = {}
+    # Agents whose login at this epoch was logged out for good (not handed over): their resume
+    # tokens up to that epoch are void at the receiver too. Deltas: the one just logged out; full
+    # sets: everything the sender knows.
+    logged_out_epochs: dict[AgentId, Epoch] = {}
 
 
 class PeerInteractionRecord(_Struct):

@@ -201,6 +201,9 @@ class InteractionServer:
         # Ends after LOST_ACK_WINDOW_MS, or once that login's socket shows it got its ack.
         self.resumed_from: dict[str, tuple[int, int, int]] = {}  # agent -> (epoch, token epoch, until ms)
         self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
+        # Agent -> epoch of its last login ended by RequestAgentLogout (not a handover), here or at
+        # the peer: resume tokens up to that epoch are void, so a copy of one cannot log in again.
+        self.logged_out_epoch: dict[str, int] = {}
         self.agent_answers: dict[str, _LRU] = collections.defaultdict(_LRU)
         self.reporting = ReportingStream(self.name, config.replay_buffer)
         self.conns: set[Conn] = set()
@@ -517,6 +520,9 @@ class InteractionServer:
                 raise Refusal(exc.code, str(exc)) from None
             if claim.agent_id != user_id or record is None:
                 raise Refusal("invalid_token", "resume token belongs to another user")
+            if not isinstance(msg, p.RequestSubscribeReporting) and claim.epoch <= self.logged_out_epoch.get(user_id, 0):
+                raise Refusal("invalid_token", f"the login of this token (epoch {claim.epoch}) was logged out; "
+                                               f"log in with the password")
             return record, claim.epoch
         hash_ = record.password_hash if record else _DUMMY_HASH  # same cost for unknown ids
         ok = await asyncio.get_running_loop().run_in_executor(self._verifier, verify_password, msg.password, hash_)
@@ -693,7 +699,7 @@ class InteractionServer:
 
     def _logout(self, conn: Conn, msg: p.RequestAgentLogout):
         session = self._own_login(conn, msg.epoch)
-        self._end_session(session, "logout", "logged out", close=False)
+        self._end_session(session, "logout", "logged out", close=False, void_tokens=not msg.handover)
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
     def _subscribe(self, conn: Conn, msg: p.RequestSubscribeReporting, auth):
@@ -750,7 +756,7 @@ class InteractionServer:
     def _force_logout(self, conn: Conn, msg: p.RequestForceLogout):
         session = self._supervised(conn, msg.agent_id)
         by = conn.principal.id
-        self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by)
+        self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by, void_tokens=True)
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
     # ------------------------------------------------------------------ interactions
@@ -918,7 +924,8 @@ class InteractionServer:
         held = self.engine.held_by(session.agent.id)
         return session.report(held[0] if held else None)
 
-    def _end_session(self, session: AgentSession, reason: str, message: str, *, close: bool, by: str | None = None) -> None:
+    def _end_session(self, session: AgentSession, reason: str, message: str, *, close: bool, by: str | None = None,
+                     void_tokens: bool = False) -> None:
         agent_id = session.agent.id
         if self.sessions.get(agent_id) is not session:
             return
@@ -929,13 +936,20 @@ class InteractionServer:
         self.reporting.publish(lambda seq: p.EventAgentLogout(
             server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, reason=reason))
         self._apply(self.engine.logout(agent_id, wall_ms()))
+        voided = {}
+        if void_tokens:
+            voided[agent_id] = self._void_tokens(agent_id, session.epoch)
         if self.peer:
-            self.peer.tell({}, [agent_id])
+            self.peer.tell({}, [agent_id], logged_out_epochs=voided)
         log.info("%s: agent %s logged out at epoch %d (%s)", session.conn.label(), agent_id, session.epoch, reason)
         if close:
             self._send(session.conn, p.EventForcedLogout(agent_id=agent_id, epoch=session.epoch, reason=reason,
                                                          message=message, by=by))
             self._close(session.conn, CLOSE_SUPERSEDED, reason)
+
+    def _void_tokens(self, agent_id: str, epoch: int) -> int:
+        self.logged_out_epoch[agent_id] = max(self.logged_out_epoch.get(agent_id, 0), epoch)
+        return self.logged_out_epoch[agent_id]
 
     def _disconnected(self, conn: Conn) -> None:
         self.conns.discard(conn)
@@ -974,7 +988,8 @@ class InteractionServer:
         held = self.held_epochs()
         resumed = {agent: token for agent, (epoch, token, until) in self.resumed_from.items()
                    if held.get(agent) == epoch and until >= wall_ms()}
-        return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(self.known_epoch), full=True, resumed=resumed)
+        return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(self.known_epoch), full=True, resumed=resumed,
+                                 logged_out_epochs=dict(self.logged_out_epoch))
 
     def peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
         self.peer_name = msg.server
@@ -986,6 +1001,8 @@ class InteractionServer:
             self.engine.hold(0)  # fresh news from the peer: a stalled server may offer again
         for agent_id in msg.logged_out:
             self.peer_logged_in.pop(agent_id, None)
+        for agent_id, epoch in msg.logged_out_epochs.items():
+            self._void_tokens(agent_id, epoch)
         for agent_id, epoch in msg.epochs.items():
             self.peer_logged_in[agent_id] = epoch
             self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)

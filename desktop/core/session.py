@@ -626,7 +626,9 @@ class AgentSession:
         self._releasing = True
         self._move = _Move("failback", self._primary.name, self._now)
         self._set_phase("logging_in", preferred.name)
-        self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch), "release")
+        # A handover: the login there is made with this login's resume token, which must stay valid.
+        self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch, handover=True),
+                      "release")
 
     def _send_logout(self) -> None:
         self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch), "logout")

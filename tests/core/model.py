@@ -3,7 +3,8 @@
 The model servers answer as docs/protocol.md (and server_stub/server.py) say, for a single
 agent: register acks with reasons; login with password or resume token, epoch = max(requested,
 known + 1), stale tokens refused, a newer login fencing the older one; available / not available;
-state requests checked against the socket's login epoch; logout; heartbeats both ways and closing
+state requests checked against the socket's login epoch; logout (voiding the login's tokens at both
+sites unless it is a failback's handover); heartbeats both ways and closing
 a client silent for 1.5 s; resume tokens refreshed; an answer cache per agent. Optional peer
 fencing: a login on one site logs out (``moved``) a lower-epoch login on the other while both run.
 
@@ -102,6 +103,7 @@ class ModelServer:
         self.known = 0  # highest epoch ever seen here (own logins, peer, tokens)
         # (epoch, token epoch) of the last login made here with a token: the lost-ack retry rule
         self.resumed_from: tuple[int, int] | None = None
+        self.logged_out = 0  # epoch of the last login logged out for good (here or at the peer): tokens void
         self.answers: dict[str, p.Message] = {}  # the agent's answered request ids
         self.conns: set[Conn] = set()
         self.backlog: list[tuple[Conn, p.Message | None]] = []
@@ -282,7 +284,10 @@ class ModelServer:
             if message.password != PASSWORD:
                 raise Refusal("bad_credentials")
             return None
-        return int(message.resume_token.split(".")[1])
+        token_epoch = int(message.resume_token.split(".")[1])
+        if token_epoch <= self.logged_out:
+            raise Refusal("invalid_token")
+        return token_epoch
 
     def newest_epoch(self) -> int:
         here = self.login
@@ -412,6 +417,9 @@ class ModelServer:
     def on_RequestAgentLogout(self, conn, message):
         login = self.own_login(conn, message.epoch)
         self.end_login(login, "logout", fence=False)
+        if not message.handover:  # a failback's login at the other site still needs the token
+            self.logged_out = max(self.logged_out, login.epoch)
+            self.world.peer_logged_out(self, login.epoch)
         return self.ack(message, epoch=login.epoch), ()
 
 
@@ -663,9 +671,15 @@ class World:
         if other.login is not None and other.login.epoch < epoch:
             other.end_login(other.login, "moved", fence=True)
 
+    def peer_logged_out(self, server: ModelServer, epoch: int) -> None:
+        if self.peer_up():
+            other = self.other(server)
+            other.logged_out = max(other.logged_out, epoch)
+
     def peer_sync(self) -> None:
         if len(self.servers) == 2 and self.peer_up():
             a, b = self.servers.values()
+            a.logged_out = b.logged_out = max(a.logged_out, b.logged_out)
             a.completed |= b.completed
             b.completed |= a.completed
             a.known = b.known = max(a.known, b.known)  # the full sync carries the epochs seen

@@ -403,7 +403,7 @@ def test_logout_acks_on_the_primary_before_withdrawing_the_secondaries():
     bench = logged_in_on_a()
     bench.feed(bench.session.logout)
     logout = bench.one("A", p.RequestAgentLogout)
-    assert logout.epoch == 1
+    assert (logout.epoch, logout.handover) == (1, False)  # the agent is done: its tokens end here
     assert bench.take_sent("B") == [] and bench.closed == []
     assert bench.session.snapshot().status == "logging_out"
     start = len(bench.outputs)
@@ -540,7 +540,7 @@ def test_failback_when_idle_logs_out_first_then_logs_in_on_the_preferred_endpoin
     assert bench.take_sent(kind=p.RequestAgentLogout) == []  # failback_hold (5 s) not over yet
     keep_alive(bench, 1.0, "A", "B")
     release = bench.one("B", p.RequestAgentLogout)
-    assert release.epoch == 2
+    assert (release.epoch, release.handover) == (2, True)  # the login on A needs B's token
     assert bench.take_sent("A", p.RequestAgentLogin) == []  # not before B has let go (invariant 1)
     clicked = bench.wall
     bench.feed(bench.session.set_after_call_work)  # an intent meanwhile waits for the new primary

@@ -44,6 +44,10 @@ def test_force_logout_ends_the_login_and_is_reported_as_forced(pair):
         assert (forced["reason"], forced["by"], forced["epoch"]) == ("forced", "sup1", ack["epoch"])
         code, _ = await desk.expect_close()
         assert code == 4009
+        # Nor can the agent's token log it back in: the supervisor's logout stands.
+        again = await connect_registered(a.url)
+        answer = await again.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
+        assert answer["type"] == "EventError" and answer["code"] == "invalid_token", answer
 
     run(scenario())
 

@@ -10,7 +10,7 @@ import json
 import time
 
 from tests.server.test_heartbeats import site_config
-from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
+from tests.server.wire import WireClient, available, connect_registered, login, login_agent, run, subscribe
 from tests.support.servers import SECRET, async_wait_until
 
 
@@ -137,3 +137,76 @@ def test_server_issued_token_expires_and_is_refreshed(make_pair, tmp_path):
             assert answer["type"] == "EventAck" and answer["role"] == "secondary", answer
 
     run(scenario())
+
+
+async def voided_at(url: str, token: str) -> bool:
+    """Does ``url`` refuse ``token`` as logged out (each try on a fresh socket: no error budget)?"""
+    client = await connect_registered(url)
+    try:
+        answer = await client.request(credentialed("RequestAgentAvailable", "1001", token))
+    finally:
+        await client.close()
+    if answer["type"] == "EventAck":
+        return False
+    assert answer["code"] == "invalid_token" and "logged out" in answer["message"], answer
+    return True
+
+
+async def log_out(client: WireClient, epoch: int, **extra) -> None:
+    ack = await client.request({"type": "RequestAgentLogout", "epoch": epoch, **extra})
+    assert ack["type"] == "EventAck" and ack["epoch"] == epoch, ack
+
+
+def test_a_logout_voids_the_logins_tokens_here_and_at_the_peer(pair):
+    """A copy of a token (the refreshed one too) cannot log the agent in again after its logout."""
+    a, b = pair
+
+    async def scenario():
+        desk, ack, _ = await login_agent(a.url, "1001")
+        standby = await connect_registered(b.url)
+        assert (await available(standby, "1001", token=ack["resume_token"]))["role"] == "secondary"
+        await log_out(desk, ack["epoch"])
+        copy = await connect_registered(a.url)
+        for kind in KINDS:
+            await refused(copy, credentialed(kind, "1001", ack["resume_token"]), "invalid_token")
+        refreshed = mint("1001", ack["epoch"], now_ms() + 60_000)  # a later copy of the same login's token
+        assert await voided_at(a.url, refreshed)
+        await async_wait_until(lambda: voided_at(b.url, ack["resume_token"]), timeout=5, message="B told of the logout")
+        # The password still logs in, at a new epoch whose token both sites take.
+        again, ack2, _ = await login_agent(b.url, "1001")
+        assert ack2["epoch"] > ack["epoch"]
+        assert not await voided_at(a.url, ack2["resume_token"])
+
+    run(scenario())
+
+
+def test_a_handover_logout_keeps_the_token_for_the_failback_login(pair):
+    a, b = pair
+
+    async def scenario():
+        desk, ack, _ = await login_agent(b.url, "1001")
+        await log_out(desk, ack["epoch"], handover=True)
+        back = await connect_registered(a.url)
+        ack_a, status = await login(back, "1001", token=ack["resume_token"], epoch=ack["epoch"] + 1)
+        assert ack_a["epoch"] == ack["epoch"] + 1 and status["server"] == "A"
+
+    run(scenario())
+
+
+def test_a_restarted_peer_learns_the_logouts_it_missed(pair):
+    a, b = pair
+
+    async def logged_out_while_b_is_down() -> str:
+        desk, ack, _ = await login_agent(a.url, "1001")
+        b.kill9()
+        await log_out(desk, ack["epoch"])
+        return ack["resume_token"]
+
+    token = run(logged_out_while_b_is_down())
+    b.start()
+
+    async def after_restart():
+        client = await connect_registered(b.url)
+        await refused(client, credentialed("RequestAgentLogin", "1001", token), "invalid_token")
+
+    run(after_restart())
