@@ -152,11 +152,24 @@ async def serve(name: str, port: int, first_id: int, count: int, rate: float) ->
 # ---------------------------------------------------------------------------- the view under load
 
 
+def qt_app():
+    """The QApplication, collecting garbage on the GUI thread as the supervisor view does."""
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.gui_gc import GuiThreadCollector
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([])
+        GuiThreadCollector(app).start()
+    return app
+
+
 def run_view(args) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import qasync
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication, QStyledItemDelegate
+    from PySide6.QtWidgets import QStyledItemDelegate
 
     from desktop.reporting.client import Endpoint, ReportingClient
     from desktop.reporting.engine import ReportingEngine
@@ -176,7 +189,7 @@ def run_view(args) -> dict:
         if not line.startswith("listening"):
             raise SystemExit(f"synthetic server did not start: {line!r}")
 
-    app = QApplication.instance() or QApplication([])
+    app = qt_app()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     engine = ReportingEngine(["A", "B"])
@@ -313,13 +326,13 @@ def naive_baseline(agents: int, rate: float, seconds: float, height: int) -> dic
     one dataChanged per event, sorting by state in a QSortFilterProxyModel over the whole table."""
     import qasync
     from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
-    from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
+    from PySide6.QtWidgets import QHeaderView, QTableView
 
     from desktop.reporting.engine import ReportingEngine
     from desktop.reporting.messages import decode_frame
     from desktop.supervisor.model import COLUMNS, AgentTableModel
 
-    app = QApplication.instance() or QApplication([])
+    app = qt_app()
     engine = ReportingEngine(["A", "B"])
     pops = [Population("A", 100_000, agents // 2, 3), Population("B", 100_000 + agents // 2, agents // 2, 4)]
     for pop in pops:
