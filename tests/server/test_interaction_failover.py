@@ -18,7 +18,7 @@ from tests.server.interaction_steps import (
     submit,
     until,
 )
-from tests.server.wire import available, connect_registered, login, run
+from tests.server.wire import available, connect_registered, run
 from tests.support.servers import async_wait_until, linked
 
 

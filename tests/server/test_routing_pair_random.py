@@ -10,8 +10,6 @@ import collections
 import os
 import random
 
-import pytest
-
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
 from server_stub.routing import HELD, EngineRefusal, Report, RoutingEngine

@@ -30,8 +30,8 @@ class View:
         self.window.show()
         self.history: dict[str, list[tuple[str, str]]] = {}
         model = self.window.model
-        for signal in (model.dataChanged, model.rowsInserted, model.layoutChanged, model.modelReset):
-            signal.connect(self._record)
+        for changed in (model.dataChanged, model.rowsInserted, model.layoutChanged, model.modelReset):
+            changed.connect(self._record)
 
     def _record(self, *args):
         """Every (state, site) the table rendered for each agent, in order, without repeats."""
@@ -85,8 +85,8 @@ def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot,
     a, b = pair
     view = View(qtbot, [a, b])
     moving = agents("1001", [a.url, b.url])  # preferred A, standby on B: fails over
-    stranded = agents("1003", [a.url])  # A only: nowhere to go
-    staying = agents("1002", [b.url, a.url])  # on B all along
+    agents("1003", [a.url])  # A only: nowhere to go
+    agents("1002", [b.url, a.url])  # on B all along
 
     async def scenario():
         view.client.start()
