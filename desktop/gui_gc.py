@@ -3,7 +3,7 @@ Our Qt objects (windows, timers, qasync's socket notifiers) end up in reference 
 collection that frees one in a background thread (the demo's output pump, a test's reporting
 watcher) makes Qt delete it off the GUI thread: a segfault, at a random moment. So the GUI thread
 owns collection while the application runs: automatic collection is off and a timer on the GUI
-thread collects with the interpreter's own thresholds."""
+thread collects when the interpreter's thresholds say so."""
 
 from __future__ import annotations
 
@@ -40,5 +40,5 @@ class GuiThreadCollector(QObject):
         oldest generation over its own (CPython's extra brake on full collections of a large heap
         is not visible from Python; this timer's pace bounds them instead)."""
         thresholds, counts = gc.get_threshold(), gc.get_count()
-        if counts[0] > thresholds[0]:
+        if thresholds[0] and counts[0] > thresholds[0]:  # a threshold of 0 turns collection off
             gc.collect(max(gen for gen in range(3) if counts[gen] > thresholds[gen]))

@@ -40,7 +40,8 @@ class PeerLink:
         self._ack_ids = itertools.count(1)
 
     def tell(self, epochs: dict[str, int], logged_out: list[str], duplicates: list[str] = (),
-             resumed: dict[str, int] | None = None, logged_out_epochs: dict[str, int] | None = None) -> None:
+             resumed: dict[str, int] | None = None,
+             logged_out_epochs: dict[str, dict[str, int]] | None = None) -> None:
         if self.connected.is_set():
             self._pending.put_nowait(p.PeerAgentEpochs(server=self.server.name, epochs=epochs, logged_out=logged_out,
                                                        duplicates=list(duplicates), resumed=resumed or {},

@@ -476,10 +476,10 @@ class PeerAgentEpochs(Message, tag="PeerAgentEpochs"):
     # Logins in ``epochs`` made with a resume token: that token's epoch. The receiver then takes the
     # lost-ack retry of such a login too, so it succeeds even if the sender died meanwhile.
     resumed: dict[AgentId, Epoch] = {}
-    # Agents whose login at this epoch was logged out for good (not handed over): their resume
-    # tokens up to that epoch are void at the receiver too. Deltas: the one just logged out; full
-    # sets: everything the sender knows.
-    logged_out_epochs: dict[AgentId, Epoch] = {}
+    # Agent -> site that issued the login -> epoch of a login there ended for good (a logout that
+    # is no handover, or a supervisor's): that site's resume tokens up to that epoch are void at
+    # the receiver too. Deltas: the one just ended; full sets: everything the sender knows.
+    logged_out_epochs: dict[AgentId, dict[ShortText, Epoch]] = {}
 
 
 class PeerInteractionRecord(_Struct):

@@ -200,9 +200,12 @@ class InteractionServer:
         # Ends after LOST_ACK_WINDOW_MS, or once that login's socket shows it got its ack.
         self.resumed_from: dict[str, tuple[int, int, int]] = {}  # agent -> (epoch, token epoch, until ms)
         self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
-        # Agent -> epoch of its last login ended by RequestAgentLogout (not a handover), here or at
-        # the peer: resume tokens up to that epoch are void, so a copy of one cannot log in again.
-        self.logged_out_epoch: dict[str, int] = {}
+        # Agent -> issuing site -> epoch of the agent's last login there that a logout (not a
+        # handover) or a supervisor ended, as seen here or told by the peer: that site's tokens up
+        # to that epoch are void, so a copy cannot log in again. Per site, because two sites cut
+        # off from each other can both hand out the same epoch, and one's logout must not void
+        # the other's live login.
+        self.logged_out_epoch: dict[str, dict[str, int]] = collections.defaultdict(dict)
         self.agent_answers: dict[str, _LRU] = collections.defaultdict(_LRU)
         self.reporting = ReportingStream(self.name, config.replay_buffer)
         self.conns: set[Conn] = set()
@@ -519,7 +522,8 @@ class InteractionServer:
                 raise Refusal(exc.code, str(exc)) from None
             if claim.agent_id != user_id or record is None:
                 raise Refusal("invalid_token", "resume token belongs to another user")
-            if not isinstance(msg, p.RequestSubscribeReporting) and claim.epoch <= self.logged_out_epoch.get(user_id, 0):
+            void = self.logged_out_epoch.get(user_id, {}).get(claim.site, 0) if claim.site is not None else 0
+            if not isinstance(msg, p.RequestSubscribeReporting) and claim.epoch <= void:
                 raise Refusal("invalid_token", f"the login of this token (epoch {claim.epoch}) was logged out; "
                                                f"log in with the password")
             return record, claim.epoch
@@ -628,7 +632,7 @@ class InteractionServer:
 
     def _issue_token(self, session: AgentSession) -> tuple[str, int]:
         expires = wall_ms() + self.config.token_ttl_ms
-        token = issue_token(self.config.secret, session.agent.id, session.epoch, expires)
+        token = issue_token(self.config.secret, session.agent.id, session.epoch, expires, site=self.name)
         loop = asyncio.get_running_loop()
         session.token_refresh = loop.call_later(self.config.token_ttl_ms / 2000, self._refresh_token, session)
         return token, expires
@@ -711,7 +715,7 @@ class InteractionServer:
         if msg.resume is not None and msg.resume.stream_id == stream.stream_id:
             replay = stream.replay_from(msg.resume.seq)
         expires = wall_ms() + self.config.token_ttl_ms
-        token = issue_token(self.config.secret, record.id, 1, expires)
+        token = issue_token(self.config.secret, record.id, 1, expires, site=self.name)
         ack = p.EventAck(request_id=msg.request_id, server=self.name, stream_id=stream.stream_id,
                          resume_token=token, token_expires_ms=expires)
         conn.reporting = True
@@ -935,20 +939,19 @@ class InteractionServer:
         self.reporting.publish(lambda seq: p.EventAgentLogout(
             server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, reason=reason))
         self._apply(self.engine.logout(agent_id, wall_ms()))
-        voided = {}
         if void_tokens:
-            voided[agent_id] = self._void_tokens(agent_id, session.epoch)
+            self._void_tokens(agent_id, self.name, session.epoch)
         if self.peer:
-            self.peer.tell({}, [agent_id], logged_out_epochs=voided)
+            self.peer.tell({}, [agent_id], logged_out_epochs={agent_id: {self.name: session.epoch}} if void_tokens else {})
         log.info("%s: agent %s logged out at epoch %d (%s)", session.conn.label(), agent_id, session.epoch, reason)
         if close:
             self._send(session.conn, p.EventForcedLogout(agent_id=agent_id, epoch=session.epoch, reason=reason,
                                                          message=message, by=by))
             self._close(session.conn, CLOSE_SUPERSEDED, reason)
 
-    def _void_tokens(self, agent_id: str, epoch: int) -> int:
-        self.logged_out_epoch[agent_id] = max(self.logged_out_epoch.get(agent_id, 0), epoch)
-        return self.logged_out_epoch[agent_id]
+    def _void_tokens(self, agent_id: str, site: str, epoch: int) -> None:
+        voids = self.logged_out_epoch[agent_id]
+        voids[site] = max(voids.get(site, 0), epoch)
 
     def _disconnected(self, conn: Conn) -> None:
         self.conns.discard(conn)
@@ -988,7 +991,7 @@ class InteractionServer:
         resumed = {agent: token for agent, (epoch, token, until) in self.resumed_from.items()
                    if held.get(agent) == epoch and until >= wall_ms()}
         return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(self.known_epoch), full=True, resumed=resumed,
-                                 logged_out_epochs=dict(self.logged_out_epoch))
+                                 logged_out_epochs={agent: dict(sites) for agent, sites in self.logged_out_epoch.items()})
 
     def peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
         self.peer_name = msg.server
@@ -1000,8 +1003,9 @@ class InteractionServer:
             self.engine.hold(0)  # fresh news from the peer: a stalled server may offer again
         for agent_id in msg.logged_out:
             self.peer_logged_in.pop(agent_id, None)
-        for agent_id, epoch in msg.logged_out_epochs.items():
-            self._void_tokens(agent_id, epoch)
+        for agent_id, sites in msg.logged_out_epochs.items():
+            for site, epoch in sites.items():
+                self._void_tokens(agent_id, site, epoch)
         for agent_id, epoch in msg.epochs.items():
             self.peer_logged_in[agent_id] = epoch
             self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)

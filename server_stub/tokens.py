@@ -24,14 +24,18 @@ class ResumeClaim:
     agent_id: str
     epoch: int
     expires_ms: int
+    site: str | None = None  # the server that issued it: a logout there voids it (absent: never voided)
 
 
 def _mac(secret: bytes, payload: bytes) -> str:
     return hmac.new(secret, payload, hashlib.sha256).hexdigest()
 
 
-def issue_token(secret: bytes, agent_id: str, epoch: int, expires_ms: int) -> str:
-    payload = json.dumps({"a": agent_id, "e": epoch, "x": expires_ms}, separators=(",", ":")).encode()
+def issue_token(secret: bytes, agent_id: str, epoch: int, expires_ms: int, site: str | None = None) -> str:
+    claims = {"a": agent_id, "e": epoch, "x": expires_ms}
+    if site is not None:
+        claims["s"] = site
+    payload = json.dumps(claims, separators=(",", ":")).encode()
     body = base64.urlsafe_b64encode(payload).rstrip(b"=")
     return f"{body.decode()}.{_mac(secret, body)}"
 
@@ -43,8 +47,11 @@ def verify_token(secret: bytes, token: str, now_ms: int) -> ResumeClaim:
         raise TokenError("invalid_token", "resume token is not valid for this server pair")
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        claim = ResumeClaim(str(data["a"]), int(data["e"]), int(data["x"]))
-    except (ValueError, KeyError, TypeError):
+        site = data.get("s")
+        if site is not None and not isinstance(site, str):
+            raise TypeError("site")
+        claim = ResumeClaim(str(data["a"]), int(data["e"]), int(data["x"]), site)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise TokenError("invalid_token", "resume token is malformed") from None
     if claim.expires_ms <= now_ms:
         raise TokenError("token_expired", "resume token has expired; log in with the password")

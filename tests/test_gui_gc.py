@@ -14,6 +14,7 @@ from desktop.gui_gc import GuiThreadCollector
 def automatic_collection():
     """Each test starts from the interpreter's default (the suite's own collector may be running)."""
     was_enabled = gc.isenabled()
+    gc.collect()  # on this thread: what earlier Qt tests left must not be freed by this file's worker
     gc.enable()
     yield
     if not was_enabled:

@@ -1043,6 +1043,8 @@ class AgentSession:
         else:  # the login is still held here: stay, try again after failback_hold
             self._releasing = False
             self._set_phase("idle")
+            if self._logout_requested:  # clicked while the release was in flight: it waited for this
+                self._send_logout()
 
     # ------------------------------------------------------------------ server events
 

@@ -103,7 +103,9 @@ class ModelServer:
         self.known = 0  # highest epoch ever seen here (own logins, peer, tokens)
         # (epoch, token epoch) of the last login made here with a token: the lost-ack retry rule
         self.resumed_from: tuple[int, int] | None = None
-        self.logged_out = 0  # epoch of the last login logged out for good (here or at the peer): tokens void
+        # Issuing site -> epoch of its last login logged out for good (here or told by the peer):
+        # that site's tokens up to it are void.
+        self.logged_out: dict[str, int] = {}
         self.answers: dict[str, p.Message] = {}  # the agent's answered request ids
         self.conns: set[Conn] = set()
         self.backlog: list[tuple[Conn, p.Message | None]] = []
@@ -198,7 +200,7 @@ class ModelServer:
             self.close(login.conn, 4009)
 
     def token(self, epoch: int) -> str:
-        return f"T.{epoch}.{self.world.wall}"
+        return f"T.{epoch}.{self.world.wall}.{self.name}"
 
     # ------------------------------------------------------------------ requests
 
@@ -284,8 +286,9 @@ class ModelServer:
             if message.password != PASSWORD:
                 raise Refusal("bad_credentials")
             return None
-        token_epoch = int(message.resume_token.split(".")[1])
-        if token_epoch <= self.logged_out:
+        _, epoch, _, site = message.resume_token.split(".")
+        token_epoch = int(epoch)
+        if token_epoch <= self.logged_out.get(site, 0):
             raise Refusal("invalid_token")
         return token_epoch
 
@@ -418,7 +421,7 @@ class ModelServer:
         login = self.own_login(conn, message.epoch)
         self.end_login(login, "logout", fence=False)
         if not message.handover:  # a failback's login at the other site still needs the token
-            self.logged_out = max(self.logged_out, login.epoch)
+            self.logged_out[self.name] = max(self.logged_out.get(self.name, 0), login.epoch)
             self.world.peer_logged_out(self, login.epoch)
         return self.ack(message, epoch=login.epoch), ()
 
@@ -674,12 +677,14 @@ class World:
     def peer_logged_out(self, server: ModelServer, epoch: int) -> None:
         if self.peer_up():
             other = self.other(server)
-            other.logged_out = max(other.logged_out, epoch)
+            other.logged_out[server.name] = max(other.logged_out.get(server.name, 0), epoch)
 
     def peer_sync(self) -> None:
         if len(self.servers) == 2 and self.peer_up():
             a, b = self.servers.values()
-            a.logged_out = b.logged_out = max(a.logged_out, b.logged_out)
+            merged = {site: max(a.logged_out.get(site, 0), b.logged_out.get(site, 0))
+                      for site in a.logged_out.keys() | b.logged_out.keys()}
+            a.logged_out, b.logged_out = merged, dict(merged)
             a.completed |= b.completed
             b.completed |= a.completed
             a.known = b.known = max(a.known, b.known)  # the full sync carries the epochs seen

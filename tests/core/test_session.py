@@ -572,6 +572,23 @@ def test_failback_falls_back_to_the_old_primary_if_the_preferred_dies_meanwhile(
     assert bench.one("B", p.RequestAgentLogin).epoch == 4  # above the attempt on A, which may have been made
 
 
+def test_a_logout_clicked_during_a_refused_release_is_sent_on_the_login_kept():
+    bench = logged_in_on_a(dataclasses.replace(CONFIG, failback="when-idle", failback_hold=0.0))
+    fail_over_to_b(bench)
+    bench.advance(1.0)
+    bench.register("A")
+    bench.ack("A", bench.one("A", p.RequestAgentAvailable), role="secondary")
+    release = bench.one("B", p.RequestAgentLogout)
+    bench.feed(bench.session.logout)  # waits for the release in flight
+    assert bench.take_sent(kind=p.RequestAgentLogout) == []
+    bench.refuse("B", release, "internal")  # B still holds the login
+    logout = bench.one("B", p.RequestAgentLogout)
+    assert (logout.epoch, logout.handover) == (2, False)
+    bench.ack("B", logout, epoch=2)
+    assert bench.session.snapshot().status == "ended"
+    assert ev.LoggedOut("logout") in bench.take_events(ev.LoggedOut)
+
+
 # --------------------------------------------------------------------------- timing knobs
 
 

@@ -14,9 +14,10 @@ from tests.server.wire import WireClient, available, connect_registered, login, 
 from tests.support.servers import SECRET, async_wait_until
 
 
-def mint(agent_id: str, epoch: int, expires_ms: int, secret: str = SECRET) -> str:
-    """A token in the documented format: base64url(json{a,e,x}) "." hex(hmac_sha256(secret, body))."""
-    payload = json.dumps({"a": agent_id, "e": epoch, "x": expires_ms}, separators=(",", ":")).encode()
+def mint(agent_id: str, epoch: int, expires_ms: int, secret: str = SECRET, site: str | None = None) -> str:
+    """A token in the documented format: base64url(json{a,e,x[,s]}) "." hex(hmac_sha256(secret, body))."""
+    claims = {"a": agent_id, "e": epoch, "x": expires_ms, **({"s": site} if site is not None else {})}
+    payload = json.dumps(claims, separators=(",", ":")).encode()
     body = base64.urlsafe_b64encode(payload).rstrip(b"=")
     return body.decode() + "." + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -169,7 +170,7 @@ def test_a_logout_voids_the_logins_tokens_here_and_at_the_peer(pair):
         copy = await connect_registered(a.url)
         for kind in KINDS:
             await refused(copy, credentialed(kind, "1001", ack["resume_token"]), "invalid_token")
-        refreshed = mint("1001", ack["epoch"], now_ms() + 60_000)  # a later copy of the same login's token
+        refreshed = mint("1001", ack["epoch"], now_ms() + 60_000, site="A")  # a later copy of the same login's token
         assert await voided_at(a.url, refreshed)
         await async_wait_until(lambda: voided_at(b.url, ack["resume_token"]), timeout=5, message="B told of the logout")
         # The password still logs in, at a new epoch whose token both sites take.
@@ -210,3 +211,22 @@ def test_a_restarted_peer_learns_the_logouts_it_missed(pair):
         await refused(client, credentialed("RequestAgentLogin", "1001", token), "invalid_token")
 
     run(after_restart())
+
+
+def test_a_logout_voids_only_the_tokens_its_own_server_issued(pair):
+    """Two sites cut off from each other can both hand out an epoch: A's logout at epoch 1 must not
+    void B's login at epoch 1 (a token B issued), at A or at B."""
+    a, b = pair
+
+    async def scenario():
+        desk, ack, _ = await login_agent(a.url, "1001")
+        assert ack["epoch"] == 1
+        await log_out(desk, 1)
+        assert await voided_at(a.url, mint("1001", 1, now_ms() + 60_000, site="A"))
+        await async_wait_until(lambda: voided_at(b.url, ack["resume_token"]), timeout=5, message="B told of the logout")
+        from_b = mint("1001", 1, now_ms() + 60_000, site="B")
+        assert not await voided_at(a.url, from_b) and not await voided_at(b.url, from_b)
+        # A token naming no site (the format allows it) is never voided by a logout.
+        assert not await voided_at(a.url, mint("1001", 1, now_ms() + 60_000))
+
+    run(scenario())
