@@ -559,13 +559,18 @@ def test_failback_when_idle_logs_out_first_then_logs_in_on_the_preferred_endpoin
         ("logging_in", "failback", "B", "A"), ("restored", "failback", "B", "A")]
 
 
-def test_failback_falls_back_to_the_old_primary_if_the_preferred_dies_meanwhile():
+def releasing_b_for_a_failback() -> tuple[Bench, p.RequestAgentLogout]:
+    """On B after a failover, A back as a healthy secondary: the failback's release sent to B."""
     bench = logged_in_on_a(dataclasses.replace(CONFIG, failback="when-idle", failback_hold=0.0))
     fail_over_to_b(bench)
     bench.advance(1.0)
     bench.register("A")
     bench.ack("A", bench.one("A", p.RequestAgentAvailable), role="secondary")
-    release = bench.one("B", p.RequestAgentLogout)
+    return bench, bench.one("B", p.RequestAgentLogout)
+
+
+def test_failback_falls_back_to_the_old_primary_if_the_preferred_dies_meanwhile():
+    bench, release = releasing_b_for_a_failback()
     bench.ack("B", release, epoch=2)
     assert bench.one("A", p.RequestAgentLogin).epoch == 3
     bench.kill("A")
@@ -573,12 +578,7 @@ def test_failback_falls_back_to_the_old_primary_if_the_preferred_dies_meanwhile(
 
 
 def test_a_logout_clicked_during_a_refused_release_is_sent_on_the_login_kept():
-    bench = logged_in_on_a(dataclasses.replace(CONFIG, failback="when-idle", failback_hold=0.0))
-    fail_over_to_b(bench)
-    bench.advance(1.0)
-    bench.register("A")
-    bench.ack("A", bench.one("A", p.RequestAgentAvailable), role="secondary")
-    release = bench.one("B", p.RequestAgentLogout)
+    bench, release = releasing_b_for_a_failback()
     bench.feed(bench.session.logout)  # waits for the release in flight
     assert bench.take_sent(kind=p.RequestAgentLogout) == []
     bench.refuse("B", release, "internal")  # B still holds the login
