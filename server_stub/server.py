@@ -123,6 +123,9 @@ class AgentSession:
     reason: str | None = None
     place: str | None = None
     token_refresh: asyncio.TimerHandle | None = None
+    # (issuing site, epoch) of the resume token this login was made with: a logout voids it too,
+    # since the login it came from did not end with a logout (a failover or a failback).
+    made_from: tuple[str, int] | None = None
 
     def report(self, interaction_id: str | None = None) -> p.AgentReport:
         return p.AgentReport(
@@ -512,7 +515,7 @@ class InteractionServer:
             conn.verifying = None
 
     async def _authenticate(self, msg) -> tuple[AgentRecord, int | None]:
-        """(record, token epoch or None for a password)."""
+        """(record, token epoch, token's issuing site); epoch and site None for a password."""
         user_id = msg.user_id if isinstance(msg, p.RequestSubscribeReporting) else msg.agent_id
         record = self.directory.get(user_id)
         if msg.resume_token is not None:
@@ -526,12 +529,12 @@ class InteractionServer:
             if not isinstance(msg, p.RequestSubscribeReporting) and claim.epoch <= void:
                 raise Refusal("invalid_token", f"the login of this token (epoch {claim.epoch}) was logged out; "
                                                f"log in with the password")
-            return record, claim.epoch
+            return record, claim.epoch, claim.site
         hash_ = record.password_hash if record else _DUMMY_HASH  # same cost for unknown ids
         ok = await asyncio.get_running_loop().run_in_executor(self._verifier, verify_password, msg.password, hash_)
         if not ok or record is None:
             raise Refusal("bad_credentials", "unknown user or wrong password")
-        return record, None
+        return record, None, None
 
     # ------------------------------------------------------------------ handlers
 
@@ -561,7 +564,7 @@ class InteractionServer:
         conn.principal = record
 
     def _login(self, conn: Conn, msg: p.RequestAgentLogin, auth):
-        record, token_epoch = auth
+        record, token_epoch, token_site = auth
         self._bind(conn, record)
         if conn.login is not None:
             raise Refusal("already_logged_in", f"this socket is already logged in at epoch {conn.login.epoch}")
@@ -605,7 +608,8 @@ class InteractionServer:
             self.standby[conn.standby_for].discard(conn)
             conn.standby_for = None
         session = AgentSession(agent=record, epoch=epoch, state=state, reason=reason, since_ms=since,
-                               login_ms=now, conn=conn, place=msg.place)
+                               login_ms=now, conn=conn, place=msg.place,
+                               made_from=(token_site, token_epoch) if token_site is not None else None)
         self.sessions[agent_id] = session
         self.known_epoch[agent_id] = epoch
         if token_epoch is not None:
@@ -643,7 +647,7 @@ class InteractionServer:
             self._send(session.conn, p.EventResumeToken(epoch=session.epoch, resume_token=token, token_expires_ms=expires))
 
     def _available(self, conn: Conn, msg: p.RequestAgentAvailable, auth):
-        record, _ = auth
+        record, _, _ = auth
         self._bind(conn, record)
         if conn.login is not None:
             raise Refusal("invalid_state", "this socket holds the login; it cannot also be the standby")
@@ -706,7 +710,7 @@ class InteractionServer:
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
     def _subscribe(self, conn: Conn, msg: p.RequestSubscribeReporting, auth):
-        record, _ = auth
+        record, _, _ = auth
         if record.role not in ("supervisor", "carrier"):
             raise Refusal("forbidden", f"{record.id} is not a supervisor; the reporting stream needs the supervisor (or carrier) role")
         self._bind(conn, record)
@@ -939,10 +943,16 @@ class InteractionServer:
         self.reporting.publish(lambda seq: p.EventAgentLogout(
             server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, reason=reason))
         self._apply(self.engine.logout(agent_id, wall_ms()))
-        if void_tokens:
-            self._void_tokens(agent_id, self.name, session.epoch)
+        voided = {}
+        if void_tokens:  # this login's own tokens, and the token it was made from
+            voided = {self.name: session.epoch}
+            if session.made_from is not None:
+                site, epoch = session.made_from
+                voided[site] = max(epoch, voided.get(site, 0))
+            for site, epoch in voided.items():
+                self._void_tokens(agent_id, site, epoch)
         if self.peer:
-            self.peer.tell({}, [agent_id], logged_out_epochs={agent_id: {self.name: session.epoch}} if void_tokens else {})
+            self.peer.tell({}, [agent_id], logged_out_epochs={agent_id: voided} if voided else {})
         log.info("%s: agent %s logged out at epoch %d (%s)", session.conn.label(), agent_id, session.epoch, reason)
         if close:
             self._send(session.conn, p.EventForcedLogout(agent_id=agent_id, epoch=session.epoch, reason=reason,

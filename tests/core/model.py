@@ -69,6 +69,7 @@ class Login:
     reason: str | None
     since_ms: int
     token_at: float
+    made_from: tuple[str, int] | None = None  # (site, epoch) of the token it was made with
 
 
 @dataclass(eq=False)
@@ -298,11 +299,12 @@ class ModelServer:
 
     def takes_token(self, token_epoch: int, requested: int | None = None) -> bool:
         """As server_stub/server.py: a token older than the newest login is stale, except the retry
-        of the token login made here last (its ack may have been lost with its link). One rule
-        beyond the server's today: the retry must ask for a higher epoch than that login, or the
-        original request, arriving late on the link the desktop gave up, would pass for a retry
-        and displace the retry's live login (``moved``). The desktop asks for a higher epoch on
-        every attempt, so its real retries pass. ``requested`` None: would some retry pass."""
+        of the token login made here last (its ack may have been lost with its link). The retry
+        must ask for a higher epoch than that login, or the original request, arriving late on the
+        link the desktop gave up, would pass for a retry and displace the retry's live login
+        (``moved``). The desktop asks for a higher epoch on every attempt, so its real retries
+        pass. ``requested`` None: would some retry pass. Simpler than the server: the marker is
+        not shared with the peer and does not expire."""
         newest = self.newest_epoch()
         retry = self.resumed_from == (newest, token_epoch) and (requested is None or requested > newest)
         return token_epoch >= newest or retry
@@ -330,7 +332,9 @@ class ModelServer:
             if iid not in self.completed and iid not in self.world.abandoned_interactions:
                 self.held[iid] = HeldHere(carried.notes, epoch)
                 self.world.adoptions[iid].append((self.name, self.incarnation, epoch))
-        login = Login(conn, epoch, state, reason, since, token_at=self.world.now)
+        site = message.resume_token.split(".")[3] if token_epoch is not None else None
+        login = Login(conn, epoch, state, reason, since, token_at=self.world.now,
+                      made_from=(site, token_epoch) if token_epoch is not None else None)
         self.world.check_time_in_state(login)
         self.login, conn.login, self.known = login, login, epoch
         self.resumed_from = (epoch, token_epoch) if token_epoch is not None else None
@@ -421,8 +425,13 @@ class ModelServer:
         login = self.own_login(conn, message.epoch)
         self.end_login(login, "logout", fence=False)
         if not message.handover:  # a failback's login at the other site still needs the token
-            self.logged_out[self.name] = max(self.logged_out.get(self.name, 0), login.epoch)
-            self.world.peer_logged_out(self, login.epoch)
+            voided = {self.name: login.epoch}
+            if login.made_from is not None:  # and the token this login was made from
+                site, epoch = login.made_from
+                voided[site] = max(epoch, voided.get(site, 0))
+            for site, epoch in voided.items():
+                self.logged_out[site] = max(self.logged_out.get(site, 0), epoch)
+            self.world.peer_logged_out(self, voided)
         return self.ack(message, epoch=login.epoch), ()
 
 
@@ -674,10 +683,11 @@ class World:
         if other.login is not None and other.login.epoch < epoch:
             other.end_login(other.login, "moved", fence=True)
 
-    def peer_logged_out(self, server: ModelServer, epoch: int) -> None:
+    def peer_logged_out(self, server: ModelServer, voided: dict[str, int]) -> None:
         if self.peer_up():
             other = self.other(server)
-            other.logged_out[server.name] = max(other.logged_out.get(server.name, 0), epoch)
+            for site, epoch in voided.items():
+                other.logged_out[site] = max(other.logged_out.get(site, 0), epoch)
 
     def peer_sync(self) -> None:
         if len(self.servers) == 2 and self.peer_up():

@@ -140,11 +140,11 @@ def test_server_issued_token_expires_and_is_refreshed(make_pair, tmp_path):
     run(scenario())
 
 
-async def voided_at(url: str, token: str) -> bool:
+async def voided_at(url: str, token: str, agent_id: str = "1001") -> bool:
     """Does ``url`` refuse ``token`` as logged out (each try on a fresh socket: no error budget)?"""
     client = await connect_registered(url)
     try:
-        answer = await client.request(credentialed("RequestAgentAvailable", "1001", token))
+        answer = await client.request(credentialed("RequestAgentAvailable", agent_id, token))
     finally:
         await client.close()
     if answer["type"] == "EventAck":
@@ -228,5 +228,36 @@ def test_a_logout_voids_only_the_tokens_its_own_server_issued(pair):
         assert not await voided_at(a.url, from_b) and not await voided_at(b.url, from_b)
         # A token naming no site (the format allows it) is never voided by a logout.
         assert not await voided_at(a.url, mint("1001", 1, now_ms() + 60_000))
+
+    run(scenario())
+
+
+def test_a_logout_also_voids_the_token_its_login_was_made_from(pair):
+    """A failover login (at B, with A's token) and a failback login (at A, with B's token) were made
+    from a token whose own login never logged out: their logout voids that token too, at both
+    sites, for a standby and for the lost-ack retry alike."""
+    a, b = pair
+
+    async def scenario():
+        _, at_a, _ = await login_agent(a.url, "1001")
+        on_b = await connect_registered(b.url)
+        at_b, _ = await login(on_b, "1001", token=at_a["resume_token"], epoch=at_a["epoch"] + 1)  # failover
+        await log_out(on_b, at_b["epoch"])
+        assert await voided_at(b.url, at_a["resume_token"])
+        retry = await connect_registered(a.url)
+        await refused(retry, {**credentialed("RequestAgentLogin", "1001", at_a["resume_token"]),
+                              "epoch": at_b["epoch"] + 1}, "invalid_token")
+        for url in (a.url, b.url):
+            await async_wait_until(lambda: voided_at(url, at_b["resume_token"]), timeout=5, message=f"{url} told")
+
+        # Failback (agent 1002): B's login handed over to A with B's token, then logged out at A.
+        desk_b, at_b2, _ = await login_agent(b.url, "1002")
+        await log_out(desk_b, at_b2["epoch"], handover=True)
+        on_a = await connect_registered(a.url)
+        at_a2, _ = await login(on_a, "1002", token=at_b2["resume_token"], epoch=at_b2["epoch"] + 1)
+        await log_out(on_a, at_a2["epoch"])
+        for url in (a.url, b.url):
+            await async_wait_until(lambda: voided_at(url, at_b2["resume_token"], "1002"), timeout=5,
+                                   message=f"{url}: the handed-over token voided")
 
     run(scenario())
