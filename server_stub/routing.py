@@ -61,6 +61,7 @@ class SetState:
     agent_id: str
     state: str
     reason: str | None = None
+    at_ms: int | None = None  # when the engine decided it: time in state (and an ACW's end) counts from here
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,7 @@ class RoutingEngine:
         if acw and agent.state != "not_ready":
             agent.state = "after_call_work"
             agent.acw_until = now + acw
-            effects.append(SetState(agent_id, "after_call_work"))
+            effects.append(SetState(agent_id, "after_call_work", at_ms=now))
             self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
         self._make_available(agent)
         self._route(now, effects)
@@ -481,7 +482,7 @@ class RoutingEngine:
                 agent = self.agents.get(key)
                 if agent is not None and agent.acw_until == token and agent.state == "after_call_work":
                     agent.state, agent.acw_until, agent.idle_since = "ready", None, now
-                    effects.append(SetState(key, "ready"))
+                    effects.append(SetState(key, "ready", at_ms=now))
                     self._make_available(agent)
                 continue
             if kind == "peer_orphan":
@@ -594,7 +595,7 @@ class RoutingEngine:
         agent.timeouts_in_row += 1
         if agent.timeouts_in_row >= self.max_offer_timeouts and agent.state == "ready":
             agent.state, agent.timeouts_in_row = "not_ready", 0
-            effects.append(SetState(agent_id, "not_ready", self.offer_timeout_reason))
+            effects.append(SetState(agent_id, "not_ready", self.offer_timeout_reason, at_ms=now))
         self._make_available(agent)
 
     def _abandon(self, item: Tracked, now: int, effects: list) -> None:

@@ -685,11 +685,13 @@ class InteractionServer:
         return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
                 (self._status(session), lambda: self._apply(effects)))
 
-    def change_state(self, session: AgentSession, state: str, reason: str | None, forced_by: str | None = None) -> bool:
+    def change_state(self, session: AgentSession, state: str, reason: str | None, forced_by: str | None = None,
+                     since_ms: int | None = None) -> bool:
         """Record and report a state change (the routing engine is told by the caller)."""
         if (session.state, session.reason) == (state, reason):
             return False
-        session.state, session.reason, session.since_ms = state, reason, wall_ms()
+        session.state, session.reason = state, reason
+        session.since_ms = since_ms if since_ms is not None else wall_ms()
         self.reporting.publish(lambda seq: p.EventAgentStateChanged(
             server=self.name, seq=seq, agent_id=session.agent.id, epoch=session.epoch, state=state,
             since_ms=session.since_ms, reason=reason, forced_by=forced_by))
@@ -805,7 +807,7 @@ class InteractionServer:
                                                               interaction_id=effect.interaction_id,
                                                               reason=effect.reason, message=effect.message))
             elif isinstance(effect, SetState):
-                self.change_state(session, effect.state, effect.reason)
+                self.change_state(session, effect.state, effect.reason, since_ms=effect.at_ms)
                 self._send(session.conn, self._status(session))
             elif isinstance(effect, HeldChanged):
                 self._send(session.conn, self._status(session))

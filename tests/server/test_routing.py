@@ -87,7 +87,7 @@ def test_offer_timeout_revokes_requeues_and_n_in_a_row_set_not_ready_with_the_sy
     assert [ef for ef in effects if isinstance(ef, Revoke)] == [Revoke("a", "x", "timeout", "not answered within 1 s")]
     assert reports(effects) == [("offer_timeout", "x", "a"), ("offered", "x", "a")]
     effects = e.tick(T0 + 2000)  # second timeout in a row: max_offer_timeouts=2
-    assert SetState("a", "not_ready", "system") in effects
+    assert SetState("a", "not_ready", "system", at_ms=T0 + 2000) in effects
     assert offers(effects) == []
     assert e.statistics(T0 + 2000)[0].waiting == 1
 
@@ -110,10 +110,10 @@ def test_complete_enters_after_call_work_which_ends_into_ready():
     e.submit(interaction("y"), T0 + 200)  # waits: a holds x
     effects = e.complete("a", "x", "resolved", "done", T0 + 300)
     assert reports(effects) == [("completed", "x", "a")]
-    assert SetState("a", "after_call_work") in effects and offers(effects) == []
+    assert SetState("a", "after_call_work", at_ms=T0 + 300) in effects and offers(effects) == []  # ACW counts from here
     assert e.tick(T0 + 5299) == []
     effects = e.tick(T0 + 5300)
-    assert SetState("a", "ready") in effects and offers(effects) == [("a", "y")]
+    assert SetState("a", "ready", at_ms=T0 + 5300) in effects and offers(effects) == [("a", "y")]
 
 
 def test_a_failover_login_keeps_the_end_of_a_timed_after_call_work_capped_by_the_queues_here():
@@ -122,8 +122,8 @@ def test_a_failover_login_keeps_the_end_of_a_timed_after_call_work_capped_by_the
     e.login("b", {"sales": 0}, "after_call_work", T0, acw_until=T0 + 60_000)  # longer than any queue here
     assert (e.acw_until("a"), e.acw_until("b")) == (T0 + 2000, T0 + 5000)
     assert e.tick(T0 + 1999) == []
-    assert SetState("a", "ready") in e.tick(T0 + 2000)
-    assert SetState("b", "ready") in e.tick(T0 + 5000)
+    assert SetState("a", "ready", at_ms=T0 + 2000) in e.tick(T0 + 2000)
+    assert SetState("b", "ready", at_ms=T0 + 5000) in e.tick(T0 + 5000)
 
 
 def test_a_carried_after_call_work_end_is_ignored_where_no_queue_times_one():
