@@ -4,6 +4,7 @@ or a storm that loses links under load leaves agents asking for their passwords.
 
 from __future__ import annotations
 
+from tests.server.test_tokens import refused
 from tests.server.wire import connect_registered, login, login_agent, run
 from tests.support.servers import async_wait_until, linked
 
@@ -15,13 +16,12 @@ async def logged_in_on_a(a, b):
     return desk, ack
 
 
-async def refused_token_login(url: str, ack: dict, epoch: int) -> dict:
-    """A login on a fresh socket with the resume token of ``ack`` that the server must refuse."""
-    client = await connect_registered(url)
-    refused = await client.request({"type": "RequestAgentLogin", "agent_id": "1001",
-                                    "resume_token": ack["resume_token"], "epoch": epoch})
-    assert refused["type"] == "EventError", refused
-    return refused
+async def refused_as_stale(url: str, ack: dict, epoch: int | None = None) -> None:
+    """A login on a fresh socket with the resume token of ``ack``: the server must refuse it as stale."""
+    message = {"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]}
+    if epoch is not None:
+        message["epoch"] = epoch
+    await refused(await connect_registered(url), message, "stale_epoch")
 
 
 def test_a_resumed_login_retried_with_the_same_token_is_accepted(pair):
@@ -51,8 +51,7 @@ def test_a_late_original_never_displaces_the_retry_that_overtook_it(pair):
         # The desktop's first failover attempt (epoch 2) is slow; its retry (epoch 3) logs in first.
         retry, retry_ack, _ = await login_agent(b.url, "1001", token=ack["resume_token"], epoch=3)
         assert retry_ack["epoch"] == 3
-        refused = await refused_token_login(b.url, ack, epoch=2)
-        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+        await refused_as_stale(b.url, ack, epoch=2)
         # The live login is untouched: it still changes state at its epoch.
         ready = await retry.request({"type": "RequestAgentReady", "epoch": 3})
         assert ready["type"] == "EventAck", ready
@@ -69,9 +68,7 @@ def test_an_old_token_stays_stale_once_a_password_login_followed(pair):
         await login(moved, "1001", token=ack["resume_token"], epoch=2)
         # Another desktop logs the agent in with the password: the epoch-1 token is history.
         await login_agent(b.url, "1001")
-        stale = await connect_registered(b.url)
-        refused = await stale.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
-        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+        await refused_as_stale(b.url, ack)
 
     run(scenario())
 
@@ -90,8 +87,7 @@ def test_the_peer_takes_the_retry_when_the_server_that_made_the_login_died(pair)
         retry, retry_ack, status = await login_agent(a.url, "1001", token=ack["resume_token"], epoch=3)
         assert retry_ack["epoch"] == 3 and status["server"] == "A"
         # Anyone else holding that old token still cannot come in: it is the retry's, once.
-        refused = await refused_token_login(a.url, ack, epoch=3)
-        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+        await refused_as_stale(a.url, ack, epoch=3)
 
     run(scenario())
 
@@ -106,8 +102,7 @@ def test_once_the_login_shows_it_got_its_ack_an_old_token_copy_cannot_take_it_ov
         # The desktop acts at its new epoch: it has the ack, so no lost-ack retry can follow.
         assert (await desk.request({"type": "RequestAgentReady", "epoch": moved["epoch"]}))["type"] == "EventAck"
         await desk.expect("EventCurrentAgentStatus", state="ready")
-        refused = await refused_token_login(b.url, ack, epoch=moved["epoch"] + 1)
-        assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
+        await refused_as_stale(b.url, ack, epoch=moved["epoch"] + 1)
         assert (await desk.request({"type": "RequestAgentNotReady", "epoch": moved["epoch"], "reason": "lunch"}))["type"] == "EventAck"
 
     run(scenario())
