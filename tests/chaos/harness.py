@@ -37,6 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from server_stub.directory import AgentRecord, Directory, hash_password
 from server_stub.resources import resource_path
 from tests.support.agents import AgentProcess
+from tests.support.reporting import send_heartbeats
 from tests.support.servers import REPO, ServerProcess, server_pair, wait_until
 
 QUEUE = "chaos"
@@ -109,7 +110,7 @@ class SupervisorTap:
             if self._resume:
                 subscribe["resume"] = self._resume
             await ws.send(json.dumps(subscribe))
-            beat = asyncio.create_task(self._beat(ws))
+            beat = asyncio.create_task(send_heartbeats(ws, 0.25))
             try:
                 async for frame in ws:
                     self._received(json.loads(frame))
@@ -143,11 +144,6 @@ class SupervisorTap:
             elif kind == "EventQueueStatistics":
                 self.queue_stats.append({"server": message["server"], "stream": self._stream, "seq": message["seq"],
                                          "snapshot": False, "queues": message["queues"]})
-
-    async def _beat(self, ws) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            await ws.send('{"type":"Heartbeat"}')
 
     def close(self) -> None:
         self._stop.set()

@@ -15,6 +15,16 @@ from websockets.exceptions import ConnectionClosed
 from tests.support.servers import wait_until
 
 
+async def send_heartbeats(ws, period: float) -> None:
+    """The client's side of the heartbeat contract, until the socket closes (or the task is cancelled)."""
+    try:
+        while True:
+            await asyncio.sleep(period)  # the heartbeat period, not a wait for an event
+            await ws.send('{"type":"Heartbeat"}')
+    except ConnectionClosed:
+        pass
+
+
 class ReportingWatcher:
     def __init__(self, url: str, user: str = "sup1", password: str = "demo"):
         self.url = url
@@ -36,7 +46,7 @@ class ReportingWatcher:
                                           "client_name": "test-supervisor", "heartbeat_interval_ms": 200}))
                 await ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub",
                                           "user_id": user, "password": password}))
-                beat = asyncio.create_task(self._beat(ws))
+                beat = asyncio.create_task(send_heartbeats(ws, 0.2))
                 try:
                     async for frame in ws:
                         message = json.loads(frame)
@@ -55,13 +65,6 @@ class ReportingWatcher:
             self.closed.set()
             self._ready.set()
 
-    async def _beat(self, ws) -> None:
-        try:
-            while True:
-                await asyncio.sleep(0.2)  # the heartbeat period, not a wait for an event
-                await ws.send('{"type":"Heartbeat"}')
-        except ConnectionClosed:
-            pass
 
     def of(self, type_: str, agent_id: str | None = None) -> list[dict]:
         out = []
