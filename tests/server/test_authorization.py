@@ -15,14 +15,13 @@ from tests.server.wire import (
     still_works,
     subscribe,
 )
-from tests.support.servers import async_wait_until
+from tests.support.servers import async_wait_until, socket_log_count
 
 
 async def expect_refusal(client: WireClient, message: dict, code: str, server=None) -> dict:
     """The documented refusal; with ``server``, also the server's log line for it."""
     def times_logged() -> int:
-        port = client.ws.local_address[1]
-        return sum(1 for line in list(server.lines) if f"127.0.0.1:{port} " in line and f": {code}: " in line)
+        return socket_log_count(server, client.ws.local_address[1], f": {code}: ")
 
     before = times_logged() if server is not None else 0
     answer = await client.request(message)

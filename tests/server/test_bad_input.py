@@ -10,12 +10,7 @@ import json
 from websockets.exceptions import ConnectionClosed
 
 from tests.server.wire import WireClient, connect_registered, login, login_agent, register, run, still_works
-from tests.support.servers import async_wait_until
-
-
-def logged(server, client: WireClient, text: str) -> bool:
-    port = client.ws.local_address[1]
-    return any(f"127.0.0.1:{port} " in line and text in line for line in list(server.lines))
+from tests.support.servers import async_wait_until, socket_logged
 
 
 async def good_client(server):
@@ -30,7 +25,7 @@ async def check_offence(server, frame, code: str, *, request_id: str | None = No
     await bad.send_raw(frame)
     error = await bad.expect_error(code)
     assert error.get("request_id") == request_id, error
-    await async_wait_until(lambda: logged(server, bad, f": {code}: "), message=f"{code} logged")
+    await async_wait_until(lambda: socket_logged(server, bad, f": {code}: "), message=f"{code} logged")
     # The offender is answered but not disconnected for one mistake ...
     probe = await bad.request({"type": "RequestAgentNotAvailable"})
     assert probe["code"] in ("invalid_state", "not_registered"), probe
@@ -57,7 +52,7 @@ def test_invalid_utf8_text_frame_closes_1007(server):
         await bad.ws.send(b'{"type": "Heartbeat", "x": "\xff\xfe"}', text=True)  # Latin-1 bytes, not UTF-8
         code, seen = await bad.expect_close(allow_messages=False)
         assert code == 1007, code
-        await async_wait_until(lambda: logged(server, bad, "disconnected (code 1007"), message="1007 logged")
+        await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 1007"), message="1007 logged")
         await still_works(desk, epoch)
         assert server.alive()
 
@@ -112,7 +107,7 @@ def test_oversized_frame_closes_1009(server):
         big = json.dumps({"type": "RequestAgentReady", "request_id": "big", "epoch": 1, "pad": "x" * 70_000})
         assert len(big) > 64 * 1024
         assert await bad.send_expecting_close(big) == 1009
-        await async_wait_until(lambda: logged(server, bad, "disconnected (code 1009"), message="1009 logged")
+        await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 1009"), message="1009 logged")
         await still_works(desk, epoch)
         # Just under the limit is fine.
         ok = await connect_registered(server.url)
@@ -131,7 +126,7 @@ def test_unsupported_protocol_version(server):
         assert "1" in error["message"]
         code, _ = await bad.expect_close(allow_messages=False)
         assert code == 4002
-        await async_wait_until(lambda: logged(server, bad, "disconnected (code 4002"), message="4002 logged")
+        await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 4002"), message="4002 logged")
         await still_works(desk, epoch)
 
     run(scenario())
@@ -150,7 +145,7 @@ def test_too_many_errors_closes_4001(server):
         await bad.expect_error("bad_json")
         code, seen = await bad.expect_close(allow_messages=False)
         assert code == 4001
-        await async_wait_until(lambda: logged(server, bad, "disconnected (code 4001"), message="4001 logged")
+        await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 4001"), message="4001 logged")
         await still_works(desk, epoch)
 
     run(scenario())
@@ -181,7 +176,7 @@ def test_flood_is_rate_limited_then_closed_4008(server):
         errors = [m["code"] for m in seen]
         assert errors and set(errors) == {"rate_limited"}, errors
         assert len(errors) <= elapsed + 1  # at most one notice per second
-        await async_wait_until(lambda: logged(server, bad, "flooding, closing"), message="flood logged")
+        await async_wait_until(lambda: socket_logged(server, bad, "flooding, closing"), message="flood logged")
         await still_works(desk, epoch)
 
     run(scenario())
@@ -214,7 +209,7 @@ def test_peer_messages_need_an_authenticated_peer_link(server):
         await impostor.send({"type": "PeerHello", "server": "B", "proof": "00" * 32})
         code, _ = await impostor.expect_close(allow_messages=False)
         assert code == 4003
-        await async_wait_until(lambda: logged(server, impostor, "failed authentication"), message="4003 logged")
+        await async_wait_until(lambda: socket_logged(server, impostor, "failed authentication"), message="4003 logged")
         await still_works(desk, epoch)
 
     run(scenario())
@@ -242,12 +237,12 @@ def test_a_client_that_stops_reading_is_closed_4008(make_server, tmp_path):
         slow.ws.transport.pause_reading()  # stops reading; keeps sending
         request = {"type": "RequestAgentReady", "epoch": slow_ack["epoch"]}
         for i in range(20_000):
-            if logged(slow_server, slow, "outbound queue full"):
+            if socket_logged(slow_server, slow, "outbound queue full"):
                 break
             await slow.send({**request, "request_id": f"{i:08d}-" + "x" * 50})
             if i % 100 == 0:
                 await asyncio.sleep(0)  # let the log reader thread and the bystander run
-        await async_wait_until(lambda: logged(slow_server, slow, "outbound queue full, closing"), message="queue full")
+        await async_wait_until(lambda: socket_logged(slow_server, slow, "outbound queue full, closing"), message="queue full")
         slow.ws.transport.resume_reading()
         code, seen = await slow.expect_close(timeout=5)
         assert code == 4008, code

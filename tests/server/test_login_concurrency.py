@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from tests.server.test_bad_input import logged
 from tests.server.wire import (
     PASSWORD,
     WireClient,
@@ -22,7 +21,7 @@ from tests.server.wire import (
     still_works,
     subscribe,
 )
-from tests.support.servers import async_wait_until, log_count
+from tests.support.servers import async_wait_until, log_count, socket_log_count, socket_logged
 
 
 def login_frame(agent_id: str, request_id: str, password: str = PASSWORD) -> str:
@@ -49,7 +48,7 @@ def test_a_second_login_while_one_is_verified_is_refused(server):
         # The second is refused at once; the first is answered when its check is done.
         await client.expect_error("login_in_progress", request_id="second")
         await client.expect_error("bad_credentials", request_id="first")
-        await async_wait_until(lambda: logged(server, client, ": login_in_progress: "), message="refusal logged")
+        await async_wait_until(lambda: socket_logged(server, client, ": login_in_progress: "), message="refusal logged")
         await client.request({"type": "RequestAgentLogin", "agent_id": "1002", "password": PASSWORD})  # then it works
         await client.expect("EventCurrentAgentStatus", agent_id="1002")
         await still_works(desk, ack["epoch"], "1009")
@@ -147,9 +146,9 @@ def test_a_socket_closed_for_errors_gives_up_its_queued_login(server):
             await flooder.send_raw(login_frame("1006", new_request_id("flood"), password="wrong"))
         code, seen = await flooder.expect_close()
         assert code == 4001 and {m.get("code") for m in seen} == {"login_in_progress"}, (code, seen)
-        await async_wait_until(lambda: logged(server, flooder, "RequestAgentLogin abandoned: the socket is closing"),
+        await async_wait_until(lambda: socket_logged(server, flooder, "RequestAgentLogin abandoned: the socket is closing"),
                                message="the queued login given up")
-        assert not any(f"127.0.0.1:{port} " in line and "bad_credentials" in line for line in list(server.lines))
+        assert socket_log_count(server, port, "bad_credentials") == 0
         await still_works(desk, ack["epoch"], "1009")
 
     run(scenario())
@@ -165,10 +164,10 @@ def test_sockets_that_close_with_a_login_queued_give_it_up(server):
             await client.send_raw(login_frame("1008", f"gone-{i}", password="wrong"))
             client.abort()  # gone before its password was checked
         for port in ports:
-            await async_wait_until(lambda port=port: any(f"127.0.0.1:{port} " in line and "abandoned" in line
-                                                         for line in list(server.lines)), message=f"socket {port} gave up")
-        late = [line for line in list(server.lines) if "bad_credentials" in line and any(f"127.0.0.1:{p} " in line for p in ports)]
-        assert late == [], late  # none of them was answered into a closed socket
+            await async_wait_until(lambda port=port: socket_log_count(server, port, "abandoned"),
+                                   message=f"socket {port} gave up")
+        late = {port: socket_log_count(server, port, "bad_credentials") for port in ports}
+        assert set(late.values()) == {0}, late  # none of them was answered into a closed socket
         await still_works(desk, ack["epoch"], "1009")
 
     run(scenario())

@@ -21,17 +21,11 @@ from tests.server.wire import (
     state_request,
     subscribe,
 )
-from tests.support.servers import async_wait_until, linked, log_count
+from tests.support.servers import async_wait_until, linked, log_count, socket_logged
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def disconnect_logged(server, client: WireClient) -> bool:
-    """The server has handled this socket's disconnection (its log line names the client's port)."""
-    port = client.ws.local_address[1]
-    return any(f"127.0.0.1:{port} " in line and "disconnected" in line for line in list(server.lines))
 
 
 async def marker_login(url: str, agent_id: str) -> WireClient:
@@ -144,7 +138,7 @@ def test_agent_disconnect_reports_only_logged_in_sockets(pair):
 
         for client in (registered_only, standby):
             await client.close()
-            await async_wait_until(lambda c=client: disconnect_logged(a, c), message="disconnect handled")
+            await async_wait_until(lambda c=client: socket_logged(a, c, "disconnected"), message="disconnect handled")
 
         await desk.close()  # the agent's desktop goes away while logged in
         await sup.expect("EventAgentLogout", seq=snap["seq"] + 2, agent_id="1001", epoch=ack["epoch"],

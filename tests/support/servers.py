@@ -130,6 +130,17 @@ def log_count(server: ServerProcess, text: str) -> int:
     return sum(1 for line in list(server.lines) if text in line)
 
 
+def socket_log_count(server: ServerProcess, port: int, text: str) -> int:
+    """Log lines with ``text`` about the client socket on local ``port`` (each line names its peer)."""
+    peer = f"127.0.0.1:{port} "
+    return sum(1 for line in list(server.lines) if peer in line and text in line)
+
+
+def socket_logged(server: ServerProcess, client, text: str) -> bool:
+    """Has ``server`` logged ``text`` about ``client``'s socket (a tests.server.wire.WireClient)?"""
+    return socket_log_count(server, client.ws.local_address[1], text) > 0
+
+
 def linked(a: ServerProcess, b: ServerProcess) -> bool:
     """Both directions of the peer link are up (each server accepted the other's PeerHello)."""
     return a.log_has(f"peer link from {b.name}") and b.log_has(f"peer link from {a.name}")
