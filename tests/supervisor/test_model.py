@@ -70,13 +70,13 @@ def populated(n=40):
 
 
 def expected_order(model, engine, column, order, text=""):
+    """The agent ids in the order the supervisor expects (EXPECTED_KEYS, ties by agent id), filtered."""
     rows = [r for r in engine.rows.values()
             if not text or any(text.casefold() in (v or "").casefold()
                                for v in (r.agent_id, r.name, state_text(r), r.reason, r.server))]
-    key = {COL_AGENT: lambda r: int(r.agent_id),
-           COL_STATE: lambda r: (("ready", "not_ready", "after_call_work", "failover", "logged_out").index(r.count_key), int(r.agent_id)),
-           COL_TIME: lambda r: (-r.since_ms, int(r.agent_id))}[column]
-    return [r.agent_id for r in sorted(rows, key=key, reverse=order == Qt.SortOrder.DescendingOrder)]
+    key = EXPECTED_KEYS[column]
+    return [r.agent_id for r in sorted(rows, key=lambda r: (key(r), int(r.agent_id)),
+                                       reverse=order == Qt.SortOrder.DescendingOrder)]
 
 
 def test_model_passes_qt_model_checks_while_it_changes(qtmodeltester):
@@ -173,16 +173,12 @@ def test_every_column_sorts_by_what_it_shows(column, order, qtmodeltester):
     rows = list(feed.engine.rows.values())
     assert len({key(r) for r in rows}) >= (1 if column == COL_AGENT else 2), "the data must tell the orders apart"
     model.sort(column, order)
-    expected = [r.agent_id for r in sorted(rows, key=lambda r: (key(r), int(r.agent_id)),
-                                           reverse=order == Qt.SortOrder.DescendingOrder)]
-    assert model.visible_ids() == expected
+    assert model.visible_ids() == expected_order(model, feed.engine, column, order)
     # And it stays sorted as rows change under it.
     feed.change("B", "1001", "after_call_work", T0 + 30_000)
     feed.logout("B", "1003")
     model.apply(feed.engine.take_changes().agents)
-    assert model.visible_ids() == [r.agent_id for r in sorted(feed.engine.rows.values(),
-                                                              key=lambda r: (key(r), int(r.agent_id)),
-                                                              reverse=order == Qt.SortOrder.DescendingOrder)]
+    assert model.visible_ids() == expected_order(model, feed.engine, column, order)
 
 
 def test_the_role_column_names_the_primary_or_says_why_there_is_none(qtbot):
