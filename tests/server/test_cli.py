@@ -14,7 +14,7 @@ import pytest
 
 from server_stub.directory import verify_password
 from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
-from tests.support.servers import REPO, SECRET, async_wait_until, single_server
+from tests.support.servers import REPO, SECRET, adjacent_free_ports, async_wait_until, single_server
 
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
@@ -152,27 +152,11 @@ def test_token_lifetime_below_a_second_is_refused_at_startup(tmp_path):
     assert "token_ttl_ms" in result.stderr and "listening" not in result.stdout
 
 
-def two_free_ports() -> int:
-    """A port P with P + 1 free too (``pair --base-port``)."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as first, socket.socket() as second:
-            first.bind(("127.0.0.1", 0))
-            base = first.getsockname()[1]
-            try:
-                second.bind(("127.0.0.1", base + 1))
-            except OSError:
-                continue
-            return base
-    raise AssertionError("no two adjacent free ports")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
     import threading
 
-    base = two_free_ports()
+    base = adjacent_free_ports()
     env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "pair", "--base-port", str(base)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers, _bindable
-from tests.support.servers import REPO, free_port, wait_until
+from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers
+from tests.support.servers import REPO, adjacent_free_ports, free_port, wait_until
 from tests.ui.test_display_probe import unused_display_number
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,7 @@ def test_saving_settings_during_the_demo_keeps_the_demo_sites(demo_servers, demo
 def test_the_real_demo_command_opens_the_window_and_logs_the_demo_agent_in(tmp_path):
     """``agent-desktop --demo`` as a newcomer runs it (offscreen; the probe clicks Log in with what
     the demo filled in, waits for the standby, then closes): any Qt warning is fatal here."""
-    base = next(p for p in iter(free_port, None) if p < 65000 and _bindable(p + 1))
+    base = adjacent_free_ports()
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen", "QT_FATAL_WARNINGS": "1",
            "AGENT_DESKTOP_PROBE": "login"}
     env.pop("AGENT_DESKTOP_BENCH_PASSWORD", None)
@@ -112,7 +112,7 @@ def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline
     if display == "stale":  # an X display that is gone: Qt would abort, so it must be probed
         env.update(DISPLAY=f":{unused_display_number()}", QT_QPA_PLATFORM="xcb")
         reason = f"DISPLAY={env['DISPLAY']} does not answer"
-    base = next(p for p in iter(free_port, None) if p < 65000 and _bindable(p + 1))
+    base = adjacent_free_ports()
     result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
