@@ -729,12 +729,10 @@ class InteractionServer:
         log.info("%s: supervisor %s subscribed (%s)", conn.label(), record.id,
                  "replay" if replay is not None else "snapshot")
         if replay is not None:
-            frame = self._send(conn, ack)
-            conn.answers.remember(msg.request_id, frame)
-            self._answered(conn, msg.request_id, frame)
-            for f in replay:
-                _enqueue(conn, f)
-            raise _Silent()
+            def send_replay() -> None:  # the stored frames, as they were, after the ack
+                for frame in replay:
+                    _enqueue(conn, frame)
+            return ack, (send_replay,)
         snapshot = p.EventReportingSnapshot(server=self.name, stream_id=stream.stream_id, seq=stream.seq,
                                             agents=[self._report(s) for s in self.sessions.values()],
                                             queues=self.engine.statistics(wall_ms()))
