@@ -132,7 +132,7 @@ class ServerConfig:
 
 def _setting(key: str):
     kind = type(getattr(ServerConfig, key))
-    return Annotated[kind, msgspec.Meta(ge=LEAST[key])] | None if key in LEAST else kind | None
+    return Annotated[kind, msgspec.Meta(ge=LEAST[key])] | None  # every site key has a minimum
 
 
 _SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",

@@ -178,10 +178,11 @@ class RoutingEngine:
         at the longest After Call Work a queue here sets. Returns (ids adopted, effects)."""
         penalties = {q: pen for q, pen in penalties.items() if q in self.queues}
         agent = self.agents[agent_id] = RoutedAgent(agent_id, penalties, state, idle_since=now)
-        longest = max((q.config.acw_ms or 0 for q in self.queues.values()), default=0)
-        if state == "after_call_work" and acw_until is not None and longest:
-            agent.acw_until = min(acw_until, now + longest)
-            self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
+        if state == "after_call_work" and acw_until is not None:
+            longest = max((q.config.acw_ms or 0 for q in self.queues.values()), default=0)
+            if longest:
+                agent.acw_until = min(acw_until, now + longest)
+                self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
         effects: list = []
         adopted = []
         for held in interactions:

@@ -16,6 +16,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -53,6 +54,14 @@ PEER_SYNC_GRACE = 1.0  # seconds a restarted server waits for its peer before ac
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+class _LostAck(NamedTuple):
+    """A login made with a resume token, whose lost-ack retry (the same token) is let through."""
+
+    epoch: int
+    token_epoch: int
+    until_ms: int
 
 
 class Refusal(Exception):
@@ -201,7 +210,7 @@ class InteractionServer:
         # before the ack arrived retries with the same token; it is the only holder of that
         # token, so the retry is let through, here or (the peer told us) at the peer's survivor.
         # Ends after LOST_ACK_WINDOW_MS, or once that login's socket shows it got its ack.
-        self.resumed_from: dict[str, tuple[int, int, int]] = {}  # agent -> (epoch, token epoch, until ms)
+        self.resumed_from: dict[str, _LostAck] = {}
         self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
         # Agent -> issuing site -> epoch of the agent's last login there that a logout (not a
         # handover) or a supervisor ended, as seen here or told by the peer: that site's tokens up
@@ -525,7 +534,7 @@ class InteractionServer:
                 raise Refusal(exc.code, str(exc)) from None
             if claim.agent_id != user_id or record is None:
                 raise Refusal("invalid_token", "resume token belongs to another user")
-            void = self.logged_out_epoch.get(user_id, {}).get(claim.site, 0) if claim.site is not None else 0
+            void = self.logged_out_epoch.get(user_id, {}).get(claim.site, 0)  # no site: never voided
             if not isinstance(msg, p.RequestSubscribeReporting) and claim.epoch <= void:
                 raise Refusal("invalid_token", f"the login of this token (epoch {claim.epoch}) was logged out; "
                                                f"log in with the password")
@@ -587,8 +596,9 @@ class InteractionServer:
             raise Refusal("bad_message", f"epoch {msg.epoch} is more than {EPOCH_LEAP} above the newest epoch known "
                                          f"for agent {agent_id} ({newest}); ask for your last epoch + 1")
         lost_ack = self.resumed_from.get(agent_id)
-        retry = (token_epoch is not None and lost_ack is not None and lost_ack[:2] == (newest, token_epoch)
-                 and now <= lost_ack[2] and (msg.epoch or 0) > newest)
+        retry = (token_epoch is not None and lost_ack is not None
+                 and (lost_ack.epoch, lost_ack.token_epoch) == (newest, token_epoch)
+                 and now <= lost_ack.until_ms and (msg.epoch or 0) > newest)
         if token_epoch is not None and token_epoch < newest and not retry:
             raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {newest}); log in with the password")
         duplicate = (here is not None or agent_id in self.peer_logged_in) and token_epoch is None
@@ -613,7 +623,7 @@ class InteractionServer:
         self.sessions[agent_id] = session
         self.known_epoch[agent_id] = epoch
         if token_epoch is not None:
-            self.resumed_from[agent_id] = (epoch, token_epoch, now + LOST_ACK_WINDOW_MS)
+            self.resumed_from[agent_id] = _LostAck(epoch, token_epoch, now + LOST_ACK_WINDOW_MS)
         else:
             self.resumed_from.pop(agent_id, None)
         conn.login = session
@@ -672,7 +682,8 @@ class InteractionServer:
             raise Refusal("not_logged_in", "this socket has no login; send RequestAgentLogin first")
         if epoch != session.epoch:
             raise Refusal("stale_epoch", f"request for epoch {epoch}, but the login here is at epoch {session.epoch}")
-        if self.resumed_from.get(session.agent.id, (0,))[0] == epoch:
+        marker = self.resumed_from.get(session.agent.id)
+        if marker is not None and marker.epoch == epoch:
             del self.resumed_from[session.agent.id]  # it knows its epoch: it got the ack, no retry to expect
         return session
 
@@ -952,7 +963,7 @@ class InteractionServer:
             for site, epoch in voided.items():
                 self._void_tokens(agent_id, site, epoch)
         if self.peer:
-            self.peer.tell({}, [agent_id], logged_out_epochs={agent_id: voided} if voided else {})
+            self.peer.tell({}, [agent_id], logged_out_epochs={agent_id: voided} if voided else None)
         log.info("%s: agent %s logged out at epoch %d (%s)", session.conn.label(), agent_id, session.epoch, reason)
         if close:
             self._send(session.conn, p.EventForcedLogout(agent_id=agent_id, epoch=session.epoch, reason=reason,
@@ -998,8 +1009,9 @@ class InteractionServer:
 
     def peer_state(self) -> p.PeerAgentEpochs:
         held = self.held_epochs()
-        resumed = {agent: token for agent, (epoch, token, until) in self.resumed_from.items()
-                   if held.get(agent) == epoch and until >= wall_ms()}
+        now = wall_ms()
+        resumed = {agent: marker.token_epoch for agent, marker in self.resumed_from.items()
+                   if held.get(agent) == marker.epoch and marker.until_ms >= now}
         return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(self.known_epoch), full=True, resumed=resumed,
                                  logged_out_epochs={agent: dict(sites) for agent, sites in self.logged_out_epoch.items()})
 
@@ -1020,8 +1032,8 @@ class InteractionServer:
             self.peer_logged_in[agent_id] = epoch
             self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
             if agent_id in msg.resumed:
-                self.resumed_from[agent_id] = (epoch, msg.resumed[agent_id], wall_ms() + LOST_ACK_WINDOW_MS)
-            elif self.resumed_from.get(agent_id, (0,))[0] <= epoch:
+                self.resumed_from[agent_id] = _LostAck(epoch, msg.resumed[agent_id], wall_ms() + LOST_ACK_WINDOW_MS)
+            elif agent_id in self.resumed_from and self.resumed_from[agent_id].epoch <= epoch:
                 # A password login there at this epoch or above: an older marker describes nothing.
                 self.resumed_from.pop(agent_id, None)
             here = self.sessions.get(agent_id)
