@@ -10,11 +10,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.servers import REPO
 
 SMOKE = {
     "failover": (["--trials", "1", "--storm", "40", "--storm-procs", "2", "--restart-watch", "0.5"],

@@ -9,8 +9,9 @@ def ev(server, seq, iid, event, at_ms, agent="2001", **extra):
             "at_ms": at_ms, "queue": "chaos", "media": "voice", "agent_id": agent, **extra}
 
 
-def ledger(streams, agents=None, kills=(), submitted=("i1",)):
-    result = Ledger(submitted=list(submitted), carrier={}, streams=streams, agents=agents or {}, kills=list(kills))
+def ledger(streams, agents=None, kills=(), submitted=("i1",), carrier=None, queue_stats=()):
+    result = Ledger(submitted=list(submitted), carrier=carrier or {}, streams=streams, agents=agents or {},
+                    kills=list(kills), queue_stats=list(queue_stats))
     return result.compute()
 
 
@@ -58,9 +59,7 @@ def carrier_entry(status, ended_at="A", agent_id="2001", disposition="resolved")
 
 
 def reconciled(streams, carrier_entries, submitted=("i1",)):
-    result = Ledger(submitted=list(submitted), carrier={"interactions": carrier_entries}, streams=streams, agents={},
-                    kills=[])
-    return result.compute()
+    return ledger(streams, submitted=submitted, carrier={"interactions": carrier_entries})
 
 
 def test_the_carrier_must_agree_on_each_end_and_may_only_miss_ends_the_streams_show():
@@ -88,11 +87,11 @@ def test_queue_statistics_must_equal_the_events_of_their_stream_since_its_snapsh
     events = [{**ev("A", seq, f"i{seq}", kind, seq), "stream": "sA"}
               for seq, kind in ((11, "offered"), (12, "accepted"), (13, "offered"), (15, "abandoned"), (16, "adopted"))]
     # The snapshot (seq 10) already counted 3 offers and 2 answers the tap never saw as events.
-    right = Ledger(submitted=[], carrier={}, streams=events, agents={}, kills=[],
-                   queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 3, 0), stats(17, 5, 3, 1)]).compute()
+    right = ledger(events, submitted=(),
+                   queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 3, 0), stats(17, 5, 3, 1)])
     assert (right["queue_stats_checked"], right["queue_stats_with_events"], right["queue_stats_mismatches"]) == (2, 2, 0)
     # One answer too many, or a figure compared with another stream's events: a mismatch each.
-    wrong = Ledger(submitted=[], carrier={}, streams=events, agents={}, kills=[],
+    wrong = ledger(events, submitted=(),
                    queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 4, 0),
-                                stats(1, 0, 0, 0, snapshot=True, stream="sB"), stats(20, 2, 1, 0, stream="sB")]).compute()
+                                stats(1, 0, 0, 0, snapshot=True, stream="sB"), stats(20, 2, 1, 0, stream="sB")])
     assert (wrong["queue_stats_checked"], wrong["queue_stats_mismatches"]) == (2, 2)

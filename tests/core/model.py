@@ -61,6 +61,12 @@ class Conn:
     closed: bool = False
 
 
+def token_claim(token: str) -> tuple[int, str]:
+    """(epoch, issuing site) of a model token, ``T.<epoch>.<wall ms>.<site>``."""
+    _, epoch, _, site = token.split(".")
+    return int(epoch), site
+
+
 @dataclass(eq=False)
 class Login:
     conn: Conn
@@ -287,8 +293,7 @@ class ModelServer:
             if message.password != PASSWORD:
                 raise Refusal("bad_credentials")
             return None
-        _, epoch, _, site = message.resume_token.split(".")
-        token_epoch = int(epoch)
+        token_epoch, site = token_claim(message.resume_token)
         if token_epoch <= self.logged_out.get(site, 0):
             raise Refusal("invalid_token")
         return token_epoch
@@ -332,9 +337,8 @@ class ModelServer:
             if iid not in self.completed and iid not in self.world.abandoned_interactions:
                 self.held[iid] = HeldHere(carried.notes, epoch)
                 self.world.adoptions[iid].append((self.name, self.incarnation, epoch))
-        site = message.resume_token.split(".")[3] if token_epoch is not None else None
-        login = Login(conn, epoch, state, reason, since, token_at=self.world.now,
-                      made_from=(site, token_epoch) if token_epoch is not None else None)
+        made_from = (token_claim(message.resume_token)[1], token_epoch) if token_epoch is not None else None
+        login = Login(conn, epoch, state, reason, since, token_at=self.world.now, made_from=made_from)
         self.world.check_time_in_state(login)
         self.login, conn.login, self.known = login, login, epoch
         self.resumed_from = (epoch, token_epoch) if token_epoch is not None else None
@@ -563,7 +567,7 @@ class World:
                        if s.up and s.login is not None and s.login.conn.link in self.client_open]
             assert holders == [], f"login sent on link {link} while {holders} hold the login on an open link"
             self.logins_sent.add(message.request_id)
-            self.token_epoch = int(message.resume_token.split(".")[1]) if message.resume_token else None
+            self.token_epoch = token_claim(message.resume_token)[0] if message.resume_token else None
         conn = self.conn_of[link]
         self.schedule(self.fifo(link, "up", conn.server.latency), conn.server.receive, conn, message)
 

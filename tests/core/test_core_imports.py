@@ -29,8 +29,8 @@ print(json.dumps({"loaded": loaded, "clocks": clocks}))
 """
 
 
-def probe() -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+def probe(script: str = PROBE) -> dict:
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     return json.loads(out.stdout)
 
 
@@ -48,7 +48,6 @@ def test_the_probe_sees_a_forbidden_import_and_a_clock():
     """The check above is not vacuous: the same probe flags the asyncio layer and a clock."""
     script = PROBE.replace("import desktop.core,", "import desktop.net.runner, desktop.core,").replace(
         'm == "desktop.core" or m.startswith("desktop.core.")', 'm == "desktop.net.runner"')
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
-    result = json.loads(out.stdout)
+    result = probe(script)
     assert {"asyncio", "websockets", "ssl"} <= {name.split(".")[0] for name in result["loaded"]}
     assert "desktop.net.runner.time is the time module" in result["clocks"]

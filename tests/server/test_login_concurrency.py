@@ -35,7 +35,10 @@ async def answers_for(client: WireClient, request_ids: set[str], extra: int = 0)
     while not (request_ids <= {json.loads(f).get("request_id") for f in answers} and len(answers) >= len(request_ids) + extra):
         frame = await client.recv_raw()
         message = json.loads(frame)
-        (answers if message["type"] in ("EventAck", "EventError") else others).append(frame if message["type"] in ("EventAck", "EventError") else message)
+        if message["type"] in ("EventAck", "EventError"):
+            answers.append(frame)
+        else:
+            others.append(message)
     return answers, others
 
 
