@@ -17,9 +17,10 @@ logged in again.
 from __future__ import annotations
 
 import argparse
-import collections
 import asyncio
+import collections
 import json
+import math
 import os
 import random
 import statistics
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,30 +117,19 @@ async def single_agent_trials(trials: int) -> dict:
     return results
 
 
-class TimedWatcher(ReportingWatcher):
-    """A supervisor's reporting subscription whose events carry their arrival time (wall clock,
-    the clock the servers' ``login_ms`` use), so two servers' streams can be compared."""
+@dataclass
+class _Login:
+    """One login as a server's reporting stream shows it, on the wall clock."""
 
-    @property
-    def events(self):
-        return self._timed
-
-    @events.setter
-    def events(self, value):
-        self._timed = _TimedList(value)
-
-
-class _TimedList(list):
-    def __init__(self, items=()):
-        super().__init__(items)
-        self.times = [time.time()] * len(self)
-
-    def append(self, item) -> None:
-        self.times.append(time.time())
-        super().append(item)
+    server: str
+    epoch: int
+    start: float
+    logout_at: float | None = None
+    reason: str | None = None
+    end: float = math.inf
 
 
-def double_logins(streams: list[tuple[str, TimedWatcher]], gone: list[tuple[float, str]]) -> dict:
+def double_logins(streams: list[tuple[str, ReportingWatcher]], gone: list[tuple[float, str]]) -> dict:
     """Agents logged in on two servers at once, as the servers' own reporting streams say.
 
     Each login is an interval on the wall clock: from the server's own ``login_ms`` (in the
@@ -148,34 +139,35 @@ def double_logins(streams: list[tuple[str, TimedWatcher]], gone: list[tuple[floa
     earlier than the logout itself, so a real overlap is never hidden. Two intervals of one agent
     on different servers that overlap are a double login."""
     died = {server: t for t, server in gone}
-    intervals: dict[str, list[list]] = collections.defaultdict(list)  # agent -> [server, epoch, start, end]
+    intervals: dict[str, list[_Login]] = collections.defaultdict(list)
     for server, w in streams:
-        open_here: dict[str, list] = {}
-        for t, e in zip(list(w.events.times), list(w.events)):
+        open_here: dict[str, _Login] = {}
+        events = list(w.events)  # first: arrival times are recorded before their events
+        for t, e in zip(list(w.arrived_at), events):
             reports = (e["agents"] if e["type"] == "EventReportingSnapshot" else
                        [e["agent"]] if e["type"] == "EventAgentLogin" else [])
             for report in reports:
-                if report["agent_id"] not in open_here or open_here[report["agent_id"]][1] != report["epoch"]:
-                    row = [server, report["epoch"], report["login_ms"] / 1000, None, None]
-                    open_here[report["agent_id"]] = row
-                    intervals[report["agent_id"]].append(row)
-            row = open_here.get(e.get("agent_id")) if e["type"] == "EventAgentLogout" else None
-            if row is not None and row[1] == e["epoch"]:
-                row[3], row[4] = t, e["reason"]
+                if report["agent_id"] not in open_here or open_here[report["agent_id"]].epoch != report["epoch"]:
+                    login = _Login(server, report["epoch"], report["login_ms"] / 1000)
+                    open_here[report["agent_id"]] = login
+                    intervals[report["agent_id"]].append(login)
+            login = open_here.get(e.get("agent_id")) if e["type"] == "EventAgentLogout" else None
+            if login is not None and login.epoch == e["epoch"]:
+                login.logout_at, login.reason = t, e["reason"]
                 del open_here[e["agent_id"]]
     doubles: dict[str, dict] = {}
-    for agent, rows in intervals.items():
-        for row in rows:
-            server, start = row[0], row[2]
-            death = died.get(server) if start < died.get(server, float("inf")) else None
-            row.append(min(x for x in (row[3], death, float("inf")) if x is not None))
-        for i, (s1, e1, start1, _, _, end1) in enumerate(rows):
-            for s2, e2, start2, _, why2, end2 in rows[i + 1:]:
-                if s1 != s2 and start1 < end2 and start2 < end1 and agent not in doubles:
-                    overlap = min(end1, end2) - max(start1, start2)
-                    doubles[agent] = {"agent": agent, "logins": [f"{s1}@{e1}", f"{s2}@{e2}"],
-                                      "overlap_ms": round(overlap * 1000, 1) if overlap != float("inf") else None,
-                                      "ended": why2 or "never seen"}
+    for agent, logins in intervals.items():
+        for login in logins:
+            death = died.get(login.server) if login.start < died.get(login.server, math.inf) else None
+            login.end = min(x for x in (login.logout_at, death, math.inf) if x is not None)
+        for i, first in enumerate(logins):
+            for second in logins[i + 1:]:
+                if (first.server != second.server and first.start < second.end and second.start < first.end
+                        and agent not in doubles):
+                    overlap = min(first.end, second.end) - max(first.start, second.start)
+                    doubles[agent] = {"agent": agent, "logins": [f"{first.server}@{first.epoch}", f"{second.server}@{second.epoch}"],
+                                      "overlap_ms": round(overlap * 1000, 1) if overlap != math.inf else None,
+                                      "ended": second.reason or "never seen"}
     return {"double_logins": len(doubles), "double_login_examples": list(doubles.values())[:5]}
 
 
@@ -198,7 +190,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
         lock = threading.Lock()
         try:
             # Supervisors watching both sites from before the first login to the end.
-            watchers += [("A", TimedWatcher(a.url)), ("B", TimedWatcher(b.url))]
+            watchers += [("A", ReportingWatcher(a.url)), ("B", ReportingWatcher(b.url))]
             per = n_agents // procs
             for k in range(procs):
                 count = per if k < procs - 1 else n_agents - per * (procs - 1)
@@ -248,7 +240,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
             # The old primary comes back: its agents register there as standbys and must not be
             # logged in there again (a supervisor watching it from its first moment would see it).
             a.start()
-            watchers.append(("A", TimedWatcher(a.url)))
+            watchers.append(("A", ReportingWatcher(a.url)))
             time.sleep(restart_watch)  # a window to observe, not a wait for a condition
             for p in swarms:
                 p.stdin.write(f"stop {t0}\n")

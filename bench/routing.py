@@ -266,12 +266,16 @@ class Carrier:
                     self.completed.add(message["interaction_id"])
                     self._progress.set()
 
-    def _frame(self) -> tuple[str, str]:
+    async def _submit(self) -> str:
+        """One interaction submitted now; its id (its submission time is kept for the latency)."""
         self._n += 1
         iid = f"bench-{self._n:07d}"
-        return iid, json.dumps({"type": "RequestSubmitInteraction", "request_id": f"s{self._n}", "interaction": {
+        frame = json.dumps({"type": "RequestSubmitInteraction", "request_id": f"s{self._n}", "interaction": {
             "interaction_id": iid, "media": "voice", "queue": "bench", "created_ms": int(time.time() * 1000),
             "customer": {"name": "Bench Customer", "account": f"{self._n:06d}"}}})
+        self.submitted[iid] = mono()
+        await self.ws.send(frame)
+        return iid
 
     async def steady(self, rate: float, duration: float) -> list[str]:
         ids = []
@@ -282,20 +286,11 @@ class Carrier:
                 break
             if due > mono():
                 await asyncio.sleep(due - mono())
-            iid, frame = self._frame()
-            self.submitted[iid] = mono()
-            await self.ws.send(frame)
-            ids.append(iid)
+            ids.append(await self._submit())
         return ids
 
     async def burst(self, count: int) -> list[str]:
-        ids = []
-        for _ in range(count):
-            iid, frame = self._frame()
-            self.submitted[iid] = mono()
-            await self.ws.send(frame)
-            ids.append(iid)
-        return ids
+        return [await self._submit() for _ in range(count)]
 
     async def settled(self, ids: list[str], deadline_s: float) -> bool:
         """Every interaction of ``ids`` completed (so it was offered), or False at the deadline."""

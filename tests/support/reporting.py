@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -29,6 +30,7 @@ class ReportingWatcher:
     def __init__(self, url: str, user: str = "sup1", password: str = "demo"):
         self.url = url
         self.events: list[dict] = []
+        self.arrived_at: list[float] = []  # wall-clock arrival of each event (benchmarks compare streams)
         self.closed = threading.Event()
         self.close_code: int | None = None
         self._ready = threading.Event()
@@ -52,6 +54,7 @@ class ReportingWatcher:
                         message = json.loads(frame)
                         if message["type"] == "Heartbeat":
                             continue
+                        self.arrived_at.append(time.time())  # before the event: a reader of both never lacks a time
                         self.events.append(message)
                         if message["type"] == "EventReportingSnapshot":
                             self._ready.set()
