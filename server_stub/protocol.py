@@ -20,6 +20,9 @@ from typing import Annotated, Literal, Union
 import msgspec
 
 PROTOCOL_VERSION = 1
+# How long after a resume-token login its lost-ack retry (the same token) is let through, by
+# either server of the pair; a desktop waits as long for it before asking for the password.
+LOST_ACK_WINDOW_MS = 30_000
 
 # --------------------------------------------------------------------------- field types
 

@@ -46,9 +46,9 @@ _ANSWER_CACHE = 256  # request ids remembered per socket and per agent
 # desktop that raises its epoch on every attempt through a long outage, and far from the wire
 # limit, which one absurd request would otherwise push the pair's epochs past (breaking peer sync).
 EPOCH_LEAP = 1_000
-# How long after a resume-token login its lost-ack retry is let through: the desktop retries within
-# seconds (heartbeat timeout, reconnect); a token copy turning up later is not that desktop.
-LOST_ACK_WINDOW_MS = 30_000
+# The desktop retries a lost ack within seconds (heartbeat timeout, reconnect); a token copy
+# turning up after the window is not that desktop.
+LOST_ACK_WINDOW_MS = p.LOST_ACK_WINDOW_MS
 PEER_SYNC_GRACE = 1.0  # seconds a restarted server waits for its peer before accepting logins anyway
 
 

@@ -31,6 +31,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from server_stub.protocol import LOST_ACK_WINDOW_MS
+
 FailbackPolicy = Literal["never", "when-idle"]
 
 
@@ -61,9 +63,9 @@ class SessionConfig:
     failback: FailbackPolicy = "never"
     failback_hold: float = 5.0
     # A resume token refused as stale waits this long for the other sites (one may hold a login
-    # whose ack was lost); then the agent is asked for the password. The servers let such a
-    # retry through for 30 s.
-    token_retry_wait: float = 30.0
+    # whose ack was lost); then the agent is asked for the password. As long as the servers let
+    # such a retry through.
+    token_retry_wait: float = LOST_ACK_WINDOW_MS / 1000
 
     def __post_init__(self) -> None:
         endpoints = tuple(e if isinstance(e, Endpoint) else Endpoint(*e) for e in self.endpoints)
