@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
 from . import tomlfile
 from .protocol import ReasonCode, ReasonInfo
+
+if TYPE_CHECKING:
+    import ssl
 
 DUPLICATE_POLICIES = ("force-logout", "deny")
 
@@ -105,6 +107,8 @@ class ServerConfig:
     def server_ssl(self) -> ssl.SSLContext | None:
         if not self.tls_cert:
             return None
+        import ssl  # here, not at the top: the server core reads this config and stays free of I/O modules
+
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.tls_cert, self.tls_key)

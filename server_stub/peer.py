@@ -1,29 +1,24 @@
-"""The outbound half of the peer link: tell the other site which agents we hold, at which epoch,
-and which interactions our agents hold or completed (waiting for its acknowledgement of those).
+"""The outbound half of the peer link: a socket to the other site that carries what the core tells.
 
-Each server dials its peer and only *tells* on that link; what the peer tells arrives on the
-peer's own outbound link, handled by the server like any socket. The link retries forever with
-capped backoff, and its absence never stops the server from serving.
+Each server dials its peer and only *tells* on that link (and reads the peer's answers to what it
+told); what the peer tells arrives on the peer's own outbound link, handled by the server like any
+socket. The link beats while idle, gives up on a peer silent past the heartbeat timeout, retries
+forever with capped, jittered backoff, and its absence never stops the server from serving.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
+import random
 import ssl
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.frames import CloseCode
 
 from . import protocol as p
-from .tokens import peer_proof
-
-if TYPE_CHECKING:
-    from .server import InteractionServer
 
 log = logging.getLogger("interaction_server.peer")
 
@@ -31,44 +26,37 @@ _RETRY = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class PeerLink:
-    def __init__(self, server: "InteractionServer", url: str):
-        self.server = server
+    """Dials ``url`` for as long as it runs; reports up, messages and down to the callbacks."""
+
+    def __init__(self, url: str, *, ca_file: str | None, heartbeat_interval: float, heartbeat_timeout: float,
+                 on_up: Callable[[], None], on_message: Callable[[p.Message], None],
+                 on_down: Callable[[], None]) -> None:
         self.url = url
+        self.ca_file = ca_file
+        self.interval = heartbeat_interval
+        self.timeout = heartbeat_timeout
+        self.on_up, self.on_message, self.on_down = on_up, on_message, on_down
         self.connected = asyncio.Event()
-        self._pending: asyncio.Queue[p.Message] = asyncio.Queue()
-        self._acks: dict[int, asyncio.Future] = {}
-        self._ack_ids = itertools.count(1)
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._ws: ClientConnection | None = None
+        self._redial = False
+        self._random = random.Random()
 
-    def tell(self, epochs: dict[str, int], logged_out: list[str], duplicates: list[str] = (),
-             resumed: dict[str, int] | None = None,
-             logged_out_epochs: dict[str, dict[str, int]] | None = None) -> None:
+    def send(self, frame: str) -> None:
+        """Queue ``frame`` on the link of the moment (dropped when it is down)."""
         if self.connected.is_set():
-            self._pending.put_nowait(p.PeerAgentEpochs(server=self.server.name, epochs=epochs, logged_out=logged_out,
-                                                       duplicates=list(duplicates), resumed=resumed or {},
-                                                       logged_out_epochs=logged_out_epochs or {}))
+            self._outbox.put_nowait(frame)
 
-    def replicate(self, records: list[p.PeerInteractionRecord]) -> asyncio.Future | None:
-        """Send interaction ownership; a future of the ids the peer refused, None if the link is down.
-        A link lost before the answer resolves the future with nothing refused (the peer is gone)."""
-        if not self.connected.is_set():
-            return None
-        ack_id = next(self._ack_ids)
-        future = asyncio.get_running_loop().create_future()
-        self._acks[ack_id] = future
-        self._pending.put_nowait(p.PeerInteractions(server=self.server.name, records=records, ack_id=ack_id))
-        return future
-
-    def _release_acks(self) -> None:
-        for future in self._acks.values():
-            if not future.done():
-                future.set_result(frozenset())
-        self._acks.clear()
+    def redial(self) -> None:
+        """Drop the link (if up) and dial again at once."""
+        self._redial = True
+        if self._ws is not None:
+            self._ws.transport.abort()
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):
             return None
-        cafile = self.server.config.ca_file
-        return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        return ssl.create_default_context(cafile=self.ca_file)
 
     async def run(self) -> None:
         attempt = 0
@@ -80,32 +68,30 @@ class PeerLink:
                     try:
                         await self._serve(ws)
                     except asyncio.CancelledError:  # the server is stopping: going away, not a crash (1011)
-                        await ws.close(CloseCode.GOING_AWAY, "server shutting down")
+                        await ws.close(p.CloseCode.GOING_AWAY, "server shutting down")
                         raise
             except asyncio.CancelledError:
                 raise
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 log.debug("peer link to %s: %s", self.url, exc)
             finally:
+                self._ws = None
                 if self.connected.is_set():
-                    log.info("peer link to %s lost", self.url)
-                self.connected.clear()
-                self._release_acks()
-            await asyncio.sleep(_RETRY[min(attempt, len(_RETRY) - 1)])
+                    self.connected.clear()
+                    self.on_down()
+            if self._redial:
+                self._redial = False
+                continue
+            delay = _RETRY[min(attempt, len(_RETRY) - 1)]
+            await asyncio.sleep(delay * (0.5 + self._random.random()))  # jitter: two sites do not dial in step
             attempt += 1
 
-    async def _serve(self, ws) -> None:
-        server = self.server
-        secret = server.config.secret
-        await ws.send(p.encode(p.PeerHello(server=server.name, proof=peer_proof(secret, server.name))))
-        self._pending = asyncio.Queue()
+    async def _serve(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._outbox = asyncio.Queue()
         self.connected.set()
-        for frame in server.peer_interaction_sync():  # before the epochs: see InteractionServer._peer_hello
-            await ws.send(p.encode(frame))
-        await ws.send(p.encode(server.peer_state()))
-        log.info("peer link to %s up", self.url)
-        interval = server.config.heartbeat_interval_ms / 1000
-        timeout = server.config.heartbeat_timeout_ms / 1000
+        self._redial = False
+        self.on_up()
         last_rx = time.monotonic()
 
         async def receive() -> None:
@@ -117,14 +103,8 @@ class PeerLink:
                 except p.ProtocolError:
                     log.info("peer %s answered: %s", self.url, str(frame)[:200])
                     continue
-                if isinstance(message, p.PeerAgentEpochs):
-                    server.peer_epochs_received(message)
-                elif isinstance(message, p.PeerInteractions):
-                    server.peer_interactions_received(message, reply_to=None)
-                elif isinstance(message, p.PeerInteractionsAck):
-                    future = self._acks.pop(message.ack_id, None)
-                    if future is not None and not future.done():
-                        future.set_result(frozenset(message.refused))
+                if not isinstance(message, p.Heartbeat):
+                    self.on_message(message)
 
         reader = asyncio.create_task(receive())
         try:
@@ -132,14 +112,13 @@ class PeerLink:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
                 # that lands just as a delta arrives, and the server then never finishes stopping.
                 try:
-                    async with asyncio.timeout(interval):
-                        delta = await self._pending.get()
+                    async with asyncio.timeout(self.interval):
+                        frame = await self._outbox.get()
                 except TimeoutError:
-                    await ws.send(p.encode(p.Heartbeat()))
-                else:
-                    await ws.send(p.encode(delta))
-                if time.monotonic() - last_rx > timeout:
-                    log.info("peer %s silent for %.1f s", self.url, timeout)
+                    frame = p.encode(p.Heartbeat())
+                await ws.send(frame)
+                if time.monotonic() - last_rx > self.timeout:
+                    log.info("peer %s silent for %.1f s", self.url, self.timeout)
                     return
         finally:
             reader.cancel()

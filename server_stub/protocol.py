@@ -14,6 +14,7 @@ carry a per-stream ``seq``. Unknown *fields* are ignored for forward compatibili
 
 from __future__ import annotations
 
+import enum
 import json
 from typing import Annotated, Literal, Union
 
@@ -23,6 +24,22 @@ PROTOCOL_VERSION = 1
 # How long after a resume-token login its lost-ack retry (the same token) is let through, by
 # either server of the pair; a desktop waits as long for it before asking for the password.
 LOST_ACK_WINDOW_MS = 30_000
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes (docs/protocol.md, "WebSocket close codes")."""
+
+    NORMAL = 1000  # the client is done
+    GOING_AWAY = 1001  # the server is shutting down
+    INVALID_DATA = 1007  # a text frame was not valid UTF-8
+    TOO_BIG = 1009  # a frame over the size limit
+    INTERNAL = 1011  # unexpected server error
+    HEARTBEAT = 4000  # silent past the heartbeat timeout, or not registered in time
+    TOO_MANY_ERRORS = 4001
+    UNSUPPORTED_VERSION = 4002
+    PEER_AUTH = 4003
+    RATE_LIMITED = 4008  # kept flooding, or read too slowly
+    SUPERSEDED = 4009  # the login on the socket ended: the agent logged in again elsewhere
+
 
 # --------------------------------------------------------------------------- field types
 
@@ -324,6 +341,7 @@ class EventAck(Message, tag="EventAck"):
     stream_id: str | None = None
     dispositions: list[ReasonInfo] | None = None  # register: the disposition codes for RequestCompleteInteraction
     replaced: ReplacedLogin | None = None  # login: the other login of this agent that this one ended
+    accepted_ms: TimeMs | None = None  # accept: when the server took the interaction into the agent's hands
 
 
 class EventError(Message, tag="EventError"):

@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 
+from server_stub import protocol as p
 from server_stub.config import ServerConfig
 from server_stub.directory import Directory
 from server_stub.resources import resource_path
@@ -28,7 +29,8 @@ async def stop_with_delta_in_flight(spins: int) -> None:
     await b.start()
     try:
         await asyncio.wait_for(a.peer.connected.wait(), 5)
-        a.peer.tell({}, ["1001"])  # e.g. an agent's socket closed just before the signal
+        # e.g. an agent's socket closed just before the signal
+        a.peer.send(p.encode(p.PeerAgentEpochs(server="A", epochs={}, logged_out=["1001"])))
         for _ in range(spins):
             await asyncio.sleep(0)
         await asyncio.wait_for(asyncio.shield(a.stop()), 3)

@@ -1,0 +1,10 @@
+"""The interaction server's logic without I/O: fed inputs with the time, returns outputs.
+
+No asyncio, no sockets, no clock reads (tests/server/test_core_imports.py keeps it so); the
+asyncio transport (``server_stub.server``) and the simulated world (``tests/world``) drive it.
+"""
+
+from .io import CheckPassword, Close, ConnId, Now, Output, PeerRedial, PeerSend, Send
+from .server_core import ServerCore
+
+__all__ = ["CheckPassword", "Close", "ConnId", "Now", "Output", "PeerRedial", "PeerSend", "Send", "ServerCore"]

@@ -1,0 +1,127 @@
+"""Logins and fencing: which epoch each agent is at, here and at the peer, and which resume
+tokens still open a login.
+
+Epochs only go up. A server refuses anything older than the newest epoch it knows for an agent
+(its own logins, the peer's, the tokens it has seen), so a stale primary can never act for an
+agent that moved. Two exceptions are kept here as data: the lost-ack retry of a resume-token
+login, and the tokens voided by a logout.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .. import protocol as p
+from ..directory import AgentRecord
+from .io import ConnId
+
+# A login may ask for at most this much above the newest epoch known for the agent: enough for a
+# desktop that raises its epoch on every attempt through a long outage, and far from the wire
+# limit, which one absurd request would otherwise push the pair's epochs past (breaking peer sync).
+EPOCH_LEAP = 1_000
+
+
+class LostAck(NamedTuple):
+    """A login made with a resume token, whose lost-ack retry (the same token) is let through."""
+
+    epoch: int
+    token_epoch: int
+    until_ms: int
+
+
+@dataclass(eq=False)
+class Login:
+    """A login: this server is the agent's primary for ``epoch``."""
+
+    agent: AgentRecord
+    epoch: int
+    state: p.AgentStateName
+    since_ms: int
+    login_ms: int
+    conn: ConnId
+    reason: str | None = None
+    place: str | None = None
+    refresh_at: float = 0.0  # monotonic time of the next resume-token refresh
+    # (issuing site, epoch) of the resume token this login was made with: a logout voids it too,
+    # since the login it came from did not end with a logout (a failover or a failback).
+    made_from: tuple[str, int] | None = None
+
+    def report(self, interaction_id: str | None = None) -> p.AgentReport:
+        return p.AgentReport(
+            agent_id=self.agent.id, name=self.agent.name, epoch=self.epoch, state=self.state,
+            since_ms=self.since_ms, login_ms=self.login_ms, reason=self.reason, place=self.place,
+            interaction_id=interaction_id,
+        )
+
+
+class Fencing:
+    """What this server knows of every agent's epochs, here and at the peer."""
+
+    def __init__(self) -> None:
+        self.known_epoch: dict[str, int] = {}  # highest epoch ever seen for an agent
+        self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
+        # Agent -> (epoch of its last login made with a resume token, here or at the peer; that
+        # token's epoch). A desktop whose failover login was acknowledged but whose link died
+        # before the ack arrived retries with the same token; it is the only holder of that
+        # token, so the retry is let through, here or (the peer told us) at the peer's survivor.
+        # Ends after LOST_ACK_WINDOW_MS, or once that login's socket shows it got its ack.
+        self.resumed_from: dict[str, LostAck] = {}
+        # Agent -> issuing site -> epoch of the agent's last login there that a logout (not a
+        # handover) or a supervisor ended, as seen here or told by the peer: that site's tokens up
+        # to that epoch are void, so a copy cannot log in again. Per site, because two sites cut
+        # off from each other can both hand out the same epoch, and one's logout must not void
+        # the other's live login.
+        self.logged_out_epoch: defaultdict[str, dict[str, int]] = defaultdict(dict)
+
+    def saw(self, agent_id: str, epoch: int) -> None:
+        self.known_epoch[agent_id] = max(self.known_epoch.get(agent_id, 0), epoch)
+
+    def void(self, agent_id: str, site: str, epoch: int) -> None:
+        voids = self.logged_out_epoch[agent_id]
+        voids[site] = max(voids.get(site, 0), epoch)
+
+    def voided(self, agent_id: str, site: str | None, epoch: int) -> bool:
+        """Was the login of a token from ``site`` at ``epoch`` logged out? (no site: never voided)"""
+        if site is None:
+            return False
+        return epoch <= self.logged_out_epoch.get(agent_id, {}).get(site, 0)
+
+    def is_lost_ack_retry(self, agent_id: str, newest: int, token_epoch: int | None, asked: int | None,
+                          now_ms: int) -> bool:
+        """The same token again for the login it made, asking above it, within the window: the
+        desktop never got that login's ack. A late original asks for no more than the login it
+        made, so it can never displace the retry that overtook it."""
+        marker = self.resumed_from.get(agent_id)
+        return (token_epoch is not None and marker is not None
+                and (marker.epoch, marker.token_epoch) == (newest, token_epoch)
+                and now_ms <= marker.until_ms and (asked or 0) > newest)
+
+    def logged_in(self, agent_id: str, epoch: int, token_epoch: int | None, now_ms: int) -> None:
+        self.known_epoch[agent_id] = epoch
+        if token_epoch is not None:
+            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + p.LOST_ACK_WINDOW_MS)
+        else:
+            self.resumed_from.pop(agent_id, None)
+
+    def acknowledged(self, agent_id: str, epoch: int) -> None:
+        """The login's socket sent a request at its epoch: it has its ack, no retry to expect."""
+        marker = self.resumed_from.get(agent_id)
+        if marker is not None and marker.epoch == epoch:
+            del self.resumed_from[agent_id]
+
+    def peer_resumed(self, held: dict[str, int], now_ms: int) -> dict[str, int]:
+        """The lost-ack markers of logins held here, for the peer (which may have to take the retry)."""
+        return {agent: marker.token_epoch for agent, marker in self.resumed_from.items()
+                if held.get(agent) == marker.epoch and marker.until_ms >= now_ms}
+
+    def peer_login(self, agent_id: str, epoch: int, token_epoch: int | None, now_ms: int) -> None:
+        """The peer holds the agent at ``epoch`` (made with a token at ``token_epoch``, if any)."""
+        self.peer_logged_in[agent_id] = epoch
+        self.saw(agent_id, epoch)
+        if token_epoch is not None:
+            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + p.LOST_ACK_WINDOW_MS)
+        elif agent_id in self.resumed_from and self.resumed_from[agent_id].epoch <= epoch:
+            # A password login there at this epoch or above: an older marker describes nothing.
+            self.resumed_from.pop(agent_id, None)

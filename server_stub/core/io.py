@@ -1,0 +1,70 @@
+"""What goes into the server core and what comes out of it.
+
+The core is fed inputs, each with the time (``Now``), and answers with a list of outputs for the
+transport to carry out. Connections are plain integers chosen by the transport; frames are the
+encoded JSON text, so a reporting event fanned out to a thousand subscribers is encoded once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..protocol import CloseCode
+
+ConnId = int
+
+
+class Now(NamedTuple):
+    """The time of an input: ``mono`` (seconds, monotonic) for timeouts, ``wall_ms`` for what is
+    stamped on the wire. The core never reads a clock; a simulated world passes a fake one."""
+
+    mono: float
+    wall_ms: int
+
+
+@dataclass(frozen=True)
+class Send:
+    """Queue ``frame`` on connection ``conn`` (in order, behind what is already queued)."""
+
+    conn: ConnId
+    frame: str
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close ``conn`` with ``code`` once what is queued on it has been written. The core has
+    already forgotten the connection when it decided to close it for silence; otherwise the
+    transport reports ``disconnected`` when the socket is gone (idempotent either way)."""
+
+    conn: ConnId
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckPassword:
+    """Verify ``password`` against ``password_hash`` (scrypt, off the loop) and report the result
+    with ``ServerCore.password_checked(conn, check, ok, now)``."""
+
+    conn: ConnId
+    check: int
+    password: str
+    password_hash: str
+    request: str  # the request's type, for the transport's log
+
+
+@dataclass(frozen=True)
+class PeerSend:
+    """Send ``frame`` on the outbound link to the peer site (dropped when that link is down)."""
+
+    frame: str
+
+
+@dataclass(frozen=True)
+class PeerRedial:
+    """Drop the outbound peer link (if up) and dial again now: after a stall of this process, a
+    fresh link is how the peer's current view reaches us quickly."""
+
+
+Output = Send | Close | CheckPassword | PeerSend | PeerRedial

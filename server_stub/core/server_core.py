@@ -1,0 +1,1049 @@
+"""The interaction server's logic, without sockets, tasks or clocks.
+
+Modelled on the client's ``AgentSession`` and on python-websockets' ``Protocol``: the transport
+feeds inputs (a connection opened or closed, a frame received, a password checked, the peer link
+up, down or speaking, time passing), each with the time ``now``, and carries out the outputs
+(``io.Output``): frames to send, connections to close, passwords to check, frames for the peer.
+All state lives here and changes only inside an input, so the transport needs no locks and a
+simulated world can run two of these with a fake clock and try to break the invariants of
+docs/architecture.md.
+
+Concerns live in their own modules: logins and fencing (``fencing``), answers to retried
+requests (``answers``), the reporting stream (``reporting``), replication to the peer
+(``peering``) and routing (``..routing``). This class holds the connections and turns requests
+into calls on them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .. import protocol as p
+from ..config import ServerConfig
+from ..directory import AgentRecord, Directory
+from ..routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from ..tokens import TokenError, issue_token, peer_proof, verify_token
+from .answers import AnswerCache
+from .fencing import EPOCH_LEAP, Fencing, Login
+from .io import CheckPassword, Close, ConnId, Now, Output, PeerSend, Send
+from .peering import PeerReplication, Refused
+from .reporting import ReportingStream
+
+log = logging.getLogger("interaction_server")
+
+CloseCode = p.CloseCode
+PEER_SYNC_GRACE = 1.0  # seconds a restarted server waits for its peer before accepting logins anyway
+# A gap this long between two inputs means this process was stopped (SIGSTOP, a VM pause, swap):
+# the silence was ours, and agents may have moved meanwhile.
+STALL_S = 1.0
+STATISTICS_PERIOD_S = 1.0
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+_CREDENTIALED = (p.RequestAgentLogin, p.RequestAgentAvailable, p.RequestSubscribeReporting)
+_SOCKET_BINDING = (*_CREDENTIALED, p.RequestRegisterClient)
+Credentialed = p.RequestAgentLogin | p.RequestAgentAvailable | p.RequestSubscribeReporting
+After = tuple[p.Message | Callable[[], None], ...]  # what follows an answer: frames, or work to do
+Answer = tuple[p.EventAck, After]
+
+
+class Refusal(Exception):
+    """Raised by a handler to answer its request with EventError and no effect."""
+
+    def __init__(self, code: p.ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: p.ErrorCode = code
+        self.message = message
+
+
+class _Silent(Exception):
+    """The handler already answered (or closed); send nothing more."""
+
+
+class _Deferred(Exception):
+    """The handler's answer waits for the peer's confirmation of ``records``; ``finish(refused)``
+    then gives the answer or raises Refusal."""
+
+    def __init__(self, records: list[p.PeerInteractionRecord], finish: Callable[[Refused], Answer]) -> None:
+        super().__init__("deferred")
+        self.records = records
+        self.finish = finish
+
+
+@dataclass
+class _Verifying:
+    """The one credentialed request of a socket being checked (a token at once, a password off
+    the loop), then answered."""
+
+    msg: Credentialed
+    check: int = 0  # the password check's number, 0 until one is asked
+
+
+@dataclass(eq=False)
+class Conn:
+    """One client socket (or a peer's inbound link) and what the server knows about it."""
+
+    id: ConnId
+    label: str
+    opened: float
+    hb_interval: float
+    hb_timeout: float
+    last_rx: float
+    last_tx: float
+    registered: bool = False
+    client_name: str = ""
+    principal: AgentRecord | None = None
+    kind: Literal["client", "peer"] = "client"
+    login: Login | None = None
+    standby_for: str | None = None
+    reporting: bool = False
+    closing: bool = False
+    errors: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    answers: AnswerCache = field(default_factory=AnswerCache)
+    # Request ids being processed (credentials checked, or the peer awaited) -> how many retry
+    # copies arrived meanwhile: each copy gets the original answer when it is sent.
+    inflight: dict[str, int] = field(default_factory=dict)
+    verifying: _Verifying | None = None
+
+    def __str__(self) -> str:
+        who = self.principal.id if self.principal else "-"
+        return f"conn#{self.id} {self.label} [{who}]"
+
+
+class ServerCore:
+    def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str) -> None:
+        self.config = config.validate()
+        self.directory = directory
+        self.name = config.name
+        self.reasons = {r.code for r in config.reasons}
+        self.dispositions = {d.code for d in config.dispositions}
+        self.engine = RoutingEngine(config.queues, max_offer_timeouts=config.max_offer_timeouts,
+                                    offer_timeout_reason=config.offer_timeout_reason,
+                                    orphan_timeout_ms=config.orphan_timeout_ms)
+        self._queue_members: defaultdict[str, dict[str, int]] = defaultdict(dict)  # agent -> queue -> penalty
+        for queue in config.queues:
+            for agent_id, penalty in queue.members:
+                self._queue_members[agent_id][queue.name] = penalty
+        self.sessions: dict[str, Login] = {}  # agent id -> login here
+        self.standby: defaultdict[str, set[ConnId]] = defaultdict(set)
+        self.fencing = Fencing()
+        self.agent_answers: defaultdict[str, AnswerCache] = defaultdict(AnswerCache)
+        self.reporting = ReportingStream(self.name, config.replay_buffer, stream_id)
+        self.peer = PeerReplication(self.name, config.peer_ack_timeout_ms / 1000)
+        self.peer_name: str | None = None  # the peer's site name, once it has told us its epochs
+        self.conns: dict[ConnId, Conn] = {}
+        self.peer_inbound: set[ConnId] = set()
+        self._now = now
+        self._out: list[Output] = []
+        self._checks = 0
+        self._last_input = now.mono  # a stall shows as a gap between inputs (the transport ticks often)
+        # Published again only when they change; the snapshot carries the initial zeros.
+        self._last_statistics: list[p.QueueStatistics] | None = self.engine.statistics(now.wall_ms)
+        self._statistics_at = now.mono
+        # A restarted server has forgotten every epoch. Logins wait (briefly) until the peer has
+        # told us what it holds and has seen, so we never reuse an epoch or split the brain.
+        self.synced = not config.peer_url
+        self._sync_deadline = now.mono + PEER_SYNC_GRACE
+        self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs
+
+    # ------------------------------------------------------------------ inputs
+
+    def connected(self, conn_id: ConnId, label: str, now: Now) -> list[Output]:
+        self._input(now)
+        self.conns[conn_id] = Conn(id=conn_id, label=label, opened=now.mono,
+                                   hb_interval=self.config.heartbeat_interval_ms / 1000,
+                                   hb_timeout=self.config.register_timeout_ms / 1000,
+                                   last_rx=now.mono, last_tx=now.mono)
+        log.info("%s connected", self.conns[conn_id])
+        return self._flush()
+
+    def received(self, conn_id: ConnId, frame: str | bytes, now: Now) -> list[Output]:
+        """A frame from a socket (a client's, or the peer's inbound link)."""
+        self._input(now)
+        conn = self.conns.get(conn_id)
+        if conn is None or conn.closing:
+            return self._flush()
+        conn.last_rx = now.mono
+        try:
+            self._dispatch(conn, frame)
+        except Exception:  # a bug must cost one request, never the process
+            log.exception("%s: internal error", conn)
+            self._send(conn, p.EventError(code="internal", message="internal server error; the request had no effect"))
+        return self._flush()
+
+    def heard(self, conn_id: ConnId, now: Now) -> None:
+        """A frame the transport dropped (rate limit): the socket is alive all the same."""
+        conn = self.conns.get(conn_id)
+        if conn is not None:
+            conn.last_rx = now.mono
+
+    def disconnected(self, conn_id: ConnId, now: Now) -> list[Output]:
+        self._input(now)
+        conn = self.conns.get(conn_id)
+        if conn is not None:
+            self._forget(conn)
+        return self._flush()
+
+    def password_checked(self, conn_id: ConnId, check: int, ok: bool, now: Now) -> list[Output]:
+        self._input(now)
+        conn = self.conns.get(conn_id)
+        if conn is None or conn.closing or conn.verifying is None or conn.verifying.check != check:
+            return self._flush()  # the socket closed meanwhile, or a check it no longer waits for
+        msg = conn.verifying.msg
+        record = self.directory.get(_user_id(msg))
+        if not ok or record is None:
+            self._end_verification(conn)
+            self._protocol_error(conn, "bad_credentials", "unknown user or wrong password", msg.request_id)
+        else:
+            self._run_credentialed(conn, (record, None, None))
+        return self._flush()
+
+    def peer_link_up(self, now: Now) -> list[Output]:
+        """Our outbound link to the peer is open: introduce ourselves and say what we hold."""
+        self._input(now)
+        self.peer.link_up = True
+        self._peer_send(p.PeerHello(server=self.name, proof=peer_proof(self.config.secret, self.name)))
+        for frame in self.peer_interaction_sync():  # before the epochs: see _peer_hello
+            self._peer_send(frame)
+        self._peer_send(self.peer_state())
+        log.info("peer link to %s up", self.config.peer_url)
+        return self._flush()
+
+    def peer_link_message(self, message: p.Message, now: Now) -> list[Output]:
+        """What the peer answers on our outbound link (it tells its own news on its own link)."""
+        self._input(now)
+        if isinstance(message, p.PeerAgentEpochs):
+            self._peer_epochs_received(message)
+        elif isinstance(message, p.PeerInteractions):
+            self._peer_interactions_received(message, reply_to=None)
+        elif isinstance(message, p.PeerInteractionsAck):
+            self.peer.answered(message.ack_id, frozenset(message.refused))
+        return self._flush()
+
+    def peer_link_down(self, now: Now) -> list[Output]:
+        self._input(now)
+        if self.peer.link_up:
+            log.info("peer link to %s lost", self.config.peer_url)
+        self.peer.lost()
+        return self._flush()
+
+    def tick(self, now: Now) -> list[Output]:
+        """Time passes: heartbeats, silent sockets, timers of offers and tokens, statistics."""
+        self._input(now)
+        mono = now.mono
+        self._apply(self.engine.tick(now.wall_ms))
+        if mono - self._statistics_at >= STATISTICS_PERIOD_S:
+            self._statistics_at = mono
+            self._publish_statistics()
+        if not self.synced and mono >= self._sync_deadline:
+            self._peer_synced()
+        late = self.peer.expire(mono)
+        if late:
+            log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
+        self._refresh_tokens(mono)
+        heartbeat: str | None = None
+        for conn in list(self.conns.values()):
+            if conn.closing:
+                continue
+            # Heartbeats do not stand in for registering: the open timeout runs from the open.
+            unregistered = not conn.registered and mono - conn.opened > conn.hb_timeout
+            if mono - conn.last_rx > conn.hb_timeout or unregistered:
+                what = "did not register" if not conn.registered else "silent"
+                log.info("%s: %s for %.1f s, closing", conn, what, mono - (conn.opened if unregistered else conn.last_rx))
+                self._close(conn, CloseCode.HEARTBEAT, "heartbeat timeout")
+                # A hung client (or peer server) never answers the close: handle the disconnect
+                # now (logout reported, peer's logins forgotten), not when the handshake gives up.
+                self._forget(conn)
+            elif conn.registered and mono - conn.last_tx >= conn.hb_interval:
+                heartbeat = heartbeat or p.encode(p.Heartbeat())
+                self._send_frame(conn, heartbeat)
+        return self._flush()
+
+    def shutdown(self, now: Now) -> list[Output]:
+        """The server is stopping: end every login (reported), offer nothing more."""
+        self._input(now)
+        self.engine.hold(2**62)  # no offers to agents being logged out by the shutdown
+        for session in list(self.sessions.values()):
+            self._end_session(session, "server_shutdown", "server shutting down", close=False)
+        return self._flush()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _input(self, now: Now) -> None:
+        gap = now.mono - self._last_input
+        self._now = now
+        self._last_input = now.mono
+        if gap > STALL_S:
+            self._stalled(gap)
+
+    def _flush(self) -> list[Output]:
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def wall_ms(self) -> int:
+        return self._now.wall_ms
+
+    def _send(self, conn: Conn, message: p.Message) -> str:
+        frame = p.encode(message)
+        self._send_frame(conn, frame)
+        return frame
+
+    def _send_frame(self, conn: Conn, frame: str) -> None:
+        if conn.closing:
+            return
+        conn.last_tx = self._now.mono
+        self._out.append(Send(conn.id, frame))
+
+    def _peer_send(self, message: p.Message) -> None:
+        if self.peer.link_up:
+            self._out.append(PeerSend(p.encode(message)))
+
+    def _close(self, conn: Conn, code: CloseCode, reason: str) -> None:
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.verifying = None  # a closing socket's queued password check would only cost others time
+        self._out.append(Close(conn.id, code, reason))
+
+    def _forget(self, conn: Conn) -> None:
+        """The socket is gone (or given up): what it held ends."""
+        if self.conns.pop(conn.id, None) is None:
+            return
+        conn.closing = True
+        conn.verifying = None
+        self.peer_inbound.discard(conn.id)
+        self.reporting.subscribers.discard(conn.id)
+        if conn.kind == "peer" and not self.peer_inbound:
+            self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
+            self.engine.peer_lost(self.wall_ms)
+        if conn.standby_for is not None:
+            self.standby[conn.standby_for].discard(conn.id)
+        if conn.login is not None:
+            self._end_session(conn.login, "disconnected", "link lost", close=False)
+
+    def _protocol_error(self, conn: Conn, code: p.ErrorCode, message: str, request_id: str | None) -> None:
+        log.info("%s: %s: %s", conn, code, message)
+        self._answered(conn, request_id, self._send(conn, p.EventError(code=code, message=message,
+                                                                         request_id=request_id)))
+        mono = self._now.mono
+        conn.errors.append(mono)
+        window = self.config.error_window_ms / 1000
+        if sum(1 for t in conn.errors if mono - t <= window) > self.config.max_errors:
+            self._close(conn, CloseCode.TOO_MANY_ERRORS, "too many protocol errors")
+
+    def _answered(self, conn: Conn, request_id: str | None, frame: str) -> None:
+        """The answer again for each retry copy that arrived while its request was in flight."""
+        if request_id is None:
+            return
+        for _ in range(conn.inflight.pop(request_id, 0)):
+            self._send_frame(conn, frame)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self, conn: Conn, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            self._protocol_error(conn, "bad_message", "binary frames are not accepted; send JSON text frames", None)
+            return
+        try:
+            msg = p.decode_client(frame)
+        except p.ProtocolError as exc:
+            self._protocol_error(conn, exc.code, exc.message, exc.request_id)
+            return
+        if isinstance(msg, p.Heartbeat):
+            return
+        if isinstance(msg, p.PeerHello):
+            self._peer_hello(conn, msg)
+            return
+        if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck)):
+            if conn.kind != "peer":
+                self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
+            elif isinstance(msg, p.PeerAgentEpochs):
+                self._peer_epochs_received(msg)
+            elif isinstance(msg, p.PeerInteractions):
+                self._peer_interactions_received(msg, reply_to=conn)
+            return
+        assert isinstance(msg, p.Request)
+        self._request(conn, msg)
+
+    def _request(self, conn: Conn, msg: p.Request) -> None:
+        request_id = msg.request_id
+        cached = conn.answers.get(request_id)
+        if cached is None and conn.principal and not isinstance(msg, _SOCKET_BINDING):
+            cached = self.agent_answers[conn.principal.id].get(request_id)
+        if cached is not None:
+            self._send_frame(conn, cached)  # a retry: the original answer, no second effect
+            return
+        if request_id in conn.inflight:  # a retry of a request still in flight: it gets the same answer
+            conn.inflight[request_id] += 1
+            return
+        if not conn.registered and not isinstance(msg, p.RequestRegisterClient):
+            self._protocol_error(conn, "not_registered", "send RequestRegisterClient first", request_id)
+            return
+        if isinstance(msg, _CREDENTIALED):
+            self._credentialed(conn, msg)
+            return
+        self._answer(conn, msg, lambda: self._handle(conn, msg))
+
+    def _handle(self, conn: Conn, msg: p.Request) -> Answer:
+        if isinstance(msg, p.RequestRegisterClient):
+            return self._register(conn, msg)
+        if isinstance(msg, p.RequestAgentNotAvailable):
+            return self._not_available(conn, msg)
+        if isinstance(msg, p.RequestAgentReady):
+            return self._set_state(conn, msg, "ready")
+        if isinstance(msg, p.RequestAgentNotReady):
+            return self._set_state(conn, msg, "not_ready", msg.reason)
+        if isinstance(msg, p.RequestAgentAfterCallWork):
+            return self._set_state(conn, msg, "after_call_work")
+        if isinstance(msg, p.RequestAgentLogout):
+            return self._logout(conn, msg)
+        if isinstance(msg, p.RequestForceNotReady):
+            return self._force_not_ready(conn, msg)
+        if isinstance(msg, p.RequestForceLogout):
+            return self._force_logout(conn, msg)
+        if isinstance(msg, p.RequestAccept):
+            return self._accept(conn, msg)
+        if isinstance(msg, p.RequestReject):
+            return self._reject(conn, msg)
+        if isinstance(msg, p.RequestUpdateNotes):
+            return self._update_notes(conn, msg)
+        if isinstance(msg, p.RequestCompleteInteraction):
+            return self._complete(conn, msg)
+        if isinstance(msg, p.RequestSubmitInteraction):
+            return self._submit(conn, msg)
+        raise Refusal("unknown_type", f"{type(msg).__name__} is not handled by this server")
+
+    def _answer(self, conn: Conn, msg: p.Request, handler: Callable[[], Answer]) -> None:
+        try:
+            ack, after = handler()
+        except _Silent:
+            return
+        except _Deferred as deferred:
+            self._defer(conn, msg, deferred)
+            return
+        except Refusal as refusal:
+            self._protocol_error(conn, refusal.code, refusal.message, msg.request_id)
+            return
+        self._deliver(conn, msg, ack, after)
+
+    def _defer(self, conn: Conn, msg: p.Request, deferred: _Deferred) -> None:
+        """Answer once the peer confirmed (or did not answer in time: then it is taken as down)."""
+        def on_answer(refused: Refused) -> None:
+            conn.inflight.pop(msg.request_id, None)
+            try:
+                ack, after = deferred.finish(refused)
+            except Refusal as refusal:
+                self._protocol_error(conn, refusal.code, refusal.message, msg.request_id)
+                return
+            except Exception:
+                log.exception("%s: internal error", conn)
+                self._answered(conn, msg.request_id, self._send(conn, p.EventError(
+                    code="internal", message="internal server error; the request had no effect",
+                    request_id=msg.request_id)))
+                return
+            self._deliver(conn, msg, ack, after)
+
+        frame = self.peer.frame(deferred.records, self._now.mono, on_answer)
+        if frame is None:  # no peer to wait for
+            on_answer(frozenset())
+            return
+        conn.inflight.setdefault(msg.request_id, 0)
+        self._out.append(PeerSend(frame))
+
+    def _deliver(self, conn: Conn, msg: p.Request, ack: p.EventAck, after: After) -> None:
+        frame = self._send(conn, ack)
+        conn.answers.remember(msg.request_id, frame)
+        self._answered(conn, msg.request_id, frame)
+        if conn.principal and not isinstance(msg, _SOCKET_BINDING):
+            self.agent_answers[conn.principal.id].remember(msg.request_id, frame)
+        for event in after:
+            if callable(event):  # work that must follow the answer (an offer after a login)
+                event()
+            else:
+                self._send(conn, event)
+
+    # ------------------------------------------------------------------ credentials
+
+    def _credentialed(self, conn: Conn, msg: Credentialed) -> None:
+        if (msg.password is None) == (msg.resume_token is None):
+            self._protocol_error(conn, "bad_message", f"{type(msg).__name__} needs exactly one of password and "
+                                                      f"resume_token", msg.request_id)
+            return
+        if conn.verifying is not None:
+            self._protocol_error(conn, "login_in_progress", "another credentialed request on this socket is still "
+                                 "being verified; wait for its answer", msg.request_id)
+            return
+        conn.inflight[msg.request_id] = 0
+        conn.verifying = _Verifying(msg)
+        if isinstance(msg, p.RequestAgentLogin) and not self.synced:
+            self._awaiting_sync.append(conn.id)
+            return
+        self._authenticate(conn)
+
+    def _authenticate(self, conn: Conn) -> None:
+        assert conn.verifying is not None
+        msg = conn.verifying.msg
+        user_id = _user_id(msg)
+        record = self.directory.get(user_id)
+        if msg.resume_token is not None:
+            try:
+                claim = verify_token(self.config.secret, msg.resume_token, self.wall_ms)
+                if claim.agent_id != user_id or record is None:
+                    raise Refusal("invalid_token", "resume token belongs to another user")
+                if not isinstance(msg, p.RequestSubscribeReporting) and self.fencing.voided(user_id, claim.site,
+                                                                                            claim.epoch):
+                    raise Refusal("invalid_token", f"the login of this token (epoch {claim.epoch}) was logged out; "
+                                                   f"log in with the password")
+            except (TokenError, Refusal) as exc:
+                self._end_verification(conn)
+                code: p.ErrorCode = "invalid_token" if exc.code == "invalid_token" else "token_expired"
+                self._protocol_error(conn, code, str(exc), msg.request_id)
+                return
+            self._run_credentialed(conn, (record, claim.epoch, claim.site))
+            return
+        assert msg.password is not None
+        self._checks += 1
+        conn.verifying.check = self._checks
+        hash_ = record.password_hash if record else _DUMMY_HASH  # same cost for unknown ids
+        self._out.append(CheckPassword(conn.id, self._checks, msg.password, hash_, type(msg).__name__))
+
+    def _end_verification(self, conn: Conn) -> None:
+        """The check is over; retry copies (``inflight``) get the answer that follows."""
+        conn.verifying = None
+
+    def _run_credentialed(self, conn: Conn, auth: tuple[AgentRecord, int | None, str | None]) -> None:
+        assert conn.verifying is not None
+        msg = conn.verifying.msg
+        self._end_verification(conn)
+        if isinstance(msg, p.RequestAgentLogin):
+            self._answer(conn, msg, lambda: self._login(conn, msg, auth))
+        elif isinstance(msg, p.RequestAgentAvailable):
+            self._answer(conn, msg, lambda: self._available(conn, msg, auth[0]))
+        else:
+            self._answer(conn, msg, lambda: self._subscribe(conn, msg, auth[0]))
+
+    def _peer_synced(self) -> None:
+        self.synced = True
+        waiting, self._awaiting_sync = self._awaiting_sync, []
+        for conn_id in waiting:
+            conn = self.conns.get(conn_id)
+            if conn is not None and not conn.closing and conn.verifying is not None:
+                self._authenticate(conn)
+
+    # ------------------------------------------------------------------ stalls
+
+    def _stalled(self, seconds: float) -> None:
+        """This process was stopped: agents have probably moved meanwhile. Every socket gets a
+        fresh timeout (the silence was ours); nothing is offered until the peer has told us its
+        epochs (which fences the logins that moved) or a heartbeat timeout has passed."""
+        for conn in self.conns.values():
+            conn.last_rx = self._now.mono
+        if self.engine.hold_until > self.wall_ms:
+            return
+        log.warning("stalled for %.1f s: no offers until the peer is heard", seconds)
+        self.engine.hold(self.wall_ms + self.config.heartbeat_timeout_ms)
+
+    # ------------------------------------------------------------------ session handlers
+
+    def _register(self, conn: Conn, msg: p.RequestRegisterClient) -> Answer:
+        if conn.registered:
+            raise Refusal("already_registered", "this socket is already registered")
+        if msg.protocol_version != p.PROTOCOL_VERSION:
+            self._send(conn, p.EventError(code="unsupported_version", request_id=msg.request_id,
+                                          message=f"this server speaks protocol version {p.PROTOCOL_VERSION}"))
+            self._close(conn, CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version")
+            raise _Silent()
+        conn.registered = True
+        conn.client_name = msg.client_name
+        interval = msg.heartbeat_interval_ms or self.config.heartbeat_interval_ms
+        timeout = max(self.config.heartbeat_timeout_ms, 3 * interval)
+        conn.hb_interval, conn.hb_timeout = interval / 1000, timeout / 1000
+        log.info("%s registered as %r", conn, msg.client_name)
+        return p.EventAck(
+            request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
+            heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, reasons=list(self.config.reasons),
+            dispositions=list(self.config.dispositions),
+        ), ()
+
+    def _bind(self, conn: Conn, record: AgentRecord) -> None:
+        if conn.principal is not None and conn.principal.id != record.id:
+            raise Refusal("forbidden", f"this socket belongs to {conn.principal.id}; open another socket for {record.id}")
+        conn.principal = record
+
+    def _login(self, conn: Conn, msg: p.RequestAgentLogin, auth: tuple[AgentRecord, int | None, str | None]) -> Answer:
+        record, token_epoch, token_site = auth
+        self._bind(conn, record)
+        if conn.login is not None:
+            raise Refusal("already_logged_in", f"this socket is already logged in at epoch {conn.login.epoch}")
+        agent_id = record.id
+        now = self.wall_ms
+        fencing = self.fencing
+        state: p.AgentStateName = "not_ready"
+        reason, since = None, now
+        if msg.state is not None:
+            state, since = msg.state.state, min(msg.state.since_ms, now)
+            reason = msg.state.reason if state == "not_ready" else None
+            if reason is not None and reason not in self.reasons:
+                raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
+        here = self.sessions.get(agent_id)
+        current = max(here.epoch if here else 0, fencing.peer_logged_in.get(agent_id, 0))
+        # A newer login seen here or told by the peer makes the token stale even when that login
+        # is gone (peer lost, logged out): epochs only go up.
+        newest = max(current, fencing.known_epoch.get(agent_id, 0))
+        if msg.epoch is not None and msg.epoch > max(newest, token_epoch or 0) + EPOCH_LEAP:
+            raise Refusal("bad_message", f"epoch {msg.epoch} is more than {EPOCH_LEAP} above the newest epoch known "
+                                         f"for agent {agent_id} ({newest}); ask for your last epoch + 1")
+        retry = fencing.is_lost_ack_retry(agent_id, newest, token_epoch, msg.epoch, now)
+        if token_epoch is not None and token_epoch < newest and not retry:
+            raise Refusal("stale_epoch", f"the agent has logged in again since this token (epoch {newest}); "
+                                         f"log in with the password")
+        duplicate = (here is not None or agent_id in fencing.peer_logged_in) and token_epoch is None
+        if duplicate and self.config.duplicate_policy == "deny":
+            where = "here" if here else "at the peer site"
+            raise Refusal("already_logged_in", f"agent {agent_id} is already logged in {where} (duplicate policy: deny)")
+        known = max(current, fencing.known_epoch.get(agent_id, 0), token_epoch or 0)
+        epoch = max(msg.epoch or 1, known + 1)
+        replaced = None
+        if duplicate:  # force-logout: tell the new desktop whose login it ended
+            replaced = (p.ReplacedLogin(server=self.name, epoch=here.epoch) if here is not None else
+                        p.ReplacedLogin(server=self.peer_name or "peer", epoch=fencing.peer_logged_in[agent_id]))
+        if here is not None:
+            ended: p.LogoutReason = "duplicate_login" if duplicate else "moved"  # not `reason`: the new state's
+            self._end_session(here, ended, f"logged in again elsewhere (epoch {epoch})", close=True)
+        if conn.standby_for is not None:
+            self.standby[conn.standby_for].discard(conn.id)
+            conn.standby_for = None
+        session = Login(agent=record, epoch=epoch, state=state, reason=reason, since_ms=since, login_ms=now,
+                        conn=conn.id, place=msg.place,
+                        made_from=(token_site, token_epoch) if token_site is not None and token_epoch is not None
+                        else None)
+        self.sessions[agent_id] = session
+        fencing.logged_in(agent_id, epoch, token_epoch, now)
+        conn.login = session
+        token, expires = self._issue_token(session)
+        # Adopt what a failover login brings before anything can be offered to the agent.
+        adopted, effects = self.engine.login(agent_id, self._penalties(record), state, now, msg.interactions,
+                                             msg.state.until_ms if msg.state is not None else None)
+        self._publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=self._report(session)))
+        # A password login while the peer holds the agent is a second desktop, not a move.
+        self._peer_send(p.PeerAgentEpochs(server=self.name, epochs={agent_id: epoch},
+                                          duplicates=[agent_id] if duplicate else [],
+                                          resumed={agent_id: token_epoch} if token_epoch is not None else {}))
+        log.info("%s: agent %s logged in at epoch %d (%s%s)%s", conn, agent_id, epoch,
+                 "resume token" if token_epoch is not None else "password", ", duplicate" if duplicate else "",
+                 f", adopted {adopted}" if adopted else "")
+        if adopted:
+            self._replicate([self._peer_row(self.engine.interactions[i], "held", "adopt") for i in adopted])
+        return p.EventAck(request_id=msg.request_id, server=self.name, role="primary", epoch=epoch,
+                          resume_token=token, token_expires_ms=expires, replaced=replaced), \
+            (self._status(session), lambda: self._apply(effects))
+
+    def _issue_token(self, session: Login) -> tuple[str, int]:
+        expires = self.wall_ms + self.config.token_ttl_ms
+        token = issue_token(self.config.secret, session.agent.id, session.epoch, expires, site=self.name)
+        session.refresh_at = self._now.mono + self.config.token_ttl_ms / 2000
+        return token, expires
+
+    def _refresh_tokens(self, mono: float) -> None:
+        for session in list(self.sessions.values()):
+            conn = self.conns.get(session.conn)
+            if session.refresh_at <= mono and conn is not None:
+                token, expires = self._issue_token(session)
+                self._send(conn, p.EventResumeToken(epoch=session.epoch, resume_token=token, token_expires_ms=expires))
+
+    def _available(self, conn: Conn, msg: p.RequestAgentAvailable, record: AgentRecord) -> Answer:
+        self._bind(conn, record)
+        if conn.login is not None:
+            raise Refusal("invalid_state", "this socket holds the login; it cannot also be the standby")
+        conn.standby_for = record.id
+        self.standby[record.id].add(conn.id)
+        log.info("%s: agent %s available (secondary)", conn, record.id)
+        return p.EventAck(request_id=msg.request_id, server=self.name, role="secondary"), ()
+
+    def _not_available(self, conn: Conn, msg: p.RequestAgentNotAvailable) -> Answer:
+        if conn.standby_for is None:
+            raise Refusal("invalid_state", "this socket is not a standby (send RequestAgentAvailable first)")
+        log.info("%s: agent %s not available (standby withdrawn)", conn, conn.standby_for)
+        self.standby[conn.standby_for].discard(conn.id)
+        conn.standby_for = None
+        return p.EventAck(request_id=msg.request_id, server=self.name), ()
+
+    def _own_login(self, conn: Conn, epoch: int) -> Login:
+        if conn.principal is None:
+            raise Refusal("not_authenticated", "log in first (RequestAgentLogin)")
+        session = conn.login
+        if session is None:
+            raise Refusal("not_logged_in", "this socket has no login; send RequestAgentLogin first")
+        if epoch != session.epoch:
+            raise Refusal("stale_epoch", f"request for epoch {epoch}, but the login here is at epoch {session.epoch}")
+        self.fencing.acknowledged(session.agent.id, epoch)
+        return session
+
+    def _set_state(self, conn: Conn, msg: p.RequestAgentReady | p.RequestAgentNotReady | p.RequestAgentAfterCallWork,
+                   state: p.AgentStateName, reason: str | None = None) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        if reason is not None and reason not in self.reasons:
+            raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
+        self._change_state(session, state, reason)
+        effects = self.engine.set_state(session.agent.id, state, self.wall_ms)
+        return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
+                (self._status(session), lambda: self._apply(effects)))
+
+    def _change_state(self, session: Login, state: p.AgentStateName, reason: str | None, forced_by: str | None = None,
+                      since_ms: int | None = None) -> bool:
+        """Record and report a state change (the routing engine is told by the caller)."""
+        if (session.state, session.reason) == (state, reason):
+            return False
+        session.state, session.reason = state, reason
+        session.since_ms = since_ms if since_ms is not None else self.wall_ms
+        self._publish(lambda seq: p.EventAgentStateChanged(
+            server=self.name, seq=seq, agent_id=session.agent.id, epoch=session.epoch, state=state,
+            since_ms=session.since_ms, reason=reason, forced_by=forced_by))
+        return True
+
+    def _logout(self, conn: Conn, msg: p.RequestAgentLogout) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        self._end_session(session, "logout", "logged out", close=False, void_tokens=not msg.handover)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _end_session(self, session: Login, reason: p.LogoutReason, message: str, *, close: bool,
+                     by: str | None = None, void_tokens: bool = False) -> None:
+        agent_id = session.agent.id
+        if self.sessions.get(agent_id) is not session:
+            return
+        del self.sessions[agent_id]
+        conn = self.conns.get(session.conn)
+        if conn is not None:
+            conn.login = None
+        self._publish(lambda seq: p.EventAgentLogout(
+            server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, reason=reason))
+        self._apply(self.engine.logout(agent_id, self.wall_ms))
+        voided: dict[str, int] = {}
+        if void_tokens:  # this login's own tokens, and the token it was made from
+            voided = {self.name: session.epoch}
+            if session.made_from is not None:
+                site, epoch = session.made_from
+                voided[site] = max(epoch, voided.get(site, 0))
+            for site, epoch in voided.items():
+                self.fencing.void(agent_id, site, epoch)
+        self._peer_send(p.PeerAgentEpochs(server=self.name, epochs={}, logged_out=[agent_id],
+                                          logged_out_epochs={agent_id: voided} if voided else {}))
+        log.info("%s: agent %s logged out at epoch %d (%s)", conn or f"conn#{session.conn}", agent_id, session.epoch,
+                 reason)
+        if close and conn is not None:
+            self._send(conn, p.EventForcedLogout(agent_id=agent_id, epoch=session.epoch, reason=reason,
+                                                 message=message, by=by))
+            self._close(conn, CloseCode.SUPERSEDED, reason)
+
+    # ------------------------------------------------------------------ reporting and supervisors
+
+    def _publish(self, make: Callable[[int], p.Message]) -> None:
+        frame = self.reporting.publish(make)
+        for conn_id in self.reporting.subscribers:
+            conn = self.conns.get(conn_id)
+            if conn is not None:
+                self._send_frame(conn, frame)
+
+    def _publish_statistics(self) -> None:
+        if not self.engine.queues:
+            return
+        stats = self.engine.statistics(self.wall_ms)
+        if stats == self._last_statistics:
+            return
+        self._last_statistics = stats
+        self._publish(lambda seq: p.EventQueueStatistics(server=self.name, seq=seq, at_ms=self.wall_ms, queues=stats))
+
+    def _status(self, session: Login, forced_by: str | None = None) -> p.EventCurrentAgentStatus:
+        return p.EventCurrentAgentStatus(
+            agent_id=session.agent.id, epoch=session.epoch, server=self.name, state=session.state,
+            since_ms=session.since_ms, reason=session.reason, place=session.place, forced_by=forced_by,
+            interaction_ids=self.engine.held_by(session.agent.id), until_ms=self.engine.acw_until(session.agent.id))
+
+    def _report(self, session: Login) -> p.AgentReport:
+        held = self.engine.held_by(session.agent.id)
+        return session.report(held[0] if held else None)
+
+    def _subscribe(self, conn: Conn, msg: p.RequestSubscribeReporting, record: AgentRecord) -> Answer:
+        if record.role not in ("supervisor", "carrier"):
+            raise Refusal("forbidden", f"{record.id} is not a supervisor; the reporting stream needs the supervisor "
+                                       f"(or carrier) role")
+        self._bind(conn, record)
+        stream = self.reporting
+        replay = None
+        if msg.resume is not None and msg.resume.stream_id == stream.stream_id:
+            replay = stream.replay_from(msg.resume.seq)
+        expires = self.wall_ms + self.config.token_ttl_ms
+        token = issue_token(self.config.secret, record.id, 1, expires, site=self.name)
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, stream_id=stream.stream_id,
+                         resume_token=token, token_expires_ms=expires)
+        conn.reporting = True
+        stream.subscribers.add(conn.id)
+        log.info("%s: supervisor %s subscribed (%s)", conn, record.id, "replay" if replay is not None else "snapshot")
+        if replay is not None:
+            frames = replay
+
+            def send_replay() -> None:  # the stored frames, as they were, after the ack
+                for frame in frames:
+                    self._send_frame(conn, frame)
+            return ack, (send_replay,)
+        snapshot = p.EventReportingSnapshot(server=self.name, stream_id=stream.stream_id, seq=stream.seq,
+                                            agents=[self._report(s) for s in self.sessions.values()],
+                                            queues=self.engine.statistics(self.wall_ms))
+        return ack, (snapshot,)
+
+    def _supervised(self, conn: Conn, agent_id: str) -> tuple[Login, str]:
+        """The session a supervisor action targets, and the supervisor; only on a subscribed supervisor socket."""
+        if conn.principal is None or not conn.reporting:
+            raise Refusal("not_authenticated", "subscribe to reporting as a supervisor first (RequestSubscribeReporting)")
+        if conn.principal.role != "supervisor":
+            raise Refusal("forbidden", f"{conn.principal.id} is not a supervisor")
+        session = self.sessions.get(agent_id)
+        if session is None:
+            raise Refusal("not_logged_in", f"agent {agent_id} is not logged in at {self.name}; ask the server that "
+                                           f"reports it")
+        return session, conn.principal.id
+
+    def _force_not_ready(self, conn: Conn, msg: p.RequestForceNotReady) -> Answer:
+        session, by = self._supervised(conn, msg.agent_id)
+        if msg.reason not in self.reasons:
+            raise Refusal("invalid_reason", f"unknown Not Ready reason {msg.reason!r}; known: {sorted(self.reasons)}")
+        self._change_state(session, "not_ready", msg.reason, forced_by=by)
+        self._apply(self.engine.set_state(session.agent.id, "not_ready", self.wall_ms))
+        agent_conn = self.conns.get(session.conn)
+        if agent_conn is not None:
+            self._send(agent_conn, self._status(session, forced_by=by))
+        log.info("%s: supervisor %s set agent %s Not Ready (%s)", conn, by, msg.agent_id, msg.reason)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _force_logout(self, conn: Conn, msg: p.RequestForceLogout) -> Answer:
+        session, by = self._supervised(conn, msg.agent_id)
+        self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by, void_tokens=True)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    # ------------------------------------------------------------------ interactions
+
+    def _penalties(self, record: AgentRecord) -> dict[str, int]:
+        """Queue -> penalty: the directory's memberships, overridden by the site's queue members."""
+        return {**record.queue_penalties(), **self._queue_members.get(record.id, {})}
+
+    def _engine(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except EngineRefusal as refusal:
+            raise Refusal(refusal.code, refusal.message) from None  # type: ignore[arg-type]
+
+    def _apply(self, effects: Iterable[object], quiet: str | None = None) -> None:
+        """Carry out what the routing engine decided: offers, revocations, reports, state changes.
+        ``quiet``: an agent whose status is sent by the caller after its answer, not now."""
+        now = self.wall_ms
+        for effect in effects:
+            if isinstance(effect, Report):
+                self._report_interaction(effect, now)
+                continue
+            agent_id = getattr(effect, "agent_id", None)
+            session = self.sessions.get(agent_id) if agent_id else None
+            conn = self.conns.get(session.conn) if session else None
+            if session is None or conn is None:
+                continue
+            if isinstance(effect, Offer):
+                self._send(conn, p.EventInvite(agent_id=effect.agent_id, epoch=session.epoch,
+                                               interaction=effect.interaction, offered_ms=effect.offered_ms,
+                                               expires_ms=effect.expires_ms))
+            elif isinstance(effect, Revoke):
+                self._send(conn, p.EventInviteRevoked(agent_id=effect.agent_id, epoch=session.epoch,
+                                                      interaction_id=effect.interaction_id,
+                                                      reason=effect.reason, message=effect.message))  # type: ignore[arg-type]
+            elif isinstance(effect, SetState):
+                self._change_state(session, effect.state, effect.reason, since_ms=effect.at_ms)  # type: ignore[arg-type]
+                if effect.agent_id != quiet:
+                    self._send(conn, self._status(session))
+            elif isinstance(effect, HeldChanged) and effect.agent_id != quiet:
+                self._send(conn, self._status(session))
+
+    def _report_interaction(self, effect: Report, now: int) -> None:
+        i = effect.interaction
+        session = self.sessions.get(effect.agent_id) if effect.agent_id else None
+        self._publish(lambda seq: p.EventInteraction(
+            server=self.name, seq=seq, interaction_id=i.interaction_id, event=effect.event,  # type: ignore[arg-type]
+            at_ms=now, queue=i.queue, media=i.media, agent_id=effect.agent_id,
+            epoch=session.epoch if session else None, disposition=effect.disposition,
+            reason=effect.reason[:256] if effect.reason else None))
+        if effect.event == "abandoned":  # so that a re-submission to the peer is a duplicate
+            self._replicate([p.PeerInteractionRecord(interaction_id=i.interaction_id, status="ended", queue=i.queue,
+                                                     media=i.media, agent_id=effect.agent_id)])
+
+    def _accept(self, conn: Conn, msg: p.RequestAccept) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        iid = msg.interaction_id
+        effects = self._engine(self.engine.accept, session.agent.id, iid, self.wall_ms)
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
+        if not effects:  # already in this agent's hands: a repeat
+            return self._accept_ack(ack, iid), (self._status(session),)
+
+        def finish(refused: Refused) -> Answer:
+            if iid in refused:  # an agent at the peer site has it: the first taker keeps it
+                self._apply(self.engine.accept_refused(session.agent.id, iid, self.wall_ms,
+                                                       "taken by an agent at the peer site"))
+                raise Refusal("unknown_interaction", f"{iid} was taken by an agent at the peer site")
+            self.engine.confirm(iid)
+            self._apply(effects, quiet=session.agent.id)
+            return self._accept_ack(ack, iid), (self._status(session),)
+
+        raise _Deferred([self._peer_row(self.engine.interactions[iid], "held", "accept")], finish)
+
+    def _accept_ack(self, ack: p.EventAck, iid: str) -> p.EventAck:
+        """The accept's answer tells when the server took the interaction into the agent's hands."""
+        item = self.engine.interactions.get(iid)
+        accepted = item.accepted_ms if item is not None else None
+        return p.EventAck(request_id=ack.request_id, server=ack.server, epoch=ack.epoch, accepted_ms=accepted)
+
+    def _reject(self, conn: Conn, msg: p.RequestReject) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        effects = self._engine(self.engine.reject, session.agent.id, msg.interaction_id, self.wall_ms)
+        return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
+                (lambda: self._apply(effects),))
+
+    def _update_notes(self, conn: Conn, msg: p.RequestUpdateNotes) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        self._engine(self.engine.update_notes, session.agent.id, msg.interaction_id, msg.notes)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _complete(self, conn: Conn, msg: p.RequestCompleteInteraction) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        agent_id = session.agent.id
+        if msg.disposition not in self.dispositions:
+            raise Refusal("invalid_disposition", f"unknown disposition {msg.disposition!r}; known: "
+                                                 f"{sorted(self.dispositions)}")
+        iid = msg.interaction_id
+        effects = self._engine(self.engine.complete, agent_id, iid, msg.disposition, msg.notes, self.wall_ms)
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
+        if not effects:  # completed already (here, or at the peer before a failover): a repeat
+            return ack, (self._status(session),)
+        item = self.engine.interactions.get(iid)
+        if item is None:  # completed at the peer, which died before reporting it: reported here
+            self._apply(effects, quiet=agent_id)
+            self._replicate([self._peer_row_for(iid, effects, "reported")])
+            return ack, (self._status(session),)
+
+        def finish(refused: Refused) -> Answer:
+            # Reported only once the peer knows: if this server dies now, the survivor answers a
+            # re-sent completion as a repeat instead of counting it a second time. Then the peer
+            # is told it was reported (until then it would report a re-sent completion itself).
+            # The answer comes first, then the status, then the next offer for the agent.
+            self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
+            self.engine.mark_reported(iid)
+            self._replicate([self._peer_row(item, "completed", "reported")])
+            return ack, (self._status(session), lambda: self._apply([e for e in effects if isinstance(e, Offer)]))
+
+        raise _Deferred([self._peer_row(item, "completed", "complete")], finish)
+
+    def _submit(self, conn: Conn, msg: p.RequestSubmitInteraction) -> Answer:
+        principal = conn.principal
+        if principal is not None and principal.role == "agent":
+            raise Refusal("forbidden", f"{principal.id} is an agent; interactions are submitted by a carrier or a "
+                                       f"supervisor")
+        if principal is None or not conn.reporting:
+            raise Refusal("not_authenticated", "subscribe as a carrier or supervisor first (RequestSubscribeReporting)")
+        effects = self._engine(self.engine.submit, msg.interaction, self.wall_ms)
+        return p.EventAck(request_id=msg.request_id, server=self.name), (lambda: self._apply(effects),)
+
+    def _peer_row(self, item: Any, status: str, claim: str) -> p.PeerInteractionRecord:
+        i = item.interaction
+        return p.PeerInteractionRecord(interaction_id=i.interaction_id, status=status, queue=i.queue,  # type: ignore[arg-type]
+                                       media=i.media, agent_id=item.agent_id, claim=claim)  # type: ignore[arg-type]
+
+    def _peer_row_for(self, iid: str, effects: list[object], claim: str) -> p.PeerInteractionRecord:
+        report = next(e for e in effects if isinstance(e, Report))
+        return p.PeerInteractionRecord(interaction_id=iid, status="completed", queue=report.interaction.queue,
+                                       media=report.interaction.media, agent_id=report.agent_id,
+                                       claim=claim)  # type: ignore[arg-type]
+
+    def _replicate(self, rows: list[p.PeerInteractionRecord]) -> None:
+        """Tell the peer what we hold or completed, not waiting for its answer."""
+        if rows:
+            frame = self.peer.frame(rows, self._now.mono, lambda refused: None)
+            if frame is not None:
+                self._out.append(PeerSend(frame))
+
+    # ------------------------------------------------------------------ peer
+
+    def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
+        if not hmac.compare_digest(peer_proof(self.config.secret, msg.server).encode(), msg.proof.encode()):
+            log.warning("%s: peer %r failed authentication", conn, msg.server)
+            self._close(conn, CloseCode.PEER_AUTH, "peer authentication failed")
+            return
+        conn.kind = "peer"
+        conn.registered = True
+        conn.hb_timeout = self.config.heartbeat_timeout_ms / 1000
+        self.peer_inbound.add(conn.id)
+        # Answer on the same link with what we hold and know: the dialling server may have just
+        # restarted (or stalled) and is waiting for this before it accepts logins.
+        # Interactions first: the full epochs end a stalled server's hold on offers, and by then it
+        # must know what our agents hold.
+        for frame in self.peer_interaction_sync():
+            self._send(conn, frame)
+        self._send(conn, self.peer_state())
+        log.info("%s: peer link from %s", conn, msg.server)
+
+    def peer_state(self) -> p.PeerAgentEpochs:
+        held = {agent_id: s.epoch for agent_id, s in self.sessions.items()}
+        fencing = self.fencing
+        return p.PeerAgentEpochs(server=self.name, epochs=held, known=dict(fencing.known_epoch), full=True,
+                                 resumed=fencing.peer_resumed(held, self.wall_ms),
+                                 logged_out_epochs={a: dict(sites) for a, sites in fencing.logged_out_epoch.items()})
+
+    def _peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
+        self.peer_name = msg.server
+        fencing = self.fencing
+        if msg.full:
+            fencing.peer_logged_in.clear()
+            for agent_id, epoch in msg.known.items():
+                fencing.saw(agent_id, epoch)
+        for agent_id in msg.logged_out:
+            fencing.peer_logged_in.pop(agent_id, None)
+        for agent_id, sites in msg.logged_out_epochs.items():
+            for site, epoch in sites.items():
+                fencing.void(agent_id, site, epoch)
+        for agent_id, epoch in msg.epochs.items():
+            fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms)
+            here = self.sessions.get(agent_id)
+            # Equal epochs (two logins during a partition) are settled the same way on both
+            # sides: the server with the smaller name keeps the login.
+            if here is not None and (here.epoch < epoch or (here.epoch == epoch and msg.server < self.name)):
+                reason: p.LogoutReason = "duplicate_login" if agent_id in msg.duplicates else "moved"
+                self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True,
+                                  by=msg.server)
+        if msg.full:  # fresh news from the peer: logins may go ahead, a stalled server may offer again
+            if not self.synced:
+                self._peer_synced()
+            self.engine.hold(0)
+
+    def peer_interaction_sync(self) -> list[p.PeerInteractions]:
+        """Every interaction held or completed here, in frames small enough for the peer's limit."""
+        rows = [p.PeerInteractionRecord(interaction_id=iid, status=status, queue=queue, media=media,  # type: ignore[arg-type]
+                                        agent_id=agent, claim=claim)  # type: ignore[arg-type]
+                for iid, status, agent, queue, media, claim in self.engine.peer_records()]
+        return [p.PeerInteractions(server=self.name, records=rows[i:i + 100]) for i in range(0, len(rows), 100)]
+
+    def _peer_interactions_received(self, msg: p.PeerInteractions, reply_to: Conn | None) -> None:
+        refused = []
+        now = self.wall_ms
+        for row in msg.records:
+            agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
+                                                      row.media, row.claim, now, peer_wins_ties=msg.server < self.name)
+            if not agreed:
+                refused.append(row.interaction_id)
+                log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim,
+                         row.interaction_id)
+            self._apply(effects)
+        if msg.ack_id is not None and reply_to is not None:
+            self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id, refused=refused))
+
+
+def _user_id(msg: Credentialed) -> str:
+    return msg.user_id if isinstance(msg, p.RequestSubscribeReporting) else msg.agent_id
