@@ -873,8 +873,10 @@ class AgentSession:
         self._emit(ev.InteractionApplied(entry.request_id, intent, ep.name, epoch))
         if intent.action == "accept":
             self._offers.pop(iid, None)
-            self._held[iid] = _Held(entry.interaction, entry.accepted_ms, endpoint=ep.name, epoch=epoch)
-            self._emit(ev.InteractionStarted(entry.interaction, entry.accepted_ms, ep.name, epoch))
+            # The server's time of the accept when it says (the handling time counts from it).
+            accepted = msg.accepted_ms if msg.accepted_ms is not None else entry.accepted_ms
+            self._held[iid] = _Held(entry.interaction, accepted, endpoint=ep.name, epoch=epoch)
+            self._emit(ev.InteractionStarted(entry.interaction, accepted, ep.name, epoch))
         elif intent.action == "reject":
             self._offers.pop(iid, None)
         elif intent.action == "complete" and self._held.pop(iid, None) is not None:

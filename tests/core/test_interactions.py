@@ -59,6 +59,21 @@ def test_an_offer_from_the_primary_is_shown_and_accepting_puts_it_in_hand():
     assert [d.code for d in snap.dispositions] == ["resolved", "callback"]
 
 
+def test_the_handling_time_counts_from_the_servers_accept_time():
+    """The accept's EventAck says when the server took the interaction; the desktop's own clock
+    (which may be off, or the click may have waited in the journal) does not decide it."""
+    bench = logged_in_on_a()
+    bench.invite("A", 1)
+    bench.feed(bench.session.accept, "call-1")
+    bench.ack("A", bench.one("A", p.RequestAccept), epoch=1, accepted_ms=WALL0 + 1234)
+    [started] = bench.take_events(ev.InteractionStarted)
+    assert started.accepted_ms == WALL0 + 1234
+    [held] = bench.session.snapshot().held
+    assert held.accepted_ms == WALL0 + 1234
+    carried = fail_over_to_b(bench, ack=False).interactions
+    assert [h.accepted_ms for h in carried] == [WALL0 + 1234]  # and it crosses a failover as it was
+
+
 @pytest.mark.parametrize("failed_over", [False, True])
 def test_offers_from_a_secondary_or_an_older_login_are_ignored(failed_over):
     bench = logged_in_on_a()

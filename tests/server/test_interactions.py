@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.server.interaction_steps import (
     agent,
     agent_request,
@@ -37,6 +39,13 @@ def test_offers_go_to_the_longest_idle_agent_of_the_best_penalty_then_to_the_nex
     run(scenario())
 
 
+def statuses_before(desk, ack: dict, mark: int) -> list[dict]:
+    """The status updates the agent received from ``mark`` (when it sent the request) until ``ack``."""
+    frames = [json.loads(f) for f in desk.received[mark:]]
+    end = next(i for i, m in enumerate(frames) if m.get("request_id") == ack["request_id"])
+    return [m for m in frames[:end] if m["type"] == "EventCurrentAgentStatus"]
+
+
 def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server, tmp_path):
     server = make_server(site_config(tmp_path, acw=0.5))
 
@@ -48,8 +57,11 @@ def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server,
         iid = call["interaction_id"]
         await submit(feed, call)
         await invite(desk)
+        mark = len(desk.received)
         accepted = await agent_request(desk, "RequestAccept", epoch, interaction_id=iid)
         assert accepted["type"] == "EventAck", accepted
+        assert accepted["accepted_ms"] >= call["created_ms"], accepted  # the server's time of the accept
+        assert statuses_before(desk, accepted, mark) == [], "the status follows the answer (docs/protocol.md)"
         status = await until(desk, lambda m: m["type"] == "EventCurrentAgentStatus")
         assert status["interaction_ids"] == [iid]
         await event(sup, "accepted", iid, agent_id="1001", epoch=epoch)
@@ -57,9 +69,11 @@ def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server,
         assert (await agent_request(desk, "RequestUpdateNotes", epoch, interaction_id=iid, notes="call back"))["type"] == "EventAck"
         bad = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="nope")
         assert bad["code"] == "invalid_disposition" and "resolved" in bad["message"], bad
+        mark = len(desk.received)
         done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid,
                                    disposition="resolved", notes="done")
         assert done["type"] == "EventAck", done
+        assert statuses_before(desk, done, mark) == [], "EventAck first, then the status"
         acw = await until(desk, lambda m: m["type"] == "EventCurrentAgentStatus" and m["state"] == "after_call_work")
         assert "interaction_ids" not in acw, acw
         assert acw["until_ms"] - acw["since_ms"] == 500, acw  # the desktop counts down to this
@@ -67,6 +81,8 @@ def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server,
         assert completed["media"] == "voice" and completed["queue"] == "sales"
         back = await until(desk, lambda m: m["type"] == "EventCurrentAgentStatus" and m["state"] == "ready")
         assert back["since_ms"] - acw["since_ms"] >= 450, (acw, back)
+        assert sum(1 for m in map(json.loads, desk.received) if m.get("state") == "after_call_work") == 1, \
+            "one status for the After Call Work, not one before the answer and one after"
         assert "until_ms" not in back, back
         await until(sup, lambda m: m["type"] == "EventAgentStateChanged" and m["state"] == "ready")
         # Completing again (a retry with a new request id) is a repeat: acknowledged, not reported.
