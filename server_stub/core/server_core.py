@@ -10,7 +10,7 @@ docs/architecture.md.
 
 Concerns live in their own modules: logins and fencing (``fencing``), answers to retried
 requests (``answers``), the reporting stream (``reporting``), replication to the peer
-(``peering``) and routing (``..routing``). This class holds the connections and turns requests
+(``peering``) and routing (``routing``). This class holds the connections and turns requests
 into calls on them.
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Literal
 from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory
-from ..routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login

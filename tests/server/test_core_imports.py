@@ -1,15 +1,15 @@
 """The server core stays sans-I/O, as the client core does (tests/core/test_core_imports.py):
 importing it loads no event loop, sockets, TLS or websockets, no logging handlers, and none of
-its modules (the routing engine included) holds a clock."""
+its modules (the routing engine is one of them) holds a clock."""
 
 from __future__ import annotations
 
 from tests.core.test_core_imports import FORBIDDEN, PROBE, probe
 
-CORE = ("server_stub.core", "server_stub.routing")
+CORE = ("server_stub.core",)
 SERVER_PROBE = PROBE.replace(
     "import desktop.core, desktop.core.config, desktop.core.events, desktop.core.session",
-    "import server_stub.core, server_stub.core.server_core, server_stub.routing",
+    "import server_stub.core, server_stub.core.server_core",
 ).replace('m == "desktop.core" or m.startswith("desktop.core.")',
           f'm in {CORE!r} or m.startswith("server_stub.core.")')
 

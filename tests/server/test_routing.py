@@ -6,7 +6,7 @@ import pytest
 
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
-from server_stub.routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from server_stub.core.routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 
 T0 = 1_767_255_000_000
 

@@ -12,7 +12,7 @@ import random
 
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
-from server_stub.routing import HELD, EngineRefusal, Report, RoutingEngine
+from server_stub.core.routing import HELD, EngineRefusal, Report, RoutingEngine
 
 AGENTS = [f"g{i}" for i in range(6)]
 

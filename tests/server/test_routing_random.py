@@ -12,7 +12,7 @@ import pytest
 
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
-from server_stub.routing import HELD, OFFERED, QUEUED, EngineRefusal, Offer, Report, RoutingEngine
+from server_stub.core.routing import HELD, OFFERED, QUEUED, EngineRefusal, Offer, Report, RoutingEngine
 
 AGENTS = [f"a{i}" for i in range(8)]
 QUEUES = ("q1", "q2")

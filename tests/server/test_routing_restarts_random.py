@@ -16,7 +16,7 @@ import random
 
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
-from server_stub.routing import ENDED, EngineRefusal, Report, RoutingEngine
+from server_stub.core.routing import ENDED, EngineRefusal, Report, RoutingEngine
 
 AGENTS = [f"g{i}" for i in range(6)]
 ORPHAN_MS = 60_000

@@ -23,8 +23,8 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
-from . import protocol as p
-from .config import QueueConfig
+from .. import protocol as p
+from ..config import QueueConfig
 
 # ---------------------------------------------------------------------------- effects
 
