@@ -300,3 +300,43 @@ def test_what_an_agent_held_at_a_dead_site_ends_abandoned_at_the_survivor_if_nev
         assert (await submit(feed_b, call))["code"] == "duplicate_interaction"
 
     run(scenario())
+
+
+def test_a_completion_buffered_at_a_frozen_server_is_not_applied_after_the_agent_completed_at_the_peer(
+        make_pair, tmp_path):
+    """SIGSTOP of the primary while the agent's completion is in flight: the desktop fails over and
+    completes at the survivor; the thawed server must not complete (and report) it a second time."""
+    a, b = make_pair(site_config(tmp_path))
+
+    async def scenario():
+        await async_wait_until(lambda: linked(a, b), message="peer link up")
+        feed_a, feed_b = await carrier(a.url), await carrier(b.url)
+        desk, epoch = await agent(a.url, "1001")
+        token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
+        call = await hold(a.url, feed_a, desk, epoch)
+        iid = call["interaction_id"]
+        a.sigstop()
+        try:
+            late = {"type": "RequestCompleteInteraction", "request_id": "done-at-a", "epoch": epoch,
+                    "interaction_id": iid, "disposition": "resolved"}
+            await desk.send(late)  # waits in A's socket buffer
+            await async_wait_until(lambda: peer_conn_closed(b, "A"), timeout=6, message="B to drop A's silent link")
+            moved, ack, _ = await failover_login(b.url, "1001", token, epoch + 1, [call])
+            done = await agent_request(moved, "RequestCompleteInteraction", ack["epoch"], interaction_id=iid,
+                                       disposition="resolved")
+            assert done["type"] == "EventAck", done
+            await event(feed_b, "completed", iid, agent_id="1001")
+        finally:
+            a.sigcont()
+        # The thawed server heard B first: the login moved, so the old socket is told so and closed;
+        # the parked completion goes with it, never applied (a refusal if the socket had stayed).
+        forced = await until(desk, lambda m: m["type"] == "EventForcedLogout" or m.get("request_id") == "done-at-a", 8,
+                             "the thawed server's word on the old login")
+        assert forced["type"] == "EventForcedLogout" and forced["reason"] == "moved", forced
+        marker = new_interaction()  # A's stream has caught up once this is reported
+        await submit(feed_a, marker)
+        await event(feed_a, "queued", marker["interaction_id"], timeout=6)
+        assert count_events(feed_a, "completed", iid) == 0, "completed again by the thawed server"
+        assert count_events(feed_b, "completed", iid) == 1
+
+    run(scenario())
