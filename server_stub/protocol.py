@@ -625,20 +625,56 @@ def _classify(data: str | bytes, types: dict[str, type], error: Exception) -> Pr
     return ProtocolError("bad_message", f"{kind}: {error}", request_id)
 
 
+# No message of this protocol nests deeper than this; a frame that does is refused before it is
+# decoded (a decoder walking 100,000 levels would exhaust the stack).
+MAX_NESTING = 32
+
+
+def _too_deep(data: str | bytes) -> bool:
+    """Does the JSON in ``data`` nest objects and arrays more than MAX_NESTING deep? Cheap for
+    ordinary frames: only one with that many brackets at all is walked."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _decode(decoder: msgspec.json.Decoder, data: str | bytes, types: dict[str, type]):  # type: ignore[type-arg]
+    try:
+        return decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _classify(data, types, exc) from None
+    except RecursionError:  # belt and braces: _too_deep should have caught it
+        raise ProtocolError("bad_json", "frame nests objects or arrays too deeply") from None
+
+
 def decode_client(data: str | bytes) -> ClientMessage:
     """Decode a frame received by a server. Raises ProtocolError with the code to answer."""
-    try:
-        return _client_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _classify(data, CLIENT_TYPES, exc) from None
+    if _too_deep(data):  # a server checks what anyone may send; a client trusts its server's nesting
+        raise ProtocolError("bad_json", f"frame nests objects or arrays more than {MAX_NESTING} levels deep")
+    return _decode(_client_decoder, data, CLIENT_TYPES)  # type: ignore[no-any-return]
 
 
 def decode_server(data: str | bytes) -> ServerMessage:
     """Decode a frame received by a client. Raises ProtocolError on anything invalid."""
-    try:
-        return _server_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _classify(data, SERVER_TYPES, exc) from None
+    return _decode(_server_decoder, data, SERVER_TYPES)  # type: ignore[no-any-return]
 
 
 def json_schema() -> dict:

@@ -23,3 +23,5 @@ def load(path: Path, type_, error: type[Exception]):
         raise error(f"{path}: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # thousands of nested arrays or tables: the decoder runs out of stack
+        raise error(f"{path}: not valid TOML: nested too deeply") from None

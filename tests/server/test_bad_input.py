@@ -43,6 +43,27 @@ def test_a_byte_order_mark_is_bad_json(server):
     run(check_offence(server, "\ufeff{}", "bad_json"))
 
 
+def test_deeply_nested_json_is_bad_json_without_a_traceback(server):
+    """30,000 nested arrays (within the 64 KiB frame limit) exhausted the decoder's stack: answered `internal`, a traceback
+    logged per frame. Now it is refused before decoding, like any frame that is not protocol JSON."""
+    run(check_offence(server, '{"type": "Heartbeat", "x": ' + "[" * 30_000 + "]" * 30_000 + "}", "bad_json"))
+    assert not server.log_has("Traceback") and not server.log_has("internal error")
+
+
+def test_deeply_nested_json_in_a_burst_closes_4001_and_logs_little(server):
+    async def scenario():
+        bad = await connect_registered(server.url)
+        frame = "[" * 50_000
+        lines_before = len(server.lines)
+        for _ in range(25):
+            await bad.send_raw(frame)
+        code, _ = await bad.expect_close()
+        assert code == 4001, code
+        assert len(server.lines) - lines_before < 60  # one line per refusal, not a traceback each
+
+    run(scenario())
+
+
 def test_invalid_utf8_text_frame_closes_1007(server):
     """Not valid UTF-8 in a text frame: the WebSocket layer closes with 1007 (no EventError)."""
 

@@ -26,6 +26,7 @@ AGENT = 'id = "1001"\nname = "A"\npassword_hash = "scrypt$16384$8$1$AA==$AA=="\n
     (f'[[agent]]\n{AGENT.replace("1001", "no spaces allowed")}', "agent[0].id: Expected `str` matching regex"),
     ("[[agents]]\nid = 1\n", "Object contains unknown field `agents`"),
     ("[[agent]\n", "not valid TOML"),
+    ("agent = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),  # used to be a 2,995-line traceback
 ])
 def test_a_malformed_agent_directory_is_one_error_line(tmp_path, text, where):
     path = tmp_path / "agents.toml"
@@ -48,6 +49,7 @@ def test_a_malformed_agent_directory_is_one_error_line(tmp_path, text, where):
     ("[[queue]]\nname = \"q\"\nmembers = [\"1001\"]\n", "queue[0].members: Expected `object`, got `array`"),
     ("[[site]]\nname = \"A\"\nurl = \"http://x\"\n", "site[0].url: Expected `str` matching regex"),
     ("[server\n", "not valid TOML"),
+    ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
 ])
 def test_a_malformed_site_configuration_is_one_error_line(tmp_path, text, where):
     path = tmp_path / "site.toml"
