@@ -35,6 +35,10 @@ LEAST = {
     "max_offer_timeouts": 1,
     "orphan_timeout_ms": 1,
     "peer_ack_timeout_ms": 1,
+    "max_outbound_bytes": 65_536,
+    "max_connections": 16,
+    "max_connections_per_source": 0,
+    "max_unauthenticated_per_source": 1,
 }
 
 DEFAULT_DISPOSITIONS = (
@@ -97,6 +101,18 @@ class ServerConfig:
     offer_timeout_reason: str = "system"  # the Not Ready reason for that
     orphan_timeout_ms: int = 300_000  # an interaction whose agent left without re-attaching it ends then
     peer_ack_timeout_ms: int = 1_000  # how long accept/complete wait for the peer's confirmation
+    # Bytes queued for one socket (our frames and the WebSocket layer's own, pongs included) before
+    # it counts as not reading: 32 MiB holds several full snapshots of 10,000 agents.
+    max_outbound_bytes: int = 32 * 1024 * 1024
+    # Open sockets for the whole server; also capped below the process's open-file limit, so the
+    # listener never runs out of descriptors (then asyncio can only log accept errors in a loop).
+    max_connections: int = 20_000
+    # Open sockets from one address; 0 = no limit of its own (agents behind one NAT or VDI address
+    # are many legitimate sockets from one source).
+    max_connections_per_source: int = 0
+    # Sockets from one address that have not yet logged in, made available or subscribed: what an
+    # anonymous client can hold. A legitimate desktop holds at most two for a moment.
+    max_unauthenticated_per_source: int = 64
     tls_cert: Path | None = None
     tls_key: Path | None = None
     ca_file: Path | None = None  # to verify the peer's certificate when it speaks wss://
@@ -141,7 +157,8 @@ def _setting(key: str):
 
 _SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",
               "token_ttl_ms", "replay_buffer", "rate_per_s", "rate_burst", "outbound_queue", "password_workers",
-              "max_offer_timeouts", "orphan_timeout_ms", "peer_ack_timeout_ms")
+              "max_offer_timeouts", "orphan_timeout_ms", "peer_ack_timeout_ms", "max_outbound_bytes", "max_connections",
+              "max_connections_per_source", "max_unauthenticated_per_source")
 # [server]: every key optional; unset ones keep ServerConfig's default.
 _ServerTable = msgspec.defstruct(
     "ServerTable",

@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import resource
 import secrets
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from . import protocol as p
 from .config import ServerConfig
@@ -28,6 +32,7 @@ log = logging.getLogger("interaction_server")
 
 TICK_S = 0.1  # the core's clock: heartbeats, silences, offer and token timers
 CLOSE_WAIT_S = 2.0  # a socket whose close does not complete by then (it stopped reading) is aborted
+SPARE_FILES = 64  # descriptors kept free of sockets: log files, the peer link, scrypt, a restart
 
 
 def now() -> Now:
@@ -40,9 +45,12 @@ class _Socket:
 
     id: ConnId
     ws: ServerConnection
+    source: str
     queue: asyncio.Queue[str | None]
     tokens: float
     bucket_at: float
+    queued_bytes: int = 0  # in ``queue``, not yet handed to the WebSocket layer
+    authenticated: bool = False  # logged in, made available or subscribed (or a peer)
     writer: asyncio.Task[None] | None = None
     check: asyncio.Task[None] | None = None
     closing: bool = False
@@ -67,12 +75,17 @@ class InteractionServer:
         # Password checks (scrypt) share a small pool, first come first served; with at most one
         # per socket, a socket flooding logins waits its turn behind everyone else's.
         self._verifier = ThreadPoolExecutor(max_workers=config.password_workers, thread_name_prefix="scrypt")
+        self._per_source: Counter[str] = Counter()  # open sockets by address
+        self._unauthenticated: Counter[str] = Counter()
+        self.max_connections = self.config.max_connections
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self.max_connections = min(self.config.max_connections, _open_file_limit() - SPARE_FILES)
         self._server = await serve(
             self._handle, self.config.host, self.config.port,
+            process_request=self._admit_connection,
             ssl=self.config.server_ssl(),
             max_size=self.config.max_message_bytes,
             max_queue=64,
@@ -125,27 +138,59 @@ class InteractionServer:
         while True:
             await asyncio.sleep(TICK_S)
             self._run(self.core.tick(now()))
+            for sock in list(self._sockets.values()):
+                # What the WebSocket layer queued itself (pongs to a ping flood) counts too.
+                if sock.ws.transport.get_write_buffer_size() > self.config.max_outbound_bytes:
+                    log.warning("%s: more than %d bytes unread, dropping the connection",
+                                self.core.conns.get(sock.id) or f"conn#{sock.id}", self.config.max_outbound_bytes)
+                    sock.closing = True
+                    sock.ws.transport.abort()
+
+    def _admit_connection(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse a handshake (503) beyond the connection limits, before it costs a socket task."""
+        source = str((connection.remote_address or ("?",))[0])
+        cfg = self.config
+        if len(self._sockets) >= self.max_connections:
+            why = f"the server is at its limit of {self.max_connections} connections"
+        elif cfg.max_connections_per_source and self._per_source[source] >= cfg.max_connections_per_source:
+            why = f"too many connections from {source} (limit {cfg.max_connections_per_source})"
+        elif self._unauthenticated[source] >= cfg.max_unauthenticated_per_source:
+            why = f"too many connections from {source} that have not logged in (limit {cfg.max_unauthenticated_per_source})"
+        else:
+            return None
+        log.warning("refused a connection from %s: %s", source, why)
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"{why}; try again later\n")
 
     # ------------------------------------------------------------------ sockets
 
     async def _handle(self, ws: ServerConnection) -> None:
         t = now()
         host, port, *_ = ws.remote_address or ("?", 0)
-        sock = _Socket(id=next(self._ids), ws=ws, queue=asyncio.Queue(self.config.outbound_queue),
+        sock = _Socket(id=next(self._ids), ws=ws, source=str(host), queue=asyncio.Queue(self.config.outbound_queue),
                        tokens=self.config.rate_burst, bucket_at=t.mono)
         self._sockets[sock.id] = sock
+        self._per_source[sock.source] += 1
+        self._unauthenticated[sock.source] += 1
         self._run(self.core.connected(sock.id, f"{host}:{port}", t))
         writer = sock.writer = asyncio.create_task(self._writer(sock))
         try:
             async for frame in ws:
                 t = now()
-                if self._admit(sock, t.mono):
+                conn = self.core.conns.get(sock.id)
+                if conn is not None and conn.kind == "peer":  # the peer link has its own budget: none
                     self._run(self.core.received(sock.id, frame, t))
+                elif self._admit(sock, t.mono):
+                    self._run(self.core.received(sock.id, frame, t))
+                    if not sock.authenticated:
+                        self._check_authenticated(sock)
                 else:
                     self.core.heard(sock.id, t)
         except ConnectionClosed:
             pass
         finally:
+            self._per_source[sock.source] -= 1
+            if not sock.authenticated:
+                self._unauthenticated[sock.source] -= 1
             writer.cancel()
             if sock.check is not None:
                 sock.check.cancel()
@@ -158,12 +203,20 @@ class InteractionServer:
             code = rcvd.code if rcvd is not None else sent.code if sent is not None else ws.close_code
             log.info("%s disconnected (code %s%s)", label, code, f", {sent.reason}" if sent and sent.reason else "")
 
+    def _check_authenticated(self, sock: _Socket) -> None:
+        conn = self.core.conns.get(sock.id)
+        if conn is not None and (conn.kind == "peer" or conn.login is not None or conn.standby_for is not None
+                                 or conn.reporting):
+            sock.authenticated = True
+            self._unauthenticated[sock.source] -= 1
+
     async def _writer(self, sock: _Socket) -> None:
         try:
             while True:
                 frame = await sock.queue.get()
                 if frame is None:
                     return
+                sock.queued_bytes -= len(frame)
                 await sock.ws.send(frame)
         except ConnectionClosed:
             pass
@@ -199,16 +252,24 @@ class InteractionServer:
             log.info("%s: %s abandoned: the socket is closing", label, out.request)
             raise
         self._run(self.core.password_checked(out.conn, out.check, ok, now()))
+        sock = self._sockets.get(out.conn)
+        if sock is not None and not sock.authenticated:
+            self._check_authenticated(sock)
 
     def _enqueue(self, sock: _Socket, frame: str) -> None:
         if sock.closing:
             return
+        queued = sock.queued_bytes + len(frame) + sock.ws.transport.get_write_buffer_size()
         try:
+            if queued > self.config.max_outbound_bytes:
+                raise asyncio.QueueFull
             sock.queue.put_nowait(frame)
+            sock.queued_bytes += len(frame)
         except asyncio.QueueFull:
             log.warning("%s: outbound queue full, closing (client too slow)", self.core.conns.get(sock.id) or sock.id)
             sock.queue = asyncio.Queue()  # drop the backlog; the writer ends the socket
             sock.queue.put_nowait(None)
+            sock.queued_bytes = 0
             sock.closing = True
             self._spawn(sock, self._close_socket(sock, p.CloseCode.RATE_LIMITED, "client too slow"))
 
@@ -267,3 +328,17 @@ class InteractionServer:
             self._enqueue(sock, p.encode(p.EventError(
                 code="rate_limited", message=f"more than {cfg.rate_per_s:g} messages/s; frames are being dropped")))
         return False
+
+
+def _open_file_limit() -> int:
+    """The process's open-file limit, raised to its hard limit first (often 1,024 by default,
+    which a contact center's sockets exceed)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft

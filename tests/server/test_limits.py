@@ -1,0 +1,82 @@
+"""Resource limits against real servers: too many sockets, and the peer link's own budget. Each
+test reproduces the attack and asserts the bound; a legitimate agent keeps working wherever the
+limit allows it (docs/protocol.md, "Limits")."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.server.wire import PASSWORD, WireClient, connect_registered, login, login_agent, run, still_works
+from tests.support.servers import async_wait_until, linked, log_count, wait_until
+
+
+def site_file(tmp_path, **settings) -> list[str]:
+    path = tmp_path / "limits.toml"
+    path.write_text("[server]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()), encoding="utf-8")
+    return ["--config", str(path)]
+
+
+def test_sockets_that_do_not_log_in_are_limited_per_address(make_server, tmp_path):
+    """Idle registered sockets used to lock a legitimate agent out once the process ran out of
+    files. Now one address holds at most ``max_unauthenticated_per_source`` of them; the next
+    handshake is refused with 503 and a reason, and logging in frees a slot."""
+    server = make_server(site_file(tmp_path, max_unauthenticated_per_source=3))
+
+    async def scenario():
+        idle = [await connect_registered(server.url) for _ in range(3)]
+        with pytest.raises(InvalidStatus) as refused:
+            await WireClient.open(server.url)
+        assert refused.value.response.status_code == 503
+        assert b"have not logged in" in refused.value.response.body
+        await login(idle[0], "1001")  # an authenticated socket no longer counts
+        desk, ack, _ = await login_agent(server.url, "1002")
+        await still_works(desk, ack["epoch"])
+
+    run(scenario())
+    assert server.log_has("refused a connection from 127.0.0.1: too many connections from 127.0.0.1 that have not")
+
+
+def test_the_server_refuses_connections_beyond_its_limit(make_server, tmp_path):
+    server = make_server(site_file(tmp_path, max_connections=16))
+
+    async def scenario():
+        held = [await login_agent(server.url, f"{1001 + i}") for i in range(8)]
+        held += [(await connect_registered(server.url), None, None) for _ in range(8)]
+        with pytest.raises(InvalidStatus) as refused:
+            await WireClient.open(server.url)
+        assert refused.value.response.status_code == 503 and b"limit of 16 connections" in refused.value.response.body
+        held[-1][0].abort()  # one leaves: the next may come in
+        await async_wait_until(lambda: log_count(server, "disconnected") >= 1, message="a socket gone")
+        desk, ack, _ = await login_agent(server.url, "1009")
+        await still_works(desk, ack["epoch"])
+
+    run(scenario())
+
+
+def test_the_peer_link_is_not_throttled_like_a_client(make_pair, tmp_path):
+    """The peer link carries every login, logout and interaction of a site: at a client's rate
+    budget its frames were dropped under load (and the link closed 4008). With a budget of 4
+    frames/s per client socket, ten agents leaving at once still all reach the peer."""
+    a, b = make_pair(site_file(tmp_path, rate_per_s=4.0, rate_burst=4))
+    wait_until(lambda: linked(a, b), message="peer link up")
+    agents = [f"{1001 + i}" for i in range(10)]
+
+    async def scenario():
+        desks = []
+        for agent_id in agents:
+            desk = await connect_registered(a.url, heartbeat=0.5)  # within its own budget
+            await login(desk, agent_id)
+            desks.append(desk)
+        for desk in desks:  # ten logout deltas to the peer in a millisecond
+            desk.abort()
+        await async_wait_until(lambda: log_count(a, "logged out at epoch") == len(agents), message="A logs them out")
+        # B heard every one: a password login there replaces nothing.
+        for agent_id in agents:
+            desk = await connect_registered(b.url, heartbeat=0.5)
+            ack = await desk.request({"type": "RequestAgentLogin", "agent_id": agent_id, "password": PASSWORD})
+            assert ack["type"] == "EventAck" and "replaced" not in ack, ack
+
+    run(scenario())
+    assert not b.log_has("flooding") and not a.log_has("flooding")
+    assert not any("peer link from A" in line and "disconnected" in line for line in b.lines)
