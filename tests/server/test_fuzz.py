@@ -43,7 +43,8 @@ BYSTANDER = "1010"  # the well-behaved agent; the fuzz vocabulary never names it
 PRIMED = "1004"  # logged in before the fuzz frame for the "logged_in" stage; not in the vocabulary either
 _primed_epoch = [1]
 
-FUZZ_SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")),  # more: FUZZ_EXAMPLES=5000 deadline=None, database=None,
+# More examples: FUZZ_EXAMPLES=5000. No deadline: each example is a round trip to a real process.
+FUZZ_SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")), deadline=None, database=None,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)

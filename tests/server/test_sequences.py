@@ -7,6 +7,8 @@ action, a known later event is triggered and must be the very next event on the 
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 
 from tests.server.wire import (
@@ -200,7 +202,7 @@ def test_old_primary_restarts_as_secondary(pair):
 
     async def scenario():
         sup_b, snap_b, desk_b, ack, ack_b, _, _ = await _fail_over_to_b(a, b)
-        a.start()  # same port, fresh process
+        await asyncio.to_thread(a.start)  # same port, fresh process; our heartbeats go on meanwhile
         desk_a = await connect_registered(a.url, "desktop-1001")
         standby = await available(desk_a, "1001", token=ack_b["resume_token"])
         assert standby["type"] == "EventAck" and standby["role"] == "secondary" and standby["server"] == "A", standby
