@@ -8,7 +8,6 @@ action, a known later event is triggered and must be the very next event on the 
 from __future__ import annotations
 
 import asyncio
-
 import time
 
 from tests.server.wire import (
