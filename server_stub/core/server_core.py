@@ -601,6 +601,12 @@ class ServerCore:
             dispositions=list(self.config.dispositions),
         ), ()
 
+    def _may_take_work(self, record: AgentRecord) -> None:
+        """Logins and standbys are for the people who answer interactions: agents and supervisors."""
+        if record.role == "carrier":
+            raise Refusal("forbidden", f"{record.id} is a carrier; carriers submit interactions, they do not log in "
+                                       f"as agents")
+
     def _bind(self, conn: Conn, record: AgentRecord) -> None:
         if conn.principal is not None and conn.principal.id != record.id:
             raise Refusal("forbidden", f"this socket belongs to {conn.principal.id}; open another socket for {record.id}")
@@ -608,6 +614,7 @@ class ServerCore:
 
     def _login(self, conn: Conn, msg: p.RequestAgentLogin, auth: tuple[AgentRecord, int | None, str | None]) -> Answer:
         record, token_epoch, token_site = auth
+        self._may_take_work(record)
         self._bind(conn, record)
         if conn.login is not None:
             raise Refusal("already_logged_in", f"this socket is already logged in at epoch {conn.login.epoch}")
@@ -688,6 +695,7 @@ class ServerCore:
                 self._send(conn, p.EventResumeToken(epoch=session.epoch, resume_token=token, token_expires_ms=expires))
 
     def _available(self, conn: Conn, msg: p.RequestAgentAvailable, record: AgentRecord) -> Answer:
+        self._may_take_work(record)
         self._bind(conn, record)
         if conn.login is not None:
             raise Refusal("invalid_state", "this socket holds the login; it cannot also be the standby")
