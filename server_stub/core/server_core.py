@@ -816,6 +816,10 @@ class ServerCore:
         replay = None
         if msg.resume is not None and msg.resume.stream_id == stream.stream_id:
             replay = stream.replay_from(msg.resume.seq)
+            # A replay the socket's outbound queue cannot hold would close it (4008) on every retry:
+            # a snapshot says the same in one frame.
+            if replay is not None and len(replay) >= self.config.outbound_queue // 2:
+                replay = None
         expires = self.wall_ms + self.config.token_ttl_ms
         token = issue_token(self.config.secret, record.id, 1, expires, site=self.name)
         ack = p.EventAck(request_id=msg.request_id, server=self.name, stream_id=stream.stream_id,

@@ -23,13 +23,17 @@ def directory() -> Directory:
                       for uid, role in USERS.items()})
 
 
+def core(**settings: object) -> ServerCore:
+    """A server core named A with a ``sales`` queue; ``settings`` override ServerConfig's defaults."""
+    config = ServerConfig(name="A", secret=b"core-driver-secret", queues=(QueueConfig(name="sales"),))
+    return ServerCore(config.with_overrides(**settings), directory(), Now(0.0, WALL0), stream_id="s1")
+
+
 @dataclass
 class CoreDriver:
     """One server core and the sockets a test opened on it."""
 
-    core: ServerCore = field(default_factory=lambda: ServerCore(
-        ServerConfig(name="A", secret=b"core-driver-secret", queues=(QueueConfig(name="sales"),)), directory(),
-        Now(0.0, WALL0), stream_id="s1"))
+    core: ServerCore = field(default_factory=core)
     mono: float = 0.0
     received: dict[int, list[dict]] = field(default_factory=dict)
     closed: dict[int, int] = field(default_factory=dict)
