@@ -39,6 +39,9 @@ LEAST = {
     "max_connections": 16,
     "max_connections_per_source": 0,
     "max_unauthenticated_per_source": 1,
+    "max_waiting_per_queue": 1,
+    "max_waiting": 1,
+    "max_interaction_bytes": 65_536,
 }
 
 DEFAULT_DISPOSITIONS = (
@@ -113,6 +116,11 @@ class ServerConfig:
     # Sockets from one address that have not yet logged in, made available or subscribed: what an
     # anonymous client can hold. A legitimate desktop holds at most two for a moment.
     max_unauthenticated_per_source: int = 64
+    # What a carrier can make a server hold: waiting interactions per queue and in all, and the
+    # bytes of every interaction not yet ended (submissions beyond: queue_full).
+    max_waiting_per_queue: int = 5_000
+    max_waiting: int = 20_000
+    max_interaction_bytes: int = 32 * 1024 * 1024
     tls_cert: Path | None = None
     tls_key: Path | None = None
     ca_file: Path | None = None  # to verify the peer's certificate when it speaks wss://
@@ -158,7 +166,8 @@ def _setting(key: str):
 _SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",
               "token_ttl_ms", "replay_buffer", "rate_per_s", "rate_burst", "outbound_queue", "password_workers",
               "max_offer_timeouts", "orphan_timeout_ms", "peer_ack_timeout_ms", "max_outbound_bytes", "max_connections",
-              "max_connections_per_source", "max_unauthenticated_per_source")
+              "max_connections_per_source", "max_unauthenticated_per_source", "max_waiting_per_queue", "max_waiting",
+              "max_interaction_bytes")
 # [server]: every key optional; unset ones keep ServerConfig's default.
 _ServerTable = msgspec.defstruct(
     "ServerTable",

@@ -99,6 +99,7 @@ ErrorCode = Literal[
     "invalid_reason",  # Not Ready reason code not configured on this server
     "invalid_state",  # the transition is not allowed now
     "unknown_queue",  # RequestSubmitInteraction names a queue this server does not have
+    "queue_full",  # RequestSubmitInteraction: the queue or the server holds as many interactions as it may
     "duplicate_interaction",  # the id is already known here (queued, in hand or completed)
     "unknown_interaction",  # accept/reject/notes/complete for an interaction not offered to or held by this agent
     "invalid_disposition",  # disposition code not configured on this server

@@ -23,6 +23,8 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
+import msgspec
+
 from .. import protocol as p
 from ..config import QueueConfig
 
@@ -103,6 +105,7 @@ class Tracked:
     unconfirmed: bool = False  # accepted here; the peer has not yet agreed
     answered: bool = False  # counted in its queue's ``answered`` (once its accept was confirmed)
     reported: bool = False  # completed here and the completion report has left
+    size: int = 0  # bytes of the submitted interaction, counted in the engine's live_bytes until it ends
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
 
     @property
@@ -155,8 +158,15 @@ class QueueState:
 class RoutingEngine:
     def __init__(self, queues: tuple[QueueConfig, ...] | list[QueueConfig], *, max_offer_timeouts: int = 3,
                  offer_timeout_reason: str = "system", orphan_timeout_ms: int = 300_000,
-                 remember: int = 200_000):
+                 remember: int = 200_000, max_waiting_per_queue: int = 5_000, max_waiting: int = 20_000,
+                 max_live_bytes: int = 32 * 1024 * 1024):
         self.queues: dict[str, QueueState] = {q.name: QueueState(q) for q in queues}
+        # What a carrier may make this server hold: waiting interactions per queue and in all, and
+        # the bytes of every interaction not yet ended (customer data included).
+        self.max_waiting_per_queue = max_waiting_per_queue
+        self.max_waiting = max_waiting
+        self.max_live_bytes = max_live_bytes
+        self.live_bytes = 0
         self.max_offer_timeouts = max_offer_timeouts
         self.offer_timeout_reason = offer_timeout_reason
         self.orphan_timeout_ms = orphan_timeout_ms
@@ -250,12 +260,26 @@ class RoutingEngine:
             raise EngineRefusal("duplicate_interaction", f"{iid} is already known here ({self.interactions[iid].status})")
         if iid in self.peer:
             raise EngineRefusal("duplicate_interaction", f"{iid} is {self.peer[iid].status} at the peer site")
-        item = Tracked(interaction, QUEUED, arrived_ms=min(interaction.created_ms, now))
+        size = len(msgspec.json.encode(interaction))
+        self._check_room(self.queues[interaction.queue], size)
+        item = Tracked(interaction, QUEUED, arrived_ms=min(interaction.created_ms, now), size=size)
+        self.live_bytes += size
         self.interactions[iid] = item
         effects: list = [Report("queued", interaction)]
         self._enqueue(item, now, head=False)
         self._route(now, effects)
         return effects
+
+    def _check_room(self, q: QueueState, size: int) -> None:
+        if q.waiting_count >= self.max_waiting_per_queue:
+            raise EngineRefusal("queue_full", f"queue {q.config.name!r} has {q.waiting_count} interactions waiting, "
+                                              f"its limit; submit it again later or to another site")
+        if sum(other.waiting_count for other in self.queues.values()) >= self.max_waiting:
+            raise EngineRefusal("queue_full", f"{self.max_waiting} interactions are waiting here, the server's "
+                                              f"limit; submit it again later or to another site")
+        if self.live_bytes + size > self.max_live_bytes:
+            raise EngineRefusal("queue_full", f"the interactions open here hold {self.live_bytes} bytes, near the "
+                                              f"server's limit of {self.max_live_bytes}; submit it again later")
 
     def accept(self, agent_id: str, iid: str, now: int) -> list:
         """The agent takes the offer. Accepting what it already holds is a harmless repeat ([])."""
@@ -545,6 +569,14 @@ class RoutingEngine:
 
     def _ended(self, item: Tracked) -> None:
         item.token += 1
+        # Only the id, queue and media are needed from now on (duplicates, the peer's records):
+        # the customer's data goes, so ended interactions cost a few hundred bytes each.
+        i = item.interaction
+        item.interaction = p.Interaction(interaction_id=i.interaction_id, media=i.media, queue=i.queue,
+                                         created_ms=i.created_ms)
+        item.notes = ""
+        self.live_bytes -= item.size
+        item.size = 0
         self.ended.append(item.id)
         while len(self.ended) > self.remember:
             old = self.ended.popleft()

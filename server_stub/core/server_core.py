@@ -127,7 +127,9 @@ class ServerCore:
         self.dispositions = {d.code for d in config.dispositions}
         self.engine = RoutingEngine(config.queues, max_offer_timeouts=config.max_offer_timeouts,
                                     offer_timeout_reason=config.offer_timeout_reason,
-                                    orphan_timeout_ms=config.orphan_timeout_ms)
+                                    orphan_timeout_ms=config.orphan_timeout_ms,
+                                    max_waiting_per_queue=config.max_waiting_per_queue,
+                                    max_waiting=config.max_waiting, max_live_bytes=config.max_interaction_bytes)
         self._queue_members: defaultdict[str, dict[str, int]] = defaultdict(dict)  # agent -> queue -> penalty
         for queue in config.queues:
             for agent_id, penalty in queue.members:

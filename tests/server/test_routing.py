@@ -377,3 +377,55 @@ def test_a_completion_the_peer_did_not_live_to_report_is_reported_here_once():
     assert reports(effects) == [("completed", "x", "a")] and effects[0].disposition == "resolved"
     assert e.complete("a", "x", "resolved", "", T0) == []
     assert [(iid, claim) for iid, *_, claim in e.peer_records()] == [("x", "sync")]
+
+
+def test_a_full_queue_refuses_submissions_with_queue_full():
+    """The carrier's queues had no bound (5,898 waiting with large customer data took 422 MiB).
+    Each queue, the server's waiting total and the bytes of open interactions are bounded; the
+    refusal says what to do, and room made by an offer taken is room again."""
+    e = RoutingEngine([QueueConfig("sales"), QueueConfig("support")], max_waiting_per_queue=3, max_waiting=5)
+    for i in range(3):
+        e.submit(interaction(f"s{i}"), T0)
+    with pytest.raises(EngineRefusal) as full:
+        e.submit(interaction("s3"), T0)
+    assert full.value.code == "queue_full" and "'sales'" in full.value.message and "later" in full.value.message
+    e.submit(interaction("t0", queue="support"), T0)
+    e.submit(interaction("t1", queue="support"), T0)
+    with pytest.raises(EngineRefusal) as total:
+        e.submit(interaction("t2", queue="support"), T0)
+    assert total.value.code == "queue_full" and "server's limit" in total.value.message
+    e.login("a", {"sales": 0}, "ready", T0)  # takes s0 off the queue: room for one more
+    e.submit(interaction("s3"), T0 + 1)
+
+    e = RoutingEngine([QueueConfig("sales")], max_live_bytes=10_000)
+    big = [p.Interaction(interaction_id=f"big{i}", media="voice", queue="sales", created_ms=T0,
+                         customer={f"k{k}": "x" * 200 for k in range(20)}) for i in range(3)]
+    e.submit(big[0], T0)
+    e.submit(big[1], T0)  # two of about 4.5 kB each
+    with pytest.raises(EngineRefusal) as heavy:
+        e.submit(big[2], T0)
+    assert heavy.value.code == "queue_full" and "bytes" in heavy.value.message
+    e.login("a", {"sales": 0}, "ready", T0)
+    e.accept("a", "big0", T0 + 1)
+    e.complete("a", "big0", "resolved", "", T0 + 2)  # an ended interaction frees its bytes
+    e.submit(big[2], T0 + 3)
+
+
+def test_an_ended_interaction_keeps_only_what_duplicate_checks_need():
+    """Completed interactions used to keep their full customer data until 200,000 had ended."""
+    e = engine()
+    e.login("a", {"sales": 0}, "ready", T0)
+    call = p.Interaction(interaction_id="c1", media="chat", queue="sales", created_ms=T0,
+                         customer={"name": "Dana Ortiz", "account": "88-1203"}, subject="Invoice")
+    e.submit(call, T0)
+    before = e.live_bytes
+    assert before > 0
+    e.accept("a", "c1", T0 + 1)
+    e.update_notes("a", "c1", "long notes " * 100)
+    e.complete("a", "c1", "resolved", "final", T0 + 2)
+    kept = e.interactions["c1"]
+    assert (kept.interaction.customer, kept.interaction.subject, kept.notes) == ({}, None, "")
+    assert (kept.interaction.queue, kept.interaction.media) == ("sales", "chat") and e.live_bytes == 0
+    with pytest.raises(EngineRefusal) as again:
+        e.submit(call, T0 + 3)
+    assert again.value.code == "duplicate_interaction"
