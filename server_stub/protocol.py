@@ -104,6 +104,7 @@ ErrorCode = Literal[
     "unknown_interaction",  # accept/reject/notes/complete for an interaction not offered to or held by this agent
     "invalid_disposition",  # disposition code not configured on this server
     "rate_limited",  # too many messages per second on this socket
+    "too_many_attempts",  # too many failed password logins for this account or from this address (retry_after_ms)
     "internal",  # a bug on the server; the request had no effect
 ]
 
@@ -351,6 +352,7 @@ class EventError(Message, tag="EventError"):
     code: ErrorCode
     message: str
     request_id: str | None = None
+    retry_after_ms: int | None = None  # too_many_attempts: how long to wait before trying again
 
 
 class EventCurrentAgentStatus(Message, tag="EventCurrentAgentStatus"):

@@ -13,7 +13,7 @@ import logging
 import resource
 import secrets
 import time
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -37,6 +37,45 @@ SPARE_FILES = 64  # descriptors kept free of sockets: log files, the peer link, 
 
 def now() -> Now:
     return Now(time.monotonic(), int(time.time() * 1000))
+
+
+class PasswordChecks:
+    """scrypt on a few threads, shared in turn between client addresses: a flood of logins from
+    one address waits behind everyone else's, instead of everyone waiting behind it."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrypt")
+        self._workers = workers
+        self._busy = 0
+        self._queues: OrderedDict[str, deque[tuple[asyncio.Future[bool], str, str]]] = OrderedDict()
+
+    async def check(self, source: str, password: str, password_hash: str) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(source, deque()).append((future, password, password_hash))
+        self._start()
+        return await future  # cancelled: dropped from its queue, or its result ignored
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._busy < self._workers and self._queues:
+            source, queue = self._queues.popitem(last=False)
+            future, password, password_hash = queue.popleft()
+            if queue:
+                self._queues[source] = queue  # this address's next check goes after the others'
+            if future.done():
+                continue
+            self._busy += 1
+            work = loop.run_in_executor(self._pool, verify_password, password, password_hash)
+            work.add_done_callback(lambda done, future=future: self._finished(future, done))
+
+    def _finished(self, future: asyncio.Future[bool], done: asyncio.Future[bool]) -> None:
+        self._busy -= 1
+        if not future.done():
+            future.set_result(not done.cancelled() and done.exception() is None and done.result())
+        self._start()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(eq=False)
@@ -72,9 +111,9 @@ class InteractionServer:
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # Password checks (scrypt) share a small pool, first come first served; with at most one
+        # Password checks (scrypt) share a small pool, in turn between addresses; with at most one
         # per socket, a socket flooding logins waits its turn behind everyone else's.
-        self._verifier = ThreadPoolExecutor(max_workers=config.password_workers, thread_name_prefix="scrypt")
+        self._verifier = PasswordChecks(config.password_workers)
         self._per_source: Counter[str] = Counter()  # open sockets by address
         self._unauthenticated: Counter[str] = Counter()
         self.max_connections = self.config.max_connections
@@ -131,7 +170,7 @@ class InteractionServer:
             await asyncio.gather(*closing, return_exceptions=True)
             await self._server.wait_closed()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._verifier.shutdown(wait=False, cancel_futures=True)
+        self._verifier.shutdown()
         log.info("server %s stopped", self.name)
 
     async def _ticker(self) -> None:
@@ -245,9 +284,8 @@ class InteractionServer:
                     self.peer.redial()
 
     async def _check_password(self, out: CheckPassword, label: str) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            ok = await loop.run_in_executor(self._verifier, verify_password, out.password, out.password_hash)
+            ok = await self._verifier.check(out.source, out.password, out.password_hash)
         except asyncio.CancelledError:
             log.info("%s: %s abandoned: the socket is closing", label, out.request)
             raise

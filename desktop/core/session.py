@@ -61,7 +61,7 @@ CLOSE_TIMEOUT = 4000  # the protocol's heartbeat/open timeout code
 # Login refusals that retrying cannot cure: the user has to act (or another desktop holds the agent).
 _FATAL_LOGIN = frozenset({
     "bad_credentials", "invalid_token", "token_expired", "stale_epoch", "already_logged_in",
-    "forbidden", "bad_message", "unknown_type", "not_a_request",
+    "forbidden", "bad_message", "unknown_type", "not_a_request", "too_many_attempts",
 })
 # Answers meaning "this socket holds no login (at our epoch)": our primary is not one any more.
 _LOGIN_GONE = frozenset({"not_logged_in", "stale_epoch", "not_authenticated"})

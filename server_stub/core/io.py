@@ -52,6 +52,7 @@ class CheckPassword:
     password: str
     password_hash: str
     request: str  # the request's type, for the transport's log
+    source: str  # the client's address: checks are shared fairly between addresses
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerRedial, PeerSend, Send
 from .peering import PeerReplication, Refused
 from .reporting import ReportingStream
+from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
 
@@ -92,7 +93,7 @@ class Conn:
     """One client socket (or a peer's inbound link) and what the server knows about it."""
 
     id: ConnId
-    label: str
+    label: str  # "address:port" of the client
     opened: float
     hb_interval: float
     hb_timeout: float
@@ -117,6 +118,10 @@ class Conn:
         who = self.principal.id if self.principal else "-"
         return f"conn#{self.id} {self.label} [{who}]"
 
+    @property
+    def source(self) -> str:
+        return self.label.rsplit(":", 1)[0]
+
 
 class ServerCore:
     def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str) -> None:
@@ -138,6 +143,10 @@ class ServerCore:
         self.standby: defaultdict[str, set[ConnId]] = defaultdict(set)
         self.fencing = Fencing()
         self.agent_answers: defaultdict[str, AnswerCache] = defaultdict(AnswerCache)
+        # Password guessing: a few failures are free, then each costs a doubling wait, per account
+        # (known or not) and, more leniently, per address (many agents may share one).
+        self.account_throttle = Throttle(free=5, base_ms=1_000, max_ms=15 * 60_000, forget_after_ms=15 * 60_000)
+        self.source_throttle = Throttle(free=100, base_ms=1_000, max_ms=5 * 60_000, forget_after_ms=10 * 60_000)
         self.reporting = ReportingStream(self.name, config.replay_buffer, stream_id)
         self.peer = PeerReplication(self.name, config.peer_ack_timeout_ms / 1000)
         self.peer_name: str | None = None  # the peer's site name, once it has told us its epochs
@@ -203,11 +212,15 @@ class ServerCore:
         if conn is None or conn.closing or conn.verifying is None or conn.verifying.check != check:
             return self._flush()  # the socket closed meanwhile, or a check it no longer waits for
         msg = conn.verifying.msg
-        record = self.directory.get(_user_id(msg))
+        user_id = _user_id(msg)
+        record = self.directory.get(user_id)
         if not ok or record is None:
+            self.account_throttle.failed(user_id, self.wall_ms)
+            self.source_throttle.failed(conn.source, self.wall_ms)
             self._end_verification(conn)
             self._protocol_error(conn, "bad_credentials", "unknown user or wrong password", msg.request_id)
         else:
+            self.account_throttle.succeeded(user_id)
             self._run_credentialed(conn, (record, None, None))
         return self._flush()
 
@@ -338,10 +351,12 @@ class ServerCore:
         if conn.login is not None:
             self._end_session(conn.login, "disconnected", "link lost", close=False)
 
-    def _protocol_error(self, conn: Conn, code: p.ErrorCode, message: str, request_id: str | None) -> None:
+    def _protocol_error(self, conn: Conn, code: p.ErrorCode, message: str, request_id: str | None,
+                        retry_after_ms: int | None = None) -> None:
         log.info("%s: %s: %s", conn, code, message)
         self._answered(conn, request_id, self._send(conn, p.EventError(code=code, message=message,
-                                                                         request_id=request_id)))
+                                                                         request_id=request_id,
+                                                                         retry_after_ms=retry_after_ms)))
         mono = self._now.mono
         conn.errors.append(mono)
         window = self.config.error_window_ms / 1000
@@ -523,10 +538,17 @@ class ServerCore:
             self._run_credentialed(conn, (record, claim.epoch, claim.site))
             return
         assert msg.password is not None
+        wait = max(self.account_throttle.wait_ms(user_id, self.wall_ms),
+                   self.source_throttle.wait_ms(conn.source, self.wall_ms))
+        if wait:  # refused at once, the same for known and unknown ids: no password check to time
+            self._end_verification(conn)
+            self._protocol_error(conn, "too_many_attempts", f"too many failed logins; try again in "
+                                 f"{(wait + 999) // 1000} s", msg.request_id, retry_after_ms=wait)
+            return
         self._checks += 1
         conn.verifying.check = self._checks
         hash_ = record.password_hash if record else _DUMMY_HASH  # same cost for unknown ids
-        self._out.append(CheckPassword(conn.id, self._checks, msg.password, hash_, type(msg).__name__))
+        self._out.append(CheckPassword(conn.id, self._checks, msg.password, hash_, type(msg).__name__, conn.source))
 
     def _end_verification(self, conn: Conn) -> None:
         """The check is over; retry copies (``inflight``) get the answer that follows."""
