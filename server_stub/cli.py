@@ -310,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
             return _run_pair(args)
         config = _server_config(args)
         directory = Directory.load(args.agents or resource_path("demo_agents.toml"))
+        weak = directory.below_guidance()
+        if weak:
+            print(f"warning: {len(weak)} password hash(es) cost less than OWASP's scrypt guidance ({', '.join(weak[:5])}"
+                  f"{', ...' if len(weak) > 5 else ''}); set them again with `interaction-server add-agent` or "
+                  f"`hash-password`", file=sys.stderr)
         asyncio.run(_serve(config, directory))
         return 0
     except (ConfigError, DirectoryError) as exc:

@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 
 DUPLICATE_POLICIES = ("force-logout", "deny")
 
+# The most a setting may be where more would be unsafe: tokens are bearer credentials, and a silence
+# allowed this long is already a stranded agent.
+MOST = {
+    "token_ttl_ms": 60 * 60 * 1000,
+    "heartbeat_interval_ms": 20_000,
+    "heartbeat_timeout_ms": 60_000,
+}
+# An HMAC key shorter than this can be guessed offline from one sniffed token.
+MIN_SECRET_BYTES = 16
+
 # The least value of each numeric setting that still gives a working server: smaller ones start a
 # server that closes every frame (max_message_bytes 0) or spins (token_ttl_ms 0). Checked for the
 # site file, the command line and ServerConfig alike.
@@ -142,10 +152,21 @@ class ServerConfig:
         for key, least in LEAST.items():
             if getattr(self, key) < least:
                 raise ConfigError(f"{key} must be at least {least:g}, not {getattr(self, key)!r}")
+        for key, most in MOST.items():
+            if getattr(self, key) > most:
+                raise ConfigError(f"{key} must be at most {most:g}, not {getattr(self, key)!r}")
         if self.duplicate_policy not in DUPLICATE_POLICIES:
             raise ConfigError(f"duplicate policy must be one of {DUPLICATE_POLICIES}")
         if not self.secret:
             raise ConfigError("a shared secret is required (--secret-file or INTERACTION_SERVER_SECRET)")
+        if len(self.secret) < MIN_SECRET_BYTES:
+            raise ConfigError(f"the shared secret is {len(self.secret)} bytes; use at least {MIN_SECRET_BYTES} random "
+                              f"bytes (e.g. `openssl rand -hex 32`)")
+        for what, entries in (("Not Ready reason", self.reasons), ("disposition", self.dispositions)):
+            codes = [entry.code for entry in entries]
+            if len(codes) != len(set(codes)):
+                twice = sorted({code for code in codes if codes.count(code) > 1})
+                raise ConfigError(f"{what} codes must be unique; given twice: {', '.join(twice)}")
         if self.heartbeat_timeout_ms < 2 * self.heartbeat_interval_ms:
             raise ConfigError("heartbeat timeout must be at least twice the heartbeat interval")
         if bool(self.tls_cert) != bool(self.tls_key):

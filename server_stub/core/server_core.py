@@ -43,6 +43,7 @@ PEER_SYNC_GRACE = 1.0  # seconds a restarted server waits for its peer before ac
 # the silence was ours, and agents may have moved meanwhile.
 STALL_S = 1.0
 STATISTICS_PERIOD_S = 1.0
+MAX_CLIENT_HEARTBEAT_MS = 5_000  # the slowest heartbeat a client may ask for (a silence of 15 s)
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 # After a stall, requests that act for a login wait until the peer has been heard: it may hold
@@ -615,7 +616,9 @@ class ServerCore:
             raise _Silent()
         conn.registered = True
         conn.client_name = msg.client_name
-        interval = msg.heartbeat_interval_ms or self.config.heartbeat_interval_ms
+        # A client may slow its heartbeats (a metered link) but not past MAX_CLIENT_HEARTBEAT_MS: a
+        # silence allowed longer than that is a stranded agent nobody notices.
+        interval = min(msg.heartbeat_interval_ms or self.config.heartbeat_interval_ms, MAX_CLIENT_HEARTBEAT_MS)
         timeout = max(self.config.heartbeat_timeout_ms, 3 * interval)
         conn.hb_interval, conn.hb_timeout = interval / 1000, timeout / 1000
         log.info("%s registered as %r", conn, msg.client_name)

@@ -29,8 +29,9 @@ EXPECTED = {
 }
 
 
-def cli(*args: str, stdin: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET}
+def cli(*args: str, stdin: str | None = None, timeout: float = 30,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, **(env or {})}
     return subprocess.run([sys.executable, "-m", "server_stub", *args], cwd=REPO, input=stdin, text=True,
                           capture_output=True, timeout=timeout, env=env)
 

@@ -33,6 +33,10 @@ def test_server_sends_heartbeats_on_a_quiet_socket(pair):
         slow = await WireClient.open(a.url)
         ack = await register(slow, heartbeat_interval_ms=1000)
         assert (ack["heartbeat_interval_ms"], ack["heartbeat_timeout_ms"]) == (1000, 3000)
+        # A client asking for 60 s (three minutes of silence before anyone acts) gets the ceiling.
+        lazy = await WireClient.open(a.url)
+        ack = await register(lazy, heartbeat_interval_ms=60_000)
+        assert (ack["heartbeat_interval_ms"], ack["heartbeat_timeout_ms"]) == (5000, 15000)
 
     run(scenario())
 

@@ -38,7 +38,7 @@ label = "Sold"
     assert (plain.accept_timeout_ms, plain.acw_ms, plain.abandon_after_ms, plain.service_level_target_ms) == (30_000, None, None, 20_000)
     assert [d.code for d in config.dispositions] == ["sold"]
     assert (config.max_offer_timeouts, config.offer_timeout_reason) == (5, "break")
-    config.with_overrides(secret=b"x").validate()
+    config.with_overrides(secret=b"x" * 16).validate()
 
 
 @pytest.mark.parametrize("text,words", [
@@ -58,7 +58,7 @@ def test_bad_queue_configuration_is_refused_with_the_key_named(tmp_path, text, w
 def test_settings_that_cannot_work_are_refused_at_startup(tmp_path):
     for text, words in (('[server]\noffer_timeout_reason = "nap"', "not a Not Ready reason"),
                         ('[[queue]]\nname = "q"\n[[queue]]\nname = "q"', "unique")):
-        config = load_site_config(site(tmp_path, text)).with_overrides(secret=b"x")
+        config = load_site_config(site(tmp_path, text)).with_overrides(secret=b"x" * 16)
         with pytest.raises(ConfigError) as refused:
             config.validate()
         assert words in str(refused.value)

@@ -23,8 +23,9 @@ from tests.support.servers import free_port, linked, wait_until
 async def stop_with_delta_in_flight(spins: int) -> None:
     pa, pb = free_port(), free_port()
     directory = Directory.load(resource_path("demo_agents.toml"))
-    a = InteractionServer(ServerConfig(name="A", port=pa, peer_url=f"ws://127.0.0.1:{pb}", secret=b"s"), directory)
-    b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{pa}", secret=b"s"), directory)
+    secret = b"test-shutdown-secret-0123"
+    a = InteractionServer(ServerConfig(name="A", port=pa, peer_url=f"ws://127.0.0.1:{pb}", secret=secret), directory)
+    b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{pa}", secret=secret), directory)
     await a.start()
     await b.start()
     try:

@@ -98,6 +98,35 @@ def test_the_shipped_files_pass_the_same_validation():
     from server_stub.config import SitesFile, load_site_config
     from server_stub.directory import Directory
 
-    load_site_config(resource_path("sites.toml")).with_overrides(secret=b"x").validate()  # raises if not
+    load_site_config(resource_path("sites.toml")).with_overrides(secret=b"x" * 16).validate()  # raises if not
     assert [s.name for s in SitesFile.load(resource_path("sites.toml")).sites] == ["A", "B"]
     assert Directory.load(resource_path("demo_agents.toml")).get("sup1").role == "supervisor"
+
+
+@pytest.mark.parametrize("secret,setting,where", [
+    ("x", "", "the shared secret is 1 bytes; use at least 16"),
+    ("0123456789abcdef-long-enough", "[server]\ntoken_ttl_ms = 86400000\n", "token_ttl_ms must be at most 3.6e+06"),
+    ("0123456789abcdef-long-enough", '[[not_ready_reason]]\ncode = "lunch"\nlabel = "Lunch"\n'
+     '[[not_ready_reason]]\ncode = "lunch"\nlabel = "Late lunch"\n', "given twice: lunch"),
+])
+def test_weak_settings_stop_the_server_with_one_line(tmp_path, secret, setting, where):
+    """A 1-byte secret, a day-long token and a reason given twice used to be accepted silently."""
+    path = tmp_path / "site.toml"
+    path.write_text(setting, encoding="utf-8")
+    result = cli("--port", "0", "--config", str(path), timeout=10, env={"INTERACTION_SERVER_SECRET": secret})
+    assert result.returncode == 2 and where in result.stderr, result
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_weak_password_hash_is_refused_and_one_below_guidance_is_named(tmp_path):
+    weak = tmp_path / "weak.toml"
+    weak.write_text(f'[[agent]]\nid = "1001"\nname = "A"\npassword_hash = "scrypt$2$8$1$AA==$AA=="\n', encoding="utf-8")
+    result = cli("--port", "0", "--agents", str(weak), timeout=10)
+    assert result.returncode == 2 and "agent[0]: password_hash is too weak" in result.stderr, result
+    # The shipped demo directory (n=2**14, r=8, p=1) starts, with a warning naming its entries.
+    from tests.support.servers import single_server
+    server = single_server().start()
+    try:
+        assert server.log_has("password hash(es) cost less than OWASP's scrypt guidance (1001, 1002")
+    finally:
+        server.stop()
