@@ -40,6 +40,7 @@ class PeerLink:
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._redial = False
+        self._closing: asyncio.Task[None] | None = None
         self._random = random.Random()
 
     def send(self, frame: str) -> None:
@@ -52,6 +53,11 @@ class PeerLink:
         self._redial = True
         if self._ws is not None:
             self._ws.transport.abort()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the link of the moment; the next dial comes after the usual backoff."""
+        if self._ws is not None:
+            self._closing = asyncio.get_running_loop().create_task(self._ws.close(code, reason))
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):

@@ -474,10 +474,28 @@ class EventQueueStatistics(Message, tag="EventQueueStatistics"):
 # --------------------------------------------------------------------------- server <-> server
 
 
+Nonce = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$", description="16 random bytes, lowercase hex; new on every peer link.")]
+
+
 class PeerHello(Message, tag="PeerHello"):
-    """Opens a peer link; ``proof`` is HMAC-SHA256(shared secret, "peer:" + server), hex."""
+    """Opens a peer link: the dialing server's name and a fresh nonce, for the challenge."""
 
     server: ShortText
+    nonce: Nonce
+
+
+class PeerChallenge(Message, tag="PeerChallenge"):
+    """The dialed server's answer to PeerHello: its proof of the secret over the dialer's nonce,
+    and a fresh nonce of its own that the dialer must prove the secret over (PeerProof)."""
+
+    server: ShortText
+    nonce: Nonce
+    proof: Secret
+
+
+class PeerProof(Message, tag="PeerProof"):
+    """The dialing server's proof of the secret over the dialed server's nonce; then the link is up."""
+
     proof: Secret
 
 
@@ -559,6 +577,8 @@ ClientMessage = Union[
     RequestSubmitInteraction,
     Heartbeat,
     PeerHello,
+    PeerChallenge,
+    PeerProof,
     PeerAgentEpochs,
     PeerInteractions,
     PeerInteractionsAck,

@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 
 from . import protocol as p
 from .config import ServerConfig
-from .core import CheckPassword, Close, ConnId, Now, Output, PeerRedial, PeerSend, Send, ServerCore
+from .core import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Send, ServerCore
 from .directory import Directory, verify_password
 from .peer import PeerLink
 
@@ -282,6 +282,9 @@ class InteractionServer:
             elif isinstance(out, PeerRedial):
                 if self.peer is not None:
                     self.peer.redial()
+            elif isinstance(out, PeerClose):
+                if self.peer is not None:
+                    self.peer.close(out.code, out.reason)
 
     async def _check_password(self, out: CheckPassword, label: str) -> None:
         try:

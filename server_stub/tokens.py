@@ -58,5 +58,8 @@ def verify_token(secret: bytes, token: str, now_ms: int) -> ResumeClaim:
     return claim
 
 
-def peer_proof(secret: bytes, server_name: str) -> str:
-    return _mac(secret, f"peer:{server_name}".encode())
+def peer_proof(secret: bytes, role: str, prover: str, verifier: str, nonce: str) -> str:
+    """Proof that ``prover`` holds the pair's secret, over ``verifier``'s fresh ``nonce``: a copy
+    is worth nothing on the next link (the nonce is new), nor in the other direction (``role``)."""
+    message = json.dumps([f"peer-{role}", prover, verifier, nonce], separators=(",", ":"))
+    return _mac(secret, message.encode())

@@ -63,9 +63,18 @@ class PeerSend:
 
 
 @dataclass(frozen=True)
+class PeerClose:
+    """Close the outbound peer link with ``code`` (the peer failed authentication); the transport
+    dials again after its usual backoff."""
+
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True)
 class PeerRedial:
     """Drop the outbound peer link (if up) and dial again now: after a stall of this process, a
     fresh link is how the peer's current view reaches us quickly."""
 
 
-Output = Send | Close | CheckPassword | PeerSend | PeerRedial
+Output = Send | Close | CheckPassword | PeerSend | PeerClose | PeerRedial

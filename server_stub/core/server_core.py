@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingE
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
-from .io import CheckPassword, Close, ConnId, Now, Output, PeerRedial, PeerSend, Send
+from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Send
 from .peering import PeerReplication, Refused
 from .reporting import ReportingStream
 from .throttle import Throttle
@@ -114,6 +115,7 @@ class Conn:
     # copies arrived meanwhile: each copy gets the original answer when it is sent.
     inflight: dict[str, int] = field(default_factory=dict)
     verifying: _Verifying | None = None
+    peer_challenge: tuple[str, str] | None = None  # (dialing server, our nonce) after its PeerHello
 
     def __str__(self) -> str:
         who = self.principal.id if self.principal else "-"
@@ -125,8 +127,11 @@ class Conn:
 
 
 class ServerCore:
-    def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str) -> None:
+    def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str,
+                 nonce: Callable[[], str] = lambda: os.urandom(16).hex()) -> None:
         self.config = config.validate()
+        self._nonce = nonce  # fresh peer-link challenges (a simulated world passes a seeded one)
+        self._peer_nonce: str | None = None  # ours, in the PeerHello on our outbound link
         self.directory = directory
         self.name = config.name
         self.reasons = {r.code for r in config.reasons}
@@ -226,20 +231,21 @@ class ServerCore:
         return self._flush()
 
     def peer_link_up(self, now: Now) -> list[Output]:
-        """Our outbound link to the peer is open: introduce ourselves and say what we hold."""
+        """Our outbound link to the peer is open: introduce ourselves with a fresh nonce. The link
+        carries nothing else until the peer has proved the secret over it (PeerChallenge)."""
         self._input(now)
-        self.peer.link_up = True
-        self._peer_send(p.PeerHello(server=self.name, proof=peer_proof(self.config.secret, self.name)))
-        for frame in self.peer_interaction_sync():  # before the epochs: see _peer_hello
-            self._peer_send(frame)
-        self._peer_send(self.peer_state())
-        log.info("peer link to %s up", self.config.peer_url)
+        self._peer_nonce = self._nonce()
+        self._out.append(PeerSend(p.encode(p.PeerHello(server=self.name, nonce=self._peer_nonce))))
         return self._flush()
 
     def peer_link_message(self, message: p.Message, now: Now) -> list[Output]:
         """What the peer answers on our outbound link (it tells its own news on its own link)."""
         self._input(now)
-        if isinstance(message, p.PeerAgentEpochs):
+        if isinstance(message, p.PeerChallenge):
+            self._peer_challenged(message)
+        elif not self.peer.link_up:
+            return self._flush()  # nothing counts before the peer proved itself
+        elif isinstance(message, p.PeerAgentEpochs):
             self._peer_epochs_received(message)
         elif isinstance(message, p.PeerInteractions):
             self._peer_interactions_received(message, reply_to=None)
@@ -386,6 +392,13 @@ class ServerCore:
             return
         if isinstance(msg, p.PeerHello):
             self._peer_hello(conn, msg)
+            return
+        if isinstance(msg, p.PeerProof):
+            self._peer_proof(conn, msg)
+            return
+        if isinstance(msg, p.PeerChallenge):
+            self._protocol_error(conn, "forbidden", "PeerChallenge answers a PeerHello on a link this server dialed",
+                                 None)
             return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck)):
             if conn.kind != "peer":
@@ -1043,10 +1056,38 @@ class ServerCore:
     # ------------------------------------------------------------------ peer
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
-        if not hmac.compare_digest(peer_proof(self.config.secret, msg.server).encode(), msg.proof.encode()):
-            log.warning("%s: peer %r failed authentication", conn, msg.server)
+        """A server dialed us: prove the secret over its nonce, and challenge it with ours."""
+        nonce = self._nonce()
+        conn.peer_challenge = (msg.server, nonce)
+        self._send(conn, p.PeerChallenge(server=self.name, nonce=nonce,
+                                         proof=peer_proof(self.config.secret, "accept", self.name, msg.server, msg.nonce)))
+
+    def _peer_challenged(self, msg: p.PeerChallenge) -> None:
+        """The dialed server's answer on our outbound link: check its proof, then prove ours."""
+        secret, ours = self.config.secret, self._peer_nonce
+        if ours is None or not hmac.compare_digest(peer_proof(secret, "accept", msg.server, self.name, ours).encode(),
+                                                   msg.proof.encode()):
+            log.warning("peer %r at %s failed authentication", msg.server, self.config.peer_url)
+            self._out.append(PeerClose(CloseCode.PEER_AUTH, "peer authentication failed"))
+            return
+        self._peer_nonce = None
+        self.peer.link_up = True
+        self._peer_send(p.PeerProof(proof=peer_proof(secret, "dial", self.name, msg.server, msg.nonce)))
+        for frame in self.peer_interaction_sync():  # before the epochs: see _peer_proof
+            self._peer_send(frame)
+        self._peer_send(self.peer_state())
+        log.info("peer link to %s up", self.config.peer_url)
+
+    def _peer_proof(self, conn: Conn, msg: p.PeerProof) -> None:
+        challenge = conn.peer_challenge
+        conn.peer_challenge = None
+        expected = peer_proof(self.config.secret, "dial", challenge[0], self.name, challenge[1]) if challenge else ""
+        if challenge is None or not hmac.compare_digest(expected.encode(), msg.proof.encode()):
+            who = challenge[0] if challenge else "?"
+            log.warning("%s: peer %r failed authentication", conn, who)
             self._close(conn, CloseCode.PEER_AUTH, "peer authentication failed")
             return
+        server = challenge[0]
         conn.kind = "peer"
         conn.registered = True
         conn.hb_timeout = self.config.heartbeat_timeout_ms / 1000
@@ -1058,7 +1099,7 @@ class ServerCore:
         for frame in self.peer_interaction_sync():
             self._send(conn, frame)
         self._send(conn, self.peer_state())
-        log.info("%s: peer link from %s", conn, msg.server)
+        log.info("%s: peer link from %s", conn, server)
 
     def peer_state(self) -> p.PeerAgentEpochs:
         held = {agent_id: s.epoch for agent_id, s in self.sessions.items()}

@@ -225,9 +225,12 @@ def test_peer_messages_need_an_authenticated_peer_link(server):
         await client.send({"type": "PeerAgentEpochs", "server": "B", "epochs": {"1001": 99}, "full": True})
         await client.expect_error("forbidden")
         await still_works(desk, epoch)  # 1001 was not fenced
-        # A PeerHello with a wrong proof is closed 4003 and logged.
+        # A PeerHello is challenged; a wrong proof is closed 4003 and logged.
         impostor = await WireClient.open(server.url)
-        await impostor.send({"type": "PeerHello", "server": "B", "proof": "00" * 32})
+        await impostor.send({"type": "PeerHello", "server": "B", "nonce": "0" * 32})
+        challenge = await impostor.expect("PeerChallenge", server="A")
+        assert len(challenge["nonce"]) == 32 and challenge["proof"]
+        await impostor.send({"type": "PeerProof", "proof": "00" * 32})
         code, _ = await impostor.expect_close(allow_messages=False)
         assert code == 4003
         await async_wait_until(lambda: socket_logged(server, impostor, "failed authentication"), message="4003 logged")
@@ -269,5 +272,35 @@ def test_a_client_that_stops_reading_is_closed_4008(make_server, tmp_path):
         assert code == 4008, code
         assert len(seen) < 20_000  # the backlog was dropped, not delivered
         await still_works(desk, ack["epoch"])
+
+    run(scenario())
+
+
+def test_a_sniffed_peer_handshake_cannot_be_replayed(server):
+    """On plain ws:// the old PeerHello carried a proof that depended only on the secret and the
+    name: a copy fenced agents at will. Now each link is a fresh challenge: a proof seen on one
+    link is refused on the next (4003), and nothing it sends counts."""
+    from server_stub.tokens import peer_proof
+    from tests.support.servers import SECRET
+
+    async def scenario():
+        desk, epoch = await good_client(server)
+        hello = {"type": "PeerHello", "server": "B", "nonce": "1" * 32}
+        genuine = await WireClient.open(server.url)  # a real peer's handshake, as an eavesdropper sees it
+        await genuine.send(hello)
+        challenge = await genuine.expect("PeerChallenge")
+        sniffed = {"type": "PeerProof", "proof": peer_proof(SECRET.encode(), "dial", "B", "A", challenge["nonce"])}
+        await genuine.send(sniffed)
+        await genuine.expect("PeerAgentEpochs", full=True)  # accepted: the link is up
+        await genuine.close()
+        replay = await WireClient.open(server.url)
+        await replay.send(hello)
+        again = await replay.expect("PeerChallenge")
+        assert again["nonce"] != challenge["nonce"]
+        await replay.send(sniffed)
+        await replay.send({"type": "PeerAgentEpochs", "server": "B", "epochs": {"1001": epoch + 1}})
+        code, _ = await replay.expect_close(allow_messages=False)
+        assert code == 4003
+        await still_works(desk, epoch)  # not fenced by the replay
 
     run(scenario())

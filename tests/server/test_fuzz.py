@@ -24,10 +24,10 @@ CLIENT_TYPES = ["RequestRegisterClient", "RequestAgentLogin", "RequestAgentLogou
                 "RequestAgentNotAvailable", "RequestAgentReady", "RequestAgentNotReady", "RequestAgentAfterCallWork",
                 "RequestSubscribeReporting", "RequestForceNotReady", "RequestForceLogout", "Heartbeat", "PeerHello",
                 "PeerAgentEpochs", "RequestAccept", "RequestReject", "RequestUpdateNotes", "RequestCompleteInteraction",
-                "RequestSubmitInteraction", "PeerInteractions", "PeerInteractionsAck"]
+                "RequestSubmitInteraction", "PeerInteractions", "PeerInteractionsAck", "PeerChallenge", "PeerProof"]
 SERVER_TYPES = ["EventAck", "EventError", "EventCurrentAgentStatus", "EventResumeToken", "EventForcedLogout",
                 "EventReportingSnapshot", "EventAgentLogin", "EventAgentLogout", "EventAgentStateChanged", "Heartbeat",
-                "EventInvite", "EventInviteRevoked", "EventInteraction", "EventQueueStatistics"]
+                "EventInvite", "EventInviteRevoked", "EventInteraction", "EventQueueStatistics", "PeerChallenge"]
 ERROR_CODES = {"bad_json", "bad_message", "unknown_type", "not_a_request", "unsupported_version", "not_registered",
                "already_registered", "not_authenticated", "forbidden", "bad_credentials", "invalid_token",
                "token_expired", "already_logged_in", "not_logged_in", "stale_epoch", "invalid_reason",
@@ -135,8 +135,9 @@ well_typed = st.one_of(
     typed("RequestForceLogout", {"agent_id": agent_ids}),
     typed("PeerAgentEpochs", {"server": st.text(max_size=8), "epochs": st.dictionaries(agent_ids, epochs, max_size=3),
                               "?logged_out": st.lists(agent_ids, max_size=3), "?full": st.booleans()}),
-    st.builds(lambda srv, proof: {"type": "PeerHello", "server": srv, "proof": proof}, st.text(max_size=8),
-              st.text(min_size=1, max_size=70)),
+    st.builds(lambda srv, nonce: {"type": "PeerHello", "server": srv, "nonce": nonce}, st.text(max_size=8),
+              st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)),
+    st.builds(lambda proof: {"type": "PeerProof", "proof": proof}, st.text(min_size=1, max_size=70)),
 )
 
 
@@ -214,7 +215,7 @@ async def probe(url: str, frame: str | bytes | dict, registered: bool, silent_ok
             while not (marker_seen and (answers or silent_ok)):
                 message = await client.recv(timeout=5)
                 check_server_frame(message)
-                if message["type"] in ("EventAck", "EventError"):
+                if message["type"] in ("EventAck", "EventError", "PeerChallenge"):  # the last answers a PeerHello
                     if message.get("request_id") == MARKER and not marker_seen:
                         marker_seen = True
                     else:
