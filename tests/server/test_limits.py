@@ -80,3 +80,36 @@ def test_the_peer_link_is_not_throttled_like_a_client(make_pair, tmp_path):
     run(scenario())
     assert not b.log_has("flooding") and not a.log_has("flooding")
     assert not any("peer link from A" in line and "disconnected" in line for line in b.lines)
+
+
+def test_a_logged_in_client_that_stops_reading_is_gone_and_logged_out_in_bounded_time(make_server, tmp_path):
+    """The server's close used to wait in drain() before its close timeout applied: a socket closed
+    for 4008 stayed open for as long as its client liked, and its agent stayed logged in as a ghost
+    (still 20 s later). Now a close that does not complete in 2 s drops the connection, and the
+    login ends as any disconnect."""
+    import socket
+
+    from websockets.asyncio.client import connect
+
+    server = make_server(site_file(tmp_path, outbound_queue=16, rate_per_s=100000.0, rate_burst=100000))
+
+    async def scenario():
+        raw = socket.create_connection(("127.0.0.1", server.port))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ghost = WireClient(await connect(server.url, sock=raw, ping_interval=None, compression=None, close_timeout=1,
+                                         proxy=None), heartbeat=0.2)  # it keeps beating: it is not silent
+        await ghost.request({"type": "RequestRegisterClient", "protocol_version": 1, "client_name": "ghost"})
+        ack, _ = await login(ghost, "1001")
+        ghost.ws.transport.pause_reading()
+        for i in range(400):  # each is answered with an EventAck and a status it never reads
+            if log_count(server, "outbound queue full"):
+                break
+            await ghost.send({"type": "RequestAgentNotReady", "request_id": f"nr-{i}", "epoch": ack["epoch"],
+                              "reason": ("break", "lunch")[i % 2]})
+        # Gone within the close wait (2 s) and a tick, though the client never answers the close.
+        await async_wait_until(lambda: server.log_has("agent 1001 logged out at epoch 1 (disconnected)"), timeout=5,
+                               message="the ghost logged out")
+        desk, again, _ = await login_agent(server.url, "1001")
+        assert "replaced" not in again, again  # no ghost login left to replace
+
+    run(scenario())
