@@ -14,8 +14,9 @@ carry a per-stream ``seq``. Unknown *fields* are ignored for forward compatibili
 
 from __future__ import annotations
 
+import enum
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
@@ -52,6 +53,8 @@ InteractionEventKind = Literal[
     "withdrawn",  # this server dropped its copy: the interaction is handled elsewhere (``reason``)
 ]
 RevokeReason = Literal["timeout", "abandoned", "taken_elsewhere", "withdrawn"]
+PeerRecordStatus = Literal["held", "completed", "ended"]  # PeerInteractionRecord.status
+PeerClaim = Literal["accept", "adopt", "complete", "reported", "sync"]  # PeerInteractionRecord.claim
 LinkRole = Literal["primary", "secondary"]
 LogoutReason = Literal[
     "logout",  # the agent asked (RequestAgentLogout)
@@ -88,6 +91,45 @@ ErrorCode = Literal[
     "rate_limited",  # too many messages per second on this socket
     "internal",  # a bug on the server; the request had no effect
 ]
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes of this protocol (docs/protocol.md, "WebSocket close codes")."""
+
+    NORMAL = 1000  # the client is done (after logout, or quitting)
+    GOING_AWAY = 1001  # the server is shutting down (or a client quitting)
+    ABNORMAL = 1006  # never sent: what a side sees when the connection ended without a close frame
+    INVALID_DATA = 1007  # a text frame was not valid UTF-8 (the WebSocket layer closes)
+    MESSAGE_TOO_BIG = 1009  # a frame over max_message_bytes
+    INTERNAL_ERROR = 1011  # an unexpected error on the connection
+    HEARTBEAT = 4000  # silent for heartbeat_timeout_ms, or not registered within register_timeout_ms
+    TOO_MANY_ERRORS = 4001  # more than 20 EventError in 10 s
+    UNSUPPORTED_VERSION = 4002  # after EventError{unsupported_version}
+    PEER_AUTH = 4003  # wrong PeerHello.proof
+    RATE_LIMITED = 4008  # flooding past the rate limit, or reading too slowly
+    SUPERSEDED = 4009  # the login on this socket ended: the agent logged in again (EventForcedLogout first)
+
+
+# --------------------------------------------------------------------------- configuration shared by both sides
+
+
+class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One interaction server as clients are configured with it (``[[site]]`` in sites.toml, the
+    desktop's settings): ``name`` as shown to people, ``url`` as dialled (``ws://`` or ``wss://``).
+
+    Not a wire message: it lives here because servers and clients both read it and this module is
+    the one both may import. Checked when built and when decoded (a bad one raises ValueError, or
+    msgspec.ValidationError from a decoder)."""
+
+    name: str
+    url: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError("a site needs a name")
+        if not isinstance(self.url, str) or not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"site {self.name!r} needs a ws:// or wss:// url, got {self.url!r}")
+
 
 # --------------------------------------------------------------------------- shared structs
 
@@ -489,11 +531,11 @@ class PeerInteractionRecord(_Struct):
     """One interaction as told to the peer: in an agent's hands here, completed here, or ended here."""
 
     interaction_id: InteractionId
-    status: Literal["held", "completed", "ended"]
+    status: PeerRecordStatus
     queue: ShortText
     media: Media
     agent_id: AgentId | None = None
-    claim: Literal["accept", "adopt", "complete", "reported", "sync"] = "sync"
+    claim: PeerClaim = "sync"
 
 
 class PeerInteractions(Message, tag="PeerInteractions"):
@@ -623,7 +665,7 @@ def decode_server(data: str | bytes) -> ServerMessage:
         raise _classify(data, SERVER_TYPES, exc) from None
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """JSON Schema (2020-12) of both directions, as committed in docs/protocol.schema.json."""
     (client_ref, server_ref), components = msgspec.json.schema_components(
         [ClientMessage, ServerMessage], ref_template="#/$defs/{name}"

@@ -55,8 +55,6 @@ from . import events as ev
 from .config import SessionConfig
 
 _EPS = 1e-3  # timers may fire this early (loop clock resolution) and still count as due
-CLOSE_NORMAL = 1000
-CLOSE_TIMEOUT = 4000  # the protocol's heartbeat/open timeout code
 
 # Login refusals that retrying cannot cure: the user has to act (or another desktop holds the agent).
 _FATAL_LOGIN = frozenset({
@@ -444,10 +442,10 @@ class AgentSession:
         cfg, now = self.config, self._now
         if not ep.registered:
             if now >= ep.started + cfg.open_timeout - _EPS:
-                self._lose(ep, (CLOSE_TIMEOUT, "open timeout"))
+                self._lose(ep, (p.CloseCode.HEARTBEAT, "open timeout"))
                 return
         elif now >= ep.last_rx + cfg.heartbeat_timeout - _EPS:
-            self._lose(ep, (CLOSE_TIMEOUT, "heartbeat timeout"))
+            self._lose(ep, (p.CloseCode.HEARTBEAT, "heartbeat timeout"))
             return
         elif now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
             self._send(ep, p.Heartbeat())
@@ -484,7 +482,7 @@ class AgentSession:
                 self._send(ep, p.RequestAgentNotAvailable(request_id=self._new_id()))
         for ep in self._eps:
             if ep.link is not None:
-                self._emit(ev.CloseLink(ep.link, CLOSE_NORMAL, reason))
+                self._emit(ev.CloseLink(ep.link, p.CloseCode.NORMAL, reason))
                 del self._by_link[ep.link]
             ep.link, ep.opened, ep.registered = None, False, False
             ep.pending.clear()
@@ -886,7 +884,7 @@ class AgentSession:
         if msg.code in _LOGIN_GONE:
             self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
             if ep is self._primary:
-                self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+                self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
             return
         if entry not in self._ix_journal:
             return
@@ -1020,7 +1018,7 @@ class AgentSession:
             # The intent stays in the journal and goes to the next primary.
             self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
             if ep is self._primary:
-                self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+                self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
         elif entry in self._journal:
             self._fail([entry], msg.code, msg.message)
 
@@ -1039,7 +1037,7 @@ class AgentSession:
     def _refused_release(self, ep: _Endpoint, msg: p.EventError, _) -> None:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
         if msg.code in _LOGIN_GONE:
-            self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+            self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
         else:  # the login is still held here: stay, try again after failback_hold
             self._releasing = False
             self._set_phase("idle")
@@ -1077,7 +1075,7 @@ class AgentSession:
             self._end(msg.reason, msg.by)
         else:  # e.g. server_shutdown: the login is lost with this server, not taken by anyone
             self._emit(ev.ErrorEvent(msg.reason, msg.message, ep.name))
-            self._lose(ep, (CLOSE_NORMAL, f"forced logout ({msg.reason})"))
+            self._lose(ep, (p.CloseCode.NORMAL, f"forced logout ({msg.reason})"))
 
 
 _HANDLERS = {

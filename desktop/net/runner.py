@@ -101,9 +101,9 @@ class _Link:
             self.outbound.put_nowait(frame)
         except asyncio.QueueFull:
             log.warning("link %s: %d frames unsent, dropping the link", self.link, OUTBOUND_LIMIT)
-            self.close(1011, "outbound queue full")
+            self.close(p.CloseCode.INTERNAL_ERROR, "outbound queue full")
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = p.CloseCode.NORMAL, reason: str = "") -> None:
         """Close for good: the core has already forgotten this link, so nothing is fed back."""
         if self.closed:
             return
@@ -180,4 +180,4 @@ class SessionRunner:
             handle.cancel()
         self.timers.clear()
         for link in list(self.links.values()):
-            link.close(1001, "client shutting down")
+            link.close(p.CloseCode.GOING_AWAY, "client shutting down")

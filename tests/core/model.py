@@ -126,7 +126,7 @@ class ModelServer:
         self.up = False
         for conn in list(self.conns):
             conn.closed = True
-            self.world.close_to_client(conn, 1006)
+            self.world.close_to_client(conn, p.CloseCode.ABNORMAL)
         self.conns.clear()
         self.login = None
 
@@ -159,7 +159,7 @@ class ModelServer:
             return
         for conn in list(self.conns):
             if now - conn.last_rx > SERVER_TIMEOUT or (not conn.registered and now - conn.opened > 10):
-                self.close(conn, 4000)
+                self.close(conn, p.CloseCode.HEARTBEAT)
             elif conn.registered and now - conn.last_tx >= SERVER_INTERVAL:
                 self.send(conn, p.Heartbeat())
         login = self.login
@@ -204,7 +204,7 @@ class ModelServer:
         self.offers.clear()  # back to the queue
         if fence:
             self.send(login.conn, p.EventForcedLogout(agent_id=AGENT, epoch=login.epoch, reason=reason, message=reason))
-            self.close(login.conn, 4009)
+            self.close(login.conn, p.CloseCode.SUPERSEDED)
 
     def token(self, epoch: int) -> str:
         return f"T.{epoch}.{self.world.wall}.{self.name}"

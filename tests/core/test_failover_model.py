@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from desktop.core import events as ev
+from server_stub.protocol import CloseCode
 from tests.core.model import AGENT, BASE_LATENCY, PASSWORD, REASONS, World
 
 SITES = st.sampled_from(["A", "B"])
@@ -148,7 +149,7 @@ class FailoverMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ faults
 
-    @rule(site=SITES, code=st.sampled_from([1000, 1001, 1006]))
+    @rule(site=SITES, code=st.sampled_from([CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.ABNORMAL]))
     def drop_links(self, site, code):
         server = self.world.servers[site]
         if server.up and not server.hung:
@@ -292,7 +293,7 @@ def test_a_failover_login_whose_ack_is_lost_converges_without_the_password():
     world.feed(world.session.login, AGENT, PASSWORD)
     world.run_for(0.5)
     assert world.session.snapshot().primary == "A"
-    world.servers["A"].drop_links(1006)  # A stays up, so it hears from B about the new login
+    world.servers["A"].drop_links(CloseCode.ABNORMAL)  # A stays up, so it hears from B about the new login
     world.run_for(BASE_LATENCY)  # the desktop learns it and sends the failover login to B
     answers_crawl_back(world, "B")
     assert [(name, epoch) for name, _, epoch, _ in world.logins] == [("A", 1), ("B", 2)]

@@ -80,7 +80,7 @@ def test_login_moves_to_the_backup_when_the_preferred_endpoint_cannot_be_reached
     keep_alive(bench, 1.9, "B")
     assert bench.take_sent(kind=p.RequestAgentLogin) == []  # A still has its open timeout to go
     keep_alive(bench, 0.2, "B")
-    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 4000)]
+    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, p.CloseCode.HEARTBEAT)]
     assert bench.one("B", p.RequestAgentLogin).password == PASSWORD
     assert bench.roles()["A"] == "reconnecting"
 
@@ -178,7 +178,7 @@ def test_a_silent_primary_is_declared_dead_after_the_heartbeat_timeout():
     assert bench.closed == [] and bench.take_sent("B", p.RequestAgentLogin) == []
     keep_alive(bench, 0.5, "B")
     (close,) = bench.closed
-    assert (close.link, close.code) == (bench.opened[0].link, 4000)
+    assert (close.link, close.code) == (bench.opened[0].link, p.CloseCode.HEARTBEAT)
     assert bench.now - start >= 1.5
     assert bench.one("B", p.RequestAgentLogin).epoch == 2
 
@@ -344,7 +344,7 @@ def test_stale_epoch_on_a_state_request_is_surfaced_and_the_login_taken_again():
     acw = bench.one("A", p.RequestAgentAfterCallWork)
     bench.refuse("A", acw, "stale_epoch", "request for epoch 1, but the login here is at epoch 3")
     assert [(e.code, e.endpoint) for e in bench.take_events(ev.ErrorEvent)] == [("stale_epoch", "A")]
-    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 1000)]
+    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, p.CloseCode.NORMAL)]
     login = bench.one("B", p.RequestAgentLogin)
     assert login.state.state == "after_call_work"  # the intent is not lost: the login carries it
     bench.ack("B", login, role="primary", epoch=4, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
+from server_stub.protocol import CloseCode
 from tests.server.test_tokens import mint
 from tests.server.wire import Closed, WireClient, connect_registered, login, login_agent, still_works
 from tests.support.servers import SECRET, server_pair
@@ -33,7 +34,8 @@ ERROR_CODES = {"bad_json", "bad_message", "unknown_type", "not_a_request", "unsu
                "token_expired", "already_logged_in", "not_logged_in", "stale_epoch", "invalid_reason",
                "invalid_state", "rate_limited", "internal", "unknown_queue", "duplicate_interaction",
                "unknown_interaction", "invalid_disposition"}
-CLOSE_CODES = {1007, 1009, 4001, 4002, 4003, 4008, 4009}
+CLOSE_CODES = {CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG, CloseCode.TOO_MANY_ERRORS, CloseCode.UNSUPPORTED_VERSION,
+               CloseCode.PEER_AUTH, CloseCode.RATE_LIMITED, CloseCode.SUPERSEDED}
 FIELDS = ["request_id", "protocol_version", "client_name", "heartbeat_interval_ms", "agent_id", "password",
           "resume_token", "place", "epoch", "state", "user_id", "resume", "reason", "server", "proof", "epochs",
           "logged_out", "full", "since_ms", "stream_id", "seq", "interaction_id", "interaction", "notes", "disposition",
@@ -221,7 +223,7 @@ async def probe(url: str, frame: str | bytes | dict, registered: bool, silent_ok
                         outcome = message.get("code", message["type"])
         except Closed as closed:
             assert closed.code in CLOSE_CODES, f"closed with undocumented code {closed.code} after {frame!r}"
-            assert (closed.code == 1007) == (as_text and not is_utf8(frame)), f"closed {closed.code} after {frame!r}"
+            assert (closed.code == CloseCode.INVALID_DATA) == (as_text and not is_utf8(frame)), f"closed {closed.code} after {frame!r}"
             return f"close {closed.code}"
         assert not (as_text and not is_utf8(frame)), f"invalid UTF-8 was not refused with 1007: {frame!r}"
         if silent_ok:

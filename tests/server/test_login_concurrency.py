@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import (
     PASSWORD,
     WireClient,
@@ -148,7 +149,7 @@ def test_a_socket_closed_for_errors_gives_up_its_queued_login(server):
         for _ in range(30):  # the first is checked; the others are refused until the error budget closes it
             await flooder.send_raw(login_frame("1006", new_request_id("flood"), password="wrong"))
         code, seen = await flooder.expect_close()
-        assert code == 4001 and {m.get("code") for m in seen} == {"login_in_progress"}, (code, seen)
+        assert code == CloseCode.TOO_MANY_ERRORS and {m.get("code") for m in seen} == {"login_in_progress"}, (code, seen)
         await async_wait_until(lambda: socket_logged(server, flooder, "RequestAgentLogin abandoned: the socket is closing"),
                                message="the queued login given up")
         assert socket_log_count(server, port, "bad_credentials") == 0

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from server_stub.protocol import CloseCode
 from server_stub.resources import resource_path
 from tests.server.test_cli import cli
 from tests.server.wire import connect_registered, run
@@ -86,7 +87,7 @@ def test_a_configured_frame_limit_is_the_one_applied(make_server):
         big = await connect_registered(server.url)
         frame = json.dumps({"type": "RequestAgentNotAvailable", "request_id": "big", "pad": "x" * 9000})
         assert 8192 < len(frame) < 64 * 1024  # refused only because of the configured limit
-        assert await big.send_expecting_close(frame) == 1009
+        assert await big.send_expecting_close(frame) == CloseCode.MESSAGE_TOO_BIG
         await ok.assert_open()
 
     run(scenario())

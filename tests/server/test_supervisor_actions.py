@@ -1,5 +1,6 @@
 """Supervisor actions: authorized by role, acting on the agent's live session, naming who did it."""
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import connect_registered, login_agent, run, still_works, subscribe
 
 
@@ -43,7 +44,7 @@ def test_force_logout_ends_the_login_and_is_reported_as_forced(pair):
         forced = await desk.expect("EventForcedLogout")
         assert (forced["reason"], forced["by"], forced["epoch"]) == ("forced", "sup1", ack["epoch"])
         code, _ = await desk.expect_close()
-        assert code == 4009
+        assert code == CloseCode.SUPERSEDED
         # Nor can the agent's token log it back in: the supervisor's logout stands.
         again = await connect_registered(a.url)
         answer = await again.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
