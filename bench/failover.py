@@ -37,10 +37,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.figures import pct  # noqa: E402
 from desktop.core import events as ev  # noqa: E402
-from desktop.core.config import Endpoint, SessionConfig  # noqa: E402
+from desktop.core.config import SessionConfig  # noqa: E402
 from desktop.core.session import AgentSession  # noqa: E402
 from desktop.net.runner import SessionRunner  # noqa: E402
 from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
+from server_stub.protocol import Site  # noqa: E402
 from tests.support.reporting import ReportingWatcher  # noqa: E402
 from tests.support.servers import server_pair  # noqa: E402
 
@@ -49,7 +50,7 @@ class OneAgent:
     """The product's session on this loop, with its events collected for timing."""
 
     def __init__(self, urls: list[str]):
-        config = SessionConfig(endpoints=tuple(Endpoint(n, u) for n, u in zip("AB", urls)), client_name="bench")
+        config = SessionConfig(endpoints=tuple(Site(n, u) for n, u in zip("AB", urls)), client_name="bench")
         self.session = AgentSession(config, rng=random.Random())
         self.events: list[tuple[float, object]] = []
         self.changed = asyncio.Event()

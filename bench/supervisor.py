@@ -171,10 +171,11 @@ def run_view(args) -> dict:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QStyledItemDelegate
 
-    from desktop.reporting.client import Endpoint, ReportingClient
+    from desktop.reporting.client import ReportingClient
     from desktop.reporting.engine import ReportingEngine
     from desktop.supervisor.model import COL_STATE
     from desktop.supervisor.window import SupervisorWindow
+    from server_stub.protocol import Site
     from tests.support.servers import free_port
 
     per_server = args.agents // 2
@@ -193,7 +194,7 @@ def run_view(args) -> dict:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     engine = ReportingEngine(["A", "B"])
-    client = ReportingClient(engine, [Endpoint(n, f"ws://127.0.0.1:{port}") for n, port in zip("AB", ports)], "sup1",
+    client = ReportingClient(engine, [Site(n, f"ws://127.0.0.1:{port}") for n, port in zip("AB", ports)], "sup1",
                              lambda: "unused", heartbeat_interval=1.0)
     window = SupervisorWindow(engine, actions=client, link_status=lambda s: client.links[s].status)
     window.resize(1600, args.height)

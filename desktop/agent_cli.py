@@ -26,7 +26,7 @@ import msgspec
 from server_stub import protocol as p
 
 from .core import events as ev
-from .core.config import Endpoint, SessionConfig
+from .core.config import SessionConfig
 from .core.session import AgentSession
 from .credentials import obtain_password
 from .net.runner import SessionRunner
@@ -81,12 +81,15 @@ def _seconds(text: str) -> float:
     return value
 
 
-def endpoints_from_args(args) -> list[Endpoint]:
-    if args.servers:
-        urls = [u.strip() for u in args.servers.split(",") if u.strip()]
-        endpoints = [Endpoint(chr(ord("A") + i) if i < 26 else str(i), u) for i, u in enumerate(urls)]
-    else:
-        endpoints = [Endpoint(s.name, s.url) for s in load_sites(args.sites)]
+def endpoints_from_args(args) -> list[p.Site]:
+    try:
+        if args.servers:
+            urls = [u.strip() for u in args.servers.split(",") if u.strip()]
+            endpoints = [p.Site(chr(ord("A") + i) if i < 26 else str(i), u) for i, u in enumerate(urls)]
+        else:
+            endpoints = load_sites(args.sites)
+    except ValueError as exc:  # a URL that is not ws:// or wss://, a bad sites file
+        raise SystemExit(f"agent-cli: {exc}") from None
     if args.preferred:
         names = [e.name for e in endpoints]
         if args.preferred not in names:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from . import tomlfile
-from .protocol import ReasonCode, ReasonInfo
+from .protocol import ReasonCode, ReasonInfo, Site
 
 DUPLICATE_POLICIES = ("force-logout", "deny")
 
@@ -165,15 +165,10 @@ class _QueueTable(msgspec.Struct, forbid_unknown_fields=True):
                            service_level_target_ms=ms(self.service_level_target), members=tuple(self.members.items()))
 
 
-class _SiteUrl(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1)]
-    url: Annotated[str, msgspec.Meta(pattern=r"^wss?://")]
-
-
 class _SiteFile(msgspec.Struct, forbid_unknown_fields=True):
     """A site configuration file; clients read only ``site``, servers everything else."""
 
-    site: list[_SiteUrl] = []
+    site: list[Site] = []
     server: _ServerTable = msgspec.field(default_factory=_ServerTable)
     not_ready_reason: list[ReasonInfo] | None = None
     disposition: list[ReasonInfo] | None = None
@@ -194,12 +189,6 @@ def load_site_config(path: Path, base: ServerConfig = ServerConfig()) -> ServerC
 
 
 @dataclass(frozen=True)
-class Site:
-    name: str
-    url: str
-
-
-@dataclass(frozen=True)
 class SitesFile:
     """The site list clients use (resources/sites.toml): names, URLs, the preferred one."""
 
@@ -207,13 +196,4 @@ class SitesFile:
 
     @classmethod
     def load(cls, path: Path) -> "SitesFile":
-        sites = tomlfile.load(path, _SiteList, ConfigError).site
-        if not sites:
-            raise ConfigError(f"{path}: needs [[site]] tables with name and url")
-        return cls(tuple(Site(s.name, s.url) for s in sites))
-
-
-class _SiteList(msgspec.Struct):
-    """What a client reads of a site file (the servers' tables are not its business)."""
-
-    site: list[_SiteUrl] = []
+        return cls(tuple(tomlfile.load_sites(path, ConfigError)))

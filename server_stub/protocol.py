@@ -121,8 +121,8 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     the one both may import. Checked when built and when decoded (a bad one raises ValueError, or
     msgspec.ValidationError from a decoder)."""
 
-    name: str
-    url: str
+    name: Annotated[str, msgspec.Meta(min_length=1)]  # decoders check these; __post_init__ checks built ones
+    url: Annotated[str, msgspec.Meta(pattern=r"^wss?://")]
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from .protocol import Site
+
 
 def load(path: Path, type_, error: type[Exception]):
     """``path`` decoded and validated as ``type_``; ``error("<file>: <where>: <what>")`` otherwise."""
@@ -23,3 +25,18 @@ def load(path: Path, type_, error: type[Exception]):
         raise error(f"{path}: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid TOML: {exc}") from None
+
+
+class _SiteList(msgspec.Struct):
+    """What a client reads of a site file: the ``[[site]]`` tables (the servers' own are not its business)."""
+
+    site: list[Site] = []
+
+
+def load_sites(path: Path, error: type[Exception]) -> list[Site]:
+    """The ``[[site]]`` tables of a site file (resources/sites.toml), in file order: the list every
+    client of a pair dials (desktop, supervisor view, carrier). ``error`` as for ``load``."""
+    sites: list[Site] = load(path, _SiteList, error).site
+    if not sites:
+        raise error(f"{path}: needs [[site]] tables with name and url")
+    return sites

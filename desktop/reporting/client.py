@@ -15,7 +15,6 @@ import logging
 import secrets
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -42,12 +41,6 @@ class ActionRefused(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    url: str
-
-
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -59,7 +52,7 @@ class ReportingClient:
     password or raises ``LookupError``. ``on_status(server, text)`` reports link states for the UI.
     """
 
-    def __init__(self, engine: ReportingEngine, endpoints: list[Endpoint], user_id: str,
+    def __init__(self, engine: ReportingEngine, endpoints: list[p.Site], user_id: str,
                  password: Callable[[], str], *, on_status: Callable[[str, str], None] | None = None,
                  heartbeat_interval: float = 0.5, retry_delays: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0),
                  ca_file: str | None = None, wall_ms: Callable[[], int] = _wall_ms):
@@ -130,7 +123,7 @@ class ReportingClient:
 class _Link:
     """One server's reporting socket, reconnected for as long as the client runs."""
 
-    def __init__(self, client: ReportingClient, endpoint: Endpoint):
+    def __init__(self, client: ReportingClient, endpoint: p.Site):
         self.client = client
         self.endpoint = endpoint
         self.name = endpoint.name

@@ -41,8 +41,8 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
     import keyring
     from PySide6.QtCore import Qt
 
-    from desktop.reporting.client import Endpoint
     from desktop.supervisor_app import SupervisorView
+    from server_stub.protocol import Site
     from tests.support.memory_keyring import use_memory_keyring
     from tests.support.servers import async_wait_until
 
@@ -50,7 +50,7 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
     previous = keyring.get_keyring()
     store = use_memory_keyring()
     try:
-        view = SupervisorView([Endpoint("A", a.url), Endpoint("B", b.url)], "", None)
+        view = SupervisorView([Site("A", a.url), Site("B", b.url)], "", None)
         qtbot.addWidget(view.window)
         view.window.show()
         panel = view.window.login_panel

@@ -9,10 +9,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from desktop.reporting import ReportingEngine
-from desktop.reporting.client import Endpoint, ReportingClient
+from desktop.reporting.client import ReportingClient
 from desktop.supervisor.model import COLUMNS
 from desktop.supervisor.window import SupervisorWindow
 from server_stub import protocol as p
+from server_stub.protocol import Site
 from tests.server.wire import login_agent, subscribe
 from tests.support.agents import AgentProcess
 from tests.support.servers import async_wait_until
@@ -23,7 +24,7 @@ class View:
 
     def __init__(self, qtbot, servers, flush_hz=8):
         self.engine = ReportingEngine([s.name for s in servers])
-        self.client = ReportingClient(self.engine, [Endpoint(s.name, s.url) for s in servers], "sup1", lambda: "demo")
+        self.client = ReportingClient(self.engine, [Site(s.name, s.url) for s in servers], "sup1", lambda: "demo")
         self.window = SupervisorWindow(self.engine, actions=self.client,
                                        link_status=lambda name: self.client.links[name].status, flush_hz=flush_hz)
         qtbot.addWidget(self.window)
