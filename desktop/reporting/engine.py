@@ -25,6 +25,8 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
+from server_stub import protocol as p
+
 Presence = Literal["logged_in", "server_lost", "moving", "logged_out"]
 
 # Counts shown to the supervisor: an agent's state when logged in, else its presence.
@@ -103,18 +105,6 @@ class AgentRow:
 
 
 @dataclass(slots=True)
-class QueueFigures:
-    queue: str
-    waiting: int
-    longest_wait_ms: int
-    offered: int
-    answered: int
-    abandoned: int
-    service_level: float | None
-    service_level_target_ms: int
-
-
-@dataclass(slots=True)
 class ServerStatus:
     """One server's stream as the supervisor sees it."""
 
@@ -129,7 +119,7 @@ class ServerStatus:
     connected_since_ms: int | None = None
     lost_since_ms: int | None = None
     lost_reason: str | None = None
-    queues: list[QueueFigures] | None = None  # None: this server never reported queue statistics
+    queues: list[p.QueueStatistics] | None = None  # None: this server never reported queue statistics
     queues_at_ms: int | None = None
     logged_in: int = 0  # agents shown logged in on this server (merged view)
     snapshots: int = 0
@@ -383,9 +373,8 @@ class ReportingEngine:
     def _queue_statistics(self, sv: ServerStatus, msg: Any, now_ms: int) -> None:
         self._set_queues(sv, msg.queues, now_ms)
 
-    def _set_queues(self, sv: ServerStatus, queues: Any, now_ms: int) -> None:
-        sv.queues = [QueueFigures(q.queue, q.waiting, q.longest_wait_ms, q.offered, q.answered, q.abandoned,
-                                  q.service_level, q.service_level_target_ms) for q in queues]
+    def _set_queues(self, sv: ServerStatus, queues: list[p.QueueStatistics], now_ms: int) -> None:
+        sv.queues = list(queues)  # the decoded figures as they are: nothing here changes them
         sv.queues_at_ms = now_ms
         self._dirty_servers.add(sv.name)
 
