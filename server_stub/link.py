@@ -154,7 +154,8 @@ class Link:
     """
 
     def __init__(self, ws: ClientConnection, *, heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
-                 heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT, clock: Callable[[], float] | None = None) -> None:
+                 heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+                 clock: Callable[[], float] | None = None) -> None:
         self.ws = ws
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
