@@ -24,7 +24,7 @@ from server_stub.protocol import Site
 
 
 class SwarmAgent:
-    def __init__(self, agent_id: str, config: SessionConfig, swarm: "Swarm"):
+    def __init__(self, agent_id: str, config: SessionConfig, swarm: Swarm):
         self.agent_id = agent_id
         self.swarm = swarm
         self.session = AgentSession(config, rng=random.Random(agent_id))

@@ -99,7 +99,7 @@ class ServerConfig:
     tls_key: Path | None = None
     ca_file: Path | None = None  # to verify the peer's certificate when it speaks wss://
 
-    def with_overrides(self, **values) -> "ServerConfig":
+    def with_overrides(self, **values) -> ServerConfig:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def server_ssl(self) -> ssl.SSLContext | None:
@@ -110,7 +110,7 @@ class ServerConfig:
         context.load_cert_chain(self.tls_cert, self.tls_key)
         return context
 
-    def validate(self) -> "ServerConfig":
+    def validate(self) -> ServerConfig:
         for key, least in LEAST.items():
             if getattr(self, key) < least:
                 raise ConfigError(f"{key} must be at least {least:g}, not {getattr(self, key)!r}")
@@ -142,7 +142,10 @@ _SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout
 _ServerTable = msgspec.defstruct(
     "ServerTable",
     [(key, _setting(key), None) for key in _SITE_KEYS]
-    + [("duplicate_policy", Literal[DUPLICATE_POLICIES] | None, None), ("offer_timeout_reason", ReasonCode | None, None)],
+    + [
+        ("duplicate_policy", Literal[DUPLICATE_POLICIES] | None, None),
+        ("offer_timeout_reason", ReasonCode | None, None),
+    ],
     forbid_unknown_fields=True,
 )
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -195,5 +198,5 @@ class SitesFile:
     sites: tuple[Site, ...] = field(default_factory=tuple)
 
     @classmethod
-    def load(cls, path: Path) -> "SitesFile":
+    def load(cls, path: Path) -> SitesFile:
         return cls(tuple(tomlfile.load_sites(path, ConfigError)))

@@ -2,7 +2,8 @@
 
 A directory is a TOML file of ``[[agent]]`` tables (id, name, password_hash, role, queues,
 skills). ``queues`` is a list of queue names (penalty 0) or a table of queue name to penalty
-(lower is preferred). Role ``carrier`` is for traffic sources that submit interactions. Passwords are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
+(lower is preferred). Role ``carrier`` is for traffic sources that submit interactions. Passwords
+are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class _AgentEntry(msgspec.Struct, forbid_unknown_fields=True):
     queues: list[str] | dict[str, Penalty] = []  # names (penalty 0), or name -> penalty
     skills: list[str] = []
 
-    def record(self) -> "AgentRecord":
+    def record(self) -> AgentRecord:
         queues = self.queues
         penalties = tuple((q, v) for q, v in queues.items() if v) if isinstance(queues, dict) else ()
         return AgentRecord(id=self.id, name=self.name, password_hash=self.password_hash, role=self.role,
@@ -109,13 +110,15 @@ class Directory:
         return self.agents.get(agent_id)
 
     @classmethod
-    def load(cls, path: Path) -> "Directory":
+    def load(cls, path: Path) -> Directory:
         agents: dict[str, AgentRecord] = {}
         for i, entry in enumerate(tomlfile.load(path, _DirectoryFile, DirectoryError).agent):
             where = f"{path}: agent[{i}]"
             record = entry.record()
             if not record.password_hash.startswith("scrypt$"):
-                raise DirectoryError(f"{where}: password_hash must be an scrypt hash (see `interaction-server hash-password`)")
+                raise DirectoryError(
+                    f"{where}: password_hash must be an scrypt hash (see `interaction-server hash-password`)"
+                )
             if record.id in agents:
                 raise DirectoryError(f"{where}: duplicate id {record.id!r}")
             agents[record.id] = record

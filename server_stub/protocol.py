@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -27,7 +27,14 @@ LOST_ACK_WINDOW_MS = 30_000
 
 # --------------------------------------------------------------------------- field types
 
-RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Client-chosen id, echoed in the answer; a retry with the same id gets the original answer.")]
+RequestId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="Client-chosen id, echoed in the answer; a retry with the same id gets the original answer.",
+    ),
+]
 AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**53, description="Login generation of the agent; only ever goes up.")]
 Seq = Annotated[int, msgspec.Meta(ge=0, description="Position of the event in the server's reporting stream.")]
@@ -35,7 +42,16 @@ TimeMs = Annotated[int, msgspec.Meta(ge=0, description="Milliseconds since the U
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 ReasonCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-InteractionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$", description="Chosen by whoever submits the interaction; the same id submitted to both sites is one interaction.")]
+InteractionId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:@-]+$",
+        description="Chosen by whoever submits the interaction; "
+        "the same id submitted to both sites is one interaction.",
+    ),
+]
 Notes = Annotated[str, msgspec.Meta(max_length=8000)]
 
 AgentStateName = Literal["ready", "not_ready", "after_call_work"]
@@ -561,49 +577,49 @@ class PeerInteractionsAck(Message, tag="PeerInteractionsAck"):
 
 # --------------------------------------------------------------------------- unions & codecs
 
-ClientMessage = Union[
-    RequestRegisterClient,
-    RequestAgentLogin,
-    RequestAgentLogout,
-    RequestAgentAvailable,
-    RequestAgentNotAvailable,
-    RequestAgentReady,
-    RequestAgentNotReady,
-    RequestAgentAfterCallWork,
-    RequestSubscribeReporting,
-    RequestForceNotReady,
-    RequestForceLogout,
-    RequestAccept,
-    RequestReject,
-    RequestUpdateNotes,
-    RequestCompleteInteraction,
-    RequestSubmitInteraction,
-    Heartbeat,
-    PeerHello,
-    PeerAgentEpochs,
-    PeerInteractions,
-    PeerInteractionsAck,
-]
+ClientMessage = (
+    RequestRegisterClient
+    | RequestAgentLogin
+    | RequestAgentLogout
+    | RequestAgentAvailable
+    | RequestAgentNotAvailable
+    | RequestAgentReady
+    | RequestAgentNotReady
+    | RequestAgentAfterCallWork
+    | RequestSubscribeReporting
+    | RequestForceNotReady
+    | RequestForceLogout
+    | RequestAccept
+    | RequestReject
+    | RequestUpdateNotes
+    | RequestCompleteInteraction
+    | RequestSubmitInteraction
+    | Heartbeat
+    | PeerHello
+    | PeerAgentEpochs
+    | PeerInteractions
+    | PeerInteractionsAck
+)
 
-ServerMessage = Union[
-    EventAck,
-    EventError,
-    EventCurrentAgentStatus,
-    EventResumeToken,
-    EventForcedLogout,
-    EventReportingSnapshot,
-    EventAgentLogin,
-    EventAgentLogout,
-    EventAgentStateChanged,
-    EventInvite,
-    EventInviteRevoked,
-    EventInteraction,
-    EventQueueStatistics,
-    Heartbeat,
-]
+ServerMessage = (
+    EventAck
+    | EventError
+    | EventCurrentAgentStatus
+    | EventResumeToken
+    | EventForcedLogout
+    | EventReportingSnapshot
+    | EventAgentLogin
+    | EventAgentLogout
+    | EventAgentStateChanged
+    | EventInvite
+    | EventInviteRevoked
+    | EventInteraction
+    | EventQueueStatistics
+    | Heartbeat
+)
 
-ReportingEvent = Union[EventReportingSnapshot, EventAgentLogin, EventAgentLogout, EventAgentStateChanged,
-                       EventInteraction, EventQueueStatistics]
+ReportingEvent = (EventReportingSnapshot | EventAgentLogin | EventAgentLogout | EventAgentStateChanged
+                  | EventInteraction | EventQueueStatistics)
 
 CLIENT_TYPES = {cls.__struct_config__.tag: cls for cls in ClientMessage.__args__}
 SERVER_TYPES = {cls.__struct_config__.tag: cls for cls in ServerMessage.__args__}

@@ -82,7 +82,14 @@ class EngineRefusal(Exception):
 
 # ---------------------------------------------------------------------------- state
 
-QUEUED, OFFERED, HELD, COMPLETED, ABANDONED, WITHDRAWN = "queued", "offered", "held", "completed", "abandoned", "withdrawn"
+QUEUED, OFFERED, HELD, COMPLETED, ABANDONED, WITHDRAWN = (
+    "queued",
+    "offered",
+    "held",
+    "completed",
+    "abandoned",
+    "withdrawn",
+)
 ENDED = (COMPLETED, ABANDONED, WITHDRAWN)
 
 
@@ -171,8 +178,15 @@ class RoutingEngine:
 
     # ------------------------------------------------------------------ agents
 
-    def login(self, agent_id: str, penalties: dict[str, int], state: str, now: int,
-              interactions: list[p.HeldInteraction] | tuple = (), acw_until: int | None = None) -> tuple[list[str], list]:
+    def login(
+        self,
+        agent_id: str,
+        penalties: dict[str, int],
+        state: str,
+        now: int,
+        interactions: list[p.HeldInteraction] | tuple = (),
+        acw_until: int | None = None,
+    ) -> tuple[list[str], list]:
         """A login here. ``interactions`` (a failover login) are adopted before anything is
         offered; ``acw_until`` (a failover login in a timed After Call Work) keeps its end, capped
         at the longest After Call Work a queue here sets. Returns (ids adopted, effects)."""
@@ -247,7 +261,9 @@ class RoutingEngine:
             raise EngineRefusal("unknown_queue", f"no queue {interaction.queue!r} here; queues: {sorted(self.queues)}")
         iid = interaction.interaction_id
         if iid in self.interactions:
-            raise EngineRefusal("duplicate_interaction", f"{iid} is already known here ({self.interactions[iid].status})")
+            raise EngineRefusal(
+                "duplicate_interaction", f"{iid} is already known here ({self.interactions[iid].status})"
+            )
         if iid in self.peer:
             raise EngineRefusal("duplicate_interaction", f"{iid} is {self.peer[iid].status} at the peer site")
         item = Tracked(interaction, QUEUED, arrived_ms=min(interaction.created_ms, now))
@@ -316,7 +332,12 @@ class RoutingEngine:
         if item is not None and item.status == COMPLETED and item.agent_id == agent_id:
             return []
         peer = self.peer.get(iid)
-        if (item is None or item.status != HELD) and peer is not None and peer.status == "completed" and peer.agent_id == agent_id:
+        if (
+            (item is None or item.status != HELD)
+            and peer is not None
+            and peer.status == "completed"
+            and peer.agent_id == agent_id
+        ):
             # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
             # the peer died between telling us and reporting it: then this server reports it.
             if peer.reported:
@@ -488,7 +509,12 @@ class RoutingEngine:
                 continue
             if kind == "peer_orphan":
                 record = self.peer.get(key)
-                if record is not None and record.orphan_deadline is not None and record.token == token and record.status == "held":
+                if (
+                    record is not None
+                    and record.orphan_deadline is not None
+                    and record.token == token
+                    and record.status == "held"
+                ):
                     record.status = "ended"
                     lost = p.Interaction(interaction_id=key, media=record.media, queue=record.queue, created_ms=now)
                     effects.append(Report("abandoned", lost, record.agent_id, reason=(
@@ -516,8 +542,10 @@ class RoutingEngine:
     def statistics(self, now: int) -> list[p.QueueStatistics]:
         out = []
         for name, q in self.queues.items():
-            oldest = min((item.arrived_ms for token, item in q.waiting if item.token == token and item.status == QUEUED),
-                         default=None)
+            oldest = min(
+                (item.arrived_ms for token, item in q.waiting if item.token == token and item.status == QUEUED),
+                default=None,
+            )
             finished = q.answered + q.abandoned
             out.append(p.QueueStatistics(
                 queue=name, waiting=q.waiting_count, longest_wait_ms=max(0, now - oldest) if oldest is not None else 0,
@@ -560,7 +588,9 @@ class RoutingEngine:
         if q.config.abandon_after_ms:
             self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)
 
-    def _requeue(self, item: Tracked, now: int, effects: list, event: str, agent_id: str, reason: str | None = None) -> None:
+    def _requeue(
+        self, item: Tracked, now: int, effects: list, event: str, agent_id: str, reason: str | None = None
+    ) -> None:
         """An offer that was not taken: back to the head of its queue."""
         effects.append(Report(event, item.interaction, agent_id, reason=reason))
         self._enqueue(item, now, head=True)
@@ -587,7 +617,9 @@ class RoutingEngine:
         agent_id = item.agent_id
         agent = self.agents.get(agent_id)
         q = self.queues[item.interaction.queue]
-        effects.append(Revoke(agent_id, item.id, "timeout", f"not answered within {q.config.accept_timeout_ms / 1000:g} s"))
+        effects.append(
+            Revoke(agent_id, item.id, "timeout", f"not answered within {q.config.accept_timeout_ms / 1000:g} s")
+        )
         self._requeue(item, now, effects, "offer_timeout", agent_id)
         if agent is None:
             return

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -33,7 +34,7 @@ def _wall_ms() -> int:
 class _Link:
     """One connection attempt: connect, read until closed, write from a bounded queue."""
 
-    def __init__(self, runner: "SessionRunner", link: Any, endpoint: str, url: str):
+    def __init__(self, runner: SessionRunner, link: Any, endpoint: str, url: str):
         self.runner = runner
         self.link = link
         self.endpoint = endpoint

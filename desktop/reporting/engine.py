@@ -22,8 +22,9 @@ Rules (docs/protocol.md, "The reporting stream"; DESIGN.md §2):
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from server_stub import protocol as p
 
@@ -59,7 +60,7 @@ class _Login:
     forced_by: str | None = None
 
     @classmethod
-    def from_report(cls, report: Any) -> "_Login":
+    def from_report(cls, report: Any) -> _Login:
         return cls(report.agent_id, report.name, report.epoch, report.state, report.since_ms, report.login_ms,
                    report.reason, getattr(report, "place", None), getattr(report, "interaction_id", None))
 
@@ -90,7 +91,7 @@ class AgentRow:
     def in_failover(self) -> bool:
         return self.presence in ("server_lost", "moving")
 
-    def copy(self) -> "AgentRow":
+    def copy(self) -> AgentRow:
         """A frozen-in-time copy, so a view shows only what it was told about."""
         return AgentRow(self.agent_id, self.name, self.presence, self.state, self.reason, self.since_ms, self.server,
                         self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,

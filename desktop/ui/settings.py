@@ -132,7 +132,7 @@ def user_values(store: Store) -> dict[str, Any]:
     if isinstance(names, str):
         names, urls = [names], [urls]
     if isinstance(names, list) and isinstance(urls, list) and len(names) == len(urls) and names:
-        values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls)]
+        values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls, strict=True)]
     for key in ("preferred_site", "heartbeat_timeout", "failback"):
         value = store.value(key)
         if value not in (None, ""):

@@ -76,7 +76,9 @@ class Bench:
     def take_sent(self, endpoint: str | None = None, kind: type | None = None) -> list[p.Message]:
         """Messages sent since the last call (on one endpoint's current link, of one type), removed."""
         link = self.link.get(endpoint) if endpoint else None
-        taken = [(l, m) for l, m in self.sent if (link is None or l == link) and (kind is None or isinstance(m, kind))]
+        taken = [
+            (on, m) for on, m in self.sent if (link is None or on == link) and (kind is None or isinstance(m, kind))
+        ]
         for item in taken:
             self.sent.remove(item)
         return [m for _, m in taken]

@@ -50,14 +50,14 @@ _SOCKET_BINDING = (p.RequestRegisterClient, p.RequestAgentLogin, p.RequestAgentA
 @dataclass(eq=False)
 class Conn:
     link: int
-    server: "ModelServer"
+    server: ModelServer
     incarnation: int
     opened: float
     last_rx: float
     last_tx: float
     registered: bool = False
     standby: bool = False
-    login: "Login | None" = None
+    login: Login | None = None
     closed: bool = False
 
 
@@ -91,7 +91,7 @@ class Refusal(Exception):
 
 
 class ModelServer:
-    def __init__(self, name: str, world: "World"):
+    def __init__(self, name: str, world: World):
         self.name = name
         self.world = world
         self.incarnation = 0
@@ -240,9 +240,15 @@ class ModelServer:
         return p.EventAck(request_id=message.request_id, server=self.name, **fields)
 
     def status(self, login: Login) -> p.EventCurrentAgentStatus:
-        return p.EventCurrentAgentStatus(agent_id=AGENT, epoch=login.epoch, server=self.name, state=login.state,
-                                         since_ms=login.since_ms, reason=login.reason,
-                                         interaction_ids=sorted(i for i, h in self.held.items() if h.epoch == login.epoch))
+        return p.EventCurrentAgentStatus(
+            agent_id=AGENT,
+            epoch=login.epoch,
+            server=self.name,
+            state=login.state,
+            since_ms=login.since_ms,
+            reason=login.reason,
+            interaction_ids=sorted(i for i, h in self.held.items() if h.epoch == login.epoch),
+        )
 
     # ------------------------------------------------------------------ interactions (server-initiated)
 
@@ -560,7 +566,7 @@ class World:
             iid = message.interaction_id
             sent = self.complete_sent[iid]
             assert not [rid for rid, _ in sent if rid in self.acked_ids], f"{iid}: completion sent again after its ack"
-            assert link not in [l for _, l in sent], f"{iid}: completion sent twice on link {link}"
+            assert link not in [on for _, on in sent], f"{iid}: completion sent twice on link {link}"
             sent.append((message.request_id, link))
         if isinstance(message, p.RequestAgentLogin):
             holders = [s.name for s in self.servers.values()

@@ -216,7 +216,7 @@ class FailoverMachine(RuleBasedStateMachine):
             return
         world = self.world
         for iid, applied in world.completions.items():
-            for earlier, later in zip(applied, applied[1:]):
+            for earlier, later in zip(applied, applied[1:], strict=False):
                 stale = not world.peer_fencing and later[2] < earlier[2]
                 assert earlier[3] not in world.acked_ids or stale, (iid, applied)
 

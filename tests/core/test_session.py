@@ -240,7 +240,9 @@ def test_an_intent_during_failover_is_pending_then_applied_once_on_the_new_prima
     ready = bench.one("B", p.RequestAgentReady)
     assert ready.epoch == 2
     bench.ack("B", ready, epoch=2)
-    assert bench.take_events(ev.IntentApplied) == [ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)]
+    assert bench.take_events(ev.IntentApplied) == [
+        ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)
+    ]
     keep_alive(bench, 5, "B")
     assert bench.take_sent(kind=p.RequestAgentReady) == [] and bench.session.snapshot().pending == ()
 
@@ -276,7 +278,9 @@ def test_an_intent_unanswered_when_the_primary_dies_is_carried_by_the_failover_l
     # The login restores the state the agent asked for, from the moment it was asked for: applied
     # once on the new login, whether A had applied it or not, and time in state is not restarted.
     assert login.state == p.StateSnapshot(state="ready", since_ms=clicked)
-    assert bench.take_events(ev.IntentApplied) == [ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)]
+    assert bench.take_events(ev.IntentApplied) == [
+        ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)
+    ]
     keep_alive(bench, 5, "B")
     assert bench.take_sent(kind=p.RequestAgentReady) == [] and bench.session.snapshot().pending == ()
 
@@ -433,7 +437,9 @@ def test_bad_credentials_fail_the_login_without_retrying():
     bench.register("A")
     bench.register("B")
     bench.refuse("A", bench.one("A", p.RequestAgentLogin), "bad_credentials", "unknown user or wrong password")
-    assert bench.take_events(ev.LoginFailed) == [ev.LoginFailed("bad_credentials", "unknown user or wrong password", "A")]
+    assert bench.take_events(ev.LoginFailed) == [
+        ev.LoginFailed("bad_credentials", "unknown user or wrong password", "A")
+    ]
     assert "wrong" not in repr(vars(bench.session))
     keep_alive(bench, 30, "A", "B")
     assert bench.take_sent(kind=p.RequestAgentLogin) == []
@@ -606,7 +612,7 @@ def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
         bench.advance(at - bench.now)
         bench.kill("A")  # every attempt is refused
     assert 0.2 <= delays[0] <= 0.4
-    for delay, nominal in zip(delays[1:], (0.5, 1.0, 4.0, 4.0, 4.0)):
+    for delay, nominal in zip(delays[1:], (0.5, 1.0, 4.0, 4.0, 4.0), strict=False):
         assert nominal / 2 <= delay <= nominal
     assert len(set(delays[3:])) == 3  # jittered, not lockstep
     assert bench.session.snapshot().links[0].failures == 6

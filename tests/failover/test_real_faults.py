@@ -135,8 +135,10 @@ STANDBY_ONLY = textwrap.dedent(
     from websockets.asyncio.client import connect
     async def main():
         async with connect(sys.argv[1], proxy=None, ping_interval=None) as ws:
-            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "1", "protocol_version": 1, "client_name": "standby-only"}))
-            await ws.send(json.dumps({"type": "RequestAgentAvailable", "request_id": "2", "agent_id": "1003", "password": "demo"}))
+            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "1", "protocol_version": 1,
+                                      "client_name": "standby-only"}))
+            await ws.send(json.dumps({"type": "RequestAgentAvailable", "request_id": "2", "agent_id": "1003",
+                                      "password": "demo"}))
             while True:
                 message = json.loads(await ws.recv())
                 if message.get("request_id") == "2":
@@ -186,7 +188,9 @@ def test_normal_logout_reports_and_withdraws_the_standby(pair, agents, watchers)
     wire = [e for e in agent.events if e["event"] == "Wire"]
     (request,) = [e for e in wire if e["type"] == "RequestAgentLogout"]
     assert request["endpoint"] == "A"
-    ack = next(i for i, e in enumerate(wire) if e["direction"] == "received" and e["request_id"] == request["request_id"])
+    ack = next(
+        i for i, e in enumerate(wire) if e["direction"] == "received" and e["request_id"] == request["request_id"]
+    )
     withdraw = [i for i, e in enumerate(wire) if e["type"] == "RequestAgentNotAvailable"]
     assert [wire[i]["endpoint"] for i in withdraw] == ["B"]
     assert wire[ack]["type"] == "EventAck" and ack < withdraw[0], wire[-6:]

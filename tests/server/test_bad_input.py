@@ -122,7 +122,9 @@ def test_unsupported_protocol_version(server):
     async def scenario():
         desk, epoch = await good_client(server)
         bad = await WireClient.open(server.url)
-        await bad.send({"type": "RequestRegisterClient", "request_id": "v2", "protocol_version": 2, "client_name": "future"})
+        await bad.send(
+            {"type": "RequestRegisterClient", "request_id": "v2", "protocol_version": 2, "client_name": "future"}
+        )
         error = await bad.expect_error("unsupported_version", request_id="v2")
         assert "1" in error["message"]
         code, _ = await bad.expect_close(allow_messages=False)
@@ -243,7 +245,9 @@ def test_a_client_that_stops_reading_is_closed_4008(make_server, tmp_path):
             await slow.send({**request, "request_id": f"{i:08d}-" + "x" * 50})
             if i % 100 == 0:
                 await asyncio.sleep(0)  # let the log reader thread and the bystander run
-        await async_wait_until(lambda: socket_logged(slow_server, slow, "outbound queue full, closing"), message="queue full")
+        await async_wait_until(
+            lambda: socket_logged(slow_server, slow, "outbound queue full, closing"), message="queue full"
+        )
         slow.ws.transport.resume_reading()
         code, seen = await slow.expect_close(timeout=5)
         assert code == CloseCode.RATE_LIMITED, code

@@ -133,7 +133,9 @@ def test_add_agent_creates_a_directory_the_server_accepts(tmp_path):
             for agent, password in (("agent.42", "demo"), ("1001", "demo")):  # the demo directory is not loaded
                 answer = await client.request({"type": "RequestAgentLogin", "agent_id": agent, "password": password})
                 assert answer["type"] == "EventError" and answer["code"] == "bad_credentials", answer
-            answer = await client.request({"type": "RequestSubscribeReporting", "user_id": "boss", "password": "pw-boss"})
+            answer = await client.request(
+                {"type": "RequestSubscribeReporting", "user_id": "boss", "password": "pw-boss"}
+            )
             assert answer["type"] == "EventAck", answer
             snapshot = await client.expect("EventReportingSnapshot")
             assert [a["agent_id"] for a in snapshot["agents"]] == ["agent.42"]

@@ -140,7 +140,9 @@ def test_peer_fencing_and_losing_the_peer(pair):
         await ready(desk2, ack2["epoch"])
         # A still knows epoch 2 exists: the epoch-1 token stays stale even with the peer gone ...
         stale = await connect_registered(a.url)
-        refused = await stale.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
+        refused = await stale.request(
+            {"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]}
+        )
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
         # ... while the desktop that moved to B comes back with its epoch-2 token.
         back, ack3, _ = await login_agent(a.url, "1001", token=ack_b["resume_token"], epoch=3)
