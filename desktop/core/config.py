@@ -40,7 +40,7 @@ FailbackPolicy = Literal["never", "when-idle"]
 class SessionConfig:
     """Settings of one session. ``endpoints`` is ordered: the preferred site first.
 
-    ``endpoints`` accepts ``Site`` objects or ``(name, url)`` pairs.
+    ``endpoints`` holds ``Site`` objects (``(name, url)`` pairs are converted too).
     """
 
     endpoints: tuple[Site, ...]

@@ -473,7 +473,7 @@ class World:
         self.servers: dict[str, ModelServer] = {}
         for name in ("A", "B"):
             self.servers[name] = ModelServer(name, self)
-        config = SessionConfig(endpoints=[("A", "ws://a"), ("B", "ws://b")], failback=failback)
+        config = SessionConfig(endpoints=(p.Site("A", "ws://a"), p.Site("B", "ws://b")), failback=failback)
         self.session = AgentSession(config, random.Random(seed))
         self.timers: dict[object, float] = {}
         self.conn_of: dict[int, Conn] = {}

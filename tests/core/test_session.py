@@ -599,7 +599,7 @@ def test_a_logout_clicked_during_a_refused_release_is_sent_on_the_login_kept():
 
 
 def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
-    config = SessionConfig(endpoints=[("A", "ws://a.test")], retry_delays=(0.5, 1.0, 4.0), retry_jitter=0.5,
+    config = SessionConfig(endpoints=(p.Site("A", "ws://a.test"),), retry_delays=(0.5, 1.0, 4.0), retry_jitter=0.5,
                            initial_delay_range=(0.2, 0.4))
     bench = Bench(config)
     bench.feed(bench.session.start)
@@ -620,13 +620,13 @@ def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
 
 def test_config_rejects_nonsense():
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[])
+        SessionConfig(endpoints=())
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[("A", "ws://a"), ("A", "ws://b")])
+        SessionConfig(endpoints=(p.Site("A", "ws://a"), p.Site("A", "ws://b")))
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[("A", "ws://a")], heartbeat_interval=2.0, heartbeat_timeout=1.0)
+        SessionConfig(endpoints=(p.Site("A", "ws://a"),), heartbeat_interval=2.0, heartbeat_timeout=1.0)
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[("A", "ws://a")], failback="always")
+        SessionConfig(endpoints=(p.Site("A", "ws://a"),), failback="always")
 
 
 def test_undecodable_frames_are_reported_and_count_as_liveness():

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from desktop.core.config import SessionConfig
+from server_stub import protocol as p
 from tests.support.agents import AgentProcess
 from tests.support.reporting import ReportingWatcher
 from tests.support.servers import REPO, wait_until
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 # declared dead HEARTBEAT_TIMEOUT after the last frame heard, and the last heartbeat came at most
 # one server interval (our heartbeat_interval, which the server adopts) before the hang. MARGIN
 # covers the lazy link timer and two processes sharing a loaded 2-core machine.
-_DEFAULTS = SessionConfig(endpoints=[("A", "ws://a")])
+_DEFAULTS = SessionConfig(endpoints=(p.Site("A", "ws://a"),))
 HEARTBEAT_TIMEOUT, HEARTBEAT_INTERVAL = _DEFAULTS.heartbeat_timeout, _DEFAULTS.heartbeat_interval
 MARGIN = 0.5
 
