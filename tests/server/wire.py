@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import ssl as ssl_module
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -54,7 +55,7 @@ class WireClient:
     @classmethod
     async def open(cls, url: str, *, heartbeat: float | None = 0.2, ssl: ssl_module.SSLContext | None = None,
                    open_timeout: float = DEFAULT_TIMEOUT, max_size: int | None = None) -> WireClient:
-        kwargs = {"ssl": ssl} if ssl is not None else {}
+        kwargs: dict[str, Any] = {"ssl": ssl} if ssl is not None else {}
         ws = await connect(url, open_timeout=open_timeout, ping_interval=None, compression=None,
                            max_size=max_size, proxy=None, close_timeout=1, **kwargs)
         return cls(ws, heartbeat)
@@ -253,7 +254,7 @@ async def available(client: WireClient, agent_id: str, *, password: str | None =
 
 
 async def subscribe(url: str, *, user: str = SUPERVISOR, resume: dict | None = None,
-                    **kwargs) -> tuple[WireClient, dict, dict | None]:
+                    **kwargs) -> tuple[WireClient, dict, Any]:
     """A supervisor's reporting socket: (client, EventAck, EventReportingSnapshot or None on replay)."""
     client = await connect_registered(url, "supervisor-view", **kwargs)
     message = {"type": "RequestSubscribeReporting", "user_id": user, "password": PASSWORD}
