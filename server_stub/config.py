@@ -162,9 +162,12 @@ class _QueueTable(msgspec.Struct, forbid_unknown_fields=True):
     members: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = {}  # agent id -> penalty
 
     def config(self) -> QueueConfig:
-        ms = lambda seconds: None if seconds is None else int(round(seconds * 1000))  # noqa: E731
-        return QueueConfig(name=self.name, accept_timeout_ms=ms(self.accept_timeout), acw_ms=ms(self.after_call_work),
-                           abandon_after_ms=ms(self.abandon_after),
+        def ms(seconds: float) -> int:
+            return int(round(seconds * 1000))
+
+        return QueueConfig(name=self.name, accept_timeout_ms=ms(self.accept_timeout),
+                           acw_ms=ms(self.after_call_work) if self.after_call_work is not None else None,
+                           abandon_after_ms=ms(self.abandon_after) if self.abandon_after is not None else None,
                            service_level_target_ms=ms(self.service_level_target), members=tuple(self.members.items()))
 
 
@@ -172,7 +175,8 @@ class _SiteFile(msgspec.Struct, forbid_unknown_fields=True):
     """A site configuration file; clients read only ``site``, servers everything else."""
 
     site: list[Site] = []
-    server: _ServerTable = msgspec.field(default_factory=_ServerTable)
+    # _ServerTable is built at run time (msgspec.defstruct), which a static type cannot name.
+    server: _ServerTable = msgspec.field(default_factory=_ServerTable)  # type: ignore[valid-type]
     not_ready_reason: list[ReasonInfo] | None = None
     disposition: list[ReasonInfo] | None = None
     queue: list[_QueueTable] = []

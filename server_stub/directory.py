@@ -15,15 +15,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, get_args
 
 import msgspec
 import tomli_w
 
 from . import tomlfile
-from .protocol import AgentId
+from .protocol import AgentId, Role
 
-ROLES = ("agent", "supervisor", "carrier")
+ROLES: tuple[Role, ...] = get_args(Role)
 _ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # scrypt cost: n=2**14, r=8 (about 16 MiB and ~0.1 s here); logins after a failover use resume
 # tokens instead, so this cost is paid once per working day, not during a failover storm.
@@ -87,7 +87,7 @@ class _AgentEntry(msgspec.Struct, forbid_unknown_fields=True):
     id: AgentId
     name: str
     password_hash: str
-    role: Literal[ROLES] = "agent"
+    role: Role = "agent"
     queues: list[str] | dict[str, Penalty] = []  # names (penalty 0), or name -> penalty
     skills: list[str] = []
 

@@ -65,6 +65,10 @@ class Refused(Exception):
         self.message = message
 
 
+# A link that failed or was lost, or a request the server refused: for a client that treats them alike.
+SESSION_ERRORS: tuple[type[Exception], ...] = (*LINK_ERRORS, Refused)
+
+
 # --------------------------------------------------------------------------- reconnect pacing
 
 

@@ -187,7 +187,7 @@ class SiteLink:
                     conn.abort()
             except asyncio.CancelledError:
                 raise
-            except (*link.LINK_ERRORS, link.Refused) as exc:
+            except link.SESSION_ERRORS as exc:
                 log.debug("site %s: %s", self.name, exc)
             if self.up.is_set():
                 self.up.clear()

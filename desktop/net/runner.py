@@ -91,9 +91,11 @@ class _Link:
                 runner.feed(runner.session.link_closed, self.link, code=code)
 
     async def _write(self) -> None:
+        ws = self.ws
+        assert ws is not None, "the writer starts once connected"
         try:
             while (frame := await self.outbound.get()) is not None:
-                await self.ws.send(frame)
+                await ws.send(frame)
         except ConnectionClosed:
             pass
 

@@ -211,7 +211,7 @@ class _Link:
             outcome = "auth"
             self._set_status(f"no password: {exc}")
             return outcome
-        except (*link.LINK_ERRORS, ActionRefused) as exc:
+        except link.SESSION_ERRORS as exc:
             lost_reason = conn.end_reason() if conn is not None else str(exc) or type(exc).__name__
             log.info("reporting %s: %s", self.name, exc)
         finally:

@@ -369,7 +369,7 @@ class ReportingEngine:
             login.interaction_id = None
         else:
             return
-        self._recompute(agent_id, now_ms)
+        self._recompute(login.agent_id, now_ms)
 
     def _queue_statistics(self, sv: ServerStatus, msg: Any, now_ms: int) -> None:
         self._set_queues(sv, msg.queues, now_ms)
@@ -411,7 +411,7 @@ class ReportingEngine:
             row = self.rows[agent_id] = AgentRow(agent_id)
             self.counts[row.count_key] += 1
         old_key, old_server = row.count_key, row.server if row.presence == "logged_in" else None
-        if best is not None and best_sv.live:
+        if best is not None and best_sv is not None and best_sv.live:
             if row.presence != "logged_in" or row.server != best_sv.name:
                 self._arrived(row, best_sv.name, now_ms)
             row.presence = "logged_in"
@@ -426,7 +426,7 @@ class ReportingEngine:
             row.forced_by = best.forced_by
             row.logout_reason = None
             row.lost_since_ms = None
-        elif best is not None:  # held by a server whose stream is lost (or not yet re-read)
+        elif best is not None and best_sv is not None:  # held by a server whose stream is lost (or not yet re-read)
             if row.presence != "server_lost":
                 row.lost_since_ms = best_sv.lost_since_ms or now_ms
                 row.since_ms = row.lost_since_ms
