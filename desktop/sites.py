@@ -11,6 +11,8 @@ from server_stub import tomlfile
 from server_stub.protocol import Site
 from server_stub.resources import resource_path
 
+__all__ = ["Site", "SitesError", "load_sites"]  # Site: the UI reads it here, not from the wire module
+
 
 class SitesError(ValueError):
     """The site file is missing, not TOML, or its sites are not usable; the message names the file."""

@@ -21,10 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, get_args
 
-from server_stub.protocol import Site
-
 from ..core.config import FailbackPolicy
-from ..sites import load_sites
+from ..sites import Site, load_sites
 
 SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
 DEFAULT_IT_FILE = Path("/etc/agent-desktop/settings.toml")
