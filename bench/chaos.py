@@ -37,13 +37,22 @@ def positive(kind):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=positive(int), default=20, help="agent-cli processes (default 20)")
-    parser.add_argument("--cycles", type=positive(int), default=10, help="kills in all, alternating A and B (default 10)")
+    parser.add_argument(
+        "--cycles", type=positive(int), default=10, help="kills in all, alternating A and B (default 10)"
+    )
     parser.add_argument("--rate", type=positive(float), default=4.0, help="interactions per second (default 4)")
     parser.add_argument("--duration", type=positive(float), default=40.0, help="seconds of traffic (default 40)")
     parser.add_argument("--down-time", type=float, default=0.5, help="seconds a killed server stays down (default 0.5)")
-    parser.add_argument("--talk-time", type=positive(float), default=1.0, help="seconds an agent holds each interaction (default 1)")
+    parser.add_argument(
+        "--talk-time", type=positive(float), default=1.0, help="seconds an agent holds each interaction (default 1)"
+    )
     parser.add_argument("--answer-delay", type=float, default=0.2, help="seconds before an agent accepts (default 0.2)")
-    parser.add_argument("--drain", type=float, default=20.0, help="seconds allowed after the traffic for every interaction to end (default 20)")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=20.0,
+        help="seconds allowed after the traffic for every interaction to end (default 20)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
@@ -55,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
                                     drain=args.drain, seed=args.seed, log=not args.quiet))
     figures = ledger.compute()
     print(ledger.text())
-    figures = {**figures, "rate": args.rate, "duration_s": args.duration, "elapsed_s": round(time.monotonic() - started, 1)}
+    figures = {
+        **figures,
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
     print(json.dumps(figures))
     broken = (figures["lost"] or figures["completed_twice"] or figures["double_offers"]
               or figures["carrier_disagreements"] or figures["queue_stats_mismatches"])

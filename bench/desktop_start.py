@@ -42,7 +42,9 @@ def one_run(mode: str, platform: str, settings_file: Path | None) -> dict:
         result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     probes = {line.split()[1]: line.split()[2:] for line in result.stdout.splitlines() if line.startswith("probe ")}
     if result.returncode != 0 or "shown" not in probes or (mode == "login" and "logged_in" not in probes):
-        raise RuntimeError(f"agent-desktop did not report ({result.returncode}):\n{result.stdout}\n{result.stderr[-2000:]}")
+        raise RuntimeError(
+            f"agent-desktop did not report ({result.returncode}):\n{result.stdout}\n{result.stderr[-2000:]}"
+        )
     out = {"shown_s": float(probes["shown"][0]) - started}
     if mode == "login":
         out["rss_kib"] = int(probes["logged_in"][1].split("=")[1])

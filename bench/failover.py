@@ -37,10 +37,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.figures import pct  # noqa: E402
 from desktop.core import events as ev  # noqa: E402
-from desktop.core.config import Endpoint, SessionConfig  # noqa: E402
+from desktop.core.config import SessionConfig  # noqa: E402
 from desktop.core.session import AgentSession  # noqa: E402
 from desktop.net.runner import SessionRunner  # noqa: E402
 from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
+from server_stub.protocol import Site  # noqa: E402
 from tests.support.reporting import ReportingWatcher  # noqa: E402
 from tests.support.servers import server_pair  # noqa: E402
 
@@ -49,7 +50,9 @@ class OneAgent:
     """The product's session on this loop, with its events collected for timing."""
 
     def __init__(self, urls: list[str]):
-        config = SessionConfig(endpoints=tuple(Endpoint(n, u) for n, u in zip("AB", urls)), client_name="bench")
+        config = SessionConfig(
+            endpoints=tuple(Site(n, u) for n, u in zip("AB", urls, strict=False)), client_name="bench"
+        )
         self.session = AgentSession(config, rng=random.Random())
         self.events: list[tuple[float, object]] = []
         self.changed = asyncio.Event()
@@ -109,7 +112,10 @@ async def single_agent_trials(trials: int) -> dict:
                     if kind == "sigstop":
                         a.sigcont()
                 # Restored means the state, its reason and its time in state.
-                assert (event.state, event.reason, event.since_ms) == ("not_ready", "lunch", before.since_ms), (before, event)
+                assert (event.state, event.reason, event.since_ms) == ("not_ready", "lunch", before.since_ms), (
+                    before,
+                    event,
+                )
                 results[kind].append(t - t0)
                 agent.close()
     finally:
@@ -143,7 +149,7 @@ def double_logins(streams: list[tuple[str, ReportingWatcher]], gone: list[tuple[
     for server, w in streams:
         open_here: dict[str, _Login] = {}
         events = list(w.events)  # first: arrival times are recorded before their events
-        for t, e in zip(list(w.arrived_at), events):
+        for t, e in zip(list(w.arrived_at), events, strict=False):
             reports = (e["agents"] if e["type"] == "EventReportingSnapshot" else
                        [e["agent"]] if e["type"] == "EventAgentLogin" else [])
             for report in reports:
@@ -165,9 +171,12 @@ def double_logins(streams: list[tuple[str, ReportingWatcher]], gone: list[tuple[
                 if (first.server != second.server and first.start < second.end and second.start < first.end
                         and agent not in doubles):
                     overlap = min(first.end, second.end) - max(first.start, second.start)
-                    doubles[agent] = {"agent": agent, "logins": [f"{first.server}@{first.epoch}", f"{second.server}@{second.epoch}"],
-                                      "overlap_ms": round(overlap * 1000, 1) if overlap != math.inf else None,
-                                      "ended": second.reason or "never seen"}
+                    doubles[agent] = {
+                        "agent": agent,
+                        "logins": [f"{first.server}@{first.epoch}", f"{second.server}@{second.epoch}"],
+                        "overlap_ms": round(overlap * 1000, 1) if overlap != math.inf else None,
+                        "ended": second.reason or "never seen",
+                    }
     return {"double_logins": len(doubles), "double_login_examples": list(doubles.values())[:5]}
 
 
@@ -257,14 +266,18 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
                 # Only meaningful when every agent made it; otherwise null (the summary says so).
                 "storm_all_relogged_ms": round((max(r["t"] for r in relogged) - t0) * 1000, 1) if complete else None,
                 "storm_last_relogged_ms": round((max(r["t"] for r in relogged) - t0) * 1000, 1) if relogged else None,
-                "storm_p50_relogged_ms": round((pct([r["t"] for r in relogged], 50) - t0) * 1000, 1) if relogged else None,
+                "storm_p50_relogged_ms": round((pct([r["t"] for r in relogged], 50) - t0) * 1000, 1)
+                if relogged
+                else None,
                 # RequestAgentLogin sent per agent from the kill on (swarm-side counts, all agents).
                 "storm_attempts_per_agent": round(sum(attempts) / len(attempts), 3) if attempts else None,
                 "storm_max_attempts": max(attempts) if attempts else None,
                 "storm_logged_in_at_end": sum(s["logged_in"] for s in summaries),
                 **double_logins(watchers, gone),
                 "storm_errors": len(count("error")),
-                "storm_error_kinds": dict(collections.Counter(f"{r['event']}: {r['detail']}" for r in count("error")).most_common(5)),
+                "storm_error_kinds": dict(
+                    collections.Counter(f"{r['event']}: {r['detail']}" for r in count("error")).most_common(5)
+                ),
                 # Agents that changed server before the kill (a link declared dead while the
                 # morning logins loaded the machine); they are not part of the storm figures.
                 "storm_morning_moves": early,

@@ -111,9 +111,28 @@ accept_timeout = 30
 def start_server(agents: Path, config: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "INTERACTION_SERVER_SECRET": "bench-secret-0123456789", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "server_stub", "--name", "A", "--port", str(port), "--agents", str(agents),
-                             "--config", str(config), "--log-level", "WARNING"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server_stub",
+            "--name",
+            "A",
+            "--port",
+            str(port),
+            "--agents",
+            str(agents),
+            "--config",
+            str(config),
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ready = threading.Event()
 
     def pump():
@@ -199,12 +218,13 @@ async def worker(url: str, first: int, count: int) -> None:
     async def guarded(name: str) -> None:
         try:
             await agent(name)
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, counted as an error
+        except Exception as exc:
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
 
     tasks = [asyncio.create_task(guarded(agent_id(i))) for i in range(first, first + count)]
     deadline = mono() + LOGIN_DEADLINE_S
-    while ready[0] + len(errors) < count and mono() < deadline:
+    # Polled: every agent's login task counts itself in ``ready`` or ``errors``; this waits for all.
+    while ready[0] + len(errors) < count and mono() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     print(json.dumps({"ready": ready[0], "errors": errors[:5], "error_count": len(errors)}), flush=True)
     await until_stdin_line()
@@ -304,7 +324,9 @@ class Carrier:
         return True
 
 
-def phase_figures(ids: list[str], submitted: dict[str, float], invited: dict[str, float], window_s: float = 0.0) -> dict:
+def phase_figures(
+    ids: list[str], submitted: dict[str, float], invited: dict[str, float], window_s: float = 0.0
+) -> dict:
     """Latency and throughput of one phase; ``window_s``: the nominal submission window (routing
     cannot be faster than the input, so the throughput is offers over at least that window)."""
     offered = [i for i in ids if i in invited]
@@ -341,7 +363,8 @@ async def run(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         agents_file, config = write_site(Path(tmp), args.agents)
         server, url = start_server(agents_file, config)
-        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+        # Started before any load exists (Popen returns at once); the loop has nothing else to do yet.
+        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
         try:
             echo_url = f"ws://127.0.0.1:{echo.stdout.readline().strip()}"
             t0 = mono()
@@ -359,8 +382,12 @@ async def run(args) -> dict:
             login_s = mono() - t0
             if ready < args.agents:
                 samples = [e for r in logins for e in r["errors"]]
-                raise SystemExit(f"only {ready} of {args.agents} agents logged in ({login_errors} errors, e.g. {samples[:2]})")
-            print(f"{ready} agents logged in and Ready in {login_s:.1f} s over {workers_n} worker processes", flush=True)
+                raise SystemExit(
+                    f"only {ready} of {args.agents} agents logged in ({login_errors} errors, e.g. {samples[:2]})"
+                )
+            print(
+                f"{ready} agents logged in and Ready in {login_s:.1f} s over {workers_n} worker processes", flush=True
+            )
             ping = spawn("--pinger", echo_url)
             children.append(ping)
             await asyncio.to_thread(answer, ping, "pinger")
@@ -396,14 +423,24 @@ async def run(args) -> dict:
     burst["saturated"] = bool(burst["routing_s"] and burst["submit_s"] is not None
                               and burst["routing_s"] > 1.5 * burst["submit_s"])
     return {
-        "agents": args.agents, "workers": workers_n, "rate": args.rate, "duration_s": args.duration,
-        "offer_p50_ms": steady["offer_p50_ms"], "offer_p99_ms": steady["offer_p99_ms"],
+        "agents": args.agents,
+        "workers": workers_n,
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "offer_p50_ms": steady["offer_p50_ms"],
+        "offer_p99_ms": steady["offer_p99_ms"],
         "routed_per_s": steady["routed_per_s"],
-        "burst_routed_per_s": burst["routed_per_s"], "burst_saturated": burst["saturated"],
-        "raw_rtt_p50_ms": rounded(pct(rtts, 50), 2), "raw_rtt_p99_ms": rounded(pct(rtts, 99), 2), "raw_rtt_samples": len(rtts),
-        "steady": {**steady, "all_completed": steady_done}, "burst": {**burst, "all_completed": burst_done},
-        "completed": completed, "login_s": round(login_s, 1),
-        "errors": login_errors + len(carrier.errors), "carrier_errors": carrier.errors[:3],
+        "burst_routed_per_s": burst["routed_per_s"],
+        "burst_saturated": burst["saturated"],
+        "raw_rtt_p50_ms": rounded(pct(rtts, 50), 2),
+        "raw_rtt_p99_ms": rounded(pct(rtts, 99), 2),
+        "raw_rtt_samples": len(rtts),
+        "steady": {**steady, "all_completed": steady_done},
+        "burst": {**burst, "all_completed": burst_done},
+        "completed": completed,
+        "login_s": round(login_s, 1),
+        "errors": login_errors + len(carrier.errors),
+        "carrier_errors": carrier.errors[:3],
         "clock": "CLOCK_MONOTONIC in every process",
     }
 
@@ -411,10 +448,16 @@ async def run(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=2000, help="logged-in Ready agents (default: 2000)")
-    parser.add_argument("--rate", type=float, default=200.0, help="interactions per second in the steady phase (default: 200)")
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="interactions per second in the steady phase (default: 200)"
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of steady submissions (default: 5)")
-    parser.add_argument("--burst", type=int, default=2000,
-                        help="interactions sent back to back after the steady phase, to find capacity (default: 2000; 0: none)")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=2000,
+        help="interactions sent back to back after the steady phase, to find capacity (default: 2000; 0: none)",
+    )
     parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2),
                         help="processes the agents' sockets are spread over (default: the number of CPUs, at least 2)")
     parser.add_argument("--worker", nargs=3, metavar=("URL", "FIRST", "COUNT"), help=argparse.SUPPRESS)
@@ -435,9 +478,14 @@ def main() -> None:
           f"{result['routed_per_s']} routed/s ({steady['offered']}/{steady['submitted']} offered); "
           f"raw websockets RTT p50 {result['raw_rtt_p50_ms']} ms", flush=True)
     if burst["submitted"]:
-        print(f"burst of {burst['submitted']}: sent at {burst['submit_per_s']}/s, routed at {burst['routed_per_s']}/s "
-              f"({burst['offered']} offered; {'submissions outran routing: this is capacity' if burst['saturated'] else 'routing kept up with the sender: capacity is at least this'}); "
-              f"{result['errors']} errors", flush=True)
+        verdict = ("submissions outran routing: this is capacity" if burst["saturated"]
+                   else "routing kept up with the sender: capacity is at least this")
+        print(
+            f"burst of {burst['submitted']}: sent at {burst['submit_per_s']}/s, routed at {burst['routed_per_s']}/s "
+            f"({burst['offered']} offered; {verdict}); "
+            f"{result['errors']} errors",
+            flush=True,
+        )
     print(json.dumps(result))
 
 

@@ -115,11 +115,30 @@ async def serve(name: str, port: int, first_id: int, count: int, rate: float) ->
             async for frame in ws:
                 message = p.decode_client(frame)
                 if isinstance(message, p.RequestRegisterClient):
-                    await ws.send(p.encode(p.EventAck(request_id=message.request_id, server=name, protocol_version=1,
-                                                      heartbeat_interval_ms=500, heartbeat_timeout_ms=5000, reasons=[])))
+                    await ws.send(
+                        p.encode(
+                            p.EventAck(
+                                request_id=message.request_id,
+                                server=name,
+                                protocol_version=1,
+                                heartbeat_interval_ms=500,
+                                heartbeat_timeout_ms=5000,
+                                reasons=[],
+                            )
+                        )
+                    )
                 elif isinstance(message, p.RequestSubscribeReporting):
-                    await ws.send(p.encode(p.EventAck(request_id=message.request_id, server=name, stream_id=stream_id,
-                                                      resume_token="bench.token", token_expires_ms=int(time.time() * 1000) + 3_600_000)))
+                    await ws.send(
+                        p.encode(
+                            p.EventAck(
+                                request_id=message.request_id,
+                                server=name,
+                                stream_id=stream_id,
+                                resume_token="bench.token",
+                                token_expires_ms=int(time.time() * 1000) + 3_600_000,
+                            )
+                        )
+                    )
                     await ws.send(p.encode(population.snapshot(stream_id)))
                     if pump is None:
                         pump = asyncio.create_task(emit(ws))
@@ -171,16 +190,17 @@ def run_view(args) -> dict:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QStyledItemDelegate
 
-    from desktop.reporting.client import Endpoint, ReportingClient
+    from desktop.reporting.client import ReportingClient
     from desktop.reporting.engine import ReportingEngine
     from desktop.supervisor.model import COL_STATE
     from desktop.supervisor.window import SupervisorWindow
+    from server_stub.protocol import Site
     from tests.support.servers import free_port
 
     per_server = args.agents // 2
     ports = [free_port(), free_port()]
     servers = []
-    for i, (name, port) in enumerate(zip("AB", ports)):
+    for i, (name, port) in enumerate(zip("AB", ports, strict=True)):
         servers.append(subprocess.Popen(
             [sys.executable, __file__, "--serve", name, str(port), str(100_000 + i * per_server), str(per_server),
              str(args.rate / 2)], stdout=subprocess.PIPE, text=True))
@@ -193,8 +213,13 @@ def run_view(args) -> dict:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     engine = ReportingEngine(["A", "B"])
-    client = ReportingClient(engine, [Endpoint(n, f"ws://127.0.0.1:{port}") for n, port in zip("AB", ports)], "sup1",
-                             lambda: "unused", heartbeat_interval=1.0)
+    client = ReportingClient(
+        engine,
+        [Site(n, f"ws://127.0.0.1:{port}") for n, port in zip("AB", ports, strict=True)],
+        "sup1",
+        lambda: "unused",
+        heartbeat_interval=1.0,
+    )
     window = SupervisorWindow(engine, actions=client, link_status=lambda s: client.links[s].status)
     window.resize(1600, args.height)
     window.show()
@@ -245,7 +270,12 @@ def run_view(args) -> dict:
                 if agent_id in on_screen:
                     del on_screen[agent_id]
                     counters["superseded"] += 1
-                if at is not None and at < visible and row.presence == "logged_in" and row.since_ms >= state["start_ms"]:
+                if (
+                    at is not None
+                    and at < visible
+                    and row.presence == "logged_in"
+                    and row.since_ms >= state["start_ms"]
+                ):
                     on_screen[agent_id] = row.since_ms
     model.apply = apply_and_time
 
@@ -430,10 +460,17 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=2000.0, help="events per second, both servers together")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement per phase")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--height", type=int, default=1080, help="window height in pixels: 1080 shows about 45 rows, as on a full-HD screen")
+    parser.add_argument(
+        "--height",
+        type=int,
+        default=1080,
+        help="window height in pixels: 1080 shows about 45 rows, as on a full-HD screen",
+    )
     parser.add_argument("--no-naive", dest="naive", action="store_false",
                         help="skip the naive per-event model baseline")
-    parser.add_argument("--serve", nargs=5, metavar=("NAME", "PORT", "FIRST_ID", "COUNT", "RATE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", nargs=5, metavar=("NAME", "PORT", "FIRST_ID", "COUNT", "RATE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve:
         name, port, first, count, rate = args.serve
@@ -467,27 +504,33 @@ def main() -> int:
              "p99 event-to-screen: NO SAMPLES in at least one phase, nothing measured (NOT MET)"))
     print(f"(reference: classic supervisor desktops cap near 31 updates/s and 50 agents; this run: "
           f"{rate:.0f} events/s over {args.agents} agents, {view['visible_rows']} rows on screen)")
-    print(json.dumps({
-        "agents": args.agents,
-        "events_per_s": rate,
-        "busy_fraction": worst_busy,
-        "event_to_screen_p99_ms": worst_p99,
-        "event_to_screen_samples": samples,
-        "event_to_screen_unpainted_at_end": sum(ph["event_to_screen_unpainted_at_end"] for ph in phases),
-        "event_to_screen_superseded": sum(ph["event_to_screen_superseded"] for ph in phases),
-        "source": "2 synthetic reporting-server processes over loopback websockets; product client, engine, model, window offscreen",
-        "window": f"1600x{args.height}",
-        "flush_hz": view["flush_hz"],
-        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "cpus": os.cpu_count(),
-        "visible_rows": view["visible_rows"],
-        "phases": phases,
-        "baseline": {"what": "same event stream decoded and applied to the Qt-free engine alone", **baseline},
-        "ratio_view_to_engine_cpu_per_event": ratio,
-        "naive_baseline": naive,
-        "ratio_naive_to_view_cpu_per_event_sorted_by_state": (
-            round(naive["cpu_us_per_event"] / phases[-1]["gui_cpu_us_per_event"], 1) if naive else None),
-    }))
+    print(
+        json.dumps(
+            {
+                "agents": args.agents,
+                "events_per_s": rate,
+                "busy_fraction": worst_busy,
+                "event_to_screen_p99_ms": worst_p99,
+                "event_to_screen_samples": samples,
+                "event_to_screen_unpainted_at_end": sum(ph["event_to_screen_unpainted_at_end"] for ph in phases),
+                "event_to_screen_superseded": sum(ph["event_to_screen_superseded"] for ph in phases),
+                "source": "2 synthetic reporting-server processes over loopback websockets; "
+                          "product client, engine, model, window offscreen",
+                "window": f"1600x{args.height}",
+                "flush_hz": view["flush_hz"],
+                "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+                "cpus": os.cpu_count(),
+                "visible_rows": view["visible_rows"],
+                "phases": phases,
+                "baseline": {"what": "same event stream decoded and applied to the Qt-free engine alone", **baseline},
+                "ratio_view_to_engine_cpu_per_event": ratio,
+                "naive_baseline": naive,
+                "ratio_naive_to_view_cpu_per_event_sorted_by_state": (
+                    round(naive["cpu_us_per_event"] / phases[-1]["gui_cpu_us_per_event"], 1) if naive else None
+                ),
+            }
+        )
+    )
     return 0
 
 

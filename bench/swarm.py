@@ -16,14 +16,15 @@ import sys
 import time
 
 from desktop.core import events as ev
-from desktop.core.config import Endpoint, SessionConfig
+from desktop.core.config import SessionConfig
 from desktop.core.session import AgentSession
 from desktop.net.runner import SessionRunner
 from server_stub import protocol as p
+from server_stub.protocol import Site
 
 
 class SwarmAgent:
-    def __init__(self, agent_id: str, config: SessionConfig, swarm: "Swarm"):
+    def __init__(self, agent_id: str, config: SessionConfig, swarm: Swarm):
         self.agent_id = agent_id
         self.swarm = swarm
         self.session = AgentSession(config, rng=random.Random(agent_id))
@@ -61,7 +62,7 @@ class SwarmAgent:
 
 class Swarm:
     def __init__(self, agent_ids: list[str], urls: list[str], password: str):
-        config = SessionConfig(endpoints=tuple(Endpoint(chr(65 + i), u) for i, u in enumerate(urls)),
+        config = SessionConfig(endpoints=tuple(Site(chr(65 + i), u) for i, u in enumerate(urls)),
                                client_name="bench-swarm")
         self.password = password
         self.agents = [SwarmAgent(a, config, self) for a in agent_ids]

@@ -2,9 +2,9 @@
 
 Every core event is printed as one JSON object per line with ``t`` (monotonic seconds, comparable
 across processes on one machine) and ``event`` (its type); with ``--trace-wire`` every frame but
-heartbeats too (``event`` "Wire", ``direction`` sent/received, ``endpoint``, ``type``, ``request_id``). Commands are read from stdin, one per
-line: ``ready``, ``notready REASON``, ``acw``, ``accept ID``, ``reject ID``, ``notes ID TEXT``,
-``done ID DISPOSITION [NOTES]``, ``logout``, ``quit``.
+heartbeats too (``event`` "Wire", ``direction`` sent/received, ``endpoint``, ``type``, ``request_id``).
+Commands are read from stdin, one per line: ``ready``, ``notready REASON``, ``acw``, ``accept ID``,
+``reject ID``, ``notes ID TEXT``, ``done ID DISPOSITION [NOTES]``, ``logout``, ``quit``.
 
 ``--auto-answer`` makes a scripted agent: it accepts every offer after ``--answer-delay``, writes
 notes halfway through ``--talk-time``, completes with ``--disposition`` and, after ``--wrap-time``
@@ -26,7 +26,7 @@ import msgspec
 from server_stub import protocol as p
 
 from .core import events as ev
-from .core.config import Endpoint, SessionConfig
+from .core.config import SessionConfig
 from .core.session import AgentSession
 from .credentials import obtain_password
 from .net.runner import SessionRunner
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="initial state: ready, not_ready[:REASON] or acw (default: not_ready)")
     parser.add_argument("--place", help="place/extension")
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: system store)")
-    parser.add_argument("--heartbeat-timeout", type=float, help="seconds of silence before a link is dead (default 1.5)")
+    parser.add_argument(
+        "--heartbeat-timeout", type=float, help="seconds of silence before a link is dead (default 1.5)"
+    )
     parser.add_argument("--failback", choices=["never", "when-idle"], default="never")
     parser.add_argument("--failback-hold", type=_seconds,
                         help="when-idle: seconds the preferred site must be a healthy secondary first (default 5)")
@@ -81,12 +83,15 @@ def _seconds(text: str) -> float:
     return value
 
 
-def endpoints_from_args(args) -> list[Endpoint]:
-    if args.servers:
-        urls = [u.strip() for u in args.servers.split(",") if u.strip()]
-        endpoints = [Endpoint(chr(ord("A") + i) if i < 26 else str(i), u) for i, u in enumerate(urls)]
-    else:
-        endpoints = [Endpoint(s.name, s.url) for s in load_sites(args.sites)]
+def endpoints_from_args(args) -> list[p.Site]:
+    try:
+        if args.servers:
+            urls = [u.strip() for u in args.servers.split(",") if u.strip()]
+            endpoints = [p.Site(chr(ord("A") + i) if i < 26 else str(i), u) for i, u in enumerate(urls)]
+        else:
+            endpoints = load_sites(args.sites)
+    except ValueError as exc:  # a URL that is not ws:// or wss://, a bad sites file
+        raise SystemExit(f"agent-cli: {exc}") from None
     if args.preferred:
         names = [e.name for e in endpoints]
         if args.preferred not in names:
@@ -231,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.auto_answer and "--state" not in (argv if argv is not None else sys.argv[1:]):
         args.state = ev.StateIntent("ready")
-    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         password = obtain_password(args.agent, args.password_source)
     except LookupError as exc:

@@ -118,10 +118,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(args) -> int:
+    import qasync
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
-
-    import qasync
 
     from .gui_gc import GuiThreadCollector
     from .ui.icons import icon

@@ -17,8 +17,10 @@ import threading
 import time
 from dataclasses import replace
 
+from server_stub.protocol import Site
+
 from .core import events as ev
-from .core.config import Endpoint, SessionConfig
+from .core.config import SessionConfig
 from .core.session import AgentSession
 from .ui import presenter as pr
 
@@ -154,8 +156,8 @@ class DemoServers:
         for server in self.sites.values():
             server.stop()
 
-    def endpoints(self) -> list[Endpoint]:
-        return [Endpoint(name, server.url) for name, server in self.sites.items()]
+    def endpoints(self) -> list[Site]:
+        return [Site(name, server.url) for name, server in self.sites.items()]
 
     def desktop_settings(self, settings, preferred: str | None = None):
         """``settings`` with the demo's own sites, locked (they are not the user's to save). The

@@ -22,7 +22,7 @@ class GuiThreadCollector(QObject):
         self._timer.timeout.connect(self.collect_due)
         self._was_enabled = gc.isenabled()
 
-    def start(self) -> "GuiThreadCollector":
+    def start(self) -> GuiThreadCollector:
         self._was_enabled = gc.isenabled()
         gc.disable()
         self._timer.start()

@@ -14,8 +14,10 @@ import os
 import signal
 import sys
 
+from server_stub.protocol import Site
+
 from .credentials import PASSWORD_ENV, keyring_unavailable_reason, load_password, store_password
-from .reporting.client import Endpoint, ReportingClient
+from .reporting.client import ReportingClient
 from .reporting.engine import ReportingEngine
 from .sites import load_sites
 
@@ -34,11 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def endpoints_from_args(args) -> list[Endpoint]:
+def endpoints_from_args(args) -> list[Site]:
     if args.servers:
         urls = [u.strip() for u in args.servers.split(",") if u.strip()]
-        return [Endpoint(chr(ord("A") + i), u) for i, u in enumerate(urls)]
-    return [Endpoint(s.name, s.url) for s in load_sites(args.sites)]
+        return [Site(chr(ord("A") + i), u) for i, u in enumerate(urls)]
+    return load_sites(args.sites)
 
 
 def initial_password(user: str, source: str) -> str | None:
@@ -69,7 +71,7 @@ class SupervisorView:
     supervisor types there is used for this run and, if asked, stored in the keyring.
     """
 
-    def __init__(self, endpoints: list[Endpoint], user: str, password: str | None, ca_file: str | None = None):
+    def __init__(self, endpoints: list[Site], user: str, password: str | None, ca_file: str | None = None):
         from .supervisor.window import SupervisorWindow
 
         self.engine = ReportingEngine([e.name for e in endpoints])
@@ -107,7 +109,9 @@ class SupervisorView:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         endpoints = endpoints_from_args(args)
     except Exception as exc:  # a bad sites file must say what is wrong, not crash
@@ -117,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         print("supervisor-view: no sites configured", file=sys.stderr)
         return 2
 
+    import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    import qasync
 
     from .gui_gc import GuiThreadCollector
 

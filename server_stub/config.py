@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 
 from . import tomlfile
-from .protocol import ReasonCode, ReasonInfo
+from .protocol import ReasonCode, ReasonInfo, Site
 
 if TYPE_CHECKING:
     import ssl
@@ -135,7 +135,7 @@ class ServerConfig:
     tls_key: Path | None = None
     ca_file: Path | None = None  # to verify the peer's certificate when it speaks wss://
 
-    def with_overrides(self, **values) -> "ServerConfig":
+    def with_overrides(self, **values) -> ServerConfig:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def server_ssl(self) -> ssl.SSLContext | None:
@@ -148,7 +148,7 @@ class ServerConfig:
         context.load_cert_chain(self.tls_cert, self.tls_key)
         return context
 
-    def validate(self) -> "ServerConfig":
+    def validate(self) -> ServerConfig:
         for key, least in LEAST.items():
             if getattr(self, key) < least:
                 raise ConfigError(f"{key} must be at least {least:g}, not {getattr(self, key)!r}")
@@ -193,7 +193,10 @@ _SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout
 _ServerTable = msgspec.defstruct(
     "ServerTable",
     [(key, _setting(key), None) for key in _SITE_KEYS]
-    + [("duplicate_policy", Literal[DUPLICATE_POLICIES] | None, None), ("offer_timeout_reason", ReasonCode | None, None)],
+    + [
+        ("duplicate_policy", Literal[DUPLICATE_POLICIES] | None, None),
+        ("offer_timeout_reason", ReasonCode | None, None),
+    ],
     forbid_unknown_fields=True,
 )
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -210,22 +213,21 @@ class _QueueTable(msgspec.Struct, forbid_unknown_fields=True):
     members: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = {}  # agent id -> penalty
 
     def config(self) -> QueueConfig:
-        ms = lambda seconds: None if seconds is None else int(round(seconds * 1000))  # noqa: E731
-        return QueueConfig(name=self.name, accept_timeout_ms=ms(self.accept_timeout), acw_ms=ms(self.after_call_work),
-                           abandon_after_ms=ms(self.abandon_after),
+        def ms(seconds: float) -> int:
+            return int(round(seconds * 1000))
+
+        return QueueConfig(name=self.name, accept_timeout_ms=ms(self.accept_timeout),
+                           acw_ms=ms(self.after_call_work) if self.after_call_work is not None else None,
+                           abandon_after_ms=ms(self.abandon_after) if self.abandon_after is not None else None,
                            service_level_target_ms=ms(self.service_level_target), members=tuple(self.members.items()))
-
-
-class _SiteUrl(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1)]
-    url: Annotated[str, msgspec.Meta(pattern=r"^wss?://")]
 
 
 class _SiteFile(msgspec.Struct, forbid_unknown_fields=True):
     """A site configuration file; clients read only ``site``, servers everything else."""
 
-    site: list[_SiteUrl] = []
-    server: _ServerTable = msgspec.field(default_factory=_ServerTable)
+    site: list[Site] = []
+    # _ServerTable is built at run time (msgspec.defstruct), which a static type cannot name.
+    server: _ServerTable = msgspec.field(default_factory=_ServerTable)  # type: ignore[valid-type]
     not_ready_reason: list[ReasonInfo] | None = None
     disposition: list[ReasonInfo] | None = None
     queue: list[_QueueTable] = []
@@ -245,26 +247,11 @@ def load_site_config(path: Path, base: ServerConfig = ServerConfig()) -> ServerC
 
 
 @dataclass(frozen=True)
-class Site:
-    name: str
-    url: str
-
-
-@dataclass(frozen=True)
 class SitesFile:
     """The site list clients use (resources/sites.toml): names, URLs, the preferred one."""
 
     sites: tuple[Site, ...] = field(default_factory=tuple)
 
     @classmethod
-    def load(cls, path: Path) -> "SitesFile":
-        sites = tomlfile.load(path, _SiteList, ConfigError).site
-        if not sites:
-            raise ConfigError(f"{path}: needs [[site]] tables with name and url")
-        return cls(tuple(Site(s.name, s.url) for s in sites))
-
-
-class _SiteList(msgspec.Struct):
-    """What a client reads of a site file (the servers' tables are not its business)."""
-
-    site: list[_SiteUrl] = []
+    def load(cls, path: Path) -> SitesFile:
+        return cls(tuple(tomlfile.load_sites(path, ConfigError)))

@@ -2,7 +2,8 @@
 
 A directory is a TOML file of ``[[agent]]`` tables (id, name, password_hash, role, queues,
 skills). ``queues`` is a list of queue names (penalty 0) or a table of queue name to penalty
-(lower is preferred). Role ``carrier`` is for traffic sources that submit interactions. Passwords are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
+(lower is preferred). Role ``carrier`` is for traffic sources that submit interactions. Passwords
+are never stored: ``password_hash`` is ``scrypt$n$r$p$salt$hash`` (base64).
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, get_args
 
 import msgspec
 import tomli_w
 
 from . import tomlfile
-from .protocol import AgentId
+from .protocol import AgentId, Role
 
-ROLES = ("agent", "supervisor", "carrier")
+ROLES: tuple[Role, ...] = get_args(Role)
 _ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # scrypt cost for new hashes: n=2**14, r=8, p=5, one of OWASP's equivalent settings to n=2**17,
 # r=8, p=1 (the same work, 16 MiB instead of 128 MiB of memory; ~0.25 s here). Logins after a
@@ -90,11 +91,11 @@ class _AgentEntry(msgspec.Struct, forbid_unknown_fields=True):
     id: AgentId
     name: str
     password_hash: str
-    role: Literal[ROLES] = "agent"
+    role: Role = "agent"
     queues: list[str] | dict[str, Penalty] = []  # names (penalty 0), or name -> penalty
     skills: list[str] = []
 
-    def record(self) -> "AgentRecord":
+    def record(self) -> AgentRecord:
         queues = self.queues
         penalties = tuple((q, v) for q, v in queues.items() if v) if isinstance(queues, dict) else ()
         return AgentRecord(id=self.id, name=self.name, password_hash=self.password_hash, role=self.role,
@@ -130,13 +131,15 @@ class Directory:
         return self.agents.get(agent_id)
 
     @classmethod
-    def load(cls, path: Path) -> "Directory":
+    def load(cls, path: Path) -> Directory:
         agents: dict[str, AgentRecord] = {}
         for i, entry in enumerate(tomlfile.load(path, _DirectoryFile, DirectoryError).agent):
             where = f"{path}: agent[{i}]"
             record = entry.record()
             if not record.password_hash.startswith("scrypt$"):
-                raise DirectoryError(f"{where}: password_hash must be an scrypt hash (see `interaction-server hash-password`)")
+                raise DirectoryError(
+                    f"{where}: password_hash must be an scrypt hash (see `interaction-server hash-password`)"
+                )
             cost = scrypt_cost(record.password_hash)
             if cost is None or cost[0] < MIN_N or cost[1] < MIN_R or cost[2] < 1:
                 raise DirectoryError(f"{where}: password_hash is too weak or malformed (scrypt needs n >= {MIN_N}, "

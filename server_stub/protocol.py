@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -25,25 +25,16 @@ PROTOCOL_VERSION = 1
 # either server of the pair; a desktop waits as long for it before asking for the password.
 LOST_ACK_WINDOW_MS = 30_000
 
-class CloseCode(enum.IntEnum):
-    """WebSocket close codes (docs/protocol.md, "WebSocket close codes")."""
-
-    NORMAL = 1000  # the client is done
-    GOING_AWAY = 1001  # the server is shutting down
-    INVALID_DATA = 1007  # a text frame was not valid UTF-8
-    TOO_BIG = 1009  # a frame over the size limit
-    INTERNAL = 1011  # unexpected server error
-    HEARTBEAT = 4000  # silent past the heartbeat timeout, or not registered in time
-    TOO_MANY_ERRORS = 4001
-    UNSUPPORTED_VERSION = 4002
-    PEER_AUTH = 4003
-    RATE_LIMITED = 4008  # kept flooding, or read too slowly
-    SUPERSEDED = 4009  # the login on the socket ended: the agent logged in again elsewhere
-
-
 # --------------------------------------------------------------------------- field types
 
-RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Client-chosen id, echoed in the answer; a retry with the same id gets the original answer.")]
+RequestId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="Client-chosen id, echoed in the answer; a retry with the same id gets the original answer.",
+    ),
+]
 AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**53, description="Login generation of the agent; only ever goes up.")]
 Seq = Annotated[int, msgspec.Meta(ge=0, description="Position of the event in the server's reporting stream.")]
@@ -51,7 +42,16 @@ TimeMs = Annotated[int, msgspec.Meta(ge=0, description="Milliseconds since the U
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 ReasonCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-InteractionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$", description="Chosen by whoever submits the interaction; the same id submitted to both sites is one interaction.")]
+InteractionId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:@-]+$",
+        description="Chosen by whoever submits the interaction; "
+        "the same id submitted to both sites is one interaction.",
+    ),
+]
 Notes = Annotated[str, msgspec.Meta(max_length=8000)]
 
 AgentStateName = Literal["ready", "not_ready", "after_call_work"]
@@ -69,6 +69,8 @@ InteractionEventKind = Literal[
     "withdrawn",  # this server dropped its copy: the interaction is handled elsewhere (``reason``)
 ]
 RevokeReason = Literal["timeout", "abandoned", "taken_elsewhere", "withdrawn"]
+PeerRecordStatus = Literal["held", "completed", "ended"]  # PeerInteractionRecord.status
+PeerClaim = Literal["accept", "adopt", "complete", "reported", "sync"]  # PeerInteractionRecord.claim
 LinkRole = Literal["primary", "secondary"]
 LogoutReason = Literal[
     "logout",  # the agent asked (RequestAgentLogout)
@@ -107,6 +109,45 @@ ErrorCode = Literal[
     "too_many_attempts",  # too many failed password logins for this account or from this address (retry_after_ms)
     "internal",  # a bug on the server; the request had no effect
 ]
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes of this protocol (docs/protocol.md, "WebSocket close codes")."""
+
+    NORMAL = 1000  # the client is done (after logout, or quitting)
+    GOING_AWAY = 1001  # the server is shutting down (or a client quitting)
+    ABNORMAL = 1006  # never sent: what a side sees when the connection ended without a close frame
+    INVALID_DATA = 1007  # a text frame was not valid UTF-8 (the WebSocket layer closes)
+    MESSAGE_TOO_BIG = 1009  # a frame over max_message_bytes
+    INTERNAL_ERROR = 1011  # an unexpected error on the connection
+    HEARTBEAT = 4000  # silent for heartbeat_timeout_ms, or not registered within register_timeout_ms
+    TOO_MANY_ERRORS = 4001  # more than 20 EventError in 10 s
+    UNSUPPORTED_VERSION = 4002  # after EventError{unsupported_version}
+    PEER_AUTH = 4003  # a wrong peer-link proof (PeerProof, PeerChallenge)
+    RATE_LIMITED = 4008  # flooding past the rate limit, or reading too slowly
+    SUPERSEDED = 4009  # the login on this socket ended: the agent logged in again (EventForcedLogout first)
+
+
+# --------------------------------------------------------------------------- configuration shared by both sides
+
+
+class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One interaction server as clients are configured with it (``[[site]]`` in sites.toml, the
+    desktop's settings): ``name`` as shown to people, ``url`` as dialled (``ws://`` or ``wss://``).
+
+    Not a wire message: it lives here because servers and clients both read it and this module is
+    the one both may import. Checked when built and when decoded (a bad one raises ValueError, or
+    msgspec.ValidationError from a decoder)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1)]  # decoders check these; __post_init__ checks built ones
+    url: Annotated[str, msgspec.Meta(pattern=r"^wss?://")]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError("a site needs a name")
+        if not isinstance(self.url, str) or not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"site {self.name!r} needs a ws:// or wss:// url, got {self.url!r}")
+
 
 # --------------------------------------------------------------------------- shared structs
 
@@ -474,7 +515,9 @@ class EventQueueStatistics(Message, tag="EventQueueStatistics"):
 # --------------------------------------------------------------------------- server <-> server
 
 
-Nonce = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$", description="16 random bytes, lowercase hex; new on every peer link.")]
+Nonce = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$", description="16 random bytes, lowercase hex; new on every peer link.")
+]
 
 
 class PeerHello(Message, tag="PeerHello"):
@@ -528,11 +571,11 @@ class PeerInteractionRecord(_Struct):
     """One interaction as told to the peer: in an agent's hands here, completed here, or ended here."""
 
     interaction_id: InteractionId
-    status: Literal["held", "completed", "ended"]
+    status: PeerRecordStatus
     queue: ShortText
     media: Media
     agent_id: AgentId | None = None
-    claim: Literal["accept", "adopt", "complete", "reported", "sync"] = "sync"
+    claim: PeerClaim = "sync"
 
 
 class PeerInteractions(Message, tag="PeerInteractions"):
@@ -558,51 +601,51 @@ class PeerInteractionsAck(Message, tag="PeerInteractionsAck"):
 
 # --------------------------------------------------------------------------- unions & codecs
 
-ClientMessage = Union[
-    RequestRegisterClient,
-    RequestAgentLogin,
-    RequestAgentLogout,
-    RequestAgentAvailable,
-    RequestAgentNotAvailable,
-    RequestAgentReady,
-    RequestAgentNotReady,
-    RequestAgentAfterCallWork,
-    RequestSubscribeReporting,
-    RequestForceNotReady,
-    RequestForceLogout,
-    RequestAccept,
-    RequestReject,
-    RequestUpdateNotes,
-    RequestCompleteInteraction,
-    RequestSubmitInteraction,
-    Heartbeat,
-    PeerHello,
-    PeerChallenge,
-    PeerProof,
-    PeerAgentEpochs,
-    PeerInteractions,
-    PeerInteractionsAck,
-]
+ClientMessage = (
+    RequestRegisterClient
+    | RequestAgentLogin
+    | RequestAgentLogout
+    | RequestAgentAvailable
+    | RequestAgentNotAvailable
+    | RequestAgentReady
+    | RequestAgentNotReady
+    | RequestAgentAfterCallWork
+    | RequestSubscribeReporting
+    | RequestForceNotReady
+    | RequestForceLogout
+    | RequestAccept
+    | RequestReject
+    | RequestUpdateNotes
+    | RequestCompleteInteraction
+    | RequestSubmitInteraction
+    | Heartbeat
+    | PeerHello
+    | PeerChallenge
+    | PeerProof
+    | PeerAgentEpochs
+    | PeerInteractions
+    | PeerInteractionsAck
+)
 
-ServerMessage = Union[
-    EventAck,
-    EventError,
-    EventCurrentAgentStatus,
-    EventResumeToken,
-    EventForcedLogout,
-    EventReportingSnapshot,
-    EventAgentLogin,
-    EventAgentLogout,
-    EventAgentStateChanged,
-    EventInvite,
-    EventInviteRevoked,
-    EventInteraction,
-    EventQueueStatistics,
-    Heartbeat,
-]
+ServerMessage = (
+    EventAck
+    | EventError
+    | EventCurrentAgentStatus
+    | EventResumeToken
+    | EventForcedLogout
+    | EventReportingSnapshot
+    | EventAgentLogin
+    | EventAgentLogout
+    | EventAgentStateChanged
+    | EventInvite
+    | EventInviteRevoked
+    | EventInteraction
+    | EventQueueStatistics
+    | Heartbeat
+)
 
-ReportingEvent = Union[EventReportingSnapshot, EventAgentLogin, EventAgentLogout, EventAgentStateChanged,
-                       EventInteraction, EventQueueStatistics]
+ReportingEvent = (EventReportingSnapshot | EventAgentLogin | EventAgentLogout | EventAgentStateChanged
+                  | EventInteraction | EventQueueStatistics)
 
 CLIENT_TYPES = {cls.__struct_config__.tag: cls for cls in ClientMessage.__args__}
 SERVER_TYPES = {cls.__struct_config__.tag: cls for cls in ServerMessage.__args__}
@@ -679,7 +722,7 @@ def _too_deep(data: str | bytes) -> bool:
     return False
 
 
-def _decode(decoder: msgspec.json.Decoder, data: str | bytes, types: dict[str, type]):  # type: ignore[type-arg]
+def _decode(decoder: msgspec.json.Decoder[Any], data: str | bytes, types: dict[str, type]) -> Any:
     try:
         return decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -700,7 +743,7 @@ def decode_server(data: str | bytes) -> ServerMessage:
     return _decode(_server_decoder, data, SERVER_TYPES)  # type: ignore[no-any-return]
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """JSON Schema (2020-12) of both directions, as committed in docs/protocol.schema.json."""
     (client_ref, server_ref), components = msgspec.json.schema_components(
         [ClientMessage, ServerMessage], ref_template="#/$defs/{name}"

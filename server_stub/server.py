@@ -8,15 +8,18 @@ outbound queue and writer task, so a slow or hostile client can only hurt itself
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import resource
 import secrets
 import time
 from collections import Counter, OrderedDict, deque
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -66,7 +69,7 @@ class PasswordChecks:
                 continue
             self._busy += 1
             work = loop.run_in_executor(self._pool, verify_password, password, password_hash)
-            work.add_done_callback(lambda done, future=future: self._finished(future, done))
+            work.add_done_callback(functools.partial(self._finished, future))
 
     def _finished(self, future: asyncio.Future[bool], done: asyncio.Future[bool]) -> None:
         self._busy -= 1
@@ -194,7 +197,8 @@ class InteractionServer:
         elif cfg.max_connections_per_source and self._per_source[source] >= cfg.max_connections_per_source:
             why = f"too many connections from {source} (limit {cfg.max_connections_per_source})"
         elif self._unauthenticated[source] >= cfg.max_unauthenticated_per_source:
-            why = f"too many connections from {source} that have not logged in (limit {cfg.max_unauthenticated_per_source})"
+            why = (f"too many connections from {source} that have not logged in "
+                   f"(limit {cfg.max_unauthenticated_per_source})")
         else:
             return None
         log.warning("refused a connection from %s: %s", source, why)
@@ -341,8 +345,8 @@ class InteractionServer:
             log.info("conn#%d: close did not complete in %.0f s; aborting the connection", sock.id, CLOSE_WAIT_S)
             sock.ws.transport.abort()
 
-    def _spawn(self, sock: _Socket, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, sock: _Socket, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         sock.tasks.add(task)  # keep a reference until done
         task.add_done_callback(sock.tasks.discard)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from .protocol import Site
+
 
 def load(path: Path, type_, error: type[Exception]):
     """``path`` decoded and validated as ``type_``; ``error("<file>: <where>: <what>")`` otherwise."""
@@ -25,3 +27,18 @@ def load(path: Path, type_, error: type[Exception]):
         raise error(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:  # thousands of nested arrays or tables: the decoder runs out of stack
         raise error(f"{path}: not valid TOML: nested too deeply") from None
+
+
+class _SiteList(msgspec.Struct):
+    """What a client reads of a site file: the ``[[site]]`` tables (the servers' own are not its business)."""
+
+    site: list[Site] = []
+
+
+def load_sites(path: Path, error: type[Exception]) -> list[Site]:
+    """The ``[[site]]`` tables of a site file (resources/sites.toml), in file order: the list every
+    client of a pair dials (desktop, supervisor view, carrier). ``error`` as for ``load``."""
+    sites: list[Site] = load(path, _SiteList, error).site
+    if not sites:
+        raise error(f"{path}: needs [[site]] tables with name and url")
+    return sites

@@ -19,14 +19,14 @@ import json
 import logging
 import random
 import secrets
-import ssl
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed
 
+from . import link
 from . import protocol as p
 
 log = logging.getLogger("interaction_server.traffic")
@@ -162,12 +162,12 @@ class SiteLink:
     """The carrier's socket to one site: subscribed as a carrier, resumed after a reconnect."""
 
     def __init__(self, name: str, url: str, user: str, password: str, ledger: Ledger,
-                 on_lost, ca_file: str | None = None):
+                 on_lost: Callable[[str], None], ca_file: str | None = None, rng: random.Random | None = None):
         self.name, self.url, self.user, self.password = name, url, user, password
         self.ledger = ledger
         self.on_lost = on_lost
         self.ca_file = ca_file
-        self.ws = None
+        self.conn: link.Link | None = None
         self.up = asyncio.Event()
         self.token: str | None = None
         self.resume: p.ResumePoint | None = None
@@ -175,83 +175,59 @@ class SiteLink:
         self._ids = itertools.count(1)
         self._run_id = secrets.token_hex(3)
         self.ever_up = False
+        self.backoff = link.Backoff(first=0.2, cap=2.0, rng=rng)
 
     async def run(self) -> None:
-        delay = 0.2
         while True:
             try:
-                context = ssl.create_default_context(cafile=self.ca_file) if self.url.startswith("wss://") else None
-                async with connect(self.url, ssl=context, open_timeout=3, close_timeout=1, ping_interval=None,
-                                   compression=None, max_size=None, proxy=None) as ws:
-                    await self._serve(ws)
-                    delay = 0.2
+                conn = link.Link(await link.connect(self.url, ca_file=self.ca_file, open_timeout=3))
+                try:
+                    await self._serve(conn)
+                finally:
+                    conn.abort()
             except asyncio.CancelledError:
                 raise
-            except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError, _Refused) as exc:
+            except link.SESSION_ERRORS as exc:
                 log.debug("site %s: %s", self.name, exc)
             if self.up.is_set():
                 self.up.clear()
-                self.ws = None
+                self.conn = None
                 log.warning("site %s lost", self.name)
                 self.on_lost(self.name)
-            await asyncio.sleep(delay)
-            delay = min(2.0, delay * 2)
+            await asyncio.sleep(self.backoff.next())
 
-    async def _request(self, ws, message: p.Request, timeout: float = 5.0) -> p.Message:
-        await ws.send(p.encode(message))
-        async with asyncio.timeout(timeout):
-            while True:
-                answer = p.decode_server(await ws.recv())
-                if isinstance(answer, (p.EventAck, p.EventError)) and answer.request_id == message.request_id:
-                    return answer
-
-    async def _serve(self, ws) -> None:
-        reg = await self._request(ws, p.RequestRegisterClient(request_id=self._rid("reg"), protocol_version=1,
-                                                              client_name="interaction-server traffic",
-                                                              heartbeat_interval_ms=500))
-        if not isinstance(reg, p.EventAck):
-            raise _Refused(f"register: {reg.code}")
-        timeout = (reg.heartbeat_timeout_ms or 1500) / 1000
-        credentials = {"resume_token": self.token} if self.token else {"password": self.password}
-        sub = await self._request(ws, p.RequestSubscribeReporting(request_id=self._rid("sub"), user_id=self.user,
-                                                                  resume=self.resume, **credentials))
-        if isinstance(sub, p.EventError) and self.token:
-            self.token = None
-            sub = await self._request(ws, p.RequestSubscribeReporting(request_id=self._rid("sub"), user_id=self.user,
-                                                                      password=self.password, resume=self.resume))
-        if not isinstance(sub, p.EventAck):
-            raise _Refused(f"subscribe as {self.user}: {sub.code}: {sub.message}")
+    async def _serve(self, conn: link.Link) -> None:
+        await conn.register(self._rid("reg"), "interaction-server traffic", heartbeat_interval=0.5)
+        try:
+            sub = await conn.request(self._subscription(self.token))
+        except link.Refused:
+            if not self.token:
+                raise
+            self.token = None  # expired or void: the password, once
+            sub = await conn.request(self._subscription(None))
         self.token = sub.resume_token
-        stream_id = sub.stream_id
-        self.ws = ws
+        stream_id = sub.stream_id or ""
+        self.conn = conn
         self.up.set()
         self.ever_up = True
+        self.backoff.reset()
         log.info("site %s up (stream %s)", self.name, stream_id)
-        last_tx = last_rx = time.monotonic()
-
-        async def beat():
-            nonlocal last_tx
-            while True:
-                await asyncio.sleep(0.25)
-                if time.monotonic() - last_tx >= 0.5:
-                    last_tx = time.monotonic()
-                    await ws.send(p.encode(p.Heartbeat()))
-                if time.monotonic() - last_rx > timeout:
-                    log.warning("site %s silent for %.1f s", self.name, timeout)
-                    await ws.close()
-                    return
-
-        beater = asyncio.create_task(beat())
+        keepalive = asyncio.create_task(conn.keepalive())
         try:
-            async for frame in ws:
-                last_rx = time.monotonic()
+            async for frame in conn.frames():
                 try:
                     message = p.decode_server(frame)
                 except p.ProtocolError:
                     continue
                 self._received(message, stream_id)
         finally:
-            beater.cancel()
+            keepalive.cancel()
+        if conn.silent:
+            log.warning("site %s silent for %.1f s", self.name, conn.heartbeat_timeout)
+
+    def _subscription(self, token: str | None) -> p.RequestSubscribeReporting:
+        return p.RequestSubscribeReporting(request_id=self._rid("sub"), user_id=self.user, resume=self.resume,
+                                           resume_token=token, password=None if token else self.password)
 
     def _received(self, message, stream_id: str) -> None:
         if isinstance(message, p.EventReportingSnapshot):
@@ -261,7 +237,8 @@ class SiteLink:
             self.resume = p.ResumePoint(stream_id=stream_id, seq=message.seq)
             if self.ledger.fresh(self.name, stream_id, message.seq):
                 self.ledger.event(message)
-        elif isinstance(message, (p.EventAgentLogin, p.EventAgentLogout, p.EventAgentStateChanged, p.EventQueueStatistics)):
+        elif isinstance(message, (p.EventAgentLogin, p.EventAgentLogout, p.EventAgentStateChanged,
+                                  p.EventQueueStatistics)):
             self.resume = p.ResumePoint(stream_id=stream_id, seq=message.seq)
             self.ledger.fresh(self.name, stream_id, message.seq)
         elif isinstance(message, (p.EventAck, p.EventError)) and message.request_id in self.pending:
@@ -277,20 +254,16 @@ class SiteLink:
         return f"traffic-{self._run_id}-{what}-{next(self._ids)}"
 
     async def submit(self, interaction: p.Interaction) -> bool:
-        ws = self.ws
-        if ws is None:
+        conn = self.conn
+        if conn is None:
             return False
         request_id = self._rid("submit")
         self.pending[request_id] = interaction.interaction_id
         try:
-            await ws.send(p.encode(p.RequestSubmitInteraction(request_id=request_id, interaction=interaction)))
+            await conn.send(p.RequestSubmitInteraction(request_id=request_id, interaction=interaction))
         except ConnectionClosed:
             return False
         return True
-
-
-class _Refused(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------- the run
@@ -309,7 +282,8 @@ def parse_mix(text: str, allowed: tuple[str, ...] | None = None) -> list[tuple[s
         except ValueError:
             raise ValueError(f"bad weight in {part!r}") from None
         if value < 0 or (allowed is not None and name not in allowed):
-            raise ValueError(f"{part!r}: expected one of {allowed} with a weight >= 0" if allowed else f"bad entry {part!r}")
+            raise ValueError(f"{part!r}: expected one of {allowed} with a weight >= 0" if allowed
+                             else f"bad entry {part!r}")
         mix.append((name, value))
     if not mix or sum(w for _, w in mix) <= 0:
         raise ValueError(f"empty mix {text!r}")
@@ -355,8 +329,8 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
         while True:
             # Another site if one is up; else the lost one once it is back (restarted, it has
             # forgotten them; merely unreachable, it answers duplicate_interaction).
-            up = [l for l in links.values() if l.up.is_set()]
-            target = next((l for l in up if l.name != lost), up[0] if up else None)
+            up = [site for site in links.values() if site.up.is_set()]
+            target = next((site for site in up if site.name != lost), up[0] if up else None)
             if target is not None or stop.is_set():
                 break
             await asyncio.sleep(0.1)
@@ -383,9 +357,10 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
             async with asyncio.timeout(10):
                 await home.up.wait()
         except TimeoutError:
-            raise SystemExit(f"error: site {home.name} ({home.url}) did not accept the carrier {options.user} within 10 s") from None
-        media_names, media_weights = zip(*options.media)
-        queue_names, queue_weights = zip(*options.queues)
+            raise SystemExit(f"error: site {home.name} ({home.url}) did not accept the carrier {options.user} "
+                             "within 10 s") from None
+        media_names, media_weights = zip(*options.media, strict=True)
+        queue_names, queue_weights = zip(*options.queues, strict=True)
         start = loop.time()
         n = 0
         while not stop.is_set():
@@ -401,7 +376,7 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
                     break
                 except TimeoutError:
                     pass
-            target = next((l for l in links.values() if l.up.is_set()), None)
+            target = next((site for site in links.values() if site.up.is_set()), None)
             if target is None:
                 await asyncio.sleep(0.05)  # no site up: the customers wait at the carrier
                 continue
@@ -415,7 +390,8 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
             if not await target.submit(interaction):
                 log.info("site %s went away while submitting %s", target.name, interaction.interaction_id)
         drain_until = loop.time() + options.drain
-        while ledger.open_count() and loop.time() < drain_until and not stop.is_set():
+        # Polled: what closes an interaction arrives on either site's stream, and this waits for all.
+        while ledger.open_count() and loop.time() < drain_until and not stop.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         if resubmit_tasks:
             await asyncio.wait(list(resubmit_tasks), timeout=options.grace + 5)

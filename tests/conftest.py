@@ -4,8 +4,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from tests.support.servers import server_pair, single_server  # noqa: E402
-
+from tests.support.servers import server_pair, single_server
 
 _gui_collectors = []
 

@@ -37,7 +37,9 @@ def test_benchmark_runs_and_ends_with_its_json_line(name):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py"), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=200)
-    assert done.returncode == 0, f"bench/{name}.py exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"bench/{name}.py exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    )
     last = done.stdout.strip().splitlines()[-1]
     result = json.loads(last)
     assert keys <= result.keys(), f"missing keys: {sorted(keys - result.keys())}"

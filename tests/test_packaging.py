@@ -2,8 +2,8 @@
 
 import os
 import subprocess
-import sysconfig
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -42,8 +42,13 @@ def test_wheel_installs_with_resources(tmp_path: Path):
     # entry, which does not run that directory's .pth files (the checkout's editable install).
     (fresh_site,) = (env_dir / "lib").glob("python*/site-packages")
     (fresh_site / "borrowed_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    where = subprocess.run([str(python), "-c", "import desktop, server_stub; print(desktop.__file__, server_stub.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(python), "-c", "import desktop, server_stub; print(desktop.__file__, server_stub.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.count(str(env_dir)) == 2, f"the code did not come from the wheel: {where}"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     for script, says in (("supervisor-view", "supervisor status view"), ("agent-desktop", "usage: agent-desktop"),

@@ -31,27 +31,19 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from server_stub.protocol import LOST_ACK_WINDOW_MS
+from server_stub.protocol import LOST_ACK_WINDOW_MS, Site
 
 FailbackPolicy = Literal["never", "when-idle"]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One interaction server: ``name`` as shown to the agent, ``url`` as dialled (ws:// or wss://)."""
-
-    name: str
-    url: str
 
 
 @dataclass(frozen=True)
 class SessionConfig:
     """Settings of one session. ``endpoints`` is ordered: the preferred site first.
 
-    ``endpoints`` accepts ``Endpoint`` objects or ``(name, url)`` pairs.
+    ``endpoints`` holds ``Site`` objects (``(name, url)`` pairs are converted too).
     """
 
-    endpoints: tuple[Endpoint, ...]
+    endpoints: tuple[Site, ...]
     client_name: str = "agent-desktop"
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 1.5
@@ -68,7 +60,7 @@ class SessionConfig:
     token_retry_wait: float = LOST_ACK_WINDOW_MS / 1000
 
     def __post_init__(self) -> None:
-        endpoints = tuple(e if isinstance(e, Endpoint) else Endpoint(*e) for e in self.endpoints)
+        endpoints = tuple(e if isinstance(e, Site) else Site(*e) for e in self.endpoints)
         object.__setattr__(self, "endpoints", endpoints)
         object.__setattr__(self, "retry_delays", tuple(float(d) for d in self.retry_delays))
         object.__setattr__(self, "initial_delay_range", tuple(float(d) for d in self.initial_delay_range))

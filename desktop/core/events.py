@@ -12,8 +12,9 @@ one, so anything about an old connection can never be mistaken for the new one.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable, Literal
+from typing import Literal
 
 from server_stub import protocol as p
 

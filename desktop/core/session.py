@@ -47,7 +47,9 @@ How it holds together:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
+from typing import Any, Literal, cast
 
 from server_stub import protocol as p
 
@@ -55,8 +57,6 @@ from . import events as ev
 from .config import SessionConfig
 
 _EPS = 1e-3  # timers may fire this early (loop clock resolution) and still count as due
-CLOSE_NORMAL = 1000
-CLOSE_TIMEOUT = 4000  # the protocol's heartbeat/open timeout code
 
 # Login refusals that retrying cannot cure: the user has to act (or another desktop holds the agent).
 _FATAL_LOGIN = frozenset({
@@ -85,7 +85,7 @@ class _Endpoint:
     last_rx: float = 0.0
     last_tx: float = 0.0
     last_heard_ms: int | None = None
-    pending: dict[str, tuple[str, object]] = field(default_factory=dict)  # request id -> (kind, data)
+    pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
     dispositions: tuple[p.ReasonInfo, ...] = ()
@@ -145,7 +145,7 @@ class _Entry:
 class _Move:
     """A failover or failback in progress."""
 
-    kind: str
+    kind: Literal["failover", "failback"]
     source: str
     started: float
     target: str | None = None
@@ -162,7 +162,7 @@ class AgentSession:
         self._link_ids = 0
         self._eps = [_Endpoint(i, e.name, e.url) for i, e in enumerate(config.endpoints)]
         self._by_link: dict[ev.Link, _Endpoint] = {}
-        self._timers: dict[object, float] = {}
+        self._timers: dict[Hashable, float] = {}
         self._out: list[ev.Output] = []
         self._now = 0.0
         self._wall = 0
@@ -318,9 +318,10 @@ class AgentSession:
             handler(self, ep, message)
         return self._done()
 
-    def timer_fired(self, key: object, now: float, wall_ms: int) -> list[ev.Output]:
+    def timer_fired(self, key: Hashable, now: float, wall_ms: int) -> list[ev.Output]:
         self._tick(now, wall_ms)
         if self._timers.pop(key, None) is not None:
+            key = cast(tuple[Any, ...], key)  # every key this core sets is a tuple, its kind first
             kind = key[0]
             if kind == "link":
                 ep = self._by_link.get(key[1])
@@ -341,6 +342,7 @@ class AgentSession:
     # ------------------------------------------------------------------ read-only view
 
     def snapshot(self) -> ev.SessionSnapshot:
+        status: ev.SessionStatus
         if self._ended:
             status = "ended"
         elif self._logout_requested:
@@ -385,20 +387,31 @@ class AgentSession:
         self._ids += 1
         return f"{self._prefix}-{self._ids}"
 
-    def _set_timer(self, key: object, at: float) -> None:
+    def _set_timer(self, key: Hashable, at: float) -> None:
         if self._timers.get(key) != at:
             self._timers[key] = at
             self._emit(ev.SetTimer(key, at))
 
-    def _cancel_timer(self, key: object) -> None:
+    def _cancel_timer(self, key: Hashable) -> None:
         if self._timers.pop(key, None) is not None:
             self._emit(ev.CancelTimer(key))
 
+    def _held_primary(self) -> _Endpoint:
+        """The primary, where the caller has checked there is one."""
+        assert self._primary is not None, "no primary"
+        return self._primary
+
+    def _held_epoch(self) -> int:
+        """The login's epoch, where the caller has checked there is a login."""
+        assert self._epoch is not None, "no login epoch"
+        return self._epoch
+
     def _send(self, ep: _Endpoint, message: p.Message) -> None:
+        assert ep.link is not None, "a message for an endpoint with no link"
         self._emit(ev.Send(ep.link, message))
         ep.last_tx = self._now
 
-    def _request(self, ep: _Endpoint, message: p.Request, kind: str, data: object = None) -> None:
+    def _request(self, ep: _Endpoint, message: p.Request, kind: str, data: Any = None) -> None:
         ep.pending[message.request_id] = (kind, data)
         self._send(ep, message)
 
@@ -409,6 +422,7 @@ class AgentSession:
 
     def _set_phase(self, phase: ev.Phase, target: str | None = None) -> None:
         move = self._move
+        assert move is not None, "a failover phase with no move in progress"
         move.target = target if target is not None else move.target
         self._phase = phase
         self._emit(ev.FailoverPhase(phase, move.kind, move.source, move.target, self._now - move.started))
@@ -444,10 +458,10 @@ class AgentSession:
         cfg, now = self.config, self._now
         if not ep.registered:
             if now >= ep.started + cfg.open_timeout - _EPS:
-                self._lose(ep, (CLOSE_TIMEOUT, "open timeout"))
+                self._lose(ep, (p.CloseCode.HEARTBEAT, "open timeout"))
                 return
         elif now >= ep.last_rx + cfg.heartbeat_timeout - _EPS:
-            self._lose(ep, (CLOSE_TIMEOUT, "heartbeat timeout"))
+            self._lose(ep, (p.CloseCode.HEARTBEAT, "heartbeat timeout"))
             return
         elif now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
             self._send(ep, p.Heartbeat())
@@ -456,6 +470,7 @@ class AgentSession:
     def _lose(self, ep: _Endpoint, close: tuple[int, str] | None) -> None:
         """The link is gone (or we give it up: ``close``). Never reused; reconnect later."""
         link = ep.link
+        assert link is not None, "losing an endpoint that has no link"
         if close is not None:
             self._emit(ev.CloseLink(link, *close))
         self._cancel_timer(("link", link))
@@ -484,7 +499,7 @@ class AgentSession:
                 self._send(ep, p.RequestAgentNotAvailable(request_id=self._new_id()))
         for ep in self._eps:
             if ep.link is not None:
-                self._emit(ev.CloseLink(ep.link, CLOSE_NORMAL, reason))
+                self._emit(ev.CloseLink(ep.link, p.CloseCode.NORMAL, reason))
                 del self._by_link[ep.link]
             ep.link, ep.opened, ep.registered = None, False, False
             ep.pending.clear()
@@ -555,6 +570,7 @@ class AgentSession:
         credential = {"resume_token": self._token} if self._token else {"password": self._password}
         held = list(self._held.values())
         carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
+        assert self._agent_id is not None, "a login with no agent"
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
                                       epoch=epoch, state=state, interactions=carried, **credential)
         self._login_ep = target
@@ -594,6 +610,7 @@ class AgentSession:
                 continue
             if self._wants_login:
                 if holding and ep.role == "registered" and ep.standby_token != self._token:
+                    assert self._agent_id is not None, "a primary with no agent"
                     ep.standby_token = self._token
                     self._request(ep, p.RequestAgentAvailable(
                         request_id=self._new_id(), agent_id=self._agent_id, resume_token=self._token), "available")
@@ -624,14 +641,16 @@ class AgentSession:
         self._failback_at = None
         self._cancel_timer(("failback",))
         self._releasing = True
-        self._move = _Move("failback", self._primary.name, self._now)
+        primary = self._held_primary()
+        self._move = _Move("failback", primary.name, self._now)
         self._set_phase("logging_in", preferred.name)
         # A handover: the login there is made with this login's resume token, which must stay valid.
-        self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch, handover=True),
+        self._request(primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._held_epoch(), handover=True),
                       "release")
 
     def _send_logout(self) -> None:
-        self._request(self._primary, p.RequestAgentLogout(request_id=self._new_id(), epoch=self._epoch), "logout")
+        self._request(self._held_primary(), p.RequestAgentLogout(request_id=self._new_id(), epoch=self._held_epoch()),
+                      "logout")
 
     # ------------------------------------------------------------------ intent journal
 
@@ -639,7 +658,7 @@ class AgentSession:
         return self._primary is not None and not self._releasing and not self._logout_requested
 
     def _in_flight(self, entry: _Entry) -> bool:
-        ep = self._by_link.get(entry.sent_on)
+        ep = self._by_link.get(entry.sent_on) if entry.sent_on is not None else None
         return ep is not None and entry.wire_id in ep.pending
 
     def _intent(self, intent: ev.StateIntent, now: float, wall_ms: int) -> list[ev.Output]:
@@ -681,15 +700,18 @@ class AgentSession:
             last = waiting[-1]
             self._supersede(waiting[:-1], last)
             last.attempts += 1
-            last.wire_id, last.sent_on = f"{last.request_id}/{last.attempts}", self._primary.link
-            kind, epoch = last.intent.state, self._epoch
+            primary = self._held_primary()
+            last.wire_id, last.sent_on = f"{last.request_id}/{last.attempts}", primary.link
+            kind, epoch = last.intent.state, self._held_epoch()
+            message: p.Request
             if kind == "ready":
                 message = p.RequestAgentReady(request_id=last.wire_id, epoch=epoch)
             elif kind == "not_ready":
+                assert last.intent.reason is not None  # StateIntent checks it
                 message = p.RequestAgentNotReady(request_id=last.wire_id, epoch=epoch, reason=last.intent.reason)
             else:
                 message = p.RequestAgentAfterCallWork(request_id=last.wire_id, epoch=epoch)
-            self._request(self._primary, message, "intent", last)
+            self._request(primary, message, "intent", last)
 
     def _supersede(self, entries: list[_Entry], by: _Entry) -> None:
         for entry in entries:
@@ -707,7 +729,7 @@ class AgentSession:
         return [e for e in self._ix_journal if e.intent.interaction_id == interaction_id]
 
     def _ix_in_flight(self, entry: _IxEntry) -> bool:
-        ep = self._by_link.get(entry.sent_on)
+        ep = self._by_link.get(entry.sent_on) if entry.sent_on is not None else None
         return ep is not None and entry.wire_id in ep.pending
 
     def _ix_fail(self, entry: _IxEntry, code: str, message: str) -> None:
@@ -739,7 +761,7 @@ class AgentSession:
             held = self._held[iid]
             if intent.notes is None:  # the completion carries the notes saved so far
                 entry.intent = intent = replace(intent, notes=held.notes)
-            held.notes, held.notes_by, held.notes_seq = intent.notes, entry.request_id, entry.seq
+            held.notes, held.notes_by, held.notes_seq = intent.notes or "", entry.request_id, entry.seq
             for old in [e for e in others if e.intent.action == "notes" and not self._ix_in_flight(e)]:
                 self._ix_journal.remove(old)
                 self._emit(ev.InteractionSuperseded(old.request_id, old.intent, entry.request_id))
@@ -756,7 +778,7 @@ class AgentSession:
         if entry.intent.action in ("accept", "reject"):
             return iid in self._offers and not entry.uncertain
         held = self._held.get(iid)
-        return held is not None and held.epoch == self._epoch and held.endpoint == self._primary.name
+        return held is not None and held.epoch == self._epoch and held.endpoint == self._held_primary().name
 
     def _flush_interactions(self) -> None:
         for entry in list(self._ix_journal):
@@ -769,9 +791,11 @@ class AgentSession:
                     self._ix_journal.remove(entry)
                     self._emit(ev.InteractionSuperseded(entry.request_id, entry.intent, later[-1].request_id))
                     continue
-            intent, epoch, iid = entry.intent, self._epoch, entry.intent.interaction_id
+            intent, epoch, iid = entry.intent, self._held_epoch(), entry.intent.interaction_id
+            primary = self._held_primary()
             entry.attempts += 1
-            entry.wire_id, entry.sent_on = f"{entry.request_id}/{entry.attempts}", self._primary.link
+            entry.wire_id, entry.sent_on = f"{entry.request_id}/{entry.attempts}", primary.link
+            message: p.Request
             if intent.action == "accept":
                 entry.interaction, entry.accepted_ms = self._offers[iid].interaction, self._wall
                 message = p.RequestAccept(request_id=entry.wire_id, epoch=epoch, interaction_id=iid)
@@ -779,11 +803,12 @@ class AgentSession:
                 message = p.RequestReject(request_id=entry.wire_id, epoch=epoch, interaction_id=iid)
             elif intent.action == "notes":
                 message = p.RequestUpdateNotes(request_id=entry.wire_id, epoch=epoch, interaction_id=iid,
-                                               notes=intent.notes)
+                                               notes=intent.notes or "")  # InteractionIntent: notes carry a text
             else:
+                assert intent.disposition is not None  # InteractionIntent checks a completion has one
                 message = p.RequestCompleteInteraction(request_id=entry.wire_id, epoch=epoch, interaction_id=iid,
                                                        disposition=intent.disposition, notes=intent.notes or "")
-            self._request(self._primary, message, "ix", entry)
+            self._request(primary, message, "ix", entry)
 
     def _offers_gone(self, ep: _Endpoint | None, reason: str) -> None:
         """The login that received the offers is over: they are void (the server re-queues them).
@@ -792,6 +817,7 @@ class AgentSession:
         for entry in [e for e in self._ix_journal if e.intent.action in ("accept", "reject")]:
             in_flight = ep is not None and entry.sent_on == ep.link and entry.wire_id in ep.pending
             if entry.intent.action == "accept" and in_flight and reason == "primary_lost":
+                assert entry.interaction is not None and entry.accepted_ms is not None  # set when the accept went out
                 entry.uncertain = True
                 self._held[entry.intent.interaction_id] = _Held(entry.interaction, entry.accepted_ms)
             elif not entry.uncertain:
@@ -801,7 +827,7 @@ class AgentSession:
             if iid not in self._held:
                 self._emit(ev.OfferRevoked(iid, reason, "the offering login is over", offer.endpoint))
 
-    def _adopted(self, ep: _Endpoint, epoch: int, carried) -> None:
+    def _adopted(self, ep: _Endpoint, epoch: int, carried: Any) -> None:
         """A login that carried interactions was acknowledged: the server holds them now."""
         for iid, notes, notes_by, notes_seq in carried:
             held = self._held.get(iid)
@@ -869,9 +895,10 @@ class AgentSession:
         if entry not in self._ix_journal:
             return
         self._ix_journal.remove(entry)
-        intent, iid, epoch = entry.intent, entry.intent.interaction_id, self._epoch
+        intent, iid, epoch = entry.intent, entry.intent.interaction_id, self._held_epoch()
         self._emit(ev.InteractionApplied(entry.request_id, intent, ep.name, epoch))
         if intent.action == "accept":
+            assert entry.interaction is not None and entry.accepted_ms is not None  # set when the accept went out
             self._offers.pop(iid, None)
             # The server's time of the accept when it says (the handling time counts from it).
             accepted = msg.accepted_ms if msg.accepted_ms is not None else entry.accepted_ms
@@ -888,7 +915,7 @@ class AgentSession:
         if msg.code in _LOGIN_GONE:
             self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
             if ep is self._primary:
-                self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+                self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
             return
         if entry not in self._ix_journal:
             return
@@ -915,18 +942,23 @@ class AgentSession:
         else:
             getattr(self, f"_refused_{kind}")(ep, msg, data)
 
-    def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+    def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
         ep.registered, ep.reachable, ep.failures = True, True, 0
         ep.reasons = tuple(msg.reasons or ())
         ep.dispositions = tuple(msg.dispositions or ())
         self._set_role(ep, "registered")
         self._arm_link(ep)
 
-    def _refused_register(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+    def _refused_register(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # the server closes the link
 
-    def _ack_login(self, ep: _Endpoint, msg: p.EventAck, data) -> None:
+    def _ack_login(self, ep: _Endpoint, msg: p.EventAck, data: Any) -> None:
         state, resumed, carried, carried_intent = data
+        if msg.epoch is None:  # not a login's answer (docs/protocol.md: it carries the epoch)
+            self._emit(ev.ErrorEvent("bad_message", "login acknowledged without an epoch", ep.name))
+            self._lose(ep, (p.CloseCode.NORMAL, "login acknowledged without an epoch"))
+            return
+        assert self._agent_id is not None, "a login with no agent"
         self._token_refused.clear()
         self._cancel_timer(("token_wait",))
         self._login_ep = None
@@ -952,7 +984,7 @@ class AgentSession:
         if self._logout_requested:
             self._send_logout()
 
-    def _refused_login(self, ep: _Endpoint, msg: p.EventError, data) -> None:
+    def _refused_login(self, ep: _Endpoint, msg: p.EventError, data: Any) -> None:
         _, resumed, _, carried_intent = data
         self._login_ep = None
         if msg.code == "stale_epoch" and resumed:
@@ -994,14 +1026,14 @@ class AgentSession:
         if self._move is not None:
             self._set_phase("idle")
 
-    def _ack_available(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+    def _ack_available(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
         if ep is not self._primary and ep is not self._login_ep and ep.role == "registered":
             self._set_role(ep, "secondary")
 
-    def _refused_available(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+    def _refused_available(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))  # retried with the next token
 
-    def _ack_not_available(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+    def _ack_not_available(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
         pass
 
     _refused_not_available = _ack_not_available
@@ -1013,8 +1045,8 @@ class AgentSession:
         intent, status = entry.intent, self._status
         if status is not None and (status.state, status.reason) != (intent.state, intent.reason):
             # Until the server's status says exactly: never later than the server's own start.
-            self._status = ev.AgentStatus(intent.state, intent.reason, entry.since_ms, self._epoch, ep.name)
-        self._emit(ev.IntentApplied(entry.request_id, intent, ep.name, self._epoch))
+            self._status = ev.AgentStatus(intent.state, intent.reason, entry.since_ms, self._held_epoch(), ep.name)
+        self._emit(ev.IntentApplied(entry.request_id, intent, ep.name, self._held_epoch()))
 
     def _refused_intent(self, ep: _Endpoint, msg: p.EventError, entry: _Entry) -> None:
         if msg.code in _LOGIN_GONE:
@@ -1022,26 +1054,26 @@ class AgentSession:
             # The intent stays in the journal and goes to the next primary.
             self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
             if ep is self._primary:
-                self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+                self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
         elif entry in self._journal:
             self._fail([entry], msg.code, msg.message)
 
-    def _ack_logout(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+    def _ack_logout(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
         self._end("logout")
 
-    def _refused_logout(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+    def _refused_logout(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
         self._end("logout")
 
-    def _ack_release(self, ep: _Endpoint, msg: p.EventAck, _) -> None:
+    def _ack_release(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
         self._offers_gone(ep, "released")
         self._primary, self._releasing = None, False
         self._set_role(ep, "registered")
 
-    def _refused_release(self, ep: _Endpoint, msg: p.EventError, _) -> None:
+    def _refused_release(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
         if msg.code in _LOGIN_GONE:
-            self._lose(ep, (CLOSE_NORMAL, f"login lost ({msg.code})"))
+            self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
         else:  # the login is still held here: stay, try again after failback_hold
             self._releasing = False
             self._set_phase("idle")
@@ -1050,7 +1082,7 @@ class AgentSession:
 
     # ------------------------------------------------------------------ server events
 
-    def _current(self, ep: _Endpoint, msg, epoch: int) -> bool:
+    def _current(self, ep: _Endpoint, msg: p.Message, epoch: int) -> bool:
         """Is this event about our login on our primary? If not, report it ignored."""
         if ep is self._primary and epoch == self._epoch:
             return True
@@ -1079,10 +1111,10 @@ class AgentSession:
             self._end(msg.reason, msg.by)
         else:  # e.g. server_shutdown: the login is lost with this server, not taken by anyone
             self._emit(ev.ErrorEvent(msg.reason, msg.message, ep.name))
-            self._lose(ep, (CLOSE_NORMAL, f"forced logout ({msg.reason})"))
+            self._lose(ep, (p.CloseCode.NORMAL, f"forced logout ({msg.reason})"))
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[p.Message], Callable[[AgentSession, _Endpoint, Any], None]] = {
     p.EventAck: AgentSession._on_ack,
     p.EventError: AgentSession._on_error,
     p.EventCurrentAgentStatus: AgentSession._on_status,

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -33,7 +34,7 @@ def _wall_ms() -> int:
 class _Link:
     """One connection attempt: connect, read until closed, write from a bounded queue."""
 
-    def __init__(self, runner: "SessionRunner", link: Any, endpoint: str, url: str):
+    def __init__(self, runner: SessionRunner, link: Any, endpoint: str, url: str):
         self.runner = runner
         self.link = link
         self.endpoint = endpoint
@@ -90,9 +91,11 @@ class _Link:
                 runner.feed(runner.session.link_closed, self.link, code=code)
 
     async def _write(self) -> None:
+        ws = self.ws
+        assert ws is not None, "the writer starts once connected"
         try:
             while (frame := await self.outbound.get()) is not None:
-                await self.ws.send(frame)
+                await ws.send(frame)
         except ConnectionClosed:
             pass
 
@@ -101,9 +104,9 @@ class _Link:
             self.outbound.put_nowait(frame)
         except asyncio.QueueFull:
             log.warning("link %s: %d frames unsent, dropping the link", self.link, OUTBOUND_LIMIT)
-            self.close(1011, "outbound queue full")
+            self.close(p.CloseCode.INTERNAL_ERROR, "outbound queue full")
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = p.CloseCode.NORMAL, reason: str = "") -> None:
         """Close for good: the core has already forgotten this link, so nothing is fed back."""
         if self.closed:
             return
@@ -180,4 +183,4 @@ class SessionRunner:
             handle.cancel()
         self.timers.clear()
         for link in list(self.links.values()):
-            link.close(1001, "client shutting down")
+            link.close(p.CloseCode.GOING_AWAY, "client shutting down")

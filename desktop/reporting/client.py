@@ -3,7 +3,8 @@
 Each link connects, registers, subscribes (password the first time, the resume token after that,
 with the engine's resume point), reads the stream into the engine, sends heartbeats, declares the
 server lost after ``heartbeat_timeout_ms`` of silence, renews its token at half-life, and
-reconnects with backoff. Supervisor actions go on the same socket (the server requires a
+reconnects with jittered backoff (connecting, registering, heartbeats, silence and backoff are
+``server_stub.link``'s). Supervisor actions go on the same socket (the server requires a
 subscribed supervisor socket). Runs on any asyncio loop, qasync included.
 """
 
@@ -12,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import secrets
-import ssl
 import time
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
+from server_stub import link
 from server_stub import protocol as p
 
 from .engine import ReportingEngine, Resubscribe
@@ -33,19 +34,8 @@ AUTH_FAILURES = frozenset({"bad_credentials", "forbidden"})  # retrying cannot h
 TOKEN_FAILURES = frozenset({"invalid_token", "token_expired"})  # fall back to the password
 
 
-class ActionRefused(Exception):
-    """The server refused a request; ``code`` is its EventError code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    url: str
+# The server refused a request; ``code`` is its EventError code (the supervisor view catches it).
+ActionRefused = link.Refused
 
 
 def _wall_ms() -> int:
@@ -59,10 +49,11 @@ class ReportingClient:
     password or raises ``LookupError``. ``on_status(server, text)`` reports link states for the UI.
     """
 
-    def __init__(self, engine: ReportingEngine, endpoints: list[Endpoint], user_id: str,
+    def __init__(self, engine: ReportingEngine, endpoints: list[p.Site], user_id: str,
                  password: Callable[[], str], *, on_status: Callable[[str, str], None] | None = None,
-                 heartbeat_interval: float = 0.5, retry_delays: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0),
-                 ca_file: str | None = None, wall_ms: Callable[[], int] = _wall_ms):
+                 heartbeat_interval: float = 0.5, ca_file: str | None = None, wall_ms: Callable[[], int] = _wall_ms,
+                 rng: random.Random | None = None):
+        """``rng`` jitters the reconnect delays (seed it for a repeatable run)."""
         unknown = [e.name for e in endpoints if e.name not in engine.servers]
         if unknown:
             raise ValueError(f"servers {unknown} are not configured in the engine")
@@ -71,22 +62,22 @@ class ReportingClient:
         self.password = password
         self.on_status = on_status or (lambda server, text: None)
         self.heartbeat_interval = heartbeat_interval
-        self.retry_delays = retry_delays
+        self.rng = rng if rng is not None else random.Random()
         self.wall_ms = wall_ms
         self.token: str | None = None
         self.token_expires_ms: int | None = None
         self.credentials_version = 0  # bumped by credentials_changed(): a refusal of older ones is stale
-        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.ca_file = ca_file
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
         self.links = {e.name: _Link(self, e) for e in endpoints}
 
     def start(self) -> None:
-        for link in self.links.values():
-            link.start()
+        for each in self.links.values():
+            each.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(link.stop() for link in self.links.values()))
+        await asyncio.gather(*(each.stop() for each in self.links.values()))
 
     def new_request_id(self, kind: str) -> str:
         return f"sup-{self._prefix}-{kind}-{next(self._ids)}"
@@ -95,8 +86,8 @@ class ReportingClient:
         """The user entered a new password: links stopped by an authentication failure retry."""
         self.token = None
         self.credentials_version += 1
-        for link in self.links.values():
-            link.auth_retry.set()
+        for each in self.links.values():
+            each.auth_retry.set()
 
     def reasons(self, server: str) -> list[p.ReasonInfo]:
         return list(self.links[server].reasons)
@@ -130,24 +121,27 @@ class ReportingClient:
 class _Link:
     """One server's reporting socket, reconnected for as long as the client runs."""
 
-    def __init__(self, client: ReportingClient, endpoint: Endpoint):
+    def __init__(self, client: ReportingClient, endpoint: p.Site):
         self.client = client
         self.endpoint = endpoint
         self.name = endpoint.name
-        self.ws: ClientConnection | None = None
+        self.conn: link.Link | None = None
         self.reasons: list[p.ReasonInfo] = []
         self.subscribed = False
         self.auth_retry = asyncio.Event()
         self.status = "not connected"
-        self.heartbeat_timeout = 1.5
+        # Up to 2 s between attempts, from 0.1 s after losing a working subscription.
+        self.backoff = link.Backoff(first=0.1, cap=2.0, rng=client.rng)
         self._task: asyncio.Task | None = None
         self._pending: dict[str, tuple[asyncio.Future, bool]] = {}  # request_id -> (answer, is_subscribe)
         self._lock = asyncio.Lock()  # one request in flight per socket (credentialed ones need it)
-        self._last_rx = 0.0
-        self._last_tx = 0.0
-        self._silent = False
         self._background: set[asyncio.Task] = set()
         self._stopping = False
+
+    @property
+    def ws(self) -> ClientConnection | None:
+        """The current socket, while connected."""
+        return self.conn.ws if self.conn is not None else None
 
     def start(self) -> None:
         self._stopping = False
@@ -171,7 +165,6 @@ class _Link:
     # ------------------------------------------------------------------ connection lifecycle
 
     async def _run(self) -> None:
-        attempt = 0
         while not self._stopping:
             version = self.client.credentials_version
             reason = await self._session()
@@ -179,36 +172,28 @@ class _Link:
                 if self.client.credentials_version == version:  # nothing new to try: wait for the user
                     self.auth_retry.clear()
                     await self.auth_retry.wait()
-                attempt = 0
+                self.backoff.reset()
                 continue
-            delay = self.client.retry_delays[min(attempt, len(self.client.retry_delays) - 1)]
-            attempt = 0 if reason == "was_subscribed" else attempt + 1
-            await asyncio.sleep(delay)
+            if reason == "was_subscribed":
+                self.backoff.reset()
+            await asyncio.sleep(self.backoff.next())
 
     async def _session(self) -> str:
         """One connection: returns why it ended ("auth", "was_subscribed" or "failed")."""
         loop = asyncio.get_running_loop()
-        self._silent = False
         self._set_status("connecting")
         helpers: list[asyncio.Task] = []
         lost_reason = "connection closed"
         outcome = "failed"
+        conn: link.Link | None = None
         try:
-            self.ws = await connect(self.endpoint.url, ssl=self.client._ssl if self.endpoint.url.startswith("wss:") else None,
-                                    proxy=None, open_timeout=5, ping_interval=None, close_timeout=0.5,
-                                    compression=None, max_size=None, max_queue=None, user_agent_header=None)
-            self._last_rx = self._last_tx = loop.time()
-            reader = loop.create_task(self._read())
-            helpers.append(reader)
-            register = p.RequestRegisterClient(request_id=self.client.new_request_id("reg"), protocol_version=p.PROTOCOL_VERSION,
-                                               client_name=CLIENT_NAME,
-                                               heartbeat_interval_ms=int(self.client.heartbeat_interval * 1000))
-            ack = await asyncio.wait_for(self._ask(register), 5)
+            conn = self.conn = link.Link(await link.connect(
+                self.endpoint.url, ca_file=self.client.ca_file, open_timeout=5, close_timeout=0.5, max_queue=None))
+            ack = await conn.register(self.client.new_request_id("reg"), CLIENT_NAME, self.client.heartbeat_interval)
             self.reasons = list(ack.reasons or [])
-            if ack.heartbeat_timeout_ms:
-                self.heartbeat_timeout = ack.heartbeat_timeout_ms / 1000
-            helpers.append(loop.create_task(self._heartbeat()))
-            helpers.append(loop.create_task(self._watchdog()))
+            reader = loop.create_task(self._read(conn))
+            helpers.append(reader)
+            helpers.append(loop.create_task(conn.keepalive()))
             try:
                 await asyncio.wait_for(self._subscribe(), 10)
             except ActionRefused as refused:
@@ -221,13 +206,13 @@ class _Link:
             self._set_status("subscribed")
             helpers.append(loop.create_task(self._renew_token()))
             await reader
-            lost_reason = self._close_text()
+            lost_reason = conn.end_reason()
         except LookupError as exc:  # no password (or no user id) to sign in with
             outcome = "auth"
             self._set_status(f"no password: {exc}")
             return outcome
-        except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed, ActionRefused) as exc:
-            lost_reason = self._close_text() if self.ws is not None else str(exc) or type(exc).__name__
+        except link.SESSION_ERRORS as exc:
+            lost_reason = conn.end_reason() if conn is not None else str(exc) or type(exc).__name__
             log.info("reporting %s: %s", self.name, exc)
         finally:
             for task in helpers:
@@ -236,21 +221,13 @@ class _Link:
             if self.subscribed:
                 self.subscribed = False
                 self.client.engine.stream_lost(self.name, lost_reason, self.client.wall_ms())
-            if self.ws is not None:
-                ws, self.ws = self.ws, None
-                if ws.transport is not None:
-                    ws.transport.abort()
+            if conn is not None:
+                self.conn = None
+                conn.abort()
         if outcome != "auth":
-            self._set_status(f"lost: {lost_reason}; reconnecting" if outcome == "was_subscribed" else f"unreachable: {lost_reason}")
+            self._set_status(f"lost: {lost_reason}; reconnecting" if outcome == "was_subscribed"
+                             else f"unreachable: {lost_reason}")
         return outcome
-
-    def _close_text(self) -> str:
-        ws = self.ws
-        if getattr(self, "_silent", False):
-            return "silent"
-        if ws is None or ws.close_code is None:
-            return "connection lost"
-        return f"closed {ws.close_code}"
 
     async def _subscribe(self) -> None:
         client = self.client
@@ -281,8 +258,8 @@ class _Link:
             await asyncio.wait_for(self._subscribe(), 10)
         except (ActionRefused, TimeoutError, ConnectionClosed, LookupError) as exc:
             log.warning("reporting %s: resubscribe failed (%s); reconnecting", self.name, exc)
-            if self.ws is not None:
-                await self.ws.close()
+            if self.conn is not None:
+                await self.conn.ws.close()
 
     async def _renew_token(self) -> None:
         """Subscribe again at the token's half-life (reporting sockets get no pushed refresh)."""
@@ -295,15 +272,17 @@ class _Link:
 
     # ------------------------------------------------------------------ frames
 
-    async def _ask(self, request, subscribe: bool = False):
-        future = asyncio.get_running_loop().create_future()
+    async def _ask(self, request: p.Request, subscribe: bool = False) -> p.EventAck:
+        if self.conn is None:
+            raise ConnectionError(f"server {self.name} is not connected")
+        future: asyncio.Future[p.EventAck] = asyncio.get_running_loop().create_future()
         self._pending[request.request_id] = (future, subscribe)
-        await self._send(p.encode(request))
+        await self.conn.send(request)
         return await future
 
     async def request(self, request) -> p.EventAck:
         """A supervisor action on this socket; raises ActionRefused or ConnectionError."""
-        if not self.subscribed or self.ws is None:
+        if not self.subscribed or self.conn is None:
             raise ConnectionError(f"server {self.name} is not connected")
         async with self._lock:
             try:
@@ -313,16 +292,11 @@ class _Link:
             finally:
                 self._pending.pop(request.request_id, None)
 
-    async def _send(self, text: str) -> None:
-        self._last_tx = asyncio.get_running_loop().time()
-        await self.ws.send(text)
-
-    async def _read(self) -> None:
+    async def _read(self, conn: link.Link) -> None:
         engine = self.client.engine
         loop = asyncio.get_running_loop()
         try:
-            async for frame in self.ws:
-                self._last_rx = loop.time()
+            async for frame in conn.frames():
                 try:
                     message = decode_frame(frame)
                 except p.ProtocolError as exc:
@@ -339,8 +313,6 @@ class _Link:
                         task = loop.create_task(self._resubscribe())
                         self._background.add(task)  # keep a reference until it is done
                         task.add_done_callback(self._background.discard)
-        except ConnectionClosed:
-            pass
         finally:
             self._fail_pending()
 
@@ -371,25 +343,3 @@ class _Link:
             self.client.engine.stream_opened(self.name, message.stream_id, self.client.wall_ms())
         if not future.done():
             future.set_result(message)
-
-    async def _heartbeat(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.client.heartbeat_interval
-        while True:
-            idle = loop.time() - self._last_tx
-            if idle >= interval:
-                await self._send('{"type":"Heartbeat"}')
-                idle = 0
-            await asyncio.sleep(interval - idle)
-
-    async def _watchdog(self) -> None:
-        """Declare the server dead after heartbeat_timeout of silence; do not wait for TCP."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(min(0.1, self.heartbeat_timeout / 5))
-            if loop.time() - self._last_rx > self.heartbeat_timeout:
-                self._silent = True
-                log.info("reporting %s: silent for %.1f s; declaring it lost", self.name, self.heartbeat_timeout)
-                if self.ws is not None and self.ws.transport is not None:
-                    self.ws.transport.abort()
-                return

@@ -22,8 +22,11 @@ Rules (docs/protocol.md, "The reporting stream"; DESIGN.md §2):
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
+
+from server_stub import protocol as p
 
 Presence = Literal["logged_in", "server_lost", "moving", "logged_out"]
 
@@ -57,7 +60,7 @@ class _Login:
     forced_by: str | None = None
 
     @classmethod
-    def from_report(cls, report: Any) -> "_Login":
+    def from_report(cls, report: Any) -> _Login:
         return cls(report.agent_id, report.name, report.epoch, report.state, report.since_ms, report.login_ms,
                    report.reason, getattr(report, "place", None), getattr(report, "interaction_id", None))
 
@@ -88,7 +91,7 @@ class AgentRow:
     def in_failover(self) -> bool:
         return self.presence in ("server_lost", "moving")
 
-    def copy(self) -> "AgentRow":
+    def copy(self) -> AgentRow:
         """A frozen-in-time copy, so a view shows only what it was told about."""
         return AgentRow(self.agent_id, self.name, self.presence, self.state, self.reason, self.since_ms, self.server,
                         self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,
@@ -100,18 +103,6 @@ class AgentRow:
         if self.presence == "logged_in":
             return self.state or "not_ready"
         return "failover" if self.in_failover else "logged_out"
-
-
-@dataclass(slots=True)
-class QueueFigures:
-    queue: str
-    waiting: int
-    longest_wait_ms: int
-    offered: int
-    answered: int
-    abandoned: int
-    service_level: float | None
-    service_level_target_ms: int
 
 
 @dataclass(slots=True)
@@ -129,7 +120,7 @@ class ServerStatus:
     connected_since_ms: int | None = None
     lost_since_ms: int | None = None
     lost_reason: str | None = None
-    queues: list[QueueFigures] | None = None  # None: this server never reported queue statistics
+    queues: list[p.QueueStatistics] | None = None  # None: this server never reported queue statistics
     queues_at_ms: int | None = None
     logged_in: int = 0  # agents shown logged in on this server (merged view)
     snapshots: int = 0
@@ -378,14 +369,13 @@ class ReportingEngine:
             login.interaction_id = None
         else:
             return
-        self._recompute(agent_id, now_ms)
+        self._recompute(login.agent_id, now_ms)
 
     def _queue_statistics(self, sv: ServerStatus, msg: Any, now_ms: int) -> None:
         self._set_queues(sv, msg.queues, now_ms)
 
-    def _set_queues(self, sv: ServerStatus, queues: Any, now_ms: int) -> None:
-        sv.queues = [QueueFigures(q.queue, q.waiting, q.longest_wait_ms, q.offered, q.answered, q.abandoned,
-                                  q.service_level, q.service_level_target_ms) for q in queues]
+    def _set_queues(self, sv: ServerStatus, queues: list[p.QueueStatistics], now_ms: int) -> None:
+        sv.queues = list(queues)  # the decoded figures as they are: nothing here changes them
         sv.queues_at_ms = now_ms
         self._dirty_servers.add(sv.name)
 
@@ -421,7 +411,7 @@ class ReportingEngine:
             row = self.rows[agent_id] = AgentRow(agent_id)
             self.counts[row.count_key] += 1
         old_key, old_server = row.count_key, row.server if row.presence == "logged_in" else None
-        if best is not None and best_sv.live:
+        if best is not None and best_sv is not None and best_sv.live:
             if row.presence != "logged_in" or row.server != best_sv.name:
                 self._arrived(row, best_sv.name, now_ms)
             row.presence = "logged_in"
@@ -436,7 +426,7 @@ class ReportingEngine:
             row.forced_by = best.forced_by
             row.logout_reason = None
             row.lost_since_ms = None
-        elif best is not None:  # held by a server whose stream is lost (or not yet re-read)
+        elif best is not None and best_sv is not None:  # held by a server whose stream is lost (or not yet re-read)
             if row.presence != "server_lost":
                 row.lost_since_ms = best_sv.lost_since_ms or now_ms
                 row.since_ms = row.lost_since_ms

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
@@ -145,7 +145,11 @@ class AgentTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(COLUMNS)
+        ):
             return COLUMNS[section]
         return None
 
@@ -376,7 +380,7 @@ class AgentTableModel(QAbstractTableModel):
         self.layoutAboutToBeChanged.emit()
         before = self._persistent_ids()
         leaving = set(moving)
-        kept = [(k, a) for k, a in zip(self._keys, self._ids) if a not in leaving]
+        kept = [(k, a) for k, a in zip(self._keys, self._ids, strict=True) if a not in leaving]
         self._keys = [k for k, _ in kept]
         self._ids = [a for _, a in kept]
         for agent_id in moving:

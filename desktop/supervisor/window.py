@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,8 +34,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from PySide6.QtGui import QIcon
 
 from desktop.reporting.engine import FeedEntry, ReportingEngine
 from server_stub.resources import resource_dir
@@ -144,7 +144,7 @@ class SupervisorWindow(QMainWindow):
         self.filter_box.textChanged.connect(self._filter_changed)
         top.addWidget(self.filter_box, 2)
         self.count_labels: dict[str, QLabel] = {}
-        for key, text in COUNT_LABELS:
+        for key, _text in COUNT_LABELS:
             label = QLabel()
             label.setObjectName(f"count_{key}")
             self.count_labels[key] = label
@@ -180,7 +180,9 @@ class SupervisorWindow(QMainWindow):
         self.queues_note.setWordWrap(True)
         side_layout.addWidget(self.queues_note)
         self.queues = QTableWidget(0, 6)
-        self.queues.setHorizontalHeaderLabels(["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"])
+        self.queues.setHorizontalHeaderLabels(
+            ["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"]
+        )
         self.queues.verticalHeader().hide()
         self.queues.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
         self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -298,7 +300,11 @@ class SupervisorWindow(QMainWindow):
                 silent.append(name)
                 continue
             for q in server.queues:
-                level = "—" if q.service_level is None else f"{q.service_level * 100:.0f} % in {q.service_level_target_ms / 1000:.0f} s"
+                level = (
+                    "—"
+                    if q.service_level is None
+                    else f"{q.service_level * 100:.0f} % in {q.service_level_target_ms / 1000:.0f} s"
+                )
                 rows.append((name, q.queue, str(q.waiting), duration_text(q.longest_wait_ms), level,
                              f"{q.answered} / {q.offered}"))
         if silent:
@@ -368,7 +374,9 @@ class SupervisorWindow(QMainWindow):
     def _force_not_ready(self) -> None:
         agent_id, reason = self._selected_agent, self.reason_box.currentText()
         if agent_id and reason:
-            self._run_action(f"Not Ready ({reason}) for {agent_id}", self.actions.force_agent_not_ready(agent_id, reason))
+            self._run_action(
+                f"Not Ready ({reason}) for {agent_id}", self.actions.force_agent_not_ready(agent_id, reason)
+            )
 
     def _force_logout(self) -> None:
         agent_id = self._selected_agent

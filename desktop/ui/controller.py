@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from .. import credentials
 from ..core import events as ev
-from ..core.config import Endpoint, SessionConfig
+from ..core.config import SessionConfig
 from . import interaction_presenter as ip
 from . import presenter as pr
 from .bridge import SessionBridge
@@ -184,7 +184,7 @@ class DesktopController(QObject):
         self.agent_id, self.remember = agent_id, remember and self.keyring_reason is None
         self._remember_password = password if self.remember else None
         config = SessionConfig(
-            endpoints=tuple(Endpoint(s.name, s.url) for s in self.settings.ordered_sites(site)),
+            endpoints=tuple(self.settings.ordered_sites(site)),
             heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback)
         self.login_presenter.started(agent_id, time.monotonic())
         self.login_window.set_busy(True, f"Logging in on site {site}…")

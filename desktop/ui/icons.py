@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from PySide6.QtCore import qWarning
 from PySide6.QtGui import QIcon
@@ -10,7 +10,7 @@ from PySide6.QtGui import QIcon
 from server_stub.resources import resource_dir
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     """``name`` without .svg. A missing file is a Qt warning (fatal in the tests and under
     QT_FATAL_WARNINGS, so a typo cannot ship unnoticed) and an empty icon, never a crash."""

@@ -7,8 +7,8 @@ user reads can be tested with plain unit tests and a fake clock.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from ..core import events as ev
 
@@ -107,7 +107,7 @@ def state_icon(state: str | None, connected: bool = True) -> str:
 LOGIN_MESSAGES = {
     "bad_credentials": "Wrong agent id or password. Check both and try again.",
     "already_logged_in": "Agent {agent} is already logged in elsewhere, and the server's duplicate-login policy "
-                         "refused this second login. Log out on the other desktop (or ask a supervisor to) and try again.",
+    "refused this second login. Log out on the other desktop (or ask a supervisor to) and try again.",
     "forbidden": "This account may not log in as an agent. Ask your supervisor which id to use.",
     "invalid_token": "Your earlier session could not be resumed. Enter your password and log in again.",
     "token_expired": "Your earlier session has expired. Enter your password and log in again.",
@@ -258,7 +258,11 @@ class FailoverBanner:
         state = state_text(after.state, after.reason, labels)
         clock = time_in_state(after.since_ms, wall_ms if wall_ms is not None else int(time.time() * 1000))
         before = self.before
-        if before is None or (before.state, before.reason, before.since_ms) == (after.state, after.reason, after.since_ms):
+        if before is None or (before.state, before.reason, before.since_ms) == (
+            after.state,
+            after.reason,
+            after.since_ms,
+        ):
             return f"{head}; {state}, {clock}, kept"
         return f"{head}; now {state} (was {state_text(before.state, before.reason, labels)})"
 
@@ -384,8 +388,12 @@ class Notification:
     critical: bool = False
 
 
-def notification_for(event: ev.Event, labels: Mapping[str, str] | None = None,
-                     banner: FailoverBanner | None = None, snapshot: ev.SessionSnapshot | None = None) -> Notification | None:
+def notification_for(
+    event: ev.Event,
+    labels: Mapping[str, str] | None = None,
+    banner: FailoverBanner | None = None,
+    snapshot: ev.SessionSnapshot | None = None,
+) -> Notification | None:
     """The tray notifications: failover done, connection lost, and a state forced by the server."""
     if isinstance(event, ev.FailoverPhase):
         if event.phase == "restored" and event.kind == "failover":

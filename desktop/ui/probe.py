@@ -46,7 +46,7 @@ class _FirstPaint(QObject):
 
     def _check(self, _event) -> None:
         snapshot = self.controller.bridge.snapshot()
-        if snapshot and snapshot.primary and all(l.role in ("primary", "secondary") for l in snapshot.links):
+        if snapshot and snapshot.primary and all(link.role in ("primary", "secondary") for link in snapshot.links):
             self.controller.bridge.event.disconnect(self._check)
             print(f"probe logged_in {time.time():.6f} rss_kb={resident_kb()}", flush=True)
             self.controller.logout_and_quit()

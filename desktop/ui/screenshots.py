@@ -14,11 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import qasync
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
-
-import qasync
 
 from .. import credentials
 from ..demo import DemoServers

@@ -19,13 +19,14 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
-from ..sites import load_sites
+from ..core.config import FailbackPolicy
+from ..sites import Site, load_sites
 
 SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
 DEFAULT_IT_FILE = Path("/etc/agent-desktop/settings.toml")
-FAILBACK_POLICIES = ("never", "when-idle")
+FAILBACK_POLICIES: tuple[FailbackPolicy, ...] = get_args(FailbackPolicy)
 
 
 class SettingsError(ValueError):
@@ -33,17 +34,11 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Site:
-    name: str
-    url: str
-
-
-@dataclass(frozen=True)
 class DesktopSettings:
     sites: tuple[Site, ...]
     preferred_site: str | None = None
     heartbeat_timeout: float = 1.5
-    failback: str = "never"
+    failback: FailbackPolicy = "never"
     locked: frozenset[str] = field(default=frozenset())  # keys IT (or --demo) fixed: shown read-only
     source: str | None = None  # the IT file that was applied, if any
     demo_keys: frozenset[str] = field(default=frozenset())  # of ``locked``: fixed by --demo's local sites
@@ -78,9 +73,10 @@ def _check(values: dict[str, Any], where: str) -> dict[str, Any]:
             name, url = (item.get("name"), item.get("url")) if isinstance(item, dict) else (None, None)
             if not isinstance(name, str) or not name.strip():
                 raise SettingsError(f"{where}: site {i + 1} needs a name")
-            if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-                raise SettingsError(f"{where}: site {name!r} needs a ws:// or wss:// url, got {url!r}")
-            sites.append(Site(name.strip(), url.strip()))
+            try:
+                sites.append(Site(name.strip(), url.strip() if isinstance(url, str) else url))
+            except ValueError as exc:  # not a ws:// or wss:// url
+                raise SettingsError(f"{where}: {exc}") from None
         if len({s.name for s in sites}) != len(sites):
             raise SettingsError(f"{where}: site names must be distinct")
         out["sites"] = tuple(sites)
@@ -134,7 +130,7 @@ def user_values(store: Store) -> dict[str, Any]:
     if isinstance(names, str):
         names, urls = [names], [urls]
     if isinstance(names, list) and isinstance(urls, list) and len(names) == len(urls) and names:
-        values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls)]
+        values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls, strict=True)]
     for key in ("preferred_site", "heartbeat_timeout", "failback"):
         value = store.value(key)
         if value not in (None, ""):
@@ -150,8 +146,8 @@ def user_values(store: Store) -> dict[str, Any]:
 
 def resolve(store: Store, it_file: Path | None = None, default_sites: list | None = None) -> DesktopSettings:
     """Defaults < user values < IT file. Raises SettingsError for a bad IT file."""
-    base_sites = default_sites if default_sites is not None else [Site(s.name, s.url) for s in load_sites()]
-    settings = DesktopSettings(sites=tuple(Site(s.name, s.url) for s in base_sites))
+    base_sites = default_sites if default_sites is not None else load_sites()
+    settings = DesktopSettings(sites=tuple(base_sites))
     settings = replace(settings, **user_values(store))
     if it_file is not None:
         forced = read_it_file(it_file)

@@ -8,16 +8,31 @@ from dataclasses import replace
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-    QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from .icons import icon
-from .widgets import ErrorLabel, fixed_size_constraints
 from .settings import (
-    FAILBACK_POLICIES, DesktopSettings, SettingsError, it_file_path, resolve, save_user_values,
+    FAILBACK_POLICIES,
+    DesktopSettings,
+    SettingsError,
+    it_file_path,
+    resolve,
+    save_user_values,
     validate_user_edit,
 )
+from .widgets import ErrorLabel, fixed_size_constraints
 
 
 class SettingsWindow(QWidget):
@@ -55,7 +70,7 @@ class SettingsWindow(QWidget):
         self.timeout_spin.setSuffix(" s")
         self.failback_combo = QComboBox()
         self.failback_combo.setAccessibleName("Failback policy")
-        for policy, text in zip(FAILBACK_POLICIES, ("Never move back", "Move back when idle")):
+        for policy, text in zip(FAILBACK_POLICIES, ("Never move back", "Move back when idle"), strict=True):
             self.failback_combo.addItem(text, policy)
         self.locked_label = QLabel()
         self.locked_label.setAccessibleName("Settings that cannot be changed here")
@@ -119,8 +134,12 @@ class SettingsWindow(QWidget):
         self.preferred_combo.setCurrentIndex(max(0, self.preferred_combo.findData(settings.preferred_site)))
         self.timeout_spin.setValue(settings.heartbeat_timeout)
         self.failback_combo.setCurrentIndex(max(0, self.failback_combo.findData(settings.failback)))
-        locks = {"sites": (self.sites_table, self.add_site, self.remove_site), "preferred_site": (self.preferred_combo,),
-                 "heartbeat_timeout": (self.timeout_spin,), "failback": (self.failback_combo,)}
+        locks = {
+            "sites": (self.sites_table, self.add_site, self.remove_site),
+            "preferred_site": (self.preferred_combo,),
+            "heartbeat_timeout": (self.timeout_spin,),
+            "failback": (self.failback_combo,),
+        }
         reasons = []
         for key, widgets in locks.items():
             reason = settings.lock_reason(key)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -43,13 +44,13 @@ class Offer:
 class Revoke:
     agent_id: str
     interaction_id: str
-    reason: str  # RevokeReason
+    reason: p.RevokeReason
     message: str
 
 
 @dataclass(frozen=True)
 class Report:
-    event: str  # InteractionEventKind
+    event: p.InteractionEventKind
     interaction: p.Interaction
     agent_id: str | None = None
     disposition: str | None = None
@@ -61,7 +62,7 @@ class SetState:
     """A state change the engine decided (After Call Work, its end, Not Ready after timeouts)."""
 
     agent_id: str
-    state: str
+    state: p.AgentStateName
     reason: str | None = None
     at_ms: int | None = None  # when the engine decided it: time in state (and an ACW's end) counts from here
 
@@ -73,10 +74,13 @@ class HeldChanged:
     agent_id: str
 
 
+Effect = Offer | Revoke | Report | SetState | HeldChanged
+
+
 class EngineRefusal(Exception):
     """The request cannot be carried out; ``code`` is the protocol error code."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: p.ErrorCode, message: str):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -84,7 +88,14 @@ class EngineRefusal(Exception):
 
 # ---------------------------------------------------------------------------- state
 
-QUEUED, OFFERED, HELD, COMPLETED, ABANDONED, WITHDRAWN = "queued", "offered", "held", "completed", "abandoned", "withdrawn"
+QUEUED, OFFERED, HELD, COMPLETED, ABANDONED, WITHDRAWN = (
+    "queued",
+    "offered",
+    "held",
+    "completed",
+    "abandoned",
+    "withdrawn",
+)
 ENDED = (COMPLETED, ABANDONED, WITHDRAWN)
 
 
@@ -117,10 +128,10 @@ class Tracked:
 class PeerRecord:
     """What the peer site told us about an interaction: held or completed there, by whom."""
 
-    status: str  # held | completed | ended
+    status: p.PeerRecordStatus
     agent_id: str | None
     queue: str
-    media: str
+    media: p.Media
     orphan_deadline: int | None = None  # held at a peer we lost: ends here unless brought back
     token: int = 0
     reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
@@ -146,13 +157,14 @@ class RoutedAgent:
 @dataclass(eq=False)
 class QueueState:
     config: QueueConfig
-    waiting: collections.deque = field(default_factory=collections.deque)  # (token, Tracked)
+    waiting: collections.deque[tuple[int, Tracked]] = field(default_factory=collections.deque)  # (token, Tracked)
     waiting_count: int = 0
     offered: int = 0
     answered: int = 0
     answered_in_target: int = 0
     abandoned: int = 0
-    pools: dict[int, list] = field(default_factory=dict)  # penalty -> heap of (idle_since, n, version, agent)
+    # penalty -> heap of (idle_since, n, version, agent)
+    pools: dict[int, list[tuple[int, int, int, str]]] = field(default_factory=dict)
 
 
 class RoutingEngine:
@@ -176,13 +188,20 @@ class RoutingEngine:
         self.peer: collections.OrderedDict[str, PeerRecord] = collections.OrderedDict()
         self.agents: dict[str, RoutedAgent] = {}
         self.hold_until = 0  # no offers and no timers before this (a stalled server catching up)
-        self._timers: list = []  # (when, n, kind, key, token)
+        self._timers: list[tuple[int, int, str, str, int]] = []  # (when, n, kind, key, token)
         self._n = itertools.count()
 
     # ------------------------------------------------------------------ agents
 
-    def login(self, agent_id: str, penalties: dict[str, int], state: str, now: int,
-              interactions: list[p.HeldInteraction] | tuple = (), acw_until: int | None = None) -> tuple[list[str], list]:
+    def login(
+        self,
+        agent_id: str,
+        penalties: dict[str, int],
+        state: str,
+        now: int,
+        interactions: Sequence[p.HeldInteraction] = (),
+        acw_until: int | None = None,
+    ) -> tuple[list[str], list[Effect]]:
         """A login here. ``interactions`` (a failover login) are adopted before anything is
         offered; ``acw_until`` (a failover login in a timed After Call Work) keeps its end, capped
         at the longest After Call Work a queue here sets. Returns (ids adopted, effects)."""
@@ -193,7 +212,7 @@ class RoutingEngine:
             if longest:
                 agent.acw_until = min(acw_until, now + longest)
                 self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
-        effects: list = []
+        effects: list[Effect] = []
         adopted = []
         for held in interactions:
             if held.interaction.interaction_id in agent.held:
@@ -206,11 +225,11 @@ class RoutingEngine:
         self._route(now, effects)
         return adopted, effects
 
-    def logout(self, agent_id: str, now: int) -> list:
+    def logout(self, agent_id: str, now: int) -> list[Effect]:
         """The login ended: an offer goes back to the head of its queue; interactions in hand are
         kept for ``orphan_timeout_ms`` (the agent is probably re-attaching them elsewhere)."""
         agent = self.agents.pop(agent_id, None)
-        effects: list = []
+        effects: list[Effect] = []
         if agent is None:
             return effects
         agent.version += 1
@@ -226,10 +245,10 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
-    def set_state(self, agent_id: str, state: str, now: int) -> list:
+    def set_state(self, agent_id: str, state: str, now: int) -> list[Effect]:
         """The agent's state changed (asked by the agent or a supervisor)."""
         agent = self.agents.get(agent_id)
-        effects: list = []
+        effects: list[Effect] = []
         if agent is None or agent.state == state:
             return effects
         agent.state = state
@@ -252,12 +271,14 @@ class RoutingEngine:
 
     # ------------------------------------------------------------------ interactions
 
-    def submit(self, interaction: p.Interaction, now: int) -> list:
+    def submit(self, interaction: p.Interaction, now: int) -> list[Effect]:
         if interaction.queue not in self.queues:
             raise EngineRefusal("unknown_queue", f"no queue {interaction.queue!r} here; queues: {sorted(self.queues)}")
         iid = interaction.interaction_id
         if iid in self.interactions:
-            raise EngineRefusal("duplicate_interaction", f"{iid} is already known here ({self.interactions[iid].status})")
+            raise EngineRefusal(
+                "duplicate_interaction", f"{iid} is already known here ({self.interactions[iid].status})"
+            )
         if iid in self.peer:
             raise EngineRefusal("duplicate_interaction", f"{iid} is {self.peer[iid].status} at the peer site")
         size = len(msgspec.json.encode(interaction))
@@ -265,7 +286,7 @@ class RoutingEngine:
         item = Tracked(interaction, QUEUED, arrived_ms=min(interaction.created_ms, now), size=size)
         self.live_bytes += size
         self.interactions[iid] = item
-        effects: list = [Report("queued", interaction)]
+        effects: list[Effect] = [Report("queued", interaction)]
         self._enqueue(item, now, head=False)
         self._route(now, effects)
         return effects
@@ -281,7 +302,7 @@ class RoutingEngine:
             raise EngineRefusal("queue_full", f"the interactions open here hold {self.live_bytes} bytes, near the "
                                               f"server's limit of {self.max_live_bytes}; submit it again later")
 
-    def accept(self, agent_id: str, iid: str, now: int) -> list:
+    def accept(self, agent_id: str, iid: str, now: int) -> list[Effect]:
         """The agent takes the offer. Accepting what it already holds is a harmless repeat ([])."""
         item = self.interactions.get(iid)
         if item is not None and item.status == HELD and item.agent_id == agent_id:
@@ -319,13 +340,13 @@ class RoutingEngine:
             if item.accepted_ms - item.arrived_ms <= q.config.service_level_target_ms:
                 q.answered_in_target += 1
 
-    def reject(self, agent_id: str, iid: str, now: int) -> list:
+    def reject(self, agent_id: str, iid: str, now: int) -> list[Effect]:
         item = self._offered_to(agent_id, iid)
         agent = self.agents[agent_id]
         agent.offer = None
         agent.timeouts_in_row = 0
         agent.idle_since = now  # to the back of the idle order: the next agent gets it first
-        effects: list = []
+        effects: list[Effect] = []
         self._requeue(item, now, effects, "rejected", agent_id)
         self._make_available(agent)
         self._route(now, effects)
@@ -334,13 +355,18 @@ class RoutingEngine:
     def update_notes(self, agent_id: str, iid: str, notes: str) -> None:
         self._held_by(agent_id, iid).notes = notes
 
-    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int) -> list:
+    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int) -> list[Effect]:
         """Finish an interaction in hand. Completing again what this agent completed is a repeat ([])."""
         item = self.interactions.get(iid)
         if item is not None and item.status == COMPLETED and item.agent_id == agent_id:
             return []
         peer = self.peer.get(iid)
-        if (item is None or item.status != HELD) and peer is not None and peer.status == "completed" and peer.agent_id == agent_id:
+        if (
+            (item is None or item.status != HELD)
+            and peer is not None
+            and peer.status == "completed"
+            and peer.agent_id == agent_id
+        ):
             # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
             # the peer died between telling us and reporting it: then this server reports it.
             if peer.reported:
@@ -356,7 +382,7 @@ class RoutingEngine:
             item.notes = notes
         item.status, item.disposition = COMPLETED, disposition
         self._ended(item)
-        effects: list = [Report("completed", item.interaction, agent_id, disposition=disposition)]
+        effects: list[Effect] = [Report("completed", item.interaction, agent_id, disposition=disposition)]
         q = self.queues.get(item.interaction.queue)
         acw = q.config.acw_ms if q is not None else None
         agent.idle_since = now
@@ -369,19 +395,19 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
-    def accept_refused(self, agent_id: str, iid: str, now: int, reason: str) -> list:
+    def accept_refused(self, agent_id: str, iid: str, now: int, reason: str) -> list[Effect]:
         """The peer refused this agent's accept (an agent there holds or completed it): drop the
         copy, if it is still that unconfirmed accept (meanwhile the peer's own claim may have taken
         it away already, and someone may even have adopted it here since)."""
         item = self.interactions.get(iid)
-        effects: list = []
+        effects: list[Effect] = []
         if item is None or item.status != HELD or item.agent_id != agent_id or not item.unconfirmed:
             return effects
         self._drop_copy(item, now, effects, reason)
         self._route(now, effects)
         return effects
 
-    def _adopt(self, agent: RoutedAgent, held: p.HeldInteraction, now: int) -> tuple[bool, list]:
+    def _adopt(self, agent: RoutedAgent, held: p.HeldInteraction, now: int) -> tuple[bool, list[Effect]]:
         """A failover login brings an interaction in the agent's hands. Returns (adopted, effects).
 
         Not adopted: the interaction was completed already (by this agent: its re-sent completion
@@ -391,7 +417,7 @@ class RoutingEngine:
         interaction = held.interaction
         iid = interaction.interaction_id
         agent_id = agent.agent_id
-        effects: list = []
+        effects: list[Effect] = []
         item = self.interactions.get(iid)
         peer = self.peer.get(iid)
         done_by = item.agent_id if item is not None and item.status == COMPLETED else (
@@ -419,15 +445,15 @@ class RoutingEngine:
 
     # ------------------------------------------------------------------ the peer site
 
-    def peer_record(self, iid: str, status: str, agent_id: str | None, queue: str, media: str,
-                    claim: str, now: int, peer_wins_ties: bool = False) -> tuple[bool, list]:
+    def peer_record(self, iid: str, status: p.PeerRecordStatus, agent_id: str | None, queue: str, media: p.Media,
+                    claim: p.PeerClaim, now: int, peer_wins_ties: bool = False) -> tuple[bool, list[Effect]]:
         """The peer holds (``held``), completed or otherwise ended an interaction. Returns (agreed,
         effects). A local copy not yet in an agent's hands is withdrawn. ``claim="accept"`` is
         refused when an agent here already holds or completed it (the first taker keeps it); an
         adoption (``claim="adopt"``) always wins, since that agent has the customer. Two accepts
         that cross (each side's still unconfirmed) are settled the same way on both sides: the
         peer wins when ``peer_wins_ties`` (its name sorts first), else it is refused."""
-        effects: list = []
+        effects: list[Effect] = []
         item = self.interactions.get(iid)
         if item is not None and status == "held":
             if item.status == COMPLETED:
@@ -464,14 +490,17 @@ class RoutingEngine:
                 record.token = next(self._n)
                 self._timer(deadline, "peer_orphan", iid, record.token)
 
-    def peer_records(self, completed_limit: int = 20_000) -> list[tuple[str, str, str | None, str, str, str]]:
+    def peer_records(
+        self, completed_limit: int = 20_000
+    ) -> list[tuple[str, p.PeerRecordStatus, str | None, str, p.Media, p.PeerClaim]]:
         """What to tell a (re)connected peer, as (id, status, agent, queue, media, claim): every
         interaction held here, the most recent completions here, and the most recent ends the peer
         itself once told us (a restarted peer has forgotten what it completed before it died, and
         must still refuse a re-submission of it). A completion not reported yet goes as a
         ``complete`` claim, so the peer reports a re-sent completion itself if we die first."""
-        out = [(item.id, HELD, item.agent_id, item.interaction.queue, item.interaction.media, "sync")
-               for item in self.interactions.values() if item.status == HELD]
+        out: list[tuple[str, p.PeerRecordStatus, str | None, str, p.Media, p.PeerClaim]] = [
+            (item.id, "held", item.agent_id, item.interaction.queue, item.interaction.media, "sync")
+            for item in self.interactions.values() if item.status == HELD]
         seen: set[str] = set()
         for iid in reversed(self.ended):
             if len(seen) >= completed_limit:
@@ -479,7 +508,7 @@ class RoutingEngine:
             item = self.interactions.get(iid)
             if item is not None and item.status == COMPLETED and iid not in seen:
                 seen.add(iid)
-                out.append((iid, COMPLETED, item.agent_id, item.interaction.queue, item.interaction.media,
+                out.append((iid, "completed", item.agent_id, item.interaction.queue, item.interaction.media,
                             "sync" if item.reported else "complete"))
         told = 0
         for iid in reversed(self.peer):
@@ -495,9 +524,9 @@ class RoutingEngine:
 
     # ------------------------------------------------------------------ time
 
-    def tick(self, now: int) -> list:
+    def tick(self, now: int) -> list[Effect]:
         """Fire the timers that are due: offer timeouts, abandonments, After Call Work ends, orphans."""
-        effects: list = []
+        effects: list[Effect] = []
         if now < self.hold_until:
             return effects
         timers = self._timers
@@ -512,7 +541,12 @@ class RoutingEngine:
                 continue
             if kind == "peer_orphan":
                 record = self.peer.get(key)
-                if record is not None and record.orphan_deadline is not None and record.token == token and record.status == "held":
+                if (
+                    record is not None
+                    and record.orphan_deadline is not None
+                    and record.token == token
+                    and record.status == "held"
+                ):
                     record.status = "ended"
                     lost = p.Interaction(interaction_id=key, media=record.media, queue=record.queue, created_ms=now)
                     effects.append(Report("abandoned", lost, record.agent_id, reason=(
@@ -540,8 +574,10 @@ class RoutingEngine:
     def statistics(self, now: int) -> list[p.QueueStatistics]:
         out = []
         for name, q in self.queues.items():
-            oldest = min((item.arrived_ms for token, item in q.waiting if item.token == token and item.status == QUEUED),
-                         default=None)
+            oldest = min(
+                (item.arrived_ms for token, item in q.waiting if item.token == token and item.status == QUEUED),
+                default=None,
+            )
             finished = q.answered + q.abandoned
             out.append(p.QueueStatistics(
                 queue=name, waiting=q.waiting_count, longest_wait_ms=max(0, now - oldest) if oldest is not None else 0,
@@ -592,12 +628,15 @@ class RoutingEngine:
         if q.config.abandon_after_ms:
             self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)
 
-    def _requeue(self, item: Tracked, now: int, effects: list, event: str, agent_id: str, reason: str | None = None) -> None:
+    def _requeue(
+        self, item: Tracked, now: int, effects: list[Effect], event: p.InteractionEventKind, agent_id: str,
+        reason: str | None = None
+    ) -> None:
         """An offer that was not taken: back to the head of its queue."""
         effects.append(Report(event, item.interaction, agent_id, reason=reason))
         self._enqueue(item, now, head=True)
 
-    def _drop_copy(self, item: Tracked, now: int, effects: list, reason: str) -> None:
+    def _drop_copy(self, item: Tracked, now: int, effects: list[Effect], reason: str) -> None:
         """End this server's copy because the interaction is handled elsewhere."""
         if item.status == QUEUED:
             self.queues[item.interaction.queue].waiting_count -= 1
@@ -607,19 +646,22 @@ class RoutingEngine:
             if agent.offer == item.id:
                 agent.offer = None
             if agent.held.pop(item.id, 0) is None:
-                effects.append(HeldChanged(holder))
+                effects.append(HeldChanged(agent.agent_id))
             agent.version += 1
             self._make_available(agent)
-            effects.append(Revoke(holder, item.id, "taken_elsewhere", reason))
+            effects.append(Revoke(agent.agent_id, item.id, "taken_elsewhere", reason))
         item.status = WITHDRAWN
         self._ended(item)
         effects.append(Report("withdrawn", item.interaction, holder, reason=reason))
 
-    def _offer_timed_out(self, item: Tracked, now: int, effects: list) -> None:
+    def _offer_timed_out(self, item: Tracked, now: int, effects: list[Effect]) -> None:
         agent_id = item.agent_id
+        assert agent_id is not None, "an offer names its agent"
         agent = self.agents.get(agent_id)
         q = self.queues[item.interaction.queue]
-        effects.append(Revoke(agent_id, item.id, "timeout", f"not answered within {q.config.accept_timeout_ms / 1000:g} s"))
+        effects.append(
+            Revoke(agent_id, item.id, "timeout", f"not answered within {q.config.accept_timeout_ms / 1000:g} s")
+        )
         self._requeue(item, now, effects, "offer_timeout", agent_id)
         if agent is None:
             return
@@ -631,14 +673,14 @@ class RoutingEngine:
             effects.append(SetState(agent_id, "not_ready", self.offer_timeout_reason, at_ms=now))
         self._make_available(agent)
 
-    def _abandon(self, item: Tracked, now: int, effects: list) -> None:
+    def _abandon(self, item: Tracked, now: int, effects: list[Effect]) -> None:
         q = self.queues[item.interaction.queue]
         if item.status == OFFERED:
-            agent = self.agents.get(item.agent_id)
+            agent = self.agents.get(item.agent_id) if item.agent_id else None
             if agent is not None:
                 agent.offer = None
                 self._make_available(agent)
-                effects.append(Revoke(item.agent_id, item.id, "abandoned", "the customer hung up"))
+                effects.append(Revoke(agent.agent_id, item.id, "abandoned", "the customer hung up"))
         else:
             q.waiting_count -= 1
         q.abandoned += 1
@@ -666,12 +708,16 @@ class RoutingEngine:
                 heapq.heappop(heap)
         return None
 
-    def _route(self, now: int, effects: list) -> None:
+    def _route(self, now: int, effects: list[Effect]) -> None:
         if now < self.hold_until:
             return
         busy = [q for q in self.queues.values() if q.waiting_count]
         # The queue whose head customer came first picks first (agents in several queues).
-        busy.sort(key=lambda q: self._head(q).arrived_ms if self._head(q) else now)
+        def first_arrival(q: QueueState) -> int:
+            head = self._head(q)
+            return head.arrived_ms if head else now
+
+        busy.sort(key=first_arrival)
         for q in busy:
             while q.waiting_count:
                 agent = self._best_agent(q)
@@ -693,7 +739,7 @@ class RoutingEngine:
             q.waiting.popleft()
         return None
 
-    def _offer(self, q: QueueState, item: Tracked, agent: RoutedAgent, now: int, effects: list) -> None:
+    def _offer(self, q: QueueState, item: Tracked, agent: RoutedAgent, now: int, effects: list[Effect]) -> None:
         agent.offer = item.id
         agent.version += 1
         item.status, item.agent_id, item.offered_ms = OFFERED, agent.agent_id, now

@@ -16,6 +16,7 @@ into calls on them.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import os
@@ -27,13 +28,13 @@ from typing import Any, Literal
 from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory
-from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Send
 from .peering import PeerReplication, Refused
 from .reporting import ReportingStream
+from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
@@ -285,7 +286,8 @@ class ServerCore:
             unregistered = not conn.registered and mono - conn.opened > conn.hb_timeout
             if mono - conn.last_rx > conn.hb_timeout or unregistered:
                 what = "did not register" if not conn.registered else "silent"
-                log.info("%s: %s for %.1f s, closing", conn, what, mono - (conn.opened if unregistered else conn.last_rx))
+                since = conn.opened if unregistered else conn.last_rx
+                log.info("%s: %s for %.1f s, closing", conn, what, mono - since)
                 self._close(conn, CloseCode.HEARTBEAT, "heartbeat timeout")
                 # A hung client (or peer server) never answers the close: handle the disconnect
                 # now (logout reported, peer's logins forgotten), not when the handshake gives up.
@@ -615,7 +617,7 @@ class ServerCore:
             conn = self.conns.get(conn_id)
             if conn is None or conn.closing:
                 continue  # the socket went meanwhile: its login ended with it
-            self._answer(conn, msg, lambda conn=conn, msg=msg: self._handle(conn, msg))
+            self._answer(conn, msg, functools.partial(self._handle, conn, msg))
 
     # ------------------------------------------------------------------ session handlers
 
@@ -649,7 +651,8 @@ class ServerCore:
 
     def _bind(self, conn: Conn, record: AgentRecord) -> None:
         if conn.principal is not None and conn.principal.id != record.id:
-            raise Refusal("forbidden", f"this socket belongs to {conn.principal.id}; open another socket for {record.id}")
+            raise Refusal("forbidden", f"this socket belongs to {conn.principal.id}; open another socket for "
+                                       f"{record.id}")
         conn.principal = record
 
     def _login(self, conn: Conn, msg: p.RequestAgentLogin, auth: tuple[AgentRecord, int | None, str | None]) -> Answer:
@@ -683,7 +686,8 @@ class ServerCore:
         duplicate = (here is not None or agent_id in fencing.peer_logged_in) and token_epoch is None
         if duplicate and self.config.duplicate_policy == "deny":
             where = "here" if here else "at the peer site"
-            raise Refusal("already_logged_in", f"agent {agent_id} is already logged in {where} (duplicate policy: deny)")
+            raise Refusal("already_logged_in", f"agent {agent_id} is already logged in {where} "
+                                               f"(duplicate policy: deny)")
         known = max(current, fencing.known_epoch.get(agent_id, 0), token_epoch or 0)
         epoch = max(msg.epoch or 1, known + 1)
         replaced = None
@@ -882,7 +886,8 @@ class ServerCore:
     def _supervised(self, conn: Conn, agent_id: str) -> tuple[Login, str]:
         """The session a supervisor action targets, and the supervisor; only on a subscribed supervisor socket."""
         if conn.principal is None or not conn.reporting:
-            raise Refusal("not_authenticated", "subscribe to reporting as a supervisor first (RequestSubscribeReporting)")
+            raise Refusal("not_authenticated", "subscribe to reporting as a supervisor first "
+                                               "(RequestSubscribeReporting)")
         if conn.principal.role != "supervisor":
             raise Refusal("forbidden", f"{conn.principal.id} is not a supervisor")
         session = self.sessions.get(agent_id)
@@ -918,7 +923,7 @@ class ServerCore:
         try:
             return call(*args)
         except EngineRefusal as refusal:
-            raise Refusal(refusal.code, refusal.message) from None  # type: ignore[arg-type]
+            raise Refusal(refusal.code, refusal.message) from None
 
     def _apply(self, effects: Iterable[object], quiet: str | None = None) -> None:
         """Carry out what the routing engine decided: offers, revocations, reports, state changes.
@@ -940,9 +945,9 @@ class ServerCore:
             elif isinstance(effect, Revoke):
                 self._send(conn, p.EventInviteRevoked(agent_id=effect.agent_id, epoch=session.epoch,
                                                       interaction_id=effect.interaction_id,
-                                                      reason=effect.reason, message=effect.message))  # type: ignore[arg-type]
+                                                      reason=effect.reason, message=effect.message))
             elif isinstance(effect, SetState):
-                self._change_state(session, effect.state, effect.reason, since_ms=effect.at_ms)  # type: ignore[arg-type]
+                self._change_state(session, effect.state, effect.reason, since_ms=effect.at_ms)
                 if effect.agent_id != quiet:
                     self._send(conn, self._status(session))
             elif isinstance(effect, HeldChanged) and effect.agent_id != quiet:
@@ -952,7 +957,7 @@ class ServerCore:
         i = effect.interaction
         session = self.sessions.get(effect.agent_id) if effect.agent_id else None
         self._publish(lambda seq: p.EventInteraction(
-            server=self.name, seq=seq, interaction_id=i.interaction_id, event=effect.event,  # type: ignore[arg-type]
+            server=self.name, seq=seq, interaction_id=i.interaction_id, event=effect.event,
             at_ms=now, queue=i.queue, media=i.media, agent_id=effect.agent_id,
             epoch=session.epoch if session else None, disposition=effect.disposition,
             reason=effect.reason[:256] if effect.reason else None))
@@ -1035,16 +1040,16 @@ class ServerCore:
         effects = self._engine(self.engine.submit, msg.interaction, self.wall_ms)
         return p.EventAck(request_id=msg.request_id, server=self.name), (lambda: self._apply(effects),)
 
-    def _peer_row(self, item: Any, status: str, claim: str) -> p.PeerInteractionRecord:
+    def _peer_row(self, item: Any, status: p.PeerRecordStatus, claim: p.PeerClaim) -> p.PeerInteractionRecord:
         i = item.interaction
-        return p.PeerInteractionRecord(interaction_id=i.interaction_id, status=status, queue=i.queue,  # type: ignore[arg-type]
-                                       media=i.media, agent_id=item.agent_id, claim=claim)  # type: ignore[arg-type]
+        return p.PeerInteractionRecord(interaction_id=i.interaction_id, status=status, queue=i.queue,
+                                       media=i.media, agent_id=item.agent_id, claim=claim)
 
-    def _peer_row_for(self, iid: str, effects: list[object], claim: str) -> p.PeerInteractionRecord:
+    def _peer_row_for(self, iid: str, effects: list[object], claim: p.PeerClaim) -> p.PeerInteractionRecord:
         report = next(e for e in effects if isinstance(e, Report))
         return p.PeerInteractionRecord(interaction_id=iid, status="completed", queue=report.interaction.queue,
                                        media=report.interaction.media, agent_id=report.agent_id,
-                                       claim=claim)  # type: ignore[arg-type]
+                                       claim=claim)
 
     def _replicate(self, rows: list[p.PeerInteractionRecord]) -> None:
         """Tell the peer what we hold or completed, not waiting for its answer."""
@@ -1059,8 +1064,8 @@ class ServerCore:
         """A server dialed us: prove the secret over its nonce, and challenge it with ours."""
         nonce = self._nonce()
         conn.peer_challenge = (msg.server, nonce)
-        self._send(conn, p.PeerChallenge(server=self.name, nonce=nonce,
-                                         proof=peer_proof(self.config.secret, "accept", self.name, msg.server, msg.nonce)))
+        proof = peer_proof(self.config.secret, "accept", self.name, msg.server, msg.nonce)
+        self._send(conn, p.PeerChallenge(server=self.name, nonce=nonce, proof=proof))
 
     def _peer_challenged(self, msg: p.PeerChallenge) -> None:
         """The dialed server's answer on our outbound link: check its proof, then prove ours."""
@@ -1140,8 +1145,8 @@ class ServerCore:
 
     def peer_interaction_sync(self) -> list[p.PeerInteractions]:
         """Every interaction held or completed here, in frames small enough for the peer's limit."""
-        rows = [p.PeerInteractionRecord(interaction_id=iid, status=status, queue=queue, media=media,  # type: ignore[arg-type]
-                                        agent_id=agent, claim=claim)  # type: ignore[arg-type]
+        rows = [p.PeerInteractionRecord(interaction_id=iid, status=status, queue=queue, media=media,
+                                        agent_id=agent, claim=claim)
                 for iid, status, agent, queue, media, claim in self.engine.peer_records()]
         return [p.PeerInteractions(server=self.name, records=rows[i:i + 100]) for i in range(0, len(rows), 100)]
 

@@ -250,11 +250,21 @@ class Ledger:
             "agents_ended": dict(ended_reasons),
             "adopted": sum(1 for e in self.streams if e["event"] == "adopted"),
             "adopted_by": dict(collections.Counter(e["server"] for e in self.streams if e["event"] == "adopted")),
-            "failover_logins": sum(1 for ev in self.agents.values() for e in ev if e["event"] == "LoggedIn" and e["resumed"]),
-            "offers_lost_with_primary": sum(1 for ev in self.agents.values() for e in ev
-                                            if e["event"] == "OfferRevoked" and e["reason"] == "primary_lost"),
-            "stale_invites_ignored": sum(1 for ev in self.agents.values() for e in ev
-                                         if e["event"] == "StaleEventIgnored" and e["message_type"] == "EventInvite"),
+            "failover_logins": sum(
+                1 for ev in self.agents.values() for e in ev if e["event"] == "LoggedIn" and e["resumed"]
+            ),
+            "offers_lost_with_primary": sum(
+                1
+                for ev in self.agents.values()
+                for e in ev
+                if e["event"] == "OfferRevoked" and e["reason"] == "primary_lost"
+            ),
+            "stale_invites_ignored": sum(
+                1
+                for ev in self.agents.values()
+                for e in ev
+                if e["event"] == "StaleEventIgnored" and e["message_type"] == "EventInvite"
+            ),
             "supervisor_subscriptions": self.subscriptions,
             "lost_ids": lost[:20],
             "unreported_ids": unreported[:20],
@@ -388,7 +398,10 @@ class Ledger:
                     open_offers[e["interaction"]["interaction_id"]] = e["endpoint"]
                 elif kind == "OfferRevoked":
                     open_offers.pop(e["interaction_id"], None)
-                elif kind in ("InteractionApplied", "InteractionFailed") and e["intent"]["action"] in ("accept", "reject"):
+                elif kind in ("InteractionApplied", "InteractionFailed") and e["intent"]["action"] in (
+                    "accept",
+                    "reject",
+                ):
                     open_offers.pop(e["intent"]["interaction_id"], None)
         return found
 
@@ -401,17 +414,23 @@ class Ledger:
             f"completions missing from the supervisors' streams {f['unreported']}",
             f"  carrier ledger: submitted {f['carrier_submitted']}, completed {f['carrier_completed']}, abandoned "
             f"{f['carrier_abandoned']}, completed twice {f['carrier_completed_twice']}, re-submitted "
-            f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']}); never saw the end of "
-            f"{f['carrier_open']}; disagrees with the streams on {f['carrier_disagreements']}",
+            f"{f['carrier_resubmissions']} (duplicates answered {f['carrier_duplicates_answered']}); "
+            f"never saw the end of {f['carrier_open']}; disagrees with the streams on {f['carrier_disagreements']}",
             f"  queue statistics: {f['queue_stats_checked']} published figures checked against the events of their "
-            f"stream ({f['queue_stats_with_events']} with events since the snapshot), {f['queue_stats_mismatches']} mismatches",
-            f"  agents: completed {f['agents_completed']} (twice {f['agents_completed_twice']}), ended {f['agents_ended']}, "
+            f"stream ({f['queue_stats_with_events']} with events since the snapshot), "
+            f"{f['queue_stats_mismatches']} mismatches",
+            f"  agents: completed {f['agents_completed']} (twice {f['agents_completed_twice']}), "
+            f"ended {f['agents_ended']}, "
             f"failover logins {f['failover_logins']}, adoptions {f['adopted']}, offers lost with their primary "
             f"{f['offers_lost_with_primary']}, stale invites ignored {f['stale_invites_ignored']}",
         ]
         if f["lost_ids"] or f["completed_twice_ids"] or f["unreported_ids"]:
-            lines.append(f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}  unreported: {f['unreported_ids']}")
-        for example in f["carrier_disagreement_examples"] + f["queue_stats_mismatch_examples"] + f["double_offer_examples"]:
+            lines.append(
+                f"  lost: {f['lost_ids']}  twice: {f['completed_twice_ids']}  unreported: {f['unreported_ids']}"
+            )
+        for example in (
+            f["carrier_disagreement_examples"] + f["queue_stats_mismatch_examples"] + f["double_offer_examples"]
+        ):
             lines.append(f"  {example}")
         return "\n".join(lines)
 
@@ -424,7 +443,7 @@ def _say(options: ChaosOptions, text: str) -> None:
         print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def _restart(server: ServerProcess, other: ServerProcess, tap: "SupervisorTap") -> None:
+def _restart(server: ServerProcess, other: ServerProcess, tap: SupervisorTap) -> None:
     subscriptions = tap.subscriptions
     server.start()
     wait_until(lambda: tap.subscriptions > subscriptions, 10, interval=0.005, message=f"the tap back on {server.name}")
@@ -475,26 +494,65 @@ def run_chaos(options: ChaosOptions) -> Ledger:
             for agent in agents:
                 agent.wait_for("AgentStateChanged", timeout=30, state="ready")
             _say(options, f"{len(agents)} agents Ready; traffic at {options.rate}/s for {options.duration} s")
-            carriers = [subprocess.Popen(
-                [sys.executable, "-m", "server_stub", "traffic", "--site", f"A={a.url}", "--site", f"B={b.url}",
-                 "--to", site, "--rate", str(options.rate / 2), "--duration", str(options.duration), "--queues", QUEUE,
-                 "--grace", "1", "--drain", str(options.drain), "--seed", str(options.seed), "--prefix", f"chaos{site}"],
-                cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True) for site in ("A", "B")]
+            carriers = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "server_stub",
+                        "traffic",
+                        "--site",
+                        f"A={a.url}",
+                        "--site",
+                        f"B={b.url}",
+                        "--to",
+                        site,
+                        "--rate",
+                        str(options.rate / 2),
+                        "--duration",
+                        str(options.duration),
+                        "--queues",
+                        QUEUE,
+                        "--grace",
+                        "1",
+                        "--drain",
+                        str(options.drain),
+                        "--seed",
+                        str(options.seed),
+                        "--prefix",
+                        f"chaos{site}",
+                    ],
+                    cwd=REPO,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for site in ("A", "B")
+            ]
             started = time.monotonic()
             period = options.duration / (options.cycles + 1)
             for cycle in range(options.cycles):
                 victim, other = (a, b) if cycle % 2 == 0 else (b, a)
                 due = started + period * (cycle + 1)
-                wait_until(lambda: time.monotonic() >= due or any(c.poll() is not None for c in carriers), period + 30,
-                           interval=0.05, message="the next kill")
+                wait_until(
+                    lambda due=due: time.monotonic() >= due or any(c.poll() is not None for c in carriers),
+                    period + 30,
+                    interval=0.05,
+                    message="the next kill",
+                )
                 # Its copies end when SIGKILL is sent (it runs nothing after that); kill9 returns
                 # only once the process is reaped, and under load the survivor may already have
                 # offered what the carrier re-submitted, which must not count as a double offer.
                 kills.append((victim.name, wall_ms()))
                 victim.kill9()
                 back_at = time.monotonic() + options.down_time  # the outage lasts this long
-                wait_until(lambda: time.monotonic() >= back_at, 10, interval=0.02, message="the end of the outage")
+                wait_until(
+                    lambda back_at=back_at: time.monotonic() >= back_at,
+                    10,
+                    interval=0.02,
+                    message="the end of the outage",
+                )
                 _restart(victim, other, taps[0 if victim is a else 1])
                 restarts += 1
                 _say(options, f"kill {cycle + 1}/{options.cycles}: {victim.name} killed and back")
@@ -509,10 +567,16 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 agent.command("quit")
             for agent in agents:
                 agent.proc.wait(10)
-            return Ledger(submitted=submitted, carrier=carrier, streams=[e for tap in taps for e in tap.events],
-                          agents={aid: list(agent.events) for aid, agent in zip(agent_ids, agents)}, kills=kills,
-                          restarts=restarts, subscriptions=sum(tap.subscriptions for tap in taps),
-                          queue_stats=[f for tap in taps for f in tap.queue_stats])
+            return Ledger(
+                submitted=submitted,
+                carrier=carrier,
+                streams=[e for tap in taps for e in tap.events],
+                agents={aid: list(agent.events) for aid, agent in zip(agent_ids, agents, strict=True)},
+                kills=kills,
+                restarts=restarts,
+                subscriptions=sum(tap.subscriptions for tap in taps),
+                queue_stats=[f for tap in taps for f in tap.queue_stats],
+            )
         finally:
             for carrier_proc in carriers:
                 if carrier_proc.poll() is None:

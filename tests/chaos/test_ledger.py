@@ -75,7 +75,9 @@ def test_the_carrier_must_agree_on_each_end_and_may_only_miss_ends_the_streams_s
     nobody = reconciled([ev("A", 1, "i1", "accepted", 10)], {"i1": carrier_entry("in_hand")})
     assert (nobody["carrier_open"], nobody["carrier_disagreements"]) == (0, 1)
     # The carrier claims an end the streams never showed.
-    assert reconciled([ev("A", 1, "i1", "accepted", 10)], {"i1": carrier_entry("completed")})["carrier_disagreements"] == 1
+    assert (
+        reconciled([ev("A", 1, "i1", "accepted", 10)], {"i1": carrier_entry("completed")})["carrier_disagreements"] == 1
+    )
 
 
 def stats(seq, offered, answered, abandoned, snapshot=False, stream="sA"):
@@ -89,7 +91,11 @@ def test_queue_statistics_must_equal_the_events_of_their_stream_since_its_snapsh
     # The snapshot (seq 10) already counted 3 offers and 2 answers the tap never saw as events.
     right = ledger(events, submitted=(),
                    queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 3, 0), stats(17, 5, 3, 1)])
-    assert (right["queue_stats_checked"], right["queue_stats_with_events"], right["queue_stats_mismatches"]) == (2, 2, 0)
+    assert (right["queue_stats_checked"], right["queue_stats_with_events"], right["queue_stats_mismatches"]) == (
+        2,
+        2,
+        0,
+    )
     # One answer too many, or a figure compared with another stream's events: a mismatch each.
     wrong = ledger(events, submitted=(),
                    queue_stats=[stats(10, 3, 2, 0, snapshot=True), stats(14, 5, 4, 0),

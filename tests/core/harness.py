@@ -9,16 +9,20 @@ exercised on exactly what a real server would see and send.
 from __future__ import annotations
 
 import random
+from typing import Any, TypeVar, overload
 
 from desktop.core import events as ev
 from desktop.core.config import SessionConfig
 from desktop.core.session import AgentSession
 from server_stub import protocol as p
 
+M = TypeVar("M", bound=p.Message)
+E = TypeVar("E", bound=ev.Event)
+
 WALL0 = 1_700_000_000_000
 PASSWORD = "correct horse battery staple"
 TOKEN1 = "tok-epoch-1"
-CONFIG = SessionConfig(endpoints=[("A", "ws://a.test"), ("B", "ws://b.test")], client_name="desk-7")
+CONFIG = SessionConfig(endpoints=(p.Site("A", "ws://a.test"), p.Site("B", "ws://b.test")), client_name="desk-7")
 
 
 class Bench:
@@ -73,21 +77,35 @@ class Bench:
 
     # ------------------------------------------------------------------ the test's view
 
-    def take_sent(self, endpoint: str | None = None, kind: type | None = None) -> list[p.Message]:
+    @overload
+    def take_sent(self, endpoint: str | None = None, kind: None = None) -> list[p.Message]: ...
+    @overload
+    def take_sent(self, endpoint: str | None, kind: type[M]) -> list[M]: ...
+    @overload
+    def take_sent(self, endpoint: str | None = None, *, kind: type[M]) -> list[M]: ...
+
+    def take_sent(self, endpoint: str | None = None, kind: type[p.Message] | None = None) -> list[Any]:
         """Messages sent since the last call (on one endpoint's current link, of one type), removed."""
         link = self.link.get(endpoint) if endpoint else None
-        taken = [(l, m) for l, m in self.sent if (link is None or l == link) and (kind is None or isinstance(m, kind))]
+        taken = [
+            (on, m) for on, m in self.sent if (link is None or on == link) and (kind is None or isinstance(m, kind))
+        ]
         for item in taken:
             self.sent.remove(item)
         return [m for _, m in taken]
 
-    def take_events(self, kind: type | None = None) -> list[ev.Event]:
+    @overload
+    def take_events(self, kind: None = None) -> list[ev.Event]: ...
+    @overload
+    def take_events(self, kind: type[E]) -> list[E]: ...
+
+    def take_events(self, kind: type[ev.Event] | None = None) -> list[Any]:
         taken = [e for e in self.events if kind is None or isinstance(e, kind)]
         for item in taken:
             self.events.remove(item)
         return taken
 
-    def one(self, endpoint: str, kind: type) -> p.Message:
+    def one(self, endpoint: str, kind: type[M]) -> M:
         messages = self.take_sent(endpoint, kind)
         assert len(messages) == 1, (kind.__name__, endpoint, messages)
         return messages[0]

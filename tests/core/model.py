@@ -50,14 +50,14 @@ _SOCKET_BINDING = (p.RequestRegisterClient, p.RequestAgentLogin, p.RequestAgentA
 @dataclass(eq=False)
 class Conn:
     link: int
-    server: "ModelServer"
+    server: ModelServer
     incarnation: int
     opened: float
     last_rx: float
     last_tx: float
     registered: bool = False
     standby: bool = False
-    login: "Login | None" = None
+    login: Login | None = None
     closed: bool = False
 
 
@@ -91,7 +91,7 @@ class Refusal(Exception):
 
 
 class ModelServer:
-    def __init__(self, name: str, world: "World"):
+    def __init__(self, name: str, world: World):
         self.name = name
         self.world = world
         self.incarnation = 0
@@ -126,7 +126,7 @@ class ModelServer:
         self.up = False
         for conn in list(self.conns):
             conn.closed = True
-            self.world.close_to_client(conn, 1006)
+            self.world.close_to_client(conn, p.CloseCode.ABNORMAL)
         self.conns.clear()
         self.login = None
 
@@ -159,7 +159,7 @@ class ModelServer:
             return
         for conn in list(self.conns):
             if now - conn.last_rx > SERVER_TIMEOUT or (not conn.registered and now - conn.opened > 10):
-                self.close(conn, 4000)
+                self.close(conn, p.CloseCode.HEARTBEAT)
             elif conn.registered and now - conn.last_tx >= SERVER_INTERVAL:
                 self.send(conn, p.Heartbeat())
         login = self.login
@@ -204,7 +204,7 @@ class ModelServer:
         self.offers.clear()  # back to the queue
         if fence:
             self.send(login.conn, p.EventForcedLogout(agent_id=AGENT, epoch=login.epoch, reason=reason, message=reason))
-            self.close(login.conn, 4009)
+            self.close(login.conn, p.CloseCode.SUPERSEDED)
 
     def token(self, epoch: int) -> str:
         return f"T.{epoch}.{self.world.wall}.{self.name}"
@@ -240,9 +240,15 @@ class ModelServer:
         return p.EventAck(request_id=message.request_id, server=self.name, **fields)
 
     def status(self, login: Login) -> p.EventCurrentAgentStatus:
-        return p.EventCurrentAgentStatus(agent_id=AGENT, epoch=login.epoch, server=self.name, state=login.state,
-                                         since_ms=login.since_ms, reason=login.reason,
-                                         interaction_ids=sorted(i for i, h in self.held.items() if h.epoch == login.epoch))
+        return p.EventCurrentAgentStatus(
+            agent_id=AGENT,
+            epoch=login.epoch,
+            server=self.name,
+            state=login.state,
+            since_ms=login.since_ms,
+            reason=login.reason,
+            interaction_ids=sorted(i for i, h in self.held.items() if h.epoch == login.epoch),
+        )
 
     # ------------------------------------------------------------------ interactions (server-initiated)
 
@@ -467,7 +473,7 @@ class World:
         self.servers: dict[str, ModelServer] = {}
         for name in ("A", "B"):
             self.servers[name] = ModelServer(name, self)
-        config = SessionConfig(endpoints=[("A", "ws://a"), ("B", "ws://b")], failback=failback)
+        config = SessionConfig(endpoints=(p.Site("A", "ws://a"), p.Site("B", "ws://b")), failback=failback)
         self.session = AgentSession(config, random.Random(seed))
         self.timers: dict[object, float] = {}
         self.conn_of: dict[int, Conn] = {}
@@ -560,7 +566,7 @@ class World:
             iid = message.interaction_id
             sent = self.complete_sent[iid]
             assert not [rid for rid, _ in sent if rid in self.acked_ids], f"{iid}: completion sent again after its ack"
-            assert link not in [l for _, l in sent], f"{iid}: completion sent twice on link {link}"
+            assert link not in [on for _, on in sent], f"{iid}: completion sent twice on link {link}"
             sent.append((message.request_id, link))
         if isinstance(message, p.RequestAgentLogin):
             holders = [s.name for s in self.servers.values()

@@ -30,7 +30,9 @@ print(json.dumps({"loaded": loaded, "clocks": clocks}))
 
 
 def probe(script: str = PROBE) -> dict:
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    )
     return json.loads(out.stdout)
 
 

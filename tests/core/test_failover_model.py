@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from desktop.core import events as ev
+from server_stub.protocol import CloseCode
 from tests.core.model import AGENT, BASE_LATENCY, PASSWORD, REASONS, World
 
 SITES = st.sampled_from(["A", "B"])
@@ -51,53 +52,59 @@ PICK = st.integers(0, 7)
 
 
 class FailoverMachine(RuleBasedStateMachine):
-    world: World | None = None
+    world: World | None = None  # None until @initialize ran (invariants may be checked before)
+
+    @property
+    def live(self) -> World:
+        """The world, in rules (which run only after @initialize)."""
+        assert self.world is not None
+        return self.world
 
     @initialize(failback=st.sampled_from(["never", "when-idle"]), peer_fencing=st.booleans(),
                 seed=st.integers(0, 2**32 - 1))
     def start(self, failback, peer_fencing, seed):
         self.world = World(failback, peer_fencing, seed)
         self.failback = failback
-        self.world.feed(self.world.session.login, AGENT, PASSWORD)
-        self.world.run_for(0.5)
+        self.live.feed(self.live.session.login, AGENT, PASSWORD)
+        self.live.run_for(0.5)
 
     # ------------------------------------------------------------------ time and the agent
 
     @rule(seconds=st.sampled_from([0.01, 0.1, 0.3, 0.8, 1.6, 3.0, 6.0]))
     def wait(self, seconds):
-        self.world.run_for(seconds)
+        self.live.run_for(seconds)
 
     @rule(state=st.sampled_from(["ready", "not_ready", "after_call_work"]), reason=st.sampled_from(REASONS))
     def intent(self, state, reason):
-        session = self.world.session
+        session = self.live.session
         if state == "ready":
-            self.world.feed(session.set_ready)
+            self.live.feed(session.set_ready)
         elif state == "not_ready":
-            self.world.feed(session.set_not_ready, reason)
+            self.live.feed(session.set_not_ready, reason)
         else:
-            self.world.feed(session.set_after_call_work)
+            self.live.feed(session.set_after_call_work)
 
     @rule(busy=st.booleans())
     def interaction(self, busy):
-        self.world.feed(self.world.session.set_has_interaction, busy)
+        self.live.feed(self.live.session.set_has_interaction, busy)
 
     # ------------------------------------------------------------------ interactions
 
     @rule(site=SITES)
     def offer(self, site):
-        self.world.servers[site].offer()
+        self.live.servers[site].offer()
 
     def flow(self, step, final_notes):
         """The agent's usual flow, so that calls happen often: answer what is offered, else type
         notes or complete what is in hand, else the primary offers a new interaction."""
-        snap = self.world.session.snapshot()
+        snap = self.live.session.snapshot()
         if snap.offers:
             self.answer(0, True)
         elif snap.held:
             self.notes(0) if step == "notes" else self.complete(0, final_notes)
         elif snap.primary is not None:
             self.offer(snap.primary)
-        self.world.run_for(0.02)  # a few round trips: the next step sees the answer
+        self.live.run_for(0.02)  # a few round trips: the next step sees the answer
 
     # Two rules for the same flow: rules are drawn uniformly, and calls should be frequent.
     @rule(step=st.sampled_from(["next", "next", "notes"]), final_notes=st.booleans())
@@ -110,19 +117,19 @@ class FailoverMachine(RuleBasedStateMachine):
 
     @rule(site=SITES, held=st.booleans())
     def revoke(self, site, held):
-        self.world.servers[site].revoke(held)
+        self.live.servers[site].revoke(held)
 
     @rule(pick=PICK, take=st.booleans())
     def answer(self, pick, take):
-        session = self.world.session
+        session = self.live.session
         offers = session.snapshot().offers
         if offers:
             iid = offers[pick % len(offers)].interaction.interaction_id
-            self.world.feed(session.accept if take else session.reject, iid)
+            self.live.feed(session.accept if take else session.reject, iid)
 
     @rule(pick=PICK)
     def notes(self, pick):
-        world = self.world
+        world = self.live
         held = world.session.snapshot().held
         if held:
             iid = held[pick % len(held)].interaction.interaction_id
@@ -133,7 +140,7 @@ class FailoverMachine(RuleBasedStateMachine):
 
     @rule(pick=PICK, final_notes=st.booleans())
     def complete(self, pick, final_notes):
-        world = self.world
+        world = self.live
         held = world.session.snapshot().held
         if held:
             info = held[pick % len(held)]
@@ -148,36 +155,36 @@ class FailoverMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ faults
 
-    @rule(site=SITES, code=st.sampled_from([1000, 1001, 1006]))
+    @rule(site=SITES, code=st.sampled_from([CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.ABNORMAL]))
     def drop_links(self, site, code):
-        server = self.world.servers[site]
+        server = self.live.servers[site]
         if server.up and not server.hung:
             server.drop_links(code)
 
     @rule(site=SITES)
     def crash(self, site):
-        if self.world.servers[site].up:
-            self.world.servers[site].crash()
+        if self.live.servers[site].up:
+            self.live.servers[site].crash()
 
     @rule(site=SITES)
     def reboot(self, site):
-        server = self.world.servers[site]
+        server = self.live.servers[site]
         if not server.up:
             server.boot()
 
     @rule(site=SITES)
     def hang(self, site):
-        self.world.servers[site].hung = True
+        self.live.servers[site].hung = True
 
     @rule(site=SITES)
     def resume(self, site):
-        server = self.world.servers[site]
+        server = self.live.servers[site]
         if server.up and server.hung:
             server.resume()
 
     @rule(site=SITES, latency=st.sampled_from([0.002, 0.05, 0.3, 0.9, 1.4]))
     def slow(self, site, latency):
-        self.world.servers[site].latency = latency
+        self.live.servers[site].latency = latency
 
     @rule()
     def heal_and_settle(self):
@@ -189,8 +196,8 @@ class FailoverMachine(RuleBasedStateMachine):
     def one_login_at_a_time(self):
         if self.world is None:
             return
-        assert len(self.world.held_logins()) <= 1, self.world.held_logins()
-        roles = [link.role for link in self.world.session.snapshot().links]
+        assert len(self.live.held_logins()) <= 1, self.live.held_logins()
+        roles = [link.role for link in self.live.session.snapshot().links]
         assert roles.count("primary") <= 1, roles
 
     @invariant()
@@ -199,28 +206,28 @@ class FailoverMachine(RuleBasedStateMachine):
         the next login as its state (checked by the world), never sent again as a request."""
         if self.world is None:
             return
-        for intent_id, applied in self.world.applications.items():
+        for intent_id, applied in self.live.applications.items():
             assert len(applied) <= 1, (intent_id, applied)
 
     @invariant()
     def in_hand_stays_in_hand(self):
         if self.world is None:
             return
-        held = {h.interaction.interaction_id for h in self.world.session.snapshot().held}
-        assert self.world.in_hand <= held, (self.world.in_hand, held)
+        held = {h.interaction.interaction_id for h in self.live.session.snapshot().held}
+        assert self.live.in_hand <= held, (self.live.in_hand, held)
 
     @invariant()
     def completed_exactly_once_across_servers(self):
         if self.world is None:
             return
-        world = self.world
+        world = self.live
         for iid, applied in world.completions.items():
-            for earlier, later in zip(applied, applied[1:]):
+            for earlier, later in zip(applied, applied[1:], strict=False):
                 stale = not world.peer_fencing and later[2] < earlier[2]
                 assert earlier[3] not in world.acked_ids or stale, (iid, applied)
 
     def settle(self):
-        world = self.world
+        world = self.live
         world.heal()
         world.run_for(40.0)
         snap = world.session.snapshot()
@@ -245,7 +252,7 @@ class FailoverMachine(RuleBasedStateMachine):
         self.settle_interactions(snap, primary)
 
     def settle_interactions(self, snap, primary):
-        world = self.world
+        world = self.live
         assert snap.interaction_pending == (), snap.interaction_pending
         assert all(outcome is not None for outcome in world.ix_outcome.values()), world.ix_outcome
         for info in snap.held:
@@ -292,7 +299,7 @@ def test_a_failover_login_whose_ack_is_lost_converges_without_the_password():
     world.feed(world.session.login, AGENT, PASSWORD)
     world.run_for(0.5)
     assert world.session.snapshot().primary == "A"
-    world.servers["A"].drop_links(1006)  # A stays up, so it hears from B about the new login
+    world.servers["A"].drop_links(CloseCode.ABNORMAL)  # A stays up, so it hears from B about the new login
     world.run_for(BASE_LATENCY)  # the desktop learns it and sends the failover login to B
     answers_crawl_back(world, "B")
     assert [(name, epoch) for name, _, epoch, _ in world.logins] == [("A", 1), ("B", 2)]

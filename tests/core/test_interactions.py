@@ -133,7 +133,12 @@ def test_notes_go_to_the_primary_and_completion_ends_the_interaction():
     assert (done.disposition, done.notes) == ("resolved", "Wants the invoice")  # the notes so far
     bench.ack("A", done, epoch=1)
     [ended] = bench.take_events(ev.InteractionEnded)
-    assert (ended.interaction_id, ended.reason, ended.disposition, ended.endpoint) == ("call-1", "completed", "resolved", "A")
+    assert (ended.interaction_id, ended.reason, ended.disposition, ended.endpoint) == (
+        "call-1",
+        "completed",
+        "resolved",
+        "A",
+    )
     assert not bench.session.has_interaction and bench.session.snapshot().held == ()
     bench.feed(bench.session.complete, "call-1", "resolved")  # twice: refused locally, nothing sent
     assert bench.take_events(ev.InteractionFailed)[-1].code == "unknown_interaction"
@@ -250,7 +255,10 @@ def test_an_offer_pending_when_the_primary_dies_is_dropped_not_carried():
     bench.invite("A", 1, "call-2")
     bench.kill("A")
     revoked = bench.take_events(ev.OfferRevoked)
-    assert sorted((r.interaction_id, r.reason) for r in revoked) == [("call-1", "primary_lost"), ("call-2", "primary_lost")]
+    assert sorted((r.interaction_id, r.reason) for r in revoked) == [
+        ("call-1", "primary_lost"),
+        ("call-2", "primary_lost"),
+    ]
     assert bench.take_events(ev.InteractionFailed)[0].code == "primary_lost"  # the reject in flight
     login = bench.one("B", p.RequestAgentLogin)
     assert login.interactions == []

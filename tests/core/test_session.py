@@ -80,7 +80,7 @@ def test_login_moves_to_the_backup_when_the_preferred_endpoint_cannot_be_reached
     keep_alive(bench, 1.9, "B")
     assert bench.take_sent(kind=p.RequestAgentLogin) == []  # A still has its open timeout to go
     keep_alive(bench, 0.2, "B")
-    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 4000)]
+    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, p.CloseCode.HEARTBEAT)]
     assert bench.one("B", p.RequestAgentLogin).password == PASSWORD
     assert bench.roles()["A"] == "reconnecting"
 
@@ -178,7 +178,7 @@ def test_a_silent_primary_is_declared_dead_after_the_heartbeat_timeout():
     assert bench.closed == [] and bench.take_sent("B", p.RequestAgentLogin) == []
     keep_alive(bench, 0.5, "B")
     (close,) = bench.closed
-    assert (close.link, close.code) == (bench.opened[0].link, 4000)
+    assert (close.link, close.code) == (bench.opened[0].link, p.CloseCode.HEARTBEAT)
     assert bench.now - start >= 1.5
     assert bench.one("B", p.RequestAgentLogin).epoch == 2
 
@@ -240,7 +240,9 @@ def test_an_intent_during_failover_is_pending_then_applied_once_on_the_new_prima
     ready = bench.one("B", p.RequestAgentReady)
     assert ready.epoch == 2
     bench.ack("B", ready, epoch=2)
-    assert bench.take_events(ev.IntentApplied) == [ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)]
+    assert bench.take_events(ev.IntentApplied) == [
+        ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)
+    ]
     keep_alive(bench, 5, "B")
     assert bench.take_sent(kind=p.RequestAgentReady) == [] and bench.session.snapshot().pending == ()
 
@@ -276,7 +278,9 @@ def test_an_intent_unanswered_when_the_primary_dies_is_carried_by_the_failover_l
     # The login restores the state the agent asked for, from the moment it was asked for: applied
     # once on the new login, whether A had applied it or not, and time in state is not restarted.
     assert login.state == p.StateSnapshot(state="ready", since_ms=clicked)
-    assert bench.take_events(ev.IntentApplied) == [ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)]
+    assert bench.take_events(ev.IntentApplied) == [
+        ev.IntentApplied(pending.request_id, ev.StateIntent("ready"), "B", 2)
+    ]
     keep_alive(bench, 5, "B")
     assert bench.take_sent(kind=p.RequestAgentReady) == [] and bench.session.snapshot().pending == ()
 
@@ -344,7 +348,7 @@ def test_stale_epoch_on_a_state_request_is_surfaced_and_the_login_taken_again():
     acw = bench.one("A", p.RequestAgentAfterCallWork)
     bench.refuse("A", acw, "stale_epoch", "request for epoch 1, but the login here is at epoch 3")
     assert [(e.code, e.endpoint) for e in bench.take_events(ev.ErrorEvent)] == [("stale_epoch", "A")]
-    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, 1000)]
+    assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, p.CloseCode.NORMAL)]
     login = bench.one("B", p.RequestAgentLogin)
     assert login.state.state == "after_call_work"  # the intent is not lost: the login carries it
     bench.ack("B", login, role="primary", epoch=4, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
@@ -433,7 +437,9 @@ def test_bad_credentials_fail_the_login_without_retrying():
     bench.register("A")
     bench.register("B")
     bench.refuse("A", bench.one("A", p.RequestAgentLogin), "bad_credentials", "unknown user or wrong password")
-    assert bench.take_events(ev.LoginFailed) == [ev.LoginFailed("bad_credentials", "unknown user or wrong password", "A")]
+    assert bench.take_events(ev.LoginFailed) == [
+        ev.LoginFailed("bad_credentials", "unknown user or wrong password", "A")
+    ]
     assert "wrong" not in repr(vars(bench.session))
     keep_alive(bench, 30, "A", "B")
     assert bench.take_sent(kind=p.RequestAgentLogin) == []
@@ -593,7 +599,7 @@ def test_a_logout_clicked_during_a_refused_release_is_sent_on_the_login_kept():
 
 
 def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
-    config = SessionConfig(endpoints=[("A", "ws://a.test")], retry_delays=(0.5, 1.0, 4.0), retry_jitter=0.5,
+    config = SessionConfig(endpoints=(p.Site("A", "ws://a.test"),), retry_delays=(0.5, 1.0, 4.0), retry_jitter=0.5,
                            initial_delay_range=(0.2, 0.4))
     bench = Bench(config)
     bench.feed(bench.session.start)
@@ -606,7 +612,7 @@ def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
         bench.advance(at - bench.now)
         bench.kill("A")  # every attempt is refused
     assert 0.2 <= delays[0] <= 0.4
-    for delay, nominal in zip(delays[1:], (0.5, 1.0, 4.0, 4.0, 4.0)):
+    for delay, nominal in zip(delays[1:], (0.5, 1.0, 4.0, 4.0, 4.0), strict=False):
         assert nominal / 2 <= delay <= nominal
     assert len(set(delays[3:])) == 3  # jittered, not lockstep
     assert bench.session.snapshot().links[0].failures == 6
@@ -614,13 +620,13 @@ def test_reconnect_delays_back_off_with_jitter_and_the_last_repeats():
 
 def test_config_rejects_nonsense():
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[])
+        SessionConfig(endpoints=())
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[("A", "ws://a"), ("A", "ws://b")])
+        SessionConfig(endpoints=(p.Site("A", "ws://a"), p.Site("A", "ws://b")))
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[("A", "ws://a")], heartbeat_interval=2.0, heartbeat_timeout=1.0)
+        SessionConfig(endpoints=(p.Site("A", "ws://a"),), heartbeat_interval=2.0, heartbeat_timeout=1.0)
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=[("A", "ws://a")], failback="always")
+        SessionConfig(endpoints=(p.Site("A", "ws://a"),), failback="always")
 
 
 def test_undecodable_frames_are_reported_and_count_as_liveness():

@@ -61,7 +61,9 @@ def test_interaction_commands_are_checked_and_answered(pair):
             mark = len(agent.events)
             agent.command(bad)
             error = agent.wait_for("CommandError", after=mark)
-            assert ("bad/id" in error["message"] and "A-Za-z0-9" in error["message"]) or "done ID DISPOSITION" in error["message"]
+            assert ("bad/id" in error["message"] and "A-Za-z0-9" in error["message"]) or "done ID DISPOSITION" in error[
+                "message"
+            ]
         agent.command("notes call-404 some text")
         failed = agent.wait_for("InteractionFailed", intent={"action": "notes", "interaction_id": "call-404",
                                                              "notes": "some text", "disposition": None})
@@ -109,7 +111,11 @@ def test_an_interaction_taken_by_command_survives_a_kill_with_its_notes_and_is_c
         watcher = ReportingWatcher(b.url)
         a.kill9()
         adopted = agent.wait_for("InteractionAdopted", timeout=10)
-        assert (adopted["interaction_id"], adopted["endpoint"], adopted["notes"]) == (iid, "B", "wants the invoice re-sent")
+        assert (adopted["interaction_id"], adopted["endpoint"], adopted["notes"]) == (
+            iid,
+            "B",
+            "wants the invoice re-sent",
+        )
         watcher.wait_for("EventInteraction", agent_id="1003", interaction_id=iid, event="adopted")
         agent.command(f"done {iid} resolved invoice re-sent, customer happy")
         ended = agent.wait_for("InteractionEnded", timeout=10)

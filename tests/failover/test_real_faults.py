@@ -11,6 +11,7 @@ import time
 import pytest
 
 from desktop.core.config import SessionConfig
+from server_stub import protocol as p
 from tests.support.agents import AgentProcess
 from tests.support.reporting import ReportingWatcher
 from tests.support.servers import REPO, wait_until
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 # declared dead HEARTBEAT_TIMEOUT after the last frame heard, and the last heartbeat came at most
 # one server interval (our heartbeat_interval, which the server adopts) before the hang. MARGIN
 # covers the lazy link timer and two processes sharing a loaded 2-core machine.
-_DEFAULTS = SessionConfig(endpoints=[("A", "ws://a")])
+_DEFAULTS = SessionConfig(endpoints=(p.Site("A", "ws://a"),))
 HEARTBEAT_TIMEOUT, HEARTBEAT_INTERVAL = _DEFAULTS.heartbeat_timeout, _DEFAULTS.heartbeat_interval
 MARGIN = 0.5
 
@@ -135,8 +136,10 @@ STANDBY_ONLY = textwrap.dedent(
     from websockets.asyncio.client import connect
     async def main():
         async with connect(sys.argv[1], proxy=None, ping_interval=None) as ws:
-            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "1", "protocol_version": 1, "client_name": "standby-only"}))
-            await ws.send(json.dumps({"type": "RequestAgentAvailable", "request_id": "2", "agent_id": "1003", "password": "demo"}))
+            await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "1", "protocol_version": 1,
+                                      "client_name": "standby-only"}))
+            await ws.send(json.dumps({"type": "RequestAgentAvailable", "request_id": "2", "agent_id": "1003",
+                                      "password": "demo"}))
             while True:
                 message = json.loads(await ws.recv())
                 if message.get("request_id") == "2":
@@ -186,7 +189,9 @@ def test_normal_logout_reports_and_withdraws_the_standby(pair, agents, watchers)
     wire = [e for e in agent.events if e["event"] == "Wire"]
     (request,) = [e for e in wire if e["type"] == "RequestAgentLogout"]
     assert request["endpoint"] == "A"
-    ack = next(i for i, e in enumerate(wire) if e["direction"] == "received" and e["request_id"] == request["request_id"])
+    ack = next(
+        i for i, e in enumerate(wire) if e["direction"] == "received" and e["request_id"] == request["request_id"]
+    )
     withdraw = [i for i, e in enumerate(wire) if e["type"] == "RequestAgentNotAvailable"]
     assert [wire[i]["endpoint"] for i in withdraw] == ["B"]
     assert wire[ack]["type"] == "EventAck" and ack < withdraw[0], wire[-6:]

@@ -74,7 +74,9 @@ def test_state_requests_need_a_login_on_this_socket(pair):
         await expect_refusal(client, {"type": "RequestAgentReady", "epoch": 1}, "not_logged_in")
         # A socket that belongs to 1001 cannot speak for 1002.
         await expect_refusal(client, {"type": "RequestAgentLogin", "agent_id": "1002", "password": "demo"}, "forbidden")
-        await expect_refusal(client, {"type": "RequestAgentAvailable", "agent_id": "1002", "password": "demo"}, "forbidden")
+        await expect_refusal(
+            client, {"type": "RequestAgentAvailable", "agent_id": "1002", "password": "demo"}, "forbidden"
+        )
 
     run(scenario())
 
@@ -90,7 +92,9 @@ def test_wrong_epoch_and_unknown_reason_have_no_effect(pair):
         for wrong in (epoch + 1, epoch + 1000):
             await expect_refusal(desk, {"type": "RequestAgentReady", "epoch": wrong}, "stale_epoch")
             await expect_refusal(desk, {"type": "RequestAgentLogout", "epoch": wrong}, "stale_epoch")
-        error = await expect_refusal(desk, {"type": "RequestAgentNotReady", "epoch": epoch, "reason": "nap"}, "invalid_reason")
+        error = await expect_refusal(
+            desk, {"type": "RequestAgentNotReady", "epoch": epoch, "reason": "nap"}, "invalid_reason"
+        )
         assert "lunch" in error["message"]  # tells the known reasons
         other = await connect_registered(a.url)
         await expect_refusal(other, {"type": "RequestAgentLogin", "agent_id": "1002", "password": "demo",
@@ -155,7 +159,12 @@ def test_retried_request_gets_the_original_answer_once(pair):
         await sup.expect("EventAgentStateChanged", seq=snap["seq"] + 3, state="not_ready", reason="break")
 
         # A retried login on the same socket is answered from the cache, not logged in again ...
-        register_again = {"type": "RequestRegisterClient", "protocol_version": 1, "client_name": "x", "request_id": "reg"}
+        register_again = {
+            "type": "RequestRegisterClient",
+            "protocol_version": 1,
+            "client_name": "x",
+            "request_id": "reg",
+        }
         other = await WireClient.open(a.url)
         await other.send(register_again)
         reg = await other.recv_raw()

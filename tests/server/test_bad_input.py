@@ -9,6 +9,7 @@ import json
 
 from websockets.exceptions import ConnectionClosed
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import WireClient, connect_registered, login, login_agent, register, run, still_works
 from tests.support.servers import async_wait_until, socket_logged
 
@@ -44,8 +45,9 @@ def test_a_byte_order_mark_is_bad_json(server):
 
 
 def test_deeply_nested_json_is_bad_json_without_a_traceback(server):
-    """30,000 nested arrays (within the 64 KiB frame limit) exhausted the decoder's stack: answered `internal`, a traceback
-    logged per frame. Now it is refused before decoding, like any frame that is not protocol JSON."""
+    """30,000 nested arrays (within the 64 KiB frame limit) exhausted the decoder's stack:
+    answered `internal`, a traceback logged per frame. Now it is refused before decoding, like any
+    frame that is not protocol JSON."""
     run(check_offence(server, '{"type": "Heartbeat", "x": ' + "[" * 30_000 + "]" * 30_000 + "}", "bad_json"))
     assert not server.log_has("Traceback") and not server.log_has("internal error")
 
@@ -72,7 +74,7 @@ def test_invalid_utf8_text_frame_closes_1007(server):
         bad = await connect_registered(server.url)
         await bad.ws.send(b'{"type": "Heartbeat", "x": "\xff\xfe"}', text=True)  # Latin-1 bytes, not UTF-8
         code, seen = await bad.expect_close(allow_messages=False)
-        assert code == 1007, code
+        assert code == CloseCode.INVALID_DATA, code
         await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 1007"), message="1007 logged")
         await still_works(desk, epoch)
         assert server.alive()
@@ -127,7 +129,7 @@ def test_oversized_frame_closes_1009(server):
         bad = await connect_registered(server.url)
         big = json.dumps({"type": "RequestAgentReady", "request_id": "big", "epoch": 1, "pad": "x" * 70_000})
         assert len(big) > 64 * 1024
-        assert await bad.send_expecting_close(big) == 1009
+        assert await bad.send_expecting_close(big) == CloseCode.MESSAGE_TOO_BIG
         await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 1009"), message="1009 logged")
         await still_works(desk, epoch)
         # Just under the limit is fine.
@@ -142,11 +144,13 @@ def test_unsupported_protocol_version(server):
     async def scenario():
         desk, epoch = await good_client(server)
         bad = await WireClient.open(server.url)
-        await bad.send({"type": "RequestRegisterClient", "request_id": "v2", "protocol_version": 2, "client_name": "future"})
+        await bad.send(
+            {"type": "RequestRegisterClient", "request_id": "v2", "protocol_version": 2, "client_name": "future"}
+        )
         error = await bad.expect_error("unsupported_version", request_id="v2")
         assert "1" in error["message"]
         code, _ = await bad.expect_close(allow_messages=False)
-        assert code == 4002
+        assert code == CloseCode.UNSUPPORTED_VERSION
         await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 4002"), message="4002 logged")
         await still_works(desk, epoch)
 
@@ -165,7 +169,7 @@ def test_too_many_errors_closes_4001(server):
         await bad.send_raw("one too many")
         await bad.expect_error("bad_json")
         code, seen = await bad.expect_close(allow_messages=False)
-        assert code == 4001
+        assert code == CloseCode.TOO_MANY_ERRORS
         await async_wait_until(lambda: socket_logged(server, bad, "disconnected (code 4001"), message="4001 logged")
         await still_works(desk, epoch)
 
@@ -193,7 +197,7 @@ def test_flood_is_rate_limited_then_closed_4008(server):
         code, seen = await bad.expect_close(timeout=8)
         elapsed = loop.time() - start
         flooder.cancel()
-        assert code == 4008, f"closed with {code} after {elapsed:.1f} s"
+        assert code == CloseCode.RATE_LIMITED, f"closed with {code} after {elapsed:.1f} s"
         errors = [m["code"] for m in seen]
         assert errors and set(errors) == {"rate_limited"}, errors
         assert len(errors) <= elapsed + 1  # at most one notice per second
@@ -232,7 +236,7 @@ def test_peer_messages_need_an_authenticated_peer_link(server):
         assert len(challenge["nonce"]) == 32 and challenge["proof"]
         await impostor.send({"type": "PeerProof", "proof": "00" * 32})
         code, _ = await impostor.expect_close(allow_messages=False)
-        assert code == 4003
+        assert code == CloseCode.PEER_AUTH
         await async_wait_until(lambda: socket_logged(server, impostor, "failed authentication"), message="4003 logged")
         await still_works(desk, epoch)
 
@@ -266,10 +270,12 @@ def test_a_client_that_stops_reading_is_closed_4008(make_server, tmp_path):
             await slow.send({**request, "request_id": f"{i:08d}-" + "x" * 50})
             if i % 100 == 0:
                 await asyncio.sleep(0)  # let the log reader thread and the bystander run
-        await async_wait_until(lambda: socket_logged(slow_server, slow, "outbound queue full, closing"), message="queue full")
+        await async_wait_until(
+            lambda: socket_logged(slow_server, slow, "outbound queue full, closing"), message="queue full"
+        )
         slow.ws.transport.resume_reading()
         code, seen = await slow.expect_close(timeout=5)
-        assert code == 4008, code
+        assert code == CloseCode.RATE_LIMITED, code
         assert len(seen) < 20_000  # the backlog was dropped, not delivered
         await still_works(desk, ack["epoch"])
 

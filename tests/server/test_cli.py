@@ -13,6 +13,7 @@ import time
 import pytest
 
 from server_stub.directory import verify_password
+from server_stub.protocol import CloseCode
 from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
 from tests.support.servers import REPO, SECRET, adjacent_free_ports, async_wait_until, single_server
 
@@ -81,7 +82,7 @@ def test_signal_stops_the_server_cleanly(sig):
         signalled = loop.time()
         server.proc.send_signal(sig)
         codes = [(await c.expect_close(timeout=5))[0] for c in (desk, sup)]
-        assert codes == [1001, 1001]  # "server shutting down"
+        assert codes == [CloseCode.GOING_AWAY, CloseCode.GOING_AWAY]  # "server shutting down"
         # The hung client is still connected (from its side) while we wait for the exit.
         await async_wait_until(lambda: server.proc.poll() is not None, timeout=3,
                                message=f"exit after {sig.name} (a hung client is connected)")
@@ -133,7 +134,9 @@ def test_add_agent_creates_a_directory_the_server_accepts(tmp_path):
             for agent, password in (("agent.42", "demo"), ("1001", "demo")):  # the demo directory is not loaded
                 answer = await client.request({"type": "RequestAgentLogin", "agent_id": agent, "password": password})
                 assert answer["type"] == "EventError" and answer["code"] == "bad_credentials", answer
-            answer = await client.request({"type": "RequestSubscribeReporting", "user_id": "boss", "password": "pw-boss"})
+            answer = await client.request(
+                {"type": "RequestSubscribeReporting", "user_id": "boss", "password": "pw-boss"}
+            )
             assert answer["type"] == "EventAck", answer
             snapshot = await client.expect("EventReportingSnapshot")
             assert [a["agent_id"] for a in snapshot["agents"]] == ["agent.42"]

@@ -3,9 +3,9 @@ twice, and the old login learns why it ended (reason, close 4009), as does repor
 
 from __future__ import annotations
 
-
 import pytest
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import (
     available,
     connect_registered,
@@ -47,7 +47,7 @@ def test_duplicate_login_forces_the_old_socket_out(pair):
         forced = await old.expect("EventForcedLogout", agent_id="1001", epoch=1, reason="duplicate_login")
         assert forced["message"]
         code, _ = await old.expect_close(allow_messages=False)
-        assert code == 4009
+        assert code == CloseCode.SUPERSEDED
 
         await sup.expect("EventAgentLogin", seq=snap["seq"] + 1)
         await sup.expect("EventAgentStateChanged", seq=snap["seq"] + 2, reason="lunch")
@@ -77,7 +77,7 @@ def test_resume_token_on_the_same_server_keeps_no_stale_reason(pair):
         ack2, status = await login(new, "1001", token=ack1["resume_token"])
         assert status["state"] == "not_ready" and "reason" not in status, status
         await old.expect("EventForcedLogout", reason="moved", epoch=1)
-        assert (await old.expect_close(allow_messages=False))[0] == 4009
+        assert (await old.expect_close(allow_messages=False))[0] == CloseCode.SUPERSEDED
         await sup.expect("EventAgentLogin", seq=snap["seq"] + 1)
         await sup.expect("EventAgentLogout", seq=snap["seq"] + 2, reason="moved", epoch=1)
         event = await sup.expect("EventAgentLogin", seq=snap["seq"] + 3)
@@ -108,7 +108,7 @@ def test_deny_policy_refuses_duplicates_here_and_across_the_pair(make_pair):
         ack_b, status_b = await login(on_b, "1001", token=ack["resume_token"], epoch=2)
         assert ack_b["epoch"] == 2 and status_b["server"] == "B"
         await first.expect("EventForcedLogout", reason="moved", epoch=1)
-        assert (await first.expect_close(allow_messages=False))[0] == 4009
+        assert (await first.expect_close(allow_messages=False))[0] == CloseCode.SUPERSEDED
         await sup_a.expect("EventAgentLogout", seq=snap_a["seq"] + 3, reason="moved", epoch=1)
 
     run(scenario())
@@ -128,7 +128,7 @@ def test_peer_fencing_and_losing_the_peer(pair):
         forced = await desk_a.expect("EventForcedLogout", agent_id="1001", epoch=1, reason="moved")
         assert forced["by"] == "B"
         code, _ = await desk_a.expect_close(allow_messages=False)
-        assert code == 4009
+        assert code == CloseCode.SUPERSEDED
         await sup_a.expect("EventAgentLogout", seq=snap_a["seq"] + 2, agent_id="1001", epoch=1, reason="moved")
 
         b.kill9()
@@ -140,7 +140,9 @@ def test_peer_fencing_and_losing_the_peer(pair):
         await ready(desk2, ack2["epoch"])
         # A still knows epoch 2 exists: the epoch-1 token stays stale even with the peer gone ...
         stale = await connect_registered(a.url)
-        refused = await stale.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
+        refused = await stale.request(
+            {"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]}
+        )
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
         # ... while the desktop that moved to B comes back with its epoch-2 token.
         back, ack3, _ = await login_agent(a.url, "1001", token=ack_b["resume_token"], epoch=3)

@@ -6,6 +6,7 @@ same server keeps working throughout."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import threading
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
+from server_stub.protocol import CloseCode
 from tests.server.test_tokens import mint
 from tests.server.wire import Closed, WireClient, connect_registered, login, login_agent, still_works
 from tests.support.servers import SECRET, server_pair
@@ -33,7 +35,15 @@ ERROR_CODES = {"bad_json", "bad_message", "unknown_type", "not_a_request", "unsu
                "token_expired", "already_logged_in", "not_logged_in", "stale_epoch", "invalid_reason",
                "invalid_state", "rate_limited", "internal", "unknown_queue", "duplicate_interaction",
                "unknown_interaction", "invalid_disposition"}
-CLOSE_CODES = {1007, 1009, 4001, 4002, 4003, 4008, 4009}
+CLOSE_CODES = {
+    CloseCode.INVALID_DATA,
+    CloseCode.MESSAGE_TOO_BIG,
+    CloseCode.TOO_MANY_ERRORS,
+    CloseCode.UNSUPPORTED_VERSION,
+    CloseCode.PEER_AUTH,
+    CloseCode.RATE_LIMITED,
+    CloseCode.SUPERSEDED,
+}
 FIELDS = ["request_id", "protocol_version", "client_name", "heartbeat_interval_ms", "agent_id", "password",
           "resume_token", "place", "epoch", "state", "user_id", "resume", "reason", "server", "proof", "epochs",
           "logged_out", "full", "since_ms", "stream_id", "seq", "interaction_id", "interaction", "notes", "disposition",
@@ -89,11 +99,21 @@ states = st.fixed_dictionaries({"state": st.sampled_from(["ready", "not_ready", 
                                 "since_ms": st.integers(min_value=0, max_value=2**62)},
                                optional={"reason": st.sampled_from(["lunch", "break", "nap"])})
 reasons = st.sampled_from(["lunch", "break", "nap", "x" * 64])
-interaction_ids = st.sampled_from(["call-1", "call-2", "nope"]) | st.from_regex(r"[A-Za-z0-9_.:@-]{1,16}", fullmatch=True)
+interaction_ids = st.sampled_from(["call-1", "call-2", "nope"]) | st.from_regex(
+    r"[A-Za-z0-9_.:@-]{1,16}", fullmatch=True
+)
 interactions = st.fixed_dictionaries(
-    {"interaction_id": interaction_ids, "media": st.sampled_from(["voice", "chat", "email"]),
-     "queue": st.sampled_from(["sales", "support", "nowhere"]), "created_ms": st.integers(min_value=0, max_value=2**45)},
-    optional={"customer": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3), "subject": st.text(max_size=20)})
+    {
+        "interaction_id": interaction_ids,
+        "media": st.sampled_from(["voice", "chat", "email"]),
+        "queue": st.sampled_from(["sales", "support", "nowhere"]),
+        "created_ms": st.integers(min_value=0, max_value=2**45),
+    },
+    optional={
+        "customer": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+        "subject": st.text(max_size=20),
+    },
+)
 held = st.fixed_dictionaries({"interaction": interactions, "accepted_ms": st.integers(min_value=0, max_value=2**45)},
                              optional={"notes": st.text(max_size=40)})
 peer_records = st.fixed_dictionaries(
@@ -110,33 +130,76 @@ def typed(kind, fields, creds=st.just({})):
 
 
 well_typed = st.one_of(
-    typed("RequestRegisterClient", {"protocol_version": st.sampled_from([1, 1, 2, 99]), "client_name": st.text(max_size=40),
-                                    "?heartbeat_interval_ms": st.integers(min_value=100, max_value=60_000)}),
-    typed("RequestAgentLogin", {"agent_id": agent_ids, "?place": st.text(max_size=20), "?epoch": epochs,
-                                "?state": states, "?interactions": st.lists(held, max_size=2)}, credentials),
+    typed(
+        "RequestRegisterClient",
+        {
+            "protocol_version": st.sampled_from([1, 1, 2, 99]),
+            "client_name": st.text(max_size=40),
+            "?heartbeat_interval_ms": st.integers(min_value=100, max_value=60_000),
+        },
+    ),
+    typed(
+        "RequestAgentLogin",
+        {
+            "agent_id": agent_ids,
+            "?place": st.text(max_size=20),
+            "?epoch": epochs,
+            "?state": states,
+            "?interactions": st.lists(held, max_size=2),
+        },
+        credentials,
+    ),
     typed("RequestAccept", {"epoch": epochs, "interaction_id": interaction_ids}),
     typed("RequestReject", {"epoch": epochs, "interaction_id": interaction_ids}),
     typed("RequestUpdateNotes", {"epoch": epochs, "interaction_id": interaction_ids, "notes": st.text(max_size=40)}),
-    typed("RequestCompleteInteraction", {"epoch": epochs, "interaction_id": interaction_ids,
-                                         "disposition": st.sampled_from(["resolved", "nope"]), "?notes": st.text(max_size=20)}),
+    typed(
+        "RequestCompleteInteraction",
+        {
+            "epoch": epochs,
+            "interaction_id": interaction_ids,
+            "disposition": st.sampled_from(["resolved", "nope"]),
+            "?notes": st.text(max_size=20),
+        },
+    ),
     typed("RequestSubmitInteraction", {"interaction": interactions}),
-    st.builds(lambda srv, recs, ack: {"type": "PeerInteractions", "server": srv, "records": recs, **ack},
-              st.text(max_size=8), st.lists(peer_records, max_size=3),
-              st.just({}) | st.fixed_dictionaries({"ack_id": st.integers(min_value=1, max_value=2**40)})),
+    st.builds(
+        lambda srv, recs, ack: {"type": "PeerInteractions", "server": srv, "records": recs, **ack},
+        st.text(max_size=8),
+        st.lists(peer_records, max_size=3),
+        st.just({}) | st.fixed_dictionaries({"ack_id": st.integers(min_value=1, max_value=2**40)}),
+    ),
     typed("RequestAgentAvailable", {"agent_id": agent_ids}, credentials),
     typed("RequestAgentNotAvailable", {}),
     typed("RequestAgentReady", {"epoch": epochs}),
     typed("RequestAgentNotReady", {"epoch": epochs, "reason": reasons}),
     typed("RequestAgentAfterCallWork", {"epoch": epochs}),
     typed("RequestAgentLogout", {"epoch": epochs}),
-    typed("RequestSubscribeReporting", {"user_id": agent_ids, "?resume": st.fixed_dictionaries(
-        {"stream_id": st.text(min_size=1, max_size=16), "seq": st.integers(min_value=0, max_value=2**40)})}, credentials),
+    typed(
+        "RequestSubscribeReporting",
+        {
+            "user_id": agent_ids,
+            "?resume": st.fixed_dictionaries(
+                {"stream_id": st.text(min_size=1, max_size=16), "seq": st.integers(min_value=0, max_value=2**40)}
+            ),
+        },
+        credentials,
+    ),
     typed("RequestForceNotReady", {"agent_id": agent_ids, "reason": reasons}),
     typed("RequestForceLogout", {"agent_id": agent_ids}),
-    typed("PeerAgentEpochs", {"server": st.text(max_size=8), "epochs": st.dictionaries(agent_ids, epochs, max_size=3),
-                              "?logged_out": st.lists(agent_ids, max_size=3), "?full": st.booleans()}),
-    st.builds(lambda srv, nonce: {"type": "PeerHello", "server": srv, "nonce": nonce}, st.text(max_size=8),
-              st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)),
+    typed(
+        "PeerAgentEpochs",
+        {
+            "server": st.text(max_size=8),
+            "epochs": st.dictionaries(agent_ids, epochs, max_size=3),
+            "?logged_out": st.lists(agent_ids, max_size=3),
+            "?full": st.booleans(),
+        },
+    ),
+    st.builds(
+        lambda srv, nonce: {"type": "PeerHello", "server": srv, "nonce": nonce},
+        st.text(max_size=8),
+        st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+    ),
     st.builds(lambda proof: {"type": "PeerProof", "proof": proof}, st.text(min_size=1, max_size=70)),
 )
 
@@ -223,7 +286,9 @@ async def probe(url: str, frame: str | bytes | dict, registered: bool, silent_ok
                         outcome = message.get("code", message["type"])
         except Closed as closed:
             assert closed.code in CLOSE_CODES, f"closed with undocumented code {closed.code} after {frame!r}"
-            assert (closed.code == 1007) == (as_text and not is_utf8(frame)), f"closed {closed.code} after {frame!r}"
+            assert (closed.code == CloseCode.INVALID_DATA) == (as_text and not is_utf8(frame)), (
+                f"closed {closed.code} after {frame!r}"
+            )
             return f"close {closed.code}"
         assert not (as_text and not is_utf8(frame)), f"invalid UTF-8 was not refused with 1007: {frame!r}"
         if silent_ok:
@@ -254,11 +319,13 @@ def is_heartbeat(frame: str) -> bool:
     return isinstance(value, dict) and value.get("type") == "Heartbeat"
 
 
-def after_example(live, count=[0]) -> None:
+_examples = itertools.count(1)
+
+
+def after_example(live) -> None:
     server, runner, desk, epoch = live
     assert server.alive()
-    count[0] += 1
-    if count[0] % 25 == 0:
+    if next(_examples) % 25 == 0:
         runner.run(still_works(desk, epoch))
 
 
@@ -280,11 +347,16 @@ def test_random_text_frames(live, text, registered):
 
 # Text that is mostly UTF-8 JSON with invalid bytes spliced in (a lone continuation byte, an overlong
 # form, an encoded surrogate, a truncated sequence); random bytes are now and then valid after all.
-invalid_utf8 = st.sampled_from([b"\xff", b"\xfe", b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xf8\x88\x80\x80\x80"])
-spliced_text = st.builds(lambda head, bad, tail: head.encode() + bad + tail.encode(),
-                         st.sampled_from(['{"type": "Heartbeat", "x": "', '{"type": "RequestAgentReady", "request_id": "',
-                                          "", "{"]) | st.text(max_size=40),
-                         invalid_utf8, st.text(max_size=40) | st.just('"}'))
+invalid_utf8 = st.sampled_from(
+    [b"\xff", b"\xfe", b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xf8\x88\x80\x80\x80"]
+)
+spliced_text = st.builds(
+    lambda head, bad, tail: head.encode() + bad + tail.encode(),
+    st.sampled_from(['{"type": "Heartbeat", "x": "', '{"type": "RequestAgentReady", "request_id": "', "", "{"])
+    | st.text(max_size=40),
+    invalid_utf8,
+    st.text(max_size=40) | st.just('"}'),
+)
 
 
 @FUZZ_SETTINGS

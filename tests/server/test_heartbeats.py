@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import WireClient, login, register, run, subscribe
 from tests.support.servers import async_wait_until
 
@@ -52,7 +53,7 @@ def test_silent_registered_client_is_closed_4000(make_server):
         start = loop.time()
         code, seen = await client.expect_close(timeout=5, allow_messages=False)
         elapsed = loop.time() - start
-        assert code == 4000
+        assert code == CloseCode.HEARTBEAT
         assert elapsed >= 0.55, f"closed after {elapsed:.2f} s, before the 0.6 s timeout"
         assert client.heartbeats >= 1  # the server kept beating while we were silent
         await async_wait_until(lambda: server.log_has("silent for"), message="timeout logged")
@@ -99,7 +100,7 @@ def test_silent_logged_in_client_that_still_answers_close(pair):
         await sup.expect("EventAgentLogin", seq=snap["seq"] + 1)
         desk.stop_heartbeats()
         code, _ = await desk.expect_close(timeout=4, allow_messages=False)
-        assert code == 4000
+        assert code == CloseCode.HEARTBEAT
         await sup.expect("EventAgentLogout", seq=snap["seq"] + 2, agent_id="1002", reason="disconnected")
 
     run(scenario())
@@ -115,9 +116,9 @@ def test_unregistered_socket_is_closed_after_the_open_timeout(make_server, tmp_p
         registered = await WireClient.open(server.url, heartbeat=0.1)
         await register(registered)
         code, seen = await silent.expect_close(timeout=4, allow_messages=False)
-        assert code == 4000
+        assert code == CloseCode.HEARTBEAT
         code, seen = await beating.expect_close(timeout=4, allow_messages=False)
-        assert code == 4000
+        assert code == CloseCode.HEARTBEAT
         assert registered.ws.close_code is None
         await registered.request({"type": "RequestAgentNotAvailable"})  # still served
 

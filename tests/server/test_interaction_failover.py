@@ -43,9 +43,15 @@ async def hold(url: str, feed, desk, epoch: int, call: dict | None = None) -> di
 async def failover_login(url: str, agent_id: str, token: str, epoch: int, held: list[dict]) -> tuple:
     """The desktop's failover login, bringing what it holds: (client, EventAck, status)."""
     desk = await connect_registered(url, f"desktop-{agent_id}")
-    message = {"type": "RequestAgentLogin", "request_id": f"fo-{agent_id}-{epoch}", "agent_id": agent_id,
-               "resume_token": token, "epoch": epoch, "state": {"state": "ready", "since_ms": 1},
-               "interactions": [{"interaction": c, "accepted_ms": c["created_ms"] + 1, "notes": "so far"} for c in held]}
+    message = {
+        "type": "RequestAgentLogin",
+        "request_id": f"fo-{agent_id}-{epoch}",
+        "agent_id": agent_id,
+        "resume_token": token,
+        "epoch": epoch,
+        "state": {"state": "ready", "since_ms": 1},
+        "interactions": [{"interaction": c, "accepted_ms": c["created_ms"] + 1, "notes": "so far"} for c in held],
+    }
     ack = await desk.request(message)
     assert ack["type"] == "EventAck", ack
     status = await desk.expect("EventCurrentAgentStatus", epoch=ack["epoch"])
@@ -76,9 +82,13 @@ def test_interaction_in_hand_survives_kill_9_and_is_completed_once_at_the_surviv
         other = new_interaction()
         await submit(feed_b, other)
         await event(feed_b, "queued", other["interaction_id"])
-        notes = await agent_request(moved, "RequestUpdateNotes", ack["epoch"], interaction_id=iid, notes="after failover")
+        notes = await agent_request(
+            moved, "RequestUpdateNotes", ack["epoch"], interaction_id=iid, notes="after failover"
+        )
         assert notes["type"] == "EventAck", notes
-        done = await agent_request(moved, "RequestCompleteInteraction", ack["epoch"], interaction_id=iid, disposition="resolved")
+        done = await agent_request(
+            moved, "RequestCompleteInteraction", ack["epoch"], interaction_id=iid, disposition="resolved"
+        )
         assert done["type"] == "EventAck", done
         await event(feed_b, "completed", iid, agent_id="1001")
         offer = await invite(moved)  # free again: the waiting one comes
@@ -98,14 +108,18 @@ def test_completion_known_to_the_peer_is_not_counted_again_when_the_agent_resend
         token = next(m for m in map(json.loads, desk.received) if m.get("resume_token"))["resume_token"]
         call = await hold(a.url, feed_a, desk, epoch)
         iid = call["interaction_id"]
-        done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved")
+        done = await agent_request(
+            desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved"
+        )
         assert done["type"] == "EventAck"
         await event(feed_a, "completed", iid)
         a.kill9()
         # As if the acknowledgement had been lost with A: the desktop still holds it and re-sends.
         moved, ack, status = await failover_login(b.url, "1001", token, epoch + 1, [call])
         assert status.get("interaction_ids", []) == [], status
-        again = await agent_request(moved, "RequestCompleteInteraction", ack["epoch"], interaction_id=iid, disposition="resolved")
+        again = await agent_request(
+            moved, "RequestCompleteInteraction", ack["epoch"], interaction_id=iid, disposition="resolved"
+        )
         assert again["type"] == "EventAck", again
         marker = new_interaction()
         await submit(feed_b, marker)

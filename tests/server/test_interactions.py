@@ -66,7 +66,9 @@ def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server,
         assert status["interaction_ids"] == [iid]
         await event(sup, "accepted", iid, agent_id="1001", epoch=epoch)
 
-        assert (await agent_request(desk, "RequestUpdateNotes", epoch, interaction_id=iid, notes="call back"))["type"] == "EventAck"
+        assert (await agent_request(desk, "RequestUpdateNotes", epoch, interaction_id=iid, notes="call back"))[
+            "type"
+        ] == "EventAck"
         bad = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="nope")
         assert bad["code"] == "invalid_disposition" and "resolved" in bad["message"], bad
         mark = len(desk.received)
@@ -86,7 +88,9 @@ def test_accept_notes_complete_then_after_call_work_ends_into_ready(make_server,
         assert "until_ms" not in back, back
         await until(sup, lambda m: m["type"] == "EventAgentStateChanged" and m["state"] == "ready")
         # Completing again (a retry with a new request id) is a repeat: acknowledged, not reported.
-        again = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved")
+        again = await agent_request(
+            desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved"
+        )
         assert again["type"] == "EventAck"
         marker = new_interaction()
         await submit(feed, marker)
@@ -151,7 +155,10 @@ def test_queue_statistics_are_published_and_in_the_snapshot(make_server, tmp_pat
                          "abandoned": 2, "service_level": round(1 / 3, 4), "service_level_target_ms": 20_000}, sales
         _, _, snapshot = await subscribe(server.url)
         assert next(q for q in snapshot["queues"] if q["queue"] == "sales") == sales
-        assert next(a for a in snapshot["agents"] if a["agent_id"] == "1001")["interaction_id"] == answered["interaction_id"]
+        assert (
+            next(a for a in snapshot["agents"] if a["agent_id"] == "1001")["interaction_id"]
+            == answered["interaction_id"]
+        )
 
     run(scenario())
 

@@ -41,12 +41,12 @@ def test_the_server_refuses_connections_beyond_its_limit(make_server, tmp_path):
     server = make_server(site_file(tmp_path, max_connections=16))
 
     async def scenario():
-        held = [await login_agent(server.url, f"{1001 + i}") for i in range(8)]
-        held += [(await connect_registered(server.url), None, None) for _ in range(8)]
+        held = [(await login_agent(server.url, f"{1001 + i}"))[0] for i in range(8)]
+        held += [await connect_registered(server.url) for _ in range(8)]
         with pytest.raises(InvalidStatus) as refused:
             await WireClient.open(server.url)
         assert refused.value.response.status_code == 503 and b"limit of 16 connections" in refused.value.response.body
-        held[-1][0].abort()  # one leaves: the next may come in
+        held[-1].abort()  # one leaves: the next may come in
         await async_wait_until(lambda: log_count(server, "disconnected") >= 1, message="a socket gone")
         desk, ack, _ = await login_agent(server.url, "1009")
         await still_works(desk, ack["epoch"])

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import (
     PASSWORD,
     WireClient,
@@ -25,14 +26,18 @@ from tests.support.servers import async_wait_until, log_count, socket_log_count,
 
 
 def login_frame(agent_id: str, request_id: str, password: str = PASSWORD) -> str:
-    return json.dumps({"type": "RequestAgentLogin", "request_id": request_id, "agent_id": agent_id, "password": password})
+    return json.dumps(
+        {"type": "RequestAgentLogin", "request_id": request_id, "agent_id": agent_id, "password": password}
+    )
 
 
 async def answers_for(client: WireClient, request_ids: set[str], extra: int = 0) -> tuple[list[str], list[dict]]:
     """Raw answers to ``request_ids`` (until each is answered at least once and ``extra`` more
     answers came), and the other messages meanwhile."""
     answers, others = [], []
-    while not (request_ids <= {json.loads(f).get("request_id") for f in answers} and len(answers) >= len(request_ids) + extra):
+    while not (
+        request_ids <= {json.loads(f).get("request_id") for f in answers} and len(answers) >= len(request_ids) + extra
+    ):
         frame = await client.recv_raw()
         message = json.loads(frame)
         if message["type"] in ("EventAck", "EventError"):
@@ -148,9 +153,14 @@ def test_a_socket_closed_for_errors_gives_up_its_queued_login(server):
         for _ in range(30):  # the first is checked; the others are refused until the error budget closes it
             await flooder.send_raw(login_frame("1006", new_request_id("flood"), password="wrong"))
         code, seen = await flooder.expect_close()
-        assert code == 4001 and {m.get("code") for m in seen} == {"login_in_progress"}, (code, seen)
-        await async_wait_until(lambda: socket_logged(server, flooder, "RequestAgentLogin abandoned: the socket is closing"),
-                               message="the queued login given up")
+        assert code == CloseCode.TOO_MANY_ERRORS and {m.get("code") for m in seen} == {"login_in_progress"}, (
+            code,
+            seen,
+        )
+        await async_wait_until(
+            lambda: socket_logged(server, flooder, "RequestAgentLogin abandoned: the socket is closing"),
+            message="the queued login given up",
+        )
         assert socket_log_count(server, port, "bad_credentials") == 0
         await still_works(desk, ack["epoch"], "1009")
 

@@ -103,7 +103,9 @@ def test_once_the_login_shows_it_got_its_ack_an_old_token_copy_cannot_take_it_ov
         assert (await desk.request({"type": "RequestAgentReady", "epoch": moved["epoch"]}))["type"] == "EventAck"
         await desk.expect("EventCurrentAgentStatus", state="ready")
         await refused_as_stale(b.url, ack, epoch=moved["epoch"] + 1)
-        assert (await desk.request({"type": "RequestAgentNotReady", "epoch": moved["epoch"], "reason": "lunch"}))["type"] == "EventAck"
+        assert (await desk.request({"type": "RequestAgentNotReady", "epoch": moved["epoch"], "reason": "lunch"}))[
+            "type"
+        ] == "EventAck"
 
     run(scenario())
 

@@ -34,8 +34,18 @@ code = "sold"
 label = "Sold"
 """))
     vip, plain = config.queues
-    assert (vip.accept_timeout_ms, vip.acw_ms, vip.abandon_after_ms, vip.members) == (12_500, 3000, 60_000, (("1001", 0), ("1002", 4)))
-    assert (plain.accept_timeout_ms, plain.acw_ms, plain.abandon_after_ms, plain.service_level_target_ms) == (30_000, None, None, 20_000)
+    assert (vip.accept_timeout_ms, vip.acw_ms, vip.abandon_after_ms, vip.members) == (
+        12_500,
+        3000,
+        60_000,
+        (("1001", 0), ("1002", 4)),
+    )
+    assert (plain.accept_timeout_ms, plain.acw_ms, plain.abandon_after_ms, plain.service_level_target_ms) == (
+        30_000,
+        None,
+        None,
+        20_000,
+    )
     assert [d.code for d in config.dispositions] == ["sold"]
     assert (config.max_offer_timeouts, config.offer_timeout_reason) == (5, "break")
     config.with_overrides(secret=b"x" * 16).validate()
@@ -71,7 +81,12 @@ def test_directory_memberships_as_a_list_or_with_penalties_and_the_carrier_role(
     result = cli("add-agent", str(path), "--id", "a1", "--name", "A One", "--queue", "sales", "--queue", "support=2",
                  "--stdin", stdin="pw\n")
     assert result.returncode == 0, result.stderr
-    assert cli("add-agent", str(path), "--id", "feed", "--name", "Feed", "--role", "carrier", "--stdin", stdin="pw\n").returncode == 0
+    assert (
+        cli(
+            "add-agent", str(path), "--id", "feed", "--name", "Feed", "--role", "carrier", "--stdin", stdin="pw\n"
+        ).returncode
+        == 0
+    )
     bad = cli("add-agent", str(path), "--id", "a2", "--name", "A Two", "--queue", "sales=high", "--stdin", stdin="pw\n")
     assert bad.returncode != 0 and "NAME=PENALTY" in bad.stderr
     directory = Directory.load(path)

@@ -7,7 +7,7 @@ from tests.server.core_driver import PASSWORD, CoreDriver, core
 
 def subscribe(driver: CoreDriver, resume: dict | None = None) -> tuple[int, dict]:
     conn = driver.registered()
-    message = {"type": "RequestSubscribeReporting", "user_id": "sup1", "password": PASSWORD}
+    message: dict[str, object] = {"type": "RequestSubscribeReporting", "user_id": "sup1", "password": PASSWORD}
     if resume is not None:
         message["resume"] = resume
     ack = driver.request(conn, message)

@@ -43,10 +43,10 @@ MATRIX: dict[str, dict[str, str | None]] = {
 CREDENTIALED = ("RequestAgentLogin", "RequestAgentAvailable", "RequestSubscribeReporting")
 
 
-def body(kind: str, epoch: int) -> dict:
+def body(kind: str, epoch: int) -> dict[str, object]:
     """A well-formed request of ``kind`` (about interaction x-1 and agent 1002 where it names one)."""
-    interaction = {"interaction_id": "x-1", "media": "voice", "queue": "sales", "created_ms": 1}
-    return {"type": kind, **{
+    interaction: dict[str, object] = {"interaction_id": "x-1", "media": "voice", "queue": "sales", "created_ms": 1}
+    fields: dict[str, dict[str, object]] = {
         "RequestAgentNotReady": {"epoch": epoch, "reason": "break"},
         "RequestAgentReady": {"epoch": epoch}, "RequestAgentAfterCallWork": {"epoch": epoch},
         "RequestAgentLogout": {"epoch": epoch}, "RequestAccept": {"epoch": epoch, "interaction_id": "x-1"},
@@ -57,7 +57,8 @@ def body(kind: str, epoch: int) -> dict:
         "RequestForceNotReady": {"agent_id": "1002", "reason": "break"},
         "RequestForceLogout": {"agent_id": "1002"},
         "RequestAgentNotAvailable": {},
-    }.get(kind, {})}
+    }
+    return {"type": kind, **fields.get(kind, {})}
 
 
 def authenticated(driver: CoreDriver, role: str) -> tuple[int, int]:

@@ -246,7 +246,9 @@ def test_adoption_beats_an_agent_here_who_accepted_the_resubmitted_copy():
     e.login("b", {"sales": 0}, "ready", T0)
     e.submit(interaction("x"), T0)
     e.accept("b", "x", T0 + 1)
-    _, effects = e.login("a", {"sales": 0}, "ready", T0 + 10, [p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0)])
+    _, effects = e.login(
+        "a", {"sales": 0}, "ready", T0 + 10, [p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0)]
+    )
     assert Revoke("b", "x", "taken_elsewhere", "adopted by agent a") in effects
     assert HeldChanged("b") in effects
     assert e.held_by("b") == [] and e.held_by("a") == ["x"]
@@ -256,10 +258,14 @@ def test_adopting_what_was_completed_is_not_a_second_copy():
     e = engine()
     e.peer_record("done-at-peer", "completed", "a", "sales", "voice", "complete", T0)
     e.peer_record("done-at-peer", "completed", "a", "sales", "voice", "reported", T0)  # and reported there
-    adopted, effects = e.login("a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)])
+    adopted, effects = e.login(
+        "a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)]
+    )
     assert adopted == [] and reports(effects) == []
     assert e.complete("a", "done-at-peer", "resolved", "", T0) == []  # the re-sent completion is a repeat
-    adopted, effects = e.login("z", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)])
+    adopted, effects = e.login(
+        "z", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)]
+    )
     assert adopted == [] and effects[0].reason == "taken_elsewhere"
 
 
@@ -358,7 +364,9 @@ def test_what_a_lost_peer_held_ends_abandoned_unless_brought_back_or_still_held_
     e.peer_record("done", "completed", "p", "sales", "voice", "complete", T0)
     e.peer_lost(T0 + 1)
     e.logout("p", T0 + 2)
-    e.login("p", {"sales": 0}, "ready", T0 + 3, [p.HeldInteraction(interaction=interaction("brought-back"), accepted_ms=T0)])
+    e.login(
+        "p", {"sales": 0}, "ready", T0 + 3, [p.HeldInteraction(interaction=interaction("brought-back"), accepted_ms=T0)]
+    )
     e.peer_record("still-held", "held", "q", "sales", "voice", "sync", T0 + 4)  # the peer is back and says so
     assert e.tick(T0 + 10_000) == []
     effects = e.tick(T0 + 10_001)
@@ -371,7 +379,9 @@ def test_what_a_lost_peer_held_ends_abandoned_unless_brought_back_or_still_held_
 def test_a_completion_the_peer_did_not_live_to_report_is_reported_here_once():
     e = engine()
     e.peer_record("x", "completed", "a", "sales", "voice", "complete", T0)  # told, then the peer died
-    adopted, _ = e.login("a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0)])
+    adopted, _ = e.login(
+        "a", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("x"), accepted_ms=T0)]
+    )
     assert adopted == []
     effects = e.complete("a", "x", "resolved", "", T0)  # the desktop re-sends its unanswered completion
     assert reports(effects) == [("completed", "x", "a")] and effects[0].disposition == "resolved"

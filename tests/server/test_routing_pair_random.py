@@ -78,7 +78,9 @@ def run_pair(seed: int) -> None:
                     target = other[site]
                     held = [site.engine.interactions[i] for i in site.engine.held_by(agent_id)]
                     count(site.engine.logout(agent_id, now))
-                    carried = [p.HeldInteraction(interaction=t.interaction, accepted_ms=t.accepted_ms or now) for t in held]
+                    carried = [
+                        p.HeldInteraction(interaction=t.interaction, accepted_ms=t.accepted_ms or now) for t in held
+                    ]
                     adopted, effects = target.engine.login(agent_id, {"q": 0}, "ready", now, carried)
                     count(effects)
                     for iid in adopted:
@@ -87,7 +89,11 @@ def run_pair(seed: int) -> None:
             elif op < 0.35:  # the carrier submits, sometimes to both sites (a re-submission)
                 iid = f"x{rng.randrange(40)}"
                 for target in ([a, b] if rng.random() < 0.5 else [rng.choice([a, b])]):
-                    count(target.engine.submit(p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=now), now))
+                    count(
+                        target.engine.submit(
+                            p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=now), now
+                        )
+                    )
             elif op < 0.55 and site is not None:  # accept the offer: held here, claimed at the peer
                 agent = site.engine.agents.get(agent_id)
                 if agent is not None and agent.offer:
@@ -127,5 +133,7 @@ def run_pair(seed: int) -> None:
     assert not twice, f"seed {seed}: completed twice: {twice}"
     for iid in set(a.engine.interactions) & set(b.engine.interactions):
         ta, tb = a.engine.interactions[iid], b.engine.interactions[iid]
-        assert not (ta.status == HELD and tb.status == HELD), f"seed {seed}: {iid} held by {ta.agent_id}@A and {tb.agent_id}@B"
+        assert not (ta.status == HELD and tb.status == HELD), (
+            f"seed {seed}: {iid} held by {ta.agent_id}@A and {tb.agent_id}@B"
+        )
         assert not (completions[iid] and HELD in (ta.status, tb.status)), f"seed {seed}: {iid} completed and still held"

@@ -71,8 +71,14 @@ def test_random_event_sequences_keep_the_engine_consistent(seed):
                     held = []
                     if rng.random() < 0.2:
                         iid = rng.choice(list(engine.interactions) or ["fresh"])
-                        held = [p.HeldInteraction(interaction=p.Interaction(interaction_id=iid, media="voice", queue="q1",
-                                                                            created_ms=now), accepted_ms=now)]
+                        held = [
+                            p.HeldInteraction(
+                                interaction=p.Interaction(
+                                    interaction_id=iid, media="voice", queue="q1", created_ms=now
+                                ),
+                                accepted_ms=now,
+                            )
+                        ]
                     _, effects = engine.login(agent_id, penalties, rng.choice(["ready", "not_ready"]), now, held)
                     apply(effects)
             elif op < 0.25:

@@ -170,7 +170,11 @@ def run_world(seed: int) -> None:
         for iid in sorted(given[site.name]):  # the carrier re-submits everything the dead site had
             given[survivor.name].add(iid)
             try:
-                report(survivor.engine.submit(p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=now), now))
+                report(
+                    survivor.engine.submit(
+                        p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=now), now
+                    )
+                )
             except EngineRefusal:
                 pass
         given[site.name] = set()
@@ -195,7 +199,11 @@ def run_world(seed: int) -> None:
                 submitted.add(iid)
                 target = rng.choice([a, b])
                 given[target.name].add(iid)
-                report(target.engine.submit(p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=now), now))
+                report(
+                    target.engine.submit(
+                        p.Interaction(interaction_id=iid, media="voice", queue="q", created_ms=now), now
+                    )
+                )
             elif op < 0.5 and site is not None:
                 agent = site.engine.agents.get(desk.agent_id)
                 if agent is not None and agent.offer:
@@ -244,7 +252,9 @@ def run_world(seed: int) -> None:
     twice = sorted(i for i, n in reported.items() if n > 1)
     assert not twice, f"seed {seed}: completed twice: {twice}"
     for iid in submitted:
-        alive = [s.name for s in (a, b) if iid in s.engine.interactions and s.engine.interactions[iid].status not in ENDED]
+        alive = [
+            s.name for s in (a, b) if iid in s.engine.interactions and s.engine.interactions[iid].status not in ENDED
+        ]
         if reported[iid]:
             continue
         assert alive or iid in abandoned, f"seed {seed}: {iid} vanished (no completion, no reason, no copy)"

@@ -181,7 +181,11 @@ def test_primary_server_disconnect_moves_login_with_state(pair):
         sup_b, snap_b, desk_b, ack, ack_b, status, status_b = await _fail_over_to_b(a, b)
         assert ack_b["role"] == "primary" and ack_b["epoch"] == 2 and ack_b["server"] == "B"
         assert ack_b["resume_token"] != ack["resume_token"]
-        assert (status_b["state"], status_b["reason"], status_b["since_ms"]) == ("not_ready", "lunch", status["since_ms"])
+        assert (status_b["state"], status_b["reason"], status_b["since_ms"]) == (
+            "not_ready",
+            "lunch",
+            status["since_ms"],
+        )
         assert status_b["server"] == "B"
         event = await sup_b.expect("EventAgentLogin", seq=snap_b["seq"] + 1)
         agent = event["agent"]
@@ -246,7 +250,9 @@ def test_sigstopped_primary_is_fenced_when_it_resumes(pair):
         assert snap["agents"] == []
 
         stale = await connect_registered(a.url)
-        refused = await stale.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
+        refused = await stale.request(
+            {"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]}
+        )
         assert refused["type"] == "EventError" and refused["code"] == "stale_epoch", refused
         # The login that moved to B is untouched.
         await ready(desk_b, 2)

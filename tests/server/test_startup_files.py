@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from server_stub.protocol import CloseCode
 from server_stub.resources import resource_path
 from tests.server.test_cli import cli
 from tests.server.wire import connect_registered, run
@@ -88,7 +89,7 @@ def test_a_configured_frame_limit_is_the_one_applied(make_server):
         big = await connect_registered(server.url)
         frame = json.dumps({"type": "RequestAgentNotAvailable", "request_id": "big", "pad": "x" * 9000})
         assert 8192 < len(frame) < 64 * 1024  # refused only because of the configured limit
-        assert await big.send_expecting_close(frame) == 1009
+        assert await big.send_expecting_close(frame) == CloseCode.MESSAGE_TOO_BIG
         await ok.assert_open()
 
     run(scenario())
@@ -120,7 +121,7 @@ def test_weak_settings_stop_the_server_with_one_line(tmp_path, secret, setting, 
 
 def test_a_weak_password_hash_is_refused_and_one_below_guidance_is_named(tmp_path):
     weak = tmp_path / "weak.toml"
-    weak.write_text(f'[[agent]]\nid = "1001"\nname = "A"\npassword_hash = "scrypt$2$8$1$AA==$AA=="\n', encoding="utf-8")
+    weak.write_text('[[agent]]\nid = "1001"\nname = "A"\npassword_hash = "scrypt$2$8$1$AA==$AA=="\n', encoding="utf-8")
     result = cli("--port", "0", "--agents", str(weak), timeout=10)
     assert result.returncode == 2 and "agent[0]: password_hash is too weak" in result.stderr, result
     # The shipped demo directory (n=2**14, r=8, p=1) starts, with a warning naming its entries.

@@ -1,5 +1,6 @@
 """Supervisor actions: authorized by role, acting on the agent's live session, naming who did it."""
 
+from server_stub.protocol import CloseCode
 from tests.server.wire import connect_registered, login_agent, run, still_works, subscribe
 
 
@@ -12,7 +13,9 @@ def test_force_not_ready_reaches_the_agent_and_reporting_with_the_supervisor_nam
         await sup.expect("EventAgentLogin", seq=snapshot["seq"] + 1)
 
         # The supervisor's own socket carries the reporting stream: the change, then the answer.
-        await sup.send({"type": "RequestForceNotReady", "request_id": "force-1", "agent_id": "1001", "reason": "meeting"})
+        await sup.send(
+            {"type": "RequestForceNotReady", "request_id": "force-1", "agent_id": "1001", "reason": "meeting"}
+        )
         change = await sup.expect("EventAgentStateChanged", seq=snapshot["seq"] + 2)
         assert (change["agent_id"], change["reason"], change["forced_by"]) == ("1001", "meeting", "sup1")
         answer = await sup.expect("EventAck", request_id="force-1")
@@ -43,10 +46,12 @@ def test_force_logout_ends_the_login_and_is_reported_as_forced(pair):
         forced = await desk.expect("EventForcedLogout")
         assert (forced["reason"], forced["by"], forced["epoch"]) == ("forced", "sup1", ack["epoch"])
         code, _ = await desk.expect_close()
-        assert code == 4009
+        assert code == CloseCode.SUPERSEDED
         # Nor can the agent's token log it back in: the supervisor's logout stands.
         again = await connect_registered(a.url)
-        answer = await again.request({"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]})
+        answer = await again.request(
+            {"type": "RequestAgentLogin", "agent_id": "1001", "resume_token": ack["resume_token"]}
+        )
         assert answer["type"] == "EventError" and answer["code"] == "invalid_token", answer
 
     run(scenario())

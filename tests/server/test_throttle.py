@@ -54,7 +54,7 @@ def test_the_throttle_forgets_quiet_keys_and_stays_bounded():
     throttle.failed("a", 0)
     throttle.failed("a", 0)
     assert throttle.wait_ms("a", 0) == 100
-    for n in range(3, 6):
+    for _n in range(3, 6):
         throttle.failed("a", 0)
     assert throttle.wait_ms("a", 0) == 400  # doubling, up to the ceiling
     assert throttle.wait_ms("a", 2_000) == 0  # quiet for longer than forget_after_ms

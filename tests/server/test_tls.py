@@ -59,3 +59,18 @@ def test_client_without_the_ca_fails_verification(tls_pair):
         await login(desk, "1002")
 
     run(scenario())
+
+
+def test_the_link_helper_dials_wss_with_a_ca_file(tls_pair, tmp_path):
+    from server_stub import link
+
+    a, _, _ = tls_pair
+
+    async def scenario():
+        conn = link.Link(await link.connect(a.url, ca_file=tmp_path / "ca.pem"))
+        assert (await conn.register("tls-link-1", "link test")).server == "A"
+        conn.abort()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await link.connect(a.url)  # the system store does not know the private CA
+
+    run(scenario())

@@ -72,7 +72,9 @@ def test_forged_and_malformed_tokens_are_invalid(pair):
                   "é" * 10 + "." + "ü" * 64, body + "." + "é" * 64]
         client = await connect_registered(a.url)
         for token in forged:
-            agent = "1001" if token in (flipped, good + "00") or token.startswith("é") or token.endswith("é") else "1002"
+            agent = (
+                "1001" if token in (flipped, good + "00") or token.startswith("é") or token.endswith("é") else "1002"
+            )
             for kind in KINDS:
                 await refused(client, credentialed(kind, agent, token), "invalid_token")
         await refused(client, credentialed("RequestSubscribeReporting", "sup1", "garbage"), "invalid_token")
@@ -94,7 +96,9 @@ def test_token_for_another_agent_is_invalid(pair):
             client = await connect_registered(url)
             for kind in KINDS:
                 await refused(client, credentialed(kind, "1002", ack["resume_token"]), "invalid_token")
-            await refused(client, credentialed("RequestSubscribeReporting", "sup1", ack["resume_token"]), "invalid_token")
+            await refused(
+                client, credentialed("RequestSubscribeReporting", "sup1", ack["resume_token"]), "invalid_token"
+            )
         # ... and a supervisor's token does not log an agent in.
         _, sub_ack, _ = await subscribe(a.url)
         client = await connect_registered(b.url)
@@ -248,7 +252,9 @@ def test_a_logout_also_voids_the_token_its_login_was_made_from(pair):
         await refused(retry, {**credentialed("RequestAgentLogin", "1001", at_a["resume_token"]),
                               "epoch": at_b["epoch"] + 1}, "invalid_token")
         for url in (a.url, b.url):
-            await async_wait_until(lambda: voided_at(url, at_b["resume_token"]), timeout=5, message=f"{url} told")
+            await async_wait_until(
+                lambda url=url: voided_at(url, at_b["resume_token"]), timeout=5, message=f"{url} told"
+            )
 
         # Failback (agent 1002): B's login handed over to A with B's token, then logged out at A.
         desk_b, at_b2, _ = await login_agent(b.url, "1002")
@@ -257,7 +263,7 @@ def test_a_logout_also_voids_the_token_its_login_was_made_from(pair):
         at_a2, _ = await login(on_a, "1002", token=at_b2["resume_token"], epoch=at_b2["epoch"] + 1)
         await log_out(on_a, at_a2["epoch"])
         for url in (a.url, b.url):
-            await async_wait_until(lambda: voided_at(url, at_b2["resume_token"], "1002"), timeout=5,
+            await async_wait_until(lambda url=url: voided_at(url, at_b2["resume_token"], "1002"), timeout=5,
                                    message=f"{url}: the handed-over token voided")
 
     run(scenario())

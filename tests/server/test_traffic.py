@@ -81,7 +81,9 @@ def test_traffic_resubmits_after_a_kill_and_every_interaction_is_completed_once(
         try:
             offer = await invite(desk, timeout=10)
             held = offer["interaction"]
-            assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=held["interaction_id"]))["type"] == "EventAck"
+            assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=held["interaction_id"]))[
+                "type"
+            ] == "EventAck"
             for n in range(1, 7):
                 await event(watch_a, "queued", f"kill9-{n:06d}", timeout=5)
             a.kill9()
@@ -97,14 +99,21 @@ def test_traffic_resubmits_after_a_kill_and_every_interaction_is_completed_once(
             async def work():
                 while True:
                     iid = (await invite(other, timeout=15))["interaction"]["interaction_id"]
-                    assert (await agent_request(other, "RequestAccept", other_epoch, interaction_id=iid))["type"] == "EventAck"
+                    assert (await agent_request(other, "RequestAccept", other_epoch, interaction_id=iid))[
+                        "type"
+                    ] == "EventAck"
                     done = await agent_request(other, "RequestCompleteInteraction", other_epoch, interaction_id=iid,
                                                disposition="resolved")
                     assert done["type"] == "EventAck", done
 
             worker = asyncio.create_task(work())
-            done = await agent_request(moved, "RequestCompleteInteraction", ack["epoch"], interaction_id=held["interaction_id"],
-                                       disposition="resolved")
+            done = await agent_request(
+                moved,
+                "RequestCompleteInteraction",
+                ack["epoch"],
+                interaction_id=held["interaction_id"],
+                disposition="resolved",
+            )
             assert done["type"] == "EventAck", done
             await async_wait_until(lambda: proc.poll() is not None, timeout=25, message="traffic to finish")
             worker.cancel()

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import ssl as ssl_module
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -20,7 +21,7 @@ PASSWORD = "demo"  # every demo agent's password (resources/demo_agents.toml)
 SUPERVISOR = "sup1"
 
 _ids = itertools.count(1)
-_open_clients: list["WireClient"] = []  # closed by run() at the end of each scenario
+_open_clients: list[WireClient] = []  # closed by run() at the end of each scenario
 
 
 def new_request_id(prefix: str = "r") -> str:
@@ -53,8 +54,8 @@ class WireClient:
 
     @classmethod
     async def open(cls, url: str, *, heartbeat: float | None = 0.2, ssl: ssl_module.SSLContext | None = None,
-                   open_timeout: float = DEFAULT_TIMEOUT, max_size: int | None = None) -> "WireClient":
-        kwargs = {"ssl": ssl} if ssl is not None else {}
+                   open_timeout: float = DEFAULT_TIMEOUT, max_size: int | None = None) -> WireClient:
+        kwargs: dict[str, Any] = {"ssl": ssl} if ssl is not None else {}
         ws = await connect(url, open_timeout=open_timeout, ping_interval=None, compression=None,
                            max_size=max_size, proxy=None, close_timeout=1, **kwargs)
         return cls(ws, heartbeat)
@@ -136,7 +137,9 @@ class WireClient:
         message = await self.recv(timeout)
         assert message["type"] == type_, f"expected {type_} {fields or ''}, got {message}"
         for key, value in fields.items():
-            assert message.get(key) == value, f"{type_}.{key}: expected {value!r}, got {message.get(key)!r} in {message}"
+            assert message.get(key) == value, (
+                f"{type_}.{key}: expected {value!r}, got {message.get(key)!r} in {message}"
+            )
         return message
 
     async def expect_error(self, code: str, request_id: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict:
@@ -155,7 +158,9 @@ class WireClient:
         assert json.loads(frame) == {"type": "Heartbeat"}, f"expected a Heartbeat, got {frame}"
         self.heartbeats += 1
 
-    async def expect_close(self, timeout: float = DEFAULT_TIMEOUT, allow_messages: bool = True) -> tuple[int | None, list[dict]]:
+    async def expect_close(
+        self, timeout: float = DEFAULT_TIMEOUT, allow_messages: bool = True
+    ) -> tuple[int | None, list[dict]]:
         """Wait for the server to close; returns (close code, messages received meanwhile)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -249,7 +254,7 @@ async def available(client: WireClient, agent_id: str, *, password: str | None =
 
 
 async def subscribe(url: str, *, user: str = SUPERVISOR, resume: dict | None = None,
-                    **kwargs) -> tuple[WireClient, dict, dict | None]:
+                    **kwargs) -> tuple[WireClient, dict, Any]:
     """A supervisor's reporting socket: (client, EventAck, EventReportingSnapshot or None on replay)."""
     client = await connect_registered(url, "supervisor-view", **kwargs)
     message = {"type": "RequestSubscribeReporting", "user_id": user, "password": PASSWORD}

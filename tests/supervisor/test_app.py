@@ -41,8 +41,8 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
     import keyring
     from PySide6.QtCore import Qt
 
-    from desktop.reporting.client import Endpoint
     from desktop.supervisor_app import SupervisorView
+    from server_stub.protocol import Site
     from tests.support.memory_keyring import use_memory_keyring
     from tests.support.servers import async_wait_until
 
@@ -50,7 +50,7 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
     previous = keyring.get_keyring()
     store = use_memory_keyring()
     try:
-        view = SupervisorView([Endpoint("A", a.url), Endpoint("B", b.url)], "", None)
+        view = SupervisorView([Site("A", a.url), Site("B", b.url)], "", None)
         qtbot.addWidget(view.window)
         view.window.show()
         panel = view.window.login_panel
@@ -58,7 +58,9 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
         async def scenario():
             assert panel.isVisible()  # nothing to sign in with yet
             view.client.start()
-            await async_wait_until(lambda: view.client.links["A"].status.startswith("no password"), message="waiting for the user")
+            await async_wait_until(
+                lambda: view.client.links["A"].status.startswith("no password"), message="waiting for the user"
+            )
             qtbot.keyClicks(panel.user, "sup1")
             qtbot.keyClicks(panel.password, "wrong")
             qtbot.mouseClick(panel.connect_button, Qt.MouseButton.LeftButton)
@@ -68,8 +70,10 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
             qtbot.keyClicks(panel.password, "demo")
             qtbot.mouseClick(panel.remember, Qt.MouseButton.LeftButton)
             qtbot.mouseClick(panel.connect_button, Qt.MouseButton.LeftButton)
-            await async_wait_until(lambda: all(s.live for s in view.engine.servers.values()),
-                                   message=f"subscribed to both: {[l.status for l in view.client.links.values()]}")
+            await async_wait_until(
+                lambda: all(s.live for s in view.engine.servers.values()),
+                message=f"subscribed to both: {[each.status for each in view.client.links.values()]}",
+            )
             assert not panel.isVisible()
             assert store.get_password("agent-desktop", "sup1") == "demo"
             await view.client.stop()

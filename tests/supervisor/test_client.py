@@ -3,7 +3,8 @@
 import asyncio
 
 from desktop.reporting import ReportingEngine
-from desktop.reporting.client import Endpoint, ReportingClient
+from desktop.reporting.client import ReportingClient
+from server_stub.protocol import Site
 from tests.server.wire import login_agent, ready, run
 from tests.support.servers import async_wait_until, log_count
 
@@ -11,7 +12,7 @@ from tests.support.servers import async_wait_until, log_count
 def make_client(servers, password="demo", **kwargs):
     engine = ReportingEngine([s.name for s in servers])
     statuses = []
-    client = ReportingClient(engine, [Endpoint(s.name, s.url) for s in servers], "sup1", lambda: password,
+    client = ReportingClient(engine, [Site(s.name, s.url) for s in servers], "sup1", lambda: password,
                              on_status=lambda server, text: statuses.append((server, text)), **kwargs)
     return engine, client, statuses
 

@@ -199,7 +199,12 @@ def test_counts_follow_every_change(engine):
     engine.message("A", changed("A", 6, "100", 1, "not_ready", reason="break"), T0)
     engine.message("A", changed("A", 7, "101", 1, "after_call_work"), T0)
     engine.message("A", logout("A", 8, "102", 1), T0)
-    assert {k: v for k, v in engine.counts.items() if v} == {"ready": 2, "not_ready": 1, "after_call_work": 1, "logged_out": 1}
+    assert {k: v for k, v in engine.counts.items() if v} == {
+        "ready": 2,
+        "not_ready": 1,
+        "after_call_work": 1,
+        "logged_out": 1,
+    }
     engine.stream_lost("A", "closed", T0)
     assert {k: v for k, v in engine.counts.items() if v} == {"failover": 4, "logged_out": 1}
     assert sum(engine.counts.values()) == len(engine.rows)
@@ -313,12 +318,18 @@ def test_random_interleavings_keep_the_merged_view_consistent(seed):
             epoch[agent_id] = epoch.get(agent_id, 0) + 1
             old = held.get(agent_id)
             held[agent_id] = (server, epoch[agent_id])
-            emit(server, login(server, next_seq(server), agent_id, epoch[agent_id], state=rng.choice(["ready", "not_ready"])))
+            emit(
+                server,
+                login(server, next_seq(server), agent_id, epoch[agent_id], state=rng.choice(["ready", "not_ready"])),
+            )
             if old is not None and old[0] != server:
                 emit(old[0], logout(old[0], next_seq(old[0]), agent_id, old[1], "moved"))
         elif action < 0.7 and agent_id in held:
             server, ep = held[agent_id]
-            emit(server, changed(server, next_seq(server), agent_id, ep, rng.choice(["ready", "not_ready", "after_call_work"])))
+            emit(
+                server,
+                changed(server, next_seq(server), agent_id, ep, rng.choice(["ready", "not_ready", "after_call_work"])),
+            )
         elif action < 0.8 and agent_id in held:
             server, ep = held.pop(agent_id)
             emit(server, logout(server, next_seq(server), agent_id, ep, "logout"))

@@ -148,9 +148,14 @@ def varied():
         for _ in range(rng.randrange(3)):  # earlier logins: epochs differ
             feed.login("AB"[i % 2], agent_id)
             feed.logout("AB"[i % 2], agent_id)
-        feed.login("AB"[i % 2], agent_id, rng.choice(STATES), T0 + rng.randrange(10_000),
-                   name=f"{NAMES[rng.randrange(len(NAMES))]} {rng.randrange(50)}",
-                   interaction_id=rng.choice([None, f"call-{rng.randrange(100):03d}", f"chat-{rng.randrange(100):03d}"]))
+        feed.login(
+            "AB"[i % 2],
+            agent_id,
+            rng.choice(STATES),
+            T0 + rng.randrange(10_000),
+            name=f"{NAMES[rng.randrange(len(NAMES))]} {rng.randrange(50)}",
+            interaction_id=rng.choice([None, f"call-{rng.randrange(100):03d}", f"chat-{rng.randrange(100):03d}"]),
+        )
     for i in range(0, 30, 7):
         feed.logout("AB"[i % 2], str(1000 + i))
     feed.engine.stream_lost("A", "closed", T0 + 20_000)

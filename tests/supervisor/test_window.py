@@ -9,10 +9,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from desktop.reporting import ReportingEngine
-from desktop.reporting.client import Endpoint, ReportingClient
+from desktop.reporting.client import ReportingClient
 from desktop.supervisor.model import COLUMNS
 from desktop.supervisor.window import SupervisorWindow
 from server_stub import protocol as p
+from server_stub.protocol import Site
 from tests.server.wire import login_agent, subscribe
 from tests.support.agents import AgentProcess
 from tests.support.servers import async_wait_until
@@ -23,7 +24,7 @@ class View:
 
     def __init__(self, qtbot, servers, flush_hz=8):
         self.engine = ReportingEngine([s.name for s in servers])
-        self.client = ReportingClient(self.engine, [Endpoint(s.name, s.url) for s in servers], "sup1", lambda: "demo")
+        self.client = ReportingClient(self.engine, [Site(s.name, s.url) for s in servers], "sup1", lambda: "demo")
         self.window = SupervisorWindow(self.engine, actions=self.client,
                                        link_status=lambda name: self.client.links[name].status, flush_hz=flush_hz)
         qtbot.addWidget(self.window)
@@ -50,8 +51,10 @@ class View:
 
     def shows(self, agent_id, **expected):
         row = self.row(agent_id)
-        return row is not None and all(row[k.replace("_", " ").capitalize() if k != "time_in_state" else "Time in state"] == v
-                                       for k, v in expected.items())
+        return row is not None and all(
+            row[k.replace("_", " ").capitalize() if k != "time_in_state" else "Time in state"] == v
+            for k, v in expected.items()
+        )
 
     def order(self):
         return list(self.rows())
@@ -63,7 +66,9 @@ class View:
         sites = self.window.sites
         for r in range(sites.rowCount()):
             if sites.item(r, 0).text() == name:
-                return {sites.horizontalHeaderItem(c).text(): sites.item(r, c).text() for c in range(sites.columnCount())}
+                return {
+                    sites.horizontalHeaderItem(c).text(): sites.item(r, c).text() for c in range(sites.columnCount())
+                }
         raise KeyError(name)
 
 
@@ -90,8 +95,15 @@ def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot,
 
     async def scenario():
         view.client.start()
-        await async_wait_until(lambda: view.shows("1001", site="A", state="Not Ready") and view.shows("1003", site="A")
-                               and view.shows("1002", site="B"), timeout=15, message=f"three agents shown: {view.rows()}")
+        await async_wait_until(
+            lambda: (
+                view.shows("1001", site="A", state="Not Ready")
+                and view.shows("1003", site="A")
+                and view.shows("1002", site="B")
+            ),
+            timeout=15,
+            message=f"three agents shown: {view.rows()}",
+        )
         assert view.site("A")["Logged in"] == "2" and view.site("B")["Logged in"] == "1"
         # The moving agent's desktop is held still (SIGSTOP) while A dies: a desktop fails over in
         # milliseconds, within one flush of the view, and "Server lost" must be seen to come first.
@@ -100,8 +112,11 @@ def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot,
         await async_wait_until(lambda: view.shows("1001", state="Server lost", site="A"), timeout=10,
                                message=f"server lost shown: {view.rows()}")
         os.kill(moving.proc.pid, signal.SIGCONT)
-        await async_wait_until(lambda: view.shows("1001", site="B", state="Not Ready") and view.shows("1003", state="Server lost"),
-                               timeout=15, message=f"failover shown: {view.rows()}")
+        await async_wait_until(
+            lambda: view.shows("1001", site="B", state="Not Ready") and view.shows("1003", state="Server lost"),
+            timeout=15,
+            message=f"failover shown: {view.rows()}",
+        )
         assert view.history["1001"] == [("Not Ready", "A"), ("Server lost", "A"), ("Not Ready", "B")]
         moved, lost = view.row("1001"), view.row("1003")
         assert "A→B" in moved["Last failover"] and moved["Role"] == "primary at B"
@@ -132,7 +147,12 @@ def test_a_missed_event_on_the_open_socket_is_resumed_and_the_table_shows_what_w
 
     def miss_one(server, message, now_ms):
         """The client misses one event of A's stream (as if a frame were lost), once."""
-        if not missed and server == "A" and isinstance(message, p.EventAgentStateChanged) and message.agent_id == "1001":
+        if (
+            not missed
+            and server == "A"
+            and isinstance(message, p.EventAgentStateChanged)
+            and message.agent_id == "1001"
+        ):
             missed.append(message.seq)
             return []
         return deliver(server, message, now_ms)
@@ -204,7 +224,9 @@ def test_filter_box_and_sorting_by_clicking_headers(pair, qtbot, qloop):
         view.window.filter_box.clear()
         qtbot.keyClicks(view.window.filter_box, "B")  # site B (and names containing b)
         shown = view.rows()
-        assert {"1002", "1004"} <= set(shown) and all(r["Site"] == "B" or "b" in r["Name"].lower() for r in shown.values())
+        assert {"1002", "1004"} <= set(shown) and all(
+            r["Site"] == "B" or "b" in r["Name"].lower() for r in shown.values()
+        )
         view.window.filter_box.clear()
         qtbot.keyClicks(view.window.filter_box, "1003")
         assert list(view.rows()) == ["1003"]
@@ -213,10 +235,18 @@ def test_filter_box_and_sorting_by_clicking_headers(pair, qtbot, qloop):
 
         header = view.window.table.horizontalHeader()
         state_column = COLUMNS.index("State")
-        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
-                         pos=QPoint(header.sectionViewportPosition(state_column) + header.sectionSize(state_column) // 2,
-                                    header.height() // 2))
-        assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (state_column, Qt.SortOrder.AscendingOrder)
+        qtbot.mouseClick(
+            header.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=QPoint(
+                header.sectionViewportPosition(state_column) + header.sectionSize(state_column) // 2,
+                header.height() // 2,
+            ),
+        )
+        assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+            state_column,
+            Qt.SortOrder.AscendingOrder,
+        )
         order = view.order()
         assert order[0] == "1003"  # Ready sorts before Not Ready
         assert set(order[1:]) == {"1001", "1002", "1004"}
@@ -286,7 +316,9 @@ def test_forced_not_ready_and_forced_logout_reach_the_agent_naming_the_superviso
 
     async def scenario():
         view.client.start()
-        await async_wait_until(lambda: view.shows("1001", site="A", state="Not Ready"), timeout=15, message="agent shown")
+        await async_wait_until(
+            lambda: view.shows("1001", site="A", state="Not Ready"), timeout=15, message="agent shown"
+        )
         assert not window.force_not_ready_button.isEnabled()  # nothing selected yet
         click_agent(qtbot, view, "1001")
         assert window.selected_label.text().startswith("1001")
@@ -294,18 +326,25 @@ def test_forced_not_ready_and_forced_logout_reach_the_agent_naming_the_superviso
         assert window.reason_box.findText("meeting") >= 0  # the server's own reason codes
         window.reason_box.setCurrentIndex(window.reason_box.findText("meeting"))
         qtbot.mouseClick(window.force_not_ready_button, Qt.MouseButton.LeftButton)
-        await async_wait_until(lambda: agent.find("AgentStateChanged", state="not_ready", reason="meeting", forced_by="sup1"),
-                               timeout=10, message=f"forced Not Ready at the agent: {agent.events[-4:]}")
+        await async_wait_until(
+            lambda: agent.find("AgentStateChanged", state="not_ready", reason="meeting", forced_by="sup1"),
+            timeout=10,
+            message=f"forced Not Ready at the agent: {agent.events[-4:]}",
+        )
         await async_wait_until(lambda: view.shows("1001", state="Not Ready", reason="meeting")
                                and window.action_result.text().endswith("done"), message="shown on the view")
-        assert "sup1" in window.model.data(window.model.index(window.model.row_of("1001"), 0), Qt.ItemDataRole.ToolTipRole)
+        assert "sup1" in window.model.data(
+            window.model.index(window.model.row_of("1001"), 0), Qt.ItemDataRole.ToolTipRole
+        )
 
         qtbot.mouseClick(window.force_logout_button, Qt.MouseButton.LeftButton)
         await async_wait_until(lambda: agent.find("LoggedOut", reason="forced", by="sup1"), timeout=10,
                                message=f"forced logout at the agent: {agent.events[-4:]}")
         await async_wait_until(lambda: view.shows("1001", state="Logged out", reason="logged out by a supervisor"),
                                message=f"shown logged out: {view.row('1001')}")
-        await async_wait_until(lambda: not window.force_logout_button.isEnabled(), message="no action on a logged-out agent")
+        await async_wait_until(
+            lambda: not window.force_logout_button.isEnabled(), message="no action on a logged-out agent"
+        )
         assert "logged out by a supervisor on A" in "\n".join(view.feed())
         await view.client.stop()
 
@@ -320,7 +359,9 @@ def test_an_agent_account_cannot_open_the_supervisor_view(pair, qtbot, qloop):
     async def scenario():
         view.client.start()
         await async_wait_until(lambda: view.client.links["A"].status.startswith("login refused"), message="refusal")
-        await async_wait_until(lambda: "login refused" in view.site("A")["Connection"], message="shown in the sites panel")
+        await async_wait_until(
+            lambda: "login refused" in view.site("A")["Connection"], message="shown in the sites panel"
+        )
         assert "supervisor" in view.site("A")["Connection"]
         assert view.rows() == {}
         await view.client.stop()
@@ -335,7 +376,9 @@ def test_the_interaction_in_hand_is_shown_and_follows_the_agent_through_a_failov
 
     async def scenario():
         view.client.start()
-        await async_wait_until(lambda: view.shows("1001", site="A", state="Ready"), timeout=15, message="agent ready on A")
+        await async_wait_until(
+            lambda: view.shows("1001", site="A", state="Ready"), timeout=15, message="agent ready on A"
+        )
         assert view.row("1001")["Interaction"] == "—"
         carrier, _, _ = await subscribe(a.url)
         answer = await carrier.request({"type": "RequestSubmitInteraction", "interaction": {

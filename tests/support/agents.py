@@ -42,7 +42,10 @@ class AgentProcess:
                 if e["event"] == event and all(e.get(k) == v for k, v in fields.items()):
                     return e
             return None
-        return wait_until(found, timeout, message=f"{event} {fields} from agent-cli; got {self.events[-8:]} {self.stderr[-5:]}")
+
+        return wait_until(
+            found, timeout, message=f"{event} {fields} from agent-cli; got {self.events[-8:]} {self.stderr[-5:]}"
+        )
 
     def role_of(self, endpoint: str) -> str | None:
         roles = [e["role"] for e in list(self.events) if e["event"] == "LinkRoleChanged" and e["endpoint"] == endpoint]

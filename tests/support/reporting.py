@@ -35,7 +35,9 @@ class ReportingWatcher:
         self.close_code: int | None = None
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(user, password),), daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(self._run(user, password),), daemon=True
+        )
         self._thread.start()
         if not self._ready.wait(10):
             raise AssertionError(f"could not subscribe to {url}: {self.events}")

@@ -68,7 +68,7 @@ class ServerProcess:
         scheme = "wss" if "--tls-cert" in self.extra_args else "ws"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "ServerProcess":
+    def start(self, timeout: float = 10.0) -> ServerProcess:
         cmd = [sys.executable, "-m", "server_stub", "--name", self.name, "--port", str(self.port), *self.extra_args]
         if self.peer_port:
             scheme = "wss" if "--tls-cert" in self.extra_args else "ws"
@@ -76,7 +76,9 @@ class ServerProcess:
         env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
         self.lines = []
         ready = threading.Event()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
         def pump(proc=self.proc, lines=self.lines):
             for line in proc.stdout:

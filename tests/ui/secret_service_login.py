@@ -27,8 +27,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import credentials  # noqa: E402
 from desktop.ui.controller import DesktopController  # noqa: E402
-from tests.support.servers import async_wait_until  # noqa: E402
 from desktop.ui.settings import DesktopSettings, Site  # noqa: E402
+from tests.support.servers import async_wait_until  # noqa: E402
 
 AGENT, PASSWORD = "1001", "demo"
 

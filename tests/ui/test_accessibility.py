@@ -6,7 +6,16 @@ import pytest
 from PySide6.QtCore import QByteArray, QRect, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QAbstractButton, QAbstractSpinBox, QAbstractItemView, QApplication, QComboBox, QHeaderView, QLineEdit, QMenuBar, QScrollBar, QTabBar,
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QMenuBar,
+    QScrollBar,
+    QTabBar,
     QWidget,
 )
 
@@ -33,9 +42,16 @@ def desktop(qloop, user_store):
 def controls(window: QWidget) -> list[QWidget]:
     found = [w for w in window.findChildren(QWidget) if isinstance(w, CONTROLS)]
     # Qt's internal pieces (scroll bar buttons, table corner button, tab scrollers) are not ours.
-    return [w for w in found if w.window() is window and not w.objectName().startswith("qt_") and type(w).__name__ not in ("QTabBar",)
-            and w.parent() is not None and not isinstance(w, QHeaderView)
-            and not isinstance(w.parent(), (QTabBar, QScrollBar, QLineEdit, QMenuBar))]
+    return [
+        w
+        for w in found
+        if w.window() is window
+        and not w.objectName().startswith("qt_")
+        and type(w).__name__ not in ("QTabBar",)
+        and w.parent() is not None
+        and not isinstance(w, QHeaderView)
+        and not isinstance(w.parent(), (QTabBar, QScrollBar, QLineEdit, QMenuBar))
+    ]
 
 
 def test_every_control_has_an_accessible_name_and_takes_keyboard_focus(desktop, user_store, qtbot):

@@ -113,8 +113,14 @@ def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline
         env.update(DISPLAY=f":{unused_display_number()}", QT_QPA_PLATFORM="xcb")
         reason = f"DISPLAY={env['DISPLAY']} does not answer"
     base = adjacent_free_ports()
-    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=90)
+    result = subprocess.run(
+        [str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == (f"agent-desktop: no display available ({reason}), so the demo runs headless (same core, "

@@ -106,7 +106,7 @@ def test_state_shortcuts_drive_the_primary(pair, make_desktop, qtbot):
         main.activateWindow()
     for keys, expected in ((Qt.Key.Key_1, "Ready"), (Qt.Key.Key_3, "After Call Work")):
         qtbot.keyClick(main, keys, Qt.KeyboardModifier.ControlModifier)
-        qtbot.waitUntil(lambda: main.state_label.text() == expected, timeout=WAIT)
+        qtbot.waitUntil(lambda expected=expected: main.state_label.text() == expected, timeout=WAIT)
     qtbot.waitUntil(lambda: main.reason_combo.count() > 0, timeout=WAIT)
     main.reason_combo.setCurrentIndex(main.reason_combo.findData("break"))
     qtbot.keyClick(main, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)

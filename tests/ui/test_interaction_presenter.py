@@ -84,7 +84,9 @@ def test_interaction_presenter_does_not_load_qt():
     import subprocess
     import sys
 
-    code = "import sys, desktop.ui.interaction_presenter; print(sorted(m for m in sys.modules if m.startswith('PySide6')))"
+    code = (
+        "import sys, desktop.ui.interaction_presenter; print(sorted(m for m in sys.modules if m.startswith('PySide6')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -26,7 +26,9 @@ def submit(qtbot, watcher: ReportingWatcher, interaction_id: str, queue: str = "
     frame = json.dumps({"type": "RequestSubmitInteraction", "request_id": f"submit-{interaction_id}",
                         "interaction": interaction})
     asyncio.run_coroutine_threadsafe(watcher._ws.send(frame), watcher._loop).result(5)
-    qtbot.waitUntil(lambda: any(e.get("request_id") == f"submit-{interaction_id}" for e in watcher.events), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: any(e.get("request_id") == f"submit-{interaction_id}" for e in watcher.events), timeout=WAIT
+    )
     answer = next(e for e in watcher.events if e.get("request_id") == f"submit-{interaction_id}")
     assert answer["type"] == "EventAck", answer
 
@@ -66,7 +68,9 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
     desktop.bridge.event.connect(seen.append)
     logged_in_ready(qtbot, desktop, "1001")
 
-    submit(qtbot, watch_a, "call-gui-1", customer={"name": "Dana Ortiz", "account": "88-1203"}, subject="Invoice question")
+    submit(
+        qtbot, watch_a, "call-gui-1", customer={"name": "Dana Ortiz", "account": "88-1203"}, subject="Invoice question"
+    )
     qtbot.waitUntil(toast.isVisible, timeout=WAIT)
     assert toast.title_label.text() == "Voice call – sales – Dana Ortiz"
     assert toast.customer_label.text() == "Subject: Invoice question\nName: Dana Ortiz\nAccount: 88-1203"
@@ -123,8 +127,10 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
 
     # sales has 5 s of After Call Work: the timer counts down to the server's end, then the server
     # makes the agent Ready.
-    qtbot.waitUntil(lambda: re.fullmatch(r"After Call Work 00:0\d – 00:0[0-5] left", panel.acw_label.text()) is not None,
-                    timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: re.fullmatch(r"After Call Work 00:0\d – 00:0[0-5] left", panel.acw_label.text()) is not None,
+        timeout=WAIT,
+    )
     assert panel.acw_label.isVisible()
     qtbot.waitUntil(lambda: main.state_label.text() == "Ready" and not panel.acw_label.isVisible(), timeout=WAIT)
     assert [e["state"] for e in watch_b.of("EventAgentStateChanged", "1001")][-2:] == ["after_call_work", "ready"]

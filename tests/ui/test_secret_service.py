@@ -26,7 +26,9 @@ def test_remember_me_in_the_login_window_round_trips_through_a_real_secret_servi
     the Secret Service, and see the next start fill it in, with keyring choosing its own backend."""
     missing = [b for b in BINARIES if shutil.which(b) is None]
     # The test command installs them (.ci/setup --test): a machine without them is set up wrong.
-    assert not missing, f"no {', '.join(missing)} here: run `bash .ci/test`, whose set-up installs dbus, dbus-x11, gnome-keyring"
+    assert not missing, (
+        f"no {', '.join(missing)} here: run `bash .ci/test`, whose set-up installs dbus, dbus-x11, gnome-keyring"
+    )
     a, b = pair
     home, runtime = tmp_path / "home", tmp_path / "run"
     (home / ".cache").mkdir(parents=True)
