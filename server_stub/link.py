@@ -174,6 +174,11 @@ class Link:
         self.last_tx = self._clock()
         await self.ws.send(p.encode(message))
 
+    async def send_frame(self, frame: str) -> None:
+        """Send a frame already encoded (a server's peer link relays what its core encoded)."""
+        self.last_tx = self._clock()
+        await self.ws.send(frame)
+
     async def frames(self) -> AsyncIterator[str | bytes]:
         """Every frame received, raw (decode with the side's decoder), until the link closes; a
         link closed by the server or by ``keepalive`` ends the iteration without an exception."""

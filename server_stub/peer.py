@@ -2,8 +2,9 @@
 
 Each server dials its peer and only *tells* on that link (and reads the peer's answers to what it
 told); what the peer tells arrives on the peer's own outbound link, handled by the server like any
-socket. The link beats while idle, gives up on a peer silent past the heartbeat timeout, retries
-forever with capped, jittered backoff, and its absence never stops the server from serving.
+socket. Dialing, heartbeats, silence and the jittered backoff are the shared link helper's
+(``server_stub.link``); this module only relays frames between that link and the server core, and
+the link's absence never stops the server from serving.
 """
 
 from __future__ import annotations
@@ -11,18 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import ssl
-import time
 from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
 from . import protocol as p
+from .link import LINK_ERRORS, Backoff, Link, connect
 
 log = logging.getLogger("interaction_server.peer")
-
-_RETRY = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class PeerLink:
@@ -30,7 +25,7 @@ class PeerLink:
 
     def __init__(self, url: str, *, ca_file: str | None, heartbeat_interval: float, heartbeat_timeout: float,
                  on_up: Callable[[], None], on_message: Callable[[p.Message], None],
-                 on_down: Callable[[], None]) -> None:
+                 on_down: Callable[[], None], rng: random.Random | None = None) -> None:
         self.url = url
         self.ca_file = ca_file
         self.interval = heartbeat_interval
@@ -38,10 +33,12 @@ class PeerLink:
         self.on_up, self.on_message, self.on_down = on_up, on_message, on_down
         self.connected = asyncio.Event()
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
-        self._ws: ClientConnection | None = None
+        self._link: Link | None = None
         self._redial = False
         self._closing: asyncio.Task[None] | None = None
-        self._random = random.Random()
+        # Retry after 0.1, 0.2, 0.4, ... s, at most 2 s, each drawn with jitter: two sites that
+        # lost each other do not dial in step.
+        self._backoff = Backoff(0.1, 2.0, rng=rng)
 
     def send(self, frame: str) -> None:
         """Queue ``frame`` on the link of the moment (dropped when it is down)."""
@@ -51,59 +48,49 @@ class PeerLink:
     def redial(self) -> None:
         """Drop the link (if up) and dial again at once."""
         self._redial = True
-        if self._ws is not None:
-            self._ws.transport.abort()
+        if self._link is not None:
+            self._link.abort()
 
     def close(self, code: int, reason: str) -> None:
         """Close the link of the moment; the next dial comes after the usual backoff."""
-        if self._ws is not None:
-            self._closing = asyncio.get_running_loop().create_task(self._ws.close(code, reason))
-
-    def _ssl(self) -> ssl.SSLContext | None:
-        if not self.url.startswith("wss://"):
-            return None
-        return ssl.create_default_context(cafile=self.ca_file)
+        if self._link is not None:
+            self._closing = asyncio.get_running_loop().create_task(self._link.ws.close(code, reason))
 
     async def run(self) -> None:
-        attempt = 0
         while True:
             try:
-                async with connect(self.url, ssl=self._ssl(), proxy=None, open_timeout=2, close_timeout=1,
-                                   ping_interval=None, compression=None, max_size=None) as ws:
-                    attempt = 0
-                    try:
-                        await self._serve(ws)
-                    except asyncio.CancelledError:  # the server is stopping: going away, not a crash (1011)
-                        await ws.close(p.CloseCode.GOING_AWAY, "server shutting down")
-                        raise
-            except asyncio.CancelledError:
-                raise
-            except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+                link = Link(await connect(self.url, ca_file=self.ca_file, open_timeout=2.0),
+                            heartbeat_interval=self.interval, heartbeat_timeout=self.timeout)
+                self._backoff.reset()
+                try:
+                    await self._serve(link)
+                except asyncio.CancelledError:  # the server is stopping: going away, not a crash (1011)
+                    await link.ws.close(p.CloseCode.GOING_AWAY, "server shutting down")
+                    raise
+                if link.silent:
+                    log.info("peer %s silent for %.1f s", self.url, self.timeout)
+            except LINK_ERRORS as exc:
                 log.debug("peer link to %s: %s", self.url, exc)
             finally:
-                self._ws = None
+                self._link = None
                 if self.connected.is_set():
                     self.connected.clear()
                     self.on_down()
             if self._redial:
                 self._redial = False
                 continue
-            delay = _RETRY[min(attempt, len(_RETRY) - 1)]
-            await asyncio.sleep(delay * (0.5 + self._random.random()))  # jitter: two sites do not dial in step
-            attempt += 1
+            await asyncio.sleep(self._backoff.next())
 
-    async def _serve(self, ws: ClientConnection) -> None:
-        self._ws = ws
+    async def _serve(self, link: Link) -> None:
+        self._link = link
         self._outbox = asyncio.Queue()
         self.connected.set()
         self._redial = False
         self.on_up()
-        last_rx = time.monotonic()
-
-        async def receive() -> None:
-            nonlocal last_rx
-            async for frame in ws:  # heartbeats prove the peer alive; it answers PeerHello with its state
-                last_rx = time.monotonic()
+        keepalive = asyncio.create_task(link.keepalive())
+        writer = asyncio.create_task(self._write(link))
+        try:
+            async for frame in link.frames():  # heartbeats prove the peer alive; it answers our hello
                 try:
                     message = p.decode_client(frame)  # the peer speaks the client-side vocabulary
                 except p.ProtocolError:
@@ -111,20 +98,13 @@ class PeerLink:
                     continue
                 if not isinstance(message, p.Heartbeat):
                     self.on_message(message)
-
-        reader = asyncio.create_task(receive())
-        try:
-            while not reader.done():
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
-                # that lands just as a delta arrives, and the server then never finishes stopping.
-                try:
-                    async with asyncio.timeout(self.interval):
-                        frame = await self._outbox.get()
-                except TimeoutError:
-                    frame = p.encode(p.Heartbeat())
-                await ws.send(frame)
-                if time.monotonic() - last_rx > self.timeout:
-                    log.info("peer %s silent for %.1f s", self.url, self.timeout)
-                    return
         finally:
-            reader.cancel()
+            keepalive.cancel()
+            writer.cancel()
+
+    async def _write(self, link: Link) -> None:
+        try:
+            while True:
+                await link.send_frame(await self._outbox.get())
+        except LINK_ERRORS:  # the reader sees the link end too, and the run loop dials again
+            link.abort()
