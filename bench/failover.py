@@ -193,7 +193,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
                                   role="supervisor"))
         path = Path(tmp) / "agents.toml"
         directory.save(path)
-        a, b = server_pair(["--agents", str(path), "--log-level", "WARNING"])
+        a, b = server_pair(["--agents", str(path), "--allow-weak-hashes", "--log-level", "WARNING"])
         a.start(), b.start()
         swarms, lines, watchers = [], [], []
         lock = threading.Lock()

@@ -122,6 +122,7 @@ def start_server(agents: Path, config: Path) -> tuple[subprocess.Popen, str]:
             str(port),
             "--agents",
             str(agents),
+            "--allow-weak-hashes",
             "--config",
             str(config),
             "--log-level",

@@ -54,6 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_PORT, default=8701, help="TCP port; 0 picks a free one (default: 8701)")
     parser.add_argument("--peer", metavar="URL", help="ws:// or wss:// URL of the other site's server, for the peer link")
     parser.add_argument("--agents", metavar="FILE", type=Path, help="agent directory TOML (default: the shipped demo directory)")
+    parser.add_argument("--allow-weak-hashes", action="store_true", help="accept password hashes below the scrypt floor, with a warning (benchmarks and tests only)")
     parser.add_argument("--config", metavar="FILE", type=Path, help="site configuration TOML: [server] settings and [[not_ready_reason]] (default: shipped sites.toml)")
     parser.add_argument("--secret-file", metavar="FILE", type=Path, help=f"file holding the pair's shared secret (else ${SECRET_ENV})")
     parser.add_argument("--duplicate-policy", choices=DUPLICATE_POLICIES, help="what a second login of a logged-in agent does (default: force-logout)")
@@ -212,6 +213,8 @@ def _run_pair(args) -> int:
                "--peer", f"ws://127.0.0.1:{ports[other]}", "--log-level", args.log_level]
         if args.agents:
             cmd += ["--agents", str(args.agents)]
+        if args.allow_weak_hashes:
+            cmd += ["--allow-weak-hashes"]
         if args.config:
             cmd += ["--config", str(args.config)]
         children.append((name, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
@@ -306,10 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             load_site_config(config_file)  # fail here on a bad file, not twice in the children
             SitesFile.load(config_file)
             if args.agents:
-                Directory.load(args.agents)
+                Directory.load(args.agents, allow_weak=args.allow_weak_hashes)
             return _run_pair(args)
         config = _server_config(args)
-        directory = Directory.load(args.agents or resource_path("demo_agents.toml"))
+        directory = Directory.load(args.agents or resource_path("demo_agents.toml"), allow_weak=args.allow_weak_hashes)
         weak = directory.below_guidance()
         if weak:
             print(f"warning: {len(weak)} password hash(es) cost less than OWASP's scrypt guidance ({', '.join(weak[:5])}"
