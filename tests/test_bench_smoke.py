@@ -16,6 +16,7 @@ import pytest
 from tests.support.servers import REPO
 
 SMOKE = {
+    "abuse": (["--seconds", "0.5"], {"idle_login_p99_ms", "attacks", "server_survived", "all_ok"}),
     "failover": (["--trials", "1", "--storm", "40", "--storm-procs", "2", "--restart-watch", "0.5"],
                  {"kill9_p50_ms", "kill9_p99_ms", "sigstop_p50_ms", "sigstop_p99_ms", "cold_login_p50_ms",
                   "storm_agents", "storm_all_relogged_ms", "storm_attempts_per_agent", "double_logins", "trials"}),
