@@ -186,10 +186,10 @@ def _server_config(args) -> ServerConfig:
     ).validate()
 
 
-async def _serve(config: ServerConfig, directory: Directory) -> None:
+async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None) -> None:
     from .server import InteractionServer
 
-    server = InteractionServer(config, directory)
+    server = InteractionServer(config, directory, directory_path=directory_path)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -318,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {len(weak)} password hash(es) cost less than OWASP's scrypt guidance ({', '.join(weak[:5])}"
                   f"{', ...' if len(weak) > 5 else ''}); set them again with `interaction-server add-agent` or "
                   f"`hash-password`", file=sys.stderr)
-        asyncio.run(_serve(config, directory))
+        # Hashes below today's guidance are re-made at the next login, in the file given with --agents
+        # (never in the shipped demo directory, nor where weak hashes were asked for).
+        writable = args.agents if args.agents and not args.allow_weak_hashes else None
+        asyncio.run(_serve(config, directory, writable))
         return 0
     except (ConfigError, DirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, get_args
 
@@ -106,6 +106,12 @@ class _DirectoryFile(msgspec.Struct, forbid_unknown_fields=True):
     agent: list[_AgentEntry] = []
 
 
+def below_guidance(encoded: str) -> bool:
+    """Is this scrypt hash cheaper than OWASP's guidance (the work of n=2**17, r=8, p=1)?"""
+    cost = scrypt_cost(encoded)
+    return cost is not None and cost[0] * cost[1] * cost[2] < OWASP_WORK
+
+
 def scrypt_cost(encoded: str) -> tuple[int, int, int] | None:
     """(n, r, p) of an ``scrypt$n$r$p$salt$hash`` string, or None when it is not one."""
     parts = encoded.split("$")
@@ -120,12 +126,13 @@ class Directory:
 
     def below_guidance(self) -> list[str]:
         """Ids whose password hash costs less than OWASP's guidance (accepted, but worth re-hashing)."""
-        out = []
-        for record in self.agents.values():
-            cost = scrypt_cost(record.password_hash)
-            if cost is not None and cost[0] * cost[1] * cost[2] < OWASP_WORK:
-                out.append(record.id)
-        return out
+        return [record.id for record in self.agents.values() if below_guidance(record.password_hash)]
+
+    def rehashed(self, agent_id: str, password_hash: str) -> None:
+        """Replace one agent's password hash (the agent logged in; its old hash was too cheap)."""
+        record = self.agents.get(agent_id)
+        if record is not None:
+            self.agents[agent_id] = replace(record, password_hash=password_hash)
 
     def get(self, agent_id: str) -> AgentRecord | None:
         return self.agents.get(agent_id)
@@ -152,8 +159,11 @@ class Directory:
         return cls(agents)
 
     def save(self, path: Path) -> None:
+        """Write the directory to ``path`` atomically: a reader never sees half a file."""
         text = tomli_w.dumps({"agent": [a.as_toml() for a in self.agents.values()]})
-        Path(path).write_text(text, encoding="utf-8")
+        temporary = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
 
     def add(self, record: AgentRecord) -> None:
         if not _ID.match(record.id):
@@ -163,3 +173,15 @@ class Directory:
         if record.id in self.agents:
             raise DirectoryError(f"agent {record.id!r} already exists")
         self.agents[record.id] = record
+
+
+def store_rehash(path: Path, agent_id: str, old_hash: str, new_hash: str) -> bool:
+    """Put ``new_hash`` for ``agent_id`` into the directory file, read again just before, so an
+    agent added meanwhile (``add-agent``) is kept; only if the file still holds ``old_hash``."""
+    directory = Directory.load(path)
+    record = directory.agents.get(agent_id)
+    if record is None or record.password_hash != old_hash:
+        return False
+    directory.rehashed(agent_id, new_hash)
+    directory.save(path)
+    return True

@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -27,8 +28,8 @@ from websockets.http11 import Request, Response
 
 from . import protocol as p
 from .config import ServerConfig
-from .core import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Send, ServerCore
-from .directory import Directory, verify_password
+from .core import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send, ServerCore
+from .directory import Directory, hash_password, store_rehash, verify_password
 from .peer import PeerLink
 
 log = logging.getLogger("interaction_server")
@@ -71,6 +72,10 @@ class PasswordChecks:
             work = loop.run_in_executor(self._pool, verify_password, password, password_hash)
             work.add_done_callback(functools.partial(self._finished, future))
 
+    async def hash(self, password: str) -> str:
+        """A new hash of ``password`` with today's parameters, on the same threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, hash_password, password)
+
     def _finished(self, future: asyncio.Future[bool], done: asyncio.Future[bool]) -> None:
         self._busy -= 1
         if not future.done():
@@ -103,9 +108,12 @@ class _Socket:
 
 
 class InteractionServer:
-    def __init__(self, config: ServerConfig, directory: Directory):
+    def __init__(self, config: ServerConfig, directory: Directory, *, directory_path: Path | None = None):
+        """``directory_path``: the file ``directory`` came from, where password hashes below
+        today's guidance are replaced at the agent's next login (None: they are not)."""
         self.config = config.validate()
         self.directory = directory
+        self.directory_path = directory_path
         self.name = config.name
         self.core = ServerCore(self.config, directory, now(), stream_id=secrets.token_hex(8))
         self.port: int | None = None
@@ -118,6 +126,7 @@ class InteractionServer:
         # per socket, a socket flooding logins waits its turn behind everyone else's.
         self._verifier = PasswordChecks(config.password_workers)
         self._per_source: Counter[str] = Counter()  # open sockets by address
+        self._background_tasks: set[asyncio.Task[None]] = set()
         self._unauthenticated: Counter[str] = Counter()
         self.max_connections = self.config.max_connections
 
@@ -286,6 +295,9 @@ class InteractionServer:
             elif isinstance(out, PeerRedial):
                 if self.peer is not None:
                     self.peer.redial()
+            elif isinstance(out, Rehash):
+                if self.directory_path is not None:
+                    self._background(self._rehash(out))
             elif isinstance(out, PeerClose):
                 if self.peer is not None:
                     self.peer.close(out.code, out.reason)
@@ -300,6 +312,27 @@ class InteractionServer:
         sock = self._sockets.get(out.conn)
         if sock is not None and not sock.authenticated:
             self._check_authenticated(sock)
+
+    async def _rehash(self, out: Rehash) -> None:
+        record = self.directory.get(out.agent_id)
+        if record is None or self.directory_path is None:
+            return
+        new_hash = await self._verifier.hash(out.password)
+        try:
+            stored = await asyncio.to_thread(store_rehash, self.directory_path, out.agent_id, record.password_hash,
+                                             new_hash)
+        except (OSError, ValueError) as exc:
+            log.warning("could not store a stronger password hash for %s in %s: %s", out.agent_id,
+                        self.directory_path, exc)
+            return
+        if stored:
+            self.directory.rehashed(out.agent_id, new_hash)
+            log.info("password hash of %s re-made with today's scrypt parameters", out.agent_id)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background_tasks.add(task)  # keep a reference until done
+        task.add_done_callback(self._background_tasks.discard)
 
     def _enqueue(self, sock: _Socket, frame: str) -> None:
         if sock.closing:

@@ -56,6 +56,15 @@ class CheckPassword:
 
 
 @dataclass(frozen=True)
+class Rehash:
+    """``agent_id`` just logged in with ``password`` and its stored hash costs less than today's
+    guidance: hash it again and store it (where the directory is a file this server may write)."""
+
+    agent_id: str
+    password: str
+
+
+@dataclass(frozen=True)
 class PeerSend:
     """Send ``frame`` on the outbound link to the peer site (dropped when that link is down)."""
 
@@ -77,4 +86,4 @@ class PeerRedial:
     fresh link is how the peer's current view reaches us quickly."""
 
 
-Output = Send | Close | CheckPassword | PeerSend | PeerClose | PeerRedial
+Output = Send | Close | CheckPassword | Rehash | PeerSend | PeerClose | PeerRedial

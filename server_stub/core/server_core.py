@@ -27,11 +27,11 @@ from typing import Any, Literal
 
 from .. import protocol as p
 from ..config import ServerConfig
-from ..directory import AgentRecord, Directory
+from ..directory import AgentRecord, Directory, below_guidance
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
-from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Send
+from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
 from .peering import PeerReplication, Refused
 from .reporting import ReportingStream
 from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
@@ -228,6 +228,8 @@ class ServerCore:
             self._protocol_error(conn, "bad_credentials", "unknown user or wrong password", msg.request_id)
         else:
             self.account_throttle.succeeded(user_id)
+            if msg.password is not None and below_guidance(record.password_hash):
+                self._out.append(Rehash(record.id, msg.password))
             self._run_credentialed(conn, (record, None, None))
         return self._flush()
 

@@ -131,3 +131,24 @@ def test_a_weak_password_hash_is_refused_and_one_below_guidance_is_named(tmp_pat
         assert server.log_has("password hash(es) cost less than OWASP's scrypt guidance (1001, 1002")
     finally:
         server.stop()
+
+
+def test_a_hash_below_guidance_is_made_again_at_the_next_login(make_server, tmp_path):
+    """scrypt at n=2**14, r=8, p=1 (the old default) is accepted, and replaced in the agents file
+    with today's parameters when the agent next logs in with the right password."""
+    from server_stub.directory import Directory, hash_password, scrypt_cost
+    from tests.server.wire import login_agent, run
+    from tests.support.servers import wait_until
+
+    path = tmp_path / "agents.toml"
+    old = hash_password("demo", n=2**14, r=8, p=1)
+    path.write_text(f'[[agent]]\nid = "1001"\nname = "Ada"\npassword_hash = "{old}"\n'
+                    f'[[agent]]\nid = "1002"\nname = "Bob"\npassword_hash = "{old}"\n', encoding="utf-8")
+    server = make_server(["--agents", str(path)])
+    run(login_agent(server.url, "1001"))
+    wait_until(lambda: Directory.load(path).agents["1001"].password_hash != old, message="the hash re-made")
+    stored = Directory.load(path).agents
+    assert scrypt_cost(stored["1001"].password_hash) == (2**14, 8, 5)
+    assert stored["1002"].password_hash == old  # only the agent who logged in
+    assert server.log_has("password hash of 1001 re-made with today's scrypt parameters")
+    run(login_agent(server.url, "1001"))  # the new hash takes the same password
