@@ -4,8 +4,10 @@ limit allows it (docs/protocol.md, "Limits")."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.server.wire import PASSWORD, WireClient, connect_registered, login, login_agent, run, still_works
 from tests.support.servers import async_wait_until, linked, log_count, wait_until
@@ -113,3 +115,46 @@ def test_a_logged_in_client_that_stops_reading_is_gone_and_logged_out_in_bounded
         assert "replaced" not in again, again  # no ghost login left to replace
 
     run(scenario())
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def test_a_ping_flood_that_never_reads_its_pongs_stays_within_the_memory_bound(make_server, tmp_path):
+    """Pings answered with pongs the flooder never reads took a server from 30 to 737 MiB (6 sockets,
+    30 s). Whatever the WebSocket layer does with them, what waits for one socket is bounded
+    (max_outbound_bytes, pongs included) and the flooders cost the server little memory."""
+    import socket
+
+    from websockets.asyncio.client import connect
+
+    server = make_server(site_file(tmp_path, max_outbound_bytes=1_048_576))
+    assert server.proc is not None
+    before = _rss_mib(server.proc.pid)
+
+    async def scenario():
+        flooders = []
+        for _ in range(6):
+            raw = socket.create_connection(("127.0.0.1", server.port))
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            ws = await connect(server.url, sock=raw, ping_interval=None, compression=None, proxy=None, close_timeout=1)
+            ws.transport.pause_reading()
+            flooders.append(ws)
+        sent = 0
+        for round_ in range(5000):
+            for ws in flooders:
+                try:
+                    async with asyncio.timeout(0.01):  # a flooder whose writes block is not read either
+                        await ws.ping(round_.to_bytes(4, "big") + b"x" * 121)
+                    sent += 1
+                except (TimeoutError, ConnectionClosed):
+                    pass
+        desk, ack, _ = await login_agent(server.url, "1001")
+        await still_works(desk, ack["epoch"])
+        return sent
+
+    sent = run(scenario())
+    assert sent > 0 and server.alive()
+    assert _rss_mib(server.proc.pid) - before < 50, f"{sent} pings grew the server by more than 50 MiB"
