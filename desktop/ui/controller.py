@@ -345,8 +345,8 @@ class DesktopController(QObject):
                                       wall_ms, self.labels, connected,
                                       f"Agent {snapshot.agent_id or ''} on {where}")
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
-        self.main_window.offer_toast.render(snapshot.offers[0] if snapshot.offers else None, wall_ms)
-        self.main_window.interactions.render(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
+        self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
+        self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
         self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,
