@@ -42,6 +42,7 @@ class Tray(QObject):
         """``tray_icon``: use this one (tests: a real object where the platform has no tray)."""
         super().__init__(parent)
         self.icon: QSystemTrayIcon | None = tray_icon
+        self.menu: QMenu | None = None  # the icon's context menu, kept alive here
         self.shown: list[pr.Notification] = []
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
@@ -278,7 +279,7 @@ class DesktopController(QObject):
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
-            mw.statusBar().showMessage(ip.log_row(event, 0).text, 8000)
+            mw.statusBar().showMessage(ip.failed_text(event), 8000)
 
     def _on_logged_in(self, event: ev.LoggedIn) -> None:
         self.login_presenter.finished()
