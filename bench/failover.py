@@ -40,7 +40,7 @@ from desktop.core import events as ev  # noqa: E402
 from desktop.core.config import SessionConfig  # noqa: E402
 from desktop.core.session import AgentSession  # noqa: E402
 from desktop.net.runner import SessionRunner  # noqa: E402
-from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
+from server_stub.directory import MIN_N, MIN_R, AgentRecord, Directory, hash_password  # noqa: E402
 from server_stub.protocol import Site  # noqa: E402
 from tests.support.reporting import ReportingWatcher  # noqa: E402
 from tests.support.servers import server_pair  # noqa: E402
@@ -183,9 +183,9 @@ def double_logins(streams: list[tuple[str, ReportingWatcher]], gone: list[tuple[
 def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Directory()
-        # Cheap scrypt parameters for the bench directory: only the morning logins pay it, and the
-        # failover itself uses resume tokens, so the measured time does not include it.
-        cheap = hash_password("bench", n=16, r=1, p=1)
+        # The cheapest scrypt the server accepts: only the morning logins pay it, and the failover
+        # itself uses resume tokens, so the measured time does not include it.
+        cheap = hash_password("bench", n=MIN_N, r=MIN_R, p=1)
         for i in range(n_agents):
             directory.add(AgentRecord(id=f"b{i}", name=f"Bench {i}", password_hash=cheap))
         # The supervisor whose reporting subscriptions count double logins (as in the demo directory).

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.figures import pct, rounded  # noqa: E402
-from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
+from server_stub.directory import MIN_N, MIN_R, AgentRecord, Directory, hash_password  # noqa: E402
 
 PASSWORD = "bench"
 ECHO_SERVER = """
@@ -81,8 +81,9 @@ def agent_id(i: int) -> str:
 
 
 def write_site(tmp: Path, n_agents: int) -> tuple[Path, Path]:
-    """A directory of N agents (cheap scrypt: this measures routing, not hashing) and a site config."""
-    cheap = hash_password(PASSWORD, n=16, r=1, p=1)
+    """A directory of N agents (the cheapest scrypt the server accepts: this measures routing, not
+    hashing) and a site config."""
+    cheap = hash_password(PASSWORD, n=MIN_N, r=MIN_R, p=1)
     directory = Directory()
     for i in range(n_agents):
         # One agent in ten in the backup tier: the router walks two penalty tiers.
