@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.figures import pct  # noqa: E402
+from bench.figures import pct, rounded  # noqa: E402
 from desktop.core import events as ev  # noqa: E402
 from desktop.core.config import SessionConfig  # noqa: E402
 from desktop.core.session import AgentSession  # noqa: E402
@@ -93,7 +93,7 @@ class OneAgent:
 async def single_agent_trials(trials: int) -> dict:
     a, b = server_pair(["--log-level", "WARNING"])
     a.start(), b.start()
-    results = {"kill9": [], "sigstop": [], "cold": []}
+    results: dict[str, list[float]] = {"kill9": [], "sigstop": [], "cold": []}
     try:
         for kind in ("kill9", "sigstop"):
             for _ in range(trials):
@@ -157,9 +157,9 @@ def double_logins(streams: list[tuple[str, ReportingWatcher]], gone: list[tuple[
                     login = _Login(server, report["epoch"], report["login_ms"] / 1000)
                     open_here[report["agent_id"]] = login
                     intervals[report["agent_id"]].append(login)
-            login = open_here.get(e.get("agent_id")) if e["type"] == "EventAgentLogout" else None
-            if login is not None and login.epoch == e["epoch"]:
-                login.logout_at, login.reason = t, e["reason"]
+            ended = open_here.get(e["agent_id"]) if e["type"] == "EventAgentLogout" else None
+            if ended is not None and ended.epoch == e["epoch"]:
+                ended.logout_at, ended.reason = t, e["reason"]
                 del open_here[e["agent_id"]]
     doubles: dict[str, dict] = {}
     for agent, logins in intervals.items():
@@ -183,9 +183,9 @@ def double_logins(streams: list[tuple[str, ReportingWatcher]], gone: list[tuple[
 def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Directory()
-        # Cheap scrypt parameters for the bench directory: only the morning logins pay it, and the
-        # failover itself uses resume tokens, so the measured time does not include it.
-        cheap = hash_password("bench", n=16, r=1, p=1)
+        # The cheapest scrypt the server accepts: only the morning logins pay it, and the failover
+        # itself uses resume tokens, so the measured time does not include it.
+        cheap = hash_password("bench", n=16, r=1, p=1)  # the servers run with --allow-weak-hashes
         for i in range(n_agents):
             directory.add(AgentRecord(id=f"b{i}", name=f"Bench {i}", password_hash=cheap))
         # The supervisor whose reporting subscriptions count double logins (as in the demo directory).
@@ -202,10 +202,10 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
             watchers += [("A", ReportingWatcher(a.url)), ("B", ReportingWatcher(b.url))]
             per = n_agents // procs
             for k in range(procs):
-                count = per if k < procs - 1 else n_agents - per * (procs - 1)
+                size = per if k < procs - 1 else n_agents - per * (procs - 1)
                 proc = subprocess.Popen(
                     [sys.executable, str(REPO / "bench" / "swarm.py"), "--urls", f"{a.url},{b.url}",
-                     "--agents", f"b{k * per}:{count}", "--login-rate", str(login_rate / procs)],
+                     "--agents", f"b{k * per}:{size}", "--login-rate", str(login_rate / procs)],
                     cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                     env={**os.environ, "PYTHONPATH": str(REPO)})
                 swarms.append(proc)
@@ -252,6 +252,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
             watchers.append(("A", ReportingWatcher(a.url)))
             time.sleep(restart_watch)  # a window to observe, not a wait for a condition
             for p in swarms:
+                assert p.stdin is not None  # stdin=PIPE above
                 p.stdin.write(f"stop {t0}\n")
                 p.stdin.flush()
             deadline = time.monotonic() + 30
@@ -260,15 +261,14 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
             summaries = count("summary")
             attempts = [x for s in summaries for x in s["login_attempts_since"]]
             complete = len(relogged) == n_agents
+            p50 = pct([r["t"] for r in relogged], 50)  # None when none relogged
             return {
                 "storm_agents": n_agents,
                 "storm_relogged": len(relogged),
                 # Only meaningful when every agent made it; otherwise null (the summary says so).
                 "storm_all_relogged_ms": round((max(r["t"] for r in relogged) - t0) * 1000, 1) if complete else None,
                 "storm_last_relogged_ms": round((max(r["t"] for r in relogged) - t0) * 1000, 1) if relogged else None,
-                "storm_p50_relogged_ms": round((pct([r["t"] for r in relogged], 50) - t0) * 1000, 1)
-                if relogged
-                else None,
+                "storm_p50_relogged_ms": round((p50 - t0) * 1000, 1) if p50 is not None else None,
                 # RequestAgentLogin sent per agent from the kill on (swarm-side counts, all agents).
                 "storm_attempts_per_agent": round(sum(attempts) / len(attempts), 3) if attempts else None,
                 "storm_max_attempts": max(attempts) if attempts else None,
@@ -306,9 +306,9 @@ def main() -> None:
     result = {
         "trials": args.trials,
         "kill9_p50_ms": round(statistics.median(ms["kill9"]), 1),
-        "kill9_p99_ms": round(pct(ms["kill9"], 99), 1),
+        "kill9_p99_ms": rounded(pct(ms["kill9"], 99), 1),
         "sigstop_p50_ms": round(statistics.median(ms["sigstop"]), 1),
-        "sigstop_p99_ms": round(pct(ms["sigstop"], 99), 1),
+        "sigstop_p99_ms": rounded(pct(ms["sigstop"], 99), 1),
         "cold_login_p50_ms": round(statistics.median(ms["cold"]), 1),
     }
     result["kill9_vs_cold_login"] = round(result["kill9_p50_ms"] / result["cold_login_p50_ms"], 3)

@@ -82,7 +82,7 @@ def agent_id(i: int) -> str:
 
 def write_site(tmp: Path, n_agents: int) -> tuple[Path, Path]:
     """A directory of N agents (cheap scrypt: this measures routing, not hashing) and a site config."""
-    cheap = hash_password(PASSWORD, n=16, r=1, p=1)
+    cheap = hash_password(PASSWORD, n=16, r=1, p=1)  # the server runs with --allow-weak-hashes
     directory = Directory()
     for i in range(n_agents):
         # One agent in ten in the backup tier: the router walks two penalty tiers.
@@ -135,14 +135,16 @@ def start_server(agents: Path, config: Path) -> tuple[subprocess.Popen, str]:
         text=True,
     )
     ready = threading.Event()
+    out, err = proc.stdout, proc.stderr
+    assert out is not None and err is not None  # both PIPE above
 
     def pump():
-        for line in proc.stdout:
+        for line in out:
             if line.startswith("listening "):
                 ready.set()
 
     threading.Thread(target=pump, daemon=True).start()
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    threading.Thread(target=lambda: [None for _ in err], daemon=True).start()
     if not ready.wait(15):
         proc.kill()
         raise SystemExit("the server did not start")
@@ -278,7 +280,8 @@ class Carrier:
         await self.ws.close()
 
     async def _read(self) -> None:
-        async for frame in self.ws:
+        async for data in self.ws:
+            frame = data if isinstance(data, str) else data.decode("utf-8", "replace")  # the server sends text
             if '"EventError"' in frame:
                 self.errors.append(frame[:200])
             elif '"EventInteraction"' in frame and '"completed"' in frame:
@@ -332,11 +335,11 @@ def phase_figures(
     cannot be faster than the input, so the throughput is offers over at least that window)."""
     offered = [i for i in ids if i in invited]
     latencies = [(invited[i] - submitted[i]) * 1000 for i in offered]
-    first_submit = min(submitted[i] for i in ids) if ids else None
-    last_submit = max(submitted[i] for i in ids) if ids else None
-    last_offer = max((invited[i] for i in offered), default=None)
-    routing_s = (last_offer - first_submit) if offered else None
-    submit_s = (last_submit - first_submit) if ids else None
+    first_submit = min((submitted[i] for i in ids), default=None)
+    last_submit = max((submitted[i] for i in ids), default=None)
+    last_offer = max((invited[i] for i in offered), default=None)  # offered are some of ids
+    routing_s = last_offer - first_submit if last_offer is not None and first_submit is not None else None
+    submit_s = last_submit - first_submit if last_submit is not None and first_submit is not None else None
     return {
         "submitted": len(ids), "offered": len(offered),
         "offer_p50_ms": rounded(pct(latencies, 50), 2), "offer_p99_ms": rounded(pct(latencies, 99), 2),
@@ -352,7 +355,15 @@ def spawn(*args: str) -> subprocess.Popen:
                             text=True, cwd=REPO)
 
 
+def tell(proc: subprocess.Popen, line: str) -> None:
+    """One command line to a spawn()ed child."""
+    assert proc.stdin is not None  # spawn() pipes it
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+
+
 def answer(proc: subprocess.Popen, what: str) -> dict:
+    assert proc.stdout is not None  # spawn() pipes it
     line = proc.stdout.readline()
     if not line:
         raise SystemExit(f"a {what} process ended early (exit {proc.wait()})")
@@ -367,13 +378,14 @@ async def run(args) -> dict:
         # Started before any load exists (Popen returns at once); the loop has nothing else to do yet.
         echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
         try:
+            assert echo.stdout is not None  # stdout=PIPE above
             echo_url = f"ws://127.0.0.1:{echo.stdout.readline().strip()}"
             t0 = mono()
             workers_n = max(1, min(args.workers, args.agents))
             share, extra = divmod(args.agents, workers_n)
             first = 0
-            for w in range(workers_n):
-                count = share + (1 if w < extra else 0)
+            for index in range(workers_n):
+                count = share + (1 if index < extra else 0)
                 children.append(spawn("--worker", url, str(first), str(count)))
                 first += count
             workers = list(children)
@@ -396,16 +408,14 @@ async def run(args) -> dict:
                 await asyncio.sleep(0.5)
                 steady_ids = await carrier.steady(args.rate, args.duration)
                 steady_done = await carrier.settled(steady_ids, SETTLE_DEADLINE_S)
-                ping.stdin.write("stop\n")
-                ping.stdin.flush()
+                tell(ping, "stop")
                 rtts = (await asyncio.to_thread(answer, ping, "pinger"))["rtt_ms"]
                 burst_ids = await carrier.burst(args.burst) if args.burst else []
                 burst_done = await carrier.settled(burst_ids, SETTLE_DEADLINE_S)
             invited: dict[str, float] = {}
             completed = 0
             for w in workers:
-                w.stdin.write("stop\n")
-                w.stdin.flush()
+                tell(w, "stop")
             for report in await asyncio.gather(*(asyncio.to_thread(answer, w, "worker") for w in workers)):
                 invited.update(report["invited"])
                 completed += report["completed"]

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from bench.figures import pct, rounded  # noqa: E402
 from server_stub import protocol as p  # noqa: E402
 
-STATES = ("ready", "not_ready", "after_call_work")
+STATES: tuple[p.AgentStateName, ...] = ("ready", "not_ready", "after_call_work")
 REASONS = ("break", "lunch", "meeting", "training")
 
 
@@ -75,10 +75,10 @@ class Population:
         rng = self.rng
         if self.logged_out and rng.random() < 0.01:
             agent_id = self.logged_out.pop(rng.randrange(len(self.logged_out)))
-            report = p.AgentReport(agent_id=agent_id, name=f"Agent {agent_id}", epoch=2, state="not_ready",
-                                   since_ms=now_ms, login_ms=now_ms)
-            self.agents[agent_id] = report
-            return p.EventAgentLogin(server=self.server, seq=self.seq, agent=report)
+            back = p.AgentReport(agent_id=agent_id, name=f"Agent {agent_id}", epoch=2, state="not_ready",
+                                 since_ms=now_ms, login_ms=now_ms)
+            self.agents[agent_id] = back
+            return p.EventAgentLogin(server=self.server, seq=self.seq, agent=back)
         agent_id = self.ids[rng.randrange(len(self.ids))]
         report = self.agents.get(agent_id)
         if report is None or (rng.random() < 0.005 and len(self.logged_out) < 50):
@@ -205,6 +205,7 @@ def run_view(args) -> dict:
             [sys.executable, __file__, "--serve", name, str(port), str(100_000 + i * per_server), str(per_server),
              str(args.rate / 2)], stdout=subprocess.PIPE, text=True))
     for proc in servers:
+        assert proc.stdout is not None  # stdout=PIPE above
         line = proc.stdout.readline()
         if not line.startswith("listening"):
             raise SystemExit(f"synthetic server did not start: {line!r}")
@@ -241,7 +242,9 @@ def run_view(args) -> dict:
             if not state["measuring"]:
                 return
             agent_id = model.agent_at(index.row())
-            row = model.row_data(agent_id) if agent_id else None
+            if not agent_id:
+                return
+            row = model.row_data(agent_id)
             if row is not None and on_screen.get(agent_id) == row.since_ms:
                 del on_screen[agent_id]
                 screen_ages.append(time.time() * 1000 - row.since_ms)
@@ -273,11 +276,13 @@ def run_view(args) -> dict:
                 if (
                     at is not None
                     and at < visible
+                    and row is not None  # it is, when it has a place in the table
                     and row.presence == "logged_in"
                     and row.since_ms >= state["start_ms"]
                 ):
                     on_screen[agent_id] = row.since_ms
-    model.apply = apply_and_time
+    # Instrumentation: the window's own flushes go through the timing wrapper.
+    model.apply = apply_and_time  # type: ignore[method-assign]
 
     async def phase(label: str, seconds: float) -> dict:
         screen_ages.clear()

@@ -14,6 +14,8 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from desktop.core import events as ev
 from desktop.core.config import SessionConfig
@@ -23,24 +25,29 @@ from server_stub import protocol as p
 from server_stub.protocol import Site
 
 
+class CountingRunner(SessionRunner):
+    """The product's runner, noting the monotonic time of every RequestAgentLogin the core sends."""
+
+    def __init__(self, session: AgentSession, on_event: Callable[[Any], None], login_times: list[float]):
+        self.login_times = login_times
+        super().__init__(session, on_event=on_event)
+
+    def execute(self, outputs) -> None:
+        for out in outputs or ():
+            if isinstance(out, ev.Send) and isinstance(out.message, p.RequestAgentLogin):
+                self.login_times.append(time.monotonic())
+        super().execute(outputs)
+
+
 class SwarmAgent:
     def __init__(self, agent_id: str, config: SessionConfig, swarm: Swarm):
         self.agent_id = agent_id
         self.swarm = swarm
         self.session = AgentSession(config, rng=random.Random(agent_id))
-        self.runner = SessionRunner(self.session, on_event=self.on_event)
-        execute = self.runner.execute
         self.login_times: list[float] = []  # monotonic time of every RequestAgentLogin sent
+        self.runner = CountingRunner(self.session, self.on_event, self.login_times)
         self.endpoint: str | None = None
         self.standby = False
-
-        def counting(outputs):
-            for out in outputs or ():
-                if isinstance(out, ev.Send) and isinstance(out.message, p.RequestAgentLogin):
-                    self.login_times.append(time.monotonic())
-            execute(outputs)
-
-        self.runner.execute = counting
 
     def on_event(self, event) -> None:
         if isinstance(event, ev.LinkRoleChanged):

@@ -36,9 +36,17 @@ HELP_COMMANDS = ("commands: ready | notready REASON | acw | accept ID | reject I
                  "done ID DISPOSITION [NOTES] | logout | quit")
 
 
+_STATE_WORDS: dict[str, p.AgentStateName] = {
+    "ready": "ready", "not_ready": "not_ready", "notready": "not_ready",
+    "after_call_work": "after_call_work", "acw": "after_call_work",
+}
+
+
 def _parse_state(text: str) -> ev.StateIntent:
-    state, _, reason = text.partition(":")
-    state = {"notready": "not_ready", "acw": "after_call_work"}.get(state, state)
+    word, _, reason = text.partition(":")
+    state = _STATE_WORDS.get(word)
+    if state is None:
+        raise ValueError(f"unknown agent state {word!r}")
     return ev.StateIntent(state, reason or None)
 
 
@@ -151,8 +159,11 @@ class AutoAnswer:
         self.started: set[str] = set()
 
     def later(self, delay: float, method, *args) -> asyncio.TimerHandle:
-        return self.loop.call_later(delay, lambda: self.session.snapshot().status != "ended"
-                                    and self.runner.feed(method, *args))
+        def fire() -> None:
+            if self.session.snapshot().status != "ended":
+                self.runner.feed(method, *args)
+
+        return self.loop.call_later(delay, fire)
 
     def on_event(self, event) -> None:
         args = self.args

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     # the loop ends. The signal handler only raises a flag (it may interrupt the event loop's own
     # bookkeeping); a short timer turns the flag into the stop.
     stopping = asyncio.Event()
-    app.setQuitOnLastWindowClosed(False)
+    QApplication.setQuitOnLastWindowClosed(False)  # static; instance() above is typed QCoreApplication
     window.closed.connect(stopping.set)
     signalled: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):

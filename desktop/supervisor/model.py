@@ -49,7 +49,7 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 def state_text(row: AgentRow) -> str:
     if row.presence == "logged_in":
-        return STATE_TEXT.get(row.state, row.state or "")
+        return STATE_TEXT.get(row.state, row.state) if row.state else ""
     return PRESENCE_TEXT[row.presence]
 
 
@@ -264,17 +264,16 @@ class AgentTableModel(QAbstractTableModel):
         new_key: dict[str, object] = {}
         for agent_id in changed:
             row = rows.get(agent_id)
-            visible = row is not None and self._matches(row)
             at = pos.get(agent_id)
-            if at is None:
-                if visible:
-                    arriving.append(agent_id)
-                    new_key[agent_id] = self._key(row)
-                continue
-            if not visible:
-                gone.append(at)
+            if row is None or not self._matches(row):
+                if at is not None:
+                    gone.append(at)
                 continue
             key = self._key(row)
+            if at is None:
+                arriving.append(agent_id)
+                new_key[agent_id] = key
+                continue
             if key == keys[at] or ((at == 0 or keys[at - 1] < key) and (at == len(keys) - 1 or key < keys[at + 1])):
                 keys[at] = key
                 in_place.append(agent_id)
@@ -313,7 +312,7 @@ class AgentTableModel(QAbstractTableModel):
         if column == COL_INTERACTION:
             return row.interaction_id or "—"
         if column == COL_FAILOVER:
-            if row.last_failover_ms is None:
+            if row.last_failover_ms is None or row.last_failover_duration_ms is None:  # the engine sets both
                 return ""
             return (f"{clock_text(row.last_failover_ms)} {row.last_failover_from}→{row.last_failover_to} "
                     f"({row.last_failover_duration_ms / 1000:.1f} s)")

@@ -108,7 +108,7 @@ class SupervisorWindow(QMainWindow):
                  flush_hz: float = FLUSH_HZ, parent=None):
         super().__init__(parent)
         self.engine = engine
-        self.actions = actions
+        self.agent_actions = actions  # not self.actions: that is QWidget.actions()
         self.link_status = link_status or (lambda server: "")
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         self.setWindowTitle("Supervisor — agent status")
@@ -289,6 +289,7 @@ class SupervisorWindow(QMainWindow):
             age = duration_text(now - server.last_event_ms) if server.last_event_ms else "—"
             for column, text in ((1, connection), (2, age), (3, str(server.logged_in))):
                 item = self.sites.item(row, column)
+                assert item is not None  # _make_sites made every cell; the engine's servers are fixed
                 if item.text() != text:
                     item.setText(text)
 
@@ -360,10 +361,11 @@ class SupervisorWindow(QMainWindow):
         agent_id = self.model.agent_at(index.row()) if index.isValid() else None
         self._selected_agent = agent_id
         row = self.model.row_data(agent_id) if agent_id else None
-        can_act = self.actions is not None and row is not None and row.presence == "logged_in"
+        actions = self.agent_actions
+        can_act = actions is not None and row is not None and row.presence == "logged_in"
         self.selected_label.setText(f"{row.agent_id} {row.name}" if row else "No agent selected")
-        if can_act:
-            codes = [r.code for r in self.actions.reasons_for(agent_id)]
+        if actions is not None and agent_id and can_act:
+            codes = [r.code for r in actions.reasons_for(agent_id)]
             if codes != [self.reason_box.itemText(i) for i in range(self.reason_box.count())]:
                 self.reason_box.clear()
                 self.reason_box.addItems(codes)
@@ -372,16 +374,14 @@ class SupervisorWindow(QMainWindow):
         self.reason_box.setEnabled(can_act)
 
     def _force_not_ready(self) -> None:
-        agent_id, reason = self._selected_agent, self.reason_box.currentText()
-        if agent_id and reason:
-            self._run_action(
-                f"Not Ready ({reason}) for {agent_id}", self.actions.force_agent_not_ready(agent_id, reason)
-            )
+        agent_id, reason, actions = self._selected_agent, self.reason_box.currentText(), self.agent_actions
+        if agent_id and reason and actions is not None:
+            self._run_action(f"Not Ready ({reason}) for {agent_id}", actions.force_agent_not_ready(agent_id, reason))
 
     def _force_logout(self) -> None:
-        agent_id = self._selected_agent
-        if agent_id:
-            self._run_action(f"Logout of {agent_id}", self.actions.force_agent_logout(agent_id))
+        agent_id, actions = self._selected_agent, self.agent_actions
+        if agent_id and actions is not None:
+            self._run_action(f"Logout of {agent_id}", actions.force_agent_logout(agent_id))
 
     def _run_action(self, what: str, coroutine: Awaitable) -> None:
         self.action_result.setText(f"{what}: sending…")

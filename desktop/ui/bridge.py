@@ -20,7 +20,9 @@ from ..net.runner import SessionRunner
 class SessionBridge(QObject):
     """Qt face of the core: methods for the agent's intents, ``event`` for everything the core says."""
 
-    event = Signal(object)
+    # Shadows QObject.event(QEvent) for Python callers only: Qt's event dispatch never calls a signal
+    # (checked), and tests/ connect to this name, so it stays until they can follow a rename.
+    event = Signal(object)  # type: ignore[assignment]
 
     def __init__(self, parent: QObject | None = None, ca_file: str | None = None):
         super().__init__(parent)
@@ -32,14 +34,13 @@ class SessionBridge(QObject):
     def login(self, config: SessionConfig, agent_id: str, password: str, place: str | None = None,
               initial_state: ev.StateIntent | None = None) -> None:
         """Log in (needs the asyncio loop running). Reuses an idle session with the same settings."""
-        reusable = (self.session is not None and self.config == config
-                    and self.session.snapshot().status == "idle")
-        if not reusable:
+        session, runner = self.session, self.runner  # set and cleared together
+        if session is None or runner is None or self.config != config or session.snapshot().status != "idle":
             self.shutdown()
             self.config = config
-            self.session = AgentSession(config, rng=random.Random())
-            self.runner = SessionRunner(self.session, on_event=self.event.emit, ca_file=self.ca_file)
-        self.runner.feed(self.session.login, agent_id, password, place=place, initial_state=initial_state)
+            session = self.session = AgentSession(config, rng=random.Random())
+            runner = self.runner = SessionRunner(session, on_event=self.event.emit, ca_file=self.ca_file)
+        runner.feed(session.login, agent_id, password, place=place, initial_state=initial_state)
 
     def _feed(self, name: str, *args, **kwargs) -> None:
         if self.session is not None and self.runner is not None:

@@ -42,6 +42,7 @@ class Tray(QObject):
         """``tray_icon``: use this one (tests: a real object where the platform has no tray)."""
         super().__init__(parent)
         self.icon: QSystemTrayIcon | None = tray_icon
+        self.menu: QMenu | None = None  # the icon's context menu, kept alive here
         self.shown: list[pr.Notification] = []
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
@@ -278,7 +279,7 @@ class DesktopController(QObject):
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
-            mw.statusBar().showMessage(ip.log_row(event, 0).text, 8000)
+            mw.statusBar().showMessage(ip.failed_text(event), 8000)
 
     def _on_logged_in(self, event: ev.LoggedIn) -> None:
         self.login_presenter.finished()
@@ -345,8 +346,8 @@ class DesktopController(QObject):
                                       wall_ms, self.labels, connected,
                                       f"Agent {snapshot.agent_id or ''} on {where}")
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
-        self.main_window.offer_toast.render(snapshot.offers[0] if snapshot.offers else None, wall_ms)
-        self.main_window.interactions.render(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
+        self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
+        self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
         self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,

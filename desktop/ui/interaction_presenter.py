@@ -119,6 +119,10 @@ def intent_text(intent: ev.InteractionIntent) -> str:
     return f"{words.get(intent.action, intent.action)} {intent.interaction_id}"
 
 
+def failed_text(event: ev.InteractionFailed) -> str:
+    return f"{intent_text(event.intent)}: failed ({event.code}: {event.message})"
+
+
 @dataclass(frozen=True)
 class NotesState:
     """What the notes box last sent, so the desktop sends only a changed text (the last write wins)."""
@@ -150,5 +154,5 @@ def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = No
     if isinstance(event, ev.InteractionApplied) and event.intent.action != "notes":
         return LogRow(wall_ms, "interaction", f"{intent_text(event.intent)}: applied on site {event.endpoint}")
     if isinstance(event, ev.InteractionFailed):
-        return LogRow(wall_ms, "interaction", f"{intent_text(event.intent)}: failed ({event.code}: {event.message})")
+        return LogRow(wall_ms, "interaction", failed_text(event))
     return None

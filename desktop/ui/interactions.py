@@ -83,9 +83,11 @@ class OfferToast(QFrame):
         row.addLayout(buttons)
         self.hide()
 
-    def render(self, offer: ev.OfferInfo | None, wall_ms: int) -> None:
-        changed = (offer is None) != (self.offer is None) or (
-            offer is not None and offer.interaction.interaction_id != self.offer.interaction.interaction_id)
+    def render_offer(self, offer: ev.OfferInfo | None, wall_ms: int) -> None:
+        previous = self.offer
+        changed = (offer is None) != (previous is None) or (
+            offer is not None and previous is not None
+            and offer.interaction.interaction_id != previous.interaction.interaction_id)
         self.offer = offer
         if offer is None:
             if self.isVisible():
@@ -196,7 +198,7 @@ class InteractionPanel(QWidget):
         if index >= 0:
             self.disposition_combo.setCurrentIndex(index)
 
-    def render(self, held: tuple[ev.HeldInfo, ...], acw: str, wall_ms: int) -> None:
+    def render_held(self, held: tuple[ev.HeldInfo, ...], acw: str, wall_ms: int) -> None:
         self.acw_label.setText(acw)
         self.acw_label.setVisible(bool(acw))
         self.held = {h.interaction.interaction_id: h for h in held}

@@ -43,13 +43,15 @@ def _save(widget, path: Path) -> None:
 async def _scenario(controller: DesktopController, servers: DemoServers, out: Path) -> None:
     login, main = controller.login_window, controller.main_window
     toast, panel = main.offer_toast, main.interactions
+    send, demo_menu = main.demo_send_action, main.demo_menu
+    assert send is not None and demo_menu is not None  # main() attached the demo servers first
     await _until(login.isVisible, "the login window")
     _save(login, out / "login.png")
     QTest.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
     await _until(lambda: main.connections.role_of("B") == "secondary, standby", "login on A with B standby")
     QTest.mouseClick(main.ready_button, Qt.MouseButton.LeftButton)
     await _until(lambda: main.state_label.text() == "Ready", "Ready")
-    main.demo_send_action.trigger()  # what a newcomer clicks: a call from the shipped carrier
+    send.trigger()  # what a newcomer clicks: a call from the shipped carrier
     await _until(lambda: toast.isVisible() and toast.countdown_label.text().startswith("Answer within"),
                  "the offer toast")
     _save(main, out / "offer.png")
@@ -58,7 +60,7 @@ async def _scenario(controller: DesktopController, servers: DemoServers, out: Pa
     QTest.keyClicks(panel.notes_edit, "Asked about the last invoice; wants a copy by email.")
     await _until(lambda: main.time_label.text() >= "00:03", "three seconds on the call")
     _save(main, out / "main.png")
-    next(a for a in main.demo_menu.actions() if a.text() == "Simulate site A failure").trigger()
+    next(a for a in demo_menu.actions() if a.text() == "Simulate site A failure").trigger()
     await _until(lambda: main.banner.headline.text().startswith("Moved to site B")
                  and main.connections.role_of("B") == "primary, logged in"
                  and main.connections.role_of("A") in ("reconnecting", "down, retrying"), "the failover to site B")

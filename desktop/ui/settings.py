@@ -73,8 +73,10 @@ def _check(values: dict[str, Any], where: str) -> dict[str, Any]:
             name, url = (item.get("name"), item.get("url")) if isinstance(item, dict) else (None, None)
             if not isinstance(name, str) or not name.strip():
                 raise SettingsError(f"{where}: site {i + 1} needs a name")
+            if not isinstance(url, str):  # worded as Site words a bad url
+                raise SettingsError(f"{where}: site {name.strip()!r} needs a ws:// or wss:// url, got {url!r}")
             try:
-                sites.append(Site(name.strip(), url.strip() if isinstance(url, str) else url))
+                sites.append(Site(name.strip(), url.strip()))
             except ValueError as exc:  # not a ws:// or wss:// url
                 raise SettingsError(f"{where}: {exc}") from None
         if len({s.name for s in sites}) != len(sites):
@@ -107,7 +109,7 @@ def read_it_file(path: Path) -> dict[str, Any]:
     unknown = set(raw) - {"site", "preferred_site", "heartbeat_timeout", "failback"}
     if unknown:
         raise SettingsError(f"settings file {path}: unknown keys {sorted(unknown)}")
-    values = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback") if k in raw}
+    values: dict[str, Any] = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback") if k in raw}
     if "site" in raw:
         values["sites"] = raw["site"]
     return _check(values, f"settings file {path}")

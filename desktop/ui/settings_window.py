@@ -181,6 +181,8 @@ class SettingsWindow(QWidget):
             self.preferred_combo.setCurrentIndex(index)
 
     def save(self) -> bool:
+        if self.settings is None:  # show_for() could not resolve them (its error is still shown)
+            return False
         try:
             values = validate_user_edit(self._sites(), self.preferred_combo.currentData() or "",
                                         self.timeout_spin.value(), self.failback_combo.currentData())
