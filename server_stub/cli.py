@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .command import server_command
 from .config import DUPLICATE_POLICIES, LEAST, ConfigError, ServerConfig, SitesFile, load_site_config
 from .directory import AgentRecord, Directory, DirectoryError, hash_password
 from .resources import resource_path
@@ -208,7 +209,7 @@ def _run_pair(args) -> int:
     ports = {"A": args.base_port, "B": args.base_port + 1}
     children = []
     for name, other in (("A", "B"), ("B", "A")):
-        cmd = [sys.executable, "-m", "server_stub", "--name", name, "--port", str(ports[name]),
+        cmd = [*server_command(), "--name", name, "--port", str(ports[name]),
                "--peer", f"ws://127.0.0.1:{ports[other]}", "--log-level", args.log_level]
         if args.agents:
             cmd += ["--agents", str(args.agents)]
