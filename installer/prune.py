@@ -19,6 +19,12 @@ screen at all (offscreen, the self-test), showing SVG icons; everything else goe
   kept library (ELF ``DT_NEEDED``). That is what removes the GTK stack once its theme is gone.
 
 The ICU data (``libicudata``) stays: QtCore needs it for text handling.
+
+For the Debian package (``system_libraries=dpkg_owners``) the libraries that PyInstaller picked up
+from the build host's Debian packages (libX11, libxcb-*, glib, OpenSSL, libstdc++, ...) are left
+out too: the package depends on those packages instead (dpkg-shlibdeps works out which), so they
+get the distribution's security updates and match its graphics drivers. What stays is what Debian
+does not ship in that form: the Python runtime and the libraries inside the Python wheels (Qt).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 EXCLUDED_MODULES = [
-    "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib", "lib2to3", "pydoc_data", "ensurepip", "venv",
+    "tkinter", "_tkinter", "readline", "turtle", "turtledemo", "idlelib", "lib2to3", "pydoc_data", "ensurepip", "venv",
     "distutils", "setuptools", "pkg_resources", "pip", "test", "unittest.mock",
     "pytest", "_pytest", "pytestqt", "hypothesis", "trustme", "jsonschema", "build", "hatchling",
     "PyInstaller", "numpy", "IPython",
@@ -94,9 +100,34 @@ def unreachable(toc: Iterable[tuple[str, str, str]], roots: Iterable[str], neede
     return {dest for dest, _ in entries} - reached
 
 
-def prune(binaries: list, datas: list, executables: Iterable[str], log=print) -> tuple[list, list]:
+def dpkg_owners(paths: Iterable[str]) -> dict[str, str]:
+    """Which Debian package owns each of ``paths`` (resolved, with and without the /usr prefix of
+    merged-/usr systems); paths no package owns are absent from the answer."""
+    import os
+
+    variants: dict[str, str] = {}
+    for path in paths:
+        real = os.path.realpath(path)
+        for candidate in {path, real}:
+            variants[candidate] = path
+            other = candidate[4:] if candidate.startswith("/usr/") else "/usr" + candidate
+            variants[other] = path
+    if not variants:
+        return {}
+    out = subprocess.run(["dpkg-query", "-S", *sorted(variants)], capture_output=True, text=True, check=False).stdout
+    owners: dict[str, str] = {}
+    for line in out.splitlines():
+        package, sep, path = line.partition(": ")
+        if sep and path in variants and "diversion" not in package:
+            owners[variants[path]] = package.split(",")[0].split(":")[0]
+    return owners
+
+
+def prune(binaries: list, datas: list, executables: Iterable[str], log=print,
+          system_libraries=None) -> tuple[list, list]:
     """``binaries`` and ``datas`` (PyInstaller TOC lists) without what the product never uses.
-    ``executables``: source files whose dependencies must stay (the bootloader, libpython)."""
+    ``executables``: source files whose dependencies must stay (the bootloader, libpython).
+    ``system_libraries``: ``dpkg_owners`` to leave out the libraries a system package provides."""
     kept_binaries = [entry for entry in binaries if not dropped(entry[0])]
     kept_datas = [entry for entry in datas if not dropped(entry[0])]
     # Roots: everything that is not a plain library found by dependency analysis (extensions,
@@ -105,6 +136,11 @@ def prune(binaries: list, datas: list, executables: Iterable[str], log=print) ->
                                  if typecode == "EXTENSION" or "/plugins/" in dest.replace("\\", "/")]
     orphans = unreachable(kept_binaries, roots)
     kept_binaries = [entry for entry in kept_binaries if entry[0] not in orphans]
+    if system_libraries is not None:
+        plain = [src for dest, src, typecode in kept_binaries if typecode == "BINARY" and is_shared_library(dest)]
+        owners = system_libraries(plain)
+        kept_binaries = [entry for entry in kept_binaries if entry[1] not in owners or entry[2] != "BINARY"]
+        log(f"prune: {len(owners)} libraries come from the system's packages: {', '.join(sorted(set(owners.values())))}")
     kept_paths = {entry[0] for entry in kept_binaries + kept_datas}
     # Symlinks PyInstaller made to a library (libfoo.so.6 -> PySide6/Qt/lib/libfoo.so.6) go with it;
     # they may sit in either list.
