@@ -104,7 +104,7 @@ def tidy_elf_files(bundle: Path) -> None:
     """Search paths of the build host (``/root/.pyenv/...``) out of the bundled modules, keeping
     only the bundle-relative ``$ORIGIN`` ones; shared libraries not executable (lintian)."""
     for path in elf_files(bundle):
-        current = subprocess.run(["patchelf", "--print-rpath", str(path)], capture_output=True, text=True).stdout.strip()
+        current = run(["patchelf", "--print-rpath", path], capture_output=True).stdout.strip()
         if current:
             relative = [entry for entry in current.split(":") if entry.startswith("$ORIGIN")]
             if relative != current.split(":"):
@@ -324,7 +324,8 @@ def tree_size(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="installer/build.sh", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="where the artefacts go (default: dist/)")
-    parser.add_argument("--work", type=Path, default=REPO / "build/installer", help="scratch (default: build/installer)")
+    parser.add_argument("--work", type=Path, default=REPO / "build/installer",
+                        help="scratch space (default: build/installer)")
     parser.add_argument("--xz-level", type=int, choices=range(10), default=6, metavar="0-9",
                         help="xz level of the .deb (default: 6, as dpkg-deb)")
     parser.add_argument("--no-lintian", action="store_true", help="skip the lintian check of the .deb")

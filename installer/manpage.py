@@ -21,7 +21,8 @@ def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
 def _option_term(action: argparse.Action) -> str:
     names = ", ".join(f"\\fB{_escape(name)}\\fR" for name in action.option_strings) or f"\\fI{_escape(action.dest)}\\fR"
     if action.option_strings and action.nargs != 0:
-        metavar = action.metavar or (action.dest.upper() if not action.choices else "{" + ",".join(action.choices) + "}")
+        choices = "{" + ",".join(action.choices) + "}" if action.choices else None
+        metavar = action.metavar or choices or action.dest.upper()
         if isinstance(metavar, tuple):
             metavar = " ".join(metavar)
         value = f"\\fI{_escape(str(metavar))}\\fR"

@@ -140,7 +140,8 @@ def prune(binaries: list, datas: list, executables: Iterable[str], log=print,
         plain = [src for dest, src, typecode in kept_binaries if typecode == "BINARY" and is_shared_library(dest)]
         owners = system_libraries(plain)
         kept_binaries = [entry for entry in kept_binaries if entry[1] not in owners or entry[2] != "BINARY"]
-        log(f"prune: {len(owners)} libraries come from the system's packages: {', '.join(sorted(set(owners.values())))}")
+        packages = ", ".join(sorted(set(owners.values())))
+        log(f"prune: {len(owners)} libraries come from the system's packages: {packages}")
     kept_paths = {entry[0] for entry in kept_binaries + kept_datas}
     # Symlinks PyInstaller made to a library (libfoo.so.6 -> PySide6/Qt/lib/libfoo.so.6) go with it;
     # they may sit in either list.
