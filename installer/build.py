@@ -200,36 +200,64 @@ def stage_deb(bundle: Path, work: Path, version: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(png, target)
 
-    doc = share / "doc" / PACKAGE
-    doc.mkdir(parents=True)
-    shutil.copyfile(HERE / "debian/copyright", doc / "copyright")
-    changelog = (HERE / "debian/changelog").read_text().replace("@VERSION@", version).replace(
-        "@DATE@", email.utils.formatdate(_source_date(), usegmt=False))
-    (doc / "changelog.Debian.gz").write_bytes(gzip.compress(changelog.encode(), compresslevel=9, mtime=0))
-    lintian_dir = share / "lintian/overrides"
-    lintian_dir.mkdir(parents=True)
-    shutil.copyfile(HERE / "debian/lintian-overrides", lintian_dir / PACKAGE)
-
+    package_docs(stage, PACKAGE, HERE / "debian", version)
     etc = stage / "etc" / PACKAGE
     etc.mkdir(parents=True)
     shutil.copyfile(HERE / "settings.toml", etc / "settings.toml")
+    control_files(stage, HERE / "debian", conffiles=[f"/etc/{PACKAGE}/settings.toml"], scripts=["postinst"])
+    return stage
 
+
+def package_docs(stage: Path, package: str, source: Path, version: str) -> None:
+    """copyright, changelog.Debian.gz and the lintian overrides of ``package`` from ``source``."""
+    doc = stage / "usr/share/doc" / package
+    doc.mkdir(parents=True)
+    shutil.copyfile(source / "copyright", doc / "copyright")
+    changelog = (source / "changelog").read_text().replace("@VERSION@", version).replace(
+        "@DATE@", email.utils.formatdate(_source_date(), usegmt=False))
+    (doc / "changelog.Debian.gz").write_bytes(gzip.compress(changelog.encode(), compresslevel=9, mtime=0))
+    overrides = stage / "usr/share/lintian/overrides"
+    overrides.mkdir(parents=True)
+    shutil.copyfile(source / "lintian-overrides", overrides / package)
+
+
+def control_files(stage: Path, source: Path, conffiles: list[str], scripts: list[str]) -> None:
+    """DEBIAN/: maintainer scripts, conffiles, md5sums; modes normalised (0755 dirs and programs,
+    0644 the rest) whatever the checkout's umask was. The control file is written last."""
     control = stage / "DEBIAN"
     control.mkdir()
-    shutil.copyfile(HERE / "debian/postinst", control / "postinst")
-    (control / "conffiles").write_text(f"/etc/{PACKAGE}/settings.toml\n")
-    for path in stage.rglob("*"):  # root:root 0755/0644 whatever the checkout's umask was
+    for script in scripts:
+        shutil.copyfile(source / script, control / script)
+    (control / "conffiles").write_text("".join(f"{path}\n" for path in conffiles))
+    for path in stage.rglob("*"):
         if not path.is_symlink():
             executable = path.is_dir() or path.stat().st_mode & stat.S_IXUSR
             path.chmod(0o755 if executable else 0o644)
-    (control / "postinst").chmod(0o755)
+    for script in scripts:
+        (control / script).chmod(0o755)
     sums = []
     for path in sorted(stage.rglob("*")):
         if path.is_file() and not path.is_symlink() and path.relative_to(stage).parts[0] != "DEBIAN":
             sums.append(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.relative_to(stage)}\n")
     (control / "md5sums").write_text("".join(sums))
-    (control / "md5sums").chmod(0o644)
-    return stage
+
+
+def write_control(stage: Path, template: Path, version: str, **fields: str) -> int:
+    """DEBIAN/control from ``template``; returns the installed size in KiB."""
+    installed = installed_size_kib(stage)
+    text = template.read_text().replace("@VERSION@", version).replace("@INSTALLED_SIZE@", str(installed))
+    for key, value in fields.items():
+        text = text.replace(f"@{key.upper()}@", value)
+    (stage / "DEBIAN/control").write_text(text)
+    (stage / "DEBIAN/control").chmod(0o644)
+    return installed
+
+
+def pack(stage: Path, deb: Path, compression: str, level: int) -> None:
+    deb.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(_source_date())}
+    run(["dpkg-deb", "--root-owner-group", f"-Z{compression}", f"-z{level}", "--build", stage, deb], env=env,
+        capture_output=True)
 
 
 def build_deb(bundle: Path, work: Path, out: Path, version: str, xz_level: int = 6,
@@ -237,21 +265,41 @@ def build_deb(bundle: Path, work: Path, out: Path, version: str, xz_level: int =
     """The .deb of ``bundle`` in ``out``. The tests use gzip level 1: the same package, without the
     minute xz takes on two cores."""
     stage = stage_deb(bundle, work, version)
-    depends = shlib_depends(stage, work)
-    installed = installed_size_kib(stage)
-    text = (HERE / "debian/control").read_text().replace("@VERSION@", version).replace(
-        "@INSTALLED_SIZE@", str(installed)).replace("@DEPENDS@", depends)
-    (stage / "DEBIAN/control").write_text(text)
-    out.mkdir(parents=True, exist_ok=True)
+    installed = write_control(stage, HERE / "debian/control", version, depends=shlib_depends(stage, work))
     deb = out / f"{PACKAGE}_{version}-1_amd64.deb"
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(_source_date())}
-    run(["dpkg-deb", "--root-owner-group", f"-Z{compression}", f"-z{xz_level}", "--build", stage, deb], env=env,
-        capture_output=True)
+    pack(stage, deb, compression, xz_level)
     return Artefact(deb, installed)
 
 
-def lintian_command(deb: Path) -> list[str]:
-    return ["lintian", "--tag-display-limit", "0", "--show-overrides", str(deb)]
+SERVER = "interaction-server"
+
+
+def build_server_deb(work: Path, out: Path, version: str, xz_level: int = 6, compression: str = "xz") -> Artefact:
+    """The interaction-server package: the systemd unit, its own user and /etc/interaction-server
+    (site settings, agent directory, the service's options); the program is agent-desktop's."""
+    source = HERE / "debian" / SERVER
+    stage = work / "deb-server"
+    shutil.rmtree(stage, ignore_errors=True)
+    etc = stage / "etc" / SERVER
+    etc.mkdir(parents=True)
+    shutil.copyfile(REPO / "resources/sites.toml", etc / "sites.toml")
+    for name in ("agents.toml", "interaction-server.env"):
+        shutil.copyfile(source / name, etc / name)
+    unit = stage / "lib/systemd/system"
+    unit.mkdir(parents=True)
+    shutil.copyfile(source / "interaction-server.service", unit / "interaction-server.service")
+    package_docs(stage, SERVER, source, version)
+    control_files(stage, source, conffiles=[f"/etc/{SERVER}/{name}" for name in
+                                            ("agents.toml", "interaction-server.env", "sites.toml")],
+                  scripts=["postinst", "prerm", "postrm"])
+    installed = write_control(stage, source / "control", version)
+    deb = out / f"{SERVER}_{version}-1_all.deb"
+    pack(stage, deb, compression, xz_level)
+    return Artefact(deb, installed)
+
+
+def lintian_command(*debs: Path) -> list[str]:
+    return ["lintian", "--tag-display-limit", "0", "--show-overrides", *map(str, debs)]
 
 
 @dataclass
@@ -341,12 +389,13 @@ def main(argv: list[str] | None = None) -> int:
         f"({time.monotonic() - started:.0f} s)")
     artefacts: list[tuple[str, Artefact]] = []
     if LINUX:
-        deb = build_deb(bundle, args.work, args.out, version, args.xz_level)
-        artefacts.append(("Debian package", deb))
-        if not args.no_lintian:
+        debs = [("Debian package", build_deb(bundle, args.work, args.out, version, args.xz_level)),
+                ("Debian package (server service)", build_server_deb(args.work, args.out, version, args.xz_level))]
+        artefacts += debs
+        for _, deb in debs if not args.no_lintian else ():
             report = lintian(deb.path)
-            log(f"lintian: {len(report.errors)} errors, {len(report.warnings)} warnings, "
-                f"{len(report.overrides)} overridden (installer/debian/lintian-overrides says why)")
+            log(f"lintian {deb.path.name}: {len(report.errors)} errors, {len(report.warnings)} warnings, "
+                f"{len(report.overrides)} overridden (installer/debian/**/lintian-overrides say why)")
             for line in report.errors + report.warnings:
                 print(line)
             if report.errors:

@@ -199,8 +199,12 @@ def server_checks(args, build_config: Callable) -> Iterable[Check]:
     agents = args.agents or resource_path("demo_agents.toml")
     try:
         users = len(Directory.load(agents).agents)
-        demo = "" if args.agents else " (the shipped demo directory: give --agents for a real one)"
-        yield Check("agent directory", True, f"{agents}: {users} users{demo}")
+        if not users:  # serves, but nobody can log in: the state of a fresh install
+            yield Check("agent directory", False, f"{agents}: no users yet (interaction-server add-agent {agents} "
+                        f"--id ... --name ...)", required=False)
+        else:
+            demo = "" if args.agents else " (the shipped demo directory: give --agents for a real one)"
+            yield Check("agent directory", True, f"{agents}: {users} users{demo}")
     except (DirectoryError, OSError) as exc:
         yield Check("agent directory", False, f"{agents}: {exc}")
     try:

@@ -1,7 +1,8 @@
 """The packaged application as IT installs it: the frozen bundle and the Debian package are built
 once for this module (installer/build.py), installed with ``dpkg -i`` (as root, which CI is; else
 extracted with ``dpkg-deb -x``), and the installed commands are run: the self-test, the headless
-demo, a frozen server pair with a real login from the frozen desktop, then remove and purge.
+demo, a frozen server pair with a real login from the frozen desktop, the server package's service
+command as its own user, then remove and purge.
 
 Cost: the build is one module-scoped fixture, about 60-75 s on two cores (PyInstaller ~30 s,
 dpkg-shlibdeps, a gzip -1 .deb: the release's xz -6 is dpkg-deb's business and would add over a
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -21,11 +24,12 @@ from pathlib import Path
 import pytest
 
 from installer import build
+from server_stub import selftest
 from tests.support.servers import adjacent_free_ports, wait_until
 
 pytestmark = pytest.mark.slow
 AS_ROOT = os.geteuid() == 0
-PACKAGE = "agent-desktop"
+PACKAGE, SERVER = "agent-desktop", "interaction-server"
 COMMANDS = ("agent-desktop", "supervisor-view", "agent-cli", "interaction-server")
 
 
@@ -34,6 +38,7 @@ class Built:
     work: Path
     bundle: Path
     deb: Path
+    server_deb: Path
     lintian: subprocess.Popen
 
 
@@ -41,11 +46,13 @@ class Built:
 def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("installer")
     bundle = build.freeze(work, work / "bundle")
-    deb = build.build_deb(bundle, work, work / "dist", build.project_version(), compression="gzip", xz_level=1).path
+    version = build.project_version()
+    deb = build.build_deb(bundle, work, work / "dist", version, compression="gzip", xz_level=1).path
+    server_deb = build.build_server_deb(work, work / "dist", version, compression="gzip", xz_level=1).path
     # Niced: it shares two cores with the timing-sensitive runs below (the demo's 1.5 s heartbeats).
-    lint = subprocess.Popen(["nice", "-n", "19", *build.lintian_command(deb)], stdout=subprocess.PIPE,
+    lint = subprocess.Popen(["nice", "-n", "19", *build.lintian_command(deb, server_deb)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    yield Built(work, bundle, deb, lint)
+    yield Built(work, bundle, deb, server_deb, lint)
     if lint.poll() is None:
         lint.kill()
         lint.wait()
@@ -61,17 +68,19 @@ def installed(built, tmp_path_factory):
     """The root the package's files are under: / after ``dpkg -i``, else an extraction."""
     if not AS_ROOT:
         root = tmp_path_factory.mktemp("extracted")
-        subprocess.run(["dpkg-deb", "-x", str(built.deb), str(root)], check=True, timeout=300)
+        for deb in (built.deb, built.server_deb):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=300)
         yield root
         return
-    result = subprocess.run(["dpkg", "-i", str(built.deb)], capture_output=True, text=True, timeout=300,
+    result = subprocess.run(["dpkg", "-i", str(built.deb), str(built.server_deb)], capture_output=True, text=True,
+                            timeout=300,
                             env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
     assert result.returncode == 0, result.stdout + result.stderr
     # The package ran the self-test's install scope after unpacking.
     assert "agent-desktop self-test: passed" in result.stdout, result.stdout + result.stderr
     yield Path("/")
     if package_installed():  # a failed test before the removal test: leave the machine clean
-        subprocess.run(["dpkg", "--purge", PACKAGE], capture_output=True, timeout=300)
+        subprocess.run(["dpkg", "--purge", SERVER, PACKAGE], capture_output=True, timeout=300)
 
 
 def headless_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -229,13 +238,48 @@ def test_lintian_finds_no_error_or_warning_and_every_override_says_why(built):
             assert overrides[i - 1].startswith("#") or overrides[i - 1].startswith(f"{PACKAGE}: "), line
 
 
+@pytest.mark.skipif(not AS_ROOT, reason="the service user and its files exist only after dpkg -i (root)")
+def test_the_server_package_runs_the_service_command_as_its_own_user(installed, tmp_path):
+    """What interaction-server.service runs, run here as its user (CI has no systemd running)."""
+    user = subprocess.run(["getent", "passwd", SERVER], capture_output=True, text=True).stdout
+    assert user.endswith(":/nonexistent:/usr/sbin/nologin\n"), user
+    secret = Path("/etc/interaction-server/secret")
+    assert re.fullmatch(r"[0-9a-f]{64}\n", secret.read_text())
+    assert (secret.stat().st_mode & 0o777, secret.group()) == (0o640, SERVER)
+    unit = Path("/lib/systemd/system/interaction-server.service")
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    exec_start = next(line for line in unit.read_text().splitlines() if line.startswith("ExecStart="))
+    # As systemd reads them: the EnvironmentFile's value unquoted, "$SERVER_OPTIONS" split at whitespace.
+    env_file = Path("/etc/interaction-server/interaction-server.env").read_text().splitlines()
+    value = next(shlex.split(line.partition("=")[2])[0] for line in env_file if line.startswith("SERVER_OPTIONS="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart=").replace("$SERVER_OPTIONS", value))
+    port = adjacent_free_ports()
+    service = subprocess.Popen([*argv, "--port", str(port)], user=SERVER, group=SERVER, extra_groups=[], cwd="/",
+                               env=headless_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(service.stdout), daemon=True).start()
+    try:
+        wait_until(lambda: f"listening ws://127.0.0.1:{port} name=A\n" in lines or service.poll() is not None,
+                   timeout=30, message="the service to listen")
+        assert service.poll() is None, "".join(lines)
+        site = selftest.check_site("A", f"ws://127.0.0.1:{port}", timeout=10)
+        assert site.ok, site.detail
+    finally:
+        service.terminate()
+        assert service.wait(15) == 0
+
+
 @pytest.mark.skipif(not AS_ROOT, reason="dpkg -r/--purge need root (CI runs as root)")
 def test_remove_keeps_it_settings_and_purge_deletes_them(installed):
     conffile = Path("/etc/agent-desktop/settings.toml")
     conffile.write_text('[[site]]\nname = "A"\nurl = "wss://cc-a.example.com:8701"\n')  # IT's edit
-    subprocess.run(["dpkg", "--remove", PACKAGE], check=True, capture_output=True, timeout=300)
+    subprocess.run(["dpkg", "--remove", SERVER, PACKAGE], check=True, capture_output=True, timeout=300)
     assert not Path("/usr/lib/agent-desktop").exists() and not Path("/usr/bin/agent-desktop").exists()
     assert conffile.read_text().startswith('[[site]]\nname = "A"')
-    subprocess.run(["dpkg", "--purge", PACKAGE], check=True, capture_output=True, timeout=300)
+    assert Path("/etc/interaction-server/secret").exists() and Path("/etc/interaction-server/agents.toml").exists()
+    subprocess.run(["dpkg", "--purge", SERVER, PACKAGE], check=True, capture_output=True, timeout=300)
     assert not conffile.exists() and not conffile.parent.exists()
+    assert not Path("/etc/interaction-server").exists()
     assert shutil.which("agent-desktop") != "/usr/bin/agent-desktop"

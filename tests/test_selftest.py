@@ -157,7 +157,7 @@ def test_the_install_scope_needs_no_site_and_no_user(tmp_path):
     assert {"resources", "Qt platform plugin xcb", "Qt", "icons", "machine settings", "TLS trust"} <= set(names)
 
 
-def test_interaction_server_self_test_fails_without_a_secret_and_warns_about_a_dead_peer():
+def test_interaction_server_self_test_fails_without_a_secret_and_warns_about_a_dead_peer(tmp_path):
     missing = run("-m", "server_stub", "--self-test", INTERACTION_SERVER_SECRET="")
     assert missing.returncode == 1
     assert "FAIL  settings: a shared secret is required" in missing.stdout
@@ -165,3 +165,7 @@ def test_interaction_server_self_test_fails_without_a_secret_and_warns_about_a_d
     result = run("-m", "server_stub", "--self-test", "--port", "0", "--peer", peer, INTERACTION_SERVER_SECRET="s3cret")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"warn  site peer: {peer}: unreachable" in result.stdout
+    empty = tmp_path / "agents.toml"
+    empty.write_text("# nobody yet\n")
+    result = run("-m", "server_stub", "--self-test", "--port", "0", "--agents", str(empty), INTERACTION_SERVER_SECRET="s")
+    assert result.returncode == 0 and f"warn  agent directory: {empty}: no users yet" in result.stdout, result.stdout
