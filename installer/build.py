@@ -361,7 +361,7 @@ def _source_date() -> int:
 
 
 def mib(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB"
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
 
 
 def tree_size(root: Path) -> int:

@@ -27,7 +27,10 @@ from installer import build
 from server_stub import selftest
 from tests.support.servers import adjacent_free_ports, wait_until
 
-pytestmark = pytest.mark.slow
+TOOLS = ("dpkg-deb", "dpkg-shlibdeps", "lintian", "patchelf", "objdump")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not all(map(shutil.which, TOOLS)),
+                                 reason=f"needs {', '.join(TOOLS)} (bash .ci/setup --test installs them on Debian)")]
 AS_ROOT = os.geteuid() == 0
 PACKAGE, SERVER = "agent-desktop", "interaction-server"
 COMMANDS = ("agent-desktop", "supervisor-view", "agent-cli", "interaction-server")
