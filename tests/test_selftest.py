@@ -167,5 +167,6 @@ def test_interaction_server_self_test_fails_without_a_secret_and_warns_about_a_d
     assert f"warn  site peer: {peer}: unreachable" in result.stdout
     empty = tmp_path / "agents.toml"
     empty.write_text("# nobody yet\n")
-    result = run("-m", "server_stub", "--self-test", "--port", "0", "--agents", str(empty), INTERACTION_SERVER_SECRET="s")
+    result = run("-m", "server_stub", "--self-test", "--port", "0", "--agents", str(empty),
+                 INTERACTION_SERVER_SECRET="s")
     assert result.returncode == 0 and f"warn  agent directory: {empty}: no users yet" in result.stdout, result.stdout
