@@ -4,9 +4,12 @@ Each run is a fresh ``agent-desktop`` process (the console script, so interprete
 QApplication and the first paint of the login window all count). Memory: the same process logs in
 against a local demo pair and reports VmRSS once the standby is announced. Prints one JSON object.
 
-    python bench/desktop_start.py [--runs 9] [--platform offscreen|xcb]
+    python bench/desktop_start.py [--runs 9] [--platform offscreen|xcb] [--app EXE ...]
 
-``xcb`` needs a display: run it under ``xvfb-run -a``.
+``xcb`` needs a display: run it under ``xvfb-run -a``. ``--app EXE`` also times another
+``agent-desktop`` executable, such as the frozen one the package installs
+(``--app /usr/bin/agent-desktop``): its runs alternate with the virtualenv's, so both see the same
+machine, and the JSON gives each app's figures and its ratio to the virtualenv.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,10 +33,10 @@ from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers  # noqa: E402
 APP = [str(Path(sys.executable).with_name("agent-desktop"))]
 
 
-def one_run(mode: str, platform: str, settings_file: Path | None) -> dict:
+def one_run(mode: str, platform: str, settings_file: Path | None, app: list[str] = APP) -> dict:
     with tempfile.TemporaryDirectory() as config:
         env = {**os.environ, "AGENT_DESKTOP_PROBE": mode, "QT_QPA_PLATFORM": platform, "XDG_CONFIG_HOME": config}
-        args = APP + (["--settings", str(settings_file)] if settings_file else [])
+        args = app + (["--settings", str(settings_file)] if settings_file else [])
         if mode == "login":  # fill the login window as a returning agent would find it
             ini = Path(config) / "AgentDesktop" / "agent-desktop.conf"
             ini.parent.mkdir(parents=True)
@@ -51,29 +55,47 @@ def one_run(mode: str, platform: str, settings_file: Path | None) -> dict:
     return out
 
 
+def spread(values: Sequence[float], scale: float = 1.0, digits: int = 3) -> dict:
+    return {"median": round(statistics.median(values) / scale, digits), "min": round(min(values) / scale, digits),
+            "max": round(max(values) / scale, digits)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--platform", default="offscreen", choices=["offscreen", "xcb"])
+    parser.add_argument("--app", action="append", default=[], metavar="EXE",
+                        help="also time this agent-desktop executable (repeatable), alternating with the virtualenv's")
     args = parser.parse_args()
-    one_run("shown", args.platform, None)  # warm the OS file cache once; "cold" = a new process
-    starts = [one_run("shown", args.platform, None)["shown_s"] for _ in range(args.runs)]
+    apps = {"venv": APP, **{path: [path] for path in args.app}}
+    for app in apps.values():
+        one_run("shown", args.platform, None, app)  # warm the OS file cache once; "cold" = a new process
+    starts: dict[str, list[float]] = {name: [] for name in apps}
+    for _ in range(args.runs):
+        for name, app in apps.items():
+            starts[name].append(one_run("shown", args.platform, None, app)["shown_s"])
     servers = DemoServers()
     servers.start()
+    memory: dict[str, list[int]] = {name: [] for name in apps}
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as it:
             it.write("".join(f'[[site]]\nname = "{name}"\nurl = "{s.url}"\n' for name, s in servers.sites.items()))
-        memory = [one_run("login", args.platform, Path(it.name))["rss_kib"] for _ in range(max(3, args.runs // 3))]
+        for _ in range(max(3, args.runs // 3)):
+            for name, app in apps.items():
+                memory[name].append(one_run("login", args.platform, Path(it.name), app)["rss_kib"])
     finally:
         servers.stop()
         os.unlink(it.name)
+    venv_median = statistics.median(starts["venv"])
+    others = {name: {"start_to_login_window_s": spread(starts[name]),
+                     "start_ratio_to_venv": round(statistics.median(starts[name]) / venv_median, 2),
+                     "rss_after_login_mib": {**spread(memory[name], 1024, 1), "runs": len(memory[name])}}
+              for name in args.app}
     print(json.dumps({
         "platform": args.platform, "runs": args.runs, "cpus": os.cpu_count(),
-        "start_to_login_window_s": {"median": round(statistics.median(starts), 3), "min": round(min(starts), 3),
-                                    "max": round(max(starts), 3)},
-        "rss_after_login_mib": {"median": round(statistics.median(memory) / 1024, 1),
-                                "min": round(min(memory) / 1024, 1), "max": round(max(memory) / 1024, 1),
-                                "runs": len(memory)},
+        "start_to_login_window_s": spread(starts["venv"]),
+        "rss_after_login_mib": {**spread(memory["venv"], 1024, 1), "runs": len(memory["venv"])},
+        **({"apps": others} if others else {}),
     }))
     return 0
 

@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "else any free ports)")
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: the system store)")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--self-test", nargs="?", const="all", choices=("all", "install"), metavar="SCOPE",
+                        help="check this installation and exit (0 when every required check passes): Qt platform "
+                             "plugin, resources and icons, machine and user settings, TLS trust, keyring, and a "
+                             "register on each configured site; works without a display. SCOPE 'install' skips "
+                             "the user's settings, the keyring and the sites (what the package runs after install)")
     return parser
 
 
@@ -103,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--base-port needs --demo and a port within 1024..65534")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.self_test:
+        from .selftest import run_desktop
+
+        return run_desktop(args)
     problem = display_problem()
     if problem:
         if args.demo:

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import replace
 
+from server_stub.command import server_command
 from server_stub.protocol import Site
 
 from .core import events as ev
@@ -59,7 +60,7 @@ class DemoServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "server_stub", "--name", self.name, "--port", str(self.port),
+        cmd = [*server_command(), "--name", self.name, "--port", str(self.port),
                "--peer", f"ws://127.0.0.1:{self.peer_port}"]
         env = {**os.environ, "INTERACTION_SERVER_SECRET": self.secret, "PYTHONUNBUFFERED": "1"}
         ready = threading.Event()
@@ -135,7 +136,7 @@ class DemoServers:
     def send_test_interaction(self, queue: str = "sales") -> subprocess.Popen:
         """One voice call from the shipped carrier (``interaction-server traffic --count 1``) to the
         first site that is up; the demo agent is a member of sales, so it is offered there."""
-        cmd = [sys.executable, "-m", "server_stub", "traffic", "--count", "1", "--queues", queue,
+        cmd = [*server_command(), "traffic", "--count", "1", "--queues", queue,
                "--media", "voice=1", "--prefix", f"demo-{secrets.token_hex(3)}"]
         up = [name for name, server in self.sites.items() if server.running()]
         for name in sorted(self.sites, key=lambda n: n not in up):

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"auto: ${PASSWORD_ENV}, else the keyring, else the login panel (default)")
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: system store)")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--self-test", nargs="?", const="all", choices=("all", "install"), metavar="SCOPE",
+                        help="check this installation and exit (0 when every required check passes): Qt platform "
+                             "plugin, icons, TLS trust, keyring and a register on each site; works without a "
+                             "display. SCOPE 'install' skips the keyring and the sites")
     return parser
 
 
@@ -120,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     if not endpoints:
         print("supervisor-view: no sites configured", file=sys.stderr)
         return 2
+    if args.self_test:
+        from .selftest import run_supervisor
+
+        return run_supervisor(args, endpoints)
 
     import qasync
     from PySide6.QtCore import QTimer

@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .command import server_command
 from .config import DUPLICATE_POLICIES, LEAST, ConfigError, ServerConfig, SitesFile, load_site_config
 from .directory import AgentRecord, Directory, DirectoryError, hash_password
 from .resources import resource_path
@@ -66,6 +67,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-key", metavar="PEM", type=Path, help="private key for --tls-cert")
     parser.add_argument("--ca-file", metavar="PEM", type=Path, help="CA bundle to verify a wss:// peer (default: the system store)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity on standard error (default: INFO)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this server's files and settings as given (configuration, directory, shared secret, "
+                        "TLS certificate, port, peer) and exit: 0 when every required check passes")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     hp = sub.add_parser("hash-password", help="print the scrypt hash of a password for an agent directory")
@@ -209,7 +213,7 @@ def _run_pair(args) -> int:
     ports = {"A": args.base_port, "B": args.base_port + 1}
     children = []
     for name, other in (("A", "B"), ("B", "A")):
-        cmd = [sys.executable, "-m", "server_stub", "--name", name, "--port", str(ports[name]),
+        cmd = [*server_command(), "--name", name, "--port", str(ports[name]),
                "--peer", f"ws://127.0.0.1:{ports[other]}", "--log-level", args.log_level]
         if args.agents:
             cmd += ["--agents", str(args.agents)]
@@ -283,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level != "DEBUG":  # websockets' own per-connection lines duplicate ours
         logging.getLogger("interaction_server.ws").setLevel(logging.WARNING)
     try:
+        if args.self_test:
+            from .selftest import report, server_checks
+
+            return report(server_checks(args, _server_config), program="interaction-server self-test")
         if args.command == "hash-password":
             print(hash_password(_read_password(args.stdin)))
             return 0

@@ -2,8 +2,8 @@
 
 Qt-free: the user's values come from any mapping-like store (QSettings in the app, a dict in tests).
 IT ships ``settings.toml`` at the default location (``$AGENT_DESKTOP_SETTINGS``, else
-``/etc/agent-desktop/settings.toml``) or passes ``--settings FILE``; every key it sets is locked in
-the settings window. Example::
+``/etc/agent-desktop/settings.toml``; ``%ProgramData%\\AgentDesktop\\settings.toml`` on Windows)
+or passes ``--settings FILE``; every key it sets is locked in the settings window. Example::
 
     preferred_site = "B"
     heartbeat_timeout = 3.0        # seconds of silence before a server counts as lost
@@ -16,6 +16,7 @@ the settings window. Example::
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,17 @@ from ..core.config import FailbackPolicy
 from ..sites import Site, load_sites
 
 SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
-DEFAULT_IT_FILE = Path("/etc/agent-desktop/settings.toml")
+
+
+def _default_it_file() -> Path:
+    """Where IT's installers put the file: /etc/agent-desktop on Linux (the .deb's conffile),
+    %ProgramData%\\AgentDesktop on Windows (the NSIS installer's /SETTINGS= copy)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "AgentDesktop" / "settings.toml"
+    return Path("/etc/agent-desktop/settings.toml")
+
+
+DEFAULT_IT_FILE = _default_it_file()
 FAILBACK_POLICIES: tuple[FailbackPolicy, ...] = get_args(FailbackPolicy)
 
 
