@@ -357,7 +357,7 @@ def run_view(args) -> dict:
 
 
 def naive_baseline(agents: int, rate: float, seconds: float, height: int) -> dict:
-    """The approach DESIGN.md §7 warns about, on the same kind of stream (in-process, no sockets):
+    """The approach docs/architecture.md (pitfalls) warns about, on the same kind of stream (in-process, no sockets):
     one dataChanged per event, sorting by state in a QSortFilterProxyModel over the whole table."""
     import qasync
     from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer

@@ -4,7 +4,7 @@ On Linux the bundle holds one executable, ``agent-desktop``, and the other comma
 to it (``interaction-server``, ``supervisor-view``, ``agent-cli``); on Windows each command is its
 own small executable built from this same script. Either way the command is the basename of
 ``argv[0]`` (without ``.exe``), never ``-m``: a frozen ``sys.executable`` is this program, not
-Python (DESIGN.md §7). An unknown name (a renamed copy) runs the agent desktop.
+Python (docs/architecture.md, pitfalls). An unknown name (a renamed copy) runs the agent desktop.
 """
 
 from __future__ import annotations

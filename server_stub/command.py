@@ -2,7 +2,7 @@
 
 From a source checkout or a virtualenv that is this interpreter with ``-m server_stub``. In a
 frozen bundle (PyInstaller) ``sys.executable`` is the bundle's own executable, not Python, so
-``-m`` would re-launch the desktop with arguments it does not know (DESIGN.md §7): there the
+``-m`` would re-launch the desktop with arguments it does not know (docs/architecture.md, pitfalls): there the
 command is the bundle's ``interaction-server`` executable beside the running one.
 """
 

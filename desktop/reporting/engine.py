@@ -10,7 +10,7 @@ Sans-I/O: no sockets, no Qt, no clock. Inputs are what happened to one server's 
 
 and records what changed (``take_changes``) so a view can redraw only that, in batches.
 
-Rules (docs/protocol.md, "The reporting stream"; DESIGN.md §2):
+Rules (docs/protocol.md, "The reporting stream" and "Sequence diagrams"):
 - per server, events are applied in ``seq`` order; a repeat is dropped, a gap asks for a resubscribe
   (``Resubscribe``) and nothing is applied until the resume or a snapshot fills it;
 - a snapshot replaces everything known about that server;

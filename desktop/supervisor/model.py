@@ -1,6 +1,6 @@
 """The agents table as a Qt item model over the reporting engine's rows.
 
-Built for a live table of thousands of rows (DESIGN.md §7): nothing is signalled per event. The
+Built for a live table of thousands of rows (docs/architecture.md, pitfalls): nothing is signalled per event. The
 window calls ``apply(changed_ids)`` a few times a second with what changed since the last call;
 rows that stay in place get one ``dataChanged`` per run of adjacent rows, rows that must move get
 one layout change, arriving and leaving rows one insert/remove per run. Sorting and filtering

@@ -224,7 +224,7 @@ class SupervisorWindow(QMainWindow):
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setWordWrap(False)
         table.verticalHeader().hide()
-        # Fixed sizes: ResizeToContents would measure every row on every change (DESIGN.md §7).
+        # Fixed sizes: ResizeToContents would measure every row on every change (docs/architecture.md, pitfalls).
         table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         table.verticalHeader().setDefaultSectionSize(22)
         header = table.horizontalHeader()
