@@ -42,7 +42,7 @@ from desktop.core.session import AgentSession  # noqa: E402
 from desktop.net.runner import SessionRunner  # noqa: E402
 from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
 from tests.support.reporting import ReportingWatcher  # noqa: E402
-from tests.support.servers import server_pair  # noqa: E402
+from tests.support.servers import start_pair  # noqa: E402
 
 
 class OneAgent:
@@ -88,8 +88,7 @@ class OneAgent:
 
 
 async def single_agent_trials(trials: int) -> dict:
-    a, b = server_pair(["--log-level", "WARNING"])
-    a.start(), b.start()
+    a, b = start_pair(["--log-level", "WARNING"])
     results = {"kill9": [], "sigstop": [], "cold": []}
     try:
         for kind in ("kill9", "sigstop"):
@@ -184,8 +183,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
                                   role="supervisor"))
         path = Path(tmp) / "agents.toml"
         directory.save(path)
-        a, b = server_pair(["--agents", str(path), "--log-level", "WARNING"])
-        a.start(), b.start()
+        a, b = start_pair(["--agents", str(path), "--log-level", "WARNING"])
         swarms, lines, watchers = [], [], []
         lock = threading.Lock()
         try:

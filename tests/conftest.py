@@ -4,7 +4,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from tests.support.servers import server_pair, single_server  # noqa: E402
+from tests.support.servers import forget_stopped_servers, single_server, start_pair, watched_servers  # noqa: E402
+
+SHOWN_LINES = 60  # of each server's output, when a test fails
 
 
 _gui_collectors = []
@@ -33,12 +35,23 @@ def collect_on_the_gui_thread(request):
         collector.collect_due()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test shows the output of the servers it ran (the last lines of each)."""
+    report = yield
+    if report.failed:
+        for server in watched_servers():
+            report.sections.append((f"server {server.name} at {server.url} ({server.kind}), last {SHOWN_LINES} lines",
+                                    "\n".join(server.lines[-SHOWN_LINES:])))
+    if report.when == "teardown":
+        forget_stopped_servers()
+    return report
+
+
 @pytest.fixture
 def pair():
     """Sites A and B as real, peer-linked processes on loopback ports; stopped after the test."""
-    a, b = server_pair()
-    a.start()
-    b.start()
+    a, b = start_pair()
     yield a, b
     for server in (a, b):
         server.stop()
@@ -50,10 +63,8 @@ def make_pair():
     started = []
 
     def make(extra_args=None):
-        a, b = server_pair(extra_args)
+        a, b = start_pair(extra_args)
         started.extend((a, b))
-        a.start()
-        b.start()
         return a, b
 
     yield make

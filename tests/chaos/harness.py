@@ -38,7 +38,7 @@ from server_stub.directory import AgentRecord, Directory, hash_password
 from server_stub.resources import resource_path
 from tests.support.agents import AgentProcess
 from tests.support.reporting import send_heartbeats
-from tests.support.servers import REPO, ServerProcess, server_pair, wait_until
+from tests.support.servers import REPO, ServerProcess, start_pair, wait_until
 
 QUEUE = "chaos"
 HELD_EVENTS = ("accepted", "adopted")
@@ -454,15 +454,13 @@ def run_chaos(options: ChaosOptions) -> Ledger:
     agent_ids = [f"{2001 + i}" for i in range(options.agents)]
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
         agents_file, config_file = write_site_files(Path(tmp), agent_ids)
-        a, b = server_pair(["--agents", str(agents_file), "--config", str(config_file)])
+        a, b = start_pair(["--agents", str(agents_file), "--config", str(config_file)])
         agents: list[AgentProcess] = []
         taps: list[SupervisorTap] = []
         carriers: list[subprocess.Popen] = []
         kills: list[tuple[str, int]] = []
         restarts = 0
         try:
-            a.start()
-            b.start()
             wait_until(lambda: a.log_has("peer link from B") and b.log_has("peer link from A"), 10, message="peer link")
             taps = [SupervisorTap(a.url), SupervisorTap(b.url)]
             urls = [a.url, b.url]

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.server.test_tokens import mint
 from tests.server.wire import Closed, WireClient, connect_registered, login, login_agent, still_works
-from tests.support.servers import SECRET, server_pair
+from tests.support.servers import SECRET, start_pair
 
 CLIENT_TYPES = ["RequestRegisterClient", "RequestAgentLogin", "RequestAgentLogout", "RequestAgentAvailable",
                 "RequestAgentNotAvailable", "RequestAgentReady", "RequestAgentNotReady", "RequestAgentAfterCallWork",
@@ -157,9 +157,7 @@ class LoopThread:
 
 @pytest.fixture(scope="module")
 def live():
-    a, b = server_pair()
-    a.start()
-    b.start()
+    a, b = start_pair()
     runner = LoopThread()
 
     async def bystander():
