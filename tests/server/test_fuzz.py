@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.server.test_tokens import mint
 from tests.server.wire import Closed, WireClient, connect_registered, login, login_agent, still_works
+from tests.support.inprocess import InProcessServer
 from tests.support.servers import SECRET, start_pair
 
 CLIENT_TYPES = ["RequestRegisterClient", "RequestAgentLogin", "RequestAgentLogout", "RequestAgentAvailable",
@@ -157,7 +158,7 @@ class LoopThread:
 
 @pytest.fixture(scope="module")
 def live():
-    a, b = start_pair()
+    a, b = start_pair(kind=InProcessServer)
     runner = LoopThread()
 
     async def bystander():

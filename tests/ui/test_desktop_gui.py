@@ -35,6 +35,7 @@ def seconds_shown(label_text: str) -> int:
     return minutes * 60 + seconds
 
 
+@pytest.mark.server_processes
 def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b])
@@ -244,6 +245,7 @@ def record_banner(main) -> list[tuple[str, str]]:
     return shown
 
 
+@pytest.mark.server_processes
 def test_action_during_a_silent_failure_shows_pending_then_applied(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b])
@@ -290,6 +292,7 @@ def test_state_forced_by_a_supervisor_is_shown_and_notified(pair, make_desktop, 
     qtbot.waitUntil(closing.done, timeout=WAIT)
 
 
+@pytest.mark.server_processes
 def test_failback_when_idle_from_settings_moves_back_to_the_preferred_site(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b], settings={"failback": "when-idle"})

@@ -57,6 +57,7 @@ def logged_in_ready(qtbot, desktop, agent: str) -> None:
     qtbot.waitUntil(lambda: main.state_label.text() == "Ready", timeout=WAIT)
 
 
+@pytest.mark.server_processes
 def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, watchers, make_desktop, qtbot):
     a, b = pair
     watch_a, watch_b = watchers
@@ -188,6 +189,7 @@ def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accept
     assert len(held) == 1 and held[0].interaction.interaction_id.startswith("demo-")
 
 
+@pytest.mark.server_processes
 def test_notes_typed_while_the_primary_hangs_reach_the_backup_and_done_by_keyboard(pair, watchers, make_desktop, qtbot):
     a, b = pair
     watch_a, watch_b = watchers
