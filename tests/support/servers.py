@@ -8,6 +8,7 @@ port picked beforehand, and when something takes it meanwhile the pair starts ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import signal
@@ -48,6 +49,17 @@ def retry_on_port_clash(attempt, pick=free_port, tries: int = PAIR_TRIES):
         except PortInUse:
             continue
     return attempt(pick())
+
+
+@contextlib.contextmanager
+def refused_ports(count: int):
+    """``count`` loopback ports bound, not listening, while the block runs: connecting to one is
+    refused, and nothing else can listen there meanwhile (as it could on a free port let go)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        yield [s.getsockname()[1] for s in sockets]
 
 
 def adjacent_free_ports() -> int:

@@ -1,6 +1,7 @@
-"""Interactions in the desktop against real server processes: an offer toast from a queued
-interaction, accept, notes typed across a kill -9 failover, Done on the surviving site (reported
-exactly once there), the After Call Work timer; and a rejected offer going away."""
+"""Interactions in the desktop against real servers (processes where one dies or hangs): an offer
+toast from a queued interaction, accept, notes typed across a kill -9 failover, Done on the
+surviving site (reported exactly once there), the After Call Work timer; and a rejected offer
+going away."""
 
 from __future__ import annotations
 
@@ -154,17 +155,6 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     wait_reported(qtbot, watch_a, "chat-gui-2", "rejected")
     assert not main.interactions.detail.isVisible()
     assert main.interactions.list.count() == 0
-
-
-@pytest.fixture
-def demo_servers():
-    from desktop.demo import DemoServers
-    from tests.support.servers import free_port
-
-    servers = DemoServers((free_port(), free_port()))
-    servers.start()
-    yield servers
-    servers.stop()
 
 
 def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accepts_by_keyboard(
