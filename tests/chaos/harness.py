@@ -58,6 +58,9 @@ class ChaosOptions:
     failback_hold: float = 0.5  # agents move back to their preferred site after it is healthy this long
     seed: int = 1
     log: bool = True
+    # Each kill waits (after its due time) until an agent holds one of the victim's interactions:
+    # a run too small for chance to do it still kills both servers with work in hand.
+    kill_with_work_in_hand: bool = False
 
 
 def wall_ms() -> int:
@@ -144,6 +147,12 @@ class SupervisorTap:
             elif kind == "EventQueueStatistics":
                 self.queue_stats.append({"server": message["server"], "stream": self._stream, "seq": message["seq"],
                                          "snapshot": False, "queues": message["queues"]})
+
+    def work_in_hand(self) -> bool:
+        """Does an agent hold (accepted or adopted, not yet ended) an interaction of the current stream?"""
+        stream = getattr(self, "_stream", None)
+        last = {e["interaction_id"]: e["event"] for e in list(self.events) if e["stream"] == stream}
+        return any(event in HELD_EVENTS for event in last.values())
 
     def close(self) -> None:
         self._stop.set()
@@ -486,6 +495,9 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 due = started + period * (cycle + 1)
                 wait_until(lambda: time.monotonic() >= due or any(c.poll() is not None for c in carriers), period + 30,
                            interval=0.05, message="the next kill")
+                if options.kill_with_work_in_hand:
+                    tap = taps[0 if victim is a else 1]
+                    wait_until(tap.work_in_hand, 10, interval=0.01, message=f"an interaction in hand at {victim.name}")
                 # Its copies end when SIGKILL is sent (it runs nothing after that); kill9 returns
                 # only once the process is reaped, and under load the survivor may already have
                 # offered what the carrier re-submitted, which must not count as a double offer.
