@@ -4,7 +4,7 @@ Each run is a fresh ``agent-desktop`` process (the console script, so interprete
 QApplication and the first paint of the login window all count). Memory: the same process logs in
 against a local demo pair and reports VmRSS once the standby is announced. Prints one JSON object.
 
-    python bench/desktop_start.py [--runs 9] [--platform offscreen|xcb]
+    python bench/desktop_start.py [--runs 9] [--memory-runs 3] [--platform offscreen|xcb]
 
 ``xcb`` needs a display: run it under ``xvfb-run -a``.
 """
@@ -53,6 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--platform", default="offscreen", choices=["offscreen", "xcb"])
+    parser.add_argument("--memory-runs", type=int, help="logins measured for memory (default: a third of --runs, at least 3)")
     args = parser.parse_args()
     one_run("shown", args.platform, None)  # warm the OS file cache once; "cold" = a new process
     starts = [one_run("shown", args.platform, None)["shown_s"] for _ in range(args.runs)]
@@ -61,7 +62,8 @@ def main() -> int:
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as it:
             it.write("".join(f'[[site]]\nname = "{name}"\nurl = "{s.url}"\n' for name, s in servers.sites.items()))
-        memory = [one_run("login", args.platform, Path(it.name))["rss_kib"] for _ in range(max(3, args.runs // 3))]
+        memory_runs = args.memory_runs or max(3, args.runs // 3)
+        memory = [one_run("login", args.platform, Path(it.name))["rss_kib"] for _ in range(memory_runs)]
     finally:
         servers.stop()
         os.unlink(it.name)
