@@ -8,11 +8,8 @@ port picked beforehand, and when something takes it meanwhile the pair starts ag
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import inspect
-import json
-import os
 import signal
 import socket
 import subprocess
@@ -23,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.spares import REPO, Spares
+
 SECRET = "test-pair-secret-0123456789abcdef"
 
 
@@ -92,39 +90,9 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message:
         time.sleep(interval)
 
 
-# A server process is `python -m server_stub ARGS`, except that the interpreter is started (and has
-# imported the server) before it is needed, then reads its command line from stdin: a start does
-# not wait for Python's start-up and imports (0.3-0.5 s), which the next spare pays meanwhile.
-_SPARE_CODE = """
-import json, sys
-from server_stub import cli, server  # noqa: F401  (what `python -m server_stub` would import first)
-line = sys.stdin.readline()
-sys.exit(cli.main(json.loads(line)) if line else 0)
-"""
-_SPARES = 2  # a pair starts two servers in a row
-_spares: list[subprocess.Popen] = []
-
-
-def _spawn_spare() -> subprocess.Popen:
-    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-c", _SPARE_CODE], cwd=REPO, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _server_interpreter() -> subprocess.Popen:
-    """A fresh server interpreter waiting for its command line; a new spare replaces it."""
-    while len(_spares) < _SPARES + 1:
-        _spares.append(_spawn_spare())
-    return _spares.pop(0)
-
-
-@atexit.register
-def _retire_spares() -> None:
-    for proc in _spares:
-        proc.stdin.close()  # an empty command line: it exits
-    for proc in _spares:
-        proc.wait(10)
-        proc.stdout.close()
+# `python -m server_stub ARGS`, in an interpreter that is up (and has imported the server) already.
+_server_spares = Spares("from server_stub.cli import main\nimport server_stub.server", count=2,  # a pair: two in a row
+                        stderr=subprocess.STDOUT, env={"INTERACTION_SERVER_SECRET": SECRET})
 
 
 @dataclass
@@ -154,8 +122,7 @@ class ServerProcess:
         watch(self)
         ready = threading.Event()  # listening, or the output ended without it
         bound: list[int] = []
-        self.proc = _server_interpreter()
-        self.proc.stdin.write(json.dumps(argv) + "\n")
+        self.proc = _server_spares.take(argv)
         self.proc.stdin.close()
 
         def pump(proc=self.proc, lines=self.lines):
