@@ -8,7 +8,7 @@ events. Prints the ledger, then one JSON line (the last line) with at least ``su
 Exit code 1 if an interaction was lost, completed twice or offered twice, or if the carrier's
 ledger or the servers' queue statistics disagree with the interaction events.
 
-    python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40]
+    python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40] [--kill-with-work-in-hand]
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds allowed after the traffic for every interaction to end (default 20)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-with-work-in-hand", action="store_true",
+                        help="each kill waits until an agent holds one of the victim's interactions (small runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.down_time < 0 or args.answer_delay < 0 or args.drain < 0:
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     ledger = run_chaos(ChaosOptions(agents=args.agents, cycles=args.cycles, rate=args.rate, duration=args.duration,
                                     down_time=args.down_time, talk_time=args.talk_time, answer_delay=args.answer_delay,
-                                    drain=args.drain, seed=args.seed, log=not args.quiet))
+                                    drain=args.drain, seed=args.seed, log=not args.quiet,
+                                    kill_with_work_in_hand=args.kill_with_work_in_hand))
     figures = ledger.compute()
     print(ledger.text())
     figures = {

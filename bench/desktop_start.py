@@ -4,7 +4,7 @@ Each run is a fresh ``agent-desktop`` process (the console script, so interprete
 QApplication and the first paint of the login window all count). Memory: the same process logs in
 against a local demo pair and reports VmRSS once the standby is announced. Prints one JSON object.
 
-    python bench/desktop_start.py [--runs 9] [--platform offscreen|xcb] [--app EXE ...]
+    python bench/desktop_start.py [--runs 9] [--memory-runs 3] [--platform offscreen|xcb] [--app EXE ...]
 
 ``xcb`` needs a display: run it under ``xvfb-run -a``. ``--app EXE`` also times another
 ``agent-desktop`` executable, such as the frozen one the package installs
@@ -66,6 +66,8 @@ def main() -> int:
     parser.add_argument("--platform", default="offscreen", choices=["offscreen", "xcb"])
     parser.add_argument("--app", action="append", default=[], metavar="EXE",
                         help="also time this agent-desktop executable (repeatable), alternating with the virtualenv's")
+    parser.add_argument("--memory-runs", type=int,
+                        help="logins measured for memory (default: a third of --runs, at least 3)")
     args = parser.parse_args()
     apps = {"venv": APP, **{path: [path] for path in args.app}}
     for app in apps.values():
@@ -80,7 +82,8 @@ def main() -> int:
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as it:
             it.write("".join(f'[[site]]\nname = "{name}"\nurl = "{s.url}"\n' for name, s in servers.sites.items()))
-        for _ in range(max(3, args.runs // 3)):
+        memory_runs = args.memory_runs or max(3, args.runs // 3)
+        for _ in range(memory_runs):
             for name, app in apps.items():
                 memory[name].append(one_run("login", args.platform, Path(it.name), app)["rss_kib"])
     finally:

@@ -43,7 +43,7 @@ from desktop.net.runner import SessionRunner  # noqa: E402
 from server_stub.directory import AgentRecord, Directory, hash_password  # noqa: E402
 from server_stub.protocol import Site  # noqa: E402
 from tests.support.reporting import ReportingWatcher  # noqa: E402
-from tests.support.servers import server_pair  # noqa: E402
+from tests.support.servers import start_pair  # noqa: E402
 
 
 class OneAgent:
@@ -91,8 +91,7 @@ class OneAgent:
 
 
 async def single_agent_trials(trials: int) -> dict:
-    a, b = server_pair(["--log-level", "WARNING"])
-    a.start(), b.start()
+    a, b = start_pair(["--log-level", "WARNING"])
     results: dict[str, list[float]] = {"kill9": [], "sigstop": [], "cold": []}
     try:
         for kind in ("kill9", "sigstop"):
@@ -193,8 +192,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float) ->
                                   role="supervisor"))
         path = Path(tmp) / "agents.toml"
         directory.save(path)
-        a, b = server_pair(["--agents", str(path), "--allow-weak-hashes", "--log-level", "WARNING"])
-        a.start(), b.start()
+        a, b = start_pair(["--agents", str(path), "--allow-weak-hashes", "--log-level", "WARNING"])
         swarms, lines, watchers = [], [], []
         lock = threading.Lock()
         try:

@@ -32,7 +32,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,12 +69,6 @@ def mono() -> float:
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def agent_id(i: int) -> str:
     return f"b{i:05d}"
 
@@ -109,38 +102,19 @@ accept_timeout = 30
 
 
 def start_server(agents: Path, config: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     env = {**os.environ, "INTERACTION_SERVER_SECRET": "bench-secret-0123456789", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server_stub",
-            "--name",
-            "A",
-            "--port",
-            str(port),
-            "--agents",
-            str(agents),
-            "--allow-weak-hashes",
-            "--config",
-            str(config),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "server_stub", "--name", "A", "--port", "0", "--agents", str(agents),
+                             "--allow-weak-hashes", "--config", str(config), "--log-level", "WARNING"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready = threading.Event()
+    url: list[str] = []
     out, err = proc.stdout, proc.stderr
     assert out is not None and err is not None  # both PIPE above
 
-    def pump():
+    def pump() -> None:
         for line in out:
-            if line.startswith("listening "):
+            if line.startswith("listening "):  # listening ws://127.0.0.1:PORT name=A
+                url.append(line.split()[1])
                 ready.set()
 
     threading.Thread(target=pump, daemon=True).start()
@@ -148,7 +122,7 @@ def start_server(agents: Path, config: Path) -> tuple[subprocess.Popen, str]:
     if not ready.wait(15):
         proc.kill()
         raise SystemExit("the server did not start")
-    return proc, f"ws://127.0.0.1:{port}"
+    return proc, url[0]
 
 
 def register_frame(request_id: str, name: str) -> str:

@@ -163,8 +163,8 @@ async def serve(name: str, port: int, first_id: int, count: int, rate: float) ->
         except ConnectionClosed:
             pass
 
-    async with ws_serve(handler, "127.0.0.1", port, max_size=None, compression=None, ping_interval=None):
-        print(f"listening {port}", flush=True)
+    async with ws_serve(handler, "127.0.0.1", port, max_size=None, compression=None, ping_interval=None) as server:
+        print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)  # the port it got (port 0)
         await asyncio.Future()
 
 
@@ -195,20 +195,20 @@ def run_view(args) -> dict:
     from desktop.supervisor.model import COL_STATE
     from desktop.supervisor.window import SupervisorWindow
     from server_stub.protocol import Site
-    from tests.support.servers import free_port
 
     per_server = args.agents // 2
-    ports = [free_port(), free_port()]
     servers = []
-    for i, (name, port) in enumerate(zip("AB", ports, strict=True)):
+    for i, name in enumerate("AB"):
         servers.append(subprocess.Popen(
-            [sys.executable, __file__, "--serve", name, str(port), str(100_000 + i * per_server), str(per_server),
+            [sys.executable, __file__, "--serve", name, "0", str(100_000 + i * per_server), str(per_server),
              str(args.rate / 2)], stdout=subprocess.PIPE, text=True))
+    ports = []
     for proc in servers:
         assert proc.stdout is not None  # stdout=PIPE above
         line = proc.stdout.readline()
         if not line.startswith("listening"):
             raise SystemExit(f"synthetic server did not start: {line!r}")
+        ports.append(int(line.split()[1]))
 
     app = qt_app()
     loop = qasync.QEventLoop(app)

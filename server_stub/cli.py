@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .command import server_command
@@ -190,6 +191,19 @@ def _server_config(args) -> ServerConfig:
     ).validate()
 
 
+def server_directory(args: argparse.Namespace, warn: Callable[[str], None]) -> tuple[Directory, Path | None]:
+    """The agent directory a server runs with, and the file where it may store stronger password
+    hashes (the one given with --agents; never the shipped demo directory, nor with
+    --allow-weak-hashes). Hashes below today's guidance are named through ``warn``."""
+    directory = Directory.load(args.agents or resource_path("demo_agents.toml"), allow_weak=args.allow_weak_hashes)
+    weak = directory.below_guidance()
+    if weak:
+        warn(f"warning: {len(weak)} password hash(es) cost less than OWASP's scrypt guidance ({', '.join(weak[:5])}"
+             f"{', ...' if len(weak) > 5 else ''}); set them again with `interaction-server add-agent` or "
+             f"`hash-password`")
+    return directory, (args.agents if args.agents and not args.allow_weak_hashes else None)
+
+
 async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None) -> None:
     from .server import InteractionServer
 
@@ -320,15 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 Directory.load(args.agents, allow_weak=args.allow_weak_hashes)
             return _run_pair(args)
         config = _server_config(args)
-        directory = Directory.load(args.agents or resource_path("demo_agents.toml"), allow_weak=args.allow_weak_hashes)
-        weak = directory.below_guidance()
-        if weak:
-            print(f"warning: {len(weak)} password hash(es) cost less than OWASP's scrypt guidance ({', '.join(weak[:5])}"
-                  f"{', ...' if len(weak) > 5 else ''}); set them again with `interaction-server add-agent` or "
-                  f"`hash-password`", file=sys.stderr)
-        # Hashes below today's guidance are re-made at the next login, in the file given with --agents
-        # (never in the shipped demo directory, nor where weak hashes were asked for).
-        writable = args.agents if args.agents and not args.allow_weak_hashes else None
+        directory, writable = server_directory(args, warn=lambda line: print(line, file=sys.stderr))
         asyncio.run(_serve(config, directory, writable))
         return 0
     except (ConfigError, DirectoryError) as exc:

@@ -4,7 +4,11 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from tests.support.servers import server_pair, single_server
+from tests.support.inprocess import InProcessServer
+from tests.support.servers import ServerProcess, forget_stopped_servers, start_pair, watched_servers
+
+SHOWN_LINES = 60  # of each server's output, when a test fails
+
 
 _gui_collectors = []
 
@@ -32,27 +36,42 @@ def collect_on_the_gui_thread(request):
         collector.collect_due()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test shows the output of the servers it ran (the last lines of each)."""
+    report = yield
+    if report.failed:
+        for server in watched_servers():
+            report.sections.append((f"server {server.name} at {server.url} ({server.kind}), last {SHOWN_LINES} lines",
+                                    "\n".join(server.lines[-SHOWN_LINES:])))
+    if report.when == "teardown":
+        forget_stopped_servers()
+    return report
+
+
+def server_kind(request):
+    """Servers run in the test process, unless the test is marked ``server_processes`` (it kills,
+    stops or restarts them, or needs them to be separate programs)."""
+    return ServerProcess if request.node.get_closest_marker("server_processes") else InProcessServer
+
+
 @pytest.fixture
-def pair():
-    """Sites A and B as real, peer-linked processes on loopback ports; stopped after the test."""
-    a, b = server_pair()
-    a.start()
-    b.start()
+def pair(request):
+    """Sites A and B, peer-linked on loopback ports (see ``server_kind``); stopped after the test."""
+    a, b = start_pair(kind=server_kind(request))
     yield a, b
     for server in (a, b):
         server.stop()
 
 
 @pytest.fixture
-def make_pair():
+def make_pair(request):
     """``make_pair(extra_args)``: a started, peer-linked pair with extra command-line arguments."""
     started = []
 
     def make(extra_args=None):
-        a, b = server_pair(extra_args)
+        a, b = start_pair(extra_args, kind=server_kind(request))
         started.extend((a, b))
-        a.start()
-        b.start()
         return a, b
 
     yield make
@@ -60,12 +79,12 @@ def make_pair():
 
 
 @pytest.fixture
-def make_server():
+def make_server(request):
     """``make_server(extra_args, name=)``: one started server without a peer."""
     started = []
 
     def make(extra_args=None, name="A"):
-        server = single_server(name, extra_args)
+        server = server_kind(request)(name, 0, None, list(extra_args or []))
         started.append(server)
         return server.start()
 

@@ -38,7 +38,7 @@ from server_stub.directory import AgentRecord, Directory, hash_password
 from server_stub.resources import resource_path
 from tests.support.agents import AgentProcess
 from tests.support.reporting import send_heartbeats
-from tests.support.servers import REPO, ServerProcess, server_pair, wait_until
+from tests.support.servers import REPO, ServerProcess, start_pair, wait_until
 
 QUEUE = "chaos"
 HELD_EVENTS = ("accepted", "adopted")
@@ -58,6 +58,9 @@ class ChaosOptions:
     failback_hold: float = 0.5  # agents move back to their preferred site after it is healthy this long
     seed: int = 1
     log: bool = True
+    # Each kill waits (after its due time) until an agent holds one of the victim's interactions:
+    # a run too small for chance to do it still kills both servers with work in hand.
+    kill_with_work_in_hand: bool = False
 
 
 def wall_ms() -> int:
@@ -144,6 +147,12 @@ class SupervisorTap:
             elif kind == "EventQueueStatistics":
                 self.queue_stats.append({"server": message["server"], "stream": self._stream, "seq": message["seq"],
                                          "snapshot": False, "queues": message["queues"]})
+
+    def work_in_hand(self) -> bool:
+        """Does an agent hold (accepted or adopted, not yet ended) an interaction of the current stream?"""
+        stream = getattr(self, "_stream", None)
+        last = {e["interaction_id"]: e["event"] for e in list(self.events) if e["stream"] == stream}
+        return any(event in HELD_EVENTS for event in last.values())
 
     def close(self) -> None:
         self._stop.set()
@@ -473,15 +482,13 @@ def run_chaos(options: ChaosOptions) -> Ledger:
     agent_ids = [f"{2001 + i}" for i in range(options.agents)]
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
         agents_file, config_file = write_site_files(Path(tmp), agent_ids)
-        a, b = server_pair(["--agents", str(agents_file), "--config", str(config_file)])
+        a, b = start_pair(["--agents", str(agents_file), "--config", str(config_file)])
         agents: list[AgentProcess] = []
         taps: list[SupervisorTap] = []
         carriers: list[subprocess.Popen] = []
         kills: list[tuple[str, int]] = []
         restarts = 0
         try:
-            a.start()
-            b.start()
             wait_until(lambda: a.log_has("peer link from B") and b.log_has("peer link from A"), 10, message="peer link")
             taps = [SupervisorTap(a.url), SupervisorTap(b.url)]
             urls = [a.url, b.url]
@@ -535,12 +542,11 @@ def run_chaos(options: ChaosOptions) -> Ledger:
             for cycle in range(options.cycles):
                 victim, other = (a, b) if cycle % 2 == 0 else (b, a)
                 due = started + period * (cycle + 1)
-                wait_until(
-                    lambda due=due: time.monotonic() >= due or any(c.poll() is not None for c in carriers),
-                    period + 30,
-                    interval=0.05,
-                    message="the next kill",
-                )
+                wait_until(lambda due=due: time.monotonic() >= due or any(c.poll() is not None for c in carriers),
+                           period + 30, interval=0.05, message="the next kill")
+                if options.kill_with_work_in_hand:
+                    tap = taps[0 if victim is a else 1]
+                    wait_until(tap.work_in_hand, 10, interval=0.01, message=f"an interaction in hand at {victim.name}")
                 # Its copies end when SIGKILL is sent (it runs nothing after that); kill9 returns
                 # only once the process is reaped, and under load the survivor may already have
                 # offered what the carrier re-submitted, which must not count as a double offer.

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from server_stub.resources import resource_path
 from tests.support.agents import AgentProcess
 from tests.support.reporting import ReportingWatcher
@@ -91,6 +93,7 @@ def billing_pair(make_pair, tmp_path):
     return make_pair(["--config", str(config)])
 
 
+@pytest.mark.server_processes
 def test_an_interaction_taken_by_command_survives_a_kill_with_its_notes_and_is_completed_on_the_backup(
         make_pair, tmp_path):
     a, b = billing_pair(make_pair, tmp_path)

@@ -60,6 +60,7 @@ def logged_in_on_a(agents, a, b, agent_id="1001", state="not_ready:lunch", *extr
     return agent, status
 
 
+@pytest.mark.server_processes
 def test_kill9_primary_moves_login_to_backup_with_state(pair, agents, watchers):
     a, b = pair
     report_a, report_b = watchers(a.url), watchers(b.url)
@@ -80,6 +81,7 @@ def test_kill9_primary_moves_login_to_backup_with_state(pair, agents, watchers):
         "not_ready", "lunch", before["since_ms"])
 
 
+@pytest.mark.server_processes
 def test_sigstop_primary_is_detected_and_fenced_after_sigcont(pair, agents, watchers):
     a, b = pair
     # Watching A from before the hang: anything A reports once it resumes is seen.
@@ -113,6 +115,7 @@ def test_sigstop_primary_is_detected_and_fenced_after_sigcont(pair, agents, watc
     assert not watchers(a.url).wait_for("EventReportingSnapshot")["agents"]
 
 
+@pytest.mark.server_processes
 def test_restarted_primary_becomes_secondary(pair, agents, watchers):
     a, b = pair
     agent, _ = logged_in_on_a(agents, a, b)

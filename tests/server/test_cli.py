@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -15,7 +16,17 @@ import pytest
 from server_stub.directory import verify_password
 from server_stub.protocol import CloseCode
 from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
-from tests.support.servers import REPO, SECRET, adjacent_free_ports, async_wait_until, single_server
+from tests.support.servers import (
+    ADDRESS_IN_USE,
+    REPO,
+    SECRET,
+    PortInUse,
+    adjacent_free_ports,
+    async_wait_until,
+    retry_on_port_clash,
+    single_server,
+    wait_until,
+)
 
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
@@ -156,23 +167,38 @@ def test_token_lifetime_below_a_second_is_refused_at_startup(tmp_path):
     assert "token_ttl_ms" in result.stderr and "listening" not in result.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
-    import threading
+def pair_banner(lines: list[str]) -> list[str] | None:
+    """The banner's two site lines, once ``interaction-server pair`` has printed them."""
+    found = [line for line in list(lines) if re.match(r"\s+site [AB]\s+ws://", line)]
+    return found if len(found) == 2 else None
 
-    base = adjacent_free_ports()
+
+def start_cli_pair(base: int) -> tuple[int, subprocess.Popen, list[str]]:
+    """``interaction-server pair --base-port base`` once it has printed its banner (PortInUse when a
+    site could not bind its port: something took it after it was picked)."""
     env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "pair", "--base-port", str(base)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     try:
-        async def scenario():
-            def site_lines():
-                found = [line for line in list(lines) if re.match(r"\s+site [AB]\s+ws://", line)]
-                return found if len(found) == 2 else None
+        wait_until(lambda: pair_banner(lines) or proc.poll() is not None, timeout=15, message="the pair's banner")
+    finally:
+        if not pair_banner(lines) and proc.poll() is None:
+            proc.kill()
+    if pair_banner(lines):
+        return base, proc, lines
+    proc.wait(5)
+    output = "".join(lines)
+    raise (PortInUse if ADDRESS_IN_USE in output.lower() else AssertionError)(output)
 
-            banner = await async_wait_until(site_lines, timeout=15, message="the pair's banner")
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
+    base, proc, lines = retry_on_port_clash(start_cli_pair, pick=adjacent_free_ports)
+    try:
+        async def scenario():
+            banner = pair_banner(lines)
             urls = {line.split()[1]: line.split()[2] for line in banner}
             assert urls == {"A": f"ws://127.0.0.1:{base}", "B": f"ws://127.0.0.1:{base + 1}"}, banner
             # The banner comes once both sites listen: the printed URLs work at once.

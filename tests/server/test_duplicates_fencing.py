@@ -114,6 +114,7 @@ def test_deny_policy_refuses_duplicates_here_and_across_the_pair(make_pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_peer_fencing_and_losing_the_peer(pair):
     a, b = pair
 
@@ -185,6 +186,7 @@ def test_standby_socket_cannot_also_hold_the_login_and_vice_versa(pair):
 
 
 @pytest.mark.slow
+@pytest.mark.server_processes
 def test_restarted_server_never_ends_up_holding_the_same_login_as_its_peer(pair):
     a, b = pair
 

@@ -20,7 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from server_stub.protocol import CloseCode
 from tests.server.test_tokens import mint
 from tests.server.wire import Closed, WireClient, connect_registered, login, login_agent, still_works
-from tests.support.servers import SECRET, server_pair
+from tests.support.inprocess import InProcessServer
+from tests.support.servers import SECRET, start_pair
 
 CLIENT_TYPES = ["RequestRegisterClient", "RequestAgentLogin", "RequestAgentLogout", "RequestAgentAvailable",
                 "RequestAgentNotAvailable", "RequestAgentReady", "RequestAgentNotReady", "RequestAgentAfterCallWork",
@@ -222,9 +223,7 @@ class LoopThread:
 
 @pytest.fixture(scope="module")
 def live():
-    a, b = server_pair()
-    a.start()
-    b.start()
+    a, b = start_pair(kind=InProcessServer)
     runner = LoopThread()
 
     async def bystander():

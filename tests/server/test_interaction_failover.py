@@ -1,10 +1,12 @@
-"""Invariant 2 against real processes: an interaction survives the death of its server in the
-agent's hands, is adopted by the survivor, is completed (and reported) once, and is never held by
-two agents of two servers."""
+"""Invariant 2 against real servers (processes where one dies or hangs): an interaction survives
+the death of its server in the agent's hands, is adopted by the survivor, is completed (and
+reported) once, and is never held by two agents of two servers."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from tests.server.interaction_steps import (
     agent,
@@ -58,6 +60,7 @@ async def failover_login(url: str, agent_id: str, token: str, epoch: int, held: 
     return desk, ack, status
 
 
+@pytest.mark.server_processes
 def test_interaction_in_hand_survives_kill_9_and_is_completed_once_at_the_survivor(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path))
 
@@ -98,6 +101,7 @@ def test_interaction_in_hand_survives_kill_9_and_is_completed_once_at_the_surviv
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_completion_known_to_the_peer_is_not_counted_again_when_the_agent_resends_it(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path))
 
@@ -131,6 +135,7 @@ def test_completion_known_to_the_peer_is_not_counted_again_when_the_agent_resend
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_adoption_withdraws_a_resubmitted_copy_offered_to_another_agent(make_server, tmp_path):
     """Without a peer link (the worst case), the carrier's copy reaches B before the agent does."""
     a = make_server(site_config(tmp_path), name="A")
@@ -239,6 +244,7 @@ def test_a_standby_login_is_not_offered_anything(make_pair, tmp_path):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_stalled_server_offers_nothing_to_an_agent_that_moved_while_it_was_stopped(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path))
 
@@ -266,6 +272,7 @@ def test_a_stalled_server_offers_nothing_to_an_agent_that_moved_while_it_was_sto
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_thawed_server_drops_its_copy_of_what_an_agent_at_the_peer_took_meanwhile(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path))
 
@@ -298,6 +305,7 @@ def test_a_thawed_server_drops_its_copy_of_what_an_agent_at_the_peer_took_meanwh
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_what_an_agent_held_at_a_dead_site_ends_abandoned_at_the_survivor_if_never_brought_back(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path, orphan_ms=800))
 
@@ -316,6 +324,7 @@ def test_what_an_agent_held_at_a_dead_site_ends_abandoned_at_the_survivor_if_nev
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_completion_buffered_at_a_frozen_server_is_not_applied_after_the_agent_completed_at_the_peer(
         make_pair, tmp_path):
     """SIGSTOP of the primary while the agent's completion is in flight: the desktop fails over and

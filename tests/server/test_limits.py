@@ -122,6 +122,7 @@ def _rss_mib(pid: int) -> float:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
+@pytest.mark.server_processes  # its memory is measured
 def test_a_ping_flood_that_never_reads_its_pongs_stays_within_the_memory_bound(make_server, tmp_path):
     """Pings answered with pongs the flooder never reads took a server from 30 to 737 MiB (6 sockets,
     30 s). Whatever the WebSocket layer does with them, what waits for one socket is bounded

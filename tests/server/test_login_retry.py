@@ -4,6 +4,8 @@ or a storm that loses links under load leaves agents asking for their passwords.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.server.test_tokens import refused
 from tests.server.wire import connect_registered, login, login_agent, run
 from tests.support.servers import async_wait_until, linked
@@ -24,6 +26,7 @@ async def refused_as_stale(url: str, ack: dict, epoch: int | None = None) -> Non
     await refused(await connect_registered(url), message, "stale_epoch")
 
 
+@pytest.mark.server_processes
 def test_a_resumed_login_retried_with_the_same_token_is_accepted(pair):
     a, b = pair
 
@@ -42,6 +45,7 @@ def test_a_resumed_login_retried_with_the_same_token_is_accepted(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_late_original_never_displaces_the_retry_that_overtook_it(pair):
     a, b = pair
 
@@ -73,6 +77,7 @@ def test_an_old_token_stays_stale_once_a_password_login_followed(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_the_peer_takes_the_retry_when_the_server_that_made_the_login_died(pair):
     a, b = pair
 
@@ -92,6 +97,7 @@ def test_the_peer_takes_the_retry_when_the_server_that_made_the_login_died(pair)
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_once_the_login_shows_it_got_its_ack_an_old_token_copy_cannot_take_it_over(pair):
     a, b = pair
 

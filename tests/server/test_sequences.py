@@ -1,4 +1,4 @@
-"""DESIGN.md §2, sequence by sequence, against two real peer-linked server processes.
+"""DESIGN.md §2, sequence by sequence, against two peer-linked servers (real processes where one dies or hangs).
 
 Each test watches the agent's sockets *and* a supervisor's reporting socket on each server, and
 asserts the exact events both see. "Reports nothing" is checked with a positive marker: after the
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+
+import pytest
 
 from tests.server.wire import (
     WireClient,
@@ -174,6 +176,7 @@ async def _fail_over_to_b(a, b):
     return sup_b, snap_b, desk_b, ack, ack_b, status, status_b
 
 
+@pytest.mark.server_processes
 def test_primary_server_disconnect_moves_login_with_state(pair):
     a, b = pair
 
@@ -200,6 +203,7 @@ def test_primary_server_disconnect_moves_login_with_state(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_old_primary_restarts_as_secondary(pair):
     a, b = pair
 
@@ -221,6 +225,7 @@ def test_old_primary_restarts_as_secondary(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_sigstopped_primary_is_fenced_when_it_resumes(pair):
     a, b = pair
 

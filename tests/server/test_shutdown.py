@@ -8,6 +8,7 @@ killed. The process-level symptom was a 10 s hang at the teardown of about one p
 from __future__ import annotations
 
 import asyncio
+import errno
 
 import pytest
 
@@ -17,17 +18,31 @@ from server_stub.directory import Directory
 from server_stub.resources import resource_path
 from server_stub.server import InteractionServer
 from tests.server.test_duplicates_fencing import peer_conn_closed
-from tests.support.servers import free_port, linked, wait_until
+from tests.support.servers import PAIR_TRIES, free_port, linked, wait_until
+
+SECRET = b"test-shutdown-secret-0123"
+
+
+async def start_linked(directory: Directory) -> tuple[InteractionServer, InteractionServer]:
+    """A on port 0; B on a port picked for A's peer URL, and both again elsewhere if B cannot bind it."""
+    for _ in range(PAIR_TRIES):
+        pb = free_port()
+        a = InteractionServer(ServerConfig(name="A", port=0, peer_url=f"ws://127.0.0.1:{pb}", secret=SECRET), directory)
+        await a.start()
+        b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{a.port}", secret=SECRET),
+                              directory)
+        try:
+            await b.start()
+            return a, b
+        except OSError as exc:
+            await a.stop()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise AssertionError(f"the port picked for B was taken {PAIR_TRIES} times in a row")
 
 
 async def stop_with_delta_in_flight(spins: int) -> None:
-    pa, pb = free_port(), free_port()
-    directory = Directory.load(resource_path("demo_agents.toml"))
-    secret = b"test-shutdown-secret-0123"
-    a = InteractionServer(ServerConfig(name="A", port=pa, peer_url=f"ws://127.0.0.1:{pb}", secret=secret), directory)
-    b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{pa}", secret=secret), directory)
-    await a.start()
-    await b.start()
+    a, b = await start_linked(Directory.load(resource_path("demo_agents.toml")))
     try:
         await asyncio.wait_for(a.peer.connected.wait(), 5)
         # e.g. an agent's socket closed just before the signal

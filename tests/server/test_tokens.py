@@ -9,6 +9,8 @@ import hmac
 import json
 import time
 
+import pytest
+
 from tests.server.test_heartbeats import site_config
 from tests.server.wire import WireClient, available, connect_registered, login, login_agent, run, subscribe
 from tests.support.servers import SECRET, async_wait_until
@@ -198,6 +200,7 @@ def test_a_handover_logout_keeps_the_token_for_the_failback_login(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_restarted_peer_learns_the_logouts_it_missed(pair):
     a, b = pair
 

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from server_stub import protocol as p
 from server_stub.traffic import Ledger, parse_mix
 from tests.server.interaction_steps import agent, agent_request, carrier, event, invite, site_config
@@ -68,6 +70,7 @@ def traffic(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+@pytest.mark.server_processes
 def test_traffic_resubmits_after_a_kill_and_every_interaction_is_completed_once(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path))
 

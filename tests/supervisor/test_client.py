@@ -1,6 +1,9 @@
-"""The reporting client against real server processes: subscribe, follow, lose, resume, re-read."""
+"""The reporting client against real servers (processes where one dies or hangs): subscribe,
+follow, lose, resume, re-read."""
 
 import asyncio
+
+import pytest
 
 from desktop.reporting import ReportingEngine
 from desktop.reporting.client import ReportingClient
@@ -41,6 +44,7 @@ def test_follows_logins_and_state_changes_on_both_servers(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_killed_server_turns_its_agents_server_lost_then_a_restart_is_re_read_from_a_snapshot(pair):
     a, b = pair
 
@@ -86,6 +90,7 @@ def test_a_reconnect_resumes_by_seq_and_replays_what_was_missed(pair):
     run(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_silent_server_is_declared_lost_and_resumed_when_it_wakes(pair):
     a, b = pair
 

@@ -86,6 +86,7 @@ def agents():
         agent.stop()
 
 
+@pytest.mark.server_processes
 def test_killed_server_agents_show_server_lost_then_on_the_survivor(pair, qtbot, qloop, agents):
     a, b = pair
     view = View(qtbot, [a, b])
@@ -181,6 +182,7 @@ def test_a_missed_event_on_the_open_socket_is_resumed_and_the_table_shows_what_w
     qloop.run_until_complete(scenario())
 
 
+@pytest.mark.server_processes
 def test_a_stalled_server_shows_its_agent_server_lost_before_it_appears_on_the_survivor(pair, qtbot, qloop, agents):
     a, b = pair
     view = View(qtbot, [a, b])
@@ -369,6 +371,7 @@ def test_an_agent_account_cannot_open_the_supervisor_view(pair, qtbot, qloop):
     qloop.run_until_complete(scenario())
 
 
+@pytest.mark.server_processes
 def test_the_interaction_in_hand_is_shown_and_follows_the_agent_through_a_failover(pair, qtbot, qloop, agents):
     a, b = pair
     view = View(qtbot, [a, b])

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 
-from tests.support.servers import REPO, wait_until
+from tests.support.servers import wait_until
+from tests.support.spares import Spares
+
+# `python -m desktop.agent_cli ARGS`, in an interpreter that is up (and has imported it) already.
+_agent_spares = Spares("from desktop.agent_cli import main", count=2, stderr=subprocess.PIPE)
 
 
 class AgentProcess:
     def __init__(self, agent_id: str, urls: list[str], *extra: str, password: str = "demo"):
-        env = {**os.environ, "AGENT_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "desktop.agent_cli", "--agent", agent_id, "--servers", ",".join(urls),
-               "--password-source", "env", *extra]
+        argv = ["--agent", agent_id, "--servers", ",".join(urls), "--password-source", "env", *extra]
         self.events: list[dict] = []
         self.stderr: list[str] = []
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = _agent_spares.take(argv, {"AGENT_PASSWORD": password})
         threading.Thread(target=self._pump, daemon=True).start()
         threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()
 

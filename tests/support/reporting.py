@@ -44,7 +44,8 @@ class ReportingWatcher:
 
     async def _run(self, user: str, password: str) -> None:
         try:
-            async with connect(self.url, proxy=None, ping_interval=None, compression=None, open_timeout=5) as ws:
+            async with connect(self.url, proxy=None, ping_interval=None, compression=None, open_timeout=5,
+                               close_timeout=1) as ws:
                 self._ws = ws
                 await ws.send(json.dumps({"type": "RequestRegisterClient", "request_id": "reg", "protocol_version": 1,
                                           "client_name": "test-supervisor", "heartbeat_interval_ms": 200}))

@@ -10,20 +10,12 @@ import subprocess
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers
-from tests.support.servers import REPO, adjacent_free_ports, free_port, wait_until
+from desktop.demo import DEMO_AGENT, DEMO_PASSWORD
+from tests.support.servers import ADDRESS_IN_USE, REPO, PortInUse, adjacent_free_ports, retry_on_port_clash, wait_until
 from tests.ui.test_display_probe import unused_display_number
 
 pytestmark = pytest.mark.slow
 WAIT = 10_000
-
-
-@pytest.fixture
-def demo_servers():
-    servers = DemoServers((free_port(), free_port()))
-    servers.start()
-    yield servers
-    servers.stop()
 
 
 def test_demo_window_fills_in_the_agent_and_simulates_failure_and_restart(demo_servers, make_desktop, qtbot):
@@ -87,15 +79,27 @@ def test_saving_settings_during_the_demo_keeps_the_demo_sites(demo_servers, demo
     assert [e.url for e in controller.bridge.session.config.endpoints] == demo_urls
 
 
+def run_demo(env: dict) -> tuple[int, subprocess.CompletedProcess]:
+    """``agent-desktop --demo --base-port P`` with P and P + 1 free, again on others when one was
+    taken before the demo's servers bound it; P and the finished run."""
+
+    def attempt(base: int):
+        result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=90)
+        if result.returncode != 0 and ADDRESS_IN_USE in (result.stdout + result.stderr).lower():
+            raise PortInUse(result.stdout + result.stderr)
+        return base, result
+
+    return retry_on_port_clash(attempt, pick=adjacent_free_ports)
+
+
 def test_the_real_demo_command_opens_the_window_and_logs_the_demo_agent_in(tmp_path):
     """``agent-desktop --demo`` as a newcomer runs it (offscreen; the probe clicks Log in with what
     the demo filled in, waits for the standby, then closes): any Qt warning is fatal here."""
-    base = adjacent_free_ports()
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen", "QT_FATAL_WARNINGS": "1",
            "AGENT_DESKTOP_PROBE": "login"}
     env.pop("AGENT_DESKTOP_BENCH_PASSWORD", None)
-    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=90)
+    base, result = run_demo(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "probe logged_in" in result.stdout, result.stdout + result.stderr
     saved = (tmp_path / "AgentDesktop" / "agent-desktop.conf").read_text()
@@ -112,15 +116,7 @@ def test_without_a_display_the_main_job_says_so_and_prints_the_failover_timeline
     if display == "stale":  # an X display that is gone: Qt would abort, so it must be probed
         env.update(DISPLAY=f":{unused_display_number()}", QT_QPA_PLATFORM="xcb")
         reason = f"DISPLAY={env['DISPLAY']} does not answer"
-    base = adjacent_free_ports()
-    result = subprocess.run(
-        [str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    base, result = run_demo(env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == (f"agent-desktop: no display available ({reason}), so the demo runs headless (same core, "

@@ -1,5 +1,6 @@
-"""The agent desktop against real server processes: log in through the window, change state,
-kill -9 the primary, watch the banner and the connection panel, restart, log out."""
+"""The agent desktop against real servers (processes where one dies or hangs): log in through the
+window, change state, kill -9 the primary, watch the banner and the connection panel, restart,
+log out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from desktop.ui.controller import DesktopController
 from desktop.ui.icons import icon
 from tests.support.memory_keyring import use_no_keyring
-from tests.support.servers import ServerProcess, free_port
+from tests.support.servers import ServerProcess, refused_ports
 
 pytestmark = pytest.mark.slow
 WAIT = 10_000  # ms
@@ -35,6 +36,7 @@ def seconds_shown(label_text: str) -> int:
     return minutes * 60 + seconds
 
 
+@pytest.mark.server_processes
 def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b])
@@ -174,12 +176,13 @@ def test_remember_me_stores_the_password_in_the_keyring(pair, make_desktop, qtbo
 
 
 def test_unreachable_servers_are_reported_in_words(make_desktop, qtbot):
-    nobody = [ServerProcess("A", free_port()), ServerProcess("B", free_port())]  # never started
-    desktop = make_desktop(nobody, unreachable_after=1.0)
-    log_in(qtbot, desktop)
-    error = desktop.login_window.error_label
-    qtbot.waitUntil(lambda: error.text().startswith("No server is reachable"), timeout=WAIT)
-    assert f"127.0.0.1:{nobody[0].port}" in error.text()
+    with refused_ports(2) as (pa, pb):
+        nobody = [ServerProcess("A", pa), ServerProcess("B", pb)]  # never started
+        desktop = make_desktop(nobody, unreachable_after=1.0)
+        log_in(qtbot, desktop)
+        error = desktop.login_window.error_label
+        qtbot.waitUntil(lambda: error.text().startswith("No server is reachable"), timeout=WAIT)
+        assert f"127.0.0.1:{nobody[0].port}" in error.text()
 
 
 def test_duplicate_login_elsewhere_force_logout_policy(pair, make_desktop, qtbot):
@@ -244,6 +247,7 @@ def record_banner(main) -> list[tuple[str, str]]:
     return shown
 
 
+@pytest.mark.server_processes
 def test_action_during_a_silent_failure_shows_pending_then_applied(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b])
@@ -290,6 +294,7 @@ def test_state_forced_by_a_supervisor_is_shown_and_notified(pair, make_desktop, 
     qtbot.waitUntil(closing.done, timeout=WAIT)
 
 
+@pytest.mark.server_processes
 def test_failback_when_idle_from_settings_moves_back_to_the_preferred_site(pair, make_desktop, qtbot):
     a, b = pair
     desktop = make_desktop([a, b], settings={"failback": "when-idle"})

@@ -1,6 +1,7 @@
-"""Interactions in the desktop against real server processes: an offer toast from a queued
-interaction, accept, notes typed across a kill -9 failover, Done on the surviving site (reported
-exactly once there), the After Call Work timer; and a rejected offer going away."""
+"""Interactions in the desktop against real servers (processes where one dies or hangs): an offer
+toast from a queued interaction, accept, notes typed across a kill -9 failover, Done on the
+surviving site (reported exactly once there), the After Call Work timer; and a rejected offer
+going away."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def logged_in_ready(qtbot, desktop, agent: str) -> None:
     qtbot.waitUntil(lambda: main.state_label.text() == "Ready", timeout=WAIT)
 
 
+@pytest.mark.server_processes
 def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, watchers, make_desktop, qtbot):
     a, b = pair
     watch_a, watch_b = watchers
@@ -161,17 +163,6 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     assert main.interactions.list.count() == 0
 
 
-@pytest.fixture
-def demo_servers():
-    from desktop.demo import DemoServers
-    from tests.support.servers import free_port
-
-    servers = DemoServers((free_port(), free_port()))
-    servers.start()
-    yield servers
-    servers.stop()
-
-
 def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accepts_by_keyboard(
         demo_servers, make_desktop, qtbot):
     desktop = make_desktop(list(demo_servers.sites.values()))
@@ -194,6 +185,7 @@ def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accept
     assert len(held) == 1 and held[0].interaction.interaction_id.startswith("demo-")
 
 
+@pytest.mark.server_processes
 def test_notes_typed_while_the_primary_hangs_reach_the_backup_and_done_by_keyboard(pair, watchers, make_desktop, qtbot):
     a, b = pair
     watch_a, watch_b = watchers
