@@ -1,0 +1,66 @@
+"""A primary stopped (SIGSTOP) past the heartbeat timeout with an agent's request on its socket: the
+desktop fails over to the other site and does the same thing there; the stopped server must not do
+it too when it thaws. Deterministic runs of the world (tests/world/world.py), whose checks also
+hold throughout (a second completion reported fails them at once)."""
+
+from __future__ import annotations
+
+from tests.world.desk import Desk
+from tests.world.world import World
+
+
+def two_sites() -> World:
+    world = World(seed=7, agents=2)
+    world.start()
+    world.run_for(2.0)
+    assert [d.session.snapshot().primary for d in world.desks] == ["A", "A"]
+    return world
+
+
+def offered(world: World, desk: Desk) -> str:
+    desk.ready()
+    world.carrier.new_interaction()
+    world.run_for(0.1)
+    (offer,) = desk.session.snapshot().offers
+    return offer.interaction.interaction_id
+
+
+def failed_over_while_a_is_stopped(world: World, desk: Desk) -> None:
+    """What the desktop just sent is on A's socket; A stops before reading it. The desktop gives A
+    up after the heartbeat timeout and logs in at B, which takes over what the agent holds."""
+    world.freeze(world.sites["A"])
+    world.run_for(6.0)
+    snap = desk.session.snapshot()
+    assert (snap.status, snap.primary, snap.epoch) == ("logged_in", "B", 2), snap
+
+
+def test_a_completion_a_stopped_primary_reads_after_the_desktop_completed_at_the_peer_is_not_counted_again():
+    world = two_sites()
+    desk = world.desks[0]
+    iid = offered(world, desk)
+    desk.answer(0, take=True)
+    world.run_for(0.1)
+    desk.complete(0, final_notes=True)
+    failed_over_while_a_is_stopped(world, desk)
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]  # sent again to B, which completed it
+    world.thaw(world.sites["A"])
+    world.run_for(5.0)
+    assert [(c.site, c.agent_id) for c in world.reports.completions[iid]] == [("B", desk.agent_id)]
+    world.settle()
+
+
+def test_an_accept_a_stopped_primary_reads_after_the_agent_moved_the_call_to_the_peer_is_not_applied():
+    world = two_sites()
+    desk = world.desks[0]
+    iid = offered(world, desk)
+    desk.answer(0, take=True)
+    failed_over_while_a_is_stopped(world, desk)
+    assert [h.interaction.interaction_id for h in desk.session.snapshot().held] == [iid]  # adopted by B
+    desk.complete(0, final_notes=False)
+    world.run_for(1.0)
+    world.thaw(world.sites["A"])
+    world.run_for(5.0)
+    taken = [(site, event) for site, event, _ in world.reports.history[iid] if event in ("accepted", "adopted")]
+    assert taken == [("B", "adopted")], world.reports.history[iid]
+    assert [(c.site, c.agent_id) for c in world.reports.completions[iid]] == [("B", desk.agent_id)]
+    world.settle()
