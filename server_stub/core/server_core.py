@@ -30,7 +30,7 @@ from ..routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, Routing
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
-from .io import CheckPassword, Close, ConnId, Now, Output, PeerSend, Send
+from .io import CheckPassword, Close, ConnId, Now, Output, PeerRedial, PeerSend, Send
 from .peering import PeerReplication, Refused
 from .reporting import ReportingStream
 
@@ -44,6 +44,10 @@ STALL_S = 1.0
 STATISTICS_PERIOD_S = 1.0
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
+# After a stall, requests that act for a login wait until the peer has been heard: it may hold
+# the agent at a newer epoch now, and then they must be refused, not applied.
+_LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
+                   p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction)
 _CREDENTIALED = (p.RequestAgentLogin, p.RequestAgentAvailable, p.RequestSubscribeReporting)
 _SOCKET_BINDING = (*_CREDENTIALED, p.RequestRegisterClient)
 Credentialed = p.RequestAgentLogin | p.RequestAgentAvailable | p.RequestSubscribeReporting
@@ -149,6 +153,9 @@ class ServerCore:
         self.synced = not config.peer_url
         self._sync_deadline = now.mono + PEER_SYNC_GRACE
         self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs
+        # After a stall: requests acting for logins, held until the peer is heard (or proven gone).
+        self.stalled_until: float | None = None
+        self._parked: list[tuple[ConnId, p.Request]] = []
 
     # ------------------------------------------------------------------ inputs
 
@@ -241,6 +248,9 @@ class ServerCore:
             self._publish_statistics()
         if not self.synced and mono >= self._sync_deadline:
             self._peer_synced()
+        if self.stalled_until is not None and mono >= self.stalled_until:
+            log.warning("the peer was not heard since the stall; going ahead without it")
+            self._end_stall()
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -386,6 +396,10 @@ class ServerCore:
             return
         if isinstance(msg, _CREDENTIALED):
             self._credentialed(conn, msg)
+            return
+        if self.stalled_until is not None and isinstance(msg, _LOGIN_REQUESTS) and conn.login is not None:
+            conn.inflight[request_id] = 0
+            self._parked.append((conn.id, msg))
             return
         self._answer(conn, msg, lambda: self._handle(conn, msg))
 
@@ -539,14 +553,31 @@ class ServerCore:
 
     def _stalled(self, seconds: float) -> None:
         """This process was stopped: agents have probably moved meanwhile. Every socket gets a
-        fresh timeout (the silence was ours); nothing is offered until the peer has told us its
-        epochs (which fences the logins that moved) or a heartbeat timeout has passed."""
+        fresh timeout (the silence was ours); nothing is offered, and no request acting for a
+        login is applied, until the peer has told us its epochs (which fences the logins that
+        moved) or a heartbeat timeout has passed without hearing it."""
         for conn in self.conns.values():
             conn.last_rx = self._now.mono
-        if self.engine.hold_until > self.wall_ms:
+        if self.stalled_until is not None:
             return
         log.warning("stalled for %.1f s: no offers until the peer is heard", seconds)
-        self.engine.hold(self.wall_ms + self.config.heartbeat_timeout_ms)
+        timeout_ms = self.config.heartbeat_timeout_ms
+        self.engine.hold(self.wall_ms + timeout_ms)
+        if self.config.peer_url:
+            # Logins wait for the peer too: it may hold the agent at an epoch we never heard of.
+            self.stalled_until = self._sync_deadline = self._now.mono + timeout_ms / 1000
+            self.synced = False
+            self._out.append(PeerRedial())
+
+    def _end_stall(self) -> None:
+        self.stalled_until = None
+        self.engine.hold(0)
+        parked, self._parked = self._parked, []
+        for conn_id, msg in parked:
+            conn = self.conns.get(conn_id)
+            if conn is None or conn.closing:
+                continue  # the socket went meanwhile: its login ended with it
+            self._answer(conn, msg, lambda conn=conn, msg=msg: self._handle(conn, msg))
 
     # ------------------------------------------------------------------ session handlers
 
@@ -1018,10 +1049,14 @@ class ServerCore:
                 reason: p.LogoutReason = "duplicate_login" if agent_id in msg.duplicates else "moved"
                 self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True,
                                   by=msg.server)
-        if msg.full:  # fresh news from the peer: logins may go ahead, a stalled server may offer again
+        if msg.full:  # fresh news from the peer: logins may go ahead, a stalled server may act again
             if not self.synced:
                 self._peer_synced()
-            self.engine.hold(0)
+            if self.stalled_until is not None:
+                log.info("heard the peer since the stall; going ahead")
+                self._end_stall()
+            else:
+                self.engine.hold(0)
 
     def peer_interaction_sync(self) -> list[p.PeerInteractions]:
         """Every interaction held or completed here, in frames small enough for the peer's limit."""
