@@ -345,6 +345,17 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
+    def complete_refused(self, iid: str) -> list:
+        """The peer refused this server's completion of ``iid``: the same completion reached it too
+        and counts there. This copy is withdrawn instead of reported; the peer reports it."""
+        item = self.interactions.get(iid)
+        if item is None or item.status != COMPLETED or item.reported:
+            return []
+        item.status = WITHDRAWN
+        i = item.interaction
+        self.peer[iid] = PeerRecord("completed", item.agent_id, i.queue, i.media, reported=False)
+        return [Report("withdrawn", i, item.agent_id, reason="completed at the peer site")]
+
     def accept_refused(self, agent_id: str, iid: str, now: int, reason: str) -> list:
         """The peer refused this agent's accept (an agent there holds or completed it): drop the
         copy, if it is still that unconfirmed accept (meanwhile the peer's own claim may have taken
@@ -371,7 +382,8 @@ class RoutingEngine:
         item = self.interactions.get(iid)
         peer = self.peer.get(iid)
         done_by = item.agent_id if item is not None and item.status == COMPLETED else (
-            peer.agent_id if item is None and peer is not None and peer.status == "completed" else None)
+            peer.agent_id if (item is None or item.status in ENDED) and peer is not None and peer.status == "completed"
+            else None)
         if done_by is not None or (item is not None and item.status == COMPLETED):
             if done_by != agent_id:
                 effects.append(Revoke(agent_id, iid, "taken_elsewhere", f"{iid} was completed by agent {done_by}"))
@@ -402,7 +414,9 @@ class RoutingEngine:
         refused when an agent here already holds or completed it (the first taker keeps it); an
         adoption (``claim="adopt"``) always wins, since that agent has the customer. Two accepts
         that cross (each side's still unconfirmed) are settled the same way on both sides: the
-        peer wins when ``peer_wins_ties`` (its name sorts first), else it is refused."""
+        peer wins when ``peer_wins_ties`` (its name sorts first), else it is refused. So do two
+        completions of one interaction (``claim="complete"`` for one completed here as well: its agent
+        sent it to both sites): one reported here already wins, else the tie rule picks one."""
         effects: list = []
         item = self.interactions.get(iid)
         if item is not None and status == "held":
@@ -415,6 +429,12 @@ class RoutingEngine:
             if item.status == HELD and item.agent_id != agent_id and claim != "adopt":
                 if not (item.unconfirmed and peer_wins_ties and claim == "accept"):
                     return False, effects
+        if item is not None and status == "completed" and claim == "complete" and item.status == COMPLETED:
+            # This server completed it too: its agent sent the completion again here after losing
+            # the link to the other one. One completion counts: one already reported, else (both
+            # still wait for the other's answer) the one the tie rule picks on both sides.
+            if item.reported or not peer_wins_ties:
+                return False, effects
         known = self.peer.get(iid)
         if claim == "reported" and known is not None and known.status == "completed":
             known.reported = True

@@ -966,9 +966,13 @@ class ServerCore:
             # re-sent completion as a repeat instead of counting it a second time. Then the peer
             # is told it was reported (until then it would report a re-sent completion itself).
             # The answer comes first, then the status, then the next offer for the agent.
-            self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
-            self.engine.mark_reported(iid)
-            self._replicate([self._peer_row(item, "completed", "reported")])
+            if iid in refused:  # the agent sent it to the peer too, which counts and reports it
+                self._apply([e for e in effects if not isinstance(e, (Offer, Report))], quiet=agent_id)
+                self._apply(self.engine.complete_refused(iid))
+            else:
+                self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
+                self.engine.mark_reported(iid)
+                self._replicate([self._peer_row(item, "completed", "reported")])
             return ack, (self._status(session), lambda: self._apply([e for e in effects if isinstance(e, Offer)]))
 
         raise _Deferred([self._peer_row(item, "completed", "complete")], finish)

@@ -6,23 +6,8 @@ hold throughout (a second completion reported fails them at once)."""
 from __future__ import annotations
 
 from tests.world.desk import Desk
+from tests.world.steps import in_hand, offered, two_sites
 from tests.world.world import World
-
-
-def two_sites() -> World:
-    world = World(seed=7, agents=2)
-    world.start()
-    world.run_for(2.0)
-    assert [d.session.snapshot().primary for d in world.desks] == ["A", "A"]
-    return world
-
-
-def offered(world: World, desk: Desk) -> str:
-    desk.ready()
-    world.carrier.new_interaction()
-    world.run_for(0.1)
-    (offer,) = desk.session.snapshot().offers
-    return offer.interaction.interaction_id
 
 
 def failed_over_while_a_is_stopped(world: World, desk: Desk) -> None:
@@ -37,9 +22,7 @@ def failed_over_while_a_is_stopped(world: World, desk: Desk) -> None:
 def test_a_completion_a_stopped_primary_reads_after_the_desktop_completed_at_the_peer_is_not_counted_again():
     world = two_sites()
     desk = world.desks[0]
-    iid = offered(world, desk)
-    desk.answer(0, take=True)
-    world.run_for(0.1)
+    iid = in_hand(world, desk)
     desk.complete(0, final_notes=True)
     failed_over_while_a_is_stopped(world, desk)
     assert [e.reason for e in desk.ended[iid]] == ["completed"]  # sent again to B, which completed it
