@@ -121,6 +121,7 @@ class PeerRecord:
     orphan_deadline: int | None = None  # held at a peer we lost: ends here unless brought back
     token: int = 0
     reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
+    owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
 
 
 @dataclass(eq=False)
@@ -310,16 +311,23 @@ class RoutingEngine:
     def update_notes(self, agent_id: str, iid: str, notes: str) -> None:
         self._held_by(agent_id, iid).notes = notes
 
-    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int) -> list:
-        """Finish an interaction in hand. Completing again what this agent completed is a repeat ([])."""
+    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int,
+                 peer_linked: bool = False) -> list:
+        """Finish an interaction in hand. Completing again what this agent completed is a repeat ([]).
+        ``peer_linked``: the peer site is connected (it reports what it completed)."""
         item = self.interactions.get(iid)
         if item is not None and item.status == COMPLETED and item.agent_id == agent_id:
             return []
         peer = self.peer.get(iid)
         if (item is None or item.status != HELD) and peer is not None and peer.status == "completed" and peer.agent_id == agent_id:
             # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
-            # the peer died between telling us and reporting it: then this server reports it.
+            # the peer died between telling us and reporting it: then this server reports it. While
+            # the peer is linked it reports it itself (it may just be waiting for our answer); this
+            # server reports it if the peer is lost before saying it did (``peer_lost``).
             if peer.reported:
+                return []
+            if peer_linked:
+                peer.owed = disposition
                 return []
             peer.reported = True
             lost = p.Interaction(interaction_id=iid, media=peer.media, queue=peer.queue, created_ms=now)
@@ -439,7 +447,8 @@ class RoutingEngine:
         if claim == "reported" and known is not None and known.status == "completed":
             known.reported = True
             return True, effects
-        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete")
+        owed = known.owed if known is not None and status == "completed" else None
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed)
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:
             self.peer.popitem(last=False)
@@ -448,17 +457,25 @@ class RoutingEngine:
             self._route(now, effects)
         return True, effects
 
-    def peer_lost(self, now: int) -> None:
+    def peer_lost(self, now: int) -> list:
         """The peer site is gone (or unreachable). What its agents held is expected back here in
         their failover logins; what is not brought back within ``orphan_timeout_ms`` (the agent's
         desktop died too) ends ``abandoned`` here, so that it does not vanish. A peer that comes
-        back and still holds it says so in its start-up sync, which cancels this."""
+        back and still holds it says so in its start-up sync, which cancels this. A completion it
+        claimed and did not say it reported, which its agent sent here again, is reported here."""
         deadline = now + self.orphan_timeout_ms
+        effects: list = []
         for iid, record in self.peer.items():
+            if record.status == "completed" and not record.reported and record.owed is not None:
+                record.reported = True
+                lost = p.Interaction(interaction_id=iid, media=record.media, queue=record.queue, created_ms=now)
+                effects.append(Report("completed", lost, record.agent_id, disposition=record.owed,
+                                      reason="completed at the peer site, which stopped before reporting it"))
             if record.status == "held" and record.orphan_deadline is None:
                 record.orphan_deadline = deadline
                 record.token = next(self._n)
                 self._timer(deadline, "peer_orphan", iid, record.token)
+        return effects
 
     def peer_records(self, completed_limit: int = 20_000) -> list[tuple[str, str, str | None, str, str, str]]:
         """What to tell a (re)connected peer, as (id, status, agent, queue, media, claim): every

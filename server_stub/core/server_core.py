@@ -330,7 +330,7 @@ class ServerCore:
         self.reporting.subscribers.discard(conn.id)
         if conn.kind == "peer" and not self.peer_inbound:
             self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
-            self.engine.peer_lost(self.wall_ms)
+            self._apply(self.engine.peer_lost(self.wall_ms))
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn.id)
         if conn.login is not None:
@@ -951,12 +951,13 @@ class ServerCore:
             raise Refusal("invalid_disposition", f"unknown disposition {msg.disposition!r}; known: "
                                                  f"{sorted(self.dispositions)}")
         iid = msg.interaction_id
-        effects = self._engine(self.engine.complete, agent_id, iid, msg.disposition, msg.notes, self.wall_ms)
+        effects = self._engine(self.engine.complete, agent_id, iid, msg.disposition, msg.notes, self.wall_ms,
+                               self.peer.link_up or bool(self.peer_inbound))
         ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
         if not effects:  # completed already (here, or at the peer before a failover): a repeat
             return ack, (self._status(session),)
         item = self.engine.interactions.get(iid)
-        if item is None:  # completed at the peer, which died before reporting it: reported here
+        if item is None:  # completed at the peer, which is gone and had not reported it: reported here
             self._apply(effects, quiet=agent_id)
             self._replicate([self._peer_row_for(iid, effects, "reported")])
             return ack, (self._status(session),)

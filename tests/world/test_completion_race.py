@@ -31,6 +31,40 @@ def test_two_completions_of_one_call_that_cross_between_the_sites_count_once(cut
     world.settle()
 
 
+@pytest.mark.parametrize("cut", ["close", "reset"])
+def test_a_completion_sent_again_to_the_peer_that_confirmed_it_is_reported_by_the_first_server_only(cut):
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.01
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.01)  # A applied it and asked B, which confirmed; A reports it when B's answer is back
+    world.cut("A", cut)  # meanwhile the desktop logs in at B and sends the completion again
+    world.run_for(3.0)
+    assert desk.session.snapshot().primary == "B"
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]  # B answers it as a repeat
+    assert [(c.site, c.notes) for c in world.reports.completions[iid]] == [("A", f"final {iid}")]
+    world.settle()
+
+
+def test_a_completion_its_agent_sent_again_to_the_peer_is_reported_there_if_the_first_server_dies_unreported():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.06)  # B confirmed A's completion; A has not reported it yet
+    world.cut("A", "reset")  # the desktop logs in at B and sends the completion again: a repeat there
+    world.run_for(0.02)
+    world.kill("A")  # A dies before B's answer arrives: it never reports it
+    world.run_for(3.0)
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]
+    assert [c.site for c in world.reports.completions[iid]] == ["B"]  # B, once A is gone
+    world.settle()
+
+
 def test_a_failover_login_does_not_adopt_a_call_the_peer_completed_when_the_copy_here_ended():
     engine = RoutingEngine(site_config("B", "A").queues)
     call = p.Interaction(interaction_id="call-1", media="voice", queue="q", created_ms=0)
