@@ -353,15 +353,21 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
+    def reported_at_peer(self, iid: str) -> bool:
+        """Did the peer say it reported a completion of ``iid``?"""
+        record = self.peer.get(iid)
+        return record is not None and record.status == "completed" and record.reported
+
     def complete_refused(self, iid: str) -> list:
-        """The peer refused this server's completion of ``iid``: the same completion reached it too
-        and counts there. This copy is withdrawn instead of reported; the peer reports it."""
+        """The completion of ``iid`` counts at the peer (the same completion reached it too, or it
+        reported it while this server was stopped): this copy is withdrawn instead of reported."""
         item = self.interactions.get(iid)
         if item is None or item.status != COMPLETED or item.reported:
             return []
         item.status = WITHDRAWN
         i = item.interaction
-        self.peer[iid] = PeerRecord("completed", item.agent_id, i.queue, i.media, reported=False)
+        if not (iid in self.peer and self.peer[iid].status == "completed"):
+            self.peer[iid] = PeerRecord("completed", item.agent_id, i.queue, i.media, reported=False)
         return [Report("withdrawn", i, item.agent_id, reason="completed at the peer site")]
 
     def accept_refused(self, agent_id: str, iid: str, now: int, reason: str) -> list:

@@ -156,6 +156,7 @@ class ServerCore:
         # After a stall: requests acting for logins, held until the peer is heard (or proven gone).
         self.stalled_until: float | None = None
         self._parked: list[tuple[ConnId, p.Request]] = []
+        self._parked_answers: list[Callable[[], None]] = []  # the peer's answers to requests from before
 
     # ------------------------------------------------------------------ inputs
 
@@ -448,6 +449,9 @@ class ServerCore:
     def _defer(self, conn: Conn, msg: p.Request, deferred: _Deferred) -> None:
         """Answer once the peer confirmed (or did not answer in time: then it is taken as down)."""
         def on_answer(refused: Refused) -> None:
+            if self.stalled_until is not None:  # we stopped meanwhile: the peer may have gone on
+                self._parked_answers.append(lambda: on_answer(refused))
+                return
             conn.inflight.pop(msg.request_id, None)
             try:
                 ack, after = deferred.finish(refused)
@@ -572,6 +576,9 @@ class ServerCore:
     def _end_stall(self) -> None:
         self.stalled_until = None
         self.engine.hold(0)
+        answers, self._parked_answers = self._parked_answers, []
+        for answer in answers:  # finished now that we heard what the peer did meanwhile
+            answer()
         parked, self._parked = self._parked, []
         for conn_id, msg in parked:
             conn = self.conns.get(conn_id)
@@ -967,7 +974,7 @@ class ServerCore:
             # re-sent completion as a repeat instead of counting it a second time. Then the peer
             # is told it was reported (until then it would report a re-sent completion itself).
             # The answer comes first, then the status, then the next offer for the agent.
-            if iid in refused:  # the agent sent it to the peer too, which counts and reports it
+            if iid in refused or self.engine.reported_at_peer(iid):  # it counts at the peer
                 self._apply([e for e in effects if not isinstance(e, (Offer, Report))], quiet=agent_id)
                 self._apply(self.engine.complete_refused(iid))
             else:

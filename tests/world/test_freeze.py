@@ -47,3 +47,25 @@ def test_an_accept_a_stopped_primary_reads_after_the_agent_moved_the_call_to_the
     assert taken == [("B", "adopted")], world.reports.history[iid]
     assert [(c.site, c.agent_id) for c in world.reports.completions[iid]] == [("B", desk.agent_id)]
     world.settle()
+
+
+def test_a_completion_confirmed_while_its_server_was_stopped_is_not_reported_after_the_peer_reported_it():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    world.kill("A")  # the agent and the carrier move to B
+    world.run_for(3.0)
+    iid = in_hand(world, desk)
+    world.restart("A")
+    world.run_for(3.0)
+    world.peer_latency = 0.05  # a confirmation takes 0.1 s
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.01)  # B applied it and asked A, which confirms it...
+    b = world.sites["B"]
+    world.freeze(b)  # ... but B stops before the answer is back
+    world.run_for(4.0)  # the desktop logs in at A and sends the completion again; A reports it, B being gone
+    assert (desk.session.snapshot().primary, [e.reason for e in desk.ended[iid]]) == ("A", ["completed"])
+    world.thaw(b)  # B reads A's answer: it must not report the completion too
+    world.run_for(5.0)
+    assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
+    world.settle()
