@@ -155,6 +155,11 @@ class ServerCore:
         self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs
         # After a stall: requests acting for logins, held until the peer is heard (or proven gone).
         self.stalled_until: float | None = None
+        # When the last stall was seen, and when our outbound peer link last came up: only what a
+        # link opened since the stall carries was sent after it (a stopped process's sockets keep
+        # whatever arrived while it was stopped, the peer's state of that time included).
+        self._stalled_at = float("-inf")
+        self._peer_link_up_at = float("-inf")
         self._parked: list[tuple[ConnId, p.Request]] = []
         self._parked_answers: list[Callable[[], None]] = []  # the peer's answers to requests from before
 
@@ -214,6 +219,7 @@ class ServerCore:
         """Our outbound link to the peer is open: introduce ourselves and say what we hold."""
         self._input(now)
         self.peer.link_up = True
+        self._peer_link_up_at = now.mono
         self._peer_send(p.PeerHello(server=self.name, proof=peer_proof(self.config.secret, self.name)))
         for frame in self.peer_interaction_sync():  # before the epochs: see _peer_hello
             self._peer_send(frame)
@@ -225,7 +231,7 @@ class ServerCore:
         """What the peer answers on our outbound link (it tells its own news on its own link)."""
         self._input(now)
         if isinstance(message, p.PeerAgentEpochs):
-            self._peer_epochs_received(message)
+            self._peer_epochs_received(message, fresh=self._peer_link_up_at >= self._stalled_at)
         elif isinstance(message, p.PeerInteractions):
             self._peer_interactions_received(message, reply_to=None)
         elif isinstance(message, p.PeerInteractionsAck):
@@ -374,7 +380,7 @@ class ServerCore:
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
             elif isinstance(msg, p.PeerAgentEpochs):
-                self._peer_epochs_received(msg)
+                self._peer_epochs_received(msg, fresh=conn.opened >= self._stalled_at)
             elif isinstance(msg, p.PeerInteractions):
                 self._peer_interactions_received(msg, reply_to=conn)
             return
@@ -570,6 +576,7 @@ class ServerCore:
         if self.config.peer_url:
             # Logins wait for the peer too: it may hold the agent at an epoch we never heard of.
             self.stalled_until = self._sync_deadline = self._now.mono + timeout_ms / 1000
+            self._stalled_at = self._now.mono
             self.synced = False
             self._out.append(PeerRedial())
 
@@ -1040,7 +1047,8 @@ class ServerCore:
                                  resumed=fencing.peer_resumed(held, self.wall_ms),
                                  logged_out_epochs={a: dict(sites) for a, sites in fencing.logged_out_epoch.items()})
 
-    def _peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
+    def _peer_epochs_received(self, msg: p.PeerAgentEpochs, fresh: bool) -> None:
+        """``fresh``: it came on a link opened since our last stall, so it was sent after it."""
         self.peer_name = msg.server
         fencing = self.fencing
         if msg.full:
@@ -1061,7 +1069,9 @@ class ServerCore:
                 reason: p.LogoutReason = "duplicate_login" if agent_id in msg.duplicates else "moved"
                 self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True,
                                   by=msg.server)
-        if msg.full:  # fresh news from the peer: logins may go ahead, a stalled server may act again
+        if msg.full and (fresh or self.stalled_until is None):
+            # Fresh news from the peer: logins may go ahead, a stalled server may act again. (A
+            # full state read after a stall but sent before it does not end the stall.)
             if not self.synced:
                 self._peer_synced()
             if self.stalled_until is not None:

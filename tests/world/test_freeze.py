@@ -69,3 +69,24 @@ def test_a_completion_confirmed_while_its_server_was_stopped_is_not_reported_aft
     world.run_for(5.0)
     assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
     world.settle()
+
+
+def test_a_stopped_server_does_not_go_ahead_on_the_peer_state_it_had_on_its_socket_from_before():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    world.kill("A")  # the agent and the carrier move to B
+    world.run_for(3.0)
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05
+    world.restart("A")
+    a, b = world.sites["A"], world.sites["B"]
+    while a.dialer is None or not a.dialer.up:  # A's link to B is up: A's hello and whole state are on their way
+        world.run_for(0.001)
+    desk.complete(0, final_notes=True)
+    world.freeze(b)  # B stops before reading them, or the completion
+    world.run_for(4.0)  # the desktop logs in at A, which adopts the call and completes it
+    assert (desk.session.snapshot().primary, [e.reason for e in desk.ended[iid]]) == ("A", ["completed"])
+    world.thaw(b)  # A's state from before the stall must not let B apply the completion it parked
+    world.run_for(5.0)
+    assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
+    world.settle()
