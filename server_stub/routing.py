@@ -323,7 +323,7 @@ class RoutingEngine:
             # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
             # the peer died between telling us and reporting it: then this server reports it. While
             # the peer is linked it reports it itself (it may just be waiting for our answer); this
-            # server reports it if the peer is lost before saying it did (``peer_lost``).
+            # server reports it if the peer is lost before saying it did (``report_owed``).
             if peer.reported:
                 return []
             if peer_linked:
@@ -463,13 +463,22 @@ class RoutingEngine:
             self._route(now, effects)
         return True, effects
 
-    def peer_lost(self, now: int) -> list:
+    def peer_lost(self, now: int) -> None:
         """The peer site is gone (or unreachable). What its agents held is expected back here in
         their failover logins; what is not brought back within ``orphan_timeout_ms`` (the agent's
         desktop died too) ends ``abandoned`` here, so that it does not vanish. A peer that comes
-        back and still holds it says so in its start-up sync, which cancels this. A completion it
-        claimed and did not say it reported, which its agent sent here again, is reported here."""
+        back and still holds it says so in its start-up sync, which cancels this."""
         deadline = now + self.orphan_timeout_ms
+        for iid, record in self.peer.items():
+            if record.status == "held" and record.orphan_deadline is None:
+                record.orphan_deadline = deadline
+                record.token = next(self._n)
+                self._timer(deadline, "peer_orphan", iid, record.token)
+
+    def report_owed(self, now: int) -> list:
+        """The peer cannot be reached any more (neither link is up): each completion it claimed and
+        did not say it reported, which its agent sent here again (``complete`` while linked), is
+        reported here."""
         effects: list = []
         for iid, record in self.peer.items():
             if record.status == "completed" and not record.reported and record.owed is not None:
@@ -477,10 +486,6 @@ class RoutingEngine:
                 lost = p.Interaction(interaction_id=iid, media=record.media, queue=record.queue, created_ms=now)
                 effects.append(Report("completed", lost, record.agent_id, disposition=record.owed,
                                       reason="completed at the peer site, which stopped before reporting it"))
-            if record.status == "held" and record.orphan_deadline is None:
-                record.orphan_deadline = deadline
-                record.token = next(self._n)
-                self._timer(deadline, "peer_orphan", iid, record.token)
         return effects
 
     def peer_records(self, completed_limit: int = 20_000) -> list[tuple[str, str, str | None, str, str, str]]:

@@ -243,6 +243,7 @@ class ServerCore:
         if self.peer.link_up:
             log.info("peer link to %s lost", self.config.peer_url)
         self.peer.lost()
+        self._peer_unreachable()
         return self._flush()
 
     def tick(self, now: Now) -> list[Output]:
@@ -337,7 +338,8 @@ class ServerCore:
         self.reporting.subscribers.discard(conn.id)
         if conn.kind == "peer" and not self.peer_inbound:
             self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
-            self._apply(self.engine.peer_lost(self.wall_ms))
+            self.engine.peer_lost(self.wall_ms)
+            self._peer_unreachable()
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn.id)
         if conn.login is not None:
@@ -1021,6 +1023,11 @@ class ServerCore:
                 self._out.append(PeerSend(frame))
 
     # ------------------------------------------------------------------ peer
+
+    def _peer_unreachable(self) -> None:
+        """With neither link to the peer up, report what the peer completed and we owe it to report."""
+        if not self.peer.link_up and not self.peer_inbound:
+            self._apply(self.engine.report_owed(self.wall_ms))
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
         if not hmac.compare_digest(peer_proof(self.config.secret, msg.server).encode(), msg.proof.encode()):

@@ -65,6 +65,24 @@ def test_a_completion_its_agent_sent_again_to_the_peer_is_reported_there_if_the_
     world.settle()
 
 
+def test_a_server_owing_the_peer_s_report_waits_while_its_own_link_to_the_peer_is_up():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.06)  # B confirmed A's completion; its answer is on A's link, on the way back
+    world.cut("A", "reset")  # the desktop sends the completion again to B: a repeat there, A reports it
+    world.run_for(0.02)
+    dialer = world.sites["A"].dialer
+    assert dialer is not None and dialer.link is not None
+    dialer.link.reset()  # A's link to B resets: A goes ahead without B's answer; B's link to A is still up
+    world.run_for(3.0)
+    assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
+    world.settle()
+
+
 def test_a_failover_login_does_not_adopt_a_call_the_peer_completed_when_the_copy_here_ended():
     engine = RoutingEngine(site_config("B", "A").queues)
     call = p.Interaction(interaction_id="call-1", media="voice", queue="q", created_ms=0)
