@@ -135,6 +135,7 @@ class PeerRecord:
     orphan_deadline: int | None = None  # held at a peer we lost: ends here unless brought back
     token: int = 0
     reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
+    owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
 
 
 @dataclass(eq=False)
@@ -355,8 +356,10 @@ class RoutingEngine:
     def update_notes(self, agent_id: str, iid: str, notes: str) -> None:
         self._held_by(agent_id, iid).notes = notes
 
-    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int) -> list[Effect]:
-        """Finish an interaction in hand. Completing again what this agent completed is a repeat ([])."""
+    def complete(self, agent_id: str, iid: str, disposition: str, notes: str, now: int,
+                 peer_linked: bool = False) -> list[Effect]:
+        """Finish an interaction in hand. Completing again what this agent completed is a repeat ([]).
+        ``peer_linked``: the peer site is connected (it reports what it completed)."""
         item = self.interactions.get(iid)
         if item is not None and item.status == COMPLETED and item.agent_id == agent_id:
             return []
@@ -368,8 +371,13 @@ class RoutingEngine:
             and peer.agent_id == agent_id
         ):
             # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
-            # the peer died between telling us and reporting it: then this server reports it.
+            # the peer died between telling us and reporting it: then this server reports it. While
+            # the peer is linked it reports it itself (it may just be waiting for our answer); this
+            # server reports it if the peer is lost before saying it did (``report_owed``).
             if peer.reported:
+                return []
+            if peer_linked:
+                peer.owed = disposition
                 return []
             peer.reported = True
             lost = p.Interaction(interaction_id=iid, media=peer.media, queue=peer.queue, created_ms=now)
@@ -394,6 +402,23 @@ class RoutingEngine:
         self._make_available(agent)
         self._route(now, effects)
         return effects
+
+    def reported_at_peer(self, iid: str) -> bool:
+        """Did the peer say it reported a completion of ``iid``?"""
+        record = self.peer.get(iid)
+        return record is not None and record.status == "completed" and record.reported
+
+    def complete_refused(self, iid: str) -> list[Effect]:
+        """The completion of ``iid`` counts at the peer (the same completion reached it too, or it
+        reported it while this server was stopped): this copy is withdrawn instead of reported."""
+        item = self.interactions.get(iid)
+        if item is None or item.status != COMPLETED or item.reported:
+            return []
+        item.status = WITHDRAWN
+        i = item.interaction
+        if not (iid in self.peer and self.peer[iid].status == "completed"):
+            self.peer[iid] = PeerRecord("completed", item.agent_id, i.queue, i.media, reported=False)
+        return [Report("withdrawn", i, item.agent_id, reason="completed at the peer site")]
 
     def accept_refused(self, agent_id: str, iid: str, now: int, reason: str) -> list[Effect]:
         """The peer refused this agent's accept (an agent there holds or completed it): drop the
@@ -421,7 +446,8 @@ class RoutingEngine:
         item = self.interactions.get(iid)
         peer = self.peer.get(iid)
         done_by = item.agent_id if item is not None and item.status == COMPLETED else (
-            peer.agent_id if item is None and peer is not None and peer.status == "completed" else None)
+            peer.agent_id if (item is None or item.status in ENDED) and peer is not None and peer.status == "completed"
+            else None)
         if done_by is not None or (item is not None and item.status == COMPLETED):
             if done_by != agent_id:
                 effects.append(Revoke(agent_id, iid, "taken_elsewhere", f"{iid} was completed by agent {done_by}"))
@@ -452,7 +478,9 @@ class RoutingEngine:
         refused when an agent here already holds or completed it (the first taker keeps it); an
         adoption (``claim="adopt"``) always wins, since that agent has the customer. Two accepts
         that cross (each side's still unconfirmed) are settled the same way on both sides: the
-        peer wins when ``peer_wins_ties`` (its name sorts first), else it is refused."""
+        peer wins when ``peer_wins_ties`` (its name sorts first), else it is refused. So do two
+        completions of one interaction (``claim="complete"`` for one completed here as well: its agent
+        sent it to both sites): one reported here already wins, else the tie rule picks one."""
         effects: list[Effect] = []
         item = self.interactions.get(iid)
         if item is not None and status == "held":
@@ -465,11 +493,18 @@ class RoutingEngine:
             if item.status == HELD and item.agent_id != agent_id and claim != "adopt":
                 if not (item.unconfirmed and peer_wins_ties and claim == "accept"):
                     return False, effects
+        if item is not None and status == "completed" and claim == "complete" and item.status == COMPLETED:
+            # This server completed it too: its agent sent the completion again here after losing
+            # the link to the other one. One completion counts: one already reported, else (both
+            # still wait for the other's answer) the one the tie rule picks on both sides.
+            if item.reported or not peer_wins_ties:
+                return False, effects
         known = self.peer.get(iid)
         if claim == "reported" and known is not None and known.status == "completed":
             known.reported = True
             return True, effects
-        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete")
+        owed = known.owed if known is not None and status == "completed" else None
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed)
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:
             self.peer.popitem(last=False)
@@ -489,6 +524,19 @@ class RoutingEngine:
                 record.orphan_deadline = deadline
                 record.token = next(self._n)
                 self._timer(deadline, "peer_orphan", iid, record.token)
+
+    def report_owed(self, now: int) -> list[Effect]:
+        """The peer cannot be reached any more (neither link is up): each completion it claimed and
+        did not say it reported, which its agent sent here again (``complete`` while linked), is
+        reported here."""
+        effects: list[Effect] = []
+        for iid, record in self.peer.items():
+            if record.status == "completed" and not record.reported and record.owed is not None:
+                record.reported = True
+                lost = p.Interaction(interaction_id=iid, media=record.media, queue=record.queue, created_ms=now)
+                effects.append(Report("completed", lost, record.agent_id, disposition=record.owed,
+                                      reason="completed at the peer site, which stopped before reporting it"))
+        return effects
 
     def peer_records(
         self, completed_limit: int = 20_000
@@ -605,12 +653,12 @@ class RoutingEngine:
 
     def _ended(self, item: Tracked) -> None:
         item.token += 1
-        # Only the id, queue and media are needed from now on (duplicates, the peer's records):
-        # the customer's data goes, so ended interactions cost a few hundred bytes each.
+        # Only the id, queue and media are needed from now on (duplicates, the peer's records), and
+        # the agent's final notes: the customer's data a carrier sent goes, so an ended interaction
+        # costs what its agent wrote and a few hundred bytes.
         i = item.interaction
         item.interaction = p.Interaction(interaction_id=i.interaction_id, media=i.media, queue=i.queue,
                                          created_ms=i.created_ms)
-        item.notes = ""
         self.live_bytes -= item.size
         item.size = 0
         self.ended.append(item.id)

@@ -173,7 +173,13 @@ class ServerCore:
         self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs
         # After a stall: requests acting for logins, held until the peer is heard (or proven gone).
         self.stalled_until: float | None = None
+        # When the last stall was seen, and when our outbound peer link last came up: only what a
+        # link opened since the stall carries was sent after it (a stopped process's sockets keep
+        # whatever arrived while it was stopped, the peer's state of that time included).
+        self._stalled_at = float("-inf")
+        self._peer_link_up_at = float("-inf")
         self._parked: list[tuple[ConnId, p.Request]] = []
+        self._parked_answers: list[Callable[[], None]] = []  # the peer's answers to requests from before
 
     # ------------------------------------------------------------------ inputs
 
@@ -237,6 +243,7 @@ class ServerCore:
         """Our outbound link to the peer is open: introduce ourselves with a fresh nonce. The link
         carries nothing else until the peer has proved the secret over it (PeerChallenge)."""
         self._input(now)
+        self._peer_link_up_at = now.mono
         self._peer_nonce = self._nonce()
         self._out.append(PeerSend(p.encode(p.PeerHello(server=self.name, nonce=self._peer_nonce))))
         return self._flush()
@@ -249,7 +256,7 @@ class ServerCore:
         elif not self.peer.link_up:
             return self._flush()  # nothing counts before the peer proved itself
         elif isinstance(message, p.PeerAgentEpochs):
-            self._peer_epochs_received(message)
+            self._peer_epochs_received(message, fresh=self._peer_link_up_at >= self._stalled_at)
         elif isinstance(message, p.PeerInteractions):
             self._peer_interactions_received(message, reply_to=None)
         elif isinstance(message, p.PeerInteractionsAck):
@@ -261,6 +268,7 @@ class ServerCore:
         if self.peer.link_up:
             log.info("peer link to %s lost", self.config.peer_url)
         self.peer.lost()
+        self._peer_unreachable()
         return self._flush()
 
     def tick(self, now: Now) -> list[Output]:
@@ -357,6 +365,7 @@ class ServerCore:
         if conn.kind == "peer" and not self.peer_inbound:
             self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
             self.engine.peer_lost(self.wall_ms)
+            self._peer_unreachable()
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn.id)
         if conn.login is not None:
@@ -408,7 +417,7 @@ class ServerCore:
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
             elif isinstance(msg, p.PeerAgentEpochs):
-                self._peer_epochs_received(msg)
+                self._peer_epochs_received(msg, fresh=conn.opened >= self._stalled_at)
             elif isinstance(msg, p.PeerInteractions):
                 self._peer_interactions_received(msg, reply_to=conn)
             return
@@ -483,6 +492,9 @@ class ServerCore:
     def _defer(self, conn: Conn, msg: p.Request, deferred: _Deferred) -> None:
         """Answer once the peer confirmed (or did not answer in time: then it is taken as down)."""
         def on_answer(refused: Refused) -> None:
+            if self.stalled_until is not None:  # we stopped meanwhile: the peer may have gone on
+                self._parked_answers.append(lambda: on_answer(refused))
+                return
             conn.inflight.pop(msg.request_id, None)
             try:
                 ack, after = deferred.finish(refused)
@@ -608,12 +620,16 @@ class ServerCore:
         if self.config.peer_url:
             # Logins wait for the peer too: it may hold the agent at an epoch we never heard of.
             self.stalled_until = self._sync_deadline = self._now.mono + timeout_ms / 1000
+            self._stalled_at = self._now.mono
             self.synced = False
             self._out.append(PeerRedial())
 
     def _end_stall(self) -> None:
         self.stalled_until = None
         self.engine.hold(0)
+        answers, self._parked_answers = self._parked_answers, []
+        for answer in answers:  # finished now that we heard what the peer did meanwhile
+            answer()
         parked, self._parked = self._parked, []
         for conn_id, msg in parked:
             conn = self.conns.get(conn_id)
@@ -1010,12 +1026,13 @@ class ServerCore:
             raise Refusal("invalid_disposition", f"unknown disposition {msg.disposition!r}; known: "
                                                  f"{sorted(self.dispositions)}")
         iid = msg.interaction_id
-        effects = self._engine(self.engine.complete, agent_id, iid, msg.disposition, msg.notes, self.wall_ms)
+        effects = self._engine(self.engine.complete, agent_id, iid, msg.disposition, msg.notes, self.wall_ms,
+                               self.peer.link_up or bool(self.peer_inbound))
         ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
         if not effects:  # completed already (here, or at the peer before a failover): a repeat
             return ack, (self._status(session),)
         item = self.engine.interactions.get(iid)
-        if item is None:  # completed at the peer, which died before reporting it: reported here
+        if item is None:  # completed at the peer, which is gone and had not reported it: reported here
             self._apply(effects, quiet=agent_id)
             self._replicate([self._peer_row_for(iid, effects, "reported")])
             return ack, (self._status(session),)
@@ -1025,9 +1042,13 @@ class ServerCore:
             # re-sent completion as a repeat instead of counting it a second time. Then the peer
             # is told it was reported (until then it would report a re-sent completion itself).
             # The answer comes first, then the status, then the next offer for the agent.
-            self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
-            self.engine.mark_reported(iid)
-            self._replicate([self._peer_row(item, "completed", "reported")])
+            if iid in refused or self.engine.reported_at_peer(iid):  # it counts at the peer
+                self._apply([e for e in effects if not isinstance(e, (Offer, Report))], quiet=agent_id)
+                self._apply(self.engine.complete_refused(iid))
+            else:
+                self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
+                self.engine.mark_reported(iid)
+                self._replicate([self._peer_row(item, "completed", "reported")])
             return ack, (self._status(session), lambda: self._apply([e for e in effects if isinstance(e, Offer)]))
 
         raise _Deferred([self._peer_row(item, "completed", "complete")], finish)
@@ -1061,6 +1082,11 @@ class ServerCore:
                 self._out.append(PeerSend(frame))
 
     # ------------------------------------------------------------------ peer
+
+    def _peer_unreachable(self) -> None:
+        """With neither link to the peer up, report what the peer completed and we owe it to report."""
+        if not self.peer.link_up and not self.peer_inbound:
+            self._apply(self.engine.report_owed(self.wall_ms))
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
         """A server dialed us: prove the secret over its nonce, and challenge it with ours."""
@@ -1115,7 +1141,8 @@ class ServerCore:
                                  resumed=fencing.peer_resumed(held, self.wall_ms),
                                  logged_out_epochs={a: dict(sites) for a, sites in fencing.logged_out_epoch.items()})
 
-    def _peer_epochs_received(self, msg: p.PeerAgentEpochs) -> None:
+    def _peer_epochs_received(self, msg: p.PeerAgentEpochs, fresh: bool) -> None:
+        """``fresh``: it came on a link opened since our last stall, so it was sent after it."""
         self.peer_name = msg.server
         fencing = self.fencing
         if msg.full:
@@ -1136,7 +1163,9 @@ class ServerCore:
                 reason: p.LogoutReason = "duplicate_login" if agent_id in msg.duplicates else "moved"
                 self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True,
                                   by=msg.server)
-        if msg.full:  # fresh news from the peer: logins may go ahead, a stalled server may act again
+        if msg.full and (fresh or self.stalled_until is None):
+            # Fresh news from the peer: logins may go ahead, a stalled server may act again. (A
+            # full state read after a stall but sent before it does not end the stall.)
             if not self.synced:
                 self._peer_synced()
             if self.stalled_until is not None:

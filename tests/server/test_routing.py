@@ -434,7 +434,7 @@ def test_an_ended_interaction_keeps_only_what_duplicate_checks_need():
     e.update_notes("a", "c1", "long notes " * 100)
     e.complete("a", "c1", "resolved", "final", T0 + 2)
     kept = e.interactions["c1"]
-    assert (kept.interaction.customer, kept.interaction.subject, kept.notes) == ({}, None, "")
+    assert (kept.interaction.customer, kept.interaction.subject, kept.notes) == ({}, None, "final")
     assert (kept.interaction.queue, kept.interaction.media) == ("sales", "chat") and e.live_bytes == 0
     with pytest.raises(EngineRefusal) as again:
         e.submit(call, T0 + 3)

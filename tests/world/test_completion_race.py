@@ -1,0 +1,93 @@
+"""A completion sent to both sites: the agent's link to its primary dies while the primary waits for
+its peer's confirmation of the completion, and the desktop sends the completion again to the peer
+after its failover. Each server then asks the other to confirm; one completion must count."""
+
+from __future__ import annotations
+
+import pytest
+
+from server_stub import protocol as p
+from server_stub.core.routing import RoutingEngine
+from tests.world.site import site_config
+from tests.world.steps import in_hand, two_sites
+
+
+@pytest.mark.parametrize("cut", ["close", "reset"])
+def test_two_completions_of_one_call_that_cross_between_the_sites_count_once(cut):
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05  # the sites are far apart: a confirmation takes 0.1 s
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.01)  # A applied it and asked B
+    world.cut("A", cut)  # the desktop's link to A dies: it logs in at B and sends the completion again
+    world.run_for(3.0)
+    assert desk.session.snapshot().primary == "B"
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]
+    # B adopted the call and completed it too: the two claims crossed, A's counts (the tie rule).
+    events = [(site, event) for site, event, _ in world.reports.history[iid]][-3:]
+    assert events == [("B", "adopted"), ("A", "completed"), ("B", "withdrawn")], world.reports.history[iid]
+    world.settle()
+
+
+@pytest.mark.parametrize("cut", ["close", "reset"])
+def test_a_completion_sent_again_to_the_peer_that_confirmed_it_is_reported_by_the_first_server_only(cut):
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.01
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.01)  # A applied it and asked B, which confirmed; A reports it when B's answer is back
+    world.cut("A", cut)  # meanwhile the desktop logs in at B and sends the completion again
+    world.run_for(3.0)
+    assert desk.session.snapshot().primary == "B"
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]  # B answers it as a repeat
+    assert [(c.site, c.notes) for c in world.reports.completions[iid]] == [("A", f"final {iid}")]
+    world.settle()
+
+
+def test_a_completion_its_agent_sent_again_to_the_peer_is_reported_there_if_the_first_server_dies_unreported():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.06)  # B confirmed A's completion; A has not reported it yet
+    world.cut("A", "reset")  # the desktop logs in at B and sends the completion again: a repeat there
+    world.run_for(0.02)
+    world.kill("A")  # A dies before B's answer arrives: it never reports it
+    world.run_for(3.0)
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]
+    assert [c.site for c in world.reports.completions[iid]] == ["B"]  # B, once A is gone
+    world.settle()
+
+
+def test_a_server_owing_the_peer_s_report_waits_while_its_own_link_to_the_peer_is_up():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.06)  # B confirmed A's completion; its answer is on A's link, on the way back
+    world.cut("A", "reset")  # the desktop sends the completion again to B: a repeat there, A reports it
+    world.run_for(0.02)
+    dialer = world.sites["A"].dialer
+    assert dialer is not None and dialer.link is not None
+    dialer.link.reset()  # A's link to B resets: A goes ahead without B's answer; B's link to A is still up
+    world.run_for(3.0)
+    assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
+    world.settle()
+
+
+def test_a_failover_login_does_not_adopt_a_call_the_peer_completed_when_the_copy_here_ended():
+    engine = RoutingEngine(site_config("B", "A").queues)
+    call = p.Interaction(interaction_id="call-1", media="voice", queue="q", created_ms=0)
+    engine.submit(call, 0)
+    engine.peer_record("call-1", "held", "1001", "q", "voice", "adopt", 10)  # taken at A: the copy here ends
+    engine.peer_record("call-1", "completed", "1001", "q", "voice", "complete", 20)  # and completed there
+    adopted, effects = engine.login("1001", {"q": 0}, "ready", 30, [p.HeldInteraction(interaction=call, accepted_ms=5)])
+    assert adopted == [] and engine.held_by("1001") == []
