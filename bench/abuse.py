@@ -272,7 +272,7 @@ async def run(seconds: float) -> dict:
             idle = Legit(server.url, server.port)
             stop = asyncio.Event()
             task = asyncio.create_task(idle.run(stop))
-            await asyncio.sleep(max(2.0, seconds / 2))
+            await asyncio.sleep(max(1.0, seconds / 2))
             stop.set()
             await task
             idle_p50, idle_p99 = pct(idle.logins, 50), pct(idle.logins, 99)
@@ -289,7 +289,7 @@ async def run(seconds: float) -> dict:
             results = {}
             for name, attack in attacks.items():
                 results[name] = await measure(name, attack, seconds, url, port, rss, idle_p99)
-                await asyncio.sleep(1.0)  # let the server settle (closes, throttles) before the next
+                await asyncio.sleep(min(1.0, seconds))  # let the server settle (closes, throttles) before the next
             alive = server.alive()
         finally:
             rss.stop()
