@@ -116,7 +116,8 @@ class Conn:
     # copies arrived meanwhile: each copy gets the original answer when it is sent.
     inflight: dict[str, int] = field(default_factory=dict)
     verifying: _Verifying | None = None
-    peer_challenge: tuple[str, str] | None = None  # (dialing server, our nonce) after its PeerHello
+    # (dialing server, our nonce, its nonce) after its PeerHello, until its PeerProof
+    peer_challenge: tuple[str, str, str] | None = None
 
     def __str__(self) -> str:
         who = self.principal.id if self.principal else "-"
@@ -1089,15 +1090,23 @@ class ServerCore:
             self._apply(self.engine.report_owed(self.wall_ms))
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
-        """A server dialed us: prove the secret over its nonce, and challenge it with ours."""
-        nonce = self._nonce()
-        conn.peer_challenge = (msg.server, nonce)
+        """A server dialed us: prove the secret over its nonce, and challenge it with ours. The same
+        hello again on the same socket (a frame delivered twice) gets the same challenge."""
+        if conn.kind == "peer":
+            return
+        if conn.peer_challenge is not None and conn.peer_challenge[2] == msg.nonce:
+            nonce = conn.peer_challenge[1]
+        else:
+            nonce = self._nonce()
+        conn.peer_challenge = (msg.server, nonce, msg.nonce)
         proof = peer_proof(self.config.secret, "accept", self.name, msg.server, msg.nonce)
         self._send(conn, p.PeerChallenge(server=self.name, nonce=nonce, proof=proof))
 
     def _peer_challenged(self, msg: p.PeerChallenge) -> None:
         """The dialed server's answer on our outbound link: check its proof, then prove ours."""
         secret, ours = self.config.secret, self._peer_nonce
+        if ours is None and self.peer.link_up:
+            return  # the challenge we answered, delivered again
         if ours is None or not hmac.compare_digest(peer_proof(secret, "accept", msg.server, self.name, ours).encode(),
                                                    msg.proof.encode()):
             log.warning("peer %r at %s failed authentication", msg.server, self.config.peer_url)
@@ -1112,6 +1121,8 @@ class ServerCore:
         log.info("peer link to %s up", self.config.peer_url)
 
     def _peer_proof(self, conn: Conn, msg: p.PeerProof) -> None:
+        if conn.kind == "peer":
+            return  # the proof that made this socket a peer link, delivered again
         challenge = conn.peer_challenge
         conn.peer_challenge = None
         expected = peer_proof(self.config.secret, "dial", challenge[0], self.name, challenge[1]) if challenge else ""

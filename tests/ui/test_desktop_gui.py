@@ -53,6 +53,8 @@ def test_login_not_ready_kill9_failover_restart_and_logout(pair, make_desktop, q
     main.reason_combo.setCurrentIndex(main.reason_combo.findData("lunch"))
     qtbot.mouseClick(main.not_ready_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Lunch", timeout=WAIT)
+    # The label shows the intent at once; the time in state is the server's once it has applied it.
+    qtbot.waitUntil(lambda: desktop.bridge.snapshot().pending == (), timeout=WAIT)
     since_before = desktop.bridge.snapshot().agent.since_ms
     qtbot.waitUntil(lambda: seconds_shown(main.time_label.text()) >= 1, timeout=WAIT)  # the clock ticks
     shown_before = seconds_shown(main.time_label.text())
