@@ -45,6 +45,7 @@ reason.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -89,6 +90,8 @@ class World:
         self.peer_latency = BASE_LATENCY  # the network between the sites (the desktops reach both on their own)
         self.held_links: list[Link] = []
         self.kills: list[float] = []  # when a site was killed
+        self.stamps = itertools.count(1)  # orders peer frames and reported logins, within an instant too
+        self.stops: dict[str, list[list[float]]] = {name: [] for name in SITES}  # [from, to] a site was stopped or down
         self.sites = {name: Site(self, name, peer) for name, peer in zip(SITES, reversed(SITES), strict=True)}
         self.reports = Reports(self)
         config = SessionConfig(endpoints=[(name, f"sim://{name}") for name in SITES], failback=failback)  # type: ignore[arg-type]
@@ -120,10 +123,10 @@ class World:
         return link
 
     def peer_frame(self, send: Callable[..., None], frame: str) -> None:
-        """A frame on a peer link, stamped with when it was sent, through the chaos fault when it is
+        """A frame on a peer link, stamped with the order it was sent in, through the chaos fault when it is
         on: delayed (each direction of a link stays in order, as TCP keeps it; the two links of a pair
         interleave in any order) or sent twice."""
-        payload = (frame, self.loop.now)
+        payload = (frame, next(self.stamps))
         chaos = self.chaos
         if chaos is None:
             send(payload)
@@ -176,20 +179,37 @@ class World:
 
     # ------------------------------------------------------------------ faults
 
+    def stopped_since(self, name: str, when: float) -> bool:
+        """Was the site stopped (frozen) or down at some moment since ``when``?"""
+        return any(end >= when for _, end in self.stops[name])
+
+    def _stopped(self, process: Process, stopped: bool) -> None:
+        if isinstance(process, Site):
+            if stopped:
+                self.stops[process.name].append([self.loop.now, float("inf")])
+            else:
+                self.stops[process.name][-1][1] = self.loop.now
+
     def kill(self, name: str) -> None:
-        if self.sites[name].alive:
-            self.sites[name].kill()
+        site = self.sites[name]
+        if site.alive:
+            if not site.frozen:
+                self._stopped(site, True)
+            site.kill()
 
     def restart(self, name: str) -> None:
         if not self.sites[name].alive:
             self.sites[name].start()
+            self._stopped(self.sites[name], False)
 
     def freeze(self, process: Process) -> None:
-        if process.alive:
+        if process.alive and not process.frozen:
+            self._stopped(process, True)
             process.freeze()
 
     def thaw(self, process: Process) -> None:
         if process.alive and process.frozen:
+            self._stopped(process, False)
             process.thaw()
 
     def cut(self, name: str, how: str, desk: Desk | None = None) -> None:
@@ -351,11 +371,11 @@ class World:
             if len(ended) != 1:
                 problems.append(f"{desk}: completion of {iid} asked, ended {ended}")
             elif ended[0].reason == "completed":
-                reported = self.reports.completions[iid]
+                reported = [c for c in self.reports.completions[iid] if c.agent_id == desk.agent_id]
                 if not reported:
                     problems.append(f"{desk}: {iid} completed, not reported")
-                elif reported[0].notes is not None and reported[0].notes != notes:
-                    kept = reported[0].notes
+                elif reported[-1].notes is not None and reported[-1].notes != notes:  # the latest (it may come
+                    kept = reported[-1].notes  # back: a site that never heard it ended offers it again)
                     problems.append(f"{desk}: {iid} completed with notes {kept!r}, the agent had {notes!r}")
             elif ended[0].reason not in ("taken_elsewhere", "not_adopted", "unknown_interaction", "withdrawn"):
                 problems.append(f"{desk}: {iid} ended {ended[0]}")
