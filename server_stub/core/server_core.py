@@ -26,7 +26,7 @@ from typing import Any, Literal
 from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory
-from ..routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from ..routing import COMPLETED, EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
@@ -973,7 +973,8 @@ class ServerCore:
         if not effects:  # completed already (here, or at the peer before a failover): a repeat
             return ack, (self._status(session),)
         item = self.engine.interactions.get(iid)
-        if item is None:  # completed at the peer, which is gone and had not reported it: reported here
+        if item is None or item.status != COMPLETED:  # completed at the peer, which is gone and had not
+            # reported it: reported here (a copy here, if any, had ended)
             self._apply(effects, quiet=agent_id)
             self._replicate([self._peer_row_for(iid, effects, "reported")])
             return ack, (self._status(session),)
