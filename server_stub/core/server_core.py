@@ -26,7 +26,7 @@ from typing import Any, Literal
 from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory
-from ..routing import COMPLETED, EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from ..routing import COMPLETED, OFFERED, EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
@@ -889,6 +889,8 @@ class ServerCore:
         ``quiet``: an agent whose status is sent by the caller after its answer, not now."""
         now = self.wall_ms
         for effect in effects:
+            if self._stale_offer(effect):
+                continue
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
                 continue
@@ -911,6 +913,18 @@ class ServerCore:
                     self._send(conn, self._status(session))
             elif isinstance(effect, HeldChanged) and effect.agent_id != quiet:
                 self._send(conn, self._status(session))
+
+    def _stale_offer(self, effect: object) -> bool:
+        """An offer decided earlier (with a completion that waited for the peer) that the engine has
+        since taken back (the agent left meanwhile): neither sent nor reported."""
+        if isinstance(effect, Offer):
+            iid, agent_id = effect.interaction.interaction_id, effect.agent_id
+        elif isinstance(effect, Report) and effect.event == "offered":
+            iid, agent_id = effect.interaction.interaction_id, effect.agent_id
+        else:
+            return False
+        item = self.engine.interactions.get(iid)
+        return item is None or item.status != OFFERED or item.agent_id != agent_id
 
     def _report_interaction(self, effect: Report, now: int) -> None:
         i = effect.interaction

@@ -125,6 +125,24 @@ def test_a_completion_of_a_peer_that_died_before_reporting_it_is_reported_where_
     world.settle()
 
 
+def test_the_next_offer_decided_with_a_completion_is_not_made_once_the_agent_has_left():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.carrier.new_interaction()  # the next call waits for the agent
+    world.run_for(0.1)
+    (waiting,) = [i for i in world.carrier.ledger.entries if i != iid]
+    world.peer_latency = 0.3
+    world.run_for(1.0)
+    desk.complete(0, final_notes=True)  # A completes the call and routes the next one to the agent...
+    world.run_for(0.01)
+    world.cut("A", "close")  # ... but the agent leaves A before B's confirmation is back
+    world.run_for(3.0)
+    at_a = [(event, agent) for site, event, agent in world.reports.history[waiting] if site == "A"]
+    assert at_a[-1] == ("queued", desk.agent_id) and ("A", waiting) not in world.reports.offers, at_a
+    world.settle()
+
+
 def test_a_failover_login_does_not_adopt_a_call_the_peer_completed_when_the_copy_here_ended():
     engine = RoutingEngine(site_config("B", "A").queues)
     call = p.Interaction(interaction_id="call-1", media="voice", queue="q", created_ms=0)
