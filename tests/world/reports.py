@@ -22,7 +22,9 @@ killed server's stream says nothing any more. Checked as each event is published
   interaction's life; or when one of the two was reported by a server for its peer, which had
   been stopped or down during the interaction's life (a server takes a peer that went silent with
   a completion unreported for dead, and reports it so that it is not lost; it cannot tell a
-  stopped peer from a dead one, and a stopped peer that thaws may report the completion too).
+  stopped peer from a dead one, and a stopped peer that thaws may report the completion too), or
+  when a server went ahead without its peer after a stall (it waits a heartbeat timeout to hear
+  it, then serves alone) during the interaction's life.
 
 ``Watcher`` is a reporting client (the supervisor, or the carrier) with one link per site: it
 registers, subscribes with its password and then its resume token, resumes its streams after a
@@ -144,16 +146,17 @@ class Reports:
         elif kind == "completed":
             item = site.core.engine.interactions.get(iid) if site.core is not None else None
             notes = item.notes if item is not None and item.status == COMPLETED else None
-            since = self.first_seen.setdefault(iid, site.loop.now)
+            since = self.first_seen[iid]
             for_stopped_peer = message.reason == ON_BEHALF and self.world.stopped_since(site.peer, since)
             completion = Completion(site.name, site.incarnation, agent, message.epoch, site.loop.now, notes,
                                     for_stopped_peer)
+            alone = any(s.went_ahead_at >= since for s in self.world.sites.values())
             for first in self.completions[iid]:
                 forgot = site.started_at > first.at or any(first.at <= at for at in self.world.kills)
-                guessed = first.for_stopped_peer or completion.for_stopped_peer
+                guessed = first.for_stopped_peer or completion.for_stopped_peer or alone
                 assert forgot or guessed or iid in self.partitioned_ids, (
-                    f"{iid} completed twice: {first}, then {completion}; no server lost its memory meanwhile, and the "
-                    f"sites were not partitioned")
+                    f"{iid} completed twice: {first}, then {completion}; no server lost its memory, was left alone or "
+                    f"guessed for a stopped peer meanwhile, and the sites were not partitioned")
             self.completions[iid].append(completion)
 
 

@@ -62,6 +62,7 @@ class Site(Process):
         self.dialer: PeerDialer | None = None
         self.heard_peer = 0  # the stamp of the newest PeerAgentEpochs this core read (World.stamps)
         self.started_at = 0.0
+        self.went_ahead_at = float("-inf")  # when a stall of this incarnation last ended without the peer
         self._conn_ids = 0
         self._seen_seq = 0
 
@@ -119,7 +120,10 @@ class Site(Process):
     # ------------------------------------------------------------------ feeding the core
 
     def feed(self, method: Callable[..., list[Output]], *args: Any) -> None:
+        stalled = self.core is not None and self.core.stalled_until is not None
         outputs = method(*args, self.now())
+        if stalled and self.core is not None and self.core.stalled_until is None and method.__name__ == "tick":
+            self.went_ahead_at = self.loop.now  # the stall ended without hearing the peer
         self._harvest()
         for out in outputs:
             self._execute(out)

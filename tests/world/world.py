@@ -371,11 +371,14 @@ class World:
             if len(ended) != 1:
                 problems.append(f"{desk}: completion of {iid} asked, ended {ended}")
             elif ended[0].reason == "completed":
+                # The latest (it may come back: a site that never heard it ended offers it again) by this
+                # agent; by another if two held it (an accept unanswered when its server was lost is
+                # adopted over another agent's): the one the servers counted.
                 reported = [c for c in self.reports.completions[iid] if c.agent_id == desk.agent_id]
-                if not reported:
+                if not self.reports.completions[iid]:
                     problems.append(f"{desk}: {iid} completed, not reported")
-                elif reported[-1].notes is not None and reported[-1].notes != notes:  # the latest (it may come
-                    kept = reported[-1].notes  # back: a site that never heard it ended offers it again)
+                elif reported and reported[-1].notes is not None and reported[-1].notes != notes:
+                    kept = reported[-1].notes
                     problems.append(f"{desk}: {iid} completed with notes {kept!r}, the agent had {notes!r}")
             elif ended[0].reason not in ("taken_elsewhere", "not_adopted", "unknown_interaction", "withdrawn"):
                 problems.append(f"{desk}: {iid} ended {ended[0]}")
