@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from desktop.core.config import FailbackPolicy
+
 from .desk import Desk
 from .world import SITES, World
 
@@ -28,7 +30,7 @@ class WorldMachine(RuleBasedStateMachine):
         self.started = False
 
     @initialize(failback=st.sampled_from(["never", "when-idle"]), seed=st.integers(0, 2**32 - 1))
-    def start(self, failback: str, seed: int) -> None:
+    def start(self, failback: FailbackPolicy, seed: int) -> None:
         self.world = World(seed, agents=self.AGENTS, failback=failback)
         self.world.start()
         self.world.run_for(1.0)

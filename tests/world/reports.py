@@ -18,13 +18,13 @@ killed server's stream says nothing any more. Checked as each event is published
 - an interaction is reported completed at most once. A second completion is let through only when
   no server could have known of the first: a server was killed since the first (a completion can
   die with its server before it reaches the peer, and the desktop, which never got its ack, sends
-  it again), or the two sites were partitioned (and not linked again yet) at some moment of the
-  interaction's life; or when one of the two was reported by a server for its peer, which had
-  been stopped or down during the interaction's life (a server takes a peer that went silent with
-  a completion unreported for dead, and reports it so that it is not lost; it cannot tell a
-  stopped peer from a dead one, and a stopped peer that thaws may report the completion too), or
-  when a server went ahead without its peer after a stall (it waits a heartbeat timeout to hear
-  it, then serves alone) during the interaction's life.
+  it again); the two sites were partitioned (and not linked again yet), or too slow to keep a
+  peer link, at some moment of the interaction's life; a server went ahead without its peer after
+  a stall (it waits a heartbeat timeout to hear it, then serves alone) during the interaction's
+  life; or one of the two was reported by a server for its peer, which had been stopped or down
+  during the interaction's life (a server takes a peer that went silent with a completion
+  unreported for dead, and reports it so that it is not lost; it cannot tell a stopped peer from a
+  dead one, and a stopped peer that thaws may report the completion too).
 
 ``Watcher`` is a reporting client (the supervisor, or the carrier) with one link per site: it
 registers, subscribes with its password and then its resume token, resumes its streams after a
@@ -82,7 +82,7 @@ class Reports:
         self.taken: set[tuple[str, str | None]] = set()  # (id, agent): accepted or adopted somewhere
         self.completions: defaultdict[str, list[Completion]] = defaultdict(list)
         self.abandoned: defaultdict[str, list[p.EventInteraction]] = defaultdict(list)
-        self.partitioned_ids: set[str] = set()  # touched while the sites were apart (partitioned)
+        self.partitioned_ids: set[str] = set()  # touched while the sites were apart (World.sites_apart)
         self.first_seen: dict[str, float] = {}  # id -> when it was first reported
         # id -> (site, event, agent) of every event reported about it
         self.history: defaultdict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
@@ -128,7 +128,7 @@ class Reports:
         iid, kind, agent = message.interaction_id, message.event, message.agent_id
         self.history[iid].append((site.name, kind, agent))
         self.first_seen.setdefault(iid, site.loop.now)
-        if self.world.apart:
+        if self.world.sites_apart():
             self.partitioned_ids.add(iid)
         if kind == "offered":
             for (name, other), (to, epoch) in self.offers.items():

@@ -51,7 +51,7 @@ from collections.abc import Callable
 from typing import Any
 
 from desktop.core import events as ev
-from desktop.core.config import SessionConfig
+from desktop.core.config import FailbackPolicy, SessionConfig
 from server_stub import protocol as p
 from server_stub.directory import AgentRecord, Directory
 from server_stub.routing import COMPLETED
@@ -59,7 +59,7 @@ from server_stub.routing import COMPLETED
 from .desk import Desk
 from .net import BASE_LATENCY, Link, Loop, Process
 from .reports import Carrier, Reports, Watcher
-from .site import PASSWORD, Site
+from .site import PASSWORD, PEER_TIMEOUT, Site
 
 SITES = ("A", "B")
 CONVERGE_S = 45.0  # after healing: the token wait (30 s), a password login and a failback fit in
@@ -79,7 +79,7 @@ def directory(agents: list[str]) -> Directory:
 
 
 class World:
-    def __init__(self, seed: int, agents: int = 5, failback: str = "never") -> None:
+    def __init__(self, seed: int, agents: int = 5, failback: FailbackPolicy = "never") -> None:
         self.seed = seed
         self.loop = Loop()
         self.failback = failback
@@ -94,7 +94,8 @@ class World:
         self.stops: dict[str, list[list[float]]] = {name: [] for name in SITES}  # [from, to] a site was stopped or down
         self.sites = {name: Site(self, name, peer) for name, peer in zip(SITES, reversed(SITES), strict=True)}
         self.reports = Reports(self)
-        config = SessionConfig(endpoints=[(name, f"sim://{name}") for name in SITES], failback=failback)  # type: ignore[arg-type]
+        config = SessionConfig(endpoints=[(name, f"sim://{name}") for name in SITES],  # type: ignore[arg-type]
+                               failback=failback)
         self.desks = [Desk(self, agent, config, seed * 1_000 + i) for i, agent in enumerate(agent_ids(agents))]
         self.supervisor = Watcher(self, "sup1")
         self.carrier = Carrier(self)
@@ -235,6 +236,12 @@ class World:
         for site in self.sites.values():
             if site.dialer is not None and site.dialer.link is not None:
                 site.dialer.link.hold()
+
+    def sites_apart(self) -> bool:
+        """Partitioned (and not linked again yet), or too slow for a peer link to stay up: a round trip
+        between the sites longer than the heartbeat timeout."""
+        slowest = max([self.peer_latency] + [site.latency for site in self.sites.values()])
+        return self.apart or 2 * slowest > PEER_TIMEOUT
 
     def peer_linked(self) -> None:
         """A peer link came up: once both are up after a partition, the sites hear each other again."""
