@@ -136,6 +136,7 @@ class PeerRecord:
     token: int = 0
     reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
     owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
+    lost: bool = False  # completed, not reported: the peer could not be reached since (it may have died with it)
 
 
 @dataclass(eq=False)
@@ -373,10 +374,11 @@ class RoutingEngine:
             # Completed at the peer before a failover; the agent re-sends it here. A repeat, unless
             # the peer died between telling us and reporting it: then this server reports it. While
             # the peer is linked it reports it itself (it may just be waiting for our answer); this
-            # server reports it if the peer is lost before saying it did (``report_owed``).
+            # server reports it if the peer is lost before saying it did (``report_owed``), and at
+            # once if it was lost since it claimed it (a peer linked again may be a restarted one).
             if peer.reported:
                 return []
-            if peer_linked:
+            if peer_linked and not peer.lost:
                 peer.owed = disposition
                 return []
             peer.reported = True
@@ -503,8 +505,8 @@ class RoutingEngine:
         if claim == "reported" and known is not None and known.status == "completed":
             known.reported = True
             return True, effects
-        owed = known.owed if known is not None and status == "completed" else None
-        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed)
+        owed, lost = (known.owed, known.lost) if known is not None and status == "completed" else (None, False)
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed, lost=lost)
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:
             self.peer.popitem(last=False)
@@ -527,10 +529,12 @@ class RoutingEngine:
 
     def report_owed(self, now: int) -> list[Effect]:
         """The peer cannot be reached any more (neither link is up): each completion it claimed and
-        did not say it reported, which its agent sent here again (``complete`` while linked), is
-        reported here."""
+        did not say it reported is marked lost (a re-sent one is reported here, even once the peer is
+        linked again), and the ones its agent sent here again meanwhile are reported now."""
         effects: list[Effect] = []
         for iid, record in self.peer.items():
+            if record.status == "completed" and not record.reported:
+                record.lost = True
             if record.status == "completed" and not record.reported and record.owed is not None:
                 record.reported = True
                 lost = p.Interaction(interaction_id=iid, media=record.media, queue=record.queue, created_ms=now)

@@ -34,7 +34,7 @@ from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
 from .peering import PeerReplication, Refused
 from .reporting import ReportingStream
-from .routing import EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from .routing import COMPLETED, OFFERED, EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
 from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
@@ -949,6 +949,8 @@ class ServerCore:
         ``quiet``: an agent whose status is sent by the caller after its answer, not now."""
         now = self.wall_ms
         for effect in effects:
+            if self._stale_offer(effect):
+                continue
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
                 continue
@@ -971,6 +973,18 @@ class ServerCore:
                     self._send(conn, self._status(session))
             elif isinstance(effect, HeldChanged) and effect.agent_id != quiet:
                 self._send(conn, self._status(session))
+
+    def _stale_offer(self, effect: object) -> bool:
+        """An offer decided earlier (with a completion that waited for the peer) that the engine has
+        since taken back (the agent left meanwhile): neither sent nor reported."""
+        if isinstance(effect, Offer):
+            iid, agent_id = effect.interaction.interaction_id, effect.agent_id
+        elif isinstance(effect, Report) and effect.event == "offered" and effect.agent_id is not None:
+            iid, agent_id = effect.interaction.interaction_id, effect.agent_id
+        else:
+            return False
+        item = self.engine.interactions.get(iid)
+        return item is None or item.status != OFFERED or item.agent_id != agent_id
 
     def _report_interaction(self, effect: Report, now: int) -> None:
         i = effect.interaction
@@ -1033,7 +1047,8 @@ class ServerCore:
         if not effects:  # completed already (here, or at the peer before a failover): a repeat
             return ack, (self._status(session),)
         item = self.engine.interactions.get(iid)
-        if item is None:  # completed at the peer, which is gone and had not reported it: reported here
+        if item is None or item.status != COMPLETED:  # completed at the peer, which is gone and had not
+            # reported it: reported here (a copy here, if any, had ended)
             self._apply(effects, quiet=agent_id)
             self._replicate([self._peer_row_for(iid, effects, "reported")])
             return ack, (self._status(session),)

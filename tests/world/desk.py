@@ -12,11 +12,13 @@ Checked as it runs (an AssertionError at that moment):
 - time in state survives failover: two consecutive ``AgentStateChanged`` in the same state and
   reason carry the same ``since_ms``;
 - ``LoginFailed`` only as ``stale_epoch``, once no running server would take the session's resume
-  token; the "user" then types the password again. ``LoggedOut`` never happens (nobody logs out);
+  token but one that refused it already; the "user" then types the password again. ``LoggedOut``
+  never happens (nobody logs out);
 - a completion is never sent again after its ack, nor twice on one link; ``InteractionStarted``
-  follows an accept or adoption some server reported for this agent; an interaction ends at most
-  once, and ``completed`` only when some server completed it (reported it, or is about to: a
-  repeat of a completion still waiting for the peer's confirmation is answered at once).
+  follows an accept or adoption some server reported for this agent (or, for an accept unanswered
+  when its primary was lost, the login that carried it); an interaction ends at most once, and
+  ``completed`` only when some server completed it (reported it, or is about to: a repeat of a
+  completion still waiting for the peer's confirmation is answered at once).
 """
 
 from __future__ import annotations
@@ -59,11 +61,14 @@ class Desk(Process):
         self.shown: ev.AgentStateChanged | None = None
         self.login_failures = 0
         self.token_epoch: int | None = None  # of the resume token in the session's last login request
+        self.token: str | None = None  # that token
+        self.token_refused: dict[str, set[str]] = {}  # token -> sites that refused it as stale
         # interactions
         self.acked_ids: set[str] = set()  # request ids whose EventAck reached the desktop
         self.typed: dict[str, str] = {}  # id -> the notes the user typed last
         self.completing: dict[str, str] = {}  # id -> the notes the user's completion was given
         self.in_hand: set[str] = set()  # InteractionStarted seen, InteractionEnded not yet
+        self.carried: set[str] = set()  # what the last login request carried
         self.ended: defaultdict[str, list[ev.InteractionEnded]] = defaultdict(list)
         self.ix_outcome: dict[str, ev.Event | None] = {}
         self.complete_sent: defaultdict[str, list[tuple[str, int]]] = defaultdict(list)  # id -> [(wire id, link)]
@@ -114,6 +119,10 @@ class Desk(Process):
     def _received(self, link: Link, message: p.Message) -> None:
         if isinstance(message, p.EventAck):
             self.acked_ids.add(message.request_id)
+        elif isinstance(message, p.EventError) and message.code == "stale_epoch" and message.request_id:
+            login = self.requests.get(message.request_id)
+            if isinstance(login, p.RequestAgentLogin) and login.resume_token is not None:
+                self.token_refused.setdefault(login.resume_token, set()).add(link.site.name)
         self.feed(self.session.message_received, link.tag, message)
 
     def _closed(self, link: Link, code: int | None) -> None:
@@ -138,7 +147,8 @@ class Desk(Process):
         if isinstance(message, p.RequestAgentLogin):
             holders = self.world.login_holders(self)
             assert holders == [], f"{self}: login sent on link {link_id} while {holders} hold the login on an open link"
-            self.token_epoch = None
+            self.token_epoch, self.token = None, message.resume_token
+            self.carried = {h.interaction.interaction_id for h in message.interactions}
             if message.resume_token is not None:
                 self.token_epoch = verify_token(SECRET, message.resume_token, self.loop.wall_ms).epoch
         self.links[link_id].send(p.encode(message))
@@ -174,7 +184,11 @@ class Desk(Process):
             self.shown = event
         elif isinstance(event, ev.LoginFailed):
             assert event.code == "stale_epoch" and self.token_epoch is not None, f"{self}: {event}"
-            takers = [s.name for s in self.world.sites.values() if self.takes_token(s, self.token_epoch)]
+            # Given up on only once every site that would take the token has refused it meanwhile (one
+            # restarted since takes it again, but the desktop cannot know).
+            refused = self.token_refused.get(self.token or "", set())
+            takers = [s.name for s in self.world.sites.values()
+                      if s.name not in refused and self.takes_token(s, self.token_epoch)]
             assert takers == [], f"{self}: {event} but {takers} would take the token of epoch {self.token_epoch}"
             self.login_failures += 1
             self.later(0.5, self.feed, self.session.login, self.agent_id, PASSWORD)  # the user types it again
@@ -190,7 +204,12 @@ class Desk(Process):
         elif isinstance(event, ev.InteractionStarted):
             iid = event.interaction.interaction_id
             assert iid not in self.in_hand, f"{self}: started twice: {event}"
-            taken = (iid, self.agent_id) in self.world.reports.taken
+            if iid in self.ended:  # it came back (a site that never heard how it ended offered it again)
+                for notes in (self.typed, self.completing, self.ended, self.complete_sent):
+                    notes.pop(iid, None)
+            # An accept unanswered when its primary was lost is carried by the next login, and started
+            # on its ack: that login's first status says whether the server took it over.
+            taken = (iid, self.agent_id) in self.world.reports.taken or iid in self.carried
             assert taken, f"{self}: {event} but no server accepted or adopted it"
             self.in_hand.add(iid)
         elif isinstance(event, ev.InteractionEnded):

@@ -18,8 +18,13 @@ killed server's stream says nothing any more. Checked as each event is published
 - an interaction is reported completed at most once. A second completion is let through only when
   no server could have known of the first: a server was killed since the first (a completion can
   die with its server before it reaches the peer, and the desktop, which never got its ack, sends
-  it again), or the two sites were partitioned (and not linked again yet) at some moment of the
-  interaction's life.
+  it again); the two sites were partitioned (and not linked again yet), or too slow to keep a
+  peer link, at some moment of the interaction's life; a server went ahead without its peer after
+  a stall (it waits a heartbeat timeout to hear it, then serves alone) during the interaction's
+  life; or one of the two was reported by a server for its peer, which had been stopped or down
+  during the interaction's life (a server takes a peer that went silent with a completion
+  unreported for dead, and reports it so that it is not lost; it cannot tell a stopped peer from a
+  dead one, and a stopped peer that thaws may report the completion too).
 
 ``Watcher`` is a reporting client (the supervisor, or the carrier) with one link per site: it
 registers, subscribes with its password and then its resume token, resumes its streams after a
@@ -51,6 +56,7 @@ WATCH_INTERVAL = 0.5
 WATCH_TIMEOUT = 1.5
 WATCH_OPEN_TIMEOUT = 3.0
 CARRIER_GRACE = 1.0  # traffic.TrafficOptions.grace
+ON_BEHALF = "completed at the peer site, which stopped before reporting it"  # the reason of such a report
 Reported = (p.EventAgentLogin | p.EventAgentLogout | p.EventAgentStateChanged | p.EventInteraction
             | p.EventQueueStatistics)
 
@@ -63,19 +69,21 @@ class Completion:
     epoch: int | None
     at: float
     notes: str | None  # as the completing server kept them (None: completed at the peer, which died)
+    for_stopped_peer: bool = False  # reported for the peer, which was stopped (or down) since it showed up
 
 
 class Reports:
     def __init__(self, world: World) -> None:
         self.world = world
         self.open_logins: defaultdict[str, dict[str, int]] = defaultdict(dict)  # agent -> site -> epoch
-        self.login_at: dict[tuple[str, str], float] = {}  # (agent, site) -> when its open login was reported
+        self.login_at: dict[tuple[str, str], int] = {}  # (agent, site) -> World.stamps when its login was reported
         self.effective: dict[str, tuple[int, str, str | None, int]] = {}  # agent -> its newest login's state
         self.offers: dict[tuple[str, str], tuple[str | None, int | None]] = {}  # (site, id) -> (agent, epoch)
         self.taken: set[tuple[str, str | None]] = set()  # (id, agent): accepted or adopted somewhere
         self.completions: defaultdict[str, list[Completion]] = defaultdict(list)
         self.abandoned: defaultdict[str, list[p.EventInteraction]] = defaultdict(list)
-        self.partitioned_ids: set[str] = set()  # touched while the sites were apart (partitioned)
+        self.partitioned_ids: set[str] = set()  # touched while the sites were apart (World.sites_apart)
+        self.first_seen: dict[str, float] = {}  # id -> when it was first reported
         # id -> (site, event, agent) of every event reported about it
         self.history: defaultdict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
 
@@ -104,7 +112,7 @@ class Reports:
                  if name != site.name and epoch >= agent.epoch and self.told(site, agent.agent_id, name)}
         assert not newer, f"{site.name} logs {agent.agent_id} in at epoch {agent.epoch}, told of the login at {newer}"
         self.open_logins[agent.agent_id][site.name] = agent.epoch
-        self.login_at[(agent.agent_id, site.name)] = site.loop.now
+        self.login_at[(agent.agent_id, site.name)] = next(self.world.stamps)
         last = self.effective.get(agent.agent_id)
         if last is not None and agent.epoch < last[0]:
             return  # a stale server at an older epoch: not the agent's effective state
@@ -114,12 +122,13 @@ class Reports:
 
     def told(self, site: Site, agent_id: str, other: str) -> bool:
         """Had ``site`` been told (by its peer's epochs) of the agent's login at ``other``?"""
-        return site.heard_peer_at >= self.login_at[(agent_id, other)]
+        return site.heard_peer > self.login_at[(agent_id, other)]
 
     def _interaction(self, site: Site, message: p.EventInteraction) -> None:
         iid, kind, agent = message.interaction_id, message.event, message.agent_id
         self.history[iid].append((site.name, kind, agent))
-        if self.world.apart:
+        self.first_seen.setdefault(iid, site.loop.now)
+        if self.world.sites_apart():
             self.partitioned_ids.add(iid)
         if kind == "offered":
             for (name, other), (to, epoch) in self.offers.items():
@@ -137,12 +146,17 @@ class Reports:
         elif kind == "completed":
             item = site.core.engine.interactions.get(iid) if site.core is not None else None
             notes = item.notes if item is not None and item.status == COMPLETED else None
-            completion = Completion(site.name, site.incarnation, agent, message.epoch, site.loop.now, notes)
+            since = self.first_seen[iid]
+            for_stopped_peer = message.reason == ON_BEHALF and self.world.stopped_since(site.peer, since)
+            completion = Completion(site.name, site.incarnation, agent, message.epoch, site.loop.now, notes,
+                                    for_stopped_peer)
+            alone = any(s.went_ahead_at >= since for s in self.world.sites.values())
             for first in self.completions[iid]:
                 forgot = site.started_at > first.at or any(first.at <= at for at in self.world.kills)
-                assert forgot or iid in self.partitioned_ids, (
-                    f"{iid} completed twice: {first}, then {completion}; no server lost its memory meanwhile, and the "
-                    f"sites were not partitioned")
+                guessed = first.for_stopped_peer or completion.for_stopped_peer or alone
+                assert forgot or guessed or iid in self.partitioned_ids, (
+                    f"{iid} completed twice: {first}, then {completion}; no server lost its memory, was left alone or "
+                    f"guessed for a stopped peer meanwhile, and the sites were not partitioned")
             self.completions[iid].append(completion)
 
 

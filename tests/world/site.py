@@ -60,8 +60,9 @@ class Site(Process):
         self.links: dict[int, Link] = {}  # what the transport holds open
         self.conn_links: dict[int, Link] = {}  # every connection of this incarnation
         self.dialer: PeerDialer | None = None
-        self.heard_peer_at = float("-inf")  # when the newest PeerAgentEpochs this core read was sent
+        self.heard_peer = 0  # the stamp of the newest PeerAgentEpochs this core read (World.stamps)
         self.started_at = 0.0
+        self.went_ahead_at = float("-inf")  # when a stall of this incarnation last ended without the peer
         self._conn_ids = 0
         self._seen_seq = 0
 
@@ -80,7 +81,7 @@ class Site(Process):
         self.core = ServerCore(self.config, self.world.directory, self.now(), stream_id=stream_id,
                                nonce=lambda: f"{nonces.getrandbits(128):032x}")
         self.links, self.conn_links, self._conn_ids, self._seen_seq = {}, {}, 0, 0
-        self.heard_peer_at, self.started_at = float("-inf"), self.loop.now
+        self.heard_peer, self.started_at = 0, self.loop.now
         self.loop.at(self.loop.now + TICK, self._tick, self.incarnation)
         self.dialer = PeerDialer(self)
         self.dialer.dial()
@@ -121,7 +122,10 @@ class Site(Process):
     # ------------------------------------------------------------------ feeding the core
 
     def feed(self, method: Callable[..., list[Output]], *args: Any) -> None:
+        stalled = self.core is not None and self.core.stalled_until is not None
         outputs = method(*args, self.now())
+        if stalled and self.core is not None and self.core.stalled_until is None and method.__name__ == "tick":
+            self.went_ahead_at = self.loop.now  # the stall ended without hearing the peer
         self._harvest()
         for out in outputs:
             self._execute(out)
@@ -202,13 +206,13 @@ class Site(Process):
         if self.links.get(link.conn_id) is not link:
             return
         if link.kind == "peer":
-            payload, sent_at = payload
+            payload, stamp = payload
             if payload.startswith('{"type":"PeerAgentEpochs"'):
-                self.heard_peer(sent_at)
+                self.heard(stamp)
         self.feed(self._core().received, link.conn_id, payload)
 
-    def heard_peer(self, sent_at: float) -> None:
-        self.heard_peer_at = max(self.heard_peer_at, sent_at)
+    def heard(self, stamp: int) -> None:
+        self.heard_peer = max(self.heard_peer, stamp)
 
     def link_gone(self, link: Link) -> None:
         """The other end closed or reset the connection."""
@@ -294,17 +298,17 @@ class PeerDialer:
             self._lost()
             self._failed()
 
-    def _frame(self, link: Link, payload: tuple[str, float]) -> None:
+    def _frame(self, link: Link, payload: tuple[str, int]) -> None:
         if link is not self.link:
             return
         self.last_rx = self.loop.now
-        frame, sent_at = payload
+        frame, stamp = payload
         try:
             message = p.decode_client(frame)  # the peer speaks the client-side vocabulary
         except p.ProtocolError:
             return
         if isinstance(message, p.PeerAgentEpochs):
-            self.site.heard_peer(sent_at)
+            self.site.heard(stamp)
         if not isinstance(message, p.Heartbeat):
             self.site.peer_message(message)
 

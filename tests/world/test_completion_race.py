@@ -9,7 +9,7 @@ import pytest
 from server_stub import protocol as p
 from server_stub.core.routing import RoutingEngine
 from tests.world.site import site_config
-from tests.world.steps import in_hand, two_sites
+from tests.world.steps import in_hand, offered, two_sites
 
 
 @pytest.mark.parametrize("cut", ["close", "reset"])
@@ -80,6 +80,66 @@ def test_a_server_owing_the_peer_s_report_waits_while_its_own_link_to_the_peer_i
     dialer.link.reset()  # A's link to B resets: A goes ahead without B's answer; B's link to A is still up
     world.run_for(3.0)
     assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
+    world.settle()
+
+
+def test_a_completion_of_a_peer_that_died_before_reporting_it_is_reported_though_it_restarted_at_once():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.peer_latency = 0.05
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.06)  # B confirmed A's completion; A has not reported it yet
+    world.freeze(desk)  # (the desktop is slow to notice)
+    world.kill("A")  # A dies with it...
+    world.restart("A")  # ... and is back at once, linked to B again before the desktop sends it to B
+    world.peer_latency = 0.002
+    world.run_for(0.5)
+    world.thaw(desk)
+    world.run_for(3.0)
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]
+    assert [c.site for c in world.reports.completions[iid]] == ["B"], world.reports.history[iid]
+    world.settle()
+
+
+def test_a_completion_of_a_peer_that_died_before_reporting_it_is_reported_where_the_copy_had_ended():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = offered(world, desk)
+    desk.answer(0, take=True)
+    world.freeze(world.sites["A"])  # A stops before reading the accept: the desktop moves the call to B
+    world.run_for(4.0)
+    world.thaw(world.sites["A"])  # A drops its copy (the call is at B)
+    world.run_for(3.0)
+    assert ("A", "withdrawn") in [(site, event) for site, event, _ in world.reports.history[iid]]
+    world.peer_latency = 0.05
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(0.06)  # A confirmed B's completion; B has not reported it yet
+    world.kill("B")  # B dies with it; the desktop logs in at A and sends it again
+    world.restart("B")
+    world.run_for(3.0)
+    assert [e.reason for e in desk.ended[iid]] == ["completed"]
+    assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
+    world.settle()
+
+
+def test_the_next_offer_decided_with_a_completion_is_not_made_once_the_agent_has_left():
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    iid = in_hand(world, desk)
+    world.carrier.new_interaction()  # the next call waits for the agent
+    world.run_for(0.1)
+    (waiting,) = [i for i in world.carrier.ledger.entries if i != iid]
+    world.peer_latency = 0.3
+    world.run_for(1.0)
+    desk.complete(0, final_notes=True)  # A completes the call and routes the next one to the agent...
+    world.run_for(0.01)
+    world.cut("A", "close")  # ... but the agent leaves A before B's confirmation is back
+    world.run_for(3.0)
+    at_a = [(event, agent) for site, event, agent in world.reports.history[waiting] if site == "A"]
+    assert at_a[-1] == ("queued", desk.agent_id) and ("A", waiting) not in world.reports.offers, at_a
     world.settle()
 
 

@@ -45,12 +45,13 @@ reason.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any
 
 from desktop.core import events as ev
-from desktop.core.config import SessionConfig
+from desktop.core.config import FailbackPolicy, SessionConfig
 from server_stub import protocol as p
 from server_stub.core.routing import COMPLETED
 from server_stub.directory import AgentRecord, Directory
@@ -58,7 +59,7 @@ from server_stub.directory import AgentRecord, Directory
 from .desk import Desk
 from .net import BASE_LATENCY, Link, Loop, Process
 from .reports import Carrier, Reports, Watcher
-from .site import PASSWORD, Site
+from .site import PASSWORD, PEER_TIMEOUT, Site
 
 SITES = ("A", "B")
 CONVERGE_S = 45.0  # after healing: the token wait (30 s), a password login and a failback fit in
@@ -78,7 +79,7 @@ def directory(agents: list[str]) -> Directory:
 
 
 class World:
-    def __init__(self, seed: int, agents: int = 5, failback: str = "never") -> None:
+    def __init__(self, seed: int, agents: int = 5, failback: FailbackPolicy = "never") -> None:
         self.seed = seed
         self.loop = Loop()
         self.failback = failback
@@ -89,9 +90,12 @@ class World:
         self.peer_latency = BASE_LATENCY  # the network between the sites (the desktops reach both on their own)
         self.held_links: list[Link] = []
         self.kills: list[float] = []  # when a site was killed
+        self.stamps = itertools.count(1)  # orders peer frames and reported logins, within an instant too
+        self.stops: dict[str, list[list[float]]] = {name: [] for name in SITES}  # [from, to] a site was stopped or down
         self.sites = {name: Site(self, name, peer) for name, peer in zip(SITES, reversed(SITES), strict=True)}
         self.reports = Reports(self)
-        config = SessionConfig(endpoints=[(name, f"ws://sim-{name}") for name in SITES], failback=failback)  # type: ignore[arg-type]
+        config = SessionConfig(endpoints=[(name, f"ws://sim-{name}") for name in SITES],  # type: ignore[arg-type]
+                               failback=failback)
         self.desks = [Desk(self, agent, config, seed * 1_000 + i) for i, agent in enumerate(agent_ids(agents))]
         self.supervisor = Watcher(self, "sup1")
         self.carrier = Carrier(self)
@@ -120,10 +124,10 @@ class World:
         return link
 
     def peer_frame(self, send: Callable[..., None], frame: str) -> None:
-        """A frame on a peer link, stamped with when it was sent, through the chaos fault when it is
+        """A frame on a peer link, stamped with the order it was sent in, through the chaos fault when it is
         on: delayed (each direction of a link stays in order, as TCP keeps it; the two links of a pair
         interleave in any order) or sent twice."""
-        payload = (frame, self.loop.now)
+        payload = (frame, next(self.stamps))
         chaos = self.chaos
         if chaos is None:
             send(payload)
@@ -176,20 +180,37 @@ class World:
 
     # ------------------------------------------------------------------ faults
 
+    def stopped_since(self, name: str, when: float) -> bool:
+        """Was the site stopped (frozen) or down at some moment since ``when``?"""
+        return any(end >= when for _, end in self.stops[name])
+
+    def _stopped(self, process: Process, stopped: bool) -> None:
+        if isinstance(process, Site):
+            if stopped:
+                self.stops[process.name].append([self.loop.now, float("inf")])
+            else:
+                self.stops[process.name][-1][1] = self.loop.now
+
     def kill(self, name: str) -> None:
-        if self.sites[name].alive:
-            self.sites[name].kill()
+        site = self.sites[name]
+        if site.alive:
+            if not site.frozen:
+                self._stopped(site, True)
+            site.kill()
 
     def restart(self, name: str) -> None:
         if not self.sites[name].alive:
             self.sites[name].start()
+            self._stopped(self.sites[name], False)
 
     def freeze(self, process: Process) -> None:
-        if process.alive:
+        if process.alive and not process.frozen:
+            self._stopped(process, True)
             process.freeze()
 
     def thaw(self, process: Process) -> None:
         if process.alive and process.frozen:
+            self._stopped(process, False)
             process.thaw()
 
     def cut(self, name: str, how: str, desk: Desk | None = None) -> None:
@@ -215,6 +236,12 @@ class World:
         for site in self.sites.values():
             if site.dialer is not None and site.dialer.link is not None:
                 site.dialer.link.hold()
+
+    def sites_apart(self) -> bool:
+        """Partitioned (and not linked again yet), or too slow for a peer link to stay up: a round trip
+        between the sites longer than the heartbeat timeout."""
+        slowest = max([self.peer_latency] + [site.latency for site in self.sites.values()])
+        return self.apart or 2 * slowest > PEER_TIMEOUT
 
     def peer_linked(self) -> None:
         """A peer link came up: once both are up after a partition, the sites hear each other again."""
@@ -351,11 +378,14 @@ class World:
             if len(ended) != 1:
                 problems.append(f"{desk}: completion of {iid} asked, ended {ended}")
             elif ended[0].reason == "completed":
-                reported = self.reports.completions[iid]
-                if not reported:
+                # The latest (it may come back: a site that never heard it ended offers it again) by this
+                # agent; by another if two held it (an accept unanswered when its server was lost is
+                # adopted over another agent's): the one the servers counted.
+                reported = [c for c in self.reports.completions[iid] if c.agent_id == desk.agent_id]
+                if not self.reports.completions[iid]:
                     problems.append(f"{desk}: {iid} completed, not reported")
-                elif reported[0].notes is not None and reported[0].notes != notes:
-                    kept = reported[0].notes
+                elif reported and reported[-1].notes is not None and reported[-1].notes != notes:
+                    kept = reported[-1].notes
                     problems.append(f"{desk}: {iid} completed with notes {kept!r}, the agent had {notes!r}")
             elif ended[0].reason not in ("taken_elsewhere", "not_adopted", "unknown_interaction", "withdrawn"):
                 problems.append(f"{desk}: {iid} ended {ended[0]}")
