@@ -1,4 +1,4 @@
-"""Canary for DESIGN.md §7: PySide6 6.12.0 on Python 3.11 drops a reference to True per emit().
+"""Canary for docs/architecture.md's pitfalls: PySide6 6.12.0 on Python 3.11 drops a reference to True per emit().
 
 Run in a child process, because the broken build does not fail: it aborts the interpreter.
 """

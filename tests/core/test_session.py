@@ -1,4 +1,4 @@
-"""DESIGN.md §2 sequence by sequence, against the sans-I/O session with the test playing the servers."""
+"""docs/protocol.md's sequence diagrams, one by one, against the sans-I/O session playing the servers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DESIGN.md §2, sequence by sequence, against two peer-linked servers (real processes where one dies or hangs).
+"""docs/protocol.md's sequence diagrams, one by one, against two peer-linked servers (processes where one dies).
 
 Each test watches the agent's sockets *and* a supervisor's reporting socket on each server, and
 asserts the exact events both see. "Reports nothing" is checked with a positive marker: after the

@@ -241,7 +241,7 @@ def test_server_lost_rows_are_highlighted_and_time_ticks(qtbot):
 
 
 def test_the_agents_table_never_measures_rows_to_size_them(qtbot):
-    """ResizeToContents would measure every row on every change (DESIGN.md §7)."""
+    """ResizeToContents would measure every row on every change (docs/architecture.md, pitfalls)."""
     from PySide6.QtWidgets import QHeaderView
 
     from desktop.supervisor.window import SupervisorWindow
