@@ -14,5 +14,5 @@ class FiveAgents(WorldMachine):
     AGENTS = 5
 
 
-FiveAgents.TestCase.settings = world_settings(examples=100, steps=40)
+FiveAgents.TestCase.settings = world_settings(examples=160, steps=40)
 test_world = FiveAgents.TestCase
