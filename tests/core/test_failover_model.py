@@ -51,7 +51,7 @@ class OneAgent(WorldMachine):
         self.world.desks[0].act(self.world.desks[0].session.set_has_interaction, busy)
 
 
-OneAgent.TestCase.settings = world_settings(examples=80, steps=30)
+OneAgent.TestCase.settings = world_settings(examples=120, steps=30)
 test_failover_model = OneAgent.TestCase
 
 

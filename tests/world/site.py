@@ -122,13 +122,17 @@ class Site(Process):
     # ------------------------------------------------------------------ feeding the core
 
     def feed(self, method: Callable[..., list[Output]], *args: Any) -> None:
-        stalled = self.core is not None and self.core.stalled_until is not None
+        stalled = self._stalled()
         outputs = method(*args, self.now())
-        if stalled and self.core is not None and self.core.stalled_until is None and method.__name__ == "tick":
+        if stalled and not self._stalled() and method.__name__ == "tick":
             self.went_ahead_at = self.loop.now  # the stall ended without hearing the peer
         self._harvest()
         for out in outputs:
             self._execute(out)
+
+    def _stalled(self) -> bool:
+        """Is the core holding back after a stall of its process (until it hears its peer)?"""
+        return getattr(self.core, "stalled_until", None) is not None
 
     def _harvest(self) -> None:
         """The reporting events the core published during that input, for the world's checks."""

@@ -30,3 +30,31 @@ def in_hand(world: World, desk: Desk) -> str:
     world.run_for(0.1)
     assert [h.interaction.interaction_id for h in desk.session.snapshot().held] == [iid]
     return iid
+
+
+def holding_a_call() -> tuple[World, Desk, str]:
+    """One agent, logged in at A, with a call in hand."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    return world, desk, in_hand(world, desk)
+
+
+def completing(world: World, desk: Desk, peer_latency: float, wait: float) -> None:
+    """The sites are far apart (a confirmation by the peer takes ``2 * peer_latency``); the agent
+    completes the call it holds, with final notes, and ``wait`` passes."""
+    world.peer_latency = peer_latency
+    world.run_for(0.5)
+    desk.complete(0, final_notes=True)
+    world.run_for(wait)
+
+
+def holding_a_call_at_b() -> tuple[World, Desk, str]:
+    """One agent with a call in hand at B: A was killed (the agent and the carrier moved to B) and
+    has just been restarted, not linked to B yet."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    world.kill("A")
+    world.run_for(3.0)
+    iid = in_hand(world, desk)
+    world.restart("A")
+    return world, desk, iid

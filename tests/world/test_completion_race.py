@@ -9,18 +9,13 @@ import pytest
 from server_stub import protocol as p
 from server_stub.core.routing import RoutingEngine
 from tests.world.site import site_config
-from tests.world.steps import in_hand, offered, two_sites
+from tests.world.steps import completing, holding_a_call, offered, two_sites
 
 
 @pytest.mark.parametrize("cut", ["close", "reset"])
 def test_two_completions_of_one_call_that_cross_between_the_sites_count_once(cut):
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
-    world.peer_latency = 0.05  # the sites are far apart: a confirmation takes 0.1 s
-    world.run_for(0.5)
-    desk.complete(0, final_notes=True)
-    world.run_for(0.01)  # A applied it and asked B
+    world, desk, iid = holding_a_call()
+    completing(world, desk, peer_latency=0.05, wait=0.01)  # A applied it and asked B
     world.cut("A", cut)  # the desktop's link to A dies: it logs in at B and sends the completion again
     world.run_for(3.0)
     assert desk.session.snapshot().primary == "B"
@@ -33,13 +28,9 @@ def test_two_completions_of_one_call_that_cross_between_the_sites_count_once(cut
 
 @pytest.mark.parametrize("cut", ["close", "reset"])
 def test_a_completion_sent_again_to_the_peer_that_confirmed_it_is_reported_by_the_first_server_only(cut):
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
-    world.peer_latency = 0.01
-    world.run_for(0.5)
-    desk.complete(0, final_notes=True)
-    world.run_for(0.01)  # A applied it and asked B, which confirmed; A reports it when B's answer is back
+    world, desk, iid = holding_a_call()
+    # A applied it and asked B, which confirmed; A reports it when B's answer is back
+    completing(world, desk, peer_latency=0.01, wait=0.01)
     world.cut("A", cut)  # meanwhile the desktop logs in at B and sends the completion again
     world.run_for(3.0)
     assert desk.session.snapshot().primary == "B"
@@ -49,13 +40,8 @@ def test_a_completion_sent_again_to_the_peer_that_confirmed_it_is_reported_by_th
 
 
 def test_a_completion_its_agent_sent_again_to_the_peer_is_reported_there_if_the_first_server_dies_unreported():
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
-    world.peer_latency = 0.05
-    world.run_for(0.5)
-    desk.complete(0, final_notes=True)
-    world.run_for(0.06)  # B confirmed A's completion; A has not reported it yet
+    world, desk, iid = holding_a_call()
+    completing(world, desk, peer_latency=0.05, wait=0.06)  # B confirmed A's completion; A has not reported it yet
     world.cut("A", "reset")  # the desktop logs in at B and sends the completion again: a repeat there
     world.run_for(0.02)
     world.kill("A")  # A dies before B's answer arrives: it never reports it
@@ -66,13 +52,9 @@ def test_a_completion_its_agent_sent_again_to_the_peer_is_reported_there_if_the_
 
 
 def test_a_server_owing_the_peer_s_report_waits_while_its_own_link_to_the_peer_is_up():
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
-    world.peer_latency = 0.05
-    world.run_for(0.5)
-    desk.complete(0, final_notes=True)
-    world.run_for(0.06)  # B confirmed A's completion; its answer is on A's link, on the way back
+    world, desk, iid = holding_a_call()
+    # B confirmed A's completion; its answer is on A's link, on the way back
+    completing(world, desk, peer_latency=0.05, wait=0.06)
     world.cut("A", "reset")  # the desktop sends the completion again to B: a repeat there, A reports it
     world.run_for(0.02)
     dialer = world.sites["A"].dialer
@@ -84,13 +66,8 @@ def test_a_server_owing_the_peer_s_report_waits_while_its_own_link_to_the_peer_i
 
 
 def test_a_completion_of_a_peer_that_died_before_reporting_it_is_reported_though_it_restarted_at_once():
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
-    world.peer_latency = 0.05
-    world.run_for(0.5)
-    desk.complete(0, final_notes=True)
-    world.run_for(0.06)  # B confirmed A's completion; A has not reported it yet
+    world, desk, iid = holding_a_call()
+    completing(world, desk, peer_latency=0.05, wait=0.06)  # B confirmed A's completion; A has not reported it yet
     world.freeze(desk)  # (the desktop is slow to notice)
     world.kill("A")  # A dies with it...
     world.restart("A")  # ... and is back at once, linked to B again before the desktop sends it to B
@@ -126,16 +103,11 @@ def test_a_completion_of_a_peer_that_died_before_reporting_it_is_reported_where_
 
 
 def test_the_next_offer_decided_with_a_completion_is_not_made_once_the_agent_has_left():
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
+    world, desk, iid = holding_a_call()
     world.carrier.new_interaction()  # the next call waits for the agent
     world.run_for(0.1)
     (waiting,) = [i for i in world.carrier.ledger.entries if i != iid]
-    world.peer_latency = 0.3
-    world.run_for(1.0)
-    desk.complete(0, final_notes=True)  # A completes the call and routes the next one to the agent...
-    world.run_for(0.01)
+    completing(world, desk, peer_latency=0.3, wait=0.01)  # A completes it, routes the next one to the agent...
     world.cut("A", "close")  # ... but the agent leaves A before B's confirmation is back
     world.run_for(3.0)
     at_a = [(event, agent) for site, event, agent in world.reports.history[waiting] if site == "A"]

@@ -6,7 +6,7 @@ hold throughout (a second completion reported fails them at once)."""
 from __future__ import annotations
 
 from tests.world.desk import Desk
-from tests.world.steps import in_hand, offered, two_sites
+from tests.world.steps import completing, holding_a_call, holding_a_call_at_b, offered, two_sites
 from tests.world.world import World
 
 
@@ -20,9 +20,7 @@ def failed_over_while_a_is_stopped(world: World, desk: Desk) -> None:
 
 
 def test_a_completion_a_stopped_primary_reads_after_the_desktop_completed_at_the_peer_is_not_counted_again():
-    world = two_sites()
-    desk = world.desks[0]
-    iid = in_hand(world, desk)
+    world, desk, iid = holding_a_call()
     desk.complete(0, final_notes=True)
     failed_over_while_a_is_stopped(world, desk)
     assert [e.reason for e in desk.ended[iid]] == ["completed"]  # sent again to B, which completed it
@@ -50,17 +48,9 @@ def test_an_accept_a_stopped_primary_reads_after_the_agent_moved_the_call_to_the
 
 
 def test_a_completion_confirmed_while_its_server_was_stopped_is_not_reported_after_the_peer_reported_it():
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    world.kill("A")  # the agent and the carrier move to B
+    world, desk, iid = holding_a_call_at_b()
     world.run_for(3.0)
-    iid = in_hand(world, desk)
-    world.restart("A")
-    world.run_for(3.0)
-    world.peer_latency = 0.05  # a confirmation takes 0.1 s
-    world.run_for(0.5)
-    desk.complete(0, final_notes=True)
-    world.run_for(0.01)  # B applied it and asked A, which confirms it...
+    completing(world, desk, peer_latency=0.05, wait=0.01)  # B applied it and asked A, which confirms it...
     b = world.sites["B"]
     world.freeze(b)  # ... but B stops before the answer is back
     world.run_for(4.0)  # the desktop logs in at A and sends the completion again; A reports it, B being gone
@@ -72,13 +62,8 @@ def test_a_completion_confirmed_while_its_server_was_stopped_is_not_reported_aft
 
 
 def test_a_stopped_server_does_not_go_ahead_on_the_peer_state_it_had_on_its_socket_from_before():
-    world = two_sites(agents=1)
-    desk = world.desks[0]
-    world.kill("A")  # the agent and the carrier move to B
-    world.run_for(3.0)
-    iid = in_hand(world, desk)
+    world, desk, iid = holding_a_call_at_b()
     world.peer_latency = 0.05
-    world.restart("A")
     a, b = world.sites["A"], world.sites["B"]
     while a.dialer is None or not a.dialer.up:  # A's link to B is up: A's hello and whole state are on their way
         world.run_for(0.001)

@@ -1,4 +1,9 @@
-"""The world under random faults: 2 sites, 5 agents, a carrier and a supervisor (tests/world/world.py)."""
+"""The world under random faults: 2 sites, 5 agents, a carrier and a supervisor (tests/world/world.py).
+
+Hypothesis draws the steps (tests/world/machine.py); the world checks its invariants as it runs,
+after every step and after healing. CI runs a short search; for a longer one locally set
+``WORLD_EXAMPLES`` (and ``WORLD_STEPS``), e.g. ``WORLD_EXAMPLES=3000 pytest tests/world``.
+"""
 
 from __future__ import annotations
 
@@ -9,5 +14,5 @@ class FiveAgents(WorldMachine):
     AGENTS = 5
 
 
-FiveAgents.TestCase.settings = world_settings(examples=100, steps=40)
+FiveAgents.TestCase.settings = world_settings(examples=160, steps=40)
 test_world = FiveAgents.TestCase
