@@ -33,8 +33,22 @@ from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
 from .peering import PeerReplication, Refused
+from .pool import AgentPool
 from .reporting import ReportingStream
-from .routing import COMPLETED, OFFERED, EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from .routing import (
+    COMPLETED,
+    MOVING,
+    OFFERED,
+    EngineRefusal,
+    HandOver,
+    HeldChanged,
+    Offer,
+    Remote,
+    Report,
+    Revoke,
+    RoutingEngine,
+    SetState,
+)
 from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
@@ -181,6 +195,12 @@ class ServerCore:
         self._peer_link_up_at = float("-inf")
         self._parked: list[tuple[ConnId, p.Request]] = []
         self._parked_answers: list[Callable[[], None]] = []  # the peer's answers to requests from before
+        # One agent pool across sites (pool.py, docs/multisite.md): presence told and heard, and
+        # interactions handed over to the site of their best member.
+        self.pool = AgentPool(self.name, stream_id, now.wall_ms * 1000)
+        self.engine.remote = self._remote_member
+        self.engine.on_agent_change = self.pool.changed
+        self._reclaim_at: float | None = None  # when what we handed to an unreachable peer comes back
 
     # ------------------------------------------------------------------ inputs
 
@@ -262,6 +282,10 @@ class ServerCore:
             self._peer_interactions_received(message, reply_to=None)
         elif isinstance(message, p.PeerInteractionsAck):
             self.peer.answered(message.ack_id, frozenset(message.refused))
+        elif isinstance(message, p.PeerPresence):
+            self._peer_presence(message)
+        elif isinstance(message, p.PeerHandoverAck):
+            self._handed_over(message)
         return self._flush()
 
     def peer_link_down(self, now: Now) -> list[Output]:
@@ -285,6 +309,12 @@ class ServerCore:
         if self.stalled_until is not None and mono >= self.stalled_until:
             log.warning("the peer was not heard since the stall; going ahead without it")
             self._end_stall()
+        self._hand_over_again(mono)
+        if self._reclaim_at is not None and mono >= self._reclaim_at:
+            self._reclaim_at = None
+            if not self.peer.link_up and not self.peer_inbound:
+                for site in list(self.pool.sites()):
+                    self._apply(self.engine.reclaim(site, now.wall_ms))
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -326,6 +356,8 @@ class ServerCore:
             self._stalled(gap)
 
     def _flush(self) -> list[Output]:
+        if self.pool.dirty:
+            self._tell_presence()
         out, self._out = self._out, []
         return out
 
@@ -365,6 +397,8 @@ class ServerCore:
         self.reporting.subscribers.discard(conn.id)
         if conn.kind == "peer" and not self.peer_inbound:
             self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
+            for site in list(self.pool.sites()):
+                self.pool.site_lost(site)
             self.engine.peer_lost(self.wall_ms)
             self._peer_unreachable()
         if conn.standby_for is not None:
@@ -414,9 +448,14 @@ class ServerCore:
             self._protocol_error(conn, "forbidden", "PeerChallenge answers a PeerHello on a link this server dialed",
                                  None)
             return
-        if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck)):
+        if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
+                            p.PeerHandover, p.PeerHandoverAck)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
+            elif isinstance(msg, p.PeerPresence):
+                self._peer_presence(msg)
+            elif isinstance(msg, p.PeerHandover):
+                self._send(conn, self._take_over(msg))
             elif isinstance(msg, p.PeerAgentEpochs):
                 self._peer_epochs_received(msg, fresh=conn.opened >= self._stalled_at)
             elif isinstance(msg, p.PeerInteractions):
@@ -803,6 +842,7 @@ class ServerCore:
             return False
         session.state, session.reason = state, reason
         session.since_ms = since_ms if since_ms is not None else self.wall_ms
+        self.pool.changed(session.agent.id)
         self._publish(lambda seq: p.EventAgentStateChanged(
             server=self.name, seq=seq, agent_id=session.agent.id, epoch=session.epoch, state=state,
             since_ms=session.since_ms, reason=reason, forced_by=forced_by))
@@ -950,6 +990,9 @@ class ServerCore:
         now = self.wall_ms
         for effect in effects:
             if self._stale_offer(effect):
+                continue
+            if isinstance(effect, HandOver):
+                self._hand_over(effect)
                 continue
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
@@ -1100,9 +1143,12 @@ class ServerCore:
     # ------------------------------------------------------------------ peer
 
     def _peer_unreachable(self) -> None:
-        """With neither link to the peer up, report what the peer completed and we owe it to report."""
+        """With neither link to the peer up, report what the peer completed and we owe it to report;
+        what we handed to it and nobody took there comes back after ``orphan_timeout_ms``."""
         if not self.peer.link_up and not self.peer_inbound:
             self._apply(self.engine.report_owed(self.wall_ms))
+            if self._reclaim_at is None:
+                self._reclaim_at = self._now.mono + self.config.orphan_timeout_ms / 1000
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
         """A server dialed us: prove the secret over its nonce, and challenge it with ours. The same
@@ -1133,6 +1179,9 @@ class ServerCore:
         for frame in self.peer_interaction_sync():  # before the epochs: see _peer_proof
             self._peer_send(frame)
         self._peer_send(self.peer_state())
+        self._peer_send(self.presence_snapshot())
+        self._reclaim_at = None
+        self._hand_over_again(None)
         log.info("peer link to %s up", self.config.peer_url)
 
     def _peer_proof(self, conn: Conn, msg: p.PeerProof) -> None:
@@ -1158,6 +1207,8 @@ class ServerCore:
         for frame in self.peer_interaction_sync():
             self._send(conn, frame)
         self._send(conn, self.peer_state())
+        self._send(conn, self.presence_snapshot())
+        self._reclaim_at = None
         log.info("%s: peer link from %s", conn, server)
 
     def peer_state(self) -> p.PeerAgentEpochs:
@@ -1220,6 +1271,106 @@ class ServerCore:
             self._apply(effects)
         if msg.ack_id is not None and reply_to is not None:
             self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id, refused=refused))
+
+    # ------------------------------------------------------------------ the agent pool (pool.py)
+
+    def _presence(self, agent_id: str) -> p.AgentPresence | None:
+        """What we tell the other sites of a local agent (None: never told, nothing to say)."""
+        session = self.sessions.get(agent_id)
+        seq = self.pool.next_seq()
+        if session is None:
+            epoch = self.pool.told_epoch.pop(agent_id, None)
+            return None if epoch is None else p.AgentPresence(agent_id=agent_id, epoch=epoch, seq=seq, logged_in=False)
+        routed = self.engine.agents.get(agent_id)
+        self.pool.told_epoch[agent_id] = session.epoch
+        return p.AgentPresence(agent_id=agent_id, epoch=session.epoch, seq=seq, state=session.state,
+                               reason=session.reason, since_ms=session.since_ms,
+                               available=routed is not None and routed.available,
+                               idle_since_ms=routed.idle_since if routed is not None else session.since_ms,
+                               queues=dict(routed.penalties) if routed is not None else {})
+
+    def _tell_presence(self) -> None:
+        dirty, self.pool.dirty = self.pool.dirty, set()
+        agents = [a for a in (self._presence(agent_id) for agent_id in sorted(dirty)) if a is not None]
+        if agents:
+            self._peer_send(p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.seq,
+                                           agents=agents))
+
+    def presence_snapshot(self) -> p.PeerPresence:
+        self.pool.dirty.clear()
+        agents = [a for a in (self._presence(agent_id) for agent_id in sorted(self.sessions)) if a is not None]
+        return p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.next_seq(),
+                              agents=agents, full=True)
+
+    def _peer_presence(self, msg: p.PeerPresence) -> None:
+        if msg.server == self.name:
+            return
+        if self.pool.apply(msg):
+            log.info("peer %s restarted: taking back what it had not given to an agent", msg.server)
+            self._apply(self.engine.reclaim(msg.server, self.wall_ms))
+        self._apply(self.engine.route(self.wall_ms))
+
+    def _remote_member(self, queue: str, local: tuple[int, int] | None) -> Remote | None:
+        """The engine asks: a better member of ``queue`` at another site? Only with a link to it."""
+        if not self.peer.link_up or self.stalled_until is not None:
+            return None
+        return self.pool.best(queue, local, lambda agent_id: agent_id in self.sessions)
+
+    def _hand_over(self, effect: HandOver) -> None:
+        iid = effect.interaction.interaction_id
+        self.pool.reserved[effect.agent_id] = iid
+        self.pool.sent[iid] = self._now.mono
+        log.info("handing %s over to agent %s at %s (move %d)", iid, effect.agent_id, effect.site, effect.moves)
+        self._peer_send(p.PeerHandover(server=self.name, interaction=effect.interaction, agent_id=effect.agent_id,
+                                       epoch=effect.epoch, moves=effect.moves, arrived_ms=effect.arrived_ms))
+
+    def _hand_over_again(self, mono: float | None) -> None:
+        """Hand-overs not answered in time (or sent before the link dropped) go again: the receiver
+        answers a repeat as it answered the first."""
+        if not self.peer.link_up:
+            return
+        timeout = self.config.peer_ack_timeout_ms / 1000
+        for iid, sent in list(self.pool.sent.items()):
+            item = self.engine.interactions.get(iid)
+            if item is None or item.status != MOVING or item.agent_id is None:
+                del self.pool.sent[iid]
+                continue
+            if mono is not None and mono - sent < timeout:
+                continue
+            self.pool.sent[iid] = self._now.mono
+            seen = self.pool.remote.get(item.agent_id)
+            epoch = seen.presence.epoch if seen is not None else self.fencing.known_epoch.get(item.agent_id, 1)
+            self._peer_send(p.PeerHandover(server=self.name, interaction=item.interaction, agent_id=item.agent_id,
+                                           epoch=max(1, epoch), moves=item.moves, arrived_ms=item.arrived_ms))
+
+    def _take_over(self, msg: p.PeerHandover) -> p.PeerHandoverAck:
+        """Another site hands us an interaction for one of our agents."""
+        session = self.sessions.get(msg.agent_id)
+        here = session is not None and session.epoch == msg.epoch
+        accepted, reason, effects = self.engine.take_over(msg.interaction, msg.agent_id, msg.moves, msg.arrived_ms,
+                                                          self.wall_ms, sender=msg.server, here=here,
+                                                          wins_cross=self.name > msg.server)
+        self._apply(effects)
+        iid = msg.interaction.interaction_id
+        log.info("peer %s handed %s over for agent %s: %s", msg.server, iid, msg.agent_id,
+                 "taken" if accepted else f"refused ({reason})")
+        return p.PeerHandoverAck(server=self.name, interaction_id=iid, moves=msg.moves, accepted=accepted,
+                                 reason=reason[:256] if reason else None)
+
+    def _handed_over(self, msg: p.PeerHandoverAck) -> None:
+        iid = msg.interaction_id
+        item = self.engine.interactions.get(iid)
+        if item is None or item.status != MOVING or item.moves != msg.moves:
+            return  # an answer to an attempt that is over
+        agent_id = item.agent_id
+        self.pool.sent.pop(iid, None)
+        if agent_id is not None:
+            if self.pool.reserved.get(agent_id) == iid:
+                del self.pool.reserved[agent_id]
+            self.pool.unusable(agent_id)  # offered it (busy now), or refused: until its site says more
+        if not msg.accepted:
+            log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
+        self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason))
 
 
 def _user_id(msg: Credentialed) -> str:

@@ -294,7 +294,8 @@ class World:
             for desk in self.desks:
                 desk.work_through()
             self.run_for(0.5)
-        assert not self.unfinished(), f"not completed nor ended {DRAIN_S:g} s after healing: {self.unfinished()}"
+        assert not self.unfinished(), (f"not completed nor ended {DRAIN_S:g} s after healing: {self.unfinished()}; "
+                                       f"{self.whereabouts(self.unfinished())}")
         self.converge()
 
     def converge(self) -> None:
@@ -303,6 +304,23 @@ class World:
             self.run_for(1.0)
         problems = self.disagreements()
         assert not problems, f"{CONVERGE_S:g} s after healing: " + "; ".join(problems)
+
+    def whereabouts(self, iids: Any) -> str:
+        """Where each site has these interactions, and the agents as each site's pool sees them (for a failure)."""
+        out = []
+        for site in self.sites.values():
+            core = site.core
+            if core is None:
+                continue
+            for iid in iids:
+                item = core.engine.interactions.get(iid)
+                out.append(f"{site.name}:{iid}={item and (item.status, item.agent_id, item.moved_to, item.moves)}")
+            out.append(f"{site.name} pool: " + ", ".join(
+                f"{a}@{s.site}/{s.presence.epoch}:{'avail' if s.available else 'busy'}"
+                for a, s in sorted(core.pool.remote.items())) + f" reserved {core.pool.reserved}")
+            out.append(f"{site.name} agents: " + ", ".join(
+                f"{a}:{r.state}/{r.offer}/{list(r.held)}" for a, r in sorted(core.engine.agents.items())))
+        return "; ".join(out)
 
     def unfinished(self) -> dict[str, str]:
         reports = self.reports
