@@ -53,7 +53,7 @@ from typing import Any
 from desktop.core import events as ev
 from desktop.core.config import FailbackPolicy, SessionConfig
 from server_stub import protocol as p
-from server_stub.core.routing import COMPLETED
+from server_stub.core.routing import COMPLETED, OFFERED
 from server_stub.directory import AgentRecord, Directory
 
 from .desk import Desk
@@ -177,6 +177,25 @@ class World:
                 assert len(applied) <= 1, f"{desk}: intent {intent_id} applied {applied}"
             held = {h.interaction.interaction_id for h in desk.session.snapshot().held}
             assert desk.in_hand <= held, f"{desk}: {desk.in_hand - held} left the agent's hands without an end"
+        self.check_hand_overs()
+
+    def check_hand_overs(self) -> None:
+        """An interaction handed between sites (docs/multisite.md) is offered at one site at a time:
+        never at the site that handed it over while the receiver has it (but across a partition
+        longer than the custody timeout, the documented approximation)."""
+        offered: dict[str, list[str]] = {}
+        moved: set[str] = set()
+        for site in self.sites.values():
+            if site.core is None:
+                continue
+            for iid, item in site.core.engine.interactions.items():
+                if item.moves:
+                    moved.add(iid)
+                if item.status == OFFERED:
+                    offered.setdefault(iid, []).append(f"{site.name}:{item.agent_id}")
+        for iid in moved:
+            at = offered.get(iid, [])
+            assert len(at) <= 1 or iid in self.reports.partitioned_ids, f"{iid} handed over, offered at {at}"
 
     # ------------------------------------------------------------------ faults
 
