@@ -16,6 +16,8 @@ made more than a thousand changes per millisecond of its whole life).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -32,10 +34,20 @@ class Seen:
     # False after that site refused a hand-over to the agent (or took one: it is busy now), until
     # a newer record says otherwise.
     usable: bool = True
+    version: int = 0  # entries of the routing index carry it; a stale one is skipped
 
     @property
     def available(self) -> bool:
         return self.presence.logged_in and self.presence.available and self.usable
+
+
+@dataclass(eq=False)
+class Sending:
+    """A hand-over in flight: for whom, and when it was last sent."""
+
+    agent_id: str
+    epoch: int
+    at: float
 
 
 class AgentPool:
@@ -46,9 +58,13 @@ class AgentPool:
         self.remote: dict[str, Seen] = {}  # agent id -> newest presence from another site
         self.incarnations: dict[str, str] = {}  # site -> the incarnation it last told us of
         self.reserved: dict[str, str] = {}  # agent id -> interaction being handed over to it
-        self.sent: dict[str, float] = {}  # interaction id -> when its hand-over was last sent
+        self.sent: dict[str, Sending] = {}  # interaction id -> its hand-over in flight
         self.dirty: set[str] = set()  # local agents whose presence changed since last told
         self.told_epoch: dict[str, int] = {}  # local agent -> the epoch last told (for its logout)
+        # queue -> penalty -> heap of (idle since, agent, version) of available remote members, with
+        # lazy deletion (as the routing engine's pools): finding the best costs O(log agents).
+        self._index: dict[str, dict[int, list[tuple[int, str, int]]]] = {}
+        self._versions = itertools.count(1)
 
     # ------------------------------------------------------------------ what this site tells
 
@@ -85,7 +101,17 @@ class AgentPool:
                 return  # a repeat, or older than what we know
             if known.site != site and presence.epoch <= known.presence.epoch:
                 return  # an older login, at the site the agent left
-        self.remote[presence.agent_id] = Seen(site, presence)
+        seen = self.remote[presence.agent_id] = Seen(site, presence)
+        self._file(seen)
+
+    def _file(self, seen: Seen) -> None:
+        """(Re-)enter the agent in the routing index (a new version makes older entries stale)."""
+        seen.version = next(self._versions)
+        if not seen.available:
+            return
+        entry = (seen.presence.idle_since_ms, seen.presence.agent_id, seen.version)
+        for queue, penalty in seen.presence.queues.items():
+            heapq.heappush(self._index.setdefault(queue, {}).setdefault(penalty, []), entry)
 
     def site_lost(self, site: str) -> None:
         """No link to ``site`` any more: its agents' presence is unknown, not still valid."""
@@ -96,24 +122,36 @@ class AgentPool:
         seen = self.remote.get(agent_id)
         if seen is not None:
             seen.usable = False
+            seen.version = next(self._versions)
+
+    def release(self, agent_id: str, iid: str) -> None:
+        """The hand-over of ``iid`` to ``agent_id`` is answered (or over): no longer reserved."""
+        if self.reserved.get(agent_id) == iid:
+            del self.reserved[agent_id]
+            seen = self.remote.get(agent_id)
+            if seen is not None:
+                self._file(seen)
 
     # ------------------------------------------------------------------ routing
 
     def best(self, queue: str, local: tuple[int, int] | None, skip: Callable[[str], bool]) -> Remote | None:
         """The best available member of ``queue`` at another site, if it beats ``local`` (the best
         member here, as (penalty, idle since)): a lower penalty, or the same and idle longer."""
-        best: tuple[int, int, str] | None = None
-        choice: Seen | None = None
-        for agent_id, seen in self.remote.items():
-            penalty = seen.presence.queues.get(queue)
-            if penalty is None or not seen.available or agent_id in self.reserved or skip(agent_id):
-                continue
-            key = (penalty, seen.presence.idle_since_ms, agent_id)
-            if best is None or key < best:
-                best, choice = key, seen
-        if best is None or choice is None or (local is not None and best[:2] >= local):
-            return None
-        return Remote(choice.site, choice.presence.agent_id, choice.presence.epoch, best[0])
+        for penalty in sorted(self._index.get(queue, {})):
+            if local is not None and penalty > local[0]:
+                return None
+            heap = self._index[queue][penalty]
+            while heap:
+                idle_since, agent_id, version = heap[0]
+                seen = self.remote.get(agent_id)
+                if (seen is None or seen.version != version or not seen.available or agent_id in self.reserved
+                        or skip(agent_id)):
+                    heapq.heappop(heap)  # stale; a reservation's end or a newer record files it again
+                    continue
+                if local is not None and (penalty, idle_since) >= local:
+                    return None
+                return Remote(seen.site, agent_id, seen.presence.epoch, penalty)
+        return None
 
     def sites(self) -> Iterable[str]:
         return self.incarnations.keys()

@@ -33,7 +33,7 @@ from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
 from .peering import PeerReplication, Refused
-from .pool import AgentPool
+from .pool import AgentPool, Sending
 from .reporting import ReportingStream
 from .routing import (
     COMPLETED,
@@ -1319,29 +1319,27 @@ class ServerCore:
     def _hand_over(self, effect: HandOver) -> None:
         iid = effect.interaction.interaction_id
         self.pool.reserved[effect.agent_id] = iid
-        self.pool.sent[iid] = self._now.mono
+        self.pool.sent[iid] = Sending(effect.agent_id, effect.epoch, self._now.mono)
         log.info("handing %s over to agent %s at %s (move %d)", iid, effect.agent_id, effect.site, effect.moves)
         self._peer_send(p.PeerHandover(server=self.name, interaction=effect.interaction, agent_id=effect.agent_id,
                                        epoch=effect.epoch, moves=effect.moves, arrived_ms=effect.arrived_ms))
 
     def _hand_over_again(self, mono: float | None) -> None:
         """Hand-overs not answered in time (or sent before the link dropped) go again: the receiver
-        answers a repeat as it answered the first."""
-        if not self.peer.link_up:
-            return
+        answers a repeat as it answered the first. One that ended otherwise (the receiver's agent
+        claimed the interaction before its answer came) frees its agent's reservation."""
         timeout = self.config.peer_ack_timeout_ms / 1000
-        for iid, sent in list(self.pool.sent.items()):
+        for iid, sending in list(self.pool.sent.items()):
             item = self.engine.interactions.get(iid)
-            if item is None or item.status != MOVING or item.agent_id is None:
+            if item is None or item.status != MOVING or item.agent_id != sending.agent_id:
                 del self.pool.sent[iid]
+                self.pool.release(sending.agent_id, iid)
                 continue
-            if mono is not None and mono - sent < timeout:
+            if not self.peer.link_up or (mono is not None and mono - sending.at < timeout):
                 continue
-            self.pool.sent[iid] = self._now.mono
-            seen = self.pool.remote.get(item.agent_id)
-            epoch = seen.presence.epoch if seen is not None else self.fencing.known_epoch.get(item.agent_id, 1)
-            self._peer_send(p.PeerHandover(server=self.name, interaction=item.interaction, agent_id=item.agent_id,
-                                           epoch=max(1, epoch), moves=item.moves, arrived_ms=item.arrived_ms))
+            sending.at = self._now.mono
+            self._peer_send(p.PeerHandover(server=self.name, interaction=item.interaction, agent_id=sending.agent_id,
+                                           epoch=sending.epoch, moves=item.moves, arrived_ms=item.arrived_ms))
 
     def _take_over(self, msg: p.PeerHandover) -> p.PeerHandoverAck:
         """Another site hands us an interaction for one of our agents."""
@@ -1365,9 +1363,8 @@ class ServerCore:
         agent_id = item.agent_id
         self.pool.sent.pop(iid, None)
         if agent_id is not None:
-            if self.pool.reserved.get(agent_id) == iid:
-                del self.pool.reserved[agent_id]
             self.pool.unusable(agent_id)  # offered it (busy now), or refused: until its site says more
+            self.pool.release(agent_id, iid)
         if not msg.accepted:
             log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
         self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason))

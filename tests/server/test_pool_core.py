@@ -6,6 +6,8 @@ what B completes counts once."""
 
 from __future__ import annotations
 
+from server_stub import protocol as p
+from server_stub.core.pool import AgentPool
 from server_stub.core.routing import COMPLETED, MOVED, MOVING, QUEUED
 from tests.server.core_driver import CoreDriver
 from tests.server.pair_driver import Pair
@@ -159,3 +161,54 @@ def test_one_id_submitted_at_both_sites_handed_across_at_once_is_offered_once():
     pair.advance(1)
     offers = [i["interaction"]["interaction_id"] for i in pair.a.invites(a_desk) + pair.b.invites(b_desk)]
     assert offers.count("twice") == 1, offers
+
+
+# ---------------------------------------------------------------------- the pool alone (pool.py)
+
+def presence(agent_id: str, epoch: int, seq: int, *, available: bool = True, idle: int = 0,
+             queues: dict[str, int] | None = None) -> p.AgentPresence:
+    return p.AgentPresence(agent_id=agent_id, epoch=epoch, seq=seq, state="ready" if available else "not_ready",
+                           available=available, idle_since_ms=idle, queues=queues or {"sales": 0})
+
+
+def told(site: str, *agents: p.AgentPresence, full: bool = False, incarnation: str = "1") -> p.PeerPresence:
+    return p.PeerPresence(server=site, incarnation=incarnation, seq=max(a.seq for a in agents) if agents else 0,
+                          agents=list(agents), full=full)
+
+
+def test_presence_is_idempotent_under_repeats_delays_and_reordering():
+    pool = AgentPool("A", "a1", 0)
+    pool.apply(told("B", presence("1001", 2, 10, available=True)))
+    pool.apply(told("B", presence("1001", 2, 7, available=False)))  # older, delayed
+    pool.apply(told("B", presence("1001", 2, 10, available=False)))  # a repeat of seq 10 changes nothing
+    assert pool.remote["1001"].available
+    pool.apply(told("C", presence("1001", 1, 99, available=True)))  # an older login, elsewhere
+    assert pool.remote["1001"].site == "B"
+    pool.apply(told("C", presence("1001", 3, 1, available=False)))  # the agent moved to C
+    assert (pool.remote["1001"].site, pool.remote["1001"].available) == ("C", False)
+
+
+def test_a_full_snapshot_forgets_what_it_no_longer_lists_and_a_new_incarnation_is_a_restart():
+    pool = AgentPool("A", "a1", 0)
+    assert not pool.apply(told("B", presence("1001", 1, 5), presence("1002", 1, 6), full=True, incarnation="b1"))
+    assert pool.apply(told("B", presence("1002", 2, 9_000), full=True, incarnation="b2"))
+    assert set(pool.remote) == {"1002"}
+
+
+def test_the_best_member_elsewhere_has_the_lowest_penalty_then_the_longest_idle_and_must_beat_the_local_one():
+    pool = AgentPool("A", "a1", 0)
+    pool.apply(told("B", presence("1001", 1, 1, idle=500, queues={"sales": 1}),
+                    presence("1002", 1, 2, idle=900, queues={"sales": 0}),
+                    presence("1003", 1, 3, idle=800, queues={"sales": 0})))
+    never = lambda agent_id: False  # noqa: E731
+    assert pool.best("sales", None, never).agent_id == "1003"  # penalty 0, idle since 800
+    assert pool.best("sales", (0, 700), never) is None  # the local one is idle longer
+    assert pool.best("sales", (0, 850), never).agent_id == "1003"
+    pool.reserved["1003"] = "call-1"  # a hand-over to it is in flight
+    assert pool.best("sales", None, never).agent_id == "1002"
+    pool.release("1003", "call-1")
+    assert pool.best("sales", None, never).agent_id == "1003"
+    pool.unusable("1003")  # it refused (busy)
+    pool.unusable("1002")
+    assert pool.best("sales", None, never).agent_id == "1001"
+    assert pool.best("support", None, never) is None
