@@ -200,15 +200,18 @@ def test_the_best_member_elsewhere_has_the_lowest_penalty_then_the_longest_idle_
     pool.apply(told("B", presence("1001", 1, 1, idle=500, queues={"sales": 1}),
                     presence("1002", 1, 2, idle=900, queues={"sales": 0}),
                     presence("1003", 1, 3, idle=800, queues={"sales": 0})))
-    never = lambda agent_id: False  # noqa: E731
-    assert pool.best("sales", None, never).agent_id == "1003"  # penalty 0, idle since 800
-    assert pool.best("sales", (0, 700), never) is None  # the local one is idle longer
-    assert pool.best("sales", (0, 850), never).agent_id == "1003"
+    def best(local: tuple[int, int] | None = None) -> str | None:
+        chosen = pool.best("sales", local, lambda agent_id: False)
+        return chosen.agent_id if chosen is not None else None
+
+    assert best() == "1003"  # penalty 0, idle since 800
+    assert best((0, 700)) is None  # the local one is idle longer
+    assert best((0, 850)) == "1003"
     pool.reserved["1003"] = "call-1"  # a hand-over to it is in flight
-    assert pool.best("sales", None, never).agent_id == "1002"
+    assert best() == "1002"
     pool.release("1003", "call-1")
-    assert pool.best("sales", None, never).agent_id == "1003"
+    assert best() == "1003"
     pool.unusable("1003")  # it refused (busy)
     pool.unusable("1002")
-    assert pool.best("sales", None, never).agent_id == "1001"
-    assert pool.best("support", None, never) is None
+    assert best() == "1001"
+    assert pool.best("support", None, lambda agent_id: False) is None
