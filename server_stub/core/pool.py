@@ -43,8 +43,9 @@ class Seen:
 
 @dataclass(eq=False)
 class Sending:
-    """A hand-over in flight: for whom, and when it was last sent."""
+    """A hand-over in flight: to which site, for whom, and when it was last sent."""
 
+    site: str
     agent_id: str
     epoch: int
     at: float

@@ -171,6 +171,7 @@ class PeerRecord:
     reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
     owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
     lost: bool = False  # completed, not reported: the peer could not be reached since (it may have died with it)
+    site: str = ""  # the peer site that told it ("" when unknown)
 
 
 @dataclass(eq=False)
@@ -517,7 +518,8 @@ class RoutingEngine:
     # ------------------------------------------------------------------ the peer site
 
     def peer_record(self, iid: str, status: p.PeerRecordStatus, agent_id: str | None, queue: str, media: p.Media,
-                    claim: p.PeerClaim, now: int, peer_wins_ties: bool = False) -> tuple[bool, list[Effect]]:
+                    claim: p.PeerClaim, now: int, peer_wins_ties: bool = False,
+                    site: str = "") -> tuple[bool, list[Effect]]:
         """The peer holds (``held``), completed or otherwise ended an interaction. Returns (agreed,
         effects). A local copy not yet in an agent's hands is withdrawn. ``claim="accept"`` is
         refused when an agent here already holds or completed it (the first taker keeps it); an
@@ -551,7 +553,8 @@ class RoutingEngine:
             known.reported = True
             return True, effects
         owed, lost = (known.owed, known.lost) if known is not None and status == "completed" else (None, False)
-        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed, lost=lost)
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed, lost=lost,
+                                    site=site)
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:
             self.peer.popitem(last=False)
@@ -560,24 +563,28 @@ class RoutingEngine:
             self._route(now, effects)
         return True, effects
 
-    def peer_lost(self, now: int) -> None:
+    def peer_lost(self, now: int, site: str | None = None) -> None:
         """The peer site is gone (or unreachable). What its agents held is expected back here in
         their failover logins; what is not brought back within ``orphan_timeout_ms`` (the agent's
         desktop died too) ends ``abandoned`` here, so that it does not vanish. A peer that comes
         back and still holds it says so in its start-up sync, which cancels this."""
         deadline = now + self.orphan_timeout_ms
         for iid, record in self.peer.items():
+            if site is not None and record.site not in (site, ""):
+                continue  # held at another peer, still linked
             if record.status == "held" and record.orphan_deadline is None:
                 record.orphan_deadline = deadline
                 record.token = next(self._n)
                 self._timer(deadline, "peer_orphan", iid, record.token)
 
-    def report_owed(self, now: int) -> list[Effect]:
+    def report_owed(self, now: int, site: str | None = None) -> list[Effect]:
         """The peer cannot be reached any more (neither link is up): each completion it claimed and
         did not say it reported is marked lost (a re-sent one is reported here, even once the peer is
         linked again), and the ones its agent sent here again meanwhile are reported now."""
         effects: list[Effect] = []
         for iid, record in self.peer.items():
+            if site is not None and record.site not in (site, ""):
+                continue
             if record.status == "completed" and not record.reported:
                 record.lost = True
             if record.status == "completed" and not record.reported and record.owed is not None:

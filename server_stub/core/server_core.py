@@ -132,6 +132,7 @@ class Conn:
     verifying: _Verifying | None = None
     # (dialing server, our nonce, its nonce) after its PeerHello, until its PeerProof
     peer_challenge: tuple[str, str, str] | None = None
+    peer_site: str | None = None  # a peer's inbound link: the site that dialed
 
     def __str__(self) -> str:
         who = self.principal.id if self.principal else "-"
@@ -142,12 +143,23 @@ class Conn:
         return self.label.rsplit(":", 1)[0]
 
 
+@dataclass(eq=False)
+class _OutLink:
+    """Our outbound link to one peer (keyed by the URL it dials)."""
+
+    url: str
+    nonce: str | None = None  # ours, in the PeerHello, until the peer's challenge is answered
+    up_at: float = float("-inf")  # when it last came up
+    name: str | None = None  # the peer's site name, once its challenge told it
+
+
 class ServerCore:
     def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str,
                  nonce: Callable[[], str] = lambda: os.urandom(16).hex()) -> None:
         self.config = config.validate()
         self._nonce = nonce  # fresh peer-link challenges (a simulated world passes a seeded one)
-        self._peer_nonce: str | None = None  # ours, in the PeerHello on our outbound link
+        # Our outbound links: the pair's one peer, or every other site of a mesh (docs/multisite.md).
+        self.links: dict[str, _OutLink] = {url: _OutLink(url) for url in config.peer_urls}
         self.directory = directory
         self.name = config.name
         self.reasons = {r.code for r in config.reasons}
@@ -183,7 +195,8 @@ class ServerCore:
         self._statistics_at = now.mono
         # A restarted server has forgotten every epoch. Logins wait (briefly) until the peer has
         # told us what it holds and has seen, so we never reuse an epoch or split the brain.
-        self.synced = not config.peer_url
+        self.synced = not config.peer_urls
+        self._heard_full: set[str] = set()  # peers whose fresh full state we read (since start or a stall)
         self._sync_deadline = now.mono + PEER_SYNC_GRACE
         self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs
         # After a stall: requests acting for logins, held until the peer is heard (or proven gone).
@@ -192,7 +205,6 @@ class ServerCore:
         # link opened since the stall carries was sent after it (a stopped process's sockets keep
         # whatever arrived while it was stopped, the peer's state of that time included).
         self._stalled_at = float("-inf")
-        self._peer_link_up_at = float("-inf")
         self._parked: list[tuple[ConnId, p.Request]] = []
         self._parked_answers: list[Callable[[], None]] = []  # the peer's answers to requests from before
         # One agent pool across sites (pool.py, docs/multisite.md): presence told and heard, and
@@ -200,7 +212,7 @@ class ServerCore:
         self.pool = AgentPool(self.name, stream_id, now.wall_ms * 1000)
         self.engine.remote = self._remote_member
         self.engine.on_agent_change = self.pool.changed
-        self._reclaim_at: float | None = None  # when what we handed to an unreachable peer comes back
+        self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
 
     # ------------------------------------------------------------------ inputs
 
@@ -260,40 +272,53 @@ class ServerCore:
             self._run_credentialed(conn, (record, None, None))
         return self._flush()
 
-    def peer_link_up(self, now: Now) -> list[Output]:
-        """Our outbound link to the peer is open: introduce ourselves with a fresh nonce. The link
+    def _link(self, peer: str | None) -> _OutLink:
+        """The outbound link ``peer`` (a URL given at start; None: the first, as the pair has one)."""
+        if peer is None:
+            peer = next(iter(self.links), "")
+        link = self.links.get(peer)
+        if link is None:
+            link = self.links[peer] = _OutLink(peer)
+        return link
+
+    def peer_link_up(self, now: Now, peer: str | None = None) -> list[Output]:
+        """Our outbound link to ``peer`` is open: introduce ourselves with a fresh nonce. The link
         carries nothing else until the peer has proved the secret over it (PeerChallenge)."""
         self._input(now)
-        self._peer_link_up_at = now.mono
-        self._peer_nonce = self._nonce()
-        self._out.append(PeerSend(p.encode(p.PeerHello(server=self.name, nonce=self._peer_nonce))))
+        link = self._link(peer)
+        link.up_at = now.mono
+        link.nonce = self._nonce()
+        self._out.append(PeerSend(p.encode(p.PeerHello(server=self.name, nonce=link.nonce)), to=link.url))
         return self._flush()
 
-    def peer_link_message(self, message: p.Message, now: Now) -> list[Output]:
-        """What the peer answers on our outbound link (it tells its own news on its own link)."""
+    def peer_link_message(self, message: p.Message, now: Now, peer: str | None = None) -> list[Output]:
+        """What ``peer`` answers on our outbound link (it tells its own news on its own link)."""
         self._input(now)
+        link = self._link(peer)
         if isinstance(message, p.PeerChallenge):
-            self._peer_challenged(message)
-        elif not self.peer.link_up:
+            self._peer_challenged(message, link)
+        elif link.url not in self.peer.up:
             return self._flush()  # nothing counts before the peer proved itself
         elif isinstance(message, p.PeerAgentEpochs):
-            self._peer_epochs_received(message, fresh=self._peer_link_up_at >= self._stalled_at)
+            self._peer_epochs_received(message, fresh=link.up_at >= self._stalled_at)
         elif isinstance(message, p.PeerInteractions):
             self._peer_interactions_received(message, reply_to=None)
         elif isinstance(message, p.PeerInteractionsAck):
-            self.peer.answered(message.ack_id, frozenset(message.refused))
+            self.peer.answered(message.ack_id, frozenset(message.refused), link.url)
         elif isinstance(message, p.PeerPresence):
             self._peer_presence(message)
         elif isinstance(message, p.PeerHandoverAck):
             self._handed_over(message)
         return self._flush()
 
-    def peer_link_down(self, now: Now) -> list[Output]:
+    def peer_link_down(self, now: Now, peer: str | None = None) -> list[Output]:
         self._input(now)
-        if self.peer.link_up:
-            log.info("peer link to %s lost", self.config.peer_url)
-        self.peer.lost()
-        self._peer_unreachable()
+        link = self._link(peer)
+        if link.url in self.peer.up:
+            log.info("peer link to %s lost", link.url)
+        self.peer.link_lost(link.url)
+        if link.name is not None:
+            self._peer_unreachable(link.name)
         return self._flush()
 
     def tick(self, now: Now) -> list[Output]:
@@ -310,10 +335,10 @@ class ServerCore:
             log.warning("the peer was not heard since the stall; going ahead without it")
             self._end_stall()
         self._hand_over_again(mono)
-        if self._reclaim_at is not None and mono >= self._reclaim_at:
-            self._reclaim_at = None
-            if not self.peer.link_up and not self.peer_inbound:
-                for site in list(self.pool.sites()):
+        for site, at in list(self._reclaim_at.items()):
+            if mono >= at:
+                del self._reclaim_at[site]
+                if not self._site_linked(site):
                     self._apply(self.engine.reclaim(site, now.wall_ms))
         late = self.peer.expire(mono)
         if late:
@@ -377,8 +402,22 @@ class ServerCore:
         self._out.append(Send(conn.id, frame))
 
     def _peer_send(self, message: p.Message) -> None:
+        """Tell every linked peer."""
         if self.peer.link_up:
             self._out.append(PeerSend(p.encode(message)))
+
+    def _peer_send_to(self, link: _OutLink, message: p.Message) -> None:
+        if link.url in self.peer.up:
+            self._out.append(PeerSend(p.encode(message), to=link.url))
+
+    def _link_to(self, site: str) -> _OutLink | None:
+        """Our outbound link to the site named ``site``, if it is up."""
+        return next((link for link in self.links.values() if link.name == site and link.url in self.peer.up), None)
+
+    def _site_linked(self, site: str) -> bool:
+        """Does either direction of a link with ``site`` stand?"""
+        return self._link_to(site) is not None or any(
+            self.conns[c].peer_site == site for c in self.peer_inbound if c in self.conns)
 
     def _close(self, conn: Conn, code: CloseCode, reason: str) -> None:
         if conn.closing:
@@ -395,12 +434,13 @@ class ServerCore:
         conn.verifying = None
         self.peer_inbound.discard(conn.id)
         self.reporting.subscribers.discard(conn.id)
-        if conn.kind == "peer" and not self.peer_inbound:
-            self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
-            for site in list(self.pool.sites()):
-                self.pool.site_lost(site)
-            self.engine.peer_lost(self.wall_ms)
-            self._peer_unreachable()
+        site = conn.peer_site
+        if conn.kind == "peer" and site is not None and not any(
+                self.conns[c].peer_site == site for c in self.peer_inbound if c in self.conns):
+            self.fencing.peer_forget(site)  # that peer's logins are unknown now, not still valid
+            self.pool.site_lost(site)
+            self.engine.peer_lost(self.wall_ms, site)
+            self._peer_unreachable(site)
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn.id)
         if conn.login is not None:
@@ -657,11 +697,12 @@ class ServerCore:
         log.warning("stalled for %.1f s: no offers until the peer is heard", seconds)
         timeout_ms = self.config.heartbeat_timeout_ms
         self.engine.hold(self.wall_ms + timeout_ms)
-        if self.config.peer_url:
-            # Logins wait for the peer too: it may hold the agent at an epoch we never heard of.
+        if self.links:
+            # Logins wait for the peers too: one may hold the agent at an epoch we never heard of.
             self.stalled_until = self._sync_deadline = self._now.mono + timeout_ms / 1000
             self._stalled_at = self._now.mono
             self.synced = False
+            self._heard_full.clear()
             self._out.append(PeerRedial())
 
     def _end_stall(self) -> None:
@@ -751,7 +792,8 @@ class ServerCore:
         replaced = None
         if duplicate:  # force-logout: tell the new desktop whose login it ended
             replaced = (p.ReplacedLogin(server=self.name, epoch=here.epoch) if here is not None else
-                        p.ReplacedLogin(server=self.peer_name or "peer", epoch=fencing.peer_logged_in[agent_id]))
+                        p.ReplacedLogin(server=fencing.peer_site(agent_id) or "peer",
+                                        epoch=fencing.peer_logged_in[agent_id]))
         if here is not None:
             ended: p.LogoutReason = "duplicate_login" if duplicate else "moved"  # not `reason`: the new state's
             self._end_session(here, ended, f"logged in again elsewhere (epoch {epoch})", close=True)
@@ -1142,13 +1184,12 @@ class ServerCore:
 
     # ------------------------------------------------------------------ peer
 
-    def _peer_unreachable(self) -> None:
-        """With neither link to the peer up, report what the peer completed and we owe it to report;
-        what we handed to it and nobody took there comes back after ``orphan_timeout_ms``."""
-        if not self.peer.link_up and not self.peer_inbound:
-            self._apply(self.engine.report_owed(self.wall_ms))
-            if self._reclaim_at is None:
-                self._reclaim_at = self._now.mono + self.config.orphan_timeout_ms / 1000
+    def _peer_unreachable(self, site: str) -> None:
+        """With neither link to ``site`` up, report what it completed and we owe it to report; what
+        we handed to it and nobody took there comes back after ``orphan_timeout_ms``."""
+        if not self._site_linked(site):
+            self._apply(self.engine.report_owed(self.wall_ms, site))
+            self._reclaim_at.setdefault(site, self._now.mono + self.config.orphan_timeout_ms / 1000)
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
         """A server dialed us: prove the secret over its nonce, and challenge it with ours. The same
@@ -1163,26 +1204,27 @@ class ServerCore:
         proof = peer_proof(self.config.secret, "accept", self.name, msg.server, msg.nonce)
         self._send(conn, p.PeerChallenge(server=self.name, nonce=nonce, proof=proof))
 
-    def _peer_challenged(self, msg: p.PeerChallenge) -> None:
+    def _peer_challenged(self, msg: p.PeerChallenge, link: _OutLink) -> None:
         """The dialed server's answer on our outbound link: check its proof, then prove ours."""
-        secret, ours = self.config.secret, self._peer_nonce
-        if ours is None and self.peer.link_up:
+        secret, ours = self.config.secret, link.nonce
+        if ours is None and link.url in self.peer.up:
             return  # the challenge we answered, delivered again
         if ours is None or not hmac.compare_digest(peer_proof(secret, "accept", msg.server, self.name, ours).encode(),
                                                    msg.proof.encode()):
-            log.warning("peer %r at %s failed authentication", msg.server, self.config.peer_url)
-            self._out.append(PeerClose(CloseCode.PEER_AUTH, "peer authentication failed"))
+            log.warning("peer %r at %s failed authentication", msg.server, link.url)
+            self._out.append(PeerClose(CloseCode.PEER_AUTH, "peer authentication failed", to=link.url))
             return
-        self._peer_nonce = None
-        self.peer.link_up = True
-        self._peer_send(p.PeerProof(proof=peer_proof(secret, "dial", self.name, msg.server, msg.nonce)))
+        link.nonce = None
+        link.name = msg.server
+        self.peer.up.add(link.url)
+        self._peer_send_to(link, p.PeerProof(proof=peer_proof(secret, "dial", self.name, msg.server, msg.nonce)))
         for frame in self.peer_interaction_sync():  # before the epochs: see _peer_proof
-            self._peer_send(frame)
-        self._peer_send(self.peer_state())
-        self._peer_send(self.presence_snapshot())
-        self._reclaim_at = None
+            self._peer_send_to(link, frame)
+        self._peer_send_to(link, self.peer_state())
+        self._peer_send_to(link, self.presence_snapshot())
+        self._reclaim_at.pop(msg.server, None)
         self._hand_over_again(None)
-        log.info("peer link to %s up", self.config.peer_url)
+        log.info("peer link to %s up", link.url)
 
     def _peer_proof(self, conn: Conn, msg: p.PeerProof) -> None:
         if conn.kind == "peer":
@@ -1197,6 +1239,7 @@ class ServerCore:
             return
         server = challenge[0]
         conn.kind = "peer"
+        conn.peer_site = server
         conn.registered = True
         conn.hb_timeout = self.config.heartbeat_timeout_ms / 1000
         self.peer_inbound.add(conn.id)
@@ -1208,7 +1251,7 @@ class ServerCore:
             self._send(conn, frame)
         self._send(conn, self.peer_state())
         self._send(conn, self.presence_snapshot())
-        self._reclaim_at = None
+        self._reclaim_at.pop(server, None)
         log.info("%s: peer link from %s", conn, server)
 
     def peer_state(self) -> p.PeerAgentEpochs:
@@ -1223,16 +1266,16 @@ class ServerCore:
         self.peer_name = msg.server
         fencing = self.fencing
         if msg.full:
-            fencing.peer_logged_in.clear()
+            fencing.peer_forget(msg.server)
             for agent_id, epoch in msg.known.items():
                 fencing.saw(agent_id, epoch)
         for agent_id in msg.logged_out:
-            fencing.peer_logged_in.pop(agent_id, None)
+            fencing.peer_logout(msg.server, agent_id)
         for agent_id, sites in msg.logged_out_epochs.items():
             for site, epoch in sites.items():
                 fencing.void(agent_id, site, epoch)
         for agent_id, epoch in msg.epochs.items():
-            fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms)
+            fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms, msg.server)
             here = self.sessions.get(agent_id)
             # Equal epochs (two logins during a partition) are settled the same way on both
             # sides: the server with the smaller name keeps the login.
@@ -1241,7 +1284,9 @@ class ServerCore:
                 self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True,
                                   by=msg.server)
         if msg.full and (fresh or self.stalled_until is None):
-            # Fresh news from the peer: logins may go ahead, a stalled server may act again. (A
+            self._heard_full.add(msg.server)
+        if msg.full and (fresh or self.stalled_until is None) and len(self._heard_full) >= len(self.links):
+            # Fresh news from every peer: logins may go ahead, a stalled server may act again. (A
             # full state read after a stall but sent before it does not end the stall.)
             if not self.synced:
                 self._peer_synced()
@@ -1263,7 +1308,8 @@ class ServerCore:
         now = self.wall_ms
         for row in msg.records:
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
-                                                      row.media, row.claim, now, peer_wins_ties=msg.server < self.name)
+                                                      row.media, row.claim, now, peer_wins_ties=msg.server < self.name,
+                                                      site=msg.server)
             if not agreed:
                 refused.append(row.interaction_id)
                 log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim,
@@ -1314,15 +1360,20 @@ class ServerCore:
         """The engine asks: a better member of ``queue`` at another site? Only with a link to it."""
         if not self.peer.link_up or self.stalled_until is not None:
             return None
-        return self.pool.best(queue, local, lambda agent_id: agent_id in self.sessions)
+        linked = {link.name for link in self.links.values() if link.url in self.peer.up}
+        return self.pool.best(queue, local, lambda agent_id: agent_id in self.sessions
+                              or self.pool.remote[agent_id].site not in linked)
 
     def _hand_over(self, effect: HandOver) -> None:
         iid = effect.interaction.interaction_id
         self.pool.reserved[effect.agent_id] = iid
-        self.pool.sent[iid] = Sending(effect.agent_id, effect.epoch, self._now.mono)
+        self.pool.sent[iid] = Sending(effect.site, effect.agent_id, effect.epoch, self._now.mono)
         log.info("handing %s over to agent %s at %s (move %d)", iid, effect.agent_id, effect.site, effect.moves)
-        self._peer_send(p.PeerHandover(server=self.name, interaction=effect.interaction, agent_id=effect.agent_id,
-                                       epoch=effect.epoch, moves=effect.moves, arrived_ms=effect.arrived_ms))
+        link = self._link_to(effect.site)
+        if link is not None:
+            self._peer_send_to(link, p.PeerHandover(
+                server=self.name, interaction=effect.interaction, agent_id=effect.agent_id, epoch=effect.epoch,
+                moves=effect.moves, arrived_ms=effect.arrived_ms))
 
     def _hand_over_again(self, mono: float | None) -> None:
         """Hand-overs not answered in time (or sent before the link dropped) go again: the receiver
@@ -1335,11 +1386,13 @@ class ServerCore:
                 del self.pool.sent[iid]
                 self.pool.release(sending.agent_id, iid)
                 continue
-            if not self.peer.link_up or (mono is not None and mono - sending.at < timeout):
+            link = self._link_to(sending.site)
+            if link is None or (mono is not None and mono - sending.at < timeout):
                 continue
             sending.at = self._now.mono
-            self._peer_send(p.PeerHandover(server=self.name, interaction=item.interaction, agent_id=sending.agent_id,
-                                           epoch=sending.epoch, moves=item.moves, arrived_ms=item.arrived_ms))
+            self._peer_send_to(link, p.PeerHandover(
+                server=self.name, interaction=item.interaction, agent_id=sending.agent_id, epoch=sending.epoch,
+                moves=item.moves, arrived_ms=item.arrived_ms))
 
     def _take_over(self, msg: p.PeerHandover) -> p.PeerHandoverAck:
         """Another site hands us an interaction for one of our agents."""

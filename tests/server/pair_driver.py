@@ -1,8 +1,9 @@
-"""Two server cores peer-linked in-process, on one fake clock: the pair of the README without
-sockets. Each site's outbound peer link (``PeerSend``) arrives at the other as connection
-``PEER_CONN``; what the other answers on that connection comes back through
-``peer_link_message``, as ``server_stub.peer`` carries it. Frames wait in one FIFO until ``pump``;
-a link can be cut (frames on it are lost, both cores told) and joined again."""
+"""Server cores peer-linked in-process, on one fake clock: the pair of the README (``Pair``) or a
+mesh of N sites (``Mesh``), without sockets. Each site dials every other: site X's outbound link
+to Y (``PeerSend`` to Y's URL, or to all) arrives at Y as connection ``PEER_CONN + index(X)``;
+what Y answers on that connection comes back to X through ``peer_link_message``, as
+``server_stub.mesh`` carries it. Frames wait in one FIFO until ``pump``; links can be cut (frames
+on them are lost, both cores told) and joined again."""
 
 from __future__ import annotations
 
@@ -17,33 +18,47 @@ from tests.server.core_driver import PASSWORD, WALL0, CoreDriver, core
 PEER_CONN = 900
 
 
+def url(name: str) -> str:
+    return f"ws://{name.lower()}"
+
+
+@dataclass
+class Frame:
+    to: str
+    kind: str  # "tell" (on the sender's own outbound link) or "answer" (on the receiver's)
+    frame: str
+    sender: str
+
+
 @dataclass
 class SiteDriver(CoreDriver):
-    pair: Pair | None = None
+    mesh: Mesh | None = None
     name: str = "A"
 
     def now(self) -> Now:
-        assert self.pair is not None
-        return self.pair.now()
+        assert self.mesh is not None
+        return self.mesh.now()
 
     def run(self, outputs: list[Output]) -> None:
-        assert self.pair is not None
+        assert self.mesh is not None
         rest: list[Output] = []
         for out in outputs:
             if isinstance(out, PeerSend):
-                self.pair.carry(self.name, "tell", out.frame)
-            elif isinstance(out, Send) and out.conn == PEER_CONN:
-                self.pair.carry(self.name, "answer", out.frame)
+                for other in self.mesh.names:
+                    if other != self.name and out.to in (None, url(other)):
+                        self.mesh.carry(Frame(other, "tell", out.frame, self.name))
+            elif isinstance(out, Send) and out.conn in self.mesh.inbound(self.name):
+                self.mesh.carry(Frame(self.mesh.inbound(self.name)[out.conn], "answer", out.frame, self.name))
             else:
                 rest.append(out)
         super().run(rest)
 
     def request(self, conn: int, message: dict) -> dict:
-        """Send a request, let the peers talk (an accept waits for the other site), then its answer."""
+        """Send a request, let the peers talk (an accept waits for the others), then its answer."""
         request_id = message.setdefault("request_id", f"r{next(self._ids)}")
         self.run(self.core.received(conn, json.dumps(message), self.now()))
-        assert self.pair is not None
-        self.pair.pump()
+        assert self.mesh is not None
+        self.mesh.pump()
         return next(m for m in self.received.get(conn, []) if m.get("request_id") == request_id
                     and m["type"] in ("EventAck", "EventError"))
 
@@ -56,8 +71,6 @@ class SiteDriver(CoreDriver):
         assert ack["type"] == "EventAck", ack
         if ready:
             assert self.request(conn, {"type": "RequestAgentReady", "epoch": ack["epoch"]})["type"] == "EventAck"
-        assert self.pair is not None
-        self.pair.pump()
         return conn, ack["epoch"]
 
     def carrier(self) -> int:
@@ -67,11 +80,8 @@ class SiteDriver(CoreDriver):
         return conn
 
     def submit(self, carrier: int, iid: str) -> dict:
-        answer = self.request(carrier, {"type": "RequestSubmitInteraction", "interaction": {
+        return self.request(carrier, {"type": "RequestSubmitInteraction", "interaction": {
             "interaction_id": iid, "media": "voice", "queue": "sales", "created_ms": WALL0}})
-        assert self.pair is not None
-        self.pair.pump()
-        return answer
 
     def invites(self, conn: int) -> list[dict]:
         return [m for m in self.received.get(conn, []) if m["type"] == "EventInvite"]
@@ -82,20 +92,21 @@ class SiteDriver(CoreDriver):
 
 
 @dataclass
-class Pair:
+class Mesh:
+    names: tuple[str, ...] = ("A", "B", "C")
     mono: float = 1.0
     sites: dict[str, SiteDriver] = field(default_factory=dict)
-    wire: deque[tuple[str, str, str]] = field(default_factory=deque)  # (to site, "tell"/"answer", frame)
-    up: dict[str, bool] = field(default_factory=dict)  # a site's outbound link
-    lost: list[tuple[str, str, str]] = field(default_factory=list)  # frames sent on a cut link
+    wire: deque[Frame] = field(default_factory=deque)
+    up: set[tuple[str, str]] = field(default_factory=set)  # (dialer, dialed) outbound links that are up
+    lost: list[Frame] = field(default_factory=list)  # frames sent on a cut link
 
     def __post_init__(self) -> None:
-        for name, other in (("A", "B"), ("B", "A")):
-            driver = SiteDriver(core=core(name=name, peer_url=f"ws://{other.lower()}", peer_ack_timeout_ms=1_000,
-                                          orphan_timeout_ms=20_000), pair=self, name=name)
+        for name in self.names:
+            others = [url(other) for other in self.names if other != name]
+            driver = SiteDriver(core=core(name=name, peer_url=others[0], more_peers=tuple(others[1:]),
+                                          peer_ack_timeout_ms=1_000, orphan_timeout_ms=20_000), mesh=self, name=name)
             driver.mono = self.mono
             self.sites[name] = driver
-            self.up[name] = False
 
     @property
     def a(self) -> SiteDriver:
@@ -105,52 +116,66 @@ class Pair:
     def b(self) -> SiteDriver:
         return self.sites["B"]
 
+    @property
+    def c(self) -> SiteDriver:
+        return self.sites["C"]
+
     def now(self) -> Now:
         return Now(self.mono, WALL0 + int(self.mono * 1000))
 
-    def other(self, name: str) -> str:
-        return "B" if name == "A" else "A"
+    def conn(self, dialer: str) -> int:
+        """The connection id a dialed site gives ``dialer``'s link."""
+        return PEER_CONN + self.names.index(dialer)
 
-    def carry(self, sender: str, kind: str, frame: str) -> None:
+    def inbound(self, dialed: str) -> dict[int, str]:
+        return {self.conn(dialer): dialer for dialer, to in self.up if to == dialed}
+
+    def carry(self, frame: Frame) -> None:
         # A site's tells go on its own outbound link; its answers on the other's.
-        link = sender if kind == "tell" else self.other(sender)
-        if not self.up[link]:
-            self.lost.append((self.other(sender), kind, frame))
-            return
-        self.wire.append((self.other(sender), kind, frame))
+        link = (frame.sender, frame.to) if frame.kind == "tell" else (frame.to, frame.sender)
+        (self.wire if link in self.up else self.lost).append(frame)
 
-    def pump(self, limit: int = 10_000) -> None:
+    def deliver(self, frame: Frame) -> None:
+        site = self.sites[frame.to]
+        if frame.kind == "tell":
+            site.run(site.core.received(self.conn(frame.sender), frame.frame, self.now()))
+        else:
+            site.run(site.core.peer_link_message(p.decode_client(frame.frame), self.now(), url(frame.sender)))
+
+    def pump(self, limit: int = 100_000) -> None:
         while self.wire and limit:
             limit -= 1
-            to, kind, frame = self.wire.popleft()
-            site = self.sites[to]
-            if kind == "tell":
-                site.run(site.core.received(PEER_CONN, frame, self.now()))
-            else:
-                site.run(site.core.peer_link_message(p.decode_client(frame), self.now()))
+            self.deliver(self.wire.popleft())
 
-    def link(self, dialer: str) -> None:
-        """``dialer``'s outbound link comes up (handshake included)."""
-        dialed = self.sites[self.other(dialer)]
-        self.up[dialer] = True
-        dialed.run(dialed.core.connected(PEER_CONN, "127.0.0.1:40900", self.now()))
+    def link(self, dialer: str, dialed: str) -> None:
+        """``dialer``'s outbound link to ``dialed`` comes up (handshake included)."""
+        self.up.add((dialer, dialed))
+        target = self.sites[dialed]
+        target.run(target.core.connected(self.conn(dialer), f"127.0.0.1:{40900 + self.names.index(dialer)}",
+                                         self.now()))
         site = self.sites[dialer]
-        site.run(site.core.peer_link_up(self.now()))
+        site.run(site.core.peer_link_up(self.now(), url(dialed)))
         self.pump()
 
-    def link_both(self) -> None:
-        self.link("A")
-        self.link("B")
+    def link_all(self) -> None:
+        for dialer in self.names:
+            for dialed in self.names:
+                if dialer != dialed:
+                    self.link(dialer, dialed)
 
-    def cut(self) -> None:
-        """Both links drop (a partition, or the other side died)."""
-        for name in ("A", "B"):
-            if self.up[name]:
-                self.up[name] = False
-                site, other = self.sites[name], self.sites[self.other(name)]
-                site.run(site.core.peer_link_down(self.now()))
-                other.run(other.core.disconnected(PEER_CONN, self.now()))
-        self.wire.clear()
+    def link_both(self) -> None:
+        self.link_all()
+
+    def cut(self, *names: str) -> None:
+        """Every link of ``names`` (all sites when none) drops: a partition, or those sites died."""
+        cut = set(names or self.names)
+        for dialer, dialed in sorted(self.up):
+            if dialer in cut or dialed in cut:
+                self.up.discard((dialer, dialed))
+                site, other = self.sites[dialer], self.sites[dialed]
+                site.run(site.core.peer_link_down(self.now(), url(dialed)))
+                other.run(other.core.disconnected(self.conn(dialer), self.now()))
+        self.wire = deque(f for f in self.wire if f.to not in cut and f.sender not in cut)
 
     def advance(self, seconds: float, step: float = 0.1) -> None:
         end = self.mono + seconds
@@ -159,3 +184,8 @@ class Pair:
             for site in self.sites.values():
                 site.run(site.core.tick(self.now()))
             self.pump()
+
+
+def pair() -> Mesh:
+    """Sites A and B, each the other's one peer, as the README's pair."""
+    return Mesh(names=("A", "B"))

@@ -31,10 +31,11 @@ from tests.support.servers import (
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
          "--heartbeat-interval", "--heartbeat-timeout", "--max-message-bytes", "--tls-cert", "--tls-key",
-         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema", "traffic"],
+         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "cluster", "schema", "traffic"],
     ("hash-password",): ["--stdin"],
     ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
     ("pair",): ["--base-port"],
+    ("cluster",): ["--sites", "--base-port"],
     ("schema",): ["--output"],
     ("traffic",): ["--sites", "--site", "--to", "--user", "--password-stdin", "--rate", "--count", "--duration",
                    "--media", "--queues", "--grace", "--drain", "--prefix", "--seed"],

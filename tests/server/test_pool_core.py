@@ -10,13 +10,13 @@ from server_stub import protocol as p
 from server_stub.core.pool import AgentPool
 from server_stub.core.routing import COMPLETED, MOVED, MOVING, QUEUED
 from tests.server.core_driver import CoreDriver
-from tests.server.pair_driver import Pair
+from tests.server.pair_driver import Mesh, pair
 
 
-def linked_pair() -> Pair:
-    pair = Pair()
-    pair.link_both()
-    return pair
+def linked_pair() -> Mesh:
+    sites = pair()
+    sites.link_all()
+    return sites
 
 
 def test_presence_of_an_agent_at_b_reaches_a_with_its_availability():
@@ -101,11 +101,11 @@ def test_a_lost_answer_is_retried_and_a_repeat_is_harmless():
     CoreDriver.request(pair.a, carrier, {"type": "RequestSubmitInteraction", "interaction": {
         "interaction_id": "call-1", "media": "voice", "queue": "sales", "created_ms": 1}})
     # The hand-over reaches B, B's answer is lost with the links.
-    to, kind, frame = pair.wire.popleft()
-    while '"PeerHandover"' not in frame:
-        pair.sites[to].run(pair.sites[to].core.received(900, frame, pair.now()) if kind == "tell" else [])
-        to, kind, frame = pair.wire.popleft()
-    pair.b.run(pair.b.core.received(900, frame, pair.now()))
+    frame = pair.wire.popleft()
+    while '"PeerHandover"' not in frame.frame:
+        pair.deliver(frame)
+        frame = pair.wire.popleft()
+    pair.deliver(frame)  # B takes it; its answer is lost with the links
     pair.cut()
     assert pair.a.core.engine.interactions["call-1"].status == MOVING, "not offered at A meanwhile"
     pair.advance(3)
