@@ -101,7 +101,7 @@ def test_the_shipped_files_pass_the_same_validation():
 
     load_site_config(resource_path("sites.toml")).with_overrides(secret=b"x" * 16).validate()  # raises if not
     assert [s.name for s in SitesFile.load(resource_path("sites.toml")).sites] == ["A", "B"]
-    assert Directory.load(resource_path("demo_agents.toml")).get("sup1").role == "supervisor"
+    assert Directory.load(resource_path("demo_agents.toml")).agents["sup1"].role == "supervisor"
 
 
 @pytest.mark.parametrize("secret,setting,where", [

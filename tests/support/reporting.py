@@ -10,7 +10,7 @@ import json
 import threading
 import time
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.servers import wait_until
@@ -34,6 +34,7 @@ class ReportingWatcher:
         self.closed = threading.Event()
         self.close_code: int | None = None
         self._ready = threading.Event()
+        self._ws: ClientConnection | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_until_complete, args=(self._run(user, password),), daemon=True
@@ -66,8 +67,7 @@ class ReportingWatcher:
         except (OSError, ConnectionClosed):
             pass
         finally:
-            ws = getattr(self, "_ws", None)
-            self.close_code = ws.close_code if ws is not None else None
+            self.close_code = self._ws.close_code if self._ws is not None else None
             self.closed.set()
             self._ready.set()
 
