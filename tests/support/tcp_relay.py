@@ -40,6 +40,12 @@ class TcpRelay:
         self._ready.set()
         async with server:
             await self._stop.wait()
+        # Nothing may be left pending for the garbage collector: end every relayed connection.
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _relay(self, client_reader, client_writer) -> None:
         try:
@@ -67,3 +73,5 @@ class TcpRelay:
         if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
