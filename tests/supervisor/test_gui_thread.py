@@ -15,6 +15,7 @@ from server_stub.protocol import Site
 from tests.support.agents import AgentProcess
 from tests.support.servers import async_wait_until
 from tests.support.tcp_relay import TcpRelay
+from tests.supervisor.test_window import click_agent
 
 FREEZE_S = 5.0
 HEARTBEAT_TIMEOUT_S = 1.5  # the servers' default heartbeat_timeout_ms (docs/protocol.md, "Heartbeats")
@@ -82,6 +83,14 @@ def test_a_blocked_gui_thread_keeps_the_subscription_and_the_table_catches_up(pa
         await async_wait_until(lambda: (row(view, "1001") or {}).get("Site") == "A", timeout=10,
                                message=f"agent 1001 shown at A: {row(view, '1001')}")
         assert view.window.sites.item(0, 1).text() == "connected"
+        # A supervisor action runs on the network thread and its answer comes back to the window.
+        window = view.window
+        click_agent(qtbot, view, "1001")
+        window.reason_box.setCurrentIndex(window.reason_box.findText("meeting"))
+        qtbot.mouseClick(window.force_not_ready_button, Qt.MouseButton.LeftButton)
+        await async_wait_until(lambda: agents[0].find("AgentStateChanged", state="not_ready", forced_by="sup1")
+                               and window.action_result.text().endswith("done"), timeout=10,
+                               message=f"forced Not Ready: {window.action_result.text()} {agents[0].events[-3:]}")
         await view.stop()
 
     try:
