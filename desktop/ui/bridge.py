@@ -164,6 +164,12 @@ class SessionBridge(QObject):
     def complete(self, interaction_id: str, disposition: str, notes: str | None = None) -> None:
         self._feed("complete", interaction_id, disposition, notes=notes)
 
+    @property
+    def runner(self) -> SessionRunner | None:
+        """The current session's runner, for diagnostics only: it lives on the network thread, so
+        the GUI thread may look at it but must never call it (use the intent methods)."""
+        return self._side.runner
+
     def snapshot(self) -> ev.SessionSnapshot | None:
         """The core's snapshot as of the events delivered so far (None without a session, or
         before the core has said anything)."""

@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt, QTimer
 
 from desktop.supervisor_app import SupervisorView
 from server_stub.protocol import Site
+from tests.supervisor.test_window import click_agent
 from tests.support.agents import AgentProcess
 from tests.support.servers import async_wait_until
 from tests.support.tcp_relay import TcpRelay
-from tests.supervisor.test_window import click_agent
 
 FREEZE_S = 5.0
 HEARTBEAT_TIMEOUT_S = 1.5  # the servers' default heartbeat_timeout_ms (docs/protocol.md, "Heartbeats")
