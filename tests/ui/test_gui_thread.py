@@ -126,6 +126,23 @@ def test_intents_and_events_cross_threads_in_order(pair, make_desktop, qtbot):
     assert threads == {threading.main_thread().name}
 
 
+def test_closing_the_window_logs_out_on_the_wire_then_ends_the_network_thread(pair, watchers, make_desktop, qtbot):
+    a, b = pair
+    desktop = make_desktop([a, b])
+    quits: list[bool] = []
+    desktop.quit_app = lambda: quits.append(True)
+    before = set(threading.enumerate())
+    log_in(qtbot, desktop, agent="1005")
+    qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
+    network = [t for t in set(threading.enumerate()) - before if t.name == "desktop-network"]
+    assert len(network) == 1, "the session runs on a thread of its own"
+    desktop.main_window.close()
+    qtbot.waitUntil(lambda: bool(quits), timeout=WAIT)
+    assert watchers["A"].wait_for("EventAgentLogout", "1005")["reason"] == "logout"
+    desktop.shutdown()  # what the application does once Qt quits
+    assert not network[0].is_alive()
+
+
 @pytest.fixture
 def spy_keyring(isolated_keyring):
     return use_spy_keyring()
