@@ -138,7 +138,7 @@ def run_gui(args) -> int:
     from .ui.settings import SettingsError, it_file_path, resolve
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    GuiThreadCollector(app).start()  # the demo's output pumps run Python in other threads
+    GuiThreadCollector(app).start()  # the network thread and the demo's output pumps run Python too
     app.setOrganizationName("AgentDesktop")
     app.setApplicationName("agent-desktop")
     app.setApplicationDisplayName("Agent Desktop")

@@ -3,10 +3,10 @@
 The Qt thread renders and takes the user's clicks; a modal dialog, a keyring prompt, a slow paint
 or a long Python call can block it for seconds. Heartbeats, liveness timers and the reading of
 frames must not wait for it (a blocked GUI thread once logged the agent out and failed it over), so
-the session core, its links and the supervisor's reporting links live on this thread's loop. Other
-threads talk to it only through ``call`` (``loop.call_soon_threadsafe``) and ``submit``
-(``asyncio.run_coroutine_threadsafe``). No Qt here: what goes back to the GUI thread goes through
-a queued Qt signal (``desktop.gui_calls``).
+the session core, its links and the supervisor's reporting links live on this thread's loop
+(docs/architecture.md, "Threads" and pitfalls). Other threads talk to it only through ``call``
+(``loop.call_soon_threadsafe``) and ``submit`` (``asyncio.run_coroutine_threadsafe``). No Qt here:
+what goes back to the GUI thread goes through a queued Qt signal (``desktop.gui_calls``).
 """
 
 from __future__ import annotations
@@ -96,7 +96,10 @@ class LoopThread:
 
         async def drain() -> None:
             if before is not None:
-                before()
+                try:
+                    before()
+                except Exception:  # the links still get closed below
+                    log.exception("%s: closing failed", self.name)
             current = asyncio.current_task()
             pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
             if pending:
