@@ -73,9 +73,13 @@ def test_chores_run_off_the_gui_thread_in_order_and_answer_on_it(qapp, qtbot):
     chores = Chores(gui, name="test-chores")
     ran: list[str] = []
     answers: list[tuple[int, str]] = []
+
+    def chore(i: int) -> int:
+        ran.append(threading.current_thread().name)
+        return i
+
     for i in range(5):
-        chores.run(lambda i=i: (ran.append(threading.current_thread().name), i)[1],
-                   then=lambda i: answers.append((i, threading.current_thread().name)))
+        chores.run(chore, i, then=lambda i: answers.append((i, threading.current_thread().name)))
     qtbot.waitUntil(lambda: len(answers) == 5, timeout=5000)
     assert ran == ["test-chores"] * 5
     assert answers == [(i, threading.main_thread().name) for i in range(5)]
