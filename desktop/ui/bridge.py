@@ -35,8 +35,9 @@ Delivery = Callable[[int, tuple[Any, ...], ev.SessionSnapshot], None]
 
 
 class _ThreadRunner(SessionRunner):
-    """A SessionRunner on the network thread that hands each input's events and the snapshot after
-    it to ``deliver`` (which queues them for the GUI thread). Lives and dies on the network thread."""
+    """A SessionRunner on the network thread that hands the events of each batch of core outputs it
+    executes (one per input fed to the core), with the snapshot after them, to ``deliver`` (which
+    queues them for the GUI thread). Lives and dies on the network thread."""
 
     def __init__(self, session: AgentSession, generation: int, deliver: Delivery, ca_file: str | None):
         self._said: list[Any] = []
@@ -44,9 +45,9 @@ class _ThreadRunner(SessionRunner):
         self.generation = generation
         self.deliver: Delivery | None = deliver
 
-    def feed(self, method: Callable[..., list], *args, **kwargs) -> None:
+    def execute(self, outputs) -> None:
         try:
-            super().feed(method, *args, **kwargs)
+            super().execute(outputs)
         finally:
             said, self._said[:] = tuple(self._said), []
             if self.deliver is not None:
