@@ -91,6 +91,11 @@ class ReportingWatcher:
             return None
         return wait_until(found, timeout, message=f"{type_} {agent_id} {fields} on {self.url}; got {self.events[-6:]}")
 
+    def send(self, message: dict) -> None:
+        """Send a request on this supervisor socket (a supervisor action); its answer arrives in
+        ``events``. Callable from any thread: it does not wait for the send."""
+        asyncio.run_coroutine_threadsafe(self._ws.send(json.dumps(message)), self._loop)
+
     def close(self) -> None:
         ws = getattr(self, "_ws", None)
         if ws is not None and not self.closed.is_set():
