@@ -16,7 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .command import server_command
-from .config import DUPLICATE_POLICIES, LEAST, MOST, MOST_PENALTY, ConfigError, ServerConfig, SitesFile, load_site_config
+from .config import (
+    DUPLICATE_POLICIES,
+    LEAST,
+    MOST,
+    MOST_PENALTY,
+    ConfigError,
+    ServerConfig,
+    SitesFile,
+    load_site_config,
+)
 from .directory import AgentRecord, Directory, DirectoryError, hash_password
 from .resources import resource_path
 

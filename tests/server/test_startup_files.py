@@ -143,7 +143,8 @@ def test_the_shipped_files_pass_the_same_validation():
 
 @pytest.mark.parametrize("secret,setting,where", [
     ("x", "", "the shared secret is 1 bytes; use at least 16"),
-    ("0123456789abcdef-long-enough", "[server]\ntoken_ttl_ms = 86400000\n", "server.token_ttl_ms: Expected `int` <= 3600000"),
+    ("0123456789abcdef-long-enough", "[server]\ntoken_ttl_ms = 86400000\n",
+     "server.token_ttl_ms: Expected `int` <= 3600000"),
     ("0123456789abcdef-long-enough", '[[not_ready_reason]]\ncode = "lunch"\nlabel = "Lunch"\n'
      '[[not_ready_reason]]\ncode = "lunch"\nlabel = "Late lunch"\n', "given twice: lunch"),
 ])

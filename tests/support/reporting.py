@@ -94,10 +94,11 @@ class ReportingWatcher:
     def send(self, message: dict) -> None:
         """Send a request on this supervisor socket (a supervisor action); its answer arrives in
         ``events``. Callable from any thread: it does not wait for the send."""
+        assert self._ws is not None, "the subscription is not open"
         asyncio.run_coroutine_threadsafe(self._ws.send(json.dumps(message)), self._loop)
 
     def close(self) -> None:
-        ws = getattr(self, "_ws", None)
+        ws = self._ws
         if ws is not None and not self.closed.is_set():
             asyncio.run_coroutine_threadsafe(ws.close(), self._loop)
         self.closed.wait(5)
