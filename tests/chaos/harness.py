@@ -48,7 +48,9 @@ from tests.support.servers import REPO, ServerProcess, start_pair, wait_until
 QUEUE = "chaos"
 HELD_EVENTS = ("accepted", "adopted")
 COPY_ENDS = ("rejected", "offer_timeout", "completed", "abandoned", "withdrawn")
-INERT_ENDS = ("offer_timeout", "withdrawn")  # a copy's end that no agent or carrier acted on
+# A copy's end that no agent acted on: its offer timed out, was withdrawn, or the interaction went
+# back to the queue (if that server offers it again, that offer is judged on its own).
+INERT_ENDS = ("offer_timeout", "withdrawn", "queued")
 
 
 @dataclass
@@ -388,10 +390,11 @@ class Ledger:
         many copies were cut at a freeze.
 
         A server frozen (SIGSTOP) can neither send nor act, so a copy it held across a freeze and
-        ended once thawed without anyone acting on it (``withdrawn``, ``offer_timeout``) ends where
-        the freeze began, as a killed server's copies end at the kill. A copy that was acted on
-        after the thaw (accepted, completed, offered again) keeps its whole interval: a thawed
-        server that acts on a stale copy while the other server had it is a double offer."""
+        ended once thawed without anyone acting on it (``INERT_ENDS``) ends where the freeze began,
+        as a killed server's copies end at the kill. A copy that was acted on after the thaw
+        (accepted, completed) keeps its whole interval, and an offer made after the thaw is judged
+        as any other: a thawed server that acts on a stale copy while the other server had it is a
+        double offer."""
         found = []
         inert = 0
         for iid, events in by_id.items():

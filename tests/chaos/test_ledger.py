@@ -47,6 +47,10 @@ def test_a_frozen_servers_copy_ended_untouched_after_the_thaw_ends_at_the_freeze
     withdrawn = ledger(offered_at_a + offered_at_b + [ev("A", 2, "i1", "withdrawn", 8010)], freezes=frozen)
     assert (withdrawn["double_offers"], withdrawn["copies_ended_after_thaw"], withdrawn["freezes"]) == (0, 1, 1)
     assert withdrawn["stream_double_offers_uncut"] > 0  # uncut, the two copies overlap
+    # Thawed, A first put it back in its queue (its agent's login had moved), then withdrew it.
+    thawed = [ev("A", 2, "i1", "queued", 8010), ev("A", 3, "i1", "withdrawn", 8100)]
+    requeued = ledger(offered_at_a + offered_at_b + thawed, freezes=frozen)
+    assert (requeued["double_offers"], requeued["copies_ended_after_thaw"]) == (0, 1)
     # Thawed, A let its stale offer be accepted while B had the interaction offered.
     accepted = ledger(offered_at_a + offered_at_b + [ev("A", 2, "i1", "accepted", 8010)], freezes=frozen)
     assert accepted["double_offers"] > 0 and accepted["copies_ended_after_thaw"] == 0
