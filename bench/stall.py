@@ -334,7 +334,8 @@ def main() -> int:
     for kind in ("agent_cli", "desktop_gui_block"):
         for span, s in result.get(kind, {}).items():
             print(f"{kind} paused {span} s: {s['survived']}/{s['runs']} logins survived; supervisors saw a logout "
-                  f"in {s['with_logout_seen']}, a failover login at B in {s['with_failover_login_seen']}"
+                  f"in {s['with_logout_seen']}, a login again in {s['with_relogin_seen']} (a failover login at B "
+                  f"in {s['with_failover_login_seen']})"
                   + (f"; failover banner in {s['with_banner']}" if s["with_banner"] is not None else ""))
     print(f"kill -9 of the primary -> state on the backup: {kill9}")
     print(f"SIGSTOP of the primary -> state on the backup: {stopped}")
