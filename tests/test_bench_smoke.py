@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,20 @@ def test_benchmark_runs_and_ends_with_its_json_line(name):
         stdout, stderr = proc.communicate(timeout=200)
     finally:
         proc.kill()
-    assert proc.returncode == 0, f"bench/{script}.py exited {proc.returncode}:\n{stdout[-2000:]}\n{stderr[-3000:]}"
+    report = f"bench/{script}.py exited {proc.returncode}:\n{stdout[-2000:]}\n{stderr[-3000:]}"
+    # chaos.py exits 1 when its ledger finds an interaction lost, completed twice or offered twice:
+    # a verdict on the product, which the bench reports (and tests/chaos judges in the kill mode);
+    # here the exit code must only agree with the JSON line.
+    assert proc.returncode == 0 or (script == "chaos" and proc.returncode == 1), report
     last = stdout.strip().splitlines()[-1]
     result = json.loads(last)
     assert keys <= result.keys(), f"missing keys: {sorted(keys - result.keys())}"
+    if script == "chaos":
+        violations = {k: result[k] for k in ("lost", "completed_twice", "double_offers", "carrier_disagreements",
+                                             "queue_stats_mismatches") if result[k]}
+        assert (proc.returncode == 1) == bool(violations), report
+        if violations:
+            warnings.warn(f"bench/chaos.py {' '.join(args)} found {violations}: {stdout[:1500]}", stacklevel=1)
     if name == "failover_cpu_hogs":  # the hogs ran beside the storm and are gone with the bench
         assert result["cpu_hogs"] == 1 and result["storm_agents"] == 4
         wait_until(lambda: not hogs_of(proc.pid), 5, message="the CPU hogs to end with the bench")
