@@ -22,6 +22,9 @@ MOST = {
     "token_ttl_ms": 60 * 60 * 1000,
     "heartbeat_interval_ms": 20_000,
     "heartbeat_timeout_ms": 60_000,
+    # A login kept this long for a desktop nobody hears is a seat nobody can use: five minutes is
+    # past Cisco Finesse's longest setting (180 s), see docs/failover.md.
+    "client_timeout_ms": 300_000,
 }
 # An HMAC key shorter than this can be guessed offline from one sniffed token.
 MIN_SECRET_BYTES = 16
@@ -32,6 +35,7 @@ MIN_SECRET_BYTES = 16
 LEAST = {
     "heartbeat_interval_ms": 100,
     "heartbeat_timeout_ms": 200,
+    "client_timeout_ms": 200,  # and at least heartbeat_timeout_ms (validate)
     "register_timeout_ms": 100,
     "max_message_bytes": 4096,
     "token_ttl_ms": 1000,
@@ -96,6 +100,11 @@ class ServerConfig:
     secret: bytes = b""
     heartbeat_interval_ms: int = 500
     heartbeat_timeout_ms: int = 1500
+    # An agent's desktop silent past heartbeat_timeout_ms is suspect (offered nothing, reported
+    # unreachable); its login ends (EventAgentLogout{disconnected}) only after this much silence.
+    # 20 s: a desktop paused for 8 s (a VDI host's hiccup, a GC or swap pause, a blocked GUI thread)
+    # keeps its login with room to spare; see docs/failover.md for the reasoning and the anchors.
+    client_timeout_ms: int = 20_000
     register_timeout_ms: int = 10_000
     max_message_bytes: int = 64 * 1024
     duplicate_policy: str = "force-logout"
@@ -169,6 +178,9 @@ class ServerConfig:
                 raise ConfigError(f"{what} codes must be unique; given twice: {', '.join(twice)}")
         if self.heartbeat_timeout_ms < 2 * self.heartbeat_interval_ms:
             raise ConfigError("heartbeat timeout must be at least twice the heartbeat interval")
+        if self.client_timeout_ms < self.heartbeat_timeout_ms:
+            raise ConfigError(f"client_timeout_ms ({self.client_timeout_ms}) must be at least heartbeat_timeout_ms "
+                              f"({self.heartbeat_timeout_ms}): a silent agent is suspect first, logged out after")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.offer_timeout_reason not in {r.code for r in self.reasons}:
@@ -184,7 +196,8 @@ def _setting(key: str):
     return Annotated[kind, msgspec.Meta(ge=LEAST[key])] | None  # every site key has a minimum
 
 
-_SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",
+_SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "client_timeout_ms", "register_timeout_ms",
+              "max_message_bytes",
               "token_ttl_ms", "replay_buffer", "rate_per_s", "rate_burst", "outbound_queue", "password_workers",
               "max_offer_timeouts", "orphan_timeout_ms", "peer_ack_timeout_ms", "max_outbound_bytes", "max_connections",
               "max_connections_per_source", "max_unauthenticated_per_source", "max_waiting_per_queue", "max_waiting",

@@ -85,6 +85,9 @@ class _Endpoint:
     last_rx: float = 0.0
     last_tx: float = 0.0
     last_heard_ms: int | None = None
+    # Set when a link timer fired late and found the link silent: the link is only suspected until
+    # then (frames may be waiting unread because this process was held up); see _link_timer.
+    confirm_until: float | None = None
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -306,7 +309,7 @@ class AgentSession:
         ep = self._by_link.get(link)
         if ep is None or not ep.opened:
             return self._done()  # a frame from a link we already gave up
-        ep.last_rx, ep.last_heard_ms = now, wall_ms
+        ep.last_rx, ep.last_heard_ms, ep.confirm_until = now, wall_ms, None
         if isinstance(message, (str, bytes)):
             try:
                 message = p.decode_server(message)
@@ -320,13 +323,14 @@ class AgentSession:
 
     def timer_fired(self, key: Hashable, now: float, wall_ms: int) -> list[ev.Output]:
         self._tick(now, wall_ms)
-        if self._timers.pop(key, None) is not None:
+        due = self._timers.pop(key, None)
+        if due is not None:
             key = cast(tuple[Any, ...], key)  # every key this core sets is a tuple, its kind first
             kind = key[0]
             if kind == "link":
                 ep = self._by_link.get(key[1])
                 if ep is not None:
-                    self._link_timer(ep)
+                    self._link_timer(ep, lateness=now - due)
             elif kind == "retry":
                 ep = next(e for e in self._eps if e.name == key[1])
                 if ep.link is None:
@@ -440,6 +444,7 @@ class AgentSession:
     def _open(self, ep: _Endpoint) -> None:
         self._link_ids += 1
         ep.link, ep.opened, ep.registered, ep.started = self._link_ids, False, False, self._now
+        ep.confirm_until = None
         self._by_link[ep.link] = ep
         self._emit(ev.OpenLink(ep.link, ep.name, ep.url))
         self._set_role(ep, "connecting")
@@ -451,19 +456,33 @@ class AgentSession:
             at = ep.started + cfg.open_timeout
         else:
             at = min(ep.last_tx + cfg.heartbeat_interval, ep.last_rx + cfg.heartbeat_timeout)
+        if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
+            at = min(ep.confirm_until, ep.last_tx + cfg.heartbeat_interval) if ep.registered else ep.confirm_until
         self._set_timer(("link", ep.link), at)
 
-    def _link_timer(self, ep: _Endpoint) -> None:
-        """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat."""
+    def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
+        """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat.
+
+        Suspect, then confirm: a timer that fired late (by more than ``late_timer``: this process
+        was held up, so frames may be waiting unread) does not condemn a silent link at once; it
+        gives it a confirm window of one heartbeat interval, during which any frame clears the
+        suspicion. The window's own timer opens another only if it too fired a heartbeat interval
+        late (stopped again), not merely slow under load: a silent server is lost after
+        ``heartbeat_timeout``, or about one interval more when this process is late."""
         cfg, now = self.config, self._now
         if not ep.registered:
-            if now >= ep.started + cfg.open_timeout - _EPS:
-                self._lose(ep, (p.CloseCode.HEARTBEAT, "open timeout"))
+            expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
+        else:
+            expired, why = now >= ep.last_rx + cfg.heartbeat_timeout - _EPS, "heartbeat timeout"
+        if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
+            paused = cfg.late_timer if ep.confirm_until is None else cfg.heartbeat_interval
+            if lateness <= paused:
+                self._lose(ep, (p.CloseCode.HEARTBEAT, why))
                 return
-        elif now >= ep.last_rx + cfg.heartbeat_timeout - _EPS:
-            self._lose(ep, (p.CloseCode.HEARTBEAT, "heartbeat timeout"))
-            return
-        elif now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
+            ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
+        elif not expired:
+            ep.confirm_until = None
+        if ep.registered and now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
             self._send(ep, p.Heartbeat())
         self._arm_link(ep)
 

@@ -47,12 +47,15 @@ class Login:
     # (issuing site, epoch) of the resume token this login was made with: a logout voids it too,
     # since the login it came from did not end with a logout (a failover or a failback).
     made_from: tuple[str, int] | None = None
+    # False while its desktop has been silent past the heartbeat timeout (suspect): offered nothing,
+    # reported unreachable, ended only after the client timeout.
+    reachable: bool = True
 
     def report(self, interaction_id: str | None = None) -> p.AgentReport:
         return p.AgentReport(
             agent_id=self.agent.id, name=self.agent.name, epoch=self.epoch, state=self.state,
             since_ms=self.since_ms, login_ms=self.login_ms, reason=self.reason, place=self.place,
-            interaction_id=interaction_id,
+            interaction_id=interaction_id, reachable=self.reachable,
         )
 
 
