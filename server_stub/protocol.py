@@ -21,8 +21,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 PROTOCOL_VERSION = 1
-# How long after a resume-token login its lost-ack retry (the same token) is let through, by
-# either server of the pair; a desktop waits as long for it before asking for the password.
+# How long at least after a resume-token login its lost-ack retry (the same token) is let through,
+# by either server of the pair (they keep it as long as their token lifetime, when longer); a
+# desktop waits as long for a site that takes it before it asks for the password, and longer while
+# such a site is heard but too slow to answer.
 LOST_ACK_WINDOW_MS = 30_000
 
 # --------------------------------------------------------------------------- field types

@@ -30,8 +30,11 @@ How it holds together:
 - A token login refused as ``stale_epoch`` is not the end when another endpoint has not refused
   that token: a failover login whose ``EventAck`` was lost made a newer epoch at some site, and
   only that site (and its peer, once told) accepts the same token again. The login moves on to the
-  endpoints that have not refused it (waiting for them to reconnect, at most ``token_retry_wait``)
-  and fails once every endpoint has refused it or that wait ends.
+  endpoints that have not refused it (waiting for them to reconnect, ``token_retry_wait``) and
+  fails once every endpoint has refused it, or once that wait ends with those endpoints unreachable
+  all along. One that was heard meanwhile (its links open but die before its answer: overload,
+  not a dead site) earns another round, with the refusing endpoints asked again: timing alone
+  never asks the agent for the password.
 - Interactions: offers come from the current primary at the current epoch only, and die with it
   (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
   session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
@@ -188,6 +191,7 @@ class AgentSession:
         self._phase: ev.Phase = "idle"
         self._journal: list[_Entry] = []
         self._token_refused: set[str] = set()  # endpoints that refused the current resume token as stale
+        self._token_wait_from = 0.0  # when the current wait for a site that takes the token began
         self._requested_epoch = 0  # asked for by the latest login request
         self._unconfirmed: list[_Entry] = []  # intents asked for since a server last said the state
         self._login_failures = 0
@@ -335,13 +339,34 @@ class AgentSession:
                 ep = next(e for e in self._eps if e.name == key[1])
                 if ep.link is None:
                     self._open(ep)
-            elif kind == "token_wait" and self._token_refused and self._primary is None and self._login_ep is None:
+            elif kind == "token_wait" and self._token_refused and self._primary is None:
                 refused = sorted(self._token_refused)
+                if self._token_wait_again(refused):
+                    return self._done()
                 self._login_failed("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}, and "
                                                   f"no other site took it within {self.config.token_retry_wait:g} s",
                                    refused[-1])
             # "login" and "failback" only wake _reconcile up.
         return self._done()
+
+    def _token_wait_again(self, refused: list[str]) -> bool:
+        """The wait for a site that would take the refused token ended. If such a site was heard
+        during it (its links open but die before its answer: this machine or that site is
+        starved, not gone), the login is not given up by timing alone: wait another round, and
+        ask the refusing sites again meanwhile (told by their peer since, they may now take the
+        lost-ack retry). Only when those sites stayed unreachable the whole wait is the agent asked
+        for the password."""
+        since = self._token_wait_from
+        heard = [e.name for e in self._eps if e.name not in self._token_refused and e.last_rx > since]
+        if not heard:
+            return False
+        self._emit(ev.ErrorEvent("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}; "
+                                                f"{', '.join(heard)} answered too slowly to take it: still trying",
+                                 refused[-1]))
+        self._token_refused.clear()
+        self._token_wait_from = self._now
+        self._set_timer(("token_wait",), self._now + self.config.token_retry_wait)
+        return True
 
     # ------------------------------------------------------------------ read-only view
 
@@ -1013,6 +1038,7 @@ class AgentSession:
                 self._emit(ev.ErrorEvent(msg.code, f"{msg.message} (trying the resume token on {', '.join(waiting)}, "
                                                    "which may hold the login)", ep.name))
                 if ("token_wait",) not in self._timers:  # ... if it answers in time
+                    self._token_wait_from = self._now
                     self._set_timer(("token_wait",), self._now + self.config.token_retry_wait)
                 return
         if msg.code == "invalid_reason":  # this site lacks the Not Ready reason: keep the login, drop it

@@ -151,7 +151,7 @@ class ServerCore:
                 self._queue_members[agent_id][queue.name] = penalty
         self.sessions: dict[str, Login] = {}  # agent id -> login here
         self.standby: defaultdict[str, set[ConnId]] = defaultdict(set)
-        self.fencing = Fencing()
+        self.fencing = Fencing(lost_ack_window_ms=config.token_ttl_ms)
         self.agent_answers: defaultdict[str, AnswerCache] = defaultdict(AnswerCache)
         # Password guessing: a few failures are free, then each costs a doubling wait, per account
         # (known or not) and, more leniently, per address (many agents may share one).

@@ -106,3 +106,32 @@ def test_the_standby_link_gets_the_same_check():
     keep_alive(bench, 3.0, "A", "B")
     assert lost_links(bench) == []
     assert bench.roles() == {"A": "primary", "B": "secondary"}
+
+
+def test_a_stale_refusal_while_the_other_site_is_starved_is_not_given_up_by_timing_alone():
+    """Under CPU starvation: A made a login from this token whose ack was lost, B refuses the token
+    as stale, and A's links keep opening but dying before A answers. The desktop keeps trying
+    (each wait ends with A heard, so another round, B asked again) and, once A answers, is logged
+    in with the same token: never asked for the password."""
+    bench = logged_in_on_a(state="not_ready", reason="lunch")
+    bench.kill("A")
+    bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
+    end = bench.now + 75.0
+    while bench.now < end:
+        keep_alive(bench, 1.0, "B")
+        if bench.roles()["A"] == "connecting":
+            bench.feed(bench.session.link_opened, bench.link["A"])  # A accepts the socket...
+            bench.one("A", p.RequestRegisterClient)
+            bench.kill("A")  # ... but is too slow to answer before the link dies
+        for login in bench.take_sent("B", kind=p.RequestAgentLogin):  # B asked again each round: still stale
+            bench.refuse("B", login, "stale_epoch", "log in with the password")
+    assert bench.take_events(ev.LoginFailed) == []
+    assert bench.session.snapshot().status == "failing_over"
+    while bench.roles()["A"] != "connecting":
+        keep_alive(bench, 0.5, "B")
+    bench.register("A")  # A gets through at last and takes the retry of the login it made
+    login = bench.one("A", p.RequestAgentLogin)
+    assert login.resume_token is not None and login.password is None
+    bench.ack("A", login, role="primary", epoch=login.epoch, resume_token="tok-2", token_expires_ms=bench.wall + 1)
+    assert bench.session.snapshot().status == "logged_in"
+    assert bench.take_events(ev.LoginFailed) == []
