@@ -120,3 +120,39 @@ def test_a_desktop_stopped_past_the_client_timeout_is_logged_out_and_comes_back_
     assert snap.status == "logged_in" and snap.epoch is not None and snap.epoch > (epoch or 0)
     assert desk.login_failures == 0  # with its resume token: nobody asked for the password
     world.settle()
+
+
+def test_a_suspect_login_that_moved_to_the_other_site_ends_as_fenced_logins_do():
+    """The desktop is cut off from A only: it fails over to B; A, which only suspects it, ends its
+    login as soon as it hears B's epochs (``moved``), not after the client timeout."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    start = world.loop.now
+    world.cut("A", "hold", desk)
+    world.run_for(5.0)
+    snap = desk.session.snapshot()
+    assert (snap.status, snap.primary, snap.epoch) == ("logged_in", "B", 2)
+    assert world.reports.logins_and_logouts(desk.agent_id, start) == [
+        ("B", "EventAgentLogin", 2), ("A", "EventAgentLogout", 1)]
+    logout = next(m for _, _, m in world.reports.log if isinstance(m, p.EventAgentLogout))
+    assert logout.reason == "moved"
+    world.settle()
+
+
+def test_during_a_partition_the_supervisor_sees_the_agent_unreachable_at_the_site_it_left():
+    """The desktop loses A while A loses B: A cannot hear the login moved, so it reports the agent
+    logged in but unreachable until the client timeout, then disconnected."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    world.partition()
+    world.cut("A", "hold", desk)
+    world.run_for(5.0)
+    assert desk.session.snapshot().primary == "B"
+    feeds = world.supervisor.feeds
+    assert desk.agent_id in feeds["A"].agents and desk.agent_id in feeds["A"].unreachable
+    assert desk.agent_id in feeds["B"].agents and desk.agent_id not in feeds["B"].unreachable
+    world.run_for(CLIENT_TIMEOUT_S)
+    assert desk.agent_id not in feeds["A"].agents
+    logout = next(m for _, site, m in world.reports.log if isinstance(m, p.EventAgentLogout) and site == "A")
+    assert logout.reason == "disconnected"
+    world.settle()
