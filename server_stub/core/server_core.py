@@ -308,7 +308,10 @@ class ServerCore:
             if login is not None and (silence > conn.hb_timeout) == login.reachable \
                     and silence <= conn.client_timeout:
                 self._set_reachable(login, not login.reachable, silence)
-            if silence > (conn.client_timeout if login is not None else conn.hb_timeout) or unregistered:
+            # A standby is kept as long (nothing is reported about it): a paused desktop then finds
+            # both its links as it left them, and an overloaded site is spared the reconnects.
+            agent = login is not None or conn.standby_for is not None
+            if silence > (conn.client_timeout if agent else conn.hb_timeout) or unregistered:
                 what = "did not register" if not conn.registered else "silent"
                 since = conn.opened if unregistered else conn.last_rx
                 log.info("%s: %s for %.1f s, closing", conn, what, mono - since)

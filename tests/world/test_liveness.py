@@ -52,6 +52,8 @@ def test_a_desktop_stopped_up_to_8_s_keeps_its_login_and_nobody_reports_a_logout
     assert world.reports.logins_and_logouts(desk.agent_id, stopped) == []  # at A and at B
     after = desk.session.snapshot()
     assert (after.status, after.primary, after.epoch) == ("logged_in", "A", before.epoch)
+    # Both links as it left them: the primary's and the standby's (B kept it too, silently).
+    assert [(i.link, i.role) for i in after.links] == [(i.link, i.role) for i in before.links]
     login = world.sites["A"].login_of(desk.agent_id)
     assert login is not None and (login.epoch, login.state, login.reason, login.since_ms) == (
         before.epoch, "not_ready", "lunch", since)
