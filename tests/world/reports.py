@@ -15,6 +15,8 @@ killed server's stream says nothing any more. Checked as each event is published
 - an offer reported to an agent never meets an open offer of the same interaction to the same
   agent at another server, but one to an older login of the agent or at a server not yet told of
   the newer one;
+- no offer is reported to an agent its site reports unreachable (suspect: its desktop silent past
+  the heartbeat timeout) until that site reports it reachable again;
 - an interaction is reported completed at most once. A second completion is let through only when
   no server could have known of the first: a server was killed since the first (a completion can
   die with its server before it reaches the peer, and the desktop, which never got its ack, sends
@@ -87,6 +89,7 @@ class Reports:
         # id -> (site, event, agent) of every event reported about it
         self.history: defaultdict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
         self.log: list[tuple[float, str, p.Message]] = []  # (when, site, event): everything published
+        self.unreachable: set[tuple[str, str]] = set()  # (site, agent): reported unreachable there, not since cleared
 
     def logins_and_logouts(self, agent_id: str, since: float) -> list[tuple[str, str, int]]:
         """(site, event type, epoch) of every login and logout of the agent reported since ``since``."""
@@ -104,6 +107,10 @@ class Reports:
 
     def published(self, site: Site, message: p.Message) -> None:
         self.log.append((self.world.loop.now, site.name, message))
+        if isinstance(message, (p.EventAgentLogin, p.EventAgentLogout, p.EventAgentStateChanged)):
+            agent_id = message.agent.agent_id if isinstance(message, p.EventAgentLogin) else message.agent_id
+            reachable = not isinstance(message, p.EventAgentStateChanged) or message.reachable
+            (self.unreachable.discard if reachable else self.unreachable.add)((site.name, agent_id))
         if isinstance(message, p.EventAgentLogin):
             self._login(site, message.agent)
         elif isinstance(message, p.EventAgentLogout):
@@ -140,6 +147,8 @@ class Reports:
         if self.world.sites_apart():
             self.partitioned_ids.add(iid)
         if kind == "offered":
+            # A site that reported the agent unreachable (its desktop silent) offers it nothing.
+            assert (site.name, agent) not in self.unreachable, f"{iid} offered to {agent}, unreachable at {site.name}"
             for (name, other), (to, epoch) in self.offers.items():
                 if other == iid and to == agent and name != site.name and agent is not None:
                     stale = (epoch or 0) < (message.epoch or 0) or not self.told(site, agent, name)
