@@ -78,8 +78,8 @@ class SessionConfig:
             raise ValueError("heartbeat_interval must be within 0.1..60 s (the server's range)")
         if self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be longer than heartbeat_interval")
-        if not 0 < self.late_timer < self.heartbeat_interval:
-            raise ValueError("late_timer must be positive and shorter than heartbeat_interval")
+        if not self.late_timer > 0:
+            raise ValueError("late_timer must be positive")
         if self.open_timeout <= 0 or self.backup_delay < 0 or self.failback_hold < 0:
             raise ValueError("open_timeout must be positive, backup_delay and failback_hold not negative")
         if not self.retry_delays or min(self.retry_delays) < 0:
