@@ -158,3 +158,26 @@ def test_during_a_partition_the_supervisor_sees_the_agent_unreachable_at_the_sit
     logout = next(m for _, site, m in world.reports.log if isinstance(m, p.EventAgentLogout) and site == "A")
     assert logout.reason == "disconnected"
     world.settle()
+
+
+def test_a_failover_login_whose_ack_was_lost_is_taken_again_after_a_long_stall_without_the_password():
+    """Convergence under starvation: the desktop's failover login at B succeeds but its ack dies
+    with the link, and the desktop, stalled, reaches no site for 35 s. Its only credential is the
+    old token, whose epoch both sites know to be stale; they take it all the same (the login at the
+    newest epoch was made from it and never acknowledged), so the agent is not asked for its
+    password because of timing alone (docs/failover.md)."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    world.cut("A", "hold", desk)  # the desktop loses A and fails over to B with its token
+    b = world.sites["B"]
+    while b.login_of(desk.agent_id) is None:
+        world.run_for(0.001)
+    world.cut("B", "reset", desk)  # B made the login, but its ack is lost with the link
+    world.freeze(desk)
+    world.run_for(35.0)
+    world.thaw(desk)
+    world.run_for(10.0)
+    snap = desk.session.snapshot()
+    assert (snap.status, desk.login_failures) == ("logged_in", 0), (snap.status, snap.epoch)
+    assert snap.epoch is not None and snap.epoch >= 3
+    world.settle()
