@@ -10,8 +10,9 @@ Why these defaults:
   itself was held up (SIGSTOP, a VM or GC pause, starved of CPU); frames may then be waiting
   unread, so a silence it finds is only suspected: the link gets a confirm window of one heartbeat
   interval, and any frame read meanwhile clears it. A silent server is thus declared dead after
-  ``heartbeat_timeout`` when the timer is on time, and at most one ``heartbeat_interval`` later
-  (2 s with the defaults) when it is late; a closed socket (kill -9) is still acted on at once.
+  ``heartbeat_timeout`` when the timer is on time, and one ``heartbeat_interval`` later (2 s with
+  the defaults, plus the timers' own lateness) when it is late; a closed socket (kill -9) is still
+  acted on at once.
 - ``backup_delay`` 0: the failover login goes on the standby link, which is already open and
   registered. It costs the server one HMAC check (resume token, no password hash), so there is no
   storm to protect against, and any wait is time the agent cannot work.
