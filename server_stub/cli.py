@@ -70,7 +70,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--secret-file", metavar="FILE", type=Path, help=f"file holding the pair's shared secret (else ${SECRET_ENV})")
     parser.add_argument("--duplicate-policy", choices=DUPLICATE_POLICIES, help="what a second login of a logged-in agent does (default: force-logout)")
     parser.add_argument("--heartbeat-interval", metavar="MS", type=_number(int, LEAST["heartbeat_interval_ms"], MOST["heartbeat_interval_ms"]), help="default heartbeat interval in ms (default: 500)")
-    parser.add_argument("--heartbeat-timeout", metavar="MS", type=_number(int, LEAST["heartbeat_timeout_ms"], MOST["heartbeat_timeout_ms"]), help="a client silent this long is disconnected (default: 1500)")
+    parser.add_argument("--heartbeat-timeout", metavar="MS", type=_number(int, LEAST["heartbeat_timeout_ms"], MOST["heartbeat_timeout_ms"]), help="a client silent this long is disconnected; an agent's desktop is only suspect (offered nothing) until --client-timeout (default: 1500)")
+    parser.add_argument("--client-timeout", metavar="MS", type=_number(int, LEAST["client_timeout_ms"], MOST["client_timeout_ms"]), help="an agent's desktop silent this long is logged out (disconnected); at least the heartbeat timeout (default: 20000)")
     parser.add_argument("--max-message-bytes", metavar="N", type=_number(int, LEAST["max_message_bytes"], MOST["max_message_bytes"]),
                         help=f"largest accepted frame, at least {LEAST['max_message_bytes']}; bigger ones close the socket with 1009 (default: 65536)")
     parser.add_argument("--tls-cert", metavar="PEM", type=Path, help="certificate chain: serve wss:// instead of ws://")
@@ -195,7 +196,8 @@ def _server_config(args) -> ServerConfig:
     return base.with_overrides(
         name=args.name, host=args.host, port=args.port, peer_url=args.peer, secret=_load_secret(args),
         duplicate_policy=args.duplicate_policy, heartbeat_interval_ms=args.heartbeat_interval,
-        heartbeat_timeout_ms=args.heartbeat_timeout, max_message_bytes=args.max_message_bytes,
+        heartbeat_timeout_ms=args.heartbeat_timeout, client_timeout_ms=args.client_timeout,
+        max_message_bytes=args.max_message_bytes,
         tls_cert=args.tls_cert, tls_key=args.tls_key, ca_file=args.ca_file,
     ).validate()
 

@@ -24,6 +24,9 @@ MOST = {
     "token_ttl_ms": HOUR_MS,  # tokens are bearer credentials
     "heartbeat_interval_ms": 20_000,  # a silence allowed longer than a minute is already a stranded agent
     "heartbeat_timeout_ms": MINUTE_MS,
+    # A login kept this long for a desktop nobody hears is a seat nobody can use: five minutes is
+    # past Cisco Finesse's longest setting (180 s), see docs/failover.md.
+    "client_timeout_ms": 300_000,
     "register_timeout_ms": MINUTE_MS,  # an anonymous socket holds a slot this long
     "max_message_bytes": 16 * MIB,  # each socket may buffer one frame this big
     "replay_buffer": 1_000_000,  # reporting events kept for resumes (~200 bytes each)
@@ -55,6 +58,7 @@ MIN_SECRET_BYTES = 16
 LEAST = {
     "heartbeat_interval_ms": 100,
     "heartbeat_timeout_ms": 200,
+    "client_timeout_ms": 200,  # and at least heartbeat_timeout_ms (validate)
     "register_timeout_ms": 100,
     "max_message_bytes": 4096,
     "token_ttl_ms": 1000,
@@ -119,6 +123,11 @@ class ServerConfig:
     secret: bytes = b""
     heartbeat_interval_ms: int = 500
     heartbeat_timeout_ms: int = 1500
+    # An agent's desktop silent past heartbeat_timeout_ms is suspect (offered nothing, reported
+    # unreachable); its login ends (EventAgentLogout{disconnected}) only after this much silence.
+    # 20 s: a desktop paused for 8 s (a VDI host's hiccup, a GC or swap pause, a blocked GUI thread)
+    # keeps its login with room to spare; see docs/failover.md for the reasoning and the anchors.
+    client_timeout_ms: int = 20_000
     register_timeout_ms: int = 10_000
     max_message_bytes: int = 64 * 1024
     duplicate_policy: str = "force-logout"
@@ -192,6 +201,9 @@ class ServerConfig:
                 raise ConfigError(f"{what} codes must be unique; given twice: {', '.join(twice)}")
         if self.heartbeat_timeout_ms < 2 * self.heartbeat_interval_ms:
             raise ConfigError("heartbeat timeout must be at least twice the heartbeat interval")
+        if self.client_timeout_ms < self.heartbeat_timeout_ms:
+            raise ConfigError(f"client_timeout_ms ({self.client_timeout_ms}) must be at least heartbeat_timeout_ms "
+                              f"({self.heartbeat_timeout_ms}): a silent agent is suspect first, logged out after")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.offer_timeout_reason not in {r.code for r in self.reasons}:

@@ -30,8 +30,8 @@ from tests.support.servers import (
 
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
-         "--heartbeat-interval", "--heartbeat-timeout", "--max-message-bytes", "--tls-cert", "--tls-key",
-         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema", "traffic"],
+         "--heartbeat-interval", "--heartbeat-timeout", "--client-timeout", "--max-message-bytes", "--tls-cert",
+         "--tls-key", "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema", "traffic"],
     ("hash-password",): ["--stdin"],
     ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
     ("pair",): ["--base-port"],
