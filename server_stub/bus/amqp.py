@@ -19,6 +19,11 @@ Delivery guarantees, which the server's core must build on:
   loses its connection before that gets the frame again (redelivered). **Consumers must be
   idempotent**: the frames carry the sender's epoch and sequence number, and a frame already seen
   is ignored. A frame ``on_message`` raises on is logged and dropped (not redelivered forever).
+- **Which sites are up**: every site beats on the events exchange (``beat_interval``); a site heard
+  from (beat, hello, presence or broadcast: live frames, not hand-overs, which may be old) is up,
+  ``on_site_up(site)``; a site silent for ``site_timeout``, or every site when this bus loses the
+  broker, is down, ``on_site_down(site)``. This is what a peer link's up and down were to the
+  embedded mesh (forget the presence of a site that is down: unknown is not available).
 - **Sender identity**: ``from_site`` is the second word of the routing key, and the broker lets a
   site's user publish only keys with its own site there (topic permissions), so a site cannot
   speak for another one.
@@ -50,6 +55,7 @@ from yarl import URL
 
 from ..link import Backoff
 from .topology import (
+    BEAT,
     BROADCAST,
     EVENTS_EXCHANGE,
     HELLO,
@@ -71,6 +77,7 @@ log = logging.getLogger(__name__)
 
 OnMessage = Callable[[str, bytes], None]
 OnReconnect = Callable[[], Awaitable[None] | None]
+OnSite = Callable[[str], None]
 
 DEFAULT_HEARTBEAT = 5  # seconds, unless the URL says; a frozen broker is noticed within ~2 of them
 SEND_TIMEOUT = 10.0  # seconds ``send`` waits for a connection and a confirm before BusUnavailable
@@ -78,6 +85,8 @@ CONNECT_TIMEOUT = 5.0
 SETUP_TIMEOUT = 10.0  # declaring and consuming after connecting; a hung step means: reconnect
 MAX_PENDING = 100_000  # presence/broadcast frames waiting to be written; beyond it new ones drop
 WORK_PREFETCH = 64
+BEAT_INTERVAL = 1.0  # seconds between a site's beats
+SITE_TIMEOUT = 3.5  # seconds without a live frame from a site before it counts as down
 
 
 class BusError(Exception):
@@ -121,7 +130,9 @@ class AmqpBus:
     to re-publish this site's full presence (see the module docstring)."""
 
     def __init__(self, url: str, site: str, on_message: OnMessage, *, on_reconnect: OnReconnect | None = None,
-                 send_timeout: float = SEND_TIMEOUT, backoff: Backoff | None = None) -> None:
+                 on_site_up: OnSite | None = None, on_site_down: OnSite | None = None,
+                 send_timeout: float = SEND_TIMEOUT, backoff: Backoff | None = None,
+                 beat_interval: float = BEAT_INTERVAL, site_timeout: float = SITE_TIMEOUT) -> None:
         self.site = check_site(site)
         parsed = URL(url)
         if parsed.scheme not in ("amqp", "amqps"):
@@ -131,7 +142,10 @@ class AmqpBus:
         self.url = parsed
         self.on_message = on_message
         self.on_reconnect = on_reconnect
+        self.on_site_up, self.on_site_down = on_site_up, on_site_down
         self.send_timeout = send_timeout
+        self.beat_interval, self.site_timeout = beat_interval, site_timeout
+        self._last_heard: dict[str, float] = {}  # site -> loop time of its last live frame
         self.stats = BusStats()
         self.last_error: str | None = None  # why the last connection attempt or connection failed
         self._backoff = backoff or Backoff(first=0.1, cap=2.0)
@@ -172,6 +186,11 @@ class AmqpBus:
     @property
     def connected(self) -> bool:
         return self._session is not None
+
+    @property
+    def sites_up(self) -> list[str]:
+        """The other sites heard from lately (see the module docstring)."""
+        return sorted(self._last_heard)
 
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -260,7 +279,7 @@ class AmqpBus:
                 await session.events.publish(message, key, mandatory=False)
                 if kind == PRESENCE:
                     self.stats.presence_published += 1
-                else:
+                elif kind == BROADCAST:
                     self.stats.broadcast_published += 1
 
     # ------------------------------------------------------------------ receiving
@@ -275,8 +294,12 @@ class AmqpBus:
             return False
         if from_site == self.site and kind != WORK:
             return True  # our own fan-out, back from the exchange
+        if kind != WORK:
+            self._heard(from_site)
         if kind == HELLO:
             self._request_resync()
+            return True
+        if kind == BEAT:
             return True
         self.stats.received += 1
         if message.redelivered:
@@ -298,6 +321,40 @@ class AmqpBus:
                 await message.ack()
             else:
                 await message.reject(requeue=False)
+
+    # ------------------------------------------------------------------ which sites are up
+
+    def _heard(self, site: str) -> None:
+        new = site not in self._last_heard
+        self._last_heard[site] = asyncio.get_running_loop().time()
+        if new:
+            self._site_event(self.on_site_up, site, "up")
+
+    def _site_event(self, callback: OnSite | None, site: str, what: str) -> None:
+        log.info("bus %s: site %s is %s", self.site, site, what)
+        if callback is not None:
+            try:
+                callback(site)
+            except Exception:
+                log.exception("bus %s: on_site_%s(%s) failed", self.site, what, site)
+
+    def _all_down(self) -> None:
+        for site in sorted(self._last_heard):
+            del self._last_heard[site]
+            self._site_event(self.on_site_down, site, "down")
+
+    async def _beat(self) -> None:
+        """Beat, and declare down the sites silent for too long."""
+        loop = asyncio.get_running_loop()
+        key = routing_key(BEAT, self.site)
+        while True:
+            self._enqueue((BEAT, ""), key, b"")
+            now = loop.time()
+            for site, heard in sorted(self._last_heard.items()):
+                if now - heard > self.site_timeout:
+                    del self._last_heard[site]
+                    self._site_event(self.on_site_down, site, "down")
+            await asyncio.sleep(self.beat_interval)
 
     # ------------------------------------------------------------------ resync
 
@@ -395,10 +452,11 @@ class AmqpBus:
         self._backoff.reset()
         log.info("bus %s: connected to %s", self.site, self.url.with_password(None) if self.url.password else self.url)
         writer = asyncio.create_task(self._write_pending(session))
+        beat = asyncio.create_task(self._beat())
         self._request_resync()
         try:
             done = asyncio.create_task(closed.wait())
-            await asyncio.wait({done, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({done, writer, beat}, return_when=asyncio.FIRST_COMPLETED)
             if writer.done() and not writer.cancelled() and writer.exception() is not None:
                 self.last_error = f"publishing failed: {writer.exception()!r}"
             done.cancel()
@@ -407,15 +465,17 @@ class AmqpBus:
             self._up.clear()
             self._down.set()
             self._pending.clear()  # dropped: the full presence is re-published on reconnect
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            for task in (writer, beat):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._all_down()  # heard through the broker only: unknown now
             await self._close(connection)
             if not self._stopping:
                 log.info("bus %s: connection lost (%s); reconnecting", self.site, self.last_error)
 
     def _channel_closed(self, connection: AbstractConnection, exc: Any) -> None:
-        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+        if isinstance(exc, aiormq.exceptions.ChannelClosed) and str(exc):  # the broker's reason, not ours
             self.last_error = f"channel closed by the broker: {exc}"
         if not connection.is_closed and not self._stopping:
             asyncio.get_running_loop().create_task(connection.close())

@@ -13,6 +13,7 @@ routing key                 exchange            meaning
 ``presence.<site>.<agent>`` ``mesh.events``     an agent's presence at its primary site
 ``broadcast.<site>``        ``mesh.events``     anything else every other site should hear
 ``hello.<site>``            ``mesh.events``     the site (re)joined: everyone re-publishes
+``beat.<site>``             ``mesh.events``     the site is alive (every second, say)
 ``work.<site>.<to>``        ``mesh.work``       a work hand-over from ``site`` to ``to``
 ==========================  ==================  =============================================
 
@@ -34,8 +35,8 @@ EVENTS_EXCHANGE = "mesh.events"
 WORK_EXCHANGE = "mesh.work"
 EXCHANGES = (EVENTS_EXCHANGE, WORK_EXCHANGE)
 
-PRESENCE, BROADCAST, HELLO, WORK = "presence", "broadcast", "hello", "work"
-KINDS = (PRESENCE, BROADCAST, HELLO, WORK)
+PRESENCE, BROADCAST, HELLO, BEAT, WORK = "presence", "broadcast", "hello", "beat", "work"
+KINDS = (PRESENCE, BROADCAST, HELLO, BEAT, WORK)
 
 # A site name is one routing-key word: no dots (word separator), no * or # (binding wildcards),
 # nothing a permission regex would read as syntax.
@@ -132,7 +133,7 @@ def topic_permissions(site: str) -> dict[str, dict[str, str]]:
     """Per exchange: the routing keys the site may publish (write) and bind to (read)."""
     s = _escaped(site)
     return {
-        EVENTS_EXCHANGE: {"write": rf"^({PRESENCE}|{BROADCAST}|{HELLO})\.{s}(\..*)?$", "read": ".*"},
+        EVENTS_EXCHANGE: {"write": rf"^({PRESENCE}|{BROADCAST}|{HELLO}|{BEAT})\.{s}(\..*)?$", "read": ".*"},
         WORK_EXCHANGE: {"write": rf"^{WORK}\.{s}\.[^.]+$", "read": rf"^{WORK}\.\*\.{s}$"},
     }
 

@@ -67,22 +67,31 @@ def test_presence_and_broadcast_reach_every_other_site_in_order(rabbitmq, bus_si
     asyncio.run(main())
 
 
-def test_a_site_that_joins_makes_the_others_republish(rabbitmq, bus_sites):
+def test_a_site_that_joins_makes_the_others_republish_and_a_silent_site_goes_down(rabbitmq, bus_sites):
     """The hook a server uses to re-publish its full presence: after its own connect, and again
-    when another site (re)joins (that site's view is empty)."""
+    when another site (re)joins (that site's view is empty). A site heard from is up; one silent
+    for the timeout is down (its presence is then unknown)."""
     a, b = bus_sites(2)
 
     async def main():
         in_a, in_b = Inbox(), Inbox()
-        bus_a = await started(rabbitmq, a, in_a)
+        bus_a = AmqpBus(rabbitmq.url(a), a, in_a, on_reconnect=in_a.on_reconnect, on_site_up=in_a.site_up,
+                        on_site_down=in_a.site_down, beat_interval=0.2, site_timeout=1.0)
+        assert await bus_a.start(timeout=BUS_DEADLINE)
         try:
             await until(lambda: in_a.resyncs == 1, "A's resync after its own connect")
-            bus_b = await started(rabbitmq, b, in_b)
+            bus_b = AmqpBus(rabbitmq.url(b), b, in_b, on_reconnect=in_b.on_reconnect, on_site_up=in_b.site_up,
+                            on_site_down=in_b.site_down, beat_interval=0.2, site_timeout=1.0)
+            assert await bus_b.start(timeout=BUS_DEADLINE)
             try:
                 await until(lambda: in_a.resyncs >= 2, "A asked to republish when B joined")
                 await until(lambda: in_b.resyncs >= 1, "B's resync after its connect")
+                await until(lambda: in_a.sites == [("up", b)] and in_b.sites == [("up", a)], "each hears the other")
+                assert bus_a.sites_up == [b]
             finally:
                 await bus_b.stop()
+            await until(lambda: in_a.sites == [("up", b), ("down", b)], "B silent: down at A")
+            assert bus_a.sites_up == []
         finally:
             await bus_a.stop()
 
@@ -146,7 +155,7 @@ def test_hand_over_is_redelivered_when_the_consumer_dies_before_acknowledging(ra
             closer.join()
             assert got[0] == (b"job-1", False)
             assert got[1] == (b"job-1", True), "the same frame, marked redelivered"
-            assert bus_b.stats.connects >= 2
+            await until(lambda: bus_b.stats.connects >= 2, "B counts its reconnect")
             await bus_a.send(b, b"job-2")
             await until(lambda: [f for f, _ in got][-1:] == [b"job-2"], "later hand-overs flow again")
             assert [f for f, _ in got] == [b"job-1", b"job-1", b"job-2"]

@@ -78,11 +78,19 @@ async def until(predicate: Callable[[], Any], what: str, timeout: float = BUS_DE
 
 
 class Inbox:
-    """What one site's bus delivered: ``(from_site, frame)`` in order, plus the reconnect calls."""
+    """What one site's bus delivered: ``(from_site, frame)`` in order, the reconnect calls, and
+    the other sites' ups and downs (``("up", site)``, ``("down", site)``) in order."""
 
     def __init__(self) -> None:
         self.frames: list[tuple[str, bytes]] = []
         self.resyncs = 0
+        self.sites: list[tuple[str, str]] = []
+
+    def site_up(self, site: str) -> None:
+        self.sites.append(("up", site))
+
+    def site_down(self, site: str) -> None:
+        self.sites.append(("down", site))
 
     def __call__(self, from_site: str, frame: bytes) -> None:
         self.frames.append((from_site, frame))
