@@ -79,7 +79,7 @@ OnMessage = Callable[[str, bytes], None]
 OnReconnect = Callable[[], Awaitable[None] | None]
 OnSite = Callable[[str], None]
 
-DEFAULT_HEARTBEAT = 5  # seconds, unless the URL says; a frozen broker is noticed within ~2 of them
+DEFAULT_HEARTBEAT = 5  # seconds, unless the URL says; aiormq gives up after (5 + 1) * 3 s of silence
 SEND_TIMEOUT = 10.0  # seconds ``send`` waits for a connection and a confirm before BusUnavailable
 CONNECT_TIMEOUT = 5.0
 SETUP_TIMEOUT = 10.0  # declaring and consuming after connecting; a hung step means: reconnect

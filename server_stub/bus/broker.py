@@ -324,3 +324,42 @@ class LocalBroker:
         if self._epmd is not None:
             self._epmd.kill()
             self._epmd.wait()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m server_stub.bus.broker --site A --site B --site C``: run a private broker for
+    trying the site bus; print each site's AMQP URL; stop it (epmd included) on Ctrl-C or SIGTERM."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m server_stub.bus.broker", description=main.__doc__)
+    parser.add_argument("--site", action="append", default=[], metavar="NAME", help="a site to provision (repeatable)")
+    parser.add_argument("--dir", type=Path, help="data directory (default: a temporary one, removed at the end)")
+    args = parser.parse_args(argv)
+    broker = LocalBroker(args.dir, name="try")
+    stop = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        broker.start()
+        broker.add_sites(args.site or ["A", "B", "C"])
+        print(f"broker {broker.nodename} ready in {broker.startup_seconds:.1f} s; data in {broker.dir}", flush=True)
+        for site in broker.passwords:
+            print(f"site {site}: {broker.url(site)}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    except BrokerError as e:
+        print(f"error: {e}")
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, stop)
+        broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
