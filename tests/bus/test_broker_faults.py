@@ -1,5 +1,6 @@
 """The site bus through a broker crash (SIGKILL) and restart, on a broker of the test's own: the
-bus notices, refuses hand-overs it cannot confirm, reconnects by itself, asks the server to
+bus notices, refuses hand-overs it cannot confirm in time (and completes one that may wait),
+reconnects by itself, asks the server to
 re-publish its presence, and hand-overs confirmed before the crash are still delivered after it.
 Then the broker is stopped and nothing of it (node, epmd, ports) is left."""
 
@@ -53,14 +54,17 @@ def test_bus_survives_a_broker_kill_and_restart_and_the_broker_leaves_nothing_be
                 with pytest.raises(BusUnavailable, match="may or may not"):
                     await bus_a.send("B", b"unconfirmable", timeout=0.5)
 
+                # A hand-over with time to spare waits for the broker instead of failing.
+                patient = asyncio.create_task(bus_a.send("B", b"waited", timeout=RESTART_DEADLINE + BUS_DEADLINE))
                 await asyncio.to_thread(broker.restart, RESTART_DEADLINE)
                 assert await bus_a.wait_connected(BUS_DEADLINE), f"A reconnects by itself: {bus_a.last_error}"
                 await until(lambda: in_a.resyncs >= 2, "A asked to re-publish its presence after the reconnect")
                 assert bus_a.stats.connects == 2
+                await patient  # confirmed after the reconnect
 
                 assert await bus_b.start(timeout=BUS_DEADLINE)
                 await until(lambda: len(in_b.bodies(b"w")) >= 20, "B gets the hand-overs confirmed before the crash")
-                assert in_b.bodies(b"w") == [b"w%d" % n for n in range(20)]
+                assert in_b.bodies(b"w") == [b"w%d" % n for n in range(20)] + [b"waited"]
                 assert b"unconfirmable" not in in_b.bodies(), "the refused send was never confirmed (nor delivered)"
 
                 # Presence flows again, both ways, after the restart.
