@@ -84,3 +84,26 @@ def test_bus_survives_a_broker_kill_and_restart_and_the_broker_leaves_nothing_be
     assert all(refused(port) for port in ports), "nothing listens on the broker's ports any more"
     assert not amqp_greets(ports[0])
     assert not broker.dir.exists(), "its temporary directory is removed"
+
+
+def test_a_port_taken_between_the_pick_and_the_start_makes_the_broker_start_again_elsewhere(monkeypatch):
+    """The ports are picked free, then bound by the broker seconds later: something can take one
+    in between. Here something holds the first AMQP port picked; the broker exits on it and the
+    start is tried again on new ports, and the broker works."""
+    import server_stub.bus.broker as broker_module
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        picks = iter([taken])
+        real_pick = broker_module._free_port
+        monkeypatch.setattr(broker_module, "_free_port", lambda: next(picks, None) or real_pick())
+        broker = start_broker("ports")
+        try:
+            assert broker.amqp_port != taken
+            assert amqp_greets(broker.amqp_port)
+            assert "eaddrinuse" in broker.output(400).lower(), "the first start failed on the taken port"
+        finally:
+            broker.stop()
+    assert broker.pids() == []
