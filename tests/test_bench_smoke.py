@@ -26,6 +26,8 @@ SMOKE = {
     "supervisor": (["--agents", "20", "--rate", "20", "--seconds", "0.5", "--warmup", "0.2", "--no-naive"],
                    {"agents", "events_per_s", "busy_fraction", "event_to_screen_p99_ms"}),
     "desktop_start": (["--runs", "1", "--memory-runs", "1"], {"start_to_login_window_s", "rss_after_login_mib"}),
+    "bus": (["--sites", "2", "--seconds", "0.5", "--rate", "50", "--handovers", "10", "--no-kill"],
+            {"broker_start_s", "propagation_p99_ms", "handover_confirm_p99_ms", "dropped"}),
 }
 
 
