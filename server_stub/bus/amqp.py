@@ -160,6 +160,7 @@ class AmqpBus:
         self._resync: asyncio.Task[None] | None = None
         self._resync_again = False
         self._stopping = False
+        self._background: set[asyncio.Task[None]] = set()  # closes in flight (kept from the GC)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -253,9 +254,15 @@ class AmqpBus:
                                  f"({e}); is the URL's user the one of site {self.site}?") from e
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # connection lost, timed out: outcome unknown, retry while time is left
+            except TimeoutError:
+                continue  # the deadline passed on a live connection: BusUnavailable above
+            except Exception as e:  # connection or channel lost: outcome unknown, retry while time is left
                 log.info("bus %s: hand-over to %s unconfirmed (%r); retrying after reconnect", self.site, to_site, e)
                 self._lose(session, f"{type(e).__name__}: {e}")
+                if self._session is session:  # wait for the supervisor to drop it (no spinning on it)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                            await self._down.wait()
                 continue
             self.stats.sends += 1
             return
@@ -384,8 +391,13 @@ class AmqpBus:
     def _lose(self, session: _Session, why: str) -> None:
         """Give up on ``session`` (the supervisor notices and reconnects)."""
         self.last_error = why
-        if not session.connection.is_closed:
-            asyncio.get_running_loop().create_task(session.connection.close())
+        self._close_soon(session.connection)
+
+    def _close_soon(self, connection: AbstractConnection) -> None:
+        if not connection.is_closed:
+            task = asyncio.get_running_loop().create_task(self._close(connection))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _supervise(self) -> None:
         while not self._stopping:
@@ -477,8 +489,8 @@ class AmqpBus:
     def _channel_closed(self, connection: AbstractConnection, exc: Any) -> None:
         if isinstance(exc, aiormq.exceptions.ChannelClosed) and str(exc):  # the broker's reason, not ours
             self.last_error = f"channel closed by the broker: {exc}"
-        if not connection.is_closed and not self._stopping:
-            asyncio.get_running_loop().create_task(connection.close())
+        if not self._stopping:
+            self._close_soon(connection)
 
     @staticmethod
     async def _close(connection: AbstractConnection) -> None:
