@@ -147,6 +147,13 @@ class LocalBroker:
             self._node.wait()
             self._wait_gone(self._node_pids, STOP_DEADLINE)
 
+    def freeze(self) -> None:
+        """SIGSTOP the node (a hung broker: connections stay open, nothing answers); ``thaw()``."""
+        self._signal_group(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal_group(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the node (SIGTERM: a clean shutdown; SIGKILL after ``STOP_DEADLINE``) and epmd, and
         remove the directory if this object made it. Safe to call twice."""
@@ -312,6 +319,7 @@ class LocalBroker:
     def _terminate(self, sig: signal.Signals) -> None:
         if self._node is not None:
             self._signal_group(sig)
+            self._signal_group(signal.SIGCONT)  # a frozen node handles its SIGTERM only once it runs
             try:
                 self._node.wait(STOP_DEADLINE)
             except subprocess.TimeoutExpired:

@@ -257,3 +257,32 @@ def test_a_hand_over_to_an_unknown_site_is_refused(rabbitmq, bus_sites):
                 await bus_a.send("nowhere", b"lost?")
 
     asyncio.run(main())
+
+
+def test_a_frozen_broker_is_noticed_by_the_heartbeat_and_the_bus_comes_back_when_it_thaws(rabbitmq, bus_sites):
+    """SIGSTOP: the TCP connection stays open and nothing answers. The AMQP heartbeat (1 s here;
+    aiormq gives up after (1 + 1) * 3 s of silence) tells the bus, which reconnects once the
+    broker runs again; a hand-over sent meanwhile with time to spare is confirmed then."""
+    a, b = bus_sites(2)
+
+    async def main():
+        in_a, in_b = Inbox(), Inbox()
+        bus_a = AmqpBus(rabbitmq.url(a, heartbeat=1), a, in_a, on_reconnect=in_a.on_reconnect)
+        bus_b = AmqpBus(rabbitmq.url(b, heartbeat=1), b, in_b)
+        try:
+            assert await bus_a.start(timeout=BUS_DEADLINE) and await bus_b.start(timeout=BUS_DEADLINE)
+            rabbitmq.freeze()
+            try:
+                assert await bus_a.wait_disconnected(BUS_DEADLINE), "the heartbeat notices the hung broker"
+                pending = asyncio.create_task(bus_a.send(b, b"after-thaw", timeout=3 * BUS_DEADLINE))
+            finally:
+                rabbitmq.thaw()
+            assert await bus_a.wait_connected(BUS_DEADLINE), f"back after the thaw: {bus_a.last_error}"
+            await pending
+            await until(lambda: in_b.bodies(b"after-thaw"), "the hand-over sent while it was frozen")
+            await until(lambda: in_a.resyncs >= 2, "asked to re-publish after the reconnect")
+        finally:
+            await bus_b.stop()
+            await bus_a.stop()
+
+    asyncio.run(main())
