@@ -6,10 +6,11 @@ distribution port and ``epmd`` port, all bound to 127.0.0.1, and every file (Erl
 and queue data, logs) under one directory. Nothing of the machine's own broker, if any, is
 touched, and several can run side by side.
 
-Traps it handles (seen here): the node takes ~7-8 s to accept AMQP connections (``start()`` waits
-for the AMQP greeting, with a deadline); ``epmd`` outlives the node (this class starts its own
-``epmd`` in the foreground and stops it); the node name is not on any command line (the node runs
-in a process group of its own, which is what ``kill()`` and ``stop()`` signal, and ``pids()`` lists).
+Traps it handles (seen here): the node takes 6 s (17 s on a loaded machine) to accept AMQP
+connections (``start()`` waits for the AMQP greeting, with a deadline); ``epmd`` outlives the node
+(this class starts its own ``epmd`` in the foreground and stops it); the node name is not on any
+command line (the node runs in a process group of its own, which is what ``kill()``, ``freeze()``
+and ``stop()`` signal, and ``pids()`` lists).
 
 Ports: the three ports are picked free (bound to port 0 and released) just before the start, so
 another program can take one in between. A taken port makes ``epmd`` or the node exit at once, and
@@ -38,7 +39,7 @@ from .topology import definitions, site_user
 
 RABBITMQ_BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 EPMD = os.environ.get("EPMD", "epmd")
-START_DEADLINE = 60.0  # seconds; a start normally takes 7-8 s here, much longer on a loaded machine
+START_DEADLINE = 60.0  # seconds; a start takes ~6 s here, up to 17 s seen on a loaded machine
 STOP_DEADLINE = 20.0
 PORT_TRIES = 4
 ADDRESS_IN_USE = ("eaddrinuse", "address already in use", "cannot listen")
