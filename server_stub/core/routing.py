@@ -623,6 +623,13 @@ class RoutingEngine:
         """No offers and no timeouts before ``until`` (after a stall, until the peer is heard)."""
         self.hold_until = until
 
+    def offer_not_made(self, queue: str) -> None:
+        """An offer this engine decided was taken back before it could be made (the caller drops
+        its "offered" report): it does not count as offered."""
+        q = self.queues.get(queue)
+        if q is not None and q.offered > 0:
+            q.offered -= 1
+
     def statistics(self, now: int) -> list[p.QueueStatistics]:
         out = []
         for name, q in self.queues.items():

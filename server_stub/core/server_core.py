@@ -950,6 +950,8 @@ class ServerCore:
         now = self.wall_ms
         for effect in effects:
             if self._stale_offer(effect):
+                if isinstance(effect, Report):  # one per offer: the queue's figures follow the stream
+                    self.engine.offer_not_made(effect.interaction.queue)
                 continue
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
