@@ -7,6 +7,7 @@ from desktop.gui_gc import GuiThreadCollector
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tests.support.inprocess import InProcessServer
+from tests.support.rabbitmq import bus_sites, rabbitmq  # noqa: F401 - fixtures (a broker only for tests that ask)
 from tests.support.servers import ServerProcess, forget_stopped_servers, start_pair, watched_servers
 
 SHOWN_LINES = 60  # of each server's output, when a test fails

@@ -44,6 +44,8 @@ SMOKE = {
                                "4", "--rate", "4", "--duration", "2", "--drain", "15", "--quiet"],
                      {"submitted", "lost", "completed_twice", "double_offers", "freezes", "frozen_s", "mode",
                       "copies_ended_after_thaw"}),
+    "bus": ("bus", ["--sites", "2", "--seconds", "0.5", "--rate", "50", "--handovers", "10", "--no-kill"],
+            {"broker_start_s", "propagation_p99_ms", "handover_confirm_p99_ms", "dropped"}),
 }
 
 
