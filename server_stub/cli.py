@@ -66,6 +66,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer", metavar="URL", action="append", default=[],
                         help="ws:// or wss:// URL of another site's server, for the peer link; repeat it for "
                         "each other site of a mesh (docs/multisite.md)")
+    parser.add_argument("--bus", metavar="URL", help="amqp://user:password@host:port/vhost of the sites' RabbitMQ "
+                        "broker, with this site's own user: reach the other sites through it instead of --peer "
+                        "links (docs/multisite.md, RabbitMQ)")
     parser.add_argument("--agents", metavar="FILE", type=Path, help="agent directory TOML (default: the shipped demo directory)")
     parser.add_argument("--allow-weak-hashes", action="store_true", help="accept password hashes below the scrypt floor, with a warning (benchmarks and tests only)")
     parser.add_argument("--config", metavar="FILE", type=Path, help="site configuration TOML: [server] settings and [[not_ready_reason]] (default: shipped sites.toml)")
@@ -104,6 +107,10 @@ def _build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--sites", type=_number(int, 2, 26), default=3, help="how many sites (2-26; default: 3)")
     cl.add_argument("--base-port", type=_number(int, 1, 65000), default=8701,
                     help="the first site's port; the others follow (default: 8701)")
+    cl.add_argument("--bus", dest="cluster_bus", metavar="URL|local", help="link the sites through RabbitMQ instead of a mesh: 'local' "
+                    "starts a private broker (Debian's rabbitmq-server) with a user per site; or an amqp:// URL "
+                    "of a provisioned broker, where {site} stands for the site's name (e.g. "
+                    "amqp://site-{site}:PASSWORD-{site}@host/)")
     sc = sub.add_parser("schema", help="print the protocol's JSON Schema (as in docs/protocol.schema.json)")
     sc.add_argument("--output", type=Path, help="write to this file instead of standard output")
     tr = sub.add_parser("traffic", help="simulated carrier: submit interactions to a site, re-submit to the other "
@@ -203,7 +210,7 @@ def _server_config(args) -> ServerConfig:
     base = load_site_config(config_file)
     return base.with_overrides(
         name=args.name, host=args.host, port=args.port, peer_url=args.peer[0] if args.peer else None,
-        more_peers=tuple(args.peer[1:]), secret=_load_secret(args),
+        more_peers=tuple(args.peer[1:]), bus_url=args.bus, secret=_load_secret(args),
         duplicate_policy=args.duplicate_policy, heartbeat_interval_ms=args.heartbeat_interval,
         heartbeat_timeout_ms=args.heartbeat_timeout, client_timeout_ms=args.client_timeout,
         max_message_bytes=args.max_message_bytes,
@@ -246,9 +253,43 @@ def _run_pair(args, count: int = 2) -> int:
     secret = os.environ.get(SECRET_ENV) or secrets.token_hex(32)
     env = {**os.environ, SECRET_ENV: secret, "PYTHONUNBUFFERED": "1"}
     ports = {chr(ord("A") + i): args.base_port + i for i in range(count)}
+    bus_urls, broker = _cluster_bus(args, list(ports))
+    try:
+        return _run_sites(args, ports, env, bus_urls)
+    finally:
+        if broker is not None:
+            print("stopping the local broker", flush=True)
+            broker.stop()
+
+
+def _cluster_bus(args, sites: list[str]):
+    """Each site's bus URL for ``cluster --bus`` (none: a mesh), and the broker started for ``local``."""
+    spec = getattr(args, "cluster_bus", None)
+    if not spec:
+        return {}, None
+    if spec != "local":
+        return {site: spec.replace("{site}", site) for site in sites}, None
+    from .bus.broker import BrokerError, LocalBroker
+
+    broker = LocalBroker(name="cluster")
+    print("starting a private RabbitMQ broker on 127.0.0.1 (several seconds)...", flush=True)
+    try:
+        broker.start()
+        broker.add_sites(sites)
+    except BrokerError as exc:
+        broker.stop()
+        raise SystemExit(f"error: cannot start the local broker: {exc}") from None
+    print(f"broker ready in {broker.startup_seconds or 0:.1f} s on amqp://127.0.0.1:{broker.amqp_port}/ "
+          f"(data in {broker.dir}; one user per site)", flush=True)
+    return {site: broker.url(site) for site in sites}, broker
+
+
+def _run_sites(args, ports: dict[str, int], env: dict[str, str], bus_urls: dict[str, str]) -> int:
     children = []
     for name in ports:
         peers = [arg for other, port in ports.items() if other != name for arg in ("--peer", f"ws://127.0.0.1:{port}")]
+        if bus_urls:
+            peers = ["--bus", bus_urls[name]]
         cmd = [*server_command(), "--name", name, "--port", str(ports[name]), *peers, "--log-level", args.log_level]
         if args.agents:
             cmd += ["--agents", str(args.agents)]
@@ -349,6 +390,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "traffic":
             return _traffic(args)
+        if args.bus and args.peer:
+            print("error: --bus and --peer are two ways to reach the other sites; give one of them "
+                  "(docs/multisite.md)", file=sys.stderr)
+            return 2
+        if args.bus and not args.bus.startswith(("amqp://", "amqps://")):
+            print(f"error: --bus takes an amqp:// or amqps:// URL, not {args.bus!r}", file=sys.stderr)
+            return 2
         if args.command in ("pair", "cluster"):
             config_file = args.config or resource_path("sites.toml")
             load_site_config(config_file)  # fail here on a bad file, not twice in the children

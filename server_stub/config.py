@@ -121,6 +121,7 @@ class ServerConfig:
     port: int = 8701
     peer_url: str | None = None
     more_peers: tuple[str, ...] = ()  # a mesh: further sites' URLs, each linked like peer_url
+    bus_url: str | None = None  # instead of peers: the sites' RabbitMQ bus (amqp://, server_stub/bus/transport.py)
     secret: bytes = b""
     heartbeat_interval_ms: int = 500
     heartbeat_timeout_ms: int = 1500

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import protocol as p
+from .bus.transport import BusTransport
 from .config import ServerConfig
 from .core import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send, ServerCore
 from .directory import Directory, hash_password, store_rehash, verify_password
@@ -119,6 +120,7 @@ class InteractionServer:
         self.core = ServerCore(self.config, directory, now(), stream_id=secrets.token_hex(8))
         self.port: int | None = None
         self.peers: PeerTransport | None = None  # the links to the other sites (server_stub/mesh.py)
+        self.bus: BusTransport | None = None  # the same over RabbitMQ (--bus), also in ``peers``
         self._sockets: dict[ConnId, _Socket] = {}
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -159,10 +161,14 @@ class InteractionServer:
                 on_message=lambda url, message: self._run(core.peer_link_message(message, now(), url)),
                 on_down=lambda url: self._run(core.peer_link_down(now(), url)))
             self._tasks.append(asyncio.create_task(self.peers.run(), name="peer-links"))
+        elif self.config.bus_url:
+            self.peers = self.bus = BusTransport(self.config.bus_url, self.core, self._run, now)
+            self._tasks.append(asyncio.create_task(self.bus.run(), name="site-bus"))
         scheme = "wss" if self.config.tls_cert else "ws"
+        peers = ", ".join(self.config.peer_urls) or (f"bus {_redacted(self.config.bus_url)}" if self.config.bus_url
+                                                     else "none")
         log.info("server %s listening on %s://%s:%s (peer %s, duplicate policy %s)", self.name, scheme,
-                 self.config.host, self.port, ", ".join(self.config.peer_urls) or "none",
-                 self.config.duplicate_policy)
+                 self.config.host, self.port, peers, self.config.duplicate_policy)
 
     @property
     def peer(self) -> PeerLink | None:
@@ -288,10 +294,14 @@ class InteractionServer:
                 sock = self._sockets.get(out.conn)
                 if sock is not None:
                     self._enqueue(sock, out.frame)
+                elif self.bus is not None and self.bus.owns(out.conn):  # a site's link over the bus
+                    self.bus.reply(out.conn, out.frame)
             elif isinstance(out, Close):
                 sock = self._sockets.get(out.conn)
                 if sock is not None:
                     self._close(sock, out.code, out.reason)
+                elif self.bus is not None and self.bus.owns(out.conn):
+                    self.bus.closed(out.conn)
             elif isinstance(out, CheckPassword):
                 sock = self._sockets.get(out.conn)
                 if sock is not None:
@@ -414,6 +424,13 @@ class InteractionServer:
             self._enqueue(sock, p.encode(p.EventError(
                 code="rate_limited", message=f"more than {cfg.rate_per_s:g} messages/s; frames are being dropped")))
         return False
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for the log."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{credentials.partition(':')[0]}:***{at}{host}" if at else url
 
 
 def _open_file_limit() -> int:

@@ -197,7 +197,7 @@ class ServerCore:
         self._statistics_at = now.mono
         # A restarted server has forgotten every epoch. Logins wait (briefly) until the peer has
         # told us what it holds and has seen, so we never reuse an epoch or split the brain.
-        self.synced = not config.peer_urls
+        self.synced = not config.peer_urls and not config.bus_url  # on a bus: the sites heard in the grace
         self._heard_full: set[str] = set()  # peers whose fresh full state we read (since start or a stall)
         self._sync_deadline = now.mono + PEER_SYNC_GRACE
         self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs

@@ -81,6 +81,7 @@ class InProcessServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._code: int | None = None
+        self.server: InteractionServer | None = None  # while it runs (its state is read, never changed)
 
     @property
     def url(self) -> str:
@@ -141,7 +142,7 @@ class InProcessServer:
     async def _serve(self, args) -> None:
         config = cli._server_config(args)
         directory, writable = cli.server_directory(args, warn=self.lines.append)
-        server = InteractionServer(config, directory, directory_path=writable)
+        server = self.server = InteractionServer(config, directory, directory_path=writable)
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         await server.start()
