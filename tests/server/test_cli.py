@@ -31,14 +31,14 @@ from tests.support.servers import (
 )
 
 EXPECTED = {
-    (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
+    (): ["--name", "--host", "--port", "--peer", "--bus", "--agents", "--config", "--secret-file", "--duplicate-policy",
          "--heartbeat-interval", "--heartbeat-timeout", "--client-timeout", "--max-message-bytes", "--tls-cert",
          "--tls-key", "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "cluster", "schema",
          "traffic"],
     ("hash-password",): ["--stdin"],
     ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
     ("pair",): ["--base-port"],
-    ("cluster",): ["--sites", "--base-port"],
+    ("cluster",): ["--sites", "--base-port", "--bus"],
     ("schema",): ["--output"],
     ("traffic",): ["--sites", "--site", "--to", "--user", "--password-stdin", "--rate", "--count", "--duration",
                    "--media", "--queues", "--grace", "--drain", "--prefix", "--seed"],
@@ -171,6 +171,13 @@ def test_token_lifetime_below_a_second_is_refused_at_startup(tmp_path):
     assert "token_ttl_ms" in result.stderr and "listening" not in result.stdout
 
 
+def test_bus_and_peer_together_or_a_bus_url_that_is_not_amqp_are_refused_with_a_reason():
+    both = cli("--port", "0", "--bus", "amqp://site-A:x@127.0.0.1:5672/", "--peer", "ws://127.0.0.1:1", timeout=10)
+    assert both.returncode == 2 and "--bus and --peer" in both.stderr and "listening" not in both.stdout, both
+    wrong = cli("--port", "0", "--bus", "ws://127.0.0.1:5672/", timeout=10)
+    assert wrong.returncode == 2 and "amqp://" in wrong.stderr, wrong
+
+
 def pair_banner(lines: list[str]) -> list[str] | None:
     """The banner's two site lines, once ``interaction-server pair`` has printed them."""
     found = [line for line in list(lines) if re.match(r"\s+site [AB]\s+ws://", line)]
@@ -243,7 +250,7 @@ def start_cli_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "cluster", "--sites", "3", "--base-port", str(base)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
 
     def banner() -> list[str]:
         return [line for line in list(lines) if re.match(r"\s+site [ABC]\s+ws://", line)]
