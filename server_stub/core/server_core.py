@@ -49,6 +49,7 @@ from .routing import (
     RoutingEngine,
     SetState,
 )
+from .rules import rules_version
 from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
@@ -210,6 +211,9 @@ class ServerCore:
         # One agent pool across sites (pool.py, docs/multisite.md): presence told and heard, and
         # interactions handed over to the site of their best member.
         self.pool = AgentPool(self.name, stream_id, now.wall_ms * 1000)
+        # The version of our routing rules (rules.py); site -> the version it told, when it differs.
+        self.rules_version = rules_version(self.config, directory)
+        self.rules_differ: dict[str, str] = {}
         self.engine.remote = self._remote_member
         self.engine.on_agent_change = self.pool.changed
         self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
@@ -1346,11 +1350,20 @@ class ServerCore:
         self.pool.dirty.clear()
         agents = [a for a in (self._presence(agent_id) for agent_id in sorted(self.sessions)) if a is not None]
         return p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.next_seq(),
-                              agents=agents, full=True)
+                              agents=agents, full=True, rules_version=self.rules_version)
 
     def _peer_presence(self, msg: p.PeerPresence) -> None:
         if msg.server == self.name:
             return
+        if msg.full and msg.rules_version is not None:
+            if msg.rules_version == self.rules_version:
+                if self.rules_differ.pop(msg.server, None) is not None:
+                    log.info("site %s routes on our rules again (version %s)", msg.server, self.rules_version)
+            elif self.rules_differ.get(msg.server) != msg.rules_version:
+                self.rules_differ[msg.server] = msg.rules_version
+                log.warning("site %s routes on other rules (version %s, ours %s: queues, members, penalties, "
+                            "reasons or dispositions differ): no interaction goes between it and us until they "
+                            "agree", msg.server, msg.rules_version, self.rules_version)
         if self.pool.apply(msg):
             log.info("peer %s restarted: taking back what it had not given to an agent", msg.server)
             self._apply(self.engine.reclaim(msg.server, self.wall_ms))
@@ -1360,7 +1373,7 @@ class ServerCore:
         """The engine asks: a better member of ``queue`` at another site? Only with a link to it."""
         if not self.peer.link_up or self.stalled_until is not None:
             return None
-        linked = {link.name for link in self.links.values() if link.url in self.peer.up}
+        linked = {link.name for link in self.links.values() if link.url in self.peer.up} - set(self.rules_differ)
         return self.pool.best(queue, local, lambda agent_id: agent_id in self.sessions
                               or self.pool.remote[agent_id].site not in linked)
 
@@ -1396,6 +1409,13 @@ class ServerCore:
 
     def _take_over(self, msg: p.PeerHandover) -> p.PeerHandoverAck:
         """Another site hands us an interaction for one of our agents."""
+        iid = msg.interaction.interaction_id
+        if msg.server in self.rules_differ:
+            differ = (f"routing rules differ: ours are version {self.rules_version}, "
+                      f"{msg.server}'s {self.rules_differ[msg.server]}")
+            log.warning("peer %s handed %s over: refused (%s)", msg.server, iid, differ)
+            return p.PeerHandoverAck(server=self.name, interaction_id=iid, moves=msg.moves, accepted=False,
+                                     reason=differ[:256])
         session = self.sessions.get(msg.agent_id)
         here = session is not None and session.epoch == msg.epoch
         accepted, reason, effects = self.engine.take_over(msg.interaction, msg.agent_id, msg.moves, msg.arrived_ms,
