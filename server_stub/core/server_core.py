@@ -1341,6 +1341,8 @@ class ServerCore:
 
     def _tell_presence(self) -> None:
         dirty, self.pool.dirty = self.pool.dirty, set()
+        if not self.peer.link_up:
+            return  # nobody to tell: the full snapshot at the next link-up says it all
         agents = [a for a in (self._presence(agent_id) for agent_id in sorted(dirty)) if a is not None]
         if agents:
             self._peer_send(p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.seq,
