@@ -304,6 +304,24 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
+    def reconfigure(self, queues: Sequence[QueueConfig], penalties: dict[str, dict[str, int]],
+                    now: int) -> list[Effect]:
+        """New rules (a reload of the files): each queue's settings, new queues, and the logged-in
+        agents' memberships (``penalties``: agent -> queue -> penalty). A queue no longer
+        configured keeps what waits in it (it is served, and takes nothing new once restarted)."""
+        for queue in queues:
+            state = self.queues.get(queue.name)
+            if state is None:
+                self.queues[queue.name] = QueueState(queue)
+            else:
+                state.config = queue
+        for agent_id, agent in self.agents.items():
+            agent.penalties = {q: pen for q, pen in penalties.get(agent_id, {}).items() if q in self.queues}
+            self._make_available(agent)
+        effects: list[Effect] = []
+        self._route(now, effects)
+        return effects
+
     def acw_until(self, agent_id: str) -> int | None:
         """When this agent's timed After Call Work ends, if it is in one."""
         agent = self.agents.get(agent_id)
