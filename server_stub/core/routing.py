@@ -964,10 +964,12 @@ class RoutingEngine:
 
     def reclaim(self, site: str, now: int) -> list[Effect]:
         """``site`` was lost (or restarted) holding interactions we handed to it that no agent there
-        had taken yet: they wait here again (at the head of their queues)."""
+        had taken yet, or that it never answered for: they wait here again (at the head of their
+        queues)."""
         effects: list[Effect] = []
         for item in list(self.interactions.values()):
-            if item.status == MOVED and item.custody and item.moved_to == site:
+            in_custody = item.status == MOVED and item.custody
+            if (in_custody or item.status == MOVING) and item.moved_to == site:
                 item.custody = False
                 item.moves += 1
                 effects.append(Report("queued", item.interaction, reason=f"taken back from site {site}"))
