@@ -1,6 +1,7 @@
 """One simulated world with the real cores on both sides.
 
-**What it holds.** Two sites, A (preferred) and B, each the real ``ServerCore`` under a simulated
+**What it holds.** Two sites, A (preferred) and B (or N sites, each linked to every other, with
+``World(sites=...)``: docs/multisite.md), each the real ``ServerCore`` under a simulated
 transport (``site.Site``), peer-linked as ``server_stub.server`` and ``server_stub.peer`` link them;
 one agent desktop per agent, each the real ``AgentSession`` (``desk.Desk``); a carrier submitting
 interactions with the real carrier's policy and a supervisor watching both reporting streams
