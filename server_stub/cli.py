@@ -231,7 +231,8 @@ def server_directory(args: argparse.Namespace, warn: Callable[[str], None]) -> t
     return directory, (args.agents if args.agents and not args.allow_weak_hashes else None)
 
 
-async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None) -> None:
+async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None,
+                 reload: Callable[[], tuple[ServerConfig, Directory]] | None = None) -> None:
     from .server import InteractionServer
 
     server = InteractionServer(config, directory, directory_path=directory_path)
@@ -240,6 +241,14 @@ async def _serve(config: ServerConfig, directory: Directory, directory_path: Pat
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        def reread() -> None:  # SIGHUP: read the site configuration and the directory again
+            try:
+                server.reload(*reload())
+            except (ConfigError, DirectoryError, OSError) as exc:
+                logging.getLogger("interaction_server").error("reload refused, the old rules stay: %s", exc)
+
+        loop.add_signal_handler(signal.SIGHUP, reread)
     scheme = "wss" if config.tls_cert else "ws"
     # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
     print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
@@ -406,7 +415,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run_pair(args, args.sites if args.command == "cluster" else 2)
         config = _server_config(args)
         directory, writable = server_directory(args, warn=lambda line: print(line, file=sys.stderr))
-        asyncio.run(_serve(config, directory, writable))
+        def reload() -> tuple[ServerConfig, Directory]:
+            return _server_config(args), server_directory(args, warn=lambda line: print(line, file=sys.stderr))[0]
+
+        asyncio.run(_serve(config, directory, writable, reload))
         return 0
     except (ConfigError, DirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -634,6 +634,10 @@ class PeerPresence(Message, tag="PeerPresence"):
     seq: Annotated[int, msgspec.Meta(ge=0)]
     agents: list[AgentPresence]
     full: bool = False
+    # Full snapshots: the version of the sender's routing rules (queues, members, penalties,
+    # reasons, dispositions, the directory's memberships). Sites whose versions differ do not
+    # route to each other's agents, and say so.
+    rules_version: ShortText | None = None
 
 
 class PeerHandover(Message, tag="PeerHandover"):

@@ -176,6 +176,11 @@ class InteractionServer:
         mesh = self.peers
         return next(iter(mesh.links.values()), None) if isinstance(mesh, Mesh) else None
 
+    def reload(self, config: ServerConfig, directory: Directory) -> None:
+        """New rules from the files (SIGHUP): applied by the core at once, told to the other sites."""
+        self.directory = directory
+        self._run(self.core.reload(config, directory, now()))
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -317,6 +317,24 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
+    def reconfigure(self, queues: Sequence[QueueConfig], penalties: dict[str, dict[str, int]],
+                    now: int) -> list[Effect]:
+        """New rules (a reload of the files): each queue's settings, new queues, and the logged-in
+        agents' memberships (``penalties``: agent -> queue -> penalty). A queue no longer
+        configured keeps what waits in it (it is served, and takes nothing new once restarted)."""
+        for queue in queues:
+            state = self.queues.get(queue.name)
+            if state is None:
+                self.queues[queue.name] = QueueState(queue)
+            else:
+                state.config = queue
+        for agent_id, agent in self.agents.items():
+            agent.penalties = {q: pen for q, pen in penalties.get(agent_id, {}).items() if q in self.queues}
+            self._make_available(agent)
+        effects: list[Effect] = []
+        self._route(now, effects)
+        return effects
+
     def acw_until(self, agent_id: str) -> int | None:
         """When this agent's timed After Call Work ends, if it is in one."""
         agent = self.agents.get(agent_id)
@@ -966,10 +984,12 @@ class RoutingEngine:
 
     def reclaim(self, site: str, now: int) -> list[Effect]:
         """``site`` was lost (or restarted) holding interactions we handed to it that no agent there
-        had taken yet: they wait here again (at the head of their queues)."""
+        had taken yet, or that it never answered for: they wait here again (at the head of their
+        queues)."""
         effects: list[Effect] = []
         for item in list(self.interactions.values()):
-            if item.status == MOVED and item.custody and item.moved_to == site:
+            in_custody = item.status == MOVED and item.custody
+            if (in_custody or item.status == MOVING) and item.moved_to == site:
                 item.custody = False
                 item.moves += 1
                 effects.append(Report("queued", item.interaction, reason=f"taken back from site {site}"))

@@ -22,7 +22,7 @@ import logging
 import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .. import protocol as p
@@ -49,6 +49,7 @@ from .routing import (
     RoutingEngine,
     SetState,
 )
+from .rules import rules_version
 from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
@@ -212,6 +213,9 @@ class ServerCore:
         # One agent pool across sites (pool.py, docs/multisite.md): presence told and heard, and
         # interactions handed over to the site of their best member.
         self.pool = AgentPool(self.name, stream_id, now.wall_ms * 1000)
+        # The version of our routing rules (rules.py), and the version each peer last told.
+        self.rules_version = rules_version(self.config, directory)
+        self.peer_rules: dict[str, str] = {}
         self.engine.remote = self._remote_member
         self.engine.on_agent_change = self.pool.changed
         self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
@@ -393,6 +397,37 @@ class ServerCore:
             server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, state=session.state,
             since_ms=session.since_ms, reason=session.reason, reachable=reachable))
         self._apply(self.engine.set_reachable(agent_id, reachable, self.wall_ms))
+
+    def reload(self, config: ServerConfig, directory: Directory, now: Now) -> list[Output]:
+        """The site's files were read again (SIGHUP; e.g. after ``interaction-server add-agent``):
+        the new rules apply from now on, without a restart, and the other sites hear the new rules
+        version with a full presence snapshot (docs/multisite.md, "One configuration")."""
+        self._input(now)
+        config = config.validate()
+        # What this server is (name, address, peers, secret, TLS) stays; the rules change.
+        self.config = replace(config, name=self.config.name, host=self.config.host, port=self.config.port,
+                              peer_url=self.config.peer_url, more_peers=self.config.more_peers,
+                              bus_url=self.config.bus_url, secret=self.config.secret, tls_cert=self.config.tls_cert,
+                              tls_key=self.config.tls_key, ca_file=self.config.ca_file)
+        self.directory = directory
+        self.reasons = {r.code for r in config.reasons}
+        self.dispositions = {d.code for d in config.dispositions}
+        self._queue_members = defaultdict(dict)
+        for queue in config.queues:
+            for agent_id, penalty in queue.members:
+                self._queue_members[agent_id][queue.name] = penalty
+        penalties = {agent_id: self._penalties(directory.get(agent_id) or session.agent)
+                     for agent_id, session in self.sessions.items()}
+        self._apply(self.engine.reconfigure(config.queues, penalties, self.wall_ms))
+        differed = set(self.rules_differ)
+        before, self.rules_version = self.rules_version, rules_version(self.config, directory)
+        log.info("rules reloaded: version %s (was %s)", self.rules_version, before)
+        for site in self.peer_rules:
+            self._say_rules(site, site in differed)
+        self._apply(self.engine.route(self.wall_ms))  # to agents of sites that agree now
+        for link in self.links.values():
+            self._peer_send_to(link, self.presence_snapshot())
+        return self._flush()
 
     def shutdown(self, now: Now) -> list[Output]:
         """The server is stopping: end every login (reported), offer nothing more."""
@@ -1372,6 +1407,8 @@ class ServerCore:
 
     def _tell_presence(self) -> None:
         dirty, self.pool.dirty = self.pool.dirty, set()
+        if not self.peer.link_up:
+            return  # nobody to tell: the full snapshot at the next link-up says it all
         agents = [a for a in (self._presence(agent_id) for agent_id in sorted(dirty)) if a is not None]
         if agents:
             self._peer_send(p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.seq,
@@ -1381,21 +1418,38 @@ class ServerCore:
         self.pool.dirty.clear()
         agents = [a for a in (self._presence(agent_id) for agent_id in sorted(self.sessions)) if a is not None]
         return p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.next_seq(),
-                              agents=agents, full=True)
+                              agents=agents, full=True, rules_version=self.rules_version)
 
     def _peer_presence(self, msg: p.PeerPresence) -> None:
         if msg.server == self.name:
             return
+        if msg.full and msg.rules_version is not None and self.peer_rules.get(msg.server) != msg.rules_version:
+            differed = msg.server in self.rules_differ
+            self.peer_rules[msg.server] = msg.rules_version
+            self._say_rules(msg.server, differed)
         if self.pool.apply(msg):
             log.info("peer %s restarted: taking back what it had not given to an agent", msg.server)
             self._apply(self.engine.reclaim(msg.server, self.wall_ms))
         self._apply(self.engine.route(self.wall_ms))
 
+    @property
+    def rules_differ(self) -> dict[str, str]:
+        """Peers whose routing rules differ from ours: site -> the version it told."""
+        return {site: version for site, version in self.peer_rules.items() if version != self.rules_version}
+
+    def _say_rules(self, site: str, differed: bool) -> None:
+        if site in self.rules_differ:
+            log.warning("site %s routes on other rules (version %s, ours %s: queues, members, penalties, reasons "
+                        "or dispositions differ): no interaction goes between it and us until they agree", site,
+                        self.peer_rules[site], self.rules_version)
+        elif differed:
+            log.info("site %s routes on our rules again (version %s)", site, self.rules_version)
+
     def _remote_member(self, queue: str, local: tuple[int, int] | None) -> Remote | None:
         """The engine asks: a better member of ``queue`` at another site? Only with a link to it."""
         if not self.peer.link_up or self.stalled_until is not None:
             return None
-        linked = {link.name for link in self.links.values() if link.url in self.peer.up}
+        linked = {link.name for link in self.links.values() if link.url in self.peer.up} - set(self.rules_differ)
         return self.pool.best(queue, local, lambda agent_id: agent_id in self.sessions
                               or self.pool.remote[agent_id].site not in linked)
 
@@ -1431,6 +1485,13 @@ class ServerCore:
 
     def _take_over(self, msg: p.PeerHandover) -> p.PeerHandoverAck:
         """Another site hands us an interaction for one of our agents."""
+        iid = msg.interaction.interaction_id
+        if msg.server in self.rules_differ:
+            differ = (f"routing rules differ: ours are version {self.rules_version}, "
+                      f"{msg.server}'s {self.rules_differ[msg.server]}")
+            log.warning("peer %s handed %s over: refused (%s)", msg.server, iid, differ)
+            return p.PeerHandoverAck(server=self.name, interaction_id=iid, moves=msg.moves, accepted=False,
+                                     reason=differ[:256])
         session = self.sessions.get(msg.agent_id)
         here = session is not None and session.epoch == msg.epoch
         accepted, reason, effects = self.engine.take_over(msg.interaction, msg.agent_id, msg.moves, msg.arrived_ms,

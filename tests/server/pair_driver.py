@@ -99,12 +99,15 @@ class Mesh:
     wire: deque[Frame] = field(default_factory=deque)
     up: set[tuple[str, str]] = field(default_factory=set)  # (dialer, dialed) outbound links that are up
     lost: list[Frame] = field(default_factory=list)  # frames sent on a cut link
+    settings: dict[str, dict[str, object]] = field(default_factory=dict)  # site -> ServerConfig overrides
 
     def __post_init__(self) -> None:
         for name in self.names:
             others = [url(other) for other in self.names if other != name]
-            driver = SiteDriver(core=core(name=name, peer_url=others[0], more_peers=tuple(others[1:]),
-                                          peer_ack_timeout_ms=1_000, orphan_timeout_ms=20_000), mesh=self, name=name)
+            settings: dict[str, object] = {"peer_ack_timeout_ms": 1_000, "orphan_timeout_ms": 20_000,
+                                           **self.settings.get(name, {})}
+            driver = SiteDriver(core=core(name=name, peer_url=others[0], more_peers=tuple(others[1:]), **settings),
+                                mesh=self, name=name)
             driver.mono = self.mono
             self.sites[name] = driver
 

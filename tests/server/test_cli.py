@@ -303,3 +303,30 @@ def test_a_cluster_of_three_sites_answers_a_call_submitted_at_one_with_the_agent
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.mark.server_processes
+def test_an_agent_added_while_the_server_runs_logs_in_after_sighup(tmp_path):
+    """`add-agent` writes the directory; SIGHUP makes the running server read it again (and tell
+    its peers its new rules version, docs/multisite.md): no restart, no session lost."""
+    directory = tmp_path / "agents.toml"
+    assert cli("add-agent", str(directory), "--id", "first", "--name", "First", "--queue", "sales",
+               "--stdin", stdin="pw-first\n").returncode == 0
+    server = single_server(extra_args=["--agents", str(directory)]).start()
+    try:
+        async def scenario():
+            desk = await connect_registered(server.url)
+            ack, _ = await login(desk, "first", password="pw-first")
+            assert cli("add-agent", str(directory), "--id", "second", "--name", "Second", "--queue", "sales",
+                       "--stdin", stdin="pw-second\n").returncode == 0
+            server.running().send_signal(signal.SIGHUP)
+            await async_wait_until(lambda: server.log_has("rules reloaded"), message="the reload")
+            other = await connect_registered(server.url)
+            second, _ = await login(other, "second", password="pw-second")
+            assert second["epoch"] == 1
+            answer = await desk.request({"type": "RequestAgentReady", "epoch": ack["epoch"]})
+            assert answer["type"] == "EventAck", "the first agent's session went on"
+
+        run(scenario())
+    finally:
+        server.stop()

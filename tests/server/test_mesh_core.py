@@ -3,8 +3,11 @@ server cores: presence from all, hand-over to the best member anywhere, fencing 
 
 from __future__ import annotations
 
+from server_stub import protocol as p
 from server_stub.config import QueueConfig
 from server_stub.core.routing import COMPLETED, MOVED
+from server_stub.directory import AgentRecord, Directory
+from tests.server.core_driver import PASSWORD
 from tests.server.pair_driver import Mesh
 
 
@@ -88,3 +91,61 @@ def test_what_a_dead_site_had_taken_and_nobody_accepted_comes_back_and_the_other
     assert [i["interaction"]["interaction_id"] for i in sites.b.invites(b_desk)] == ["call-1"]
     assert sites.a.core.engine.interactions["call-1"].status == MOVED
     assert sites.a.core.engine.interactions["call-1"].moved_to == "B"
+
+
+def test_sites_whose_routing_rules_differ_say_so_and_route_nothing_to_each_other():
+    """One configuration (docs/multisite.md): B runs another accept timeout for "sales". A does
+    not hand B's agents anything, B refuses A's hand-overs, and both name the versions."""
+    sites = Mesh(names=("A", "B"), settings={"B": {"queues": (QueueConfig(name="sales", accept_timeout_ms=9_000),)}})
+    sites.link_all()
+    a, b = sites.a.core, sites.b.core
+    assert a.rules_version != b.rules_version
+    assert a.rules_differ == {"B": b.rules_version} and b.rules_differ == {"A": a.rules_version}
+    desk, _ = sites.b.agent("1001")
+    carrier = sites.a.carrier()
+    sites.a.submit(carrier, "call-1")
+    assert a.engine.interactions["call-1"].status == "queued", "not routed on B's rules"
+    assert sites.b.invites(desk) == []
+    refused = b._take_over(p.PeerHandover(server="A", agent_id="1001", epoch=1, moves=1, arrived_ms=1,
+                                          interaction=p.Interaction(interaction_id="x", media="voice", queue="sales",
+                                                                    created_ms=1)))
+    assert not refused.accepted and a.rules_version in (refused.reason or "")
+
+
+def test_sites_with_the_same_rules_agree_on_the_version():
+    sites = mesh()
+    versions = {site.core.rules_version for site in sites.sites.values()}
+    assert len(versions) == 1 and not any(site.core.rules_differ for site in sites.sites.values())
+
+
+def test_a_reload_brings_a_site_back_to_the_shared_rules_without_a_restart():
+    """B was started with other rules; its files are fixed and read again (SIGHUP): both sites
+    agree on the version at once and interactions go between them again."""
+    sites = Mesh(names=("A", "B"), settings={"B": {"queues": (QueueConfig(name="sales", accept_timeout_ms=9_000),)}})
+    sites.link_all()
+    desk, _ = sites.b.agent("1001")
+    carrier = sites.a.carrier()
+    sites.a.submit(carrier, "call-1")
+    assert sites.a.core.engine.interactions["call-1"].status == "queued"
+    b = sites.b.core
+    sites.b.run(b.reload(sites.a.core.config, sites.a.core.directory, sites.now()))
+    sites.pump()
+    assert b.rules_version == sites.a.core.rules_version
+    assert not b.rules_differ and not sites.a.core.rules_differ
+    assert b.config.name == "B" and b.engine.queues["sales"].config.accept_timeout_ms == 30_000
+    assert [i["interaction"]["interaction_id"] for i in sites.b.invites(desk)] == ["call-1"]
+
+
+def test_an_agent_added_to_the_directory_logs_in_after_a_reload():
+    sites = mesh()
+    site = sites.a
+    directory = site.core.directory
+    newcomer = AgentRecord(id="2001", name="New", password_hash="test-only", role="agent", queues=("sales",))
+    bigger = Directory({**directory.agents, "2001": newcomer})
+    site.run(site.core.reload(site.core.config, bigger, sites.now()))
+    conn = site.registered()
+    assert site.request(conn, {"type": "RequestAgentLogin", "agent_id": "2001", "password": PASSWORD})["type"] \
+        == "EventAck"
+    # Until B and C read the same directory, every site says the others route on other rules.
+    assert set(site.core.rules_differ) == {"B", "C"}
+    assert sites.b.core.rules_differ == {"A": site.core.rules_version}

@@ -215,3 +215,16 @@ def test_the_best_member_elsewhere_has_the_lowest_penalty_then_the_longest_idle_
     pool.unusable("1002")
     assert best() == "1001"
     assert pool.best("support", None, lambda agent_id: False) is None
+
+
+def test_a_hand_over_never_answered_by_a_site_that_stays_away_comes_back_after_the_custody_timeout():
+    sites = linked_pair()
+    sites.b.agent("1001")
+    carrier = sites.a.carrier()
+    CoreDriver.request(sites.a, carrier, {"type": "RequestSubmitInteraction", "interaction": {
+        "interaction_id": "call-1", "media": "voice", "queue": "sales", "created_ms": 1}})
+    sites.cut()  # the hand-over is lost with the links; B never comes back
+    assert sites.a.core.engine.interactions["call-1"].status == MOVING
+    sites.advance(21)
+    assert sites.a.core.engine.interactions["call-1"].status == QUEUED
+    assert sites.a.core.pool.reserved == {}, "the agent at B is not reserved for it any more"
