@@ -14,7 +14,8 @@ bus carries what the two sockets of a mesh pair carry, so the core runs unchange
 
 Each frame on the bus has a one-line header, ``<dir> <gen> <to>``: ``dir`` is ``o`` (on the
 sender's outbound link), ``i`` (an answer on the sender's end of the receiver's link) or ``x``
-("no such link here": the receiver restarted or dropped it; dial again); ``gen`` names one link
+("no such link here": the receiver restarted or dropped it, or, with ``gen`` ``*``, has no link
+from the receiver at all; dial again); ``gen`` names one link
 (the dialing process's incarnation, a dot, a counter), so frames of an older link (a stalled
 process's backlog, a previous life of the site) never count on a newer one; ``to`` is the site it
 is for (``*``: every site; the bus fans everything on the events exchange out to every site).
@@ -201,9 +202,23 @@ class BusTransport:
             self._on_outbound_of(from_site, gen, to == "*", data)
         elif direction == b"i":
             self._on_answer(from_site, gen, data)
-        elif direction == b"x" and self.out_gen.get(from_site) == gen:
-            log.info("bus %s: site %s no longer knows our link; dialing again", self.site, from_site)
-            self._redial(from_site)
+        elif direction == b"x":
+            self._dial_again(from_site, gen)
+
+    def _dial_again(self, site: str, gen: str) -> None:
+        """``site`` does not know our link ``gen`` (``*``: it has no link from us at all)."""
+        current = self.out_gen.get(site)
+        if gen == "*":
+            if current is None:
+                if site in self.up:
+                    self._link_up(site)
+                return
+            if site not in self.core.peer.up and self._now().mono - self._dialed_at.get(site, 0.0) < HANDSHAKE_TIMEOUT:
+                return  # our hello is on its way: that is the link it lacks
+        elif current != gen:
+            return  # about a link that is over
+        log.info("bus %s: site %s no longer knows our link; dialing again", self.site, site)
+        self._redial(site)
 
     def _on_answer(self, site: str, gen: str, data: bytes) -> None:
         """An answer on our link to ``site`` (only the link of the moment counts)."""
@@ -219,6 +234,11 @@ class BusTransport:
             log.warning("bus %s: site %s answered as %r; ignored", self.site, site, message.server)
             return
         self._run(self.core.peer_link_message(message, self._now(), site))
+        if isinstance(message, p.PeerChallenge) and site in self.core.peer.up \
+                and not any(i.site == site for i in self.inbound.values()):
+            # Our link to it stands, its link to us not: it did not see us lose the broker for a
+            # moment (or drop our end of its link). It must dial again, or its news never reaches us.
+            self._emit(site, b"x", "*", b"", b"")
 
     def _on_outbound_of(self, site: str, gen: str, everyone: bool, data: bytes) -> None:
         """A frame site ``site`` sent on its link to us (or to every site)."""

@@ -27,7 +27,7 @@ from tests.server.interaction_steps import (
 from tests.server.wire import Closed, WireClient, run
 from tests.support.inprocess import InProcessServer
 from tests.support.rabbitmq import BUS_DEADLINE
-from tests.support.servers import async_wait_until
+from tests.support.servers import async_wait_until, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -216,3 +216,40 @@ def test_while_the_broker_is_killed_each_site_serves_its_own_agents_and_all_agre
                 task.cancel()
 
         run(scenario(), timeout=240)
+
+
+def drop_broker_connection(server: InProcessServer) -> None:
+    """Close one site's AMQP connection (it reconnects in a fraction of a second, before the other
+    sites count it down): as a broker-side network blip would."""
+    assert server.server is not None and server.server.bus is not None and server._loop is not None
+    bus = server.server.bus.bus
+    connects = bus.stats.connects
+
+    async def close() -> None:
+        session = bus._session
+        assert session is not None, "connected"
+        await session.connection.close()
+
+    asyncio.run_coroutine_threadsafe(close(), server._loop).result(BUS_DEADLINE)
+    wait_until(lambda: bus.stats.connects > connects and bus.connected, BUS_DEADLINE, message="reconnected")
+
+
+def test_a_site_that_lost_the_broker_for_a_moment_hears_and_is_heard_again(rabbitmq, bus_sites):
+    """A's connection drops and comes back before B and C notice: A forgot their links, they did
+    not forget A's. Both directions come back (A asks them to dial again), and what changes at
+    any site afterwards is known everywhere."""
+    sites = bus_sites(3)
+    with bus_servers(rabbitmq, sites) as servers:
+        async def scenario():
+            await async_wait_until(lambda: linked(servers), BUS_DEADLINE, message="the three sites linked")
+            await asyncio.to_thread(drop_broker_connection, servers[0])
+            await async_wait_until(lambda: linked(servers), BUS_DEADLINE, message="linked again")
+            for server, agent_id in zip(servers, ("1001", "1003", "1007"), strict=True):
+                await agent(server.url, agent_id)
+            await async_wait_until(lambda: all(presence_at(other, agent_id) is not None
+                                               for agent_id in ("1001", "1003", "1007") for other in servers
+                                               if other.server and agent_id not in other.server.core.sessions),
+                                   BUS_DEADLINE, message="every login known at every other site")
+            await async_wait_until(lambda: views_agree(servers), BUS_DEADLINE, message="every view agrees")
+
+        run(scenario(), timeout=120)
