@@ -1,0 +1,88 @@
+"""``interaction-server cluster --sites 3 --bus local`` as the README shows it: a private broker with
+a user per site, three site processes linked through it, a call submitted at A completed by the
+agent at C; Ctrl-C/SIGTERM stops the sites and the broker (docs/multisite.md, "RabbitMQ")."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.server.interaction_steps import agent, agent_request, carrier, event, invite, new_interaction, submit
+from tests.server.test_cli import three_adjacent_free_ports
+from tests.server.wire import run
+from tests.support.rabbitmq import BUS_DEADLINE, require_rabbitmq
+from tests.support.servers import ADDRESS_IN_USE, REPO, SECRET, PortInUse, retry_on_port_clash, wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.server_processes, pytest.mark.slow]
+
+START_DEADLINE = 90.0  # the broker (~7 s, more when loaded), then three interpreters
+
+
+def start_bus_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
+    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "server_stub", "cluster", "--sites", "3", "--base-port", str(base),
+                             "--bus", "local"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
+
+    def ready() -> bool:
+        banner = sum(bool(re.match(r"\s+site [ABC]\s+ws://", line)) for line in list(lines))
+        return banner == 3 and sum(": peer link from " in line for line in list(lines)) >= 6
+
+    try:
+        wait_until(lambda: ready() or proc.poll() is not None, timeout=START_DEADLINE,
+                   message="the broker, the banner and the six links over the bus")
+    finally:
+        if not ready() and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # the broker stops with it
+    if ready():
+        return base, proc, lines
+    proc.wait(30)
+    output = "".join(lines)
+    raise (PortInUse if ADDRESS_IN_USE in output.lower() else AssertionError)(output)
+
+
+def test_cluster_on_a_local_broker_hands_a_call_over_and_stops_with_its_broker():
+    require_rabbitmq()
+    base, proc, lines = retry_on_port_clash(start_bus_cluster, pick=three_adjacent_free_ports)
+    data = next((m.group(1) for line in list(lines) if (m := re.search(r"data in (\S+?);", line))), None)
+    try:
+        assert data is not None and Path(data).is_dir(), "".join(lines)
+
+        async def scenario():
+            urls = {name: f"ws://127.0.0.1:{base + i}" for i, name in enumerate("ABC")}
+            desk, epoch = await agent(urls["C"], "1001")
+            feed_a, feed_c = await carrier(urls["A"]), await carrier(urls["C"])
+            call = new_interaction()
+            iid = call["interaction_id"]
+            assert (await submit(feed_a, call))["type"] == "EventAck"
+            offer = await invite(desk, timeout=BUS_DEADLINE)
+            assert offer["interaction"]["interaction_id"] == iid
+            assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=iid))["type"] == "EventAck"
+            done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid,
+                                       disposition="resolved")
+            assert done["type"] == "EventAck", done
+            await event(feed_c, "completed", iid, agent_id="1001")
+            await event(feed_a, "withdrawn", iid)
+
+        run(scenario(), timeout=120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, "".join(lines)
+        assert not any("Traceback" in line for line in lines), "".join(lines)
+        assert not Path(data).exists(), "the broker's data went with it"
+    finally:
+        if proc.poll() is None:  # SIGTERM first: the cluster stops its broker (a SIGKILL would leave it running)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
