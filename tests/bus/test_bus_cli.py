@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.interaction_steps import agent, agent_request, carrier, event, invite, new_interaction, submit
+from tests.server.interaction_steps import agent, carrier, hand_over_and_complete
 from tests.server.test_cli import three_adjacent_free_ports
 from tests.server.wire import run
 from tests.support.rabbitmq import BUS_DEADLINE, require_rabbitmq
@@ -61,17 +61,7 @@ def test_cluster_on_a_local_broker_hands_a_call_over_and_stops_with_its_broker()
             urls = {name: f"ws://127.0.0.1:{base + i}" for i, name in enumerate("ABC")}
             desk, epoch = await agent(urls["C"], "1001")
             feed_a, feed_c = await carrier(urls["A"]), await carrier(urls["C"])
-            call = new_interaction()
-            iid = call["interaction_id"]
-            assert (await submit(feed_a, call))["type"] == "EventAck"
-            offer = await invite(desk, timeout=BUS_DEADLINE)
-            assert offer["interaction"]["interaction_id"] == iid
-            assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=iid))["type"] == "EventAck"
-            done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid,
-                                       disposition="resolved")
-            assert done["type"] == "EventAck", done
-            await event(feed_c, "completed", iid, agent_id="1001")
-            await event(feed_a, "withdrawn", iid)
+            await hand_over_and_complete(feed_a, desk, epoch, feed_c, "1001", timeout=BUS_DEADLINE)
 
         run(scenario(), timeout=120)
         proc.send_signal(signal.SIGTERM)

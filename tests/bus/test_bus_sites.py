@@ -16,10 +16,8 @@ import pytest
 from server_stub.bus.broker import LocalBroker
 from tests.server.interaction_steps import (
     agent,
-    agent_request,
     carrier,
-    event,
-    invite,
+    hand_over_and_complete,
     new_interaction,
     site_config,
     submit,
@@ -76,19 +74,9 @@ def test_three_sites_on_the_bus_share_presence_and_hand_a_call_over(rabbitmq, bu
             await async_wait_until(lambda: presence_at(site_a, "1001") == (b, epoch_b, "ready", True),
                                    BUS_DEADLINE, message="A knows the agent at B, Ready and available")
             feed_a, feed_b = await carrier(site_a.url), await carrier(site_b.url)
-            call = new_interaction()
-            iid = call["interaction_id"]
-            assert (await submit(feed_a, call))["type"] == "EventAck"
-            offer = await invite(at_b, timeout=BUS_DEADLINE)
-            assert offer["interaction"]["interaction_id"] == iid
-            assert (await agent_request(at_b, "RequestAccept", epoch_b, interaction_id=iid))["type"] == "EventAck"
-            done = await agent_request(at_b, "RequestCompleteInteraction", epoch_b, interaction_id=iid,
-                                       disposition="resolved")
-            assert done["type"] == "EventAck", done
-            await event(feed_b, "completed", iid, agent_id="1001")
+            moved = await hand_over_and_complete(feed_a, at_b, epoch_b, feed_b, "1001", timeout=BUS_DEADLINE)
             # A's copy ends once: by B's answer ("handed over to agent 1001 at site B") or, when B's
             # accept claim (events exchange) overtook that answer (B's inbox), by the claim.
-            moved = await event(feed_a, "withdrawn", iid)
             assert f"agent 1001 at site {b}" in moved["reason"] or "held at the peer site by agent 1001" \
                 in moved["reason"], moved
 

@@ -127,3 +127,20 @@ def count_events(client: WireClient, kind: str, iid: str) -> int:
         if m.get("type") == "EventInteraction" and m["event"] == kind and m["interaction_id"] == iid:
             n += 1
     return n
+
+
+async def hand_over_and_complete(feed: WireClient, desk: WireClient, epoch: int, desk_feed: WireClient,
+                                 agent_id: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """A call submitted through ``feed`` (a carrier at a site where nobody can take it) is offered
+    to ``agent_id`` at another site (``desk``, whose site's carrier is ``desk_feed``), accepted and
+    completed there; returns the submitting site's ``withdrawn`` report of it (docs/multisite.md)."""
+    call = new_interaction()
+    iid = call["interaction_id"]
+    assert (await submit(feed, call))["type"] == "EventAck"
+    offer = await invite(desk, timeout=timeout)
+    assert offer["interaction"]["interaction_id"] == iid
+    assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=iid))["type"] == "EventAck"
+    done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid, disposition="resolved")
+    assert done["type"] == "EventAck", done
+    await event(desk_feed, "completed", iid, agent_id=agent_id)
+    return await event(feed, "withdrawn", iid)

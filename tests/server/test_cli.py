@@ -16,7 +16,7 @@ import pytest
 
 from server_stub.directory import verify_password
 from server_stub.protocol import CloseCode
-from tests.server.interaction_steps import agent, agent_request, carrier, event, invite, new_interaction, submit
+from tests.server.interaction_steps import agent, carrier, hand_over_and_complete
 from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
 from tests.support.servers import (
     ADDRESS_IN_USE,
@@ -281,18 +281,8 @@ def test_a_cluster_of_three_sites_answers_a_call_submitted_at_one_with_the_agent
             urls = {name: f"ws://127.0.0.1:{base + i}" for i, name in enumerate("ABC")}
             desk, epoch = await agent(urls["C"], "1001")
             feed_a, feed_c = await carrier(urls["A"]), await carrier(urls["C"])
-            call = new_interaction()
-            iid = call["interaction_id"]
             # Queued at A until A hears of the agent at C (a link's latency), then handed over.
-            assert (await submit(feed_a, call))["type"] == "EventAck"
-            offer = await invite(desk, timeout=5)
-            assert offer["interaction"]["interaction_id"] == iid
-            assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=iid))["type"] == "EventAck"
-            done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid,
-                                       disposition="resolved")
-            assert done["type"] == "EventAck", done
-            await event(feed_c, "completed", iid, agent_id="1001")
-            moved = await event(feed_a, "withdrawn", iid)
+            moved = await hand_over_and_complete(feed_a, desk, epoch, feed_c, "1001", timeout=5)
             assert "at site C" in moved["reason"], moved
 
         run(scenario())
