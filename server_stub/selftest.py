@@ -166,6 +166,35 @@ def check_sites(sites: Iterable[tuple[str, str]], ca_file: str | Path | None = N
 # --------------------------------------------------------------------------- the interaction server
 
 
+def check_bus(url: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
+    """Does the broker at ``url`` let this site's user in, with the bus's exchanges provisioned?
+    A warning only: the broker may be away while this site is checked (the site serves its own
+    agents meanwhile)."""
+    from yarl import URL
+
+    shown = str(URL(url).with_password(None))
+
+    async def probe() -> None:
+        import aio_pika
+
+        from .bus.topology import EVENTS_EXCHANGE, WORK_EXCHANGE
+
+        connection = await aio_pika.connect(url, timeout=timeout)
+        try:
+            channel = await connection.channel()
+            for exchange in (EVENTS_EXCHANGE, WORK_EXCHANGE):
+                await channel.get_exchange(exchange, ensure=True)  # passive: it must exist
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), timeout))
+    except Exception as exc:
+        return Check("bus", False, f"{shown}: {type(exc).__name__}: {str(exc) or 'no answer'} (is the broker up, the "
+                     "site provisioned and this its user? docs/multisite.md, RabbitMQ)", required=False)
+    return Check("bus", True, f"{shown}: connected, exchanges provisioned", required=False)
+
+
 def check_port(host: str, port: int) -> Check:
     """Can this server listen where it is configured to? Only a warning: the port is usually taken
     because the service is running already."""
@@ -214,7 +243,7 @@ def server_checks(args, build_config: Callable) -> Iterable[Check]:
         return
     scheme = "wss" if config.tls_cert else "ws"
     yield Check("settings", True, f"site {config.name} on {scheme}://{config.host}:{config.port}, shared secret set"
-                + (f", peer {config.peer_url}" if config.peer_url else ", no peer"))
+                + (f", peer {config.peer_url}" if config.peer_url else ", bus" if config.bus_url else ", no peer"))
     if config.tls_cert:
         try:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -229,3 +258,5 @@ def server_checks(args, build_config: Callable) -> Iterable[Check]:
         peer = check_site("peer", config.peer_url, config.ca_file, DEFAULT_TIMEOUT,
                           client_name=f"interaction-server {config.name} self-test", required=False)
         yield peer
+    if config.bus_url:
+        yield check_bus(config.bus_url)

@@ -25,6 +25,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from yarl import URL
 
 from . import protocol as p
 from .bus.transport import BusTransport
@@ -165,8 +166,8 @@ class InteractionServer:
             self.peers = self.bus = BusTransport(self.config.bus_url, self.core, self._run, now)
             self._tasks.append(asyncio.create_task(self.bus.run(), name="site-bus"))
         scheme = "wss" if self.config.tls_cert else "ws"
-        peers = ", ".join(self.config.peer_urls) or (f"bus {_redacted(self.config.bus_url)}" if self.config.bus_url
-                                                     else "none")
+        bus = f"bus {URL(self.config.bus_url).with_password(None)}" if self.config.bus_url else "none"
+        peers = ", ".join(self.config.peer_urls) or bus  # the bus URL without its password
         log.info("server %s listening on %s://%s:%s (peer %s, duplicate policy %s)", self.name, scheme,
                  self.config.host, self.port, peers, self.config.duplicate_policy)
 
@@ -429,13 +430,6 @@ class InteractionServer:
             self._enqueue(sock, p.encode(p.EventError(
                 code="rate_limited", message=f"more than {cfg.rate_per_s:g} messages/s; frames are being dropped")))
         return False
-
-
-def _redacted(url: str) -> str:
-    """``url`` without its password, for the log."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}{credentials.partition(':')[0]}:***{at}{host}" if at else url
 
 
 def _open_file_limit() -> int:

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from tests.server.interaction_steps import agent, carrier, hand_over_and_complete
-from tests.server.test_cli import three_adjacent_free_ports
+from tests.server.test_cli import cli, three_adjacent_free_ports
 from tests.server.wire import run
 from tests.support.rabbitmq import BUS_DEADLINE, require_rabbitmq
 from tests.support.servers import ADDRESS_IN_USE, REPO, SECRET, PortInUse, retry_on_port_clash, wait_until
 
-pytestmark = [pytest.mark.broker, pytest.mark.server_processes, pytest.mark.slow]
+pytestmark = pytest.mark.broker
 
 START_DEADLINE = 90.0  # the broker (~7 s, more when loaded), then three interpreters
 
@@ -50,6 +50,8 @@ def start_bus_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
     raise (PortInUse if ADDRESS_IN_USE in output.lower() else AssertionError)(output)
 
 
+@pytest.mark.server_processes
+@pytest.mark.slow
 def test_cluster_on_a_local_broker_hands_a_call_over_and_stops_with_its_broker():
     require_rabbitmq()
     base, proc, lines = retry_on_port_clash(start_bus_cluster, pick=three_adjacent_free_ports)
@@ -76,3 +78,13 @@ def test_cluster_on_a_local_broker_hands_a_call_over_and_stops_with_its_broker()
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def test_self_test_checks_the_bus_with_the_sites_own_user(rabbitmq, bus_sites):
+    (site,) = bus_sites(1)
+    good = cli("--name", site, "--port", "0", "--bus", rabbitmq.url(site), "--self-test", timeout=60)
+    assert good.returncode == 0 and re.search(r"^ok\s+bus: amqp://site-", good.stdout, re.M), good.stdout
+    assert rabbitmq.passwords[site] not in good.stdout, "the password is not printed"
+    wrong = rabbitmq.url(site).replace(rabbitmq.passwords[site], "not-the-password")
+    bad = cli("--name", site, "--port", "0", "--bus", wrong, "--self-test", timeout=60)
+    assert re.search(r"^warn\s+bus: .*is the broker up, the site provisioned", bad.stdout, re.M), bad.stdout
