@@ -982,14 +982,15 @@ class RoutingEngine:
             item.custody = False
             self._ended(item)
 
-    def reclaim(self, site: str, now: int) -> list[Effect]:
+    def reclaim(self, site: str, now: int, unanswered: bool = True) -> list[Effect]:
         """``site`` was lost (or restarted) holding interactions we handed to it that no agent there
-        had taken yet, or that it never answered for: they wait here again (at the head of their
-        queues)."""
+        had taken yet, or (``unanswered``) that it never answered for: they wait here again (at the
+        head of their queues). A restarted site is asked again what it never answered (the repeat
+        is on its way on the new link, and its answer counts), so only its custody comes back."""
         effects: list[Effect] = []
         for item in list(self.interactions.values()):
             in_custody = item.status == MOVED and item.custody
-            if (in_custody or item.status == MOVING) and item.moved_to == site:
+            if (in_custody or (unanswered and item.status == MOVING)) and item.moved_to == site:
                 item.custody = False
                 item.moves += 1
                 effects.append(Report("queued", item.interaction, reason=f"taken back from site {site}"))

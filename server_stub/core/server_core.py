@@ -1429,7 +1429,7 @@ class ServerCore:
             self._say_rules(msg.server, differed)
         if self.pool.apply(msg):
             log.info("peer %s restarted: taking back what it had not given to an agent", msg.server)
-            self._apply(self.engine.reclaim(msg.server, self.wall_ms))
+            self._apply(self.engine.reclaim(msg.server, self.wall_ms, unanswered=False))
         self._apply(self.engine.route(self.wall_ms))
 
     @property
@@ -1479,6 +1479,9 @@ class ServerCore:
             if link is None or (mono is not None and mono - sending.at < timeout):
                 continue
             sending.at = self._now.mono
+            seen = self.pool.remote.get(sending.agent_id)
+            if seen is not None and seen.site == sending.site and seen.presence.logged_in:
+                sending.epoch = seen.presence.epoch  # the agent logged in there again meanwhile
             self._peer_send_to(link, p.PeerHandover(
                 server=self.name, interaction=item.interaction, agent_id=sending.agent_id, epoch=sending.epoch,
                 moves=item.moves, arrived_ms=item.arrived_ms))
@@ -1510,9 +1513,13 @@ class ServerCore:
         if item is None or item.status != MOVING or item.moves != msg.moves:
             return  # an answer to an attempt that is over
         agent_id = item.agent_id
-        self.pool.sent.pop(iid, None)
+        sending = self.pool.sent.pop(iid, None)
         if agent_id is not None:
-            self.pool.unusable(agent_id)  # offered it (busy now), or refused: until its site says more
+            seen = self.pool.remote.get(agent_id)
+            # Offered it (busy now), or refused it: not again until its site says more. A refusal
+            # for an older login of the agent says nothing of the newer one we know of.
+            if msg.accepted or sending is None or seen is None or seen.presence.epoch <= sending.epoch:
+                self.pool.unusable(agent_id)
             self.pool.release(agent_id, iid)
         if not msg.accepted:
             log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from server_stub import protocol as p
-from server_stub.core import Now, Output, PeerSend, Send
+from server_stub.core import Now, Output, PeerSend, Send, ServerCore
 from tests.server.core_driver import PASSWORD, WALL0, CoreDriver, core
 
 PEER_CONN = 900
@@ -179,6 +179,14 @@ class Mesh:
                 site.run(site.core.peer_link_down(self.now(), url(dialed)))
                 other.run(other.core.disconnected(self.conn(dialer), self.now()))
         self.wire = deque(f for f in self.wire if f.to not in cut and f.sender not in cut)
+
+    def restart(self, name: str) -> SiteDriver:
+        """``name`` dies (its links cut) and starts again with fresh memory (a new incarnation)."""
+        self.cut(name)
+        old = self.sites[name].core
+        fresh = ServerCore(old.config, old.directory, self.now(), stream_id=f"{name}-{self.mono}")
+        driver = self.sites[name] = SiteDriver(core=fresh, mesh=self, name=name)
+        return driver
 
     def advance(self, seconds: float, step: float = 0.1) -> None:
         end = self.mono + seconds

@@ -228,3 +228,22 @@ def test_a_hand_over_never_answered_by_a_site_that_stays_away_comes_back_after_t
     sites.advance(21)
     assert sites.a.core.engine.interactions["call-1"].status == QUEUED
     assert sites.a.core.pool.reserved == {}, "the agent at B is not reserved for it any more"
+
+
+def test_a_hand_over_lost_with_a_site_that_restarts_is_asked_again_and_offered_once():
+    """The restarted site's new presence comes before its answer to the repeated hand-over: what
+    it never answered must not be taken back then (it is about to take it), only its custody."""
+    sites = linked_pair()
+    sites.b.agent("1001")
+    carrier = sites.a.carrier()
+    CoreDriver.request(sites.a, carrier, {"type": "RequestSubmitInteraction", "interaction": {
+        "interaction_id": "call-1", "media": "voice", "queue": "sales", "created_ms": 1}})
+    b = sites.restart("B")  # the hand-over dies with B
+    assert sites.a.core.engine.interactions["call-1"].status == MOVING
+    sites.link("B", "A")  # the new B hears A (and A hears B's new life), then its agent logs in again
+    desk, _ = b.agent("1001")
+    assert sites.a.core.engine.interactions["call-1"].status == MOVING, "not taken back: B will be asked again"
+    sites.link("A", "B")  # A's link: the repeated hand-over, after B's new snapshot
+    sites.advance(2)
+    assert sites.a.core.engine.interactions["call-1"].status == MOVED
+    assert [i["interaction"]["interaction_id"] for i in b.invites(desk)] == ["call-1"]
