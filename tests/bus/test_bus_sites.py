@@ -68,11 +68,13 @@ def test_three_sites_on_the_bus_share_presence_and_hand_a_call_over(rabbitmq, bu
             await async_wait_until(lambda: linked([site_a, site_b, site_c]), BUS_DEADLINE,
                                    message="every site linked to every other over the bus")
             at_b, epoch_b = await agent(site_b.url, "1001")
+            ready_at = time.monotonic()
+            await async_wait_until(lambda: presence_at(site_a, "1001") == (b, epoch_b, "ready", True),
+                                   BUS_DEADLINE, interval=0.002, message="A knows the agent at B, Ready and available")
+            print(f"Ready at B known at A {1000 * (time.monotonic() - ready_at):.0f} ms after B acknowledged it")
             _, epoch_c = await agent(site_c.url, "1003", ready=False)
             await async_wait_until(lambda: presence_at(site_a, "1003") == (c, epoch_c, "not_ready", False),
                                    BUS_DEADLINE, message="A knows the agent at C, Not Ready")
-            await async_wait_until(lambda: presence_at(site_a, "1001") == (b, epoch_b, "ready", True),
-                                   BUS_DEADLINE, message="A knows the agent at B, Ready and available")
             feed_a, feed_b = await carrier(site_a.url), await carrier(site_b.url)
             moved = await hand_over_and_complete(feed_a, at_b, epoch_b, feed_b, "1001", timeout=BUS_DEADLINE)
             # A's copy ends once: by B's answer ("handed over to agent 1001 at site B") or, when B's
