@@ -52,6 +52,7 @@ log = logging.getLogger("interaction_server.bus")
 HEARTBEAT = p.encode(p.Heartbeat())
 WORK_TYPES = (b"PeerHandover", b"PeerHandoverAck", b"PeerInteractionsAck")  # carried by ``send``
 HANDSHAKE_TIMEOUT = 5.0  # seconds for a link's handshake before it is started again
+RESYNC_PATIENCE = 0.5  # seconds a handshake may take before a site's hello restarts it
 REDIAL_AFTER = 2.0  # seconds after a link failed authentication or was closed before dialing again
 MAINTAIN_EVERY = 0.25  # seconds between keeping the virtual links alive and retrying handshakes
 MAX_EARLY = 1_000  # frames held for a link whose handshake has not finished (a hand-over overtook it)
@@ -213,8 +214,7 @@ class BusTransport:
                 if site in self.up:
                     self._link_up(site)
                 return
-            if site not in self.core.peer.up and self._now().mono - self._dialed_at.get(site, 0.0) < HANDSHAKE_TIMEOUT:
-                return  # our hello is on its way: that is the link it lacks
+            # Even with our hello on its way (it may have been lost): one handshake more at worst.
         elif current != gen:
             return  # about a link that is over
         log.info("bus %s: site %s no longer knows our link; dialing again", self.site, site)
@@ -352,9 +352,14 @@ class BusTransport:
             self._redial(site)
 
     def _reconnected(self) -> None:
-        """The bus (re)connected or a site said hello: any handshake that has not finished starts again."""
+        """The bus (re)connected or a site said hello: a handshake that has waited a while starts
+        again (its hello may have gone to a queue that is gone). Younger ones go on: sites joining
+        together would otherwise restart each other's handshakes; a lost one is asked for again by
+        the other site (``x *``) or retried after ``HANDSHAKE_TIMEOUT``."""
+        mono = self._now().mono
         for site in sorted(self.up):
-            if site in self.out_gen and site not in self.core.peer.up:
+            if site in self.out_gen and site not in self.core.peer.up \
+                    and mono - self._dialed_at.get(site, mono) >= RESYNC_PATIENCE:
                 self._redial(site)
 
     def _maintain(self) -> None:
