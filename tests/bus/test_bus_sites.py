@@ -243,3 +243,50 @@ def test_a_site_that_lost_the_broker_for_a_moment_hears_and_is_heard_again(rabbi
             await async_wait_until(lambda: views_agree(servers), BUS_DEADLINE, message="every view agrees")
 
         run(scenario(), timeout=120)
+
+
+def counts_down(observer: InProcessServer, site: InProcessServer) -> bool:
+    bus = observer.server.bus if observer.server is not None else None
+    return bus is not None and site.name not in bus.up
+
+
+def test_a_site_stalled_past_the_others_patience_links_again_and_every_call_is_completed_once(rabbitmq, bus_sites):
+    """A's event loop stops for 5 s (a stalled process: the others count A down after 3.5 s, and
+    frames wait for A in its queues). When A runs again it takes a fresh full state from every
+    site (PeerRedial: new links, the old links' backlog does not count), every view agrees again,
+    and calls submitted meanwhile and after are completed once."""
+    sites = bus_sites(3)
+    with bus_servers(rabbitmq, sites) as servers:
+        site_a, site_b, site_c = servers
+
+        async def scenario():
+            await async_wait_until(lambda: linked(servers), BUS_DEADLINE, message="the three sites linked")
+            completed: list[str] = []
+            tasks = []
+            for server, agent_id in ((site_a, "1001"), (site_b, "1003")):
+                desk, epoch = await agent(server.url, agent_id)
+                tasks.append(asyncio.create_task(answer_every_call(desk, epoch, completed)))
+            await async_wait_until(lambda: views_agree(servers), BUS_DEADLINE, message="every view agrees")
+            feed_b, feed_c = await carrier(site_b.url), await carrier(site_c.url)
+            assert site_a._loop is not None
+            site_a._loop.call_soon_threadsafe(time.sleep, 5.0)  # the whole loop stops, as under SIGSTOP
+            await async_wait_until(lambda: counts_down(site_b, site_a), BUS_DEADLINE, message="B counts A down")
+            ids = []
+            for feed in (feed_b, feed_c):
+                call = new_interaction()
+                assert (await submit(feed, call))["type"] == "EventAck"
+                ids.append(call["interaction_id"])
+            await async_wait_until(lambda: linked(servers), BUS_DEADLINE, message="linked again after the stall")
+            for feed in (feed_b, feed_c):
+                call = new_interaction()
+                assert (await submit(feed, call))["type"] == "EventAck"
+                ids.append(call["interaction_id"])
+            await async_wait_until(lambda: set(ids) <= set(completed), BUS_DEADLINE,
+                                   message=f"every call completed: {sorted(set(ids) - set(completed))} missing")
+            await async_wait_until(lambda: views_agree(servers), BUS_DEADLINE, message="every view agrees again")
+            assert all(completed.count(iid) == 1 for iid in ids), completed
+            assert site_a.log_has("stalled for"), "A saw its own stall"
+            for task in tasks:
+                task.cancel()
+
+        run(scenario(), timeout=120)
