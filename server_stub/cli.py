@@ -273,10 +273,12 @@ def _run_pair(args, count: int = 2) -> int:
 
 def _cluster_bus(args, sites: list[str]):
     """Each site's bus URL for ``cluster --bus`` (none: a mesh), and the broker started for ``local``."""
-    spec = getattr(args, "cluster_bus", None)
+    spec = getattr(args, "cluster_bus", None) or getattr(args, "bus", None)
     if not spec:
         return {}, None
     if spec != "local":
+        if not spec.startswith(("amqp://", "amqps://")):
+            raise SystemExit(f"error: cluster --bus takes 'local' or an amqp:// URL, not {spec!r}")
         return {site: spec.replace("{site}", site) for site in sites}, None
     from .bus.broker import BrokerError, LocalBroker
 

@@ -176,6 +176,8 @@ def test_bus_and_peer_together_or_a_bus_url_that_is_not_amqp_are_refused_with_a_
     assert both.returncode == 2 and "--bus and --peer" in both.stderr and "listening" not in both.stdout, both
     wrong = cli("--port", "0", "--bus", "ws://127.0.0.1:5672/", timeout=10)
     assert wrong.returncode == 2 and "amqp://" in wrong.stderr, wrong
+    cluster = cli("cluster", "--sites", "3", "--bus", "rabbit", timeout=10)
+    assert cluster.returncode != 0 and "'local' or an amqp:// URL" in cluster.stderr, cluster
 
 
 def pair_banner(lines: list[str]) -> list[str] | None:
