@@ -46,7 +46,8 @@ class Tray(QObject):
         self.shown: list[pr.Notification] = []
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
-            self.icon = QSystemTrayIcon(self)
+            self.icon = QSystemTrayIcon(icon("offline"), self)  # an icon before show(): else "No Icon set"
+            self.icon.setToolTip("Agent Desktop")
             self.icon.show()
         if self.icon is not None:
             self.icon.setIcon(icon("offline"))
@@ -193,7 +194,9 @@ class DesktopController(QObject):
         self.refresh_timer.start()
 
     def raise_current_window(self) -> None:
-        window = self.main_window if self.main_window.isVisible() else self.login_window
+        # Logged in (the main window refuses a plain close) but hidden to the tray: the main window.
+        logged_in = not self.main_window.allow_close
+        window = self.main_window if logged_in or self.main_window.isVisible() else self.login_window
         window.showNormal()
         window.activateWindow()
 
@@ -342,16 +345,14 @@ class DesktopController(QObject):
         state = status.state if status else None
         where = f"site {snapshot.primary}" if snapshot.primary else "no server (moving…)" \
             if snapshot.status == "failing_over" else "no server"
-        self.main_window.render_state(state, status.reason if status else None, status.since_ms if status else None,
-                                      wall_ms, self.labels, connected,
-                                      f"Agent {snapshot.agent_id or ''} on {where}")
+        handling = ip.handling_state(status, snapshot.offers, snapshot.held, self.labels, wall_ms)
+        self.main_window.render_state(handling, connected, f"Agent {snapshot.agent_id or ''} on {where}")
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
         self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
         self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
-        self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,
-                                                                           self.labels))
+        self.tray.set_state(pr.state_icon(state, connected), handling.text)
 
     def shutdown(self) -> None:
         """The app is quitting: close the links, let the windows close."""
