@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.reporting.engine import FeedEntry, ReportingEngine
-from desktop.ui.dialogs import Question
+from desktop.ui.dialogs import FocusOutline, Question
 from server_stub.protocol import CloseCode
 from server_stub.resources import resource_dir
 
@@ -276,6 +276,7 @@ class SupervisorWindow(QMainWindow):
         self._pending_actions: set[asyncio.Future] = set()
         self._selection_changed()
 
+        self.focus_outline = FocusOutline(self)
         self.flush_timer = QTimer(self)
         self.flush_timer.setInterval(int(1000 / flush_hz))
         self.flush_timer.timeout.connect(self.flush)

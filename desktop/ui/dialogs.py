@@ -3,9 +3,19 @@ question (``open()`` and a signal: never ``exec()`` under qasync, docs/architect
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFocusFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class ErrorLabel(QLabel):
@@ -85,6 +95,7 @@ class Question(QDialog):
         self.resize(width, height)
         if default in self.buttons:
             self.buttons[default].setFocus()
+        self.focus_outline = FocusOutline(self)
 
     def _answer(self, key: str) -> None:
         if self._answered:
@@ -95,4 +106,28 @@ class Question(QDialog):
             self.close()
 
 
-__all__ = ["ErrorLabel", "Question"]
+class FocusOutline(QObject):
+    """A readable focus outline: Qt's ``QFocusFrame`` (a frame drawn by the style, in the palette's
+    text colour, so it follows light and dark) around whichever control of ``window`` has the
+    keyboard focus. The styles' own focus marks are a faint tint on some controls."""
+
+    def __init__(self, window: QWidget):
+        super().__init__(window)
+        self.window = window
+        self.frame = QFocusFrame(window)
+        self.frame.setObjectName("focusOutline")
+        self.frame.hide()
+        app = QApplication.instance()
+        assert isinstance(app, QApplication), "FocusOutline needs a QApplication"
+        app.focusChanged.connect(self._focus_changed)
+
+    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if new is not None and new.window() is self.window and new is not self.window:
+            self.frame.setWidget(new)
+            self.frame.show()
+        elif self.frame.widget() is not None and (new is None or new.window() is self.window):
+            self.frame.setWidget(None)  # type: ignore[arg-type]  # focus left every control of this window
+            self.frame.hide()
+
+
+__all__ = ["ErrorLabel", "FocusOutline", "Question"]

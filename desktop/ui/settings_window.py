@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .dialogs import ErrorLabel, FocusOutline
 from .icons import icon
 from .settings import (
     FAILBACK_POLICIES,
@@ -32,7 +34,7 @@ from .settings import (
     save_user_values,
     validate_user_edit,
 )
-from .widgets import ErrorLabel, fixed_size_constraints
+from .widgets import fixed_size_constraints
 
 
 class SettingsWindow(QWidget):
@@ -112,6 +114,11 @@ class SettingsWindow(QWidget):
         self.close_button.clicked.connect(self.close)
         fixed_size_constraints(self, 460, 380)
         self.resize(520, 420)
+        self.focus_outline = FocusOutline(self)
+        # Esc closes the window, like a dialog (unsaved edits are dropped; Save is explicit).
+        self.close_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
+        self.close_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.close_button.setToolTip("Close without saving (Esc)")
 
     def show_for(self) -> None:
         """Reload from the store (and IT's file) and show, non-modal."""

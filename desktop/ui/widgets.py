@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from . import interaction_presenter as ip
 from . import presenter as pr
-from .dialogs import ErrorLabel, Question
+from .dialogs import ErrorLabel, FocusOutline, Question
 from .icons import icon
 from .interactions import InteractionPanel, OfferToast
 from .settings import DesktopSettings
@@ -125,6 +125,7 @@ class LoginWindow(QWidget):
         self.set_sites(settings)
         fixed_size_constraints(self, 360, 300)
         self.resize(380, 320)
+        self.focus_outline = FocusOutline(self)
 
     def set_sites(self, settings: DesktopSettings) -> None:
         """The configured sites; a preferred site fixed by IT is selected and cannot be changed."""
@@ -425,6 +426,7 @@ class MainWindow(QMainWindow):
         # minimum size hints (tests/ui/test_handling.py checks it).
         fixed_size_constraints(self, *MAIN_MINIMUM)
         self.resize(760, 640)
+        self.focus_outline = FocusOutline(self)
 
     def closeEvent(self, event) -> None:
         if self.allow_close:
