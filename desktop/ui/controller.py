@@ -278,7 +278,7 @@ class DesktopController(QObject):
         elif isinstance(event, ev.InteractionStarted):
             mw.tabs.setCurrentWidget(mw.interactions)
         elif isinstance(event, ev.OfferRevoked):
-            mw.statusBar().showMessage(ip.revoked_text(event), 8000)
+            mw.offer_revoked(event, int(time.time() * 1000))
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):

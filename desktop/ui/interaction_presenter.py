@@ -162,6 +162,16 @@ def revoked_text(event: ev.OfferRevoked) -> str:
     return f"Offer {event.interaction_id} withdrawn: {why}"
 
 
+def missed_text(event: ev.OfferRevoked, offer: ev.OfferInfo | None, clock: str) -> str | None:
+    """The main window's line for an offer the agent let time out, shown until the agent answers an
+    offer again (None for any other end of an offer: those are not the agent's to catch up on)."""
+    if event.reason != "timeout":
+        return None
+    what = offer_title(offer.interaction) if offer is not None and \
+        offer.interaction.interaction_id == event.interaction_id else event.interaction_id
+    return f"Missed at {clock}: {what} – not answered in time. It went back to its queue."
+
+
 def intent_text(intent: ev.InteractionIntent) -> str:
     words = {"accept": "Accept", "reject": "Reject", "notes": "Save notes", "complete": "Done"}
     return f"{words.get(intent.action, intent.action)} {intent.interaction_id}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -105,6 +106,9 @@ class OfferToast(QFrame):
         self.countdown_label.setText(ip.countdown_text(offer.expires_ms, wall_ms))
         if not self.isVisible():
             self.show()
+        if changed:
+            # Flashes the taskbar entry (or raises, as the window system does it) until the agent looks.
+            QApplication.alert(self.window())
 
     def _answer(self) -> str | None:
         if self.offer is None:

@@ -3,6 +3,8 @@ intents as signals; none of them knows about links, messages or epochs."""
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import events as ev
 from . import interaction_presenter as ip
 from . import presenter as pr
 from .dialogs import ErrorLabel, FocusOutline, Question
@@ -378,6 +381,13 @@ class MainWindow(QMainWindow):
 
         self.banner = BannerWidget()
         self.offer_toast = OfferToast()
+        self.missed_label = _named(QLabel(), "Missed offer")
+        self.missed_label.setWordWrap(True)
+        self.missed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.missed_label.hide()
+        # It stays until the agent answers an offer again (a re-offer of the same call can follow at once).
+        self.offer_toast.accept_requested.connect(lambda _id: self.missed_label.hide())
+        self.offer_toast.reject_requested.connect(lambda _id: self.missed_label.hide())
         self.interactions = InteractionPanel()
         self.connections = ConnectionPanel()
         self.event_log = EventLogWidget()
@@ -409,6 +419,7 @@ class MainWindow(QMainWindow):
         layout.addLayout(buttons)
         layout.addWidget(self.banner)
         layout.addWidget(self.offer_toast)
+        layout.addWidget(self.missed_label)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -468,6 +479,16 @@ class MainWindow(QMainWindow):
         self.close_question = box
         box.open()
         return box
+
+    def offer_revoked(self, event: ev.OfferRevoked, wall_ms: int) -> None:
+        """An offer went away: a line in the status bar; one the agent let time out also stays in the
+        window (until the next offer), so a missed offer is not only in the event log."""
+        self.statusBar().showMessage(ip.revoked_text(event), 8000)
+        seconds, _ms = divmod(wall_ms, 1000)
+        missed = ip.missed_text(event, self.offer_toast.offer, time.strftime("%H:%M:%S", time.localtime(seconds)))
+        if missed:
+            self.missed_label.setText(missed)
+            self.missed_label.show()
 
     def _action(self, text: str, shortcut: str, slot) -> QAction:
         action = QAction(text, self)

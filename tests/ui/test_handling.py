@@ -10,7 +10,7 @@ import re
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from desktop.core import events as ev
 from desktop.ui import interaction_presenter as ip
@@ -250,3 +250,32 @@ def test_the_demo_hint_wraps_instead_of_being_cut(qtbot):
     label = window.status_label
     assert label.wordWrap() and inside(label, window)
     assert label.height() >= label.heightForWidth(label.width()), "the hint's last line is cut"
+
+
+def test_an_offer_alerts_the_window_and_a_missed_one_stays_on_screen(make_pair, make_desktop, qtbot, tmp_path,
+                                                                     monkeypatch):
+    config = tmp_path / "site.toml"
+    config.write_text('[[queue]]\nname = "sales"\naccept_timeout = 1\n')
+    a, b = make_pair(["--config", str(config)])
+    alerted: list[QWidget] = []
+    monkeypatch.setattr(QApplication, "alert", staticmethod(lambda widget, duration=0: alerted.append(widget)))
+    watcher = ReportingWatcher(a.url)
+    try:
+        desktop = make_desktop([a, b])
+        main = desktop.main_window
+        logged_in_ready(qtbot, desktop, "1003")
+        submit(qtbot, watcher, "missed-1", customer={"name": "Dana Ortiz"})
+        qtbot.waitUntil(main.offer_toast.isVisible, timeout=WAIT)
+        assert alerted == [main]  # the taskbar entry flashes (or the window rises) for the offer
+        # Not answered within the queue's one second: the line stays in the window, not only in the log.
+        qtbot.waitUntil(main.missed_label.isVisible, timeout=WAIT)
+        assert re.fullmatch(r"Missed at \d\d:\d\d:\d\d: Voice call – sales – Dana Ortiz – not answered in time\. "
+                            r"It went back to its queue\.", main.missed_label.text()), main.missed_label.text()
+        # It went back to its queue and, the agent being the only one, rings again; the line stays
+        # until the agent answers.
+        qtbot.waitUntil(lambda: main.offer_toast.isVisible() and len(alerted) >= 2, timeout=WAIT)
+        assert main.missed_label.isVisible()
+        qtbot.mouseClick(main.offer_toast.accept_button, Qt.MouseButton.LeftButton)
+        assert not main.missed_label.isVisible()
+    finally:
+        watcher.close()

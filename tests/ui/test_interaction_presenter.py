@@ -114,3 +114,12 @@ def test_the_handling_state_follows_the_work_and_names_the_chosen_state():
         "after_call_work", "After Call Work", "00:03 left", "acw")
     untimed = ev.AgentStatus("after_call_work", None, 50_000, 3, "A")
     assert ip.handling_state(untimed, (), (), labels, 57_000).clock == "00:07"
+
+
+def test_only_an_offer_let_time_out_is_a_missed_one():
+    offer = ev.OfferInfo(CALL, offered_ms=0, expires_ms=30_000, endpoint="A", epoch=3)
+    timeout = ev.OfferRevoked("call-1", "timeout", "not answered within 30 s", "A")
+    assert ip.missed_text(timeout, offer, "12:03:04") == (
+        "Missed at 12:03:04: Voice call – billing – Dana Ortiz – not answered in time. It went back to its queue.")
+    assert ip.missed_text(timeout, None, "12:03:04").startswith("Missed at 12:03:04: call-1 –")
+    assert ip.missed_text(ev.OfferRevoked("call-1", "abandoned", "hung up", "A"), offer, "12:03:04") is None
