@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -48,6 +48,10 @@ FEED_LINES = 500
 COUNT_LABELS = (("ready", "Ready"), ("not_ready", "Not Ready"), ("after_call_work", "After Call Work"),
                 ("failover", "In failover"), ("logged_out", "Logged out"))
 COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
+# The share of interactions to answer within the queue's time target. The servers report the time
+# (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.
+SERVICE_LEVEL_TARGET = 0.80
+BELOW_TARGET_BRUSH = QBrush(QColor(248, 215, 218))
 
 # What a WebSocket close code means, in a supervisor's words (docs/protocol.md, close codes).
 CLOSE_WORDS = {
@@ -271,6 +275,7 @@ class SupervisorWindow(QMainWindow):
 
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._selection_changed())
         self._selected_agent: str | None = None
+        self.below_target: set[tuple[str, str]] = set()  # (site, queue) whose service level is below target
         self.logout_question: Question | None = None  # the open force-logout confirmation, if any
         self._notice: tuple[int, str] | None = None  # the banner's latest notice (its "Now:" line is live)
         self._pending_actions: set[asyncio.Future] = set()
@@ -416,6 +421,7 @@ class SupervisorWindow(QMainWindow):
         if stale:
             notes.append(f"Unavailable: {', '.join(stale)}. Those figures are the last ones received and "
                          f"may be out of date.")
+        self._service_level_alerts()
         self.queues_note.setText(" ".join(notes))
         self.queues_note.setVisible(bool(notes))
         self.queues.setRowCount(len(rows))
@@ -430,7 +436,28 @@ class SupervisorWindow(QMainWindow):
                     item.setText(text)
                 item.setForeground(palette.text() if live else palette.placeholderText())
                 item.setToolTip("" if live else f"Site {values[0].split()[0]} is unavailable: figures as of {as_of}")
+                if c == 4:  # the service level: marked while below target
+                    below = live and (values[0], values[1]) in self.below_target
+                    item.setBackground(BELOW_TARGET_BRUSH if below else QBrush())
+                    if below:
+                        item.setToolTip(f"Below the {SERVICE_LEVEL_TARGET * 100:.0f} % target")
         self.queues.setVisible(bool(rows))
+
+    def _service_level_alerts(self) -> None:
+        """A notice when a live queue's service level drops below target (once per drop)."""
+        below: set[tuple[str, str]] = set()
+        for name, server in self.engine.servers.items():
+            if not server.live or server.queues is None:
+                continue
+            for q in server.queues:
+                if q.service_level is None or q.service_level >= SERVICE_LEVEL_TARGET:
+                    continue
+                below.add((name, q.queue))
+                if (name, q.queue) not in self.below_target:
+                    self.notify(f"Queue {q.queue} at site {name}: service level {q.service_level * 100:.0f} % is "
+                                f"below the {SERVICE_LEVEL_TARGET * 100:.0f} % target (answered within "
+                                f"{q.service_level_target_ms / 1000:.0f} s)")
+        self.below_target = below
 
     def _add_feed(self, entries: list[FeedEntry]) -> None:
         for entry in entries[-FEED_LINES:]:

@@ -27,7 +27,7 @@ class Streams:
             self.engine.message(name, p.EventReportingSnapshot(
                 server=name, stream_id="s" + name, seq=0, agents=[],
                 queues=[p.QueueStatistics(queue="sales", waiting=3, longest_wait_ms=42_000, offered=9, answered=6,
-                                          abandoned=0, service_level=0.5, service_level_target_ms=20_000)]), T0)
+                                          abandoned=0, service_level=0.9, service_level_target_ms=20_000)]), T0)
 
     def send(self, server: str, message_type, **fields) -> None:
         self.seq[server] += 1
@@ -180,3 +180,31 @@ def test_link_failures_are_said_in_words_and_can_be_read_whole(qtbot):
     assert item.text() == f"not connected: {connection_words(refused)}"
     assert "[Errno 111]" in item.toolTip() and "connection refused" in item.toolTip()
     assert window.sites.wordWrap() and window.sites.rowHeight(0) > window.sites.fontMetrics().height() * 1.5
+
+
+def stats(level: float | None) -> list[p.QueueStatistics]:
+    return [p.QueueStatistics(queue="sales", waiting=2, longest_wait_ms=30_000, offered=10, answered=8, abandoned=2,
+                              service_level=level, service_level_target_ms=20_000)]
+
+
+def test_a_queue_falling_below_its_service_level_target_is_flagged_once(qtbot):
+    streams = Streams()
+    window = window_for(qtbot, streams)
+    streams.send("A", p.EventQueueStatistics, at_ms=streams.now, queues=stats(0.9))
+    window.flush()
+    assert not window.banner.isVisible()
+    streams.now += 1_000
+    streams.send("A", p.EventQueueStatistics, at_ms=streams.now, queues=stats(0.5))
+    window.flush()
+    first = window.banner.text()
+    assert "Queue sales at site A: service level 50 % is below the 80 % target (answered within 20 s)" in first
+    row = next(r for r in range(window.queues.rowCount()) if window.queues.item(r, 0).text() == "A")  # type: ignore[union-attr]
+    level = window.queues.item(row, 4)
+    assert level is not None and level.background().style() != Qt.BrushStyle.NoBrush
+    streams.now += 1_000
+    streams.send("A", p.EventQueueStatistics, at_ms=streams.now, queues=stats(0.55))  # still below: no new notice
+    window.flush()
+    assert window.banner.text() == first
+    streams.send("A", p.EventQueueStatistics, at_ms=streams.now, queues=stats(0.85))  # recovered
+    window.flush()
+    assert window.queues.item(row, 4).background().style() == Qt.BrushStyle.NoBrush  # type: ignore[union-attr]
