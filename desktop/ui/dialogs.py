@@ -3,6 +3,7 @@ question (``open()`` and a signal: never ``exec()`` under qasync, docs/architect
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -114,14 +115,28 @@ class FocusOutline(QObject):
     def __init__(self, window: QWidget):
         super().__init__(window)
         self.window = window
-        self.frame = QFocusFrame(window)
-        self.frame.setObjectName("focusOutline")
-        self.frame.hide()
+        self.frame = self._new_frame()
         app = QApplication.instance()
         assert isinstance(app, QApplication), "FocusOutline needs a QApplication"
         app.focusChanged.connect(self._focus_changed)
 
+    def _new_frame(self) -> QFocusFrame:
+        frame = QFocusFrame(self.window)
+        frame.setObjectName("focusOutline")
+        frame.hide()
+        return frame
+
     def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if not shiboken6.isValid(self.frame) and shiboken6.isValid(self.window):
+            self.frame = self._new_frame()  # it had followed a control into a container since deleted
+        if not shiboken6.isValid(self.frame):  # the window (and its frame) is gone: stop listening
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                try:
+                    app.focusChanged.disconnect(self._focus_changed)
+                except (RuntimeError, TypeError):
+                    pass
+            return
         if new is not None and new.window() is self.window and new is not self.window:
             self.frame.setWidget(new)
             self.frame.show()

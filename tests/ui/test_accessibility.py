@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QByteArray, QPoint, QRect, Qt
+from PySide6.QtCore import QByteArray, QEvent, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -195,4 +195,29 @@ def test_a_focus_outline_follows_the_keyboard_focus(desktop, qtbot):
     # Drawn around the control, outside it: nothing of the control is covered.
     combo = main.reason_combo
     assert outline.geometry().contains(QRect(combo.mapTo(outline.parentWidget(), QPoint(0, 0)), combo.size()))
+    main.hide()
+
+
+def test_the_focus_outline_of_a_closed_question_stops_listening(desktop, qtbot):
+    import shiboken6
+
+    from desktop.ui.dialogs import Question
+
+    main = desktop.main_window
+    main.show()
+    answers: list[str] = []
+    question = Question(main, "Title", "Text", "Info", [("cancel", "Cancel", "Cancel"), ("ok", "OK", "OK")],
+                        default="cancel")
+    question.answered.connect(answers.append)
+    question.open()
+    qtbot.waitUntil(question.isVisible)
+    qtbot.mouseClick(question.buttons["ok"], Qt.MouseButton.LeftButton)
+    assert answers == ["ok"]
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # WA_DeleteOnClose: its deleteLater
+    assert not shiboken6.isValid(question)
+    with qtbot.waitActive(main):
+        main.activateWindow()
+    for widget in (main.ready_button, main.reason_combo, main.ready_button):  # focus moves: nothing raises
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus)
     main.hide()
