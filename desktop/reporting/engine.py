@@ -30,8 +30,8 @@ from server_stub import protocol as p
 
 Presence = Literal["logged_in", "server_lost", "moving", "logged_out"]
 
-# Counts shown to the supervisor: an agent's state when logged in, else its presence.
-COUNT_KEYS = ("ready", "not_ready", "after_call_work", "failover", "logged_out")
+# Counts shown to the supervisor: an agent's handling state when logged in, else its presence.
+COUNT_KEYS = ("ready", "ringing", "busy", "not_ready", "after_call_work", "failover", "logged_out")
 
 # Logout reasons after which the agent is expected to show up on another server.
 _FAILOVER_LOGOUTS = frozenset({"moved", "server_shutdown"})
@@ -107,7 +107,13 @@ class AgentRow:
 
     @property
     def count_key(self) -> str:
+        """What the agent is counted as: the handling state while logged in (busy with an
+        interaction in hand, ringing with an offer waiting, else the state), else the presence."""
         if self.presence == "logged_in":
+            if self.interaction_id:
+                return "busy"
+            if self.ringing_since_ms is not None:
+                return "ringing"
             return self.state or "not_ready"
         return "failover" if self.in_failover else "logged_out"
 

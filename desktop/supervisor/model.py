@@ -57,13 +57,7 @@ OVER_THRESHOLD_TEXT = QBrush(QColor(114, 28, 36))
 def handling(row: AgentRow) -> str | None:
     """The agent's handling state: "busy" (an interaction in hand), "ringing" (an offer waiting), else
     the state the agent is in (ready, not_ready, after_call_work); None when not logged in."""
-    if row.presence != "logged_in":
-        return None
-    if row.interaction_id:
-        return "busy"
-    if row.ringing_since_ms is not None:
-        return "ringing"
-    return row.state
+    return row.count_key if row.presence == "logged_in" else None  # one source with the counts
 
 
 def handling_since(row: AgentRow) -> int:
@@ -139,7 +133,7 @@ def _column_key(row: AgentRow, column: int):
     if column == COL_NAME:
         return row.name.casefold()
     if column == COL_STATE:
-        return _STATE_RANK[handling(row) or row.count_key]
+        return _STATE_RANK[row.count_key]
     if column == COL_REASON:
         return (row.reason or "").casefold()
     if column == COL_TIME:
@@ -222,7 +216,7 @@ class AgentTableModel(QAbstractTableModel):
                 return OVER_THRESHOLD_TEXT
             return LOGGED_OUT_BRUSH if row.presence == "logged_out" else None
         if role == _DECORATION:
-            return STATE_COLORS[handling(row) or row.count_key] if column == COL_STATE else None
+            return STATE_COLORS[row.count_key] if column == COL_STATE else None
         if role == _ALIGNMENT:
             return _RIGHT if column == COL_TIME or column == COL_EPOCH else None
         if role == _TOOLTIP:

@@ -45,8 +45,8 @@ from .model import COLUMNS, AgentTableModel, clock_text, duration_text
 
 FLUSH_HZ = 8
 FEED_LINES = 500
-COUNT_LABELS = (("ready", "Ready"), ("not_ready", "Not Ready"), ("after_call_work", "After Call Work"),
-                ("failover", "In failover"), ("logged_out", "Logged out"))
+COUNT_LABELS = (("ready", "Ready"), ("ringing", "Ringing"), ("busy", "Busy"), ("not_ready", "Not Ready"),
+                ("after_call_work", "After Call Work"), ("failover", "In failover"), ("logged_out", "Logged out"))
 COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
 # The share of interactions to answer within the queue's time target. The servers report the time
 # (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.

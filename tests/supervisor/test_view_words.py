@@ -83,7 +83,7 @@ def test_ringing_then_busy_with_the_talk_time_kept_across_a_failover(qtbot):
     streams.now = T0 + 5_000
     streams.interaction("A", "call-1", "offered", "1001")
     window.flush()
-    assert cell(window, "1001", COL_STATE) == "Ringing"
+    assert cell(window, "1001", COL_STATE) == "Ringing" and window.count_labels["ringing"].text() == "Ringing: 1"
     streams.now = T0 + 8_000
     streams.interaction("A", "call-1", "accepted", "1001")
     streams.now = T0 + 68_000
@@ -91,6 +91,8 @@ def test_ringing_then_busy_with_the_talk_time_kept_across_a_failover(qtbot):
     window.tick()
     assert cell(window, "1001", COL_STATE) == "Busy"
     assert cell(window, "1001", COL_TIME) == "0:01:00"  # talk time, from the accept
+    # The counts above the table say the same (one source): busy, not ready.
+    assert (window.count_labels["busy"].text(), window.count_labels["ready"].text()) == ("Busy: 1", "Ready: 0")
     assert "Own state: Ready" in cell(window, "1001", 0, Qt.ItemDataRole.ToolTipRole)
     # The agent fails over to B with the call: B adopts it later, the talk time still counts from A's accept.
     streams.engine.stream_lost("A", "closed 1006", streams.now)
