@@ -89,8 +89,12 @@ class Question(QDialog):
         self.finished.connect(lambda _result: self._answer(""))
         # One fixed size, set before the window exists: a layout that pushes new size hints to the
         # window system on every change is wasted work (and the offscreen platform warns about each).
+        self.ensurePolished()  # measured with the fonts and margins the style will use
+        for label in (self.text_label, self.info_label):
+            label.ensurePolished()
         width = max(width, row.sizeHint().width() + 24)
         height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        height += layout.spacing()  # breathing room under the buttons
         layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         self.setMinimumSize(width, height)
         self.resize(width, height)
