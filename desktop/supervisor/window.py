@@ -130,7 +130,7 @@ def feed_text(entry: FeedEntry) -> str:
     lost = _SERVER_LOST.fullmatch(entry.text) if entry.kind == "server_lost" else None
     if lost:
         return f"Server {lost.group('server')} lost: {reason_words(lost.group('reason'))}"
-    return entry.text
+    return re.sub(r"closed \d{4}", lambda m: reason_words(m.group(0)), entry.text)  # no bare close code anywhere
 
 
 class LoginPanel(QFrame):

@@ -8,8 +8,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from desktop.reporting import ReportingEngine
+from desktop.reporting.engine import FeedEntry
 from desktop.supervisor.model import COL_REASON, COL_STATE, COL_TIME, THRESHOLDS_MS
-from desktop.supervisor.window import SupervisorWindow, connection_words, reason_words
+from desktop.supervisor.window import SupervisorWindow, connection_words, feed_text, reason_words
 from server_stub import protocol as p
 
 T0 = 1_767_254_400_000
@@ -173,6 +174,8 @@ def test_link_failures_are_said_in_words_and_can_be_read_whole(qtbot):
     assert reason_words("closed 4000") == "the server heard no heartbeat in time"
     assert reason_words("closed 4321") == "closed by the server (code 4321)"
     assert reason_words("silent") == "the server stopped answering (no heartbeat)"
+    assert feed_text(FeedEntry(T0, "gap", "Server B lost (closed 1001) while resuming")) == \
+        "Server B lost (the server is shutting down) while resuming"
     streams = Streams()
     streams.engine.stream_lost("A", "connection lost", T0)
     window = window_for(qtbot, streams, {"A": refused})
