@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -32,12 +33,14 @@ from PySide6.QtWidgets import (
     QTableView,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.reporting.engine import FeedEntry, ReportingEngine
+from desktop.reporting.engine import FeedEntry, ReportingEngine, ServerStatus
 from desktop.ui.dialogs import FocusOutline, Question
+from server_stub import protocol as p
 from server_stub.protocol import CloseCode
 from server_stub.resources import resource_dir
 
@@ -52,6 +55,50 @@ COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
 # (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.
 SERVICE_LEVEL_TARGET = 0.80
 BELOW_TARGET_BRUSH = QBrush(QColor(248, 215, 218))
+QUEUE_VIEW_COLUMNS = ("Queue", "Waiting", "Longest wait", "Service level", "Answered / offered", "Abandoned",
+                      "Sites")
+
+
+@dataclass(frozen=True)
+class MergedQueue:
+    """One queue over every site that reports it (live figures only; unavailable sites are named)."""
+
+    queue: str
+    waiting: int
+    longest_wait_ms: int
+    offered: int
+    answered: int
+    abandoned: int
+    service_level: float | None  # weighted by each site's answered + abandoned
+    sites: tuple[str, ...]
+    unavailable: tuple[str, ...]
+
+
+def merged_queues(servers: Iterable[ServerStatus]) -> list[MergedQueue]:
+    """Each queue's figures summed over the live sites (the longest wait is the longest anywhere;
+    the service level weights each site by the interactions it counts); sites that cannot be
+    reached are named, their stale figures left out."""
+    live: dict[str, list[p.QueueStatistics]] = {}
+    sites: dict[str, list[str]] = {}
+    unavailable: dict[str, list[str]] = {}
+    for server in servers:
+        for q in server.queues or ():
+            if server.live:
+                live.setdefault(q.queue, []).append(q)
+                sites.setdefault(q.queue, []).append(server.name)
+            else:
+                unavailable.setdefault(q.queue, []).append(server.name)
+    merged = []
+    for name in sorted(set(live) | set(unavailable)):
+        figures = live.get(name, [])
+        counted = [(q.service_level, q.answered + q.abandoned) for q in figures if q.service_level is not None]
+        weight = sum(n for _, n in counted)
+        level = sum(sl * n for sl, n in counted) / weight if weight else None
+        merged.append(MergedQueue(
+            name, sum(q.waiting for q in figures), max((q.longest_wait_ms for q in figures), default=0),
+            sum(q.offered for q in figures), sum(q.answered for q in figures), sum(q.abandoned for q in figures),
+            level, tuple(sites.get(name, ())), tuple(unavailable.get(name, ()))))
+    return merged
 
 # What a WebSocket close code means, in a supervisor's words (docs/protocol.md, close codes).
 CLOSE_WORDS = {
@@ -242,7 +289,12 @@ class SupervisorWindow(QMainWindow):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.table = self._make_table()
-        splitter.addWidget(self.table)
+        self.queue_view = self._make_queue_view()
+        self.views = QTabWidget()
+        self.views.setAccessibleName("Agents and queues")
+        self.views.addTab(self.table, "&Agents")
+        self.views.addTab(self.queue_view, "&Queues (all sites)")
+        splitter.addWidget(self.views)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -314,6 +366,38 @@ class SupervisorWindow(QMainWindow):
         table.setSortingEnabled(True)
         table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         return table
+
+    def _make_queue_view(self) -> QTableWidget:
+        """One row per queue over every site: the contact center's picture of each queue."""
+        view = QTableWidget(0, len(QUEUE_VIEW_COLUMNS))
+        view.setAccessibleName("Queues over all sites")
+        view.setHorizontalHeaderLabels(list(QUEUE_VIEW_COLUMNS))
+        view.verticalHeader().hide()
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setTabKeyNavigation(False)
+        return view
+
+    def _update_queue_view(self) -> None:
+        rows = merged_queues(self.engine.servers.values())
+        view = self.queue_view
+        view.setRowCount(len(rows))
+        for r, merged in enumerate(rows):
+            level = "—" if merged.service_level is None else f"{merged.service_level * 100:.0f} %"
+            values = (merged.queue, str(merged.waiting), duration_text(merged.longest_wait_ms), level,
+                      f"{merged.answered} / {merged.offered}", str(merged.abandoned),
+                      ", ".join(merged.sites) + (f" (unavailable: {', '.join(merged.unavailable)})"
+                                                 if merged.unavailable else ""))
+            below = merged.service_level is not None and merged.service_level < SERVICE_LEVEL_TARGET
+            for c, text in enumerate(values):
+                item = view.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem(text)
+                    view.setItem(r, c, item)
+                elif item.text() != text:
+                    item.setText(text)
+                if c == 3:
+                    item.setBackground(BELOW_TARGET_BRUSH if below else QBrush())
 
     def _make_sites(self) -> QTableWidget:
         sites = QTableWidget(len(self.engine.servers), 4)
@@ -422,6 +506,7 @@ class SupervisorWindow(QMainWindow):
             notes.append(f"Unavailable: {', '.join(stale)}. Those figures are the last ones received and "
                          f"may be out of date.")
         self._service_level_alerts()
+        self._update_queue_view()
         self.queues_note.setText(" ".join(notes))
         self.queues_note.setVisible(bool(notes))
         self.queues.setRowCount(len(rows))

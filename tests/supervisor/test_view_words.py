@@ -213,3 +213,23 @@ def test_a_queue_falling_below_its_service_level_target_is_flagged_once(qtbot):
     streams.send("A", p.EventQueueStatistics, at_ms=streams.now, queues=stats(0.85))  # recovered
     window.flush()
     assert window.queues.item(row, 4).background().style() == Qt.BrushStyle.NoBrush  # type: ignore[union-attr]
+
+
+def test_the_queues_tab_merges_each_queue_over_the_sites_and_leaves_out_stale_figures(qtbot):
+    streams = Streams()  # sales at A and B: 3 waiting each, 90 % in 20 s over 6 counted each
+    streams.send("B", p.EventQueueStatistics, at_ms=streams.now, queues=[p.QueueStatistics(
+        queue="sales", waiting=1, longest_wait_ms=75_000, offered=4, answered=2, abandoned=2, service_level=0.5,
+        service_level_target_ms=20_000)])
+    window = window_for(qtbot, streams)
+    view = window.queue_view
+    window.views.setCurrentWidget(view)
+
+    def row() -> list[str]:
+        return [view.item(0, c).text() for c in range(view.columnCount())]  # type: ignore[union-attr]
+
+    assert view.rowCount() == 1
+    # 3 + 1 waiting; the longest anywhere; (0.9 × 6 + 0.5 × 4) / 10 = 74 %.
+    assert row() == ["sales", "4", "0:01:15", "74 %", "8 / 13", "2", "A, B"]
+    streams.engine.stream_lost("B", "closed 1006", streams.now)
+    window.flush()
+    assert row() == ["sales", "3", "0:00:42", "90 %", "6 / 9", "0", "A (unavailable: B)"]
