@@ -58,6 +58,7 @@ class _Login:
     place: str | None = None
     interaction_id: str | None = None
     forced_by: str | None = None
+    reachable: bool = True  # False: the server has not heard the agent's desktop lately (suspect)
     interaction_since_ms: int | None = None  # when it came into the agent's hands (None: not reported)
     offer_id: str | None = None  # an offer waiting for the agent's answer (EventInteraction "offered")
     offered_ms: int | None = None
@@ -65,7 +66,8 @@ class _Login:
     @classmethod
     def from_report(cls, report: Any) -> _Login:
         return cls(report.agent_id, report.name, report.epoch, report.state, report.since_ms, report.login_ms,
-                   report.reason, getattr(report, "place", None), getattr(report, "interaction_id", None))
+                   report.reason, getattr(report, "place", None), getattr(report, "interaction_id", None),
+                   reachable=getattr(report, "reachable", True))
 
 
 @dataclass(slots=True)
@@ -89,6 +91,9 @@ class AgentRow:
     last_failover_from: str | None = None
     last_failover_to: str | None = None
     last_failover_duration_ms: int | None = None
+    # False while logged in: its server has not heard the desktop for the heartbeat timeout (it is
+    # offered nothing, and logged out after the client timeout): "unreachable at <server>".
+    reachable: bool = True
     # Handling, from the interaction events: in hand since (the first server's accept, kept across a
     # failover; None after a snapshot, which does not say), and an offer ringing since.
     interaction_since_ms: int | None = None
@@ -103,7 +108,8 @@ class AgentRow:
         return AgentRow(self.agent_id, self.name, self.presence, self.state, self.reason, self.since_ms, self.server,
                         self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,
                         self.lost_since_ms, self.last_failover_ms, self.last_failover_from, self.last_failover_to,
-                        self.last_failover_duration_ms, self.interaction_since_ms, self.ringing_since_ms)
+                        self.last_failover_duration_ms, self.reachable, self.interaction_since_ms,
+                        self.ringing_since_ms)
 
     @property
     def count_key(self) -> str:
@@ -151,7 +157,7 @@ class FeedEntry:
     """A line of the supervisor's event feed. ``notify``: worth a notification, not just a line."""
 
     at_ms: int
-    kind: str  # server_lost, server_back, failover, disconnected, forced, gap
+    kind: str  # server_lost, server_back, failover, disconnected, forced, gap, reachability
     text: str
     server: str | None = None
     agent_id: str | None = None
@@ -367,6 +373,11 @@ class ReportingEngine:
         login.since_ms = msg.since_ms
         login.reason = msg.reason
         login.forced_by = getattr(msg, "forced_by", None)
+        reachable = getattr(msg, "reachable", True)
+        if reachable != login.reachable:
+            login.reachable = reachable
+            text = "reachable again" if reachable else "unreachable (its desktop is not heard)"
+            self._add_feed(now_ms, "reachability", f"Agent {agent_id} at {sv.name}: {text}", sv.name, agent_id)
         if login.forced_by:
             self._add_feed(now_ms, "forced", f"Agent {agent_id} set {msg.state.replace('_', ' ')} by {login.forced_by}",
                            sv.name, agent_id)
@@ -457,6 +468,7 @@ class ReportingEngine:
             row.interaction_id = best.interaction_id
             row.ringing_since_ms = best.offered_ms if best.offer_id is not None else None
             row.forced_by = best.forced_by
+            row.reachable = best.reachable
             row.logout_reason = None
             row.lost_since_ms = None
         elif best is not None and best_sv is not None:  # held by a server whose stream is lost (or not yet re-read)
@@ -467,6 +479,7 @@ class ReportingEngine:
             row.name = best.name
             row.state = None
             row.reason = f"server {best_sv.name} lost"
+            row.reachable = True
             row.server = best_sv.name
             row.epoch = best.epoch
             row.interaction_id = best.interaction_id
@@ -487,6 +500,7 @@ class ReportingEngine:
             row.reason = _LOGOUT_TEXT.get(row.logout_reason, row.logout_reason)
             row.interaction_id = row.interaction_since_ms = row.ringing_since_ms = None
             row.forced_by = None
+            row.reachable = True
         if row.presence == "moving":
             self._moving.add(agent_id)
         else:

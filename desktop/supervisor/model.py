@@ -92,7 +92,8 @@ def role_text(row: AgentRow) -> str:
     Only a primary reports an agent (a standby is never on any stream), so this names the primary
     or says why there is none; it never claims a standby it cannot see."""
     if row.presence == "logged_in":
-        return f"primary at {row.server}"
+        # Logged in there, but the server has not heard the desktop lately (offered nothing).
+        return f"primary at {row.server}" if row.reachable else f"primary at {row.server}, unreachable"
     if row.presence == "server_lost":
         return f"none ({row.server} lost)"
     if row.presence == "moving":

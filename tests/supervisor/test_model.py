@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QPersistentModelIndex, Qt
 
 from desktop.reporting import ReportingEngine
+from desktop.reporting.engine import AgentRow
 from desktop.supervisor.model import (
     COL_AGENT,
     COL_EPOCH,
@@ -20,6 +21,7 @@ from desktop.supervisor.model import (
     COL_TIME,
     COLUMNS,
     AgentTableModel,
+    role_text,
     state_text,
 )
 from server_stub import protocol as p
@@ -287,3 +289,10 @@ def test_filtering_keeps_the_selected_agent_or_disables_the_actions(qtbot):
     qtbot.keyClicks(window.filter_box, "1011")  # 1004 filtered out: nothing to act on
     assert window.selected_label.text() == "No agent selected"
     assert not window.force_logout_button.isEnabled()
+
+
+def test_the_role_column_says_when_the_primary_cannot_reach_the_agent():
+    row = AgentRow("1001", presence="logged_in", state="ready", server="A", epoch=3)
+    assert role_text(row) == "primary at A"
+    row.reachable = False
+    assert role_text(row) == "primary at A, unreachable"

@@ -26,6 +26,7 @@ def submit(qtbot, watcher: ReportingWatcher, interaction_id: str, queue: str = "
                    "created_ms": int(time.time() * 1000), **extra}
     frame = json.dumps({"type": "RequestSubmitInteraction", "request_id": f"submit-{interaction_id}",
                         "interaction": interaction})
+    assert watcher._ws is not None  # subscribed
     asyncio.run_coroutine_threadsafe(watcher._ws.send(frame), watcher._loop).result(5)
     qtbot.waitUntil(
         lambda: any(e.get("request_id") == f"submit-{interaction_id}" for e in watcher.events), timeout=WAIT

@@ -112,6 +112,13 @@ def test_the_next_offer_decided_with_a_completion_is_not_made_once_the_agent_has
     world.run_for(3.0)
     at_a = [(event, agent) for site, event, agent in world.reports.history[waiting] if site == "A"]
     assert at_a[-1] == ("queued", desk.agent_id) and ("A", waiting) not in world.reports.offers, at_a
+    # The queue's figures agree with the stream: an offer never made is not counted as offered.
+    reported = sum(1 for history in world.reports.history.values()
+                   for site, event, _ in history if (site, event) == ("A", "offered"))
+    core = world.sites["A"].core
+    assert core is not None
+    (sales,) = core.engine.statistics(0)
+    assert sales.offered == reported, (sales.offered, reported)
     world.settle()
 
 
