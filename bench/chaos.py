@@ -8,7 +8,13 @@ events. Prints the ledger, then one JSON line (the last line) with at least ``su
 Exit code 1 if an interaction was lost, completed twice or offered twice, or if the carrier's
 ledger or the servers' queue statistics disagree with the interaction events.
 
+``--freeze``: instead of the kills, either server (drawn at random) is stopped with SIGSTOP for a
+random span of ``--freeze-min``..``--freeze-max`` seconds (default 2..20) at random moments of the
+traffic, ``--freezes`` times (default 10), then continued with SIGCONT; the traffic lasts until
+the last thaw at least; ``--seed`` draws the schedule. The JSON adds ``freezes`` and ``frozen_s``.
+
     python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40] [--kill-with-work-in-hand]
+    python bench/chaos.py --freeze [--freezes 10] [--freeze-min 2] [--freeze-max 20] [--seed 1]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.hogs import exit_on_sigterm  # noqa: E402
 from tests.chaos.harness import ChaosOptions, run_chaos  # noqa: E402
 
 
@@ -56,21 +63,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-with-work-in-hand", action="store_true",
                         help="each kill waits until an agent holds one of the victim's interactions (small runs)")
+    parser.add_argument("--freeze", action="store_true",
+                        help="SIGSTOP/SIGCONT either server at random instead of the kills")
+    parser.add_argument("--freezes", type=positive(int), default=10, help="with --freeze: how many (default 10)")
+    parser.add_argument("--freeze-min", type=positive(float), default=2.0,
+                        help="with --freeze: shortest span in seconds (default 2)")
+    parser.add_argument("--freeze-max", type=positive(float), default=20.0,
+                        help="with --freeze: longest span in seconds (default 20)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.down_time < 0 or args.answer_delay < 0 or args.drain < 0:
         parser.error("--down-time, --answer-delay and --drain must be >= 0")
+    if args.freeze_max < args.freeze_min:
+        parser.error("--freeze-max must be >= --freeze-min")
+    exit_on_sigterm()
     started = time.monotonic()
     ledger = run_chaos(ChaosOptions(agents=args.agents, cycles=args.cycles, rate=args.rate, duration=args.duration,
                                     down_time=args.down_time, talk_time=args.talk_time, answer_delay=args.answer_delay,
                                     drain=args.drain, seed=args.seed, log=not args.quiet,
-                                    kill_with_work_in_hand=args.kill_with_work_in_hand))
+                                    kill_with_work_in_hand=args.kill_with_work_in_hand,
+                                    freezes=args.freezes if args.freeze else 0, freeze_min=args.freeze_min,
+                                    freeze_max=args.freeze_max))
     figures = ledger.compute()
     print(ledger.text())
     figures = {
         **figures,
+        "mode": "freeze" if args.freeze else "kill",
         "rate": args.rate,
-        "duration_s": args.duration,
+        "duration_s": round(ledger.traffic_s or args.duration, 1),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     print(json.dumps(figures))

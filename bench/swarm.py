@@ -1,9 +1,11 @@
 """Many headless agent sessions in one process (for the failover storm benchmark).
 
-Prints JSON lines on stdout: ``ready`` once every agent is logged in on the first server with a
-standby on the second; ``relogged`` per agent when its login lands elsewhere; ``summary`` on
-``stop T`` from stdin (per agent: login requests sent at or after monotonic time ``T``, e.g. the
-kill of a server, and whether it is logged in now).
+Prints JSON lines on stdout: ``login`` per agent at its first login; ``ready`` once every agent
+is settled: logged in with a standby, or its session ended (at ``LoginFailed``, ``failed`` says how
+many, or ``LoggedOut``); ``relogged`` per agent when its login lands elsewhere; ``error`` per ``LoginFailed`` or
+``LoggedOut``; ``summary`` on ``stop T`` from stdin (per agent: login requests sent at or after
+monotonic time ``T``, e.g. the kill of a server; how many are logged in now, and how many ended at
+``LoginFailed``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class SwarmAgent:
         self.runner = CountingRunner(self.session, self.on_event, self.login_times)
         self.endpoint: str | None = None
         self.standby = False
+        self.failed = False  # the session ended at LoginFailed
+        self.ended = False  # ... or at LoggedOut
 
     def on_event(self, event) -> None:
         if isinstance(event, ev.LinkRoleChanged):
@@ -58,13 +62,21 @@ class SwarmAgent:
             first = self.endpoint is None
             self.endpoint = event.endpoint
             if first:
+                self.swarm.emit({"kind": "login", "agent": self.agent_id, "endpoint": event.endpoint,
+                                 "t": time.monotonic()})
                 self.swarm.check_ready()
             else:
                 self.swarm.emit({"kind": "relogged", "agent": self.agent_id, "endpoint": event.endpoint,
                                  "t": time.monotonic()})
         elif isinstance(event, (ev.LoginFailed, ev.LoggedOut)):
+            self.ended, self.failed = True, isinstance(event, ev.LoginFailed)
             self.swarm.emit({"kind": "error", "agent": self.agent_id, "event": type(event).__name__,
-                             "detail": getattr(event, "message", getattr(event, "reason", ""))})
+                             "detail": getattr(event, "message", getattr(event, "reason", "")),
+                             "t": time.monotonic()})
+            self.swarm.check_ready()
+
+    def settled(self) -> bool:
+        return self.ended or bool(self.endpoint and self.standby)
 
 
 class Swarm:
@@ -80,9 +92,10 @@ class Swarm:
         sys.stdout.flush()
 
     def check_ready(self) -> None:
-        if not self.ready_sent and all(a.endpoint and a.standby for a in self.agents):
+        if not self.ready_sent and all(a.settled() for a in self.agents):
             self.ready_sent = True
-            self.emit({"kind": "ready", "agents": len(self.agents), "t": time.monotonic()})
+            self.emit({"kind": "ready", "agents": len(self.agents), "failed": sum(a.failed for a in self.agents),
+                       "t": time.monotonic()})
 
     async def run(self, login_rate: float) -> None:
         for agent in self.agents:
@@ -102,6 +115,7 @@ class Swarm:
             "kind": "summary",
             "login_attempts_since": [sum(1 for t in a.login_times if t >= since) for a in self.agents],
             "logged_in": sum(1 for a in self.agents if a.session.snapshot().status == "logged_in"),
+            "login_failed": sum(1 for a in self.agents if a.failed),
             "relogged": sum(1 for a in self.agents if a.endpoint and a.endpoint != "A"),
         })
 

@@ -1,9 +1,12 @@
-"""``agent-desktop``: the agent's Qt desktop on the qasync loop (``--demo`` for the local walkthrough)."""
+"""``agent-desktop``: the agent's Qt desktop (``--demo`` for the local walkthrough).
+
+The GUI thread runs Qt's own event loop and nothing that can wait on the network or the keyring:
+the session's links run on the network thread (``desktop.ui.bridge``), keyring calls on a chores
+thread (``desktop.gui_calls``). docs/architecture.md, "Threads"."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import signal
@@ -127,7 +130,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(args) -> int:
-    import qasync
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -136,7 +138,7 @@ def run_gui(args) -> int:
     from .ui.settings import SettingsError, it_file_path, resolve
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    GuiThreadCollector(app).start()  # the demo's output pumps run Python in other threads
+    GuiThreadCollector(app).start()  # the network thread and the demo's output pumps run Python too
     app.setOrganizationName("AgentDesktop")
     app.setApplicationName("agent-desktop")
     app.setApplicationDisplayName("Agent Desktop")
@@ -148,8 +150,6 @@ def run_gui(args) -> int:
         print(f"agent-desktop: {exc}", file=sys.stderr)
         return 2
 
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     demo = None
     if args.demo:
         from .demo import DemoServers
@@ -169,7 +169,7 @@ def run_gui(args) -> int:
     controller.show()
 
     def quit_cleanly() -> None:
-        app.aboutToQuit.disconnect(quit_cleanly)  # the drain below runs the loop once more
+        app.aboutToQuit.disconnect(quit_cleanly)  # once, even if Qt signals it again
         controller.save_geometry()
         controller.shutdown()
 
@@ -182,9 +182,7 @@ def run_gui(args) -> int:
     signal_timer.start(250)
     signal_timer.timeout.connect(lambda: None)
     try:
-        with loop:
-            loop.run_forever()
-            _drain(loop)
+        app.exec()  # quit_cleanly joins the network thread once its links have closed
     finally:
         if demo is not None:
             demo.stop()
@@ -194,41 +192,19 @@ def run_gui(args) -> int:
 def open_desktop(args, store, settings, demo=None):
     """The controller and the Settings window, wired. With ``demo`` both see the demo's local sites
     (the Settings window too, so saving there never swaps them for the configured ones)."""
-    from . import credentials
     from .ui.controller import DesktopController
     from .ui.settings_window import SettingsWindow
 
     overlay = None
     if demo is not None:
         settings, overlay = demo.desktop_settings(settings, preferred="A"), demo.desktop_settings
-    controller = DesktopController(settings, store, keyring_reason=credentials.keyring_unavailable_reason(),
-                                   ca_file=args.ca_file)
+    controller = DesktopController(settings, store, probe_keyring=True, ca_file=args.ca_file)
     settings_window = SettingsWindow(store, args.settings, overlay=overlay)
     controller.settings_requested.connect(settings_window.show_for)
     settings_window.applied.connect(controller.apply_settings)
     if demo is not None:
         demo.attach(controller)
     return controller, settings_window
-
-
-def _drain(loop) -> None:
-    """Let closing links finish (cancel what is left after a second) before the loop closes: a
-    coroutine left pending would be torn down by the garbage collector after Qt is gone, which
-    crashes the interpreter at exit."""
-    import asyncio
-
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    if not pending:
-        return
-
-    async def finish() -> None:
-        _, late = await asyncio.wait(pending, timeout=1.0)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=1.0)
-
-    loop.run_until_complete(finish())
 
 
 if __name__ == "__main__":

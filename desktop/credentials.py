@@ -28,10 +28,16 @@ def keyring_unavailable_reason() -> str | None:
     return None
 
 
+# These three can block (a locked collection asks the user to unlock it; D-Bus may be slow): the
+# Qt applications call them on a chores thread only (desktop.gui_calls.Chores), never on the GUI
+# thread. NoKeyringError (headless Linux) is a KeyringError; a backend's own failure (D-Bus gone,
+# a dismissed prompt) may be anything else, and must not stop the application either.
+
+
 def load_password(user_id: str) -> str | None:
     try:
         return keyring.get_password(SERVICE, user_id)
-    except keyring.errors.KeyringError:
+    except Exception:  # KeyringError (NoKeyringError included) or a backend's own
         return None
 
 
@@ -39,7 +45,9 @@ def store_password(user_id: str, password: str) -> str | None:
     """Store in the keyring; returns None on success, else why it could not be stored."""
     try:
         keyring.set_password(SERVICE, user_id, password)
-    except keyring.errors.KeyringError as exc:
+    except keyring.errors.NoKeyringError:
+        return "The password was not remembered: no system keyring is available on this computer."
+    except Exception as exc:  # KeyringError or a backend's own
         return f"The password was not remembered: {exc}"
     return None
 
@@ -47,7 +55,7 @@ def store_password(user_id: str, password: str) -> str | None:
 def forget_password(user_id: str) -> None:
     try:
         keyring.delete_password(SERVICE, user_id)
-    except keyring.errors.KeyringError:
+    except Exception:  # nothing stored (PasswordDeleteError), no keyring, or a backend's own failure
         pass
 
 

@@ -84,12 +84,12 @@ class DemoServer:
 
     def kill(self) -> None:
         """kill -9: the site dies without a word, like a crashed host."""
-        if self.running():
+        if self.proc is not None and self.running():
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
 
     def stop(self) -> None:
-        if self.running():
+        if self.proc is not None and self.running():
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(10)

@@ -3,6 +3,10 @@
 The password comes from ``$AGENT_PASSWORD`` (``--password-source env``), the system keyring, or the
 inline login panel (``prompt``; also the fallback when the keyring has none). After the first
 subscription the view holds a resume token and does not need the password again.
+
+Threads (docs/architecture.md, "Threads"): the reporting links run on their own network thread
+(``ThreadedClient``), so a blocked GUI thread costs no heartbeat and no subscription; the keyring is
+asked on a chores thread; the GUI thread renders the engine (under its lock) and takes the clicks.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import logging
 import os
 import signal
 import sys
+from contextlib import AbstractContextManager, nullcontext
 
 from server_stub.protocol import Site
 
 from .credentials import PASSWORD_ENV, keyring_unavailable_reason, load_password, store_password
-from .reporting.client import ReportingClient
+from .reporting.client import ReportingClient, ThreadedClient
 from .reporting.engine import ReportingEngine
 from .sites import load_sites
 
@@ -48,7 +53,8 @@ def endpoints_from_args(args) -> list[Site]:
 
 
 def initial_password(user: str, source: str) -> str | None:
-    """The password if it can be had without asking; None means: show the login panel."""
+    """The password if it can be had without asking; None means: show the login panel. Reads the
+    keyring: never on the GUI thread (``SupervisorView`` runs it on its chores thread)."""
     if source in ("env", "auto") and os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
     if source in ("keyring", "auto") and user:
@@ -68,31 +74,84 @@ class Credentials:
         return self.password
 
 
+def _locked_window_class():
+    """SupervisorWindow whose reads of the engine (the flush and the tick) hold the engine's lock:
+    the network thread feeds the engine meanwhile."""
+    from .supervisor.window import SupervisorWindow
+
+    class LockedSupervisorWindow(SupervisorWindow):
+        engine_lock: AbstractContextManager = nullcontext()  # the client's lock, set once built
+
+        def flush(self) -> None:
+            with self.engine_lock:
+                super().flush()
+
+        def tick(self) -> None:
+            with self.engine_lock:
+                super().tick()
+
+    return LockedSupervisorWindow
+
+
 class SupervisorView:
     """The application's parts wired together: engine, client, window, and the inline sign-in.
 
     With no password at hand (none in the environment or keyring) the login panel shows; what the
     supervisor types there is used for this run and, if asked, stored in the keyring.
+
+    ``password_source`` (the command line's): the view finds the password itself, reading the
+    keyring on its chores thread, and ``start`` connects once it has looked.
     """
 
-    def __init__(self, endpoints: list[Site], user: str, password: str | None, ca_file: str | None = None):
-        from .supervisor.window import SupervisorWindow
+    def __init__(self, endpoints: list[Site], user: str, password: str | None, ca_file: str | None = None,
+                 password_source: str | None = None):
+        from .gui_calls import Chores, GuiCalls
 
         self.engine = ReportingEngine([e.name for e in endpoints])
         self.credentials = Credentials(password)
-        self.client = ReportingClient(self.engine, endpoints, user, self.credentials, on_status=self._on_status,
-                                      ca_file=ca_file)
-        self.window = SupervisorWindow(self.engine, actions=self.client,
-                                       link_status=lambda server: self.client.links[server].status)
+        self.user = user
+        self.password_source = password_source
+        self.client = ThreadedClient(ReportingClient(self.engine, endpoints, user, self.credentials,
+                                                     on_status=self._status_from_network, ca_file=ca_file))
+        self.window = _locked_window_class()(self.engine, actions=self.client,
+                                             link_status=lambda server: self.client.links[server].status)
+        self.window.engine_lock = self.client.engine_lock
+        self.gui = GuiCalls(self.window)
+        self.chores = Chores(self.gui, name="supervisor-keyring")
         panel = self.window.login_panel
         panel.user.setText(user)
-        note = keyring_unavailable_reason()
+        self.chores.run(keyring_unavailable_reason, then=self._keyring_probed)
+        panel.submitted.connect(self.sign_in)
+        if (not password and password_source is None) or not user:
+            panel.show()
+
+    def start(self) -> None:
+        """Connect to every site: at once, or once the keyring has been asked for the password."""
+        if self.password_source is None or self.credentials.password:
+            self.client.start()
+            return
+        self.chores.run(initial_password, self.user, self.password_source, then=self._password_found)
+
+    def _password_found(self, password: str | None) -> None:
+        if password and not self.credentials.password:  # not over what the user signed in with meanwhile
+            self.credentials.password = password
+        if not self.credentials.password:
+            self.window.login_panel.show()
+        self.client.start()
+
+    async def stop(self) -> None:
+        await self.client.stop()
+        self.chores.close()
+
+    def _keyring_probed(self, note: str | None) -> None:
         if note:
+            panel = self.window.login_panel
+            panel.remember.setChecked(False)
             panel.remember.setEnabled(False)
             panel.remember.setToolTip(note)
-        panel.submitted.connect(self.sign_in)
-        if not password or not user:
-            panel.show()
+
+    def _status_from_network(self, server: str, text: str) -> None:
+        self.gui.post(self._on_status, server, text)
 
     def _on_status(self, server: str, text: str) -> None:
         if text.startswith("login refused") or text.startswith("no password"):
@@ -104,9 +163,8 @@ class SupervisorView:
         self.client.user_id = user
         self.credentials.password = password
         if remember:
-            problem = store_password(user, password)
-            if problem:
-                self.window.notify(problem)
+            self.chores.run(store_password, user, password,
+                            then=lambda problem: self.window.notify(problem) if problem else None)
         self.window.login_panel.hide()
         self.client.credentials_changed()
 
@@ -141,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
-    view = SupervisorView(endpoints, args.user or "", initial_password(args.user, args.password_source),
-                          ca_file=args.ca_file)
-    window, client = view.window, view.client
+    view = SupervisorView(endpoints, args.user or "", None, ca_file=args.ca_file,
+                          password_source=args.password_source)
+    window = view.window
     window.show()
 
     # Quit by closing the window or with SIGTERM/SIGINT: the client closes its sockets first, then
@@ -161,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     watch.start()
 
     async def run() -> None:
-        client.start()
+        view.start()
         await stopping.wait()
-        await client.stop()
+        await view.stop()
 
     with loop:
         try:

@@ -16,7 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .command import server_command
-from .config import DUPLICATE_POLICIES, LEAST, ConfigError, ServerConfig, SitesFile, load_site_config
+from .config import (
+    DUPLICATE_POLICIES,
+    LEAST,
+    MOST,
+    MOST_PENALTY,
+    ConfigError,
+    ServerConfig,
+    SitesFile,
+    load_site_config,
+)
 from .directory import AgentRecord, Directory, DirectoryError, hash_password
 from .resources import resource_path
 
@@ -62,9 +71,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", type=Path, help="site configuration TOML: [server] settings and [[not_ready_reason]] (default: shipped sites.toml)")
     parser.add_argument("--secret-file", metavar="FILE", type=Path, help=f"file holding the pair's shared secret (else ${SECRET_ENV})")
     parser.add_argument("--duplicate-policy", choices=DUPLICATE_POLICIES, help="what a second login of a logged-in agent does (default: force-logout)")
-    parser.add_argument("--heartbeat-interval", metavar="MS", type=_number(int, LEAST["heartbeat_interval_ms"], 60_000), help="default heartbeat interval in ms (default: 500)")
-    parser.add_argument("--heartbeat-timeout", metavar="MS", type=_number(int, LEAST["heartbeat_timeout_ms"]), help="a client silent this long is disconnected (default: 1500)")
-    parser.add_argument("--max-message-bytes", metavar="N", type=_number(int, LEAST["max_message_bytes"]),
+    parser.add_argument("--heartbeat-interval", metavar="MS", type=_number(int, LEAST["heartbeat_interval_ms"], MOST["heartbeat_interval_ms"]), help="default heartbeat interval in ms (default: 500)")
+    parser.add_argument("--heartbeat-timeout", metavar="MS", type=_number(int, LEAST["heartbeat_timeout_ms"], MOST["heartbeat_timeout_ms"]), help="a client silent this long is disconnected; an agent's desktop is only suspect (offered nothing) until --client-timeout (default: 1500)")
+    parser.add_argument("--client-timeout", metavar="MS", type=_number(int, LEAST["client_timeout_ms"], MOST["client_timeout_ms"]), help="an agent's desktop silent this long is logged out (disconnected); at least the heartbeat timeout (default: 20000)")
+    parser.add_argument("--max-message-bytes", metavar="N", type=_number(int, LEAST["max_message_bytes"], MOST["max_message_bytes"]),
                         help=f"largest accepted frame, at least {LEAST['max_message_bytes']}; bigger ones close the socket with 1009 (default: 65536)")
     parser.add_argument("--tls-cert", metavar="PEM", type=Path, help="certificate chain: serve wss:// instead of ws://")
     parser.add_argument("--tls-key", metavar="PEM", type=Path, help="private key for --tls-cert")
@@ -126,8 +136,8 @@ def _memberships(specs: list[str]) -> dict:
     queues, penalties = [], []
     for spec in specs:
         name, sep, penalty = spec.partition("=")
-        if not name or (sep and not penalty.isdigit()):
-            raise SystemExit(f"error: --queue takes NAME or NAME=PENALTY (an integer >= 0), not {spec!r}")
+        if not name or (sep and not (penalty.isdigit() and int(penalty) <= MOST_PENALTY)):
+            raise SystemExit(f"error: --queue takes NAME or NAME=PENALTY (an integer 0..{MOST_PENALTY}), not {spec!r}")
         queues.append(name)
         if sep and int(penalty):
             penalties.append((name, int(penalty)))
@@ -195,7 +205,8 @@ def _server_config(args) -> ServerConfig:
         name=args.name, host=args.host, port=args.port, peer_url=args.peer[0] if args.peer else None,
         more_peers=tuple(args.peer[1:]), secret=_load_secret(args),
         duplicate_policy=args.duplicate_policy, heartbeat_interval_ms=args.heartbeat_interval,
-        heartbeat_timeout_ms=args.heartbeat_timeout, max_message_bytes=args.max_message_bytes,
+        heartbeat_timeout_ms=args.heartbeat_timeout, client_timeout_ms=args.client_timeout,
+        max_message_bytes=args.max_message_bytes,
         tls_cert=args.tls_cert, tls_key=args.tls_key, ca_file=args.ca_file,
     ).validate()
 

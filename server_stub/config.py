@@ -16,13 +16,39 @@ if TYPE_CHECKING:
 
 DUPLICATE_POLICIES = ("force-logout", "deny")
 
-# The most a setting may be where more would be unsafe: tokens are bearer credentials, and a silence
-# allowed this long is already a stranded agent.
+MINUTE_MS, HOUR_MS, MIB = 60_000, 3_600_000, 1024 * 1024
+# The most each numeric setting may be. Where more is unsafe the bound says why; elsewhere it is far
+# above any deployment's need and only catches a typo (an extra zero or two) before it turns into a
+# server that holds gigabytes for one socket or never ends a silent login.
 MOST = {
-    "token_ttl_ms": 60 * 60 * 1000,
-    "heartbeat_interval_ms": 20_000,
-    "heartbeat_timeout_ms": 60_000,
+    "token_ttl_ms": HOUR_MS,  # tokens are bearer credentials
+    "heartbeat_interval_ms": 20_000,  # a silence allowed longer than a minute is already a stranded agent
+    "heartbeat_timeout_ms": MINUTE_MS,
+    # A login kept this long for a desktop nobody hears is a seat nobody can use: five minutes is
+    # past Cisco Finesse's longest setting (180 s), see docs/failover.md.
+    "client_timeout_ms": 300_000,
+    "register_timeout_ms": MINUTE_MS,  # an anonymous socket holds a slot this long
+    "max_message_bytes": 16 * MIB,  # each socket may buffer one frame this big
+    "replay_buffer": 1_000_000,  # reporting events kept for resumes (~200 bytes each)
+    "rate_per_s": 1_000_000.0,  # benchmarks lift the per-socket rate limit with 100,000
+    "rate_burst": 1_000_000,
+    "max_errors": 10_000,
+    "error_window_ms": HOUR_MS,
+    "outbound_queue": 1_000_000,
+    "password_workers": 64,  # each scrypt check holds ~16 MiB (n=2^14, r=8) while it runs
+    "max_offer_timeouts": 1_000_000,  # so many that an agent is never set Not Ready for missed offers
+    "orphan_timeout_ms": 24 * HOUR_MS,
+    "peer_ack_timeout_ms": MINUTE_MS,  # an accept or completion waits this long for the peer
+    "max_outbound_bytes": 1024 * MIB,
+    "max_connections": 1_000_000,
+    "max_connections_per_source": 1_000_000,
+    "max_unauthenticated_per_source": 100_000,
+    "max_waiting_per_queue": 1_000_000,
+    "max_waiting": 1_000_000,
+    "max_interaction_bytes": 4096 * MIB,
 }
+# A queue member's penalty: ranks, not costs; a thousand levels is more than any routing plan uses.
+MOST_PENALTY = 1000
 # An HMAC key shorter than this can be guessed offline from one sniffed token.
 MIN_SECRET_BYTES = 16
 
@@ -32,6 +58,7 @@ MIN_SECRET_BYTES = 16
 LEAST = {
     "heartbeat_interval_ms": 100,
     "heartbeat_timeout_ms": 200,
+    "client_timeout_ms": 200,  # and at least heartbeat_timeout_ms (validate)
     "register_timeout_ms": 100,
     "max_message_bytes": 4096,
     "token_ttl_ms": 1000,
@@ -97,6 +124,11 @@ class ServerConfig:
     secret: bytes = b""
     heartbeat_interval_ms: int = 500
     heartbeat_timeout_ms: int = 1500
+    # An agent's desktop silent past heartbeat_timeout_ms is suspect (offered nothing, reported
+    # unreachable); its login ends (EventAgentLogout{disconnected}) only after this much silence.
+    # 20 s: a desktop paused for 8 s (a VDI host's hiccup, a GC or swap pause, a blocked GUI thread)
+    # keeps its login with room to spare; see docs/failover.md for the reasoning and the anchors.
+    client_timeout_ms: int = 20_000
     register_timeout_ms: int = 10_000
     max_message_bytes: int = 64 * 1024
     duplicate_policy: str = "force-logout"
@@ -157,10 +189,10 @@ class ServerConfig:
     def validate(self) -> ServerConfig:
         for key, least in LEAST.items():
             if getattr(self, key) < least:
-                raise ConfigError(f"{key} must be at least {least:g}, not {getattr(self, key)!r}")
+                raise ConfigError(f"{key} must be at least {least!r}, not {getattr(self, key)!r}")
         for key, most in MOST.items():
             if getattr(self, key) > most:
-                raise ConfigError(f"{key} must be at most {most:g}, not {getattr(self, key)!r}")
+                raise ConfigError(f"{key} must be at most {most!r}, not {getattr(self, key)!r}")
         if self.duplicate_policy not in DUPLICATE_POLICIES:
             raise ConfigError(f"duplicate policy must be one of {DUPLICATE_POLICIES}")
         if not self.secret:
@@ -175,6 +207,9 @@ class ServerConfig:
                 raise ConfigError(f"{what} codes must be unique; given twice: {', '.join(twice)}")
         if self.heartbeat_timeout_ms < 2 * self.heartbeat_interval_ms:
             raise ConfigError("heartbeat timeout must be at least twice the heartbeat interval")
+        if self.client_timeout_ms < self.heartbeat_timeout_ms:
+            raise ConfigError(f"client_timeout_ms ({self.client_timeout_ms}) must be at least heartbeat_timeout_ms "
+                              f"({self.heartbeat_timeout_ms}): a silent agent is suspect first, logged out after")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.offer_timeout_reason not in {r.code for r in self.reasons}:
@@ -187,14 +222,10 @@ class ServerConfig:
 
 def _setting(key: str):
     kind = type(getattr(ServerConfig, key))
-    return Annotated[kind, msgspec.Meta(ge=LEAST[key])] | None  # every site key has a minimum
+    return Annotated[kind, msgspec.Meta(ge=LEAST[key], le=MOST[key])] | None  # every site key has both bounds
 
 
-_SITE_KEYS = ("heartbeat_interval_ms", "heartbeat_timeout_ms", "register_timeout_ms", "max_message_bytes",
-              "token_ttl_ms", "replay_buffer", "rate_per_s", "rate_burst", "outbound_queue", "password_workers",
-              "max_offer_timeouts", "orphan_timeout_ms", "peer_ack_timeout_ms", "max_outbound_bytes", "max_connections",
-              "max_connections_per_source", "max_unauthenticated_per_source", "max_waiting_per_queue", "max_waiting",
-              "max_interaction_bytes")
+_SITE_KEYS = tuple(LEAST)  # every numeric setting can be set in the site file
 # [server]: every key optional; unset ones keep ServerConfig's default.
 _ServerTable = msgspec.defstruct(
     "ServerTable",
@@ -205,18 +236,22 @@ _ServerTable = msgspec.defstruct(
     ],
     forbid_unknown_fields=True,
 )
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
+# A queue's times, in seconds: an offer, a wrap-up or a service-level target longer than an hour,
+# or a customer who waits more than a day, is a typo.
+QueueSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+AbandonSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+Penalty = Annotated[int, msgspec.Meta(ge=0, le=MOST_PENALTY)]
 
 
 class _QueueTable(msgspec.Struct, forbid_unknown_fields=True):
     """One [[queue]] table; times in seconds."""
 
     name: Annotated[str, msgspec.Meta(min_length=1)]
-    accept_timeout: Seconds = 30
-    after_call_work: Seconds | None = None
-    abandon_after: Seconds | None = None
-    service_level_target: Seconds = 20
-    members: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = {}  # agent id -> penalty
+    accept_timeout: QueueSeconds = 30
+    after_call_work: QueueSeconds | None = None
+    abandon_after: AbandonSeconds | None = None
+    service_level_target: QueueSeconds = 20
+    members: dict[str, Penalty] = {}  # agent id -> penalty
 
     def config(self) -> QueueConfig:
         def ms(seconds: float) -> int:

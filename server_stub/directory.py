@@ -15,12 +15,13 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import get_args
 
 import msgspec
 import tomli_w
 
 from . import tomlfile
+from .config import Penalty
 from .protocol import AgentId, Role
 
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -82,7 +83,6 @@ class AgentRecord:
         }
 
 
-Penalty = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class _AgentEntry(msgspec.Struct, forbid_unknown_fields=True):

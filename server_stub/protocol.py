@@ -21,8 +21,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 PROTOCOL_VERSION = 1
-# How long after a resume-token login its lost-ack retry (the same token) is let through, by
-# either server of the pair; a desktop waits as long for it before asking for the password.
+# How long at least after a resume-token login its lost-ack retry (the same token) is let through,
+# by either server of the pair (they keep it as long as their token lifetime, when longer); a
+# desktop waits as long for a site that takes it before it asks for the password, and longer while
+# such a site is heard but too slow to answer.
 LOST_ACK_WINDOW_MS = 30_000
 
 # --------------------------------------------------------------------------- field types
@@ -177,6 +179,9 @@ class AgentReport(_Struct):
     reason: ReasonCode | None = None
     place: ShortText | None = None
     interaction_id: InteractionId | None = None  # the interaction in the agent's hands, if any
+    # False while the server has not heard the agent's desktop for the heartbeat timeout (it offers
+    # the agent nothing then) and has not yet ended the login (client timeout). Omitted when true.
+    reachable: bool = True
 
 
 class ReplacedLogin(_Struct):
@@ -376,6 +381,7 @@ class EventAck(Message, tag="EventAck"):
     protocol_version: int | None = None
     heartbeat_interval_ms: int | None = None
     heartbeat_timeout_ms: int | None = None
+    client_timeout_ms: int | None = None  # register: how long the server keeps a silent login
     role: LinkRole | None = None
     epoch: Epoch | None = None
     resume_token: Secret | None = None
@@ -485,6 +491,7 @@ class EventAgentStateChanged(Message, tag="EventAgentStateChanged"):
     since_ms: TimeMs
     reason: ReasonCode | None = None
     forced_by: ShortText | None = None
+    reachable: bool = True  # as in AgentReport; a change of it alone is sent with the state unchanged
 
 
 class EventInteraction(Message, tag="EventInteraction"):

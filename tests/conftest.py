@@ -2,15 +2,18 @@ import os
 
 import pytest
 
+from desktop.gui_gc import GuiThreadCollector
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tests.support.inprocess import InProcessServer
+from tests.support.rabbitmq import bus_sites, rabbitmq  # noqa: F401 - fixtures (a broker only for tests that ask)
 from tests.support.servers import ServerProcess, forget_stopped_servers, start_pair, watched_servers
 
 SHOWN_LINES = 60  # of each server's output, when a test fails
 
 
-_gui_collectors = []
+_gui_collectors: list[GuiThreadCollector] = []
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +22,6 @@ def gui_thread_collector(qapp):
     only on the GUI thread. Qt objects left by one test become garbage at odd moments (a window's
     deferred delete drops its slots' references), and the next test's server pumps and watchers
     would otherwise free them in their threads."""
-    from desktop.gui_gc import GuiThreadCollector
-
     collector = GuiThreadCollector(qapp).start()
     _gui_collectors.append(collector)
     yield collector
@@ -67,7 +68,7 @@ def pair(request):
 @pytest.fixture
 def make_pair(request):
     """``make_pair(extra_args)``: a started, peer-linked pair with extra command-line arguments."""
-    started = []
+    started: list[ServerProcess | InProcessServer] = []
 
     def make(extra_args=None):
         a, b = start_pair(extra_args, kind=server_kind(request))

@@ -10,36 +10,95 @@ import json
 import os
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import pytest
 
-from tests.support.servers import REPO
+from tests.support.servers import REPO, wait_until
 
-# bench/chaos.py: tests/chaos/test_chaos.py runs it (at its CI size) and checks its JSON line.
+# bench/chaos.py's kill mode: tests/chaos/test_chaos.py runs it (at its CI size) and checks its JSON line.
+# name -> (bench script, arguments, keys its JSON line must have)
 SMOKE = {
-    "abuse": (["--seconds", "0.5"], {"idle_login_p99_ms", "attacks", "server_survived", "all_ok"}),
-    "failover": (["--trials", "1", "--storm", "4", "--storm-procs", "1", "--restart-watch", "0.5"],
+    "abuse": ("abuse", ["--seconds", "0.5"], {"idle_login_p99_ms", "attacks", "server_survived", "all_ok"}),
+    "failover": ("failover", ["--trials", "1", "--storm", "4", "--storm-procs", "1", "--restart-watch", "0.5"],
                  {"kill9_p50_ms", "kill9_p99_ms", "sigstop_p50_ms", "sigstop_p99_ms", "cold_login_p50_ms",
-                  "storm_agents", "storm_all_relogged_ms", "storm_attempts_per_agent", "double_logins", "trials"}),
-    "routing": (["--agents", "4", "--rate", "10", "--duration", "0.5", "--burst", "4", "--workers", "1"],
+                  "storm_agents", "storm_all_relogged_ms", "storm_attempts_per_agent", "double_logins", "trials",
+                  "false_failovers", "login_failed", "storm_ready", "cpu_hogs"}),
+    "routing": ("routing", ["--agents", "4", "--rate", "10", "--duration", "0.5", "--burst", "4", "--workers", "1"],
                 {"offer_p50_ms", "offer_p99_ms", "routed_per_s", "raw_rtt_p50_ms"}),
-    "supervisor": (["--agents", "20", "--rate", "20", "--seconds", "0.5", "--warmup", "0.2", "--no-naive"],
+    "supervisor": ("supervisor", ["--agents", "20", "--rate", "20", "--seconds", "0.5", "--warmup", "0.2",
+                                  "--no-naive"],
                    {"agents", "events_per_s", "busy_fraction", "event_to_screen_p99_ms"}),
-    "desktop_start": (["--runs", "1", "--memory-runs", "1"], {"start_to_login_window_s", "rss_after_login_mib"}),
+    "desktop_start": ("desktop_start", ["--runs", "1", "--memory-runs", "1"],
+                      {"start_to_login_window_s", "rss_after_login_mib"}),
+    # The new modes of the stall issue, each small enough for ~20 s on a 2-core machine.
+    "failover_cpu_hogs": ("failover", ["--trials", "1", "--storm", "4", "--storm-procs", "1", "--restart-watch",
+                                       "0.5", "--cpu-hogs", "1"],
+                          {"false_failovers", "false_failover_agents", "login_failed", "storm_all_relogged_ms",
+                           "double_logins", "storm_ready", "cpu_hogs"}),
+    "stall": ("stall", ["--runs", "1", "--spans", "1", "--trials", "1", "--settle", "0.5"],
+              {"agent_cli", "desktop_gui_block", "kill9_failover_ms", "sigstop_detected_ms", "targets",
+               "all_pauses_survived", "sigstop_vs_kill9_median"}),
+    "chaos_freeze": ("chaos", ["--freeze", "--freezes", "2", "--freeze-min", "2", "--freeze-max", "2", "--agents",
+                               "4", "--rate", "4", "--duration", "2", "--drain", "15", "--quiet"],
+                     {"submitted", "lost", "completed_twice", "double_offers", "freezes", "frozen_s", "mode",
+                      "copies_ended_after_thaw"}),
+    "bus": ("bus", ["--sites", "2", "--seconds", "0.5", "--rate", "50", "--handovers", "10", "--no-kill"],
+            {"broker_start_s", "propagation_p99_ms", "handover_confirm_p99_ms", "dropped"}),
 }
+
+
+def hogs_of(pid: int) -> list[int]:
+    """Processes running bench/hogs.py's loop for the bench process ``pid`` (its argv[1])."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not a process
+            continue
+        if len(argv) > 3 and argv[1] == b"-c" and b"os.getppid() != parent" in argv[2] and argv[3] == str(pid).encode():
+            found.append(int(proc.name))
+    return found
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("name", sorted(SMOKE))
 def test_benchmark_runs_and_ends_with_its_json_line(name):
-    args, keys = SMOKE[name]
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py"), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=200)
-    assert done.returncode == 0, (
-        f"bench/{name}.py exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    )
-    last = done.stdout.strip().splitlines()[-1]
+    script, args, keys = SMOKE[name]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / f"{script}.py"), *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=200)
+    finally:
+        proc.kill()
+    report = f"bench/{script}.py exited {proc.returncode}:\n{stdout[-2000:]}\n{stderr[-3000:]}"
+    # chaos.py exits 1 when its ledger finds an interaction lost, completed twice or offered twice:
+    # a verdict on the product, which the bench reports (and tests/chaos judges in the kill mode);
+    # here the exit code must only agree with the JSON line.
+    assert proc.returncode == 0 or (script == "chaos" and proc.returncode == 1), report
+    last = stdout.strip().splitlines()[-1]
     result = json.loads(last)
     assert keys <= result.keys(), f"missing keys: {sorted(keys - result.keys())}"
+    if script == "chaos":
+        violations = {k: result[k] for k in ("lost", "completed_twice", "double_offers", "carrier_disagreements",
+                                             "queue_stats_mismatches") if result[k]}
+        assert (proc.returncode == 1) == bool(violations), report
+        if violations:
+            warnings.warn(f"bench/chaos.py {' '.join(args)} found {violations}: {stdout[:1500]}", stacklevel=1)
+    if name == "failover_cpu_hogs":  # the hogs ran beside the storm and are gone with the bench
+        assert result["cpu_hogs"] == 1 and result["storm_agents"] == 4
+        wait_until(lambda: not hogs_of(proc.pid), 5, message="the CPU hogs to end with the bench")
+    elif name == "stall":  # each kind logged in, paused once, and was judged; both detections ran
+        for kind in ("agent_cli", "desktop_gui_block"):
+            span = result[kind]["1.0"]
+            assert span["runs"] == 1 and span["setup_failed"] == 0, span
+            assert isinstance(span["trials"][0]["survived"], bool)
+        assert result["desktop_gui_block"]["1.0"]["with_banner"] is not None
+        assert result["kill9_failover_ms"]["n"] + result["kill9_failover_ms"]["failed"] == 1
+        assert result["sigstop_detected_ms"]["n"] + result["sigstop_detected_ms"]["failed"] == 1
+    elif name == "chaos_freeze":  # both freezes happened during the traffic; exit 0 means nothing lost or doubled
+        assert result["mode"] == "freeze" and result["freezes"] == 2 and result["kills"] == 0
+        assert result["submitted"] > 0

@@ -26,7 +26,7 @@ class Finalized:
 
     def __init__(self, freed_on: list[str]):
         self.freed_on = freed_on
-        self.partner = None
+        self.partner: Finalized | None = None
 
     def __del__(self):
         self.freed_on.append(threading.current_thread().name)

@@ -132,8 +132,8 @@ def _direction_schema(schema: dict, title: str) -> dict:
     return {"$schema": schema["$schema"], "$defs": schema["$defs"], **branch}
 
 
-def _directions(kind: str) -> list[tuple[str, typing.Callable]]:
-    out = []
+def _directions(kind: str) -> list[tuple[str, typing.Callable[[str | bytes], p.Message]]]:
+    out: list[tuple[str, typing.Callable[[str | bytes], p.Message]]] = []
     if kind in p.CLIENT_TYPES:
         out.append(("ClientToServer", p.decode_client))
     if kind in p.SERVER_TYPES:
@@ -161,7 +161,7 @@ def test_every_message_type_has_an_example():
 def test_example_decodes_and_round_trips(line, text):
     example = json.loads(text)
     assert isinstance(example, dict), f"docs/protocol.md line {line}: an example is one JSON object"
-    directions = _directions(example.get("type"))
+    directions = _directions(str(example.get("type")))
     assert directions, f"docs/protocol.md line {line}: unknown message type {example.get('type')!r}"
     for _, decode in directions:
         try:

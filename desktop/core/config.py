@@ -6,6 +6,13 @@ Why these defaults:
 - ``heartbeat_interval`` 0.5 s / ``heartbeat_timeout`` 1.5 s: the server's own figures. A silent
   primary is declared dead after three missed beats, so a hung server or a cut cable costs at most
   1.5 s of detection instead of TCP keepalive's minutes.
+- ``late_timer`` 0.1 s: a link timer that fires this much after its time shows that this process
+  itself was held up (SIGSTOP, a VM or GC pause, starved of CPU); frames may then be waiting
+  unread, so a silence it finds is only suspected: the link gets a confirm window of one heartbeat
+  interval, and any frame read meanwhile clears it. A silent server is thus declared dead after
+  ``heartbeat_timeout`` when the timer is on time, and one ``heartbeat_interval`` later (2 s with
+  the defaults, plus the timers' own lateness) when it is late; a closed socket (kill -9) is still
+  acted on at once.
 - ``backup_delay`` 0: the failover login goes on the standby link, which is already open and
   registered. It costs the server one HMAC check (resume token, no password hash), so there is no
   storm to protect against, and any wait is time the agent cannot work.
@@ -48,6 +55,7 @@ class SessionConfig:
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 1.5
     open_timeout: float = 2.0
+    late_timer: float = 0.1
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0)
     retry_jitter: float = 0.5
     initial_delay_range: tuple[float, float] = (0.0, 1.0)
@@ -71,6 +79,8 @@ class SessionConfig:
             raise ValueError("heartbeat_interval must be within 0.1..60 s (the server's range)")
         if self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be longer than heartbeat_interval")
+        if not self.late_timer > 0:
+            raise ValueError("late_timer must be positive")
         if self.open_timeout <= 0 or self.backup_delay < 0 or self.failback_hold < 0:
             raise ValueError("open_timeout must be positive, backup_delay and failback_hold not negative")
         if not self.retry_delays or min(self.retry_delays) < 0:

@@ -30,8 +30,11 @@ How it holds together:
 - A token login refused as ``stale_epoch`` is not the end when another endpoint has not refused
   that token: a failover login whose ``EventAck`` was lost made a newer epoch at some site, and
   only that site (and its peer, once told) accepts the same token again. The login moves on to the
-  endpoints that have not refused it (waiting for them to reconnect, at most ``token_retry_wait``)
-  and fails once every endpoint has refused it or that wait ends.
+  endpoints that have not refused it (waiting for them to reconnect, ``token_retry_wait``) and
+  fails once every endpoint has refused it, or once that wait ends with those endpoints unreachable
+  all along. One that was heard meanwhile (its links open but die before its answer: overload,
+  not a dead site) earns another round, with the refusing endpoints asked again: timing alone
+  never asks the agent for the password.
 - Interactions: offers come from the current primary at the current epoch only, and die with it
   (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
   session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
@@ -85,6 +88,9 @@ class _Endpoint:
     last_rx: float = 0.0
     last_tx: float = 0.0
     last_heard_ms: int | None = None
+    # Set when a link timer fired late and found the link silent: the link is only suspected until
+    # then (frames may be waiting unread because this process was held up); see _link_timer.
+    confirm_until: float | None = None
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -185,6 +191,7 @@ class AgentSession:
         self._phase: ev.Phase = "idle"
         self._journal: list[_Entry] = []
         self._token_refused: set[str] = set()  # endpoints that refused the current resume token as stale
+        self._token_wait_from = 0.0  # when the current wait for a site that takes the token began
         self._requested_epoch = 0  # asked for by the latest login request
         self._unconfirmed: list[_Entry] = []  # intents asked for since a server last said the state
         self._login_failures = 0
@@ -306,7 +313,7 @@ class AgentSession:
         ep = self._by_link.get(link)
         if ep is None or not ep.opened:
             return self._done()  # a frame from a link we already gave up
-        ep.last_rx, ep.last_heard_ms = now, wall_ms
+        ep.last_rx, ep.last_heard_ms, ep.confirm_until = now, wall_ms, None
         if isinstance(message, (str, bytes)):
             try:
                 message = p.decode_server(message)
@@ -320,24 +327,46 @@ class AgentSession:
 
     def timer_fired(self, key: Hashable, now: float, wall_ms: int) -> list[ev.Output]:
         self._tick(now, wall_ms)
-        if self._timers.pop(key, None) is not None:
+        due = self._timers.pop(key, None)
+        if due is not None:
             key = cast(tuple[Any, ...], key)  # every key this core sets is a tuple, its kind first
             kind = key[0]
             if kind == "link":
                 ep = self._by_link.get(key[1])
                 if ep is not None:
-                    self._link_timer(ep)
+                    self._link_timer(ep, lateness=now - due)
             elif kind == "retry":
                 ep = next(e for e in self._eps if e.name == key[1])
                 if ep.link is None:
                     self._open(ep)
-            elif kind == "token_wait" and self._token_refused and self._primary is None and self._login_ep is None:
+            elif kind == "token_wait" and self._token_refused and self._primary is None:
                 refused = sorted(self._token_refused)
+                if self._token_wait_again(refused):
+                    return self._done()
                 self._login_failed("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}, and "
                                                   f"no other site took it within {self.config.token_retry_wait:g} s",
                                    refused[-1])
             # "login" and "failback" only wake _reconcile up.
         return self._done()
+
+    def _token_wait_again(self, refused: list[str]) -> bool:
+        """The wait for a site that would take the refused token ended. If such a site was heard
+        during it (its links open but die before its answer: this machine or that site is
+        starved, not gone), the login is not given up by timing alone: wait another round, and
+        ask the refusing sites again meanwhile (told by their peer since, they may now take the
+        lost-ack retry). Only when those sites stayed unreachable the whole wait is the agent asked
+        for the password."""
+        since = self._token_wait_from
+        heard = [e.name for e in self._eps if e.name not in self._token_refused and e.last_rx > since]
+        if not heard:
+            return False
+        self._emit(ev.ErrorEvent("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}; "
+                                                f"{', '.join(heard)} answered too slowly to take it: still trying",
+                                 refused[-1]))
+        self._token_refused.clear()
+        self._token_wait_from = self._now
+        self._set_timer(("token_wait",), self._now + self.config.token_retry_wait)
+        return True
 
     # ------------------------------------------------------------------ read-only view
 
@@ -440,6 +469,7 @@ class AgentSession:
     def _open(self, ep: _Endpoint) -> None:
         self._link_ids += 1
         ep.link, ep.opened, ep.registered, ep.started = self._link_ids, False, False, self._now
+        ep.confirm_until = None
         self._by_link[ep.link] = ep
         self._emit(ev.OpenLink(ep.link, ep.name, ep.url))
         self._set_role(ep, "connecting")
@@ -451,19 +481,33 @@ class AgentSession:
             at = ep.started + cfg.open_timeout
         else:
             at = min(ep.last_tx + cfg.heartbeat_interval, ep.last_rx + cfg.heartbeat_timeout)
+        if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
+            at = min(ep.confirm_until, ep.last_tx + cfg.heartbeat_interval) if ep.registered else ep.confirm_until
         self._set_timer(("link", ep.link), at)
 
-    def _link_timer(self, ep: _Endpoint) -> None:
-        """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat."""
+    def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
+        """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat.
+
+        Suspect, then confirm: a timer that fired late (by more than ``late_timer``: this process
+        was held up, so frames may be waiting unread) does not condemn a silent link at once; it
+        gives it a confirm window of one heartbeat interval, during which any frame clears the
+        suspicion. The window's own timer opens another only if it too fired a heartbeat interval
+        late (stopped again), not merely slow under load: a silent server is lost after
+        ``heartbeat_timeout``, or about one interval more when this process is late."""
         cfg, now = self.config, self._now
         if not ep.registered:
-            if now >= ep.started + cfg.open_timeout - _EPS:
-                self._lose(ep, (p.CloseCode.HEARTBEAT, "open timeout"))
+            expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
+        else:
+            expired, why = now >= ep.last_rx + cfg.heartbeat_timeout - _EPS, "heartbeat timeout"
+        if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
+            paused = cfg.late_timer if ep.confirm_until is None else cfg.heartbeat_interval
+            if lateness <= paused:
+                self._lose(ep, (p.CloseCode.HEARTBEAT, why))
                 return
-        elif now >= ep.last_rx + cfg.heartbeat_timeout - _EPS:
-            self._lose(ep, (p.CloseCode.HEARTBEAT, "heartbeat timeout"))
-            return
-        elif now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
+            ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
+        elif not expired:
+            ep.confirm_until = None
+        if ep.registered and now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
             self._send(ep, p.Heartbeat())
         self._arm_link(ep)
 
@@ -994,6 +1038,7 @@ class AgentSession:
                 self._emit(ev.ErrorEvent(msg.code, f"{msg.message} (trying the resume token on {', '.join(waiting)}, "
                                                    "which may hold the login)", ep.name))
                 if ("token_wait",) not in self._timers:  # ... if it answers in time
+                    self._token_wait_from = self._now
                     self._set_timer(("token_wait",), self._now + self.config.token_retry_wait)
                 return
         if msg.code == "invalid_reason":  # this site lacks the Not Ready reason: keep the login, drop it

@@ -5,7 +5,9 @@ with the engine's resume point), reads the stream into the engine, sends heartbe
 server lost after ``heartbeat_timeout_ms`` of silence, renews its token at half-life, and
 reconnects with jittered backoff (connecting, registering, heartbeats, silence and backoff are
 ``server_stub.link``'s). Supervisor actions go on the same socket (the server requires a
-subscribed supervisor socket). Runs on any asyncio loop, qasync included.
+subscribed supervisor socket). Runs on any asyncio loop: the supervisor view runs it on its own
+network thread (``ThreadedClient``), so a blocked GUI thread delays no heartbeat; every use of the
+engine then holds ``engine_lock``, which the window holds too while it reads the engine.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import itertools
 import logging
 import random
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -24,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from server_stub import link
 from server_stub import protocol as p
 
+from ..loop_thread import LoopThread
 from .engine import ReportingEngine, Resubscribe
 from .messages import decode_frame
 
@@ -46,7 +51,8 @@ class ReportingClient:
     """Keeps one subscribed reporting socket per server and feeds ``engine``.
 
     ``password`` is called when no usable resume token is held; it returns the supervisor's
-    password or raises ``LookupError``. ``on_status(server, text)`` reports link states for the UI.
+    password or raises ``LookupError``. ``on_status(server, text)`` reports link states for the UI
+    (on the client's loop's thread).
     """
 
     def __init__(self, engine: ReportingEngine, endpoints: list[p.Site], user_id: str,
@@ -70,6 +76,8 @@ class ReportingClient:
         self.ca_file = ca_file
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
+        # Held around every use of the engine (re-entrant: the window's flush may ask reasons_for).
+        self.engine_lock = threading.RLock()
         self.links = {e.name: _Link(self, e) for e in endpoints}
 
     def start(self) -> None:
@@ -94,13 +102,15 @@ class ReportingClient:
 
     def server_for(self, agent_id: str) -> str:
         """Where a supervisor action on the agent must go: the server it is logged in at, live."""
-        server = self.engine.logged_in_server(agent_id)
+        with self.engine_lock:
+            server = self.engine.logged_in_server(agent_id)
         if server is None:
             raise ActionRefused("not_logged_in", f"agent {agent_id} is not logged in at a reachable server")
         return server
 
     def reasons_for(self, agent_id: str) -> list[p.ReasonInfo]:
-        server = self.engine.logged_in_server(agent_id)
+        with self.engine_lock:
+            server = self.engine.logged_in_server(agent_id)
         return self.reasons(server) if server in self.links else []
 
     async def force_agent_not_ready(self, agent_id: str, reason: str) -> p.EventAck:
@@ -220,7 +230,8 @@ class _Link:
             self._fail_pending()
             if self.subscribed:
                 self.subscribed = False
-                self.client.engine.stream_lost(self.name, lost_reason, self.client.wall_ms())
+                with self.client.engine_lock:
+                    self.client.engine.stream_lost(self.name, lost_reason, self.client.wall_ms())
             if conn is not None:
                 self.conn = None
                 conn.abort()
@@ -234,7 +245,8 @@ class _Link:
         if not client.user_id:
             raise LookupError("enter your supervisor id")
         while True:
-            resume = client.engine.resume_point(self.name)
+            with client.engine_lock:
+                resume = client.engine.resume_point(self.name)
             token = client.token
             if token and client.token_expires_ms and client.token_expires_ms <= client.wall_ms() + 5000:
                 token = None
@@ -293,7 +305,7 @@ class _Link:
                 self._pending.pop(request.request_id, None)
 
     async def _read(self, conn: link.Link) -> None:
-        engine = self.client.engine
+        engine, lock = self.client.engine, self.client.engine_lock
         loop = asyncio.get_running_loop()
         try:
             async for frame in conn.frames():
@@ -308,7 +320,9 @@ class _Link:
                 if kind is p.EventAck or kind is p.EventError:
                     self._answer(message)
                     continue
-                for command in engine.message(self.name, message, self.client.wall_ms()):
+                with lock:
+                    commands = engine.message(self.name, message, self.client.wall_ms())
+                for command in commands:
                     if isinstance(command, Resubscribe):
                         task = loop.create_task(self._resubscribe())
                         self._background.add(task)  # keep a reference until it is done
@@ -340,6 +354,66 @@ class _Link:
                 self.client.token = message.resume_token
                 self.client.token_expires_ms = message.token_expires_ms
             self.subscribed = True
-            self.client.engine.stream_opened(self.name, message.stream_id, self.client.wall_ms())
+            with self.client.engine_lock:
+                self.client.engine.stream_opened(self.name, message.stream_id, self.client.wall_ms())
         if not future.done():
             future.set_result(message)
+
+
+T = TypeVar("T")
+
+
+class ThreadedClient:
+    """A ReportingClient on its own network thread, with the surface the GUI thread uses.
+
+    The links, their heartbeats and the engine's feeding run on ``thread``'s loop; the GUI thread
+    starts and stops it, signals new credentials, and runs supervisor actions, each awaitable on
+    the caller's loop. ``links[...].status`` and ``user_id`` are plain attributes, safe to read.
+    """
+
+    def __init__(self, client: ReportingClient, thread: LoopThread | None = None):
+        self.client = client
+        self.thread = thread or LoopThread("supervisor-network")
+
+    @property
+    def links(self) -> dict[str, _Link]:
+        return self.client.links
+
+    @property
+    def engine_lock(self) -> threading.RLock:
+        return self.client.engine_lock
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    @user_id.setter
+    def user_id(self, value: str) -> None:
+        self.client.user_id = value
+
+    def start(self) -> None:
+        self.thread.start()
+        self.thread.call(self.client.start)
+
+    async def stop(self) -> None:
+        """Stop the links (awaited on the caller's loop), then end the thread."""
+        if self.thread.running:
+            try:
+                await asyncio.wrap_future(self.thread.submit(self.client.stop()))
+            finally:
+                self.thread.stop()
+
+    def credentials_changed(self) -> None:
+        self.thread.call(self.client.credentials_changed)
+
+    def reasons_for(self, agent_id: str) -> list[p.ReasonInfo]:
+        return self.client.reasons_for(agent_id)
+
+    async def _on_thread(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(self.thread.submit(coroutine))
+
+    def force_agent_not_ready(self, agent_id: str, reason: str) -> Coroutine[Any, Any, p.EventAck]:
+        return self._on_thread(self.client.force_agent_not_ready(agent_id, reason))
+
+    def force_agent_logout(self, agent_id: str) -> Coroutine[Any, Any, p.EventAck]:
+        return self._on_thread(self.client.force_agent_logout(agent_id))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 from .. import credentials
 from ..core import events as ev
 from ..core.config import SessionConfig
+from ..gui_calls import Chores, GuiCalls
 from . import interaction_presenter as ip
 from . import presenter as pr
 from .bridge import SessionBridge
@@ -46,7 +47,8 @@ class Tray(QObject):
         self.shown: list[pr.Notification] = []
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
-            self.icon = QSystemTrayIcon(self)
+            self.icon = QSystemTrayIcon(icon("offline"), self)  # an icon before show(): else "No Icon set"
+            self.icon.setToolTip("Agent Desktop")
             self.icon.show()
         if self.icon is not None:
             self.icon.setIcon(icon("offline"))
@@ -80,13 +82,21 @@ class DesktopController(QObject):
     settings_requested = Signal()
 
     def __init__(self, settings: DesktopSettings, store: QSettings, *, keyring_reason: str | None = None,
-                 ca_file: str | None = None, unreachable_after: float = pr.UNREACHABLE_AFTER,
-                 tray_icon: QSystemTrayIcon | None = None, parent=None):
+                 probe_keyring: bool = False, ca_file: str | None = None,
+                 unreachable_after: float = pr.UNREACHABLE_AFTER, tray_icon: QSystemTrayIcon | None = None,
+                 parent=None):
+        """``keyring_reason``: why "Remember me" is unavailable (None: it is available). With
+        ``probe_keyring`` the keyring backend is asked on the chores thread instead, and the login
+        window disables "Remember me" once it answers that there is none (the application's way:
+        the GUI thread never waits on the keyring, not even to find out whether there is one)."""
         super().__init__(parent)
         self.settings = settings
         self.store = store
         self.keyring_reason = keyring_reason
         self.bridge = SessionBridge(self, ca_file=ca_file)
+        # Keyring reads and writes: never on the GUI thread (a locked collection waits on the user).
+        self.chores = Chores(GuiCalls(self), name="desktop-keyring")
+        self._remembered_agent: str | None = None  # whose password this desktop put in the keyring
         self.login_presenter = pr.LoginPresenter(unreachable_after)
         self.banner = pr.FailoverBanner()
         self.labels: dict[str, str] = {}
@@ -109,6 +119,8 @@ class DesktopController(QObject):
                                              if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
         self._restore_geometry()
         self._prefill()
+        if probe_keyring:
+            self.chores.run(credentials.keyring_unavailable_reason, then=self._keyring_probed)
 
         self.login_window.login_requested.connect(self.request_login)
         self.login_window.settings_requested.connect(self.settings_requested)
@@ -155,14 +167,35 @@ class DesktopController(QObject):
             self.login_window.place_edit.setText(place)
         remembered = str(self.store.value("login/remember", "false")).lower() == "true"
         if remembered and self.keyring_reason is None and isinstance(agent, str):
+            self._remembered_agent = agent
             self.login_window.remember_check.setChecked(True)
             self._fill_remembered_password(agent)
 
+    def _keyring_probed(self, reason: str | None) -> None:
+        """The chores thread found out whether a keyring backend exists (``probe_keyring``)."""
+        if reason is None or self.keyring_reason is not None:
+            return
+        self.keyring_reason = reason
+        window = self.login_window
+        window.remember_check.setChecked(False)
+        window.remember_check.setEnabled(False)
+        window.remember_reason.setText(reason)
+        window.remember_reason.setVisible(True)
+
     def _fill_remembered_password(self, agent_id: str) -> None:
-        """The keyring's password back in the field (a fresh start, or at the login window after a logout)."""
-        stored = credentials.load_password(agent_id)
-        if stored:
-            self.login_window.password_edit.setText(stored)
+        """The keyring's password back in the field (a fresh start, or at the login window after a
+        logout), read on the chores thread: the window shows at once and the field fills in when the
+        keyring answers (it may first ask the user to unlock it)."""
+
+        def fill(stored: str | None) -> None:
+            window = self.login_window
+            # Only into what it was read for: not over what the user has typed meanwhile, nor once
+            # the user is logged in or has turned to another agent id.
+            if (stored and not self.main_window.isVisible() and window.agent_edit.text().strip() == agent_id
+                    and not window.password_edit.text()):
+                window.password_edit.setText(stored)
+
+        self.chores.run(credentials.load_password, agent_id, then=fill)
 
     def fill_login(self, agent_id: str, password: str, place: str) -> None:
         self.login_window.agent_edit.setText(agent_id)
@@ -193,7 +226,9 @@ class DesktopController(QObject):
         self.refresh_timer.start()
 
     def raise_current_window(self) -> None:
-        window = self.main_window if self.main_window.isVisible() else self.login_window
+        # Logged in (the main window refuses a plain close) but hidden to the tray: the main window.
+        logged_in = not self.main_window.allow_close
+        window = self.main_window if logged_in or self.main_window.isVisible() else self.login_window
         window.showNormal()
         window.activateWindow()
 
@@ -275,7 +310,7 @@ class DesktopController(QObject):
         elif isinstance(event, ev.InteractionStarted):
             mw.tabs.setCurrentWidget(mw.interactions)
         elif isinstance(event, ev.OfferRevoked):
-            mw.statusBar().showMessage(ip.revoked_text(event), 8000)
+            mw.offer_revoked(event, int(time.time() * 1000))
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
@@ -292,17 +327,24 @@ class DesktopController(QObject):
             self.store.setValue("login/place", self.login_window.place_edit.text().strip())
             self.store.setValue("login/remember", "true" if self.remember else "false")
             if self.remember and self._remember_password:
-                problem = credentials.store_password(event.agent_id, self._remember_password)
-                if problem:
-                    self.main_window.statusBar().showMessage(problem, 8000)
-            elif self.keyring_reason is None:
-                credentials.forget_password(event.agent_id)
+                self._remembered_agent = event.agent_id
+                self.chores.run(credentials.store_password, event.agent_id, self._remember_password,
+                                then=self._password_stored)
+            elif self._remembered_agent is not None and self.keyring_reason is None:
+                # "Remember me" was ticked for a password this desktop keeps, and the user unticked
+                # it: forget that password. Without that, an unticked box never touches the keyring.
+                self.chores.run(credentials.forget_password, self._remembered_agent)
+                self._remembered_agent = None
             self._remember_password = None
             if event.replaced:
                 self.main_window.statusBar().showMessage(pr.replaced_text(event.replaced) + ".", 15000)
             # From here on resume tokens carry the login; the password need not stay in memory.
             self.login_window.password_edit.clear()
             self.logged_in.emit()
+
+    def _password_stored(self, problem: str | None) -> None:
+        if problem:
+            self.main_window.statusBar().showMessage(problem, 8000)
 
     def _on_logged_out(self, event: ev.LoggedOut) -> None:
         self.refresh_timer.stop()
@@ -317,8 +359,6 @@ class DesktopController(QObject):
         self.banner = pr.FailoverBanner()
         self.main_window.banner.render(self.banner, time.monotonic())
         self.login_window.set_busy(False)
-        # Links first: a keyring read can wait on the user (a locked collection asks to unlock),
-        # and nothing that still heartbeats may wait with it.
         self.bridge.shutdown()
         if self.remember and self.agent_id:
             self._fill_remembered_password(self.agent_id)
@@ -342,20 +382,20 @@ class DesktopController(QObject):
         state = status.state if status else None
         where = f"site {snapshot.primary}" if snapshot.primary else "no server (moving…)" \
             if snapshot.status == "failing_over" else "no server"
-        self.main_window.render_state(state, status.reason if status else None, status.since_ms if status else None,
-                                      wall_ms, self.labels, connected,
-                                      f"Agent {snapshot.agent_id or ''} on {where}")
+        handling = ip.handling_state(status, snapshot.offers, snapshot.held, self.labels, wall_ms)
+        self.main_window.render_state(handling, connected, f"Agent {snapshot.agent_id or ''} on {where}")
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
         self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
         self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
-        self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,
-                                                                           self.labels))
+        self.tray.set_state(pr.state_icon(state, connected), handling.text)
 
     def shutdown(self) -> None:
-        """The app is quitting: close the links, let the windows close."""
+        """The app is quitting: close the links (joining the network thread), let a keyring write
+        in progress finish (briefly), let the windows close."""
         self.main_window.allow_close = True
         self.refresh_timer.stop()
-        self.bridge.shutdown()
+        self.bridge.close()
+        self.chores.close()
         self.tray.hide()

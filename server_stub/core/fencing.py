@@ -47,19 +47,28 @@ class Login:
     # (issuing site, epoch) of the resume token this login was made with: a logout voids it too,
     # since the login it came from did not end with a logout (a failover or a failback).
     made_from: tuple[str, int] | None = None
+    # False while its desktop has been silent past the heartbeat timeout (suspect): offered nothing,
+    # reported unreachable, ended only after the client timeout.
+    reachable: bool = True
 
     def report(self, interaction_id: str | None = None) -> p.AgentReport:
         return p.AgentReport(
             agent_id=self.agent.id, name=self.agent.name, epoch=self.epoch, state=self.state,
             since_ms=self.since_ms, login_ms=self.login_ms, reason=self.reason, place=self.place,
-            interaction_id=interaction_id,
+            interaction_id=interaction_id, reachable=self.reachable,
         )
 
 
 class Fencing:
     """What this server knows of every agent's epochs, here and at the peer."""
 
-    def __init__(self) -> None:
+    def __init__(self, lost_ack_window_ms: int = p.LOST_ACK_WINDOW_MS) -> None:
+        # How long a lost-ack retry is let through: at least LOST_ACK_WINDOW_MS, and (the server
+        # passes its token lifetime) as long as the token that made the login may still be valid.
+        # A desktop that cannot reach any site for a while (a storm, a starved machine) must not
+        # find its only credential refused as stale when it gets through: that would ask the agent
+        # for the password because of timing alone.
+        self.lost_ack_window_ms = max(lost_ack_window_ms, p.LOST_ACK_WINDOW_MS)
         self.known_epoch: dict[str, int] = {}  # highest epoch ever seen for an agent
         self.peer_logged_in: dict[str, int] = {}  # what the peers say they hold (the newest, per agent)
         self.peer_sites: dict[str, dict[str, int]] = {}  # site -> agent -> epoch it says it holds
@@ -67,7 +76,7 @@ class Fencing:
         # token's epoch). A desktop whose failover login was acknowledged but whose link died
         # before the ack arrived retries with the same token; it is the only holder of that
         # token, so the retry is let through, here or (the peer told us) at the peer's survivor.
-        # Ends after LOST_ACK_WINDOW_MS, or once that login's socket shows it got its ack.
+        # Ends after lost_ack_window_ms, or once that login's socket shows it got its ack.
         self.resumed_from: dict[str, LostAck] = {}
         # Agent -> issuing site -> epoch of the agent's last login there that a logout (not a
         # handover) or a supervisor ended, as seen here or told by the peer: that site's tokens up
@@ -102,7 +111,7 @@ class Fencing:
     def logged_in(self, agent_id: str, epoch: int, token_epoch: int | None, now_ms: int) -> None:
         self.known_epoch[agent_id] = epoch
         if token_epoch is not None:
-            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + p.LOST_ACK_WINDOW_MS)
+            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + self.lost_ack_window_ms)
         else:
             self.resumed_from.pop(agent_id, None)
 
@@ -123,7 +132,7 @@ class Fencing:
         self._merge(agent_id)
         self.saw(agent_id, epoch)
         if token_epoch is not None:
-            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + p.LOST_ACK_WINDOW_MS)
+            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + self.lost_ack_window_ms)
         elif agent_id in self.resumed_from and self.resumed_from[agent_id].epoch <= epoch:
             # A password login there at this epoch or above: an older marker describes nothing.
             self.resumed_from.pop(agent_id, None)

@@ -185,10 +185,11 @@ class RoutedAgent:
     timeouts_in_row: int = 0
     acw_until: int | None = None
     version: int = 0
+    reachable: bool = True  # False while its desktop is silent (suspect): offered nothing
 
     @property
     def available(self) -> bool:
-        return self.state == "ready" and self.offer is None and not self.held
+        return self.state == "ready" and self.offer is None and not self.held and self.reachable
 
 
 @dataclass(eq=False)
@@ -319,6 +320,18 @@ class RoutingEngine:
             agent.penalties = {q: pen for q, pen in penalties.get(agent_id, {}).items() if q in self.queues}
             self._make_available(agent)
         effects: list[Effect] = []
+        self._route(now, effects)
+        return effects
+
+    def set_reachable(self, agent_id: str, reachable: bool, now: int) -> list[Effect]:
+        """The agent's desktop went silent (False: no new offers; one in flight keeps its own
+        timeout) or was heard again (True: offerable again, keeping its place by idle time)."""
+        agent = self.agents.get(agent_id)
+        effects: list[Effect] = []
+        if agent is None or agent.reachable == reachable:
+            return effects
+        agent.reachable = reachable
+        self._make_available(agent)
         self._route(now, effects)
         return effects
 
@@ -692,6 +705,13 @@ class RoutingEngine:
     def hold(self, until: int) -> None:
         """No offers and no timeouts before ``until`` (after a stall, until the peer is heard)."""
         self.hold_until = until
+
+    def offer_not_made(self, queue: str) -> None:
+        """An offer this engine decided was taken back before it could be made (the caller drops
+        its "offered" report): it does not count as offered."""
+        q = self.queues.get(queue)
+        if q is not None and q.offered > 0:
+            q.offered -= 1
 
     def statistics(self, now: int) -> list[p.QueueStatistics]:
         out = []

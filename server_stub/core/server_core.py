@@ -117,6 +117,8 @@ class Conn:
     hb_timeout: float
     last_rx: float
     last_tx: float
+    # A login's socket silent past hb_timeout is only suspect; the login ends after this much.
+    client_timeout: float = 0.0
     registered: bool = False
     client_name: str = ""
     principal: AgentRecord | None = None
@@ -176,7 +178,7 @@ class ServerCore:
                 self._queue_members[agent_id][queue.name] = penalty
         self.sessions: dict[str, Login] = {}  # agent id -> login here
         self.standby: defaultdict[str, set[ConnId]] = defaultdict(set)
-        self.fencing = Fencing()
+        self.fencing = Fencing(lost_ack_window_ms=config.token_ttl_ms)
         self.agent_answers: defaultdict[str, AnswerCache] = defaultdict(AnswerCache)
         # Password guessing: a few failures are free, then each costs a doubling wait, per account
         # (known or not) and, more leniently, per address (many agents may share one).
@@ -236,6 +238,8 @@ class ServerCore:
         if conn is None or conn.closing:
             return self._flush()
         conn.last_rx = now.mono
+        if conn.login is not None and not conn.login.reachable:
+            self._set_reachable(conn.login, True, 0.0)
         try:
             self._dispatch(conn, frame)
         except Exception:  # a bug must cost one request, never the process
@@ -244,7 +248,8 @@ class ServerCore:
         return self._flush()
 
     def heard(self, conn_id: ConnId, now: Now) -> None:
-        """A frame the transport dropped (rate limit): the socket is alive all the same."""
+        """A frame the transport dropped (rate limit): the socket is alive all the same (a suspect
+        login is cleared at the next tick)."""
         conn = self.conns.get(conn_id)
         if conn is not None:
             conn.last_rx = now.mono
@@ -354,7 +359,18 @@ class ServerCore:
                 continue
             # Heartbeats do not stand in for registering: the open timeout runs from the open.
             unregistered = not conn.registered and mono - conn.opened > conn.hb_timeout
-            if mono - conn.last_rx > conn.hb_timeout or unregistered:
+            silence = mono - conn.last_rx
+            login = conn.login
+            # Asymmetric liveness (docs/failover.md): a login's desktop silent past the heartbeat
+            # timeout is suspect (offered nothing, reported unreachable); it is logged out only
+            # after the client timeout. A paused desktop that is heard again simply goes on.
+            if login is not None and (silence > conn.hb_timeout) == login.reachable \
+                    and silence <= conn.client_timeout:
+                self._set_reachable(login, not login.reachable, silence)
+            # A standby is kept as long (nothing is reported about it): a paused desktop then finds
+            # both its links as it left them, and an overloaded site is spared the reconnects.
+            agent = login is not None or conn.standby_for is not None
+            if silence > (conn.client_timeout if agent else conn.hb_timeout) or unregistered:
                 what = "did not register" if not conn.registered else "silent"
                 since = conn.opened if unregistered else conn.last_rx
                 log.info("%s: %s for %.1f s, closing", conn, what, mono - since)
@@ -397,6 +413,21 @@ class ServerCore:
         for link in self.links.values():
             self._peer_send_to(link, self.presence_snapshot())
         return self._flush()
+
+    def _set_reachable(self, session: Login, reachable: bool, silence: float) -> None:
+        """A login's desktop went silent past the heartbeat timeout, or was heard again: reported
+        on the reporting stream (the state unchanged), and offered nothing meanwhile."""
+        session.reachable = reachable
+        agent_id = session.agent.id
+        if reachable:
+            log.info("agent %s heard again: offerable", agent_id)
+        else:
+            log.info("agent %s not heard for %.1f s: suspect, offered nothing (logged out after %.0f s)", agent_id,
+                     silence, self.config.client_timeout_ms / 1000)
+        self._publish(lambda seq: p.EventAgentStateChanged(
+            server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, state=session.state,
+            since_ms=session.since_ms, reason=session.reason, reachable=reachable))
+        self._apply(self.engine.set_reachable(agent_id, reachable, self.wall_ms))
 
     def shutdown(self, now: Now) -> list[Output]:
         """The server is stopping: end every login (reported), offer nothing more."""
@@ -769,11 +800,13 @@ class ServerCore:
         # silence allowed longer than that is a stranded agent nobody notices.
         interval = min(msg.heartbeat_interval_ms or self.config.heartbeat_interval_ms, MAX_CLIENT_HEARTBEAT_MS)
         timeout = max(self.config.heartbeat_timeout_ms, 3 * interval)
-        conn.hb_interval, conn.hb_timeout = interval / 1000, timeout / 1000
+        keep = max(self.config.client_timeout_ms, timeout)  # a slow heartbeat never shortens it
+        conn.hb_interval, conn.hb_timeout, conn.client_timeout = interval / 1000, timeout / 1000, keep / 1000
         log.info("%s registered as %r", conn, msg.client_name)
         return p.EventAck(
             request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
-            heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, reasons=list(self.config.reasons),
+            heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, client_timeout_ms=keep,
+            reasons=list(self.config.reasons),
             dispositions=list(self.config.dispositions),
         ), ()
 
@@ -922,7 +955,7 @@ class ServerCore:
         self.pool.changed(session.agent.id)
         self._publish(lambda seq: p.EventAgentStateChanged(
             server=self.name, seq=seq, agent_id=session.agent.id, epoch=session.epoch, state=state,
-            since_ms=session.since_ms, reason=reason, forced_by=forced_by))
+            since_ms=session.since_ms, reason=reason, forced_by=forced_by, reachable=session.reachable))
         return True
 
     def _logout(self, conn: Conn, msg: p.RequestAgentLogout) -> Answer:
@@ -1067,6 +1100,8 @@ class ServerCore:
         now = self.wall_ms
         for effect in effects:
             if self._stale_offer(effect):
+                if isinstance(effect, Report):  # one per offer: the queue's figures follow the stream
+                    self.engine.offer_not_made(effect.interaction.queue)
                 continue
             if isinstance(effect, HandOver):
                 self._hand_over(effect)

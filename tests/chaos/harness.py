@@ -6,7 +6,10 @@ complete), half preferring A and half B, failing back to their preferred site wh
 carrier (``interaction-server traffic``) per site, each submitting half the rate there while it is
 up; a supervisor tap on each server that re-subscribes (with resume) after every restart.
 Meanwhile one server, then the other, is killed with SIGKILL and restarted on the same port, so
-each kill finds interactions offered and in hand at the victim.
+each kill finds interactions offered and in hand at the victim. In the freeze mode
+(``ChaosOptions.freezes``) nothing is killed: either server, drawn at random, is stopped with
+SIGSTOP for a random span (``freeze_min``..``freeze_max`` seconds) at random moments of the
+traffic, then continued with SIGCONT; a thawed server must not act on what went stale meanwhile.
 
 The ledger (``Ledger.figures``) then says, per submitted interaction, how it ended as the
 supervisors' streams tell it, and checks it against the carrier's ledger and the agents' own
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -43,6 +48,9 @@ from tests.support.servers import REPO, ServerProcess, start_pair, wait_until
 QUEUE = "chaos"
 HELD_EVENTS = ("accepted", "adopted")
 COPY_ENDS = ("rejected", "offer_timeout", "completed", "abandoned", "withdrawn")
+# A copy's end that no agent acted on: its offer timed out, was withdrawn, or the interaction went
+# back to the queue (if that server offers it again, that offer is judged on its own).
+INERT_ENDS = ("offer_timeout", "withdrawn", "queued")
 
 
 @dataclass
@@ -61,6 +69,11 @@ class ChaosOptions:
     # Each kill waits (after its due time) until an agent holds one of the victim's interactions:
     # a run too small for chance to do it still kills both servers with work in hand.
     kill_with_work_in_hand: bool = False
+    # Freeze mode: this many SIGSTOP/SIGCONT spans instead of the kills (0: the kill mode).
+    freezes: int = 0
+    freeze_min: float = 2.0
+    freeze_max: float = 20.0
+    freeze_gap: tuple[float, float] = (0.5, 3.0)  # seconds of steady traffic before each freeze, drawn
 
 
 def wall_ms() -> int:
@@ -199,6 +212,8 @@ class Ledger:
     restarts: int = 0
     subscriptions: int = 0
     queue_stats: list[dict] = field(default_factory=list)  # SupervisorTap.queue_stats of both taps
+    freezes: list[tuple[str, int, int]] = field(default_factory=list)  # (server, SIGSTOP wall ms, SIGCONT wall ms)
+    traffic_s: float | None = None  # seconds of traffic (in the freeze mode, until the last thaw at least)
     figures: dict = field(default_factory=dict)
 
     def compute(self) -> dict:
@@ -231,7 +246,8 @@ class Ledger:
         carrier = self.carrier
         carrier_open, carrier_disagreements = self.carrier_reconciliation(by_id, completed, ended)
         stats_checked, stats_nontrivial, stats_mismatches = self.queue_statistics_reconciliation()
-        doubles = self.double_offers(by_id) + self.agent_double_offers()
+        stream_doubles, inert = self.double_offers(by_id)
+        doubles = stream_doubles + self.agent_double_offers()
         figures = {
             "submitted": len(self.submitted),
             "completed": len(completed),
@@ -242,6 +258,12 @@ class Ledger:
             "double_offers": len(doubles),
             "kills": len(self.kills),
             "restarts": self.restarts,
+            "freezes": len(self.freezes),
+            "frozen_s": round(sum(end - start for _, start, end in self.freezes) / 1000, 1),
+            # Copies a frozen server held, that it ended without acting on them once thawed (see double_offers).
+            "copies_ended_after_thaw": inert,
+            # The stream's double offers if those copies were not cut (for a reader who judges the cut).
+            "stream_double_offers_uncut": len(self.double_offers(by_id, cut_at_freezes=False)[0]),
             "agents": len(self.agents),
             "carrier_submitted": carrier.get("submitted"),
             "carrier_completed": carrier.get("completed"),
@@ -362,10 +384,19 @@ class Ledger:
                                       f"events {expected}")
         return checked, nontrivial, mismatches
 
-    def double_offers(self, by_id: dict[str, list[dict]]) -> list[str]:
+    def double_offers(self, by_id: dict[str, list[dict]], cut_at_freezes: bool = True) -> tuple[list[str], int]:
         """Offers of an id made by one server while the other had it offered or in an agent's hands
-        (a server's copy ends with its next event for the id, or with the server's kill)."""
+        (a server's copy ends with its next event for the id, or with the server's kill), and how
+        many copies were cut at a freeze.
+
+        A server frozen (SIGSTOP) can neither send nor act, so a copy it held across a freeze and
+        ended once thawed without anyone acting on it (``INERT_ENDS``) ends where the freeze began,
+        as a killed server's copies end at the kill. A copy that was acted on after the thaw
+        (accepted, completed) keeps its whole interval, and an offer made after the thaw is judged
+        as any other: a thawed server that acts on a stale copy while the other server had it is a
+        double offer."""
         found = []
+        inert = 0
         for iid, events in by_id.items():
             intervals = collections.defaultdict(list)  # server -> [(start, end, kind)]
             per_server = collections.defaultdict(list)
@@ -379,6 +410,10 @@ class Ledger:
                         continue
                     end = evs[i + 1]["at_ms"] if i + 1 < len(evs) else float("inf")
                     end = min([end] + [t for t in deaths if t >= e["at_ms"]])
+                    frozen = [start for srv, start, thawed in self.freezes
+                              if srv == server and e["at_ms"] <= start and thawed <= end]
+                    if cut_at_freezes and frozen and i + 1 < len(evs) and evs[i + 1]["event"] in INERT_ENDS:
+                        end, inert = min(frozen), inert + 1
                     intervals[server].append((e["at_ms"], end, e["event"]))
             servers = list(intervals)
             for x in servers:
@@ -390,7 +425,7 @@ class Ledger:
                         if clash:
                             found.append(f"{iid}: offered by {x} at {start} while {y} had it {clash[0][2]} "
                                          f"({clash[0][0]}..{clash[0][1]})")
-        return found
+        return found, inert
 
     def agent_double_offers(self) -> list[str]:
         """An agent shown open offers from two servers at the same time."""
@@ -417,7 +452,9 @@ class Ledger:
     def text(self) -> str:
         f = self.figures
         lines = [
-            f"chaos ledger: {f['agents']} agents, {f['kills']} kills ({f['restarts']} restarts)",
+            f"chaos ledger: {f['agents']} agents, {f['kills']} kills ({f['restarts']} restarts), "
+            f"{f['freezes']} freezes ({f['frozen_s']} s frozen; copies ended after a thaw: "
+            f"{f['copies_ended_after_thaw']})",
             f"  submitted {f['submitted']}: completed {f['completed']}, ended with a reason {f['ended_with_reason']}, "
             f"lost {f['lost']}; completed twice {f['completed_twice']}; double offers {f['double_offers']}; "
             f"completions missing from the supervisors' streams {f['unreported']}",
@@ -478,8 +515,35 @@ def merge_carrier_ledgers(ledgers: list[dict]) -> dict:
     return merged
 
 
+def freeze_schedule(options: ChaosOptions) -> list[tuple[float, str, float]]:
+    """(seconds into the traffic, server, seconds frozen) per freeze, one after the other, drawn
+    from ``options.seed``: a gap of steady traffic, then either server frozen for a random span."""
+    rng = random.Random(options.seed)
+    schedule, at = [], 0.0
+    for _ in range(options.freezes):
+        at += rng.uniform(*options.freeze_gap)
+        span = rng.uniform(options.freeze_min, options.freeze_max)
+        schedule.append((at, rng.choice("AB"), span))
+        at += span
+    return schedule
+
+
+def _freeze(server: ServerProcess, span: float, freezes: list[tuple[str, int, int]]) -> None:
+    started = wall_ms()
+    server.sigstop()
+    try:
+        thaw_at = time.monotonic() + span  # the freeze lasts this long
+        wait_until(lambda: time.monotonic() >= thaw_at, span + 10, interval=0.02, message="the end of the freeze")
+    finally:
+        server.sigcont()
+        freezes.append((server.name, started, wall_ms()))
+
+
 def run_chaos(options: ChaosOptions) -> Ledger:
     agent_ids = [f"{2001 + i}" for i in range(options.agents)]
+    schedule = freeze_schedule(options)
+    if schedule:  # the traffic lasts until a second after the last thaw at least
+        options = dataclasses.replace(options, duration=max(options.duration, schedule[-1][0] + schedule[-1][2] + 1))
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
         agents_file, config_file = write_site_files(Path(tmp), agent_ids)
         a, b = start_pair(["--agents", str(agents_file), "--config", str(config_file)])
@@ -487,6 +551,7 @@ def run_chaos(options: ChaosOptions) -> Ledger:
         taps: list[SupervisorTap] = []
         carriers: list[subprocess.Popen] = []
         kills: list[tuple[str, int]] = []
+        freezes: list[tuple[str, int, int]] = []
         restarts = 0
         try:
             wait_until(lambda: a.log_has("peer link from B") and b.log_has("peer link from A"), 10, message="peer link")
@@ -538,8 +603,14 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 for site in ("A", "B")
             ]
             started = time.monotonic()
+            for at, name, span in schedule:
+                due = started + at
+                wait_until(lambda due=due: time.monotonic() >= due or any(c.poll() is not None for c in carriers),
+                           at + 30, interval=0.05, message="the next freeze")
+                _freeze(a if name == "A" else b, span, freezes)
+                _say(options, f"freeze {len(freezes)}/{len(schedule)}: {name} stopped for {span:.1f} s and continued")
             period = options.duration / (options.cycles + 1)
-            for cycle in range(options.cycles):
+            for cycle in range(0 if schedule else options.cycles):
                 victim, other = (a, b) if cycle % 2 == 0 else (b, a)
                 due = started + period * (cycle + 1)
                 wait_until(lambda due=due: time.monotonic() >= due or any(c.poll() is not None for c in carriers),
@@ -580,6 +651,8 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 agents={aid: list(agent.events) for aid, agent in zip(agent_ids, agents, strict=True)},
                 kills=kills,
                 restarts=restarts,
+                freezes=freezes,
+                traffic_s=options.duration,
                 subscriptions=sum(tap.subscriptions for tap in taps),
                 queue_stats=[f for tap in taps for f in tap.queue_stats],
             )

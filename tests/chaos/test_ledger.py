@@ -9,9 +9,9 @@ def ev(server, seq, iid, event, at_ms, agent="2001", **extra):
             "at_ms": at_ms, "queue": "chaos", "media": "voice", "agent_id": agent, **extra}
 
 
-def ledger(streams, agents=None, kills=(), submitted=("i1",), carrier=None, queue_stats=()):
+def ledger(streams, agents=None, kills=(), submitted=("i1",), carrier=None, queue_stats=(), freezes=()):
     result = Ledger(submitted=list(submitted), carrier=carrier or {}, streams=streams, agents=agents or {},
-                    kills=list(kills), queue_stats=list(queue_stats))
+                    kills=list(kills), queue_stats=list(queue_stats), freezes=list(freezes))
     return result.compute()
 
 
@@ -38,6 +38,22 @@ def test_an_offer_while_the_other_server_holds_it_is_a_double_offer_unless_that_
     offered_at_b = [ev("B", 1, "i1", "offered", 100, agent="2002")]
     assert ledger(held_at_a + offered_at_b)["double_offers"] == 1
     assert ledger(held_at_a + offered_at_b, kills=[("A", 50)])["double_offers"] == 0
+
+
+def test_a_frozen_servers_copy_ended_untouched_after_the_thaw_ends_at_the_freeze_but_one_acted_on_is_a_double():
+    offered_at_a = [ev("A", 1, "i1", "offered", 0)]
+    offered_at_b = [ev("B", 1, "i1", "offered", 3000, agent="2002")]
+    frozen = [("A", 100, 8000)]  # A stopped from 100 ms to 8 s: B offered the carrier's re-submission meanwhile
+    withdrawn = ledger(offered_at_a + offered_at_b + [ev("A", 2, "i1", "withdrawn", 8010)], freezes=frozen)
+    assert (withdrawn["double_offers"], withdrawn["copies_ended_after_thaw"], withdrawn["freezes"]) == (0, 1, 1)
+    assert withdrawn["stream_double_offers_uncut"] > 0  # uncut, the two copies overlap
+    # Thawed, A first put it back in its queue (its agent's login had moved), then withdrew it.
+    thawed = [ev("A", 2, "i1", "queued", 8010), ev("A", 3, "i1", "withdrawn", 8100)]
+    requeued = ledger(offered_at_a + offered_at_b + thawed, freezes=frozen)
+    assert (requeued["double_offers"], requeued["copies_ended_after_thaw"]) == (0, 1)
+    # Thawed, A let its stale offer be accepted while B had the interaction offered.
+    accepted = ledger(offered_at_a + offered_at_b + [ev("A", 2, "i1", "accepted", 8010)], freezes=frozen)
+    assert accepted["double_offers"] > 0 and accepted["copies_ended_after_thaw"] == 0
 
 
 def test_an_agent_shown_offers_from_two_servers_at_once_is_a_double_offer():

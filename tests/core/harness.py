@@ -122,7 +122,7 @@ class Bench:
     def ack(self, endpoint: str, request: p.Request, **fields) -> list[ev.Output]:
         return self.deliver(endpoint, p.EventAck(request_id=request.request_id, server=endpoint, **fields))
 
-    def refuse(self, endpoint: str, request: p.Request, code: str, message: str = "refused") -> list[ev.Output]:
+    def refuse(self, endpoint: str, request: p.Request, code: p.ErrorCode, message: str = "refused") -> list[ev.Output]:
         return self.deliver(endpoint, p.EventError(code=code, message=message, request_id=request.request_id))
 
     def register(self, endpoint: str) -> None:
@@ -133,7 +133,7 @@ class Bench:
                  dispositions=[p.ReasonInfo(code="resolved", label="Resolved"),
                                p.ReasonInfo(code="callback", label="Call back")])
 
-    def status(self, endpoint: str, epoch: int, state: str, since_ms: int, reason: str | None = None):
+    def status(self, endpoint: str, epoch: int, state: p.AgentStateName, since_ms: int, reason: str | None = None):
         return self.deliver(endpoint, p.EventCurrentAgentStatus(agent_id="1001", epoch=epoch, server=endpoint,
                                                                 state=state, since_ms=since_ms, reason=reason))
 
@@ -143,7 +143,7 @@ class Bench:
         return self.deliver(endpoint, p.EventInvite(agent_id="1001", epoch=epoch, interaction=interaction,
                                                     offered_ms=self.wall, expires_ms=self.wall + expires_in_ms))
 
-    def revoke(self, endpoint: str, epoch: int, interaction_id: str = "call-1", reason: str = "timeout"):
+    def revoke(self, endpoint: str, epoch: int, interaction_id: str = "call-1", reason: p.RevokeReason = "timeout"):
         return self.deliver(endpoint, p.EventInviteRevoked(agent_id="1001", epoch=epoch, interaction_id=interaction_id,
                                                            reason=reason, message=reason))
 
@@ -155,7 +155,8 @@ class Bench:
             self.deliver(endpoint, p.Heartbeat())
 
 
-def logged_in_on_a(config: SessionConfig = CONFIG, state: str = "not_ready", reason: str | None = "lunch") -> Bench:
+def logged_in_on_a(config: SessionConfig = CONFIG, state: p.AgentStateName = "not_ready",
+                   reason: str | None = "lunch") -> Bench:
     """A on epoch 1 (primary, with a status), B secondary: the normal steady state."""
     bench = Bench(config)
     bench.feed(bench.session.start)

@@ -259,7 +259,8 @@ def test_consecutive_intents_during_failover_collapse_to_the_last_one():
         ev.IntentSuperseded(first.request_id, first.intent, second.request_id),
         ev.IntentSuperseded(second.request_id, second.intent, third.request_id)]
     bench.ack("B", login, role="primary", epoch=2, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
-    assert bench.take_sent(kind=p.RequestAgentReady) == bench.take_sent(kind=p.RequestAgentAfterCallWork) == []
+    assert bench.take_sent(kind=p.RequestAgentReady) == []
+    assert bench.take_sent(kind=p.RequestAgentAfterCallWork) == []
     not_ready = bench.one("B", p.RequestAgentNotReady)
     assert (not_ready.reason, not_ready.epoch) == ("break", 2)
 
@@ -318,7 +319,7 @@ def test_a_carried_intent_with_a_reason_the_backup_lacks_fails_and_the_login_kee
     bench.feed(bench.session.set_not_ready, "break")
     bench.kill("A")
     first = bench.one("B", p.RequestAgentLogin)
-    assert first.state.reason == "break"
+    assert first.state is not None and first.state.reason == "break"
     bench.refuse("B", first, "invalid_reason", "unknown Not Ready reason 'break'")
     (failed,) = bench.take_events(ev.IntentFailed)
     assert (failed.intent, failed.code) == (ev.StateIntent("not_ready", "break"), "invalid_reason")
@@ -350,6 +351,7 @@ def test_stale_epoch_on_a_state_request_is_surfaced_and_the_login_taken_again():
     assert [(e.code, e.endpoint) for e in bench.take_events(ev.ErrorEvent)] == [("stale_epoch", "A")]
     assert [(c.link, c.code) for c in bench.closed] == [(bench.opened[0].link, p.CloseCode.NORMAL)]
     login = bench.one("B", p.RequestAgentLogin)
+    assert login.state is not None
     assert login.state.state == "after_call_work"  # the intent is not lost: the login carries it
     bench.ack("B", login, role="primary", epoch=4, resume_token=TOKEN2, token_expires_ms=WALL0 + 600_000)
     assert [(e.intent.state, e.endpoint, e.epoch) for e in bench.take_events(ev.IntentApplied)] == [
@@ -373,7 +375,7 @@ def test_events_from_an_older_epoch_are_ignored_and_reported():
         ev.StaleEventIgnored("B", "EventForcedLogout", 1, 2),
     ]
     snap = bench.session.snapshot()
-    assert (snap.status, snap.agent.state, snap.agent.epoch) == ("logged_in", "ready", 2)
+    assert snap.agent is not None and (snap.status, snap.agent.state, snap.agent.epoch) == ("logged_in", "ready", 2)
     bench.kill("B")  # and the token used next is still the epoch-2 one
     bench.advance(1.0)
     bench.register("A")
@@ -414,8 +416,10 @@ def test_logout_acks_on_the_primary_before_withdrawing_the_secondaries():
     bench.ack("A", logout, epoch=1)
     tail = [o for o in bench.outputs[start:] if isinstance(o, (ev.Send, ev.CloseLink, ev.LoggedOut))]
     assert [type(o).__name__ for o in tail] == ["Send", "CloseLink", "CloseLink", "LoggedOut"]
-    assert isinstance(tail[0].message, p.RequestAgentNotAvailable) and tail[0].link == bench.link["B"]
-    assert {tail[1].link, tail[2].link} == {bench.link["A"], bench.link["B"]}
+    send, close1, close2 = tail[:3]
+    assert isinstance(send, ev.Send) and isinstance(close1, ev.CloseLink) and isinstance(close2, ev.CloseLink)
+    assert isinstance(send.message, p.RequestAgentNotAvailable) and send.link == bench.link["B"]
+    assert {close1.link, close2.link} == {bench.link["A"], bench.link["B"]}
     assert tail[3] == ev.LoggedOut("logout")
     assert bench.timers == {}
 
@@ -626,7 +630,7 @@ def test_config_rejects_nonsense():
     with pytest.raises(ValueError):
         SessionConfig(endpoints=(p.Site("A", "ws://a"),), heartbeat_interval=2.0, heartbeat_timeout=1.0)
     with pytest.raises(ValueError):
-        SessionConfig(endpoints=(p.Site("A", "ws://a"),), failback="always")
+        SessionConfig(endpoints=(p.Site("A", "ws://a"),), failback="always")  # type: ignore[arg-type]
 
 
 def test_undecodable_frames_are_reported_and_count_as_liveness():

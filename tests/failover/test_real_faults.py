@@ -3,6 +3,7 @@ headless agent process, checked from the agent's event stream and the servers' r
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -198,3 +199,39 @@ def test_normal_logout_reports_and_withdraws_the_standby(pair, agents, watchers)
     withdraw = [i for i, e in enumerate(wire) if e["type"] == "RequestAgentNotAvailable"]
     assert [wire[i]["endpoint"] for i in withdraw] == ["B"]
     assert wire[ack]["type"] == "EventAck" and ack < withdraw[0], wire[-6:]
+
+
+@pytest.mark.server_processes
+@pytest.mark.parametrize("span", [2.0, 8.0])
+def test_a_stopped_agent_keeps_its_login_and_nobody_reports_a_logout_or_a_failover(pair, agents, watchers, span):
+    """agent-cli stopped (SIGSTOP) for 2 s and for 8 s, then continued: its primary holds the login
+    through the pause (suspect, reported unreachable, offered nothing), the agent's own lateness
+    check reads what its servers sent before judging them, and no reporting stream shows a logout
+    or a failover login (docs/failover.md, "Asymmetric liveness")."""
+    a, b = pair
+    report_a, report_b = watchers(a.url), watchers(b.url)
+    agent, before = logged_in_on_a(agents, a, b)
+    report_a.wait_for("EventAgentLogin", "1001", epoch=1)
+    mark = len(agent.events)
+
+    agent.proc.send_signal(signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        if span > 2.0:  # long enough for A to report it, however loaded the machine
+            report_a.wait_for("EventAgentStateChanged", "1001", timeout=span, epoch=1, reachable=False)
+        time.sleep(max(0.0, span - (time.monotonic() - stopped_at)))  # the fault itself: a pause this long
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+
+    # A marker that went through the same login after the pause: everything before it is reported.
+    agent.command("notready meeting")
+    changed = report_a.wait_for("EventAgentStateChanged", "1001", timeout=10, reason="meeting")
+    assert changed["epoch"] == 1 and "reachable" not in changed
+    after = agent.wait_for("AgentStateChanged", reason="meeting", after=mark)
+    assert (after["endpoint"], after["epoch"]) == ("A", 1)
+    assert [e["agent"]["epoch"] for e in report_a.of("EventAgentLogin", "1001")] == [1]
+    assert report_a.of("EventAgentLogout", "1001") == []
+    assert report_b.of("EventAgentLogin", "1001") == [] and report_b.of("EventAgentLogout", "1001") == []
+    moved = [e for e in agent.events[mark:] if e["event"] in ("FailoverPhase", "LoggedIn", "LoginFailed")]
+    assert moved == [], moved
+    assert agent.role_of("A") == "primary"

@@ -75,7 +75,7 @@ async def until(client: WireClient, predicate, timeout: float = DEFAULT_TIMEOUT,
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    skipped = []
+    skipped: list[dict] = []
     while True:
         left = deadline - loop.time()
         if left <= 0:

@@ -32,8 +32,8 @@ from tests.support.servers import (
 
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
-         "--heartbeat-interval", "--heartbeat-timeout", "--max-message-bytes", "--tls-cert", "--tls-key",
-         "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "cluster", "schema", "traffic"],
+         "--heartbeat-interval", "--heartbeat-timeout", "--client-timeout", "--max-message-bytes", "--tls-cert",
+         "--tls-key", "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "cluster", "schema", "traffic"],
     ("hash-password",): ["--stdin"],
     ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
     ("pair",): ["--base-port"],
@@ -94,17 +94,17 @@ def test_signal_stops_the_server_cleanly(sig):
         hung.ws.transport.pause_reading()  # a hung client must not hold the shutdown up
         loop = asyncio.get_running_loop()
         signalled = loop.time()
-        server.proc.send_signal(sig)
+        server.running().send_signal(sig)
         codes = [(await c.expect_close(timeout=5))[0] for c in (desk, sup)]
         assert codes == [CloseCode.GOING_AWAY, CloseCode.GOING_AWAY]  # "server shutting down"
         # The hung client is still connected (from its side) while we wait for the exit.
-        await async_wait_until(lambda: server.proc.poll() is not None, timeout=3,
+        await async_wait_until(lambda: server.running().poll() is not None, timeout=3,
                                message=f"exit after {sig.name} (a hung client is connected)")
         print(f"{sig.name}: exited {loop.time() - signalled:.2f} s after the signal")
 
     try:
         run(scenario())
-        assert server.proc.returncode == 0, "\n".join(server.lines)
+        assert server.running().returncode == 0, "\n".join(server.lines)
         assert server.log_has("server A stopped")
         assert not any("Traceback" in line for line in server.lines), "\n".join(server.lines)
     finally:
@@ -183,7 +183,9 @@ def start_cli_pair(base: int) -> tuple[int, subprocess.Popen, list[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "pair", "--base-port", str(base)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
+    threading.Thread(target=lambda: lines.extend(stdout), daemon=True).start()
     try:
         wait_until(lambda: pair_banner(lines) or proc.poll() is not None, timeout=15, message="the pair's banner")
     finally:
@@ -201,7 +203,7 @@ def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
     base, proc, lines = retry_on_port_clash(start_cli_pair, pick=adjacent_free_ports)
     try:
         async def scenario():
-            banner = pair_banner(lines)
+            banner = pair_banner(lines) or []
             urls = {line.split()[1]: line.split()[2] for line in banner}
             assert urls == {"A": f"ws://127.0.0.1:{base}", "B": f"ws://127.0.0.1:{base + 1}"}, banner
             # The banner comes once both sites listen: the printed URLs work at once.

@@ -90,7 +90,7 @@ tokens = st.one_of(
     st.builds(lambda a, e, x, secret: mint(a, e, x, secret), agent_ids, epochs,
               st.integers(min_value=0, max_value=2**45), st.sampled_from([SECRET, "wrong-secret"])),
 )
-credentials = st.one_of(
+credentials: st.SearchStrategy[dict[str, str]] = st.one_of(
     st.fixed_dictionaries({"resume_token": tokens}),
     st.fixed_dictionaries({"password": st.sampled_from(["demo", "wrong"])}),
     st.fixed_dictionaries({"resume_token": tokens, "password": st.just("demo")}),

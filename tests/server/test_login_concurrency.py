@@ -34,7 +34,8 @@ def login_frame(agent_id: str, request_id: str, password: str = PASSWORD) -> str
 async def answers_for(client: WireClient, request_ids: set[str], extra: int = 0) -> tuple[list[str], list[dict]]:
     """Raw answers to ``request_ids`` (until each is answered at least once and ``extra`` more
     answers came), and the other messages meanwhile."""
-    answers, others = [], []
+    answers: list[str] = []
+    others: list[dict] = []
     while not (
         request_ids <= {json.loads(f).get("request_id") for f in answers} and len(answers) >= len(request_ids) + extra
     ):
@@ -130,9 +131,14 @@ def test_a_login_flood_on_one_socket_does_not_delay_another_clients_login(server
         for request_id in flood_ids:
             await flooder.send_raw(login_frame("1006", request_id, password="wrong"))
         await bystander.send_raw(login_frame("1007", "bystander"))
-        answered = set()
+        answered: set[str] = set()
+
+        def all_flood_answered(message: dict) -> bool:
+            answered.add(message.get("request_id", ""))
+            return answered >= set(flood_ids)
+
         await asyncio.gather(
-            read("flooder", flooder, lambda m: answered.add(m.get("request_id")) or answered >= set(flood_ids)),
+            read("flooder", flooder, all_flood_answered),
             read("bystander", bystander, lambda m: m["type"] == "EventAck"))
         flood_codes = [m.get("code") for who, m in arrivals if who == "flooder"]
         assert flood_codes.count("bad_credentials") == 1, flood_codes  # only one was ever checked ...

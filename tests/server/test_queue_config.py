@@ -90,8 +90,8 @@ def test_directory_memberships_as_a_list_or_with_penalties_and_the_carrier_role(
     bad = cli("add-agent", str(path), "--id", "a2", "--name", "A Two", "--queue", "sales=high", "--stdin", stdin="pw\n")
     assert bad.returncode != 0 and "NAME=PENALTY" in bad.stderr
     directory = Directory.load(path)
-    assert directory.get("a1").queue_penalties() == {"sales": 0, "support": 2}
-    assert directory.get("feed").role == "carrier"
+    assert directory.agents["a1"].queue_penalties() == {"sales": 0, "support": 2}
+    assert directory.agents["feed"].role == "carrier"
     path.write_text(path.read_text(encoding="utf-8").replace("support = 2", "support = -2"), encoding="utf-8")
     with pytest.raises(DirectoryError) as refused:
         Directory.load(path)
@@ -102,8 +102,8 @@ def test_the_shipped_directory_and_site_configuration_load():
     from server_stub.resources import resource_path
 
     directory = Directory.load(resource_path("demo_agents.toml"))
-    assert directory.get("carrier1").role == "carrier"
-    assert directory.get("1001").queue_penalties() == {"sales": 0, "support": 1}
+    assert directory.agents["carrier1"].role == "carrier"
+    assert directory.agents["1001"].queue_penalties() == {"sales": 0, "support": 1}
     config = load_site_config(resource_path("sites.toml"))
     assert {q.name for q in config.queues} >= {"sales", "support"}
     assert all(q.accept_timeout_ms == 30_000 for q in config.queues)

@@ -11,7 +11,7 @@ from server_stub.core.routing import EngineRefusal, HeldChanged, Offer, Report, 
 T0 = 1_767_255_000_000
 
 
-def interaction(iid: str, queue: str = "sales", created: int = T0, media: str = "voice") -> p.Interaction:
+def interaction(iid: str, queue: str = "sales", created: int = T0, media: p.Media = "voice") -> p.Interaction:
     return p.Interaction(interaction_id=iid, media=media, queue=queue, created_ms=created)
 
 
@@ -266,7 +266,7 @@ def test_adopting_what_was_completed_is_not_a_second_copy():
     adopted, effects = e.login(
         "z", {"sales": 0}, "ready", T0, [p.HeldInteraction(interaction=interaction("done-at-peer"), accepted_ms=T0)]
     )
-    assert adopted == [] and effects[0].reason == "taken_elsewhere"
+    assert adopted == [] and isinstance(effects[0], Revoke) and effects[0].reason == "taken_elsewhere"
 
 
 def test_peer_claims_withdraw_copies_not_in_hand_and_refuse_accepts_of_what_an_agent_here_holds():
@@ -371,7 +371,7 @@ def test_what_a_lost_peer_held_ends_abandoned_unless_brought_back_or_still_held_
     assert e.tick(T0 + 10_000) == []
     effects = e.tick(T0 + 10_001)
     assert reports(effects) == [("abandoned", "vanished", "p")]
-    assert "lost peer" in effects[0].reason
+    assert isinstance(effects[0], Report) and "lost peer" in (effects[0].reason or "")
     with pytest.raises(EngineRefusal):
         e.submit(interaction("vanished"), T0 + 10_002)  # ended, still a duplicate
 
@@ -384,7 +384,8 @@ def test_a_completion_the_peer_did_not_live_to_report_is_reported_here_once():
     )
     assert adopted == []
     effects = e.complete("a", "x", "resolved", "", T0)  # the desktop re-sends its unanswered completion
-    assert reports(effects) == [("completed", "x", "a")] and effects[0].disposition == "resolved"
+    assert reports(effects) == [("completed", "x", "a")]
+    assert isinstance(effects[0], Report) and effects[0].disposition == "resolved"
     assert e.complete("a", "x", "resolved", "", T0) == []
     assert [(iid, claim) for iid, *_, claim in e.peer_records()] == [("x", "sync")]
 

@@ -28,8 +28,8 @@ def check(engine: RoutingEngine, completions: collections.Counter) -> None:
             assert not idle, f"{idle} available while {name} has {q.waiting_count} waiting"
     for item in engine.interactions.values():
         if item.status == OFFERED:
-            assert engine.agents[item.agent_id].offer == item.id
-    offered = collections.Counter()
+            assert item.agent_id is not None and engine.agents[item.agent_id].offer == item.id
+    offered: collections.Counter[str] = collections.Counter()
     for agent in engine.agents.values():
         if agent.offer is not None:
             offered[agent.offer] += 1

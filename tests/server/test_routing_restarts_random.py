@@ -13,6 +13,7 @@ import collections
 import itertools
 import os
 import random
+from collections.abc import Callable
 
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
@@ -30,7 +31,7 @@ class Site:
     def start(self) -> None:
         self.engine = RoutingEngine([QueueConfig("q", accept_timeout_ms=4000)], orphan_timeout_ms=ORPHAN_MS)
         self.inbox: collections.deque = collections.deque()
-        self.waiting: dict[int, object] = {}  # ack id -> what to do with the peer's answer
+        self.waiting: dict[int, Callable[[bool], None]] = {}  # ack id -> what to do with the peer's answer
 
 
 class Desktop:
@@ -51,7 +52,7 @@ def run_world(seed: int) -> None:
     a, b = Site("A"), Site("B")
     other = {a: b, b: a}
     desktops = {g: Desktop(g) for g in AGENTS}
-    reported = collections.Counter()  # "completed" reports that left a server
+    reported: collections.Counter[str] = collections.Counter()  # "completed" reports that left a server
     abandoned: set[str] = set()
     given: dict[str, set[str]] = {"A": set(), "B": set()}  # what the carrier gave each site
     submitted: set[str] = set()

@@ -44,6 +44,7 @@ async def start_linked(directory: Directory) -> tuple[InteractionServer, Interac
 async def stop_with_delta_in_flight(spins: int) -> None:
     a, b = await start_linked(Directory.load(resource_path("demo_agents.toml")))
     try:
+        assert a.peer is not None  # a linked pair
         await asyncio.wait_for(a.peer.connected.wait(), 5)
         # e.g. an agent's socket closed just before the signal
         a.peer.send(p.encode(p.PeerAgentEpochs(server="A", epochs={}, logged_out=["1001"])))

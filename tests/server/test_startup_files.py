@@ -5,9 +5,11 @@ server that starts but cannot work."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from server_stub.config import LEAST, MOST, ConfigError, ServerConfig, load_site_config
 from server_stub.protocol import CloseCode
 from server_stub.resources import resource_path
 from tests.server.test_cli import cli
@@ -72,11 +74,46 @@ def test_an_unreadable_directory_is_one_error_line(tmp_path):
 @pytest.mark.parametrize("option,value", [
     ("--max-message-bytes", "0"), ("--max-message-bytes", "4095"), ("--heartbeat-interval", "0"),
     ("--heartbeat-interval", "-5"), ("--heartbeat-timeout", "10"), ("--port", "70000"), ("--port", "x"),
+    ("--heartbeat-interval", "20001"), ("--heartbeat-timeout", "600000"), ("--max-message-bytes", "1073741824"),
 ])
-def test_numeric_options_below_a_working_minimum_are_refused(option, value):
+def test_numeric_options_outside_their_range_are_refused(option, value):
     result = cli("--port", "0", option, value, timeout=10)
     assert result.returncode == 2, result
     assert f"argument {option}: " in result.stderr and "listening" not in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("key", sorted(MOST))
+def test_every_numeric_setting_has_a_range_in_the_site_file(tmp_path, key):
+    """Each [server] key is refused one past either end of its range, naming the key and the bound,
+    and accepted at both ends: a typo (an extra zero) stops the start instead of configuring a
+    server that buffers gigabytes per socket or never ends a silent login."""
+    assert MOST.keys() == LEAST.keys()
+    path = tmp_path / "site.toml"
+    kind = type(getattr(ServerConfig, key))
+    step = 1 if kind is int else 0.5
+    low, high = kind(LEAST[key]), kind(MOST[key])
+    for value, refused in ((low - step, f">= {low!r}"), (high + step, f"<= {high!r}")):
+        path.write_text(f"[server]\n{key} = {kind(value)!r}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as error:
+            load_site_config(path)
+        assert f"server.{key}" in str(error.value) and refused in str(error.value), error.value
+    for value in (LEAST[key], MOST[key]):
+        path.write_text(f"[server]\n{key} = {kind(value)!r}\n", encoding="utf-8")
+        assert getattr(load_site_config(path), key) == value
+
+
+@pytest.mark.parametrize("table,refused", [
+    ('name = "sales"\naccept_timeout = 7200', "queue[0].accept_timeout"),
+    ('name = "sales"\nafter_call_work = 0', "queue[0].after_call_work"),
+    ('name = "sales"\nabandon_after = 100000', "queue[0].abandon_after"),
+    ('name = "sales"\nservice_level_target = 3601', "queue[0].service_level_target"),
+    ('name = "sales"\nmembers = { "1001" = 1001 }', "queue[0].members"),
+])
+def test_queue_times_and_penalties_have_a_range(tmp_path, table, refused):
+    path = tmp_path / "site.toml"
+    path.write_text(f"[[queue]]\n{table}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(refused)):
+        load_site_config(path)
 
 
 def test_a_configured_frame_limit_is_the_one_applied(make_server):
@@ -101,12 +138,13 @@ def test_the_shipped_files_pass_the_same_validation():
 
     load_site_config(resource_path("sites.toml")).with_overrides(secret=b"x" * 16).validate()  # raises if not
     assert [s.name for s in SitesFile.load(resource_path("sites.toml")).sites] == ["A", "B"]
-    assert Directory.load(resource_path("demo_agents.toml")).get("sup1").role == "supervisor"
+    assert Directory.load(resource_path("demo_agents.toml")).agents["sup1"].role == "supervisor"
 
 
 @pytest.mark.parametrize("secret,setting,where", [
     ("x", "", "the shared secret is 1 bytes; use at least 16"),
-    ("0123456789abcdef-long-enough", "[server]\ntoken_ttl_ms = 86400000\n", "token_ttl_ms must be at most 3.6e+06"),
+    ("0123456789abcdef-long-enough", "[server]\ntoken_ttl_ms = 86400000\n",
+     "server.token_ttl_ms: Expected `int` <= 3600000"),
     ("0123456789abcdef-long-enough", '[[not_ready_reason]]\ncode = "lunch"\nlabel = "Lunch"\n'
      '[[not_ready_reason]]\ncode = "lunch"\nlabel = "Late lunch"\n', "given twice: lunch"),
 ])

@@ -22,7 +22,8 @@ def interaction(iid: str) -> p.Interaction:
     return p.Interaction(interaction_id=iid, media="chat", queue="sales", created_ms=1)
 
 
-def report(server: str, seq: int, iid: str, kind: str, agent_id: str | None = None) -> p.EventInteraction:
+def report(server: str, seq: int, iid: str, kind: p.InteractionEventKind,
+           agent_id: str | None = None) -> p.EventInteraction:
     return p.EventInteraction(server=server, seq=seq, interaction_id=iid, event=kind, at_ms=1, queue="sales",
                               media="chat", agent_id=agent_id)
 
@@ -34,8 +35,9 @@ def test_ledger_resubmits_only_what_no_agent_took_and_counts_completions_per_ser
     ledger.answered("waiting", "A", None)
     ledger.answered("taken", "A", None)
     ledger.answered("done", "A", None)
-    for seq, (iid, kind) in enumerate([("waiting", "queued"), ("taken", "accepted"), ("done", "accepted"),
-                                       ("done", "completed")], start=1):
+    steps: list[tuple[str, p.InteractionEventKind]] = [
+        ("waiting", "queued"), ("taken", "accepted"), ("done", "accepted"), ("done", "completed")]
+    for seq, (iid, kind) in enumerate(steps, start=1):
         assert ledger.fresh("A", "s1", seq)
         ledger.event(report("A", seq, iid, kind, "1001"))
     assert not ledger.fresh("A", "s1", 2)  # a resumed stream repeating an event

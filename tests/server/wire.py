@@ -50,7 +50,7 @@ class WireClient:
         self._last_tx = asyncio.get_running_loop().time()
         _open_clients.append(self)
         if heartbeat:
-            self._hb_task = asyncio.create_task(self._beat())
+            self._hb_task = asyncio.create_task(self._beat(heartbeat))
 
     @classmethod
     async def open(cls, url: str, *, heartbeat: float | None = 0.2, ssl: ssl_module.SSLContext | None = None,
@@ -60,12 +60,12 @@ class WireClient:
                            max_size=max_size, proxy=None, close_timeout=1, **kwargs)
         return cls(ws, heartbeat)
 
-    async def _beat(self) -> None:
+    async def _beat(self, every: float) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                await asyncio.sleep(self.heartbeat / 2)
-                if loop.time() - self._last_tx >= self.heartbeat:
+                await asyncio.sleep(every / 2)
+                if loop.time() - self._last_tx >= every:
                     await self.send({"type": "Heartbeat"})
         except (ConnectionClosed, asyncio.CancelledError):
             pass
@@ -155,7 +155,7 @@ class WireClient:
             frame = await asyncio.wait_for(self.ws.recv(), timeout)
         except TimeoutError:
             raise AssertionError(f"no Heartbeat within {timeout} s") from None
-        assert json.loads(frame) == {"type": "Heartbeat"}, f"expected a Heartbeat, got {frame}"
+        assert json.loads(frame) == {"type": "Heartbeat"}, f"expected a Heartbeat, got {frame!r}"
         self.heartbeats += 1
 
     async def expect_close(
@@ -221,7 +221,7 @@ async def connect_registered(url: str, name: str = "wire-test", **kwargs) -> Wir
 async def login(client: WireClient, agent_id: str, *, password: str | None = PASSWORD, token: str | None = None,
                 epoch: int | None = None, state: dict | None = None, place: str | None = None) -> tuple[dict, dict]:
     """RequestAgentLogin that must succeed: returns (EventAck, EventCurrentAgentStatus)."""
-    message = {"type": "RequestAgentLogin", "agent_id": agent_id}
+    message: dict[str, Any] = {"type": "RequestAgentLogin", "agent_id": agent_id}
     if token is not None:
         message["resume_token"] = token
     else:
@@ -245,7 +245,7 @@ async def login_agent(url: str, agent_id: str, *, ssl: ssl_module.SSLContext | N
 
 async def available(client: WireClient, agent_id: str, *, password: str | None = PASSWORD,
                     token: str | None = None) -> dict:
-    message = {"type": "RequestAgentAvailable", "agent_id": agent_id}
+    message: dict[str, Any] = {"type": "RequestAgentAvailable", "agent_id": agent_id}
     if token is not None:
         message["resume_token"] = token
     else:
@@ -257,7 +257,7 @@ async def subscribe(url: str, *, user: str = SUPERVISOR, resume: dict | None = N
                     **kwargs) -> tuple[WireClient, dict, Any]:
     """A supervisor's reporting socket: (client, EventAck, EventReportingSnapshot or None on replay)."""
     client = await connect_registered(url, "supervisor-view", **kwargs)
-    message = {"type": "RequestSubscribeReporting", "user_id": user, "password": PASSWORD}
+    message: dict[str, Any] = {"type": "RequestSubscribeReporting", "user_id": user, "password": PASSWORD}
     if resume is not None:
         message["resume"] = resume
     ack = await client.request(message)

@@ -75,7 +75,9 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
                 message=f"subscribed to both: {[each.status for each in view.client.links.values()]}",
             )
             assert not panel.isVisible()
-            assert store.get_password("agent-desktop", "sup1") == "demo"
+            # Stored by the keyring thread (never the GUI thread), shortly after the click.
+            await async_wait_until(lambda: store.get_password("agent-desktop", "sup1") == "demo",
+                                   message="the password in the keyring")
             await view.client.stop()
 
         qloop.run_until_complete(scenario())

@@ -354,3 +354,23 @@ def test_random_interleavings_keep_the_merged_view_consistent(seed):
             if a in held and engine.servers[held[a][0]].connected:
                 state = {n: (s.connected, s.agents.get(a)) for n, s in engine.servers.items()}
                 assert row.presence == "logged_in" and (row.server, row.epoch) == held[a], (a, row, held[a], state)
+
+
+def test_an_agent_its_server_cannot_hear_is_shown_unreachable_there_until_heard_again(engine):
+    engine.message("A", login("A", 1, "1001", 3, state="not_ready", reason="lunch"), T0)
+    assert engine.rows["1001"].reachable
+    suspect = p.EventAgentStateChanged(server="A", seq=2, agent_id="1001", epoch=3, state="not_ready", since_ms=T0,
+                                       reason="lunch", reachable=False)
+    engine.message("A", suspect, T0 + 1500)
+    row = engine.rows["1001"]
+    assert (row.presence, row.server, row.state, row.reason, row.since_ms, row.reachable) == (
+        "logged_in", "A", "not_ready", "lunch", T0, False)
+    changes = engine.take_changes()
+    assert [(f.kind, f.server) for f in changes.feed] == [("reachability", "A")]
+    assert "unreachable" in changes.feed[0].text and row.copy().reachable is False
+    engine.message("A", changed("A", 3, "1001", 3, "not_ready", since=T0, reason="lunch"), T0 + 3000)
+    assert engine.rows["1001"].reachable
+    # A snapshot says it too.
+    engine.stream_opened("B", "s-B2", T0 + 4000)
+    engine.message("B", snapshot("B", 0, report("1002", 1, reachable=False), stream="s-B2"), T0 + 4000)
+    assert engine.rows["1002"].reachable is False

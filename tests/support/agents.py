@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import threading
+from typing import IO
 
 from tests.support.servers import wait_until
 from tests.support.spares import Spares
@@ -20,16 +21,18 @@ class AgentProcess:
         self.events: list[dict] = []
         self.stderr: list[str] = []
         self.proc = _agent_spares.take(argv, {"AGENT_PASSWORD": password})
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr  # all three are pipes
+        self.stdin, stdout, stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        threading.Thread(target=self._pump, args=(stdout,), daemon=True).start()
+        threading.Thread(target=lambda: self.stderr.extend(stderr), daemon=True).start()
 
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
+    def _pump(self, stdout: IO[str]) -> None:
+        for line in stdout:
             self.events.append(json.loads(line))
 
     def command(self, text: str) -> None:
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
+        self.stdin.write(text + "\n")
+        self.stdin.flush()
 
     def find(self, event: str, **fields) -> list[dict]:
         return [e for e in list(self.events) if e["event"] == event and all(e.get(k) == v for k, v in fields.items())]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import keyring
 from keyring.backend import KeyringBackend
 from keyring.backends import fail
@@ -22,6 +24,35 @@ class MemoryKeyring(KeyringBackend):
 
     def delete_password(self, service, username):
         self.store.pop((service, username), None)
+
+
+class SpyKeyring(MemoryKeyring):
+    """A memory keyring that notes every call: (method, user, name of the calling thread)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, str, str]] = []
+
+    def _note(self, method: str, username: str) -> None:
+        self.calls.append((method, username, threading.current_thread().name))
+
+    def get_password(self, service, username):
+        self._note("get_password", username)
+        return super().get_password(service, username)
+
+    def set_password(self, service, username, password):
+        self._note("set_password", username)
+        super().set_password(service, username, password)
+
+    def delete_password(self, service, username):
+        self._note("delete_password", username)
+        super().delete_password(service, username)
+
+
+def use_spy_keyring() -> SpyKeyring:
+    backend = SpyKeyring()
+    keyring.set_keyring(backend)
+    return backend
 
 
 def use_memory_keyring() -> MemoryKeyring:

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.servers import wait_until
@@ -34,6 +34,7 @@ class ReportingWatcher:
         self.closed = threading.Event()
         self.close_code: int | None = None
         self._ready = threading.Event()
+        self._ws: ClientConnection | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_until_complete, args=(self._run(user, password),), daemon=True
@@ -66,8 +67,7 @@ class ReportingWatcher:
         except (OSError, ConnectionClosed):
             pass
         finally:
-            ws = getattr(self, "_ws", None)
-            self.close_code = ws.close_code if ws is not None else None
+            self.close_code = self._ws.close_code if self._ws is not None else None
             self.closed.set()
             self._ready.set()
 
@@ -91,8 +91,14 @@ class ReportingWatcher:
             return None
         return wait_until(found, timeout, message=f"{type_} {agent_id} {fields} on {self.url}; got {self.events[-6:]}")
 
+    def send(self, message: dict) -> None:
+        """Send a request on this supervisor socket (a supervisor action); its answer arrives in
+        ``events``. Callable from any thread: it does not wait for the send."""
+        assert self._ws is not None, "the subscription is not open"
+        asyncio.run_coroutine_threadsafe(self._ws.send(json.dumps(message)), self._loop)
+
     def close(self) -> None:
-        ws = getattr(self, "_ws", None)
+        ws = self._ws
         if ws is not None and not self.closed.is_set():
             asyncio.run_coroutine_threadsafe(ws.close(), self._loop)
         self.closed.wait(5)

@@ -122,6 +122,7 @@ class ServerProcess:
         ready = threading.Event()  # listening, or the output ended without it
         bound: list[int] = []
         self.proc = _server_spares.take(argv)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
 
         def pump(proc=self.proc, lines=self.lines):
@@ -145,15 +146,20 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def running(self) -> subprocess.Popen[str]:
+        """The process, which a test only signals once it started it."""
+        assert self.proc is not None, f"server {self.name} was never started"
+        return self.proc
+
     def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(5)
+        self.running().send_signal(signal.SIGKILL)
+        self.running().wait(5)
 
     def sigstop(self) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
+        self.running().send_signal(signal.SIGSTOP)
 
     def sigcont(self) -> None:
-        self.proc.send_signal(signal.SIGCONT)
+        self.running().send_signal(signal.SIGCONT)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
         if self.proc is None:

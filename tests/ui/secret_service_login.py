@@ -62,7 +62,9 @@ async def scenario(store: QSettings) -> None:
     QTest.mouseClick(login.login_button, Qt.MouseButton.LeftButton)
     await async_wait_until(lambda: main.isVisible() and main.connections.role_of("B") == "secondary, standby",
                            timeout=15, message="the login")
-    assert secret_service_items() == [PASSWORD.encode()], secret_service_items()
+    # Stored by the keyring thread, shortly after the login (never on the GUI thread).
+    await async_wait_until(lambda: secret_service_items() == [PASSWORD.encode()], timeout=15,
+                           message="the password stored in the Secret Service")
     assert login.password_edit.text() == ""
     print("stored in the Secret Service", flush=True)
     QTest.mouseClick(main.logout_button, Qt.MouseButton.LeftButton)
@@ -73,7 +75,8 @@ async def scenario(store: QSettings) -> None:
     again = desktop(store)  # the next start of the app
     assert again.login_window.agent_edit.text() == AGENT
     assert again.login_window.remember_check.isChecked()
-    assert again.login_window.password_edit.text() == PASSWORD, "not filled in from the keyring"
+    await async_wait_until(lambda: again.login_window.password_edit.text() == PASSWORD, timeout=15,
+                           message="the password filled in from the keyring (read off the GUI thread)")
     print("next start fills in the password", flush=True)
     again.shutdown()
     current = asyncio.current_task()

@@ -164,17 +164,18 @@ def test_remember_me_stores_the_password_in_the_keyring(pair, make_desktop, qtbo
     desktop.login_window.remember_check.setChecked(True)
     log_in(qtbot, desktop, agent="1005")
     qtbot.waitUntil(lambda: desktop.main_window.isVisible(), timeout=WAIT)
-    assert isolated_keyring.store[("agent-desktop", "1005")] == "demo"
+    # Written by the keyring thread, never the GUI thread: it lands shortly after the login.
+    qtbot.waitUntil(lambda: isolated_keyring.store.get(("agent-desktop", "1005")) == "demo", timeout=WAIT)
     assert desktop.login_window.password_edit.text() == "", "kept in memory while logged in"
     # Back at the login window after a logout, the remembered password is filled in again.
     qtbot.mouseClick(desktop.main_window.logout_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(desktop.login_window.isVisible, timeout=WAIT)
-    assert desktop.login_window.password_edit.text() == "demo"
-    # The next start fills in the agent and the remembered password.
+    qtbot.waitUntil(lambda: desktop.login_window.password_edit.text() == "demo", timeout=WAIT)
+    # The next start fills in the agent and (once the keyring thread has read it) the remembered password.
     again = make_desktop([a, b], store=user_store)
     assert again.login_window.agent_edit.text() == "1005"
-    assert again.login_window.password_edit.text() == "demo"
     assert again.login_window.remember_check.isChecked()
+    qtbot.waitUntil(lambda: again.login_window.password_edit.text() == "demo", timeout=WAIT)
 
 
 def test_unreachable_servers_are_reported_in_words(make_desktop, qtbot):

@@ -15,6 +15,8 @@ killed server's stream says nothing any more. Checked as each event is published
 - an offer reported to an agent never meets an open offer of the same interaction to the same
   agent at another server, but one to an older login of the agent or at a server not yet told of
   the newer one;
+- no offer is reported to an agent its site reports unreachable (suspect: its desktop silent past
+  the heartbeat timeout) until that site reports it reachable again;
 - an interaction is reported completed at most once. A second completion is let through only when
   no server could have known of the first: a server was killed since the first (a completion can
   die with its server before it reaches the peer, and the desktop, which never got its ack, sends
@@ -86,6 +88,15 @@ class Reports:
         self.first_seen: dict[str, float] = {}  # id -> when it was first reported
         # id -> (site, event, agent) of every event reported about it
         self.history: defaultdict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
+        self.log: list[tuple[float, str, p.Message]] = []  # (when, site, event): everything published
+        self.unreachable: set[tuple[str, str]] = set()  # (site, agent): reported unreachable there, not since cleared
+
+    def logins_and_logouts(self, agent_id: str, since: float) -> list[tuple[str, str, int]]:
+        """(site, event type, epoch) of every login and logout of the agent reported since ``since``."""
+        return [(site, type(m).__name__, m.agent.epoch if isinstance(m, p.EventAgentLogin) else m.epoch)
+                for when, site, m in self.log if when >= since
+                and ((isinstance(m, p.EventAgentLogin) and m.agent.agent_id == agent_id)
+                     or (isinstance(m, p.EventAgentLogout) and m.agent_id == agent_id))]
 
     def site_lost(self, site: Site) -> None:
         """A killed server's stream is gone: its logins and offers are not reported any more."""
@@ -95,6 +106,11 @@ class Reports:
             del self.offers[key]
 
     def published(self, site: Site, message: p.Message) -> None:
+        self.log.append((self.world.loop.now, site.name, message))
+        if isinstance(message, (p.EventAgentLogin, p.EventAgentLogout, p.EventAgentStateChanged)):
+            agent_id = message.agent.agent_id if isinstance(message, p.EventAgentLogin) else message.agent_id
+            reachable = not isinstance(message, p.EventAgentStateChanged) or message.reachable
+            (self.unreachable.discard if reachable else self.unreachable.add)((site.name, agent_id))
         if isinstance(message, p.EventAgentLogin):
             self._login(site, message.agent)
         elif isinstance(message, p.EventAgentLogout):
@@ -131,6 +147,8 @@ class Reports:
         if self.world.sites_apart():
             self.partitioned_ids.add(iid)
         if kind == "offered":
+            # A site that reported the agent unreachable (its desktop silent) offers it nothing.
+            assert (site.name, agent) not in self.unreachable, f"{iid} offered to {agent}, unreachable at {site.name}"
             for (name, other), (to, epoch) in self.offers.items():
                 if other == iid and to == agent and name != site.name and agent is not None:
                     stale = (epoch or 0) < (message.epoch or 0) or not self.told(site, agent, name)
@@ -178,6 +196,7 @@ class Feed:
         self.pending: dict[str, str] = {}  # request id -> what it is ("register", "subscribe" or an interaction id)
         # The view: agent -> (epoch, state, reason, since) of the agents it reports logged in.
         self.agents: dict[str, tuple[int, str, str | None, int]] = {}
+        self.unreachable: set[str] = set()  # of those, the ones it reports unreachable (suspect)
 
     def connect(self) -> None:
         self.registered = False
@@ -245,6 +264,7 @@ class Feed:
         elif isinstance(message, p.EventReportingSnapshot):
             self.resume = p.ResumePoint(stream_id=message.stream_id, seq=message.seq)
             self.agents = {a.agent_id: (a.epoch, a.state, a.reason, a.since_ms) for a in message.agents}
+            self.unreachable = {a.agent_id for a in message.agents if not a.reachable}
             self.watcher.snapshot(self, message)
         elif isinstance(message, (p.EventAgentLogin, p.EventAgentLogout, p.EventAgentStateChanged,
                                   p.EventInteraction, p.EventQueueStatistics)):
@@ -274,13 +294,19 @@ class Feed:
         if isinstance(message, p.EventAgentLogin):
             a = message.agent
             self.agents[a.agent_id] = (a.epoch, a.state, a.reason, a.since_ms)
+            self._reachable(a.agent_id, a.reachable)
         elif isinstance(message, p.EventAgentLogout):
             if self.agents.get(message.agent_id, (None,))[0] == message.epoch:
                 del self.agents[message.agent_id]
+                self.unreachable.discard(message.agent_id)
         elif isinstance(message, p.EventAgentStateChanged):
             known = self.agents.get(message.agent_id)
             if known is not None and known[0] == message.epoch:
                 self.agents[message.agent_id] = (message.epoch, message.state, message.reason, message.since_ms)
+                self._reachable(message.agent_id, message.reachable)
+
+    def _reachable(self, agent_id: str, reachable: bool) -> None:
+        (self.unreachable.discard if reachable else self.unreachable.add)(agent_id)
 
 
 class Watcher(Process):

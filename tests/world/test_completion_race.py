@@ -116,6 +116,13 @@ def test_the_next_offer_decided_with_a_completion_is_not_made_once_the_agent_has
     requeued = at_a.index(("queued", desk.agent_id))
     assert ("offered", desk.agent_id) not in at_a[requeued:] and ("A", waiting) not in world.reports.offers, at_a
     assert at_a[requeued + 1:] in ([], [("withdrawn", None)]), at_a
+    # The queue's figures agree with the stream: an offer never made is not counted as offered.
+    reported = sum(1 for history in world.reports.history.values()
+                   for site, event, _ in history if (site, event) == ("A", "offered"))
+    core = world.sites["A"].core
+    assert core is not None
+    (sales,) = core.engine.statistics(0)
+    assert sales.offered == reported, (sales.offered, reported)
     world.settle()
 
 

@@ -398,6 +398,8 @@ class World:
             seen = feed.agents.get(agent)
             if seen != (expected if name == snap.primary else None):
                 problems.append(f"{desk}: the supervisor sees {seen} at {name}")
+            if agent in feed.unreachable:
+                problems.append(f"{desk}: the supervisor sees it unreachable at {name}")
         if self.reports.open_logins[agent] != {snap.primary: login.epoch}:
             problems.append(f"{desk}: reported logged in at {self.reports.open_logins[agent]}")
         return problems
