@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -80,13 +81,14 @@ class DesktopProcess(AgentProcess):
             [sys.executable, str(REPO / "bench" / "desktop_block.py"), "--settings", str(settings_file),
              "--agent", agent_id], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
-        stdout, stderr = proc.stdout, proc.stderr
-        assert stdout is not None and stderr is not None  # PIPE above
+        stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+        assert stdin is not None and stdout is not None and stderr is not None  # PIPE above
+        self.stdin = stdin
         threading.Thread(target=self._pump, args=(stdout,), daemon=True).start()
         threading.Thread(target=lambda: self.stderr.extend(stderr), daemon=True).start()
 
-    def _pump(self, stdout=None) -> None:
-        for line in stdout or ():
+    def _pump(self, stdout: IO[str]) -> None:
+        for line in stdout:
             if line.startswith("{"):
                 self.events.append(json.loads(line))
 

@@ -30,8 +30,8 @@ from server_stub import protocol as p
 
 Presence = Literal["logged_in", "server_lost", "moving", "logged_out"]
 
-# Counts shown to the supervisor: an agent's state when logged in, else its presence.
-COUNT_KEYS = ("ready", "not_ready", "after_call_work", "failover", "logged_out")
+# Counts shown to the supervisor: an agent's handling state when logged in, else its presence.
+COUNT_KEYS = ("ready", "ringing", "busy", "not_ready", "after_call_work", "failover", "logged_out")
 
 # Logout reasons after which the agent is expected to show up on another server.
 _FAILOVER_LOGOUTS = frozenset({"moved", "server_shutdown"})
@@ -59,6 +59,9 @@ class _Login:
     interaction_id: str | None = None
     forced_by: str | None = None
     reachable: bool = True  # False: the server has not heard the agent's desktop lately (suspect)
+    interaction_since_ms: int | None = None  # when it came into the agent's hands (None: not reported)
+    offer_id: str | None = None  # an offer waiting for the agent's answer (EventInteraction "offered")
+    offered_ms: int | None = None
 
     @classmethod
     def from_report(cls, report: Any) -> _Login:
@@ -91,6 +94,10 @@ class AgentRow:
     # False while logged in: its server has not heard the desktop for the heartbeat timeout (it is
     # offered nothing, and logged out after the client timeout): "unreachable at <server>".
     reachable: bool = True
+    # Handling, from the interaction events: in hand since (the first server's accept, kept across a
+    # failover; None after a snapshot, which does not say), and an offer ringing since.
+    interaction_since_ms: int | None = None
+    ringing_since_ms: int | None = None
 
     @property
     def in_failover(self) -> bool:
@@ -101,11 +108,18 @@ class AgentRow:
         return AgentRow(self.agent_id, self.name, self.presence, self.state, self.reason, self.since_ms, self.server,
                         self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,
                         self.lost_since_ms, self.last_failover_ms, self.last_failover_from, self.last_failover_to,
-                        self.last_failover_duration_ms, self.reachable)
+                        self.last_failover_duration_ms, self.reachable, self.interaction_since_ms,
+                        self.ringing_since_ms)
 
     @property
     def count_key(self) -> str:
+        """What the agent is counted as: the handling state while logged in (busy with an
+        interaction in hand, ringing with an offer waiting, else the state), else the presence."""
         if self.presence == "logged_in":
+            if self.interaction_id:
+                return "busy"
+            if self.ringing_since_ms is not None:
+                return "ringing"
             return self.state or "not_ready"
         return "failover" if self.in_failover else "logged_out"
 
@@ -127,6 +141,7 @@ class ServerStatus:
     lost_reason: str | None = None
     queues: list[p.QueueStatistics] | None = None  # None: this server never reported queue statistics
     queues_at_ms: int | None = None
+    offers: dict[str, str] = field(default_factory=dict)  # interaction id -> agent it is offered to
     logged_in: int = 0  # agents shown logged in on this server (merged view)
     snapshots: int = 0
     resumes: int = 0
@@ -295,6 +310,7 @@ class ReportingEngine:
     def _snapshot(self, sv: ServerStatus, msg: Any, now_ms: int) -> None:
         old = sv.agents
         sv.agents = {}
+        sv.offers = {}  # a snapshot does not carry offers; the next answer to one clears nothing
         for report in msg.agents:
             sv.agents[report.agent_id] = _Login.from_report(report)
             if report.epoch > self.highest_epoch.get(report.agent_id, 0):
@@ -369,15 +385,27 @@ class ReportingEngine:
 
     def _interaction(self, sv: ServerStatus, msg: Any, now_ms: int) -> None:
         agent_id = getattr(msg, "agent_id", None)
+        event = getattr(msg, "event", None)
+        at_ms = getattr(msg, "at_ms", None)
+        # Any later step of an offered interaction ends the offer (an abandon names no agent).
+        offered_to = sv.offers.pop(msg.interaction_id, None)
+        ringing = sv.agents.get(offered_to) if offered_to else None
+        if ringing is not None and ringing.offer_id == msg.interaction_id:
+            ringing.offer_id = ringing.offered_ms = None
+            if ringing.agent_id != agent_id:
+                self._recompute(ringing.agent_id, now_ms)
         login = sv.agents.get(agent_id) if agent_id else None
         if login is None:
             return
-        event = getattr(msg, "event", None)
-        if event in ("accepted", "adopted"):
+        if event == "offered":
+            sv.offers[msg.interaction_id] = login.agent_id
+            login.offer_id, login.offered_ms = msg.interaction_id, at_ms
+        elif event in ("accepted", "adopted"):
             login.interaction_id = msg.interaction_id
+            login.interaction_since_ms = at_ms
         elif login.interaction_id == msg.interaction_id and event in ("completed", "abandoned", "withdrawn"):
-            login.interaction_id = None
-        else:
+            login.interaction_id = login.interaction_since_ms = None
+        elif ringing is not login:
             return
         self._recompute(login.agent_id, now_ms)
 
@@ -432,7 +460,13 @@ class ReportingEngine:
             row.server = best_sv.name
             row.epoch = best.epoch
             row.place = best.place
+            if best.interaction_id is None:
+                row.interaction_since_ms = None
+            elif best.interaction_id != row.interaction_id or row.interaction_since_ms is None:
+                row.interaction_since_ms = best.interaction_since_ms
+            # (the same interaction adopted after a failover keeps the time of its first accept)
             row.interaction_id = best.interaction_id
+            row.ringing_since_ms = best.offered_ms if best.offer_id is not None else None
             row.forced_by = best.forced_by
             row.reachable = best.reachable
             row.logout_reason = None
@@ -449,6 +483,7 @@ class ReportingEngine:
             row.server = best_sv.name
             row.epoch = best.epoch
             row.interaction_id = best.interaction_id
+            row.ringing_since_ms = None
         else:
             moving = row.logout_reason in _FAILOVER_LOGOUTS or (
                 row.presence in ("server_lost", "moving") and row.logout_reason not in _DELIBERATE_LOGOUTS
@@ -463,7 +498,7 @@ class ReportingEngine:
             row.presence = presence
             row.state = None
             row.reason = _LOGOUT_TEXT.get(row.logout_reason, row.logout_reason)
-            row.interaction_id = None
+            row.interaction_id = row.interaction_since_ms = row.ringing_since_ms = None
             row.forced_by = None
             row.reachable = True
         if row.presence == "moving":

@@ -25,13 +25,15 @@ COLUMNS = ("Agent", "Name", "State", "Reason", "Time in state", "Site", "Role", 
 
 STATE_TEXT = {"ready": "Ready", "not_ready": "Not Ready", "after_call_work": "After Call Work"}
 PRESENCE_TEXT = {"server_lost": "Server lost", "moving": "Failing over", "logged_out": "Logged out"}
-_STATE_RANK = {"ready": 0, "not_ready": 1, "after_call_work": 2, "failover": 3, "logged_out": 4}
+_STATE_RANK = {"ready": 0, "ringing": 1, "busy": 2, "not_ready": 3, "after_call_work": 4, "failover": 5,
+               "logged_out": 6}
 
 FAILOVER_BRUSH = QBrush(QColor(255, 214, 153))  # amber: in the middle of a failover
 LOGGED_OUT_BRUSH = QBrush(QColor(128, 128, 128))
 STATE_COLORS = {
     "ready": QColor(46, 160, 67), "not_ready": QColor(207, 34, 46), "after_call_work": QColor(154, 103, 0),
     "failover": QColor(219, 109, 40), "logged_out": QColor(140, 140, 140),
+    "busy": QColor(9, 105, 218), "ringing": QColor(130, 80, 223),
 }
 AgentIdRole = int(Qt.ItemDataRole.UserRole)
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -46,9 +48,40 @@ _UNUSED_ROLES = frozenset(int(r) for r in (Qt.ItemDataRole.FontRole, Qt.ItemData
 _FAILOVER_PRESENCES = frozenset({"server_lost", "moving"})
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
+# How long a handling state may last before its time is coloured (a supervisor's cue to look).
+THRESHOLDS_MS = {"not_ready": 15 * 60_000, "after_call_work": 2 * 60_000, "busy": 10 * 60_000}
+OVER_THRESHOLD_BRUSH = QBrush(QColor(248, 215, 218))  # light red; text keeps the palette's colour
+OVER_THRESHOLD_TEXT = QBrush(QColor(114, 28, 36))
+
+
+def handling(row: AgentRow) -> str | None:
+    """The agent's handling state: "busy" (an interaction in hand), "ringing" (an offer waiting), else
+    the state the agent is in (ready, not_ready, after_call_work); None when not logged in."""
+    return row.count_key if row.presence == "logged_in" else None  # one source with the counts
+
+
+def handling_since(row: AgentRow) -> int:
+    """Start of what the time column counts: the talk time in hand, the ringing, else the state."""
+    kind = handling(row)
+    if kind == "busy" and row.interaction_since_ms is not None:
+        return row.interaction_since_ms
+    if kind == "ringing" and row.ringing_since_ms is not None:
+        return row.ringing_since_ms
+    return row.since_ms
+
+
+def over_threshold(row: AgentRow, now_ms: int) -> bool:
+    limit = THRESHOLDS_MS.get(handling(row) or "")
+    return limit is not None and row.since_ms > 0 and now_ms - handling_since(row) >= limit
+
 
 def state_text(row: AgentRow) -> str:
     if row.presence == "logged_in":
+        kind = handling(row)
+        if kind == "busy":
+            return "Busy"
+        if kind == "ringing":
+            return "Ringing"
         return STATE_TEXT.get(row.state, row.state) if row.state else ""
     return PRESENCE_TEXT[row.presence]
 
@@ -105,7 +138,7 @@ def _column_key(row: AgentRow, column: int):
     if column == COL_REASON:
         return (row.reason or "").casefold()
     if column == COL_TIME:
-        return -row.since_ms  # ascending time in state = the most recent change first
+        return -handling_since(row)  # ascending time in state = the most recent change first
     if column == COL_SITE:
         return row.server or ""
     if column == COL_ROLE:
@@ -135,6 +168,7 @@ class AgentTableModel(QAbstractTableModel):
         self._sort_column = COL_AGENT
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._filter = ""
+        self.reason_labels: dict[str, str] = {}
         self.stats = {"applies": 0, "data_changed": 0, "layout_changes": 0, "inserts": 0, "removes": 0}
 
     # ------------------------------------------------------------------ Qt model interface
@@ -169,14 +203,18 @@ class AgentTableModel(QAbstractTableModel):
         column = index.column()
         if role == _DISPLAY:
             if column == COL_TIME:
-                return duration_text(self.now_ms - row.since_ms) if row.since_ms else ""
+                return duration_text(self.now_ms - handling_since(row)) if row.since_ms else ""
             cells = self._cells.get(agent_id)
             if cells is None:
                 cells = self._cells[agent_id] = [self._text(row, c) for c in range(len(COLUMNS))]
             return cells[column]
         if role == _BACKGROUND:
+            if column == COL_TIME and over_threshold(row, self.now_ms):
+                return OVER_THRESHOLD_BRUSH
             return FAILOVER_BRUSH if row.presence in _FAILOVER_PRESENCES else None
         if role == _FOREGROUND:
+            if column == COL_TIME and over_threshold(row, self.now_ms):
+                return OVER_THRESHOLD_TEXT
             return LOGGED_OUT_BRUSH if row.presence == "logged_out" else None
         if role == _DECORATION:
             return STATE_COLORS[row.count_key] if column == COL_STATE else None
@@ -301,9 +339,9 @@ class AgentTableModel(QAbstractTableModel):
         if column == COL_STATE:
             return state_text(row)
         if column == COL_REASON:
-            return row.reason or ""
+            return self.reason_text(row)
         if column == COL_TIME:
-            return duration_text(self.now_ms - row.since_ms) if row.since_ms else ""
+            return duration_text(self.now_ms - handling_since(row)) if row.since_ms else ""
         if column == COL_SITE:
             return row.server or "—"
         if column == COL_ROLE:
@@ -319,10 +357,32 @@ class AgentTableModel(QAbstractTableModel):
                     f"({row.last_failover_duration_ms / 1000:.1f} s)")
         return ""
 
+    def reason_text(self, row: AgentRow) -> str:
+        """The Not Ready reason's label (the servers' reason lists); presence reasons are words already."""
+        if row.reason is None:
+            return ""
+        return self.reason_labels.get(row.reason, row.reason) if row.presence == "logged_in" else row.reason
+
+    def set_reason_labels(self, labels: dict[str, str]) -> None:
+        """Reason code -> label; redraws the rows once when the labels change."""
+        if labels == self.reason_labels:
+            return
+        self.reason_labels = dict(labels)
+        self._cells.clear()
+        if self._ids:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, len(COLUMNS) - 1))
+
     def _tooltip(self, row: AgentRow) -> str:
         lines = [f"{row.agent_id} {row.name}: {state_text(row)}"]
+        if handling(row) in ("busy", "ringing") and row.state:
+            lines.append(f"Own state: {STATE_TEXT.get(row.state, row.state)}")
+        if row.interaction_id:
+            lines.append(f"Interaction in hand: {row.interaction_id}")
         if row.reason:
-            lines.append(f"Reason: {row.reason}")
+            lines.append(f"Reason: {self.reason_text(row)}")
+        limit = THRESHOLDS_MS.get(handling(row) or "")
+        if limit is not None and over_threshold(row, self.now_ms):
+            lines.append(f"Over the {limit // 60_000} min threshold for {state_text(row)}")
         if row.forced_by:
             lines.append(f"Set by supervisor {row.forced_by}")
         if row.place:
@@ -337,6 +397,7 @@ class AgentTableModel(QAbstractTableModel):
             return True
         return (text in row.agent_id.casefold() or text in row.name.casefold()
                 or text in state_text(row).casefold() or (row.reason is not None and text in row.reason.casefold())
+                or text in self.reason_text(row).casefold()
                 or (row.server is not None and text in row.server.casefold()))
 
     def _key(self, row: AgentRow):

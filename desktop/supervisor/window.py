@@ -8,12 +8,14 @@ No nested event loops: the window runs on qasync and every prompt is an inline, 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,20 +33,126 @@ from PySide6.QtWidgets import (
     QTableView,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.reporting.engine import FeedEntry, ReportingEngine
+from desktop.reporting.engine import FeedEntry, ReportingEngine, ServerStatus
+from desktop.ui.dialogs import FocusOutline, Question
+from server_stub import protocol as p
+from server_stub.protocol import CloseCode
 from server_stub.resources import resource_dir
 
 from .model import COLUMNS, AgentTableModel, clock_text, duration_text
 
 FLUSH_HZ = 8
 FEED_LINES = 500
-COUNT_LABELS = (("ready", "Ready"), ("not_ready", "Not Ready"), ("after_call_work", "After Call Work"),
-                ("failover", "In failover"), ("logged_out", "Logged out"))
+COUNT_LABELS = (("ready", "Ready"), ("ringing", "Ringing"), ("busy", "Busy"), ("not_ready", "Not Ready"),
+                ("after_call_work", "After Call Work"), ("failover", "In failover"), ("logged_out", "Logged out"))
 COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
+# The share of interactions to answer within the queue's time target. The servers report the time
+# (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.
+SERVICE_LEVEL_TARGET = 0.80
+BELOW_TARGET_BRUSH = QBrush(QColor(248, 215, 218))
+QUEUE_VIEW_COLUMNS = ("Queue", "Waiting", "Longest wait", "Service level", "Answered / offered", "Abandoned",
+                      "Sites")
+
+
+@dataclass(frozen=True)
+class MergedQueue:
+    """One queue over every site that reports it (live figures only; unavailable sites are named)."""
+
+    queue: str
+    waiting: int
+    longest_wait_ms: int
+    offered: int
+    answered: int
+    abandoned: int
+    service_level: float | None  # weighted by each site's answered + abandoned
+    sites: tuple[str, ...]
+    unavailable: tuple[str, ...]
+
+
+def merged_queues(servers: Iterable[ServerStatus]) -> list[MergedQueue]:
+    """Each queue's figures summed over the live sites (the longest wait is the longest anywhere;
+    the service level weights each site by the interactions it counts); sites that cannot be
+    reached are named, their stale figures left out."""
+    live: dict[str, list[p.QueueStatistics]] = {}
+    sites: dict[str, list[str]] = {}
+    unavailable: dict[str, list[str]] = {}
+    for server in servers:
+        for q in server.queues or ():
+            if server.live:
+                live.setdefault(q.queue, []).append(q)
+                sites.setdefault(q.queue, []).append(server.name)
+            else:
+                unavailable.setdefault(q.queue, []).append(server.name)
+    merged = []
+    for name in sorted(set(live) | set(unavailable)):
+        figures = live.get(name, [])
+        counted = [(q.service_level, q.answered + q.abandoned) for q in figures if q.service_level is not None]
+        weight = sum(n for _, n in counted)
+        level = sum(sl * n for sl, n in counted) / weight if weight else None
+        merged.append(MergedQueue(
+            name, sum(q.waiting for q in figures), max((q.longest_wait_ms for q in figures), default=0),
+            sum(q.offered for q in figures), sum(q.answered for q in figures), sum(q.abandoned for q in figures),
+            level, tuple(sites.get(name, ())), tuple(unavailable.get(name, ()))))
+    return merged
+
+# What a WebSocket close code means, in a supervisor's words (docs/protocol.md, close codes).
+CLOSE_WORDS = {
+    CloseCode.NORMAL: "closed normally",
+    CloseCode.GOING_AWAY: "the server is shutting down",
+    CloseCode.ABNORMAL: "the connection dropped without warning (network or server failure)",
+    CloseCode.INVALID_DATA: "the server received data it could not read",
+    CloseCode.MESSAGE_TOO_BIG: "a message was too big for the server",
+    CloseCode.INTERNAL_ERROR: "the server had an internal error",
+    CloseCode.HEARTBEAT: "the server heard no heartbeat in time",
+    CloseCode.TOO_MANY_ERRORS: "the server closed it after too many errors",
+    CloseCode.UNSUPPORTED_VERSION: "the server does not speak this version of the protocol",
+    CloseCode.PEER_AUTH: "authentication between the sites failed",
+    CloseCode.RATE_LIMITED: "the server closed it for too much traffic",
+    CloseCode.SUPERSEDED: "a newer login replaced this one",
+}
+_ERRNO_WORDS = (
+    (("errno 111", "connect call failed", "connection refused"), "connection refused: no server is running at that "
+                                                                  "address, or it is not accepting connections"),
+    (("name or service not known", "errno -2", "errno -3", "nodename nor servname"), "the server's name is not known"),
+    (("no route to host", "errno 113", "network is unreachable", "errno 101"), "no network route to the server"),
+    (("timed out", "timeouterror"), "the server did not answer in time"),
+    (("certificate", "ssl"), "the server's TLS certificate was not accepted"),
+)
+
+
+def reason_words(reason: str) -> str:
+    """Why a reporting link ended, in words: close codes and socket errors translated."""
+    closed = re.fullmatch(r"closed (\d+)", reason.strip())
+    if closed:
+        code = int(closed.group(1))
+        try:
+            return CLOSE_WORDS[CloseCode(code)]
+        except (ValueError, KeyError):
+            return f"closed by the server (code {code})"
+    if reason == "silent":
+        return "the server stopped answering (no heartbeat)"
+    if reason in ("connection lost", "connection closed"):
+        return "the connection dropped"
+    lowered = reason.lower()
+    for needles, words in _ERRNO_WORDS:
+        if any(needle in lowered for needle in needles):
+            return words
+    return reason
+
+
+def connection_words(status: str) -> str:
+    """A reporting link's status (ReportingClient) as the sites panel says it."""
+    if status.startswith("unreachable: "):
+        return f"unreachable: {reason_words(status.removeprefix('unreachable: '))}"
+    lost = re.fullmatch(r"lost: (.*); reconnecting", status)
+    if lost:
+        return f"lost: {reason_words(lost.group(1))}; reconnecting"
+    return status
 
 
 def _app_icon() -> QIcon | None:
@@ -58,6 +166,18 @@ class Actions(Protocol):
     def reasons_for(self, agent_id: str) -> list: ...
     def force_agent_not_ready(self, agent_id: str, reason: str) -> Awaitable: ...
     def force_agent_logout(self, agent_id: str) -> Awaitable: ...
+
+
+_SERVER_LOST = re.compile(r"Server (?P<server>.+?) lost \((?P<reason>.*)\); \d+ agent\(s\) waiting to fail over")
+
+
+def feed_text(entry: FeedEntry) -> str:
+    """A feed line in a supervisor's words: close codes and socket errors translated; a lost
+    server's line without the count of that moment (the banner says what holds now)."""
+    lost = _SERVER_LOST.fullmatch(entry.text) if entry.kind == "server_lost" else None
+    if lost:
+        return f"Server {lost.group('server')} lost: {reason_words(lost.group('reason'))}"
+    return re.sub(r"closed \d{4}", lambda m: reason_words(m.group(0)), entry.text)  # no bare close code anywhere
 
 
 class LoginPanel(QFrame):
@@ -128,6 +248,7 @@ class SupervisorWindow(QMainWindow):
         outer = QVBoxLayout(central)
 
         self.banner = QLabel()
+        self.banner.setWordWrap(True)
         self.banner.setObjectName("notification")
         self.banner.setStyleSheet("QLabel#notification { background: #fff3cd; color: #664d03; padding: 6px; }")
         self.banner.hide()
@@ -168,7 +289,12 @@ class SupervisorWindow(QMainWindow):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.table = self._make_table()
-        splitter.addWidget(self.table)
+        self.queue_view = self._make_queue_view()
+        self.views = QTabWidget()
+        self.views.setAccessibleName("Agents and queues")
+        self.views.addTab(self.table, "&Agents")
+        self.views.addTab(self.queue_view, "&Queues (all sites)")
+        splitter.addWidget(self.views)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -179,6 +305,7 @@ class SupervisorWindow(QMainWindow):
         self.queues_note = QLabel()
         self.queues_note.setWordWrap(True)
         side_layout.addWidget(self.queues_note)
+        self.queues_note.setObjectName("queuesNote")
         self.queues = QTableWidget(0, 6)
         self.queues.setHorizontalHeaderLabels(
             ["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"]
@@ -200,9 +327,13 @@ class SupervisorWindow(QMainWindow):
 
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._selection_changed())
         self._selected_agent: str | None = None
+        self.below_target: set[tuple[str, str]] = set()  # (site, queue) whose service level is below target
+        self.logout_question: Question | None = None  # the open force-logout confirmation, if any
+        self._notice: tuple[int, str] | None = None  # the banner's latest notice (its "Now:" line is live)
         self._pending_actions: set[asyncio.Future] = set()
         self._selection_changed()
 
+        self.focus_outline = FocusOutline(self)
         self.flush_timer = QTimer(self)
         self.flush_timer.setInterval(int(1000 / flush_hz))
         self.flush_timer.timeout.connect(self.flush)
@@ -236,6 +367,38 @@ class SupervisorWindow(QMainWindow):
         table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         return table
 
+    def _make_queue_view(self) -> QTableWidget:
+        """One row per queue over every site: the contact center's picture of each queue."""
+        view = QTableWidget(0, len(QUEUE_VIEW_COLUMNS))
+        view.setAccessibleName("Queues over all sites")
+        view.setHorizontalHeaderLabels(list(QUEUE_VIEW_COLUMNS))
+        view.verticalHeader().hide()
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setTabKeyNavigation(False)
+        return view
+
+    def _update_queue_view(self) -> None:
+        rows = merged_queues(self.engine.servers.values())
+        view = self.queue_view
+        view.setRowCount(len(rows))
+        for r, merged in enumerate(rows):
+            level = "—" if merged.service_level is None else f"{merged.service_level * 100:.0f} %"
+            values = (merged.queue, str(merged.waiting), duration_text(merged.longest_wait_ms), level,
+                      f"{merged.answered} / {merged.offered}", str(merged.abandoned),
+                      ", ".join(merged.sites) + (f" (unavailable: {', '.join(merged.unavailable)})"
+                                                 if merged.unavailable else ""))
+            below = merged.service_level is not None and merged.service_level < SERVICE_LEVEL_TARGET
+            for c, text in enumerate(values):
+                item = view.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem(text)
+                    view.setItem(r, c, item)
+                elif item.text() != text:
+                    item.setText(text)
+                if c == 3:
+                    item.setBackground(BELOW_TARGET_BRUSH if below else QBrush())
+
     def _make_sites(self) -> QTableWidget:
         sites = QTableWidget(len(self.engine.servers), 4)
         sites.setHorizontalHeaderLabels(["Site", "Connection", "Last event", "Logged in"])
@@ -246,7 +409,8 @@ class SupervisorWindow(QMainWindow):
         for row, name in enumerate(self.engine.servers):
             for column in range(4):
                 sites.setItem(row, column, QTableWidgetItem(name if column == 0 else ""))
-        sites.setMaximumHeight(40 + 26 * len(self.engine.servers))
+        sites.setWordWrap(True)  # a long "unreachable: ..." wraps (and its tooltip has it all)
+        sites.setMaximumHeight(40 + 48 * len(self.engine.servers))
         return sites
 
     # ------------------------------------------------------------------ refresh
@@ -260,11 +424,27 @@ class SupervisorWindow(QMainWindow):
             if self._selected_agent in changes.agents:
                 self._selection_changed()
         if changes.servers:
+            self._update_reason_labels()
             self._update_sites()
             self._update_queues()
             self._update_counts()
         if changes.feed:
             self._add_feed(changes.feed)
+        if changes.agents or changes.servers or changes.feed:
+            self._update_banner()
+
+    def _update_reason_labels(self) -> None:
+        """Reason labels from every server's list (``reasons(server)`` of the client), for the table."""
+        reasons = getattr(self.agent_actions, "reasons", None)
+        if reasons is None:
+            return
+        labels: dict[str, str] = {}
+        for server in self.engine.servers:
+            try:
+                labels.update({r.code: r.label for r in reasons(server) if r.label})
+            except (KeyError, ValueError):
+                continue
+        self.model.set_reason_labels(labels)
 
     def tick(self) -> None:
         self.engine.tick(self._wall_ms())
@@ -285,55 +465,94 @@ class SupervisorWindow(QMainWindow):
                 connection = "connected, reading snapshot"
             else:
                 status = self.link_status(name)
-                connection = f"not connected{': ' + status if status else ''}"
+                connection = f"not connected{': ' + connection_words(status) if status else ''}"
             age = duration_text(now - server.last_event_ms) if server.last_event_ms else "—"
             for column, text in ((1, connection), (2, age), (3, str(server.logged_in))):
                 item = self.sites.item(row, column)
                 assert item is not None  # _make_sites made every cell; the engine's servers are fixed
                 if item.text() != text:
                     item.setText(text)
+                    if column == 1:  # the whole sentence, and the raw status for support, on hover
+                        raw = self.link_status(name)
+                        item.setToolTip(text if not raw or raw == text else f"{text}\n\n(technical: {raw})")
+                        self.sites.resizeRowToContents(row)
 
     def _update_queues(self) -> None:
         rows = []
         silent = []
+        stale = []
         for name, server in self.engine.servers.items():
             if server.queues is None:
                 silent.append(name)
                 continue
+            as_of = clock_text(server.queues_at_ms) if server.queues_at_ms else "?"
+            if not server.live:  # figures of a site we no longer hear from: marked, never passed off as live
+                stale.append(f"{name} (as of {as_of})")
             for q in server.queues:
                 level = (
                     "—"
                     if q.service_level is None
                     else f"{q.service_level * 100:.0f} % in {q.service_level_target_ms / 1000:.0f} s"
                 )
-                rows.append((name, q.queue, str(q.waiting), duration_text(q.longest_wait_ms), level,
-                             f"{q.answered} / {q.offered}"))
+                site = name if server.live else f"{name} (unavailable)"
+                rows.append(((site, q.queue, str(q.waiting), duration_text(q.longest_wait_ms), level,
+                              f"{q.answered} / {q.offered}"), server.live, as_of))
+        notes = []
         if silent:
             names = ", ".join(silent)
-            self.queues_note.setText(f"{'This server does' if len(silent) == 1 else 'These servers do'} not report "
-                                     f"queue statistics yet ({names}).")
-            self.queues_note.show()
-        else:
-            self.queues_note.hide()
+            notes.append(f"{'This server does' if len(silent) == 1 else 'These servers do'} not report "
+                         f"queue statistics yet ({names}).")
+        if stale:
+            notes.append(f"Unavailable: {', '.join(stale)}. Those figures are the last ones received and "
+                         f"may be out of date.")
+        self._service_level_alerts()
+        self._update_queue_view()
+        self.queues_note.setText(" ".join(notes))
+        self.queues_note.setVisible(bool(notes))
         self.queues.setRowCount(len(rows))
-        for r, values in enumerate(rows):
+        palette = self.queues.palette()
+        for r, (values, live, as_of) in enumerate(rows):
             for c, text in enumerate(values):
                 item = self.queues.item(r, c)
                 if item is None:
-                    self.queues.setItem(r, c, QTableWidgetItem(text))
+                    item = QTableWidgetItem(text)
+                    self.queues.setItem(r, c, item)
                 elif item.text() != text:
                     item.setText(text)
+                item.setForeground(palette.text() if live else palette.placeholderText())
+                item.setToolTip("" if live else f"Site {values[0].split()[0]} is unavailable: figures as of {as_of}")
+                if c == 4:  # the service level: marked while below target
+                    below = live and (values[0], values[1]) in self.below_target
+                    item.setBackground(BELOW_TARGET_BRUSH if below else QBrush())
+                    if below:
+                        item.setToolTip(f"Below the {SERVICE_LEVEL_TARGET * 100:.0f} % target")
         self.queues.setVisible(bool(rows))
+
+    def _service_level_alerts(self) -> None:
+        """A notice when a live queue's service level drops below target (once per drop)."""
+        below: set[tuple[str, str]] = set()
+        for name, server in self.engine.servers.items():
+            if not server.live or server.queues is None:
+                continue
+            for q in server.queues:
+                if q.service_level is None or q.service_level >= SERVICE_LEVEL_TARGET:
+                    continue
+                below.add((name, q.queue))
+                if (name, q.queue) not in self.below_target:
+                    self.notify(f"Queue {q.queue} at site {name}: service level {q.service_level * 100:.0f} % is "
+                                f"below the {SERVICE_LEVEL_TARGET * 100:.0f} % target (answered within "
+                                f"{q.service_level_target_ms / 1000:.0f} s)")
+        self.below_target = below
 
     def _add_feed(self, entries: list[FeedEntry]) -> None:
         for entry in entries[-FEED_LINES:]:
-            self.feed.insertItem(0, f"{clock_text(entry.at_ms)}  {entry.text}")
+            self.feed.insertItem(0, f"{clock_text(entry.at_ms)}  {feed_text(entry)}")
         while self.feed.count() > FEED_LINES:
             self.feed.takeItem(self.feed.count() - 1)
         notices = [e for e in entries if e.notify]
         failovers = [e for e in entries if e.kind == "failover"]
         if notices:
-            self.notify(notices[-1].text, notices[-1].at_ms)
+            self.notify(feed_text(notices[-1]), notices[-1].at_ms)
         elif len(failovers) > 1:
             self.notify(f"{len(failovers)} agents failed over", failovers[-1].at_ms)
         elif failovers:
@@ -341,10 +560,29 @@ class SupervisorWindow(QMainWindow):
 
     def notify(self, text: str, at_ms: int | None = None) -> None:
         """A notification the supervisor cannot miss, without a modal box."""
-        self.banner.setText(f"{clock_text(at_ms if at_ms is not None else self._wall_ms())}  {text}")
-        self.banner.show()
+        self._notice = (at_ms if at_ms is not None else self._wall_ms(), text)
+        self._update_banner()
         if self.tray is not None:
             self.tray.showMessage("Supervisor view", text, QSystemTrayIcon.MessageIcon.Warning, 8000)
+
+    def banner_lines(self) -> list[str]:
+        """The latest notice, then what holds now, from the engine (the same counts as the labels
+        above the table): the banner never goes stale or contradicts the table."""
+        if self._notice is None:
+            return []
+        at_ms, text = self._notice
+        lost = [name for name, server in self.engine.servers.items() if not server.connected]
+        failover = self.engine.counts.get("failover", 0)
+        now = [f"unreachable: site {', '.join(lost)}"] if lost else []
+        now.append(f"in failover: {failover} agent(s)" if failover else "no agent in failover")
+        return [f"{clock_text(at_ms)}  {text}", "Now: " + "; ".join(now) + "."]
+
+    def _update_banner(self) -> None:
+        lines = self.banner_lines()
+        text = "\n".join(lines)
+        if self.banner.text() != text:
+            self.banner.setText(text)
+        self.banner.setVisible(bool(lines))
 
     def _filter_changed(self, text: str) -> None:
         """Filter, then keep the selected agent selected if it is still shown (a reset clears it)."""
@@ -365,23 +603,48 @@ class SupervisorWindow(QMainWindow):
         can_act = actions is not None and row is not None and row.presence == "logged_in"
         self.selected_label.setText(f"{row.agent_id} {row.name}" if row else "No agent selected")
         if actions is not None and agent_id and can_act:
-            codes = [r.code for r in actions.reasons_for(agent_id)]
-            if codes != [self.reason_box.itemText(i) for i in range(self.reason_box.count())]:
+            reasons = [(r.label or r.code, r.code) for r in actions.reasons_for(agent_id)]
+            shown = [(self.reason_box.itemText(i), self.reason_box.itemData(i)) for i in range(self.reason_box.count())]
+            if reasons != shown:
                 self.reason_box.clear()
-                self.reason_box.addItems(codes)
+                for label, code in reasons:
+                    self.reason_box.addItem(label, code)
         self.force_not_ready_button.setEnabled(can_act and self.reason_box.count() > 0)
         self.force_logout_button.setEnabled(can_act)
         self.reason_box.setEnabled(can_act)
 
     def _force_not_ready(self) -> None:
-        agent_id, reason, actions = self._selected_agent, self.reason_box.currentText(), self.agent_actions
+        agent_id, reason, actions = self._selected_agent, self.reason_box.currentData(), self.agent_actions
         if agent_id and reason and actions is not None:
-            self._run_action(f"Not Ready ({reason}) for {agent_id}", actions.force_agent_not_ready(agent_id, reason))
+            label = self.reason_box.currentText()
+            self._run_action(f"Not Ready ({label}) for {agent_id}", actions.force_agent_not_ready(agent_id, reason))
 
     def _force_logout(self) -> None:
-        agent_id, actions = self._selected_agent, self.agent_actions
-        if agent_id and actions is not None:
-            self._run_action(f"Logout of {agent_id}", actions.force_agent_logout(agent_id))
+        """Asks first (non-blocking: ``open()`` and a signal, never ``exec()`` under qasync)."""
+        agent_id = self._selected_agent
+        row = self.model.row_data(agent_id) if agent_id else None
+        if agent_id is None or row is None or self.agent_actions is None:
+            return
+        if self.logout_question is not None:
+            self.logout_question.raise_()
+            return
+        info = f"{row.name or 'The agent'} is logged out at once on site {row.server}"
+        info += (f"; the interaction in hand ({row.interaction_id}) leaves their hands without being completed."
+                 if row.interaction_id else ".")
+        box = Question(self, "Supervisor — Force logout", f"Log out agent {agent_id} {row.name}?".strip(), info,
+                       [("cancel", "Cancel", "Cancel"), ("logout", "&Log out agent", "Log out agent")],
+                       default="cancel")
+        box.setObjectName("forceLogoutQuestion")
+
+        def answered(key: str) -> None:
+            self.logout_question = None
+            actions = self.agent_actions
+            if key == "logout" and actions is not None:
+                self._run_action(f"Logout of {agent_id}", actions.force_agent_logout(agent_id))
+
+        box.answered.connect(answered)
+        self.logout_question = box
+        box.open()
 
     def _run_action(self, what: str, coroutine: Awaitable) -> None:
         self.action_result.setText(f"{what}: sending…")

@@ -47,7 +47,8 @@ class Tray(QObject):
         self.shown: list[pr.Notification] = []
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
-            self.icon = QSystemTrayIcon(self)
+            self.icon = QSystemTrayIcon(icon("offline"), self)  # an icon before show(): else "No Icon set"
+            self.icon.setToolTip("Agent Desktop")
             self.icon.show()
         if self.icon is not None:
             self.icon.setIcon(icon("offline"))
@@ -225,7 +226,9 @@ class DesktopController(QObject):
         self.refresh_timer.start()
 
     def raise_current_window(self) -> None:
-        window = self.main_window if self.main_window.isVisible() else self.login_window
+        # Logged in (the main window refuses a plain close) but hidden to the tray: the main window.
+        logged_in = not self.main_window.allow_close
+        window = self.main_window if logged_in or self.main_window.isVisible() else self.login_window
         window.showNormal()
         window.activateWindow()
 
@@ -307,7 +310,7 @@ class DesktopController(QObject):
         elif isinstance(event, ev.InteractionStarted):
             mw.tabs.setCurrentWidget(mw.interactions)
         elif isinstance(event, ev.OfferRevoked):
-            mw.statusBar().showMessage(ip.revoked_text(event), 8000)
+            mw.offer_revoked(event, int(time.time() * 1000))
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
@@ -379,16 +382,14 @@ class DesktopController(QObject):
         state = status.state if status else None
         where = f"site {snapshot.primary}" if snapshot.primary else "no server (moving…)" \
             if snapshot.status == "failing_over" else "no server"
-        self.main_window.render_state(state, status.reason if status else None, status.since_ms if status else None,
-                                      wall_ms, self.labels, connected,
-                                      f"Agent {snapshot.agent_id or ''} on {where}")
+        handling = ip.handling_state(status, snapshot.offers, snapshot.held, self.labels, wall_ms)
+        self.main_window.render_state(handling, connected, f"Agent {snapshot.agent_id or ''} on {where}")
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
         self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
         self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
-        self.tray.set_state(pr.state_icon(state, connected), pr.state_text(state, status.reason if status else None,
-                                                                           self.labels))
+        self.tray.set_state(pr.state_icon(state, connected), handling.text)
 
     def shutdown(self) -> None:
         """The app is quitting: close the links (joining the network thread), let a keyring write

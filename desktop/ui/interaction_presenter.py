@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..core import events as ev
-from .presenter import LogRow, format_duration
+from .presenter import LogRow, format_duration, state_icon, state_text, time_in_state
 
 MEDIA_LABELS = {"voice": "Voice call", "chat": "Chat", "email": "Email"}
 ENDED_REASONS = {
@@ -27,6 +27,8 @@ REVOKED_REASONS = {
     "primary_lost": "its server was lost",
     "logged_out": "you were logged out",
 }
+CHOOSE_DISPOSITION = "Choose…"
+DISPOSITION_REQUIRED = "Choose a disposition for this interaction first (Alt+S), then Done."
 NOTES_DEBOUNCE_MS = 500  # notes are saved this long after typing stops (and on Done)
 
 
@@ -94,6 +96,52 @@ def acw_text(status: ev.AgentStatus | None, wall_ms: int) -> str:
     return text
 
 
+# --------------------------------------------------------------------------- handling state
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What the agent is doing, as the state line shows it: the work in hand wins over the state the
+    agent chose (which the server keeps, and returns to after the work)."""
+
+    kind: str  # logged_out, ringing, busy, after_call_work, ready, not_ready
+    text: str  # "Talking – Voice call", "Ringing – Chat", "After Call Work", "Not Ready – Lunch"
+    clock: str  # talk time, ACW countdown ("00:07 left") or time in state
+    icon: str  # resources/icons/<icon>.svg
+    chosen: str = ""  # the agent's own state while work overrides it ("" when it does not)
+
+
+def _held_text(held: tuple[ev.HeldInfo, ...]) -> str:
+    if len(held) > 1:
+        return f"Busy – {len(held)} interactions"
+    media = held[0].interaction.media
+    return f"Talking – {media_label(media)}" if media == "voice" else f"Busy – {media_label(media)}"
+
+
+def handling_state(status: ev.AgentStatus | None, offers: tuple[ev.OfferInfo, ...], held: tuple[ev.HeldInfo, ...],
+                   labels: Mapping[str, str] | None, wall_ms: int) -> Handling:
+    """Ringing while an offer waits, Talking/Busy with the talk time while an interaction is in
+    hand, After Call Work with its countdown, else the state the agent chose with its time."""
+    if status is None:
+        return Handling("logged_out", "Logged out", "", "offline")
+    chosen = state_text(status.state, status.reason, labels)
+    if held:
+        since = min(h.accepted_ms for h in held)
+        return Handling("busy", _held_text(held), format_duration((wall_ms - since) / 1000),
+                        media_icon(held[0].interaction.media), chosen)
+    if offers:
+        offer = offers[0]
+        return Handling("ringing", f"Ringing – {media_label(offer.interaction.media)}",
+                        format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
+                        chosen)
+    if status.state == "after_call_work":
+        if status.until_ms is not None:
+            return Handling("after_call_work", chosen, f"{format_duration((status.until_ms - wall_ms) / 1000)} left",
+                            "acw")
+        return Handling("after_call_work", chosen, time_in_state(status.since_ms, wall_ms), "acw")
+    return Handling(status.state, chosen, time_in_state(status.since_ms, wall_ms), state_icon(status.state))
+
+
 def disposition_items(dispositions) -> list[tuple[str, str]]:
     """(label, code) pairs for the disposition combo, in the server's order."""
     return [(d.label or d.code, d.code) for d in dispositions]
@@ -112,6 +160,16 @@ def ended_text(event: ev.InteractionEnded, labels: Mapping[str, str] | None = No
 def revoked_text(event: ev.OfferRevoked) -> str:
     why = REVOKED_REASONS.get(event.reason, event.message or event.reason)
     return f"Offer {event.interaction_id} withdrawn: {why}"
+
+
+def missed_text(event: ev.OfferRevoked, offer: ev.OfferInfo | None, clock: str) -> str | None:
+    """The main window's line for an offer the agent let time out, shown until the agent answers an
+    offer again (None for any other end of an offer: those are not the agent's to catch up on)."""
+    if event.reason != "timeout":
+        return None
+    what = offer_title(offer.interaction) if offer is not None and \
+        offer.interaction.interaction_id == event.interaction_id else event.interaction_id
+    return f"Missed at {clock}: {what} – not answered in time. It went back to its queue."
 
 
 def intent_text(intent: ev.InteractionIntent) -> str:

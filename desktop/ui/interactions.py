@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..core import events as ev
 from . import interaction_presenter as ip
+from .dialogs import ErrorLabel
 from .icons import icon
 
 ACCEPT_SHORTCUT = "Ctrl+Shift+A"
@@ -104,6 +106,9 @@ class OfferToast(QFrame):
         self.countdown_label.setText(ip.countdown_text(offer.expires_ms, wall_ms))
         if not self.isVisible():
             self.show()
+        if changed:
+            # Flashes the taskbar entry (or raises, as the window system does it) until the agent looks.
+            QApplication.alert(self.window())
 
     def _answer(self) -> str | None:
         if self.offer is None:
@@ -135,6 +140,7 @@ class InteractionPanel(QWidget):
         self.held: dict[str, ev.HeldInfo] = {}
         self.drafts: dict[str, str] = {}  # what the agent typed, per interaction: the box's truth
         self.sent: dict[str, ip.NotesState] = {}
+        self.chosen: dict[str, str] = {}  # disposition chosen per interaction: none by default, none carried over
         self.current_id: str | None = None
         self.acw_label = _named(QLabel(), "After Call Work timer")
         font = QFont(self.acw_label.font())
@@ -152,8 +158,11 @@ class InteractionPanel(QWidget):
         self.notes_edit = _named(QPlainTextEdit(), "Notes", "Saved as you type")
         self.notes_edit.setTabChangesFocus(True)
         self.notes_edit.setPlaceholderText("Notes…")
-        self.disposition_combo = _named(QComboBox(), "Disposition")
+        self.disposition_combo = _named(QComboBox(), "Disposition", "Required: choose one for each interaction")
+        self.disposition_combo.addItem(ip.CHOOSE_DISPOSITION, None)
         self.done_button = _shortcut_button("&Done", "Done", DONE_SHORTCUT)
+        self.done_error = ErrorLabel("Why Done was refused")
+        self.done_error.hide()
         self.notes_timer = QTimer(self)
         self.notes_timer.setSingleShot(True)
         self.notes_timer.setInterval(ip.NOTES_DEBOUNCE_MS)
@@ -175,6 +184,7 @@ class InteractionPanel(QWidget):
         detail.addWidget(notes_label)
         detail.addWidget(self.notes_edit, 1)
         detail.addLayout(finish)
+        detail.addWidget(self.done_error)
         layout = QVBoxLayout(self)
         layout.addWidget(self.acw_label)
         layout.addWidget(self.empty_label)
@@ -186,17 +196,39 @@ class InteractionPanel(QWidget):
         self.list.currentItemChanged.connect(self._selected)
         self.notes_edit.textChanged.connect(self._typed)
         self.done_button.clicked.connect(self._done)
+        self.disposition_combo.currentIndexChanged.connect(self._disposition_chosen)
 
     # ------------------------------------------------------------------ rendering
 
     def set_dispositions(self, items: list[tuple[str, str]]) -> None:
-        current = self.disposition_combo.currentData()
-        self.disposition_combo.clear()
+        """The server's dispositions after a "Choose…" entry: nothing is chosen until the agent chooses."""
+        combo = self.disposition_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(ip.CHOOSE_DISPOSITION, None)
         for label, code in items:
-            self.disposition_combo.addItem(label, code)
-        index = self.disposition_combo.findData(current)
-        if index >= 0:
-            self.disposition_combo.setCurrentIndex(index)
+            combo.addItem(label, code)
+        combo.blockSignals(False)
+        self._show_disposition()
+
+    def _show_disposition(self) -> None:
+        """The combo shows the current interaction's own choice, or "Choose…"."""
+        combo = self.disposition_combo
+        chosen = self.chosen.get(self.current_id) if self.current_id is not None else None
+        index = combo.findData(chosen) if chosen else 0
+        combo.blockSignals(True)
+        combo.setCurrentIndex(max(0, index))
+        combo.blockSignals(False)
+
+    def _disposition_chosen(self, _index: int) -> None:
+        if self.current_id is None:
+            return
+        code = self.disposition_combo.currentData()
+        if code:
+            self.chosen[self.current_id] = code
+            self.done_error.hide()
+        else:
+            self.chosen.pop(self.current_id, None)
 
     def render_held(self, held: tuple[ev.HeldInfo, ...], acw: str, wall_ms: int) -> None:
         self.acw_label.setText(acw)
@@ -206,6 +238,9 @@ class InteractionPanel(QWidget):
             if interaction_id not in self.held:
                 self.drafts.pop(interaction_id)
                 self.sent.pop(interaction_id, None)
+        for interaction_id in list(self.chosen):
+            if interaction_id not in self.held:
+                self.chosen.pop(interaction_id)
         ids = list(self.held)
         shown = [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
         if shown != ids:
@@ -222,13 +257,13 @@ class InteractionPanel(QWidget):
             if self.list.item(index).text() != text:
                 self.list.item(index).setText(text)
         self.empty_label.setVisible(not ids)
-        self.list.setVisible(bool(ids))
+        self.list.setVisible(len(ids) > 1)  # one interaction: its title says it all, and the room goes to notes
         self.detail.setVisible(bool(ids))
         if self.current_id not in self.held:
             self._show(ids[0] if ids else None)
         elif self.current_id is not None:
             self.done_button.setEnabled(not self.held[self.current_id].completing
-                                        and self.disposition_combo.count() > 0)
+                                        and self.disposition_combo.count() > 1)
 
     def _selected(self, item: QListWidgetItem | None, _previous=None) -> None:
         if item is not None:
@@ -239,6 +274,8 @@ class InteractionPanel(QWidget):
             return
         self.flush_notes()
         self.current_id = interaction_id
+        self.done_error.hide()
+        self._show_disposition()
         if interaction_id is None:
             return
         held = self.held[interaction_id]
@@ -253,7 +290,7 @@ class InteractionPanel(QWidget):
         self.notes_edit.blockSignals(True)
         self.notes_edit.setPlainText(self.drafts.get(interaction_id, held.notes))
         self.notes_edit.blockSignals(False)
-        self.done_button.setEnabled(not held.completing and self.disposition_combo.count() > 0)
+        self.done_button.setEnabled(not held.completing and self.disposition_combo.count() > 1)
 
     # ------------------------------------------------------------------ notes and Done
 
@@ -275,9 +312,16 @@ class InteractionPanel(QWidget):
             self.notes_changed.emit(interaction_id, text)
 
     def _done(self) -> None:
-        code = self.disposition_combo.currentData()
         interaction_id = self.current_id
-        if not code or interaction_id is None:
+        if interaction_id is None:
+            return
+        code = self.chosen.get(interaction_id)
+        if not code:
+            # Refused here, never sent: a disposition is required for every interaction (the
+            # protocol's RequestCompleteInteraction has no default), and none carries over.
+            self.done_error.setText(ip.DISPOSITION_REQUIRED)
+            self.done_error.show()
+            self.disposition_combo.setFocus()
             return
         self.notes_timer.stop()
         notes = self.notes_edit.toPlainText()

@@ -101,6 +101,18 @@ def state_icon(state: str | None, connected: bool = True) -> str:
     return {"ready": "ready", "not_ready": "not-ready", "after_call_work": "acw"}.get(state, "offline")
 
 
+# --------------------------------------------------------------------------- handling state
+
+# Not Ready reasons only the server sets (an agent who let offers time out); an agent never chooses
+# them. The server's ``offer_timeout_reason`` is "system" unless its configuration says otherwise.
+SERVER_ONLY_REASONS = frozenset({"system"})
+
+
+def agent_reasons(labels: Mapping[str, str]) -> dict[str, str]:
+    """The reasons an agent may choose for Not Ready: the server's list without the server-only ones."""
+    return {code: label for code, label in labels.items() if code not in SERVER_ONLY_REASONS}
+
+
 # --------------------------------------------------------------------------- login
 
 

@@ -1,5 +1,6 @@
 """Render the README screenshots from the real app, as a newcomer to ``--demo`` sees it: the login
-window, an offer toast, the main window with a call in hand, and the failover banner.
+window, an offer toast, the main window with a call in hand (also in the dark theme), and the
+failover banner.
 
 Run by ``.ci/screenshots`` under Xvfb: ``python -m desktop.ui.screenshots OUTDIR``. It starts the
 demo site pair, logs the demo agent in through the window, goes Ready, sends a test call (the demo
@@ -23,6 +24,7 @@ from .. import credentials
 from ..demo import DemoServers
 from ..gui_gc import GuiThreadCollector
 from .controller import DesktopController
+from .looks import apply_look
 from .settings import DesktopSettings
 
 
@@ -60,6 +62,11 @@ async def _scenario(controller: DesktopController, servers: DemoServers, out: Pa
     QTest.keyClicks(panel.notes_edit, "Asked about the last invoice; wants a copy by email.")
     await _until(lambda: main.time_label.text() >= "00:03", "three seconds on the call")
     _save(main, out / "main.png")
+    apply_look("dark", 0)  # the same call in the dark theme (Settings → Theme)
+    await _until(lambda: main.palette().window().color().lightness() < 128, "the dark theme")
+    _save(main, out / "main-dark.png")
+    apply_look("system", 0)
+    await _until(lambda: main.palette().window().color().lightness() >= 128, "the system's theme again")
     next(a for a in demo_menu.actions() if a.text() == "Simulate site A failure").trigger()
     await _until(lambda: main.banner.headline.text().startswith("Moved to site B")
                  and main.connections.role_of("B") == "primary, logged in"

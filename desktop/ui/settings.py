@@ -8,6 +8,8 @@ or passes ``--settings FILE``; every key it sets is locked in the settings windo
     preferred_site = "B"
     heartbeat_timeout = 3.0        # seconds of silence before a server counts as lost
     failback = "when-idle"         # or "never"
+    theme = "dark"                 # or "light", "system" (the default)
+    font_size = 12                 # points; 0 (the default) keeps the system's size
     [[site]]
     name = "A"
     url = "wss://cc-a.example.com:8701"
@@ -38,6 +40,9 @@ def _default_it_file() -> Path:
 
 DEFAULT_IT_FILE = _default_it_file()
 FAILBACK_POLICIES: tuple[FailbackPolicy, ...] = get_args(FailbackPolicy)
+THEMES = ("system", "light", "dark")
+FONT_SIZES = range(8, 25)  # points a user may choose; 0 keeps the system's size
+_LOOK_KEYS = ("theme", "font_size")
 
 
 class SettingsError(ValueError):
@@ -50,6 +55,8 @@ class DesktopSettings:
     preferred_site: str | None = None
     heartbeat_timeout: float = 1.5
     failback: FailbackPolicy = "never"
+    theme: str = "system"  # one of THEMES
+    font_size: int = 0  # points; 0: the system's size
     locked: frozenset[str] = field(default=frozenset())  # keys IT (or --demo) fixed: shown read-only
     source: str | None = None  # the IT file that was applied, if any
     demo_keys: frozenset[str] = field(default=frozenset())  # of ``locked``: fixed by --demo's local sites
@@ -107,6 +114,19 @@ def _check(values: dict[str, Any], where: str) -> dict[str, Any]:
         if values["failback"] not in FAILBACK_POLICIES:
             raise SettingsError(f"{where}: failback must be one of {FAILBACK_POLICIES}, got {values['failback']!r}")
         out["failback"] = values["failback"]
+    if values.get("theme") not in (None, ""):
+        if values["theme"] not in THEMES:
+            raise SettingsError(f"{where}: theme must be one of {THEMES}, got {values['theme']!r}")
+        out["theme"] = values["theme"]
+    if values.get("font_size") not in (None, ""):
+        try:
+            size = int(values["font_size"])
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: font_size must be a whole number of points") from None
+        if size != 0 and size not in FONT_SIZES:
+            raise SettingsError(f"{where}: font_size must be 0 (the system's) or within "
+                                f"{FONT_SIZES.start}..{FONT_SIZES.stop - 1} points, got {size}")
+        out["font_size"] = size
     return out
 
 
@@ -117,10 +137,11 @@ def read_it_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path}: not valid TOML ({exc})") from None
-    unknown = set(raw) - {"site", "preferred_site", "heartbeat_timeout", "failback"}
+    unknown = set(raw) - {"site", "preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS}
     if unknown:
         raise SettingsError(f"settings file {path}: unknown keys {sorted(unknown)}")
-    values: dict[str, Any] = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback") if k in raw}
+    values: dict[str, Any] = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS)
+                              if k in raw}
     if "site" in raw:
         values["sites"] = raw["site"]
     return _check(values, f"settings file {path}")
@@ -144,7 +165,7 @@ def user_values(store: Store) -> dict[str, Any]:
         names, urls = [names], [urls]
     if isinstance(names, list) and isinstance(urls, list) and len(names) == len(urls) and names:
         values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls, strict=True)]
-    for key in ("preferred_site", "heartbeat_timeout", "failback"):
+    for key in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS):
         value = store.value(key)
         if value not in (None, ""):
             values[key] = value
@@ -179,15 +200,16 @@ def save_user_values(store, settings: DesktopSettings) -> None:
     if "sites" not in settings.locked:
         store.setValue("sites/names", [s.name for s in settings.sites])
         store.setValue("sites/urls", [s.url for s in settings.sites])
-    for key in ("preferred_site", "heartbeat_timeout", "failback"):
+    for key in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS):
         if key not in settings.locked:
             store.setValue(key, getattr(settings, key))
 
 
-def validate_user_edit(sites: list[dict], preferred: str, heartbeat_timeout: Any, failback: str) -> dict[str, Any]:
+def validate_user_edit(sites: list[dict], preferred: str, heartbeat_timeout: Any, failback: str,
+                       theme: str = "system", font_size: int = 0) -> dict[str, Any]:
     """Check what the user typed in the settings window; SettingsError names the field to fix."""
     values = _check({"sites": sites, "preferred_site": preferred, "heartbeat_timeout": heartbeat_timeout,
-                     "failback": failback}, "settings")
+                     "failback": failback, "theme": theme, "font_size": font_size}, "settings")
     if values.get("preferred_site") not in {s.name for s in values["sites"]}:
         raise SettingsError("settings: the preferred site must be one of the sites")
     return values

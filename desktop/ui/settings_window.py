@@ -1,12 +1,15 @@
-"""Settings window: sites, preferred site, heartbeat timeout, failback policy. Non-modal (never
-exec() under qasync); keys fixed by IT's file are shown read-only with the file named."""
+"""Settings window: sites, preferred site, heartbeat timeout, failback policy, theme and font size.
+Non-modal (never exec() under qasync); keys fixed by IT's file are shown read-only with the file
+named. The look (theme, font size) applies at once on Save, and from the start (this window is
+built when the application starts)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,9 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .dialogs import ErrorLabel, FocusOutline
 from .icons import icon
+from .looks import apply_look
 from .settings import (
     FAILBACK_POLICIES,
+    FONT_SIZES,
+    THEMES,
     DesktopSettings,
     SettingsError,
     it_file_path,
@@ -32,7 +39,7 @@ from .settings import (
     save_user_values,
     validate_user_edit,
 )
-from .widgets import ErrorLabel, fixed_size_constraints
+from .widgets import fixed_size_constraints
 
 
 class SettingsWindow(QWidget):
@@ -72,6 +79,15 @@ class SettingsWindow(QWidget):
         self.failback_combo.setAccessibleName("Failback policy")
         for policy, text in zip(FAILBACK_POLICIES, ("Never move back", "Move back when idle"), strict=True):
             self.failback_combo.addItem(text, policy)
+        self.theme_combo = QComboBox()
+        self.theme_combo.setAccessibleName("Theme")
+        for theme, text in zip(THEMES, ("The system's", "Light", "Dark"), strict=True):
+            self.theme_combo.addItem(text, theme)
+        self.font_combo = QComboBox()
+        self.font_combo.setAccessibleName("Font size")
+        self.font_combo.addItem("The system's", 0)
+        for size in FONT_SIZES:
+            self.font_combo.addItem(f"{size} pt", size)
         self.locked_label = QLabel()
         self.locked_label.setAccessibleName("Settings that cannot be changed here")
         self.locked_label.setWordWrap(True)
@@ -88,7 +104,8 @@ class SettingsWindow(QWidget):
         site_buttons.addStretch(1)
         form = QFormLayout()
         for text, field in (("&Preferred site:", self.preferred_combo), ("&Heartbeat timeout:", self.timeout_spin),
-                            ("&Failback:", self.failback_combo)):
+                            ("&Failback:", self.failback_combo), ("&Theme:", self.theme_combo),
+                            ("Font si&ze:", self.font_combo)):
             label = QLabel(text)
             label.setBuddy(field)
             form.addRow(label, field)
@@ -110,8 +127,14 @@ class SettingsWindow(QWidget):
         self.sites_table.itemChanged.connect(self._sites_edited)
         self.save_button.clicked.connect(self.save)
         self.close_button.clicked.connect(self.close)
-        fixed_size_constraints(self, 460, 380)
-        self.resize(520, 420)
+        fixed_size_constraints(self, 460, 440)
+        self.resize(520, 480)
+        self.focus_outline = FocusOutline(self)
+        # Esc closes the window, like a dialog (unsaved edits are dropped; Save is explicit).
+        self.close_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
+        self.close_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.close_button.setToolTip("Close without saving (Esc)")
+        self.apply_saved_look()  # the app builds this window at start: the saved look applies from the first window
 
     def show_for(self) -> None:
         """Reload from the store (and IT's file) and show, non-modal."""
@@ -134,11 +157,15 @@ class SettingsWindow(QWidget):
         self.preferred_combo.setCurrentIndex(max(0, self.preferred_combo.findData(settings.preferred_site)))
         self.timeout_spin.setValue(settings.heartbeat_timeout)
         self.failback_combo.setCurrentIndex(max(0, self.failback_combo.findData(settings.failback)))
+        self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(settings.theme)))
+        self.font_combo.setCurrentIndex(max(0, self.font_combo.findData(settings.font_size)))
         locks = {
             "sites": (self.sites_table, self.add_site, self.remove_site),
             "preferred_site": (self.preferred_combo,),
             "heartbeat_timeout": (self.timeout_spin,),
             "failback": (self.failback_combo,),
+            "theme": (self.theme_combo,),
+            "font_size": (self.font_combo,),
         }
         reasons = []
         for key, widgets in locks.items():
@@ -185,7 +212,8 @@ class SettingsWindow(QWidget):
             return False
         try:
             values = validate_user_edit(self._sites(), self.preferred_combo.currentData() or "",
-                                        self.timeout_spin.value(), self.failback_combo.currentData())
+                                        self.timeout_spin.value(), self.failback_combo.currentData(),
+                                        self.theme_combo.currentData(), self.font_combo.currentData())
         except SettingsError as exc:
             self.error_label.setText(str(exc).removeprefix("settings: "))
             return False
@@ -194,8 +222,17 @@ class SettingsWindow(QWidget):
         self.store.sync()
         self.error_label.setText("")
         self.settings = self._resolve()
+        apply_look(self.settings.theme, self.settings.font_size)  # at once: the look needs no new login
         self.applied.emit(self.settings)
         return True
+
+    def apply_saved_look(self) -> None:
+        """The saved theme and font size, at start (a damaged IT file leaves the system's look)."""
+        try:
+            settings = self._resolve()
+        except SettingsError:
+            return
+        apply_look(settings.theme, settings.font_size)
 
     def _resolve(self) -> DesktopSettings:
         return self.overlay(resolve(self.store, it_file_path(self.it_file)))

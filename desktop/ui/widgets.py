@@ -3,8 +3,10 @@ intents as signals; none of them knows about links, messages or epochs."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QKeySequence, QPalette
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QPushButton,
+    QSystemTrayIcon,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -27,12 +30,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import events as ev
+from . import interaction_presenter as ip
 from . import presenter as pr
+from .dialogs import ErrorLabel, FocusOutline, Question
 from .icons import icon
 from .interactions import InteractionPanel, OfferToast
 from .settings import DesktopSettings
 
 MAX_LOG_ROWS = 5000
+MAIN_MINIMUM = (640, 600)  # the main window's minimum size (see MainWindow)
 
 
 def fixed_size_constraints(window: QWidget, width: int, height: int) -> None:
@@ -43,33 +50,6 @@ def fixed_size_constraints(window: QWidget, width: int, height: int) -> None:
     assert layout is not None, "fixed_size_constraints() before the window's layout was set"
     layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
     window.setMinimumSize(width, height)
-
-
-class ErrorLabel(QLabel):
-    """Red text that stays readable in the system's light and dark palettes (and follows a switch)."""
-
-    def __init__(self, name: str, parent=None):
-        super().__init__(parent)
-        self.setAccessibleName(name)
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._apply_colour()
-
-    def colour(self) -> str:
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        return "#ff8a80" if dark else "#c62828"
-
-    def _apply_colour(self) -> None:
-        wanted = QColor(self.colour())
-        if self.palette().color(QPalette.ColorRole.WindowText) != wanted:  # also ends the PaletteChange echo
-            palette = self.palette()
-            palette.setColor(QPalette.ColorRole.WindowText, wanted)
-            self.setPalette(palette)
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:  # the system switched light/dark
-            self._apply_colour()
 
 
 def _named(widget, name: str, description: str = ""):
@@ -111,6 +91,7 @@ class LoginWindow(QWidget):
         self.error_label.setObjectName("loginError")
         self.error_label.hide()
         self.status_label = _named(QLabel(), "Login progress")
+        self.status_label.setWordWrap(True)  # the demo's hint names two URLs
         self.login_button = _named(QPushButton("&Log in"), "Log in")
         self.login_button.setDefault(True)
         self.settings_button = _named(QPushButton("&Settings…"), "Settings")
@@ -147,6 +128,7 @@ class LoginWindow(QWidget):
         self.set_sites(settings)
         fixed_size_constraints(self, 360, 300)
         self.resize(380, 320)
+        self.focus_outline = FocusOutline(self)
 
     def set_sites(self, settings: DesktopSettings) -> None:
         """The configured sites; a preferred site fixed by IT is selected and cannot be changed."""
@@ -366,6 +348,9 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.allow_close = True
+        self.close_question: Question | None = None  # the open "work in hand" question, if any
+        self.tray_available = QSystemTrayIcon.isSystemTrayAvailable()  # "Hide to tray" is offered then
+        self._shown_icon = ""
         self.setObjectName("mainWindow")
         self.setWindowTitle("Agent Desktop")
         self.setWindowIcon(icon("app"))
@@ -396,6 +381,13 @@ class MainWindow(QMainWindow):
 
         self.banner = BannerWidget()
         self.offer_toast = OfferToast()
+        self.missed_label = _named(QLabel(), "Missed offer")
+        self.missed_label.setWordWrap(True)
+        self.missed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.missed_label.hide()
+        # It stays until the agent answers an offer again (a re-offer of the same call can follow at once).
+        self.offer_toast.accept_requested.connect(lambda _id: self.missed_label.hide())
+        self.offer_toast.reject_requested.connect(lambda _id: self.missed_label.hide())
         self.interactions = InteractionPanel()
         self.connections = ConnectionPanel()
         self.event_log = EventLogWidget()
@@ -409,20 +401,25 @@ class MainWindow(QMainWindow):
         state_row.addWidget(self.state_label)
         state_row.addStretch(1)
         state_row.addWidget(self.time_label)
+        # Log out sits on the agent's line, so the state buttons fit the minimum width.
+        agent_row = QHBoxLayout()
+        agent_row.addWidget(self.agent_label, 1)
+        agent_row.addWidget(self.logout_button)
+        self.agent_label.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.ready_button)
         buttons.addWidget(self.reason_combo)
         buttons.addWidget(self.not_ready_button)
         buttons.addWidget(self.acw_button)
         buttons.addStretch(1)
-        buttons.addWidget(self.logout_button)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addLayout(state_row)
-        layout.addWidget(self.agent_label)
+        layout.addLayout(agent_row)
         layout.addLayout(buttons)
         layout.addWidget(self.banner)
         layout.addWidget(self.offer_toast)
+        layout.addWidget(self.missed_label)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -435,15 +432,63 @@ class MainWindow(QMainWindow):
         session.addAction(self.settings_action)
         self.demo_menu: QMenu | None = None  # the --demo menu (add_demo_actions)
         self.demo_send_action: QAction | None = None  # the --demo "Send a test interaction" (desktop.demo)
-        fixed_size_constraints(self, 560, 380)
-        self.resize(760, 500)
+        # The smallest window in which a call can still be worked: state buttons, a failover banner,
+        # an offer and a call in hand (title, customer, notes, disposition, Done) all at their
+        # minimum size hints (tests/ui/test_handling.py checks it).
+        fixed_size_constraints(self, *MAIN_MINIMUM)
+        self.resize(760, 640)
+        self.focus_outline = FocusOutline(self)
 
     def closeEvent(self, event) -> None:
         if self.allow_close:
             super().closeEvent(event)
+            return
+        event.ignore()
+        if self.interactions.held:
+            self.ask_before_closing()
         else:
-            event.ignore()
             self.close_requested.emit()
+
+    def ask_before_closing(self) -> Question:
+        """With work in hand, closing asks first: log out and quit, hide to the tray (the work stays
+        with the agent), or cancel. Non-blocking (``open()`` and a signal: never ``exec()`` under
+        qasync, docs/architecture.md, pitfalls)."""
+        if self.close_question is not None:
+            self.close_question.raise_()
+            return self.close_question
+        held = list(self.interactions.held.values())
+        what = ip.offer_title(held[0].interaction) if len(held) == 1 else f"{len(held)} interactions"
+        info = ["Log out and quit ends your login: the interaction is not completed and leaves your hands."]
+        buttons = [("cancel", "Cancel", "Cancel"), ("quit", "&Log out and quit", "Log out and quit")]
+        if self.tray_available:
+            info.append("Hide to tray keeps you logged in: the interaction stays with you, and the tray icon "
+                        "brings the window back.")
+            buttons.insert(1, ("hide", "&Hide to tray", "Hide to tray"))
+        box = Question(self, "Agent Desktop – Close", f"You have work in hand: {what}.", "\n\n".join(info), buttons,
+                       default="hide" if self.tray_available else "cancel")
+        box.setObjectName("closeQuestion")
+
+        def answered(key: str) -> None:
+            self.close_question = None
+            if key == "quit":
+                self.close_requested.emit()
+            elif key == "hide":
+                self.hide()
+
+        box.answered.connect(answered)
+        self.close_question = box
+        box.open()
+        return box
+
+    def offer_revoked(self, event: ev.OfferRevoked, wall_ms: int) -> None:
+        """An offer went away: a line in the status bar; one the agent let time out also stays in the
+        window (until the next offer), so a missed offer is not only in the event log."""
+        self.statusBar().showMessage(ip.revoked_text(event), 8000)
+        seconds, _ms = divmod(wall_ms, 1000)
+        missed = ip.missed_text(event, self.offer_toast.offer, time.strftime("%H:%M:%S", time.localtime(seconds)))
+        if missed:
+            self.missed_label.setText(missed)
+            self.missed_label.show()
 
     def _action(self, text: str, shortcut: str, slot) -> QAction:
         action = QAction(text, self)
@@ -484,22 +529,28 @@ class MainWindow(QMainWindow):
         return made
 
     def set_reasons(self, labels: dict[str, str]) -> None:
+        """The Not Ready reasons an agent may choose (not the server-only ones, which the state line
+        still shows when the server sets them)."""
         current = self.reason_combo.currentData()
         self.reason_combo.clear()
-        for code, label in labels.items():
+        for code, label in pr.agent_reasons(labels).items():
             self.reason_combo.addItem(label, code)
         index = self.reason_combo.findData(current)
         if index >= 0:
             self.reason_combo.setCurrentIndex(index)
 
-    def render_state(self, state: str | None, reason: str | None, since_ms: int | None, wall_ms: int,
-                     labels: dict[str, str], connected: bool, agent_line: str) -> None:
-        text = pr.state_text(state, reason, labels)
-        if self.state_label.text() != text:
-            self.state_label.setText(text)
-            self.state_icon.setPixmap(icon(pr.state_icon(state, connected)).pixmap(32, 32))
-        self.time_label.setText(pr.time_in_state(since_ms, wall_ms))
-        self.agent_label.setText(agent_line)
+    def render_state(self, handling: ip.Handling, connected: bool, agent_line: str) -> None:
+        """The handling state (Ringing, Talking, After Call Work, or the state the agent chose) with
+        its clock; while work overrides the chosen state, the agent line says which one it is."""
+        shown_icon = handling.icon if connected else "offline"
+        if (self.state_label.text(), self._shown_icon) != (handling.text, shown_icon):
+            self.state_label.setText(handling.text)
+            self._shown_icon = shown_icon
+            self.state_icon.setPixmap(icon(shown_icon).pixmap(32, 32))
+        self.time_label.setText(handling.clock)
+        line = f"{agent_line} · your state: {handling.chosen}" if handling.chosen else agent_line
+        if self.agent_label.text() != line:
+            self.agent_label.setText(line)
         self.ready_button.setDown(False)
 
 

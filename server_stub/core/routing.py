@@ -305,18 +305,6 @@ class RoutingEngine:
         self._route(now, effects)
         return effects
 
-    def set_reachable(self, agent_id: str, reachable: bool, now: int) -> list[Effect]:
-        """The agent's desktop went silent (False: no new offers; one in flight keeps its own
-        timeout) or was heard again (True: offerable again, keeping its place by idle time)."""
-        agent = self.agents.get(agent_id)
-        effects: list[Effect] = []
-        if agent is None or agent.reachable == reachable:
-            return effects
-        agent.reachable = reachable
-        self._make_available(agent)
-        self._route(now, effects)
-        return effects
-
     def reconfigure(self, queues: Sequence[QueueConfig], penalties: dict[str, dict[str, int]],
                     now: int) -> list[Effect]:
         """New rules (a reload of the files): each queue's settings, new queues, and the logged-in
@@ -332,6 +320,18 @@ class RoutingEngine:
             agent.penalties = {q: pen for q, pen in penalties.get(agent_id, {}).items() if q in self.queues}
             self._make_available(agent)
         effects: list[Effect] = []
+        self._route(now, effects)
+        return effects
+
+    def set_reachable(self, agent_id: str, reachable: bool, now: int) -> list[Effect]:
+        """The agent's desktop went silent (False: no new offers; one in flight keeps its own
+        timeout) or was heard again (True: offerable again, keeping its place by idle time)."""
+        agent = self.agents.get(agent_id)
+        effects: list[Effect] = []
+        if agent is None or agent.reachable == reachable:
+            return effects
+        agent.reachable = reachable
+        self._make_available(agent)
         self._route(now, effects)
         return effects
 

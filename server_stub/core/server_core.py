@@ -383,21 +383,6 @@ class ServerCore:
                 self._send_frame(conn, heartbeat)
         return self._flush()
 
-    def _set_reachable(self, session: Login, reachable: bool, silence: float) -> None:
-        """A login's desktop went silent past the heartbeat timeout, or was heard again: reported
-        on the reporting stream (the state unchanged), and offered nothing meanwhile."""
-        session.reachable = reachable
-        agent_id = session.agent.id
-        if reachable:
-            log.info("agent %s heard again: offerable", agent_id)
-        else:
-            log.info("agent %s not heard for %.1f s: suspect, offered nothing (logged out after %.0f s)", agent_id,
-                     silence, self.config.client_timeout_ms / 1000)
-        self._publish(lambda seq: p.EventAgentStateChanged(
-            server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, state=session.state,
-            since_ms=session.since_ms, reason=session.reason, reachable=reachable))
-        self._apply(self.engine.set_reachable(agent_id, reachable, self.wall_ms))
-
     def reload(self, config: ServerConfig, directory: Directory, now: Now) -> list[Output]:
         """The site's files were read again (SIGHUP; e.g. after ``interaction-server add-agent``):
         the new rules apply from now on, without a restart, and the other sites hear the new rules
@@ -428,6 +413,21 @@ class ServerCore:
         for link in self.links.values():
             self._peer_send_to(link, self.presence_snapshot())
         return self._flush()
+
+    def _set_reachable(self, session: Login, reachable: bool, silence: float) -> None:
+        """A login's desktop went silent past the heartbeat timeout, or was heard again: reported
+        on the reporting stream (the state unchanged), and offered nothing meanwhile."""
+        session.reachable = reachable
+        agent_id = session.agent.id
+        if reachable:
+            log.info("agent %s heard again: offerable", agent_id)
+        else:
+            log.info("agent %s not heard for %.1f s: suspect, offered nothing (logged out after %.0f s)", agent_id,
+                     silence, self.config.client_timeout_ms / 1000)
+        self._publish(lambda seq: p.EventAgentStateChanged(
+            server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, state=session.state,
+            since_ms=session.since_ms, reason=session.reason, reachable=reachable))
+        self._apply(self.engine.set_reachable(agent_id, reachable, self.wall_ms))
 
     def shutdown(self, now: Now) -> list[Output]:
         """The server is stopping: end every login (reported), offer nothing more."""

@@ -86,7 +86,7 @@ def test_a_blocked_gui_thread_keeps_the_subscription_and_the_table_catches_up(pa
         # A supervisor action runs on the network thread and its answer comes back to the window.
         window = view.window
         click_agent(qtbot, view, "1001")
-        window.reason_box.setCurrentIndex(window.reason_box.findText("meeting"))
+        window.reason_box.setCurrentIndex(window.reason_box.findData("meeting"))
         qtbot.mouseClick(window.force_not_ready_button, Qt.MouseButton.LeftButton)
         await async_wait_until(lambda: agents[0].find("AgentStateChanged", state="not_ready", forced_by="sup1")
                                and window.action_result.text().endswith("done"), timeout=10,

@@ -123,11 +123,22 @@ def test_sorted_and_filtered_order_stays_right_through_random_changes(column, or
 
 # Each column's order, written out from what the supervisor reads in that column (not from the
 # model's own sort keys); ties are broken by agent id, and a descending sort reverses everything.
-_STATE_ORDER = ("ready", "not_ready", "after_call_work", "failover", "logged_out")
+_STATE_ORDER = ("ready", "ringing", "busy", "not_ready", "after_call_work", "failover", "logged_out")
+
+
+def _shown_state(r) -> str:
+    """Busy with an interaction in hand, Ringing with an offer waiting, else the state or presence."""
+    if r.presence == "logged_in" and r.interaction_id:
+        return "busy"
+    if r.presence == "logged_in" and r.ringing_since_ms is not None:
+        return "ringing"
+    return r.count_key
+
+
 EXPECTED_KEYS = {
     COL_AGENT: lambda r: 0,
     COL_NAME: lambda r: r.name.casefold(),
-    COL_STATE: lambda r: _STATE_ORDER.index(r.count_key),
+    COL_STATE: lambda r: _STATE_ORDER.index(_shown_state(r)),
     COL_REASON: lambda r: (r.reason or "").casefold(),
     COL_TIME: lambda r: -r.since_ms,  # the shortest time in state first
     COL_SITE: lambda r: r.server or "",

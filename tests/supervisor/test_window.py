@@ -325,21 +325,31 @@ def test_forced_not_ready_and_forced_logout_reach_the_agent_naming_the_superviso
         click_agent(qtbot, view, "1001")
         assert window.selected_label.text().startswith("1001")
         assert window.force_not_ready_button.isEnabled() and window.force_logout_button.isEnabled()
-        assert window.reason_box.findText("meeting") >= 0  # the server's own reason codes
-        window.reason_box.setCurrentIndex(window.reason_box.findText("meeting"))
+        assert window.reason_box.findData("meeting") >= 0  # the server's own reasons, by their labels
+        assert window.reason_box.itemText(window.reason_box.findData("meeting")) == "Meeting"
+        window.reason_box.setCurrentIndex(window.reason_box.findData("meeting"))
         qtbot.mouseClick(window.force_not_ready_button, Qt.MouseButton.LeftButton)
         await async_wait_until(
             lambda: agent.find("AgentStateChanged", state="not_ready", reason="meeting", forced_by="sup1"),
             timeout=10,
             message=f"forced Not Ready at the agent: {agent.events[-4:]}",
         )
-        await async_wait_until(lambda: view.shows("1001", state="Not Ready", reason="meeting")
+        await async_wait_until(lambda: view.shows("1001", state="Not Ready", reason="Meeting")
                                and window.action_result.text().endswith("done"), message="shown on the view")
         assert "sup1" in window.model.data(
             window.model.index(window.model.row_of("1001"), 0), Qt.ItemDataRole.ToolTipRole
         )
 
         qtbot.mouseClick(window.force_logout_button, Qt.MouseButton.LeftButton)
+        question = window.logout_question  # asked first, without blocking the loop
+        assert question is not None and question.isVisible()
+        assert question.text_label.text() == "Log out agent 1001 Alice Martin?"
+        qtbot.keyClick(question, Qt.Key.Key_Escape)  # Esc: nothing happens
+        await async_wait_until(lambda: window.logout_question is None, message="question dismissed")
+        assert view.shows("1001", state="Not Ready") and not window.action_result.text().startswith("Logout")
+        qtbot.mouseClick(window.force_logout_button, Qt.MouseButton.LeftButton)
+        assert window.logout_question is not None
+        qtbot.mouseClick(window.logout_question.buttons["logout"], Qt.MouseButton.LeftButton)
         await async_wait_until(lambda: agent.find("LoggedOut", reason="forced", by="sup1"), timeout=10,
                                message=f"forced logout at the agent: {agent.events[-4:]}")
         await async_wait_until(lambda: view.shows("1001", state="Logged out", reason="logged out by a supervisor"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QByteArray, QRect, Qt
+from PySide6.QtCore import QByteArray, QEvent, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -167,3 +167,57 @@ def test_tab_walks_every_control_of_the_settings_window(user_store, qtbot):
     assert not missing, f"Tab never reaches {missing}"
     assert {"Sites", "Add site", "Remove site", "Preferred site", "Heartbeat timeout", "Failback policy",
             "Save settings", "Close settings"} <= {w.accessibleName() for w in seen}
+
+
+def test_esc_closes_the_settings_window(user_store, qtbot):
+    window = SettingsWindow(user_store)
+    qtbot.addWidget(window)
+    window.load(SETTINGS)
+    window.show()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    window.timeout_spin.setFocus()
+    qtbot.keyClick(window.timeout_spin, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.isVisible())
+
+
+def test_a_focus_outline_follows_the_keyboard_focus(desktop, qtbot):
+    main = desktop.main_window
+    main.set_reasons({"lunch": "Lunch"})
+    main.show()
+    with qtbot.waitActive(main):
+        main.activateWindow()
+    outline = main.focus_outline.frame
+    main.ready_button.setFocus()
+    qtbot.waitUntil(lambda: outline.widget() is main.ready_button and outline.isVisible())
+    qtbot.keyClick(main.ready_button, Qt.Key.Key_Tab)
+    qtbot.waitUntil(lambda: outline.widget() is main.reason_combo)
+    # Drawn around the control, outside it: nothing of the control is covered.
+    combo = main.reason_combo
+    assert outline.geometry().contains(QRect(combo.mapTo(outline.parentWidget(), QPoint(0, 0)), combo.size()))
+    main.hide()
+
+
+def test_the_focus_outline_of_a_closed_question_stops_listening(desktop, qtbot):
+    import shiboken6
+
+    from desktop.ui.dialogs import Question
+
+    main = desktop.main_window
+    main.show()
+    answers: list[str] = []
+    question = Question(main, "Title", "Text", "Info", [("cancel", "Cancel", "Cancel"), ("ok", "OK", "OK")],
+                        default="cancel")
+    question.answered.connect(answers.append)
+    question.open()
+    qtbot.waitUntil(question.isVisible)
+    qtbot.mouseClick(question.buttons["ok"], Qt.MouseButton.LeftButton)
+    assert answers == ["ok"]
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # WA_DeleteOnClose: its deleteLater
+    assert not shiboken6.isValid(question)
+    with qtbot.waitActive(main):
+        main.activateWindow()
+    for widget in (main.ready_button, main.reason_combo, main.ready_button):  # focus moves: nothing raises
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus)
+    main.hide()

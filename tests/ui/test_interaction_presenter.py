@@ -90,3 +90,36 @@ def test_interaction_presenter_does_not_load_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_handling_state_follows_the_work_and_names_the_chosen_state():
+    labels = {"lunch": "Lunch"}
+    ready = ev.AgentStatus("ready", None, 1_000, 3, "A")
+    offer = ev.OfferInfo(BARE, offered_ms=10_000, expires_ms=40_000, endpoint="A", epoch=3)
+    call = ev.HeldInfo(CALL, accepted_ms=20_000, notes="", endpoint="A", epoch=3, completing=False)
+    mail = ev.HeldInfo(BARE, accepted_ms=25_000, notes="", endpoint="A", epoch=3, completing=False)
+    assert ip.handling_state(None, (), (), labels, 0) == ip.Handling("logged_out", "Logged out", "", "offline")
+    assert ip.handling_state(ready, (), (), labels, 61_000) == ip.Handling("ready", "Ready", "01:00", "ready")
+    assert ip.handling_state(ready, (offer,), (), labels, 13_000) == ip.Handling(
+        "ringing", "Ringing – Email", "00:03", "media-email", "Ready")
+    assert ip.handling_state(ready, (), (call,), labels, 92_000) == ip.Handling(
+        "busy", "Talking – Voice call", "01:12", "media-voice", "Ready")
+    assert ip.handling_state(ready, (), (mail,), labels, 26_000).text == "Busy – Email"
+    two = ip.handling_state(ready, (offer,), (call, mail), labels, 30_000)  # in hand wins over ringing
+    assert (two.text, two.clock) == ("Busy – 2 interactions", "00:10")
+    lunch = ev.AgentStatus("not_ready", "lunch", 1_000, 3, "A")
+    assert ip.handling_state(lunch, (), (call,), labels, 21_000).chosen == "Not Ready – Lunch"
+    timed = ev.AgentStatus("after_call_work", None, 50_000, 3, "A", until_ms=55_000)
+    assert ip.handling_state(timed, (), (), labels, 51_200) == ip.Handling(
+        "after_call_work", "After Call Work", "00:03 left", "acw")
+    untimed = ev.AgentStatus("after_call_work", None, 50_000, 3, "A")
+    assert ip.handling_state(untimed, (), (), labels, 57_000).clock == "00:07"
+
+
+def test_only_an_offer_let_time_out_is_a_missed_one():
+    offer = ev.OfferInfo(CALL, offered_ms=0, expires_ms=30_000, endpoint="A", epoch=3)
+    timeout = ev.OfferRevoked("call-1", "timeout", "not answered within 30 s", "A")
+    assert ip.missed_text(timeout, offer, "12:03:04") == (
+        "Missed at 12:03:04: Voice call – billing – Dana Ortiz – not answered in time. It went back to its queue.")
+    assert ip.missed_text(timeout, None, "12:03:04").startswith("Missed at 12:03:04: call-1 –")
+    assert ip.missed_text(ev.OfferRevoked("call-1", "abandoned", "hung up", "A"), offer, "12:03:04") is None

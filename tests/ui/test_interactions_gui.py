@@ -107,7 +107,8 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
     assert panel.detail.isVisible() and panel.notes_edit.isEnabled() and not panel.notes_edit.isReadOnly()
     assert panel.notes_edit.toPlainText() == typed
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
-    qtbot.waitUntil(lambda: main.state_label.text() == "Ready" and "on site B" in main.agent_label.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: main.state_label.text() == "Talking – Voice call" and "on site B" in main.agent_label.text()
+                    and main.agent_label.text().endswith("your state: Ready"), timeout=WAIT)
     # B has the interaction with every word typed (in the failover login, or saved after it).
     qtbot.waitUntil(lambda: any(
         (isinstance(e, ev.InteractionAdopted) and e.endpoint == "B" and e.notes == typed)
@@ -156,7 +157,9 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     qtbot.waitUntil(lambda: main.reason_combo.findData("break") >= 0, timeout=WAIT)
     main.reason_combo.setCurrentIndex(main.reason_combo.findData("break"))
     qtbot.mouseClick(main.not_ready_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Break", timeout=WAIT)
+    # The state line says Ringing while the offer waits; the agent's own state is named beside it.
+    qtbot.waitUntil(lambda: main.state_label.text() == "Ringing – Voice call"
+                    and main.agent_label.text().endswith("your state: Not Ready – Break"), timeout=WAIT)
     with qtbot.waitActive(main):
         main.activateWindow()
     qtbot.keyClick(main, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
@@ -164,6 +167,7 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     wait_reported(qtbot, watch_a, "chat-gui-2", "rejected")
     assert not main.interactions.detail.isVisible()
     assert main.interactions.list.count() == 0
+    qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Break", timeout=WAIT)
 
 
 def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accepts_by_keyboard(

@@ -158,3 +158,10 @@ def test_presentation_and_settings_logic_do_not_load_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_agent_is_never_offered_the_server_only_reason():
+    labels = {"break": "Break", "system": "System (set by the server)", "lunch": "Lunch"}
+    assert pr.agent_reasons(labels) == {"break": "Break", "lunch": "Lunch"}
+    # ...but the state line still names it when the server sets it.
+    assert pr.state_text("not_ready", "system", labels) == "Not Ready – System (set by the server)"

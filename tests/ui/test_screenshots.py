@@ -26,8 +26,10 @@ def test_screenshots_of_login_main_window_and_failover_banner(tmp_path):
                              "desktop.ui.screenshots", str(tmp_path / "shots")],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name, min_width in (("login", 300), ("offer", 500), ("main", 500), ("failover", 500)):
+    for name, min_width in (("login", 300), ("offer", 500), ("main", 500), ("main-dark", 500), ("failover", 500)):
         image = QImage(str(tmp_path / "shots" / f"{name}.png"))
         assert not image.isNull() and image.width() >= min_width, name
     assert result.stdout.splitlines() == [f"wrote {tmp_path / 'shots' / name}.png"
-                                          for name in ("login", "offer", "main", "failover")]
+                                          for name in ("login", "offer", "main", "main-dark", "failover")]
+    dark = QImage(str(tmp_path / "shots" / "main-dark.png"))
+    assert dark.pixelColor(dark.width() // 2, dark.height() - 40).lightness() < 128, "main-dark.png is not dark"

@@ -156,3 +156,40 @@ def test_the_default_it_file_location_is_used_when_present(monkeypatch, tmp_path
     assert settings.heartbeat_timeout == 4.5 and settings.locked == {"heartbeat_timeout"}
     monkeypatch.setenv(st.SETTINGS_ENV, str(tmp_path / "env.toml"))
     assert st.it_file_path(None, default=default) == tmp_path / "env.toml"  # the environment beats it
+
+
+def test_theme_and_font_size_apply_at_once_are_kept_and_go_back_to_the_systems(qtbot, store, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.looks import apply_look
+    from desktop.ui.widgets import ErrorLabel
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    before = (app.palette().window().color().name(), app.font().pointSize())
+    window = SettingsWindow(store)
+    qtbot.addWidget(window)
+    label = ErrorLabel("Probe")
+    qtbot.addWidget(label)
+    try:
+        window.show_for()
+        assert window.theme_combo.currentData() == "system" and window.font_combo.currentData() == 0
+        window.theme_combo.setCurrentIndex(window.theme_combo.findData("dark"))
+        window.font_combo.setCurrentIndex(window.font_combo.findData(14))
+        assert window.save()
+        assert app.palette().window().color().lightness() < 128 and app.font().pointSize() == 14
+        # The error colour follows the theme.
+        qtbot.waitUntil(lambda: label.palette().windowText().color().name() == "#ff8a80")
+        assert (store.value("theme"), int(store.value("font_size"))) == ("dark", 14)
+        # The next start (a new settings window over the same store) starts dark, at 14 pt.
+        apply_look("system", 0)
+        again = SettingsWindow(store)
+        qtbot.addWidget(again)
+        assert app.palette().window().color().lightness() < 128 and app.font().pointSize() == 14
+        again.show_for()
+        again.theme_combo.setCurrentIndex(again.theme_combo.findData("system"))
+        again.font_combo.setCurrentIndex(0)
+        assert again.save()
+        assert (app.palette().window().color().name(), app.font().pointSize()) == before
+    finally:
+        apply_look("system", 0)  # one QApplication for the whole test session
