@@ -26,6 +26,7 @@ class MemoryHub:
     wire: deque[tuple[str, str, bytes]] = field(default_factory=deque)
     twice: bool = False
     sent: int = 0
+    record: list[tuple[str, str, bytes]] | None = None  # every frame delivered, when a list
 
     async def settle(self) -> None:
         for _ in range(1000):
@@ -36,6 +37,8 @@ class MemoryHub:
                     return
             while self.wire:
                 to, sender, body = self.wire.popleft()
+                if self.record is not None:
+                    self.record.append((to, sender, body))
                 self.buses[to].on_message(sender, body)
         raise AssertionError("the bus did not settle")
 
@@ -43,9 +46,8 @@ class MemoryHub:
 class MemoryBus:
     """What ``BusTransport`` uses of ``AmqpBus``, in memory."""
 
-    def __init__(self, hub: MemoryHub, site: str, on_message, **callbacks) -> None:
+    def __init__(self, hub: MemoryHub, site: str, on_message) -> None:
         self.hub, self.site, self.on_message = hub, site, on_message
-        self.on_site_up = callbacks["on_site_up"]
         self.last_error: str | None = None
         hub.buses[site] = self
 
@@ -72,8 +74,7 @@ class SiteOnBus(CoreDriver):
     transport: BusTransport
 
     def attach(self, hub: MemoryHub) -> None:
-        bus = MemoryBus(hub, self.core.name, lambda sender, body: self.transport._message(sender, body),
-                        on_site_up=lambda site: self.transport._site_up(site))
+        bus = MemoryBus(hub, self.core.name, lambda sender, body: self.transport._message(sender, body))
         self.transport = BusTransport("amqp://memory/", self.core, self.run, self.now, bus=cast(AmqpBus, bus))
 
     def run(self, outputs: list[Output]) -> None:
@@ -143,5 +144,54 @@ def test_two_cores_link_over_the_bus_and_a_twice_delivered_hand_over_is_offered_
         assert len([m for m in b.received[desk] if m["type"] == "EventInvite"]) == 1
         withdrawn = [m for m in a.received[carrier] if m["type"] == "EventInteraction" and m["event"] == "withdrawn"]
         assert len(withdrawn) == 1, withdrawn
+
+    asyncio.run(main())
+
+
+def linked(*pair: SiteOnBus) -> bool:
+    return all(len(site.core.peer.up) == 1 and len(site.core.peer_inbound) == 1 for site in pair)
+
+
+def test_after_the_broker_came_back_a_replay_of_the_old_links_frames_changes_nothing():
+    """The broker went away (both sites down for each other) and came back (up: new links). Then
+    everything the first links carried arrives again, late (a backlog, a redelivery): hellos,
+    challenges, proofs, full states. Frames of links that are over count for nothing: both new
+    links stay up, no old link is proven again (its challenge went to a link that is gone), and
+    each site's view of the other's agent is the current one."""
+    async def main() -> None:
+        hub = MemoryHub(record=[])
+        a, b = sites(hub)
+        a.transport._site_up("B")
+        b.transport._site_up("A")
+        await hub.settle()
+        assert linked(a, b)
+        first_links = list(hub.record or [])
+        hub.record = None
+        for site, other in ((a, "B"), (b, "A")):
+            site.transport._site_down(other)
+        assert not a.core.peer.up and not a.core.peer_inbound
+        desk = b.registered()
+        login = await b.ask(hub, desk, {"type": "RequestAgentLogin", "agent_id": "1001", "password": "pw"})
+        assert (await b.ask(hub, desk, {"type": "RequestAgentReady", "epoch": login["epoch"]}))["type"] == "EventAck"
+        assert "1001" not in a.core.pool.remote, "A does not hear B while the broker is away"
+        for site, other in ((a, "B"), (b, "A")):
+            site.transport._site_up(other)
+        await hub.settle()
+        assert linked(a, b)
+        assert a.core.pool.remote["1001"].presence.available, "the full state on the new link tells A"
+        hub.wire.extend(first_links)  # the old links' frames, late
+        await hub.settle()
+        for _ in range(120):  # 12 s: any link the replay opened and never proved is given up
+            for site in (a, b):
+                site.mono += 0.1
+                site.run(site.core.tick(site.now()))
+            await hub.settle()
+        assert linked(a, b), (a.core.peer.up, a.core.peer_inbound, b.core.peer.up, b.core.peer_inbound)
+        assert set(b.transport.inbound) == set(b.core.peer_inbound), "no link left over from the replay"
+        seen = a.core.pool.remote["1001"]  # the desk went quiet meanwhile (no heartbeats here): B tells it so
+        truth = ("B", login["epoch"], b.core.engine.agents["1001"].available)
+        assert (seen.site, seen.presence.epoch, seen.presence.available) == truth
+        assert a.core.fencing.peer_logged_in.get("1001") == login["epoch"], "A still fences B's login (an old full " \
+            "state, which did not list it, counted for nothing)"
 
     asyncio.run(main())
