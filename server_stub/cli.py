@@ -63,7 +63,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="A", help="site/server name shown to clients and in reporting (default: A)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=_PORT, default=8701, help="TCP port; 0 picks a free one (default: 8701)")
-    parser.add_argument("--peer", metavar="URL", help="ws:// or wss:// URL of the other site's server, for the peer link")
+    parser.add_argument("--peer", metavar="URL", action="append", default=[],
+                        help="ws:// or wss:// URL of another site's server, for the peer link; repeat it for "
+                        "each other site of a mesh (docs/multisite.md)")
     parser.add_argument("--agents", metavar="FILE", type=Path, help="agent directory TOML (default: the shipped demo directory)")
     parser.add_argument("--allow-weak-hashes", action="store_true", help="accept password hashes below the scrypt floor, with a warning (benchmarks and tests only)")
     parser.add_argument("--config", metavar="FILE", type=Path, help="site configuration TOML: [server] settings and [[not_ready_reason]] (default: shipped sites.toml)")
@@ -96,6 +98,12 @@ def _build_parser() -> argparse.ArgumentParser:
     aa.add_argument("--stdin", action="store_true", help="read the password from standard input instead of a prompt")
     pr = sub.add_parser("pair", help="run sites A and B (peer-linked, demo agents) in the foreground")
     pr.add_argument("--base-port", type=_number(int, 1, 65534), default=8701, help="site A gets this port, site B the next (default: 8701)")
+    cl = sub.add_parser("cluster", help="run N sites A, B, C, ... each peer-linked to every other (a mesh, demo "
+                        "agents) in the foreground", description="N local sites sharing one agent pool: each "
+                        "server dials every other (docs/multisite.md). Ports base-port, base-port+1, ...")
+    cl.add_argument("--sites", type=_number(int, 2, 26), default=3, help="how many sites (2-26; default: 3)")
+    cl.add_argument("--base-port", type=_number(int, 1, 65000), default=8701,
+                    help="the first site's port; the others follow (default: 8701)")
     sc = sub.add_parser("schema", help="print the protocol's JSON Schema (as in docs/protocol.schema.json)")
     sc.add_argument("--output", type=Path, help="write to this file instead of standard output")
     tr = sub.add_parser("traffic", help="simulated carrier: submit interactions to a site, re-submit to the other "
@@ -194,7 +202,8 @@ def _server_config(args) -> ServerConfig:
     config_file = args.config or resource_path("sites.toml")
     base = load_site_config(config_file)
     return base.with_overrides(
-        name=args.name, host=args.host, port=args.port, peer_url=args.peer, secret=_load_secret(args),
+        name=args.name, host=args.host, port=args.port, peer_url=args.peer[0] if args.peer else None,
+        more_peers=tuple(args.peer[1:]), secret=_load_secret(args),
         duplicate_policy=args.duplicate_policy, heartbeat_interval_ms=args.heartbeat_interval,
         heartbeat_timeout_ms=args.heartbeat_timeout, client_timeout_ms=args.client_timeout,
         max_message_bytes=args.max_message_bytes,
@@ -215,7 +224,8 @@ def server_directory(args: argparse.Namespace, warn: Callable[[str], None]) -> t
     return directory, (args.agents if args.agents and not args.allow_weak_hashes else None)
 
 
-async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None) -> None:
+async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None,
+                 reload: Callable[[], tuple[ServerConfig, Directory]] | None = None) -> None:
     from .server import InteractionServer
 
     server = InteractionServer(config, directory, directory_path=directory_path)
@@ -224,6 +234,14 @@ async def _serve(config: ServerConfig, directory: Directory, directory_path: Pat
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        def reread() -> None:  # SIGHUP: read the site configuration and the directory again
+            try:
+                server.reload(*reload())
+            except (ConfigError, DirectoryError, OSError) as exc:
+                logging.getLogger("interaction_server").error("reload refused, the old rules stay: %s", exc)
+
+        loop.add_signal_handler(signal.SIGHUP, reread)
     scheme = "wss" if config.tls_cert else "ws"
     # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
     print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
@@ -231,15 +249,16 @@ async def _serve(config: ServerConfig, directory: Directory, directory_path: Pat
     await server.stop()
 
 
-def _run_pair(args) -> int:
-    """Sites A and B as two child processes, so one can be killed while the other serves."""
+def _run_pair(args, count: int = 2) -> int:
+    """Sites A, B (and C, ... for a cluster) as child processes, so one can be killed while the
+    others serve; each dials every other."""
     secret = os.environ.get(SECRET_ENV) or secrets.token_hex(32)
     env = {**os.environ, SECRET_ENV: secret, "PYTHONUNBUFFERED": "1"}
-    ports = {"A": args.base_port, "B": args.base_port + 1}
+    ports = {chr(ord("A") + i): args.base_port + i for i in range(count)}
     children = []
-    for name, other in (("A", "B"), ("B", "A")):
-        cmd = [*server_command(), "--name", name, "--port", str(ports[name]),
-               "--peer", f"ws://127.0.0.1:{ports[other]}", "--log-level", args.log_level]
+    for name in ports:
+        peers = [arg for other, port in ports.items() if other != name for arg in ("--peer", f"ws://127.0.0.1:{port}")]
+        cmd = [*server_command(), "--name", name, "--port", str(ports[name]), *peers, "--log-level", args.log_level]
         if args.agents:
             cmd += ["--agents", str(args.agents)]
         if args.allow_weak_hashes:
@@ -280,9 +299,11 @@ def _supervise_pair(children, threads, listening, ports) -> int:
                 break
             threads[0].join(0.05)
         else:
+            sites = "".join(f"  site {name}  ws://127.0.0.1:{port}\n" for name, port in ports.items())
             print(
-                "Local interaction-server pair (Ctrl-C stops both):\n"
-                f"  site A  ws://127.0.0.1:{ports['A']}\n  site B  ws://127.0.0.1:{ports['B']}\n"
+                ("Local interaction-server pair (Ctrl-C stops both):\n" if len(ports) == 2 else
+                 f"Local interaction-server cluster of {len(ports)} sites (Ctrl-C stops them all):\n")
+                + sites +
                 "Demo users (password 'demo'): agents 1001-1010, supervisor 'sup1', carrier 'carrier1' "
                 "(`interaction-server traffic` feeds the queues). Protocol: docs/protocol.md\n",
                 flush=True,
@@ -337,16 +358,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "traffic":
             return _traffic(args)
-        if args.command == "pair":
+        if args.command in ("pair", "cluster"):
             config_file = args.config or resource_path("sites.toml")
             load_site_config(config_file)  # fail here on a bad file, not twice in the children
             SitesFile.load(config_file)
             if args.agents:
                 Directory.load(args.agents, allow_weak=args.allow_weak_hashes)
-            return _run_pair(args)
+            return _run_pair(args, args.sites if args.command == "cluster" else 2)
         config = _server_config(args)
         directory, writable = server_directory(args, warn=lambda line: print(line, file=sys.stderr))
-        asyncio.run(_serve(config, directory, writable))
+        def reload() -> tuple[ServerConfig, Directory]:
+            return _server_config(args), server_directory(args, warn=lambda line: print(line, file=sys.stderr))[0]
+
+        asyncio.run(_serve(config, directory, writable, reload))
         return 0
     except (ConfigError, DirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

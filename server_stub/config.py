@@ -120,6 +120,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8701
     peer_url: str | None = None
+    more_peers: tuple[str, ...] = ()  # a mesh: further sites' URLs, each linked like peer_url
     secret: bytes = b""
     heartbeat_interval_ms: int = 500
     heartbeat_timeout_ms: int = 1500
@@ -166,6 +167,11 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     ca_file: Path | None = None  # to verify the peer's certificate when it speaks wss://
+
+    @property
+    def peer_urls(self) -> tuple[str, ...]:
+        """Every peer this server dials: the pair's one, or each other site of a mesh."""
+        return ((self.peer_url,) if self.peer_url else ()) + tuple(u for u in self.more_peers if u != self.peer_url)
 
     def with_overrides(self, **values) -> ServerConfig:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

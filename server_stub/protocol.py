@@ -606,6 +606,65 @@ class PeerInteractionsAck(Message, tag="PeerInteractionsAck"):
     refused: list[InteractionId] = []
 
 
+class AgentPresence(_Struct):
+    """One agent's presence at the site that holds its login, as told to the other sites."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+    logged_in: bool = True
+    state: AgentStateName = "not_ready"
+    reason: ShortText | None = None
+    since_ms: TimeMs = 0
+    available: bool = False
+    idle_since_ms: TimeMs = 0
+    queues: dict[ShortText, Annotated[int, msgspec.Meta(ge=0)]] = {}
+
+
+class PeerPresence(Message, tag="PeerPresence"):
+    """Agent presence at the sender: a full snapshot at (re)connect, then deltas.
+
+    ``seq`` numbers the sender's presence changes (it starts at the sender's start time in ms x
+    1000, so a restarted site's numbers are above its previous life's); each record carries the
+    ``seq`` of its own change. ``incarnation`` names the sender's life (its reporting stream id).
+    """
+
+    server: ShortText
+    incarnation: ShortText
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+    agents: list[AgentPresence]
+    full: bool = False
+    # Full snapshots: the version of the sender's routing rules (queues, members, penalties,
+    # reasons, dispositions, the directory's memberships). Sites whose versions differ do not
+    # route to each other's agents, and say so.
+    rules_version: ShortText | None = None
+
+
+class PeerHandover(Message, tag="PeerHandover"):
+    """The sender moves a waiting interaction to the receiver, for ``agent_id`` logged in there.
+
+    ``moves`` counts the hand-overs of this interaction (each attempt a new number): the receiver
+    answers a repeat as it answered the first time, and a stale attempt changes nothing."""
+
+    server: ShortText
+    interaction: Interaction
+    agent_id: AgentId
+    epoch: Epoch
+    moves: Annotated[int, msgspec.Meta(ge=1)]
+    arrived_ms: TimeMs
+
+
+class PeerHandoverAck(Message, tag="PeerHandoverAck"):
+    """The receiver's answer to PeerHandover: ``accepted`` (it has the interaction now, or it ended
+    there: the sender drops its copy) or not (``reason``; the sender routes it again)."""
+
+    server: ShortText
+    interaction_id: InteractionId
+    moves: Annotated[int, msgspec.Meta(ge=1)]
+    accepted: bool
+    reason: ShortText | None = None
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = (
@@ -632,6 +691,9 @@ ClientMessage = (
     | PeerAgentEpochs
     | PeerInteractions
     | PeerInteractionsAck
+    | PeerPresence
+    | PeerHandover
+    | PeerHandoverAck
 )
 
 ServerMessage = (

@@ -214,7 +214,7 @@ def server_checks(args, build_config: Callable) -> Iterable[Check]:
         return
     scheme = "wss" if config.tls_cert else "ws"
     yield Check("settings", True, f"site {config.name} on {scheme}://{config.host}:{config.port}, shared secret set"
-                + (f", peer {config.peer_url}" if config.peer_url else ", no peer"))
+                + (f", peer {', '.join(config.peer_urls)}" if config.peer_urls else ", no peer"))
     if config.tls_cert:
         try:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -222,10 +222,10 @@ def server_checks(args, build_config: Callable) -> Iterable[Check]:
             yield Check("TLS certificate", True, f"{config.tls_cert} with its key")
         except (OSError, ssl.SSLError) as exc:
             yield Check("TLS certificate", False, f"{config.tls_cert}: {exc}")
-    if config.peer_url and config.peer_url.startswith("wss://"):
+    if any(url.startswith("wss://") for url in config.peer_urls):
         yield check_tls_trust(config.ca_file, required=True)
     yield check_port(config.host, config.port)
-    if config.peer_url:  # the other site may well be down while this one is checked: a warning
-        peer = check_site("peer", config.peer_url, config.ca_file, DEFAULT_TIMEOUT,
+    for url in config.peer_urls:  # another site may well be down while this one is checked: a warning
+        peer = check_site("peer", url, config.ca_file, DEFAULT_TIMEOUT,
                           client_name=f"interaction-server {config.name} self-test", required=False)
         yield peer

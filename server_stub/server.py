@@ -30,6 +30,7 @@ from . import protocol as p
 from .config import ServerConfig
 from .core import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send, ServerCore
 from .directory import Directory, hash_password, store_rehash, verify_password
+from .mesh import Mesh, PeerTransport
 from .peer import PeerLink
 
 log = logging.getLogger("interaction_server")
@@ -117,7 +118,7 @@ class InteractionServer:
         self.name = config.name
         self.core = ServerCore(self.config, directory, now(), stream_id=secrets.token_hex(8))
         self.port: int | None = None
-        self.peer: PeerLink | None = None
+        self.peers: PeerTransport | None = None  # the links to the other sites (server_stub/mesh.py)
         self._sockets: dict[ConnId, _Socket] = {}
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -148,19 +149,31 @@ class InteractionServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
-        if self.config.peer_url:
+        if self.config.peer_urls:
             core = self.core
-            self.peer = PeerLink(
-                self.config.peer_url, ca_file=str(self.config.ca_file) if self.config.ca_file else None,
+            self.peers = Mesh(
+                self.config.peer_urls, ca_file=str(self.config.ca_file) if self.config.ca_file else None,
                 heartbeat_interval=self.config.heartbeat_interval_ms / 1000,
                 heartbeat_timeout=self.config.heartbeat_timeout_ms / 1000,
-                on_up=lambda: self._run(core.peer_link_up(now())),
-                on_message=lambda message: self._run(core.peer_link_message(message, now())),
-                on_down=lambda: self._run(core.peer_link_down(now())))
-            self._tasks.append(asyncio.create_task(self.peer.run(), name="peer-link"))
+                on_up=lambda url: self._run(core.peer_link_up(now(), url)),
+                on_message=lambda url, message: self._run(core.peer_link_message(message, now(), url)),
+                on_down=lambda url: self._run(core.peer_link_down(now(), url)))
+            self._tasks.append(asyncio.create_task(self.peers.run(), name="peer-links"))
         scheme = "wss" if self.config.tls_cert else "ws"
         log.info("server %s listening on %s://%s:%s (peer %s, duplicate policy %s)", self.name, scheme,
-                 self.config.host, self.port, self.config.peer_url or "none", self.config.duplicate_policy)
+                 self.config.host, self.port, ", ".join(self.config.peer_urls) or "none",
+                 self.config.duplicate_policy)
+
+    @property
+    def peer(self) -> PeerLink | None:
+        """The pair's one outbound peer link (the first of a mesh's)."""
+        mesh = self.peers
+        return next(iter(mesh.links.values()), None) if isinstance(mesh, Mesh) else None
+
+    def reload(self, config: ServerConfig, directory: Directory) -> None:
+        """New rules from the files (SIGHUP): applied by the core at once, told to the other sites."""
+        self.directory = directory
+        self._run(self.core.reload(config, directory, now()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -290,17 +303,17 @@ class InteractionServer:
                     label = str(self.core.conns.get(out.conn))  # for the log, after the core forgot it
                     sock.check = asyncio.get_running_loop().create_task(self._check_password(out, label))
             elif isinstance(out, PeerSend):
-                if self.peer is not None:
-                    self.peer.send(out.frame)
+                if self.peers is not None:
+                    self.peers.send(out.frame, out.to)
             elif isinstance(out, PeerRedial):
-                if self.peer is not None:
-                    self.peer.redial()
+                if self.peers is not None:
+                    self.peers.redial()
             elif isinstance(out, Rehash):
                 if self.directory_path is not None:
                     self._background(self._rehash(out))
             elif isinstance(out, PeerClose):
-                if self.peer is not None:
-                    self.peer.close(out.code, out.reason)
+                if self.peers is not None:
+                    self.peers.close(out.to, out.code, out.reason)
 
     async def _check_password(self, out: CheckPassword, label: str) -> None:
         try:

@@ -70,7 +70,8 @@ class Fencing:
         # for the password because of timing alone.
         self.lost_ack_window_ms = max(lost_ack_window_ms, p.LOST_ACK_WINDOW_MS)
         self.known_epoch: dict[str, int] = {}  # highest epoch ever seen for an agent
-        self.peer_logged_in: dict[str, int] = {}  # what the peer says it holds
+        self.peer_logged_in: dict[str, int] = {}  # what the peers say they hold (the newest, per agent)
+        self.peer_sites: dict[str, dict[str, int]] = {}  # site -> agent -> epoch it says it holds
         # Agent -> (epoch of its last login made with a resume token, here or at the peer; that
         # token's epoch). A desktop whose failover login was acknowledged but whose link died
         # before the ack arrived retries with the same token; it is the only holder of that
@@ -125,12 +126,37 @@ class Fencing:
         return {agent: marker.token_epoch for agent, marker in self.resumed_from.items()
                 if held.get(agent) == marker.epoch and marker.until_ms >= now_ms}
 
-    def peer_login(self, agent_id: str, epoch: int, token_epoch: int | None, now_ms: int) -> None:
-        """The peer holds the agent at ``epoch`` (made with a token at ``token_epoch``, if any)."""
-        self.peer_logged_in[agent_id] = epoch
+    def peer_login(self, agent_id: str, epoch: int, token_epoch: int | None, now_ms: int, site: str = "") -> None:
+        """The peer ``site`` holds the agent at ``epoch`` (made with a token at ``token_epoch``, if any)."""
+        self.peer_sites.setdefault(site, {})[agent_id] = epoch
+        self._merge(agent_id)
         self.saw(agent_id, epoch)
         if token_epoch is not None:
             self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + self.lost_ack_window_ms)
         elif agent_id in self.resumed_from and self.resumed_from[agent_id].epoch <= epoch:
             # A password login there at this epoch or above: an older marker describes nothing.
             self.resumed_from.pop(agent_id, None)
+
+    def peer_logout(self, site: str, agent_id: str) -> None:
+        """The peer ``site`` no longer holds the agent."""
+        self.peer_sites.get(site, {}).pop(agent_id, None)
+        self._merge(agent_id)
+
+    def peer_forget(self, site: str | None = None) -> None:
+        """What ``site`` (every peer when None) holds is unknown now, not still valid."""
+        sites = list(self.peer_sites) if site is None else [site]
+        for name in sites:
+            for agent_id in self.peer_sites.pop(name, {}):
+                self._merge(agent_id)
+
+    def peer_site(self, agent_id: str) -> str | None:
+        """The peer site holding the agent at the newest epoch, if any."""
+        held = [(epoch, site) for site, agents in self.peer_sites.items() if (epoch := agents.get(agent_id))]
+        return max(held)[1] if held else None
+
+    def _merge(self, agent_id: str) -> None:
+        epochs = [agents[agent_id] for agents in self.peer_sites.values() if agent_id in agents]
+        if epochs:
+            self.peer_logged_in[agent_id] = max(epochs)
+        else:
+            self.peer_logged_in.pop(agent_id, None)

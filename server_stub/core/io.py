@@ -66,24 +66,28 @@ class Rehash:
 
 @dataclass(frozen=True)
 class PeerSend:
-    """Send ``frame`` on the outbound link to the peer site (dropped when that link is down)."""
+    """Send ``frame`` on the outbound link to the peer ``to`` (the URL it dials), or on every
+    outbound peer link when ``to`` is None (dropped where a link is down). This is the seam a
+    transport plugs into: a mesh of links, or a bus that delivers to one site or to all."""
 
     frame: str
+    to: str | None = None
 
 
 @dataclass(frozen=True)
 class PeerClose:
-    """Close the outbound peer link with ``code`` (the peer failed authentication); the transport
-    dials again after its usual backoff."""
+    """Close the outbound peer link ``to`` (every one when None) with ``code`` (the peer failed
+    authentication); the transport dials again after its usual backoff."""
 
     code: CloseCode
     reason: str
+    to: str | None = None
 
 
 @dataclass(frozen=True)
 class PeerRedial:
-    """Drop the outbound peer link (if up) and dial again now: after a stall of this process, a
-    fresh link is how the peer's current view reaches us quickly."""
+    """Drop the outbound peer links (if up) and dial again now: after a stall of this process, a
+    fresh link is how the peers' current view reaches us quickly."""
 
 
 Output = Send | Close | CheckPassword | Rehash | PeerSend | PeerClose | PeerRedial

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import protocol as p
 
@@ -22,40 +22,65 @@ Refused = frozenset[str]
 class _Pending:
     deadline: float
     on_answer: Callable[[Refused], None]
+    waiting: set[str]  # the links whose answer is still awaited
+    refused: set[str] = field(default_factory=set)
 
 
 class PeerReplication:
+    """The confirmations this server waits for, from every peer linked when it asked (a mesh: all
+    reachable peers confirm; the pair: the one peer). Links are keyed by the URL they dial."""
+
     def __init__(self, server_name: str, ack_timeout_s: float) -> None:
         self.server = server_name
         self.ack_timeout_s = ack_timeout_s
-        self.link_up = False  # our outbound link to the peer
+        self.up: set[str] = set()  # our outbound links to peers that are up (and proved the secret)
         self._pending: dict[int, _Pending] = {}
         self._ack_ids = itertools.count(1)
 
+    @property
+    def link_up(self) -> bool:
+        return bool(self.up)
+
     def frame(self, records: list[p.PeerInteractionRecord], mono: float,
               on_answer: Callable[[Refused], None]) -> str | None:
-        """The frame asking the peer to confirm ``records``, or None when the link is down."""
-        if not self.link_up:
+        """The frame asking every linked peer to confirm ``records``, or None when no link is up."""
+        if not self.up:
             return None
         ack_id = next(self._ack_ids)
-        self._pending[ack_id] = _Pending(mono + self.ack_timeout_s, on_answer)
+        self._pending[ack_id] = _Pending(mono + self.ack_timeout_s, on_answer, set(self.up))
         return p.encode(p.PeerInteractions(server=self.server, records=records, ack_id=ack_id))
 
-    def answered(self, ack_id: int, refused: Refused) -> None:
-        pending = self._pending.pop(ack_id, None)
-        if pending is not None:
-            pending.on_answer(refused)
+    def answered(self, ack_id: int, refused: Refused, link: str | None = None) -> None:
+        """``link``'s answer (None: every awaited answer at once). The request is answered, with
+        everything any peer refused, once no answer is awaited any more."""
+        pending = self._pending.get(ack_id)
+        if pending is None:
+            return
+        pending.refused |= refused
+        if link is None:
+            pending.waiting.clear()
+        else:
+            pending.waiting.discard(link)
+        if not pending.waiting:
+            del self._pending[ack_id]
+            pending.on_answer(frozenset(pending.refused))
 
     def expire(self, mono: float) -> int:
-        """Answer every request past its deadline with nothing refused; how many there were."""
+        """Answer every request past its deadline with what was refused so far; how many there were."""
         late = [ack_id for ack_id, pending in self._pending.items() if pending.deadline <= mono]
         for ack_id in late:
             self.answered(ack_id, frozenset())
         return len(late)
 
+    def link_lost(self, link: str) -> None:
+        """That link is gone: nothing more will be refused over it."""
+        self.up.discard(link)
+        for ack_id in list(self._pending):
+            self.answered(ack_id, frozenset(), link)
+
     def lost(self) -> None:
-        """The link is gone: nothing more will be refused by the peer."""
-        self.link_up = False
-        pending, self._pending = self._pending, {}
-        for entry in pending.values():
-            entry.on_answer(frozenset())
+        """Every link is gone."""
+        for link in list(self.up):
+            self.link_lost(link)
+        for ack_id in list(self._pending):
+            self.answered(ack_id, frozenset())

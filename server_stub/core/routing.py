@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -68,13 +68,40 @@ class SetState:
 
 
 @dataclass(frozen=True)
+class HandOver:
+    """Move ``interaction`` to ``site``, for ``agent_id`` logged in there (its best member is there).
+    The engine holds it (``MOVING``) until ``handed_over`` says how it went."""
+
+    site: str
+    agent_id: str
+    epoch: int
+    interaction: p.Interaction
+    moves: int
+    arrived_ms: int
+
+
+@dataclass(frozen=True)
+class Remote:
+    """An available member of a queue logged in at another site, as the agent pool knows it."""
+
+    site: str
+    agent_id: str
+    epoch: int
+    penalty: int
+
+
+# (queue, (penalty, idle_since) of the best local member or None) -> a better member elsewhere, if any
+RemoteChooser = Callable[[str, "tuple[int, int] | None"], "Remote | None"]
+
+
+@dataclass(frozen=True)
 class HeldChanged:
     """The set of interactions in the agent's hands changed without the agent asking."""
 
     agent_id: str
 
 
-Effect = Offer | Revoke | Report | SetState | HeldChanged
+Effect = Offer | Revoke | Report | SetState | HeldChanged | HandOver
 
 
 class EngineRefusal(Exception):
@@ -96,7 +123,11 @@ QUEUED, OFFERED, HELD, COMPLETED, ABANDONED, WITHDRAWN = (
     "abandoned",
     "withdrawn",
 )
-ENDED = (COMPLETED, ABANDONED, WITHDRAWN)
+# Cross-site hand-over (docs/multisite.md): MOVING while the receiving site has not answered;
+# MOVED once it took the interaction (kept in custody, its data whole, until the receiving site
+# says an agent there holds or completed it, or it is reclaimed from a receiver that was lost).
+MOVING, MOVED = "moving", "moved"
+ENDED = (COMPLETED, ABANDONED, WITHDRAWN, MOVED)
 
 
 @dataclass(eq=False)
@@ -117,6 +148,9 @@ class Tracked:
     answered: bool = False  # counted in its queue's ``answered`` (once its accept was confirmed)
     reported: bool = False  # completed here and the completion report has left
     size: int = 0  # bytes of the submitted interaction, counted in the engine's live_bytes until it ends
+    moves: int = 0  # hand-overs between sites so far (each attempt numbered): see docs/multisite.md
+    moved_to: str | None = None  # MOVING/MOVED: the site it was handed to
+    custody: bool = False  # MOVED and not yet known held or completed at moved_to
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
 
     @property
@@ -137,6 +171,7 @@ class PeerRecord:
     reported: bool = True  # completed: the peer said it reported it (False between its claim and its notice)
     owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
     lost: bool = False  # completed, not reported: the peer could not be reached since (it may have died with it)
+    site: str = ""  # the peer site that told it ("" when unknown)
 
 
 @dataclass(eq=False)
@@ -191,6 +226,12 @@ class RoutingEngine:
         self.peer: collections.OrderedDict[str, PeerRecord] = collections.OrderedDict()
         self.agents: dict[str, RoutedAgent] = {}
         self.hold_until = 0  # no offers and no timers before this (a stalled server catching up)
+        # The agent pool's view of better members at other sites (None: this site routes alone).
+        self.remote: RemoteChooser | None = None
+        # Called with an agent id whenever its availability here may have changed (presence).
+        self.on_agent_change: Callable[[str], None] = lambda agent_id: None
+        # Hand-overs this site refused: id -> the highest ``moves`` refused (a repeat is refused again).
+        self.refused_moves: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._timers: list[tuple[int, int, str, str, int]] = []  # (when, n, kind, key, token)
         self._n = itertools.count()
 
@@ -236,6 +277,7 @@ class RoutingEngine:
         if agent is None:
             return effects
         agent.version += 1
+        self.on_agent_change(agent_id)
         if agent.offer is not None:
             item = self.interactions[agent.offer]
             agent.offer = None
@@ -260,6 +302,24 @@ class RoutingEngine:
             agent.idle_since = now
             agent.timeouts_in_row = 0
         self._make_available(agent)
+        self._route(now, effects)
+        return effects
+
+    def reconfigure(self, queues: Sequence[QueueConfig], penalties: dict[str, dict[str, int]],
+                    now: int) -> list[Effect]:
+        """New rules (a reload of the files): each queue's settings, new queues, and the logged-in
+        agents' memberships (``penalties``: agent -> queue -> penalty). A queue no longer
+        configured keeps what waits in it (it is served, and takes nothing new once restarted)."""
+        for queue in queues:
+            state = self.queues.get(queue.name)
+            if state is None:
+                self.queues[queue.name] = QueueState(queue)
+            else:
+                state.config = queue
+        for agent_id, agent in self.agents.items():
+            agent.penalties = {q: pen for q, pen in penalties.get(agent_id, {}).items() if q in self.queues}
+            self._make_available(agent)
+        effects: list[Effect] = []
         self._route(now, effects)
         return effects
 
@@ -475,6 +535,8 @@ class RoutingEngine:
         else:
             if item is not None and item.status not in ENDED:
                 self._drop_copy(item, now, effects, f"adopted by agent {agent_id}")
+            elif item is not None:
+                self._release(item)
             item = Tracked(interaction, HELD, arrived_ms=min(interaction.created_ms, now), agent_id=agent_id,
                            accepted_ms=min(held.accepted_ms, now), notes=held.notes)
             self.interactions[iid] = item
@@ -487,7 +549,8 @@ class RoutingEngine:
     # ------------------------------------------------------------------ the peer site
 
     def peer_record(self, iid: str, status: p.PeerRecordStatus, agent_id: str | None, queue: str, media: p.Media,
-                    claim: p.PeerClaim, now: int, peer_wins_ties: bool = False) -> tuple[bool, list[Effect]]:
+                    claim: p.PeerClaim, now: int, peer_wins_ties: bool = False,
+                    site: str = "") -> tuple[bool, list[Effect]]:
         """The peer holds (``held``), completed or otherwise ended an interaction. Returns (agreed,
         effects). A local copy not yet in an agent's hands is withdrawn. ``claim="accept"`` is
         refused when an agent here already holds or completed it (the first taker keeps it); an
@@ -498,6 +561,8 @@ class RoutingEngine:
         sent it to both sites): one reported here already wins, else the tie rule picks one."""
         effects: list[Effect] = []
         item = self.interactions.get(iid)
+        if item is not None and status in ("held", "completed"):
+            self._release(item)  # handed over to the peer: its agent has it now
         if item is not None and status == "held":
             if item.status == COMPLETED:
                 return False, effects
@@ -519,7 +584,8 @@ class RoutingEngine:
             known.reported = True
             return True, effects
         owed, lost = (known.owed, known.lost) if known is not None and status == "completed" else (None, False)
-        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed, lost=lost)
+        self.peer[iid] = PeerRecord(status, agent_id, queue, media, reported=claim != "complete", owed=owed, lost=lost,
+                                    site=site)
         self.peer.move_to_end(iid)
         while len(self.peer) > self.remember:
             self.peer.popitem(last=False)
@@ -528,24 +594,28 @@ class RoutingEngine:
             self._route(now, effects)
         return True, effects
 
-    def peer_lost(self, now: int) -> None:
+    def peer_lost(self, now: int, site: str | None = None) -> None:
         """The peer site is gone (or unreachable). What its agents held is expected back here in
         their failover logins; what is not brought back within ``orphan_timeout_ms`` (the agent's
         desktop died too) ends ``abandoned`` here, so that it does not vanish. A peer that comes
         back and still holds it says so in its start-up sync, which cancels this."""
         deadline = now + self.orphan_timeout_ms
         for iid, record in self.peer.items():
+            if site is not None and record.site not in (site, ""):
+                continue  # held at another peer, still linked
             if record.status == "held" and record.orphan_deadline is None:
                 record.orphan_deadline = deadline
                 record.token = next(self._n)
                 self._timer(deadline, "peer_orphan", iid, record.token)
 
-    def report_owed(self, now: int) -> list[Effect]:
+    def report_owed(self, now: int, site: str | None = None) -> list[Effect]:
         """The peer cannot be reached any more (neither link is up): each completion it claimed and
         did not say it reported is marked lost (a re-sent one is reported here, even once the peer is
         linked again), and the ones its agent sent here again meanwhile are reported now."""
         effects: list[Effect] = []
         for iid, record in self.peer.items():
+            if site is not None and record.site not in (site, ""):
+                continue
             if record.status == "completed" and not record.reported:
                 record.lost = True
             if record.status == "completed" and not record.reported and record.owed is not None:
@@ -763,22 +833,30 @@ class RoutingEngine:
     def _make_available(self, agent: RoutedAgent) -> None:
         """Re-file the agent in its queues' pools (or, by bumping the version, take it out)."""
         agent.version += 1
+        self.on_agent_change(agent.agent_id)
         if self.agents.get(agent.agent_id) is not agent or not agent.available:
             return
         entry = (agent.idle_since, next(self._n), agent.version, agent.agent_id)
         for queue, penalty in agent.penalties.items():
             heapq.heappush(self.queues[queue].pools.setdefault(penalty, []), entry)
 
-    def _best_agent(self, q: QueueState) -> RoutedAgent | None:
+    def _best_agent(self, q: QueueState) -> tuple[int, RoutedAgent] | None:
+        """The best available member here: (penalty, agent)."""
         for penalty in sorted(q.pools):
             heap = q.pools[penalty]
             while heap:
                 _, _, version, agent_id = heap[0]
                 agent = self.agents.get(agent_id)
                 if agent is not None and agent.version == version and agent.available:
-                    return agent
+                    return penalty, agent
                 heapq.heappop(heap)
         return None
+
+    def route(self, now: int) -> list[Effect]:
+        """Offer (or hand over) what waits: the agent pool learned of a member available elsewhere."""
+        effects: list[Effect] = []
+        self._route(now, effects)
+        return effects
 
     def _route(self, now: int, effects: list[Effect]) -> None:
         if now < self.hold_until:
@@ -792,8 +870,11 @@ class RoutingEngine:
         busy.sort(key=first_arrival)
         for q in busy:
             while q.waiting_count:
-                agent = self._best_agent(q)
-                if agent is None:
+                best = self._best_agent(q)
+                remote = None
+                if self.remote is not None:
+                    remote = self.remote(q.config.name, (best[0], best[1].idle_since) if best else None)
+                if best is None and remote is None:
                     break
                 head = self._head(q)
                 if head is None:  # cannot happen while waiting_count is right; never spin on it
@@ -801,7 +882,11 @@ class RoutingEngine:
                     break
                 q.waiting.popleft()
                 q.waiting_count -= 1
-                self._offer(q, head, agent, now, effects)
+                if remote is not None:
+                    self._hand_over(head, remote, effects)
+                else:
+                    assert best is not None
+                    self._offer(q, head, best[1], now, effects)
 
     def _head(self, q: QueueState) -> Tracked | None:
         while q.waiting:
@@ -811,9 +896,116 @@ class RoutingEngine:
             q.waiting.popleft()
         return None
 
+    def _hand_over(self, item: Tracked, remote: Remote, effects: list[Effect]) -> None:
+        item.status, item.agent_id, item.moved_to = MOVING, remote.agent_id, remote.site
+        item.moves += 1
+        item.token += 1
+        effects.append(HandOver(remote.site, remote.agent_id, remote.epoch, item.interaction, item.moves,
+                                item.arrived_ms))
+
+    # ------------------------------------------------------------------ hand-over between sites
+
+    def handed_over(self, iid: str, moves: int, accepted: bool, now: int, reason: str | None = None) -> list[Effect]:
+        """The answer to our ``HandOver`` of ``iid`` (attempt ``moves``). Accepted: the other site
+        has it (kept in custody until an agent there holds it); refused: back to the head of its
+        queue and routed again. An answer to an attempt that is no longer the current one is
+        ignored."""
+        item = self.interactions.get(iid)
+        effects: list[Effect] = []
+        if item is None or item.status != MOVING or item.moves != moves:
+            return effects
+        if accepted:
+            item.status, item.custody = MOVED, True
+            item.token += 1
+            effects.append(Report("withdrawn", item.interaction, None,
+                                  reason=f"handed over to agent {item.agent_id} at site {item.moved_to}"))
+            return effects
+        self._enqueue(item, now, head=True)
+        self._route(now, effects)
+        return effects
+
+    def take_over(self, interaction: p.Interaction, agent_id: str, moves: int, arrived_ms: int,
+                  now: int, *, sender: str, here: bool = True,
+                  wins_cross: bool = False) -> tuple[bool, str | None, list[Effect]]:
+        """Another site (``sender``) hands ``interaction`` over for ``agent_id`` here. Returns
+        (accepted, reason, effects): taken and offered to that agent at once when it is available
+        here. A copy here already (live, or ended here) wins: accepted, the sender drops its copy.
+        A repeat of a refused attempt is refused again, so duplicates are harmless. Our copy handed
+        to ``sender`` comes back with a later attempt. Two sites handing the same id to each other
+        at once (a carrier submitted it to both): the one with ``wins_cross`` keeps it."""
+        iid = interaction.interaction_id
+        effects: list[Effect] = []
+        item = self.interactions.get(iid)
+        if item is not None:
+            back = item.status == MOVED and item.custody and item.moved_to == sender and moves > item.moves
+            if item.status == MOVING and item.moved_to == sender and not wins_cross:
+                self._refused(iid, moves)
+                return False, f"{iid} is being handed to {sender} by this site too; {sender} keeps it", effects
+            if not back:
+                item.moves = max(item.moves, moves)  # later attempts, from wherever, are numbered above
+                return True, None, effects  # here already (or it ended here): the sender drops its copy
+        if self.refused_moves.get(iid, 0) >= moves:
+            return False, "refused before", effects
+        peer = self.peer.get(iid)
+        if peer is not None and peer.status in ("completed", "ended"):
+            return True, None, effects  # it ended at the peer: nothing to offer
+        agent = self.agents.get(agent_id) if here else None
+        q = self.queues.get(interaction.queue)
+        why = (f"no queue {interaction.queue!r} here" if q is None else
+               f"agent {agent_id} is not logged in here at that epoch" if agent is None else
+               "this site is holding offers" if now < self.hold_until else
+               f"agent {agent_id} is not available" if not agent.available or interaction.queue not in agent.penalties
+               else None)
+        if why is not None:
+            self._refused(iid, moves)
+            return False, why, effects
+        assert q is not None and agent is not None
+        if item is not None:  # it comes back: our custody copy is replaced
+            self._release(item)
+        size = len(msgspec.json.encode(interaction))
+        item = Tracked(interaction, QUEUED, arrived_ms=min(arrived_ms, now), size=size, moves=moves)
+        self.live_bytes += size
+        self.interactions[iid] = item
+        effects.append(Report("queued", interaction, reason="handed over by another site"))
+        self._offer(q, item, agent, now, effects)
+        return True, None, effects
+
+    def _refused(self, iid: str, moves: int) -> None:
+        self.refused_moves[iid] = max(moves, self.refused_moves.get(iid, 0))
+        self.refused_moves.move_to_end(iid)
+        while len(self.refused_moves) > self.remember:
+            self.refused_moves.popitem(last=False)
+
+    def _release(self, item: Tracked) -> None:
+        """Custody of a moved interaction ends: an agent at the other site has it, or it ended there."""
+        if item.status == MOVED and item.custody:
+            item.custody = False
+            self._ended(item)
+
+    def reclaim(self, site: str, now: int, unanswered: bool = True) -> list[Effect]:
+        """``site`` was lost (or restarted) holding interactions we handed to it that no agent there
+        had taken yet, or (``unanswered``) that it never answered for: they wait here again (at the
+        head of their queues). A restarted site is asked again what it never answered (the repeat
+        is on its way on the new link, and its answer counts), so only its custody comes back."""
+        effects: list[Effect] = []
+        for item in list(self.interactions.values()):
+            in_custody = item.status == MOVED and item.custody
+            if (in_custody or (unanswered and item.status == MOVING)) and item.moved_to == site:
+                item.custody = False
+                item.moves += 1
+                effects.append(Report("queued", item.interaction, reason=f"taken back from site {site}"))
+                self._enqueue(item, now, head=True)
+        self._route(now, effects)
+        return effects
+
+    def moving_to(self, site: str) -> list[Tracked]:
+        """What waits for ``site``'s answer to a hand-over (sent again when the link is back)."""
+        return [item for item in self.interactions.values() if item.status == MOVING and item.moved_to == site]
+
     def _offer(self, q: QueueState, item: Tracked, agent: RoutedAgent, now: int, effects: list[Effect]) -> None:
         agent.offer = item.id
         agent.version += 1
+        self.on_agent_change(agent.agent_id)
         item.status, item.agent_id, item.offered_ms = OFFERED, agent.agent_id, now
         item.expires_ms = now + q.config.accept_timeout_ms
         item.token += 1

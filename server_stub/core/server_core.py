@@ -22,7 +22,7 @@ import logging
 import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .. import protocol as p
@@ -33,8 +33,23 @@ from .answers import AnswerCache
 from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
 from .peering import PeerReplication, Refused
+from .pool import AgentPool, Sending
 from .reporting import ReportingStream
-from .routing import COMPLETED, OFFERED, EngineRefusal, HeldChanged, Offer, Report, Revoke, RoutingEngine, SetState
+from .routing import (
+    COMPLETED,
+    MOVING,
+    OFFERED,
+    EngineRefusal,
+    HandOver,
+    HeldChanged,
+    Offer,
+    Remote,
+    Report,
+    Revoke,
+    RoutingEngine,
+    SetState,
+)
+from .rules import rules_version
 from .throttle import Throttle
 
 log = logging.getLogger("interaction_server")
@@ -120,6 +135,7 @@ class Conn:
     verifying: _Verifying | None = None
     # (dialing server, our nonce, its nonce) after its PeerHello, until its PeerProof
     peer_challenge: tuple[str, str, str] | None = None
+    peer_site: str | None = None  # a peer's inbound link: the site that dialed
 
     def __str__(self) -> str:
         who = self.principal.id if self.principal else "-"
@@ -130,12 +146,23 @@ class Conn:
         return self.label.rsplit(":", 1)[0]
 
 
+@dataclass(eq=False)
+class _OutLink:
+    """Our outbound link to one peer (keyed by the URL it dials)."""
+
+    url: str
+    nonce: str | None = None  # ours, in the PeerHello, until the peer's challenge is answered
+    up_at: float = float("-inf")  # when it last came up
+    name: str | None = None  # the peer's site name, once its challenge told it
+
+
 class ServerCore:
     def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str,
                  nonce: Callable[[], str] = lambda: os.urandom(16).hex()) -> None:
         self.config = config.validate()
         self._nonce = nonce  # fresh peer-link challenges (a simulated world passes a seeded one)
-        self._peer_nonce: str | None = None  # ours, in the PeerHello on our outbound link
+        # Our outbound links: the pair's one peer, or every other site of a mesh (docs/multisite.md).
+        self.links: dict[str, _OutLink] = {url: _OutLink(url) for url in config.peer_urls}
         self.directory = directory
         self.name = config.name
         self.reasons = {r.code for r in config.reasons}
@@ -171,7 +198,8 @@ class ServerCore:
         self._statistics_at = now.mono
         # A restarted server has forgotten every epoch. Logins wait (briefly) until the peer has
         # told us what it holds and has seen, so we never reuse an epoch or split the brain.
-        self.synced = not config.peer_url
+        self.synced = not config.peer_urls
+        self._heard_full: set[str] = set()  # peers whose fresh full state we read (since start or a stall)
         self._sync_deadline = now.mono + PEER_SYNC_GRACE
         self._awaiting_sync: list[ConnId] = []  # sockets whose login waits for the peer's epochs
         # After a stall: requests acting for logins, held until the peer is heard (or proven gone).
@@ -180,9 +208,17 @@ class ServerCore:
         # link opened since the stall carries was sent after it (a stopped process's sockets keep
         # whatever arrived while it was stopped, the peer's state of that time included).
         self._stalled_at = float("-inf")
-        self._peer_link_up_at = float("-inf")
         self._parked: list[tuple[ConnId, p.Request]] = []
         self._parked_answers: list[Callable[[], None]] = []  # the peer's answers to requests from before
+        # One agent pool across sites (pool.py, docs/multisite.md): presence told and heard, and
+        # interactions handed over to the site of their best member.
+        self.pool = AgentPool(self.name, stream_id, now.wall_ms * 1000)
+        # The version of our routing rules (rules.py), and the version each peer last told.
+        self.rules_version = rules_version(self.config, directory)
+        self.peer_rules: dict[str, str] = {}
+        self.engine.remote = self._remote_member
+        self.engine.on_agent_change = self.pool.changed
+        self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
 
     # ------------------------------------------------------------------ inputs
 
@@ -245,36 +281,53 @@ class ServerCore:
             self._run_credentialed(conn, (record, None, None))
         return self._flush()
 
-    def peer_link_up(self, now: Now) -> list[Output]:
-        """Our outbound link to the peer is open: introduce ourselves with a fresh nonce. The link
+    def _link(self, peer: str | None) -> _OutLink:
+        """The outbound link ``peer`` (a URL given at start; None: the first, as the pair has one)."""
+        if peer is None:
+            peer = next(iter(self.links), "")
+        link = self.links.get(peer)
+        if link is None:
+            link = self.links[peer] = _OutLink(peer)
+        return link
+
+    def peer_link_up(self, now: Now, peer: str | None = None) -> list[Output]:
+        """Our outbound link to ``peer`` is open: introduce ourselves with a fresh nonce. The link
         carries nothing else until the peer has proved the secret over it (PeerChallenge)."""
         self._input(now)
-        self._peer_link_up_at = now.mono
-        self._peer_nonce = self._nonce()
-        self._out.append(PeerSend(p.encode(p.PeerHello(server=self.name, nonce=self._peer_nonce))))
+        link = self._link(peer)
+        link.up_at = now.mono
+        link.nonce = self._nonce()
+        self._out.append(PeerSend(p.encode(p.PeerHello(server=self.name, nonce=link.nonce)), to=link.url))
         return self._flush()
 
-    def peer_link_message(self, message: p.Message, now: Now) -> list[Output]:
-        """What the peer answers on our outbound link (it tells its own news on its own link)."""
+    def peer_link_message(self, message: p.Message, now: Now, peer: str | None = None) -> list[Output]:
+        """What ``peer`` answers on our outbound link (it tells its own news on its own link)."""
         self._input(now)
+        link = self._link(peer)
         if isinstance(message, p.PeerChallenge):
-            self._peer_challenged(message)
-        elif not self.peer.link_up:
+            self._peer_challenged(message, link)
+        elif link.url not in self.peer.up:
             return self._flush()  # nothing counts before the peer proved itself
         elif isinstance(message, p.PeerAgentEpochs):
-            self._peer_epochs_received(message, fresh=self._peer_link_up_at >= self._stalled_at)
+            self._peer_epochs_received(message, fresh=link.up_at >= self._stalled_at)
         elif isinstance(message, p.PeerInteractions):
             self._peer_interactions_received(message, reply_to=None)
         elif isinstance(message, p.PeerInteractionsAck):
-            self.peer.answered(message.ack_id, frozenset(message.refused))
+            self.peer.answered(message.ack_id, frozenset(message.refused), link.url)
+        elif isinstance(message, p.PeerPresence):
+            self._peer_presence(message)
+        elif isinstance(message, p.PeerHandoverAck):
+            self._handed_over(message)
         return self._flush()
 
-    def peer_link_down(self, now: Now) -> list[Output]:
+    def peer_link_down(self, now: Now, peer: str | None = None) -> list[Output]:
         self._input(now)
-        if self.peer.link_up:
-            log.info("peer link to %s lost", self.config.peer_url)
-        self.peer.lost()
-        self._peer_unreachable()
+        link = self._link(peer)
+        if link.url in self.peer.up:
+            log.info("peer link to %s lost", link.url)
+        self.peer.link_lost(link.url)
+        if link.name is not None:
+            self._peer_unreachable(link.name)
         return self._flush()
 
     def tick(self, now: Now) -> list[Output]:
@@ -290,6 +343,12 @@ class ServerCore:
         if self.stalled_until is not None and mono >= self.stalled_until:
             log.warning("the peer was not heard since the stall; going ahead without it")
             self._end_stall()
+        self._hand_over_again(mono)
+        for site, at in list(self._reclaim_at.items()):
+            if mono >= at:
+                del self._reclaim_at[site]
+                if not self._site_linked(site):
+                    self._apply(self.engine.reclaim(site, now.wall_ms))
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -322,6 +381,37 @@ class ServerCore:
             elif conn.registered and mono - conn.last_tx >= conn.hb_interval:
                 heartbeat = heartbeat or p.encode(p.Heartbeat())
                 self._send_frame(conn, heartbeat)
+        return self._flush()
+
+    def reload(self, config: ServerConfig, directory: Directory, now: Now) -> list[Output]:
+        """The site's files were read again (SIGHUP; e.g. after ``interaction-server add-agent``):
+        the new rules apply from now on, without a restart, and the other sites hear the new rules
+        version with a full presence snapshot (docs/multisite.md, "One configuration")."""
+        self._input(now)
+        config = config.validate()
+        # What this server is (name, address, peers, secret, TLS) stays; the rules change.
+        self.config = replace(config, name=self.config.name, host=self.config.host, port=self.config.port,
+                              peer_url=self.config.peer_url, more_peers=self.config.more_peers,
+                              secret=self.config.secret, tls_cert=self.config.tls_cert, tls_key=self.config.tls_key,
+                              ca_file=self.config.ca_file)
+        self.directory = directory
+        self.reasons = {r.code for r in config.reasons}
+        self.dispositions = {d.code for d in config.dispositions}
+        self._queue_members = defaultdict(dict)
+        for queue in config.queues:
+            for agent_id, penalty in queue.members:
+                self._queue_members[agent_id][queue.name] = penalty
+        penalties = {agent_id: self._penalties(directory.get(agent_id) or session.agent)
+                     for agent_id, session in self.sessions.items()}
+        self._apply(self.engine.reconfigure(config.queues, penalties, self.wall_ms))
+        differed = set(self.rules_differ)
+        before, self.rules_version = self.rules_version, rules_version(self.config, directory)
+        log.info("rules reloaded: version %s (was %s)", self.rules_version, before)
+        for site in self.peer_rules:
+            self._say_rules(site, site in differed)
+        self._apply(self.engine.route(self.wall_ms))  # to agents of sites that agree now
+        for link in self.links.values():
+            self._peer_send_to(link, self.presence_snapshot())
         return self._flush()
 
     def _set_reachable(self, session: Login, reachable: bool, silence: float) -> None:
@@ -357,6 +447,8 @@ class ServerCore:
             self._stalled(gap)
 
     def _flush(self) -> list[Output]:
+        if self.pool.dirty:
+            self._tell_presence()
         out, self._out = self._out, []
         return out
 
@@ -376,8 +468,22 @@ class ServerCore:
         self._out.append(Send(conn.id, frame))
 
     def _peer_send(self, message: p.Message) -> None:
+        """Tell every linked peer."""
         if self.peer.link_up:
             self._out.append(PeerSend(p.encode(message)))
+
+    def _peer_send_to(self, link: _OutLink, message: p.Message) -> None:
+        if link.url in self.peer.up:
+            self._out.append(PeerSend(p.encode(message), to=link.url))
+
+    def _link_to(self, site: str) -> _OutLink | None:
+        """Our outbound link to the site named ``site``, if it is up."""
+        return next((link for link in self.links.values() if link.name == site and link.url in self.peer.up), None)
+
+    def _site_linked(self, site: str) -> bool:
+        """Does either direction of a link with ``site`` stand?"""
+        return self._link_to(site) is not None or any(
+            self.conns[c].peer_site == site for c in self.peer_inbound if c in self.conns)
 
     def _close(self, conn: Conn, code: CloseCode, reason: str) -> None:
         if conn.closing:
@@ -394,10 +500,13 @@ class ServerCore:
         conn.verifying = None
         self.peer_inbound.discard(conn.id)
         self.reporting.subscribers.discard(conn.id)
-        if conn.kind == "peer" and not self.peer_inbound:
-            self.fencing.peer_logged_in.clear()  # the peer's logins are unknown now, not still valid
-            self.engine.peer_lost(self.wall_ms)
-            self._peer_unreachable()
+        site = conn.peer_site
+        if conn.kind == "peer" and site is not None and not any(
+                self.conns[c].peer_site == site for c in self.peer_inbound if c in self.conns):
+            self.fencing.peer_forget(site)  # that peer's logins are unknown now, not still valid
+            self.pool.site_lost(site)
+            self.engine.peer_lost(self.wall_ms, site)
+            self._peer_unreachable(site)
         if conn.standby_for is not None:
             self.standby[conn.standby_for].discard(conn.id)
         if conn.login is not None:
@@ -445,9 +554,14 @@ class ServerCore:
             self._protocol_error(conn, "forbidden", "PeerChallenge answers a PeerHello on a link this server dialed",
                                  None)
             return
-        if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck)):
+        if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
+                            p.PeerHandover, p.PeerHandoverAck)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
+            elif isinstance(msg, p.PeerPresence):
+                self._peer_presence(msg)
+            elif isinstance(msg, p.PeerHandover):
+                self._send(conn, self._take_over(msg))
             elif isinstance(msg, p.PeerAgentEpochs):
                 self._peer_epochs_received(msg, fresh=conn.opened >= self._stalled_at)
             elif isinstance(msg, p.PeerInteractions):
@@ -649,11 +763,12 @@ class ServerCore:
         log.warning("stalled for %.1f s: no offers until the peer is heard", seconds)
         timeout_ms = self.config.heartbeat_timeout_ms
         self.engine.hold(self.wall_ms + timeout_ms)
-        if self.config.peer_url:
-            # Logins wait for the peer too: it may hold the agent at an epoch we never heard of.
+        if self.links:
+            # Logins wait for the peers too: one may hold the agent at an epoch we never heard of.
             self.stalled_until = self._sync_deadline = self._now.mono + timeout_ms / 1000
             self._stalled_at = self._now.mono
             self.synced = False
+            self._heard_full.clear()
             self._out.append(PeerRedial())
 
     def _end_stall(self) -> None:
@@ -745,7 +860,8 @@ class ServerCore:
         replaced = None
         if duplicate:  # force-logout: tell the new desktop whose login it ended
             replaced = (p.ReplacedLogin(server=self.name, epoch=here.epoch) if here is not None else
-                        p.ReplacedLogin(server=self.peer_name or "peer", epoch=fencing.peer_logged_in[agent_id]))
+                        p.ReplacedLogin(server=fencing.peer_site(agent_id) or "peer",
+                                        epoch=fencing.peer_logged_in[agent_id]))
         if here is not None:
             ended: p.LogoutReason = "duplicate_login" if duplicate else "moved"  # not `reason`: the new state's
             self._end_session(here, ended, f"logged in again elsewhere (epoch {epoch})", close=True)
@@ -836,6 +952,7 @@ class ServerCore:
             return False
         session.state, session.reason = state, reason
         session.since_ms = since_ms if since_ms is not None else self.wall_ms
+        self.pool.changed(session.agent.id)
         self._publish(lambda seq: p.EventAgentStateChanged(
             server=self.name, seq=seq, agent_id=session.agent.id, epoch=session.epoch, state=state,
             since_ms=session.since_ms, reason=reason, forced_by=forced_by, reachable=session.reachable))
@@ -986,6 +1103,9 @@ class ServerCore:
                 if isinstance(effect, Report):  # one per offer: the queue's figures follow the stream
                     self.engine.offer_not_made(effect.interaction.queue)
                 continue
+            if isinstance(effect, HandOver):
+                self._hand_over(effect)
+                continue
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
                 continue
@@ -1134,10 +1254,12 @@ class ServerCore:
 
     # ------------------------------------------------------------------ peer
 
-    def _peer_unreachable(self) -> None:
-        """With neither link to the peer up, report what the peer completed and we owe it to report."""
-        if not self.peer.link_up and not self.peer_inbound:
-            self._apply(self.engine.report_owed(self.wall_ms))
+    def _peer_unreachable(self, site: str) -> None:
+        """With neither link to ``site`` up, report what it completed and we owe it to report; what
+        we handed to it and nobody took there comes back after ``orphan_timeout_ms``."""
+        if not self._site_linked(site):
+            self._apply(self.engine.report_owed(self.wall_ms, site))
+            self._reclaim_at.setdefault(site, self._now.mono + self.config.orphan_timeout_ms / 1000)
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
         """A server dialed us: prove the secret over its nonce, and challenge it with ours. The same
@@ -1152,23 +1274,27 @@ class ServerCore:
         proof = peer_proof(self.config.secret, "accept", self.name, msg.server, msg.nonce)
         self._send(conn, p.PeerChallenge(server=self.name, nonce=nonce, proof=proof))
 
-    def _peer_challenged(self, msg: p.PeerChallenge) -> None:
+    def _peer_challenged(self, msg: p.PeerChallenge, link: _OutLink) -> None:
         """The dialed server's answer on our outbound link: check its proof, then prove ours."""
-        secret, ours = self.config.secret, self._peer_nonce
-        if ours is None and self.peer.link_up:
+        secret, ours = self.config.secret, link.nonce
+        if ours is None and link.url in self.peer.up:
             return  # the challenge we answered, delivered again
         if ours is None or not hmac.compare_digest(peer_proof(secret, "accept", msg.server, self.name, ours).encode(),
                                                    msg.proof.encode()):
-            log.warning("peer %r at %s failed authentication", msg.server, self.config.peer_url)
-            self._out.append(PeerClose(CloseCode.PEER_AUTH, "peer authentication failed"))
+            log.warning("peer %r at %s failed authentication", msg.server, link.url)
+            self._out.append(PeerClose(CloseCode.PEER_AUTH, "peer authentication failed", to=link.url))
             return
-        self._peer_nonce = None
-        self.peer.link_up = True
-        self._peer_send(p.PeerProof(proof=peer_proof(secret, "dial", self.name, msg.server, msg.nonce)))
+        link.nonce = None
+        link.name = msg.server
+        self.peer.up.add(link.url)
+        self._peer_send_to(link, p.PeerProof(proof=peer_proof(secret, "dial", self.name, msg.server, msg.nonce)))
         for frame in self.peer_interaction_sync():  # before the epochs: see _peer_proof
-            self._peer_send(frame)
-        self._peer_send(self.peer_state())
-        log.info("peer link to %s up", self.config.peer_url)
+            self._peer_send_to(link, frame)
+        self._peer_send_to(link, self.peer_state())
+        self._peer_send_to(link, self.presence_snapshot())
+        self._reclaim_at.pop(msg.server, None)
+        self._hand_over_again(None)
+        log.info("peer link to %s up", link.url)
 
     def _peer_proof(self, conn: Conn, msg: p.PeerProof) -> None:
         if conn.kind == "peer":
@@ -1183,6 +1309,7 @@ class ServerCore:
             return
         server = challenge[0]
         conn.kind = "peer"
+        conn.peer_site = server
         conn.registered = True
         conn.hb_timeout = self.config.heartbeat_timeout_ms / 1000
         self.peer_inbound.add(conn.id)
@@ -1193,6 +1320,8 @@ class ServerCore:
         for frame in self.peer_interaction_sync():
             self._send(conn, frame)
         self._send(conn, self.peer_state())
+        self._send(conn, self.presence_snapshot())
+        self._reclaim_at.pop(server, None)
         log.info("%s: peer link from %s", conn, server)
 
     def peer_state(self) -> p.PeerAgentEpochs:
@@ -1207,16 +1336,16 @@ class ServerCore:
         self.peer_name = msg.server
         fencing = self.fencing
         if msg.full:
-            fencing.peer_logged_in.clear()
+            fencing.peer_forget(msg.server)
             for agent_id, epoch in msg.known.items():
                 fencing.saw(agent_id, epoch)
         for agent_id in msg.logged_out:
-            fencing.peer_logged_in.pop(agent_id, None)
+            fencing.peer_logout(msg.server, agent_id)
         for agent_id, sites in msg.logged_out_epochs.items():
             for site, epoch in sites.items():
                 fencing.void(agent_id, site, epoch)
         for agent_id, epoch in msg.epochs.items():
-            fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms)
+            fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms, msg.server)
             here = self.sessions.get(agent_id)
             # Equal epochs (two logins during a partition) are settled the same way on both
             # sides: the server with the smaller name keeps the login.
@@ -1225,7 +1354,9 @@ class ServerCore:
                 self._end_session(here, reason, f"logged in at {msg.server} at epoch {epoch}", close=True,
                                   by=msg.server)
         if msg.full and (fresh or self.stalled_until is None):
-            # Fresh news from the peer: logins may go ahead, a stalled server may act again. (A
+            self._heard_full.add(msg.server)
+        if msg.full and (fresh or self.stalled_until is None) and len(self._heard_full) >= len(self.links):
+            # Fresh news from every peer: logins may go ahead, a stalled server may act again. (A
             # full state read after a stall but sent before it does not end the stall.)
             if not self.synced:
                 self._peer_synced()
@@ -1247,7 +1378,8 @@ class ServerCore:
         now = self.wall_ms
         for row in msg.records:
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
-                                                      row.media, row.claim, now, peer_wins_ties=msg.server < self.name)
+                                                      row.media, row.claim, now, peer_wins_ties=msg.server < self.name,
+                                                      site=msg.server)
             if not agreed:
                 refused.append(row.interaction_id)
                 log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim,
@@ -1255,6 +1387,143 @@ class ServerCore:
             self._apply(effects)
         if msg.ack_id is not None and reply_to is not None:
             self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id, refused=refused))
+
+    # ------------------------------------------------------------------ the agent pool (pool.py)
+
+    def _presence(self, agent_id: str) -> p.AgentPresence | None:
+        """What we tell the other sites of a local agent (None: never told, nothing to say)."""
+        session = self.sessions.get(agent_id)
+        seq = self.pool.next_seq()
+        if session is None:
+            epoch = self.pool.told_epoch.pop(agent_id, None)
+            return None if epoch is None else p.AgentPresence(agent_id=agent_id, epoch=epoch, seq=seq, logged_in=False)
+        routed = self.engine.agents.get(agent_id)
+        self.pool.told_epoch[agent_id] = session.epoch
+        return p.AgentPresence(agent_id=agent_id, epoch=session.epoch, seq=seq, state=session.state,
+                               reason=session.reason, since_ms=session.since_ms,
+                               available=routed is not None and routed.available,
+                               idle_since_ms=routed.idle_since if routed is not None else session.since_ms,
+                               queues=dict(routed.penalties) if routed is not None else {})
+
+    def _tell_presence(self) -> None:
+        dirty, self.pool.dirty = self.pool.dirty, set()
+        if not self.peer.link_up:
+            return  # nobody to tell: the full snapshot at the next link-up says it all
+        agents = [a for a in (self._presence(agent_id) for agent_id in sorted(dirty)) if a is not None]
+        if agents:
+            self._peer_send(p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.seq,
+                                           agents=agents))
+
+    def presence_snapshot(self) -> p.PeerPresence:
+        self.pool.dirty.clear()
+        agents = [a for a in (self._presence(agent_id) for agent_id in sorted(self.sessions)) if a is not None]
+        return p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.next_seq(),
+                              agents=agents, full=True, rules_version=self.rules_version)
+
+    def _peer_presence(self, msg: p.PeerPresence) -> None:
+        if msg.server == self.name:
+            return
+        if msg.full and msg.rules_version is not None and self.peer_rules.get(msg.server) != msg.rules_version:
+            differed = msg.server in self.rules_differ
+            self.peer_rules[msg.server] = msg.rules_version
+            self._say_rules(msg.server, differed)
+        if self.pool.apply(msg):
+            log.info("peer %s restarted: taking back what it had not given to an agent", msg.server)
+            self._apply(self.engine.reclaim(msg.server, self.wall_ms, unanswered=False))
+        self._apply(self.engine.route(self.wall_ms))
+
+    @property
+    def rules_differ(self) -> dict[str, str]:
+        """Peers whose routing rules differ from ours: site -> the version it told."""
+        return {site: version for site, version in self.peer_rules.items() if version != self.rules_version}
+
+    def _say_rules(self, site: str, differed: bool) -> None:
+        if site in self.rules_differ:
+            log.warning("site %s routes on other rules (version %s, ours %s: queues, members, penalties, reasons "
+                        "or dispositions differ): no interaction goes between it and us until they agree", site,
+                        self.peer_rules[site], self.rules_version)
+        elif differed:
+            log.info("site %s routes on our rules again (version %s)", site, self.rules_version)
+
+    def _remote_member(self, queue: str, local: tuple[int, int] | None) -> Remote | None:
+        """The engine asks: a better member of ``queue`` at another site? Only with a link to it."""
+        if not self.peer.link_up or self.stalled_until is not None:
+            return None
+        linked = {link.name for link in self.links.values() if link.url in self.peer.up} - set(self.rules_differ)
+        return self.pool.best(queue, local, lambda agent_id: agent_id in self.sessions
+                              or self.pool.remote[agent_id].site not in linked)
+
+    def _hand_over(self, effect: HandOver) -> None:
+        iid = effect.interaction.interaction_id
+        self.pool.reserved[effect.agent_id] = iid
+        self.pool.sent[iid] = Sending(effect.site, effect.agent_id, effect.epoch, self._now.mono)
+        log.info("handing %s over to agent %s at %s (move %d)", iid, effect.agent_id, effect.site, effect.moves)
+        link = self._link_to(effect.site)
+        if link is not None:
+            self._peer_send_to(link, p.PeerHandover(
+                server=self.name, interaction=effect.interaction, agent_id=effect.agent_id, epoch=effect.epoch,
+                moves=effect.moves, arrived_ms=effect.arrived_ms))
+
+    def _hand_over_again(self, mono: float | None) -> None:
+        """Hand-overs not answered in time (or sent before the link dropped) go again: the receiver
+        answers a repeat as it answered the first. One that ended otherwise (the receiver's agent
+        claimed the interaction before its answer came) frees its agent's reservation."""
+        timeout = self.config.peer_ack_timeout_ms / 1000
+        for iid, sending in list(self.pool.sent.items()):
+            item = self.engine.interactions.get(iid)
+            if item is None or item.status != MOVING or item.agent_id != sending.agent_id:
+                del self.pool.sent[iid]
+                self.pool.release(sending.agent_id, iid)
+                continue
+            link = self._link_to(sending.site)
+            if link is None or (mono is not None and mono - sending.at < timeout):
+                continue
+            sending.at = self._now.mono
+            seen = self.pool.remote.get(sending.agent_id)
+            if seen is not None and seen.site == sending.site and seen.presence.logged_in:
+                sending.epoch = seen.presence.epoch  # the agent logged in there again meanwhile
+            self._peer_send_to(link, p.PeerHandover(
+                server=self.name, interaction=item.interaction, agent_id=sending.agent_id, epoch=sending.epoch,
+                moves=item.moves, arrived_ms=item.arrived_ms))
+
+    def _take_over(self, msg: p.PeerHandover) -> p.PeerHandoverAck:
+        """Another site hands us an interaction for one of our agents."""
+        iid = msg.interaction.interaction_id
+        if msg.server in self.rules_differ:
+            differ = (f"routing rules differ: ours are version {self.rules_version}, "
+                      f"{msg.server}'s {self.rules_differ[msg.server]}")
+            log.warning("peer %s handed %s over: refused (%s)", msg.server, iid, differ)
+            return p.PeerHandoverAck(server=self.name, interaction_id=iid, moves=msg.moves, accepted=False,
+                                     reason=differ[:256])
+        session = self.sessions.get(msg.agent_id)
+        here = session is not None and session.epoch == msg.epoch
+        accepted, reason, effects = self.engine.take_over(msg.interaction, msg.agent_id, msg.moves, msg.arrived_ms,
+                                                          self.wall_ms, sender=msg.server, here=here,
+                                                          wins_cross=self.name > msg.server)
+        self._apply(effects)
+        iid = msg.interaction.interaction_id
+        log.info("peer %s handed %s over for agent %s: %s", msg.server, iid, msg.agent_id,
+                 "taken" if accepted else f"refused ({reason})")
+        return p.PeerHandoverAck(server=self.name, interaction_id=iid, moves=msg.moves, accepted=accepted,
+                                 reason=reason[:256] if reason else None)
+
+    def _handed_over(self, msg: p.PeerHandoverAck) -> None:
+        iid = msg.interaction_id
+        item = self.engine.interactions.get(iid)
+        if item is None or item.status != MOVING or item.moves != msg.moves:
+            return  # an answer to an attempt that is over
+        agent_id = item.agent_id
+        sending = self.pool.sent.pop(iid, None)
+        if agent_id is not None:
+            seen = self.pool.remote.get(agent_id)
+            # Offered it (busy now), or refused it: not again until its site says more. A refusal
+            # for an older login of the agent says nothing of the newer one we know of.
+            if msg.accepted or sending is None or seen is None or seen.presence.epoch <= sending.epoch:
+                self.pool.unusable(agent_id)
+            self.pool.release(agent_id, iid)
+        if not msg.accepted:
+            log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
+        self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason))
 
 
 def _user_id(msg: Credentialed) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import pytest
 
 from server_stub.directory import verify_password
 from server_stub.protocol import CloseCode
+from tests.server.interaction_steps import agent, agent_request, carrier, event, invite, new_interaction, submit
 from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
 from tests.support.servers import (
     ADDRESS_IN_USE,
@@ -31,10 +33,11 @@ from tests.support.servers import (
 EXPECTED = {
     (): ["--name", "--host", "--port", "--peer", "--agents", "--config", "--secret-file", "--duplicate-policy",
          "--heartbeat-interval", "--heartbeat-timeout", "--client-timeout", "--max-message-bytes", "--tls-cert",
-         "--tls-key", "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "schema", "traffic"],
+         "--tls-key", "--ca-file", "--log-level", "hash-password", "add-agent", "pair", "cluster", "schema", "traffic"],
     ("hash-password",): ["--stdin"],
     ("add-agent",): ["file", "--id", "--name", "--role", "--queue", "--skill", "--stdin"],
     ("pair",): ["--base-port"],
+    ("cluster",): ["--sites", "--base-port"],
     ("schema",): ["--output"],
     ("traffic",): ["--sites", "--site", "--to", "--user", "--password-stdin", "--rate", "--count", "--duration",
                    "--media", "--queues", "--grace", "--drain", "--prefix", "--seed"],
@@ -218,3 +221,107 @@ def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def three_adjacent_free_ports() -> int:
+    """A free port P with P + 1 and P + 2 free too (``cluster --sites 3 --base-port P``)."""
+    for _ in range(50):
+        base = adjacent_free_ports()
+        with socket.socket() as third:
+            try:
+                third.bind(("127.0.0.1", base + 2))
+            except OSError:
+                continue
+        return base
+    raise AssertionError("no three adjacent free ports")
+
+
+def start_cli_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
+    """``interaction-server cluster --sites 3 --base-port base`` once it has printed its banner."""
+    env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "server_stub", "cluster", "--sites", "3", "--base-port", str(base)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
+    threading.Thread(target=lambda: lines.extend(stdout), daemon=True).start()
+
+    def banner() -> list[str]:
+        return [line for line in list(lines) if re.match(r"\s+site [ABC]\s+ws://", line)]
+
+    def linked() -> bool:  # each site logs the peer link from each of the other two
+        return sum(": peer link from " in line for line in list(lines)) >= 6
+
+    try:
+        wait_until(lambda: (len(banner()) == 3 and linked()) or proc.poll() is not None, timeout=20,
+                   message="the cluster's banner and its six peer links")
+    finally:
+        if len(banner()) != 3 and proc.poll() is None:
+            proc.kill()
+    if len(banner()) == 3:
+        return base, proc, lines
+    proc.wait(5)
+    output = "".join(lines)
+    raise (PortInUse if ADDRESS_IN_USE in output.lower() else AssertionError)(output)
+
+
+@pytest.mark.server_processes
+def test_a_cluster_of_three_sites_answers_a_call_submitted_at_one_with_the_agent_logged_in_at_another():
+    """``cluster --sites 3``: every site dials every other; a call submitted at A, where nobody is,
+    is handed over to C, where the agent is, and completed there once (docs/multisite.md)."""
+    base, proc, lines = retry_on_port_clash(start_cli_cluster, pick=three_adjacent_free_ports)
+    try:
+        async def scenario():
+            urls = {name: f"ws://127.0.0.1:{base + i}" for i, name in enumerate("ABC")}
+            desk, epoch = await agent(urls["C"], "1001")
+            feed_a, feed_c = await carrier(urls["A"]), await carrier(urls["C"])
+            call = new_interaction()
+            iid = call["interaction_id"]
+            # Queued at A until A hears of the agent at C (a link's latency), then handed over.
+            assert (await submit(feed_a, call))["type"] == "EventAck"
+            offer = await invite(desk, timeout=5)
+            assert offer["interaction"]["interaction_id"] == iid
+            assert (await agent_request(desk, "RequestAccept", epoch, interaction_id=iid))["type"] == "EventAck"
+            done = await agent_request(desk, "RequestCompleteInteraction", epoch, interaction_id=iid,
+                                       disposition="resolved")
+            assert done["type"] == "EventAck", done
+            await event(feed_c, "completed", iid, agent_id="1001")
+            moved = await event(feed_a, "withdrawn", iid)
+            assert "at site C" in moved["reason"], moved
+
+        run(scenario())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, "".join(lines)
+        assert not any("Traceback" in line for line in lines), "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.mark.server_processes
+def test_an_agent_added_while_the_server_runs_logs_in_after_sighup(tmp_path):
+    """`add-agent` writes the directory; SIGHUP makes the running server read it again (and tell
+    its peers its new rules version, docs/multisite.md): no restart, no session lost."""
+    directory = tmp_path / "agents.toml"
+    assert cli("add-agent", str(directory), "--id", "first", "--name", "First", "--queue", "sales",
+               "--stdin", stdin="pw-first\n").returncode == 0
+    server = single_server(extra_args=["--agents", str(directory)]).start()
+    try:
+        async def scenario():
+            desk = await connect_registered(server.url)
+            ack, _ = await login(desk, "first", password="pw-first")
+            assert cli("add-agent", str(directory), "--id", "second", "--name", "Second", "--queue", "sales",
+                       "--stdin", stdin="pw-second\n").returncode == 0
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGHUP)
+            await async_wait_until(lambda: server.log_has("rules reloaded"), message="the reload")
+            other = await connect_registered(server.url)
+            second, _ = await login(other, "second", password="pw-second")
+            assert second["epoch"] == 1
+            answer = await desk.request({"type": "RequestAgentReady", "epoch": ack["epoch"]})
+            assert answer["type"] == "EventAck", "the first agent's session went on"
+
+        run(scenario())
+    finally:
+        server.stop()

@@ -36,30 +36,36 @@ PEER_RETRY = (0.1, 0.25, 0.5, 1.0, 2.0)  # server_stub.peer._RETRY
 HEARTBEAT = p.encode(p.Heartbeat())
 
 
-def site_config(name: str, peer: str) -> ServerConfig:
+def peer_url(name: str) -> str:
+    return f"ws://sim-{name}"
+
+
+def site_config(name: str, peers: str | tuple[str, ...]) -> ServerConfig:
     """A site of the world: one queue everyone is in; offers time out after 8 s; a customer hangs up
     after waiting 25 s (the carrier may submit to a site whose agents all moved to the other);
     nobody is set Not Ready for letting offers time out (so the agent's state is always the last one
     it asked for); what an agent held at a lost site ends after 20 s unless brought back."""
     queue = QueueConfig(name="q", accept_timeout_ms=8_000, abandon_after_ms=25_000)
-    return ServerConfig(name=name, peer_url=f"ws://sim-{peer}", secret=SECRET, max_offer_timeouts=1_000,
-                        orphan_timeout_ms=20_000, queues=(queue,))
+    peers = (peers,) if isinstance(peers, str) else peers
+    return ServerConfig(name=name, peer_url=peer_url(peers[0]), more_peers=tuple(peer_url(n) for n in peers[1:]),
+                        secret=SECRET, max_offer_timeouts=1_000, orphan_timeout_ms=20_000, queues=(queue,))
 
 
 class Site(Process):
-    def __init__(self, world: World, name: str, peer: str) -> None:
+    def __init__(self, world: World, name: str, peers: str | tuple[str, ...]) -> None:
         super().__init__(world.loop)
         self.world = world
         self.name = name
-        self.peer = peer
-        self.config = site_config(name, peer)
+        self.peers = (peers,) if isinstance(peers, str) else peers  # the pair: one; a mesh: every other site
+        self.peer = self.peers[0]
+        self.config = site_config(name, self.peers)
         self.latency = BASE_LATENCY
         self.incarnation = 0
         self.alive = False
         self.core: ServerCore | None = None
         self.links: dict[int, Link] = {}  # what the transport holds open
         self.conn_links: dict[int, Link] = {}  # every connection of this incarnation
-        self.dialer: PeerDialer | None = None
+        self.dialers: dict[str, PeerDialer] = {}  # peer name -> our outbound link to it
         self.heard_peer = 0  # the stamp of the newest PeerAgentEpochs this core read (World.stamps)
         self.started_at = 0.0
         self.went_ahead_at = float("-inf")  # when a stall of this incarnation last ended without the peer
@@ -83,25 +89,32 @@ class Site(Process):
         self.links, self.conn_links, self._conn_ids, self._seen_seq = {}, {}, 0, 0
         self.heard_peer, self.started_at = 0, self.loop.now
         self.loop.at(self.loop.now + TICK, self._tick, self.incarnation)
-        self.dialer = PeerDialer(self)
-        self.dialer.dial()
+        self.dialers = {peer: PeerDialer(self, peer) for peer in self.peers}
+        for dialer in self.dialers.values():
+            dialer.dial()
 
     def kill(self) -> None:
         """SIGKILL: memory lost; every connection resets."""
         links = list(self.links.values())
-        dialer = self.dialer
+        dialers = list(self.dialers.values())
         self.die()
-        self.core, self.dialer = None, None
+        self.core, self.dialers = None, {}
         for link in links:
             link.reset()
-        if dialer is not None and dialer.link is not None:
-            dialer.link.reset()
+        for dialer in dialers:
+            if dialer.link is not None:
+                dialer.link.reset()
         self.links = {}
         self.world.kills.append(self.loop.now)
         self.world.reports.site_lost(self)
 
     def now(self) -> Now:
         return Now(self.loop.now, self.loop.wall_ms)
+
+    @property
+    def dialer(self) -> PeerDialer | None:
+        """The outbound link to the first peer (the pair's one)."""
+        return self.dialers.get(self.peer)
 
     def _tick(self, incarnation: int) -> None:
         if not self.alive or incarnation != self.incarnation:
@@ -116,7 +129,8 @@ class Site(Process):
 
     def latency_to(self, link: Link) -> float:
         if link.kind == "peer":
-            return max(self.latency, self.world.sites[self.peer].latency, self.world.peer_latency)
+            ends = [end for end in (link.site, link.dialler) if isinstance(end, Site)]
+            return max(self.latency, *(end.latency for end in ends), self.world.peer_latency)
         return self.latency
 
     # ------------------------------------------------------------------ feeding the core
@@ -169,14 +183,16 @@ class Site(Process):
         elif isinstance(out, CheckPassword):
             self.later(PASSWORD_DELAY, self._password_checked, out.conn, out.check, out.password == PASSWORD)
         elif isinstance(out, PeerSend):
-            if self.dialer is not None:
-                self.dialer.send(out.frame)
+            for peer, dialer in self.dialers.items():
+                if out.to in (None, peer_url(peer)):
+                    dialer.send(out.frame)
         elif isinstance(out, PeerRedial):
-            if self.dialer is not None:
-                self.soon(self.dialer.redial)
+            for dialer in self.dialers.values():
+                self.soon(dialer.redial)
         elif isinstance(out, PeerClose):
-            if self.dialer is not None:
-                self.soon(self.dialer.refuse)
+            for peer, dialer in self.dialers.items():
+                if out.to in (None, peer_url(peer)):
+                    self.soon(dialer.refuse)
         # Rehash (a stronger password hash to store): this world keeps no directory file.
 
     def _password_checked(self, conn_id: int, check: int, ok: bool) -> None:
@@ -227,14 +243,17 @@ class Site(Process):
 
     # ------------------------------------------------------------------ the peer link, as the dialler
 
-    def peer_up(self) -> None:
-        self.feed(self._core().peer_link_up)
+    def peer_up(self, peer: str) -> None:
+        core = self._core()
+        self.feed(lambda now: core.peer_link_up(now, peer_url(peer)))
 
-    def peer_message(self, message: p.Message) -> None:
-        self.feed(self._core().peer_link_message, message)
+    def peer_message(self, peer: str, message: p.Message) -> None:
+        core = self._core()
+        self.feed(lambda message, now: core.peer_link_message(message, now, peer_url(peer)), message)
 
-    def peer_down(self) -> None:
-        self.feed(self._core().peer_link_down)
+    def peer_down(self, peer: str) -> None:
+        core = self._core()
+        self.feed(lambda now: core.peer_link_down(now, peer_url(peer)))
 
     # ------------------------------------------------------------------ the test's view
 
@@ -248,19 +267,21 @@ class Site(Process):
 class PeerDialer:
     """The outbound half of the peer link (``server_stub.peer.PeerLink``), in its site's process."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, peer: str) -> None:
         self.site = site
+        self.peer = peer
         self.loop = site.loop
         self.link: Link | None = None
         self.up = False
         self.attempt = 0
         self.last_rx = self.last_tx = 0.0
         self.redial_asked = False
-        self.rng = random.Random(f"{site.world.seed}-{site.name}-{site.incarnation}")
+        tag = "" if peer == site.peers[0] else f"-{peer}"  # the pair's draws are as they always were
+        self.rng = random.Random(f"{site.world.seed}-{site.name}-{site.incarnation}{tag}")
 
     def dial(self) -> None:
         world = self.site.world
-        self.link = link = world.dial(self.site, world.sites[self.site.peer], "peer", self._opened, self._frame,
+        self.link = link = world.dial(self.site, world.sites[self.peer], "peer", self._opened, self._frame,
                                       self._closed)
         self.site.later(PEER_OPEN_TIMEOUT, self._open_timeout, link)
 
@@ -270,7 +291,7 @@ class PeerDialer:
         self.up, self.attempt, self.redial_asked = True, 0, False
         self.last_rx = self.last_tx = self.loop.now
         self.site.world.peer_linked()
-        self.site.peer_up()
+        self.site.peer_up(self.peer)
         self._arm()
 
     def _open_timeout(self, link: Link) -> None:
@@ -314,7 +335,7 @@ class PeerDialer:
         if isinstance(message, p.PeerAgentEpochs):
             self.site.heard(stamp)
         if not isinstance(message, p.Heartbeat):
-            self.site.peer_message(message)
+            self.site.peer_message(self.peer, message)
 
     def _closed(self, link: Link, code: int | None) -> None:
         if link is self.link:
@@ -324,7 +345,7 @@ class PeerDialer:
     def _lost(self) -> None:
         was_up, self.up, self.link = self.up, False, None
         if was_up:
-            self.site.soon(self.site.peer_down)
+            self.site.soon(self.site.peer_down, self.peer)
 
     def _failed(self) -> None:
         """The link ended or the attempt failed: dial again after the backoff (at once if asked)."""

@@ -16,3 +16,14 @@ class FiveAgents(WorldMachine):
 
 FiveAgents.TestCase.settings = world_settings(examples=160, steps=40)
 test_world = FiveAgents.TestCase
+
+
+class ThreeSites(WorldMachine):
+    """The same faults in a mesh of three sites (docs/multisite.md): the desktops use all three."""
+
+    AGENTS = 4
+    SITES = ("A", "B", "C")
+
+
+ThreeSites.TestCase.settings = world_settings(examples=40, steps=30)
+test_world_of_three_sites = ThreeSites.TestCase

@@ -1,6 +1,7 @@
 """One simulated world with the real cores on both sides.
 
-**What it holds.** Two sites, A (preferred) and B, each the real ``ServerCore`` under a simulated
+**What it holds.** Two sites, A (preferred) and B (or N sites, each linked to every other, with
+``World(sites=...)``: docs/multisite.md), each the real ``ServerCore`` under a simulated
 transport (``site.Site``), peer-linked as ``server_stub.server`` and ``server_stub.peer`` link them;
 one agent desktop per agent, each the real ``AgentSession`` (``desk.Desk``); a carrier submitting
 interactions with the real carrier's policy and a supervisor watching both reporting streams
@@ -53,7 +54,7 @@ from typing import Any
 from desktop.core import events as ev
 from desktop.core.config import FailbackPolicy, SessionConfig
 from server_stub import protocol as p
-from server_stub.core.routing import COMPLETED
+from server_stub.core.routing import COMPLETED, OFFERED
 from server_stub.directory import AgentRecord, Directory
 
 from .desk import Desk
@@ -79,7 +80,8 @@ def directory(agents: list[str]) -> Directory:
 
 
 class World:
-    def __init__(self, seed: int, agents: int = 5, failback: FailbackPolicy = "never") -> None:
+    def __init__(self, seed: int, agents: int = 5, failback: FailbackPolicy = "never",
+                 sites: tuple[str, ...] = SITES, endpoints: tuple[str, ...] | None = None) -> None:
         self.seed = seed
         self.loop = Loop()
         self.failback = failback
@@ -91,10 +93,11 @@ class World:
         self.held_links: list[Link] = []
         self.kills: list[float] = []  # when a site was killed
         self.stamps = itertools.count(1)  # orders peer frames and reported logins, within an instant too
-        self.stops: dict[str, list[list[float]]] = {name: [] for name in SITES}  # [from, to] a site was stopped or down
-        self.sites = {name: Site(self, name, peer) for name, peer in zip(SITES, reversed(SITES), strict=True)}
+        self.site_names = sites  # the pair, or a mesh of N sites each linked to every other
+        self.stops: dict[str, list[list[float]]] = {name: [] for name in sites}  # [from, to] a site was stopped or down
+        self.sites = {name: Site(self, name, tuple(other for other in sites if other != name)) for name in sites}
         self.reports = Reports(self)
-        config = SessionConfig(endpoints=[(name, f"ws://sim-{name}") for name in SITES],  # type: ignore[arg-type]
+        config = SessionConfig(endpoints=[(name, f"ws://sim-{name}") for name in endpoints or sites],  # type: ignore[arg-type]
                                failback=failback)
         self.desks = [Desk(self, agent, config, seed * 1_000 + i) for i, agent in enumerate(agent_ids(agents))]
         self.supervisor = Watcher(self, "sup1")
@@ -177,6 +180,25 @@ class World:
                 assert len(applied) <= 1, f"{desk}: intent {intent_id} applied {applied}"
             held = {h.interaction.interaction_id for h in desk.session.snapshot().held}
             assert desk.in_hand <= held, f"{desk}: {desk.in_hand - held} left the agent's hands without an end"
+        self.check_hand_overs()
+
+    def check_hand_overs(self) -> None:
+        """An interaction handed between sites (docs/multisite.md) is offered at one site at a time:
+        never at the site that handed it over while the receiver has it (but across a partition
+        longer than the custody timeout, the documented approximation)."""
+        offered: dict[str, list[str]] = {}
+        moved: set[str] = set()
+        for site in self.sites.values():
+            if site.core is None:
+                continue
+            for iid, item in site.core.engine.interactions.items():
+                if item.moves:
+                    moved.add(iid)
+                if item.status == OFFERED:
+                    offered.setdefault(iid, []).append(f"{site.name}:{item.agent_id}")
+        for iid in moved:
+            at = offered.get(iid, [])
+            assert len(at) <= 1 or iid in self.reports.partitioned_ids, f"{iid} handed over, offered at {at}"
 
     # ------------------------------------------------------------------ faults
 
@@ -234,8 +256,9 @@ class World:
         """The sites lose each other: peer links hold what they carry, new peer dials get nowhere."""
         self.partitioned = self.apart = True
         for site in self.sites.values():
-            if site.dialer is not None and site.dialer.link is not None:
-                site.dialer.link.hold()
+            for dialer in site.dialers.values():
+                if dialer.link is not None:
+                    dialer.link.hold()
 
     def sites_apart(self) -> bool:
         """Partitioned (and not linked again yet), or too slow for a peer link to stay up: a round trip
@@ -245,7 +268,8 @@ class World:
 
     def peer_linked(self) -> None:
         """A peer link came up: once both are up after a partition, the sites hear each other again."""
-        if not self.partitioned and all(s.dialer is not None and s.dialer.up for s in self.sites.values()):
+        if not self.partitioned and all(s.dialers and all(d.up for d in s.dialers.values())
+                                        for s in self.sites.values()):
             self.apart = False
 
     def end_partition(self) -> None:
@@ -254,8 +278,9 @@ class World:
             for link in site.links.values():
                 if link.kind == "peer":
                     link.restore()
-            if site.dialer is not None and site.dialer.link is not None:
-                site.dialer.link.restore()
+            for dialer in site.dialers.values():
+                if dialer.link is not None:
+                    dialer.link.restore()
 
     def set_chaos(self, seed: int | None) -> None:
         self.chaos = random.Random(seed) if seed is not None else None
@@ -294,7 +319,8 @@ class World:
             for desk in self.desks:
                 desk.work_through()
             self.run_for(0.5)
-        assert not self.unfinished(), f"not completed nor ended {DRAIN_S:g} s after healing: {self.unfinished()}"
+        assert not self.unfinished(), (f"not completed nor ended {DRAIN_S:g} s after healing: {self.unfinished()}; "
+                                       f"{self.whereabouts(self.unfinished())}")
         self.converge()
 
     def converge(self) -> None:
@@ -303,6 +329,23 @@ class World:
             self.run_for(1.0)
         problems = self.disagreements()
         assert not problems, f"{CONVERGE_S:g} s after healing: " + "; ".join(problems)
+
+    def whereabouts(self, iids: Any) -> str:
+        """Where each site has these interactions, and the agents as each site's pool sees them (for a failure)."""
+        out = []
+        for site in self.sites.values():
+            core = site.core
+            if core is None:
+                continue
+            for iid in iids:
+                item = core.engine.interactions.get(iid)
+                out.append(f"{site.name}:{iid}={item and (item.status, item.agent_id, item.moved_to, item.moves)}")
+            out.append(f"{site.name} pool: " + ", ".join(
+                f"{a}@{s.site}/{s.presence.epoch}:{'avail' if s.available else 'busy'}"
+                for a, s in sorted(core.pool.remote.items())) + f" reserved {core.pool.reserved}")
+            out.append(f"{site.name} agents: " + ", ".join(
+                f"{a}:{r.state}/{r.offer}/{list(r.held)}" for a, r in sorted(core.engine.agents.items())))
+        return "; ".join(out)
 
     def unfinished(self) -> dict[str, str]:
         reports = self.reports
@@ -331,7 +374,7 @@ class World:
         if login.epoch != snap.epoch:
             problems.append(f"{desk}: epoch {snap.epoch}, {snap.primary} has {login.epoch}")
         for name, site in self.sites.items():
-            if name == snap.primary:
+            if name == snap.primary or name not in links:  # not one of this desktop's sites
                 continue
             standby = desk.links.get(links[name].link or 0)
             core = site.core
@@ -346,7 +389,8 @@ class World:
         shown = snap.agent
         if shown is None or (shown.state, shown.reason, shown.since_ms) != (login.state, login.reason, login.since_ms):
             problems.append(f"{desk} shows {shown}, {snap.primary} has {login.state}/{login.reason}/{login.since_ms}")
-        if self.failback == "when-idle" and not snap.has_interaction and not snap.offers and snap.primary != SITES[0]:
+        preferred = self.site_names[0]
+        if self.failback == "when-idle" and not snap.has_interaction and not snap.offers and snap.primary != preferred:
             problems.append(f"{desk}: idle at {snap.primary}, not failed back")
         problems += self._interactions_agree(desk, snap, primary)
         expected = (login.epoch, login.state, login.reason, login.since_ms)
