@@ -1,8 +1,9 @@
 """Abuse benchmark: floods a real server with what a hostile or greedy client does, one attack at a
 time, while a legitimate agent logs in and changes state; reports what each attack cost.
 
-Attacks (each for ``--seconds``, from 127.0.0.2 so the per-address limits apply as they would to a
-stranger's address; the legitimate agent is 127.0.0.1):
+Attacks (each for ``--seconds``, each from an address of its own, 127.0.0.2 and up, so the
+per-address limits apply as they would to a stranger's address and one attack's lock-out does not
+carry into the next; the legitimate agent is 127.0.0.1):
 - ``ping_flood``: WebSocket pings that never read their pongs;
 - ``non_reading``: sockets that send bad frames and stop reading (the server must close them,
   and drop them when the close cannot complete);
@@ -43,7 +44,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from bench.figures import pct, rounded  # noqa: E402
 from tests.support.servers import single_server  # noqa: E402
 
-ATTACKER = "127.0.0.2"
+# Each attack from its own address (a source locked out by the login flood stays locked for minutes).
+ATTACKER = {name: f"127.0.0.{i}" for i, name in enumerate(
+    ("ping_flood", "non_reading", "connection_flood", "login_flood", "resubscribe"), start=2)}
 PASSWORD = "demo"
 GOAL_RSS_MIB, GOAL_LOGIN_RATIO = 50.0, 3.0
 
@@ -140,7 +143,7 @@ class Legit:
 
 
 async def ping_flood(url: str, port: int, stop: asyncio.Event) -> dict:
-    sockets = [await open_ws(url, port, ATTACKER, small_buffer=True) for _ in range(6)]
+    sockets = [await open_ws(url, port, ATTACKER["ping_flood"], small_buffer=True) for _ in range(6)]
     for ws in sockets:
         await register(ws)
         ws.transport.pause_reading()
@@ -160,7 +163,7 @@ async def non_reading(url: str, port: int, stop: asyncio.Event) -> dict:
     and since they never answer the close, must drop them; still open at the end is a leak."""
     sockets = []
     for _ in range(30):
-        ws = await open_ws(url, port, ATTACKER, small_buffer=True)
+        ws = await open_ws(url, port, ATTACKER["non_reading"], small_buffer=True)
         await register(ws)
         ws.transport.pause_reading()
         sockets.append(ws)
@@ -183,7 +186,7 @@ async def connection_flood(url: str, port: int, stop: asyncio.Event, limit: int)
     refused = 0
     while not stop.is_set() and len(sockets) < limit and refused < 20:
         try:
-            ws = await open_ws(url, port, ATTACKER)
+            ws = await open_ws(url, port, ATTACKER["connection_flood"])
             await register(ws)
             sockets.append(ws)
         except (InvalidStatus, OSError, TimeoutError):
@@ -197,7 +200,7 @@ async def login_flood(url: str, port: int, stop: asyncio.Event) -> dict:
 
     async def one(k: int) -> None:
         nonlocal tried
-        ws = await open_ws(url, port, ATTACKER)
+        ws = await open_ws(url, port, ATTACKER["login_flood"])
         try:
             await register(ws)
             n = 0
@@ -220,7 +223,7 @@ async def login_flood(url: str, port: int, stop: asyncio.Event) -> dict:
 async def resubscribe(url: str, port: int, stop: asyncio.Event) -> dict:
     sockets, sent = [], 0
     for _ in range(3):
-        ws = await open_ws(url, port, ATTACKER, small_buffer=True)
+        ws = await open_ws(url, port, ATTACKER["resubscribe"], small_buffer=True)
         await register(ws)
         ack = await request(ws, {"type": "RequestSubscribeReporting", "user_id": "sup1", "password": PASSWORD})
         assert ack["type"] == "EventAck", ack

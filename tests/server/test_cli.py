@@ -252,7 +252,9 @@ def start_cli_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "cluster", "--sites", "3", "--base-port", str(base)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
+    threading.Thread(target=lambda: lines.extend(stdout), daemon=True).start()
 
     def banner() -> list[str]:
         return [line for line in list(lines) if re.match(r"\s+site [ABC]\s+ws://", line)]
@@ -311,7 +313,8 @@ def test_an_agent_added_while_the_server_runs_logs_in_after_sighup(tmp_path):
             ack, _ = await login(desk, "first", password="pw-first")
             assert cli("add-agent", str(directory), "--id", "second", "--name", "Second", "--queue", "sales",
                        "--stdin", stdin="pw-second\n").returncode == 0
-            server.running().send_signal(signal.SIGHUP)
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGHUP)
             await async_wait_until(lambda: server.log_has("rules reloaded"), message="the reload")
             other = await connect_registered(server.url)
             second, _ = await login(other, "second", password="pw-second")
