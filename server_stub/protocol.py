@@ -182,6 +182,9 @@ class AgentReport(_Struct):
     # False while the server has not heard the agent's desktop for the heartbeat timeout (it offers
     # the agent nothing then) and has not yet ended the login (client timeout). Omitted when true.
     reachable: bool = True
+    # Center scope only (RequestSubscribeReporting ``scope: "center"``): the site where the agent
+    # is logged in, when that is not the server sending the report.
+    server: ShortText | None = None
 
 
 class ReplacedLogin(_Struct):
@@ -351,6 +354,9 @@ class RequestSubscribeReporting(Request, tag="RequestSubscribeReporting"):
     password: Secret | None = None
     resume_token: Secret | None = None
     resume: ResumePoint | None = None
+    # "site" (default): this server's agents. "center": also the agents logged in at every other
+    # site, as this server's agent pool knows them (docs/protocol.md, The reporting stream).
+    scope: Literal["site", "center"] = "site"
 
 
 class RequestForceNotReady(Request, tag="RequestForceNotReady"):

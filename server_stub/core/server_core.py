@@ -30,6 +30,7 @@ from ..config import ServerConfig
 from ..directory import AgentRecord, Directory, below_guidance
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from .answers import AnswerCache
+from .center import CenterStream, Make
 from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
 from .peering import PeerReplication, Refused
@@ -185,6 +186,7 @@ class ServerCore:
         self.account_throttle = Throttle(free=5, base_ms=1_000, max_ms=15 * 60_000, forget_after_ms=15 * 60_000)
         self.source_throttle = Throttle(free=100, base_ms=1_000, max_ms=5 * 60_000, forget_after_ms=10 * 60_000)
         self.reporting = ReportingStream(self.name, config.replay_buffer, stream_id)
+        self.center: CenterStream | None = None  # scope "center" (center.py): from its first subscriber on
         self.peer = PeerReplication(self.name, config.peer_ack_timeout_ms / 1000)
         self.peer_name: str | None = None  # the peer's site name, once it has told us its epochs
         self.conns: dict[ConnId, Conn] = {}
@@ -500,11 +502,15 @@ class ServerCore:
         conn.verifying = None
         self.peer_inbound.discard(conn.id)
         self.reporting.subscribers.discard(conn.id)
+        if self.center is not None:
+            self.center.stream.subscribers.discard(conn.id)
         site = conn.peer_site
         if conn.kind == "peer" and site is not None and not any(
                 self.conns[c].peer_site == site for c in self.peer_inbound if c in self.conns):
             self.fencing.peer_forget(site)  # that peer's logins are unknown now, not still valid
             self.pool.site_lost(site)
+            if self.center is not None:
+                self._center_events(self.center.site_lost(site))
             self.engine.peer_lost(self.wall_ms, site)
             self._peer_unreachable(site)
         if conn.standby_for is not None:
@@ -995,11 +1001,37 @@ class ServerCore:
     # ------------------------------------------------------------------ reporting and supervisors
 
     def _publish(self, make: Callable[[int], p.Message]) -> None:
-        frame = self.reporting.publish(make)
-        for conn_id in self.reporting.subscribers:
+        self._publish_to(self.reporting, make)
+        if self.center is not None:
+            self._publish_to(self.center.stream, make)
+
+    def _publish_to(self, stream: ReportingStream, make: Make) -> None:
+        frame = stream.publish(make)
+        for conn_id in stream.subscribers:
             conn = self.conns.get(conn_id)
             if conn is not None:
                 self._send_frame(conn, frame)
+
+    def _center_events(self, events: list[Make]) -> None:
+        for make in events:
+            assert self.center is not None
+            self._publish_to(self.center.stream, make)
+
+    def _center_stream(self) -> CenterStream:
+        if self.center is None:
+            self.center = CenterStream(self.name, self.config.replay_buffer, self.reporting.stream_id)
+            for agent_id, seen in sorted(self.pool.remote.items()):
+                if seen.presence.logged_in and agent_id not in self.sessions:
+                    self.center.shown[agent_id] = self.center.report(seen.site, seen.presence, self._name_of(agent_id))
+        return self.center
+
+    def _name_of(self, agent_id: str) -> str:
+        record = self.directory.get(agent_id)
+        return record.name if record is not None else agent_id
+
+    def _local_epoch(self, agent_id: str) -> int | None:
+        session = self.sessions.get(agent_id)
+        return session.epoch if session is not None else None
 
     def _publish_statistics(self) -> None:
         if not self.engine.queues:
@@ -1025,7 +1057,7 @@ class ServerCore:
             raise Refusal("forbidden", f"{record.id} is not a supervisor; the reporting stream needs the supervisor "
                                        f"(or carrier) role")
         self._bind(conn, record)
-        stream = self.reporting
+        stream = self.reporting if msg.scope == "site" else self._center_stream().stream
         replay = None
         if msg.resume is not None and msg.resume.stream_id == stream.stream_id:
             replay = stream.replay_from(msg.resume.seq)
@@ -1047,8 +1079,11 @@ class ServerCore:
                 for frame in frames:
                     self._send_frame(conn, frame)
             return ack, (send_replay,)
+        agents = [self._report(s) for s in self.sessions.values()]
+        if self.center is not None and stream is self.center.stream:
+            agents += [self.center.shown[a] for a in sorted(self.center.shown) if a not in self.sessions]
         snapshot = p.EventReportingSnapshot(server=self.name, stream_id=stream.stream_id, seq=stream.seq,
-                                            agents=[self._report(s) for s in self.sessions.values()],
+                                            agents=agents,
                                             queues=self.engine.statistics(self.wall_ms))
         return ack, (snapshot,)
 
@@ -1427,7 +1462,12 @@ class ServerCore:
             differed = msg.server in self.rules_differ
             self.peer_rules[msg.server] = msg.rules_version
             self._say_rules(msg.server, differed)
-        if self.pool.apply(msg):
+        restarted = self.pool.apply(msg)
+        if self.center is not None:
+            taken = [a for a in msg.agents if (seen := self.pool.remote.get(a.agent_id)) is not None
+                     and seen.site == msg.server and seen.presence is a]
+            self._center_events(self.center.told(msg.server, taken, msg.full, self._name_of, self._local_epoch))
+        if restarted:
             log.info("peer %s restarted: taking back what it had not given to an agent", msg.server)
             self._apply(self.engine.reclaim(msg.server, self.wall_ms, unanswered=False))
         self._apply(self.engine.route(self.wall_ms))

@@ -222,9 +222,10 @@ class Feed:
         self._arm(link)
 
     def _subscribe(self, with_token: bool) -> None:
-        credential = {"resume_token": self.token} if with_token and self.token else {"password": PASSWORD}
+        token = self.token if with_token and self.token else None
         self.send(p.RequestSubscribeReporting(request_id=self.watcher.new_id(), user_id=self.watcher.user,
-                                              resume=self.resume, **credential), "subscribe")
+                                              resume=self.resume, resume_token=token,
+                                              password=None if token else PASSWORD), "subscribe")
 
     def _arm(self, link: Link) -> None:
         self.watcher.later(0.25, self._beat, link)
