@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", default=os.environ.get("SUPERVISOR_USER", ""), help="supervisor id")
     parser.add_argument("--password-source", choices=["auto", "env", "keyring", "prompt"], default="auto",
                         help=f"auto: ${PASSWORD_ENV}, else the keyring, else the login panel (default)")
+    parser.add_argument("--center", action="store_true",
+                        help="one subscription for the whole center (every site) to the first reachable server, "
+                             "failing over to the next when it is lost (instead of one per server)")
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: system store)")
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--self-test", nargs="?", const="all", choices=("all", "install"), metavar="SCOPE",
@@ -104,7 +107,7 @@ class SupervisorView:
     """
 
     def __init__(self, endpoints: list[Site], user: str, password: str | None, ca_file: str | None = None,
-                 password_source: str | None = None):
+                 password_source: str | None = None, center: bool = False):
         from .gui_calls import Chores, GuiCalls
 
         self.engine = ReportingEngine([e.name for e in endpoints])
@@ -112,7 +115,8 @@ class SupervisorView:
         self.user = user
         self.password_source = password_source
         self.client = ThreadedClient(ReportingClient(self.engine, endpoints, user, self.credentials,
-                                                     on_status=self._status_from_network, ca_file=ca_file))
+                                                     on_status=self._status_from_network, ca_file=ca_file,
+                                                     center=center))
         self.window = _locked_window_class()(self.engine, actions=self.client,
                                              link_status=lambda server: self.client.links[server].status)
         self.window.engine_lock = self.client.engine_lock
@@ -200,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
 
     view = SupervisorView(endpoints, args.user or "", None, ca_file=args.ca_file,
-                          password_source=args.password_source)
+                          password_source=args.password_source, center=args.center)
     window = view.window
     window.show()
 

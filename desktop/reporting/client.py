@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -29,6 +29,7 @@ from server_stub import link
 from server_stub import protocol as p
 
 from ..loop_thread import LoopThread
+from .center import CenterFeed
 from .engine import ReportingEngine, Resubscribe
 from .messages import decode_frame
 
@@ -58,8 +59,9 @@ class ReportingClient:
     def __init__(self, engine: ReportingEngine, endpoints: list[p.Site], user_id: str,
                  password: Callable[[], str], *, on_status: Callable[[str, str], None] | None = None,
                  heartbeat_interval: float = 0.5, ca_file: str | None = None, wall_ms: Callable[[], int] = _wall_ms,
-                 rng: random.Random | None = None):
-        """``rng`` jitters the reconnect delays (seed it for a repeatable run)."""
+                 rng: random.Random | None = None, center: bool = False):
+        """``rng`` jitters the reconnect delays (seed it for a repeatable run). ``center``: one
+        subscription with scope center, to the first reachable server, failing over to the next."""
         unknown = [e.name for e in endpoints if e.name not in engine.servers]
         if unknown:
             raise ValueError(f"servers {unknown} are not configured in the engine")
@@ -78,14 +80,21 @@ class ReportingClient:
         self._prefix = secrets.token_hex(4)
         # Held around every use of the engine (re-entrant: the window's flush may ask reasons_for).
         self.engine_lock = threading.RLock()
-        self.links = {e.name: _Link(self, e) for e in endpoints}
+        if center:
+            one = _CenterLink(self, endpoints)
+            self.links: dict[str, _Link] = {e.name: one for e in endpoints}  # every site's status: that link's
+        else:
+            self.links = {e.name: _Link(self, e) for e in endpoints}
+
+    def _unique_links(self) -> list[_Link]:
+        return list({id(each): each for each in self.links.values()}.values())
 
     def start(self) -> None:
-        for each in self.links.values():
+        for each in self._unique_links():
             each.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(each.stop() for each in self.links.values()))
+        await asyncio.gather(*(each.stop() for each in self._unique_links()))
 
     def new_request_id(self, kind: str) -> str:
         return f"sup-{self._prefix}-{kind}-{next(self._ids)}"
@@ -172,6 +181,22 @@ class _Link:
         self.status = text
         self.client.on_status(self.name, text)
 
+    # ------------------------------------------------------------------ the engine (under its lock)
+
+    scope: Literal["site", "center"] = "site"
+
+    def _resume_point(self) -> tuple[str, int] | None:
+        return self.client.engine.resume_point(self.name)
+
+    def _stream_opened(self, stream_id: str) -> None:
+        self.client.engine.stream_opened(self.name, stream_id, self.client.wall_ms())
+
+    def _stream_lost(self, reason: str) -> None:
+        self.client.engine.stream_lost(self.name, reason, self.client.wall_ms())
+
+    def _message(self, message: Any) -> list[Resubscribe]:
+        return self.client.engine.message(self.name, message, self.client.wall_ms())
+
     # ------------------------------------------------------------------ connection lifecycle
 
     async def _run(self) -> None:
@@ -231,7 +256,7 @@ class _Link:
             if self.subscribed:
                 self.subscribed = False
                 with self.client.engine_lock:
-                    self.client.engine.stream_lost(self.name, lost_reason, self.client.wall_ms())
+                    self._stream_lost(lost_reason)
             if conn is not None:
                 self.conn = None
                 conn.abort()
@@ -246,14 +271,14 @@ class _Link:
             raise LookupError("enter your supervisor id")
         while True:
             with client.engine_lock:
-                resume = client.engine.resume_point(self.name)
+                resume = self._resume_point()
             token = client.token
             if token and client.token_expires_ms and client.token_expires_ms <= client.wall_ms() + 5000:
                 token = None
             request = p.RequestSubscribeReporting(
                 request_id=client.new_request_id("sub"), user_id=client.user_id,
                 resume_token=token, password=None if token else client.password(),
-                resume=p.ResumePoint(stream_id=resume[0], seq=resume[1]) if resume else None)
+                resume=p.ResumePoint(stream_id=resume[0], seq=resume[1]) if resume else None, scope=self.scope)
             try:
                 async with self._lock:
                     await self._ask(request, subscribe=True)
@@ -305,7 +330,7 @@ class _Link:
                 self._pending.pop(request.request_id, None)
 
     async def _read(self, conn: link.Link) -> None:
-        engine, lock = self.client.engine, self.client.engine_lock
+        lock = self.client.engine_lock
         loop = asyncio.get_running_loop()
         try:
             async for frame in conn.frames():
@@ -321,7 +346,7 @@ class _Link:
                     self._answer(message)
                     continue
                 with lock:
-                    commands = engine.message(self.name, message, self.client.wall_ms())
+                    commands = self._message(message)
                 for command in commands:
                     if isinstance(command, Resubscribe):
                         task = loop.create_task(self._resubscribe())
@@ -355,9 +380,41 @@ class _Link:
                 self.client.token_expires_ms = message.token_expires_ms
             self.subscribed = True
             with self.client.engine_lock:
-                self.client.engine.stream_opened(self.name, message.stream_id, self.client.wall_ms())
+                self._stream_opened(message.stream_id)
         if not future.done():
             future.set_result(message)
+
+
+class _CenterLink(_Link):
+    """Center mode: one reporting socket, scope center, to the first reachable server of the list;
+    when it is lost, the next one (round the list), where a snapshot replaces the view."""
+
+    scope: Literal["site", "center"] = "center"
+
+    def __init__(self, client: ReportingClient, endpoints: list[p.Site]):
+        super().__init__(client, endpoints[0])
+        self.endpoints = endpoints
+        self.feed = CenterFeed(client.engine)
+
+    async def _session(self) -> str:
+        outcome = await super()._session()
+        if outcome != "auth":  # lost or unreachable: the next server of the list
+            index = self.endpoints.index(self.endpoint)
+            self.endpoint = self.endpoints[(index + 1) % len(self.endpoints)]
+            self.name = self.endpoint.name
+        return outcome
+
+    def _resume_point(self) -> tuple[str, int] | None:
+        return self.feed.resume_point(self.name)
+
+    def _stream_opened(self, stream_id: str) -> None:
+        self.feed.opened(self.name, stream_id, self.client.wall_ms())
+
+    def _stream_lost(self, reason: str) -> None:
+        self.feed.lost(reason, self.client.wall_ms())
+
+    def _message(self, message: Any) -> list[Resubscribe]:
+        return self.feed.message(message, self.client.wall_ms())
 
 
 T = TypeVar("T")

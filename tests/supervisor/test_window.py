@@ -22,9 +22,10 @@ from tests.support.servers import async_wait_until
 class View:
     """The product's window, engine and client for the given servers."""
 
-    def __init__(self, qtbot, servers, flush_hz=8):
+    def __init__(self, qtbot, servers, flush_hz=8, center=False):
         self.engine = ReportingEngine([s.name for s in servers])
-        self.client = ReportingClient(self.engine, [Site(s.name, s.url) for s in servers], "sup1", lambda: "demo")
+        self.client = ReportingClient(self.engine, [Site(s.name, s.url) for s in servers], "sup1", lambda: "demo",
+                                      center=center)
         self.window = SupervisorWindow(self.engine, actions=self.client,
                                        link_status=lambda name: self.client.links[name].status, flush_hz=flush_hz)
         qtbot.addWidget(self.window)
