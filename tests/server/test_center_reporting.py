@@ -92,3 +92,15 @@ def test_when_the_link_to_b_is_lost_its_agents_show_unreachable_and_come_back_wi
     mesh.pump()
     changes = [m for m in frames if m["type"] == "EventAgentStateChanged" and m["agent_id"] == "1001"]
     assert changes[-1].get("reachable", True) is True
+
+
+def test_the_default_scope_is_not_on_the_wire_and_a_bad_scope_is_a_clear_error():
+    from server_stub import protocol as p
+
+    frame = p.encode(p.RequestSubscribeReporting(request_id="r1", user_id="sup1", password=PASSWORD))
+    assert "scope" not in frame
+    mesh = linked()
+    conn = mesh.a.registered()
+    answer = mesh.a.request(conn, {"type": "RequestSubscribeReporting", "user_id": "sup1", "password": PASSWORD,
+                                   "scope": "planet"})
+    assert answer["type"] == "EventError" and answer["code"] == "bad_message" and "scope" in answer["message"]
