@@ -12,12 +12,18 @@ def report(agent_id: str, epoch: int, server: str | None = None) -> p.AgentRepor
                          server=server)
 
 
-def test_one_stream_feeds_both_sites_and_a_gap_asks_for_a_resume():
+def subscribed_at_a(seq: int) -> tuple[ReportingEngine, CenterFeed]:
+    """A view subscribed at A whose snapshot lists 1001 at A and 1002 at B."""
     engine = ReportingEngine(["A", "B"])
     feed = CenterFeed(engine)
     feed.opened("A", "s1.center", 0)
-    feed.message(p.EventReportingSnapshot(server="A", stream_id="s1.center", seq=3,
+    feed.message(p.EventReportingSnapshot(server="A", stream_id="s1.center", seq=seq,
                                           agents=[report("1001", 1), report("1002", 2, "B")]), 1)
+    return engine, feed
+
+
+def test_one_stream_feeds_both_sites_and_a_gap_asks_for_a_resume():
+    engine, feed = subscribed_at_a(3)
     assert engine.logged_in_server("1001") == "A" and engine.logged_in_server("1002") == "B"
     feed.message(p.EventAgentStateChanged(server="B", seq=4, agent_id="1002", epoch=2, state="ready", since_ms=5), 2)
     assert engine.rows["1002"].state == "ready"
@@ -30,11 +36,7 @@ def test_one_stream_feeds_both_sites_and_a_gap_asks_for_a_resume():
 
 
 def test_the_lost_server_leaves_every_agent_server_lost_until_the_next_servers_snapshot():
-    engine = ReportingEngine(["A", "B"])
-    feed = CenterFeed(engine)
-    feed.opened("A", "s1.center", 0)
-    feed.message(p.EventReportingSnapshot(server="A", stream_id="s1.center", seq=1,
-                                          agents=[report("1001", 1), report("1002", 2, "B")]), 1)
+    engine, feed = subscribed_at_a(1)
     feed.lost("closed", 2)
     assert engine.rows["1002"].presence == "server_lost" and engine.rows["1001"].presence == "server_lost"
     assert feed.resume_point("B") is None, "another server's stream: a snapshot"
