@@ -104,3 +104,22 @@ def test_the_default_scope_is_not_on_the_wire_and_a_bad_scope_is_a_clear_error()
     answer = mesh.a.request(conn, {"type": "RequestSubscribeReporting", "user_id": "sup1", "password": PASSWORD,
                                    "scope": "planet"})
     assert answer["type"] == "EventError" and answer["code"] == "bad_message" and "scope" in answer["message"]
+
+
+def test_three_sites_from_one_subscription_and_an_agent_that_moves_is_listed_once():
+    mesh = Mesh()  # A, B and C, each linked to the others
+    mesh.link_all()
+    mesh.b.agent("1001")
+    mesh.c.agent("1002")
+    _, frames = subscribe(mesh.a, "center")
+    snapshot = next(m for m in frames if m["type"] == "EventReportingSnapshot")
+    assert {a["agent_id"]: a["server"] for a in snapshot["agents"]} == {"1001": "B", "1002": "C"}
+    # 1001 logs in again at A (its login at B is fenced): the stream says A, and a new snapshot
+    # lists it once, at A.
+    mesh.a.agent("1001")
+    mesh.pump()
+    logins = [m for m in frames if m["type"] == "EventAgentLogin" and m["agent"]["agent_id"] == "1001"]
+    assert logins[-1]["server"] == "A"
+    _, again = subscribe(mesh.a, "center")
+    listed = next(m for m in again if m["type"] == "EventReportingSnapshot")["agents"]
+    assert [a.get("server", "A") for a in listed if a["agent_id"] == "1001"] == ["A"]
