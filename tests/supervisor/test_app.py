@@ -37,6 +37,22 @@ def test_the_program_subscribes_to_every_site_and_quits_on_sigterm(pair):
             proc.wait(5)
 
 
+def test_center_mode_subscribes_to_the_first_server_only(pair):
+    a, b = pair
+    proc = run_app("--servers", f"{a.url},{b.url}", "--center", "--user", "sup1", "--password-source", "env",
+                   env={"AGENT_PASSWORD": "demo"})
+    try:
+        wait_until(lambda: log_count(a, "supervisor sup1 subscribed"), timeout=20, message="A sees the supervisor")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        assert proc.returncode == 0, proc.stderr.read()
+        assert log_count(b, "supervisor sup1 subscribed") == 0, "one subscription for the whole center"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
 def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, qtbot, qloop):
     import keyring
     from PySide6.QtCore import Qt
