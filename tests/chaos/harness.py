@@ -602,6 +602,15 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 )
                 for site in ("A", "B")
             ]
+            if schedule:
+                # A carrier logs in at its first site before it submits anything; a freeze drawn for
+                # the first second would stop that site before it could, and the carrier gives up
+                # after 10 s. The schedule counts from the first submission of each carrier.
+                def both_carriers_submitting() -> bool:
+                    seen = {e["interaction_id"][:6] for tap in taps for e in list(tap.events)}
+                    return {"chaosA", "chaosB"} <= seen or any(c.poll() is not None for c in carriers)
+
+                wait_until(both_carriers_submitting, 30, interval=0.05, message="both carriers submitting")
             started = time.monotonic()
             for at, name, span in schedule:
                 due = started + at
