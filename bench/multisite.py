@@ -20,7 +20,8 @@ Per mode:
   at site Y; it goes Ready, and the time until its ``EventInvite`` is its state change reaching Y
   plus Y's hand-over round trip and X's offer: an UPPER bound of propagation to Y.
   ``propagation_local_p50_ms`` is the same probe with the interaction waiting at X (the baseline);
-  the probe is repeated for every ordered pair of sites, ``--probes`` times;
+  the probe is repeated for every ordered pair of sites, ``--probes`` times, during the traffic
+  (and after it when the probes outlast it: 0.4 s each);
 - ``stranded_ms_p99``: per interaction, how long it waited (submit to invite) while some member
   of its queue was idle (Ready, holding nothing, from the agents' own record);
 - ``penalty_violations``: invites to an agent of penalty p while a member of penalty < p had been
@@ -140,7 +141,8 @@ class Agent:
     def __init__(self, aid: str, url: str, log: dict, ready: bool = True):
         self.aid, self.url, self.log, self.start_ready = aid, url, log, ready
         self.ids = itertools.count(1)
-        self.holding: str | None = None
+        self.holding: str | None = None  # offered or accepted, not yet completed
+        self.completing: str | None = None  # completion sent, its answer not yet here
         self.invited = asyncio.Event()
         self.done = asyncio.Event()  # set at the completion of what it held
 
@@ -189,7 +191,8 @@ class Agent:
             message = json.loads(frame)
             if message["type"] == "EventInvite":
                 iid = message["interaction"]["interaction_id"]
-                self.log["invites"].append([iid, self.aid, now, self.holding is not None])
+                self.log["invites"].append([iid, self.aid, now, self.holding])
+                self.completing = None  # offered again before its completion's answer: it was not idle
                 idle = self.log["idle"].get(self.aid)
                 if idle and idle[-1][1] is None:
                     idle[-1][1] = now
@@ -199,12 +202,17 @@ class Agent:
                 await self.send("RequestAccept", f"acc:{iid}", interaction_id=iid)
             elif message["request_id"].startswith("acc:"):
                 iid = message["request_id"][4:]
+                # Holding nothing once the completion is sent: the server may offer the next
+                # interaction before it answers (the answer waits for the other sites' confirmation).
+                self.holding, self.completing = None, iid
                 await self.send("RequestCompleteInteraction", f"done:{iid}", interaction_id=iid,
                                 disposition="resolved")
             elif message["request_id"].startswith("done:"):
-                self.log["completed"].append([message["request_id"][5:], self.aid, now])
-                self.holding = None
-                self.idle_from(now)
+                iid = message["request_id"][5:]
+                self.log["completed"].append([iid, self.aid, now])
+                if self.completing == iid:  # idle from the answer, unless offered something meanwhile
+                    self.completing = None
+                    self.idle_from(now)
                 self.done.set()
 
 
@@ -309,9 +317,12 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
     double = 0
     for iid, aid, t, holding in log["invites"]:
         invite_count[iid] = invite_count.get(iid, 0) + 1
-        double += holding
+        double += holding is not None
         first_invite.setdefault(iid, (t, aid))
     double += sum(1 for c in invite_count.values() if c > 1)
+    # What a double offer looked like: every invite of the interactions concerned, with what the agent held.
+    doubled = {iid for iid, aid, t, holding in log["invites"] if holding or invite_count[iid] > 1}
+    samples = [[iid, aid, round(t, 4), held] for iid, aid, t, held in log["invites"] if iid in doubled][:12]
     done: dict[str, int] = {}
     for iid, _, _ in log["completed"]:
         done[iid] = done.get(iid, 0) + 1
@@ -344,7 +355,7 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
         "offer_local_p50_ms": rounded(pct(local, 50), 2), "offer_local_p99_ms": rounded(pct(local, 99), 2),
         "offer_remote_p50_ms": rounded(pct(remote, 50), 2), "offer_remote_p99_ms": rounded(pct(remote, 99), 2),
         "stranded_ms_p50": rounded(pct(stranded, 50), 2), "stranded_ms_p99": rounded(pct(stranded, 99), 2),
-        "penalty_violations": violations,
+        "penalty_violations": violations, "double_offer_samples": samples,
     }
 
 
@@ -383,18 +394,30 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
         queues = [f"q{i}" for i in range(args.queues)] + [f"s{s}" for s in sites]
         try:
             await asyncio.sleep(0.5)
-            start = mono()
-            for n in itertools.count():
-                due = start + n / args.rate
-                if due - start >= args.duration:
-                    break
-                if due > mono():
-                    await asyncio.sleep(due - mono())
-                site, queue, iid = sites[n % len(sites)], rng.choice(queues), f"{mode}-{n:07d}"
-                await submit(carriers[site], iid, queue)
-                submitted[iid] = (carriers[site].submitted[iid], site, queue)
-            probe = await probes(sites, urls, carriers, args.probes)
+
+            async def traffic() -> None:
+                start = mono()
+                for n in itertools.count():
+                    due = start + n / args.rate
+                    if due - start >= args.duration:
+                        break
+                    if due > mono():
+                        await asyncio.sleep(due - mono())
+                    site, queue, iid = sites[n % len(sites)], rng.choice(queues), f"{mode}-{n:07d}"
+                    await submit(carriers[site], iid, queue)
+                    submitted[iid] = (carriers[site].submitted[iid], site, queue)
+
+            async def heartbeats() -> None:  # the carriers' sockets stay alive however long the run
+                while True:
+                    await asyncio.sleep(2.0)
+                    for c in carriers.values():
+                        await c.ws.send('{"type": "Heartbeat"}')
+
+            beat = asyncio.create_task(heartbeats())
+            # The probes run during the traffic (their queues are their own), and after it if they outlast it.
+            _, probe = await asyncio.gather(traffic(), probes(sites, urls, carriers, args.probes))
             await asyncio.sleep(args.drain)
+            beat.cancel()
             errors = [e for c in carriers.values() for e in c.errors]
         finally:
             for c in carriers.values():
