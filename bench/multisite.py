@@ -27,7 +27,9 @@ Per mode:
 - ``penalty_violations``: invites to an agent of penalty p while a member of penalty < p had been
   idle for all of the preceding ``--penalty-grace-ms`` (the documented bound: one one-way latency);
 - ``submitted``, ``completed``, ``completed_twice``, ``lost``, ``double_offers`` (an interaction
-  invited twice, or an agent invited while holding one).
+  invited twice, or an agent invited while holding one it has not completed); ``lost`` is what no
+  agent completed within ``--drain`` s after the traffic (the run waits until every site's
+  reporting together shows every interaction completed, at most that long).
 
 The carrier here submits once per interaction and does not re-submit (no site is lost in this
 run). Prints a human summary, then one JSON line (the last line) with one object per mode and
@@ -416,7 +418,12 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
             beat = asyncio.create_task(heartbeats())
             # The probes run during the traffic (their queues are their own), and after it if they outlast it.
             _, probe = await asyncio.gather(traffic(), probes(sites, urls, carriers, args.probes))
-            await asyncio.sleep(args.drain)
+            # Until every site's reporting together has shown every interaction completed, or the drain ends.
+            end = mono() + args.drain
+            # Polled: the carriers' sets together, each filled by its own reader.
+            while mono() < end and not set().union(*(c.completed for c in carriers.values())) >= submitted.keys():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # the agents' last answers reach their workers' logs
             beat.cancel()
             errors = [e for c in carriers.values() for e in c.errors]
         finally:
@@ -458,7 +465,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="interactions per second, all sites (default 100)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of traffic (default 10)")
     parser.add_argument("--probes", type=int, default=3, help="propagation probes per ordered pair of sites")
-    parser.add_argument("--drain", type=float, default=2.0, help="seconds to let the last interactions finish")
+    parser.add_argument("--drain", type=float, default=30.0,
+                        help="at most this many seconds for the last interactions to finish (default 30)")
     parser.add_argument("--penalty-grace-ms", type=float, default=10.0,
                         help="a lower penalty idle this long before an offer makes it a violation (default 10)")
     parser.add_argument("--modes", default="mesh,amqp", help="comma-separated: mesh, amqp (default both)")

@@ -48,7 +48,7 @@ SMOKE = {
             {"broker_start_s", "propagation_p99_ms", "handover_confirm_p99_ms", "dropped"}),
     # Mesh only: the RabbitMQ mode needs a broker (~8 s to start), which the bus smoke run already covers.
     "multisite": ("multisite", ["--sites", "3", "--agents", "20", "--rate", "10", "--duration", "1", "--probes", "1",
-                                "--drain", "1", "--modes", "mesh", "--workers", "1"],
+                                "--drain", "15", "--modes", "mesh", "--workers", "1"],
                   {"sites", "agents", "modes", "all_ok"}),
 }
 
