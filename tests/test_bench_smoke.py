@@ -46,6 +46,10 @@ SMOKE = {
                       "copies_ended_after_thaw"}),
     "bus": ("bus", ["--sites", "2", "--seconds", "0.5", "--rate", "50", "--handovers", "10", "--no-kill"],
             {"broker_start_s", "propagation_p99_ms", "handover_confirm_p99_ms", "dropped"}),
+    # Mesh only: the RabbitMQ mode needs a broker (~8 s to start), which the bus smoke run already covers.
+    "multisite": ("multisite", ["--sites", "3", "--agents", "20", "--rate", "10", "--duration", "1", "--probes", "1",
+                                "--drain", "15", "--modes", "mesh", "--workers", "1"],
+                  {"sites", "agents", "modes", "all_ok"}),
 }
 
 
@@ -99,6 +103,11 @@ def test_benchmark_runs_and_ends_with_its_json_line(name):
         assert result["desktop_gui_block"]["1.0"]["with_banner"] is not None
         assert result["kill9_failover_ms"]["n"] + result["kill9_failover_ms"]["failed"] == 1
         assert result["sigstop_detected_ms"]["n"] + result["sigstop_detected_ms"]["failed"] == 1
+    elif name == "multisite":  # the mesh mode ran its traffic and its probes, with every figure reported
+        mesh = result["modes"]["mesh"]
+        assert set(result["modes"]) == {"mesh"} and mesh["submitted"] == 10 and mesh["probes"] == 9, mesh
+        assert {"offer_local_p99_ms", "offer_remote_p99_ms", "propagation_p99_ms", "stranded_ms_p99",
+                "penalty_violations", "completed", "completed_twice", "lost", "double_offers"} <= mesh.keys()
     elif name == "chaos_freeze":  # both freezes happened during the traffic; exit 0 means nothing lost or doubled
         assert result["mode"] == "freeze" and result["freezes"] == 2 and result["kills"] == 0
         assert result["submitted"] > 0
