@@ -26,6 +26,11 @@ PROTOCOL_VERSION = 1
 # desktop waits as long for a site that takes it before it asks for the password, and longer while
 # such a site is heard but too slow to answer.
 LOST_ACK_WINDOW_MS = 30_000
+# A standby socket (after RequestAgentAvailable's ack, until a login or RequestAgentNotAvailable)
+# needs no fast heartbeats: the server keeps it for its client timeout, and a dead backup only has
+# to be noticed eventually. Both ends heartbeat it this rarely when quiet (docs/protocol.md,
+# "Heartbeats"), which halves the heartbeat frames of a pair carrying thousands of agents.
+STANDBY_HEARTBEAT_MS = 5_000
 
 # --------------------------------------------------------------------------- field types
 

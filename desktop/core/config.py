@@ -6,6 +6,14 @@ Why these defaults:
 - ``heartbeat_interval`` 0.5 s / ``heartbeat_timeout`` 1.5 s: the server's own figures. A silent
   primary is declared dead after three missed beats, so a hung server or a cut cable costs at most
   1.5 s of detection instead of TCP keepalive's minutes.
+- ``standby_heartbeat_interval`` 5 s (the servers' ``STANDBY_HEARTBEAT_MS``): a standby link
+  (secondary, no login on it) only has to notice a dead backup eventually, and the server keeps a
+  standby socket for its 20 s client timeout; both ends heartbeat it this rarely when quiet, and
+  it is lost after three intervals (15 s) of silence. That halves the heartbeat frames a pair of
+  sites carries (2,000 agents: 16,000 frames/s to about 8,800), the load that made starved sites
+  miss their primaries' heartbeats. A login sent on it is judged at the fast terms from that
+  moment (``heartbeat_timeout`` after the send), so a failover to a hung backup is still given up
+  in 1.5 s.
 - ``late_timer`` 0.1 s: a link timer that fires this much after its time shows that this process
   itself was held up (SIGSTOP, a VM or GC pause, starved of CPU); frames may then be waiting
   unread, so a silence it finds is only suspected: the link gets a confirm window of one heartbeat
@@ -38,6 +46,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from server_stub import protocol as p
 from server_stub.protocol import LOST_ACK_WINDOW_MS, Site
 
 FailbackPolicy = Literal["never", "when-idle"]
@@ -54,6 +63,7 @@ class SessionConfig:
     client_name: str = "agent-desktop"
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 1.5
+    standby_heartbeat_interval: float = p.STANDBY_HEARTBEAT_MS / 1000
     open_timeout: float = 2.0
     late_timer: float = 0.1
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0)
@@ -79,6 +89,9 @@ class SessionConfig:
             raise ValueError("heartbeat_interval must be within 0.1..60 s (the server's range)")
         if self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be longer than heartbeat_interval")
+        if not self.heartbeat_interval <= self.standby_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
+            raise ValueError("standby_heartbeat_interval must be within heartbeat_interval and the servers' "
+                             f"standby heartbeat ({p.STANDBY_HEARTBEAT_MS} ms): a standby is heard no more often")
         if not self.late_timer > 0:
             raise ValueError("late_timer must be positive")
         if self.open_timeout <= 0 or self.backup_delay < 0 or self.failback_hold < 0:

@@ -91,6 +91,7 @@ class _Endpoint:
     # Set when a link timer fired late and found the link silent: the link is only suspected until
     # then (frames may be waiting unread because this process was held up); see _link_timer.
     confirm_until: float | None = None
+    watch_from: float = 0.0  # silence is counted from here at the earliest (a standby put to use)
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -475,14 +476,26 @@ class AgentSession:
         self._set_role(ep, "connecting")
         self._arm_link(ep)
 
+    def _beat_terms(self, ep: _Endpoint) -> tuple[float, float, float]:
+        """(heartbeat interval, silence timeout, start of the silence) of a registered link. A quiet
+        standby (secondary, no login sent on it) is heartbeated every ``standby_heartbeat_interval``
+        both ways and lost after three of them; once a login goes on it, the fast terms apply
+        again, counted from that moment (its server's last heartbeat may be seconds old)."""
+        cfg = self.config
+        heard = max(ep.last_rx, ep.watch_from)
+        if ep.role == "secondary" and ep is not self._login_ep:
+            return cfg.standby_heartbeat_interval, 3 * cfg.standby_heartbeat_interval, heard
+        return cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
+
     def _arm_link(self, ep: _Endpoint) -> None:
         cfg = self.config
+        interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:  # the attempt (connect + register) is bounded by open_timeout
             at = ep.started + cfg.open_timeout
         else:
-            at = min(ep.last_tx + cfg.heartbeat_interval, ep.last_rx + cfg.heartbeat_timeout)
+            at = min(ep.last_tx + interval, heard + timeout)
         if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
-            at = min(ep.confirm_until, ep.last_tx + cfg.heartbeat_interval) if ep.registered else ep.confirm_until
+            at = min(ep.confirm_until, ep.last_tx + interval) if ep.registered else ep.confirm_until
         self._set_timer(("link", ep.link), at)
 
     def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
@@ -495,10 +508,11 @@ class AgentSession:
         late (stopped again), not merely slow under load: a silent server is lost after
         ``heartbeat_timeout``, or about one interval more when this process is late."""
         cfg, now = self.config, self._now
+        interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:
             expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
         else:
-            expired, why = now >= ep.last_rx + cfg.heartbeat_timeout - _EPS, "heartbeat timeout"
+            expired, why = now >= heard + timeout - _EPS, "heartbeat timeout"
         if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
             paused = cfg.late_timer if ep.confirm_until is None else cfg.heartbeat_interval
             if lateness <= paused:
@@ -507,7 +521,7 @@ class AgentSession:
             ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
         elif not expired:
             ep.confirm_until = None
-        if ep.registered and now >= ep.last_tx + cfg.heartbeat_interval - _EPS:
+        if ep.registered and now >= ep.last_tx + interval - _EPS:
             self._send(ep, p.Heartbeat())
         self._arm_link(ep)
 
@@ -617,7 +631,10 @@ class AgentSession:
         assert self._agent_id is not None, "a login with no agent"
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
                                       epoch=epoch, state=state, interactions=carried, **credential)
+        if target.role == "secondary":  # a quiet standby put to use: judged at the fast terms from now
+            target.watch_from = self._now
         self._login_ep = target
+        self._arm_link(target)
         self._request(target, message, "login", (state, self._token is not None,
                                                  tuple((h.interaction.interaction_id, h.notes, h.notes_by, h.notes_seq)
                                                        for h in held), carried_intent))

@@ -131,7 +131,7 @@ class SessionRunner:
         self.on_event = on_event
         self.on_wire = on_wire
         self.links: dict[Any, _Link] = {}
-        self.timers: dict[Any, asyncio.TimerHandle] = {}
+        self.timers: dict[Any, asyncio.Handle] = {}
         self._ca_file = ca_file
         self._ssl: ssl.SSLContext | None = None
         self.loop = asyncio.get_running_loop()
@@ -174,9 +174,28 @@ class SessionRunner:
             else:
                 self.on_event(out)
 
-    def _fire(self, key) -> None:
+    def _fire(self, key, deferred: bool = False) -> None:
         self.timers.pop(key, None)
+        if not deferred and self._unread(key):
+            # Frames of this link wait unread (asyncio runs due timers before the reader task has
+            # handed them over): let the reader go first, so a starved loop does not judge a link
+            # silent that has spoken (docs/failover.md, "Asymmetric liveness"). The reader drains
+            # what is queued in one step, so one turn of the loop is enough.
+            self.timers[key] = self.loop.call_soon(self._fire, key, True)
+            return
         self.feed(self.session.timer_fired, key)
+
+    def _unread(self, key) -> int:
+        """How many frames of a link timer's link are received but not yet read (0 otherwise)."""
+        link = self.links.get(key[1]) if isinstance(key, tuple) and len(key) == 2 and key[0] == "link" else None
+        ws = link.ws if link is not None else None
+        # websockets' asyncio connection queues received frames in ``recv_messages.frames``
+        # (websockets >= 13); read defensively, an unknown layout only loses the optimisation.
+        frames = getattr(getattr(ws, "recv_messages", None), "frames", None)
+        try:
+            return len(frames) if frames is not None else 0
+        except TypeError:
+            return 0
 
     def shutdown(self) -> None:
         for handle in self.timers.values():

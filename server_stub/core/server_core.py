@@ -380,7 +380,8 @@ class ServerCore:
                 # A hung client (or peer server) never answers the close: handle the disconnect
                 # now (logout reported, peer's logins forgotten), not when the handshake gives up.
                 self._forget(conn)
-            elif conn.registered and mono - conn.last_tx >= conn.hb_interval:
+            elif conn.registered and mono - conn.last_tx >= (
+                    conn.hb_interval if conn.standby_for is None else p.STANDBY_HEARTBEAT_MS / 1000):
                 heartbeat = heartbeat or p.encode(p.Heartbeat())
                 self._send_frame(conn, heartbeat)
         return self._flush()

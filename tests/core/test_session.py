@@ -183,15 +183,52 @@ def test_a_silent_primary_is_declared_dead_after_the_heartbeat_timeout():
     assert bench.one("B", p.RequestAgentLogin).epoch == 2
 
 
-def test_heartbeats_are_sent_only_on_quiet_links():
-    bench = logged_in_on_a()
-    for _ in range(8):  # an intent every 0.25 s keeps A busy; B hears nothing but heartbeats
+def busy_primary(bench: Bench, seconds: float) -> None:
+    """An intent every 0.25 s keeps A busy; B hears nothing but heartbeats."""
+    for _ in range(round(seconds / 0.25)):
         bench.advance(0.25)
         bench.beat("A", "B")
         bench.feed(bench.session.set_ready)
         bench.ack("A", bench.one("A", p.RequestAgentReady))
+
+
+def test_heartbeats_are_sent_only_on_quiet_links():
+    bench = logged_in_on_a(dataclasses.replace(CONFIG, standby_heartbeat_interval=0.5))
+    busy_primary(bench, 2.0)
     assert bench.take_sent("A", p.Heartbeat) == []
     assert len(bench.take_sent("B", p.Heartbeat)) == 4
+
+
+def test_a_busy_primary_sends_no_heartbeats_and_a_quiet_standby_one_every_5_s():
+    """The standby only has to notice a dead backup eventually: heartbeated every
+    STANDBY_HEARTBEAT_MS (the server keeps a standby for its client timeout), half the frames."""
+    bench = logged_in_on_a()
+    busy_primary(bench, 10.0)
+    assert bench.take_sent("A", p.Heartbeat) == []
+    assert len(bench.take_sent("B", p.Heartbeat)) == 2
+    assert bench.roles() == {"A": "primary", "B": "secondary"}
+
+
+def test_a_quiet_standby_is_kept_through_seconds_of_silence_and_lost_after_three_standby_intervals():
+    bench = logged_in_on_a()
+    keep_alive(bench, 14.0, "A")  # B (standby) silent: its server heartbeats it every 5 s at most
+    assert bench.closed == [] and bench.roles()["B"] == "secondary"
+    keep_alive(bench, 1.25, "A")
+    (close,) = bench.closed
+    assert (close.link, close.code) == (bench.opened[1].link, p.CloseCode.HEARTBEAT)
+
+
+def test_a_failover_login_on_a_quiet_standby_is_judged_at_the_fast_terms_from_its_sending():
+    bench = logged_in_on_a()
+    keep_alive(bench, 4.0, "A")  # the standby's last frame is 4 s old: normal for a standby
+    bench.kill("A")
+    login = bench.one("B", p.RequestAgentLogin)
+    assert login.resume_token is not None and bench.closed == []  # not lost at once for its old silence
+    sent = bench.now
+    while not bench.closed and bench.now < sent + 3.0:  # B never answers: a hung backup
+        keep_alive(bench, 0.05, step=0.05)
+    (close,) = bench.closed
+    assert close.link == bench.opened[1].link and 1.5 - 1e-6 <= bench.now - sent <= 1.5 + 0.25
 
 
 def test_a_silent_link_that_recovers_in_time_is_kept():

@@ -52,3 +52,39 @@ def test_a_lost_ack_retry_is_taken_long_after_30_s_while_its_token_lives():
         driver.run(driver.core.tick(driver.now()))
     retry = login(driver, driver.registered(), resume_token=first["resume_token"], epoch=3)
     assert (retry["type"], retry.get("epoch")) == ("EventAck", 3), retry
+
+
+def heartbeats(driver: CoreDriver, conn: int) -> int:
+    return sum(1 for m in driver.received.get(conn, []) if m["type"] == "Heartbeat")
+
+
+def test_a_quiet_standby_socket_is_heartbeated_every_5_s_and_a_login_every_interval():
+    """A standby only has to notice a dead backup eventually (and the server keeps it for the
+    client timeout): both ends heartbeat it every STANDBY_HEARTBEAT_MS, half a storm's frames.
+    A login's socket keeps the negotiated 0.5 s, and so does a standby once a login is made on it."""
+    driver = CoreDriver(core())
+    primary = driver.registered()
+    token = login(driver, primary, password=PASSWORD)["resume_token"]
+    standby = driver.registered()
+    ack = driver.request(standby, {"type": "RequestAgentAvailable", "agent_id": "1001", "resume_token": token})
+    assert ack["type"] == "EventAck", ack
+    start = {conn: heartbeats(driver, conn) for conn in (primary, standby)}
+    for _ in range(100):  # 10 s; the desktop heartbeats both sockets as the protocol says
+        driver.mono += 0.1
+        if round(driver.mono * 10) % 5 == 0:
+            driver.run(driver.core.received(primary, '{"type": "Heartbeat"}', driver.now()))
+        if round(driver.mono * 10) % 50 == 0:
+            driver.run(driver.core.received(standby, '{"type": "Heartbeat"}', driver.now()))
+        driver.run(driver.core.tick(driver.now()))
+    assert heartbeats(driver, primary) - start[primary] >= 18
+    assert 1 <= heartbeats(driver, standby) - start[standby] <= 10_000 // p.STANDBY_HEARTBEAT_MS  # not 20
+    assert standby not in driver.closed and primary not in driver.closed
+    # The failover login on the standby socket: from then on it is a primary, heartbeated fast.
+    driver.run(driver.core.disconnected(primary, driver.now()))
+    moved = login(driver, standby, resume_token=token, epoch=2)
+    assert moved["type"] == "EventAck", moved
+    before = heartbeats(driver, standby)
+    for _ in range(20):
+        driver.mono += 0.1
+        driver.run(driver.core.tick(driver.now()))
+    assert heartbeats(driver, standby) - before >= 3

@@ -181,3 +181,38 @@ def test_a_failover_login_whose_ack_was_lost_is_taken_again_after_a_long_stall_w
     assert (snap.status, desk.login_failures) == ("logged_in", 0), (snap.status, snap.epoch)
     assert snap.epoch is not None and snap.epoch >= 3
     world.settle()
+
+
+def test_the_standby_links_carry_a_tenth_of_the_heartbeats_and_a_kill_still_fails_over_at_once(monkeypatch):
+    """Overload (docs/failover.md): a quiet standby is heartbeated every STANDBY_HEARTBEAT_MS both
+    ways, not every 0.5 s, which halves the heartbeat frames a pair carries; the primary's stay at
+    0.5 s, and a failover over the quiet standby is as fast as before."""
+    from tests.world.net import Link
+
+    counts: dict[tuple[str, str], int] = {}
+
+    def counting(direction, original):
+        def wrapper(self, payload, *args, **kwargs):
+            if self.kind == "desk" and ("Heartbeat" in payload if isinstance(payload, str)
+                                        else isinstance(payload, p.Heartbeat)):
+                key = (self.site.name, direction)
+                counts[key] = counts.get(key, 0) + 1
+            return original(self, payload, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(Link, "send", counting("up", Link.send))
+    monkeypatch.setattr(Link, "deliver", counting("down", Link.deliver))
+    world = two_sites(agents=2)
+    world.run_for(1.0)
+    counts.clear()
+    world.run_for(10.0)
+    # 2 desks x 10 s: the primary's about 20 each way per desk, the standby's at most 2.
+    assert counts.get(("A", "up"), 0) >= 30 and counts.get(("A", "down"), 0) >= 30, counts
+    assert counts.get(("B", "up"), 0) <= 4 and counts.get(("B", "down"), 0) <= 4, counts
+    assert all(d.session.snapshot().links[1].role == "secondary" for d in world.desks)
+    killed = world.loop.now
+    world.kill("A")
+    world.run_for(0.5)
+    assert [d.session.snapshot().primary for d in world.desks] == ["B", "B"]
+    assert all(world.sites["B"].login_of(d.agent_id) is not None for d in world.desks), killed
+    world.settle()
