@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -235,15 +234,7 @@ def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
 
 def three_adjacent_free_ports() -> int:
     """A free port P with P + 1 and P + 2 free too (``cluster --sites 3 --base-port P``)."""
-    for _ in range(50):
-        base = adjacent_free_ports()
-        with socket.socket() as third:
-            try:
-                third.bind(("127.0.0.1", base + 2))
-            except OSError:
-                continue
-        return base
-    raise AssertionError("no three adjacent free ports")
+    return adjacent_free_ports(3)
 
 
 def start_cli_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:

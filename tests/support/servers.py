@@ -61,20 +61,23 @@ def refused_ports(count: int):
         yield [s.getsockname()[1] for s in sockets]
 
 
-def adjacent_free_ports() -> int:
-    """A free port P with P + 1 free too (a pair's ``--base-port``, the demo's); see ``retry_on_port_clash``."""
+def adjacent_free_ports(count: int = 2) -> int:
+    """A free port P with P + 1 .. P + count - 1 free too (a pair's ``--base-port``, the demo's, a
+    cluster's); see ``retry_on_port_clash``."""
     for _ in range(50):
-        with socket.socket() as first, socket.socket() as second:
+        with contextlib.ExitStack() as stack:
+            first = stack.enter_context(socket.socket())
             first.bind(("127.0.0.1", 0))
             base = first.getsockname()[1]
-            if base >= 65535:
+            if base + count - 1 > 65535:
                 continue
             try:
-                second.bind(("127.0.0.1", base + 1))
+                for offset in range(1, count):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", base + offset))
             except OSError:
                 continue
             return base
-    raise AssertionError("no two adjacent free ports")
+    raise AssertionError(f"no {count} adjacent free ports")
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
