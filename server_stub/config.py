@@ -220,6 +220,21 @@ class ServerConfig:
             raise ConfigError(f"queue names must be unique: {names}")
         return self
 
+    def advertised_reasons(self) -> list[ReasonInfo]:
+        """The Not Ready reasons as the register EventAck lists them: ``offer_timeout_reason`` is
+        always flagged ``server_only`` (the server sets it for missed offers), besides any the site
+        file marks so."""
+        return [replace_reason(r, server_only=True) if r.code == self.offer_timeout_reason and not r.server_only
+                else r for r in self.reasons]
+
+    def server_only_reasons(self) -> frozenset[str]:
+        """Codes an agent may not choose itself (RequestAgentNotReady: ``server_only_reason``)."""
+        return frozenset(r.code for r in self.advertised_reasons() if r.server_only)
+
+
+def replace_reason(reason: ReasonInfo, **changes) -> ReasonInfo:
+    return msgspec.structs.replace(reason, **changes)
+
 
 def _setting(key: str):
     kind = type(getattr(ServerConfig, key))

@@ -106,6 +106,7 @@ ErrorCode = Literal[
     "not_logged_in",  # state change or logout without a login on this socket
     "stale_epoch",  # the request carries an older epoch than the agent's current login
     "invalid_reason",  # Not Ready reason code not configured on this server
+    "server_only_reason",  # RequestAgentNotReady with a reason only the server sets (ReasonInfo.server_only)
     "invalid_state",  # the transition is not allowed now
     "unknown_queue",  # RequestSubmitInteraction names a queue this server does not have
     "queue_full",  # RequestSubmitInteraction: the queue or the server holds as many interactions as it may
@@ -242,6 +243,9 @@ class ResumePoint(_Struct):
 class ReasonInfo(_Struct):
     code: ReasonCode
     label: ShortText
+    # Only the server sets it (e.g. ``offer_timeout_reason``): a desktop does not offer it, and an
+    # agent's RequestAgentNotReady with it is refused ``server_only_reason``. Omitted when false.
+    server_only: bool = False
 
 
 # --------------------------------------------------------------------------- message base

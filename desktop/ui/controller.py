@@ -261,7 +261,7 @@ class DesktopController(QObject):
             labels = pr.reason_labels(snapshot.reasons)
             if labels != self.labels:
                 self.labels = labels
-                self.main_window.set_reasons(labels)
+                self.main_window.set_reasons(pr.agent_reasons(snapshot.reasons))
         failures = 0
         if isinstance(event, ev.LinkRoleChanged) and snapshot is not None:
             failures = next((link.failures for link in snapshot.links if link.endpoint == event.endpoint), 0)

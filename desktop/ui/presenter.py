@@ -103,14 +103,11 @@ def state_icon(state: str | None, connected: bool = True) -> str:
 
 # --------------------------------------------------------------------------- handling state
 
-# Not Ready reasons only the server sets (an agent who let offers time out); an agent never chooses
-# them. The server's ``offer_timeout_reason`` is "system" unless its configuration says otherwise.
-SERVER_ONLY_REASONS = frozenset({"system"})
-
-
-def agent_reasons(labels: Mapping[str, str]) -> dict[str, str]:
-    """The reasons an agent may choose for Not Ready: the server's list without the server-only ones."""
-    return {code: label for code, label in labels.items() if code not in SERVER_ONLY_REASONS}
+def agent_reasons(reasons: Iterable) -> dict[str, str]:
+    """The reasons an agent may choose for Not Ready (code -> label): the server's ReasonInfo list
+    without those it flags ``server_only`` (it sets them itself, e.g. for missed offers, and refuses
+    them from an agent); the state line still names them when the server sets one."""
+    return {r.code: r.label for r in reasons if not getattr(r, "server_only", False)}
 
 
 # --------------------------------------------------------------------------- login

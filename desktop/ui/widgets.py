@@ -529,11 +529,11 @@ class MainWindow(QMainWindow):
         return made
 
     def set_reasons(self, labels: dict[str, str]) -> None:
-        """The Not Ready reasons an agent may choose (not the server-only ones, which the state line
-        still shows when the server sets them)."""
+        """The Not Ready reasons an agent may choose (``pr.agent_reasons``: not the server-only ones,
+        which the state line still shows when the server sets them)."""
         current = self.reason_combo.currentData()
         self.reason_combo.clear()
-        for code, label in pr.agent_reasons(labels).items():
+        for code, label in labels.items():
             self.reason_combo.addItem(label, code)
         index = self.reason_combo.findData(current)
         if index >= 0:

@@ -813,7 +813,7 @@ class ServerCore:
         return p.EventAck(
             request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
             heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, client_timeout_ms=keep,
-            reasons=list(self.config.reasons),
+            reasons=self.config.advertised_reasons(),
             dispositions=list(self.config.dispositions),
         ), ()
 
@@ -947,6 +947,9 @@ class ServerCore:
         session = self._own_login(conn, msg.epoch)
         if reason is not None and reason not in self.reasons:
             raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
+        if reason is not None and reason in self.config.server_only_reasons():
+            raise Refusal("server_only_reason", f"Not Ready reason {reason!r} is set by the server only (missed "
+                                                f"offers); choose one of the reasons without server_only")
         self._change_state(session, state, reason)
         effects = self.engine.set_state(session.agent.id, state, self.wall_ms)
         return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
