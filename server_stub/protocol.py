@@ -108,6 +108,7 @@ ErrorCode = Literal[
     "invalid_reason",  # Not Ready reason code not configured on this server
     "server_only_reason",  # RequestAgentNotReady with a reason only the server sets (ReasonInfo.server_only)
     "invalid_state",  # the transition is not allowed now
+    "acw_not_extendable",  # RequestExtendAfterCallWork: no extendable After Call Work now, or no extension left
     "unknown_queue",  # RequestSubmitInteraction names a queue this server does not have
     "queue_full",  # RequestSubmitInteraction: the queue or the server holds as many interactions as it may
     "duplicate_interaction",  # the id is already known here (queued, in hand or completed)
@@ -284,6 +285,7 @@ class RequestAgentLogin(Request, tag="RequestAgentLogin"):
     epoch: Epoch | None = None
     state: StateSnapshot | None = None
     interactions: list[HeldInteraction] = []  # failover: what the agent holds, for the server to adopt
+    queue_statistics: bool = False  # send EventAgentQueues (the agent's own queues' figures) on this socket
 
 
 class RequestAgentLogout(Request, tag="RequestAgentLogout"):
@@ -316,6 +318,13 @@ class RequestAgentNotReady(Request, tag="RequestAgentNotReady"):
 
 
 class RequestAgentAfterCallWork(Request, tag="RequestAgentAfterCallWork"):
+    epoch: Epoch
+
+
+class RequestExtendAfterCallWork(Request, tag="RequestExtendAfterCallWork"):
+    """"Extend wrap-up": push the end of the agent's timed After Call Work out by its queue's
+    ``after_call_work_extend`` (at most ``after_call_work_max_extends`` times); the server keeps the deadline."""
+
     epoch: Epoch
 
 
@@ -430,6 +439,7 @@ class EventCurrentAgentStatus(Message, tag="EventCurrentAgentStatus"):
     forced_by: ShortText | None = None
     interaction_ids: list[InteractionId] = []  # interactions in the agent's hands on this server
     until_ms: TimeMs | None = None  # a timed After Call Work ends then (the desktop counts down)
+    extends_left: int | None = None  # RequestExtendAfterCallWork may still be sent this many times (omitted: 0)
 
 
 class EventInvite(Message, tag="EventInvite"):
@@ -523,6 +533,16 @@ class EventInteraction(Message, tag="EventInteraction"):
     epoch: Epoch | None = None
     disposition: ReasonCode | None = None
     reason: ShortText | None = None
+
+
+class EventAgentQueues(Message, tag="EventAgentQueues"):
+    """The figures of the agent's own queues, on a login socket whose RequestAgentLogin asked for them
+    (``queue_statistics``): after the login, then whenever they change (at most once a second).
+    Agents may not subscribe to reporting; this is their share."""
+
+    server: ShortText
+    at_ms: TimeMs
+    queues: list[QueueStatistics]
 
 
 class EventQueueStatistics(Message, tag="EventQueueStatistics"):
@@ -691,6 +711,7 @@ ClientMessage = (
     | RequestAgentReady
     | RequestAgentNotReady
     | RequestAgentAfterCallWork
+    | RequestExtendAfterCallWork
     | RequestSubscribeReporting
     | RequestForceNotReady
     | RequestForceLogout
@@ -725,6 +746,7 @@ ServerMessage = (
     | EventInviteRevoked
     | EventInteraction
     | EventQueueStatistics
+    | EventAgentQueues
     | Heartbeat
 )
 
