@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import events as ev
+from . import figures as fg
 from . import interaction_presenter as ip
 from . import presenter as pr
 from .dialogs import ErrorLabel, FocusOutline, Question
@@ -332,6 +333,72 @@ class ConnectionPanel(QTableWidget):
         return None
 
 
+# --------------------------------------------------------------------------- the agent's figures
+
+
+class FiguresPanel(QWidget):
+    """The agent's own figures, compact: handled today, average handle time, time per state today,
+    and each of the agent's queues with its waiting count and longest wait (desktop/ui/figures.py)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("figuresPanel")
+        _named(self, self.tr("Your figures"))
+        self.handled_label = _named(QLabel("0"), self.tr("Handled today"))
+        self.average_label = _named(QLabel("–"), self.tr("Average handle time"))
+        self.states_label = _named(QLabel(""), self.tr("Time per state today"))
+        self.states_label.setWordWrap(True)
+        self.queues = _named(QTableWidget(0, 3), self.tr("Your queues"))
+        self.queues.setHorizontalHeaderLabels([self.tr("Queue"), self.tr("Waiting"), self.tr("Longest wait")])
+        self.queues.setTabKeyNavigation(False)
+        self.queues.verticalHeader().hide()
+        self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.queues.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            self.queues.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.queues_note = _named(QLabel(""), self.tr("Whose queue figures"))
+        self.queues_note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow(self.tr("Handled today:"), self.handled_label)
+        form.addRow(self.tr("Average handle time:"), self.average_label)
+        form.addRow(self.tr("Time per state:"), self.states_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.queues, 1)
+        layout.addWidget(self.queues_note)
+
+    def render_figures(self, figures: fg.AgentFigures, snapshot: ev.SessionSnapshot | None) -> None:
+        self._set(self.handled_label, figures.handled_text())
+        self._set(self.average_label, figures.average_text())
+        self._set(self.states_label, "   ".join(f"{name} {time}" for name, time in figures.state_rows()) or "–")
+        rows = fg.queue_rows(snapshot.queues if snapshot is not None else ())
+        if self.queues.rowCount() != len(rows):
+            self.queues.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            for column, text in enumerate((row.queue, row.waiting, row.longest)):
+                item = self.queues.item(index, column)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.queues.setItem(index, column, item)
+                if item.text() != text:
+                    item.setText(text)
+                font = item.font()
+                if font.bold() != row.busy:
+                    font.setBold(row.busy)
+                    item.setFont(font)
+        self._set(self.queues_note, fg.queues_note(snapshot))
+
+    @staticmethod
+    def _set(label: QLabel, text: str) -> None:
+        if label.text() != text:
+            label.setText(text)
+
+    def queue_figures(self) -> list[tuple[str, str, str]]:
+        """(queue, waiting, longest wait) as shown; for tests and accessibility checks."""
+        return [(self.queues.item(r, 0).text(), self.queues.item(r, 1).text(), self.queues.item(r, 2).text())
+                for r in range(self.queues.rowCount())]
+
+
 # --------------------------------------------------------------------------- main window
 
 
@@ -341,6 +408,7 @@ class MainWindow(QMainWindow):
     ready_requested = Signal()
     not_ready_requested = Signal(str)
     acw_requested = Signal()
+    extend_requested = Signal()  # "Extend wrap-up": the server moves the After Call Work's end
     logout_requested = Signal()
     settings_requested = Signal()
     close_requested = Signal()  # closed while logged in: log out first, then quit
@@ -377,6 +445,9 @@ class MainWindow(QMainWindow):
         self.reason_combo = _named(QComboBox(), "Not Ready reason")
         self.not_ready_button = self._button("Not Ready", self.not_ready_action)
         self.acw_button = self._button("After Call Work", self.acw_action)
+        self.extend_action = self._action(self.tr("E&xtend wrap-up"), "Ctrl+E", self.extend_requested.emit)
+        self.extend_button = self._button(self.tr("Extend wrap-up"), self.extend_action)
+        self.extend_button.hide()  # shown while the server says an extension is left
         self.logout_button = self._button("Log out", self.logout_action)
 
         self.banner = BannerWidget()
@@ -391,8 +462,10 @@ class MainWindow(QMainWindow):
         self.interactions = InteractionPanel()
         self.connections = ConnectionPanel()
         self.event_log = EventLogWidget()
+        self.figures = FiguresPanel()
         self.tabs = _named(QTabWidget(), "Details")
         self.tabs.addTab(self.interactions, "&Interactions")
+        self.tabs.addTab(self.figures, self.tr("&Figures"))
         self.tabs.addTab(self.connections, "&Connections")
         self.tabs.addTab(self.event_log, "&Event log")
 
@@ -400,6 +473,7 @@ class MainWindow(QMainWindow):
         state_row.addWidget(self.state_icon)
         state_row.addWidget(self.state_label)
         state_row.addStretch(1)
+        state_row.addWidget(self.extend_button)
         state_row.addWidget(self.time_label)
         # Log out sits on the agent's line, so the state buttons fit the minimum width.
         agent_row = QHBoxLayout()
@@ -424,7 +498,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         menu = self.menuBar().addMenu("&State")
-        for action in (self.ready_action, self.not_ready_action, self.reason_action, self.acw_action):
+        for action in (self.ready_action, self.not_ready_action, self.reason_action, self.acw_action,
+                       self.extend_action):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.logout_action)
@@ -552,6 +627,15 @@ class MainWindow(QMainWindow):
         if self.agent_label.text() != line:
             self.agent_label.setText(line)
         self.ready_button.setDown(False)
+
+    def render_extend(self, extends_left: int) -> None:
+        """"Extend wrap-up" while the server says an extension is left (its count in the tooltip)."""
+        self.extend_action.setEnabled(extends_left > 0)
+        if self.extend_button.isHidden() == (extends_left > 0):
+            self.extend_button.setVisible(extends_left > 0)
+        tip = self.tr("%n extension(s) left", "", extends_left)
+        if self.extend_button.toolTip() != tip:
+            self.extend_button.setToolTip(tip)
 
 
 def copy_to_clipboard(text: str) -> None:

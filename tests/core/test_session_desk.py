@@ -16,6 +16,12 @@ def figures(queue: str, waiting: int, longest_ms: int) -> p.QueueStatistics:
                              abandoned=0, service_level=None, service_level_target_ms=20_000)
 
 
+def status_of(bench) -> ev.AgentStatus:
+    status = bench.session.snapshot().agent
+    assert status is not None
+    return status
+
+
 def test_every_login_asks_for_the_agents_queue_figures_and_keeps_them_over_a_failover():
     bench = logged_in_on_a()
     bench.deliver("A", p.EventAgentQueues(server="A", at_ms=WALL0, queues=[figures("billing", 3, 8400)]))
@@ -40,14 +46,14 @@ def test_extend_wrap_up_is_sent_to_the_primary_only_while_the_server_says_one_is
     assert refused.code == "acw_not_extendable"
     bench.deliver("A", p.EventCurrentAgentStatus(agent_id="1001", epoch=1, server="A", state="after_call_work",
                                                  since_ms=WALL0, until_ms=WALL0 + 30_000, extends_left=1))
-    assert bench.session.snapshot().agent.extends_left == 1
+    assert status_of(bench).extends_left == 1
     bench.feed(bench.session.extend_after_call_work)
     request = bench.one("A", p.RequestExtendAfterCallWork)
     assert request.epoch == 1
     bench.ack("A", request, epoch=1)
     bench.deliver("A", p.EventCurrentAgentStatus(agent_id="1001", epoch=1, server="A", state="after_call_work",
                                                  since_ms=WALL0, until_ms=WALL0 + 60_000))
-    status = bench.session.snapshot().agent
+    status = status_of(bench)
     assert (status.until_ms, status.extends_left) == (WALL0 + 60_000, 0)
     bench.take_events()
     bench.feed(bench.session.extend_after_call_work)  # a second click: the server said none are left
