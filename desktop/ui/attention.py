@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QtMsgType, QUrl, Signal, qInstallMessageHandler
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from server_stub.resources import resource_dir
@@ -208,8 +208,14 @@ class OfferPopup(QFrame):
     show_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint
-                         | Qt.WindowType.WindowDoesNotAcceptFocus)
+        # A tool window (no taskbar entry) over the others, not taking the keyboard from the agent's
+        # work; a plain window where the platform has no windows to stack (it would warn at each show).
+        flags = Qt.WindowType.WindowDoesNotAcceptFocus
+        if QGuiApplication.platformName() in ("offscreen", "minimal"):
+            flags |= Qt.WindowType.Window
+        else:
+            flags |= Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint
+        super().__init__(parent, flags)
         self.setObjectName("offerPopup")
         self.setAccessibleName(tr("Offer notification"))
         self.setWindowTitle(tr("Agent Desktop – New offer"))
