@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from desktop.reporting.engine import FeedEntry, ReportingEngine, ServerStatus
 from desktop.ui.dialogs import FocusOutline, Question
+from desktop.ui.i18n import QT_TRANSLATE_NOOP
 from server_stub import protocol as p
 from server_stub.protocol import CloseCode
 from server_stub.resources import resource_dir
@@ -48,15 +49,24 @@ from .model import COLUMNS, AgentTableModel, clock_text, duration_text
 
 FLUSH_HZ = 8
 FEED_LINES = 500
-COUNT_LABELS = (("ready", "Ready"), ("ringing", "Ringing"), ("busy", "Busy"), ("not_ready", "Not Ready"),
-                ("after_call_work", "After Call Work"), ("failover", "In failover"), ("logged_out", "Logged out"))
+COUNT_LABELS = (("ready", QT_TRANSLATE_NOOP("SupervisorWindow", "Ready")),
+                ("ringing", QT_TRANSLATE_NOOP("SupervisorWindow", "Ringing")),
+                ("busy", QT_TRANSLATE_NOOP("SupervisorWindow", "Busy")),
+                ("not_ready", QT_TRANSLATE_NOOP("SupervisorWindow", "Not Ready")),
+                ("after_call_work", QT_TRANSLATE_NOOP("SupervisorWindow", "After Call Work")),
+                ("failover", QT_TRANSLATE_NOOP("SupervisorWindow", "In failover")),
+                ("logged_out", QT_TRANSLATE_NOOP("SupervisorWindow", "Logged out")))
 COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
 # The share of interactions to answer within the queue's time target. The servers report the time
 # (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.
 SERVICE_LEVEL_TARGET = 0.80
 BELOW_TARGET_BRUSH = QBrush(QColor(248, 215, 218))
-QUEUE_VIEW_COLUMNS = ("Queue", "Waiting", "Longest wait", "Service level", "Answered / offered", "Abandoned",
-                      "Sites")
+QUEUE_VIEW_COLUMNS = (QT_TRANSLATE_NOOP("SupervisorWindow", "Queue"), QT_TRANSLATE_NOOP("SupervisorWindow", "Waiting"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Longest wait"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Service level"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Answered / offered"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Abandoned"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Sites"))
 
 
 @dataclass(frozen=True)
@@ -189,17 +199,17 @@ class LoginPanel(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QHBoxLayout(self)
-        self.message = QLabel("Sign in as a supervisor to see the reporting streams.")
+        self.message = QLabel(self.tr("Sign in as a supervisor to see the reporting streams."))
         self.user = QLineEdit(user)
-        self.user.setPlaceholderText("Supervisor id")
+        self.user.setPlaceholderText(self.tr("Supervisor id"))
         self.password = QLineEdit()
-        self.password.setPlaceholderText("Password")
+        self.password.setPlaceholderText(self.tr("Password"))
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.remember = QCheckBox("Remember")
+        self.remember = QCheckBox(self.tr("Remember"))
         if keyring_note:
             self.remember.setEnabled(False)
             self.remember.setToolTip(keyring_note)
-        self.connect_button = QPushButton("Connect")
+        self.connect_button = QPushButton(self.tr("Connect"))
         for widget in (self.message, self.user, self.password, self.remember, self.connect_button):
             layout.addWidget(widget)
         self.connect_button.clicked.connect(self._submit)
@@ -208,7 +218,7 @@ class LoginPanel(QFrame):
     def _submit(self) -> None:
         user, password = self.user.text().strip(), self.password.text()
         if not user or not password:
-            self.message.setText("Enter your supervisor id and password.")
+            self.message.setText(self.tr("Enter your supervisor id and password."))
             return
         self.password.clear()
         self.submitted.emit(user, password, self.remember.isChecked())
@@ -231,7 +241,7 @@ class SupervisorWindow(QMainWindow):
         self.agent_actions = actions  # not self.actions: that is QWidget.actions()
         self.link_status = link_status or (lambda server: "")
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
-        self.setWindowTitle("Supervisor — agent status")
+        self.setWindowTitle(self.tr("Supervisor — agent status"))
         self.resize(1400, 800)
         self.app_icon = _app_icon()
         if self.app_icon is not None:
@@ -240,7 +250,7 @@ class SupervisorWindow(QMainWindow):
         self.tray: QSystemTrayIcon | None = None
         if self.app_icon is not None and QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(self.app_icon, self)
-            self.tray.setToolTip("Supervisor view")
+            self.tray.setToolTip(self.tr("Supervisor view"))
             self.tray.show()
 
         self.model = AgentTableModel(engine, self._wall_ms, self)
@@ -260,7 +270,7 @@ class SupervisorWindow(QMainWindow):
 
         top = QHBoxLayout()
         self.filter_box = QLineEdit()
-        self.filter_box.setPlaceholderText("Filter: agent, name, state, reason or site")
+        self.filter_box.setPlaceholderText(self.tr("Filter: agent, name, state, reason or site"))
         self.filter_box.setClearButtonEnabled(True)
         self.filter_box.textChanged.connect(self._filter_changed)
         top.addWidget(self.filter_box, 2)
@@ -273,11 +283,11 @@ class SupervisorWindow(QMainWindow):
         outer.addLayout(top)
 
         actions_row = QHBoxLayout()
-        self.selected_label = QLabel("No agent selected")
+        self.selected_label = QLabel(self.tr("No agent selected"))
         self.reason_box = QComboBox()
         self.reason_box.setMinimumWidth(140)
-        self.force_not_ready_button = QPushButton("Force Not Ready")
-        self.force_logout_button = QPushButton("Force logout")
+        self.force_not_ready_button = QPushButton(self.tr("Force Not Ready"))
+        self.force_logout_button = QPushButton(self.tr("Force logout"))
         self.action_result = QLabel()
         for widget in (self.selected_label, self.reason_box, self.force_not_ready_button, self.force_logout_button,
                        self.action_result):
@@ -291,30 +301,31 @@ class SupervisorWindow(QMainWindow):
         self.table = self._make_table()
         self.queue_view = self._make_queue_view()
         self.views = QTabWidget()
-        self.views.setAccessibleName("Agents and queues")
-        self.views.addTab(self.table, "&Agents")
-        self.views.addTab(self.queue_view, "&Queues (all sites)")
+        self.views.setAccessibleName(self.tr("Agents and queues"))
+        self.views.addTab(self.table, self.tr("&Agents"))
+        self.views.addTab(self.queue_view, self.tr("&Queues (all sites)"))
         splitter.addWidget(self.views)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(QLabel("<b>Sites</b>"))
+        side_layout.addWidget(QLabel(self.tr("<b>Sites</b>")))
         self.sites = self._make_sites()
         side_layout.addWidget(self.sites)
-        side_layout.addWidget(QLabel("<b>Queues</b>"))
+        side_layout.addWidget(QLabel(self.tr("<b>Queues</b>")))
         self.queues_note = QLabel()
         self.queues_note.setWordWrap(True)
         side_layout.addWidget(self.queues_note)
         self.queues_note.setObjectName("queuesNote")
         self.queues = QTableWidget(0, 6)
         self.queues.setHorizontalHeaderLabels(
-            ["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"]
+            [self.tr("Site"), self.tr("Queue"), self.tr("Waiting"), self.tr("Longest wait"), self.tr("Service level"),
+             self.tr("Answered / offered")]
         )
         self.queues.verticalHeader().hide()
         self.queues.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
         self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         side_layout.addWidget(self.queues)
-        side_layout.addWidget(QLabel("<b>Disconnects and failovers</b>"))
+        side_layout.addWidget(QLabel(self.tr("<b>Disconnects and failovers</b>")))
         self.feed = QListWidget()
         self.feed.setWordWrap(True)
         side_layout.addWidget(self.feed, 2)
@@ -370,8 +381,8 @@ class SupervisorWindow(QMainWindow):
     def _make_queue_view(self) -> QTableWidget:
         """One row per queue over every site: the contact center's picture of each queue."""
         view = QTableWidget(0, len(QUEUE_VIEW_COLUMNS))
-        view.setAccessibleName("Queues over all sites")
-        view.setHorizontalHeaderLabels(list(QUEUE_VIEW_COLUMNS))
+        view.setAccessibleName(self.tr("Queues over all sites"))
+        view.setHorizontalHeaderLabels([self.tr(text) for text in QUEUE_VIEW_COLUMNS])
         view.verticalHeader().hide()
         view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
         view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -401,7 +412,8 @@ class SupervisorWindow(QMainWindow):
 
     def _make_sites(self) -> QTableWidget:
         sites = QTableWidget(len(self.engine.servers), 4)
-        sites.setHorizontalHeaderLabels(["Site", "Connection", "Last event", "Logged in"])
+        sites.setHorizontalHeaderLabels([self.tr("Site"), self.tr("Connection"), self.tr("Last event"),
+                                         self.tr("Logged in")])
         sites.verticalHeader().hide()
         sites.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         sites.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -454,15 +466,15 @@ class SupervisorWindow(QMainWindow):
     def _update_counts(self) -> None:
         counts = self.engine.counts
         for key, text in COUNT_LABELS:
-            self.count_labels[key].setText(f"{text}: {counts.get(key, 0)}")
+            self.count_labels[key].setText(f"{self.tr(text)}: {counts.get(key, 0)}")
 
     def _update_sites(self) -> None:
         now = self._wall_ms()
         for row, (name, server) in enumerate(self.engine.servers.items()):
             if server.live:
-                connection = "connected"
+                connection = self.tr("connected")
             elif server.connected:
-                connection = "connected, reading snapshot"
+                connection = self.tr("connected, reading snapshot")
             else:
                 status = self.link_status(name)
                 connection = f"not connected{': ' + connection_words(status) if status else ''}"
@@ -563,7 +575,7 @@ class SupervisorWindow(QMainWindow):
         self._notice = (at_ms if at_ms is not None else self._wall_ms(), text)
         self._update_banner()
         if self.tray is not None:
-            self.tray.showMessage("Supervisor view", text, QSystemTrayIcon.MessageIcon.Warning, 8000)
+            self.tray.showMessage(self.tr("Supervisor view"), text, QSystemTrayIcon.MessageIcon.Warning, 8000)
 
     def banner_lines(self) -> list[str]:
         """The latest notice, then what holds now, from the engine (the same counts as the labels
@@ -601,7 +613,7 @@ class SupervisorWindow(QMainWindow):
         row = self.model.row_data(agent_id) if agent_id else None
         actions = self.agent_actions
         can_act = actions is not None and row is not None and row.presence == "logged_in"
-        self.selected_label.setText(f"{row.agent_id} {row.name}" if row else "No agent selected")
+        self.selected_label.setText(f"{row.agent_id} {row.name}" if row else self.tr("No agent selected"))
         if actions is not None and agent_id and can_act:
             reasons = [(r.label or r.code, r.code) for r in actions.reasons_for(agent_id)]
             shown = [(self.reason_box.itemText(i), self.reason_box.itemData(i)) for i in range(self.reason_box.count())]
@@ -631,8 +643,10 @@ class SupervisorWindow(QMainWindow):
         info = f"{row.name or 'The agent'} is logged out at once on site {row.server}"
         info += (f"; the interaction in hand ({row.interaction_id}) leaves their hands without being completed."
                  if row.interaction_id else ".")
-        box = Question(self, "Supervisor — Force logout", f"Log out agent {agent_id} {row.name}?".strip(), info,
-                       [("cancel", "Cancel", "Cancel"), ("logout", "&Log out agent", "Log out agent")],
+        box = Question(self, self.tr("Supervisor — Force logout"),
+                       self.tr("Log out agent {0} {1}?").format(agent_id, row.name).strip(), info,
+                       [("cancel", self.tr("Cancel"), self.tr("Cancel")),
+                        ("logout", self.tr("&Log out agent"), self.tr("Log out agent"))],
                        default="cancel")
         box.setObjectName("forceLogoutQuestion")
 

@@ -50,11 +50,11 @@ class Tray(QObject):
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
             self.icon = QSystemTrayIcon(icon("offline"), self)  # an icon before show(): else "No Icon set"
-            self.icon.setToolTip("Agent Desktop")
+            self.icon.setToolTip(self.tr("Agent Desktop"))
             self.icon.show()
         if self.icon is not None:
             self.icon.setIcon(icon("offline"))
-            self.icon.setToolTip("Agent Desktop")
+            self.icon.setToolTip(self.tr("Agent Desktop"))
 
     def set_state(self, name: str, tooltip: str) -> None:
         """Icon and tooltip for the agent's state; only a change reaches the tray (refresh runs 4×/s)."""
@@ -63,7 +63,7 @@ class Tray(QObject):
         self.state = (name, tooltip)
         if self.icon is not None:
             self.icon.setIcon(icon(name))
-            self.icon.setToolTip(f"Agent Desktop – {tooltip}")
+            self.icon.setToolTip(self.tr("Agent Desktop – {0}").format(tooltip))
 
     def notify(self, note: pr.Notification, bubble: bool = True) -> None:
         """Record ``note`` and show it as the tray's message, which replaces the one before (never a
@@ -121,8 +121,8 @@ class DesktopController(QObject):
         self.figures = fg.AgentFigures()
         if self.tray.icon is not None:
             menu = QMenu()
-            menu.addAction("Show Agent Desktop", self.raise_current_window)
-            menu.addAction("Quit", self.logout_and_quit)
+            menu.addAction(self.tr("Show Agent Desktop"), self.raise_current_window)
+            menu.addAction(self.tr("Quit"), self.logout_and_quit)
             self.tray.icon.setContextMenu(menu)
             self.tray.menu = menu
             self.tray.icon.activated.connect(lambda reason: self.raise_current_window()
@@ -249,7 +249,7 @@ class DesktopController(QObject):
             endpoints=tuple(self.settings.ordered_sites(site)),
             heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback)
         self.login_presenter.started(agent_id, time.monotonic())
-        self.login_window.set_busy(True, f"Logging in on site {site}…")
+        self.login_window.set_busy(True, self.tr("Logging in on site {0}…").format(site))
         self.bridge.login(config, agent_id, password, place=place or None)
         self.refresh_timer.start()
 
@@ -274,7 +274,7 @@ class DesktopController(QObject):
         text = pr.support_text(self.main_window.event_log.visible_rows(), self.agent_id, self.bridge.snapshot(),
                                app_version())
         copy_to_clipboard(text)
-        self.main_window.statusBar().showMessage("Copied the session summary and events for support.", 4000)
+        self.main_window.statusBar().showMessage(self.tr("Copied the session summary and events for support."), 4000)
 
     def _dismiss_banner(self) -> None:
         self.banner.dismiss()
@@ -399,7 +399,7 @@ class DesktopController(QObject):
         if self.remember and self.agent_id:
             self._fill_remembered_password(self.agent_id)
         self.login_window.show_error(self.login_presenter.logged_out_text(event.reason, event.by))
-        self.tray.set_state("offline", "logged out")
+        self.tray.set_state("offline", self.tr("logged out"))
         self.logged_out.emit(event.reason)
 
     def refresh(self) -> None:
@@ -416,10 +416,11 @@ class DesktopController(QObject):
         status = snapshot.agent
         connected = snapshot.primary is not None
         state = status.state if status else None
-        where = f"site {snapshot.primary}" if snapshot.primary else "no server (moving…)" \
-            if snapshot.status == "failing_over" else "no server"
+        where = self.tr("site {0}").format(snapshot.primary) if snapshot.primary else \
+            self.tr("no server (moving…)") if snapshot.status == "failing_over" else self.tr("no server")
         handling = ip.handling_state(status, snapshot.offers, snapshot.held, self.labels, wall_ms)
-        self.main_window.render_state(handling, connected, f"Agent {snapshot.agent_id or ''} on {where}")
+        self.main_window.render_state(handling, connected,
+                                      self.tr("Agent {0} on {1}").format(snapshot.agent_id or "", where))
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
         self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
         self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)

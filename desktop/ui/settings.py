@@ -30,6 +30,7 @@ from typing import Any, Protocol, get_args
 
 from ..core.config import FailbackPolicy
 from ..sites import Site, load_sites
+from .i18n import translate
 
 SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
 
@@ -74,9 +75,9 @@ class DesktopSettings:
     def lock_reason(self, key: str) -> str | None:
         """Why ``key`` cannot be changed here (a tooltip), or None when the user may change it."""
         if key in self.demo_keys:
-            return "Fixed by the demo, which runs its own local sites"
+            return translate("Settings", "Fixed by the demo, which runs its own local sites")
         if key in self.locked:
-            return f"Set by IT in {self.source}"
+            return translate("Settings", "Set by IT in {0}").format(self.source)
         return None
 
     def ordered_sites(self, preferred: str | None = None) -> list[Site]:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import presenter as pr
 from .attention import audio_outputs
 from .dialogs import ErrorLabel, FocusOutline
 from .icons import icon
@@ -58,40 +59,41 @@ class SettingsWindow(QWidget):
         self.overlay = overlay or (lambda settings: settings)
         self.settings: DesktopSettings | None = None
         self.setObjectName("settingsWindow")
-        self.setWindowTitle("Agent Desktop – Settings")
+        self.setWindowTitle(self.tr("Agent Desktop – Settings"))
         self.setWindowIcon(icon("app"))
-        self.setAccessibleName("Settings")
+        self.setAccessibleName(self.tr("Settings"))
 
         self.sites_table = QTableWidget(0, 2)
-        self.sites_table.setAccessibleName("Sites")
-        self.sites_table.setHorizontalHeaderLabels(["Name", "URL"])
+        self.sites_table.setAccessibleName(self.tr("Sites"))
+        self.sites_table.setHorizontalHeaderLabels([self.tr("Name"), self.tr("URL")])
         self.sites_table.setTabKeyNavigation(False)  # Tab wraps round the cells forever otherwise
         self.sites_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.sites_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.add_site = QPushButton("&Add site")
-        self.add_site.setAccessibleName("Add site")
-        self.remove_site = QPushButton("&Remove site")
-        self.remove_site.setAccessibleName("Remove site")
+        self.add_site = QPushButton(self.tr("&Add site"))
+        self.add_site.setAccessibleName(self.tr("Add site"))
+        self.remove_site = QPushButton(self.tr("&Remove site"))
+        self.remove_site.setAccessibleName(self.tr("Remove site"))
         self.preferred_combo = QComboBox()
-        self.preferred_combo.setAccessibleName("Preferred site")
+        self.preferred_combo.setAccessibleName(self.tr("Preferred site"))
         self.timeout_spin = QDoubleSpinBox()
-        self.timeout_spin.setAccessibleName("Heartbeat timeout")
+        self.timeout_spin.setAccessibleName(self.tr("Heartbeat timeout"))
         self.timeout_spin.setRange(0.6, 120)
         self.timeout_spin.setSingleStep(0.5)
         self.timeout_spin.setSuffix(" s")
         self.failback_combo = QComboBox()
-        self.failback_combo.setAccessibleName("Failback policy")
-        for policy, text in zip(FAILBACK_POLICIES, ("Never move back", "Move back when idle"), strict=True):
+        self.failback_combo.setAccessibleName(self.tr("Failback policy"))
+        for policy, text in zip(FAILBACK_POLICIES, (self.tr("Never move back"), self.tr("Move back when idle")),
+                                strict=True):
             self.failback_combo.addItem(text, policy)
         self.theme_combo = QComboBox()
-        self.theme_combo.setAccessibleName("Theme")
-        for theme, text in zip(THEMES, ("The system's", "Light", "Dark"), strict=True):
+        self.theme_combo.setAccessibleName(self.tr("Theme"))
+        for theme, text in zip(THEMES, (self.tr("The system's"), self.tr("Light"), self.tr("Dark")), strict=True):
             self.theme_combo.addItem(text, theme)
         self.font_combo = QComboBox()
-        self.font_combo.setAccessibleName("Font size")
-        self.font_combo.addItem("The system's", 0)
+        self.font_combo.setAccessibleName(self.tr("Font size"))
+        self.font_combo.addItem(self.tr("The system's"), 0)
         for size in FONT_SIZES:
-            self.font_combo.addItem(f"{size} pt", size)
+            self.font_combo.addItem(self.tr("{0} pt").format(size), size)
         self.language_combo = QComboBox()
         self.language_combo.setAccessibleName(self.tr("Language"))
         for code, text in zip(LANGUAGES, (self.tr("The system's"), "English", "Français"), strict=True):
@@ -112,24 +114,26 @@ class SettingsWindow(QWidget):
         self.audio_note.hide()
         self.ring_check.toggled.connect(self._ring_toggled)
         self.locked_label = QLabel()
-        self.locked_label.setAccessibleName("Settings that cannot be changed here")
+        self.locked_label.setAccessibleName(self.tr("Settings that cannot be changed here"))
         self.locked_label.setWordWrap(True)
-        self.error_label = ErrorLabel("Settings error")
-        self.save_button = QPushButton("&Save")
-        self.save_button.setAccessibleName("Save settings")
+        self.error_label = ErrorLabel(self.tr("Settings error"))
+        self.save_button = QPushButton(self.tr("&Save"))
+        self.save_button.setAccessibleName(self.tr("Save settings"))
         self.save_button.setDefault(True)
-        self.close_button = QPushButton("&Close")
-        self.close_button.setAccessibleName("Close settings")
+        self.close_button = QPushButton(self.tr("&Close"))
+        self.close_button.setAccessibleName(self.tr("Close settings"))
 
         site_buttons = QHBoxLayout()
         site_buttons.addWidget(self.add_site)
         site_buttons.addWidget(self.remove_site)
         site_buttons.addStretch(1)
         form = QFormLayout()
-        for text, field in (("&Preferred site:", self.preferred_combo), ("&Heartbeat timeout:", self.timeout_spin),
-                            ("&Failback:", self.failback_combo), ("&Theme:", self.theme_combo),
-                            ("Font si&ze:", self.font_combo), ("&Language:", self.language_combo),
-                            ("Ring &volume:", self.volume_spin), ("Ring ou&tput:", self.device_combo)):
+        for text, field in ((self.tr("&Preferred site:"), self.preferred_combo),
+                            (self.tr("&Heartbeat timeout:"), self.timeout_spin),
+                            (self.tr("&Failback:"), self.failback_combo), (self.tr("&Theme:"), self.theme_combo),
+                            (self.tr("Font si&ze:"), self.font_combo), (self.tr("&Language:"), self.language_combo),
+                            (self.tr("Ring &volume:"), self.volume_spin),
+                            (self.tr("Ring ou&tput:"), self.device_combo)):
             if field is self.volume_spin:
                 form.addRow(self.ring_check)
             label = QLabel(text)
@@ -140,7 +144,7 @@ class SettingsWindow(QWidget):
         bottom.addWidget(self.close_button)
         bottom.addWidget(self.save_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Sites (changes apply at the next login):"))
+        layout.addWidget(QLabel(self.tr("Sites (changes apply at the next login):")))
         layout.addWidget(self.sites_table)
         layout.addLayout(site_buttons)
         layout.addLayout(form)
@@ -160,7 +164,7 @@ class SettingsWindow(QWidget):
         # Esc closes the window, like a dialog (unsaved edits are dropped; Save is explicit).
         self.close_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         self.close_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
-        self.close_button.setToolTip("Close without saving (Esc)")
+        self.close_button.setToolTip(self.tr("Close without saving (Esc)"))
         self.apply_saved_look()  # the app builds this window at start: the saved look applies from the first window
 
     def show_for(self) -> None:
@@ -211,7 +215,7 @@ class SettingsWindow(QWidget):
                 widget.setEnabled(reason is None)
                 widget.setToolTip(reason or "")
         said = "; ".join(reason[0].lower() + reason[1:] for reason in reasons)
-        self.locked_label.setText(f"Greyed-out settings are {said}." if reasons else "")
+        self.locked_label.setText(self.tr("Greyed-out settings are {0}.").format(said) if reasons else "")
         self._ring_toggled(self.ring_check.isChecked())
 
     def _fill_devices(self, chosen: str) -> None:
@@ -256,7 +260,7 @@ class SettingsWindow(QWidget):
         self.preferred_combo.clear()
         for site in self._sites():
             if site["name"].strip():
-                self.preferred_combo.addItem(f"Site {site['name'].strip()}", site["name"].strip())
+                self.preferred_combo.addItem(pr.site_text(site["name"].strip()), site["name"].strip())
         index = self.preferred_combo.findData(current)
         if index >= 0:
             self.preferred_combo.setCurrentIndex(index)
