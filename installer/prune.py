@@ -19,10 +19,11 @@ screen at all (offscreen, the self-test), showing SVG icons; everything else goe
   the offer's ring with QSoundEffect): its FFmpeg media backend plugin and with it libavcodec,
   libavformat, libswscale... (~20 MB, video and media files the desktop never plays; QSoundEffect
   plays a WAV through Qt Multimedia's own PulseAudio/PipeWire/WASAPI output without it), its QML
-  and widget parts, and every other add-on module. Installed size: about +5 MB (QtMultimedia
-  2.6 MB, libQt6Network 2.1 MB it links, libQt6Concurrent); the frozen tarball also carries the
-  build host's libpulse with its libsndfile stack (about +3 MB), which the .deb takes from the
-  system instead (libpulse0). Estimated from the files' sizes, not measured by a build.
+  and widget parts, and every other add-on module. Measured (installer/build.py freeze, same
+  machine): the bundle grows from 115.9 MB to 120.7 MB, +4.9 MB (+4.2 %): QtMultimedia.abi3.so,
+  libQt6Multimedia, libQt6Network and libQt6Concurrent (which it links) and the 28 KB ring.
+  libpulse stays the system's (PyInstaller leaves it out; the .deb depends on libpulse0 through
+  dpkg-shlibdeps); a seat without it starts all the same and Settings says offers will not ring.
 * Then every shared library nothing kept needs any more (``unreachable``): a library is kept only
   when an executable, a Python extension or a kept plugin needs it, directly or through another
   kept library (ELF ``DT_NEEDED``). That is what removes the GTK stack once its theme is gone.

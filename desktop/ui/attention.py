@@ -39,8 +39,7 @@ RING_FILE = "sounds/ring.wav"
 RING_RATE = 16_000  # Hz, 16-bit mono: 0.9 s of ring is 28 KiB
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("Attention", text)
+translate = QCoreApplication.translate  # translate("Attention", ...): the calls pyside6-lupdate reads
 
 
 def ring_wav_bytes() -> bytes:
@@ -92,7 +91,8 @@ class _Multimedia:
                 try:
                     from PySide6 import QtMultimedia
                 except ImportError as exc:  # PySide6-Addons missing, or a library it needs (libpulse)
-                    cls.problem = tr("Sound is unavailable: Qt Multimedia could not be loaded ({0}).").format(exc)
+                    cls.problem = translate("Attention", "Sound is unavailable: Qt Multimedia could not be loaded "
+                                                         "({0}).").format(exc)
                 else:
                     cls.module = QtMultimedia
         return cls.module
@@ -130,8 +130,8 @@ def audio_outputs() -> tuple[list[tuple[str, str]], str | None]:
         devices = module.QMediaDevices.audioOutputs()
     outputs = [(bytes(d.id().data()).decode(errors="replace"), d.description()) for d in devices]
     if not outputs:
-        return [], tr("No audio output was found on this computer: offers will not ring (the pop-up and "
-                      "the flashing window still show them).")
+        return [], translate("Attention", "No audio output was found on this computer: offers will not ring "
+                                          "(the pop-up and the flashing window still show them).")
     return outputs, None
 
 
@@ -217,22 +217,22 @@ class OfferPopup(QFrame):
             flags |= Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint
         super().__init__(parent, flags)
         self.setObjectName("offerPopup")
-        self.setAccessibleName(tr("Offer notification"))
-        self.setWindowTitle(tr("Agent Desktop – New offer"))
+        self.setAccessibleName(translate("Attention", "Offer notification"))
+        self.setWindowTitle(translate("Attention", "Agent Desktop – New offer"))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.offer_id: str | None = None
         self.media_icon = QLabel()
         self.title_label = QLabel()
-        self.title_label.setAccessibleName(tr("Offer"))
+        self.title_label.setAccessibleName(translate("Attention", "Offer"))
         font = QFont(self.title_label.font())
         font.setBold(True)
         self.title_label.setFont(font)
         self.countdown_label = QLabel()
-        self.countdown_label.setAccessibleName(tr("Time left to answer"))
-        self.accept_button = QPushButton(tr("&Accept"))
-        self.accept_button.setAccessibleName(tr("Accept from the notification"))
-        self.show_button = QPushButton(tr("&Show"))
-        self.show_button.setAccessibleName(tr("Show the main window"))
+        self.countdown_label.setAccessibleName(translate("Attention", "Time left to answer"))
+        self.accept_button = QPushButton(translate("Attention", "&Accept"))
+        self.accept_button.setAccessibleName(translate("Attention", "Accept from the notification"))
+        self.show_button = QPushButton(translate("Attention", "&Show"))
+        self.show_button.setAccessibleName(translate("Attention", "Show the main window"))
         self.accept_button.clicked.connect(self._accept)
         self.show_button.clicked.connect(self.show_requested)
         text = QVBoxLayout()

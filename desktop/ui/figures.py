@@ -103,9 +103,10 @@ def queue_rows(queues: Iterable) -> list[QueueRow]:
 def queues_note(snapshot: ev.SessionSnapshot | None) -> str:
     """Under the queue table: whose figures they are, or why none are shown."""
     if snapshot is None or not snapshot.queues_from:
-        return _t("No queue figures yet.")
+        return translate("Figures", "No queue figures yet.")
+    source = snapshot.queues_from
     if snapshot.primary is None:
-        return _t("Last figures from site {0}; no server holds your login right now.").format(snapshot.queues_from)
-    if snapshot.primary != snapshot.queues_from:
-        return _t("Figures from site {0}; waiting for site {1}'s.").format(snapshot.queues_from, snapshot.primary)
-    return _t("Figures from site {0}, counted since that server started.").format(snapshot.queues_from)
+        return translate("Figures", "Last figures from site {0}; no server holds your login right now.").format(source)
+    if snapshot.primary != source:
+        return translate("Figures", "Figures from site {0}; waiting for site {1}'s.").format(source, snapshot.primary)
+    return translate("Figures", "Figures from site {0}, counted since that server started.").format(source)

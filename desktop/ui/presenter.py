@@ -358,6 +358,20 @@ class LogRow:
 
 
 CATEGORIES = ("connection", "failover", "login", "state", "action", "interaction", "error")
+CATEGORY_WORDS = {
+    "connection": QT_TRANSLATE_NOOP("Presenter", "Connection"),
+    "failover": QT_TRANSLATE_NOOP("Presenter", "Failover"),
+    "login": QT_TRANSLATE_NOOP("Presenter", "Login"),
+    "state": QT_TRANSLATE_NOOP("Presenter", "State"),
+    "action": QT_TRANSLATE_NOOP("Presenter", "Action"),
+    "interaction": QT_TRANSLATE_NOOP("Presenter", "Interaction"),
+    "error": QT_TRANSLATE_NOOP("Presenter", "Error"),
+}
+
+
+def category_text(category: str) -> str:
+    """The event log filter's name for a category (the rows keep the English key, for support)."""
+    return _t(CATEGORY_WORDS[category]) if category in CATEGORY_WORDS else category.capitalize()
 
 
 def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = None,

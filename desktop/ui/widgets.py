@@ -110,7 +110,7 @@ class LoginWindow(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.login_button)
         layout = QVBoxLayout(self)
-        title = QLabel("Agent Desktop")
+        title = QLabel(self.tr("Agent Desktop"))
         font = QFont(title.font())
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
@@ -234,7 +234,7 @@ class EventLogWidget(QWidget):
         self.category_combo = _named(QComboBox(), self.tr("Event category"))
         self.category_combo.addItem(self.tr("All events"), "")
         for category in pr.CATEGORIES:
-            self.category_combo.addItem(category.capitalize(), category)
+            self.category_combo.addItem(pr.category_text(category), category)
         self.copy_button = _named(QPushButton(self.tr("&Copy for support")), self.tr("Copy for support"),
                                   self.tr("Copy the session summary and the visible events to the clipboard"))
         self.table = _named(QTableWidget(0, 3), self.tr("Event log"))
@@ -423,7 +423,7 @@ class MainWindow(QMainWindow):
         self.tray_available = QSystemTrayIcon.isSystemTrayAvailable()  # "Hide to tray" is offered then
         self._shown_icon = ""
         self.setObjectName("mainWindow")
-        self.setWindowTitle("Agent Desktop")
+        self.setWindowTitle(self.tr("Agent Desktop"))
         self.setWindowIcon(icon("app"))
         _named(self, self.tr("Agent Desktop"))
 
