@@ -2,6 +2,129 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="fr_FR" sourcelanguage="en">
 <context>
+    <name>AgentTableModel</name>
+    <message>
+        <source>Ready</source>
+        <translation>Prêt</translation>
+    </message>
+    <message>
+        <source>Not Ready</source>
+        <translation>Non prêt</translation>
+    </message>
+    <message>
+        <source>After Call Work</source>
+        <translation>Après-appel</translation>
+    </message>
+    <message>
+        <source>Server lost</source>
+        <translation>Serveur perdu</translation>
+    </message>
+    <message>
+        <source>Failing over</source>
+        <translation>En basculement</translation>
+    </message>
+    <message>
+        <source>Logged out</source>
+        <translation>Déconnecté</translation>
+    </message>
+    <message>
+        <source>Agent</source>
+        <translation>Agent</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>Nom</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>État</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>Motif</translation>
+    </message>
+    <message>
+        <source>Time in state</source>
+        <translation>Temps dans l&apos;état</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Site</translation>
+    </message>
+    <message>
+        <source>Role</source>
+        <translation>Rôle</translation>
+    </message>
+    <message>
+        <source>Epoch</source>
+        <translation>Génération</translation>
+    </message>
+    <message>
+        <source>Interaction</source>
+        <translation>Interaction</translation>
+    </message>
+    <message>
+        <source>Last failover</source>
+        <translation>Dernier basculement</translation>
+    </message>
+    <message>
+        <source>Busy</source>
+        <translation>Occupé</translation>
+    </message>
+    <message>
+        <source>Ringing</source>
+        <translation>Sonne</translation>
+    </message>
+    <message>
+        <source>primary at {0}</source>
+        <translation>principal sur {0}</translation>
+    </message>
+    <message>
+        <source>primary at {0}, unreachable</source>
+        <translation>principal sur {0}, injoignable</translation>
+    </message>
+    <message>
+        <source>none ({0} lost)</source>
+        <translation>aucun ({0} perdu)</translation>
+    </message>
+    <message>
+        <source>none (left {0})</source>
+        <translation>aucun (a quitté {0})</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>aucun</translation>
+    </message>
+    <message>
+        <source>Own state: {0}</source>
+        <translation>État choisi : {0}</translation>
+    </message>
+    <message>
+        <source>Interaction in hand: {0}</source>
+        <translation>Interaction en cours : {0}</translation>
+    </message>
+    <message>
+        <source>Reason: {0}</source>
+        <translation>Motif : {0}</translation>
+    </message>
+    <message>
+        <source>Over the {0} min threshold for {1}</source>
+        <translation>Au-delà du seuil de {0} min pour {1}</translation>
+    </message>
+    <message>
+        <source>Set by supervisor {0}</source>
+        <translation>Fixé par le superviseur {0}</translation>
+    </message>
+    <message>
+        <source>Place: {0}</source>
+        <translation>Poste : {0}</translation>
+    </message>
+    <message>
+        <source>Last failover: {0}</source>
+        <translation>Dernier basculement : {0}</translation>
+    </message>
+</context>
+<context>
     <name>Attention</name>
     <message>
         <source>Sound is unavailable: Qt Multimedia could not be loaded ({0}).</source>

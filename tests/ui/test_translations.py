@@ -13,7 +13,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-from PySide6.QtCore import QLocale
+from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
-    QTableWidget,
+    QTableView,
     QTabWidget,
     QWidget,
 )
@@ -95,10 +95,10 @@ def texts(window: QWidget) -> dict[str, str]:
         if isinstance(widget, QTabWidget):
             for i in range(widget.count()):
                 out[f"{path}:tab{i}"] = widget.tabText(i)
-        if isinstance(widget, QTableWidget):
-            for i in range(widget.columnCount()):
-                item = widget.horizontalHeaderItem(i)
-                out[f"{path}:column{i}"] = item.text() if item else ""
+        if isinstance(widget, QTableView) and widget.model() is not None:  # QTableWidget too
+            model = widget.model()
+            for i in range(model.columnCount()):
+                out[f"{path}:column{i}"] = str(model.headerData(i, Qt.Orientation.Horizontal) or "")
         if isinstance(widget, QMainWindow):
             for i, action in enumerate(widget.menuBar().actions()):
                 out[f"{path}:menu{i}"] = action.text()
@@ -113,7 +113,6 @@ def texts(window: QWidget) -> dict[str, str]:
 
 
 def _direct():
-    from PySide6.QtCore import Qt
     return Qt.FindChildOption.FindDirectChildrenOnly
 
 
