@@ -477,7 +477,8 @@ class SupervisorWindow(QMainWindow):
                 connection = self.tr("connected, reading snapshot")
             else:
                 status = self.link_status(name)
-                connection = f"not connected{': ' + connection_words(status) if status else ''}"
+                connection = self.tr("not connected: {0}").format(connection_words(status)) if status else \
+                    self.tr("not connected")
             age = duration_text(now - server.last_event_ms) if server.last_event_ms else "—"
             for column, text in ((1, connection), (2, age), (3, str(server.logged_in))):
                 item = self.sites.item(row, column)
@@ -499,24 +500,26 @@ class SupervisorWindow(QMainWindow):
                 continue
             as_of = clock_text(server.queues_at_ms) if server.queues_at_ms else "?"
             if not server.live:  # figures of a site we no longer hear from: marked, never passed off as live
-                stale.append(f"{name} (as of {as_of})")
+                stale.append(self.tr("{0} (as of {1})").format(name, as_of))
             for q in server.queues:
                 level = (
                     "—"
                     if q.service_level is None
-                    else f"{q.service_level * 100:.0f} % in {q.service_level_target_ms / 1000:.0f} s"
+                    else self.tr("{0:.0f} % in {1:.0f} s").format(q.service_level * 100,
+                                                                  q.service_level_target_ms / 1000)
                 )
-                site = name if server.live else f"{name} (unavailable)"
+                site = name if server.live else self.tr("{0} (unavailable)").format(name)
                 rows.append(((site, q.queue, str(q.waiting), duration_text(q.longest_wait_ms), level,
                               f"{q.answered} / {q.offered}"), server.live, as_of))
         notes = []
         if silent:
             names = ", ".join(silent)
-            notes.append(f"{'This server does' if len(silent) == 1 else 'These servers do'} not report "
-                         f"queue statistics yet ({names}).")
+            notes.append(self.tr("This server does not report queue statistics yet ({0}).").format(names)
+                         if len(silent) == 1 else
+                         self.tr("These servers do not report queue statistics yet ({0}).").format(names))
         if stale:
-            notes.append(f"Unavailable: {', '.join(stale)}. Those figures are the last ones received and "
-                         f"may be out of date.")
+            notes.append(self.tr("Unavailable: {0}. Those figures are the last ones received and may be out of "
+                                 "date.").format(", ".join(stale)))
         self._service_level_alerts()
         self._update_queue_view()
         self.queues_note.setText(" ".join(notes))
@@ -532,12 +535,13 @@ class SupervisorWindow(QMainWindow):
                 elif item.text() != text:
                     item.setText(text)
                 item.setForeground(palette.text() if live else palette.placeholderText())
-                item.setToolTip("" if live else f"Site {values[0].split()[0]} is unavailable: figures as of {as_of}")
+                item.setToolTip("" if live else self.tr("Site {0} is unavailable: figures as of {1}").format(
+                    values[0].split()[0], as_of))
                 if c == 4:  # the service level: marked while below target
                     below = live and (values[0], values[1]) in self.below_target
                     item.setBackground(BELOW_TARGET_BRUSH if below else QBrush())
                     if below:
-                        item.setToolTip(f"Below the {SERVICE_LEVEL_TARGET * 100:.0f} % target")
+                        item.setToolTip(self.tr("Below the {0:.0f} % target").format(SERVICE_LEVEL_TARGET * 100))
         self.queues.setVisible(bool(rows))
 
     def _service_level_alerts(self) -> None:
@@ -551,9 +555,10 @@ class SupervisorWindow(QMainWindow):
                     continue
                 below.add((name, q.queue))
                 if (name, q.queue) not in self.below_target:
-                    self.notify(f"Queue {q.queue} at site {name}: service level {q.service_level * 100:.0f} % is "
-                                f"below the {SERVICE_LEVEL_TARGET * 100:.0f} % target (answered within "
-                                f"{q.service_level_target_ms / 1000:.0f} s)")
+                    self.notify(self.tr("Queue {0} at site {1}: service level {2:.0f} % is below the {3:.0f} % "
+                                        "target (answered within {4:.0f} s)").format(
+                        q.queue, name, q.service_level * 100, SERVICE_LEVEL_TARGET * 100,
+                        q.service_level_target_ms / 1000))
         self.below_target = below
 
     def _add_feed(self, entries: list[FeedEntry]) -> None:
@@ -566,7 +571,7 @@ class SupervisorWindow(QMainWindow):
         if notices:
             self.notify(feed_text(notices[-1]), notices[-1].at_ms)
         elif len(failovers) > 1:
-            self.notify(f"{len(failovers)} agents failed over", failovers[-1].at_ms)
+            self.notify(self.tr("{0} agents failed over").format(len(failovers)), failovers[-1].at_ms)
         elif failovers:
             self.notify(failovers[0].text, failovers[0].at_ms)
 
@@ -585,9 +590,10 @@ class SupervisorWindow(QMainWindow):
         at_ms, text = self._notice
         lost = [name for name, server in self.engine.servers.items() if not server.connected]
         failover = self.engine.counts.get("failover", 0)
-        now = [f"unreachable: site {', '.join(lost)}"] if lost else []
-        now.append(f"in failover: {failover} agent(s)" if failover else "no agent in failover")
-        return [f"{clock_text(at_ms)}  {text}", "Now: " + "; ".join(now) + "."]
+        now = [self.tr("unreachable: site {0}").format(", ".join(lost))] if lost else []
+        now.append(self.tr("in failover: {0} agent(s)").format(failover) if failover else
+                   self.tr("no agent in failover"))
+        return [f"{clock_text(at_ms)}  {text}", self.tr("Now: {0}.").format("; ".join(now))]
 
     def _update_banner(self) -> None:
         lines = self.banner_lines()
@@ -629,7 +635,8 @@ class SupervisorWindow(QMainWindow):
         agent_id, reason, actions = self._selected_agent, self.reason_box.currentData(), self.agent_actions
         if agent_id and reason and actions is not None:
             label = self.reason_box.currentText()
-            self._run_action(f"Not Ready ({label}) for {agent_id}", actions.force_agent_not_ready(agent_id, reason))
+            self._run_action(self.tr("Not Ready ({0}) for {1}").format(label, agent_id),
+                             actions.force_agent_not_ready(agent_id, reason))
 
     def _force_logout(self) -> None:
         """Asks first (non-blocking: ``open()`` and a signal, never ``exec()`` under qasync)."""
@@ -640,9 +647,9 @@ class SupervisorWindow(QMainWindow):
         if self.logout_question is not None:
             self.logout_question.raise_()
             return
-        info = f"{row.name or 'The agent'} is logged out at once on site {row.server}"
-        info += (f"; the interaction in hand ({row.interaction_id}) leaves their hands without being completed."
-                 if row.interaction_id else ".")
+        info = self.tr("{0} is logged out at once on site {1}").format(row.name or self.tr("The agent"), row.server)
+        info += (self.tr("; the interaction in hand ({0}) leaves their hands without being completed.").format(
+            row.interaction_id) if row.interaction_id else ".")
         box = Question(self, self.tr("Supervisor — Force logout"),
                        self.tr("Log out agent {0} {1}?").format(agent_id, row.name).strip(), info,
                        [("cancel", self.tr("Cancel"), self.tr("Cancel")),
@@ -654,14 +661,14 @@ class SupervisorWindow(QMainWindow):
             self.logout_question = None
             actions = self.agent_actions
             if key == "logout" and actions is not None:
-                self._run_action(f"Logout of {agent_id}", actions.force_agent_logout(agent_id))
+                self._run_action(self.tr("Logout of {0}").format(agent_id), actions.force_agent_logout(agent_id))
 
         box.answered.connect(answered)
         self.logout_question = box
         box.open()
 
     def _run_action(self, what: str, coroutine: Awaitable) -> None:
-        self.action_result.setText(f"{what}: sending…")
+        self.action_result.setText(self.tr("{0}: sending…").format(what))
         future = asyncio.ensure_future(coroutine)
         self._pending_actions.add(future)
 
@@ -670,7 +677,8 @@ class SupervisorWindow(QMainWindow):
             if f.cancelled():
                 return
             error = f.exception()
-            self.action_result.setText(f"{what}: done" if error is None else f"{what}: refused — {error}")
+            self.action_result.setText(self.tr("{0}: done").format(what) if error is None else
+                                       self.tr("{0}: refused — {1}").format(what, error))
 
         future.add_done_callback(done)
 

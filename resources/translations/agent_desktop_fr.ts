@@ -1300,6 +1300,86 @@
         <translation>connecté, lecture de l&apos;instantané</translation>
     </message>
     <message>
+        <source>not connected: {0}</source>
+        <translation>non connecté : {0}</translation>
+    </message>
+    <message>
+        <source>not connected</source>
+        <translation>non connecté</translation>
+    </message>
+    <message>
+        <source>{0} (as of {1})</source>
+        <translation>{0} (au {1})</translation>
+    </message>
+    <message>
+        <source>{0:.0f} % in {1:.0f} s</source>
+        <translation>{0:.0f} % en {1:.0f} s</translation>
+    </message>
+    <message>
+        <source>{0} (unavailable)</source>
+        <translation>{0} (indisponible)</translation>
+    </message>
+    <message>
+        <source>This server does not report queue statistics yet ({0}).</source>
+        <translation>Ce serveur ne publie pas encore de statistiques de files ({0}).</translation>
+    </message>
+    <message>
+        <source>These servers do not report queue statistics yet ({0}).</source>
+        <translation>Ces serveurs ne publient pas encore de statistiques de files ({0}).</translation>
+    </message>
+    <message>
+        <source>Unavailable: {0}. Those figures are the last ones received and may be out of date.</source>
+        <translation>Indisponibles : {0}. Ces chiffres sont les derniers reçus et peuvent être périmés.</translation>
+    </message>
+    <message>
+        <source>Site {0} is unavailable: figures as of {1}</source>
+        <translation>Le site {0} est indisponible : chiffres au {1}</translation>
+    </message>
+    <message>
+        <source>Below the {0:.0f} % target</source>
+        <translation>Sous l&apos;objectif de {0:.0f} %</translation>
+    </message>
+    <message>
+        <source>Queue {0} at site {1}: service level {2:.0f} % is below the {3:.0f} % target (answered within {4:.0f} s)</source>
+        <translation>File {0} du site {1} : le niveau de service de {2:.0f} % est sous l&apos;objectif de {3:.0f} % (réponse en {4:.0f} s)</translation>
+    </message>
+    <message>
+        <source>{0} agents failed over</source>
+        <translation>{0} agents ont basculé</translation>
+    </message>
+    <message>
+        <source>unreachable: site {0}</source>
+        <translation>injoignable : site {0}</translation>
+    </message>
+    <message>
+        <source>in failover: {0} agent(s)</source>
+        <translation>en basculement : {0} agent(s)</translation>
+    </message>
+    <message>
+        <source>no agent in failover</source>
+        <translation>aucun agent en basculement</translation>
+    </message>
+    <message>
+        <source>Now: {0}.</source>
+        <translation>Maintenant : {0}.</translation>
+    </message>
+    <message>
+        <source>Not Ready ({0}) for {1}</source>
+        <translation>Non prêt ({0}) pour {1}</translation>
+    </message>
+    <message>
+        <source>{0} is logged out at once on site {1}</source>
+        <translation>{0} est déconnecté immédiatement sur le site {1}</translation>
+    </message>
+    <message>
+        <source>The agent</source>
+        <translation>L&apos;agent</translation>
+    </message>
+    <message>
+        <source>; the interaction in hand ({0}) leaves their hands without being completed.</source>
+        <translation> ; l&apos;interaction en cours ({0}) lui est retirée sans être terminée.</translation>
+    </message>
+    <message>
         <source>Supervisor — Force logout</source>
         <translation>Superviseur — Forcer la déconnexion</translation>
     </message>
@@ -1318,6 +1398,22 @@
     <message>
         <source>Log out agent</source>
         <translation>Déconnecter l&apos;agent</translation>
+    </message>
+    <message>
+        <source>Logout of {0}</source>
+        <translation>Déconnexion de {0}</translation>
+    </message>
+    <message>
+        <source>{0}: sending…</source>
+        <translation>{0} : envoi…</translation>
+    </message>
+    <message>
+        <source>{0}: done</source>
+        <translation>{0} : fait</translation>
+    </message>
+    <message>
+        <source>{0}: refused — {1}</source>
+        <translation>{0} : refusé — {1}</translation>
     </message>
 </context>
 <context>
