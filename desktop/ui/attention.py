@@ -17,13 +17,25 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import struct
+import sys
 import wave
+from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QtMsgType, QUrl, Signal, qInstallMessageHandler
+from PySide6.QtCore import (
+    QCoreApplication,
+    QLoggingCategory,
+    QObject,
+    Qt,
+    QtMsgType,
+    QUrl,
+    Signal,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -80,22 +92,57 @@ class _Multimedia:
     are expected on many seats, and Settings says what matters."""
 
     module: Any = None
-    problem: str | None = None
+    problem: str | None = None  # "no server", "import: <error>", or already a sentence
     loaded = False
 
     @classmethod
     def load(cls) -> Any:
         if not cls.loaded:
             cls.loaded = True
+            if no_sound_server() is not None:  # nothing could play: do not load Qt Multimedia at all
+                cls.problem = "no server"
+                return None
+            # Missing optional libraries (PipeWire, VA-API) are expected: not warnings for this app
+            # (under QT_FATAL_WARNINGS a warning is an abort, whatever handler is installed).
+            QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver.warning=false")
             with quiet_multimedia():
                 try:
                     from PySide6 import QtMultimedia
                 except ImportError as exc:  # PySide6-Addons missing, or a library it needs (libpulse)
-                    cls.problem = translate("Attention", "Sound is unavailable: Qt Multimedia could not be loaded "
-                                                         "({0}).").format(exc)
+                    cls.problem = f"import: {exc}"
                 else:
                     cls.module = QtMultimedia
         return cls.module
+
+    @classmethod
+    def problem_text(cls) -> str | None:
+        """Why there is no sound, in the user's language (made when asked: the language is set by then)."""
+        if cls.problem == "no server":
+            return no_server_text()
+        if cls.problem is not None and cls.problem.startswith("import: "):
+            return translate("Attention", "Sound is unavailable: Qt Multimedia could not be loaded "
+                                          "({0}).").format(cls.problem.removeprefix("import: "))
+        return cls.problem
+
+
+def no_sound_server(environ: Mapping[str, str] | None = None, platform: str = sys.platform) -> str | None:
+    """On Linux and the BSDs, why no audio output can exist for this session (no PulseAudio or
+    PipeWire server: a headless machine, a service account), else None. Asked before Qt Multimedia
+    is loaded: without a server it finds no output anyway, after warning about the connection."""
+    if not platform.startswith(("linux", "freebsd", "openbsd")):
+        return None
+    env = os.environ if environ is None else environ
+    if env.get("PULSE_SERVER") or env.get("PIPEWIRE_REMOTE"):
+        return None
+    runtime = Path(env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}")
+    if any((runtime / name).exists() for name in ("pulse/native", "pipewire-0")):
+        return None
+    return no_server_text()
+
+
+def no_server_text() -> str:
+    return translate("Attention", "No sound server (PulseAudio or PipeWire) runs for this session: offers will "
+                                  "not ring (the pop-up and the flashing window still show them).")
 
 
 class quiet_multimedia:
@@ -111,7 +158,7 @@ class quiet_multimedia:
             if self.previous is not None:
                 self.previous(kind, context, message)
             elif kind != QtMsgType.QtDebugMsg:
-                print(message, file=__import__("sys").stderr)
+                print(message, file=sys.stderr)
 
         self.previous = qInstallMessageHandler(handler)
         return self
@@ -125,7 +172,7 @@ def audio_outputs() -> tuple[list[tuple[str, str]], str | None]:
     why (for Settings). The id is the device's own id as text; "" means the system's default."""
     module = _Multimedia.load()
     if module is None:
-        return [], _Multimedia.problem
+        return [], _Multimedia.problem_text()
     with quiet_multimedia():
         devices = module.QMediaDevices.audioOutputs()
     outputs = [(bytes(d.id().data()).decode(errors="replace"), d.description()) for d in devices]

@@ -131,6 +131,10 @@
         <translation>Le son n&apos;est pas disponible : Qt Multimedia n&apos;a pas pu être chargé ({0}).</translation>
     </message>
     <message>
+        <source>No sound server (PulseAudio or PipeWire) runs for this session: offers will not ring (the pop-up and the flashing window still show them).</source>
+        <translation>Aucun serveur de son (PulseAudio ou PipeWire) ne tourne pour cette session : les offres ne sonneront pas (la fenêtre surgissante et la fenêtre qui clignote les signalent toujours).</translation>
+    </message>
+    <message>
         <source>No audio output was found on this computer: offers will not ring (the pop-up and the flashing window still show them).</source>
         <translation>Aucune sortie audio n&apos;a été trouvée sur cet ordinateur : les offres ne sonneront pas (la fenêtre surgissante et la fenêtre qui clignote les signalent toujours).</translation>
     </message>
