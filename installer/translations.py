@@ -23,7 +23,7 @@ OUT = ROOT / "resources" / "translations"
 LANGUAGES = ("fr",)
 SOURCES = [f"desktop/ui/{name}.py" for name in (
     "widgets", "controller", "settings_window", "settings", "dialogs", "presenter", "attention", "figures")] + [
-    "desktop/supervisor/window.py", "desktop/supervisor/model.py"]
+    "desktop/supervisor/window.py", "desktop/supervisor/model.py", "desktop/credentials.py"]
 
 
 def tool(name: str) -> str:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from desktop.reporting.engine import FeedEntry, ReportingEngine, ServerStatus
 from desktop.ui.dialogs import FocusOutline, Question
-from desktop.ui.i18n import QT_TRANSLATE_NOOP
+from desktop.ui.i18n import QT_TRANSLATE_NOOP, translate
 from server_stub import protocol as p
 from server_stub.protocol import CloseCode
 from server_stub.resources import resource_dir
@@ -112,26 +112,31 @@ def merged_queues(servers: Iterable[ServerStatus]) -> list[MergedQueue]:
 
 # What a WebSocket close code means, in a supervisor's words (docs/protocol.md, close codes).
 CLOSE_WORDS = {
-    CloseCode.NORMAL: "closed normally",
-    CloseCode.GOING_AWAY: "the server is shutting down",
-    CloseCode.ABNORMAL: "the connection dropped without warning (network or server failure)",
-    CloseCode.INVALID_DATA: "the server received data it could not read",
-    CloseCode.MESSAGE_TOO_BIG: "a message was too big for the server",
-    CloseCode.INTERNAL_ERROR: "the server had an internal error",
-    CloseCode.HEARTBEAT: "the server heard no heartbeat in time",
-    CloseCode.TOO_MANY_ERRORS: "the server closed it after too many errors",
-    CloseCode.UNSUPPORTED_VERSION: "the server does not speak this version of the protocol",
-    CloseCode.PEER_AUTH: "authentication between the sites failed",
-    CloseCode.RATE_LIMITED: "the server closed it for too much traffic",
-    CloseCode.SUPERSEDED: "a newer login replaced this one",
+    CloseCode.NORMAL: QT_TRANSLATE_NOOP("SupervisorWords", "closed normally"),
+    CloseCode.GOING_AWAY: QT_TRANSLATE_NOOP("SupervisorWords", "the server is shutting down"),
+    CloseCode.ABNORMAL: QT_TRANSLATE_NOOP("SupervisorWords",
+                                          "the connection dropped without warning (network or server failure)"),
+    CloseCode.INVALID_DATA: QT_TRANSLATE_NOOP("SupervisorWords", "the server received data it could not read"),
+    CloseCode.MESSAGE_TOO_BIG: QT_TRANSLATE_NOOP("SupervisorWords", "a message was too big for the server"),
+    CloseCode.INTERNAL_ERROR: QT_TRANSLATE_NOOP("SupervisorWords", "the server had an internal error"),
+    CloseCode.HEARTBEAT: QT_TRANSLATE_NOOP("SupervisorWords", "the server heard no heartbeat in time"),
+    CloseCode.TOO_MANY_ERRORS: QT_TRANSLATE_NOOP("SupervisorWords", "the server closed it after too many errors"),
+    CloseCode.UNSUPPORTED_VERSION: QT_TRANSLATE_NOOP("SupervisorWords",
+                                                     "the server does not speak this version of the protocol"),
+    CloseCode.PEER_AUTH: QT_TRANSLATE_NOOP("SupervisorWords", "authentication between the sites failed"),
+    CloseCode.RATE_LIMITED: QT_TRANSLATE_NOOP("SupervisorWords", "the server closed it for too much traffic"),
+    CloseCode.SUPERSEDED: QT_TRANSLATE_NOOP("SupervisorWords", "a newer login replaced this one"),
 }
 _ERRNO_WORDS = (
-    (("errno 111", "connect call failed", "connection refused"), "connection refused: no server is running at that "
-                                                                  "address, or it is not accepting connections"),
-    (("name or service not known", "errno -2", "errno -3", "nodename nor servname"), "the server's name is not known"),
-    (("no route to host", "errno 113", "network is unreachable", "errno 101"), "no network route to the server"),
-    (("timed out", "timeouterror"), "the server did not answer in time"),
-    (("certificate", "ssl"), "the server's TLS certificate was not accepted"),
+    (("errno 111", "connect call failed", "connection refused"),
+     QT_TRANSLATE_NOOP("SupervisorWords", "connection refused: no server is running at that address, or it is "
+                                          "not accepting connections")),
+    (("name or service not known", "errno -2", "errno -3", "nodename nor servname"),
+     QT_TRANSLATE_NOOP("SupervisorWords", "the server's name is not known")),
+    (("no route to host", "errno 113", "network is unreachable", "errno 101"),
+     QT_TRANSLATE_NOOP("SupervisorWords", "no network route to the server")),
+    (("timed out", "timeouterror"), QT_TRANSLATE_NOOP("SupervisorWords", "the server did not answer in time")),
+    (("certificate", "ssl"), QT_TRANSLATE_NOOP("SupervisorWords", "the server's TLS certificate was not accepted")),
 )
 
 
@@ -141,27 +146,28 @@ def reason_words(reason: str) -> str:
     if closed:
         code = int(closed.group(1))
         try:
-            return CLOSE_WORDS[CloseCode(code)]
+            return translate("SupervisorWords", CLOSE_WORDS[CloseCode(code)])
         except (ValueError, KeyError):
-            return f"closed by the server (code {code})"
+            return translate("SupervisorWords", "closed by the server (code {0})").format(code)
     if reason == "silent":
-        return "the server stopped answering (no heartbeat)"
+        return translate("SupervisorWords", "the server stopped answering (no heartbeat)")
     if reason in ("connection lost", "connection closed"):
-        return "the connection dropped"
+        return translate("SupervisorWords", "the connection dropped")
     lowered = reason.lower()
     for needles, words in _ERRNO_WORDS:
         if any(needle in lowered for needle in needles):
-            return words
+            return translate("SupervisorWords", words)
     return reason
 
 
 def connection_words(status: str) -> str:
     """A reporting link's status (ReportingClient) as the sites panel says it."""
     if status.startswith("unreachable: "):
-        return f"unreachable: {reason_words(status.removeprefix('unreachable: '))}"
+        return translate("SupervisorWords", "unreachable: {0}").format(
+            reason_words(status.removeprefix("unreachable: ")))
     lost = re.fullmatch(r"lost: (.*); reconnecting", status)
     if lost:
-        return f"lost: {reason_words(lost.group(1))}; reconnecting"
+        return translate("SupervisorWords", "lost: {0}; reconnecting").format(reason_words(lost.group(1)))
     return status
 
 

@@ -234,6 +234,25 @@
     </message>
 </context>
 <context>
+    <name>Credentials</name>
+    <message>
+        <source>The system keyring cannot be used ({0}).</source>
+        <translation>Le trousseau du système est inutilisable ({0}).</translation>
+    </message>
+    <message>
+        <source>No system keyring is available on this computer, so passwords cannot be remembered.</source>
+        <translation>Aucun trousseau système n&apos;est disponible sur cet ordinateur : les mots de passe ne peuvent pas être mémorisés.</translation>
+    </message>
+    <message>
+        <source>The password was not remembered: no system keyring is available on this computer.</source>
+        <translation>Le mot de passe n&apos;a pas été mémorisé : aucun trousseau système n&apos;est disponible sur cet ordinateur.</translation>
+    </message>
+    <message>
+        <source>The password was not remembered: {0}</source>
+        <translation>Le mot de passe n&apos;a pas été mémorisé : {0}</translation>
+    </message>
+</context>
+<context>
     <name>DesktopController</name>
     <message>
         <source>Show Agent Desktop</source>
@@ -1418,6 +1437,97 @@
     <message>
         <source>{0}: refused — {1}</source>
         <translation>{0} : refusé — {1}</translation>
+    </message>
+</context>
+<context>
+    <name>SupervisorWords</name>
+    <message>
+        <source>closed normally</source>
+        <translation>fermée normalement</translation>
+    </message>
+    <message>
+        <source>the server is shutting down</source>
+        <translation>le serveur s&apos;arrête</translation>
+    </message>
+    <message>
+        <source>the connection dropped without warning (network or server failure)</source>
+        <translation>la connexion est tombée sans prévenir (panne du réseau ou du serveur)</translation>
+    </message>
+    <message>
+        <source>the server received data it could not read</source>
+        <translation>le serveur a reçu des données illisibles</translation>
+    </message>
+    <message>
+        <source>a message was too big for the server</source>
+        <translation>un message était trop gros pour le serveur</translation>
+    </message>
+    <message>
+        <source>the server had an internal error</source>
+        <translation>le serveur a eu une erreur interne</translation>
+    </message>
+    <message>
+        <source>the server heard no heartbeat in time</source>
+        <translation>le serveur n&apos;a pas reçu de battement à temps</translation>
+    </message>
+    <message>
+        <source>the server closed it after too many errors</source>
+        <translation>le serveur l&apos;a fermée après trop d&apos;erreurs</translation>
+    </message>
+    <message>
+        <source>the server does not speak this version of the protocol</source>
+        <translation>le serveur ne parle pas cette version du protocole</translation>
+    </message>
+    <message>
+        <source>authentication between the sites failed</source>
+        <translation>l&apos;authentification entre les sites a échoué</translation>
+    </message>
+    <message>
+        <source>the server closed it for too much traffic</source>
+        <translation>le serveur l&apos;a fermée pour trafic excessif</translation>
+    </message>
+    <message>
+        <source>a newer login replaced this one</source>
+        <translation>une connexion plus récente a remplacé celle-ci</translation>
+    </message>
+    <message>
+        <source>connection refused: no server is running at that address, or it is not accepting connections</source>
+        <translation>connexion refusée : aucun serveur ne tourne à cette adresse, ou il n&apos;accepte pas de connexions</translation>
+    </message>
+    <message>
+        <source>the server&apos;s name is not known</source>
+        <translation>le nom du serveur est inconnu</translation>
+    </message>
+    <message>
+        <source>no network route to the server</source>
+        <translation>aucune route réseau vers le serveur</translation>
+    </message>
+    <message>
+        <source>the server did not answer in time</source>
+        <translation>le serveur n&apos;a pas répondu à temps</translation>
+    </message>
+    <message>
+        <source>the server&apos;s TLS certificate was not accepted</source>
+        <translation>le certificat TLS du serveur n&apos;a pas été accepté</translation>
+    </message>
+    <message>
+        <source>closed by the server (code {0})</source>
+        <translation>fermée par le serveur (code {0})</translation>
+    </message>
+    <message>
+        <source>the server stopped answering (no heartbeat)</source>
+        <translation>le serveur ne répond plus (pas de battement)</translation>
+    </message>
+    <message>
+        <source>the connection dropped</source>
+        <translation>la connexion est tombée</translation>
+    </message>
+    <message>
+        <source>unreachable: {0}</source>
+        <translation>injoignable : {0}</translation>
+    </message>
+    <message>
+        <source>lost: {0}; reconnecting</source>
+        <translation>perdue : {0} ; reconnexion</translation>
     </message>
 </context>
 <context>
