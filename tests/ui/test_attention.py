@@ -240,3 +240,24 @@ def test_qt_multimedia_probes_quietly_where_it_loads(monkeypatch, qtbot):
         assert problem and problem.startswith("Sound is unavailable")
         pytest.skip(problem)
     assert outputs or "will not ring" in (problem or "")
+
+
+@pytest.mark.server_processes
+def test_the_agents_figures_survive_a_kill9_failover_and_the_queues_come_from_the_new_primary(
+        site_pair, watch_a, make_desktop, qtbot):
+    a, b = site_pair
+    desktop = make_desktop([a, b])
+    main, figures = desktop.main_window, desktop.main_window.figures
+    logged_in_ready(qtbot, desktop, "1001")
+    submit(qtbot, watch_a, "kept-1")
+    complete(qtbot, desktop, "kept-1", watch_a)
+    main.tabs.setCurrentWidget(figures)
+    qtbot.waitUntil(lambda: figures.handled_label.text() == "1"
+                    and figures.queues_note.text().startswith("Figures from site A"), timeout=WAIT)
+    a.kill9()
+    qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
+    qtbot.waitUntil(lambda: figures.queues_note.text() == "Figures from site B, counted since that server started.",
+                    timeout=WAIT)
+    # Still today's one interaction (its wrap-up, carried over, still counts towards the average).
+    assert figures.handled_label.text() == "1" and figures.average_label.text() != "–"
+    assert figures.queue_figures() == [("sales", "0", "–")]
