@@ -147,7 +147,7 @@ class DesktopController(QObject):
         mw.event_log.copy_requested.connect(self.copy_for_support)
         mw.offer_toast.accept_requested.connect(self._accept)
         mw.offer_toast.reject_requested.connect(self._reject)
-        self.offer_popup.accept_requested.connect(self._accept)
+        self.offer_popup.accept_requested.connect(self._accept_from_popup)
         self.offer_popup.show_requested.connect(self.raise_current_window)
         mw.interactions.notes_changed.connect(self.bridge.update_notes)
         mw.interactions.done_requested.connect(self.bridge.complete)
@@ -228,6 +228,11 @@ class DesktopController(QObject):
         self.ringer.stop()
         self.offer_popup.render_offer(None, 0, False)
         self.bridge.accept(interaction_id)
+
+    def _accept_from_popup(self, interaction_id: str) -> None:
+        """Accepted in the pop-up: the call is the agent's now, and so is the window that works it."""
+        self._accept(interaction_id)
+        self.raise_current_window()
 
     def _reject(self, interaction_id: str) -> None:
         self._answered.add(interaction_id)

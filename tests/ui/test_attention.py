@@ -86,6 +86,7 @@ def test_an_offer_rings_and_the_popup_accepts_it(site_pair, watch_a, make_deskto
     wait_reported(qtbot, watch_a, "ring-1", "accepted")
     qtbot.waitUntil(lambda: not popup.isVisible() and main.interactions.detail.isVisible(), timeout=WAIT)
     assert not desktop.ringer.ringing
+    assert main.isVisible() and not main.isMinimized()  # the window that works the call comes up
 
 
 def test_an_unanswered_offer_that_goes_away_stops_the_ring(site_pair, watch_a, make_desktop, qtbot):
