@@ -646,8 +646,8 @@ class AgentSession:
         carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
         assert self._agent_id is not None, "a login with no agent"
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
-                                      epoch=epoch, state=state, interactions=carried, queue_statistics=True,
-                                      **credential)
+                                      epoch=epoch, state=state, interactions=carried,
+                                      queue_statistics=self.config.queue_statistics, **credential)
         if target.role == "secondary":  # a quiet standby put to use: judged at the fast terms from now
             target.watch_from = self._now
         self._login_ep = target

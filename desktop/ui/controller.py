@@ -252,7 +252,8 @@ class DesktopController(QObject):
         self._remember_password = password if self.remember else None
         config = SessionConfig(
             endpoints=tuple(self.settings.ordered_sites(site)),
-            heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback)
+            heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback,
+            queue_statistics=True)  # the Figures tab shows the agent's queues
         self.login_presenter.started(agent_id, time.monotonic())
         self.login_window.set_busy(True, self.tr("Logging in on site {0}…").format(site))
         self.bridge.login(config, agent_id, password, place=place or None)

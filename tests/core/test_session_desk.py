@@ -4,9 +4,11 @@ failover until the new primary sends its own."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from desktop.core import events as ev
 from server_stub import protocol as p
-from tests.core.harness import TOKEN1, WALL0, logged_in_on_a
+from tests.core.harness import CONFIG, TOKEN1, WALL0, logged_in_on_a
 
 TOKEN2 = TOKEN1 + "2"
 
@@ -23,7 +25,7 @@ def status_of(bench) -> ev.AgentStatus:
 
 
 def test_every_login_asks_for_the_agents_queue_figures_and_keeps_them_over_a_failover():
-    bench = logged_in_on_a()
+    bench = logged_in_on_a(dataclasses.replace(CONFIG, queue_statistics=True))
     bench.deliver("A", p.EventAgentQueues(server="A", at_ms=WALL0, queues=[figures("billing", 3, 8400)]))
     snap = bench.session.snapshot()
     assert (snap.queues_from, [(q.queue, q.waiting) for q in snap.queues]) == ("A", [("billing", 3)])
@@ -65,3 +67,10 @@ def test_extend_wrap_up_is_sent_to_the_primary_only_while_the_server_says_one_is
     bench.feed(bench.session.extend_after_call_work)
     bench.refuse("A", bench.one("A", p.RequestExtendAfterCallWork), "acw_not_extendable", "ended")
     assert [e.code for e in bench.take_events(ev.ErrorEvent)] == ["acw_not_extendable"]
+
+
+def test_a_headless_agent_does_not_ask_for_queue_figures():
+    """agent-cli and the benchmarks' agents: no EventAgentQueues traffic unless the config asks."""
+    bench = logged_in_on_a()
+    bench.kill("A")
+    assert bench.one("B", p.RequestAgentLogin).queue_statistics is False
