@@ -269,7 +269,7 @@ def run_view(args) -> dict:
             # scrolls into view later (others moved away) would count time it spent off screen.
             # The rows on screen, from the model's order (asking row_of per change would cost the
             # GUI thread more than the view's own work, and count in its busy fraction).
-            visible = {model.agent_at(at) for at in range(state["visible"])}
+            visible = {model.agent_at(at) for at in range(int(state["visible"]))}
             for agent_id in changed:
                 row = model.row_data(agent_id)
                 if agent_id in on_screen:
@@ -283,7 +283,7 @@ def run_view(args) -> dict:
                 ):
                     on_screen[agent_id] = row.since_ms
     # Instrumentation: the window's own flushes go through the timing wrapper.
-    model.apply = apply_and_time  # type: ignore[method-assign]
+    model.apply = apply_and_time
 
     def visible_rows() -> int:
         below = window.table.rowAt(window.table.viewport().height() - 1)  # -1: the rows end above the bottom
