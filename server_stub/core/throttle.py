@@ -11,7 +11,10 @@ or one infected PC locks out every agent behind it. Such a throttle is given a r
 key is locked, a small token bucket per key (``ration_per_s``, ``ration_burst``) still lets a few
 password checks a second through (``admit``), so the right password goes in within seconds while
 a guessing flood costs a bounded number of checks. The bucket lives in the key's entry, so memory
-stays bounded by ``capacity`` as before.
+stays bounded by ``capacity`` as before. A flood that goes on competes for those few checks, so
+the accounts that logged in from the key lately with the right password (``vouch``, for
+``trust_ms``) are not rationed there at all: their own account's throttle still holds them, and a
+guesser cannot earn that without the password. Those pairs are bounded by ``capacity`` too.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class _Failures:
 
 class Throttle:
     def __init__(self, *, free: int, base_ms: int, max_ms: int, forget_after_ms: int, capacity: int = 10_000,
-                 ration_per_s: float = 0.0, ration_burst: int = 0) -> None:
+                 ration_per_s: float = 0.0, ration_burst: int = 0, trust_ms: int = 0) -> None:
         self.free = free  # failures allowed before the first lock
         self.base_ms = base_ms  # the first lock; each further failure doubles it
         self.max_ms = max_ms
@@ -40,7 +43,9 @@ class Throttle:
         self.capacity = capacity
         self.ration_per_s = ration_per_s  # checks a second a locked key still gets (0: none, locked outright)
         self.ration_burst = ration_burst
+        self.trust_ms = trust_ms  # how long an account that logged in from a key skips the key's lock
         self._keys: OrderedDict[str, _Failures] = OrderedDict()
+        self._trusted: OrderedDict[tuple[str, str], int] = OrderedDict()  # (key, account) -> its last login
 
     def wait_ms(self, key: str, now_ms: int) -> int:
         """How long ``key`` must still wait before its next attempt (0: it may try now)."""
@@ -52,11 +57,18 @@ class Throttle:
             return 0
         return max(0, entry.locked_until_ms - now_ms)
 
-    def admit(self, key: str, now_ms: int) -> int:
-        """May ``key`` have a password check now? 0: yes (while it is locked, this spends one check
-        of its ration); otherwise how long it must wait, at most until its ration's next check."""
+    def admit(self, key: str, now_ms: int, account: str | None = None) -> int:
+        """May ``key`` have a password check (for ``account``) now? 0: yes (while it is locked,
+        this spends one check of its ration, unless ``key`` vouched for ``account``); otherwise
+        how long it must wait, at most until its ration's next check."""
         wait = self.wait_ms(key, now_ms)
-        if not wait or self.ration_per_s <= 0:
+        if not wait:
+            return 0
+        if account is not None:
+            since = self._trusted.get((key, account))
+            if since is not None and 0 <= now_ms - since <= self.trust_ms:
+                return 0
+        if self.ration_per_s <= 0:
             return wait
         entry = self._keys[key]
         elapsed_s = max(0, now_ms - entry.tokens_ms) / 1000  # a wall clock stepped back refills nothing
@@ -82,6 +94,16 @@ class Throttle:
 
     def succeeded(self, key: str) -> None:
         self._keys.pop(key, None)
+
+    def vouch(self, key: str, account: str, now_ms: int) -> None:
+        """``account`` logged in from ``key`` with the right password: for ``trust_ms`` it is not
+        rationed by ``key``'s lock."""
+        if self.trust_ms <= 0:
+            return
+        self._trusted.pop((key, account), None)
+        self._trusted[(key, account)] = now_ms  # most recent last
+        while len(self._trusted) > self.capacity:
+            self._trusted.popitem(last=False)
 
     def suspect(self, key: str, now_ms: int) -> bool:
         """Has ``key`` failed recently (locked or not)? Its checks then wait behind everyone else's."""

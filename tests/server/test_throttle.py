@@ -97,6 +97,25 @@ def test_a_locked_address_still_lets_the_right_password_in_within_seconds():
     assert answer["type"] == "EventAck", f"still refused after {driver.mono - started:.1f} s: {answer}"
 
 
+def test_an_agent_who_logged_in_from_the_address_lately_is_not_held_up_by_a_flood_that_goes_on():
+    """A flood of guesses for ever new ids takes a locked address's few checks as they come; the
+    agents who logged in from that address this week are not rationed by its lock at all."""
+    driver = CoreDriver()
+    yesterday = driver.registered()
+    assert login(driver, yesterday, "1002", PASSWORD)["type"] == "EventAck"
+    driver.run(driver.core.disconnected(yesterday, driver.now()))  # logged off (socket closed)
+    driver.mono += 24 * 3600.0
+    lock_the_address(driver)
+    for second in range(10):  # the flood goes on, 10 guesses a second
+        driver.mono += 0.9
+        conn = driver.registered()
+        for i in range(10):
+            assert login(driver, conn, f"flood{second}-{i}", "x")["code"] in ("bad_credentials", "too_many_attempts")
+    assert login(driver, driver.registered(), "nobody", PASSWORD)["code"] == "too_many_attempts"  # the ration is spent
+    assert login(driver, driver.registered(), "1002", PASSWORD)["type"] == "EventAck"  # at once, first try
+    assert login(driver, driver.registered(), "1002", "guess")["code"] == "bad_credentials"  # checked, not waved in
+
+
 def test_a_long_guessing_flood_from_a_locked_address_costs_a_bounded_number_of_checks():
     """Ten minutes of guesses for fresh ids, 50 a second, from one address: the password checks
     (0.1 s of CPU each) stay a few a second, however many guesses come."""
@@ -135,6 +154,16 @@ def test_a_locked_key_with_a_ration_gets_a_few_checks_a_second():
     assert throttle.admit("floor", 499) == 2 and throttle.admit("floor", 500) == 0
     assert throttle.admit("floor", 100) == 500  # a wall clock stepped back refills nothing
     assert throttle.admit("floor", 10_000_000) == 0  # long quiet: forgotten, no longer locked
+    trusting = Throttle(free=0, base_ms=60_000, max_ms=60_000, forget_after_ms=600_000, ration_per_s=2,
+                        ration_burst=1, trust_ms=1_000, capacity=2)
+    trusting.vouch("floor", "1002", 0)
+    trusting.failed("floor", 0)
+    assert trusting.admit("floor", 0) == 0 and trusting.admit("floor", 0) == 500  # its one check, then none
+    assert trusting.admit("floor", 0, "1002") == 0 and trusting.admit("floor", 1_000, "1002") == 0  # vouched for
+    assert trusting.admit("floor", 1_001) == 0 and trusting.admit("floor", 1_001, "1002") > 0  # for trust_ms
+    for account in ("a", "b", "c"):
+        trusting.vouch("floor", account, 0)
+    assert len(trusting._trusted) == 2  # bounded
     plain = Throttle(free=0, base_ms=60_000, max_ms=60_000, forget_after_ms=600_000)
     plain.failed("account", 0)
     assert plain.admit("account", 0) == 60_000  # no ration: locked outright
