@@ -7,6 +7,8 @@ import asyncio
 import json
 import socket
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
 from server_stub.core import CheckPassword, Output
@@ -167,6 +169,26 @@ def test_a_locked_key_with_a_ration_gets_a_few_checks_a_second():
     plain = Throttle(free=0, base_ms=60_000, max_ms=60_000, forget_after_ms=600_000)
     plain.failed("account", 0)
     assert plain.admit("account", 0) == 60_000  # no ration: locked outright
+
+
+@settings(deadline=None)  # pure and quick, but the machine is shared: no timing verdict
+@given(gaps=st.lists(st.integers(min_value=0, max_value=700), max_size=300), window=st.integers(1, 5_000))
+def test_a_locked_key_never_gets_more_checks_than_its_ration(gaps, window):
+    """However the attempts come (bursts, gaps), a locked key gets at most burst + rate x time
+    checks in any span of time, and is told a wait of at most one refill when refused."""
+    throttle = Throttle(free=0, base_ms=600_000, max_ms=600_000, forget_after_ms=600_000, ration_per_s=2,
+                        ration_burst=4)
+    throttle.failed("floor", 0)
+    now, admitted = 0, []
+    for gap in gaps:
+        now += gap
+        wait = throttle.admit("floor", now)
+        assert 0 <= wait <= 500
+        if not wait:
+            admitted.append(now)
+    for i, start in enumerate(admitted):
+        within = sum(1 for t in admitted[i:] if t - start <= window)
+        assert within <= 4 + 2 * window / 1000 + 1e-9, (start, window, admitted)
 
 
 def test_a_login_flood_from_one_address_does_not_hold_up_a_login_from_another(make_server):
