@@ -182,9 +182,12 @@ class ServerCore:
         self.fencing = Fencing(lost_ack_window_ms=config.token_ttl_ms)
         self.agent_answers: defaultdict[str, AnswerCache] = defaultdict(AnswerCache)
         # Password guessing: a few failures are free, then each costs a doubling wait, per account
-        # (known or not) and, more leniently, per address (many agents may share one).
+        # (known or not) and, more leniently, per address (many agents may share one: a locked
+        # address still gets a few checks a second, and its agents of the last week none of its
+        # lock, so one infected PC cannot lock out its floor).
         self.account_throttle = Throttle(free=5, base_ms=1_000, max_ms=15 * 60_000, forget_after_ms=15 * 60_000)
-        self.source_throttle = Throttle(free=100, base_ms=1_000, max_ms=5 * 60_000, forget_after_ms=10 * 60_000)
+        self.source_throttle = Throttle(free=100, base_ms=1_000, max_ms=5 * 60_000, forget_after_ms=10 * 60_000,
+                                        ration_per_s=2.0, ration_burst=4, trust_ms=7 * 24 * 3_600_000)
         self.reporting = ReportingStream(self.name, config.replay_buffer, stream_id)
         self.center: CenterStream | None = None  # scope "center" (center.py): from its first subscriber on
         self.peer = PeerReplication(self.name, config.peer_ack_timeout_ms / 1000)
@@ -278,6 +281,7 @@ class ServerCore:
             self._protocol_error(conn, "bad_credentials", "unknown user or wrong password", msg.request_id)
         else:
             self.account_throttle.succeeded(user_id)
+            self.source_throttle.vouch(conn.source, user_id, self.wall_ms)
             if msg.password is not None and below_guidance(record.password_hash):
                 self._out.append(Rehash(record.id, msg.password))
             self._run_credentialed(conn, (record, None, None))
@@ -721,8 +725,9 @@ class ServerCore:
             self._run_credentialed(conn, (record, claim.epoch, claim.site))
             return
         assert msg.password is not None
-        wait = max(self.account_throttle.wait_ms(user_id, self.wall_ms),
-                   self.source_throttle.wait_ms(conn.source, self.wall_ms))
+        # The account first: a locked account's attempts never spend its address's few checks.
+        wait = (self.account_throttle.wait_ms(user_id, self.wall_ms)
+                or self.source_throttle.admit(conn.source, self.wall_ms, user_id))
         if wait:  # refused at once, the same for known and unknown ids: no password check to time
             self._end_verification(conn)
             self._protocol_error(conn, "too_many_attempts", f"too many failed logins; try again in "
