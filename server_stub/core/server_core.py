@@ -29,11 +29,23 @@ from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory, below_guidance
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
+from . import shared_config
 from .answers import AnswerCache
 from .center import CenterStream, Make
 from .fencing import EPOCH_LEAP, Fencing, Login
-from . import shared_config
-from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send, StoreConfig
+from .io import (
+    CheckPassword,
+    Close,
+    ConnId,
+    Now,
+    Output,
+    PeerClose,
+    PeerRedial,
+    PeerSend,
+    Rehash,
+    Send,
+    StoreConfig,
+)
 from .peering import PeerReplication, Refused
 from .pool import AgentPool, Sending
 from .remote_actions import RemoteActions

@@ -62,7 +62,8 @@ def frames(server: str, version: p.ConfigVersion, config: ServerConfig, director
     queues, reasons, dispositions, agents = _document(config, directory)
     chunks = [agents[i:i + AGENTS_PER_PART] for i in range(0, len(agents), AGENTS_PER_PART)] or [[]]
     return [p.PeerConfig(server=server, version=version, part=i, parts=len(chunks), agents=chunk,
-                         **({"queues": queues, "reasons": reasons, "dispositions": dispositions} if i == 0 else {}))
+                         queues=queues if i == 0 else [], reasons=reasons if i == 0 else [],
+                         dispositions=dispositions if i == 0 else [])
             for i, chunk in enumerate(chunks)]
 
 
@@ -73,8 +74,8 @@ def adopt(parts: list[p.PeerConfig], base: ServerConfig) -> tuple[ServerConfig, 
     queues = tuple(QueueConfig(name=q.name, accept_timeout_ms=q.accept_timeout_ms, acw_ms=q.acw_ms,
                                abandon_after_ms=q.abandon_after_ms, service_level_target_ms=q.service_level_target_ms,
                                members=tuple(q.members.items())) for q in first.queues)
-    config = replace(base, queues=queues, reasons=tuple(first.reasons) or base.reasons,
-                     dispositions=tuple(first.dispositions) or base.dispositions).validate()
+    config = replace(base, queues=queues, reasons=tuple(first.reasons),
+                     dispositions=tuple(first.dispositions)).validate()
     directory = Directory()
     for part in parts:
         for agent in part.agents:
