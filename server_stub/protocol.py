@@ -478,6 +478,20 @@ class EventReportingSnapshot(Message, tag="EventReportingSnapshot"):
     seq: Seq
     agents: list[AgentReport]
     queues: list[QueueStatistics] = []
+    # This server's shared configuration version, and the linked sites whose version differs
+    # (as each last told it): they route on other rules until they agree (EventConfigVersion).
+    config_version: ConfigVersion | None = None
+    config_differs: dict[ShortText, ConfigVersion] = {}
+
+
+class EventConfigVersion(Message, tag="EventConfigVersion"):
+    """On the reporting stream when this server's shared configuration version, or the set of
+    linked sites whose version differs from it, changes (docs/multisite.md, "One configuration")."""
+
+    server: ShortText
+    seq: Seq
+    version: ConfigVersion
+    differs: dict[ShortText, ConfigVersion] = {}
 
 
 class EventAgentLogin(Message, tag="EventAgentLogin"):
@@ -805,11 +819,12 @@ ServerMessage = (
     | EventInviteRevoked
     | EventInteraction
     | EventQueueStatistics
+    | EventConfigVersion
     | Heartbeat
 )
 
 ReportingEvent = (EventReportingSnapshot | EventAgentLogin | EventAgentLogout | EventAgentStateChanged
-                  | EventInteraction | EventQueueStatistics)
+                  | EventInteraction | EventQueueStatistics | EventConfigVersion)
 
 CLIENT_TYPES = {cls.__struct_config__.tag: cls for cls in ClientMessage.__args__}
 SERVER_TYPES = {cls.__struct_config__.tag: cls for cls in ServerMessage.__args__}

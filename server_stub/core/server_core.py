@@ -243,6 +243,7 @@ class ServerCore:
         self.peer_configs: dict[str, p.ConfigVersion] = {}
         self._config_parts = shared_config.Assembler()
         self._config_pushed: dict[str, tuple[p.ConfigVersion, float]] = {}  # site -> what we sent, on which link
+        self._config_published = (self.config_version, self._config_differs())  # what reporting last heard
         # Supervisor actions on agents of other sites, relayed to the agent's site (remote_actions.py).
         self.remote_actions = RemoteActions()
 
@@ -433,6 +434,7 @@ class ServerCore:
                  _version_text(self.config_version))
         self._out.append(StoreConfig(config, directory, self.config_version, files=False))
         self._apply_rules(config, directory, push=True)
+        self._config_status()
         return self._flush()
 
     def _apply_rules(self, config: ServerConfig, directory: Directory, push: bool = False) -> None:
@@ -1135,7 +1137,8 @@ class ServerCore:
             agents += [self.center.shown[a] for a in sorted(self.center.shown) if a not in self.sessions]
         snapshot = p.EventReportingSnapshot(server=self.name, stream_id=stream.stream_id, seq=stream.seq,
                                             agents=agents,
-                                            queues=self.engine.statistics(self.wall_ms))
+                                            queues=self.engine.statistics(self.wall_ms),
+                                            config_version=self.config_version, config_differs=self._config_differs())
         return ack, (snapshot,)
 
     def _supervised(self, conn: Conn, agent_id: str) -> tuple[Login, str]:
@@ -1653,6 +1656,18 @@ class ServerCore:
         link = self._link_to(site)
         if link is not None and shared_config.newer(ours, version):
             self._push_config(link)
+        self._config_status()
+
+    def _config_differs(self) -> dict[str, p.ConfigVersion]:
+        return {site: v for site, v in sorted(self.peer_configs.items()) if v.digest != self.config_version.digest}
+
+    def _config_status(self) -> None:
+        """Tell reporting subscribers when our version or the sites that differ from it change."""
+        status = (self.config_version, self._config_differs())
+        if status != self._config_published:
+            self._config_published = status
+            self._publish(lambda seq: p.EventConfigVersion(server=self.name, seq=seq, version=status[0],
+                                                           differs=status[1]))
 
     def _push_config(self, link: _OutLink) -> None:
         """Our configuration to one site, once per version and link."""
@@ -1683,6 +1698,7 @@ class ServerCore:
         self.config_version = msg.version
         self._out.append(StoreConfig(config, directory, msg.version, files=True))
         self._apply_rules(config, directory)
+        self._config_status()
 
     # ------------------------------------------------------------------ supervisor actions on other sites' agents
 

@@ -313,3 +313,18 @@ def test_a_relayed_action_for_an_agent_no_longer_there_says_so():
     sites.b.core.sessions.pop("1001")  # logged out at B an instant ago; A has not heard yet
     error = sites.a.request(sup, {"type": "RequestForceLogout", "agent_id": "1001"})
     assert error["type"] == "EventError" and error["code"] == "not_logged_in" and error["message"].startswith("B:")
+
+
+def test_a_supervisor_sees_the_version_and_which_sites_differ_on_the_reporting_stream():
+    sites = mesh(("A", "B"))
+    sup = supervisor(sites.a)
+    snapshot = next(m for m in sites.a.received[sup] if m["type"] == "EventReportingSnapshot")
+    assert snapshot["config_version"]["generation"] == 0 and snapshot.get("config_differs", {}) == {}
+    sites.cut()
+    add_agent(sites.a, newcomer(), sites)
+    events = [m for m in sites.a.received[sup] if m["type"] == "EventConfigVersion"]
+    assert events[-1]["version"]["generation"] == 1
+    assert events[-1]["differs"]["B"]["generation"] == 0, "as B last told it"
+    sites.link_all()
+    events = [m for m in sites.a.received[sup] if m["type"] == "EventConfigVersion"]
+    assert events[-1].get("differs", {}) == {}, "B took A's change"

@@ -46,7 +46,8 @@ def test_an_agent_added_at_site_a_logs_in_at_site_b_without_a_restart(tmp_path):
                    message="B taking A's change")
         wait_until(lambda: b.log_has("shared configuration 1@A stored"), timeout=10, message="B storing it")
         stored = Directory.load(tmp_path / "B-agents.toml")
-        assert stored.get("3001") is not None and stored.get("3001").name == "Newcomer"
+        newcomer = stored.get("3001")
+        assert newcomer is not None and newcomer.name == "Newcomer"
         version = json.loads((tmp_path / "B-agents.toml.version").read_text())
         assert (version["generation"], version["origin"]) == (1, "A")
 
