@@ -1515,12 +1515,12 @@ class ServerCore:
     def _peer_presence(self, msg: p.PeerPresence) -> None:
         if msg.server == self.name:
             return
+        if msg.full and msg.config is not None:
+            self._config_told(msg.server, msg.config)
         if msg.full and msg.rules_version is not None and self.peer_rules.get(msg.server) != msg.rules_version:
             differed = msg.server in self.rules_differ
             self.peer_rules[msg.server] = msg.rules_version
             self._say_rules(msg.server, differed)
-        if msg.full and msg.config is not None:
-            self._config_told(msg.server, msg.config)
         restarted = self.pool.apply(msg)
         if self.center is not None:
             taken = [a for a in msg.agents if (seen := self.pool.remote.get(a.agent_id)) is not None
@@ -1537,7 +1537,14 @@ class ServerCore:
         return {site: version for site, version in self.peer_rules.items() if version != self.rules_version}
 
     def _say_rules(self, site: str, differed: bool) -> None:
-        if site in self.rules_differ:
+        theirs = self.peer_configs.get(site)
+        if site in self.rules_differ and theirs is not None and (
+                shared_config.newer(theirs, self.config_version) or shared_config.newer(self.config_version, theirs)):
+            # One of us has a newer configuration and is passing it on (or has just taken it).
+            log.info("site %s routes on other rules until the newer configuration reaches it or us (version %s, "
+                     "ours %s); no interaction goes between it and us meanwhile", site, self.peer_rules[site],
+                     self.rules_version)
+        elif site in self.rules_differ:
             log.warning("site %s routes on other rules (version %s, ours %s: queues, members, penalties, reasons "
                         "or dispositions differ): no interaction goes between it and us until they agree", site,
                         self.peer_rules[site], self.rules_version)
