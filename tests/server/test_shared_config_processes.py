@@ -48,6 +48,9 @@ def test_an_agent_added_at_site_a_logs_in_at_site_b_without_a_restart(tmp_path):
         stored = Directory.load(tmp_path / "B-agents.toml")
         newcomer = stored.get("3001")
         assert newcomer is not None and newcomer.name == "Newcomer"
+        # B's own watch reads the files it wrote: no change of its own (nothing bounces back to A).
+        wait_until(lambda: b.log_has("site files read again: no change"), timeout=10, message="B's re-read")
+        assert not b.log_has("shared configuration changed here")
         version = json.loads((tmp_path / "B-agents.toml.version").read_text())
         assert (version["generation"], version["origin"]) == (1, "A")
 
