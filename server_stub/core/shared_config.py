@@ -29,7 +29,9 @@ from .. import protocol as p
 from ..config import QueueConfig, ServerConfig
 from ..directory import AgentRecord, Directory
 
-AGENTS_PER_PART = 200  # ~60 KB a frame with hashes: under a peer socket's default 64 KiB limit
+# Agents go into a frame until it holds about this many bytes of them: every frame stays under a
+# peer socket's default 64 KiB limit (max_message_bytes) whatever the names' lengths.
+PART_BYTES = 48 * 1024
 
 
 def _document(config: ServerConfig, directory: Directory) -> tuple[list[p.SharedQueue], list[p.ReasonInfo],
@@ -60,7 +62,15 @@ def newer(a: p.ConfigVersion, b: p.ConfigVersion | None) -> bool:
 def frames(server: str, version: p.ConfigVersion, config: ServerConfig, directory: Directory) -> list[p.PeerConfig]:
     """The configuration as PeerConfig frames (part 0 with the queues, reasons and dispositions)."""
     queues, reasons, dispositions, agents = _document(config, directory)
-    chunks = [agents[i:i + AGENTS_PER_PART] for i in range(0, len(agents), AGENTS_PER_PART)] or [[]]
+    chunks: list[list[p.SharedAgent]] = [[]]
+    size = len(msgspec.json.encode([queues, reasons, dispositions]))  # part 0 carries them
+    for agent in agents:
+        length = len(msgspec.json.encode(agent))
+        if chunks[-1] and size + length > PART_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(agent)
+        size += length
     return [p.PeerConfig(server=server, version=version, part=i, parts=len(chunks), agents=chunk,
                          queues=queues if i == 0 else [], reasons=reasons if i == 0 else [],
                          dispositions=dispositions if i == 0 else [])
