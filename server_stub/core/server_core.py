@@ -425,8 +425,13 @@ class ServerCore:
         config = config.validate()
         changed = shared_config.digest(config, directory)
         if changed == self.config_version.digest:
-            log.info("site files read again: no change to the shared configuration (version %s)",
-                     _version_text(self.config_version))
+            if self._own(config) == self.config:
+                log.info("site files read again: no change to the shared configuration (version %s)",
+                         _version_text(self.config_version))
+            else:  # only this site's own settings changed: applied here, nothing to tell the others
+                log.info("site files read again: this site's settings changed, the shared configuration did not "
+                         "(version %s)", _version_text(self.config_version))
+                self._apply_rules(config, directory)
             return self._flush()
         generation = max([self.config_version.generation, *(v.generation for v in self.peer_configs.values())]) + 1
         self.config_version = p.ConfigVersion(generation=generation, origin=self.name, digest=changed)
@@ -439,11 +444,7 @@ class ServerCore:
 
     def _apply_rules(self, config: ServerConfig, directory: Directory, push: bool = False) -> None:
         """New shared rules from now on (read from the files, or taken from another site)."""
-        # What this server is (name, address, peers, secret, TLS) stays; the rules change.
-        self.config = replace(config, name=self.config.name, host=self.config.host, port=self.config.port,
-                              peer_url=self.config.peer_url, more_peers=self.config.more_peers,
-                              bus_url=self.config.bus_url, secret=self.config.secret, tls_cert=self.config.tls_cert,
-                              tls_key=self.config.tls_key, ca_file=self.config.ca_file)
+        self.config = self._own(config)
         self.directory = directory
         self.reasons = {r.code for r in config.reasons}
         self.dispositions = {d.code for d in config.dispositions}
@@ -464,6 +465,14 @@ class ServerCore:
             if push and link.name is not None:
                 self._push_config(link)
             self._peer_send_to(link, self.presence_snapshot())
+
+    def _own(self, config: ServerConfig) -> ServerConfig:
+        """``config`` as this server runs it: what this server is (name, address, peers, secret,
+        TLS) stays; the rules change."""
+        return replace(config, name=self.config.name, host=self.config.host, port=self.config.port,
+                       peer_url=self.config.peer_url, more_peers=self.config.more_peers, bus_url=self.config.bus_url,
+                       secret=self.config.secret, tls_cert=self.config.tls_cert, tls_key=self.config.tls_key,
+                       ca_file=self.config.ca_file)
 
     def _set_reachable(self, session: Login, reachable: bool, silence: float) -> None:
         """A login's desktop went silent past the heartbeat timeout, or was heard again: reported

@@ -329,3 +329,15 @@ def test_a_supervisor_sees_the_version_and_which_sites_differ_on_the_reporting_s
     sites.link_all()
     events = [m for m in sites.a.received[sup] if m["type"] == "EventConfigVersion"]
     assert events[-1].get("differs", {}) == {}, "B took A's change"
+
+
+def test_a_change_of_this_sites_own_settings_applies_here_and_is_no_shared_change():
+    sites = mesh(("A", "B"))
+    a = sites.a.core
+    store = stored(sites.a)
+    before = a.config_version
+    sites.a.run(a.reload(replace(a.config, max_offer_timeouts=7, name="ignored"), a.directory, sites.now()))
+    sites.pump()
+    assert a.config.max_offer_timeouts == 7 and a.config.name == "A"
+    assert a.config_version == before and store == []
+    assert sites.b.core.config.max_offer_timeouts != 7
