@@ -138,7 +138,7 @@ class InteractionServer:
         self.name = config.name
         self.core = ServerCore(self.config, directory, now(), stream_id=secrets.token_hex(8),
                                config_version=load_version(shared_files[1]) if shared_files else None)
-        self._storing: asyncio.Lock | None = None  # one store at a time, in order
+        self._storing: asyncio.Lock | None = None  # one write of the site's files at a time, in order
         self.port: int | None = None
         self.peers: PeerTransport | None = None  # the links to the other sites (server_stub/mesh.py)
         self.bus: BusTransport | None = None  # the same over RabbitMQ (--bus), also in ``peers``
@@ -385,9 +385,11 @@ class InteractionServer:
         if record is None or self.directory_path is None:
             return
         new_hash = await self._verifier.hash(out.password)
+        self._storing = self._storing or asyncio.Lock()
         try:
-            stored = await asyncio.to_thread(store_rehash, self.directory_path, out.agent_id, record.password_hash,
-                                             new_hash)
+            async with self._storing:  # after a configuration being stored, never across it
+                stored = await asyncio.to_thread(store_rehash, self.directory_path, out.agent_id,
+                                                 record.password_hash, new_hash)
         except (OSError, ValueError) as exc:
             log.warning("could not store a stronger password hash for %s in %s: %s", out.agent_id,
                         self.directory_path, exc)
