@@ -149,6 +149,9 @@ def run_gui(args) -> int:
     except SettingsError as exc:
         print(f"agent-desktop: {exc}", file=sys.stderr)
         return 2
+    from .ui import translations
+
+    translations.install(app, settings.language)  # before the first window: its words are set when built
 
     demo = None
     if args.demo:

@@ -13,6 +13,8 @@ import os
 import keyring
 import keyring.errors
 
+from .ui.i18n import translate
+
 SERVICE = "agent-desktop"
 PASSWORD_ENV = "AGENT_PASSWORD"
 
@@ -22,9 +24,10 @@ def keyring_unavailable_reason() -> str | None:
     try:
         backend = keyring.get_keyring()
     except Exception as exc:  # a broken backend configuration must not stop the app
-        return f"The system keyring cannot be used ({exc})."
+        return translate("Credentials", "The system keyring cannot be used ({0}).").format(exc)
     if backend.priority <= 0 or type(backend).__module__.startswith("keyring.backends.fail"):
-        return "No system keyring is available on this computer, so passwords cannot be remembered."
+        return translate("Credentials", "No system keyring is available on this computer, so passwords cannot be "
+                                        "remembered.")
     return None
 
 
@@ -46,9 +49,10 @@ def store_password(user_id: str, password: str) -> str | None:
     try:
         keyring.set_password(SERVICE, user_id, password)
     except keyring.errors.NoKeyringError:
-        return "The password was not remembered: no system keyring is available on this computer."
+        return translate("Credentials", "The password was not remembered: no system keyring is available on this "
+                                        "computer.")
     except Exception as exc:  # KeyringError or a backend's own
-        return f"The password was not remembered: {exc}"
+        return translate("Credentials", "The password was not remembered: {0}").format(exc)
     return None
 
 

@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("supervisor-view")
+    from .ui import translations
+
+    translations.install(app)  # the system's language (French, or English), before the window is built
     GuiThreadCollector(app).start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -6,7 +6,8 @@ screen at all (offscreen, the self-test), showing SVG icons; everything else goe
 
 * Python modules it never imports (``EXCLUDED_MODULES``): other Qt bindings and Qt modules,
   Tk, test and packaging tooling that happens to sit in the build environment.
-* Qt translations: the product's own strings are English and not translated.
+* Qt's own translations (qtbase_*.qm...): the product's .qm files ship in resources/translations/
+  (server_stub/_resources in the bundle), which this pattern leaves alone.
 * Platform plugins for embedded devices (eglfs, linuxfb, vnc, minimal, vkkhrdisplay) and their
   EGL device integrations; kept: xcb (and its GL integrations), wayland, offscreen, windows.
 * The GTK3 platform theme, which alone drags in ~40 GTK/cairo/pango/gdk-pixbuf libraries; the
@@ -14,6 +15,15 @@ screen at all (offscreen, the self-test), showing SVG icons; everything else goe
 * Image formats but SVG (the icons; PNG is built into QtGui), evdev/tuio input plugins
   (embedded), network information, TLS backends and SQL drivers (QtNetwork/QtSql, unused: the
   websockets library does the networking on Python's ssl), printing, QML tooling, designer.
+* Of the PySide6-Addons wheel, only Qt Multimedia's audio (QtMultimedia and libQt6Multimedia, for
+  the offer's ring with QSoundEffect): its FFmpeg media backend plugin and with it libavcodec,
+  libavformat, libswscale... (~20 MB, video and media files the desktop never plays; QSoundEffect
+  plays a WAV through Qt Multimedia's own PulseAudio/PipeWire/WASAPI output without it), its QML
+  and widget parts, and every other add-on module. Measured (installer/build.py freeze, same
+  machine): the bundle grows from 115.9 MB to 120.7 MB, +4.9 MB (+4.2 %): QtMultimedia.abi3.so,
+  libQt6Multimedia, libQt6Network and libQt6Concurrent (which it links) and the 28 KB ring.
+  libpulse stays the system's (PyInstaller leaves it out; the .deb depends on libpulse0 through
+  dpkg-shlibdeps); a seat without it starts all the same and Settings says offers will not ring.
 * Then every shared library nothing kept needs any more (``unreachable``): a library is kept only
   when an executable, a Python extension or a kept plugin needs it, directly or through another
   kept library (ELF ``DT_NEEDED``). That is what removes the GTK stack once its theme is gone.
@@ -43,6 +53,7 @@ EXCLUDED_MODULES = [
     "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtOpenGL",
     "PySide6.QtOpenGLWidgets", "PySide6.QtPrintSupport", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtXml",
     "PySide6.QtConcurrent", "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools", "PySide6.QtSvgWidgets",
+    "PySide6.QtMultimediaWidgets", "PySide6.QtSpatialAudio", "PySide6.QtTextToSpeech",
 ]
 
 # Paths inside the bundle (POSIX separators), matched against Qt's directory in PySide6.
@@ -56,6 +67,9 @@ DROPPED_PATHS = [re.compile(_QT + pattern) for pattern in (
     r"plugins/(?:generic|networkinformation|tls|sqldrivers|printsupport|qmltooling|qmllint|designer|"
     r"vectorimageformats|wayland-graphics-integration-server)/",
     r"plugins/platforminputcontexts/(?:lib)?qtvirtualkeyboard",
+    r"plugins/multimedia/",  # the FFmpeg backend: QSoundEffect's audio needs none (see above)
+    r"qml/QtMultimedia/",
+    r"lib/libQt6MultimediaQuick\b",
 )]
 
 

@@ -49,6 +49,8 @@ MOST = {
 }
 # A queue member's penalty: ranks, not costs; a thousand levels is more than any routing plan uses.
 MOST_PENALTY = 1000
+# Extensions of one After Call Work: more than ten is a wrap-up that should have been Not Ready.
+MOST_EXTENDS = 10
 # An HMAC key shorter than this can be guessed offline from one sniffed token.
 MIN_SECRET_BYTES = 16
 
@@ -112,6 +114,10 @@ class QueueConfig:
     abandon_after_ms: int | None = None  # the customer hangs up after waiting this long
     service_level_target_ms: int = 20_000
     members: tuple[tuple[str, int], ...] = ()
+    # "Extend wrap-up": each extension adds acw_extend_ms to the After Call Work's end, at most
+    # acw_max_extends times per wrap-up (None: the queue allows none).
+    acw_extend_ms: int | None = None
+    acw_max_extends: int = 1
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,21 @@ class ServerConfig:
             raise ConfigError(f"queue names must be unique: {names}")
         return self
 
+    def advertised_reasons(self) -> list[ReasonInfo]:
+        """The Not Ready reasons as the register EventAck lists them: ``offer_timeout_reason`` is
+        always flagged ``server_only`` (the server sets it for missed offers), besides any the site
+        file marks so."""
+        return [replace_reason(r, server_only=True) if r.code == self.offer_timeout_reason and not r.server_only
+                else r for r in self.reasons]
+
+    def server_only_reasons(self) -> frozenset[str]:
+        """Codes an agent may not choose itself (RequestAgentNotReady: ``server_only_reason``)."""
+        return frozenset(r.code for r in self.advertised_reasons() if r.server_only)
+
+
+def replace_reason(reason: ReasonInfo, **changes) -> ReasonInfo:
+    return msgspec.structs.replace(reason, **changes)
+
 
 def _setting(key: str):
     kind = type(getattr(ServerConfig, key))
@@ -253,15 +274,23 @@ class _QueueTable(msgspec.Struct, forbid_unknown_fields=True):
     abandon_after: AbandonSeconds | None = None
     service_level_target: QueueSeconds = 20
     members: dict[str, Penalty] = {}  # agent id -> penalty
+    after_call_work_extend: QueueSeconds | None = None  # seconds one "Extend wrap-up" adds
+    after_call_work_max_extends: Annotated[int, msgspec.Meta(ge=1, le=MOST_EXTENDS)] = 1
 
     def config(self) -> QueueConfig:
         def ms(seconds: float) -> int:
             return int(round(seconds * 1000))
 
+        if self.after_call_work_extend is not None and self.after_call_work is None:
+            raise ConfigError(f"queue {self.name!r}: after_call_work_extend extends the After Call Work, so it "
+                              f"needs after_call_work")
+
         return QueueConfig(name=self.name, accept_timeout_ms=ms(self.accept_timeout),
                            acw_ms=ms(self.after_call_work) if self.after_call_work is not None else None,
                            abandon_after_ms=ms(self.abandon_after) if self.abandon_after is not None else None,
-                           service_level_target_ms=ms(self.service_level_target), members=tuple(self.members.items()))
+                           service_level_target_ms=ms(self.service_level_target), members=tuple(self.members.items()),
+                           acw_extend_ms=ms(self.after_call_work_extend) if self.after_call_work_extend else None,
+                           acw_max_extends=self.after_call_work_max_extends)
 
 
 class _SiteFile(msgspec.Struct, forbid_unknown_fields=True):

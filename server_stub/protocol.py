@@ -106,7 +106,9 @@ ErrorCode = Literal[
     "not_logged_in",  # state change or logout without a login on this socket
     "stale_epoch",  # the request carries an older epoch than the agent's current login
     "invalid_reason",  # Not Ready reason code not configured on this server
+    "server_only_reason",  # RequestAgentNotReady with a reason only the server sets (ReasonInfo.server_only)
     "invalid_state",  # the transition is not allowed now
+    "acw_not_extendable",  # RequestExtendAfterCallWork: no extendable After Call Work now, or no extension left
     "unknown_queue",  # RequestSubmitInteraction names a queue this server does not have
     "queue_full",  # RequestSubmitInteraction: the queue or the server holds as many interactions as it may
     "duplicate_interaction",  # the id is already known here (queued, in hand or completed)
@@ -243,6 +245,9 @@ class ResumePoint(_Struct):
 class ReasonInfo(_Struct):
     code: ReasonCode
     label: ShortText
+    # Only the server sets it (e.g. ``offer_timeout_reason``): a desktop does not offer it, and an
+    # agent's RequestAgentNotReady with it is refused ``server_only_reason``. Omitted when false.
+    server_only: bool = False
 
 
 # --------------------------------------------------------------------------- message base
@@ -281,6 +286,7 @@ class RequestAgentLogin(Request, tag="RequestAgentLogin"):
     epoch: Epoch | None = None
     state: StateSnapshot | None = None
     interactions: list[HeldInteraction] = []  # failover: what the agent holds, for the server to adopt
+    queue_statistics: bool = False  # send EventAgentQueues (the agent's own queues' figures) on this socket
 
 
 class RequestAgentLogout(Request, tag="RequestAgentLogout"):
@@ -313,6 +319,13 @@ class RequestAgentNotReady(Request, tag="RequestAgentNotReady"):
 
 
 class RequestAgentAfterCallWork(Request, tag="RequestAgentAfterCallWork"):
+    epoch: Epoch
+
+
+class RequestExtendAfterCallWork(Request, tag="RequestExtendAfterCallWork"):
+    """"Extend wrap-up": push the end of the agent's timed After Call Work out by its queue's
+    ``after_call_work_extend`` (at most ``after_call_work_max_extends`` times); the server keeps the deadline."""
+
     epoch: Epoch
 
 
@@ -427,6 +440,7 @@ class EventCurrentAgentStatus(Message, tag="EventCurrentAgentStatus"):
     forced_by: ShortText | None = None
     interaction_ids: list[InteractionId] = []  # interactions in the agent's hands on this server
     until_ms: TimeMs | None = None  # a timed After Call Work ends then (the desktop counts down)
+    extends_left: int | None = None  # RequestExtendAfterCallWork may still be sent this many times (omitted: 0)
 
 
 class EventInvite(Message, tag="EventInvite"):
@@ -534,6 +548,16 @@ class EventInteraction(Message, tag="EventInteraction"):
     epoch: Epoch | None = None
     disposition: ReasonCode | None = None
     reason: ShortText | None = None
+
+
+class EventAgentQueues(Message, tag="EventAgentQueues"):
+    """The figures of the agent's own queues, on a login socket whose RequestAgentLogin asked for them
+    (``queue_statistics``): after the login, then whenever they change (at most once a second).
+    Agents may not subscribe to reporting; this is their share."""
+
+    server: ShortText
+    at_ms: TimeMs
+    queues: list[QueueStatistics]
 
 
 class EventQueueStatistics(Message, tag="EventQueueStatistics"):
@@ -782,6 +806,7 @@ ClientMessage = (
     | RequestAgentReady
     | RequestAgentNotReady
     | RequestAgentAfterCallWork
+    | RequestExtendAfterCallWork
     | RequestSubscribeReporting
     | RequestForceNotReady
     | RequestForceLogout
@@ -819,6 +844,7 @@ ServerMessage = (
     | EventInviteRevoked
     | EventInteraction
     | EventQueueStatistics
+    | EventAgentQueues
     | EventConfigVersion
     | Heartbeat
 )

@@ -76,6 +76,9 @@ class SessionConfig:
     # whose ack was lost); then the agent is asked for the password. As long as the servers let
     # such a retry through.
     token_retry_wait: float = LOST_ACK_WINDOW_MS / 1000
+    # Ask every login for the agent's queue figures (EventAgentQueues, about once a second while
+    # they change): the desktop's figures panel shows them; headless agents and benches need not.
+    queue_statistics: bool = False
 
     def __post_init__(self) -> None:
         endpoints = tuple(e if isinstance(e, Site) else Site(*e) for e in self.endpoints)

@@ -75,6 +75,7 @@ class AgentStatus:
     endpoint: str
     forced_by: str | None = None
     until_ms: int | None = None  # a timed After Call Work ends then
+    extends_left: int = 0  # "Extend wrap-up" may still be asked this many times (the server says)
 
 
 class Output:
@@ -407,3 +408,7 @@ class SessionSnapshot:
     offers: tuple[OfferInfo, ...] = ()
     dispositions: tuple[p.ReasonInfo, ...] = ()
     interaction_pending: tuple[tuple[str, InteractionIntent], ...] = ()
+    # The agent's own queues' figures (EventAgentQueues) from the primary that sent them last, and
+    # its name; kept through a failover until the new primary sends its own.
+    queues: tuple[p.QueueStatistics, ...] = ()
+    queues_from: str | None = None

@@ -203,6 +203,8 @@ class AgentSession:
         self._offers: dict[str, _Offer] = {}
         self._held: dict[str, _Held] = {}
         self._ix_journal: list[_IxEntry] = []
+        self._queues: tuple[p.QueueStatistics, ...] = ()  # EventAgentQueues, from _queues_from
+        self._queues_from: str | None = None
         self._adoption_check: tuple[int, frozenset[str]] | None = None  # (epoch, ids carried by that login)
 
     # ------------------------------------------------------------------ user inputs
@@ -284,6 +286,19 @@ class AgentSession:
         """Finish an interaction in hand; ``notes`` None keeps the notes saved so far."""
         return self._ix_intent(ev.InteractionIntent("complete", interaction_id, notes=notes,
                                                     disposition=disposition), now, wall_ms)
+
+    def extend_after_call_work(self, now: float, wall_ms: int) -> list[ev.Output]:
+        """"Extend wrap-up": ask the primary to push the After Call Work's end out. Not journalled: the
+        server keeps the deadline, and one asked during a failover is refused at once (the new
+        primary could not extend it anyway, docs/protocol.md); a refusal is an ErrorEvent."""
+        self._tick(now, wall_ms)
+        status = self._status
+        if self._primary is None or self._releasing or status is None or not status.extends_left:
+            self._emit(ev.ErrorEvent("acw_not_extendable", "no After Call Work to extend now", None))
+        else:
+            self._request(self._primary, p.RequestExtendAfterCallWork(request_id=self._new_id(),
+                                                                       epoch=self._held_epoch()), "extend")
+        return self._done()
 
     # ------------------------------------------------------------------ link and timer inputs
 
@@ -397,6 +412,7 @@ class AgentSession:
                          for o in self._offers.values()),
             dispositions=shown.dispositions if shown else (),
             interaction_pending=tuple((e.request_id, e.intent) for e in self._ix_journal),
+            queues=self._queues, queues_from=self._queues_from,
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -630,7 +646,8 @@ class AgentSession:
         carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
         assert self._agent_id is not None, "a login with no agent"
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
-                                      epoch=epoch, state=state, interactions=carried, **credential)
+                                      epoch=epoch, state=state, interactions=carried,
+                                      queue_statistics=self.config.queue_statistics, **credential)
         if target.role == "secondary":  # a quiet standby put to use: judged at the fast terms from now
             target.watch_from = self._now
         self._login_ep = target
@@ -1154,12 +1171,22 @@ class AgentSession:
     def _on_status(self, ep: _Endpoint, msg: p.EventCurrentAgentStatus) -> None:
         if self._current(ep, msg, msg.epoch):
             self._status = ev.AgentStatus(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by,
-                                          msg.until_ms)
+                                          msg.until_ms, msg.extends_left or 0)
             self._unconfirmed = [e for e in self._unconfirmed if e in self._journal]
             self._restart_pending_times()
             self._emit(ev.AgentStateChanged(msg.state, msg.reason, msg.since_ms, msg.epoch, ep.name, msg.forced_by,
                                             msg.until_ms))
             self._check_adoption(ep, msg)
+
+    def _ack_extend(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
+        pass  # the EventCurrentAgentStatus that follows carries the new end
+
+    def _refused_extend(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+
+    def _on_agent_queues(self, ep: _Endpoint, msg: p.EventAgentQueues) -> None:
+        if ep is self._primary:
+            self._queues, self._queues_from = tuple(msg.queues), ep.name
 
     def _on_token(self, ep: _Endpoint, msg: p.EventResumeToken) -> None:
         if self._current(ep, msg, msg.epoch):
@@ -1184,4 +1211,5 @@ _HANDLERS: dict[type[p.Message], Callable[[AgentSession, _Endpoint, Any], None]]
     p.EventForcedLogout: AgentSession._on_forced_logout,
     p.EventInvite: AgentSession._on_invite,
     p.EventInviteRevoked: AgentSession._on_revoked,
+    p.EventAgentQueues: AgentSession._on_agent_queues,
 }

@@ -18,13 +18,28 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from desktop.reporting.engine import AgentRow, ReportingEngine
+from desktop.ui.i18n import QT_TRANSLATE_NOOP, translate
 
 COLUMNS = ("Agent", "Name", "State", "Reason", "Time in state", "Site", "Role", "Epoch", "Interaction", "Last failover")
 (COL_AGENT, COL_NAME, COL_STATE, COL_REASON, COL_TIME, COL_SITE, COL_ROLE, COL_EPOCH, COL_INTERACTION,
  COL_FAILOVER) = range(len(COLUMNS))
 
-STATE_TEXT = {"ready": "Ready", "not_ready": "Not Ready", "after_call_work": "After Call Work"}
-PRESENCE_TEXT = {"server_lost": "Server lost", "moving": "Failing over", "logged_out": "Logged out"}
+STATE_TEXT = {"ready": QT_TRANSLATE_NOOP("AgentTableModel", "Ready"),
+              "not_ready": QT_TRANSLATE_NOOP("AgentTableModel", "Not Ready"),
+              "after_call_work": QT_TRANSLATE_NOOP("AgentTableModel", "After Call Work")}
+PRESENCE_TEXT = {"server_lost": QT_TRANSLATE_NOOP("AgentTableModel", "Server lost"),
+                 "moving": QT_TRANSLATE_NOOP("AgentTableModel", "Failing over"),
+                 "logged_out": QT_TRANSLATE_NOOP("AgentTableModel", "Logged out")}
+COLUMN_WORDS = (QT_TRANSLATE_NOOP("AgentTableModel", "Agent"), QT_TRANSLATE_NOOP("AgentTableModel", "Name"),
+                QT_TRANSLATE_NOOP("AgentTableModel", "State"), QT_TRANSLATE_NOOP("AgentTableModel", "Reason"),
+                QT_TRANSLATE_NOOP("AgentTableModel", "Time in state"), QT_TRANSLATE_NOOP("AgentTableModel", "Site"),
+                QT_TRANSLATE_NOOP("AgentTableModel", "Role"), QT_TRANSLATE_NOOP("AgentTableModel", "Epoch"),
+                QT_TRANSLATE_NOOP("AgentTableModel", "Interaction"),
+                QT_TRANSLATE_NOOP("AgentTableModel", "Last failover"))  # COLUMNS' headers, as shown
+
+
+def _t(text: str) -> str:
+    return translate("AgentTableModel", text)
 _STATE_RANK = {"ready": 0, "ringing": 1, "busy": 2, "not_ready": 3, "after_call_work": 4, "failover": 5,
                "logged_out": 6}
 
@@ -79,11 +94,11 @@ def state_text(row: AgentRow) -> str:
     if row.presence == "logged_in":
         kind = handling(row)
         if kind == "busy":
-            return "Busy"
+            return translate("AgentTableModel", "Busy")
         if kind == "ringing":
-            return "Ringing"
-        return STATE_TEXT.get(row.state, row.state) if row.state else ""
-    return PRESENCE_TEXT[row.presence]
+            return translate("AgentTableModel", "Ringing")
+        return _t(STATE_TEXT[row.state]) if row.state in STATE_TEXT else row.state or ""
+    return _t(PRESENCE_TEXT[row.presence])
 
 
 def role_text(row: AgentRow) -> str:
@@ -93,12 +108,13 @@ def role_text(row: AgentRow) -> str:
     or says why there is none; it never claims a standby it cannot see."""
     if row.presence == "logged_in":
         # Logged in there, but the server has not heard the desktop lately (offered nothing).
-        return f"primary at {row.server}" if row.reachable else f"primary at {row.server}, unreachable"
+        return translate("AgentTableModel", "primary at {0}").format(row.server) if row.reachable else \
+            translate("AgentTableModel", "primary at {0}, unreachable").format(row.server)
     if row.presence == "server_lost":
-        return f"none ({row.server} lost)"
+        return translate("AgentTableModel", "none ({0} lost)").format(row.server)
     if row.presence == "moving":
-        return f"none (left {row.server})"
-    return "none"
+        return translate("AgentTableModel", "none (left {0})").format(row.server)
+    return translate("AgentTableModel", "none")
 
 
 def duration_text(ms: int) -> str:
@@ -185,7 +201,7 @@ class AgentTableModel(QAbstractTableModel):
             and role == Qt.ItemDataRole.DisplayRole
             and 0 <= section < len(COLUMNS)
         ):
-            return COLUMNS[section]
+            return _t(COLUMN_WORDS[section])
         return None
 
     # No flags() override: QAbstractTableModel's (enabled, selectable, no children) is what the table
@@ -375,20 +391,22 @@ class AgentTableModel(QAbstractTableModel):
     def _tooltip(self, row: AgentRow) -> str:
         lines = [f"{row.agent_id} {row.name}: {state_text(row)}"]
         if handling(row) in ("busy", "ringing") and row.state:
-            lines.append(f"Own state: {STATE_TEXT.get(row.state, row.state)}")
+            own = _t(STATE_TEXT[row.state]) if row.state in STATE_TEXT else row.state
+            lines.append(translate("AgentTableModel", "Own state: {0}").format(own))
         if row.interaction_id:
-            lines.append(f"Interaction in hand: {row.interaction_id}")
+            lines.append(translate("AgentTableModel", "Interaction in hand: {0}").format(row.interaction_id))
         if row.reason:
-            lines.append(f"Reason: {self.reason_text(row)}")
+            lines.append(translate("AgentTableModel", "Reason: {0}").format(self.reason_text(row)))
         limit = THRESHOLDS_MS.get(handling(row) or "")
         if limit is not None and over_threshold(row, self.now_ms):
-            lines.append(f"Over the {limit // 60_000} min threshold for {state_text(row)}")
+            lines.append(translate("AgentTableModel", "Over the {0} min threshold for {1}").format(
+                limit // 60_000, state_text(row)))
         if row.forced_by:
-            lines.append(f"Set by supervisor {row.forced_by}")
+            lines.append(translate("AgentTableModel", "Set by supervisor {0}").format(row.forced_by))
         if row.place:
-            lines.append(f"Place: {row.place}")
+            lines.append(translate("AgentTableModel", "Place: {0}").format(row.place))
         if row.last_failover_ms is not None:
-            lines.append(f"Last failover: {self._text(row, COL_FAILOVER)}")
+            lines.append(translate("AgentTableModel", "Last failover: {0}").format(self._text(row, COL_FAILOVER)))
         return "\n".join(lines)
 
     def _matches(self, row: AgentRow) -> bool:

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from desktop.reporting.engine import FeedEntry, ReportingEngine, ServerStatus
 from desktop.ui.dialogs import FocusOutline, Question
+from desktop.ui.i18n import QT_TRANSLATE_NOOP, translate
 from server_stub import protocol as p
 from server_stub.protocol import CloseCode
 from server_stub.resources import resource_dir
@@ -48,15 +49,24 @@ from .model import COLUMNS, AgentTableModel, clock_text, duration_text
 
 FLUSH_HZ = 8
 FEED_LINES = 500
-COUNT_LABELS = (("ready", "Ready"), ("ringing", "Ringing"), ("busy", "Busy"), ("not_ready", "Not Ready"),
-                ("after_call_work", "After Call Work"), ("failover", "In failover"), ("logged_out", "Logged out"))
+COUNT_LABELS = (("ready", QT_TRANSLATE_NOOP("SupervisorWindow", "Ready")),
+                ("ringing", QT_TRANSLATE_NOOP("SupervisorWindow", "Ringing")),
+                ("busy", QT_TRANSLATE_NOOP("SupervisorWindow", "Busy")),
+                ("not_ready", QT_TRANSLATE_NOOP("SupervisorWindow", "Not Ready")),
+                ("after_call_work", QT_TRANSLATE_NOOP("SupervisorWindow", "After Call Work")),
+                ("failover", QT_TRANSLATE_NOOP("SupervisorWindow", "In failover")),
+                ("logged_out", QT_TRANSLATE_NOOP("SupervisorWindow", "Logged out")))
 COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
 # The share of interactions to answer within the queue's time target. The servers report the time
 # (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.
 SERVICE_LEVEL_TARGET = 0.80
 BELOW_TARGET_BRUSH = QBrush(QColor(248, 215, 218))
-QUEUE_VIEW_COLUMNS = ("Queue", "Waiting", "Longest wait", "Service level", "Answered / offered", "Abandoned",
-                      "Sites")
+QUEUE_VIEW_COLUMNS = (QT_TRANSLATE_NOOP("SupervisorWindow", "Queue"), QT_TRANSLATE_NOOP("SupervisorWindow", "Waiting"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Longest wait"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Service level"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Answered / offered"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Abandoned"),
+                      QT_TRANSLATE_NOOP("SupervisorWindow", "Sites"))
 
 
 @dataclass(frozen=True)
@@ -102,26 +112,31 @@ def merged_queues(servers: Iterable[ServerStatus]) -> list[MergedQueue]:
 
 # What a WebSocket close code means, in a supervisor's words (docs/protocol.md, close codes).
 CLOSE_WORDS = {
-    CloseCode.NORMAL: "closed normally",
-    CloseCode.GOING_AWAY: "the server is shutting down",
-    CloseCode.ABNORMAL: "the connection dropped without warning (network or server failure)",
-    CloseCode.INVALID_DATA: "the server received data it could not read",
-    CloseCode.MESSAGE_TOO_BIG: "a message was too big for the server",
-    CloseCode.INTERNAL_ERROR: "the server had an internal error",
-    CloseCode.HEARTBEAT: "the server heard no heartbeat in time",
-    CloseCode.TOO_MANY_ERRORS: "the server closed it after too many errors",
-    CloseCode.UNSUPPORTED_VERSION: "the server does not speak this version of the protocol",
-    CloseCode.PEER_AUTH: "authentication between the sites failed",
-    CloseCode.RATE_LIMITED: "the server closed it for too much traffic",
-    CloseCode.SUPERSEDED: "a newer login replaced this one",
+    CloseCode.NORMAL: QT_TRANSLATE_NOOP("SupervisorWords", "closed normally"),
+    CloseCode.GOING_AWAY: QT_TRANSLATE_NOOP("SupervisorWords", "the server is shutting down"),
+    CloseCode.ABNORMAL: QT_TRANSLATE_NOOP("SupervisorWords",
+                                          "the connection dropped without warning (network or server failure)"),
+    CloseCode.INVALID_DATA: QT_TRANSLATE_NOOP("SupervisorWords", "the server received data it could not read"),
+    CloseCode.MESSAGE_TOO_BIG: QT_TRANSLATE_NOOP("SupervisorWords", "a message was too big for the server"),
+    CloseCode.INTERNAL_ERROR: QT_TRANSLATE_NOOP("SupervisorWords", "the server had an internal error"),
+    CloseCode.HEARTBEAT: QT_TRANSLATE_NOOP("SupervisorWords", "the server heard no heartbeat in time"),
+    CloseCode.TOO_MANY_ERRORS: QT_TRANSLATE_NOOP("SupervisorWords", "the server closed it after too many errors"),
+    CloseCode.UNSUPPORTED_VERSION: QT_TRANSLATE_NOOP("SupervisorWords",
+                                                     "the server does not speak this version of the protocol"),
+    CloseCode.PEER_AUTH: QT_TRANSLATE_NOOP("SupervisorWords", "authentication between the sites failed"),
+    CloseCode.RATE_LIMITED: QT_TRANSLATE_NOOP("SupervisorWords", "the server closed it for too much traffic"),
+    CloseCode.SUPERSEDED: QT_TRANSLATE_NOOP("SupervisorWords", "a newer login replaced this one"),
 }
 _ERRNO_WORDS = (
-    (("errno 111", "connect call failed", "connection refused"), "connection refused: no server is running at that "
-                                                                  "address, or it is not accepting connections"),
-    (("name or service not known", "errno -2", "errno -3", "nodename nor servname"), "the server's name is not known"),
-    (("no route to host", "errno 113", "network is unreachable", "errno 101"), "no network route to the server"),
-    (("timed out", "timeouterror"), "the server did not answer in time"),
-    (("certificate", "ssl"), "the server's TLS certificate was not accepted"),
+    (("errno 111", "connect call failed", "connection refused"),
+     QT_TRANSLATE_NOOP("SupervisorWords", "connection refused: no server is running at that address, or it is "
+                                          "not accepting connections")),
+    (("name or service not known", "errno -2", "errno -3", "nodename nor servname"),
+     QT_TRANSLATE_NOOP("SupervisorWords", "the server's name is not known")),
+    (("no route to host", "errno 113", "network is unreachable", "errno 101"),
+     QT_TRANSLATE_NOOP("SupervisorWords", "no network route to the server")),
+    (("timed out", "timeouterror"), QT_TRANSLATE_NOOP("SupervisorWords", "the server did not answer in time")),
+    (("certificate", "ssl"), QT_TRANSLATE_NOOP("SupervisorWords", "the server's TLS certificate was not accepted")),
 )
 
 
@@ -131,27 +146,28 @@ def reason_words(reason: str) -> str:
     if closed:
         code = int(closed.group(1))
         try:
-            return CLOSE_WORDS[CloseCode(code)]
+            return translate("SupervisorWords", CLOSE_WORDS[CloseCode(code)])
         except (ValueError, KeyError):
-            return f"closed by the server (code {code})"
+            return translate("SupervisorWords", "closed by the server (code {0})").format(code)
     if reason == "silent":
-        return "the server stopped answering (no heartbeat)"
+        return translate("SupervisorWords", "the server stopped answering (no heartbeat)")
     if reason in ("connection lost", "connection closed"):
-        return "the connection dropped"
+        return translate("SupervisorWords", "the connection dropped")
     lowered = reason.lower()
     for needles, words in _ERRNO_WORDS:
         if any(needle in lowered for needle in needles):
-            return words
+            return translate("SupervisorWords", words)
     return reason
 
 
 def connection_words(status: str) -> str:
     """A reporting link's status (ReportingClient) as the sites panel says it."""
     if status.startswith("unreachable: "):
-        return f"unreachable: {reason_words(status.removeprefix('unreachable: '))}"
+        return translate("SupervisorWords", "unreachable: {0}").format(
+            reason_words(status.removeprefix("unreachable: ")))
     lost = re.fullmatch(r"lost: (.*); reconnecting", status)
     if lost:
-        return f"lost: {reason_words(lost.group(1))}; reconnecting"
+        return translate("SupervisorWords", "lost: {0}; reconnecting").format(reason_words(lost.group(1)))
     return status
 
 
@@ -189,17 +205,17 @@ class LoginPanel(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QHBoxLayout(self)
-        self.message = QLabel("Sign in as a supervisor to see the reporting streams.")
+        self.message = QLabel(self.tr("Sign in as a supervisor to see the reporting streams."))
         self.user = QLineEdit(user)
-        self.user.setPlaceholderText("Supervisor id")
+        self.user.setPlaceholderText(self.tr("Supervisor id"))
         self.password = QLineEdit()
-        self.password.setPlaceholderText("Password")
+        self.password.setPlaceholderText(self.tr("Password"))
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.remember = QCheckBox("Remember")
+        self.remember = QCheckBox(self.tr("Remember"))
         if keyring_note:
             self.remember.setEnabled(False)
             self.remember.setToolTip(keyring_note)
-        self.connect_button = QPushButton("Connect")
+        self.connect_button = QPushButton(self.tr("Connect"))
         for widget in (self.message, self.user, self.password, self.remember, self.connect_button):
             layout.addWidget(widget)
         self.connect_button.clicked.connect(self._submit)
@@ -208,7 +224,7 @@ class LoginPanel(QFrame):
     def _submit(self) -> None:
         user, password = self.user.text().strip(), self.password.text()
         if not user or not password:
-            self.message.setText("Enter your supervisor id and password.")
+            self.message.setText(self.tr("Enter your supervisor id and password."))
             return
         self.password.clear()
         self.submitted.emit(user, password, self.remember.isChecked())
@@ -231,7 +247,7 @@ class SupervisorWindow(QMainWindow):
         self.agent_actions = actions  # not self.actions: that is QWidget.actions()
         self.link_status = link_status or (lambda server: "")
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
-        self.setWindowTitle("Supervisor — agent status")
+        self.setWindowTitle(self.tr("Supervisor — agent status"))
         self.resize(1400, 800)
         self.app_icon = _app_icon()
         if self.app_icon is not None:
@@ -240,7 +256,7 @@ class SupervisorWindow(QMainWindow):
         self.tray: QSystemTrayIcon | None = None
         if self.app_icon is not None and QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(self.app_icon, self)
-            self.tray.setToolTip("Supervisor view")
+            self.tray.setToolTip(self.tr("Supervisor view"))
             self.tray.show()
 
         self.model = AgentTableModel(engine, self._wall_ms, self)
@@ -260,7 +276,7 @@ class SupervisorWindow(QMainWindow):
 
         top = QHBoxLayout()
         self.filter_box = QLineEdit()
-        self.filter_box.setPlaceholderText("Filter: agent, name, state, reason or site")
+        self.filter_box.setPlaceholderText(self.tr("Filter: agent, name, state, reason or site"))
         self.filter_box.setClearButtonEnabled(True)
         self.filter_box.textChanged.connect(self._filter_changed)
         top.addWidget(self.filter_box, 2)
@@ -273,11 +289,11 @@ class SupervisorWindow(QMainWindow):
         outer.addLayout(top)
 
         actions_row = QHBoxLayout()
-        self.selected_label = QLabel("No agent selected")
+        self.selected_label = QLabel(self.tr("No agent selected"))
         self.reason_box = QComboBox()
         self.reason_box.setMinimumWidth(140)
-        self.force_not_ready_button = QPushButton("Force Not Ready")
-        self.force_logout_button = QPushButton("Force logout")
+        self.force_not_ready_button = QPushButton(self.tr("Force Not Ready"))
+        self.force_logout_button = QPushButton(self.tr("Force logout"))
         self.action_result = QLabel()
         for widget in (self.selected_label, self.reason_box, self.force_not_ready_button, self.force_logout_button,
                        self.action_result):
@@ -291,30 +307,31 @@ class SupervisorWindow(QMainWindow):
         self.table = self._make_table()
         self.queue_view = self._make_queue_view()
         self.views = QTabWidget()
-        self.views.setAccessibleName("Agents and queues")
-        self.views.addTab(self.table, "&Agents")
-        self.views.addTab(self.queue_view, "&Queues (all sites)")
+        self.views.setAccessibleName(self.tr("Agents and queues"))
+        self.views.addTab(self.table, self.tr("&Agents"))
+        self.views.addTab(self.queue_view, self.tr("&Queues (all sites)"))
         splitter.addWidget(self.views)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(QLabel("<b>Sites</b>"))
+        side_layout.addWidget(QLabel(self.tr("<b>Sites</b>")))
         self.sites = self._make_sites()
         side_layout.addWidget(self.sites)
-        side_layout.addWidget(QLabel("<b>Queues</b>"))
+        side_layout.addWidget(QLabel(self.tr("<b>Queues</b>")))
         self.queues_note = QLabel()
         self.queues_note.setWordWrap(True)
         side_layout.addWidget(self.queues_note)
         self.queues_note.setObjectName("queuesNote")
         self.queues = QTableWidget(0, 6)
         self.queues.setHorizontalHeaderLabels(
-            ["Site", "Queue", "Waiting", "Longest wait", "Service level", "Answered / offered"]
+            [self.tr("Site"), self.tr("Queue"), self.tr("Waiting"), self.tr("Longest wait"), self.tr("Service level"),
+             self.tr("Answered / offered")]
         )
         self.queues.verticalHeader().hide()
         self.queues.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
         self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         side_layout.addWidget(self.queues)
-        side_layout.addWidget(QLabel("<b>Disconnects and failovers</b>"))
+        side_layout.addWidget(QLabel(self.tr("<b>Disconnects and failovers</b>")))
         self.feed = QListWidget()
         self.feed.setWordWrap(True)
         side_layout.addWidget(self.feed, 2)
@@ -370,8 +387,8 @@ class SupervisorWindow(QMainWindow):
     def _make_queue_view(self) -> QTableWidget:
         """One row per queue over every site: the contact center's picture of each queue."""
         view = QTableWidget(0, len(QUEUE_VIEW_COLUMNS))
-        view.setAccessibleName("Queues over all sites")
-        view.setHorizontalHeaderLabels(list(QUEUE_VIEW_COLUMNS))
+        view.setAccessibleName(self.tr("Queues over all sites"))
+        view.setHorizontalHeaderLabels([self.tr(text) for text in QUEUE_VIEW_COLUMNS])
         view.verticalHeader().hide()
         view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
         view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -401,7 +418,8 @@ class SupervisorWindow(QMainWindow):
 
     def _make_sites(self) -> QTableWidget:
         sites = QTableWidget(len(self.engine.servers), 4)
-        sites.setHorizontalHeaderLabels(["Site", "Connection", "Last event", "Logged in"])
+        sites.setHorizontalHeaderLabels([self.tr("Site"), self.tr("Connection"), self.tr("Last event"),
+                                         self.tr("Logged in")])
         sites.verticalHeader().hide()
         sites.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         sites.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -454,18 +472,19 @@ class SupervisorWindow(QMainWindow):
     def _update_counts(self) -> None:
         counts = self.engine.counts
         for key, text in COUNT_LABELS:
-            self.count_labels[key].setText(f"{text}: {counts.get(key, 0)}")
+            self.count_labels[key].setText(f"{self.tr(text)}: {counts.get(key, 0)}")
 
     def _update_sites(self) -> None:
         now = self._wall_ms()
         for row, (name, server) in enumerate(self.engine.servers.items()):
             if server.live:
-                connection = "connected"
+                connection = self.tr("connected")
             elif server.connected:
-                connection = "connected, reading snapshot"
+                connection = self.tr("connected, reading snapshot")
             else:
                 status = self.link_status(name)
-                connection = f"not connected{': ' + connection_words(status) if status else ''}"
+                connection = self.tr("not connected: {0}").format(connection_words(status)) if status else \
+                    self.tr("not connected")
             age = duration_text(now - server.last_event_ms) if server.last_event_ms else "—"
             for column, text in ((1, connection), (2, age), (3, str(server.logged_in))):
                 item = self.sites.item(row, column)
@@ -487,24 +506,26 @@ class SupervisorWindow(QMainWindow):
                 continue
             as_of = clock_text(server.queues_at_ms) if server.queues_at_ms else "?"
             if not server.live:  # figures of a site we no longer hear from: marked, never passed off as live
-                stale.append(f"{name} (as of {as_of})")
+                stale.append(self.tr("{0} (as of {1})").format(name, as_of))
             for q in server.queues:
                 level = (
                     "—"
                     if q.service_level is None
-                    else f"{q.service_level * 100:.0f} % in {q.service_level_target_ms / 1000:.0f} s"
+                    else self.tr("{0:.0f} % in {1:.0f} s").format(q.service_level * 100,
+                                                                  q.service_level_target_ms / 1000)
                 )
-                site = name if server.live else f"{name} (unavailable)"
+                site = name if server.live else self.tr("{0} (unavailable)").format(name)
                 rows.append(((site, q.queue, str(q.waiting), duration_text(q.longest_wait_ms), level,
                               f"{q.answered} / {q.offered}"), server.live, as_of))
         notes = []
         if silent:
             names = ", ".join(silent)
-            notes.append(f"{'This server does' if len(silent) == 1 else 'These servers do'} not report "
-                         f"queue statistics yet ({names}).")
+            notes.append(self.tr("This server does not report queue statistics yet ({0}).").format(names)
+                         if len(silent) == 1 else
+                         self.tr("These servers do not report queue statistics yet ({0}).").format(names))
         if stale:
-            notes.append(f"Unavailable: {', '.join(stale)}. Those figures are the last ones received and "
-                         f"may be out of date.")
+            notes.append(self.tr("Unavailable: {0}. Those figures are the last ones received and may be out of "
+                                 "date.").format(", ".join(stale)))
         self._service_level_alerts()
         self._update_queue_view()
         self.queues_note.setText(" ".join(notes))
@@ -520,12 +541,13 @@ class SupervisorWindow(QMainWindow):
                 elif item.text() != text:
                     item.setText(text)
                 item.setForeground(palette.text() if live else palette.placeholderText())
-                item.setToolTip("" if live else f"Site {values[0].split()[0]} is unavailable: figures as of {as_of}")
+                item.setToolTip("" if live else self.tr("Site {0} is unavailable: figures as of {1}").format(
+                    values[0].split()[0], as_of))
                 if c == 4:  # the service level: marked while below target
                     below = live and (values[0], values[1]) in self.below_target
                     item.setBackground(BELOW_TARGET_BRUSH if below else QBrush())
                     if below:
-                        item.setToolTip(f"Below the {SERVICE_LEVEL_TARGET * 100:.0f} % target")
+                        item.setToolTip(self.tr("Below the {0:.0f} % target").format(SERVICE_LEVEL_TARGET * 100))
         self.queues.setVisible(bool(rows))
 
     def _service_level_alerts(self) -> None:
@@ -539,9 +561,10 @@ class SupervisorWindow(QMainWindow):
                     continue
                 below.add((name, q.queue))
                 if (name, q.queue) not in self.below_target:
-                    self.notify(f"Queue {q.queue} at site {name}: service level {q.service_level * 100:.0f} % is "
-                                f"below the {SERVICE_LEVEL_TARGET * 100:.0f} % target (answered within "
-                                f"{q.service_level_target_ms / 1000:.0f} s)")
+                    self.notify(self.tr("Queue {0} at site {1}: service level {2:.0f} % is below the {3:.0f} % "
+                                        "target (answered within {4:.0f} s)").format(
+                        q.queue, name, q.service_level * 100, SERVICE_LEVEL_TARGET * 100,
+                        q.service_level_target_ms / 1000))
         self.below_target = below
 
     def _add_feed(self, entries: list[FeedEntry]) -> None:
@@ -554,7 +577,7 @@ class SupervisorWindow(QMainWindow):
         if notices:
             self.notify(feed_text(notices[-1]), notices[-1].at_ms)
         elif len(failovers) > 1:
-            self.notify(f"{len(failovers)} agents failed over", failovers[-1].at_ms)
+            self.notify(self.tr("{0} agents failed over").format(len(failovers)), failovers[-1].at_ms)
         elif failovers:
             self.notify(failovers[0].text, failovers[0].at_ms)
 
@@ -563,7 +586,7 @@ class SupervisorWindow(QMainWindow):
         self._notice = (at_ms if at_ms is not None else self._wall_ms(), text)
         self._update_banner()
         if self.tray is not None:
-            self.tray.showMessage("Supervisor view", text, QSystemTrayIcon.MessageIcon.Warning, 8000)
+            self.tray.showMessage(self.tr("Supervisor view"), text, QSystemTrayIcon.MessageIcon.Warning, 8000)
 
     def banner_lines(self) -> list[str]:
         """The latest notice, then what holds now, from the engine (the same counts as the labels
@@ -573,9 +596,10 @@ class SupervisorWindow(QMainWindow):
         at_ms, text = self._notice
         lost = [name for name, server in self.engine.servers.items() if not server.connected]
         failover = self.engine.counts.get("failover", 0)
-        now = [f"unreachable: site {', '.join(lost)}"] if lost else []
-        now.append(f"in failover: {failover} agent(s)" if failover else "no agent in failover")
-        return [f"{clock_text(at_ms)}  {text}", "Now: " + "; ".join(now) + "."]
+        now = [self.tr("unreachable: site {0}").format(", ".join(lost))] if lost else []
+        now.append(self.tr("in failover: {0} agent(s)").format(failover) if failover else
+                   self.tr("no agent in failover"))
+        return [f"{clock_text(at_ms)}  {text}", self.tr("Now: {0}.").format("; ".join(now))]
 
     def _update_banner(self) -> None:
         lines = self.banner_lines()
@@ -601,7 +625,7 @@ class SupervisorWindow(QMainWindow):
         row = self.model.row_data(agent_id) if agent_id else None
         actions = self.agent_actions
         can_act = actions is not None and row is not None and row.presence == "logged_in"
-        self.selected_label.setText(f"{row.agent_id} {row.name}" if row else "No agent selected")
+        self.selected_label.setText(f"{row.agent_id} {row.name}" if row else self.tr("No agent selected"))
         if actions is not None and agent_id and can_act:
             reasons = [(r.label or r.code, r.code) for r in actions.reasons_for(agent_id)]
             shown = [(self.reason_box.itemText(i), self.reason_box.itemData(i)) for i in range(self.reason_box.count())]
@@ -617,7 +641,8 @@ class SupervisorWindow(QMainWindow):
         agent_id, reason, actions = self._selected_agent, self.reason_box.currentData(), self.agent_actions
         if agent_id and reason and actions is not None:
             label = self.reason_box.currentText()
-            self._run_action(f"Not Ready ({label}) for {agent_id}", actions.force_agent_not_ready(agent_id, reason))
+            self._run_action(self.tr("Not Ready ({0}) for {1}").format(label, agent_id),
+                             actions.force_agent_not_ready(agent_id, reason))
 
     def _force_logout(self) -> None:
         """Asks first (non-blocking: ``open()`` and a signal, never ``exec()`` under qasync)."""
@@ -628,11 +653,13 @@ class SupervisorWindow(QMainWindow):
         if self.logout_question is not None:
             self.logout_question.raise_()
             return
-        info = f"{row.name or 'The agent'} is logged out at once on site {row.server}"
-        info += (f"; the interaction in hand ({row.interaction_id}) leaves their hands without being completed."
-                 if row.interaction_id else ".")
-        box = Question(self, "Supervisor — Force logout", f"Log out agent {agent_id} {row.name}?".strip(), info,
-                       [("cancel", "Cancel", "Cancel"), ("logout", "&Log out agent", "Log out agent")],
+        info = self.tr("{0} is logged out at once on site {1}").format(row.name or self.tr("The agent"), row.server)
+        info += (self.tr("; the interaction in hand ({0}) leaves their hands without being completed.").format(
+            row.interaction_id) if row.interaction_id else ".")
+        box = Question(self, self.tr("Supervisor — Force logout"),
+                       self.tr("Log out agent {0} {1}?").format(agent_id, row.name).strip(), info,
+                       [("cancel", self.tr("Cancel"), self.tr("Cancel")),
+                        ("logout", self.tr("&Log out agent"), self.tr("Log out agent"))],
                        default="cancel")
         box.setObjectName("forceLogoutQuestion")
 
@@ -640,14 +667,14 @@ class SupervisorWindow(QMainWindow):
             self.logout_question = None
             actions = self.agent_actions
             if key == "logout" and actions is not None:
-                self._run_action(f"Logout of {agent_id}", actions.force_agent_logout(agent_id))
+                self._run_action(self.tr("Logout of {0}").format(agent_id), actions.force_agent_logout(agent_id))
 
         box.answered.connect(answered)
         self.logout_question = box
         box.open()
 
     def _run_action(self, what: str, coroutine: Awaitable) -> None:
-        self.action_result.setText(f"{what}: sending…")
+        self.action_result.setText(self.tr("{0}: sending…").format(what))
         future = asyncio.ensure_future(coroutine)
         self._pending_actions.add(future)
 
@@ -656,7 +683,8 @@ class SupervisorWindow(QMainWindow):
             if f.cancelled():
                 return
             error = f.exception()
-            self.action_result.setText(f"{what}: done" if error is None else f"{what}: refused — {error}")
+            self.action_result.setText(self.tr("{0}: done").format(what) if error is None else
+                                       self.tr("{0}: refused — {1}").format(what, error))
 
         future.add_done_callback(done)
 

@@ -150,6 +150,9 @@ class SessionBridge(QObject):
     def set_after_call_work(self) -> None:
         self._feed("set_after_call_work")
 
+    def extend_after_call_work(self) -> None:
+        self._feed("extend_after_call_work")
+
     def logout(self) -> None:
         self._feed("logout")
 

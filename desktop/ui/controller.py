@@ -17,8 +17,10 @@ from .. import credentials
 from ..core import events as ev
 from ..core.config import SessionConfig
 from ..gui_calls import Chores, GuiCalls
+from . import figures as fg
 from . import interaction_presenter as ip
 from . import presenter as pr
+from .attention import OfferPopup, Ringer
 from .bridge import SessionBridge
 from .icons import icon
 from .settings import DesktopSettings
@@ -48,11 +50,11 @@ class Tray(QObject):
         self.state: tuple[str, str] = ("offline", "")
         if self.icon is None and QSystemTrayIcon.isSystemTrayAvailable():
             self.icon = QSystemTrayIcon(icon("offline"), self)  # an icon before show(): else "No Icon set"
-            self.icon.setToolTip("Agent Desktop")
+            self.icon.setToolTip(self.tr("Agent Desktop"))
             self.icon.show()
         if self.icon is not None:
             self.icon.setIcon(icon("offline"))
-            self.icon.setToolTip("Agent Desktop")
+            self.icon.setToolTip(self.tr("Agent Desktop"))
 
     def set_state(self, name: str, tooltip: str) -> None:
         """Icon and tooltip for the agent's state; only a change reaches the tray (refresh runs 4×/s)."""
@@ -61,11 +63,13 @@ class Tray(QObject):
         self.state = (name, tooltip)
         if self.icon is not None:
             self.icon.setIcon(icon(name))
-            self.icon.setToolTip(f"Agent Desktop – {tooltip}")
+            self.icon.setToolTip(self.tr("Agent Desktop – {0}").format(tooltip))
 
-    def notify(self, note: pr.Notification) -> None:
-        self.shown.append(note)
-        if self.icon is not None and QSystemTrayIcon.supportsMessages():
+    def notify(self, note: pr.Notification, bubble: bool = True) -> None:
+        """Record ``note`` and show it as the tray's message, which replaces the one before (never a
+        stack); ``bubble`` False: recorded only (an offer, which the offer pop-up shows)."""
+        self.shown = self.shown[-99:] + [note]
+        if bubble and self.icon is not None and QSystemTrayIcon.supportsMessages():
             kind = QSystemTrayIcon.MessageIcon.Warning if note.critical else QSystemTrayIcon.MessageIcon.Information
             self.icon.showMessage(note.title, note.message, kind, 5000)
 
@@ -109,14 +113,21 @@ class DesktopController(QObject):
         self.login_window = LoginWindow(settings, keyring_reason)
         self.main_window = MainWindow()
         self.tray = Tray(self, tray_icon)
+        # Attention for offers: the ring, and one pop-up that can accept (desktop/ui/attention.py).
+        self.ringer = Ringer(self)
+        self.ringer.configure(settings.ring, settings.ring_volume, settings.ring_device)
+        self.offer_popup = OfferPopup()
+        self._answered: set[str] = set()  # offers the agent answered here: they ring no more
+        self.figures = fg.AgentFigures()
         if self.tray.icon is not None:
             menu = QMenu()
-            menu.addAction("Show Agent Desktop", self.raise_current_window)
-            menu.addAction("Quit", self.logout_and_quit)
+            menu.addAction(self.tr("Show Agent Desktop"), self.raise_current_window)
+            menu.addAction(self.tr("Quit"), self.logout_and_quit)
             self.tray.icon.setContextMenu(menu)
             self.tray.menu = menu
             self.tray.icon.activated.connect(lambda reason: self.raise_current_window()
                                              if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
+            self.tray.icon.messageClicked.connect(self.raise_current_window)
         self._restore_geometry()
         self._prefill()
         if probe_keyring:
@@ -129,12 +140,15 @@ class DesktopController(QObject):
         mw.ready_requested.connect(self.bridge.set_ready)
         mw.not_ready_requested.connect(self.bridge.set_not_ready)
         mw.acw_requested.connect(self.bridge.set_after_call_work)
+        mw.extend_requested.connect(self.bridge.extend_after_call_work)
         mw.logout_requested.connect(self.bridge.logout)
         mw.close_requested.connect(self.logout_and_quit)
         mw.banner.dismissed.connect(self._dismiss_banner)
         mw.event_log.copy_requested.connect(self.copy_for_support)
-        mw.offer_toast.accept_requested.connect(self.bridge.accept)
-        mw.offer_toast.reject_requested.connect(self.bridge.reject)
+        mw.offer_toast.accept_requested.connect(self._accept)
+        mw.offer_toast.reject_requested.connect(self._reject)
+        self.offer_popup.accept_requested.connect(self._accept_from_popup)
+        self.offer_popup.show_requested.connect(self.raise_current_window)
         mw.interactions.notes_changed.connect(self.bridge.update_notes)
         mw.interactions.done_requested.connect(self.bridge.complete)
         self.bridge.event.connect(self.on_event)
@@ -203,9 +217,28 @@ class DesktopController(QObject):
         self.login_window.place_edit.setText(place)
 
     def apply_settings(self, settings: DesktopSettings) -> None:
-        """New settings take effect at the next login (a live session keeps its servers)."""
+        """New settings take effect at the next login (a live session keeps its servers); the ring's
+        at once."""
         self.settings = settings
         self.login_window.set_sites(settings)
+        self.ringer.configure(settings.ring, settings.ring_volume, settings.ring_device)
+
+    def _accept(self, interaction_id: str) -> None:
+        self._answered.add(interaction_id)
+        self.ringer.stop()
+        self.offer_popup.render_offer(None, 0, False)
+        self.bridge.accept(interaction_id)
+
+    def _accept_from_popup(self, interaction_id: str) -> None:
+        """Accepted in the pop-up: the call is the agent's now, and so is the window that works it."""
+        self._accept(interaction_id)
+        self.raise_current_window()
+
+    def _reject(self, interaction_id: str) -> None:
+        self._answered.add(interaction_id)
+        self.ringer.stop()
+        self.offer_popup.render_offer(None, 0, False)
+        self.bridge.reject(interaction_id)
 
     # ------------------------------------------------------------------ intents
 
@@ -219,9 +252,10 @@ class DesktopController(QObject):
         self._remember_password = password if self.remember else None
         config = SessionConfig(
             endpoints=tuple(self.settings.ordered_sites(site)),
-            heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback)
+            heartbeat_timeout=self.settings.heartbeat_timeout, failback=self.settings.failback,
+            queue_statistics=True)  # the Figures tab shows the agent's queues
         self.login_presenter.started(agent_id, time.monotonic())
-        self.login_window.set_busy(True, f"Logging in on site {site}…")
+        self.login_window.set_busy(True, self.tr("Logging in on site {0}…").format(site))
         self.bridge.login(config, agent_id, password, place=place or None)
         self.refresh_timer.start()
 
@@ -246,7 +280,7 @@ class DesktopController(QObject):
         text = pr.support_text(self.main_window.event_log.visible_rows(), self.agent_id, self.bridge.snapshot(),
                                app_version())
         copy_to_clipboard(text)
-        self.main_window.statusBar().showMessage("Copied the session summary and events for support.", 4000)
+        self.main_window.statusBar().showMessage(self.tr("Copied the session summary and events for support."), 4000)
 
     def _dismiss_banner(self) -> None:
         self.banner.dismiss()
@@ -261,7 +295,7 @@ class DesktopController(QObject):
             labels = pr.reason_labels(snapshot.reasons)
             if labels != self.labels:
                 self.labels = labels
-                self.main_window.set_reasons(labels)
+                self.main_window.set_reasons(pr.agent_reasons(snapshot.reasons))
         failures = 0
         if isinstance(event, ev.LinkRoleChanged) and snapshot is not None:
             failures = next((link.failures for link in snapshot.links if link.endpoint == event.endpoint), 0)
@@ -304,9 +338,14 @@ class DesktopController(QObject):
         """Offers get a tray note and focus; ends and refusals a status bar line. The panels
         themselves are drawn from the snapshot in refresh()."""
         mw = self.main_window
+        self.figures.on_event(event)
         if isinstance(event, ev.OfferReceived):
+            # The pop-up is the notification (refresh() shows it; a tray message beside it would
+            # stack over it: this one is only recorded), and the ring starts (refresh() stops it).
             self.tray.notify(pr.Notification("New " + ip.media_label(event.interaction.media).lower(),
-                                             ip.offer_title(event.interaction)))
+                                             ip.offer_title(event.interaction)), bubble=False)
+            self._answered.discard(event.interaction.interaction_id)
+            self.ringer.ring()
         elif isinstance(event, ev.InteractionStarted):
             mw.tabs.setCurrentWidget(mw.interactions)
         elif isinstance(event, ev.OfferRevoked):
@@ -319,6 +358,7 @@ class DesktopController(QObject):
     def _on_logged_in(self, event: ev.LoggedIn) -> None:
         self.login_presenter.finished()
         if self.login_window.isVisible() or not self.main_window.isVisible():
+            self.figures.start(time.strftime("%Y-%m-%d"))  # a login's figures; a failover keeps them
             self.login_window.set_busy(False)
             self.main_window.allow_close = False
             self.main_window.show()  # before hiding the login, so there is always a window
@@ -348,6 +388,8 @@ class DesktopController(QObject):
 
     def _on_logged_out(self, event: ev.LoggedOut) -> None:
         self.refresh_timer.stop()
+        self.ringer.stop()
+        self.offer_popup.render_offer(None, 0, False)
         self.main_window.allow_close = True
         if self.quit_after_logout:
             self.bridge.shutdown()
@@ -363,7 +405,7 @@ class DesktopController(QObject):
         if self.remember and self.agent_id:
             self._fill_remembered_password(self.agent_id)
         self.login_window.show_error(self.login_presenter.logged_out_text(event.reason, event.by))
-        self.tray.set_state("offline", "logged out")
+        self.tray.set_state("offline", self.tr("logged out"))
         self.logged_out.emit(event.reason)
 
     def refresh(self) -> None:
@@ -380,22 +422,44 @@ class DesktopController(QObject):
         status = snapshot.agent
         connected = snapshot.primary is not None
         state = status.state if status else None
-        where = f"site {snapshot.primary}" if snapshot.primary else "no server (moving…)" \
-            if snapshot.status == "failing_over" else "no server"
+        where = self.tr("site {0}").format(snapshot.primary) if snapshot.primary else \
+            self.tr("no server (moving…)") if snapshot.status == "failing_over" else self.tr("no server")
         handling = ip.handling_state(status, snapshot.offers, snapshot.held, self.labels, wall_ms)
-        self.main_window.render_state(handling, connected, f"Agent {snapshot.agent_id or ''} on {where}")
+        self.main_window.render_state(handling, connected,
+                                      self.tr("Agent {0} on {1}").format(snapshot.agent_id or "", where))
         self.main_window.connections.render(pr.link_rows(snapshot, wall_ms))
         self.main_window.offer_toast.render_offer(snapshot.offers[0] if snapshot.offers else None, wall_ms)
         self.main_window.interactions.render_held(snapshot.held, ip.acw_text(status, wall_ms), wall_ms)
+        self._render_attention(snapshot, wall_ms)
+        self.main_window.render_extend(status.extends_left if status is not None and connected
+                                       and status.state == "after_call_work" else 0)
+        self.figures.tick(handling.kind, wall_ms, time.strftime("%Y-%m-%d", time.localtime(wall_ms / 1000)))
+        if self.main_window.tabs.currentWidget() is self.main_window.figures:
+            self.main_window.figures.render_figures(self.figures, snapshot)
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
         self.tray.set_state(pr.state_icon(state, connected), handling.text)
+
+    def _render_attention(self, snapshot: ev.SessionSnapshot, wall_ms: int) -> None:
+        """Ring while an offer the agent has not answered waits; the pop-up while the main window is
+        not the one in front."""
+        offer = snapshot.offers[0] if snapshot.offers else None
+        waiting = offer is not None and offer.interaction.interaction_id not in self._answered
+        if waiting:
+            self.ringer.ring()
+        else:
+            self.ringer.stop()
+        mw = self.main_window
+        in_front = mw.isVisible() and mw.isActiveWindow() and not mw.isMinimized()
+        self.offer_popup.render_offer(offer if waiting else None, wall_ms, not in_front)
 
     def shutdown(self) -> None:
         """The app is quitting: close the links (joining the network thread), let a keyring write
         in progress finish (briefly), let the windows close."""
         self.main_window.allow_close = True
         self.refresh_timer.stop()
+        self.ringer.stop()
+        self.offer_popup.close()
         self.bridge.close()
         self.chores.close()
         self.tray.hide()

@@ -11,12 +11,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..core import events as ev
+from .i18n import QT_TRANSLATE_NOOP, translate
 
-STATE_NAMES = {"ready": "Ready", "not_ready": "Not Ready", "after_call_work": "After Call Work"}
+STATE_NAMES = {"ready": QT_TRANSLATE_NOOP("Presenter", "Ready"),
+               "not_ready": QT_TRANSLATE_NOOP("Presenter", "Not Ready"),
+               "after_call_work": QT_TRANSLATE_NOOP("Presenter", "After Call Work")}
 UNREACHABLE_AFTER = 5.0  # seconds without any registered server before a login says "unreachable"
 
 
 # --------------------------------------------------------------------------- small formatters
+
+
+def _t(text: str) -> str:
+    """``text`` (a literal marked with QT_TRANSLATE_NOOP("Presenter", ...)) in the user's language."""
+    return translate("Presenter", text)
+
+
+def site_text(name: str) -> str:
+    """"Site A", as the connection panel and the messages name a site."""
+    return translate("Presenter", "Site {0}").format(name)
 
 
 def format_duration(seconds: float) -> str:
@@ -42,8 +55,8 @@ def reason_labels(reasons: Iterable) -> dict[str, str]:
 def state_text(state: str | None, reason: str | None, labels: Mapping[str, str] | None = None) -> str:
     """"Not Ready – Lunch": the state name, with the reason's label when there is one."""
     if state is None:
-        return "Logged out"
-    name = STATE_NAMES.get(state, state)
+        return translate("Presenter", "Logged out")
+    name = _t(STATE_NAMES[state]) if state in STATE_NAMES else state
     if state == "not_ready" and reason:
         return f"{name} – {(labels or {}).get(reason, reason)}"
     return name
@@ -59,22 +72,24 @@ def time_in_state(since_ms: int | None, wall_ms: int) -> str:
 
 def heartbeat_age(last_heard_ms: int | None, wall_ms: int) -> str:
     if last_heard_ms is None:
-        return "never"
+        return translate("Presenter", "never")
     age = max(0.0, (wall_ms - last_heard_ms) / 1000)
-    return f"{age:.1f} s ago" if age < 60 else f"{format_duration(age)} ago"
+    return translate("Presenter", "{0:.1f} s ago").format(age) if age < 60 else \
+        translate("Presenter", "{0} ago").format(format_duration(age))
 
 
 def role_text(role: str, failures: int = 0) -> str:
     """The role of one server for this agent, in the words of the connection panel."""
     if role == "reconnecting":
-        return "down, retrying" if failures > 0 else "reconnecting"
-    return {
-        "primary": "primary, logged in",
-        "secondary": "secondary, standby",
-        "registered": "connected",
-        "connecting": "connecting",
-        "down": "down",
-    }.get(role, role)
+        return translate("Presenter", "down, retrying") if failures > 0 else translate("Presenter", "reconnecting")
+    words = {
+        "primary": QT_TRANSLATE_NOOP("Presenter", "primary, logged in"),
+        "secondary": QT_TRANSLATE_NOOP("Presenter", "secondary, standby"),
+        "registered": QT_TRANSLATE_NOOP("Presenter", "connected"),
+        "connecting": QT_TRANSLATE_NOOP("Presenter", "connecting"),
+        "down": QT_TRANSLATE_NOOP("Presenter", "down"),
+    }
+    return _t(words[role]) if role in words else role
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,7 @@ class LinkRow:
 def link_rows(snapshot: ev.SessionSnapshot, wall_ms: int) -> list[LinkRow]:
     """One row per server for the connection panel, in preference order."""
     # A lost server keeps the age of the last beat heard from it: "when did we last hear from A".
-    return [LinkRow(f"Site {link.endpoint}", link.url, link.role, role_text(link.role, link.failures),
+    return [LinkRow(site_text(link.endpoint), link.url, link.role, role_text(link.role, link.failures),
                     heartbeat_age(link.last_heard_ms, wall_ms))
             for link in snapshot.links]
 
@@ -103,36 +118,41 @@ def state_icon(state: str | None, connected: bool = True) -> str:
 
 # --------------------------------------------------------------------------- handling state
 
-# Not Ready reasons only the server sets (an agent who let offers time out); an agent never chooses
-# them. The server's ``offer_timeout_reason`` is "system" unless its configuration says otherwise.
-SERVER_ONLY_REASONS = frozenset({"system"})
-
-
-def agent_reasons(labels: Mapping[str, str]) -> dict[str, str]:
-    """The reasons an agent may choose for Not Ready: the server's list without the server-only ones."""
-    return {code: label for code, label in labels.items() if code not in SERVER_ONLY_REASONS}
+def agent_reasons(reasons: Iterable) -> dict[str, str]:
+    """The reasons an agent may choose for Not Ready (code -> label): the server's ReasonInfo list
+    without those it flags ``server_only`` (it sets them itself, e.g. for missed offers, and refuses
+    them from an agent); the state line still names them when the server sets one."""
+    return {r.code: r.label for r in reasons if not getattr(r, "server_only", False)}
 
 
 # --------------------------------------------------------------------------- login
 
 
 LOGIN_MESSAGES = {
-    "bad_credentials": "Wrong agent id or password. Check both and try again.",
-    "already_logged_in": "Agent {agent} is already logged in elsewhere, and the server's duplicate-login policy "
-    "refused this second login. Log out on the other desktop (or ask a supervisor to) and try again.",
-    "forbidden": "This account may not log in as an agent. Ask your supervisor which id to use.",
-    "invalid_token": "Your earlier session could not be resumed. Enter your password and log in again.",
-    "token_expired": "Your earlier session has expired. Enter your password and log in again.",
-    "stale_epoch": "A newer login of agent {agent} exists. Enter your password to log in here again.",
-    "invalid_reason": "The server does not know the Not Ready reason you started with. Log in again.",
+    "bad_credentials": QT_TRANSLATE_NOOP("Presenter", "Wrong agent id or password. Check both and try again."),
+    "already_logged_in": QT_TRANSLATE_NOOP(
+        "Presenter", "Agent {agent} is already logged in elsewhere, and the server's duplicate-login policy "
+        "refused this second login. Log out on the other desktop (or ask a supervisor to) and try again."),
+    "forbidden": QT_TRANSLATE_NOOP("Presenter",
+                                   "This account may not log in as an agent. Ask your supervisor which id to use."),
+    "invalid_token": QT_TRANSLATE_NOOP(
+        "Presenter", "Your earlier session could not be resumed. Enter your password and log in again."),
+    "token_expired": QT_TRANSLATE_NOOP(
+        "Presenter", "Your earlier session has expired. Enter your password and log in again."),
+    "stale_epoch": QT_TRANSLATE_NOOP(
+        "Presenter", "A newer login of agent {agent} exists. Enter your password to log in here again."),
+    "invalid_reason": QT_TRANSLATE_NOOP(
+        "Presenter", "The server does not know the Not Ready reason you started with. Log in again."),
 }
 
 LOGGED_OUT_MESSAGES = {
     "logout": "",
-    "duplicate_login": "You were logged out: agent {agent} logged in on another desktop, and the server's "
-                       "duplicate-login policy ends the older login.",
-    "forced": "Supervisor {by} logged you out.",
-    "moved": "Your login was taken over by a newer login of agent {agent} at another site.",
+    "duplicate_login": QT_TRANSLATE_NOOP(
+        "Presenter", "You were logged out: agent {agent} logged in on another desktop, and the server's "
+        "duplicate-login policy ends the older login."),
+    "forced": QT_TRANSLATE_NOOP("Presenter", "Supervisor {by} logged you out."),
+    "moved": QT_TRANSLATE_NOOP("Presenter",
+                               "Your login was taken over by a newer login of agent {agent} at another site."),
 }
 
 
@@ -154,24 +174,24 @@ class LoginPresenter:
     def validate(self, agent_id: str, password: str, site: str | None, sites: Iterable[str]) -> str | None:
         """Input problems the user can fix before anything is sent."""
         if not agent_id.strip():
-            return "Enter your agent id."
+            return translate("Presenter", "Enter your agent id.")
         if not password:
-            return "Enter your password."
+            return translate("Presenter", "Enter your password.")
         if site not in set(sites):
-            return "Choose a site to log in to (none is configured: ask IT for the site list)."
+            return translate("Presenter", "Choose a site to log in to (none is configured: ask IT for the site list).")
         return None
 
     def failure_text(self, event: ev.LoginFailed) -> str:
         template = LOGIN_MESSAGES.get(event.code)
         if template is None:
-            return f"Site {event.endpoint} refused the login: {event.message}"
-        return template.format(agent=self.agent_id or "")
+            return translate("Presenter", "Site {0} refused the login: {1}").format(event.endpoint, event.message)
+        return _t(template).format(agent=self.agent_id or "")
 
     def logged_out_text(self, reason: str, by: str | None = None) -> str:
         if reason == "forced" and not by:
-            return "A supervisor logged you out."
-        template = LOGGED_OUT_MESSAGES.get(reason, "You were logged out ({reason}).")
-        return template.format(agent=self.agent_id or "", reason=reason, by=by)
+            return translate("Presenter", "A supervisor logged you out.")
+        template = LOGGED_OUT_MESSAGES.get(reason, QT_TRANSLATE_NOOP("Presenter", "You were logged out ({reason})."))
+        return _t(template).format(agent=self.agent_id or "", reason=reason, by=by)
 
     def unreachable_text(self, snapshot: ev.SessionSnapshot, now: float) -> str | None:
         """The "server unreachable" sentence once no server registered within ``unreachable_after``
@@ -182,18 +202,22 @@ class LoginPresenter:
             return None
         if any(link.role in ("registered", "secondary", "primary") for link in snapshot.links):
             return None
-        tried = ", ".join(f"site {link.endpoint} ({link.url})" for link in snapshot.links)
-        return (f"No server is reachable: tried {tried}. Check your network connection, or ask IT whether "
-                f"the servers are running. Still trying…")
+        tried = ", ".join(translate("Presenter", "site {0} ({1})").format(link.endpoint, link.url)
+                          for link in snapshot.links)
+        return translate("Presenter", "No server is reachable: tried {0}. Check your network connection, or ask IT "
+                                      "whether the servers are running. Still trying…").format(tried)
 
 
 def replaced_text(site: str) -> str:
     """What the duplicate-login policy (force-logout) did to the agent's other desktop."""
-    return (f"Your login on another desktop (site {site}) was ended: the servers log out the older "
-            f"login when the same agent logs in again")
+    return translate("Presenter", "Your login on another desktop (site {0}) was ended: the servers log out the "
+                                  "older login when the same agent logs in again").format(site)
 
 
 # --------------------------------------------------------------------------- failover banner
+
+
+PENDING = QT_TRANSLATE_NOOP("Presenter", "pending")
 
 
 @dataclass
@@ -227,7 +251,7 @@ class FailoverBanner:
                 self.before = last_status
                 self.summary = None
                 # Actions sent to the lost primary and not yet answered will be replayed on the next.
-                self.pending = {rid: PendingAction(intent_text(intent, labels), "pending")
+                self.pending = {rid: PendingAction(intent_text(intent, labels), _t(PENDING))
                                 for rid, intent in (snapshot.pending if snapshot else ())}
             self.visible = True
             self.kind, self.phase = event.kind, event.phase
@@ -237,21 +261,22 @@ class FailoverBanner:
             if event.phase == "restored":
                 self.summary = self._summary(snapshot.agent if snapshot else None, labels, wall_ms)
             elif event.phase == "idle":
-                self.summary = "The login could not be moved to another site. See the event log."
+                self.summary = translate("Presenter", "The login could not be moved to another site. See the event "
+                                                      "log.")
             return True
         if isinstance(event, ev.IntentPending) and (event.queued or self.in_progress()):
-            self.pending[event.request_id] = PendingAction(intent_text(event.intent, labels), "pending")
+            self.pending[event.request_id] = PendingAction(intent_text(event.intent, labels), _t(PENDING))
             return self.visible
         if isinstance(event, (ev.IntentApplied, ev.IntentSuperseded, ev.IntentFailed)):
             action = self.pending.get(event.request_id)
             if action is None:
                 return False
             if isinstance(event, ev.IntentApplied):
-                action.status = "applied"
+                action.status = translate("Presenter", "applied")
             elif isinstance(event, ev.IntentSuperseded):
-                action.status = "replaced by a later choice"
+                action.status = translate("Presenter", "replaced by a later choice")
             else:
-                action.status = f"failed: {event.message}"
+                action.status = translate("Presenter", "failed: {0}").format(event.message)
             return self.visible
         return False
 
@@ -262,9 +287,10 @@ class FailoverBanner:
         self.visible = False
 
     def _summary(self, after: ev.AgentStatus | None, labels, wall_ms: int | None) -> str:
-        where = f"site {self.to_endpoint}" if self.to_endpoint else "the other site"
-        verb = "Moved back to" if self.kind == "failback" else "Moved to"
-        head = f"{verb} {where} in {format_elapsed(self.elapsed)}"
+        where = translate("Presenter", "site {0}").format(self.to_endpoint) if self.to_endpoint else \
+            translate("Presenter", "the other site")
+        head = (translate("Presenter", "Moved back to {0} in {1}") if self.kind == "failback" else
+                translate("Presenter", "Moved to {0} in {1}")).format(where, format_elapsed(self.elapsed))
         if after is None:
             return head
         state = state_text(after.state, after.reason, labels)
@@ -275,8 +301,9 @@ class FailoverBanner:
             after.reason,
             after.since_ms,
         ):
-            return f"{head}; {state}, {clock}, kept"
-        return f"{head}; now {state} (was {state_text(before.state, before.reason, labels)})"
+            return translate("Presenter", "{0}; {1}, {2}, kept").format(head, state, clock)
+        return translate("Presenter", "{0}; now {1} (was {2})").format(
+            head, state, state_text(before.state, before.reason, labels))
 
     def text(self, now: float) -> str:
         """The banner's headline at monotonic ``now``."""
@@ -284,21 +311,23 @@ class FailoverBanner:
             return self.summary
         running = format_elapsed(self.elapsed + max(0.0, now - self.received_at))
         if self.kind == "failback":
-            return f"Moving back to site {self.to_endpoint}… {running}"
-        lost = f"Site {self.from_endpoint} lost" if self.from_endpoint else "Connection lost"
+            return translate("Presenter", "Moving back to site {0}… {1}").format(self.to_endpoint, running)
+        lost = translate("Presenter", "Site {0} lost").format(self.from_endpoint) if self.from_endpoint else \
+            translate("Presenter", "Connection lost")
         if self.phase == "detecting":
-            return f"{lost}: detecting… {running}"
-        target = f"site {self.to_endpoint}" if self.to_endpoint else "the other site"
-        return f"{lost}: logging in on {target}… {running}"
+            return translate("Presenter", "{0}: detecting… {1}").format(lost, running)
+        target = translate("Presenter", "site {0}").format(self.to_endpoint) if self.to_endpoint else \
+            translate("Presenter", "the other site")
+        return translate("Presenter", "{0}: logging in on {1}… {2}").format(lost, target, running)
 
     def steps(self) -> list[tuple[str, str]]:
         """(step, status) for the phase list: done, active or waiting."""
         order = ["detecting", "logging_in", "restored"]
-        names = {"detecting": "Detecting the loss", "logging_in": f"Logging in on site {self.to_endpoint or '…'}",
-                 "restored": "State restored"}
+        names = {"detecting": translate("Presenter", "Detecting the loss"),
+                 "logging_in": translate("Presenter", "Logging in on site {0}").format(self.to_endpoint or "…"),
+                 "restored": translate("Presenter", "State restored")}
         if self.kind == "failback":
             order = ["logging_in", "restored"]
-            names["logging_in"] = f"Logging in on site {self.to_endpoint or '…'}"
         current = order.index(self.phase) if self.phase in order else -1
         out = []
         for i, step in enumerate(order):
@@ -329,6 +358,20 @@ class LogRow:
 
 
 CATEGORIES = ("connection", "failover", "login", "state", "action", "interaction", "error")
+CATEGORY_WORDS = {
+    "connection": QT_TRANSLATE_NOOP("Presenter", "Connection"),
+    "failover": QT_TRANSLATE_NOOP("Presenter", "Failover"),
+    "login": QT_TRANSLATE_NOOP("Presenter", "Login"),
+    "state": QT_TRANSLATE_NOOP("Presenter", "State"),
+    "action": QT_TRANSLATE_NOOP("Presenter", "Action"),
+    "interaction": QT_TRANSLATE_NOOP("Presenter", "Interaction"),
+    "error": QT_TRANSLATE_NOOP("Presenter", "Error"),
+}
+
+
+def category_text(category: str) -> str:
+    """The event log filter's name for a category (the rows keep the English key, for support)."""
+    return _t(CATEGORY_WORDS[category]) if category in CATEGORY_WORDS else category.capitalize()
 
 
 def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = None,
@@ -409,21 +452,27 @@ def notification_for(
     """The tray notifications: failover done, connection lost, and a state forced by the server."""
     if isinstance(event, ev.FailoverPhase):
         if event.phase == "restored" and event.kind == "failover":
-            return Notification("Failover done", banner.summary if banner and banner.summary
-                                else f"Moved to site {event.to_endpoint} in {format_elapsed(event.elapsed)}")
+            return Notification(translate("Presenter", "Failover done"), banner.summary if banner and banner.summary
+                                else translate("Presenter", "Moved to {0} in {1}").format(
+                                    translate("Presenter", "site {0}").format(event.to_endpoint),
+                                    format_elapsed(event.elapsed)))
         if event.phase == "detecting":
-            return Notification("Connection lost", f"Site {event.from_endpoint} stopped answering; "
-                                                   f"moving your login to the other site.", critical=True)
+            return Notification(translate("Presenter", "Connection lost"),
+                                translate("Presenter", "Site {0} stopped answering; moving your login to the other "
+                                                       "site.").format(event.from_endpoint), critical=True)
     if isinstance(event, ev.LinkRoleChanged) and event.role == "reconnecting" and snapshot is not None:
         if snapshot.status in ("logged_in", "failing_over", "logging_in") and snapshot.agent_id and all(
                 link.role in ("reconnecting", "connecting", "down") for link in snapshot.links):
-            return Notification("Connection lost", "No server is reachable. Your state is kept and the "
-                                                   "desktop keeps trying.", critical=True)
+            return Notification(translate("Presenter", "Connection lost"),
+                                translate("Presenter", "No server is reachable. Your state is kept and the desktop "
+                                                       "keeps trying."), critical=True)
     if isinstance(event, ev.LoggedIn) and event.replaced:
-        return Notification("Logged in here", replaced_text(event.replaced) + ".")
+        return Notification(translate("Presenter", "Logged in here"), replaced_text(event.replaced) + ".")
     if isinstance(event, ev.AgentStateChanged) and event.forced_by:
-        return Notification("State changed by the server",
-                            f"{event.forced_by} set you to {state_text(event.state, event.reason, labels)}.")
+        return Notification(translate("Presenter", "State changed by the server"),
+                            translate("Presenter", "{0} set you to {1}.").format(
+                                event.forced_by, state_text(event.state, event.reason, labels)))
     if isinstance(event, ev.LoggedOut) and event.reason in ("forced", "duplicate_login", "moved"):
-        return Notification("Logged out", LoginPresenter().logged_out_text(event.reason, event.by), critical=True)
+        return Notification(translate("Presenter", "Logged out"),
+                            LoginPresenter().logged_out_text(event.reason, event.by), critical=True)
     return None

@@ -10,6 +10,10 @@ or passes ``--settings FILE``; every key it sets is locked in the settings windo
     failback = "when-idle"         # or "never"
     theme = "dark"                 # or "light", "system" (the default)
     font_size = 12                 # points; 0 (the default) keeps the system's size
+    language = "fr"                # "" (the default): the system's; "en", "fr"
+    ring = true                    # offers ring (default true)
+    ring_volume = 60               # percent, 0..100 (default 80)
+    ring_device = ""               # an audio output's id; "" (the default): the system's
     [[site]]
     name = "A"
     url = "wss://cc-a.example.com:8701"
@@ -26,6 +30,7 @@ from typing import Any, Protocol, get_args
 
 from ..core.config import FailbackPolicy
 from ..sites import Site, load_sites
+from .i18n import translate
 
 SETTINGS_ENV = "AGENT_DESKTOP_SETTINGS"
 
@@ -43,6 +48,8 @@ FAILBACK_POLICIES: tuple[FailbackPolicy, ...] = get_args(FailbackPolicy)
 THEMES = ("system", "light", "dark")
 FONT_SIZES = range(8, 25)  # points a user may choose; 0 keeps the system's size
 _LOOK_KEYS = ("theme", "font_size")
+LANGUAGES = ("", "en", "fr")  # "": the system's (English where it is none of these)
+_DESK_KEYS = ("language", "ring", "ring_volume", "ring_device")
 
 
 class SettingsError(ValueError):
@@ -57,6 +64,10 @@ class DesktopSettings:
     failback: FailbackPolicy = "never"
     theme: str = "system"  # one of THEMES
     font_size: int = 0  # points; 0: the system's size
+    language: str = ""  # one of LANGUAGES; "": the system's
+    ring: bool = True  # an offer rings (desktop/ui/attention.py)
+    ring_volume: int = 80  # percent
+    ring_device: str = ""  # an audio output's id; "": the system's default
     locked: frozenset[str] = field(default=frozenset())  # keys IT (or --demo) fixed: shown read-only
     source: str | None = None  # the IT file that was applied, if any
     demo_keys: frozenset[str] = field(default=frozenset())  # of ``locked``: fixed by --demo's local sites
@@ -64,9 +75,9 @@ class DesktopSettings:
     def lock_reason(self, key: str) -> str | None:
         """Why ``key`` cannot be changed here (a tooltip), or None when the user may change it."""
         if key in self.demo_keys:
-            return "Fixed by the demo, which runs its own local sites"
+            return translate("Settings", "Fixed by the demo, which runs its own local sites")
         if key in self.locked:
-            return f"Set by IT in {self.source}"
+            return translate("Settings", "Set by IT in {0}").format(self.source)
         return None
 
     def ordered_sites(self, preferred: str | None = None) -> list[Site]:
@@ -127,6 +138,31 @@ def _check(values: dict[str, Any], where: str) -> dict[str, Any]:
             raise SettingsError(f"{where}: font_size must be 0 (the system's) or within "
                                 f"{FONT_SIZES.start}..{FONT_SIZES.stop - 1} points, got {size}")
         out["font_size"] = size
+    if values.get("language") is not None:
+        if values["language"] not in LANGUAGES:
+            raise SettingsError(f"{where}: language must be one of {LANGUAGES} (\"\" for the system's), "
+                                f"got {values['language']!r}")
+        out["language"] = values["language"]
+    if values.get("ring") not in (None, ""):
+        ring = values["ring"]
+        if isinstance(ring, str) and ring.lower() in ("true", "false"):
+            ring = ring.lower() == "true"
+        if not isinstance(ring, bool):
+            raise SettingsError(f"{where}: ring must be true or false, got {values['ring']!r}")
+        out["ring"] = ring
+    if values.get("ring_volume") not in (None, ""):
+        try:
+            volume = int(values["ring_volume"])
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: ring_volume must be a whole percentage") from None
+        if not 0 <= volume <= 100:
+            raise SettingsError(f"{where}: ring_volume must be within 0..100 %, got {volume}")
+        out["ring_volume"] = volume
+    if values.get("ring_device") is not None:
+        if not isinstance(values["ring_device"], str) or len(values["ring_device"]) > 512:
+            raise SettingsError(f"{where}: ring_device must be an audio output's id (text), "
+                                f"got {values['ring_device']!r}")
+        out["ring_device"] = values["ring_device"]
     return out
 
 
@@ -137,11 +173,11 @@ def read_it_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path}: not valid TOML ({exc})") from None
-    unknown = set(raw) - {"site", "preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS}
+    unknown = set(raw) - {"site", "preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS, *_DESK_KEYS}
     if unknown:
         raise SettingsError(f"settings file {path}: unknown keys {sorted(unknown)}")
-    values: dict[str, Any] = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS)
-                              if k in raw}
+    values: dict[str, Any] = {k: raw[k] for k in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS,
+                                                  *_DESK_KEYS) if k in raw}
     if "site" in raw:
         values["sites"] = raw["site"]
     return _check(values, f"settings file {path}")
@@ -165,9 +201,9 @@ def user_values(store: Store) -> dict[str, Any]:
         names, urls = [names], [urls]
     if isinstance(names, list) and isinstance(urls, list) and len(names) == len(urls) and names:
         values["sites"] = [{"name": n, "url": u} for n, u in zip(names, urls, strict=True)]
-    for key in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS):
+    for key in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS, *_DESK_KEYS):
         value = store.value(key)
-        if value not in (None, ""):
+        if value is not None and (value != "" or key in ("language", "ring_device")):
             values[key] = value
     clean: dict[str, Any] = {}
     for key, value in values.items():  # one bad key does not discard the others
@@ -200,16 +236,17 @@ def save_user_values(store, settings: DesktopSettings) -> None:
     if "sites" not in settings.locked:
         store.setValue("sites/names", [s.name for s in settings.sites])
         store.setValue("sites/urls", [s.url for s in settings.sites])
-    for key in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS):
+    for key in ("preferred_site", "heartbeat_timeout", "failback", *_LOOK_KEYS, *_DESK_KEYS):
         if key not in settings.locked:
             store.setValue(key, getattr(settings, key))
 
 
 def validate_user_edit(sites: list[dict], preferred: str, heartbeat_timeout: Any, failback: str,
-                       theme: str = "system", font_size: int = 0) -> dict[str, Any]:
-    """Check what the user typed in the settings window; SettingsError names the field to fix."""
+                       theme: str = "system", font_size: int = 0, **desk: Any) -> dict[str, Any]:
+    """Check what the user typed in the settings window; SettingsError names the field to fix.
+    ``desk``: language, ring, ring_volume, ring_device."""
     values = _check({"sites": sites, "preferred_site": preferred, "heartbeat_timeout": heartbeat_timeout,
-                     "failback": failback, "theme": theme, "font_size": font_size}, "settings")
+                     "failback": failback, "theme": theme, "font_size": font_size, **desk}, "settings")
     if values.get("preferred_site") not in {s.name for s in values["sites"]}:
         raise SettingsError("settings: the preferred site must be one of the sites")
     return values

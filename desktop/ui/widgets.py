@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import events as ev
+from . import figures as fg
 from . import interaction_presenter as ip
 from . import presenter as pr
 from .dialogs import ErrorLabel, FocusOutline, Question
@@ -72,33 +73,35 @@ class LoginWindow(QWidget):
     def __init__(self, settings: DesktopSettings, keyring_reason: str | None, parent=None):
         super().__init__(parent)
         self.setObjectName("loginWindow")
-        self.setWindowTitle("Agent Desktop – Log in")
+        self.setWindowTitle(self.tr("Agent Desktop – Log in"))
         self.setWindowIcon(icon("app"))
-        _named(self, "Log in")
+        _named(self, self.tr("Log in"))
 
-        self.agent_edit = _named(QLineEdit(), "Agent id")
-        self.password_edit = _named(QLineEdit(), "Password")
+        self.agent_edit = _named(QLineEdit(), self.tr("Agent id"))
+        self.password_edit = _named(QLineEdit(), self.tr("Password"))
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.place_edit = _named(QLineEdit(), "Place or extension")
-        self.site_combo = _named(QComboBox(), "Preferred site", "The site whose server holds your login")
-        self.remember_check = _named(QCheckBox("&Remember me on this computer"), "Remember me",
-                                     "Keep the password in the system keyring")
-        self.remember_reason = _named(QLabel(keyring_reason or ""), "Why remember me is unavailable")
+        self.place_edit = _named(QLineEdit(), self.tr("Place or extension"))
+        self.site_combo = _named(QComboBox(), self.tr("Preferred site"),
+                                 self.tr("The site whose server holds your login"))
+        self.remember_check = _named(QCheckBox(self.tr("&Remember me on this computer")), self.tr("Remember me"),
+                                     self.tr("Keep the password in the system keyring"))
+        self.remember_reason = _named(QLabel(keyring_reason or ""), self.tr("Why remember me is unavailable"))
         self.remember_reason.setWordWrap(True)
         self.remember_reason.setVisible(bool(keyring_reason))
         self.remember_check.setEnabled(keyring_reason is None)
-        self.error_label = ErrorLabel("Login error")
+        self.error_label = ErrorLabel(self.tr("Login error"))
         self.error_label.setObjectName("loginError")
         self.error_label.hide()
-        self.status_label = _named(QLabel(), "Login progress")
+        self.status_label = _named(QLabel(), self.tr("Login progress"))
         self.status_label.setWordWrap(True)  # the demo's hint names two URLs
-        self.login_button = _named(QPushButton("&Log in"), "Log in")
+        self.login_button = _named(QPushButton(self.tr("&Log in")), self.tr("Log in"))
         self.login_button.setDefault(True)
-        self.settings_button = _named(QPushButton("&Settings…"), "Settings")
+        self.settings_button = _named(QPushButton(self.tr("&Settings…")), self.tr("Settings"))
 
         form = QFormLayout()
-        for text, field in (("&Agent id:", self.agent_edit), ("&Password:", self.password_edit),
-                            ("Pla&ce / extension:", self.place_edit), ("Preferred s&ite:", self.site_combo)):
+        for text, field in ((self.tr("&Agent id:"), self.agent_edit), (self.tr("&Password:"), self.password_edit),
+                            (self.tr("Pla&ce / extension:"), self.place_edit),
+                            (self.tr("Preferred s&ite:"), self.site_combo)):
             label = QLabel(text)
             label.setBuddy(field)
             form.addRow(label, field)
@@ -107,7 +110,7 @@ class LoginWindow(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.login_button)
         layout = QVBoxLayout(self)
-        title = QLabel("Agent Desktop")
+        title = QLabel(self.tr("Agent Desktop"))
         font = QFont(title.font())
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
@@ -136,7 +139,7 @@ class LoginWindow(QWidget):
         current = settings.preferred_site if locked else self.site_combo.currentData() or settings.preferred_site
         self.site_combo.clear()
         for site in settings.sites:
-            self.site_combo.addItem(icon("site-up"), f"Site {site.name} ({site.url})", site.name)
+            self.site_combo.addItem(icon("site-up"), self.tr("Site {0} ({1})").format(site.name, site.url), site.name)
         index = self.site_combo.findData(current)
         self.site_combo.setCurrentIndex(max(0, index))
         self.site_combo.setEnabled(locked is None)
@@ -175,20 +178,20 @@ class BannerWidget(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("failoverBanner")
-        _named(self, "Failover banner")
+        _named(self, self.tr("Failover banner"))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         # palette() roles keep the banner readable in light and dark system palettes.
         self.setStyleSheet("QFrame#failoverBanner { background: palette(highlight); border-radius: 4px; }"
                            "QFrame#failoverBanner QLabel { color: palette(highlighted-text); }")
-        self.headline = _named(QLabel(), "Failover status")
+        self.headline = _named(QLabel(), self.tr("Failover status"))
         font = QFont(self.headline.font())
         font.setBold(True)
         self.headline.setFont(font)
-        self.steps = _named(QLabel(), "Failover phases")
-        self.pending = _named(QLabel(), "Actions during failover")
-        self.dismiss_button = _named(QToolButton(), "Dismiss failover banner")
-        self.dismiss_button.setText("Dismiss")
-        self.dismiss_button.setToolTip("Dismiss (Esc)")
+        self.steps = _named(QLabel(), self.tr("Failover phases"))
+        self.pending = _named(QLabel(), self.tr("Actions during failover"))
+        self.dismiss_button = _named(QToolButton(), self.tr("Dismiss failover banner"))
+        self.dismiss_button.setText(self.tr("Dismiss"))
+        self.dismiss_button.setToolTip(self.tr("Dismiss (Esc)"))
         self.dismiss_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.dismiss_button.clicked.connect(self.dismissed)
         text = QVBoxLayout()
@@ -210,7 +213,7 @@ class BannerWidget(QFrame):
         marks = {"done": "✓", "active": "…", "waiting": "·"}
         self.steps.setText("   ".join(f"{marks[status]} {name}" for name, status in banner.steps()))
         lines = banner.pending_lines()
-        self.pending.setText("Your actions: " + "; ".join(lines) if lines else "")
+        self.pending.setText(self.tr("Your actions: {0}").format("; ".join(lines)) if lines else "")
         self.pending.setVisible(bool(lines))
 
 
@@ -225,17 +228,17 @@ class EventLogWidget(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[pr.LogRow] = []
-        self.filter_edit = _named(QLineEdit(), "Filter events")
-        self.filter_edit.setPlaceholderText("Filter…")
+        self.filter_edit = _named(QLineEdit(), self.tr("Filter events"))
+        self.filter_edit.setPlaceholderText(self.tr("Filter…"))
         self.filter_edit.setClearButtonEnabled(True)
-        self.category_combo = _named(QComboBox(), "Event category")
-        self.category_combo.addItem("All events", "")
+        self.category_combo = _named(QComboBox(), self.tr("Event category"))
+        self.category_combo.addItem(self.tr("All events"), "")
         for category in pr.CATEGORIES:
-            self.category_combo.addItem(category.capitalize(), category)
-        self.copy_button = _named(QPushButton("&Copy for support"), "Copy for support",
-                                  "Copy the session summary and the visible events to the clipboard")
-        self.table = _named(QTableWidget(0, 3), "Event log")
-        self.table.setHorizontalHeaderLabels(["Time", "Category", "Event"])
+            self.category_combo.addItem(pr.category_text(category), category)
+        self.copy_button = _named(QPushButton(self.tr("&Copy for support")), self.tr("Copy for support"),
+                                  self.tr("Copy the session summary and the visible events to the clipboard"))
+        self.table = _named(QTableWidget(0, 3), self.tr("Event log"))
+        self.table.setHorizontalHeaderLabels([self.tr("Time"), self.tr("Category"), self.tr("Event")])
         self.table.setTabKeyNavigation(False)  # Tab leaves the table (arrows move in it); else a trap
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -289,8 +292,9 @@ class ConnectionPanel(QTableWidget):
 
     def __init__(self, parent=None):
         super().__init__(0, 4, parent)
-        _named(self, "Connections", "Each server with its site, role and last heartbeat")
-        self.setHorizontalHeaderLabels(["Site", "Address", "Role", "Last heartbeat"])
+        _named(self, self.tr("Connections"), self.tr("Each server with its site, role and last heartbeat"))
+        self.setHorizontalHeaderLabels([self.tr("Site"), self.tr("Address"), self.tr("Role"),
+                                        self.tr("Last heartbeat")])
         self.setTabKeyNavigation(False)  # Tab leaves the table (arrows move in it); else a trap
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -327,9 +331,75 @@ class ConnectionPanel(QTableWidget):
         """The role text shown for ``site`` (e.g. "A"); for tests and accessibility checks."""
         for index in range(self.rowCount()):
             site_item, role_item = self.item(index, 0), self.item(index, 2)
-            if site_item is not None and site_item.text() == f"Site {site}":
+            if site_item is not None and site_item.text() == pr.site_text(site):
                 return role_item.text() if role_item is not None else None
         return None
+
+
+# --------------------------------------------------------------------------- the agent's figures
+
+
+class FiguresPanel(QWidget):
+    """The agent's own figures, compact: handled today, average handle time, time per state today,
+    and each of the agent's queues with its waiting count and longest wait (desktop/ui/figures.py)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("figuresPanel")
+        _named(self, self.tr("Your figures"))
+        self.handled_label = _named(QLabel("0"), self.tr("Handled today"))
+        self.average_label = _named(QLabel("–"), self.tr("Average handle time"))
+        self.states_label = _named(QLabel(""), self.tr("Time per state today"))
+        self.states_label.setWordWrap(True)
+        self.queues = _named(QTableWidget(0, 3), self.tr("Your queues"))
+        self.queues.setHorizontalHeaderLabels([self.tr("Queue"), self.tr("Waiting"), self.tr("Longest wait")])
+        self.queues.setTabKeyNavigation(False)
+        self.queues.verticalHeader().hide()
+        self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.queues.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            self.queues.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.queues_note = _named(QLabel(""), self.tr("Whose queue figures"))
+        self.queues_note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow(self.tr("Handled today:"), self.handled_label)
+        form.addRow(self.tr("Average handle time:"), self.average_label)
+        form.addRow(self.tr("Time per state:"), self.states_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.queues, 1)
+        layout.addWidget(self.queues_note)
+
+    def render_figures(self, figures: fg.AgentFigures, snapshot: ev.SessionSnapshot | None) -> None:
+        self._set(self.handled_label, figures.handled_text())
+        self._set(self.average_label, figures.average_text())
+        self._set(self.states_label, "   ".join(f"{name} {time}" for name, time in figures.state_rows()) or "–")
+        rows = fg.queue_rows(snapshot.queues if snapshot is not None else ())
+        if self.queues.rowCount() != len(rows):
+            self.queues.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            for column, text in enumerate((row.queue, row.waiting, row.longest)):
+                item = self.queues.item(index, column)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.queues.setItem(index, column, item)
+                if item.text() != text:
+                    item.setText(text)
+                font = item.font()
+                if font.bold() != row.busy:
+                    font.setBold(row.busy)
+                    item.setFont(font)
+        self._set(self.queues_note, fg.queues_note(snapshot))
+
+    @staticmethod
+    def _set(label: QLabel, text: str) -> None:
+        if label.text() != text:
+            label.setText(text)
+
+    def queue_figures(self) -> list[tuple[str, str, str]]:
+        """(queue, waiting, longest wait) as shown; for tests and accessibility checks."""
+        return [(self.queues.item(r, 0).text(), self.queues.item(r, 1).text(), self.queues.item(r, 2).text())
+                for r in range(self.queues.rowCount())]
 
 
 # --------------------------------------------------------------------------- main window
@@ -341,6 +411,7 @@ class MainWindow(QMainWindow):
     ready_requested = Signal()
     not_ready_requested = Signal(str)
     acw_requested = Signal()
+    extend_requested = Signal()  # "Extend wrap-up": the server moves the After Call Work's end
     logout_requested = Signal()
     settings_requested = Signal()
     close_requested = Signal()  # closed while logged in: log out first, then quit
@@ -352,36 +423,39 @@ class MainWindow(QMainWindow):
         self.tray_available = QSystemTrayIcon.isSystemTrayAvailable()  # "Hide to tray" is offered then
         self._shown_icon = ""
         self.setObjectName("mainWindow")
-        self.setWindowTitle("Agent Desktop")
+        self.setWindowTitle(self.tr("Agent Desktop"))
         self.setWindowIcon(icon("app"))
-        _named(self, "Agent Desktop")
+        _named(self, self.tr("Agent Desktop"))
 
-        self.state_icon = _named(QLabel(), "State icon")
-        self.state_label = _named(QLabel("Logged out"), "Agent state")
+        self.state_icon = _named(QLabel(), self.tr("State icon"))
+        self.state_label = _named(QLabel(self.tr("Logged out")), self.tr("Agent state"))
         font = QFont(self.state_label.font())
         font.setPointSizeF(font.pointSizeF() * 1.5)
         font.setBold(True)
         self.state_label.setFont(font)
-        self.time_label = _named(QLabel(""), "Time in state")
+        self.time_label = _named(QLabel(""), self.tr("Time in state"))
         self.time_label.setFont(font)
-        self.agent_label = _named(QLabel(""), "Agent and site")
+        self.agent_label = _named(QLabel(""), self.tr("Agent and site"))
 
-        self.ready_action = self._action("&Ready", "Ctrl+1", self.ready_requested.emit)
-        self.not_ready_action = self._action("&Not Ready", "Ctrl+2", self._not_ready)
-        self.acw_action = self._action("&After Call Work", "Ctrl+3", self.acw_requested.emit)
-        self.logout_action = self._action("&Log out", "Ctrl+Shift+L", self.logout_requested.emit)
-        self.settings_action = self._action("&Settings…", "Ctrl+,", self.settings_requested.emit)
-        self.reason_action = self._action("Choose Not Ready &reason", "Ctrl+R", self._focus_reason)
+        self.ready_action = self._action(self.tr("&Ready"), "Ctrl+1", self.ready_requested.emit)
+        self.not_ready_action = self._action(self.tr("&Not Ready"), "Ctrl+2", self._not_ready)
+        self.acw_action = self._action(self.tr("&After Call Work"), "Ctrl+3", self.acw_requested.emit)
+        self.logout_action = self._action(self.tr("&Log out"), "Ctrl+Shift+L", self.logout_requested.emit)
+        self.settings_action = self._action(self.tr("&Settings…"), "Ctrl+,", self.settings_requested.emit)
+        self.reason_action = self._action(self.tr("Choose Not Ready &reason"), "Ctrl+R", self._focus_reason)
 
-        self.ready_button = self._button("Ready", self.ready_action)
-        self.reason_combo = _named(QComboBox(), "Not Ready reason")
-        self.not_ready_button = self._button("Not Ready", self.not_ready_action)
-        self.acw_button = self._button("After Call Work", self.acw_action)
-        self.logout_button = self._button("Log out", self.logout_action)
+        self.ready_button = self._button(self.tr("Ready"), self.ready_action)
+        self.reason_combo = _named(QComboBox(), self.tr("Not Ready reason"))
+        self.not_ready_button = self._button(self.tr("Not Ready"), self.not_ready_action)
+        self.acw_button = self._button(self.tr("After Call Work"), self.acw_action)
+        self.extend_action = self._action(self.tr("E&xtend wrap-up"), "Ctrl+E", self.extend_requested.emit)
+        self.extend_button = self._button(self.tr("Extend wrap-up"), self.extend_action)
+        self.extend_button.hide()  # shown while the server says an extension is left
+        self.logout_button = self._button(self.tr("Log out"), self.logout_action)
 
         self.banner = BannerWidget()
         self.offer_toast = OfferToast()
-        self.missed_label = _named(QLabel(), "Missed offer")
+        self.missed_label = _named(QLabel(), self.tr("Missed offer"))
         self.missed_label.setWordWrap(True)
         self.missed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.missed_label.hide()
@@ -391,15 +465,18 @@ class MainWindow(QMainWindow):
         self.interactions = InteractionPanel()
         self.connections = ConnectionPanel()
         self.event_log = EventLogWidget()
-        self.tabs = _named(QTabWidget(), "Details")
-        self.tabs.addTab(self.interactions, "&Interactions")
-        self.tabs.addTab(self.connections, "&Connections")
-        self.tabs.addTab(self.event_log, "&Event log")
+        self.figures = FiguresPanel()
+        self.tabs = _named(QTabWidget(), self.tr("Details"))
+        self.tabs.addTab(self.interactions, self.tr("&Interactions"))
+        self.tabs.addTab(self.figures, self.tr("&Figures"))
+        self.tabs.addTab(self.connections, self.tr("&Connections"))
+        self.tabs.addTab(self.event_log, self.tr("&Event log"))
 
         state_row = QHBoxLayout()
         state_row.addWidget(self.state_icon)
         state_row.addWidget(self.state_label)
         state_row.addStretch(1)
+        state_row.addWidget(self.extend_button)
         state_row.addWidget(self.time_label)
         # Log out sits on the agent's line, so the state buttons fit the minimum width.
         agent_row = QHBoxLayout()
@@ -423,12 +500,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
-        menu = self.menuBar().addMenu("&State")
-        for action in (self.ready_action, self.not_ready_action, self.reason_action, self.acw_action):
+        menu = self.menuBar().addMenu(self.tr("&State"))
+        for action in (self.ready_action, self.not_ready_action, self.reason_action, self.acw_action,
+                       self.extend_action):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.logout_action)
-        session = self.menuBar().addMenu("&Tools")
+        session = self.menuBar().addMenu(self.tr("&Tools"))
         session.addAction(self.settings_action)
         self.demo_menu: QMenu | None = None  # the --demo menu (add_demo_actions)
         self.demo_send_action: QAction | None = None  # the --demo "Send a test interaction" (desktop.demo)
@@ -457,14 +535,17 @@ class MainWindow(QMainWindow):
             self.close_question.raise_()
             return self.close_question
         held = list(self.interactions.held.values())
-        what = ip.offer_title(held[0].interaction) if len(held) == 1 else f"{len(held)} interactions"
-        info = ["Log out and quit ends your login: the interaction is not completed and leaves your hands."]
-        buttons = [("cancel", "Cancel", "Cancel"), ("quit", "&Log out and quit", "Log out and quit")]
+        what = ip.offer_title(held[0].interaction) if len(held) == 1 else self.tr("%n interaction(s)", "", len(held))
+        info = [self.tr("Log out and quit ends your login: the interaction is not completed and leaves your "
+                        "hands.")]
+        buttons = [("cancel", self.tr("Cancel"), self.tr("Cancel")),
+                   ("quit", self.tr("&Log out and quit"), self.tr("Log out and quit"))]
         if self.tray_available:
-            info.append("Hide to tray keeps you logged in: the interaction stays with you, and the tray icon "
-                        "brings the window back.")
-            buttons.insert(1, ("hide", "&Hide to tray", "Hide to tray"))
-        box = Question(self, "Agent Desktop – Close", f"You have work in hand: {what}.", "\n\n".join(info), buttons,
+            info.append(self.tr("Hide to tray keeps you logged in: the interaction stays with you, and the tray "
+                                "icon brings the window back."))
+            buttons.insert(1, ("hide", self.tr("&Hide to tray"), self.tr("Hide to tray")))
+        box = Question(self, self.tr("Agent Desktop – Close"), self.tr("You have work in hand: {0}.").format(what),
+                       "\n\n".join(info), buttons,
                        default="hide" if self.tray_available else "cancel")
         box.setObjectName("closeQuestion")
 
@@ -500,7 +581,7 @@ class MainWindow(QMainWindow):
 
     def _button(self, name: str, action: QAction) -> QPushButton:
         shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        button = _named(QPushButton(f"{name} ({shortcut})"), name, f"Shortcut {shortcut}")
+        button = _named(QPushButton(f"{name} ({shortcut})"), name, self.tr("Shortcut {0}").format(shortcut))
         button.clicked.connect(action.trigger)
         return button
 
@@ -515,8 +596,8 @@ class MainWindow(QMainWindow):
 
     def add_demo_actions(self, actions: list[tuple[str, object]]) -> list[QAction]:
         """The --demo menu and buttons: simulate a site failure, restart a site."""
-        menu = self.demo_menu = self.menuBar().addMenu("&Demo")
-        bar = self.addToolBar("Demo")
+        menu = self.demo_menu = self.menuBar().addMenu(self.tr("&Demo"))
+        bar = self.addToolBar(self.tr("Demo"))
         bar.setObjectName("demoToolbar")
         made = []
         for text, slot in actions:
@@ -529,11 +610,11 @@ class MainWindow(QMainWindow):
         return made
 
     def set_reasons(self, labels: dict[str, str]) -> None:
-        """The Not Ready reasons an agent may choose (not the server-only ones, which the state line
-        still shows when the server sets them)."""
+        """The Not Ready reasons an agent may choose (``pr.agent_reasons``: not the server-only ones,
+        which the state line still shows when the server sets them)."""
         current = self.reason_combo.currentData()
         self.reason_combo.clear()
-        for code, label in pr.agent_reasons(labels).items():
+        for code, label in labels.items():
             self.reason_combo.addItem(label, code)
         index = self.reason_combo.findData(current)
         if index >= 0:
@@ -548,10 +629,19 @@ class MainWindow(QMainWindow):
             self._shown_icon = shown_icon
             self.state_icon.setPixmap(icon(shown_icon).pixmap(32, 32))
         self.time_label.setText(handling.clock)
-        line = f"{agent_line} · your state: {handling.chosen}" if handling.chosen else agent_line
+        line = self.tr("{0} · your state: {1}").format(agent_line, handling.chosen) if handling.chosen else agent_line
         if self.agent_label.text() != line:
             self.agent_label.setText(line)
         self.ready_button.setDown(False)
+
+    def render_extend(self, extends_left: int) -> None:
+        """"Extend wrap-up" while the server says an extension is left (its count in the tooltip)."""
+        self.extend_action.setEnabled(extends_left > 0)
+        if self.extend_button.isHidden() == (extends_left > 0):
+            self.extend_button.setVisible(extends_left > 0)
+        tip = self.tr("%n extension(s) left", "", extends_left)
+        if self.extend_button.toolTip() != tip:
+            self.extend_button.setToolTip(tip)
 
 
 def copy_to_clipboard(text: str) -> None:

@@ -174,6 +174,13 @@ class PeerRecord:
     site: str = ""  # the peer site that told it ("" when unknown)
 
 
+def longest_acw_ms(config: QueueConfig) -> int:
+    """The longest After Call Work this queue gives: its own, with every extension it allows."""
+    if not config.acw_ms:
+        return 0
+    return config.acw_ms + (config.acw_extend_ms or 0) * config.acw_max_extends
+
+
 @dataclass(eq=False)
 class RoutedAgent:
     agent_id: str
@@ -186,6 +193,8 @@ class RoutedAgent:
     acw_until: int | None = None
     version: int = 0
     reachable: bool = True  # False while its desktop is silent (suspect): offered nothing
+    acw_queue: str | None = None  # whose timed After Call Work this is (its extension rules)
+    acw_extends: int = 0  # extensions taken of this After Call Work
 
     @property
     def available(self) -> bool:
@@ -252,7 +261,7 @@ class RoutingEngine:
         penalties = {q: pen for q, pen in penalties.items() if q in self.queues}
         agent = self.agents[agent_id] = RoutedAgent(agent_id, penalties, state, idle_since=now)
         if state == "after_call_work" and acw_until is not None:
-            longest = max((q.config.acw_ms or 0 for q in self.queues.values()), default=0)
+            longest = max((longest_acw_ms(q.config) for q in self.queues.values()), default=0)
             if longest:
                 agent.acw_until = min(acw_until, now + longest)
                 self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
@@ -334,6 +343,31 @@ class RoutingEngine:
         self._make_available(agent)
         self._route(now, effects)
         return effects
+
+    def acw_extends_left(self, agent_id: str) -> int:
+        """How many more times this agent may extend its timed After Call Work (0 outside one, after a
+        failover login, which does not know the queue, and where the queue allows none)."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.state != "after_call_work" or agent.acw_until is None or agent.acw_queue is None:
+            return 0
+        q = self.queues.get(agent.acw_queue)
+        if q is None or not q.config.acw_extend_ms:
+            return 0
+        return max(0, q.config.acw_max_extends - agent.acw_extends)
+
+    def extend_acw(self, agent_id: str, now: int) -> int | None:
+        """Extend the agent's timed After Call Work by its queue's ``acw_extend_ms`` (from its current
+        end, or from now if that has passed); the new end, or None when it may not (see
+        ``acw_extends_left``). The server keeps the deadline: the desktop only shows it."""
+        if not self.acw_extends_left(agent_id):
+            return None
+        agent = self.agents[agent_id]
+        q = self.queues[agent.acw_queue]  # type: ignore[index]
+        assert agent.acw_until is not None and q.config.acw_extend_ms
+        agent.acw_until = max(agent.acw_until, now) + q.config.acw_extend_ms
+        agent.acw_extends += 1
+        self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)  # the old timer's token no longer matches
+        return agent.acw_until
 
     def acw_until(self, agent_id: str) -> int | None:
         """When this agent's timed After Call Work ends, if it is in one."""
@@ -472,6 +506,7 @@ class RoutingEngine:
         if acw and agent.state != "not_ready":
             agent.state = "after_call_work"
             agent.acw_until = now + acw
+            agent.acw_queue, agent.acw_extends = item.interaction.queue, 0
             effects.append(SetState(agent_id, "after_call_work", at_ms=now))
             self._timer(agent.acw_until, "acw", agent_id, agent.acw_until)
         self._make_available(agent)

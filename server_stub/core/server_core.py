@@ -82,6 +82,7 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 # the agent at a newer epoch now, and then they must be refused, not applied.
 _LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
                    p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction)
+_PARKED_IN_STALL = (*_LOGIN_REQUESTS, p.RequestExtendAfterCallWork)
 _CREDENTIALED = (p.RequestAgentLogin, p.RequestAgentAvailable, p.RequestSubscribeReporting)
 _SOCKET_BINDING = (*_CREDENTIALED, p.RequestRegisterClient)
 Credentialed = p.RequestAgentLogin | p.RequestAgentAvailable | p.RequestSubscribeReporting
@@ -217,6 +218,8 @@ class ServerCore:
         self._last_input = now.mono  # a stall shows as a gap between inputs (the transport ticks often)
         # Published again only when they change; the snapshot carries the initial zeros.
         self._last_statistics: list[p.QueueStatistics] | None = self.engine.statistics(now.wall_ms)
+        # agent id -> its queues' figures last sent, for the logins that asked (queue_statistics)
+        self._agent_queues_sent: dict[str, list[p.QueueStatistics]] = {}
         self._statistics_at = now.mono
         # A restarted server has forgotten every epoch. Logins wait (briefly) until the peer has
         # told us what it holds and has seen, so we never reuse an epoch or split the brain.
@@ -659,7 +662,7 @@ class ServerCore:
         if isinstance(msg, _CREDENTIALED):
             self._credentialed(conn, msg)
             return
-        if self.stalled_until is not None and isinstance(msg, _LOGIN_REQUESTS) and conn.login is not None:
+        if self.stalled_until is not None and isinstance(msg, _PARKED_IN_STALL) and conn.login is not None:
             conn.inflight[request_id] = 0
             self._parked.append((conn.id, msg))
             return
@@ -676,6 +679,8 @@ class ServerCore:
             return self._set_state(conn, msg, "not_ready", msg.reason)
         if isinstance(msg, p.RequestAgentAfterCallWork):
             return self._set_state(conn, msg, "after_call_work")
+        if isinstance(msg, p.RequestExtendAfterCallWork):
+            return self._extend_acw(conn, msg)
         if isinstance(msg, p.RequestAgentLogout):
             return self._logout(conn, msg)
         if isinstance(msg, p.RequestForceNotReady):
@@ -879,7 +884,7 @@ class ServerCore:
         return p.EventAck(
             request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
             heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, client_timeout_ms=keep,
-            reasons=list(self.config.reasons),
+            reasons=self.config.advertised_reasons(),
             dispositions=list(self.config.dispositions),
         ), ()
 
@@ -964,7 +969,7 @@ class ServerCore:
             self._replicate([self._peer_row(self.engine.interactions[i], "held", "adopt") for i in adopted])
         return p.EventAck(request_id=msg.request_id, server=self.name, role="primary", epoch=epoch,
                           resume_token=token, token_expires_ms=expires, replaced=replaced), \
-            (self._status(session), lambda: self._apply(effects))
+            (self._status(session), lambda: self._apply(effects), lambda: self._watch_queues(session, msg))
 
     def _issue_token(self, session: Login) -> tuple[str, int]:
         expires = self.wall_ms + self.config.token_ttl_ms
@@ -1013,10 +1018,44 @@ class ServerCore:
         session = self._own_login(conn, msg.epoch)
         if reason is not None and reason not in self.reasons:
             raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
+        if reason is not None and reason in self.config.server_only_reasons():
+            raise Refusal("server_only_reason", f"Not Ready reason {reason!r} is set by the server only (missed "
+                                                f"offers); choose one of the reasons without server_only")
         self._change_state(session, state, reason)
         effects = self.engine.set_state(session.agent.id, state, self.wall_ms)
         return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
                 (self._status(session), lambda: self._apply(effects)))
+
+    def _extend_acw(self, conn: Conn, msg: p.RequestExtendAfterCallWork) -> Answer:
+        """"Extend wrap-up": the server moves the deadline (the desktop only shows it)."""
+        session = self._own_login(conn, msg.epoch)
+        agent_id = session.agent.id
+        if self.engine.extend_acw(agent_id, self.wall_ms) is None:
+            raise Refusal("acw_not_extendable", f"agent {agent_id} is not in an After Call Work its queue lets extend "
+                                                f"(after_call_work_extend), or has used every extension")
+        log.info("%s: agent %s extended After Call Work to %d", conn, agent_id, self.engine.acw_until(agent_id))
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), (self._status(session),)
+
+    def _watch_queues(self, session: Login, msg: p.RequestAgentLogin) -> None:
+        """A login that asked for its queues' figures (``queue_statistics``) gets them now and on change."""
+        self._agent_queues_sent.pop(session.agent.id, None)
+        if msg.queue_statistics:
+            self._send_agent_queues(session)
+
+    def _send_agent_queues(self, session: Login, stats: list[p.QueueStatistics] | None = None) -> None:
+        """EventAgentQueues on the agent's login socket, when its queues' figures differ from the last sent."""
+        if stats is not None and session.agent.id not in self._agent_queues_sent:
+            return  # this login did not ask (RequestAgentLogin.queue_statistics)
+        conn = self.conns.get(session.conn)
+        agent = self.engine.agents.get(session.agent.id)
+        if conn is None or agent is None or not agent.penalties:
+            return
+        every = stats if stats is not None else self.engine.statistics(self.wall_ms)
+        mine = [q for q in every if q.queue in agent.penalties]
+        if stats is not None and self._agent_queues_sent.get(session.agent.id) == mine:
+            return
+        self._agent_queues_sent[session.agent.id] = mine
+        self._send(conn, p.EventAgentQueues(server=self.name, at_ms=self.wall_ms, queues=mine))
 
     def _change_state(self, session: Login, state: p.AgentStateName, reason: str | None, forced_by: str | None = None,
                       since_ms: int | None = None) -> bool:
@@ -1108,12 +1147,15 @@ class ServerCore:
             return
         self._last_statistics = stats
         self._publish(lambda seq: p.EventQueueStatistics(server=self.name, seq=seq, at_ms=self.wall_ms, queues=stats))
+        for session in self.sessions.values():  # each agent's share: its own queues (EventAgentQueues)
+            self._send_agent_queues(session, stats)
 
     def _status(self, session: Login, forced_by: str | None = None) -> p.EventCurrentAgentStatus:
         return p.EventCurrentAgentStatus(
             agent_id=session.agent.id, epoch=session.epoch, server=self.name, state=session.state,
             since_ms=session.since_ms, reason=session.reason, place=session.place, forced_by=forced_by,
-            interaction_ids=self.engine.held_by(session.agent.id), until_ms=self.engine.acw_until(session.agent.id))
+            interaction_ids=self.engine.held_by(session.agent.id), until_ms=self.engine.acw_until(session.agent.id),
+            extends_left=self.engine.acw_extends_left(session.agent.id) or None)
 
     def _report(self, session: Login) -> p.AgentReport:
         held = self.engine.held_by(session.agent.id)

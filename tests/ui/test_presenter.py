@@ -160,8 +160,12 @@ def test_presentation_and_settings_logic_do_not_load_qt():
     assert result.stdout.strip() == "[]"
 
 
-def test_an_agent_is_never_offered_the_server_only_reason():
+def test_an_agent_is_never_offered_a_reason_the_server_flags_server_only():
+    reasons = [p.ReasonInfo(code="break", label="Break"), p.ReasonInfo(code="lunch", label="Lunch"),
+               p.ReasonInfo(code="away", label="Away (set by the server)", server_only=True)]
+    assert pr.agent_reasons(reasons) == {"break": "Break", "lunch": "Lunch"}
+    # Nothing is hard-coded: a site whose "system" reason is an ordinary one offers it.
+    assert pr.agent_reasons([p.ReasonInfo(code="system", label="System")]) == {"system": "System"}
     labels = {"break": "Break", "system": "System (set by the server)", "lunch": "Lunch"}
-    assert pr.agent_reasons(labels) == {"break": "Break", "lunch": "Lunch"}
     # ...but the state line still names it when the server sets it.
     assert pr.state_text("not_ready", "system", labels) == "Not Ready – System (set by the server)"
