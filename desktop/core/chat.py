@@ -39,6 +39,7 @@ class Chat:
     draft_wire: str | None = None  # request id of the draft save in flight
     draft_sent: str = ""  # and its text
     draft_on: ev.Link | None = None
+    carried: str | None = None  # the draft the latest login request carried (saved once it is answered)
 
     def ordered(self) -> list[p.ChatLine]:
         return [self.lines[seq] for seq in sorted(self.lines)]
@@ -56,6 +57,11 @@ class ChatBook:
             chat = self.chats[iid] = Chat()
         return chat
 
+    def sending(self, iid: str) -> bool:
+        """Has the agent lines of this chat not yet committed?"""
+        chat = self.chats.get(iid)
+        return chat is not None and bool(chat.outbox)
+
     def add(self, iid: str, line: p.ChatLine) -> bool:
         """A committed line; True when it is new here (not seen by seq or by id)."""
         chat = self.chat(iid)
@@ -71,6 +77,7 @@ class ChatBook:
         chat = self.chats.get(held.interaction.interaction_id)
         if chat is None:
             return held
+        chat.carried = chat.draft
         return p.HeldInteraction(interaction=held.interaction, accepted_ms=held.accepted_ms, notes=held.notes,
                                  transcript=chat.ordered(), draft=chat.draft)
 

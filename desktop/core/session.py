@@ -881,6 +881,8 @@ class AgentSession:
         if entry.intent.action in ("accept", "reject"):
             return iid in self._offers and not entry.uncertain
         held = self._held.get(iid)
+        if entry.intent.action == "complete" and self._chats.sending(iid):
+            return False  # a chat ends after the agent's last lines (each is answered or refused first)
         return held is not None and held.epoch == self._epoch and held.endpoint == self._held_primary().name
 
     def _flush_interactions(self) -> None:
@@ -1198,6 +1200,8 @@ class AgentSession:
             if not self._chat_sendable(iid):
                 continue
             primary, epoch = self._held_primary(), self._held_epoch()
+            if chat.carried is not None:  # held at this epoch: the login that carried the draft was answered
+                chat.draft_saved, chat.carried = chat.carried, None
             for out in chat.outbox:
                 if out.sent_on == primary.link and out.wire_id in primary.pending:
                     continue  # in flight on this primary

@@ -144,5 +144,14 @@ class ChatStore:
             chat._add(p.ChatLine(seq=chat.last_seq + 1, line_id=line.line_id, sender=line.sender, text=line.text,
                                  at_ms=line.at_ms))
 
+    def discard(self, iid: str, line_id: str) -> None:
+        """Forget a line that was never committed (its sender is told to send it elsewhere)."""
+        chat = self._chats.get(iid)
+        if chat is not None and line_id in chat.by_id:
+            kept = [line for line in chat.lines if line.line_id != line_id]
+            chat.lines, chat.by_id, chat.chars = [], {}, 0
+            for line in kept:
+                chat._add(line)
+
     def drop(self, iid: str) -> Transcript | None:
         return self._chats.pop(iid, None)

@@ -1353,6 +1353,10 @@ class ServerCore:
             return ack, ()  # a line sent again (a retry, or re-sent after a failover): known already
 
         def finish(refused: Refused) -> Answer:
+            if iid in refused:  # the agent is back with the chat at a peer, which numbers its lines now
+                self.chat.discard(iid, line.line_id)
+                raise Refusal("unknown_interaction", f"{iid} has moved to another site with its agent: send the line "
+                                                     f"there")
             if line.seq > self._chat_committed.get(iid, 0):
                 self._chat_committed[iid] = line.seq
                 if len(self._chat_committed) > 2 * self.chat.max_chats:  # chats that ended elsewhere
@@ -1431,9 +1435,19 @@ class ServerCore:
         return out
 
     def _peer_chat(self, msg: p.PeerChat, reply_to: Conn | None) -> None:
-        self.chat.replicated(msg.interaction_id, msg.lines, msg.draft, msg.full)
+        """A peer's chat lines: kept as its copy, unless an agent logged in here holds the chat (it
+        moved here: this server numbers its lines now, and refuses the ones the peer numbered late;
+        their senders send them again here)."""
+        iid = msg.interaction_id
+        item = self.engine.interactions.get(iid)
+        here = item is not None and item.status == HELD and item.agent_id in self.sessions
+        chat = self.chat.get(iid)
+        late = here and any(chat is None or line.line_id not in chat.by_id for line in msg.lines)
+        if not here:
+            self.chat.replicated(iid, msg.lines, msg.draft, msg.full)
         if msg.ack_id is not None and reply_to is not None:
-            self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id))
+            self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id,
+                                                       refused=[iid] if late else []))
 
     # ------------------------------------------------------------------ peer
 
