@@ -116,8 +116,9 @@ class ChatLedger:
             "chat_lines_duplicated": duplicated,
             "chat_lines_out_of_order": disorder,
             "chat_lines_refused": sum(len(r.refused) for r in records),
-            "chat_lines_unanswered": sum(1 for r in records for i, _ in r.typed
-                                         if i not in r.acked and i not in r.refused),
+            # Typed by the customer and never taken: the agent ended the chat first (not a loss).
+            "chat_lines_after_end": sum(1 for r in records for i, _ in r.typed
+                                        if i not in r.acked and i not in r.refused),
             "chats_without_final_transcript": unchecked,
         }
 
