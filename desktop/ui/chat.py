@@ -10,6 +10,7 @@ the reply, Shift+Enter starts a new line; the draft is saved as the agent types 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QPalette
@@ -25,8 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from server_stub import protocol as p
-
 from ..core import events as ev
 
 DRAFT_DEBOUNCE_MS = 500
@@ -40,14 +39,14 @@ def clock(at_ms: int) -> str:
     return time.strftime("%H:%M", time.localtime(at_ms / 1000))
 
 
-def sender_label(sender: str, interaction: p.Interaction | None) -> str:
+def sender_label(sender: str, interaction: Any) -> str:
     if sender == "agent":
         return "You"
     name = interaction.customer.get("name") if interaction is not None else None
     return name or "Customer"
 
 
-def line_text(line: p.ChatLine, interaction: p.Interaction | None) -> str:
+def line_text(line: Any, interaction: Any) -> str:
     """One transcript row as read aloud and shown: who, when, what."""
     return f"{sender_label(line.sender, interaction)} · {clock(line.at_ms)}\n{line.text}"
 
@@ -56,7 +55,7 @@ def sending_text(text: str) -> str:
     return f"You · {SENDING}\n{text}"
 
 
-def rows(chat: ev.ChatInfo | None, interaction: p.Interaction | None) -> list[tuple[str, bool]]:
+def rows(chat: ev.ChatInfo | None, interaction: Any) -> list[tuple[str, bool]]:
     """(text, committed) per row: the transcript in order, then the lines still being sent."""
     if chat is None:
         return []
@@ -100,7 +99,7 @@ class ConversationView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("conversation")
-        self.interaction: p.Interaction | None = None
+        self.interaction: Any = None
         self.chats: dict[str, ev.ChatInfo] = {}
         self.drafts: dict[str, str] = {}  # what the agent typed, per email: the editor's truth
         self.saved: dict[str, str] = {}  # the draft text last handed to the session
@@ -113,8 +112,7 @@ class ConversationView(QWidget):
         self.transcript.setMinimumHeight(80)
         self.reply = _named(ReplyBox(), "Reply", "Enter sends; Shift+Enter starts a new line")
         self.reply.setPlaceholderText("Type a reply… (Enter sends, Shift+Enter: new line)")
-        self.reply.setMaximumHeight(64)
-        self.reply.setMinimumHeight(40)
+        self.reply.setMaximumHeight(90)  # about three lines; a text box's least useful height is its hint
         self.send_button = _named(QPushButton("S&end"), "Send reply")
         transcript_label = QLabel("Chat &transcript:")
         transcript_label.setBuddy(self.transcript)
@@ -134,11 +132,9 @@ class ConversationView(QWidget):
         self.body = _named(QPlainTextEdit(), "Email body", "The customer's email, read only")
         self.body.setReadOnly(True)
         self.body.setTabChangesFocus(True)
-        self.body.setMinimumHeight(60)
         self.draft = _named(QPlainTextEdit(), "Reply draft", "Saved as you type")
         self.draft.setTabChangesFocus(True)
         self.draft.setPlaceholderText("Write the reply…")
-        self.draft.setMinimumHeight(60)
         body_label = QLabel("Email &body:")
         body_label.setBuddy(self.body)
         draft_label = QLabel("Reply dra&ft:")
@@ -173,7 +169,7 @@ class ConversationView(QWidget):
 
     # ------------------------------------------------------------------ rendering
 
-    def show_interaction(self, interaction: p.Interaction | None) -> None:
+    def show_interaction(self, interaction: Any) -> None:
         """The panel shows another interaction (or none)."""
         if interaction is not None and interaction == self.interaction:
             return

@@ -476,7 +476,7 @@ class Ledger:
             f"  chats: {f['chats']} ({f['chat_transcripts_checked']} final transcripts checked, "
             f"{f['chats_without_final_transcript']} without one): customer lines {f['chat_customer_lines']}, agent "
             f"lines {f['chat_agent_lines']}; lost {f['chat_lines_lost']}, duplicated {f['chat_lines_duplicated']}, "
-            f"out of order {f['chat_lines_out_of_order']}, refused {f['chat_lines_refused']}, typed after the chat ended "
+            f"out of order {f['chat_lines_out_of_order']}, refused {f['chat_lines_refused']}, typed after the end "
             f"{f['chat_lines_after_end']}",
         ]
         if f["lost_ids"] or f["completed_twice_ids"] or f["unreported_ids"]:
