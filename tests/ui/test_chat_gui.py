@@ -54,6 +54,20 @@ def customer_says(qtbot, carriers: list[ReportingWatcher], iid: str, line_id: st
     raise AssertionError(f"no site took {line_id}")
 
 
+def in_hand(qtbot, desktop, carrier: ReportingWatcher, iid: str, **interaction) -> tuple[object, list[ev.Event]]:
+    """Agent 1001 logged in at A, Ready, in a window at its minimum size (640x600: a chat must be
+    workable there), accepts ``iid`` submitted by the carrier; (desktop, the session's events)."""
+    main, toast = desktop.main_window, desktop.main_window.offer_toast
+    seen: list[ev.Event] = []
+    desktop.bridge.event.connect(seen.append)
+    logged_in_ready(qtbot, desktop, "1001")
+    main.resize(640, 600)
+    submit(qtbot, carrier, iid, **interaction)
+    qtbot.waitUntil(toast.isVisible, timeout=WAIT)
+    qtbot.mouseClick(toast.accept_button, Qt.MouseButton.LeftButton)
+    return desktop, seen
+
+
 def rows(panel) -> list[str]:
     view = panel.conversation.transcript
     return [view.item(i).text() for i in range(view.count())]
@@ -68,16 +82,9 @@ def test_a_chat_keeps_every_line_once_and_in_order_across_a_kill9_of_the_primary
                                                                                   qtbot):
     a, b = pair
     carrier_a, carrier_b = carriers
-    desktop = make_desktop([a, b])
-    main, toast, panel = desktop.main_window, desktop.main_window.offer_toast, desktop.main_window.interactions
-    seen: list[ev.Event] = []
-    desktop.bridge.event.connect(seen.append)
-    logged_in_ready(qtbot, desktop, "1001")
-    main.resize(640, 600)  # the window's minimum: the chat must be workable there
-
-    submit(qtbot, carrier_a, "chat-gui-1", media="chat", customer={"name": "Dana Ortiz"})
-    qtbot.waitUntil(toast.isVisible, timeout=WAIT)
-    qtbot.mouseClick(toast.accept_button, Qt.MouseButton.LeftButton)
+    desktop, seen = in_hand(qtbot, make_desktop([a, b]), carrier_a, "chat-gui-1", media="chat",
+                            customer={"name": "Dana Ortiz"})
+    main, panel = desktop.main_window, desktop.main_window.interactions
     view = panel.conversation
     qtbot.waitUntil(lambda: view.isVisible() and view.transcript.isVisible() and view.reply.isVisible(), timeout=WAIT)
     assert not view.email_box.isVisible()
@@ -136,15 +143,9 @@ def test_a_chat_keeps_every_line_once_and_in_order_across_a_kill9_of_the_primary
 @pytest.mark.server_processes
 def test_an_email_shows_its_body_and_its_reply_draft_survives_a_kill9(pair, carriers, make_desktop, qtbot):
     a, b = pair
-    carrier_a, _ = carriers
-    desktop = make_desktop([a, b])
-    main, toast, panel = desktop.main_window, desktop.main_window.offer_toast, desktop.main_window.interactions
-    seen: list[ev.Event] = []
-    desktop.bridge.event.connect(seen.append)
-    logged_in_ready(qtbot, desktop, "1001")
-    submit(qtbot, carrier_a, "mail-gui-1", media="email", body="My parcel has not arrived.\nOrder 88-1203.")
-    qtbot.waitUntil(toast.isVisible, timeout=WAIT)
-    qtbot.mouseClick(toast.accept_button, Qt.MouseButton.LeftButton)
+    desktop, seen = in_hand(qtbot, make_desktop([a, b]), carriers[0], "mail-gui-1", media="email",
+                            body="My parcel has not arrived.\nOrder 88-1203.")
+    main, panel = desktop.main_window, desktop.main_window.interactions
     view = panel.conversation
     qtbot.waitUntil(lambda: view.email_box.isVisible(), timeout=WAIT)
     assert not view.chat_box.isVisible()
