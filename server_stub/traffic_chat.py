@@ -24,7 +24,8 @@ from typing import Protocol
 
 from . import protocol as p
 
-RETRY_S = 0.3
+RETRY_S = 0.3  # a line no site took is sent again after this, doubling up to RETRY_MAX_S
+RETRY_MAX_S = 3.0
 _SCRIPT = ("Hi, I have a question about my order.", "It was due on Monday and has not arrived.",
            "The order number is in my account.", "Can you send it again or refund it?", "Thanks for your help.")
 _REPLIES = ("OK, thank you.", "Yes, that's right.", "Sure, go ahead.", "I see.")
@@ -187,6 +188,7 @@ class ChatCustomers:
         record, loop, options = self.ledger.chat(iid), asyncio.get_running_loop(), self.options
         next_scripted = loop.time()
         wake = self.wake[iid]
+        retry, last = RETRY_S, None
         while not record.ended:
             now = loop.time()
             if record.scripted < options.lines and now >= next_scripted and self.ledger.next_line(iid) is None:
@@ -195,10 +197,14 @@ class ChatCustomers:
                 next_scripted = now + options.interval
             line = self.ledger.next_line(iid)
             if line is not None:
+                # The same line again (no site took it): back off, so that many chats waiting out a
+                # failover do not flood the sites' rate limits.
+                retry = min(retry * 2, RETRY_MAX_S) if line == last else RETRY_S
+                last = line
                 for site in self.sites():
                     if site.up.is_set():
                         await site.send_chat(iid, *line)
-            wait = RETRY_S if line is not None else max(0.01, next_scripted - now) if record.scripted < options.lines \
+            wait = retry if line is not None else max(0.01, next_scripted - now) if record.scripted < options.lines \
                 else None
             wake.clear()
             try:

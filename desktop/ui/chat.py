@@ -109,12 +109,11 @@ class ConversationView(QWidget):
         self.transcript.setWordWrap(True)
         self.transcript.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.transcript.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.transcript.setMinimumHeight(80)
         self.reply = _named(ReplyBox(), "Reply", "Enter sends; Shift+Enter starts a new line")
         self.reply.setPlaceholderText("Type a reply… (Enter sends, Shift+Enter: new line)")
         self.reply.setMaximumHeight(90)  # about three lines; a text box's least useful height is its hint
-        self.send_button = _named(QPushButton("S&end"), "Send reply")
-        transcript_label = QLabel("Chat &transcript:")
+        self.send_button = _named(QPushButton("Send"), "Send reply", "Or Enter in the reply box")
+        transcript_label = QLabel("Chat transcri&pt:")
         transcript_label.setBuddy(self.transcript)
         reply_label = QLabel("Repl&y:")
         reply_label.setBuddy(self.reply)
@@ -123,8 +122,8 @@ class ConversationView(QWidget):
         chat.setContentsMargins(0, 0, 0, 0)
         chat.addWidget(transcript_label)
         chat.addWidget(self.transcript, 1)
-        chat.addWidget(reply_label)
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # one row: the label beside the box leaves the transcript the height
+        row.addWidget(reply_label, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(self.reply, 1)
         row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
         chat.addLayout(row)
@@ -221,7 +220,7 @@ class ConversationView(QWidget):
                 item.setForeground(grey)
             self.transcript.addItem(item)
         self._shown = wanted
-        if at_bottom or len(new) > 0:
+        if at_bottom or any(not done for _, done in new):  # reading back stays put, unless the agent typed
             self.transcript.scrollToBottom()
 
     # ------------------------------------------------------------------ typing

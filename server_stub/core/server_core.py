@@ -1393,10 +1393,7 @@ class ServerCore:
             raise Refusal("unknown_interaction", f"{msg.interaction_id} is not in the hands of agent "
                                                  f"{session.agent.id} here")
         self.chat.set_draft(msg.interaction_id, msg.draft)
-        frame = self.peer.frame_message(lambda ack_id: p.PeerChat(server=self.name, interaction_id=msg.interaction_id,
-                                                                  draft=msg.draft), self._now.mono, lambda r: None)
-        if frame is not None:
-            self._out.append(PeerSend(frame))
+        self._peer_send(p.PeerChat(server=self.name, interaction_id=msg.interaction_id, draft=msg.draft))
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
     def _chat_adopted(self, carried: list[p.HeldInteraction], adopted: Iterable[str]) -> list[p.Message]:

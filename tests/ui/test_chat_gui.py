@@ -10,9 +10,11 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from desktop.core import events as ev
 from desktop.ui.chat import SENDING
+from desktop.ui.controller import DesktopController
 from tests.support.reporting import ReportingWatcher
 from tests.ui.test_desktop_gui import WAIT
 from tests.ui.test_interactions_gui import logged_in_ready, submit
@@ -54,7 +56,8 @@ def customer_says(qtbot, carriers: list[ReportingWatcher], iid: str, line_id: st
     raise AssertionError(f"no site took {line_id}")
 
 
-def in_hand(qtbot, desktop, carrier: ReportingWatcher, iid: str, **interaction) -> tuple[object, list[ev.Event]]:
+def in_hand(qtbot, desktop: DesktopController, carrier: ReportingWatcher, iid: str,
+            **interaction) -> tuple[DesktopController, list[ev.Event]]:
     """Agent 1001 logged in at A, Ready, in a window at its minimum size (640x600: a chat must be
     workable there), accepts ``iid`` submitted by the carrier; (desktop, the session's events)."""
     main, toast = desktop.main_window, desktop.main_window.offer_toast
@@ -66,6 +69,19 @@ def in_hand(qtbot, desktop, carrier: ReportingWatcher, iid: str, **interaction) 
     qtbot.waitUntil(toast.isVisible, timeout=WAIT)
     qtbot.mouseClick(toast.accept_button, Qt.MouseButton.LeftButton)
     return desktop, seen
+
+
+def assert_workable(controls) -> None:
+    """Every control at least its minimum size (the window at its minimum: nothing squashed)."""
+    for widget in controls:
+        hint = widget.minimumSizeHint()
+        assert widget.isVisible() and widget.width() >= hint.width() and widget.height() >= hint.height(), (
+            widget.accessibleName(), widget.size(), hint)
+
+
+def drafts(desktop: DesktopController) -> list[str]:
+    snapshot = desktop.bridge.snapshot()
+    return [chat.draft for chat in snapshot.chats] if snapshot is not None else []
 
 
 def rows(panel) -> list[str]:
@@ -86,11 +102,12 @@ def test_a_chat_keeps_every_line_once_and_in_order_across_a_kill9_of_the_primary
                             customer={"name": "Dana Ortiz"})
     main, panel = desktop.main_window, desktop.main_window.interactions
     view = panel.conversation
-    qtbot.waitUntil(lambda: view.isVisible() and view.transcript.isVisible() and view.reply.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: view.isVisible() and view.transcript.isVisible() and view.reply.isVisible()
+                    and not main.offer_toast.isVisible(), timeout=WAIT)
     assert not view.email_box.isVisible()
-    for widget in (view.transcript, view.reply, view.send_button, panel.notes_edit, panel.done_button):
-        hint = widget.minimumSizeHint()
-        assert widget.width() >= hint.width() and widget.height() >= hint.height(), widget.accessibleName()
+    controls = (view.transcript, view.reply, view.send_button, panel.notes_edit, panel.disposition_combo,
+                panel.done_button)
+    assert_workable(controls)
 
     assert customer_says(qtbot, carriers, "chat-gui-1", "c-1", "Hi, my parcel is late.") == 1
     qtbot.waitUntil(lambda: texts(panel) == ["Hi, my parcel is late."], timeout=WAIT)
@@ -111,6 +128,9 @@ def test_a_chat_keeps_every_line_once_and_in_order_across_a_kill9_of_the_primary
     carrier_a.send({"type": "RequestSendChatMessage", "request_id": "cust-late", "interaction_id": "chat-gui-1",
                     "line_id": "c-2", "text": "It is 88-1203."})
     a.kill9()
+    qtbot.waitUntil(main.banner.isVisible, timeout=WAIT)
+    QApplication.sendPostedEvents()  # the layout requests the banner posted
+    assert_workable(controls)  # the failover banner takes room too
     for line in ("Let me look.", "One moment please."):
         qtbot.keyClicks(view.reply, line)
         qtbot.keyClick(view.reply, Qt.Key.Key_Return)
@@ -126,7 +146,9 @@ def test_a_chat_keeps_every_line_once_and_in_order_across_a_kill9_of_the_primary
     assert [t for t in shown if t in expected_customer] == expected_customer
     added = [e.line for e in seen if isinstance(e, ev.ChatLineAdded)]
     assert sorted(line.seq for line in added) == list(range(1, 7)), "each line delivered once"
-    (chat,) = desktop.bridge.snapshot().chats
+    snapshot = desktop.bridge.snapshot()
+    assert snapshot is not None
+    (chat,) = snapshot.chats
     assert [line.seq for line in chat.lines] == list(range(1, 7))
 
     # Done: B's final transcript (to the carrier) is the desktop's, line for line.
@@ -156,6 +178,6 @@ def test_an_email_shows_its_body_and_its_reply_draft_survives_a_kill9(pair, carr
     qtbot.keyClicks(view.draft, " your parcel left today.")  # typed while the desktop moves to B
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
     qtbot.waitUntil(lambda: any(isinstance(e, ev.DraftSaved) and e.endpoint == "B" for e in seen)
-                    and desktop.bridge.snapshot().chats[0].draft == "Dear Dana, your parcel left today.",
+                    and drafts(desktop) == ["Dear Dana, your parcel left today."],
                     timeout=WAIT)
     assert view.draft.toPlainText() == "Dear Dana, your parcel left today."
