@@ -70,7 +70,7 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 # the agent at a newer epoch now, and then they must be refused, not applied.
 _LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
                    p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction,
-                   p.RequestUpdateDraft)
+                   p.RequestUpdateDraft, p.RequestSendChatMessage)  # a carrier's (no login) is not parked
 _CREDENTIALED = (p.RequestAgentLogin, p.RequestAgentAvailable, p.RequestSubscribeReporting)
 _SOCKET_BINDING = (*_CREDENTIALED, p.RequestRegisterClient)
 Credentialed = p.RequestAgentLogin | p.RequestAgentAvailable | p.RequestSubscribeReporting
@@ -1321,17 +1321,17 @@ class ServerCore:
         principal, iid = conn.principal, msg.interaction_id
         epoch: int | None = None
         sender: p.ChatSender
-        if principal is None or (principal.role != "agent" and not conn.reporting):
+        if principal is None:
             raise Refusal("not_authenticated", "log in as the agent holding the chat, or subscribe as a carrier "
                                                "(RequestSubscribeReporting), first")
-        if principal.role == "agent":
+        if msg.epoch is not None or principal.role == "agent":  # an agent's line (a supervisor may take chats)
             if msg.epoch is None:
                 raise Refusal("bad_message", "an agent's RequestSendChatMessage carries its login's epoch")
             session = self._own_login(conn, msg.epoch)
             if iid not in self.engine.held_by(session.agent.id):
                 raise Refusal("unknown_interaction", f"{iid} is not in the hands of agent {session.agent.id} here")
             sender, epoch = "agent", session.epoch
-        elif principal.role == "carrier":
+        elif principal.role == "carrier" and conn.reporting:  # the customer's line
             held = self.engine.interactions.get(iid)
             if held is None or held.status != HELD or held.agent_id not in self.sessions:
                 raise Refusal("unknown_interaction", f"{iid} is not in an agent's hands at {self.name}: send the line "
@@ -1339,7 +1339,7 @@ class ServerCore:
             sender = "customer"
         else:
             raise Refusal("forbidden", f"{principal.id} is a {principal.role}: chat lines come from the agent holding "
-                                       f"the chat or from the customer's carrier")
+                                       f"the chat (with its epoch) or from the customer's carrier")
         item = self.engine.interactions[iid]
         if item.interaction.media != "chat":
             raise Refusal("not_a_chat", f"{iid} is a {item.interaction.media} interaction, not a chat")
