@@ -1578,6 +1578,8 @@ class ServerCore:
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
                                                       row.media, row.claim, now, peer_wins_ties=msg.server < self.name,
                                                       site=msg.server)
+            if row.status in ("completed", "ended"):
+                self.chat.drop(row.interaction_id)  # our copy of its chat (chat.py) is done with
             if not agreed:
                 refused.append(row.interaction_id)
                 log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim,

@@ -141,3 +141,4 @@ def test_the_carrier_gets_the_final_transcript_when_the_chat_is_completed():
     assert final and final[-1]["final"] is True
     assert [line["line_id"] for line in final[-1]["lines"]] == ["cust-1", "agent-1"]
     assert a.core.chat.get("c1") is None
+    assert sites.b.core.chat.get("c1") is None  # the peer's copy goes with the completion
