@@ -119,3 +119,11 @@ def test_the_email_draft_is_saved_and_carried_by_the_failover_login():
     assert bench.take_sent("B", p.RequestUpdateDraft) == []  # the login delivered it
     bench.feed(bench.session.send_chat, "mail-1", "hi")
     assert bench.take_events(ev.ChatLineFailed)[0].code == "not_a_chat"
+
+
+def test_agent_cli_says_a_chat_line_and_drafts_an_email_reply():
+    from desktop.agent_cli import parse_command
+
+    session = Bench().session
+    assert parse_command("say chat-1 Hello there", session) == (session.send_chat, ("chat-1", "Hello there"))
+    assert parse_command("draft mail-1 Dear Dana,", session) == (session.update_draft, ("mail-1", "Dear Dana,"))
