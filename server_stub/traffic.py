@@ -263,7 +263,10 @@ class SiteLink:
                     log.warning("site %s refused %s: %s %s", self.name, iid, message.code, message.message)
 
     def _chat_received(self, message: p.Message, chats: ChatCustomers) -> bool:
-        if isinstance(message, p.EventChatMessage):
+        if isinstance(message, (p.EventChatMessage, p.EventChatTranscript)) \
+                and message.interaction_id not in self.ledger.entries:
+            pass  # another carrier's chat (every carrier socket hears every chat's agent lines)
+        elif isinstance(message, p.EventChatMessage):
             if message.line.sender == "agent":
                 chats.agent_line(message.interaction_id, message.line)
         elif isinstance(message, p.EventChatTranscript):
