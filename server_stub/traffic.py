@@ -243,7 +243,7 @@ class SiteLink:
                 self.ledger.event(message)
                 if self.chats is not None and message.media == "chat" and message.interaction_id in self.ledger.entries:
                     if message.event in IN_HAND:
-                        self.chats.in_hand(message.interaction_id)
+                        self.chats.in_hand(message.interaction_id, self.name)
                     elif message.event in ENDED:
                         self.chats.ended(message.interaction_id, None)
         elif isinstance(message, (p.EventChatMessage, p.EventChatTranscript, p.EventAck, p.EventError)) \
@@ -275,9 +275,9 @@ class SiteLink:
         elif isinstance(message, (p.EventAck, p.EventError)) and message.request_id in self.chat_pending:
             iid, line_id = self.chat_pending.pop(message.request_id)
             if isinstance(message, p.EventAck):
-                chats.answered(iid, line_id, message.line_seq, None)
+                chats.answered(iid, line_id, message.line_seq, None, self.name)
             else:
-                chats.answered(iid, line_id, None, message.code)
+                chats.answered(iid, line_id, None, message.code, self.name)
         else:
             return False
         return True

@@ -3,10 +3,13 @@
 Once a chat is in an agent's hands (reported ``accepted`` or ``adopted``), its customer types
 ``chat_lines`` scripted lines, one every ``chat_interval`` seconds, and answers each agent line
 (``EventChatMessage``) after ``chat_reply_delay`` seconds, at most ``chat_replies`` times. A line is
-sent to every site the carrier is subscribed at (only the site where the chat is in hand takes it)
-and again every ``RETRY_S`` until one answers it; the next line waits for that answer. So a
-failover neither loses nor reorders the customer's lines: they wait here while no site holds the
-chat (docs/protocol.md, "Chat and email").
+sent to the site whose reporting stream last said the chat is in an agent's hands there
+(``accepted``, ``adopted``), again (backing off from ``RETRY_S`` to ``RETRY_MAX_S``) until it
+answers; the next line waits for that answer. A site that refuses a line (the chat is not, or no
+longer, in hand there: each refusal counts in that socket's error budget) gets it again only once
+its stream says it holds the chat, or when the back-off has reached its longest, when every site
+is tried. So a failover neither loses nor reorders the customer's lines: they wait here while no
+site holds the chat (docs/protocol.md, "Chat and email").
 
 ``ChatLedger`` is the bookkeeping, free of sockets and clocks: what the customer sent and had
 answered, the agent lines it saw, and the final transcript the completing server sent
@@ -40,6 +43,7 @@ class ChatRecord:
     agent_lines: dict[str, int] = field(default_factory=dict)  # agent line id -> seq, as delivered
     agent_deliveries: int = 0  # EventChatMessage frames of agent lines, repeats included
     final: list[p.ChatLine] | None = None
+    holder: str | None = None  # the site whose stream last said the chat is in hand there ("": it moved)
     scripted: int = 0
     replies: int = 0
     ended: bool = False
@@ -130,6 +134,9 @@ class ChatSite(Protocol):
     @property
     def up(self) -> asyncio.Event: ...
 
+    @property
+    def name(self) -> str: ...
+
     async def send_chat(self, iid: str, line_id: str, text: str) -> bool: ...
 
 
@@ -150,14 +157,21 @@ class ChatCustomers:
         self.wake: dict[str, asyncio.Event] = {}
         self._texts = itertools.count()
 
-    def in_hand(self, iid: str) -> None:
+    def in_hand(self, iid: str, site: str | None = None) -> None:
+        """The chat is in an agent's hands at ``site`` (its stream said ``accepted`` or ``adopted``)."""
+        if site is not None:
+            self.ledger.chat(iid).holder = site
+            self._poke(iid)
         if iid not in self.tasks and not self.ledger.chat(iid).ended:
             self.wake[iid] = asyncio.Event()
             self.tasks[iid] = asyncio.get_running_loop().create_task(self._customer(iid))
 
-    def answered(self, iid: str, line_id: str, seq: int | None, code: str | None) -> None:
+    def answered(self, iid: str, line_id: str, seq: int | None, code: str | None, site: str | None = None) -> None:
         self.ledger.answered(iid, line_id, seq, code)
-        if code is None or line_id in self.ledger.chat(iid).refused:
+        record = self.ledger.chat(iid)
+        if code == "unknown_interaction" and site is not None and site == record.holder:
+            record.holder = ""  # it moved: wait for a stream to say where (or for the longest back-off)
+        if code is None or line_id in record.refused:
             self._poke(iid)  # the next line (a site not holding the chat refuses: the retry waits)
 
     def agent_line(self, iid: str, line: p.ChatLine) -> None:
@@ -201,8 +215,9 @@ class ChatCustomers:
                 # failover do not flood the sites' rate limits.
                 retry = min(retry * 2, RETRY_MAX_S) if line == last else RETRY_S
                 last = line
+                everywhere = record.holder is None or retry >= RETRY_MAX_S
                 for site in self.sites():
-                    if site.up.is_set():
+                    if site.up.is_set() and (everywhere or site.name == record.holder):
                         await site.send_chat(iid, *line)
             wait = retry if line is not None else max(0.01, next_scripted - now) if record.scripted < options.lines \
                 else None

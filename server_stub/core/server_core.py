@@ -1275,7 +1275,10 @@ class ServerCore:
             # is told it was reported (until then it would report a re-sent completion itself).
             # The answer comes first, then the status, then the next offer for the agent.
             if iid in refused or self.engine.reported_at_peer(iid):  # it counts at the peer
-                self._apply([e for e in effects if not isinstance(e, (Offer, Report))], quiet=agent_id)
+                # Not reported here; the next offers its completion freed an agent for are (their
+                # "offered" reports were once dropped with it, so queue figures ran ahead of events).
+                self._apply([e for e in effects if not isinstance(e, Offer)
+                             and not (isinstance(e, Report) and e.event == "completed")], quiet=agent_id)
                 self._apply(self.engine.complete_refused(iid))
             else:
                 self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
