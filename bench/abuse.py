@@ -44,7 +44,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from bench.figures import pct, rounded  # noqa: E402
 from tests.support.servers import single_server  # noqa: E402
 
-# Each attack from its own address (a source locked out by the login flood stays locked for minutes).
+# Each attack from its own address (a source the login flood locked stays so for minutes, with 2
+# password checks a second).
 ATTACKER = {name: f"127.0.0.{i}" for i, name in enumerate(
     ("ping_flood", "non_reading", "connection_flood", "login_flood", "resubscribe"), start=2)}
 PASSWORD = "demo"

@@ -30,6 +30,7 @@ from .directory import AgentRecord, Directory, DirectoryError, hash_password
 from .resources import resource_path
 
 SECRET_ENV = "INTERACTION_SERVER_SECRET"
+WATCH_S = 1.0  # how often a server checks whether its files changed (docs/multisite.md, "One configuration")
 
 
 def _number(kind: type, least: float, most: float | None = None, *, strictly: bool = False):
@@ -238,10 +239,13 @@ def server_directory(args: argparse.Namespace, warn: Callable[[str], None]) -> t
 
 
 async def _serve(config: ServerConfig, directory: Directory, directory_path: Path | None = None,
-                 reload: Callable[[], tuple[ServerConfig, Directory]] | None = None) -> None:
+                 reload: Callable[[], tuple[ServerConfig, Directory]] | None = None,
+                 files: tuple[Path, Path] | None = None, shared_files: tuple[Path, Path] | None = None) -> None:
+    """``files``: the (site configuration, directory) files read, watched for changes; ``shared_files``:
+    where a configuration taken from another site is stored (docs/multisite.md, "One configuration")."""
     from .server import InteractionServer
 
-    server = InteractionServer(config, directory, directory_path=directory_path)
+    server = InteractionServer(config, directory, directory_path=directory_path, shared_files=shared_files)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -255,11 +259,38 @@ async def _serve(config: ServerConfig, directory: Directory, directory_path: Pat
                 logging.getLogger("interaction_server").error("reload refused, the old rules stay: %s", exc)
 
         loop.add_signal_handler(signal.SIGHUP, reread)
+        if files is not None:
+            watch = asyncio.create_task(_watch(files, reread))
     scheme = "wss" if config.tls_cert else "ws"
     # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
     print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
     await stop.wait()
+    if reload is not None and files is not None:
+        watch.cancel()
     await server.stop()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+async def _watch(files: tuple[Path, Path], reread: Callable[[], None]) -> None:
+    """Read the files again when one changes (``add-agent`` writes the directory): as SIGHUP does.
+    A change is acted on once the file has not changed for one more check (an editor's save)."""
+    seen = [_stamp(path) for path in files]
+    while True:
+        await asyncio.sleep(WATCH_S)
+        now = [_stamp(path) for path in files]
+        if now != seen:
+            await asyncio.sleep(WATCH_S)
+            settled = [_stamp(path) for path in files]
+            if settled == now:
+                seen = now
+                reread()
 
 
 def _run_pair(args, count: int = 2) -> int:
@@ -426,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         def reload() -> tuple[ServerConfig, Directory]:
             return _server_config(args), server_directory(args, warn=lambda line: print(line, file=sys.stderr))[0]
 
-        asyncio.run(_serve(config, directory, writable, reload))
+        files = (args.config or resource_path("sites.toml"), args.agents or resource_path("demo_agents.toml"))
+        shared = (args.config, args.agents) if args.config and args.agents else None
+        asyncio.run(_serve(config, directory, writable, reload, files, shared))
         return 0
     except (ConfigError, DirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -126,6 +126,7 @@ ErrorCode = Literal[
     "not_a_chat",  # RequestSendChatMessage for an interaction whose media is not chat
     "rate_limited",  # too many messages per second on this socket
     "too_many_attempts",  # too many failed password logins for this account or from this address (retry_after_ms)
+    "site_unreachable",  # a supervisor action for an agent of another site that could not be relayed or answered there
     "internal",  # a bug on the server; the request had no effect
 ]
 
@@ -543,6 +544,20 @@ class EventReportingSnapshot(Message, tag="EventReportingSnapshot"):
     seq: Seq
     agents: list[AgentReport]
     queues: list[QueueStatistics] = []
+    # This server's shared configuration version, and the linked sites whose version differs
+    # (as each last told it): they route on other rules until they agree (EventConfigVersion).
+    config_version: ConfigVersion | None = None
+    config_differs: dict[ShortText, ConfigVersion] = {}
+
+
+class EventConfigVersion(Message, tag="EventConfigVersion"):
+    """On the reporting stream when this server's shared configuration version, or the set of
+    linked sites whose version differs from it, changes (docs/multisite.md, "One configuration")."""
+
+    server: ShortText
+    seq: Seq
+    version: ConfigVersion
+    differs: dict[ShortText, ConfigVersion] = {}
 
 
 class EventAgentLogin(Message, tag="EventAgentLogin"):
@@ -715,6 +730,86 @@ class PeerPresence(Message, tag="PeerPresence"):
     # reasons, dispositions, the directory's memberships). Sites whose versions differ do not
     # route to each other's agents, and say so.
     rules_version: ShortText | None = None
+    # Full snapshots: the version of the sender's shared configuration (PeerConfig); an older one
+    # is sent the newer configuration (docs/multisite.md, "One configuration").
+    config: ConfigVersion | None = None
+
+
+class ConfigVersion(_Struct):
+    """A shared configuration's version: ``generation`` goes up by one with each change, made at
+    site ``origin``; ``digest`` is of the configuration itself. (generation, origin) orders two
+    versions: the higher generation wins, then the origin whose name sorts last."""
+
+    generation: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    origin: ShortText
+    digest: ShortText
+
+
+PenaltyValue = Annotated[int, msgspec.Meta(ge=0, le=1000)]
+
+
+class SharedQueue(_Struct):
+    """One queue of the shared configuration (times in ms, as ServerConfig holds them)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    accept_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)]
+    service_level_target_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)]
+    acw_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] | None = None
+    abandon_after_ms: Annotated[int, msgspec.Meta(ge=1, le=86_400_000)] | None = None
+    members: dict[AgentId, PenaltyValue] = {}
+
+
+class SharedAgent(_Struct):
+    """One directory entry of the shared configuration, password hash included (peer links only)."""
+
+    id: AgentId
+    name: ShortText
+    password_hash: Secret
+    role: Role = "agent"
+    queues: dict[Annotated[str, msgspec.Meta(min_length=1, max_length=256)], PenaltyValue] = {}
+    skills: list[ShortText] = []
+
+
+class PeerConfig(Message, tag="PeerConfig"):
+    """The sender's shared configuration (queues, Not Ready reasons, dispositions, agents) at
+    ``version``, in ``parts`` frames numbered by ``part`` (queues, reasons and dispositions in part
+    0, agents 200 a frame). Sent to a site that told an older version; a receiver takes it once it
+    has every part and only if the version is newer than its own."""
+
+    server: ShortText
+    version: ConfigVersion
+    part: Annotated[int, msgspec.Meta(ge=0)]
+    parts: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    queues: list[SharedQueue] = []
+    reasons: list[ReasonInfo] = []
+    dispositions: list[ReasonInfo] = []
+    agents: list[SharedAgent] = []
+
+
+class PeerForce(Message, tag="PeerForce"):
+    """A supervisor action relayed to the site where the agent is logged in (its only authority):
+    ``action`` "not_ready" (with ``reason``) or "logout". ``key`` names the request (the relaying
+    site, the supervisor and the supervisor's request_id): the receiver applies a key once and
+    answers a repeat as it answered the first."""
+
+    server: ShortText
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+    agent_id: AgentId
+    action: Literal["not_ready", "logout"]
+    by: AgentId
+    reason: ReasonCode | None = None
+
+
+class PeerForceAck(Message, tag="PeerForceAck"):
+    """The answer to PeerForce: done (``epoch`` of the login acted on), or refused with an EventError
+    ``code`` and ``message`` for the supervisor."""
+
+    server: ShortText
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+    ok: bool
+    epoch: Epoch | None = None
+    code: ErrorCode | None = None
+    message: ShortText | None = None
 
 
 class PeerHandover(Message, tag="PeerHandover"):
@@ -788,6 +883,9 @@ ClientMessage = (
     | PeerHandover
     | PeerHandoverAck
     | PeerChat
+    | PeerConfig
+    | PeerForce
+    | PeerForceAck
 )
 
 ServerMessage = (
@@ -806,11 +904,12 @@ ServerMessage = (
     | EventQueueStatistics
     | EventChatMessage
     | EventChatTranscript
+    | EventConfigVersion
     | Heartbeat
 )
 
 ReportingEvent = (EventReportingSnapshot | EventAgentLogin | EventAgentLogout | EventAgentStateChanged
-                  | EventInteraction | EventQueueStatistics)
+                  | EventInteraction | EventQueueStatistics | EventConfigVersion)
 
 CLIENT_TYPES = {cls.__struct_config__.tag: cls for cls in ClientMessage.__args__}
 SERVER_TYPES = {cls.__struct_config__.tag: cls for cls in ServerMessage.__args__}

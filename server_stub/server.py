@@ -30,7 +30,21 @@ from yarl import URL
 from . import protocol as p
 from .bus.transport import BusTransport
 from .config import ServerConfig
-from .core import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send, ServerCore
+from .config_store import load_version, store
+from .core import (
+    CheckPassword,
+    Close,
+    ConnId,
+    Now,
+    Output,
+    PeerClose,
+    PeerRedial,
+    PeerSend,
+    Rehash,
+    Send,
+    ServerCore,
+    StoreConfig,
+)
 from .directory import Directory, hash_password, store_rehash, verify_password
 from .mesh import Mesh, PeerTransport
 from .peer import PeerLink
@@ -111,14 +125,20 @@ class _Socket:
 
 
 class InteractionServer:
-    def __init__(self, config: ServerConfig, directory: Directory, *, directory_path: Path | None = None):
+    def __init__(self, config: ServerConfig, directory: Directory, *, directory_path: Path | None = None,
+                 shared_files: tuple[Path, Path] | None = None):
         """``directory_path``: the file ``directory`` came from, where password hashes below
-        today's guidance are replaced at the agent's next login (None: they are not)."""
+        today's guidance are replaced at the agent's next login (None: they are not).
+        ``shared_files``: this site's (site configuration, agent directory) files, where a shared
+        configuration taken from another site is stored (None: it is not; config_store.py)."""
         self.config = config.validate()
         self.directory = directory
         self.directory_path = directory_path
+        self.shared_files = shared_files
         self.name = config.name
-        self.core = ServerCore(self.config, directory, now(), stream_id=secrets.token_hex(8))
+        self.core = ServerCore(self.config, directory, now(), stream_id=secrets.token_hex(8),
+                               config_version=load_version(shared_files[1]) if shared_files else None)
+        self._storing: asyncio.Lock | None = None  # one write of the site's files at a time, in order
         self.port: int | None = None
         self.peers: PeerTransport | None = None  # the links to the other sites (server_stub/mesh.py)
         self.bus: BusTransport | None = None  # the same over RabbitMQ (--bus), also in ``peers``
@@ -325,6 +345,29 @@ class InteractionServer:
             elif isinstance(out, PeerClose):
                 if self.peers is not None:
                     self.peers.close(out.to, out.code, out.reason)
+            elif isinstance(out, StoreConfig):
+                if out.files:
+                    self.directory = out.directory
+                self._background(self._store(out))
+
+    async def _store(self, out: StoreConfig) -> None:
+        """Keep the shared configuration for the next start (config_store.py), off the loop."""
+        version = f"{out.version.generation}@{out.version.origin}"
+        if self.shared_files is None:
+            if out.files:
+                log.warning("shared configuration %s applied but not stored (no --config and --agents files of "
+                            "this site's own): a restart takes it from the other sites again", version)
+            return
+        self._storing = self._storing or asyncio.Lock()
+        async with self._storing:
+            try:
+                await asyncio.to_thread(store, out, *self.shared_files)
+            except (OSError, ValueError) as exc:
+                log.error("could not store shared configuration %s in %s: %s", version,
+                          ", ".join(map(str, self.shared_files)), exc)
+                return
+        log.info("shared configuration %s stored%s", version,
+                 f" in {', '.join(map(str, self.shared_files))}" if out.files else "")
 
     async def _check_password(self, out: CheckPassword, label: str) -> None:
         try:
@@ -342,9 +385,11 @@ class InteractionServer:
         if record is None or self.directory_path is None:
             return
         new_hash = await self._verifier.hash(out.password)
+        self._storing = self._storing or asyncio.Lock()
         try:
-            stored = await asyncio.to_thread(store_rehash, self.directory_path, out.agent_id, record.password_hash,
-                                             new_hash)
+            async with self._storing:  # after a configuration being stored, never across it
+                stored = await asyncio.to_thread(store_rehash, self.directory_path, out.agent_id,
+                                                 record.password_hash, new_hash)
         except (OSError, ValueError) as exc:
             log.warning("could not store a stronger password hash for %s in %s: %s", out.agent_id,
                         self.directory_path, exc)

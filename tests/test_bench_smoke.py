@@ -29,7 +29,7 @@ SMOKE = {
                 {"offer_p50_ms", "offer_p99_ms", "routed_per_s", "raw_rtt_p50_ms"}),
     "supervisor": ("supervisor", ["--agents", "20", "--rate", "20", "--seconds", "0.5", "--warmup", "0.2",
                                   "--no-naive"],
-                   {"agents", "events_per_s", "busy_fraction", "event_to_screen_p99_ms"}),
+                   {"agents", "events_per_s", "busy_fraction", "gui_busy_fraction_by_phase", "event_to_screen_p99_ms"}),
     "desktop_start": ("desktop_start", ["--runs", "1", "--memory-runs", "1"],
                       {"start_to_login_window_s", "rss_after_login_mib"}),
     # The new modes of the stall issue, each small enough for ~20 s on a 2-core machine.

@@ -535,6 +535,17 @@ class ReportingEngine:
                        f"Agent {row.agent_id} ({row.name}) failed over {came_from} → {server} "
                        f"in {row.last_failover_duration_ms / 1000:.1f} s", server, row.agent_id)
 
+    def _config_version(self, sv: ServerStatus, msg: Any, now_ms: int) -> None:
+        """A server's shared configuration version changed, or sites now differ from it (or agree)."""
+        version = f"{msg.version.generation}@{msg.version.origin}"
+        if msg.differs:
+            others = ", ".join(f"{site} ({v.generation}@{v.origin})" for site, v in msg.differs.items())
+            self._add_feed(now_ms, "config", f"Server {sv.name} runs configuration {version}; {others} differ: no "
+                           f"interaction goes between them until they agree", sv.name, notify=True)
+        else:
+            self._add_feed(now_ms, "config", f"Server {sv.name} runs configuration {version}, as every linked site",
+                           sv.name)
+
     def _add_feed(self, at_ms: int, kind: str, text: str, server: str | None = None, agent_id: str | None = None,
                   notify: bool = False) -> None:
         entry = FeedEntry(at_ms, kind, text, server, agent_id, notify)
@@ -560,4 +571,5 @@ _HANDLERS = {
     "EventAgentStateChanged": ReportingEngine._state_changed,
     "EventInteraction": ReportingEngine._interaction,
     "EventQueueStatistics": ReportingEngine._queue_statistics,
+    "EventConfigVersion": ReportingEngine._config_version,
 }

@@ -4,8 +4,8 @@ No asyncio, no sockets, no clock reads (tests/server/test_core_imports.py keeps 
 asyncio transport (``server_stub.server``) and the simulated world (``tests/world``) drive it.
 """
 
-from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
+from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send, StoreConfig
 from .server_core import ServerCore
 
 __all__ = ["CheckPassword", "Close", "ConnId", "Now", "Output", "PeerClose", "PeerRedial", "PeerSend", "Rehash",
-           "Send", "ServerCore"]
+           "Send", "ServerCore", "StoreConfig"]

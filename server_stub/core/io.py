@@ -8,9 +8,13 @@ encoded JSON text, so a reporting event fanned out to a thousand subscribers is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from ..protocol import CloseCode
+from ..protocol import CloseCode, ConfigVersion
+
+if TYPE_CHECKING:
+    from ..config import ServerConfig
+    from ..directory import Directory
 
 ConnId = int
 
@@ -90,4 +94,17 @@ class PeerRedial:
     fresh link is how the peers' current view reaches us quickly."""
 
 
-Output = Send | Close | CheckPassword | Rehash | PeerSend | PeerClose | PeerRedial
+@dataclass(frozen=True)
+class StoreConfig:
+    """Keep the shared configuration at ``version`` across a restart (docs/multisite.md, "One
+    configuration"): with ``files`` (it came from another site), write ``config``'s queues, reasons
+    and dispositions and ``directory`` into this site's files first, atomically; then the version.
+    Without ``files`` the files already hold it (they were read): store the version only."""
+
+    config: ServerConfig
+    directory: Directory
+    version: ConfigVersion
+    files: bool
+
+
+Output = Send | Close | CheckPassword | Rehash | PeerSend | PeerClose | PeerRedial | StoreConfig

@@ -29,13 +29,27 @@ from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory, below_guidance
 from ..tokens import TokenError, issue_token, peer_proof, verify_token
+from . import shared_config
 from .answers import AnswerCache
 from .center import CenterStream, Make
 from .chat import ChatRefusal, ChatStore
 from .fencing import EPOCH_LEAP, Fencing, Login
-from .io import CheckPassword, Close, ConnId, Now, Output, PeerClose, PeerRedial, PeerSend, Rehash, Send
+from .io import (
+    CheckPassword,
+    Close,
+    ConnId,
+    Now,
+    Output,
+    PeerClose,
+    PeerRedial,
+    PeerSend,
+    Rehash,
+    Send,
+    StoreConfig,
+)
 from .peering import PeerReplication, Refused
 from .pool import AgentPool, Sending
+from .remote_actions import RemoteActions
 from .reporting import ReportingStream
 from .routing import (
     COMPLETED,
@@ -170,7 +184,10 @@ class _OutLink:
 
 class ServerCore:
     def __init__(self, config: ServerConfig, directory: Directory, now: Now, *, stream_id: str,
-                 nonce: Callable[[], str] = lambda: os.urandom(16).hex()) -> None:
+                 nonce: Callable[[], str] = lambda: os.urandom(16).hex(),
+                 config_version: p.ConfigVersion | None = None) -> None:
+        """``config_version``: the shared configuration's version stored when this site last ran
+        (None: never stored; the files are generation 0)."""
         self.config = config.validate()
         self._nonce = nonce  # fresh peer-link challenges (a simulated world passes a seeded one)
         # Our outbound links: the pair's one peer, or every other site of a mesh (docs/multisite.md).
@@ -193,9 +210,12 @@ class ServerCore:
         self.fencing = Fencing(lost_ack_window_ms=config.token_ttl_ms)
         self.agent_answers: defaultdict[str, AnswerCache] = defaultdict(AnswerCache)
         # Password guessing: a few failures are free, then each costs a doubling wait, per account
-        # (known or not) and, more leniently, per address (many agents may share one).
+        # (known or not) and, more leniently, per address (many agents may share one: a locked
+        # address still gets a few checks a second, and its agents of the last week none of its
+        # lock, so one infected PC cannot lock out its floor).
         self.account_throttle = Throttle(free=5, base_ms=1_000, max_ms=15 * 60_000, forget_after_ms=15 * 60_000)
-        self.source_throttle = Throttle(free=100, base_ms=1_000, max_ms=5 * 60_000, forget_after_ms=10 * 60_000)
+        self.source_throttle = Throttle(free=100, base_ms=1_000, max_ms=5 * 60_000, forget_after_ms=10 * 60_000,
+                                        ration_per_s=2.0, ration_burst=4, trust_ms=7 * 24 * 3_600_000)
         self.reporting = ReportingStream(self.name, config.replay_buffer, stream_id)
         self.center: CenterStream | None = None  # scope "center" (center.py): from its first subscriber on
         self.peer = PeerReplication(self.name, config.peer_ack_timeout_ms / 1000)
@@ -234,6 +254,14 @@ class ServerCore:
         self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
         self.chat = ChatStore()  # transcripts and drafts of chats held here or at a peer (chat.py)
         self._chat_committed: dict[str, int] = {}  # chat held here -> the last seq every linked peer has
+        # One configuration across sites (shared_config.py): our version, each peer's, parts arriving.
+        self.config_version = self._initial_config_version(config_version)
+        self.peer_configs: dict[str, p.ConfigVersion] = {}
+        self._config_parts = shared_config.Assembler()
+        self._config_pushed: dict[str, tuple[p.ConfigVersion, float]] = {}  # site -> what we sent, on which link
+        self._config_published = (self.config_version, self._config_differs())  # what reporting last heard
+        # Supervisor actions on agents of other sites, relayed to the agent's site (remote_actions.py).
+        self.remote_actions = RemoteActions()
 
     # ------------------------------------------------------------------ inputs
 
@@ -291,6 +319,7 @@ class ServerCore:
             self._protocol_error(conn, "bad_credentials", "unknown user or wrong password", msg.request_id)
         else:
             self.account_throttle.succeeded(user_id)
+            self.source_throttle.vouch(conn.source, user_id, self.wall_ms)
             if msg.password is not None and below_guidance(record.password_hash):
                 self._out.append(Rehash(record.id, msg.password))
             self._run_credentialed(conn, (record, None, None))
@@ -335,6 +364,10 @@ class ServerCore:
             self._handed_over(message)
         elif isinstance(message, p.PeerChat):
             self._peer_chat(message, reply_to=None)
+        elif isinstance(message, p.PeerConfig):
+            self._peer_config(message)
+        elif isinstance(message, p.PeerForceAck):
+            self._forced_there(message)
         return self._flush()
 
     def peer_link_down(self, now: Now, peer: str | None = None) -> list[Output]:
@@ -344,6 +377,7 @@ class ServerCore:
             log.info("peer link to %s lost", link.url)
         self.peer.link_lost(link.url)
         if link.name is not None:
+            self._config_pushed.pop(link.name, None)
             self._peer_unreachable(link.name)
         return self._flush()
 
@@ -370,6 +404,7 @@ class ServerCore:
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
         self._refresh_tokens(mono)
+        self._relays_expire(mono)
         heartbeat: str | None = None
         for conn in list(self.conns.values()):
             if conn.closing:
@@ -407,11 +442,28 @@ class ServerCore:
         version with a full presence snapshot (docs/multisite.md, "One configuration")."""
         self._input(now)
         config = config.validate()
-        # What this server is (name, address, peers, secret, TLS) stays; the rules change.
-        self.config = replace(config, name=self.config.name, host=self.config.host, port=self.config.port,
-                              peer_url=self.config.peer_url, more_peers=self.config.more_peers,
-                              bus_url=self.config.bus_url, secret=self.config.secret, tls_cert=self.config.tls_cert,
-                              tls_key=self.config.tls_key, ca_file=self.config.ca_file)
+        changed = shared_config.digest(config, directory)
+        if changed == self.config_version.digest:
+            if self._own(config) == self.config:
+                log.info("site files read again: no change to the shared configuration (version %s)",
+                         _version_text(self.config_version))
+            else:  # only this site's own settings changed: applied here, nothing to tell the others
+                log.info("site files read again: this site's settings changed, the shared configuration did not "
+                         "(version %s)", _version_text(self.config_version))
+                self._apply_rules(config, directory)
+            return self._flush()
+        generation = max([self.config_version.generation, *(v.generation for v in self.peer_configs.values())]) + 1
+        self.config_version = p.ConfigVersion(generation=generation, origin=self.name, digest=changed)
+        log.info("shared configuration changed here: version %s, sent to every linked site",
+                 _version_text(self.config_version))
+        self._out.append(StoreConfig(config, directory, self.config_version, files=False))
+        self._apply_rules(config, directory, push=True)
+        self._config_status()
+        return self._flush()
+
+    def _apply_rules(self, config: ServerConfig, directory: Directory, push: bool = False) -> None:
+        """New shared rules from now on (read from the files, or taken from another site)."""
+        self.config = self._own(config)
         self.directory = directory
         self.reasons = {r.code for r in config.reasons}
         self.dispositions = {d.code for d in config.dispositions}
@@ -429,8 +481,17 @@ class ServerCore:
             self._say_rules(site, site in differed)
         self._apply(self.engine.route(self.wall_ms))  # to agents of sites that agree now
         for link in self.links.values():
+            if push and link.name is not None:
+                self._push_config(link)
             self._peer_send_to(link, self.presence_snapshot())
-        return self._flush()
+
+    def _own(self, config: ServerConfig) -> ServerConfig:
+        """``config`` as this server runs it: what this server is (name, address, peers, secret,
+        TLS) stays; the rules change."""
+        return replace(config, name=self.config.name, host=self.config.host, port=self.config.port,
+                       peer_url=self.config.peer_url, more_peers=self.config.more_peers, bus_url=self.config.bus_url,
+                       secret=self.config.secret, tls_cert=self.config.tls_cert, tls_key=self.config.tls_key,
+                       ca_file=self.config.ca_file)
 
     def _set_reachable(self, session: Login, reachable: bool, silence: float) -> None:
         """A login's desktop went silent past the heartbeat timeout, or was heard again: reported
@@ -577,11 +638,16 @@ class ServerCore:
                                  None)
             return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
-                            p.PeerHandover, p.PeerHandoverAck, p.PeerChat)):
+                            p.PeerHandover, p.PeerHandoverAck, p.PeerChat, p.PeerConfig, p.PeerForce,
+                            p.PeerForceAck)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
             elif isinstance(msg, p.PeerChat):
                 self._peer_chat(msg, reply_to=conn)
+            elif isinstance(msg, p.PeerConfig):
+                self._peer_config(msg)
+            elif isinstance(msg, p.PeerForce):
+                self._send(conn, self._forced_here(msg))
             elif isinstance(msg, p.PeerPresence):
                 self._peer_presence(msg)
             elif isinstance(msg, p.PeerHandover):
@@ -744,8 +810,9 @@ class ServerCore:
             self._run_credentialed(conn, (record, claim.epoch, claim.site))
             return
         assert msg.password is not None
-        wait = max(self.account_throttle.wait_ms(user_id, self.wall_ms),
-                   self.source_throttle.wait_ms(conn.source, self.wall_ms))
+        # The account first: a locked account's attempts never spend its address's few checks.
+        wait = (self.account_throttle.wait_ms(user_id, self.wall_ms)
+                or self.source_throttle.admit(conn.source, self.wall_ms, user_id))
         if wait:  # refused at once, the same for known and unknown ids: no password check to time
             self._end_verification(conn)
             self._protocol_error(conn, "too_many_attempts", f"too many failed logins; try again in "
@@ -1108,7 +1175,8 @@ class ServerCore:
             agents += [self.center.shown[a] for a in sorted(self.center.shown) if a not in self.sessions]
         snapshot = p.EventReportingSnapshot(server=self.name, stream_id=stream.stream_id, seq=stream.seq,
                                             agents=agents,
-                                            queues=self.engine.statistics(self.wall_ms))
+                                            queues=self.engine.statistics(self.wall_ms),
+                                            config_version=self.config_version, config_differs=self._config_differs())
         return ack, (snapshot,)
 
     def _supervised(self, conn: Conn, agent_id: str) -> tuple[Login, str]:
@@ -1125,6 +1193,7 @@ class ServerCore:
         return session, conn.principal.id
 
     def _force_not_ready(self, conn: Conn, msg: p.RequestForceNotReady) -> Answer:
+        self._relay_if_remote(conn, msg, "not_ready", msg.reason)
         session, by = self._supervised(conn, msg.agent_id)
         if msg.reason not in self.reasons:
             raise Refusal("invalid_reason", f"unknown Not Ready reason {msg.reason!r}; known: {sorted(self.reasons)}")
@@ -1137,6 +1206,7 @@ class ServerCore:
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
     def _force_logout(self, conn: Conn, msg: p.RequestForceLogout) -> Answer:
+        self._relay_if_remote(conn, msg, "logout", None)
         session, by = self._supervised(conn, msg.agent_id)
         self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by, void_tokens=True)
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
@@ -1621,11 +1691,14 @@ class ServerCore:
         self.pool.dirty.clear()
         agents = [a for a in (self._presence(agent_id) for agent_id in sorted(self.sessions)) if a is not None]
         return p.PeerPresence(server=self.name, incarnation=self.pool.incarnation, seq=self.pool.next_seq(),
-                              agents=agents, full=True, rules_version=self.rules_version)
+                              agents=agents, full=True, rules_version=self.rules_version,
+                              config=self.config_version)
 
     def _peer_presence(self, msg: p.PeerPresence) -> None:
         if msg.server == self.name:
             return
+        if msg.full and msg.config is not None:
+            self._config_told(msg.server, msg.config)
         if msg.full and msg.rules_version is not None and self.peer_rules.get(msg.server) != msg.rules_version:
             differed = msg.server in self.rules_differ
             self.peer_rules[msg.server] = msg.rules_version
@@ -1646,7 +1719,14 @@ class ServerCore:
         return {site: version for site, version in self.peer_rules.items() if version != self.rules_version}
 
     def _say_rules(self, site: str, differed: bool) -> None:
-        if site in self.rules_differ:
+        theirs = self.peer_configs.get(site)
+        if site in self.rules_differ and theirs is not None and (
+                shared_config.newer(theirs, self.config_version) or shared_config.newer(self.config_version, theirs)):
+            # One of us has a newer configuration and is passing it on (or has just taken it).
+            log.info("site %s routes on other rules until the newer configuration reaches it or us (version %s, "
+                     "ours %s); no interaction goes between it and us meanwhile", site, self.peer_rules[site],
+                     self.rules_version)
+        elif site in self.rules_differ:
             log.warning("site %s routes on other rules (version %s, ours %s: queues, members, penalties, reasons "
                         "or dispositions differ): no interaction goes between it and us until they agree", site,
                         self.peer_rules[site], self.rules_version)
@@ -1732,6 +1812,167 @@ class ServerCore:
         if not msg.accepted:
             log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
         self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason))
+
+    # ------------------------------------------------------------------ one configuration (shared_config.py)
+
+    def _initial_config_version(self, stored: p.ConfigVersion | None) -> p.ConfigVersion:
+        """Our version at start: the stored one if the files still hold it; the next generation
+        (a change made here) if they were changed while the server was down; else generation 0."""
+        current = shared_config.digest(self.config, self.directory)
+        if stored is None:
+            return p.ConfigVersion(generation=0, origin=self.name, digest=current)
+        if stored.digest == current:
+            return stored
+        version = p.ConfigVersion(generation=stored.generation + 1, origin=self.name, digest=current)
+        log.info("site files changed while the server was down: shared configuration version %s",
+                 _version_text(version))
+        self._out.append(StoreConfig(self.config, self.directory, version, files=False))
+        return version
+
+    def _config_told(self, site: str, version: p.ConfigVersion) -> None:
+        """A site's full presence told its configuration version: send ours if it is older."""
+        before = self.peer_configs.get(site)
+        self.peer_configs[site] = version
+        ours = self.config_version
+        if version.digest != ours.digest and version != before:
+            which = ("ours is newer: sending it" if shared_config.newer(ours, version) else
+                     "theirs is newer: taking it when it arrives" if shared_config.newer(version, ours) else
+                     "neither was changed since its site started: change one site's files and reload it")
+            log.warning("site %s has shared configuration version %s, ours is %s (%s)", site, _version_text(version),
+                        _version_text(ours), which)
+        elif version.digest == ours.digest and before is not None and before.digest != ours.digest:
+            log.info("site %s has our shared configuration again (version %s)", site, _version_text(version))
+        link = self._link_to(site)
+        if link is not None and shared_config.newer(ours, version):
+            self._push_config(link)
+        self._config_status()
+
+    def _config_differs(self) -> dict[str, p.ConfigVersion]:
+        return {site: v for site, v in sorted(self.peer_configs.items()) if v.digest != self.config_version.digest}
+
+    def _config_status(self) -> None:
+        """Tell reporting subscribers when our version or the sites that differ from it change."""
+        status = (self.config_version, self._config_differs())
+        if status != self._config_published:
+            self._config_published = status
+            self._publish(lambda seq: p.EventConfigVersion(server=self.name, seq=seq, version=status[0],
+                                                           differs=status[1]))
+
+    def _push_config(self, link: _OutLink) -> None:
+        """Our configuration to one site, once per version and link."""
+        assert link.name is not None
+        if link.url not in self.peer.up or self._config_pushed.get(link.name) == (self.config_version, link.up_at):
+            return
+        self._config_pushed[link.name] = (self.config_version, link.up_at)
+        for frame in shared_config.frames(self.name, self.config_version, self.config, self.directory):
+            self._peer_send_to(link, frame)
+
+    def _peer_config(self, msg: p.PeerConfig) -> None:
+        parts = self._config_parts.add(msg)
+        if parts is None or not shared_config.newer(msg.version, self.config_version):
+            return
+        try:
+            config, directory = shared_config.adopt(parts, self.config)
+        except ValueError as exc:
+            log.error("shared configuration version %s from %s refused, ours (%s) stays: %s",
+                      _version_text(msg.version), msg.server, _version_text(self.config_version), exc)
+            return
+        if shared_config.digest(config, directory) != msg.version.digest:
+            log.error("shared configuration version %s from %s does not match its digest; ignored",
+                      _version_text(msg.version), msg.server)
+            return
+        log.warning("taking shared configuration version %s from %s (ours was %s): %d queue(s), %d agent(s)",
+                    _version_text(msg.version), msg.server, _version_text(self.config_version),
+                    len(config.queues), len(directory.agents))
+        self.config_version = msg.version
+        self._out.append(StoreConfig(config, directory, msg.version, files=True))
+        self._apply_rules(config, directory)
+        self._config_status()
+
+    # ------------------------------------------------------------------ supervisor actions on other sites' agents
+
+    def _relay_if_remote(self, conn: Conn, msg: p.RequestForceNotReady | p.RequestForceLogout,
+                         action: Literal["not_ready", "logout"], reason: str | None) -> None:
+        """An agent logged in at another site: the action goes to that site (the agent's only
+        authority), and the supervisor is answered when it answers (raises _Silent meanwhile)."""
+        if msg.agent_id in self.sessions or conn.principal is None or not conn.reporting \
+                or conn.principal.role != "supervisor":
+            return  # here, or not allowed: the local checks say why
+        seen = self.pool.remote.get(msg.agent_id)
+        if seen is None or not seen.presence.logged_in:
+            return
+        site = seen.site
+        link = self._link_to(site)
+        if link is None:
+            raise Refusal("site_unreachable", f"agent {msg.agent_id} is logged in at {site}, which {self.name} "
+                                              f"cannot reach now; try again later or ask {site}")
+        if action == "not_ready" and reason not in self.reasons:
+            raise Refusal("invalid_reason", f"unknown Not Ready reason {reason!r}; known: {sorted(self.reasons)}")
+        by = conn.principal.id
+        key = f"{self.name}/{by}/{msg.request_id}"
+        conn.inflight[msg.request_id] = 0
+        self.remote_actions.relayed(key, conn.id, msg, site, self._now.mono)
+        log.info("%s: supervisor %s: %s of agent %s relayed to %s", conn, by, type(msg).__name__, msg.agent_id, site)
+        self._peer_send_to(link, p.PeerForce(server=self.name, key=key, agent_id=msg.agent_id, action=action, by=by,
+                                             reason=reason))
+        raise _Silent
+
+    def _forced_here(self, msg: p.PeerForce) -> p.PeerForceAck:
+        """Another site relays a supervisor's action on one of our agents: applied once per key."""
+        cached = self.remote_actions.answer(msg.key)
+        if cached is not None:
+            return cached
+        session = self.sessions.get(msg.agent_id)
+        by = f"{msg.by}@{msg.server}"
+        if session is None:
+            answer = p.PeerForceAck(server=self.name, key=msg.key, ok=False, code="not_logged_in",
+                                    message=f"agent {msg.agent_id} is not logged in at {self.name} any more")
+        elif msg.action == "not_ready" and msg.reason not in self.reasons:
+            answer = p.PeerForceAck(server=self.name, key=msg.key, ok=False, code="invalid_reason",
+                                    message=f"unknown Not Ready reason {msg.reason!r} at {self.name}")
+        else:
+            epoch = session.epoch
+            if msg.action == "not_ready":
+                self._change_state(session, "not_ready", msg.reason, forced_by=by)
+                self._apply(self.engine.set_state(session.agent.id, "not_ready", self.wall_ms))
+                agent_conn = self.conns.get(session.conn)
+                if agent_conn is not None:
+                    self._send(agent_conn, self._status(session, forced_by=by))
+            else:
+                self._end_session(session, "forced", f"logged out by supervisor {by}", close=True, by=by,
+                                  void_tokens=True)
+            log.info("supervisor %s (relayed by %s): agent %s %s", msg.by, msg.server, msg.agent_id,
+                     f"set Not Ready ({msg.reason})" if msg.action == "not_ready" else "logged out")
+            answer = p.PeerForceAck(server=self.name, key=msg.key, ok=True, epoch=epoch)
+        self.remote_actions.remember(msg.key, answer)
+        return answer
+
+    def _forced_there(self, msg: p.PeerForceAck) -> None:
+        relay = self.remote_actions.answered(msg.key)
+        if relay is None:
+            return  # answered already (a timeout), or a repeat
+        conn = self.conns.get(relay.conn)
+        if conn is None or conn.closing:
+            return
+        if msg.ok:
+            ack = p.EventAck(request_id=relay.msg.request_id, server=self.name, epoch=msg.epoch)
+            self._deliver(conn, relay.msg, ack, ())
+        else:
+            self._protocol_error(conn, msg.code or "internal", f"{relay.site}: {msg.message or 'refused'}",
+                                 relay.msg.request_id)
+
+    def _relays_expire(self, mono: float) -> None:
+        for relay in self.remote_actions.expired(mono, lambda site: self._link_to(site) is not None):
+            conn = self.conns.get(relay.conn)
+            if conn is None or conn.closing:
+                continue
+            why = "the link to it was lost" if self._link_to(relay.site) is None else "it did not answer in time"
+            self._protocol_error(conn, "site_unreachable", f"agent {relay.msg.agent_id} is at {relay.site}, and {why}; "
+                                 f"retry with the same request_id (applied at most once)", relay.msg.request_id)
+
+
+def _version_text(version: p.ConfigVersion) -> str:
+    return f"{version.generation}@{version.origin} ({version.digest})"
 
 
 def _user_id(msg: Credentialed) -> str:
