@@ -17,7 +17,7 @@ from desktop.ui.chat import SENDING
 from desktop.ui.controller import DesktopController
 from tests.support.reporting import ReportingWatcher
 from tests.ui.test_desktop_gui import WAIT
-from tests.ui.test_interactions_gui import logged_in_ready, submit
+from tests.ui.test_interactions_gui import demo_accepted, logged_in_ready, submit
 
 pytestmark = pytest.mark.slow
 
@@ -181,3 +181,19 @@ def test_an_email_shows_its_body_and_its_reply_draft_survives_a_kill9(pair, carr
                     and drafts(desktop) == ["Dear Dana, your parcel left today."],
                     timeout=WAIT)
     assert view.draft.toPlainText() == "Dear Dana, your parcel left today."
+
+
+def test_the_demo_sends_a_test_chat_whose_customer_types_and_answers(demo_servers, make_desktop, qtbot):
+    """The whole path a newcomer takes: the demo's carrier (``interaction-server traffic``) plays
+    the customer of a test chat, the agent answers with Enter, and the customer answers that."""
+    desktop = demo_accepted(qtbot, make_desktop, demo_servers, Qt.Key.Key_H, "Chat – sales")  # Send a test chat
+    panel = desktop.main_window.interactions
+    view = panel.conversation
+    qtbot.waitUntil(lambda: len(rows(panel)) >= 1, timeout=WAIT)  # the customer's first line
+    assert not rows(panel)[0].startswith("You")
+    view.reply.setFocus()
+    qtbot.keyClicks(view.reply, "Hello! How can I help?")
+    qtbot.keyClick(view.reply, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "Hello! How can I help?" in texts(panel)
+                    and any(not row.startswith("You") for row in rows(panel)[texts(panel).index(
+                        "Hello! How can I help?") + 1:]), timeout=WAIT)  # the customer answered
