@@ -4,8 +4,11 @@ The same run as tests/chaos/test_chaos.py, with options: ``agent-cli --auto-answ
 ``interaction-server traffic`` as the carrier, SIGKILL + restart of A, then B, then A...; the ledger
 checks every interaction against the supervisors' streams, the carrier's ledger and the agents'
 events. Prints the ledger, then one JSON line (the last line) with at least ``submitted``,
-``completed``, ``ended_with_reason``, ``lost``, ``completed_twice``, ``double_offers``, ``kills``.
-Exit code 1 if an interaction was lost, completed twice or offered twice, or if the carrier's
+``completed``, ``ended_with_reason``, ``lost``, ``completed_twice``, ``double_offers``, ``kills``, and
+for the chats (the carriers play their customers) ``chats``, ``chat_lines_lost``,
+``chat_lines_duplicated``, ``chat_lines_out_of_order``.
+Exit code 1 if an interaction was lost, completed twice or offered twice, a chat line lost,
+duplicated or out of order in its final transcript, or if the carrier's
 ledger or the servers' queue statistics disagree with the interaction events.
 
 ``--freeze``: instead of the kills, either server (drawn at random) is stopped with SIGSTOP for a
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(figures))
     broken = (figures["lost"] or figures["completed_twice"] or figures["double_offers"]
-              or figures["carrier_disagreements"] or figures["queue_stats_mismatches"])
+              or figures["carrier_disagreements"] or figures["queue_stats_mismatches"]
+              or figures["chat_lines_lost"] or figures["chat_lines_duplicated"] or figures["chat_lines_out_of_order"])
     return 1 if broken else 0
 
 

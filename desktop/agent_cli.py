@@ -33,7 +33,7 @@ from .net.runner import SessionRunner
 from .sites import load_sites
 
 HELP_COMMANDS = ("commands: ready | notready REASON | acw | accept ID | reject ID | notes ID TEXT | "
-                 "done ID DISPOSITION [NOTES] | logout | quit")
+                 "say ID TEXT | draft ID TEXT | done ID DISPOSITION [NOTES] | logout | quit")
 
 
 _STATE_WORDS: dict[str, p.AgentStateName] = {
@@ -141,6 +141,9 @@ def parse_command(line: str, session: AgentSession):
     if word == "notes" and rest:
         interaction_id, _, text = rest.partition(" ")
         return session.update_notes, (interaction_id, text)
+    if word in ("say", "draft") and rest:
+        interaction_id, _, text = rest.partition(" ")
+        return (session.send_chat if word == "say" else session.update_draft), (interaction_id, text)
     if word == "done" and rest:
         interaction_id, _, rest = rest.partition(" ")
         disposition, _, notes = rest.strip().partition(" ")
@@ -157,6 +160,7 @@ class AutoAnswer:
         self.loop = runner.loop
         self.wrap: asyncio.TimerHandle | None = None
         self.started: set[str] = set()
+        self.replies: dict[str, int] = {}  # chat -> customer lines answered
 
     def later(self, delay: float, method, *args) -> asyncio.TimerHandle:
         def fire() -> None:
@@ -173,11 +177,25 @@ class AutoAnswer:
             iid = event.interaction.interaction_id
             if iid not in self.started:  # once per interaction, whichever primary holds it
                 self.started.add(iid)
+                self.greet(iid, event.interaction.media)
                 self.later(args.talk_time / 2, self.session.update_notes, iid, f"auto notes for {iid}")
                 self.later(args.talk_time, self.session.complete, iid, args.disposition,
                            f"auto notes for {iid}, done")
+        elif isinstance(event, ev.ChatLineAdded) and event.line.sender == "customer":
+            answered = self.replies.get(event.interaction_id, 0)
+            if answered < 2:  # a scripted agent answers the customer's first lines
+                self.replies[event.interaction_id] = answered + 1
+                self.later(min(args.answer_delay, args.talk_time / 4), self.session.send_chat,
+                           event.interaction_id, f"Thanks, noted ({event.line.seq}).")
         elif isinstance(event, (ev.AgentStateChanged, ev.InteractionEnded, ev.IntentFailed)):
             self.maybe_ready()
+
+    def greet(self, iid: str, media: str) -> None:
+        """A chat gets a greeting, an email a reply draft, early in the talk time."""
+        if media == "chat":
+            self.later(self.args.talk_time / 4, self.session.send_chat, iid, "Hello, how can I help?")
+        elif media == "email":
+            self.later(self.args.talk_time / 4, self.session.update_draft, iid, f"Dear customer, about {iid}: ...")
 
     def maybe_ready(self) -> None:
         snap = self.session.snapshot()

@@ -133,11 +133,15 @@ class DemoServers:
         if not self.sites[name].running():
             self.sites[name].start()
 
-    def send_test_interaction(self, queue: str = "sales") -> subprocess.Popen:
-        """One voice call from the shipped carrier (``interaction-server traffic --count 1``) to the
-        first site that is up; the demo agent is a member of sales, so it is offered there."""
+    def send_test_interaction(self, queue: str = "sales", media: str = "voice") -> subprocess.Popen:
+        """One voice call (or chat) from the shipped carrier (``interaction-server traffic --count
+        1``) to the first site that is up; the demo agent is a member of sales, so it is offered
+        there. A chat's customer is the carrier, which stays to type (a line every 4 s, and answers
+        to the agent's lines) until the chat ends, for at most 10 minutes."""
         cmd = [*server_command(), "traffic", "--count", "1", "--queues", queue,
-               "--media", "voice=1", "--prefix", f"demo-{secrets.token_hex(3)}"]
+               "--media", f"{media}=1", "--prefix", f"demo-{secrets.token_hex(3)}"]
+        if media == "chat":
+            cmd += ["--drain", "600", "--chat-lines", "4", "--chat-interval", "4", "--chat-reply-delay", "1.5"]
         up = [name for name, server in self.sites.items() if server.running()]
         for name in sorted(self.sites, key=lambda n: n not in up):
             cmd += ["--site", f"{name}={self.sites[name].url}"]
@@ -198,6 +202,7 @@ class DemoServers:
             actions.append((f"Restart site {name}", act("restart", name)))
         window.add_demo_actions(actions)
         window.demo_send_action = self._send_action(window, status)
+        self._send_chat_action(window, status)
         controller.login_window.status_label.setText(
             f"Demo: sites A and B run locally ({self.sites['A'].url}, {self.sites['B'].url}); "
             f"agent {DEMO_AGENT} / password {DEMO_PASSWORD} is filled in.")
@@ -205,26 +210,39 @@ class DemoServers:
 
     def _send_action(self, window, status):
         """"Send a test interaction" on the demo toolbar, Ctrl+Shift+T: an offer to watch."""
+
+        return self._demo_send(window, status, "Send a test interaction", "Ctrl+Shift+T", "voice",
+                               "Demo: a voice call was sent to the sales queue.")
+
+    def _demo_send(self, window, status, text: str, shortcut: str, media: str, sent: str):
+        """A demo toolbar action (and window shortcut) sending one interaction of ``media``."""
         from PySide6.QtGui import QAction, QKeySequence
         from PySide6.QtWidgets import QToolBar
 
-        action = QAction("Send a test interaction", window)
-        action.setShortcut(QKeySequence("Ctrl+Shift+T"))
-        action.setToolTip("Send a test interaction (Ctrl+Shift+T)")
+        action = QAction(text, window)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{text} ({shortcut})")
 
         def send():
             if not any(server.running() for server in self.sites.values()):
-                status.showMessage("Demo: no site is running to send an interaction to.", 5000)
+                what = "a chat" if media == "chat" else "an interaction"
+                status.showMessage(f"Demo: no site is running to send {what} to.", 5000)
                 return
-            self.send_test_interaction()
-            status.showMessage("Demo: a voice call was sent to the sales queue.", 5000)
+            self.send_test_interaction(media=media)
+            status.showMessage(sent, 5000)
 
         action.triggered.connect(send)
         window.addAction(action)
         bar = window.findChild(QToolBar, "demoToolbar")
         bar.addAction(action)
-        bar.widgetForAction(action).setAccessibleName("Send a test interaction")
+        bar.widgetForAction(action).setAccessibleName(text)
         return action
+
+
+    def _send_chat_action(self, window, status):
+        """"Send a test chat" on the demo toolbar, Ctrl+Shift+H: a chat whose customer types."""
+        return self._demo_send(window, status, "Send a test chat", "Ctrl+Shift+H", "chat",
+                               "Demo: a chat was sent to the sales queue; its customer types once you accept.")
 
 
 # --------------------------------------------------------------------------- headless scenario

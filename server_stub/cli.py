@@ -134,6 +134,10 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--grace", type=_number(float, 0), default=1.0, help="seconds after a site is lost before re-submitting its interactions, "
                     "so agents' failover logins adopt theirs first (default: 1)")
     tr.add_argument("--drain", type=_number(float, 0), default=0.0, help="after submitting, wait up to this many seconds for every interaction to end (default: 0)")
+    tr.add_argument("--chat-lines", type=_number(int, 0), default=3, help="a chat's customer types this many scripted lines once an agent has it (default: 3)")
+    tr.add_argument("--chat-interval", type=_number(float, 0), default=1.0, help="seconds between the customer's scripted lines (default: 1)")
+    tr.add_argument("--chat-reply-delay", type=_number(float, 0), default=0.3, help="seconds before the customer answers an agent's line (default: 0.3)")
+    tr.add_argument("--chat-replies", type=_number(int, 0), default=3, help="agent lines a chat's customer answers at most (default: 3)")
     tr.add_argument("--prefix", help="interaction id prefix (default: tr-<random>)")
     tr.add_argument("--seed", type=int, help="random seed for the media/queue mix and customer data")
     return parser
@@ -182,7 +186,9 @@ def _traffic(args) -> int:
     return traffic.main(traffic.TrafficOptions(
         sites=sites, user=args.user, password=password, rate=args.rate, count=args.count, duration=duration,
         media=media, queues=queues, grace=args.grace, drain=args.drain, prefix=args.prefix or "", seed=args.seed,
-        ca_file=str(args.ca_file) if args.ca_file else None))
+        ca_file=str(args.ca_file) if args.ca_file else None,
+        chat=traffic.ChatOptions(lines=args.chat_lines, interval=args.chat_interval, reply_delay=args.chat_reply_delay,
+                                 replies=args.chat_replies)))
 
 
 def _read_password(from_stdin: bool) -> str:

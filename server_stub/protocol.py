@@ -60,6 +60,15 @@ InteractionId = Annotated[
     ),
 ]
 Notes = Annotated[str, msgspec.Meta(max_length=8000)]
+# Chat: the bounds a server enforces (with their own error codes) are in server_stub/core/chat.py
+# and docs/protocol.md, "Limits"; the schema only says what a line is.
+ChatText = Annotated[str, msgspec.Meta(min_length=1, description="One chat line's text; at most "
+                                       "MAX_CHAT_LINE_CHARS characters (chat_line_too_long).")]
+LineId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@/-]+$",
+                                     description="Chosen by the sender; the same id sent again is the same line.")]
+LineSeq = Annotated[int, msgspec.Meta(ge=1, description="The line's place in its interaction's transcript, from 1.")]
+EmailBody = Annotated[str, msgspec.Meta(max_length=20_000)]
+ChatSender = Literal["agent", "customer"]
 
 AgentStateName = Literal["ready", "not_ready", "after_call_work"]
 Role = Literal["agent", "supervisor", "carrier"]
@@ -114,6 +123,9 @@ ErrorCode = Literal[
     "duplicate_interaction",  # the id is already known here (queued, in hand or completed)
     "unknown_interaction",  # accept/reject/notes/complete for an interaction not offered to or held by this agent
     "invalid_disposition",  # disposition code not configured on this server
+    "chat_line_too_long",  # RequestSendChatMessage: the text is over MAX_CHAT_LINE_CHARS characters
+    "transcript_full",  # RequestSendChatMessage: the transcript is at its line or character limit
+    "not_a_chat",  # RequestSendChatMessage for an interaction whose media is not chat
     "rate_limited",  # too many messages per second on this socket
     "too_many_attempts",  # too many failed password logins for this account or from this address (retry_after_ms)
     "site_unreachable",  # a supervisor action for an agent of another site that could not be relayed or answered there
@@ -211,6 +223,18 @@ class Interaction(_Struct):
     created_ms: TimeMs
     customer: dict[ShortText, ShortText] = {}
     subject: ShortText | None = None
+    body: EmailBody | None = None  # an email's text, as the customer wrote it
+
+
+class ChatLine(_Struct):
+    """One line of a chat's transcript. ``seq`` is given by the server that holds the interaction
+    when the line is committed (replicated to the peer); a line is delivered once per ``seq``."""
+
+    seq: LineSeq
+    line_id: LineId
+    sender: ChatSender
+    text: ChatText
+    at_ms: TimeMs
 
 
 class HeldInteraction(_Struct):
@@ -219,6 +243,8 @@ class HeldInteraction(_Struct):
     interaction: Interaction
     accepted_ms: TimeMs
     notes: Notes = ""
+    transcript: list[ChatLine] = []  # a chat: the lines the desktop has, merged by the adopting server
+    draft: Notes = ""  # an email: the reply being written (RequestUpdateDraft)
 
 
 class QueueStatistics(_Struct):
@@ -360,6 +386,25 @@ class RequestCompleteInteraction(Request, tag="RequestCompleteInteraction"):
     notes: Notes = ""
 
 
+class RequestSendChatMessage(Request, tag="RequestSendChatMessage"):
+    """Add a line to a chat's transcript: from the agent holding it (with ``epoch``), or from the
+    customer (a carrier's socket, no ``epoch``), at the server where the interaction is in hand.
+    A ``line_id`` sent again is answered with the line's ``line_seq`` and not added twice."""
+
+    interaction_id: InteractionId
+    line_id: LineId
+    text: ChatText
+    epoch: Epoch | None = None
+
+
+class RequestUpdateDraft(Request, tag="RequestUpdateDraft"):
+    """Save the agent's reply draft of an interaction in hand (the whole text, last write wins)."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+    draft: Notes
+
+
 class RequestSubmitInteraction(Request, tag="RequestSubmitInteraction"):
     """Carrier (or supervisor) on a subscribed reporting socket: put an interaction in a queue."""
 
@@ -416,6 +461,7 @@ class EventAck(Message, tag="EventAck"):
     dispositions: list[ReasonInfo] | None = None  # register: the disposition codes for RequestCompleteInteraction
     replaced: ReplacedLogin | None = None  # login: the other login of this agent that this one ended
     accepted_ms: TimeMs | None = None  # accept: when the server took the interaction into the agent's hands
+    line_seq: LineSeq | None = None  # RequestSendChatMessage: the line's place in the transcript
 
 
 class EventError(Message, tag="EventError"):
@@ -479,6 +525,26 @@ class EventForcedLogout(Message, tag="EventForcedLogout"):
     reason: LogoutReason
     message: str
     by: ShortText | None = None
+
+
+class EventChatMessage(Message, tag="EventChatMessage"):
+    """A committed chat line for the other side: a customer's line to the agent holding the chat,
+    an agent's line to the carrier's sockets. Deliver (show) it once per ``line.seq``."""
+
+    interaction_id: InteractionId
+    line: ChatLine
+    agent_id: AgentId | None = None
+
+
+class EventChatTranscript(Message, tag="EventChatTranscript"):
+    """A whole transcript: to the agent after a failover login adopted the chat (merge by ``seq``:
+    the lines missed meanwhile are there), and to the carrier's sockets when the chat ended
+    (``final``)."""
+
+    interaction_id: InteractionId
+    lines: list[ChatLine]
+    draft: Notes = ""
+    final: bool = False
 
 
 # --------------------------------------------------------------------------- reporting stream
@@ -795,6 +861,20 @@ class PeerHandoverAck(Message, tag="PeerHandoverAck"):
     reason: ShortText | None = None
 
 
+class PeerChat(Message, tag="PeerChat"):
+    """Chat lines (and the reply draft) of an interaction held at the sender, for the receiver to
+    keep beside its record of that interaction: ``lines`` new since the last PeerChat, or the whole
+    transcript when ``full``. With ``ack_id`` the receiver answers ``PeerInteractionsAck``; the
+    sender commits the lines (answers and delivers them) once every linked peer has them."""
+
+    server: ShortText
+    interaction_id: InteractionId
+    lines: list[ChatLine] = []
+    draft: Notes | None = None
+    full: bool = False
+    ack_id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = (
@@ -815,6 +895,8 @@ ClientMessage = (
     | RequestUpdateNotes
     | RequestCompleteInteraction
     | RequestSubmitInteraction
+    | RequestSendChatMessage
+    | RequestUpdateDraft
     | Heartbeat
     | PeerHello
     | PeerChallenge
@@ -825,6 +907,7 @@ ClientMessage = (
     | PeerPresence
     | PeerHandover
     | PeerHandoverAck
+    | PeerChat
     | PeerConfig
     | PeerForce
     | PeerForceAck
@@ -845,6 +928,8 @@ ServerMessage = (
     | EventInteraction
     | EventQueueStatistics
     | EventAgentQueues
+    | EventChatMessage
+    | EventChatTranscript
     | EventConfigVersion
     | Heartbeat
 )

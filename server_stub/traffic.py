@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from . import link
 from . import protocol as p
+from .traffic_chat import ChatCustomers, ChatLedger, ChatOptions
 
 log = logging.getLogger("interaction_server.traffic")
 
@@ -162,7 +163,8 @@ class SiteLink:
     """The carrier's socket to one site: subscribed as a carrier, resumed after a reconnect."""
 
     def __init__(self, name: str, url: str, user: str, password: str, ledger: Ledger,
-                 on_lost: Callable[[str], None], ca_file: str | None = None, rng: random.Random | None = None):
+                 on_lost: Callable[[str], None], ca_file: str | None = None, rng: random.Random | None = None,
+                 chats: ChatCustomers | None = None):
         self.name, self.url, self.user, self.password = name, url, user, password
         self.ledger = ledger
         self.on_lost = on_lost
@@ -176,6 +178,8 @@ class SiteLink:
         self._run_id = secrets.token_hex(3)
         self.ever_up = False
         self.backoff = link.Backoff(first=0.2, cap=2.0, rng=rng)
+        self.chats = chats
+        self.chat_pending: dict[str, tuple[str, str]] = {}  # request id -> (interaction id, line id)
 
     async def run(self) -> None:
         while True:
@@ -237,6 +241,14 @@ class SiteLink:
             self.resume = p.ResumePoint(stream_id=stream_id, seq=message.seq)
             if self.ledger.fresh(self.name, stream_id, message.seq):
                 self.ledger.event(message)
+                if self.chats is not None and message.media == "chat" and message.interaction_id in self.ledger.entries:
+                    if message.event in IN_HAND:
+                        self.chats.in_hand(message.interaction_id, self.name)
+                    elif message.event in ENDED:
+                        self.chats.ended(message.interaction_id, None)
+        elif isinstance(message, (p.EventChatMessage, p.EventChatTranscript, p.EventAck, p.EventError)) \
+                and self.chats is not None and self._chat_received(message, self.chats):
+            pass
         elif isinstance(message, (p.EventAgentLogin, p.EventAgentLogout, p.EventAgentStateChanged,
                                   p.EventQueueStatistics)):
             self.resume = p.ResumePoint(stream_id=stream_id, seq=message.seq)
@@ -249,6 +261,42 @@ class SiteLink:
                 self.ledger.answered(iid, self.name, message.code, message.message)
                 if message.code not in ("duplicate_interaction",):
                     log.warning("site %s refused %s: %s %s", self.name, iid, message.code, message.message)
+
+    def _chat_received(self, message: p.Message, chats: ChatCustomers) -> bool:
+        if isinstance(message, (p.EventChatMessage, p.EventChatTranscript)) \
+                and message.interaction_id not in self.ledger.entries:
+            pass  # another carrier's chat (every carrier socket hears every chat's agent lines)
+        elif isinstance(message, p.EventChatMessage):
+            if message.line.sender == "agent":
+                chats.agent_line(message.interaction_id, message.line)
+        elif isinstance(message, p.EventChatTranscript):
+            if message.final:
+                chats.ended(message.interaction_id, message.lines)
+        elif isinstance(message, (p.EventAck, p.EventError)) and message.request_id in self.chat_pending:
+            iid, line_id = self.chat_pending.pop(message.request_id)
+            if isinstance(message, p.EventAck):
+                chats.answered(iid, line_id, message.line_seq, None, self.name)
+            else:
+                chats.answered(iid, line_id, None, message.code, self.name)
+        else:
+            return False
+        return True
+
+    async def send_chat(self, iid: str, line_id: str, text: str) -> bool:
+        """The customer's line, to this site (it takes it if the chat is in an agent's hands here)."""
+        conn = self.conn
+        if conn is None:
+            return False
+        request_id = self._rid("chat")
+        self.chat_pending[request_id] = (iid, line_id)
+        if len(self.chat_pending) > 10_000:  # answers a lost socket never gave
+            self.chat_pending.pop(next(iter(self.chat_pending)))
+        try:
+            await conn.send(p.RequestSendChatMessage(request_id=request_id, interaction_id=iid, line_id=line_id,
+                                                     text=text))
+        except ConnectionClosed:
+            return False
+        return True
 
     def _rid(self, what: str) -> str:
         return f"traffic-{self._run_id}-{what}-{next(self._ids)}"
@@ -305,6 +353,7 @@ class TrafficOptions:
     prefix: str = ""
     seed: int | None = None
     ca_file: str | None = None
+    chat: ChatOptions = field(default_factory=ChatOptions)  # the chats' customers (traffic_chat.py)
 
 
 _NAMES = ("Dana Ortiz", "Lee Wong", "Mika Sato", "Ravi Iyer", "Sofia Rossi", "Tom Berg", "Ana Silva", "Jan Novak")
@@ -320,6 +369,8 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
     links: dict[str, SiteLink] = {}
     lost_at: dict[str, float] = {}
     resubmit_tasks: set[asyncio.Task] = set()
+    chat_ledger = ChatLedger()
+    chats = ChatCustomers(options.chat, chat_ledger, lambda: list(links.values()))
 
     async def resubmit(lost: str) -> None:
         await asyncio.sleep(options.grace)  # let the agents' failover logins adopt what they hold first
@@ -349,7 +400,8 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
         task.add_done_callback(resubmit_tasks.discard)
 
     for name, url in options.sites:
-        links[name] = SiteLink(name, url, options.user, options.password, ledger, on_lost, options.ca_file)
+        links[name] = SiteLink(name, url, options.user, options.password, ledger, on_lost, options.ca_file,
+                               chats=chats)
     runners = [loop.create_task(link.run()) for link in links.values()]
     try:
         home = links[options.sites[0][0]]
@@ -396,10 +448,11 @@ async def run(options: TrafficOptions, stop: asyncio.Event | None = None) -> dic
         if resubmit_tasks:
             await asyncio.wait(list(resubmit_tasks), timeout=options.grace + 5)
     finally:
+        await chats.close()
         for task in runners + list(resubmit_tasks):
             task.cancel()
         await asyncio.gather(*runners, *resubmit_tasks, return_exceptions=True)
-    return ledger.summary()
+    return {**ledger.summary(), **chat_ledger.summary()}
 
 
 def main(options: TrafficOptions) -> int:

@@ -357,6 +357,45 @@ class InteractionFailed(Event):
     message: str
 
 
+@dataclass(frozen=True)
+class ChatLineAdded(Event):
+    """A chat line committed by the servers, shown once: a customer's, or one of the agent's
+    (answered, or found in the transcript a failover login got back)."""
+
+    interaction_id: str
+    line: p.ChatLine
+
+
+@dataclass(frozen=True)
+class ChatLinePending(Event):
+    """The agent sent a line; it is journalled until a server commits it (``queued``: no primary
+    holding the chat right now, e.g. during a failover)."""
+
+    interaction_id: str
+    line_id: str
+    text: str
+    queued: bool
+
+
+@dataclass(frozen=True)
+class ChatLineFailed(Event):
+    """The agent's line was refused (too long, transcript full, the chat is gone)."""
+
+    interaction_id: str
+    line_id: str
+    text: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DraftSaved(Event):
+    """A primary holding the interaction has the reply draft as typed (or a login carried it)."""
+
+    interaction_id: str
+    endpoint: str
+
+
 # --------------------------------------------------------------------------- read-only view
 
 
@@ -380,6 +419,17 @@ class HeldInfo:
     endpoint: str | None
     epoch: int | None
     completing: bool
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    """A chat or email in hand: the committed transcript in order, the agent's lines still being
+    sent (line id, text), and the reply draft."""
+
+    interaction_id: str
+    lines: tuple[p.ChatLine, ...]
+    sending: tuple[tuple[str, str], ...]
+    draft: str
 
 
 @dataclass(frozen=True)
@@ -412,3 +462,4 @@ class SessionSnapshot:
     # its name; kept through a failover until the new primary sends its own.
     queues: tuple[p.QueueStatistics, ...] = ()
     queues_from: str | None = None
+    chats: tuple[ChatInfo, ...] = ()

@@ -57,6 +57,7 @@ from typing import Any, Literal, cast
 from server_stub import protocol as p
 
 from . import events as ev
+from .chat import MAX_LINE_CHARS, ChatBook, OutLine
 from .config import SessionConfig
 
 _EPS = 1e-3  # timers may fire this early (loop clock resolution) and still count as due
@@ -206,6 +207,7 @@ class AgentSession:
         self._queues: tuple[p.QueueStatistics, ...] = ()  # EventAgentQueues, from _queues_from
         self._queues_from: str | None = None
         self._adoption_check: tuple[int, frozenset[str]] | None = None  # (epoch, ids carried by that login)
+        self._chats = ChatBook()  # transcripts, unsent lines and drafts of the chats and emails in hand
 
     # ------------------------------------------------------------------ user inputs
 
@@ -298,6 +300,43 @@ class AgentSession:
         else:
             self._request(self._primary, p.RequestExtendAfterCallWork(request_id=self._new_id(),
                                                                        epoch=self._held_epoch()), "extend")
+        return self._done()
+
+    def send_chat(self, interaction_id: str, text: str, now: float, wall_ms: int) -> list[ev.Output]:
+        """Send a chat line to the customer: journalled until a server commits it, sent once per
+        primary, in order, and again after a failover (the server knows it by its line id)."""
+        self._tick(now, wall_ms)
+        line_id = self._new_id()
+        held = self._held.get(interaction_id)
+        refusal = None
+        if self._ended or self._logout_requested:
+            refusal = ("logged_out", "the session is logging out or over")
+        elif held is None:
+            refusal = ("unknown_interaction", "no such interaction in hand")
+        elif held.interaction.media != "chat":
+            refusal = ("not_a_chat", f"{interaction_id} is a {held.interaction.media} interaction, not a chat")
+        elif not text.strip():
+            refusal = ("bad_message", "an empty line is not sent")
+        elif len(text) > MAX_LINE_CHARS:
+            refusal = ("chat_line_too_long", f"a chat line is at most {MAX_LINE_CHARS} characters; this one has "
+                                             f"{len(text)}")
+        if refusal is not None:
+            self._emit(ev.ChatLineFailed(interaction_id, line_id, text, *refusal))
+            return self._done()
+        self._chats.chat(interaction_id).outbox.append(OutLine(line_id, text))
+        self._emit(ev.ChatLinePending(interaction_id, line_id, text, queued=not self._chat_sendable(interaction_id)))
+        return self._done()
+
+    def update_draft(self, interaction_id: str, draft: str, now: float, wall_ms: int) -> list[ev.Output]:
+        """Save the whole reply draft of an interaction in hand (last write wins; carried across a
+        failover like the notes)."""
+        self._tick(now, wall_ms)
+        if interaction_id in self._held and len(draft) <= ev.MAX_NOTES:
+            self._chats.chat(interaction_id).draft = draft
+        else:
+            self._emit(ev.ErrorEvent("unknown_interaction" if interaction_id not in self._held else "bad_message",
+                                     f"draft of {interaction_id} not saved: not in hand, or over {ev.MAX_NOTES} "
+                                     f"characters", None))
         return self._done()
 
     # ------------------------------------------------------------------ link and timer inputs
@@ -413,6 +452,7 @@ class AgentSession:
             dispositions=shown.dispositions if shown else (),
             interaction_pending=tuple((e.request_id, e.intent) for e in self._ix_journal),
             queues=self._queues, queues_from=self._queues_from,
+            chats=self._chats.info(),
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -605,6 +645,7 @@ class AgentSession:
         self._update_standbys()
         self._flush_journal()
         self._flush_interactions()
+        self._flush_chats()
         self._maybe_failback()
 
     def _login_target(self) -> _Endpoint | None:
@@ -644,6 +685,7 @@ class AgentSession:
         credential = {"resume_token": self._token} if self._token else {"password": self._password}
         held = list(self._held.values())
         carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
+        carried = [self._chats.carry(h) for h in carried]  # a chat's transcript, a reply draft
         assert self._agent_id is not None, "a login with no agent"
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
                                       epoch=epoch, state=state, interactions=carried,
@@ -856,6 +898,8 @@ class AgentSession:
         if entry.intent.action in ("accept", "reject"):
             return iid in self._offers and not entry.uncertain
         held = self._held.get(iid)
+        if entry.intent.action == "complete" and self._chats.sending(iid):
+            return False  # a chat ends after the agent's last lines (each is answered or refused first)
         return held is not None and held.epoch == self._epoch and held.endpoint == self._held_primary().name
 
     def _flush_interactions(self) -> None:
@@ -1159,6 +1203,85 @@ class AgentSession:
             if self._logout_requested:  # clicked while the release was in flight: it waited for this
                 self._send_logout()
 
+    # ------------------------------------------------------------------ chats and drafts (chat.py)
+
+    def _chat_sendable(self, iid: str) -> bool:
+        """Lines and drafts go to a primary that holds the interaction at the current epoch."""
+        held = self._held.get(iid)
+        return (self._can_send_intents() and held is not None and held.epoch == self._epoch
+                and held.endpoint == self._held_primary().name)
+
+    def _flush_chats(self) -> None:
+        self._chats.forget_except(set(self._held))
+        for iid, chat in self._chats.chats.items():
+            if not self._chat_sendable(iid):
+                continue
+            primary, epoch = self._held_primary(), self._held_epoch()
+            if chat.carried is not None:  # held at this epoch: the login that carried the draft was answered
+                chat.draft_saved, chat.carried = chat.carried, None
+            for out in chat.outbox:
+                if out.sent_on == primary.link and out.wire_id in primary.pending:
+                    continue  # in flight on this primary
+                out.attempts += 1
+                out.wire_id, out.sent_on = f"{out.line_id}/{out.attempts}", primary.link
+                self._request(primary, p.RequestSendChatMessage(request_id=out.wire_id, epoch=epoch, interaction_id=iid,
+                                                                line_id=out.line_id, text=out.text), "chat", (iid, out))
+            in_flight = chat.draft_on == primary.link and chat.draft_wire in primary.pending
+            if chat.draft != chat.draft_saved and not in_flight:
+                chat.draft_wire, chat.draft_sent, chat.draft_on = self._new_id(), chat.draft, primary.link
+                self._request(primary, p.RequestUpdateDraft(request_id=chat.draft_wire, epoch=epoch, interaction_id=iid,
+                                                            draft=chat.draft), "draft", iid)
+
+    def _chat_line(self, iid: str, line: p.ChatLine) -> None:
+        if iid in self._held and self._chats.add(iid, line):
+            self._emit(ev.ChatLineAdded(iid, line))
+
+    def _ack_chat(self, ep: _Endpoint, msg: p.EventAck, data: Any) -> None:
+        iid, out = data
+        chat = self._chats.chats.get(iid)
+        if chat is None or out not in chat.outbox or msg.line_seq is None:
+            return
+        self._chat_line(iid, p.ChatLine(seq=msg.line_seq, line_id=out.line_id, sender="agent", text=out.text,
+                                        at_ms=self._wall))
+
+    def _refused_chat(self, ep: _Endpoint, msg: p.EventError, data: Any) -> None:
+        iid, out = data
+        if msg.code in _LOGIN_GONE:
+            self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+            if ep is self._primary:
+                self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
+            return
+        chat = self._chats.chats.get(iid)
+        if chat is not None and out in chat.outbox:
+            chat.outbox.remove(out)
+            self._emit(ev.ChatLineFailed(iid, out.line_id, out.text, msg.code, msg.message))
+
+    def _ack_draft(self, ep: _Endpoint, msg: p.EventAck, iid: Any) -> None:
+        chat = self._chats.chats.get(iid)
+        if chat is not None:
+            chat.draft_saved = chat.draft_sent
+            self._emit(ev.DraftSaved(iid, ep.name))
+
+    def _refused_draft(self, ep: _Endpoint, msg: p.EventError, iid: Any) -> None:
+        self._emit(ev.ErrorEvent(msg.code, f"draft of {iid} not saved: {msg.message}", ep.name))
+        if msg.code in _LOGIN_GONE and ep is self._primary:
+            self._lose(ep, (p.CloseCode.NORMAL, f"login lost ({msg.code})"))
+
+    def _on_chat_message(self, ep: _Endpoint, msg: p.EventChatMessage) -> None:
+        self._chat_line(msg.interaction_id, msg.line)
+
+    def _on_chat_transcript(self, ep: _Endpoint, msg: p.EventChatTranscript) -> None:
+        """After a failover login: the whole transcript (the lines missed meanwhile; our lines that
+        were committed before the old primary could answer). The login carried our draft."""
+        iid = msg.interaction_id
+        if iid not in self._held:
+            return
+        for line in msg.lines:
+            self._chat_line(iid, line)
+        chat = self._chats.chat(iid)
+        if msg.draft == chat.draft:
+            chat.draft_saved = chat.draft
+
     # ------------------------------------------------------------------ server events
 
     def _current(self, ep: _Endpoint, msg: p.Message, epoch: int) -> bool:
@@ -1212,4 +1335,6 @@ _HANDLERS: dict[type[p.Message], Callable[[AgentSession, _Endpoint, Any], None]]
     p.EventInvite: AgentSession._on_invite,
     p.EventInviteRevoked: AgentSession._on_revoked,
     p.EventAgentQueues: AgentSession._on_agent_queues,
+    p.EventChatMessage: AgentSession._on_chat_message,
+    p.EventChatTranscript: AgentSession._on_chat_transcript,
 }

@@ -168,6 +168,12 @@ class SessionBridge(QObject):
     def complete(self, interaction_id: str, disposition: str, notes: str | None = None) -> None:
         self._feed("complete", interaction_id, disposition, notes=notes)
 
+    def send_chat(self, interaction_id: str, text: str) -> None:
+        self._feed("send_chat", interaction_id, text)
+
+    def update_draft(self, interaction_id: str, draft: str) -> None:
+        self._feed("update_draft", interaction_id, draft)
+
     @property
     def runner(self) -> SessionRunner | None:
         """The current session's runner, for diagnostics only: it lives on the network thread, so

@@ -151,6 +151,8 @@ class DesktopController(QObject):
         self.offer_popup.show_requested.connect(self.raise_current_window)
         mw.interactions.notes_changed.connect(self.bridge.update_notes)
         mw.interactions.done_requested.connect(self.bridge.complete)
+        mw.interactions.chat_send_requested.connect(self.bridge.send_chat)
+        mw.interactions.draft_changed.connect(self.bridge.update_draft)
         self.bridge.event.connect(self.on_event)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
@@ -354,6 +356,8 @@ class DesktopController(QObject):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
             mw.statusBar().showMessage(ip.failed_text(event), 8000)
+        elif isinstance(event, ev.ChatLineFailed):
+            mw.statusBar().showMessage(f"Chat line not sent: {event.message}", 8000)
 
     def _on_logged_in(self, event: ev.LoggedIn) -> None:
         self.login_presenter.finished()
@@ -436,6 +440,8 @@ class DesktopController(QObject):
         self.figures.tick(handling.kind, wall_ms, time.strftime("%Y-%m-%d", time.localtime(wall_ms / 1000)))
         if self.main_window.tabs.currentWidget() is self.main_window.figures:
             self.main_window.figures.render_figures(self.figures, snapshot)
+        self.main_window.interactions.conversation.render_chats(
+            snapshot.chats, {h.interaction.interaction_id for h in snapshot.held})
         if self.banner.in_progress():
             self.main_window.banner.render(self.banner, now)
         self.tray.set_state(pr.state_icon(state, connected), handling.text)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..core import events as ev
 from . import interaction_presenter as ip
+from .chat import ConversationView
 from .dialogs import ErrorLabel
 from .icons import icon
 
@@ -133,6 +134,8 @@ class InteractionPanel(QWidget):
 
     notes_changed = Signal(str, str)  # interaction id, whole notes text (debounced)
     done_requested = Signal(str, str, str)  # interaction id, disposition code, notes
+    chat_send_requested = Signal(str, str)  # interaction id, a chat line (desktop/ui/chat.py)
+    draft_changed = Signal(str, str)  # interaction id, the whole email reply draft (debounced)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -167,6 +170,9 @@ class InteractionPanel(QWidget):
         self.notes_timer.setSingleShot(True)
         self.notes_timer.setInterval(ip.NOTES_DEBOUNCE_MS)
         self.notes_timer.timeout.connect(self.flush_notes)
+        self.conversation = ConversationView()  # a chat's transcript and reply box, an email's body and draft
+        self.conversation.send_requested.connect(self.chat_send_requested)
+        self.conversation.draft_changed.connect(self.draft_changed)
 
         notes_label = QLabel("&Notes:")
         notes_label.setBuddy(self.notes_edit)
@@ -181,6 +187,7 @@ class InteractionPanel(QWidget):
         detail.setContentsMargins(0, 0, 0, 0)
         detail.addWidget(self.title_label)
         detail.addWidget(self.customer_label)
+        detail.addWidget(self.conversation, 3)
         detail.addWidget(notes_label)
         detail.addWidget(self.notes_edit, 1)
         detail.addLayout(finish)
@@ -277,6 +284,7 @@ class InteractionPanel(QWidget):
         self.done_error.hide()
         self._show_disposition()
         if interaction_id is None:
+            self.conversation.show_interaction(None)
             return
         held = self.held[interaction_id]
         for index in range(self.list.count()):
@@ -285,6 +293,7 @@ class InteractionPanel(QWidget):
                 self.list.setCurrentRow(index)
                 self.list.blockSignals(False)
         self.title_label.setText(ip.offer_title(held.interaction))
+        self.conversation.show_interaction(held.interaction)
         self.customer_label.setText(ip.customer_text(held.interaction))
         self.sent.setdefault(interaction_id, ip.NotesState(interaction_id, held.notes))
         self.notes_edit.blockSignals(True)
@@ -324,6 +333,7 @@ class InteractionPanel(QWidget):
             self.disposition_combo.setFocus()
             return
         self.notes_timer.stop()
+        self.conversation.flush_draft()
         notes = self.notes_edit.toPlainText()
         self.sent[interaction_id] = ip.NotesState(interaction_id, notes)
         self.done_button.setEnabled(False)

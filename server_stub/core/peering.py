@@ -50,6 +50,16 @@ class PeerReplication:
         self._pending[ack_id] = _Pending(mono + self.ack_timeout_s, on_answer, set(self.up))
         return p.encode(p.PeerInteractions(server=self.server, records=records, ack_id=ack_id))
 
+    def frame_message(self, make: Callable[[int], p.Message], mono: float,
+                      on_answer: Callable[[Refused], None]) -> str | None:
+        """As ``frame``, for another message the peers acknowledge with PeerInteractionsAck
+        (``make(ack_id)``: a PeerChat)."""
+        if not self.up:
+            return None
+        ack_id = next(self._ack_ids)
+        self._pending[ack_id] = _Pending(mono + self.ack_timeout_s, on_answer, set(self.up))
+        return p.encode(make(ack_id))
+
     def answered(self, ack_id: int, refused: Refused, link: str | None = None) -> None:
         """``link``'s answer (None: every awaited answer at once). The request is answered, with
         everything any peer refused, once no answer is awaited any more."""

@@ -32,6 +32,7 @@ from ..tokens import TokenError, issue_token, peer_proof, verify_token
 from . import shared_config
 from .answers import AnswerCache
 from .center import CenterStream, Make
+from .chat import ChatRefusal, ChatStore
 from .fencing import EPOCH_LEAP, Fencing, Login
 from .io import (
     CheckPassword,
@@ -52,6 +53,7 @@ from .remote_actions import RemoteActions
 from .reporting import ReportingStream
 from .routing import (
     COMPLETED,
+    HELD,
     MOVING,
     OFFERED,
     EngineRefusal,
@@ -81,7 +83,8 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 # After a stall, requests that act for a login wait until the peer has been heard: it may hold
 # the agent at a newer epoch now, and then they must be refused, not applied.
 _LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
-                   p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction)
+                   p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction,
+                   p.RequestUpdateDraft, p.RequestSendChatMessage)  # a carrier's (no login) is not parked
 _PARKED_IN_STALL = (*_LOGIN_REQUESTS, p.RequestExtendAfterCallWork)
 _CREDENTIALED = (p.RequestAgentLogin, p.RequestAgentAvailable, p.RequestSubscribeReporting)
 _SOCKET_BINDING = (*_CREDENTIALED, p.RequestRegisterClient)
@@ -111,6 +114,14 @@ class _Deferred(Exception):
         super().__init__("deferred")
         self.records = records
         self.finish = finish
+
+
+class _DeferredMessage(_Deferred):
+    """As _Deferred, for another message the peer acknowledges (``make(ack_id)``: a PeerChat)."""
+
+    def __init__(self, make: Callable[[int], p.Message], finish: Callable[[Refused], Answer]) -> None:
+        super().__init__([], finish)
+        self.make = make
 
 
 @dataclass
@@ -244,6 +255,8 @@ class ServerCore:
         self.engine.remote = self._remote_member
         self.engine.on_agent_change = self.pool.changed
         self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
+        self.chat = ChatStore()  # transcripts and drafts of chats held here or at a peer (chat.py)
+        self._chat_committed: dict[str, int] = {}  # chat held here -> the last seq every linked peer has
         # One configuration across sites (shared_config.py): our version, each peer's, parts arriving.
         self.config_version = self._initial_config_version(config_version)
         self.peer_configs: dict[str, p.ConfigVersion] = {}
@@ -352,6 +365,8 @@ class ServerCore:
             self._peer_presence(message)
         elif isinstance(message, p.PeerHandoverAck):
             self._handed_over(message)
+        elif isinstance(message, p.PeerChat):
+            self._peer_chat(message, reply_to=None)
         elif isinstance(message, p.PeerConfig):
             self._peer_config(message)
         elif isinstance(message, p.PeerForceAck):
@@ -626,9 +641,12 @@ class ServerCore:
                                  None)
             return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
-                            p.PeerHandover, p.PeerHandoverAck, p.PeerConfig, p.PeerForce, p.PeerForceAck)):
+                            p.PeerHandover, p.PeerHandoverAck, p.PeerChat, p.PeerConfig, p.PeerForce,
+                            p.PeerForceAck)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
+            elif isinstance(msg, p.PeerChat):
+                self._peer_chat(msg, reply_to=conn)
             elif isinstance(msg, p.PeerConfig):
                 self._peer_config(msg)
             elif isinstance(msg, p.PeerForce):
@@ -697,6 +715,10 @@ class ServerCore:
             return self._complete(conn, msg)
         if isinstance(msg, p.RequestSubmitInteraction):
             return self._submit(conn, msg)
+        if isinstance(msg, p.RequestSendChatMessage):
+            return self._chat_line(conn, msg)
+        if isinstance(msg, p.RequestUpdateDraft):
+            return self._update_draft(conn, msg)
         raise Refusal("unknown_type", f"{type(msg).__name__} is not handled by this server")
 
     def _answer(self, conn: Conn, msg: p.Request, handler: Callable[[], Answer]) -> None:
@@ -732,7 +754,9 @@ class ServerCore:
                 return
             self._deliver(conn, msg, ack, after)
 
-        frame = self.peer.frame(deferred.records, self._now.mono, on_answer)
+        frame = (self.peer.frame_message(deferred.make, self._now.mono, on_answer)
+                 if isinstance(deferred, _DeferredMessage) else self.peer.frame(deferred.records, self._now.mono,
+                                                                                on_answer))
         if frame is None:  # no peer to wait for
             on_answer(frozenset())
             return
@@ -969,7 +993,8 @@ class ServerCore:
             self._replicate([self._peer_row(self.engine.interactions[i], "held", "adopt") for i in adopted])
         return p.EventAck(request_id=msg.request_id, server=self.name, role="primary", epoch=epoch,
                           resume_token=token, token_expires_ms=expires, replaced=replaced), \
-            (self._status(session), lambda: self._apply(effects), lambda: self._watch_queues(session, msg))
+            (self._status(session), *self._chat_adopted(msg.interactions, adopted), lambda: self._apply(effects),
+             lambda: self._watch_queues(session, msg))
 
     def _issue_token(self, session: Login) -> tuple[str, int]:
         expires = self.wall_ms + self.config.token_ttl_ms
@@ -1296,6 +1321,8 @@ class ServerCore:
             at_ms=now, queue=i.queue, media=i.media, agent_id=effect.agent_id,
             epoch=session.epoch if session else None, disposition=effect.disposition,
             reason=effect.reason[:256] if effect.reason else None))
+        if effect.event in ("completed", "abandoned"):
+            self._chat_ended(i.interaction_id)
         if effect.event == "abandoned":  # so that a re-submission to the peer is a duplicate
             self._replicate([p.PeerInteractionRecord(interaction_id=i.interaction_id, status="ended", queue=i.queue,
                                                      media=i.media, agent_id=effect.agent_id)])
@@ -1361,7 +1388,10 @@ class ServerCore:
             # is told it was reported (until then it would report a re-sent completion itself).
             # The answer comes first, then the status, then the next offer for the agent.
             if iid in refused or self.engine.reported_at_peer(iid):  # it counts at the peer
-                self._apply([e for e in effects if not isinstance(e, (Offer, Report))], quiet=agent_id)
+                # Not reported here; the next offers its completion freed an agent for are (their
+                # "offered" reports were once dropped with it, so queue figures ran ahead of events).
+                self._apply([e for e in effects if not isinstance(e, Offer)
+                             and not (isinstance(e, Report) and e.event == "completed")], quiet=agent_id)
                 self._apply(self.engine.complete_refused(iid))
             else:
                 self._apply([e for e in effects if not isinstance(e, Offer)], quiet=agent_id)
@@ -1398,6 +1428,139 @@ class ServerCore:
             frame = self.peer.frame(rows, self._now.mono, lambda refused: None)
             if frame is not None:
                 self._out.append(PeerSend(frame))
+
+    # ------------------------------------------------------------------ chat (chat.py)
+
+    def _chat_line(self, conn: Conn, msg: p.RequestSendChatMessage) -> Answer:
+        """A chat line from the agent holding the chat or from the customer (a carrier's socket).
+        Answered (and delivered to the other side) once every linked peer has it."""
+        principal, iid = conn.principal, msg.interaction_id
+        epoch: int | None = None
+        sender: p.ChatSender
+        if principal is None:
+            raise Refusal("not_authenticated", "log in as the agent holding the chat, or subscribe as a carrier "
+                                               "(RequestSubscribeReporting), first")
+        if msg.epoch is not None or principal.role == "agent":  # an agent's line (a supervisor may take chats)
+            if msg.epoch is None:
+                raise Refusal("bad_message", "an agent's RequestSendChatMessage carries its login's epoch")
+            session = self._own_login(conn, msg.epoch)
+            if iid not in self.engine.held_by(session.agent.id):
+                raise Refusal("unknown_interaction", f"{iid} is not in the hands of agent {session.agent.id} here")
+            sender, epoch = "agent", session.epoch
+        elif principal.role == "carrier" and conn.reporting:  # the customer's line
+            held = self.engine.interactions.get(iid)
+            if held is None or held.status != HELD or held.agent_id not in self.sessions:
+                raise Refusal("unknown_interaction", f"{iid} is not in an agent's hands at {self.name}: send the line "
+                                                     f"where it is, or again shortly (a failover may be moving it)")
+            sender = "customer"
+        else:
+            raise Refusal("forbidden", f"{principal.id} is a {principal.role}: chat lines come from the agent holding "
+                                       f"the chat (with its epoch) or from the customer's carrier")
+        item = self.engine.interactions[iid]
+        if item.interaction.media != "chat":
+            raise Refusal("not_a_chat", f"{iid} is a {item.interaction.media} interaction, not a chat")
+        try:
+            line, new = self.chat.append(iid, msg.line_id, sender, msg.text, self.wall_ms)
+        except ChatRefusal as refusal:
+            raise Refusal(refusal.code, refusal.message) from None
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=epoch, line_seq=line.seq)
+        chat = self.chat.get(iid)
+        if not new and chat is not None and line.seq <= self._chat_committed.get(iid, 0):
+            return ack, ()  # a line sent again (a retry, or re-sent after a failover): known already
+
+        def finish(refused: Refused) -> Answer:
+            if iid in refused:  # the agent is back with the chat at a peer, which numbers its lines now
+                self.chat.discard(iid, line.line_id)
+                raise Refusal("unknown_interaction", f"{iid} has moved to another site with its agent: send the line "
+                                                     f"there")
+            if line.seq > self._chat_committed.get(iid, 0):
+                self._chat_committed[iid] = line.seq
+                if len(self._chat_committed) > 2 * self.chat.max_chats:  # chats that ended elsewhere
+                    for gone in [i for i in self._chat_committed if self.chat.get(i) is None]:
+                        del self._chat_committed[gone]
+            self._chat_deliver(iid, line)
+            return ack, ()
+
+        raise _DeferredMessage(lambda ack_id: p.PeerChat(server=self.name, interaction_id=iid, lines=[line],
+                                                         ack_id=ack_id), finish)
+
+    def _chat_deliver(self, iid: str, line: p.ChatLine) -> None:
+        """A committed line to the other side: a customer's to the agent holding the chat, an agent's
+        to the carriers."""
+        item = self.engine.interactions.get(iid)
+        agent_id = item.agent_id if item is not None and item.status == HELD else None
+        event = p.EventChatMessage(interaction_id=iid, line=line, agent_id=agent_id)
+        if line.sender == "customer":
+            session = self.sessions.get(agent_id) if agent_id else None
+            conn = self.conns.get(session.conn) if session is not None else None
+            if conn is not None:
+                self._send(conn, event)
+        else:
+            for carrier in self._carrier_conns():
+                self._send(carrier, event)
+
+    def _carrier_conns(self) -> list[Conn]:
+        return [c for c in self.conns.values()
+                if c.reporting and c.principal is not None and c.principal.role == "carrier" and not c.closing]
+
+    def _update_draft(self, conn: Conn, msg: p.RequestUpdateDraft) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        if msg.interaction_id not in self.engine.held_by(session.agent.id):
+            raise Refusal("unknown_interaction", f"{msg.interaction_id} is not in the hands of agent "
+                                                 f"{session.agent.id} here")
+        self.chat.set_draft(msg.interaction_id, msg.draft)
+        self._peer_send(p.PeerChat(server=self.name, interaction_id=msg.interaction_id, draft=msg.draft))
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _chat_adopted(self, carried: list[p.HeldInteraction], adopted: Iterable[str]) -> list[p.Message]:
+        """A failover login adopted chats or emails: merge the desktop's copy with ours, tell the
+        peers the whole of it, and give the desktop the whole transcript (the lines it missed)."""
+        out: list[p.Message] = []
+        taken = set(adopted)
+        for held in carried:
+            iid = held.interaction.interaction_id
+            if iid not in taken or (held.interaction.media != "chat" and not held.draft and self.chat.get(iid) is None):
+                continue
+            chat = self.chat.adopt(iid, held.transcript, held.draft)
+            self._chat_committed[iid] = chat.last_seq
+            full = p.PeerChat(server=self.name, interaction_id=iid, lines=list(chat.lines), draft=chat.draft, full=True)
+            self._peer_send(full)
+            out.append(p.EventChatTranscript(interaction_id=iid, lines=list(chat.lines), draft=chat.draft))
+        return out
+
+    def _chat_ended(self, iid: str) -> None:
+        """The chat was completed (or abandoned) here: the carriers get the final transcript."""
+        chat = self.chat.drop(iid)
+        self._chat_committed.pop(iid, None)
+        if chat is not None and chat.lines:
+            final = p.EventChatTranscript(interaction_id=iid, lines=chat.lines, final=True)
+            for carrier in self._carrier_conns():
+                self._send(carrier, final)
+
+    def _chat_sync(self) -> list[p.PeerChat]:
+        """The transcripts of the chats in our agents' hands, for a peer link that just came up."""
+        out = []
+        for iid, item in self.engine.interactions.items():
+            chat = self.chat.get(iid) if item.status == HELD else None
+            if chat is not None:
+                out.append(p.PeerChat(server=self.name, interaction_id=iid, lines=list(chat.lines), draft=chat.draft,
+                                      full=True))
+        return out
+
+    def _peer_chat(self, msg: p.PeerChat, reply_to: Conn | None) -> None:
+        """A peer's chat lines: kept as its copy, unless an agent logged in here holds the chat (it
+        moved here: this server numbers its lines now, and refuses the ones the peer numbered late;
+        their senders send them again here)."""
+        iid = msg.interaction_id
+        item = self.engine.interactions.get(iid)
+        here = item is not None and item.status == HELD and item.agent_id in self.sessions
+        chat = self.chat.get(iid)
+        late = here and any(chat is None or line.line_id not in chat.by_id for line in msg.lines)
+        if not here:
+            self.chat.replicated(iid, msg.lines, msg.draft, msg.full)
+        if msg.ack_id is not None and reply_to is not None:
+            self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id,
+                                                       refused=[iid] if late else []))
 
     # ------------------------------------------------------------------ peer
 
@@ -1437,6 +1600,8 @@ class ServerCore:
         self._peer_send_to(link, p.PeerProof(proof=peer_proof(secret, "dial", self.name, msg.server, msg.nonce)))
         for frame in self.peer_interaction_sync():  # before the epochs: see _peer_proof
             self._peer_send_to(link, frame)
+        for chat in self._chat_sync():
+            self._peer_send_to(link, chat)
         self._peer_send_to(link, self.peer_state())
         self._peer_send_to(link, self.presence_snapshot())
         self._reclaim_at.pop(msg.server, None)
@@ -1466,6 +1631,8 @@ class ServerCore:
         # must know what our agents hold.
         for frame in self.peer_interaction_sync():
             self._send(conn, frame)
+        for chat in self._chat_sync():
+            self._send(conn, chat)
         self._send(conn, self.peer_state())
         self._send(conn, self.presence_snapshot())
         self._reclaim_at.pop(server, None)
@@ -1527,6 +1694,8 @@ class ServerCore:
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
                                                       row.media, row.claim, now, peer_wins_ties=msg.server < self.name,
                                                       site=msg.server)
+            if row.status in ("completed", "ended"):
+                self.chat.drop(row.interaction_id)  # our copy of its chat (chat.py) is done with
             if not agreed:
                 refused.append(row.interaction_id)
                 log.info("peer %s: refused %s claim on %s (held or completed here)", msg.server, row.claim,

@@ -304,6 +304,10 @@ class Ledger:
             "carrier_disagreement_examples": carrier_disagreements[:5],
             "queue_stats_mismatch_examples": stats_mismatches[:5],
             "double_offer_examples": doubles[:5],
+            # Chats: the customers' lines and the agents' lines the carriers saw, checked against the
+            # final transcript the completing server sent (0 lost, 0 duplicated expected).
+            **{key: carrier.get(key, 0) for key in CHAT_FIGURES},
+            "chats_without_final_transcript": len(carrier.get("chats_without_final_transcript", [])),
         }
         self.figures = figures
         return figures
@@ -469,6 +473,11 @@ class Ledger:
             f"ended {f['agents_ended']}, "
             f"failover logins {f['failover_logins']}, adoptions {f['adopted']}, offers lost with their primary "
             f"{f['offers_lost_with_primary']}, stale invites ignored {f['stale_invites_ignored']}",
+            f"  chats: {f['chats']} ({f['chat_transcripts_checked']} final transcripts checked, "
+            f"{f['chats_without_final_transcript']} without one): customer lines {f['chat_customer_lines']}, agent "
+            f"lines {f['chat_agent_lines']}; lost {f['chat_lines_lost']}, duplicated {f['chat_lines_duplicated']}, "
+            f"out of order {f['chat_lines_out_of_order']}, refused {f['chat_lines_refused']}, typed after the end "
+            f"{f['chat_lines_after_end']}",
         ]
         if f["lost_ids"] or f["completed_twice_ids"] or f["unreported_ids"]:
             lines.append(
@@ -503,6 +512,11 @@ def _carrier_ledger(proc: subprocess.Popen, options: ChaosOptions) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# The carriers' chat figures (server_stub/traffic_chat.py), summed over the carriers.
+CHAT_FIGURES = ("chats", "chat_customer_lines", "chat_agent_lines", "chat_transcripts_checked", "chat_lines_lost",
+                "chat_lines_duplicated", "chat_lines_out_of_order", "chat_lines_refused", "chat_lines_after_end")
+
+
 def merge_carrier_ledgers(ledgers: list[dict]) -> dict:
     """The carriers' ledgers as one (their ids are distinct: one prefix per carrier)."""
     merged = {"interactions": {}, "completed_twice": []}
@@ -510,8 +524,10 @@ def merge_carrier_ledgers(ledgers: list[dict]) -> dict:
         merged["interactions"].update(ledger["interactions"])
         merged["completed_twice"] += ledger["completed_twice"]
         for key in ("submitted", "completed", "abandoned", "resubmissions", "duplicates_answered", "in_hand",
-                    "waiting", "unconfirmed", "errors"):
+                    "waiting", "unconfirmed", "errors", *CHAT_FIGURES):
             merged[key] = merged.get(key, 0) + ledger.get(key, 0)
+        merged["chats_without_final_transcript"] = (merged.get("chats_without_final_transcript", [])
+                                                    + ledger.get("chats_without_final_transcript", []))
     return merged
 
 

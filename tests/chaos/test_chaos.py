@@ -48,6 +48,8 @@ def test_every_interaction_ends_exactly_once_while_the_servers_are_killed_in_tur
     assert f["lost"] == 0, report
     assert f["completed_twice"] == 0 and f["carrier_completed_twice"] == 0 and f["agents_completed_twice"] == 0, report
     assert f["double_offers"] == 0, report
+    assert f["chats"] > 0 and f["chat_transcripts_checked"] > 0, report
+    assert f["chat_lines_lost"] == 0 and f["chat_lines_duplicated"] == 0 and f["chat_lines_out_of_order"] == 0, report
     assert f["completed"] + f["ended_with_reason"] == f["submitted"], report
     # The totals reconcile: the supervisors' streams show every completion the agents were told of.
     assert f["unreported"] == 0 and f["completed"] == f["agents_completed"], report

@@ -39,6 +39,11 @@ MATRIX: dict[str, dict[str, str | None]] = {
                              "anonymous": "not_authenticated"},
     "RequestForceLogout": {"agent": "not_authenticated", "supervisor": None, "carrier": "forbidden",
                            "anonymous": "not_authenticated"},
+    # An agent's line carries its epoch (a supervisor's too, on its login socket); a carrier's, the
+    # customer's, has none.
+    "RequestSendChatMessage": {"agent": None, "supervisor": None, "carrier": None, "anonymous": "not_authenticated"},
+    "RequestUpdateDraft": {"agent": None, "supervisor": None, "carrier": "not_logged_in",
+                           "anonymous": "not_authenticated"},
 }
 CREDENTIALED = ("RequestAgentLogin", "RequestAgentAvailable", "RequestSubscribeReporting")
 
@@ -57,8 +62,18 @@ def body(kind: str, epoch: int) -> dict[str, object]:
         "RequestForceNotReady": {"agent_id": "1002", "reason": "break"},
         "RequestForceLogout": {"agent_id": "1002"},
         "RequestAgentNotAvailable": {},
+        "RequestSendChatMessage": {"epoch": epoch, "interaction_id": "x-1", "line_id": "l-1", "text": "hi"},
+        "RequestUpdateDraft": {"epoch": epoch, "interaction_id": "x-1", "draft": "d"},
     }
     return {"type": kind, **fields.get(kind, {})}
+
+
+def chat_body(role: str, epoch: int) -> dict[str, object]:
+    """A chat line as ``role`` sends one: the carrier's (the customer's) without an epoch."""
+    message = body("RequestSendChatMessage", epoch)
+    if role == "carrier":
+        del message["epoch"]
+    return message
 
 
 def authenticated(driver: CoreDriver, role: str) -> tuple[int, int]:
@@ -101,7 +116,7 @@ def test_every_cell_of_the_role_matrix(kind, role):
             standby = driver.registered()
             driver.request(standby, {"type": "RequestAgentAvailable", "agent_id": USER[role], "password": PASSWORD})
             conn = standby
-        answer = driver.request(conn, body(kind, epoch))
+        answer = driver.request(conn, chat_body(role, epoch) if kind == "RequestSendChatMessage" else body(kind, epoch))
         expected = MATRIX[kind][role]
     if expected is None:
         assert answer["type"] == "EventAck" or answer["code"] not in ROLE_REFUSALS, (kind, role, answer)

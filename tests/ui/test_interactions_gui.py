@@ -170,11 +170,13 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     qtbot.waitUntil(lambda: main.state_label.text() == "Not Ready – Break", timeout=WAIT)
 
 
-def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accepts_by_keyboard(
-        demo_servers, make_desktop, qtbot):
+def demo_accepted(qtbot, make_desktop, demo_servers, send_key: Qt.Key, title: str):
+    """The demo's desktop, logged in as its demo agent at A and Ready by keyboard (Ctrl+1), sends
+    itself a test interaction by the demo's shortcut (Ctrl+Shift+``send_key``) and accepts it
+    (Ctrl+Shift+A) once the toast says ``title``."""
     desktop = make_desktop(list(demo_servers.sites.values()))
     demo_servers.attach(desktop)
-    main, toast = desktop.main_window, desktop.main_window.offer_toast
+    main = desktop.main_window
     qtbot.mouseClick(desktop.login_window.login_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: main.connections.role_of("A") == "primary, logged in", timeout=WAIT)
     with qtbot.waitActive(main):
@@ -182,10 +184,17 @@ def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accept
     qtbot.keyClick(main, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # Ready
     qtbot.waitUntil(lambda: main.state_label.text() == "Ready", timeout=WAIT)
     shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-    qtbot.keyClick(main, Qt.Key.Key_T, shift_ctrl)  # Send a test interaction
-    qtbot.waitUntil(toast.isVisible, timeout=WAIT)
-    assert toast.title_label.text().startswith("Voice call – sales")
+    qtbot.keyClick(main, send_key, shift_ctrl)  # Send a test interaction (or chat)
+    qtbot.waitUntil(main.offer_toast.isVisible, timeout=WAIT)
+    assert main.offer_toast.title_label.text().startswith(title)
     qtbot.keyClick(main, Qt.Key.Key_A, shift_ctrl)  # Accept
+    return desktop
+
+
+def test_demo_sends_a_test_interaction_that_the_demo_agent_is_offered_and_accepts_by_keyboard(
+        demo_servers, make_desktop, qtbot):
+    desktop = demo_accepted(qtbot, make_desktop, demo_servers, Qt.Key.Key_T, "Voice call – sales")
+    main, toast = desktop.main_window, desktop.main_window.offer_toast
     panel = main.interactions
     qtbot.waitUntil(lambda: panel.detail.isVisible() and not toast.isVisible(), timeout=WAIT)
     held = desktop.bridge.snapshot().held

@@ -1,0 +1,173 @@
+"""A chat across failovers in the simulated world: the real desktop core and the real server cores,
+a customer at the carrier's sockets sending lines (each one until a site answers it, in order),
+the agent sending lines while sites are killed, restarted, frozen and cut. After healing, the
+desktop's transcript holds every line both sides sent, each once, in the order each side sent
+them, numbered 1..n without a gap, and the server holding the chat agrees with it line for line."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desktop.core import events as ev
+from server_stub import protocol as p
+
+from .net import Process
+from .reports import Feed
+from .steps import two_sites
+from .world import World
+
+RETRY_S = 0.3
+
+
+class Customer:
+    """The customer of one chat, typing at the carrier: a line is sent to every site the carrier
+    is subscribed at (only the one where the chat is in hand takes it) until one answers it; the
+    next line waits for that answer, as a person waits to see their line sent."""
+
+    def __init__(self, world: World, iid: str) -> None:
+        self.world, self.iid = world, iid
+        self.carrier = world.carrier
+        self.typed: list[tuple[str, str]] = []  # (line id, text), in the order typed
+        self.acked: dict[str, int] = {}  # line id -> seq
+        self.refused: dict[str, str] = {}  # line id -> a final refusal's code
+        self._n = 0
+        answered = self.carrier.answered
+
+        def on_answer(feed: Feed, kind: str, message: p.EventAck | p.EventError) -> None:
+            if kind.startswith("chat:"):
+                self._answered(kind[5:], message)
+            else:
+                answered(feed, kind, message)
+
+        self.carrier.answered = on_answer  # type: ignore[method-assign]
+        self._tick()
+
+    def say(self, text: str) -> None:
+        self._n += 1
+        self.typed.append((f"cust-{self._n}", text))
+        self._send()
+
+    def _next(self) -> tuple[str, str] | None:
+        return next(((i, t) for i, t in self.typed if i not in self.acked and i not in self.refused), None)
+
+    def _send(self) -> None:
+        line = self._next()
+        if line is None:
+            return
+        for feed in self.carrier.feeds.values():
+            if feed.up:
+                feed.send(p.RequestSendChatMessage(request_id=self.carrier.new_id(), interaction_id=self.iid,
+                                                   line_id=line[0], text=line[1]), f"chat:{line[0]}")
+
+    def _answered(self, line_id: str, message: p.EventAck | p.EventError) -> None:
+        if isinstance(message, p.EventAck):
+            assert message.line_seq is not None
+            known = self.acked.setdefault(line_id, message.line_seq)
+            assert known == message.line_seq, f"{line_id} answered as {known} and as {message.line_seq}"
+            self._send()
+        elif message.code in ("chat_line_too_long", "transcript_full", "not_a_chat"):
+            self.refused[line_id] = message.code
+
+    def _tick(self) -> None:
+        self._send()
+        self.carrier.later(RETRY_S, self._tick)
+
+
+def chat_in_hand(world: World) -> str:
+    desk = world.desks[0]
+    desk.ready()
+    interaction = p.Interaction(interaction_id="chat-1", media="chat", queue="q", created_ms=world.loop.wall_ms)
+    world.carrier.waiting.append(interaction)
+    world.carrier._flush()
+    world.run_for(0.2)
+    desk.answer(0, take=True)
+    world.run_for(0.2)
+    assert [h.interaction.interaction_id for h in desk.session.snapshot().held] == ["chat-1"]
+    return "chat-1"
+
+
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("agent"), st.integers(0, 3)),
+    st.tuples(st.just("customer"), st.integers(0, 3)),
+    st.tuples(st.just("kill"), st.sampled_from(["A", "B"])),
+    st.tuples(st.just("restart"), st.sampled_from(["A", "B"])),
+    st.tuples(st.just("freeze"), st.sampled_from(["A", "B"])),
+    st.tuples(st.just("cut"), st.sampled_from(["close", "reset"])),
+    st.tuples(st.just("wait"), st.sampled_from([0.01, 0.05, 0.2, 1.0, 3.0])),
+), min_size=3, max_size=25)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=STEPS, seed=st.integers(0, 1_000))
+def test_chat_lines_are_delivered_once_and_in_order_across_failovers(steps, seed):
+    world = two_sites(agents=1, seed=seed)
+    desk = world.desks[0]
+    iid = chat_in_hand(world)
+    customer = Customer(world, iid)
+    added: list[p.ChatLine] = []
+    sent: list[str] = []  # the agent's line ids, in the order sent
+    failed: set[str] = set()
+    observe = desk.observe
+
+    def watch(event: ev.Event) -> None:
+        if isinstance(event, ev.ChatLineAdded):
+            added.append(event.line)
+        elif isinstance(event, ev.ChatLinePending):
+            sent.append(event.line_id)
+        elif isinstance(event, ev.ChatLineFailed):
+            failed.add(event.line_id)
+        observe(event)
+
+    desk.observe = watch  # type: ignore[method-assign]
+    frozen: list[Process] = []
+    for n, (kind, arg) in enumerate(steps):
+        if kind == "agent":
+            for k in range(arg + 1):
+                desk.act(desk.session.send_chat, iid, f"agent line {n}.{k}")
+        elif kind == "customer":
+            for k in range(arg + 1):
+                customer.say(f"customer line {n}.{k}")
+        elif kind == "kill":
+            world.kill(arg)
+        elif kind == "restart":
+            world.restart(arg)
+        elif kind == "freeze":
+            world.freeze(world.sites[arg])
+            frozen.append(world.sites[arg])
+        elif kind == "cut":
+            primary = desk.session.snapshot().primary
+            if primary is not None:
+                world.cut(primary, arg)
+        else:
+            world.run_for(arg)
+    for site in frozen:
+        world.thaw(site)
+    world.heal()
+    for name in world.sites:
+        world.restart(name)
+    world.run_for(45.0)
+
+    snap = desk.session.snapshot()
+    assert snap.status == "logged_in", snap
+    chat = next((c for c in snap.chats if c.interaction_id == iid), ev.ChatInfo(iid, (), (), ""))
+    lines = list(chat.lines)
+    assert chat.sending == (), f"agent lines never committed: {chat.sending}"
+    assert [line.seq for line in lines] == list(range(1, len(lines) + 1)), lines
+    ids = [line.line_id for line in lines]
+    assert len(ids) == len(set(ids)), f"a line twice: {ids}"
+    # Each line was shown once (by seq and by id).
+    assert sorted(line.seq for line in added) == [line.seq for line in lines]
+    # Every line either side sent is there, in the order it was sent.
+    agent_ids = [i for i in sent if i not in failed]
+    assert [i for i in ids if i in set(agent_ids)] == agent_ids
+    assert not failed, failed
+    customer_ids = [i for i, _ in customer.typed]
+    assert set(customer.acked) == set(customer_ids), "customer lines never answered"
+    assert [i for i in ids if i.startswith("cust-")] == customer_ids
+    assert all(lines[customer.acked[i] - 1].line_id == i for i in customer_ids)
+    # The server holding the chat agrees, line for line.
+    site = world.sites[snap.primary or ""]
+    assert site.core is not None
+    held = site.core.chat.get(iid)
+    assert ([line.line_id for line in held.lines] if held is not None else []) == ids
