@@ -25,7 +25,7 @@ import pytest
 
 from installer import build
 from server_stub import selftest
-from tests.support.servers import adjacent_free_ports, wait_until
+from tests.support.servers import reserve_adjacent_ports, reserve_port, wait_until
 
 TOOLS = ("dpkg-deb", "dpkg-shlibdeps", "lintian", "patchelf", "objdump")
 pytestmark = [pytest.mark.slow,
@@ -148,7 +148,7 @@ class FrozenPair:
     """``interaction-server pair`` from the installed files; its output collected by a thread."""
 
     def __init__(self, root: Path, env: dict[str, str]):
-        self.base = adjacent_free_ports()
+        self.base = reserve_adjacent_ports(2)
         self.lines: list[str] = []
         self.proc = subprocess.Popen([command(root, "interaction-server"), "pair", "--base-port", str(self.base)],
                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -217,7 +217,7 @@ def test_the_frozen_desktop_logs_in_on_the_frozen_pair(installed, frozen_pair, t
 
 
 def test_the_installed_demo_runs_headless_on_the_bundled_servers(installed, tmp_path):
-    base = adjacent_free_ports()
+    base = reserve_adjacent_ports(2)
     result = subprocess.run([command(installed, "agent-desktop"), "--demo", "--base-port", str(base)],
                             env=headless_env(tmp_path), capture_output=True, text=True, timeout=90, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -260,7 +260,7 @@ def test_the_server_package_runs_the_service_command_as_its_own_user(installed, 
     env_file = Path("/etc/interaction-server/interaction-server.env").read_text().splitlines()
     value = next(shlex.split(line.partition("=")[2])[0] for line in env_file if line.startswith("SERVER_OPTIONS="))
     argv = shlex.split(exec_start.removeprefix("ExecStart=").replace("$SERVER_OPTIONS", value))
-    port = adjacent_free_ports()
+    port = reserve_port()
     service = subprocess.Popen([*argv, "--port", str(port)], user=SERVER, group=SERVER, extra_groups=[], cwd="/",
                                env=headless_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
