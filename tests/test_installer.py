@@ -77,7 +77,8 @@ def installed(built, tmp_path_factory):
         return
     result = subprocess.run(["dpkg", "-i", str(built.deb), str(built.server_deb)], capture_output=True, text=True,
                             timeout=300,
-                            env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
+                            env={k: v for k, v in os.environ.items()
+                                 if k not in ("DISPLAY", "WAYLAND_DISPLAY", "AGENT_DESKTOP_SETTINGS")})
     assert result.returncode == 0, result.stdout + result.stderr
     # The package ran the self-test's install scope after unpacking.
     assert "agent-desktop self-test: passed" in result.stdout, result.stdout + result.stderr
@@ -89,7 +90,8 @@ def installed(built, tmp_path_factory):
 def headless_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """No display, no Python of ours: the frozen program on its own, as on an agent's PC."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "PYTHONPATH", "VIRTUAL_ENV")}
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "PYTHONPATH", "VIRTUAL_ENV",
+                        "AGENT_DESKTOP_SETTINGS")}  # the machine's settings (tests/conftest.py)
     return {**env, "XDG_CONFIG_HOME": str(tmp_path / "config"), "QT_FATAL_WARNINGS": "1", **extra}
 
 
