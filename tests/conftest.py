@@ -23,7 +23,7 @@ os.environ.setdefault("AGENT_DESKTOP_SETTINGS", _NO_MACHINE_SETTINGS.name)
 
 SHOWN_LINES = 60  # of each server's output, when a test fails
 
-# Under pytest-xdist (.ci/test runs ``-n 2``) tests go to whichever worker is free, one at a time,
+# Under pytest-xdist (.ci/test runs ``-n 3``) tests go to whichever worker is free, one at a time,
 # except groups that share an expensive fixture, which one worker runs so it is built once: the
 # packaged application (tests/test_installer.py builds it once for the module) and the session's
 # RabbitMQ broker (tests/bus/, tests/support/rabbitmq.py). By path, because the scheduler only sees
@@ -55,7 +55,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 def _start_rank(item: pytest.Item) -> int:
     """The order the work is handed out in: the two groups first (each to its own worker), then
-    the slow tests, so that no long test is left for the end while the other worker idles."""
+    the slow tests, so that no long test is left for the end while the other workers idle."""
     group = xdist_group(item.nodeid)
     return {"installer": 0, "broker": 1}.get(group or "", 2 if item.get_closest_marker("slow") else 3)
 

@@ -184,13 +184,14 @@ def test_hand_over_is_redelivered_when_the_consumer_dies_before_acknowledging(ra
 
             closer = threading.Thread(target=close_b_connections)
             closer.start()
-            await bus_a.send(b, b"job-1")
+            # The confirm may wait for the broker's rabbitmqctl run above: a loaded machine's deadline.
+            await bus_a.send(b, b"job-1", timeout=BUS_DEADLINE)
             await until(lambda: len(got) >= 2, "the frame again after the reconnect")
             closer.join()
             assert got[0] == (b"job-1", False)
             assert got[1] == (b"job-1", True), "the same frame, marked redelivered"
             await until(lambda: bus_b.stats.connects >= 2, "B counts its reconnect")
-            await bus_a.send(b, b"job-2")
+            await bus_a.send(b, b"job-2", timeout=BUS_DEADLINE)
             await until(lambda: [f for f, _ in got][-1:] == [b"job-2"], "later hand-overs flow again")
             assert [f for f, _ in got] == [b"job-1", b"job-1", b"job-2"]
         finally:
