@@ -31,6 +31,9 @@ from tests.support.servers import reserve_adjacent_ports, reserve_port, wait_unt
 
 TOOLS = ("dpkg-deb", "dpkg-shlibdeps", "lintian", "patchelf", "objdump")
 pytestmark = [pytest.mark.slow,
+              # The first test's set-up is the build: 60-75 s alone, over 120 s (pytest's timeout)
+              # beside the other workers on a loaded 2-core machine.
+              pytest.mark.timeout(600),
               pytest.mark.skipif(not all(map(shutil.which, TOOLS)),
                                  reason=f"needs {', '.join(TOOLS)} (bash .ci/setup --test installs them on Debian)")]
 AS_ROOT = os.geteuid() == 0
