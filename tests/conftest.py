@@ -1,4 +1,6 @@
+import atexit
 import os
+import tempfile
 
 import pytest
 
@@ -10,7 +12,57 @@ from tests.support.inprocess import InProcessServer
 from tests.support.rabbitmq import bus_sites, rabbitmq  # noqa: F401 - fixtures (a broker only for tests that ask)
 from tests.support.servers import ServerProcess, forget_stopped_servers, start_pair, watched_servers
 
+# The programs the tests run read no machine settings of this computer's: the installer tests put
+# /etc/agent-desktop/settings.toml there (dpkg -i) and edit it while other tests run beside them
+# (pytest-xdist). An empty file (no key set) in its place, as desktop.ui.settings.SETTINGS_ENV allows;
+# tests/test_installer.py gives its installed programs the machine's own again.
+_NO_MACHINE_SETTINGS = tempfile.NamedTemporaryFile(prefix="no-machine-settings-", suffix=".toml", delete=False)
+_NO_MACHINE_SETTINGS.close()
+atexit.register(os.unlink, _NO_MACHINE_SETTINGS.name)
+os.environ.setdefault("AGENT_DESKTOP_SETTINGS", _NO_MACHINE_SETTINGS.name)
+
 SHOWN_LINES = 60  # of each server's output, when a test fails
+
+# Under pytest-xdist (.ci/test runs ``-n 3``) tests go to whichever worker is free, one at a time,
+# except groups that share an expensive fixture, which one worker runs so it is built once: the
+# packaged application (tests/test_installer.py builds it once for the module) and the session's
+# RabbitMQ broker (tests/bus/, tests/support/rabbitmq.py). By path, because the scheduler only sees
+# node ids (and xdist 3.8's own ``xdist_group`` marks are lost under pytest 9: their node-id suffix
+# is no longer applied). A test elsewhere that uses the ``rabbitmq`` fixture still works: its worker
+# starts a broker of its own.
+XDIST_GROUPS = (("tests/test_installer.py", "installer"), ("tests/bus/", "broker"))
+
+
+def xdist_group(nodeid: str) -> str | None:
+    return next((group for prefix, group in XDIST_GROUPS if nodeid.startswith(prefix)), None)
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: pytest without xdist (-p no:xdist) runs serially
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (what .ci/test asks for) with the groups above."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """xdist's ``loadscope`` with one test per unit of work, except ``XDIST_GROUPS``."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
+def _start_rank(item: pytest.Item) -> int:
+    """The order the work is handed out in: the two groups first (each to its own worker), then
+    the slow tests, so that no long test is left for the end while the other workers idle."""
+    group = xdist_group(item.nodeid)
+    return {"installer": 0, "broker": 1}.get(group or "", 2 if item.get_closest_marker("slow") else 3)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the same order in every worker (xdist checks)
+        items.sort(key=_start_rank)
 
 
 _gui_collectors: list[GuiThreadCollector] = []

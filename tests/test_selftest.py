@@ -13,7 +13,7 @@ import trustme
 
 from desktop import selftest as ds
 from server_stub import selftest as ss
-from tests.support.servers import REPO, free_port
+from tests.support.servers import REPO, reserve_port
 
 
 def test_a_failed_required_check_makes_exit_1_and_a_warning_does_not():
@@ -43,7 +43,7 @@ def test_a_reachable_site_answers_a_register_with_its_name_and_protocol(make_ser
 
 
 def test_an_unreachable_site_fails():
-    port = free_port()  # nothing listens there
+    port = reserve_port()  # nothing listens there
     check = ss.check_site("A", f"ws://127.0.0.1:{port}", timeout=5)
     assert (check.status, check.name) == ("FAIL", "site A")
     assert f"ws://127.0.0.1:{port}: unreachable" in check.detail
@@ -130,7 +130,7 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_agent_desktop_self_test_passes_with_both_sites_up_and_fails_when_one_is_down(make_server, tmp_path):
     a = make_server(name="A")
-    dead = f"ws://127.0.0.1:{free_port()}"
+    dead = f"ws://127.0.0.1:{reserve_port()}"
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[[site]]\nname = "A"\nurl = "{a.url}"\n[[site]]\nname = "B"\nurl = "{dead}"\n')
     result = run("-m", "desktop.app", "--self-test", "--settings", str(settings), XDG_CONFIG_HOME=str(tmp_path))
@@ -149,7 +149,7 @@ def test_agent_desktop_self_test_passes_with_both_sites_up_and_fails_when_one_is
 
 def test_the_install_scope_needs_no_site_and_no_user(tmp_path):
     settings = tmp_path / "settings.toml"
-    settings.write_text(f'[[site]]\nname = "A"\nurl = "ws://127.0.0.1:{free_port()}"\n')
+    settings.write_text(f'[[site]]\nname = "A"\nurl = "ws://127.0.0.1:{reserve_port()}"\n')
     result = run("-m", "desktop.app", "--self-test", "install", "--settings", str(settings))
     assert result.returncode == 0, result.stdout + result.stderr
     names = [line[6:].split(":")[0] for line in result.stdout.splitlines()[:-1]]
@@ -161,7 +161,7 @@ def test_interaction_server_self_test_fails_without_a_secret_and_warns_about_a_d
     missing = run("-m", "server_stub", "--self-test", INTERACTION_SERVER_SECRET="")
     assert missing.returncode == 1
     assert "FAIL  settings: a shared secret is required" in missing.stdout
-    peer = f"ws://127.0.0.1:{free_port()}"
+    peer = f"ws://127.0.0.1:{reserve_port()}"
     result = run("-m", "server_stub", "--self-test", "--port", "0", "--peer", peer,
                  INTERACTION_SERVER_SECRET="s3cret-0123456789abcdef")
     assert result.returncode == 0, result.stdout + result.stderr

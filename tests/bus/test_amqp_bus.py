@@ -19,6 +19,9 @@ from server_stub.bus.topology import EVENTS_EXCHANGE, WORK_EXCHANGE, inbox_queue
 from tests.support.rabbitmq import BUS_DEADLINE, Inbox, until
 
 pytestmark = pytest.mark.broker
+# Two rabbitmqctl runs (an Erlang VM each) cut a connection: ~2 s here, over 20 s seen with the
+# suite's workers beside them on a loaded 2-core machine (rabbitmqctl's own deadline is 60 s).
+CUT_DEADLINE = 60.0
 
 
 async def started(broker: LocalBroker, site: str, inbox: Inbox, *, url: str | None = None) -> AmqpBus:
@@ -166,7 +169,7 @@ def test_hand_over_is_redelivered_when_the_consumer_dies_before_acknowledging(ra
             got.append((frame, bus_b.stats.redelivered > 0))
             if len(got) == 1:  # the first delivery: the broker drops the connection meanwhile
                 handling.set()
-                assert cut.wait(BUS_DEADLINE), "the broker did not close the connection"
+                assert cut.wait(CUT_DEADLINE), "the broker did not close the connection"
 
         bus_a = await started(rabbitmq, a, in_a)
         bus_b = AmqpBus(rabbitmq.url(b), b, slow_receiver)
@@ -184,13 +187,14 @@ def test_hand_over_is_redelivered_when_the_consumer_dies_before_acknowledging(ra
 
             closer = threading.Thread(target=close_b_connections)
             closer.start()
-            await bus_a.send(b, b"job-1")
+            # Confirmed once the receiver's loop runs again, after the cut (the receiver holds it).
+            await bus_a.send(b, b"job-1", timeout=CUT_DEADLINE)
             await until(lambda: len(got) >= 2, "the frame again after the reconnect")
             closer.join()
             assert got[0] == (b"job-1", False)
             assert got[1] == (b"job-1", True), "the same frame, marked redelivered"
             await until(lambda: bus_b.stats.connects >= 2, "B counts its reconnect")
-            await bus_a.send(b, b"job-2")
+            await bus_a.send(b, b"job-2", timeout=BUS_DEADLINE)
             await until(lambda: [f for f, _ in got][-1:] == [b"job-2"], "later hand-overs flow again")
             assert [f for f, _ in got] == [b"job-1", b"job-1", b"job-2"]
         finally:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.server.interaction_steps import agent, carrier, hand_over_and_complete
-from tests.server.test_cli import cli, three_adjacent_free_ports
+from tests.server.test_cli import cli
 from tests.server.wire import run
 from tests.support.rabbitmq import BUS_DEADLINE, require_rabbitmq
-from tests.support.servers import ADDRESS_IN_USE, REPO, SECRET, PortInUse, retry_on_port_clash, wait_until
+from tests.support.servers import ADDRESS_IN_USE, REPO, SECRET, PortInUse, reserve_adjacent_ports, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -54,7 +54,7 @@ def start_bus_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
 @pytest.mark.slow
 def test_cluster_on_a_local_broker_hands_a_call_over_and_stops_with_its_broker():
     require_rabbitmq()
-    base, proc, lines = retry_on_port_clash(start_bus_cluster, pick=three_adjacent_free_ports)
+    base, proc, lines = start_bus_cluster(reserve_adjacent_ports(3))
     data = next((m.group(1) for line in list(lines) if (m := re.search(r"data in (\S+?);", line))), None)
     try:
         assert data is not None and Path(data).is_dir(), "".join(lines)

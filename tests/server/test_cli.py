@@ -22,9 +22,8 @@ from tests.support.servers import (
     REPO,
     SECRET,
     PortInUse,
-    adjacent_free_ports,
     async_wait_until,
-    retry_on_port_clash,
+    reserve_adjacent_ports,
     single_server,
     wait_until,
 )
@@ -187,7 +186,7 @@ def pair_banner(lines: list[str]) -> list[str] | None:
 
 def start_cli_pair(base: int) -> tuple[int, subprocess.Popen, list[str]]:
     """``interaction-server pair --base-port base`` once it has printed its banner (PortInUse when a
-    site could not bind its port: something took it after it was picked)."""
+    site could not bind its reserved port)."""
     env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "pair", "--base-port", str(base)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -209,7 +208,7 @@ def start_cli_pair(base: int) -> tuple[int, subprocess.Popen, list[str]]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
-    base, proc, lines = retry_on_port_clash(start_cli_pair, pick=adjacent_free_ports)
+    base, proc, lines = start_cli_pair(reserve_adjacent_ports(2))
     try:
         async def scenario():
             banner = pair_banner(lines) or []
@@ -230,11 +229,6 @@ def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-
-
-def three_adjacent_free_ports() -> int:
-    """A free port P with P + 1 and P + 2 free too (``cluster --sites 3 --base-port P``)."""
-    return adjacent_free_ports(3)
 
 
 def start_cli_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
@@ -270,7 +264,7 @@ def start_cli_cluster(base: int) -> tuple[int, subprocess.Popen, list[str]]:
 def test_a_cluster_of_three_sites_answers_a_call_submitted_at_one_with_the_agent_logged_in_at_another():
     """``cluster --sites 3``: every site dials every other; a call submitted at A, where nobody is,
     is handed over to C, where the agent is, and completed there once (docs/multisite.md)."""
-    base, proc, lines = retry_on_port_clash(start_cli_cluster, pick=three_adjacent_free_ports)
+    base, proc, lines = start_cli_cluster(reserve_adjacent_ports(3))
     try:
         async def scenario():
             urls = {name: f"ws://127.0.0.1:{base + i}" for i, name in enumerate("ABC")}

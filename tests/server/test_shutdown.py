@@ -8,7 +8,6 @@ killed. The process-level symptom was a 10 s hang at the teardown of about one p
 from __future__ import annotations
 
 import asyncio
-import errno
 
 import pytest
 
@@ -18,27 +17,23 @@ from server_stub.directory import Directory
 from server_stub.resources import resource_path
 from server_stub.server import InteractionServer
 from tests.server.test_duplicates_fencing import peer_conn_closed
-from tests.support.servers import PAIR_TRIES, free_port, linked, wait_until
+from tests.support.servers import linked, reserve_port, wait_until
 
 SECRET = b"test-shutdown-secret-0123"
 
 
 async def start_linked(directory: Directory) -> tuple[InteractionServer, InteractionServer]:
-    """A on port 0; B on a port picked for A's peer URL, and both again elsewhere if B cannot bind it."""
-    for _ in range(PAIR_TRIES):
-        pb = free_port()
-        a = InteractionServer(ServerConfig(name="A", port=0, peer_url=f"ws://127.0.0.1:{pb}", secret=SECRET), directory)
-        await a.start()
-        b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{a.port}", secret=SECRET),
-                              directory)
-        try:
-            await b.start()
-            return a, b
-        except OSError as exc:
-            await a.stop()
-            if exc.errno != errno.EADDRINUSE:
-                raise
-    raise AssertionError(f"the port picked for B was taken {PAIR_TRIES} times in a row")
+    """A and B on ports reserved for them, each in the other's peer URL."""
+    pa, pb = reserve_port(), reserve_port()
+    a = InteractionServer(ServerConfig(name="A", port=pa, peer_url=f"ws://127.0.0.1:{pb}", secret=SECRET), directory)
+    await a.start()
+    b = InteractionServer(ServerConfig(name="B", port=pb, peer_url=f"ws://127.0.0.1:{pa}", secret=SECRET), directory)
+    try:
+        await b.start()
+    except BaseException:
+        await a.stop()
+        raise
+    return a, b
 
 
 async def stop_with_delta_in_flight(spins: int) -> None:

@@ -26,7 +26,7 @@ from server_stub import cli
 from server_stub.config import ConfigError
 from server_stub.directory import DirectoryError
 from server_stub.server import InteractionServer
-from tests.support.servers import SECRET, PortInUse, watch
+from tests.support.servers import SECRET, PortInUse, reserve_port, watch
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the CLI's (server_stub/cli.py main)
 _secret_path: Path | None = None
@@ -98,6 +98,7 @@ class InProcessServer:
 
     def start(self, timeout: float = 10.0) -> InProcessServer:
         assert not self.alive(), f"server {self.name} is already running"
+        self.port = self.port or reserve_port()  # as ServerProcess: kept by a restart
         self.lines = []
         watch(self)
         self._ready.clear()
@@ -146,8 +147,7 @@ class InProcessServer:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         await server.start()
-        assert server.port is not None  # start() bound it
-        self.port = server.port
+        assert server.port == self.port, f"server {self.name} listens on {server.port}, not on {self.port}"
         scheme = "wss" if config.tls_cert else "ws"
         self.lines.append(f"listening {scheme}://{config.host}:{server.port} name={config.name}")
         self._ready.set()

@@ -1,9 +1,13 @@
 """Real ``interaction-server`` processes on loopback for tests: start, kill -9, SIGSTOP, restart.
 
-Servers bind port 0 and report the port they got (the ``listening`` line). Only the second site of a
-pair needs its port before it exists (it is in the first site's ``--peer``): that one is a free
-port picked beforehand, and when something takes it meanwhile the pair starts again elsewhere
-(``start_pair``), so no test depends on a free port staying free."""
+Ports: a server's port is reserved before it starts and stays reserved until the test ends
+(``reserve_port``), so no test depends on a free port staying free (the pick-then-bind race, which
+the parallel suite would hit). A reservation is a socket bound to the port (not listening) that
+the test process holds: the kernel hands it to no ``bind`` to port 0 and to no outgoing
+connection; SO_REUSEADDR, set after the bind, lets the server (asyncio servers bind with it) listen
+there, and listen there again after a kill -9; while no server listens, connecting is refused, as
+on a free port. The servers still print the port they bound (the ``listening`` line), and the
+harness checks it."""
 
 from __future__ import annotations
 
@@ -25,29 +29,65 @@ SECRET = "test-pair-secret-0123456789abcdef"
 
 
 ADDRESS_IN_USE = "address already in use"  # how a failed bind reads in a server's output
-PAIR_TRIES = 5
 
 
 class PortInUse(AssertionError):
-    """A server could not bind the port it was given: something else took it after it was picked."""
+    """A server could not bind the port reserved for it (a bug: nothing else may take it)."""
 
 
-def free_port() -> int:
-    """A port free now, for a URL that must be known before its server starts: whoever binds it
-    must cope with losing the race (``PortInUse``, ``retry_on_port_clash``)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_reserved: dict[int, socket.socket] = {}
 
 
-def retry_on_port_clash(attempt, pick=free_port, tries: int = PAIR_TRIES):
-    """``attempt(pick())`` until it does not raise ``PortInUse`` (a picked port taken meanwhile)."""
-    for _ in range(tries - 1):
-        try:
-            return attempt(pick())
-        except PortInUse:
-            continue
-    return attempt(pick())
+def _reserve(port: int) -> socket.socket:
+    """Bind loopback ``port`` (0: any) for the test process. Bound without SO_REUSEADDR, the bind
+    fails while any socket has the port (another reservation included); with SO_REUSEADDR set
+    afterwards, a server binding with it may listen on the port."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def reserve_port() -> int:
+    """A port for a server that starts later (a URL that must be known before its server exists),
+    reserved until ``release_ports``: see the module's docstring."""
+    s = _reserve(0)
+    port = s.getsockname()[1]
+    _reserved[port] = s
+    return port
+
+
+def reserve_adjacent_ports(count: int = 2) -> int:
+    """P with P .. P + count - 1 reserved (a pair's or a cluster's ``--base-port``, the demo's)."""
+    for _ in range(50):
+        with contextlib.ExitStack() as stack:
+            first = stack.enter_context(_reserve(0))
+            base = first.getsockname()[1]
+            if base + count - 1 > 65535:
+                continue
+            try:
+                rest = [stack.enter_context(_reserve(base + offset)) for offset in range(1, count)]
+            except OSError:
+                continue
+            stack.pop_all()
+            for offset, s in enumerate([first, *rest]):
+                _reserved[base + offset] = s
+            return base
+    raise AssertionError(f"no {count} adjacent free ports")
+
+
+def release_ports(keep: set[int] | frozenset[int] = frozenset()) -> None:
+    """Give back every reservation but ``keep``'s (tests/conftest.py: when a test ends, all but
+    those of servers still running, such as a module's)."""
+    for port in [p for p in _reserved if p not in keep]:
+        _reserved.pop(port).close()
+
+
+free_port = reserve_port  # the name bench/multisite.py uses: its mesh's ports, held while it runs
 
 
 @contextlib.contextmanager
@@ -59,25 +99,6 @@ def refused_ports(count: int):
         for s in sockets:
             s.bind(("127.0.0.1", 0))
         yield [s.getsockname()[1] for s in sockets]
-
-
-def adjacent_free_ports(count: int = 2) -> int:
-    """A free port P with P + 1 .. P + count - 1 free too (a pair's ``--base-port``, the demo's, a
-    cluster's); see ``retry_on_port_clash``."""
-    for _ in range(50):
-        with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind(("127.0.0.1", 0))
-            base = first.getsockname()[1]
-            if base + count - 1 > 65535:
-                continue
-            try:
-                for offset in range(1, count):
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", base + offset))
-            except OSError:
-                continue
-            return base
-    raise AssertionError(f"no {count} adjacent free ports")
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
@@ -100,7 +121,7 @@ _server_spares = Spares("from server_stub.cli import main\nimport server_stub.se
 @dataclass
 class ServerProcess:
     """One site's server as a child process; its log lines are collected for assertions.
-    ``port`` 0 binds a free one; after ``start`` it is the bound port, which a restart keeps."""
+    ``port`` 0: ``start`` reserves one (``reserve_port``), which a restart keeps."""
 
     name: str
     port: int = 0
@@ -116,6 +137,7 @@ class ServerProcess:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ServerProcess:
+        self.port = self.port or reserve_port()
         argv = ["--name", self.name, "--port", str(self.port), *self.extra_args]
         if self.peer_port:
             scheme = "wss" if "--tls-cert" in self.extra_args else "ws"
@@ -143,7 +165,7 @@ class ServerProcess:
             output = "\n".join(self.lines)
             error = PortInUse if ADDRESS_IN_USE in output.lower() else AssertionError
             raise error(f"server {self.name} did not start on port {self.port}:\n{output}")
-        self.port = bound[0]
+        assert bound[0] == self.port, f"server {self.name} listens on {bound[0]}, not on {self.port}"
         return self
 
     def alive(self) -> bool:
@@ -182,18 +204,15 @@ class ServerProcess:
 
 
 def start_pair(extra_args: list[str] | None = None, kind=ServerProcess):
-    """Sites A and B, started and peer-linked: A on a port of its own choosing (port 0), B on a
-    port picked for A's ``--peer`` before B exists; if B loses that port, both start again."""
-
-    def attempt(b_port: int):
-        a = kind("A", 0, b_port, list(extra_args or [])).start()
-        try:
-            return a, kind("B", b_port, a.port, list(extra_args or [])).start()
-        except BaseException:
-            a.stop()
-            raise
-
-    return retry_on_port_clash(attempt)
+    """Sites A and B, started and peer-linked, each on a port reserved for it beforehand (each is
+    in the other's ``--peer``)."""
+    pa, pb = reserve_port(), reserve_port()
+    a = kind("A", pa, pb, list(extra_args or [])).start()
+    try:
+        return a, kind("B", pb, pa, list(extra_args or [])).start()
+    except BaseException:
+        a.stop()
+        raise
 
 
 async def async_wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message: str = "condition"):
@@ -250,4 +269,7 @@ def watched_servers() -> list:
 
 
 def forget_stopped_servers() -> None:
+    """When a test ends: servers that stopped are no longer shown, and their ports (and the other
+    ports the test reserved) are given back; those of servers still running (a module's) stay."""
     _watched[:] = [s for s in _watched if s.alive()]
+    release_ports(keep={s.port for s in _watched})

@@ -14,7 +14,7 @@ from desktop import credentials
 from desktop.ui.controller import DesktopController
 from desktop.ui.settings import DesktopSettings, Site
 from tests.support.memory_keyring import use_memory_keyring
-from tests.support.servers import ADDRESS_IN_USE, PortInUse, free_port, retry_on_port_clash
+from tests.support.servers import ADDRESS_IN_USE, PortInUse, reserve_port
 
 
 @pytest.fixture(autouse=True)
@@ -81,19 +81,15 @@ def make_desktop(qloop, qtbot, user_store):
 
 @pytest.fixture
 def demo_servers():
-    """The demo's own sites (``desktop.demo.DemoServers``) on ports picked for each other's peer
-    URL, picked again when one was taken before its server bound it."""
+    """The demo's own sites (``desktop.demo.DemoServers``) on ports reserved for them (each is in
+    the other's peer URL)."""
     from desktop.demo import DemoServers
 
-    def start(ports: tuple[int, int]) -> DemoServers:
-        servers = DemoServers(ports)
-        try:
-            servers.start()
-        except RuntimeError as exc:
-            servers.stop()
-            raise (PortInUse if ADDRESS_IN_USE in str(exc).lower() else AssertionError)(str(exc)) from exc
-        return servers
-
-    servers = retry_on_port_clash(start, pick=lambda: (free_port(), free_port()))
+    servers = DemoServers((reserve_port(), reserve_port()))
+    try:
+        servers.start()
+    except RuntimeError as exc:
+        servers.stop()
+        raise (PortInUse if ADDRESS_IN_USE in str(exc).lower() else AssertionError)(str(exc)) from exc
     yield servers
     servers.stop()

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.demo import DEMO_AGENT, DEMO_PASSWORD
-from tests.support.servers import ADDRESS_IN_USE, REPO, PortInUse, adjacent_free_ports, retry_on_port_clash, wait_until
+from tests.support.servers import REPO, reserve_adjacent_ports, wait_until
 from tests.ui.test_display_probe import unused_display_number
 
 pytestmark = pytest.mark.slow
@@ -80,17 +80,11 @@ def test_saving_settings_during_the_demo_keeps_the_demo_sites(demo_servers, demo
 
 
 def run_demo(env: dict) -> tuple[int, subprocess.CompletedProcess]:
-    """``agent-desktop --demo --base-port P`` with P and P + 1 free, again on others when one was
-    taken before the demo's servers bound it; P and the finished run."""
-
-    def attempt(base: int):
-        result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO,
-                                env=env, capture_output=True, text=True, timeout=90)
-        if result.returncode != 0 and ADDRESS_IN_USE in (result.stdout + result.stderr).lower():
-            raise PortInUse(result.stdout + result.stderr)
-        return base, result
-
-    return retry_on_port_clash(attempt, pick=adjacent_free_ports)
+    """``agent-desktop --demo --base-port P`` with P and P + 1 reserved; P and the finished run."""
+    base = reserve_adjacent_ports(2)
+    result = subprocess.run([str(REPO / ".venv/bin/agent-desktop"), "--demo", "--base-port", str(base)], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=90)
+    return base, result
 
 
 def test_the_real_demo_command_opens_the_window_and_logs_the_demo_agent_in(tmp_path):
