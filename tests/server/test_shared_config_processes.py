@@ -12,7 +12,7 @@ import pytest
 from server_stub.directory import Directory
 from tests.server.test_cli import cli
 from tests.server.wire import PASSWORD, connect_registered, login, run
-from tests.support.servers import REPO, ServerProcess, linked, retry_on_port_clash, wait_until
+from tests.support.servers import REPO, ServerProcess, linked, reserve_port, wait_until
 
 
 def site_files(tmp_path, name: str) -> list[str]:
@@ -23,15 +23,13 @@ def site_files(tmp_path, name: str) -> list[str]:
 
 
 def start_sites(tmp_path) -> tuple[ServerProcess, ServerProcess]:
-    def attempt(b_port: int):
-        a = ServerProcess("A", 0, b_port, site_files(tmp_path, "A")).start()
-        try:
-            return a, ServerProcess("B", b_port, a.port, site_files(tmp_path, "B")).start()
-        except BaseException:
-            a.stop()
-            raise
-
-    return retry_on_port_clash(attempt)
+    pa, pb = reserve_port(), reserve_port()
+    a = ServerProcess("A", pa, pb, site_files(tmp_path, "A")).start()
+    try:
+        return a, ServerProcess("B", pb, pa, site_files(tmp_path, "B")).start()
+    except BaseException:
+        a.stop()
+        raise
 
 
 @pytest.mark.server_processes
