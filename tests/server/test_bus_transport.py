@@ -57,6 +57,11 @@ class MemoryBus:
     def broadcast(self, frame: bytes) -> None:
         self.hub.wire.extend((other, self.site, frame) for other in self.hub.buses if other != self.site)
 
+    async def send_batch(self, to_site: str, frames: list[bytes], *, timeout: float | None = None,
+                         persistent: bool = True) -> None:
+        for frame in frames:
+            await self.send(to_site, frame)
+
     async def send(self, to_site: str, frame: bytes, *, timeout: float | None = None) -> None:
         self.hub.sent += 1
         self.hub.wire.extend([(to_site, self.site, frame)] * (2 if self.hub.twice else 1))
