@@ -328,7 +328,9 @@ class AmqpBus:
             await self._pending_wakeup.wait()
             self._pending_wakeup.clear()
             while self._pending:
-                kinds, frames, size = [], [], 0
+                kinds: list[str] = []
+                frames: list[bytes] = []
+                size = 0
                 while self._pending and len(frames) < BATCH_FRAMES:
                     key, frame = next(iter(self._pending.values()))
                     if frames and size + len(frame) > BATCH_BYTES:
