@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from websockets.asyncio.client import connect
@@ -113,7 +114,10 @@ def write_files(tmp: Path, agents: dict[str, dict], sites: list[str], n_queues: 
     config = tmp / "site.toml"
     config.write_text(
         "[server]\nrate_per_s = 100000.0\nrate_burst = 100000\nheartbeat_interval_ms = 1000\n"
-        "heartbeat_timeout_ms = 10000\n\n"
+        "heartbeat_timeout_ms = 10000\n"
+        # Every agent connects from 127.0.0.1 at once: the per-address limit on sockets not yet logged
+        # in (64 by default, for a stranger's address) would refuse most of them with 503.
+        "max_unauthenticated_per_source = 100000\n\n"
         + "".join(f"[[not_ready_reason]]\ncode = \"{r}\"\nlabel = \"{r.title()}\"\n\n" for r in ("break", "system"))
         + "".join(f"[[queue]]\nname = \"{q}\"\naccept_timeout = 30\n\n" for q in queues), encoding="utf-8")
     return agents_file, config
@@ -299,7 +303,7 @@ async def submit(carrier: Carrier, iid: str, queue: str) -> None:
         "customer": {"name": "Bench Customer", "account": iid}}}))
 
 
-async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Carrier], rounds: int) -> dict:
+async def probes(sites: list[str], urls: dict[str, str], carriers: Mapping[str, Carrier], rounds: int) -> dict:
     """Probe agent at X goes Ready while its queue's interaction waits at Y: Ready until invite."""
     log = new_log()
     agents = {s: Agent(f"p{s}", urls[s], log, ready=False) for s in sites}
@@ -310,6 +314,7 @@ async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Car
     local: list[float] = []
     remote: list[float] = []
     n = itertools.count()
+    timed_out = 0
     try:
         await asyncio.sleep(0.5)
         for _ in range(rounds):
@@ -328,6 +333,8 @@ async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Car
                     await agent.done.wait()
                 await agent.send("RequestAgentNotReady", reason="break")
                 await asyncio.sleep(0.2)  # every site hears the Not Ready before the next probe
+    except TimeoutError:
+        timed_out = 1  # no offer (or no completion) within DEADLINE_S: the run is far behind; no more probes
     finally:
         for task in tasks:
             task.cancel()
@@ -336,7 +343,8 @@ async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Car
             await a.ws.close()
     return {"propagation_p50_ms": rounded(pct(remote, 50), 2), "propagation_p99_ms": rounded(pct(remote, 99), 2),
             "propagation_local_p50_ms": rounded(pct(local, 50), 2),
-            "propagation_local_p99_ms": rounded(pct(local, 99), 2), "probes": len(remote) + len(local)}
+            "propagation_local_p99_ms": rounded(pct(local, 99), 2), "probes": len(remote) + len(local),
+            "probe_timed_out": timed_out}
 
 
 def spawn_worker(spec: str, fallbacks: list[str]) -> subprocess.Popen:
@@ -495,8 +503,8 @@ async def views_agree(urls: list[str], agents: list[str], deadline_s: float) -> 
     compared: under traffic they change between two sites' snapshots."""
     start = mono()
     while mono() - start < deadline_s:
-        views = await asyncio.gather(*(center_view(u) for u in urls))
-        if all(v is not None for v in views):
+        views = [v for v in await asyncio.gather(*(center_view(u) for u in urls)) if v is not None]
+        if len(views) == len(urls):
             first = views[0]
             if all(a in first and first[a][2] for a in agents) and all(
                     all(v.get(a) == first[a] for a in agents) for v in views[1:]):
@@ -641,6 +649,7 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
             # The probes run during the traffic (their queues are their own), and after it if they outlast it.
             jobs = [traffic(), probes(sites, urls, carriers, 0 if args.fault else args.probes)]
             _, probe, *_ = await asyncio.gather(*jobs, *([faults()] if args.fault else []))
+            assert isinstance(probe, dict)
             # Until every site's reporting together has shown every interaction completed, or the drain ends.
             end = mono() + args.drain
             # Polled: the carriers' sets together, each filled by its own reader.
