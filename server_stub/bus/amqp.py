@@ -328,18 +328,21 @@ class AmqpBus:
             await self._pending_wakeup.wait()
             self._pending_wakeup.clear()
             while self._pending:
-                kinds: list[str] = []
-                frames: list[bytes] = []
+                entries: list[tuple[str, str, bytes]] = []  # kind, routing key, frame
                 size = 0
-                while self._pending and len(frames) < BATCH_FRAMES:
+                while self._pending and len(entries) < BATCH_FRAMES:
                     key, frame = next(iter(self._pending.values()))
-                    if frames and size + len(frame) > BATCH_BYTES:
+                    if entries and size + len(frame) > BATCH_BYTES:
                         break
                     (kind, _), _ = self._pending.popitem(last=False)
-                    kinds.append(kind)
-                    frames.append(frame)
+                    entries.append((kind, key, frame))
                     size += len(frame)
+                if len(entries) > 1:  # a beat only says "alive", which the batch itself says
+                    entries = [e for e in entries if e[0] != BEAT] or entries[:1]
+                kinds = [kind for kind, _, _ in entries]
+                frames = [frame for _, _, frame in entries]
                 if len(frames) == 1:
+                    key = entries[0][1]
                     message = aio_pika.Message(frames[0], delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT)
                 else:
                     key = routing_key(BROADCAST, self.site)
