@@ -69,6 +69,7 @@ from server_stub.directory import AgentRecord, Directory, hash_password  # noqa:
 from tests.support.servers import free_port  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
+LOGS = os.environ.get("MULTISITE_SERVER_LOGS")  # a directory: every server's log (INFO) in <site>.log there
 DEADLINE_S = 60.0
 
 
@@ -133,12 +134,15 @@ def start_sites(sites: list[str], agents_file: Path, config: Path, bus_urls: dic
                  [a for o in sites if o != s for a in ("--peer", f"ws://127.0.0.1:{ports[o]}")])
         proc = subprocess.Popen([sys.executable, "-m", "server_stub", "--name", s, "--port", str(ports[s]), *links,
                                  "--agents", str(agents_file), "--allow-weak-hashes", "--config", str(config),
-                                 "--log-level", "WARNING"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                 "--log-level", "INFO" if LOGS else "WARNING"], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
+        keep = open(Path(LOGS) / f"{s}.log", "a", buffering=1, encoding="utf-8") if LOGS else None
 
         def pump(out=proc.stdout, ev=ready, name=s) -> None:
             for line in out:
+                if keep is not None:
+                    keep.write(line)
                 if line.startswith("listening "):
                     ev.set()
                 elif "error" in line.lower() or "Traceback" in line:
@@ -282,9 +286,14 @@ async def worker(spec: str, fallbacks: list[str]) -> None:
     agents = [Agent(aid, url, log, fallbacks=fallbacks)
               for aid, url in (item.split("@", 1) for item in spec.split(","))]
     gate = asyncio.Semaphore(50)
-    results = await asyncio.gather(*(a.login(gate) for a in agents), return_exceptions=True)
+
+    async def start(agent: Agent) -> asyncio.Task[None]:
+        await agent.login(gate)
+        return asyncio.create_task(agent.serve())  # at once: it beats while the others log in
+
+    results = await asyncio.gather(*(start(a) for a in agents), return_exceptions=True)
     errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
-    tasks = [asyncio.create_task(a.serve()) for a, r in zip(agents, results, strict=True) if r is None]
+    tasks = [r for r in results if isinstance(r, asyncio.Task)]
     print(json.dumps({"ready": len(tasks), "errors": errors[:5], "error_count": len(errors)}), flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     for task in tasks:
@@ -497,18 +506,23 @@ async def center_view(url: str) -> dict[str, tuple[str, int, bool]] | None:
         return None
 
 
-async def views_agree(urls: list[str], agents: list[str], deadline_s: float) -> float | None:
+async def views_agree(urls: list[str], agents: list[str], deadline_s: float, why: list[str]) -> float | None:
     """Seconds until every site's view of every agent in ``agents`` is the same (where and at which
-    epoch it is logged in, reachable), polled; None if not within ``deadline_s``. States are not
-    compared: under traffic they change between two sites' snapshots."""
+    epoch it is logged in, reachable), polled; None if not within ``deadline_s``, with samples of
+    what still disagreed in ``why``. States are not compared: under traffic they change between
+    two sites' snapshots."""
     start = mono()
     while mono() - start < deadline_s:
-        views = [v for v in await asyncio.gather(*(center_view(u) for u in urls)) if v is not None]
-        if len(views) == len(urls):
-            first = views[0]
-            if all(a in first and first[a][2] for a in agents) and all(
-                    all(v.get(a) == first[a] for a in agents) for v in views[1:]):
-                return mono() - start
+        views = list(await asyncio.gather(*(center_view(u) for u in urls)))
+        why[:] = [f"{u} did not answer" for u, v in zip(urls, views, strict=True) if v is None]
+        for a in agents:
+            seen = {u: v.get(a) for u, v in zip(urls, views, strict=True) if v is not None}
+            if len(set(seen.values())) > 1 or None in seen.values() or any(not s[2] for s in seen.values() if s):
+                why.append(f"{a}: {seen}")
+            if len(why) >= 5:
+                break
+        if not why:
+            return mono() - start
         await asyncio.sleep(0.2)
     return None
 
@@ -592,6 +606,7 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                 carrier does), and the site restarted. After each restart: until every site's view
                 of every agent agrees again."""
                 everyone = ids + []
+                why: list[str] = []
                 await asyncio.sleep(args.fault_after)
                 if broker is not None:
                     print(f"[{mode}] SIGKILL the broker", flush=True)
@@ -601,8 +616,10 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                     broker_pids[:] = broker.pids()  # its CPU from here on (its start-up not counted)
                     cpu0[1] = cpu_seconds(broker_pids) - spent
                     fault["broker_start_s"] = rounded(broker.startup_seconds, 2)
-                    took = await views_agree(list(urls.values()), everyone, 60.0)
+                    took = await views_agree(list(urls.values()), everyone, 60.0, why)
                     fault["views_agree_after_broker_start_s"] = rounded(took, 2)
+                    if took is None:
+                        fault["views_disagreeing_after_broker"] = why[:]
                     print(f"[{mode}] broker back in {fault['broker_start_s']} s; every view agrees "
                           f"{fault['views_agree_after_broker_start_s']} s after", flush=True)
                     await asyncio.sleep(2.0)
@@ -637,7 +654,9 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                 if not await asyncio.to_thread(ready.wait, 30):
                     raise SystemExit(f"bench: site {victim} did not start again")
                 fault["site_restart_listening_s"] = rounded(mono() - launched, 2)
-                took = await views_agree(list(urls.values()), everyone, 60.0)
+                took = await views_agree(list(urls.values()), everyone, 60.0, why)
+                if took is None:
+                    fault["views_disagreeing_after_site_restart"] = why[:]
                 carriers[victim] = SiteCarrier(urls[victim])
                 every_carrier.append(carriers[victim])
                 await carriers[victim].__aenter__()
