@@ -66,6 +66,7 @@ from .topology import (
     TopologyError,
     check_site,
     events_arguments,
+    events_bindings,
     events_queue_prefix,
     inbox_arguments,
     inbox_binding,
@@ -238,11 +239,13 @@ class AmqpBus:
         Dropped while the broker is away; replaces this agent's frame still waiting to be written."""
         self._enqueue((PRESENCE, agent_id), routing_key(PRESENCE, self.site, agent_id), frame)
 
-    def broadcast(self, frame: bytes) -> None:
-        """Send ``frame`` to every other site (``broadcast.<site>``), at most once, in order with
-        presence. Dropped while the broker is away."""
+    def broadcast(self, frame: bytes, to: str | None = None) -> None:
+        """Send ``frame`` to every other site (``broadcast.<site>``), or only to site ``to``
+        (``broadcast.<site>.<to>``: only its events queue is bound to that key), at most once, in
+        order with presence. Dropped while the broker is away."""
         self._broadcasts += 1
-        self._enqueue((BROADCAST, str(self._broadcasts)), routing_key(BROADCAST, self.site), frame)
+        rest = None if to is None else check_site(to)
+        self._enqueue((BROADCAST, str(self._broadcasts)), routing_key(BROADCAST, self.site, rest), frame)
 
     async def send(self, to_site: str, frame: bytes, *, timeout: float | None = None,
                    persistent: bool = True) -> None:
@@ -321,19 +324,24 @@ class AmqpBus:
     async def _write_pending(self, session: _Session) -> None:
         """Write presence and broadcasts, oldest first, on the channel without confirms. What
         waits when the writer comes round goes as one message (``BATCH``, on this site's
-        ``broadcast`` key): the broker's cost is per message and per queue it reaches, so a busy
-        site sends fewer, larger messages instead of falling behind; an idle one sends each frame
-        alone, at once."""
+        ``broadcast`` key, or its ``broadcast.<site>.<to>`` key when every frame is for site ``to``:
+        a batch is made of consecutive frames with one destination): the broker's cost is per
+        message and per queue it reaches, so a busy site sends fewer, larger messages instead of
+        falling behind; an idle one sends each frame alone, at once."""
         while True:
             await self._pending_wakeup.wait()
             self._pending_wakeup.clear()
             while self._pending:
                 entries: list[tuple[str, str, bytes]] = []  # kind, routing key, frame
                 size = 0
+                batch_key = ""
                 while self._pending and len(entries) < BATCH_FRAMES:
-                    key, frame = next(iter(self._pending.values()))
-                    if entries and size + len(frame) > BATCH_BYTES:
+                    (kind, _), (key, frame) = next(iter(self._pending.items()))
+                    # Addressed to one site: broadcast.<us>.<to>; anything else goes to every site.
+                    frame_key = key if kind == BROADCAST else routing_key(BROADCAST, self.site)
+                    if entries and (size + len(frame) > BATCH_BYTES or frame_key != batch_key):
                         break
+                    batch_key = frame_key
                     (kind, _), _ = self._pending.popitem(last=False)
                     entries.append((kind, key, frame))
                     size += len(frame)
@@ -345,7 +353,7 @@ class AmqpBus:
                     key = entries[0][1]
                     message = aio_pika.Message(frames[0], delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT)
                 else:
-                    key = routing_key(BROADCAST, self.site)
+                    key = batch_key
                     message = aio_pika.Message(pack(frames), delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
                                                type=BATCH)
                 await session.events.publish(message, key, mandatory=False)
@@ -525,7 +533,8 @@ class AmqpBus:
         fanout = await consume_channel.declare_queue(events_queue_prefix(self.site) + uuid.uuid4().hex[:12],
                                                      exclusive=True, auto_delete=True,
                                                      arguments=events_arguments())
-        await fanout.bind(EVENTS_EXCHANGE, "#")
+        for binding in events_bindings(self.site):
+            await fanout.bind(EVENTS_EXCHANGE, binding)
         await fanout.consume(self._on_event, no_ack=True)
         await inbox.consume(self._on_work)
         await events.publish(aio_pika.Message(b""), routing_key(HELLO, self.site), mandatory=False)

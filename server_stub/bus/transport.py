@@ -178,7 +178,7 @@ class BusTransport:
                 self._senders[site] = asyncio.get_running_loop().create_task(self._sender(site, queue))
             queue.put_nowait((body, kind in DURABLE_TYPES))
         else:
-            self.bus.broadcast(body)
+            self.bus.broadcast(body, to=site)  # only that site's events queue gets it
 
     async def _sender(self, site: str, queue: asyncio.Queue[tuple[bytes, bool]]) -> None:
         """Hand-overs and answers to ``site``: what is queued goes at once as one message (a

@@ -72,6 +72,24 @@ def test_presence_and_broadcast_reach_every_other_site_in_order(rabbitmq, bus_si
     asyncio.run(main())
 
 
+def test_a_frame_addressed_to_one_site_reaches_that_site_only_in_order_with_the_rest(rabbitmq, bus_sites):
+    """A full state or a handshake is for one site: only that site's events queue gets it (the
+    broker copies it once, not to every site), in order with what the sender tells everyone."""
+    a, b, c = bus_sites(3)
+
+    async def main():
+        async with buses(rabbitmq, [a, b, c]) as ((bus_a, _, _), (_, in_b, in_c)):
+            bus_a.broadcast(b"x-all-1")
+            bus_a.broadcast(b"x-for-b", to=b)
+            bus_a.publish_presence("ann", b"x-presence")
+            bus_a.broadcast(b"x-all-2")
+            await until(lambda: len(in_b.bodies(b"x")) >= 4 and len(in_c.bodies(b"x")) >= 3, "the frames")
+            assert in_b.bodies(b"x") == [b"x-all-1", b"x-for-b", b"x-presence", b"x-all-2"]
+            assert in_c.bodies(b"x") == [b"x-all-1", b"x-presence", b"x-all-2"]
+
+    asyncio.run(main())
+
+
 def test_a_burst_goes_as_few_messages_and_arrives_frame_by_frame_in_order(rabbitmq, bus_sites):
     """What a busy site publishes at once is batched (docs/multisite.md, "Throughput"): the other
     sites still get every frame alone, in order, and no beat (an empty frame) among them; a burst
