@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -222,11 +223,14 @@ class Agent:
             await self._log_in_elsewhere()
 
     async def _log_in_elsewhere(self) -> None:
-        urls = self.fallbacks
-        start = urls.index(self.url) + 1 if self.url in urls else 0
+        """Each agent has its own order of the other sites (as desktops of different agents are
+        given different backups), so a lost site's agents spread over the others."""
+        others = [u for u in self.fallbacks if u != self.url]
+        k = zlib.crc32(self.aid.encode()) % max(1, len(others))
+        urls = others[k:] + others[:k] + [self.url]
         gate = asyncio.Semaphore(1)
         for attempt in itertools.count():
-            self.url = urls[(start + attempt) % len(urls)]
+            self.url = urls[attempt % len(urls)]
             try:
                 async with asyncio.timeout(10):
                     await self.login(gate)
@@ -657,9 +661,10 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                 took = await views_agree(list(urls.values()), everyone, 60.0, why)
                 if took is None:
                     fault["views_disagreeing_after_site_restart"] = why[:]
-                carriers[victim] = SiteCarrier(urls[victim])
-                every_carrier.append(carriers[victim])
-                await carriers[victim].__aenter__()
+                carrier = SiteCarrier(urls[victim])
+                await carrier.__aenter__()
+                every_carrier.append(carrier)
+                carriers[victim] = carrier  # the traffic goes to the site again
                 fault["views_agree_after_site_restart_s"] = rounded(took, 2)
                 print(f"[{mode}] site {victim} back; every view agrees {fault['views_agree_after_site_restart_s']} s "
                       "after it listens", flush=True)
