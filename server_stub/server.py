@@ -43,7 +43,7 @@ SPARE_FILES = 64  # descriptors kept free of sockets: log files, the peer link, 
 # A server that dials us (its PeerHello answered with a challenge) sends its full state (every agent
 # logged in there: about 175 bytes each) after the handshake: more than ``max_message_bytes``
 # (64 KiB) from about 370 agents on. Its socket takes frames up to the configurable maximum.
-PEER_MAX_MESSAGE_BYTES = MOST["max_message_bytes"]
+PEER_MAX_MESSAGE_BYTES = int(MOST["max_message_bytes"])
 
 
 def now() -> Now:
