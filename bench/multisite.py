@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import itertools
 import json
 import os
@@ -53,9 +54,12 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -66,7 +70,20 @@ from server_stub.directory import AgentRecord, Directory, hash_password  # noqa:
 from tests.support.servers import free_port  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
+LOGS = os.environ.get("MULTISITE_SERVER_LOGS")  # a directory: every server's log (INFO) in <site>.log there
 DEADLINE_S = 60.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes ``pids`` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def site_names(n: int) -> list[str]:
@@ -92,46 +109,57 @@ def write_files(tmp: Path, agents: dict[str, dict], sites: list[str], n_queues: 
         directory.add(AgentRecord(id=aid, name=f"Bench {aid}", password_hash=cheap, queues=tuple(a["queues"]),
                                   penalties=tuple((q, p) for q, p in a["queues"].items() if p)))
     directory.add(AgentRecord(id="bench-carrier", name="Bench carrier", password_hash=cheap, role="carrier"))
+    directory.add(AgentRecord(id="bench-sup", name="Bench supervisor", password_hash=cheap, role="supervisor"))
     agents_file = tmp / "agents.toml"
     directory.save(agents_file)
     queues = [f"q{i}" for i in range(n_queues)] + [f"s{s}" for s in sites] + [f"probe{s}" for s in sites]
     config = tmp / "site.toml"
     config.write_text(
         "[server]\nrate_per_s = 100000.0\nrate_burst = 100000\nheartbeat_interval_ms = 1000\n"
-        "heartbeat_timeout_ms = 10000\n\n"
+        "heartbeat_timeout_ms = 10000\n"
+        # Every agent connects from 127.0.0.1 at once: the per-address limit on sockets not yet logged
+        # in (64 by default, for a stranger's address) would refuse most of them with 503.
+        "max_unauthenticated_per_source = 100000\n\n"
         + "".join(f"[[not_ready_reason]]\ncode = \"{r}\"\nlabel = \"{r.title()}\"\n\n" for r in ("break", "system"))
         + "".join(f"[[queue]]\nname = \"{q}\"\naccept_timeout = 30\n\n" for q in queues), encoding="utf-8")
     return agents_file, config
 
 
-def start_sites(sites: list[str], agents_file: Path, config: Path, bus_urls: dict[str, str]) -> tuple[list, dict]:
-    """The N servers; their URLs once every one listens."""
+def start_sites(sites: list[str], agents_file: Path, config: Path, bus_urls: dict[str, str]) -> tuple[list, dict, dict]:
+    """The N servers; their URLs once every one listens; per site, how to start it again (same port)."""
     ports = {s: free_port() for s in sites}
     env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
-    procs, ready = [], {s: threading.Event() for s in sites}
-    for s in sites:
+
+    def launch(s: str) -> tuple[subprocess.Popen, threading.Event]:
         links = (["--bus", bus_urls[s]] if bus_urls else
                  [a for o in sites if o != s for a in ("--peer", f"ws://127.0.0.1:{ports[o]}")])
         proc = subprocess.Popen([sys.executable, "-m", "server_stub", "--name", s, "--port", str(ports[s]), *links,
                                  "--agents", str(agents_file), "--allow-weak-hashes", "--config", str(config),
-                                 "--log-level", "WARNING"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        procs.append(proc)
+                                 "--log-level", "INFO" if LOGS else "WARNING"], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()
+        keep = open(Path(LOGS) / f"{s}.log", "a", buffering=1, encoding="utf-8") if LOGS else None
 
-        def pump(out=proc.stdout, ev=ready[s], name=s) -> None:
+        def pump(out=proc.stdout, ev=ready, name=s) -> None:
             for line in out:
+                if keep is not None:
+                    keep.write(line)
                 if line.startswith("listening "):
                     ev.set()
                 elif "error" in line.lower() or "Traceback" in line:
                     sys.stderr.write(f"[{name}] {line}")
 
         threading.Thread(target=pump, daemon=True).start()
+        return proc, ready
+
+    launched = {s: launch(s) for s in sites}
+    procs = [proc for proc, _ in launched.values()]
     for s in sites:
-        if not ready[s].wait(30):
+        if not launched[s][1].wait(30):
             for p in procs:
                 p.kill()
             raise SystemExit(f"bench: site {s} did not start")
-    return procs, {s: f"ws://127.0.0.1:{ports[s]}" for s in sites}
+    return procs, {s: f"ws://127.0.0.1:{ports[s]}" for s in sites}, {s: (lambda s=s: launch(s)) for s in sites}
 
 
 # ---------------------------------------------------------------------------- the agents
@@ -140,8 +168,9 @@ def start_sites(sites: list[str], agents_file: Path, config: Path, bus_urls: dic
 class Agent:
     """One raw websocket agent: logs in, goes Ready (unless ``ready`` is False), answers every offer."""
 
-    def __init__(self, aid: str, url: str, log: dict, ready: bool = True):
+    def __init__(self, aid: str, url: str, log: dict, ready: bool = True, fallbacks: list[str] | None = None):
         self.aid, self.url, self.log, self.start_ready = aid, url, log, ready
+        self.fallbacks = fallbacks or []  # every site's URL: where to log in again when its site is lost
         self.ids = itertools.count(1)
         self.holding: str | None = None  # offered or accepted, not yet completed
         self.completing: str | None = None  # completion sent, its answer not yet here
@@ -177,6 +206,39 @@ class Agent:
         return t
 
     async def serve(self) -> None:
+        """Answer offers; when the socket is lost (its site killed) and ``fallbacks`` are given, log
+        in at the next site that answers, as a desktop fails over, and go on there."""
+        while True:
+            try:
+                await self._serve()
+            except (ConnectionClosed, OSError):
+                if not self.fallbacks:
+                    raise
+            now = mono()
+            self.log["drops"].append([self.aid, now])
+            idle = self.log["idle"].get(self.aid)
+            if idle and idle[-1][1] is None:
+                idle[-1][1] = now  # not offerable while logged in nowhere
+            self.holding = self.completing = None
+            await self._log_in_elsewhere()
+
+    async def _log_in_elsewhere(self) -> None:
+        """Each agent has its own order of the other sites (as desktops of different agents are
+        given different backups), so a lost site's agents spread over the others."""
+        others = [u for u in self.fallbacks if u != self.url]
+        k = zlib.crc32(self.aid.encode()) % max(1, len(others))
+        urls = others[k:] + others[:k] + [self.url]
+        gate = asyncio.Semaphore(1)
+        for attempt in itertools.count():
+            self.url = urls[attempt % len(urls)]
+            try:
+                async with asyncio.timeout(10):
+                    await self.login(gate)
+                return
+            except (ConnectionClosed, OSError, RuntimeError, TimeoutError):
+                await asyncio.sleep(0.2)
+
+    async def _serve(self) -> None:
         last_tx = mono()
         while True:
             try:
@@ -219,17 +281,23 @@ class Agent:
 
 
 def new_log() -> dict:
-    return {"invites": [], "completed": [], "idle": {}}
+    return {"invites": [], "completed": [], "idle": {}, "drops": []}
 
 
-async def worker(spec: str) -> None:
+async def worker(spec: str, fallbacks: list[str]) -> None:
     """Agents ``id@url,...`` logged in and Ready; on 'stop' from stdin, prints their log."""
     log = new_log()
-    agents = [Agent(aid, url, log) for aid, url in (item.split("@", 1) for item in spec.split(","))]
+    agents = [Agent(aid, url, log, fallbacks=fallbacks)
+              for aid, url in (item.split("@", 1) for item in spec.split(","))]
     gate = asyncio.Semaphore(50)
-    results = await asyncio.gather(*(a.login(gate) for a in agents), return_exceptions=True)
+
+    async def start(agent: Agent) -> asyncio.Task[None]:
+        await agent.login(gate)
+        return asyncio.create_task(agent.serve())  # at once: it beats while the others log in
+
+    results = await asyncio.gather(*(start(a) for a in agents), return_exceptions=True)
     errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
-    tasks = [asyncio.create_task(a.serve()) for a, r in zip(agents, results, strict=True) if r is None]
+    tasks = [r for r in results if isinstance(r, asyncio.Task)]
     print(json.dumps({"ready": len(tasks), "errors": errors[:5], "error_count": len(errors)}), flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     for task in tasks:
@@ -248,7 +316,7 @@ async def submit(carrier: Carrier, iid: str, queue: str) -> None:
         "customer": {"name": "Bench Customer", "account": iid}}}))
 
 
-async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Carrier], rounds: int) -> dict:
+async def probes(sites: list[str], urls: dict[str, str], carriers: Mapping[str, Carrier], rounds: int) -> dict:
     """Probe agent at X goes Ready while its queue's interaction waits at Y: Ready until invite."""
     log = new_log()
     agents = {s: Agent(f"p{s}", urls[s], log, ready=False) for s in sites}
@@ -259,6 +327,7 @@ async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Car
     local: list[float] = []
     remote: list[float] = []
     n = itertools.count()
+    timed_out = 0
     try:
         await asyncio.sleep(0.5)
         for _ in range(rounds):
@@ -277,6 +346,8 @@ async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Car
                     await agent.done.wait()
                 await agent.send("RequestAgentNotReady", reason="break")
                 await asyncio.sleep(0.2)  # every site hears the Not Ready before the next probe
+    except TimeoutError:
+        timed_out = 1  # no offer (or no completion) within DEADLINE_S: the run is far behind; no more probes
     finally:
         for task in tasks:
             task.cancel()
@@ -285,12 +356,13 @@ async def probes(sites: list[str], urls: dict[str, str], carriers: dict[str, Car
             await a.ws.close()
     return {"propagation_p50_ms": rounded(pct(remote, 50), 2), "propagation_p99_ms": rounded(pct(remote, 99), 2),
             "propagation_local_p50_ms": rounded(pct(local, 50), 2),
-            "propagation_local_p99_ms": rounded(pct(local, 99), 2), "probes": len(remote) + len(local)}
+            "propagation_local_p99_ms": rounded(pct(local, 99), 2), "probes": len(remote) + len(local),
+            "probe_timed_out": timed_out}
 
 
-def spawn_worker(spec: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--worker", spec], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+def spawn_worker(spec: str, fallbacks: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, "--worker", spec, "--fallbacks", ",".join(fallbacks)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
 def overlap(intervals: list, start: float, end: float) -> list[tuple[float, float]]:
@@ -315,19 +387,43 @@ def union_length(parts: list[tuple[float, float]]) -> float:
 
 def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float, str, str]], grace_s: float) -> dict:
     first_invite: dict[str, tuple[float, str]] = {}
-    invite_count: dict[str, int] = {}
+    invites: dict[str, list[tuple[float, str]]] = {}
     double = 0
-    for iid, aid, t, holding in log["invites"]:
-        invite_count[iid] = invite_count.get(iid, 0) + 1
+    for iid, aid, t, holding in sorted(log["invites"], key=lambda i: i[2]):
         double += holding is not None
         first_invite.setdefault(iid, (t, aid))
-    double += sum(1 for c in invite_count.values() if c > 1)
-    # What a double offer looked like: every invite of the interactions concerned, with what the agent held.
-    doubled = {iid for iid, aid, t, holding in log["invites"] if holding or invite_count[iid] > 1}
-    samples = [[iid, aid, round(t, 4), held] for iid, aid, t, held in log["invites"] if iid in doubled][:12]
+        invites.setdefault(iid, []).append((t, aid))
     done: dict[str, int] = {}
-    for iid, _, _ in log["completed"]:
+    done_at: dict[tuple[str, str], float] = {}
+    for iid, aid, t in log["completed"]:
         done[iid] = done.get(iid, 0) + 1
+        done_at.setdefault((iid, aid), t)
+    drops: dict[str, list[float]] = {}
+    for aid, t in log["drops"]:
+        drops.setdefault(aid, []).append(t)
+
+    def still_held(iid: str, aid: str, since: float, at: float) -> bool:
+        """The offer of ``iid`` made to ``aid`` at ``since`` was still that agent's at ``at``:
+        not completed by it, its socket not lost (its site killed) in between."""
+        return (done_at.get((iid, aid), float("inf")) > at
+                and not any(since < t <= at for t in drops.get(aid, [])))
+
+    # An interaction offered again while an earlier offer of it still stood (or after it was
+    # completed): a double offer. Offered again after the agent holding it lost its site: not.
+    redone: set[str] = set()
+    for iid, seq in invites.items():
+        for k, (t, _) in enumerate(seq[1:], 1):
+            if any(still_held(iid, a0, t0, t) or done_at.get((iid, a0), float("inf")) <= t for t0, a0 in seq[:k]):
+                double += 1
+                redone.add(iid)
+    # What a double offer looked like: every invite of the interactions concerned, with what the agent held.
+    doubled = redone | {iid for iid, aid, t, holding in log["invites"] if holding}
+    samples = [[iid, aid, round(t, 4), held] for iid, aid, t, held in log["invites"] if iid in doubled][:12]
+    # Offered to an agent whose site was killed before it completed, and never completed after: the
+    # raw agents do not carry work in hand across a failover (a desktop does), so these are counted
+    # apart from ``lost`` (what no agent was ever offered, or was offered and not lost this way).
+    dropped_in_hand = {iid for iid, seq in invites.items() if not done.get(iid)
+                       and any(any(t > t0 for t in drops.get(a0, [])) for t0, a0 in seq)}
     members: dict[str, list[tuple[str, int]]] = {}
     for aid, a in agents.items():
         for q, pen in a["queues"].items():
@@ -352,13 +448,87 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
         "submitted": len(submitted), "offered": sum(1 for i in submitted if i in first_invite),
         "completed": sum(1 for i in submitted if done.get(i)),
         "completed_twice": sum(1 for i in submitted if done.get(i, 0) > 1),
-        "lost": sum(1 for i in submitted if not done.get(i)), "double_offers": double,
+        "lost": sum(1 for i in submitted if not done.get(i) and i not in dropped_in_hand),
+        "dropped_in_hand_at_kill": len(dropped_in_hand & submitted.keys()), "double_offers": double,
         "offers_local": len(local), "offers_remote": len(remote),
         "offer_local_p50_ms": rounded(pct(local, 50), 2), "offer_local_p99_ms": rounded(pct(local, 99), 2),
         "offer_remote_p50_ms": rounded(pct(remote, 50), 2), "offer_remote_p99_ms": rounded(pct(remote, 99), 2),
         "stranded_ms_p50": rounded(pct(stranded, 50), 2), "stranded_ms_p99": rounded(pct(stranded, 99), 2),
         "penalty_violations": violations, "double_offer_samples": samples,
     }
+
+
+class SiteCarrier(Carrier):
+    """The carrier's socket to one site; also keeps, per interaction, the last event that site's
+    reporting said about it (what to re-submit when the site is lost)."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.last: dict[str, str] = {}
+        self.alive = True
+
+    async def _read(self) -> None:
+        try:
+            async for data in self.ws:
+                frame = data if isinstance(data, str) else data.decode("utf-8", "replace")
+                if '"EventError"' in frame:
+                    self.errors.append(frame[:200])
+                elif '"EventInteraction"' in frame:
+                    message = json.loads(frame)
+                    self.last[message["interaction_id"]] = message["event"]
+                    if message["event"] == "completed":
+                        self.completed.add(message["interaction_id"])
+        except ConnectionClosed:
+            pass
+        self.alive = False
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.__aexit__(None, None, None)
+
+
+async def center_view(url: str) -> dict[str, tuple[str, int, bool]] | None:
+    """One site's view of every agent (``scope: center``): agent -> (its site, epoch, reachable);
+    None if the site does not answer."""
+    site = None
+    try:
+        async with asyncio.timeout(5):
+            async with connect(url, ping_interval=None, compression=None, max_size=None, proxy=None) as ws:
+                await ws.send(register_frame("reg", "bench-views"))
+                await ws.recv()
+                await ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub", "scope": "center",
+                                          "user_id": "bench-sup", "password": PASSWORD}))
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message["type"] == "EventReportingSnapshot":
+                        site = message["server"]
+                        return {a["agent_id"]: (a.get("server", site), a["epoch"], a.get("reachable", True))
+                                for a in message["agents"]}
+                    if message["type"] == "EventError":
+                        raise SystemExit(f"bench: center view refused at {url}: {message}")
+    except (OSError, ConnectionClosed, TimeoutError):
+        return None
+
+
+async def views_agree(urls: list[str], agents: list[str], deadline_s: float, why: list[str]) -> float | None:
+    """Seconds until every site's view of every agent in ``agents`` is the same (where and at which
+    epoch it is logged in, reachable), polled; None if not within ``deadline_s``, with samples of
+    what still disagreed in ``why``. States are not compared: under traffic they change between
+    two sites' snapshots."""
+    start = mono()
+    while mono() - start < deadline_s:
+        views = list(await asyncio.gather(*(center_view(u) for u in urls)))
+        why[:] = [f"{u} did not answer" for u, v in zip(urls, views, strict=True) if v is None]
+        for a in agents:
+            seen = {u: v.get(a) for u, v in zip(urls, views, strict=True) if v is not None}
+            if len(set(seen.values())) > 1 or None in seen.values() or any(not s[2] for s in seen.values() if s):
+                why.append(f"{a}: {seen}")
+            if len(why) >= 5:
+                break
+        if not why:
+            return mono() - start
+        await asyncio.sleep(0.2)
+    return None
 
 
 async def run_mode(mode: str, args, tmp: Path) -> dict:
@@ -374,28 +544,41 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
         await asyncio.to_thread(broker.start)
         broker.add_sites(sites)
         bus_urls = {s: broker.url(s) for s in sites}
-    servers, urls = start_sites(sites, agents_file, config, bus_urls)
+    servers, urls, relaunch = start_sites(sites, agents_file, config, bus_urls)
+    procs = dict(zip(sites, servers, strict=True))
     workers: list[subprocess.Popen] = []
+    fault: dict = {}
+    fallbacks = [urls[s] for s in sites] if args.fault else []
     try:
         t0 = mono()
         await asyncio.sleep(1.0)  # the links come up and exchange their snapshots
         ids = [a for a in agents if not a.startswith("p")]
         for k in range(max(1, min(args.workers, len(ids)))):
-            workers.append(spawn_worker(",".join(f"{a}@{urls[agents[a]['site']]}" for a in ids[k::args.workers])))
+            workers.append(spawn_worker(",".join(f"{a}@{urls[agents[a]['site']]}" for a in ids[k::args.workers]),
+                                        fallbacks))
         logins = await asyncio.gather(*(asyncio.to_thread(answer, w, "worker") for w in workers))
         ready = sum(r["ready"] for r in logins)
         if ready < len(ids):
             raise SystemExit(f"bench: only {ready} of {len(ids)} agents logged in: {logins[0]['errors'][:2]}")
         login_s = mono() - t0
         print(f"[{mode}] {len(sites)} sites up, {ready} agents Ready in {login_s:.1f} s", flush=True)
-        carriers = {s: Carrier(urls[s]) for s in sites}
+        carriers = {s: SiteCarrier(urls[s]) for s in sites}
+        every_carrier = list(carriers.values())  # with the ones of a killed site (what they saw counts)
         for c in carriers.values():
             await c.__aenter__()
         submitted: dict[str, tuple[float, str, str]] = {}
         rng = random.Random(1)
         queues = [f"q{i}" for i in range(args.queues)] + [f"s{s}" for s in sites]
+        traffic_done = asyncio.Event()
+
+        def completed() -> set[str]:
+            return set().union(*(c.completed for c in every_carrier))
+
         try:
             await asyncio.sleep(0.5)
+            server_pids = [proc.pid for proc in servers]
+            broker_pids = broker.pids() if broker is not None else []
+            cpu0 = [cpu_seconds(server_pids), cpu_seconds(broker_pids)]
 
             async def traffic() -> None:
                 start = mono()
@@ -406,35 +589,109 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                     if due > mono():
                         await asyncio.sleep(due - mono())
                     site, queue, iid = sites[n % len(sites)], rng.choice(queues), f"{mode}-{n:07d}"
-                    await submit(carriers[site], iid, queue)
+                    if not carriers[site].alive:  # a killed site: the carrier sends its calls elsewhere
+                        site = next(s for s in sites[n % len(sites):] + sites if carriers[s].alive)
+                    with contextlib.suppress(ConnectionClosed):
+                        await submit(carriers[site], iid, queue)
                     submitted[iid] = (carriers[site].submitted[iid], site, queue)
+                traffic_done.set()
 
             async def heartbeats() -> None:  # the carriers' sockets stay alive however long the run
                 while True:
                     await asyncio.sleep(2.0)
-                    for c in carriers.values():
-                        await c.ws.send('{"type": "Heartbeat"}')
+                    for c in list(carriers.values()):
+                        if c.alive:
+                            with contextlib.suppress(ConnectionClosed):
+                                await c.ws.send('{"type": "Heartbeat"}')
+
+            async def faults() -> None:
+                """Steady traffic, then: the broker killed (SIGKILL) and restarted; then the last site
+                killed (SIGKILL), what it had not handed to an agent re-submitted elsewhere (as a
+                carrier does), and the site restarted. After each restart: until every site's view
+                of every agent agrees again."""
+                everyone = ids + []
+                why: list[str] = []
+                await asyncio.sleep(args.fault_after)
+                if broker is not None:
+                    print(f"[{mode}] SIGKILL the broker", flush=True)
+                    spent = cpu_seconds(broker_pids) - cpu0[1]
+                    broker.kill()
+                    await asyncio.to_thread(broker.restart)
+                    broker_pids[:] = broker.pids()  # its CPU from here on (its start-up not counted)
+                    cpu0[1] = cpu_seconds(broker_pids) - spent
+                    fault["broker_start_s"] = rounded(broker.startup_seconds, 2)
+                    took = await views_agree(list(urls.values()), everyone, 60.0, why)
+                    fault["views_agree_after_broker_start_s"] = rounded(took, 2)
+                    if took is None:
+                        fault["views_disagreeing_after_broker"] = why[:]
+                    print(f"[{mode}] broker back in {fault['broker_start_s']} s; every view agrees "
+                          f"{fault['views_agree_after_broker_start_s']} s after", flush=True)
+                    await asyncio.sleep(2.0)
+                victim = sites[-1]
+                print(f"[{mode}] SIGKILL site {victim}", flush=True)
+                old_pid = procs[victim].pid
+                spent = cpu_seconds([old_pid])
+                procs[victim].kill()
+                await asyncio.to_thread(procs[victim].wait, 10)
+                lost = carriers[victim]
+                deadline = mono() + 10
+                while lost.alive and mono() < deadline:  # noqa: ASYNC110 (its reader ends with the socket)
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(args.grace)
+                done = completed()
+                todo = [iid for iid, (_, site, _) in list(submitted.items())
+                        if site == victim and iid not in done and lost.last.get(iid) != "withdrawn"]
+                fault["resubmitted"] = len(todo)
+                for iid in todo:
+                    site = next(s for s in sites if carriers[s].alive)
+                    with contextlib.suppress(ConnectionClosed):
+                        await submit(carriers[site], iid, submitted[iid][2])
+                    submitted[iid] = (submitted[iid][0], site, submitted[iid][2])
+                await asyncio.sleep(max(0.0, args.down_time - args.grace))
+                proc, ready = relaunch[victim]()
+                procs[victim] = proc
+                servers.append(proc)
+                server_pids.remove(old_pid)
+                server_pids.append(proc.pid)
+                cpu0[0] -= spent  # the killed process's CPU is kept; the new one's counted from 0
+                launched = mono()
+                if not await asyncio.to_thread(ready.wait, 30):
+                    raise SystemExit(f"bench: site {victim} did not start again")
+                fault["site_restart_listening_s"] = rounded(mono() - launched, 2)
+                took = await views_agree(list(urls.values()), everyone, 60.0, why)
+                if took is None:
+                    fault["views_disagreeing_after_site_restart"] = why[:]
+                carrier = SiteCarrier(urls[victim])
+                await carrier.__aenter__()
+                every_carrier.append(carrier)
+                carriers[victim] = carrier  # the traffic goes to the site again
+                fault["views_agree_after_site_restart_s"] = rounded(took, 2)
+                print(f"[{mode}] site {victim} back; every view agrees {fault['views_agree_after_site_restart_s']} s "
+                      "after it listens", flush=True)
 
             beat = asyncio.create_task(heartbeats())
             # The probes run during the traffic (their queues are their own), and after it if they outlast it.
-            _, probe = await asyncio.gather(traffic(), probes(sites, urls, carriers, args.probes))
+            jobs = [traffic(), probes(sites, urls, carriers, 0 if args.fault else args.probes)]
+            _, probe, *_ = await asyncio.gather(*jobs, *([faults()] if args.fault else []))
+            assert isinstance(probe, dict)
             # Until every site's reporting together has shown every interaction completed, or the drain ends.
             end = mono() + args.drain
             # Polled: the carriers' sets together, each filled by its own reader.
-            while mono() < end and not set().union(*(c.completed for c in carriers.values())) >= submitted.keys():  # noqa: ASYNC110
+            while mono() < end and not completed() >= submitted.keys():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.2)  # the agents' last answers reach their workers' logs
             beat.cancel()
-            errors = [e for c in carriers.values() for e in c.errors]
+            cpu = cpu_seconds(server_pids) - cpu0[0], cpu_seconds(broker_pids) - cpu0[1]
+            errors = [e for c in every_carrier for e in c.errors]
         finally:
-            for c in carriers.values():
-                await c.__aexit__(None, None, None)
+            for c in every_carrier:
+                await c.close()
         log = new_log()
         for w in workers:
             tell(w, "stop")
         for report in await asyncio.gather(*(asyncio.to_thread(answer, w, "worker") for w in workers)):
-            log["invites"] += report["invites"]
-            log["completed"] += report["completed"]
+            for key in ("invites", "completed", "drops"):
+                log[key] += report[key]
             log["idle"].update(report["idle"])
     finally:
         for proc in workers + servers:
@@ -444,7 +701,10 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
     figures = analyse(agents, log, submitted, args.penalty_grace_ms / 1000)
-    return {"mode": mode, **figures, **probe, "login_s": round(login_s, 1), "carrier_errors": len(errors),
+    per = 1000 / max(1, len(submitted))
+    return {"mode": mode, **figures, **probe, **fault, "login_s": round(login_s, 1),
+            "servers_cpu_ms_per_interaction": round(cpu[0] * per, 2),
+            "broker_cpu_ms_per_interaction": round(cpu[1] * per, 2), "carrier_errors": len(errors),
             "carrier_error_samples": errors[:3]}
 
 
@@ -471,10 +731,18 @@ def main() -> int:
                         help="a lower penalty idle this long before an offer makes it a violation (default 10)")
     parser.add_argument("--modes", default="mesh,amqp", help="comma-separated: mesh, amqp (default both)")
     parser.add_argument("--workers", type=int, default=2, help="processes for the agents' sockets (default 2)")
+    parser.add_argument("--fault", action="store_true",
+                        help="fault run: during the traffic, SIGKILL the broker (amqp) and restart it, then SIGKILL "
+                             "the last site and restart it (no propagation probes)")
+    parser.add_argument("--fault-after", type=float, default=5.0, help="seconds of traffic before the first kill")
+    parser.add_argument("--grace", type=float, default=1.0,
+                        help="seconds after a site is lost before the carrier re-submits its calls (default 1)")
+    parser.add_argument("--down-time", type=float, default=2.0, help="seconds the killed site stays down (default 2)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--fallbacks", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        asyncio.run(worker(args.worker))
+        asyncio.run(worker(args.worker, [u for u in args.fallbacks.split(",") if u]))
         return 0
     modes = [m for m in args.modes.split(",") if m]
     if not 2 <= args.sites <= 26 or args.agents < args.sites or set(modes) - {"mesh", "amqp"} or not modes:

@@ -29,7 +29,7 @@ from yarl import URL
 
 from . import protocol as p
 from .bus.transport import BusTransport
-from .config import ServerConfig
+from .config import MOST, ServerConfig
 from .config_store import load_version, store
 from .core import (
     CheckPassword,
@@ -54,6 +54,10 @@ log = logging.getLogger("interaction_server")
 TICK_S = 0.1  # the core's clock: heartbeats, silences, offer and token timers
 CLOSE_WAIT_S = 2.0  # a socket whose close does not complete by then (it stopped reading) is aborted
 SPARE_FILES = 64  # descriptors kept free of sockets: log files, the peer link, scrypt, a restart
+# A server that dials us (its PeerHello answered with a challenge) sends its full state (every agent
+# logged in there: about 175 bytes each) after the handshake: more than ``max_message_bytes``
+# (64 KiB) from about 370 agents on. Its socket takes frames up to the configurable maximum.
+PEER_MAX_MESSAGE_BYTES = int(MOST["max_message_bytes"])
 
 
 def now() -> Now:
@@ -115,6 +119,7 @@ class _Socket:
     bucket_at: float
     queued_bytes: int = 0  # in ``queue``, not yet handed to the WebSocket layer
     authenticated: bool = False  # logged in, made available or subscribed (or a peer)
+    peer_sized: bool = False  # said PeerHello: takes frames up to PEER_MAX_MESSAGE_BYTES
     writer: asyncio.Task[None] | None = None
     check: asyncio.Task[None] | None = None
     closing: bool = False
@@ -275,6 +280,8 @@ class InteractionServer:
                     self._run(self.core.received(sock.id, frame, t))
                     if not sock.authenticated:
                         self._check_authenticated(sock)
+                    if not sock.peer_sized:
+                        self._size_for_peer(sock)
                 else:
                     self.core.heard(sock.id, t)
         except ConnectionClosed:
@@ -294,6 +301,15 @@ class InteractionServer:
             sent, rcvd = ws.protocol.close_sent, ws.protocol.close_rcvd
             code = rcvd.code if rcvd is not None else sent.code if sent is not None else ws.close_code
             log.info("%s disconnected (code %s%s)", label, code, f", {sent.reason}" if sent and sent.reason else "")
+
+    def _size_for_peer(self, sock: _Socket) -> None:
+        """A server dialing us said hello (the core challenged it): its full state, which comes
+        after the handshake, may be bigger than a client's frame limit. The limit is read per
+        frame, so it holds from the frame after the next one on (the proof) at the latest."""
+        conn = self.core.conns.get(sock.id)
+        if conn is not None and conn.peer_challenge is not None:
+            sock.peer_sized = True
+            sock.ws.protocol.max_message_size = max(self.config.max_message_bytes, PEER_MAX_MESSAGE_BYTES)
 
     def _check_authenticated(self, sock: _Socket) -> None:
         conn = self.core.conns.get(sock.id)

@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import struct
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,7 @@ from .topology import (
     TopologyError,
     check_site,
     events_arguments,
+    events_bindings,
     events_queue_prefix,
     inbox_arguments,
     inbox_binding,
@@ -87,6 +89,30 @@ MAX_PENDING = 100_000  # presence/broadcast frames waiting to be written; beyond
 WORK_PREFETCH = 64
 BEAT_INTERVAL = 1.0  # seconds between a site's beats
 SITE_TIMEOUT = 3.5  # seconds without a live frame from a site before it counts as down
+BATCH = "batch"  # AMQP ``type`` of a message carrying several frames, each prefixed by its length
+BATCH_FRAMES = 256  # at most this many frames in one message...
+BATCH_BYTES = 256 * 1024  # ...and about this many bytes (a single bigger frame goes alone)
+_LENGTH = struct.Struct("!I")
+
+
+def pack(frames: list[bytes]) -> bytes:
+    """Several frames as one message body (``BATCH``): each one's length (4 bytes), then it."""
+    return b"".join(_LENGTH.pack(len(f)) + f for f in frames)
+
+
+def unpack(body: bytes) -> list[bytes]:
+    """The frames of a ``BATCH`` body; ``ValueError`` if it is not one."""
+    frames, at = [], 0
+    while at < len(body):
+        if at + _LENGTH.size > len(body):
+            raise ValueError("a batch ends inside a length")
+        (size,) = _LENGTH.unpack_from(body, at)
+        at += _LENGTH.size
+        if at + size > len(body):
+            raise ValueError("a batch ends inside a frame")
+        frames.append(body[at:at + size])
+        at += size
+    return frames
 
 
 class BusError(Exception):
@@ -112,6 +138,7 @@ class BusStats:
     received: int = 0  # frames given to on_message
     redelivered: int = 0  # of which the broker marked as possibly seen before
     sends: int = 0  # confirmed hand-overs
+    messages_published: int = 0  # AMQP messages (a batch of frames is one)
     send_retries: int = 0  # hand-overs published again after a lost confirm
 
 
@@ -212,23 +239,41 @@ class AmqpBus:
         Dropped while the broker is away; replaces this agent's frame still waiting to be written."""
         self._enqueue((PRESENCE, agent_id), routing_key(PRESENCE, self.site, agent_id), frame)
 
-    def broadcast(self, frame: bytes) -> None:
-        """Send ``frame`` to every other site (``broadcast.<site>``), at most once, in order with
-        presence. Dropped while the broker is away."""
+    def broadcast(self, frame: bytes, to: str | None = None) -> None:
+        """Send ``frame`` to every other site (``broadcast.<site>``), or only to site ``to``
+        (``broadcast.<site>.<to>``: only its events queue is bound to that key), at most once, in
+        order with presence. Dropped while the broker is away."""
         self._broadcasts += 1
-        self._enqueue((BROADCAST, str(self._broadcasts)), routing_key(BROADCAST, self.site), frame)
+        rest = None if to is None else check_site(to)
+        self._enqueue((BROADCAST, str(self._broadcasts)), routing_key(BROADCAST, self.site, rest), frame)
 
-    async def send(self, to_site: str, frame: bytes, *, timeout: float | None = None) -> None:
-        """Hand ``frame`` over to ``to_site`` (persistent; ``work.<site>.<to_site>``); return once
+    async def send(self, to_site: str, frame: bytes, *, timeout: float | None = None,
+                   persistent: bool = True) -> None:
+        """``send_batch`` of one frame."""
+        await self.send_batch(to_site, [frame], timeout=timeout, persistent=persistent)
+
+    async def send_batch(self, to_site: str, frames: list[bytes], *, timeout: float | None = None,
+                         persistent: bool = True) -> None:
+        """Hand ``frame`` over to ``to_site`` (``work.<site>.<to_site>``, to its inbox); return once
         the broker confirmed it. While the broker is away, wait for it, up to ``timeout`` (default
         ``send_timeout``) in all, then raise ``BusUnavailable``; a confirm lost with the connection
         is retried within the same deadline (so the frame may arrive twice). ``BusRefused`` when
-        the broker refuses it."""
+        the broker refuses it. ``persistent=False`` for a frame worth nothing after a broker
+        restart (an answer on a link that a restart ends anyway): confirmed once routed, no disk.
+
+        Several frames go as one message (``BATCH``), confirmed, delivered and acknowledged as one,
+        given to ``on_message`` one by one in order. Calls may overlap: while connected, the
+        messages of concurrent calls are published in the order the calls were made (the
+        channel's lock is taken in that order; a retry after a lost connection may come later) and
+        confirmed together, so a caller with many frames should not await each confirm before
+        publishing the next."""
         key = routing_key(WORK, self.site, check_site(to_site))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.send_timeout if timeout is None else timeout)
-        message = aio_pika.Message(frame, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                   message_id=uuid.uuid4().hex, app_id=self.site)
+        mode = aio_pika.DeliveryMode.PERSISTENT if persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
+        message = aio_pika.Message(frames[0] if len(frames) == 1 else pack(frames), delivery_mode=mode,
+                                   message_id=uuid.uuid4().hex, app_id=self.site,
+                                   type=None if len(frames) == 1 else BATCH)
         attempts = 0
         while True:
             remaining = deadline - loop.time()
@@ -264,7 +309,8 @@ class AmqpBus:
                         async with asyncio.timeout(max(0.0, deadline - loop.time())):
                             await self._down.wait()
                 continue
-            self.stats.sends += 1
+            self.stats.sends += len(frames)
+            self.stats.messages_published += 1
             return
 
     def _enqueue(self, slot: tuple[str, str], key: str, frame: bytes) -> None:
@@ -276,24 +322,51 @@ class AmqpBus:
         self._pending_wakeup.set()
 
     async def _write_pending(self, session: _Session) -> None:
-        """Write presence and broadcasts, oldest first, on the channel without confirms."""
+        """Write presence and broadcasts, oldest first, on the channel without confirms. What
+        waits when the writer comes round goes as one message (``BATCH``, on this site's
+        ``broadcast`` key, or its ``broadcast.<site>.<to>`` key when every frame is for site ``to``:
+        a batch is made of consecutive frames with one destination): the broker's cost is per
+        message and per queue it reaches, so a busy site sends fewer, larger messages instead of
+        falling behind; an idle one sends each frame alone, at once."""
         while True:
             await self._pending_wakeup.wait()
             self._pending_wakeup.clear()
             while self._pending:
-                (kind, _), (key, frame) = self._pending.popitem(last=False)
-                message = aio_pika.Message(frame, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT)
+                entries: list[tuple[str, str, bytes]] = []  # kind, routing key, frame
+                size = 0
+                batch_key = ""
+                while self._pending and len(entries) < BATCH_FRAMES:
+                    (kind, _), (key, frame) = next(iter(self._pending.items()))
+                    # Addressed to one site: broadcast.<us>.<to>; anything else goes to every site.
+                    frame_key = key if kind == BROADCAST else routing_key(BROADCAST, self.site)
+                    if entries and (size + len(frame) > BATCH_BYTES or frame_key != batch_key):
+                        break
+                    batch_key = frame_key
+                    (kind, _), _ = self._pending.popitem(last=False)
+                    entries.append((kind, key, frame))
+                    size += len(frame)
+                if len(entries) > 1:  # a beat only says "alive", which the batch itself says
+                    entries = [e for e in entries if e[0] != BEAT] or entries[:1]
+                kinds = [kind for kind, _, _ in entries]
+                frames = [frame for _, _, frame in entries]
+                if len(frames) == 1:
+                    key = entries[0][1]
+                    message = aio_pika.Message(frames[0], delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT)
+                else:
+                    key = batch_key
+                    message = aio_pika.Message(pack(frames), delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                                               type=BATCH)
                 await session.events.publish(message, key, mandatory=False)
-                if kind == PRESENCE:
-                    self.stats.presence_published += 1
-                elif kind == BROADCAST:
-                    self.stats.broadcast_published += 1
+                self.stats.messages_published += 1
+                self.stats.presence_published += kinds.count(PRESENCE)
+                self.stats.broadcast_published += kinds.count(BROADCAST)
 
     # ------------------------------------------------------------------ receiving
 
     def _deliver(self, message: AbstractIncomingMessage) -> bool:
-        """Give one frame to the server; whether to acknowledge it (a frame that cannot be taken is
-        dropped: acknowledging it negatively without requeue)."""
+        """Give one message's frame (or a batch's frames, in order) to the server; whether to
+        acknowledge it (a frame that cannot be taken alone is dropped: acknowledged negatively
+        without requeue; a batch is acknowledged, its other frames were taken)."""
         try:
             kind, from_site, _ = parse_routing_key(message.routing_key or "")
         except TopologyError:
@@ -308,15 +381,26 @@ class AmqpBus:
             return True
         if kind == BEAT:
             return True
-        self.stats.received += 1
-        if message.redelivered:
-            self.stats.redelivered += 1
-        try:
-            self.on_message(from_site, message.body)
-        except Exception:
-            log.exception("bus %s: on_message failed on a %s frame from %s; frame dropped", self.site, kind, from_site)
-            return False
-        return True
+        if message.type == BATCH:
+            try:
+                frames = unpack(message.body)
+            except ValueError as e:
+                log.warning("bus %s: dropped a malformed batch from %s: %s", self.site, from_site, e)
+                return False
+        else:
+            frames = [message.body]
+        ok = True
+        for frame in frames:
+            self.stats.received += 1
+            if message.redelivered:
+                self.stats.redelivered += 1
+            try:
+                self.on_message(from_site, frame)
+            except Exception:
+                log.exception("bus %s: on_message failed on a %s frame from %s; frame dropped", self.site, kind,
+                              from_site)
+                ok = False  # the others of its batch were taken: a redelivery would repeat them for nothing
+        return ok or len(frames) > 1
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         self._deliver(message)  # the events queue is consumed without acknowledgements
@@ -449,7 +533,8 @@ class AmqpBus:
         fanout = await consume_channel.declare_queue(events_queue_prefix(self.site) + uuid.uuid4().hex[:12],
                                                      exclusive=True, auto_delete=True,
                                                      arguments=events_arguments())
-        await fanout.bind(EVENTS_EXCHANGE, "#")
+        for binding in events_bindings(self.site):
+            await fanout.bind(EVENTS_EXCHANGE, binding)
         await fanout.consume(self._on_event, no_ack=True)
         await inbox.consume(self._on_work)
         await events.publish(aio_pika.Message(b""), routing_key(HELLO, self.site), mandatory=False)

@@ -88,6 +88,14 @@ def events_arguments() -> dict[str, Any]:
     return {"x-max-length": EVENTS_QUEUE_MAX_LENGTH, "x-overflow": "drop-head"}
 
 
+def events_bindings(site: str) -> list[str]:
+    """The binding keys of ``site``'s events queue: what every site tells every site, and what
+    another site addresses to this one alone (``broadcast.<from>.<site>``: a full state, a
+    handshake); not what it addresses to the others."""
+    me = check_site(site)
+    return [f"{PRESENCE}.#", f"{BROADCAST}.*", f"{BROADCAST}.*.{me}", f"{HELLO}.*", f"{BEAT}.*"]
+
+
 def routing_key(kind: str, site: str, rest: str | None = None) -> str:
     key = f"{kind}.{check_site(site)}" if rest is None else f"{kind}.{check_site(site)}.{rest}"
     if len(key.encode()) > MAX_ROUTING_KEY:

@@ -45,12 +45,14 @@ from dataclasses import dataclass, field
 
 from .. import protocol as p
 from ..core import ConnId, Now, Output, ServerCore
-from .amqp import AmqpBus, BusError
+from .amqp import BATCH_BYTES, BATCH_FRAMES, AmqpBus, BusError
 
 log = logging.getLogger("interaction_server.bus")
 
 HEARTBEAT = p.encode(p.Heartbeat())
 WORK_TYPES = (b"PeerHandover", b"PeerHandoverAck", b"PeerInteractionsAck")  # carried by ``send``
+DURABLE_TYPES = (b"PeerHandover",)  # persistent in the inbox; answers are not (docs/multisite.md)
+SEND_WINDOW = 64  # messages to one site published and not yet confirmed; beyond it the sender waits
 HANDSHAKE_TIMEOUT = 5.0  # seconds for a link's handshake before it is started again
 RESYNC_PATIENCE = 0.5  # seconds a handshake may take before a site's hello restarts it
 REDIAL_AFTER = 2.0  # seconds after a link failed authentication or was closed before dialing again
@@ -98,7 +100,7 @@ class BusTransport:
         self.inbound: dict[ConnId, _Inbound] = {}
         self._incarnations: dict[str, str] = {}  # site -> the incarnation its last hello came from
         self.up: set[str] = set()
-        self._work: dict[str, asyncio.Queue[bytes]] = {}
+        self._work: dict[str, asyncio.Queue[tuple[bytes, bool]]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
         self.bus = bus or AmqpBus(url, self.site, self._message, on_reconnect=self._reconnected,
                                   on_site_up=self._site_up, on_site_down=self._site_down)
@@ -174,18 +176,43 @@ class BusTransport:
             if queue is None:
                 queue = self._work[site] = asyncio.Queue()
                 self._senders[site] = asyncio.get_running_loop().create_task(self._sender(site, queue))
-            queue.put_nowait(body)
+            queue.put_nowait((body, kind in DURABLE_TYPES))
         else:
-            self.bus.broadcast(body)
+            self.bus.broadcast(body, to=site)  # only that site's events queue gets it
 
-    async def _sender(self, site: str, queue: asyncio.Queue[bytes]) -> None:
-        """Hand-overs and answers to ``site``, one at a time and in order, each confirmed."""
-        while True:
-            body = await queue.get()
-            try:
-                await self.bus.send(site, body, timeout=SEND_TIMEOUT)
-            except BusError as e:  # the sender's custody covers it: the hand-over goes again on the next link
-                log.info("bus %s: a frame for %s was not confirmed: %s", self.site, site, e)
+    async def _sender(self, site: str, queue: asyncio.Queue[tuple[bytes, bool]]) -> None:
+        """Hand-overs and answers to ``site``: what is queued goes at once as one message (a
+        batch), persistent if it holds a hand-over; its confirm is awaited by a task of its own,
+        at most ``SEND_WINDOW`` messages unconfirmed, so the next batch does not wait for it.
+        Awaiting each frame's confirm before publishing the next (as before) capped one site's
+        frames to another at one per confirm round trip, 15-130 ms on a loaded broker: fewer than
+        the answers to the accepts and completions of a busy center (docs/multisite.md)."""
+        window = asyncio.Semaphore(SEND_WINDOW)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                body, persistent = await queue.get()
+                await window.acquire()  # meanwhile more may come: they go in this batch
+                frames, size = [body], len(body)
+                while not queue.empty() and len(frames) < BATCH_FRAMES and size < BATCH_BYTES:
+                    body, durable = queue.get_nowait()
+                    frames.append(body)
+                    size += len(body)
+                    persistent = persistent or durable
+                task = asyncio.get_running_loop().create_task(self._send(site, frames, persistent, window))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            for task in in_flight:
+                task.cancel()
+
+    async def _send(self, site: str, frames: list[bytes], persistent: bool, window: asyncio.Semaphore) -> None:
+        try:
+            await self.bus.send_batch(site, frames, timeout=SEND_TIMEOUT, persistent=persistent)
+        except BusError as e:  # the sender's custody covers it: the hand-over goes again on the next link
+            log.info("bus %s: %d frame(s) for %s not confirmed: %s", self.site, len(frames), site, e)
+        finally:
+            window.release()
 
     # ------------------------------------------------------------------ receiving
 

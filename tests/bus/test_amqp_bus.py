@@ -75,6 +75,46 @@ def test_presence_and_broadcast_reach_every_other_site_in_order(rabbitmq, bus_si
     asyncio.run(main())
 
 
+def test_a_frame_addressed_to_one_site_reaches_that_site_only_in_order_with_the_rest(rabbitmq, bus_sites):
+    """A full state or a handshake is for one site: only that site's events queue gets it (the
+    broker copies it once, not to every site), in order with what the sender tells everyone."""
+    a, b, c = bus_sites(3)
+
+    async def main():
+        async with buses(rabbitmq, [a, b, c]) as ((bus_a, _, _), (_, in_b, in_c)):
+            bus_a.broadcast(b"x-all-1")
+            bus_a.broadcast(b"x-for-b", to=b)
+            bus_a.publish_presence("ann", b"x-presence")
+            bus_a.broadcast(b"x-all-2")
+            await until(lambda: len(in_b.bodies(b"x")) >= 4 and len(in_c.bodies(b"x")) >= 3, "the frames")
+            assert in_b.bodies(b"x") == [b"x-all-1", b"x-for-b", b"x-presence", b"x-all-2"]
+            assert in_c.bodies(b"x") == [b"x-all-1", b"x-presence", b"x-all-2"]
+
+    asyncio.run(main())
+
+
+def test_a_burst_goes_as_few_messages_and_arrives_frame_by_frame_in_order(rabbitmq, bus_sites):
+    """What a busy site publishes at once is batched (docs/multisite.md, "Throughput"): the other
+    sites still get every frame alone, in order, and no beat (an empty frame) among them; a burst
+    of hand-overs to one site likewise, confirmed together."""
+    a, b = bus_sites(2)
+
+    async def main():
+        async with buses(rabbitmq, [a, b]) as ((bus_a, _), (_, in_b)):
+            before = bus_a.stats.messages_published
+            for n in range(300):
+                bus_a.broadcast(b"n%03d" % n)
+            await until(lambda: len(in_b.bodies(b"n")) >= 300, "every frame of the burst")
+            assert in_b.bodies(b"n") == [b"n%03d" % n for n in range(300)]
+            assert bus_a.stats.messages_published - before < 300, "the burst went as fewer messages"
+            assert all(frame for _, frame in in_b.frames), "no empty frame (a beat) handed to the server"
+            await bus_a.send_batch(b, [b"w%d" % n for n in range(20)], persistent=False)
+            await until(lambda: len(in_b.bodies(b"w")) >= 20, "the hand-overs")
+            assert in_b.bodies(b"w") == [b"w%d" % n for n in range(20)]
+
+    asyncio.run(main())
+
+
 def test_a_site_that_joins_makes_the_others_republish_and_a_silent_site_goes_down(rabbitmq, bus_sites):
     """The hook a server uses to re-publish its full presence: after its own connect, and again
     when another site (re)joins (that site's view is empty). A site heard from is up; one silent

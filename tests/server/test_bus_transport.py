@@ -54,8 +54,14 @@ class MemoryBus:
     def publish_presence(self, agent_id: str, frame: bytes) -> None:
         self.broadcast(frame)
 
-    def broadcast(self, frame: bytes) -> None:
-        self.hub.wire.extend((other, self.site, frame) for other in self.hub.buses if other != self.site)
+    def broadcast(self, frame: bytes, to: str | None = None) -> None:
+        self.hub.wire.extend((other, self.site, frame) for other in self.hub.buses
+                             if other != self.site and to in (None, other))
+
+    async def send_batch(self, to_site: str, frames: list[bytes], *, timeout: float | None = None,
+                         persistent: bool = True) -> None:
+        for frame in frames:
+            await self.send(to_site, frame)
 
     async def send(self, to_site: str, frame: bytes, *, timeout: float | None = None) -> None:
         self.hub.sent += 1

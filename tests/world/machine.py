@@ -24,6 +24,7 @@ REASONS = ("break", "lunch")
 class WorldMachine(RuleBasedStateMachine):
     AGENTS = 5
     SITES: tuple[str, ...] = SITES  # a mesh when more than two (the faults strike the first two)
+    BUS = False  # the sites' frames through a simulated broker (tests/world/bus.py)
     world: World
 
     def __init__(self) -> None:
@@ -32,7 +33,7 @@ class WorldMachine(RuleBasedStateMachine):
 
     @initialize(failback=st.sampled_from(["never", "when-idle"]), seed=st.integers(0, 2**32 - 1))
     def start(self, failback: FailbackPolicy, seed: int) -> None:
-        self.world = World(seed, agents=self.AGENTS, failback=failback, sites=self.SITES)
+        self.world = World(seed, agents=self.AGENTS, failback=failback, sites=self.SITES, bus=self.BUS)
         self.world.start()
         self.world.run_for(1.0)
         self.started = True

@@ -364,6 +364,16 @@ class Carrier(Watcher):
         self.waiting.append(interaction)
         self._flush()
 
+    def new_interaction_at(self, site: str) -> str:
+        """A call the carrier submits at ``site`` (which must be up for the carrier); its id."""
+        feed = self.feeds[site]
+        assert feed.up, f"the carrier has no link to {site}"
+        n = next(self._numbers)
+        interaction = p.Interaction(interaction_id=f"ix-{n}", media="voice", queue="q", created_ms=self.loop.wall_ms,
+                                    subject=f"Call {n}")
+        self._submit(feed, interaction)
+        return interaction.interaction_id
+
     def _up(self) -> list[Feed]:
         return [feed for feed in self.feeds.values() if feed.up]
 

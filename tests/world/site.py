@@ -210,6 +210,9 @@ class Site(Process):
             return
         if link.kind == "peer" and self.world.partitioned:
             return  # the SYN is lost: the dialler's open timeout gives up
+        if link.kind == "peer" and self.world.bus is not None and not self.world.bus.up:
+            link.refused()  # on a bus: no broker, no link to any site
+            return
         link.site_incarnation = self.incarnation
         self.run(self.incarnation, self._accept, link)  # a frozen process accepts when thawed
 

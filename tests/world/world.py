@@ -57,6 +57,7 @@ from server_stub import protocol as p
 from server_stub.core.routing import COMPLETED, OFFERED
 from server_stub.directory import AgentRecord, Directory
 
+from .bus import SimBus
 from .desk import Desk
 from .net import BASE_LATENCY, Link, Loop, Process
 from .reports import Carrier, Reports, Watcher
@@ -81,7 +82,7 @@ def directory(agents: list[str]) -> Directory:
 
 class World:
     def __init__(self, seed: int, agents: int = 5, failback: FailbackPolicy = "never",
-                 sites: tuple[str, ...] = SITES, endpoints: tuple[str, ...] | None = None) -> None:
+                 sites: tuple[str, ...] = SITES, endpoints: tuple[str, ...] | None = None, bus: bool = False) -> None:
         self.seed = seed
         self.loop = Loop()
         self.failback = failback
@@ -94,6 +95,7 @@ class World:
         self.kills: list[float] = []  # when a site was killed
         self.stamps = itertools.count(1)  # orders peer frames and reported logins, within an instant too
         self.site_names = sites  # the pair, or a mesh of N sites each linked to every other
+        self.bus = SimBus(self) if bus else None  # the sites' frames through a broker instead (tests/world/bus.py)
         self.stops: dict[str, list[list[float]]] = {name: [] for name in sites}  # [from, to] a site was stopped or down
         self.sites = {name: Site(self, name, tuple(other for other in sites if other != name)) for name in sites}
         self.reports = Reports(self)
@@ -131,6 +133,9 @@ class World:
         on: delayed (each direction of a link stays in order, as TCP keeps it; the two links of a pair
         interleave in any order) or sent twice."""
         payload = (frame, next(self.stamps))
+        if self.bus is not None:
+            self.bus.carry(send, frame, payload)
+            return
         chaos = self.chaos
         if chaos is None:
             send(payload)
@@ -295,6 +300,8 @@ class World:
             self.restart(site.name)
             site.latency = BASE_LATENCY
         self.peer_latency = BASE_LATENCY
+        if self.bus is not None:
+            self.bus.heal()
         held, self.held_links = self.held_links, []
         for link in held:
             link.restore()
