@@ -260,7 +260,7 @@ async def _serve(config: ServerConfig, directory: Directory, directory_path: Pat
 
         loop.add_signal_handler(signal.SIGHUP, reread)
         if files is not None:
-            watch = asyncio.create_task(_watch(files, reread))
+            watch = asyncio.create_task(_watch(files, reread, lambda: server.writing_files))
     scheme = "wss" if config.tls_cert else "ws"
     # One machine-readable line on stdout, so scripts and tests know the port (--port 0).
     print(f"listening {scheme}://{config.host}:{server.port} name={config.name}", flush=True)
@@ -278,17 +278,20 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-async def _watch(files: tuple[Path, Path], reread: Callable[[], None]) -> None:
+async def _watch(files: tuple[Path, Path], reread: Callable[[], None], writing: Callable[[], bool]) -> None:
     """Read the files again when one changes (``add-agent`` writes the directory): as SIGHUP does.
-    A change is acted on once the file has not changed for one more check (an editor's save)."""
+    A change is acted on once the file has not changed for one more check (an editor's save), and
+    never while the server itself is writing them: a starved writer can leave the new site file
+    beside the old directory for longer than a check, and reading that mix would make a change of
+    this site's own that nobody made."""
     seen = [_stamp(path) for path in files]
     while True:
         await asyncio.sleep(WATCH_S)
         now = [_stamp(path) for path in files]
-        if now != seen:
+        if now != seen and not writing():
             await asyncio.sleep(WATCH_S)
             settled = [_stamp(path) for path in files]
-            if settled == now:
+            if settled == now and not writing():
                 seen = now
                 reread()
 

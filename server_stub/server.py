@@ -366,6 +366,12 @@ class InteractionServer:
                     self.directory = out.directory
                 self._background(self._store(out))
 
+    @property
+    def writing_files(self) -> bool:
+        """This server is writing its own files (a configuration taken, a stronger hash): the file
+        watch must not read them half written (a new site file beside the old directory)."""
+        return self._storing is not None and self._storing.locked()
+
     async def _store(self, out: StoreConfig) -> None:
         """Keep the shared configuration for the next start (config_store.py), off the loop."""
         version = f"{out.version.generation}@{out.version.origin}"
