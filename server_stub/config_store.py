@@ -67,11 +67,15 @@ def _shared_tables(config: ServerConfig) -> dict[str, object]:
             table["after_call_work"] = _seconds(q.acw_ms)
         if q.abandon_after_ms is not None:
             table["abandon_after"] = _seconds(q.abandon_after_ms)
+        if q.acw_extend_ms is not None:
+            table["after_call_work_extend"] = _seconds(q.acw_extend_ms)
+            table["after_call_work_max_extends"] = q.acw_max_extends
         if q.members:
             table["members"] = dict(q.members)
         queues.append(table)
     return {"queue": queues,
-            "not_ready_reason": [{"code": r.code, "label": r.label} for r in config.reasons],
+            "not_ready_reason": [{"code": r.code, "label": r.label, **({"server_only": True} if r.server_only else {})}
+                                 for r in config.reasons],
             "disposition": [{"code": d.code, "label": d.label} for d in config.dispositions]}
 
 

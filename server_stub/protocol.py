@@ -781,6 +781,8 @@ class SharedQueue(_Struct):
     acw_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] | None = None
     abandon_after_ms: Annotated[int, msgspec.Meta(ge=1, le=86_400_000)] | None = None
     members: dict[AgentId, PenaltyValue] = {}
+    acw_extend_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] | None = None  # "Extend wrap-up"
+    acw_max_extends: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
 
 
 class SharedAgent(_Struct):

@@ -38,7 +38,8 @@ def _document(config: ServerConfig, directory: Directory) -> tuple[list[p.Shared
                                                                     list[p.ReasonInfo], list[p.SharedAgent]]:
     queues = [p.SharedQueue(name=q.name, accept_timeout_ms=q.accept_timeout_ms, acw_ms=q.acw_ms,
                             abandon_after_ms=q.abandon_after_ms, service_level_target_ms=q.service_level_target_ms,
-                            members=dict(q.members)) for q in config.queues]
+                            members=dict(q.members), acw_extend_ms=q.acw_extend_ms,
+                            acw_max_extends=q.acw_max_extends) for q in config.queues]
     agents = [p.SharedAgent(id=a.id, name=a.name, password_hash=a.password_hash, role=a.role,  # type: ignore[arg-type]
                             queues=a.queue_penalties(), skills=list(a.skills))
               for a in sorted(directory.agents.values(), key=lambda a: a.id)]
@@ -83,7 +84,8 @@ def adopt(parts: list[p.PeerConfig], base: ServerConfig) -> tuple[ServerConfig, 
     first = parts[0]
     queues = tuple(QueueConfig(name=q.name, accept_timeout_ms=q.accept_timeout_ms, acw_ms=q.acw_ms,
                                abandon_after_ms=q.abandon_after_ms, service_level_target_ms=q.service_level_target_ms,
-                               members=tuple(q.members.items())) for q in first.queues)
+                               members=tuple(q.members.items()), acw_extend_ms=q.acw_extend_ms,
+                               acw_max_extends=q.acw_max_extends) for q in first.queues)
     config = replace(base, queues=queues, reasons=tuple(first.reasons),
                      dispositions=tuple(first.dispositions)).validate()
     directory = Directory()
