@@ -152,6 +152,7 @@ class Tracked:
     moved_to: str | None = None  # MOVING/MOVED: the site it was handed to
     custody: bool = False  # MOVED and not yet known held or completed at moved_to
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
+    hold_since: int | None = None  # HELD voice interaction on hold since then (transfers.py)
 
     @property
     def id(self) -> str:
@@ -172,6 +173,7 @@ class PeerRecord:
     owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
     lost: bool = False  # completed, not reported: the peer could not be reached since (it may have died with it)
     site: str = ""  # the peer site that told it ("" when unknown)
+    interaction: p.Interaction | None = None  # status "queued": the whole transferred interaction (transfers.py)
 
 
 @dataclass(eq=False)
@@ -186,10 +188,12 @@ class RoutedAgent:
     acw_until: int | None = None
     version: int = 0
     reachable: bool = True  # False while its desktop is silent (suspect): offered nothing
+    consulting: str | None = None  # offered or consulted on a transfer (transfers.py): offered nothing else
 
     @property
     def available(self) -> bool:
-        return self.state == "ready" and self.offer is None and not self.held and self.reachable
+        return (self.state == "ready" and self.offer is None and not self.held and self.reachable
+                and self.consulting is None)
 
 
 @dataclass(eq=False)
@@ -752,7 +756,7 @@ class RoutingEngine:
         # costs what its agent wrote and a few hundred bytes.
         i = item.interaction
         item.interaction = p.Interaction(interaction_id=i.interaction_id, media=i.media, queue=i.queue,
-                                         created_ms=i.created_ms)
+                                         created_ms=i.created_ms, transfers=i.transfers)
         self.live_bytes -= item.size
         item.size = 0
         self.ended.append(item.id)
@@ -954,7 +958,8 @@ class RoutingEngine:
         why = (f"no queue {interaction.queue!r} here" if q is None else
                f"agent {agent_id} is not logged in here at that epoch" if agent is None else
                "this site is holding offers" if now < self.hold_until else
-               f"agent {agent_id} is not available" if not agent.available or interaction.queue not in agent.penalties
+               f"agent {agent_id} is not available" if not agent.available or (
+                   interaction.queue not in agent.penalties and not _transferred_to(interaction, agent_id))
                else None)
         if why is not None:
             self._refused(iid, moves)
@@ -1015,3 +1020,8 @@ class RoutingEngine:
             self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)
         effects.append(Offer(agent.agent_id, item.interaction, now, item.expires_ms))
         effects.append(Report("offered", item.interaction, agent.agent_id))
+
+
+def _transferred_to(interaction: p.Interaction, agent_id: str) -> bool:
+    """Is ``interaction`` being transferred to ``agent_id`` by name (who need not be in its queue)?"""
+    return bool(interaction.transfers) and interaction.transfers[-1].to_agent == agent_id
