@@ -165,6 +165,17 @@ class SessionBridge(QObject):
     def complete(self, interaction_id: str, disposition: str, notes: str | None = None) -> None:
         self._feed("complete", interaction_id, disposition, notes=notes)
 
+    def hold(self, interaction_id: str, on_hold: bool) -> None:
+        self._feed("hold", interaction_id, on_hold)
+
+    def transfer(self, interaction_id: str, kind: str, target_kind: str, target: str) -> None:
+        """``target_kind``: "queue" or "agent"."""
+        where = {"to_queue": target} if target_kind == "queue" else {"to_agent": target}
+        self._feed("transfer", interaction_id, kind, **where)
+
+    def end_transfer(self, interaction_id: str, complete: bool) -> None:
+        self._feed("end_transfer", interaction_id, complete)
+
     @property
     def runner(self) -> SessionRunner | None:
         """The current session's runner, for diagnostics only: it lives on the network thread, so
