@@ -188,8 +188,12 @@ class InteractionPanel(QWidget):
         detail = QVBoxLayout(self.detail)
         detail.setContentsMargins(0, 0, 0, 0)
         detail.addWidget(self.title_label)
-        detail.addWidget(self.customer_label)
-        detail.addWidget(self.controls)
+        top = QHBoxLayout()  # the customer data, Hold and Transfer… beside it: no room taken from the notes
+        top.addWidget(self.customer_label, 1)
+        top.addWidget(self.controls, 0, Qt.AlignmentFlag.AlignTop)
+        detail.addLayout(top)
+        for extra in self.controls.extras():
+            detail.addWidget(extra)
         detail.addWidget(notes_label)
         detail.addWidget(self.notes_edit, 1)
         detail.addLayout(finish)

@@ -107,7 +107,9 @@ class TransferPicker(QFrame):
 
 
 class InteractionControls(QWidget):
-    """Hold/Resume (calls), Transfer…, and a consultation's state with Complete transfer / Take back."""
+    """Hold/Resume (calls) and Transfer… in a bar; below it (``extras``, placed by the panel, each
+    hidden until needed so it costs no room) the picker, a refusal, and a consultation's state with
+    Complete transfer / Take back."""
 
     hold_requested = Signal(str, bool)  # interaction id, on hold
     transfer_requested = Signal(str, str, str, str)  # interaction id, kind, "queue"/"agent", target
@@ -127,11 +129,10 @@ class InteractionControls(QWidget):
         self.complete_button = _named(QPushButton("Co&mplete transfer"), "Complete transfer")
         self.take_back_button = _named(QPushButton("Ta&ke back"), "Take back",
                                        "End the consultation; the interaction stays with you")
-        row = QHBoxLayout()
+        row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.hold_button)
         row.addWidget(self.hold_label)
-        row.addStretch(1)
+        row.addWidget(self.hold_button)
         row.addWidget(self.transfer_button)
         consult = QHBoxLayout()
         consult.setContentsMargins(0, 0, 0, 0)
@@ -141,18 +142,15 @@ class InteractionControls(QWidget):
         self.consult_row = QWidget()
         self.consult_row.setLayout(consult)
         self.consult_row.hide()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
-        layout.addWidget(self.picker)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.consult_row)
         self.hold_button.clicked.connect(self._hold)
         self.transfer_button.clicked.connect(self._open)
         self.picker.chosen.connect(self._chosen)
         self.picker.closed.connect(self.transfer_button.setFocus)
         self.complete_button.clicked.connect(lambda: self._end(True))
         self.take_back_button.clicked.connect(lambda: self._end(False))
+
+    def extras(self) -> tuple[QWidget, ...]:
+        return self.picker, self.error_label, self.consult_row
 
     def show_held(self, held: ev.HeldInfo | None, wall_ms: int) -> None:
         changed = (held is None) != (self.held is None) or (
