@@ -78,6 +78,7 @@ InteractionEventKind = Literal[
     "resumed",  # the agent took it off hold
     "transferred",  # it left ``agent_id`` by a transfer (``reason`` names the target; ``transfers``)
     "consult_offered",  # offered to ``agent_id`` for a consultative transfer (still in its first agent's hands)
+    "consult_ended",  # that consultation ended without a hand-over (``reason``: refused, timeout, cancelled, lost)
 ]
 TransferKind = Literal["blind", "consult"]
 # EventTransfer.status: where a consultative transfer stands (blind ones are only ever "completed")

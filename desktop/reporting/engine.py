@@ -31,6 +31,7 @@ from server_stub import protocol as p
 Presence = Literal["logged_in", "server_lost", "moving", "logged_out"]
 
 # Counts shown to the supervisor: an agent's handling state when logged in, else its presence.
+_ENDS_IN_HAND = ("completed", "abandoned", "withdrawn", "transferred")  # the interaction left the agent
 COUNT_KEYS = ("ready", "ringing", "busy", "not_ready", "after_call_work", "failover", "logged_out")
 
 # Logout reasons after which the agent is expected to show up on another server.
@@ -397,13 +398,13 @@ class ReportingEngine:
         login = sv.agents.get(agent_id) if agent_id else None
         if login is None:
             return
-        if event == "offered":
+        if event in ("offered", "consult_offered"):
             sv.offers[msg.interaction_id] = login.agent_id
             login.offer_id, login.offered_ms = msg.interaction_id, at_ms
         elif event in ("accepted", "adopted"):
             login.interaction_id = msg.interaction_id
             login.interaction_since_ms = at_ms
-        elif login.interaction_id == msg.interaction_id and event in ("completed", "abandoned", "withdrawn"):
+        elif login.interaction_id == msg.interaction_id and event in _ENDS_IN_HAND:
             login.interaction_id = login.interaction_since_ms = None
         elif ringing is not login:
             return

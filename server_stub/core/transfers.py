@@ -309,6 +309,9 @@ class Transfers:
             if status != "refused":
                 effects.append(Revoke(target.agent_id, consult.interaction_id, reason, message))
             effects.append(self._note(consult, target.agent_id, status, now, message))
+        item = self.engine.interactions.get(consult.interaction_id)
+        if item is not None:
+            effects.append(Report("consult_ended", item.interaction, consult.to_agent, reason=status))
         effects.append(self._note(consult, consult.from_agent, status, now, message))
         routed: list[Effect] = []
         self.engine._route(now, routed)

@@ -158,6 +158,7 @@ def test_a_refused_or_timed_out_or_cancelled_consultation_leaves_the_interaction
     consult()
     assert s.request(second, {"type": "RequestReject", "epoch": e2, "interaction_id": "call-1"})["type"] == "EventAck"
     assert of(s, first, "EventTransfer")[-1]["status"] == "refused"
+    assert [e["reason"] for e in s.events(carrier, "consult_ended", "call-1")] == ["refused"]
     consult()
     assert s.mesh is not None
     s.mesh.advance(1.2)
