@@ -766,6 +766,33 @@ class PeerHandoverAck(Message, tag="PeerHandoverAck"):
     reason: ShortText | None = None
 
 
+class PeerConsult(Message, tag="PeerConsult"):
+    """A consultative transfer across sites: the sender's agent ``from_agent`` holds
+    ``interaction`` (its notes and history included) and asks the receiver's agent ``to_agent``
+    (logged in there at ``epoch``) to take it over. The receiver offers it to that agent
+    (EventInvite with ``consult_from``) or answers PeerConsultUpdate{refused}."""
+
+    server: ShortText
+    interaction: Interaction
+    from_agent: AgentId
+    to_agent: AgentId
+    epoch: Epoch
+    expires_ms: TimeMs
+    to_queue: ShortText | None = None
+
+
+class PeerConsultUpdate(Message, tag="PeerConsultUpdate"):
+    """A cross-site consultation moved on. From the consulted agent's site: ``accepted``,
+    ``refused``, ``timeout``, ``lost``. From the first agent's site: ``cancelled``, ``lost``, or
+    ``completed`` with ``interaction`` (final notes and history): the consulted agent holds it now."""
+
+    server: ShortText
+    interaction_id: InteractionId
+    status: TransferStatus
+    interaction: Interaction | None = None
+    message: ShortText = ""
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = (
@@ -800,6 +827,8 @@ ClientMessage = (
     | PeerPresence
     | PeerHandover
     | PeerHandoverAck
+    | PeerConsult
+    | PeerConsultUpdate
 )
 
 ServerMessage = (

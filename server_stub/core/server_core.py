@@ -38,6 +38,7 @@ from .pool import AgentPool, Sending
 from .reporting import ReportingStream
 from .routing import (
     COMPLETED,
+    HELD,
     MOVING,
     OFFERED,
     EngineRefusal,
@@ -52,7 +53,7 @@ from .routing import (
 )
 from .rules import rules_version
 from .throttle import Throttle
-from .transfers import ConsultOffer, TransferNote, Transfers, queued_row
+from .transfers import ConsultOffer, ToPeer, TransferNote, Transfers, queued_row
 
 log = logging.getLogger("interaction_server")
 
@@ -567,9 +568,11 @@ class ServerCore:
                                  None)
             return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
-                            p.PeerHandover, p.PeerHandoverAck)):
+                            p.PeerHandover, p.PeerHandoverAck, p.PeerConsult, p.PeerConsultUpdate)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
+            elif isinstance(msg, (p.PeerConsult, p.PeerConsultUpdate)):
+                self._peer_consult(msg)
             elif isinstance(msg, p.PeerPresence):
                 self._peer_presence(msg)
             elif isinstance(msg, p.PeerHandover):
@@ -1158,7 +1161,7 @@ class ServerCore:
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
                 continue
-            if isinstance(effect, (ConsultOffer, TransferNote)):
+            if isinstance(effect, (ConsultOffer, TransferNote, ToPeer)):
                 self._transfer_effect(effect)
                 continue
             agent_id = getattr(effect, "agent_id", None)
@@ -1326,7 +1329,7 @@ class ServerCore:
         session = self._own_login(conn, msg.epoch)
         agent_id, iid = session.agent.id, msg.interaction_id
         remote = None
-        if msg.kind == "blind" and msg.to_agent is not None and msg.to_agent not in self.sessions:
+        if msg.to_agent is not None and msg.to_agent not in self.sessions:
             remote = self._remote_target(msg.to_agent)
         effects = self._engine(self.transfers.transfer, agent_id, iid, msg.kind, msg.to_agent, msg.to_queue,
                                msg.notes, self.wall_ms, remote)
@@ -1363,6 +1366,9 @@ class ServerCore:
             return ack, ()
         effects = self._engine(self.transfers.complete, agent_id, iid, self.wall_ms)
         item = self.engine.interactions[iid]
+        if item.status != HELD:  # handed to the consulted agent's site, which tells who holds it now
+            self._apply(effects, quiet=agent_id)
+            return ack, (self._status(session),)
 
         def finish(refused: Refused) -> Answer:  # the peer knows who holds it now: then both agents
             self._apply(effects, quiet=agent_id)
@@ -1371,12 +1377,29 @@ class ServerCore:
         # "adopt": never refused, the consulted agent has the customer now
         raise _Deferred([self._peer_row(item, "held", "adopt")], finish)
 
+    def _peer_consult(self, msg: p.PeerConsult | p.PeerConsultUpdate) -> None:
+        """A cross-site consultation (transfers.py): asked of one of our agents, or moving on."""
+        now = self.wall_ms
+        if isinstance(msg, p.PeerConsult):
+            session = self.sessions.get(msg.to_agent)
+            self._apply(self.transfers.visit(msg, session is not None and session.epoch == msg.epoch, now))
+            return
+        taken, effects = self.transfers.peer_update(msg, now)
+        self._apply(effects)
+        if taken is not None:  # our agent holds it now: every peer learns it (the first site ends its custody)
+            self._replicate([self._peer_row(taken, "held", "adopt")])
+
     def _answer_consult(self, session: Login, msg: p.RequestAccept | p.RequestReject, consult: Any,
                         accepted: bool) -> Answer:
         self._apply(self.transfers.answer(consult, accepted, self.wall_ms))
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
-    def _transfer_effect(self, effect: ConsultOffer | TransferNote) -> None:
+    def _transfer_effect(self, effect: ConsultOffer | TransferNote | ToPeer) -> None:
+        if isinstance(effect, ToPeer):
+            link = self._link_to(effect.site)
+            if link is not None:  # else the consultation ends when the site counts as unreachable
+                self._peer_send_to(link, effect.message)
+            return
         session = self.sessions.get(effect.agent_id)
         conn = self.conns.get(session.conn) if session else None
         if session is None or conn is None:
@@ -1400,6 +1423,7 @@ class ServerCore:
         if not self._site_linked(site):
             self._apply(self.engine.report_owed(self.wall_ms, site))
             self._apply(self.transfers.requeue_lost(site, self.wall_ms))
+            self._apply(self.transfers.site_lost(site, self.wall_ms))
             self._reclaim_at.setdefault(site, self._now.mono + self.config.orphan_timeout_ms / 1000)
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:

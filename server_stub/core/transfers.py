@@ -12,11 +12,15 @@ effects, plus two of its own: ``ConsultOffer`` (an ``EventInvite`` with ``consul
   offered to that agent at once, here or, through the agent pool's hand-over, at the site where the
   agent is logged in; the agent must be available now (``target_unavailable`` otherwise, and the
   interaction stays). A refusal or timeout sends it to the head of its queue.
-- **Consultative** transfer (target agent logged in at this site, or the best available member of a
-  queue here): the interaction stays in the first agent's hands; the target is offered it
+- **Consultative** transfer (to an agent wherever it is logged in, or to the best available member
+  of a queue here): the interaction stays in the first agent's hands; the target is offered it
   (``consult_from``) with the notes and history, and offered nothing else meanwhile. A refusal or
   timeout ends the consultation (the first agent is told); the first agent completes the hand-over
-  once the consulted agent accepted, or cancels at any time.
+  once the consulted agent accepted, or cancels at any time. Across sites each side keeps a
+  ``Consult`` ("asker" or "consulted") and they tell each other its steps (``ToPeer``:
+  PeerConsult, PeerConsultUpdate); on completion the first site keeps the interaction in custody
+  (``MOVED``) until the consulted site's "adopt" claim arrives, and takes it back if that site is
+  lost first. A consultation is not replicated: it ends "lost" with either site.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
+from typing import Literal
 
 import msgspec
 
@@ -31,6 +36,7 @@ from .. import protocol as p
 from .routing import (
     ENDED,
     HELD,
+    MOVED,
     QUEUED,
     Effect,
     EngineRefusal,
@@ -70,21 +76,37 @@ class TransferNote:
     message: str = ""
 
 
-TransferEffect = ConsultOffer | TransferNote
+@dataclass(frozen=True)
+class ToPeer:
+    """Tell ``site`` (a cross-site consultation: PeerConsult, PeerConsultUpdate)."""
+
+    site: str
+    message: p.Message
+
+
+TransferEffect = ConsultOffer | TransferNote | ToPeer
 
 
 @dataclass(eq=False)
 class Consult:
+    """One consultation. ``side``: "local" (both agents here), "asker" (the first agent here, the
+    consulted one at ``peer``), "consulted" (the consulted agent here, the first one at ``peer``)."""
+
     interaction_id: str
     from_agent: str
     to_agent: str
     to_queue: str | None
-    notes: str
     expires_ms: int
     accepted: bool = False
+    peer: str | None = None
+    side: Literal["local", "asker", "consulted"] = "local"
+    interaction: p.Interaction | None = None  # "consulted": the interaction as offered
 
 
 MAX_STEPS = 32  # Interaction.transfers holds at most this many: the oldest go first
+# The first agent's site waits this long past a cross-site consultation's offer timeout for the
+# consulted site's answer before it gives the consultation up itself.
+ANSWER_GRACE_MS = 2_000
 
 
 class Transfers:
@@ -141,7 +163,7 @@ class Transfers:
         if notes is not None:
             item.notes = notes
         if kind == "consult":
-            return self._consult(item, agent_id, to_agent, to_queue, now)
+            return self._consult(item, agent_id, to_agent, to_queue, now, remote)
         return self._blind(item, agent_id, to_agent, to_queue, now, remote)
 
     def _blind(self, item: Tracked, agent_id: str, to_agent: str | None, to_queue: str | None, now: int,
@@ -195,8 +217,20 @@ class Transfers:
         return msgspec.structs.replace(item.interaction, notes=item.notes, transfers=steps)
 
     def _consult(self, item: Tracked, agent_id: str, to_agent: str | None, to_queue: str | None,
-                 now: int) -> list[Effect | TransferEffect]:
+                 now: int, remote: Remote | None) -> list[Effect | TransferEffect]:
         engine = self.engine
+        timeout = engine.queues[item.interaction.queue].config.accept_timeout_ms
+        if remote is not None:  # the agent is at another site: it offers it there (PeerConsult)
+            consult = Consult(item.id, agent_id, remote.agent_id, None, now + timeout, peer=remote.site,
+                              side="asker")
+            self._start(consult, now + timeout + ANSWER_GRACE_MS)
+            shown = self._stepped(item, agent_id, "consult", remote.agent_id, None, now)
+            return [ToPeer(remote.site, p.PeerConsult(server=self.site, interaction=shown, from_agent=agent_id,
+                                                      to_agent=remote.agent_id, epoch=remote.epoch,
+                                                      expires_ms=consult.expires_ms)),
+                    Report("consult_offered", item.interaction, remote.agent_id,
+                           reason=f"asked by agent {agent_id}, at site {remote.site}"),
+                    self._note(consult, agent_id, "offered", now)]
         if to_queue is not None:
             best = engine._best_agent(engine.queues[to_queue])
             if best is None:
@@ -206,27 +240,100 @@ class Transfers:
             assert to_agent is not None
             found = engine.agents.get(to_agent)
             if found is None:
-                raise EngineRefusal("target_unavailable", f"agent {to_agent} is not logged in at this site; a "
-                                                          f"consultation needs the agent here (a blind transfer "
-                                                          f"reaches every site)")
+                raise EngineRefusal("target_unavailable", f"agent {to_agent} is not logged in here or at a linked "
+                                                          f"site")
             if not found.available:
                 raise EngineRefusal("target_unavailable", f"agent {to_agent} is not available now")
             target = found
-        timeout = engine.queues[item.interaction.queue].config.accept_timeout_ms
-        consult = Consult(item.id, agent_id, target.agent_id, to_queue, item.notes, now + timeout)
-        self.consults[item.id] = consult
+        consult = Consult(item.id, agent_id, target.agent_id, to_queue, now + timeout)
+        self._start(consult, consult.expires_ms)
         target.consulting = item.id
         engine._make_available(target)
-        heapq.heappush(self._timers, (consult.expires_ms, next(self._n), item.id, consult))
         shown = self._stepped(item, agent_id, "consult", target.agent_id, to_queue, now)
         return [ConsultOffer(target.agent_id, shown, now, consult.expires_ms, agent_id),
                 Report("consult_offered", item.interaction, target.agent_id, reason=f"asked by agent {agent_id}"),
-                TransferNote(agent_id, item.id, "consult", "offered", now, agent_id, target.agent_id, to_queue)]
+                self._note(consult, agent_id, "offered", now)]
+
+    def _start(self, consult: Consult, timer_ms: int) -> None:
+        self.consults[consult.interaction_id] = consult
+        heapq.heappush(self._timers, (timer_ms, next(self._n), consult.interaction_id, consult))
+
+    def visit(self, msg: p.PeerConsult, here: bool, now: int) -> list[Effect | TransferEffect]:
+        """Site ``msg.server`` asks our agent ``msg.to_agent`` (logged in here at that epoch when
+        ``here``) to consult on an interaction its agent holds."""
+        iid = msg.interaction.interaction_id
+        target = self.engine.agents.get(msg.to_agent) if here else None
+        known = self.consults.get(iid)
+        if known is not None and known.side == "consulted" and known.peer == msg.server:
+            return []  # a repeat
+        why = ("not logged in here at that epoch" if target is None else
+               "not available now" if not target.available or known is not None else None)
+        if why is not None or target is None:
+            return [ToPeer(msg.server, p.PeerConsultUpdate(server=self.site, interaction_id=iid, status="refused",
+                                                           message=f"agent {msg.to_agent} is {why}"))]
+        consult = Consult(iid, msg.from_agent, msg.to_agent, msg.to_queue, msg.expires_ms, peer=msg.server,
+                          side="consulted", interaction=msg.interaction)
+        self._start(consult, consult.expires_ms)
+        target.consulting = iid
+        self.engine._make_available(target)
+        return [ConsultOffer(target.agent_id, msg.interaction, now, consult.expires_ms, msg.from_agent),
+                Report("consult_offered", msg.interaction, target.agent_id,
+                       reason=f"asked by agent {msg.from_agent}, at site {msg.server}")]
+
+    def peer_update(self, msg: p.PeerConsultUpdate, now: int) -> tuple[Tracked | None, list[Effect | TransferEffect]]:
+        """The other side of a cross-site consultation moved on. Returns (the interaction now held
+        here by the consulted agent, when the first agent completed the transfer; effects)."""
+        consult = self.consults.get(msg.interaction_id)
+        if consult is None or consult.peer != msg.server:
+            return None, []
+        if consult.side == "asker":
+            if msg.status == "accepted":
+                if consult.accepted:
+                    return None, []
+                consult.accepted = True
+                return None, [self._note(consult, consult.from_agent, "accepted", now)]
+            if msg.status in ("refused", "timeout", "lost"):
+                return None, self._end(consult, msg.status, now, msg.message, tell=False)
+            return None, []
+        if msg.status == "completed":
+            return self._take(consult, msg.interaction or consult.interaction, now)
+        if msg.status in ("cancelled", "lost"):
+            return None, self._end(consult, msg.status, now, msg.message, tell=False)
+        return None, []
+
+    def _take(self, consult: Consult, interaction: p.Interaction | None,
+              now: int) -> tuple[Tracked | None, list[Effect | TransferEffect]]:
+        """The first agent, at another site, handed the interaction over: our agent holds it now."""
+        engine = self.engine
+        target = engine.agents.get(consult.to_agent)
+        del self.consults[consult.interaction_id]
+        if target is None or interaction is None:  # cannot happen: its logout ended the consultation
+            return None, []
+        iid = consult.interaction_id
+        dropped: list[Effect] = []
+        item = engine.interactions.get(iid)
+        if item is not None and item.status not in ENDED:  # a stray copy here (a re-submission): ours now
+            engine._drop_copy(item, now, dropped, f"transferred to agent {target.agent_id}")
+        elif item is not None:
+            engine._release(item)
+        size = len(msgspec.json.encode(interaction))
+        item = Tracked(interaction, HELD, arrived_ms=min(interaction.created_ms, now), agent_id=target.agent_id,
+                       accepted_ms=now, notes=interaction.notes, size=size)
+        engine.live_bytes += size
+        engine.interactions[iid] = item
+        engine.peer.pop(iid, None)
+        target.consulting = None
+        target.held[iid] = None
+        target.version += 1
+        effects: list[Effect | TransferEffect] = [*dropped, Report("accepted", interaction, target.agent_id,
+                           reason=f"transferred by agent {consult.from_agent} at site {consult.peer}"),
+                    HeldChanged(target.agent_id), self._note(consult, target.agent_id, "completed", now)]
+        return item, effects
 
     def consult_for(self, agent_id: str, iid: str) -> Consult | None:
-        """The consultation of ``iid`` offered to (or accepted by) ``agent_id``, if any."""
+        """The consultation of ``iid`` offered here to (or accepted by) ``agent_id``, if any."""
         consult = self.consults.get(iid)
-        return consult if consult is not None and consult.to_agent == agent_id else None
+        return consult if consult is not None and consult.to_agent == agent_id and consult.side != "asker" else None
 
     def answer(self, consult: Consult, accepted: bool, now: int) -> list[Effect | TransferEffect]:
         """The consulted agent accepts (a repeat changes nothing) or refuses."""
@@ -234,23 +341,37 @@ class Transfers:
             if consult.accepted:
                 return []
             consult.accepted = True
+            if consult.side == "consulted":
+                assert consult.peer is not None
+                return [ToPeer(consult.peer, p.PeerConsultUpdate(
+                    server=self.site, interaction_id=consult.interaction_id, status="accepted"))]
             return [self._note(consult, consult.from_agent, "accepted", now)]
         return self._end(consult, "refused", now, f"agent {consult.to_agent} declined")
 
     def complete(self, agent_id: str, iid: str, now: int) -> list[Effect | TransferEffect]:
-        """The first agent hands the consulted interaction over: the consulted agent holds it now."""
+        """The first agent hands the consulted interaction over: the consulted agent holds it now
+        (at another site: this site keeps it in custody until that site says it holds it)."""
         item = self._held(agent_id, iid)
         consult = self.consults.get(iid)
-        if consult is None or consult.from_agent != agent_id:
+        if consult is None or consult.from_agent != agent_id or consult.side == "consulted":
             raise EngineRefusal("invalid_state", f"{iid} is not being transferred by consultation")
         if not consult.accepted:
             raise EngineRefusal("invalid_state", f"agent {consult.to_agent} has not accepted the consultation yet")
         engine = self.engine
+        effects: list[Effect | TransferEffect] = []
+        if consult.side == "asker":
+            assert consult.peer is not None
+            del self.consults[iid]
+            self._leave(item, agent_id, "consult", consult.to_agent, consult.to_queue, now, effects)
+            item.status, item.agent_id, item.moved_to, item.custody = MOVED, consult.to_agent, consult.peer, True
+            item.moves += 1
+            return [*effects, ToPeer(consult.peer, p.PeerConsultUpdate(
+                server=self.site, interaction_id=iid, status="completed", interaction=item.interaction)),
+                self._note(consult, agent_id, "completed", now)]
         target = engine.agents.get(consult.to_agent)
         if target is None:  # cannot happen: its logout ends the consultation
             raise EngineRefusal("target_unavailable", f"agent {consult.to_agent} is gone")
         del self.consults[iid]
-        effects: list[Effect | TransferEffect] = []
         self._leave(item, agent_id, "consult", consult.to_agent, consult.to_queue, now, effects)
         target.consulting = None
         target.held[iid] = None
@@ -267,21 +388,26 @@ class Transfers:
         consultation is a harmless repeat."""
         self._held(agent_id, iid)
         consult = self.consults.get(iid)
-        if consult is None or consult.from_agent != agent_id:
+        if consult is None or consult.from_agent != agent_id or consult.side == "consulted":
             return []
         return self._end(consult, "cancelled", now, f"agent {agent_id} took it back")
 
     def agent_gone(self, agent_id: str, now: int) -> list[Effect | TransferEffect]:
-        """An agent's login ended: its consultations (asked or offered) end ("lost")."""
+        """An agent's login here ended: its consultations (asked or offered) end ("lost")."""
         effects: list[Effect | TransferEffect] = []
-        for consult in [c for c in self.consults.values() if agent_id in (c.from_agent, c.to_agent)]:
-            effects += self._end(consult, "lost", now, f"agent {agent_id} logged out")
+        for consult in list(self.consults.values()):
+            mine = (consult.side != "consulted" and consult.from_agent == agent_id) or \
+                (consult.side != "asker" and consult.to_agent == agent_id)
+            if mine:
+                effects += self._end(consult, "lost", now, f"agent {agent_id} logged out")
         return effects
 
-    def held_gone(self, iid: str, now: int) -> list[Effect | TransferEffect]:
-        """The interaction left its first agent otherwise (abandoned, completed, taken elsewhere)."""
-        consult = self.consults.get(iid)
-        return self._end(consult, "lost", now, "the interaction ended") if consult is not None else []
+    def site_lost(self, site: str, now: int) -> list[Effect | TransferEffect]:
+        """No link to ``site`` any more: consultations with its agents end ("lost")."""
+        effects: list[Effect | TransferEffect] = []
+        for consult in [c for c in self.consults.values() if c.peer == site]:
+            effects += self._end(consult, "lost", now, f"site {site} cannot be reached", tell=False)
+        return effects
 
     def tick(self, now: int) -> list[Effect | TransferEffect]:
         effects: list[Effect | TransferEffect] = []
@@ -292,14 +418,18 @@ class Transfers:
         # A consultation whose interaction left its first agent by other means ends with it.
         for iid, consult in list(self.consults.items()):
             item = self.engine.interactions.get(iid)
-            if item is None or item.status != HELD or item.agent_id != consult.from_agent:
+            if consult.side != "consulted" and (item is None or item.status != HELD
+                                                or item.agent_id != consult.from_agent):
                 effects += self._end(consult, "lost", now, "the interaction ended")
         return effects
 
-    def _end(self, consult: Consult, status: p.TransferStatus, now: int, message: str) -> list[Effect | TransferEffect]:
+    def _end(self, consult: Consult, status: p.TransferStatus, now: int, message: str,
+             tell: bool = True) -> list[Effect | TransferEffect]:
+        """The consultation ends without a hand-over: each agent here told, the other site too
+        (``tell``) when it is a cross-site one."""
         self.consults.pop(consult.interaction_id, None)
         effects: list[Effect | TransferEffect] = []
-        target = self.engine.agents.get(consult.to_agent)
+        target = self.engine.agents.get(consult.to_agent) if consult.side != "asker" else None
         if target is not None and target.consulting == consult.interaction_id:
             target.consulting = None
             if status in ("refused", "timeout"):
@@ -310,9 +440,14 @@ class Transfers:
                 effects.append(Revoke(target.agent_id, consult.interaction_id, reason, message))
             effects.append(self._note(consult, target.agent_id, status, now, message))
         item = self.engine.interactions.get(consult.interaction_id)
-        if item is not None:
-            effects.append(Report("consult_ended", item.interaction, consult.to_agent, reason=status))
-        effects.append(self._note(consult, consult.from_agent, status, now, message))
+        interaction = consult.interaction or (item.interaction if item is not None else None)
+        if interaction is not None:
+            effects.append(Report("consult_ended", interaction, consult.to_agent, reason=status))
+        if consult.side != "consulted":
+            effects.append(self._note(consult, consult.from_agent, status, now, message))
+        if tell and consult.peer is not None:
+            effects.append(ToPeer(consult.peer, p.PeerConsultUpdate(
+                server=self.site, interaction_id=consult.interaction_id, status=status, message=message[:256])))
         routed: list[Effect] = []
         self.engine._route(now, routed)
         return [*effects, *routed]

@@ -242,3 +242,81 @@ def test_a_consultation_lost_with_its_site_leaves_the_interaction_with_the_first
     assert sites.b.core.engine.held_by("1001") == ["call-1"]
     assert sites.b.core.engine.interactions["call-1"].hold_since == 5, "still on hold after the failover"
     assert sites.b.core.engine.interactions["call-1"].status != OFFERED
+
+
+def consult_across(sites: Mesh) -> tuple[int, int, int, int, int]:
+    """1001 at A holds call-1 (notes "VIP") and consults 1002, logged in at B: (carrier, first,
+    e1, second, e2)."""
+    carrier = sites.a.carrier()
+    first, e1 = sites.a.agent("1001")
+    in_hand(sites.a, carrier, first, e1)
+    sites.a.request(first, {"type": "RequestUpdateNotes", "epoch": e1, "interaction_id": "call-1", "notes": "VIP"})
+    second, e2 = sites.b.agent("1002")
+    answer = sites.a.request(first, {"type": "RequestTransfer", "epoch": e1, "interaction_id": "call-1",
+                                     "kind": "consult", "to_agent": "1002"})
+    assert answer["type"] == "EventAck", answer
+    return carrier, first, e1, second, e2
+
+
+def test_a_consultation_with_an_agent_at_the_other_site_is_completed_and_reported_once():
+    sites = linked_pair()
+    carrier, first, e1, second, e2 = consult_across(sites)
+    offer = sites.b.invites(second)[-1]
+    assert offer["consult_from"] == "1001" and offer["interaction"]["notes"] == "VIP"
+    assert offer["interaction"]["customer"] == {"name": "Dana"}
+    assert sites.a.core.engine.held_by("1001") == ["call-1"]
+    assert sites.b.request(second, {"type": "RequestAccept", "epoch": e2, "interaction_id": "call-1"})["type"] \
+        == "EventAck"
+    sites.pump()
+    assert of(sites.a, first, "EventTransfer")[-1]["status"] == "accepted"
+    assert sites.a.request(first, {"type": "RequestCompleteTransfer", "epoch": e1,
+                                   "interaction_id": "call-1"})["type"] == "EventAck"
+    sites.pump()
+    assert sites.a.core.engine.held_by("1001") == [] and sites.b.core.engine.held_by("1002") == ["call-1"]
+    assert of(sites.b, second, "EventTransfer")[-1]["status"] == "completed"
+    assert not sites.a.core.engine.interactions["call-1"].custody, "B told A its agent holds it"
+    assert sites.b.request(second, {"type": "RequestCompleteInteraction", "epoch": e2, "interaction_id": "call-1",
+                                    "disposition": "resolved"})["type"] == "EventAck"
+    sites.pump()
+    b_carrier = sites.b.carrier()
+    assert not sites.a.events(carrier, "completed", "call-1")
+    assert sites.a.submit(carrier, "call-1")["code"] == "duplicate_interaction"
+    assert sites.b.submit(b_carrier, "call-1")["code"] == "duplicate_interaction"
+    assert sites.b.core.engine.interactions["call-1"].interaction.transfers[0].site == "A"
+
+
+def test_a_cross_site_consultation_refused_or_lost_with_the_other_site_leaves_the_call_with_the_first_agent():
+    sites = linked_pair()
+    carrier, first, e1, second, e2 = consult_across(sites)
+    sites.b.request(second, {"type": "RequestReject", "epoch": e2, "interaction_id": "call-1"})
+    sites.pump()
+    assert of(sites.a, first, "EventTransfer")[-1]["status"] == "refused"
+    assert sites.a.request(first, {"type": "RequestTransfer", "epoch": e1, "interaction_id": "call-1",
+                                   "kind": "consult", "to_agent": "1002"})["type"] == "EventAck"
+    sites.b.request(second, {"type": "RequestAccept", "epoch": e2, "interaction_id": "call-1"})
+    sites.pump()
+    sites.cut("B")  # B dies with the consulted agent: the consultation is lost, the call stays at A
+    assert of(sites.a, first, "EventTransfer")[-1]["status"] == "lost"
+    assert sites.a.core.engine.held_by("1001") == ["call-1"]
+    early = sites.a.request(first, {"type": "RequestCompleteTransfer", "epoch": e1, "interaction_id": "call-1"})
+    assert early["code"] == "invalid_state"
+
+
+def test_the_first_site_dying_right_after_the_hand_over_leaves_the_call_with_the_consulted_agent_only():
+    sites = linked_pair()
+    carrier, first, e1, second, e2 = consult_across(sites)
+    sites.b.request(second, {"type": "RequestAccept", "epoch": e2, "interaction_id": "call-1"})
+    sites.pump()
+    sites.a.request(first, {"type": "RequestCompleteTransfer", "epoch": e1, "interaction_id": "call-1"})
+    sites.pump()
+    sites.restart("A")
+    sites.advance(1.0)
+    # The first agent's desktop fails over to B with nothing in hand (its completion was answered).
+    conn = sites.b.registered()
+    assert sites.b.request(conn, {"type": "RequestAgentLogin", "agent_id": "1001", "password": "pw",
+                                  "epoch": e1 + 1})["type"] == "EventAck"
+    assert sites.b.core.engine.held_by("1002") == ["call-1"] and sites.b.core.engine.held_by("1001") == []
+    assert sites.b.request(second, {"type": "RequestCompleteInteraction", "epoch": e2, "interaction_id": "call-1",
+                                    "disposition": "resolved"})["type"] == "EventAck"
+    b_carrier = sites.b.carrier()
+    assert sites.b.submit(b_carrier, "call-1")["code"] == "duplicate_interaction"

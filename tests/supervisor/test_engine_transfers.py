@@ -8,7 +8,8 @@ from server_stub import protocol as p
 from tests.supervisor.test_engine import T0, engine, login  # noqa: F401 (engine: a fixture)
 
 
-def step(seq: int, iid: str, event: p.InteractionEventKind, agent_id: str, reason: str | None = None) -> p.EventInteraction:
+def step(seq: int, iid: str, event: p.InteractionEventKind, agent_id: str,
+         reason: str | None = None) -> p.EventInteraction:
     return p.EventInteraction(server="A", seq=seq, interaction_id=iid, event=event, at_ms=T0 + seq,
                               queue="sales", media="voice", agent_id=agent_id, reason=reason)
 
