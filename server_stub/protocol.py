@@ -522,6 +522,7 @@ class EventTransfer(Message, tag="EventTransfer"):
     to_agent: AgentId | None = None
     to_queue: ShortText | None = None
     message: str = ""
+    notes: Notes | None = None  # "completed", to the consulted agent: the notes handed on with it
 
 
 class EventInviteRevoked(Message, tag="EventInviteRevoked"):

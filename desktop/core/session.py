@@ -54,6 +54,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
+import msgspec
+
 from server_stub import protocol as p
 
 from . import events as ev
@@ -1062,10 +1064,12 @@ class AgentSession:
             held.transfer = ev.TransferInfo(status, msg.to_agent, msg.to_queue) \
                 if status in ("offered", "accepted") else None
         elif offer is not None and offer.consult_from is not None and status == "completed":
-            del self._offers[iid]  # handed over to us: in our hands now
-            self._held[iid] = _Held(offer.interaction, msg.at_ms, notes=offer.interaction.notes, endpoint=ep.name,
+            del self._offers[iid]  # handed over to us: in our hands now, with the notes as handed on
+            interaction = offer.interaction if msg.notes is None else \
+                msgspec.structs.replace(offer.interaction, notes=msg.notes)
+            self._held[iid] = _Held(interaction, msg.at_ms, notes=interaction.notes, endpoint=ep.name,
                                     epoch=msg.epoch)
-            self._emit(ev.InteractionStarted(offer.interaction, msg.at_ms, ep.name, msg.epoch))
+            self._emit(ev.InteractionStarted(interaction, msg.at_ms, ep.name, msg.epoch))
         self._emit(ev.TransferChanged(iid, status, msg.from_agent, msg.to_agent, msg.to_queue, msg.message, ep.name))
 
     def _refused_ix(self, ep: _Endpoint, msg: p.EventError, entry: _IxEntry) -> None:

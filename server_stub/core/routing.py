@@ -968,7 +968,8 @@ class RoutingEngine:
         if item is not None:  # it comes back: our custody copy is replaced
             self._release(item)
         size = len(msgspec.json.encode(interaction))
-        item = Tracked(interaction, QUEUED, arrived_ms=min(arrived_ms, now), size=size, moves=moves)
+        item = Tracked(interaction, QUEUED, arrived_ms=min(arrived_ms, now), size=size, moves=moves,
+                       notes=interaction.notes)  # a transferred interaction keeps its notes
         self.live_bytes += size
         self.interactions[iid] = item
         effects.append(Report("queued", interaction, reason="handed over by another site"))

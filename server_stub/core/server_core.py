@@ -1413,7 +1413,7 @@ class ServerCore:
                                              interaction_id=effect.interaction_id, kind=effect.kind,
                                              status=effect.status, at_ms=effect.at_ms, from_agent=effect.from_agent,
                                              to_agent=effect.to_agent, to_queue=effect.to_queue,
-                                             message=effect.message[:256]))
+                                             message=effect.message[:256], notes=effect.notes))
 
     # ------------------------------------------------------------------ peer
 

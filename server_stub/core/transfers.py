@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import msgspec
@@ -74,6 +74,7 @@ class TransferNote:
     to_agent: str | None = None
     to_queue: str | None = None
     message: str = ""
+    notes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,8 @@ class Transfers:
         target.version += 1
         effects: list[Effect | TransferEffect] = [*dropped, Report("accepted", interaction, target.agent_id,
                            reason=f"transferred by agent {consult.from_agent} at site {consult.peer}"),
-                    HeldChanged(target.agent_id), self._note(consult, target.agent_id, "completed", now)]
+                    HeldChanged(target.agent_id),
+                    replace(self._note(consult, target.agent_id, "completed", now), notes=interaction.notes)]
         return item, effects
 
     def consult_for(self, agent_id: str, iid: str) -> Consult | None:
@@ -380,7 +382,7 @@ class Transfers:
         effects.append(Report("accepted", item.interaction, target.agent_id, reason=f"transferred by agent {agent_id}"))
         effects.append(HeldChanged(target.agent_id))
         effects.append(self._note(consult, agent_id, "completed", now))
-        effects.append(self._note(consult, target.agent_id, "completed", now))
+        effects.append(replace(self._note(consult, target.agent_id, "completed", now), notes=item.notes))
         return effects
 
     def cancel(self, agent_id: str, iid: str, now: int) -> list[Effect | TransferEffect]:
@@ -479,7 +481,7 @@ class Transfers:
             if iid in engine.interactions or interaction.queue not in engine.queues:
                 continue
             size = len(msgspec.json.encode(interaction))
-            item = Tracked(interaction, QUEUED, arrived_ms=now, size=size)
+            item = Tracked(interaction, QUEUED, arrived_ms=now, size=size, notes=interaction.notes)
             engine.live_bytes += size
             engine.interactions[iid] = item
             effects.append(Report("queued", interaction, reason=f"transferred at site {site}, which was lost"))

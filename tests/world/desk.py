@@ -212,6 +212,8 @@ class Desk(Process):
             taken = (iid, self.agent_id) in self.world.reports.taken or iid in self.carried
             assert taken, f"{self}: {event} but no server accepted or adopted it"
             self.in_hand.add(iid)
+            if event.interaction.notes:  # transferred to this agent: the notes it was handed count as typed
+                self.typed.setdefault(iid, event.interaction.notes)
         elif isinstance(event, ev.InteractionEnded):
             iid = event.interaction_id
             self.in_hand.discard(iid)
