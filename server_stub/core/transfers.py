@@ -205,6 +205,7 @@ class Transfers:
             engine._make_available(agent)
         item.interaction = self._stepped(item, agent_id, kind, to_agent, to_queue, now)
         item.hold_since, item.accepted_ms, item.unconfirmed = None, None, False
+        item.answered = False  # its next taker answers it again, in the queue it is in (its figures)
         item.token += 1
         where = f"agent {to_agent}" if to_agent is not None else f"queue {to_queue}"
         effects.append(Report("transferred", item.interaction, agent_id, reason=f"{kind} transfer to {where}"))
@@ -322,6 +323,7 @@ class Transfers:
                        accepted_ms=now, notes=interaction.notes, size=size)
         engine.live_bytes += size
         engine.interactions[iid] = item
+        engine.confirm(iid)  # reported "accepted": counted answered, like every accept
         engine.peer.pop(iid, None)
         target.consulting = None
         target.held[iid] = None
@@ -379,6 +381,7 @@ class Transfers:
         target.held[iid] = None
         target.version += 1
         item.agent_id, item.accepted_ms, item.status = target.agent_id, now, HELD
+        engine.confirm(iid)  # reported "accepted": counted answered, like every accept
         effects.append(Report("accepted", item.interaction, target.agent_id, reason=f"transferred by agent {agent_id}"))
         effects.append(HeldChanged(target.agent_id))
         effects.append(self._note(consult, agent_id, "completed", now))

@@ -141,6 +141,9 @@ def test_consultative_transfer_shows_the_notes_then_the_first_agent_completes_th
                               "disposition": "resolved"})["type"] == "EventAck"
     done_events = s.events(carrier, "completed", "call-1")
     assert len(done_events) == 1 and [t["kind"] for t in done_events[0]["transfers"]] == ["consult"]
+    # The queue's figures count each reported accept (the first agent's, the consulted one's).
+    (sales,) = [q for q in s.core.engine.statistics(0) if q.queue == "sales"]
+    assert sales.answered == len(s.events(carrier, "accepted", "call-1")) == 2
 
 
 def test_a_refused_or_timed_out_or_cancelled_consultation_leaves_the_interaction_with_the_first_agent():
