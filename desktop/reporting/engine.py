@@ -63,6 +63,7 @@ class _Login:
     interaction_since_ms: int | None = None  # when it came into the agent's hands (None: not reported)
     offer_id: str | None = None  # an offer waiting for the agent's answer (EventInteraction "offered")
     offered_ms: int | None = None
+    hold_since_ms: int | None = None  # the call in hand on hold since then (EventInteraction "on_hold")
 
     @classmethod
     def from_report(cls, report: Any) -> _Login:
@@ -99,6 +100,7 @@ class AgentRow:
     # failover; None after a snapshot, which does not say), and an offer ringing since.
     interaction_since_ms: int | None = None
     ringing_since_ms: int | None = None
+    hold_since_ms: int | None = None  # the call in hand on hold since then
 
     @property
     def in_failover(self) -> bool:
@@ -110,7 +112,7 @@ class AgentRow:
                         self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,
                         self.lost_since_ms, self.last_failover_ms, self.last_failover_from, self.last_failover_to,
                         self.last_failover_duration_ms, self.reachable, self.interaction_since_ms,
-                        self.ringing_since_ms)
+                        self.ringing_since_ms, self.hold_since_ms)
 
     @property
     def count_key(self) -> str:
@@ -404,8 +406,11 @@ class ReportingEngine:
         elif event in ("accepted", "adopted"):
             login.interaction_id = msg.interaction_id
             login.interaction_since_ms = at_ms
+            login.hold_since_ms = None
+        elif event in ("on_hold", "resumed") and login.interaction_id == msg.interaction_id:
+            login.hold_since_ms = at_ms if event == "on_hold" else None
         elif login.interaction_id == msg.interaction_id and event in _ENDS_IN_HAND:
-            login.interaction_id = login.interaction_since_ms = None
+            login.interaction_id = login.interaction_since_ms = login.hold_since_ms = None
         elif ringing is not login:
             return
         self._recompute(login.agent_id, now_ms)
@@ -467,6 +472,7 @@ class ReportingEngine:
                 row.interaction_since_ms = best.interaction_since_ms
             # (the same interaction adopted after a failover keeps the time of its first accept)
             row.interaction_id = best.interaction_id
+            row.hold_since_ms = best.hold_since_ms if best.interaction_id is not None else None
             row.ringing_since_ms = best.offered_ms if best.offer_id is not None else None
             row.forced_by = best.forced_by
             row.reachable = best.reachable
@@ -499,7 +505,7 @@ class ReportingEngine:
             row.presence = presence
             row.state = None
             row.reason = _LOGOUT_TEXT.get(row.logout_reason, row.logout_reason)
-            row.interaction_id = row.interaction_since_ms = row.ringing_since_ms = None
+            row.interaction_id = row.interaction_since_ms = row.ringing_since_ms = row.hold_since_ms = None
             row.forced_by = None
             row.reachable = True
         if row.presence == "moving":
