@@ -199,6 +199,8 @@ class AutoAnswer:
                 and event.from_agent == self.session.snapshot().agent_id:
             self.later(0.0, self.session.end_transfer, event.interaction_id, True)
         elif isinstance(event, (ev.AgentStateChanged, ev.InteractionEnded, ev.IntentFailed)):
+            if isinstance(event, ev.InteractionEnded):
+                self.started.discard(event.interaction_id)  # it may come back (a transfer): a new turn
             self.maybe_ready()
 
     def maybe_ready(self) -> None:

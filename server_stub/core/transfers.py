@@ -38,6 +38,7 @@ from .routing import (
     HELD,
     MOVED,
     QUEUED,
+    WITHDRAWN,
     Effect,
     EngineRefusal,
     HeldChanged,
@@ -481,7 +482,9 @@ class Transfers:
                 continue
             del engine.peer[iid]
             interaction = record.interaction
-            if iid in engine.interactions or interaction.queue not in engine.queues:
+            mine = engine.interactions.get(iid)
+            gone = mine is not None and mine.status in (MOVED, WITHDRAWN) and not mine.custody  # handled elsewhere
+            if (mine is not None and not gone) or interaction.queue not in engine.queues:
                 continue
             size = len(msgspec.json.encode(interaction))
             item = Tracked(interaction, QUEUED, arrived_ms=now, size=size, notes=interaction.notes)

@@ -323,3 +323,28 @@ def test_the_first_site_dying_right_after_the_hand_over_leaves_the_call_with_the
                                     "disposition": "resolved"})["type"] == "EventAck"
     b_carrier = sites.b.carrier()
     assert sites.b.submit(b_carrier, "call-1")["code"] == "duplicate_interaction"
+
+
+def test_a_call_handed_to_the_other_site_comes_back_when_its_agent_there_transfers_it_back():
+    """A hands call-1 to 1001's site B; 1001 transfers it blind to 1002, logged in at A: A, which
+    once handed it on, takes it again and offers it (it is not "ended here")."""
+    sites = linked_pair()
+    carrier = sites.a.carrier()
+    b_desk, b_epoch = sites.b.agent("1001")
+    assert sites.a.submit(carrier, "call-1")["type"] == "EventAck"
+    assert sites.b.request(b_desk, {"type": "RequestAccept", "epoch": b_epoch, "interaction_id": "call-1"})["type"] \
+        == "EventAck"
+    sites.pump()
+    a_desk, a_epoch = sites.a.agent("1002")
+    answer = sites.b.request(b_desk, {"type": "RequestTransfer", "epoch": b_epoch, "interaction_id": "call-1",
+                                      "kind": "blind", "to_agent": "1002", "notes": "back to you"})
+    assert answer["type"] == "EventAck", answer
+    sites.pump()
+    offer = sites.a.invites(a_desk)[-1]["interaction"]
+    assert offer["interaction_id"] == "call-1" and offer["notes"] == "back to you"
+    assert sites.a.request(a_desk, {"type": "RequestAccept", "epoch": a_epoch, "interaction_id": "call-1"})["type"] \
+        == "EventAck"
+    assert sites.a.request(a_desk, {"type": "RequestCompleteInteraction", "epoch": a_epoch,
+                                    "interaction_id": "call-1", "disposition": "resolved"})["type"] == "EventAck"
+    sites.pump()
+    assert len(sites.a.events(carrier, "completed", "call-1")) == 1
