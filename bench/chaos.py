@@ -13,9 +13,10 @@ random span of ``--freeze-min``..``--freeze-max`` seconds (default 2..20) at ran
 traffic, ``--freezes`` times (default 10), then continued with SIGCONT; the traffic lasts until
 the last thaw at least; ``--seed`` draws the schedule. The JSON adds ``freezes`` and ``frozen_s``.
 
-``--transfer-share F``: each agent transfers that share of its calls halfway through (blind to the
-queue, or consulting the queue's first free member and completing the hand-over); the JSON adds
-``transferred`` and ``consultations`` (0 lost, 0 completed twice, 0 double offers still required).
+``--transfer-share F`` (default 0.2; 0 for the run without transfers): each agent transfers that
+share of its calls halfway through (blind to the queue, or consulting the queue's first free member
+and completing the hand-over); the JSON adds ``transferred`` and ``consultations`` (0 lost, 0
+completed twice, 0 double offers still required).
 
     python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40] [--kill-with-work-in-hand]
     python bench/chaos.py --transfer-share 0.3
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --freeze: shortest span in seconds (default 2)")
     parser.add_argument("--freeze-max", type=positive(float), default=20.0,
                         help="with --freeze: longest span in seconds (default 20)")
-    parser.add_argument("--transfer-share", type=float, default=0.0,
-                        help="share of calls each agent transfers halfway, blind or consulting its queue (default 0)")
+    parser.add_argument("--transfer-share", type=float, default=0.2,
+                        help="share of calls each agent transfers halfway, blind or consulting its queue (default 0.2)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.down_time < 0 or args.answer_delay < 0 or args.drain < 0:
