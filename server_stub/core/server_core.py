@@ -900,7 +900,7 @@ class ServerCore:
         # Adopt what a failover login brings before anything can be offered to the agent.
         adopted, effects = self.engine.login(agent_id, self._penalties(record), state, now, msg.interactions,
                                              msg.state.until_ms if msg.state is not None else None)
-        self.transfers.restore_holds(agent_id, msg.interactions, adopted)
+        effects += self.transfers.restore_holds(agent_id, msg.interactions, adopted)
         self._publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=self._report(session)))
         # A password login while the peer holds the agent is a second desktop, not a move.
         self._peer_send(p.PeerAgentEpochs(server=self.name, epochs={agent_id: epoch},

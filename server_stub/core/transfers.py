@@ -138,13 +138,18 @@ class Transfers:
         item.hold_since = None
         return [Report("resumed", item.interaction, agent_id)]
 
-    def restore_holds(self, agent_id: str, held: list[p.HeldInteraction], adopted: list[str]) -> None:
-        """A failover login brought interactions on hold: they stay on hold, from the same time."""
+    def restore_holds(self, agent_id: str, held: list[p.HeldInteraction], adopted: list[str]) -> list[Effect]:
+        """A failover login brought interactions on hold: they stay on hold, from the same time
+        (reported ``on_hold`` again here, after their ``adopted``)."""
+        effects: list[Effect] = []
         for h in held:
             iid = h.interaction.interaction_id
             item = self.engine.interactions.get(iid)
             if iid in adopted and item is not None and item.status == HELD and item.agent_id == agent_id:
                 item.hold_since = h.hold_since_ms
+                if h.hold_since_ms is not None:
+                    effects.append(Report("on_hold", item.interaction, agent_id))
+        return effects
 
     # ------------------------------------------------------------------ transfers
 

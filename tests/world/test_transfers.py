@@ -69,6 +69,7 @@ def test_a_consultation_lost_with_its_site_leaves_the_call_with_the_first_agent(
     assert info.transfer is None and info.hold_since_ms is not None, "still on hold at B, the consultation gone"
     assert world.sites["B"].core is not None
     assert world.sites["B"].core.engine.interactions[iid].hold_since == info.hold_since_ms
+    assert ("B", "on_hold", first.agent_id) in world.reports.history[iid], "supervisors at B see it on hold"
     completed_once(world, iid)
 
 
