@@ -9,19 +9,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from tests.support.reporting import ReportingWatcher
+from tests.ui import test_interactions_gui
 from tests.ui.test_desktop_gui import WAIT, log_in
 from tests.ui.test_interactions_gui import interaction_events, submit, wait_reported
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def watchers(pair):
-    made = [ReportingWatcher(server.url) for server in pair]
-    yield made
-    for watcher in made:
-        watcher.close()
+watchers = test_interactions_gui.watchers  # the same fixture: a reporting watcher on each server
 
 
 def logged_in(qtbot, desktop, agent: str, site: str, ready: bool) -> None:
