@@ -1331,6 +1331,8 @@ class ServerCore:
         remote = None
         if msg.to_agent is not None and msg.to_agent not in self.sessions:
             remote = self._remote_target(msg.to_agent)
+        elif msg.kind == "consult" and msg.to_queue in self.engine.queues:
+            remote = self._remote_member(msg.to_queue, None)  # used when no member is available here
         effects = self._engine(self.transfers.transfer, agent_id, iid, msg.kind, msg.to_agent, msg.to_queue,
                                msg.notes, self.wall_ms, remote)
         ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)

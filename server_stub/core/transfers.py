@@ -13,10 +13,11 @@ effects, plus two of its own: ``ConsultOffer`` (an ``EventInvite`` with ``consul
   agent is logged in; the agent must be available now (``target_unavailable`` otherwise, and the
   interaction stays). A refusal or timeout sends it to the head of its queue.
 - **Consultative** transfer (to an agent wherever it is logged in, or to the best available member
-  of a queue here): the interaction stays in the first agent's hands; the target is offered it
-  (``consult_from``) with the notes and history, and offered nothing else meanwhile. A refusal or
-  timeout ends the consultation (the first agent is told); the first agent completes the hand-over
-  once the consulted agent accepted, or cancels at any time. Across sites each side keeps a
+  of a queue: here first, else at another site as the agent pool knows it): the interaction stays
+  in the first agent's hands; the target is offered it (``consult_from``) with the notes and
+  history, and offered nothing else meanwhile. A refusal or timeout ends the consultation (the
+  first agent is told); the first agent completes the hand-over once the consulted agent accepted,
+  or cancels at any time. Across sites each side keeps a
   ``Consult`` ("asker" or "consulted") and they tell each other its steps (``ToPeer``:
   PeerConsult, PeerConsultUpdate); on completion the first site keeps the interaction in custody
   (``MOVED``) until the consulted site's "adopt" claim arrives, and takes it back if that site is
@@ -228,21 +229,21 @@ class Transfers:
                  now: int, remote: Remote | None) -> list[Effect | TransferEffect]:
         engine = self.engine
         timeout = engine.queues[item.interaction.queue].config.accept_timeout_ms
-        if remote is not None:  # the agent is at another site: it offers it there (PeerConsult)
-            consult = Consult(item.id, agent_id, remote.agent_id, None, now + timeout, peer=remote.site,
+        best = engine._best_agent(engine.queues[to_queue]) if to_queue is not None else None
+        if remote is not None and best is None:  # the agent is at another site: it offers it there (PeerConsult)
+            consult = Consult(item.id, agent_id, remote.agent_id, to_queue, now + timeout, peer=remote.site,
                               side="asker")
             self._start(consult, now + timeout + ANSWER_GRACE_MS)
-            shown = self._stepped(item, agent_id, "consult", remote.agent_id, None, now)
+            shown = self._stepped(item, agent_id, "consult", remote.agent_id, to_queue, now)
             return [ToPeer(remote.site, p.PeerConsult(server=self.site, interaction=shown, from_agent=agent_id,
                                                       to_agent=remote.agent_id, epoch=remote.epoch,
-                                                      expires_ms=consult.expires_ms)),
+                                                      expires_ms=consult.expires_ms, to_queue=to_queue)),
                     Report("consult_offered", item.interaction, remote.agent_id,
                            reason=f"asked by agent {agent_id}, at site {remote.site}"),
                     self._note(consult, agent_id, "offered", now)]
         if to_queue is not None:
-            best = engine._best_agent(engine.queues[to_queue])
             if best is None:
-                raise EngineRefusal("target_unavailable", f"no member of queue {to_queue!r} is available here now")
+                raise EngineRefusal("target_unavailable", f"no member of queue {to_queue!r} is available now")
             target = best[1]
         else:
             assert to_agent is not None

@@ -348,3 +348,20 @@ def test_a_call_handed_to_the_other_site_comes_back_when_its_agent_there_transfe
                                     "interaction_id": "call-1", "disposition": "resolved"})["type"] == "EventAck"
     sites.pump()
     assert len(sites.a.events(carrier, "completed", "call-1")) == 1
+
+
+def test_a_consultation_by_queue_reaches_a_free_member_at_the_other_site_when_none_is_free_here():
+    sites = linked_pair()
+    carrier = sites.a.carrier()
+    first, e1 = sites.a.agent("1001")
+    in_hand(sites.a, carrier, first, e1)
+    second, e2 = sites.b.agent("1002")  # the support queue's one member, at B
+    answer = sites.a.request(first, {"type": "RequestTransfer", "epoch": e1, "interaction_id": "call-1",
+                                     "kind": "consult", "to_queue": "support"})
+    assert answer["type"] == "EventAck", answer
+    offer = sites.b.invites(second)[-1]
+    assert offer["consult_from"] == "1001" and offer["interaction"]["transfers"][-1]["to_queue"] == "support"
+    sites.b.request(second, {"type": "RequestAccept", "epoch": e2, "interaction_id": "call-1"})
+    sites.pump()
+    assert of(sites.a, first, "EventTransfer")[-1]["status"] == "accepted"
+    assert of(sites.a, first, "EventTransfer")[-1]["to_queue"] == "support"
