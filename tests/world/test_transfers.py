@@ -159,3 +159,14 @@ class WithTransfers(WorldMachine):
 
 WithTransfers.TestCase.settings = world_settings(examples=60, steps=40)
 test_world_with_transfers = WithTransfers.TestCase
+
+
+class ThreeSitesWithTransfers(WithTransfers):
+    """The same in a mesh of three sites: transfers and consultations across any two of them."""
+
+    AGENTS = 4
+    SITES = ("A", "B", "C")
+
+
+ThreeSitesWithTransfers.TestCase.settings = world_settings(examples=20, steps=30)
+test_world_of_three_sites_with_transfers = ThreeSitesWithTransfers.TestCase
