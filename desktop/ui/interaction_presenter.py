@@ -137,6 +137,10 @@ def handling_state(status: ev.AgentStatus | None, offers: tuple[ev.OfferInfo, ..
                         media_icon(held[0].interaction.media), chosen)
     if offers:
         offer = offers[0]
+        if offer.consulting:  # a consultation accepted: waiting for its agent to hand the call over
+            return Handling("ringing", f"Consulting – agent {offer.consult_from}",
+                            format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
+                            chosen)
         return Handling("ringing", f"Ringing – {media_label(offer.interaction.media)}",
                         format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
                         chosen)

@@ -145,6 +145,7 @@ def test_consultative_transfer_shows_the_notes_to_the_consulted_agent_before_it_
     qtbot.waitUntil(lambda: toast.countdown_label.text() == "Accepted: waiting for agent 1001 to hand it over",
                     timeout=WAIT)
     qtbot.waitUntil(controls.complete_button.isEnabled, timeout=WAIT)
+    assert second.main_window.state_label.text() == "Consulting – agent 1001"
     assert controls.consult_label.text().startswith("Consulting agent 1002: accepted")
     assert first.main_window.interactions.detail.isVisible(), "still in the first agent's hands"
 
