@@ -910,7 +910,8 @@ class AgentSession:
             if entry.intent.action == "accept" and in_flight and reason == "primary_lost" and not consult:
                 assert entry.interaction is not None and entry.accepted_ms is not None  # set when the accept went out
                 entry.uncertain = True
-                self._held[entry.intent.interaction_id] = _Held(entry.interaction, entry.accepted_ms)
+                self._held[entry.intent.interaction_id] = _Held(entry.interaction, entry.accepted_ms,
+                                                                notes=entry.interaction.notes)
             elif not entry.uncertain:
                 self._ix_fail(entry, reason, "the offer was lost with its server")
         for iid, offer in list(self._offers.items()):

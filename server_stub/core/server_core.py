@@ -1342,9 +1342,13 @@ class ServerCore:
         if msg.kind == "consult":
             self._apply(effects)
             return ack, ()
+        # Reported at once, a round trip before the agent lets go (below): a carrier that hears it
+        # before the agent's answer is sent knows the interaction waits again should both sites die.
+        first = [e for e in effects if isinstance(e, Report) and e.event == "transferred"]
+        self._apply(first)
 
         def finish(refused: Refused) -> Answer:  # the peer knows it waits here, whole: then the agent
-            self._apply(effects, quiet=agent_id)
+            self._apply([e for e in effects if e not in first], quiet=agent_id)
             return ack, (self._status(session),)
 
         raise _Deferred([queued_row(item)], finish)
