@@ -116,7 +116,7 @@ class Ledger:
                 entry.status, entry.agent_id = "in_hand", message.agent_id
         elif kind == "transferred":  # it left its agent's hands: no desktop carries it through a failover now
             if entry.status not in ENDED:
-                entry.status = "waiting"
+                entry.status, entry.site = "waiting", message.server  # it waits there: re-submitted if it dies
         elif kind in ("queued", "offered", "rejected", "offer_timeout"):
             if entry.status in ("submitted", "delivered") or (entry.status == "waiting"):
                 entry.status = "waiting"
