@@ -942,9 +942,10 @@ class RoutingEngine:
         item = self.interactions.get(iid)
         if item is not None:
             back = item.status == MOVED and item.custody and item.moved_to == sender and moves > item.moves
-            # A transferred interaction may come back to a site that once handed it on (transfers.py).
-            back = back or (item.status == MOVED and not item.custody and moves > item.moves
-                            and bool(interaction.transfers))
+            # A transferred interaction may come back to a site where it ended (handed on, or withdrawn
+            # because an agent elsewhere took it): a longer transfer history is a newer life of it.
+            back = back or (item.status in (MOVED, WITHDRAWN) and not item.custody
+                            and len(interaction.transfers) > len(item.interaction.transfers))
             if item.status == MOVING and item.moved_to == sender and not wins_cross:
                 self._refused(iid, moves)
                 return False, f"{iid} is being handed to {sender} by this site too; {sender} keeps it", effects
