@@ -999,6 +999,8 @@ class AgentSession:
             self._transfer_applied(ep, msg, intent)
         elif intent.action == "accept" and self._consult_accepted(iid):
             pass  # a consultation: in our hands only when its agent completes the transfer
+        elif intent.action == "accept" and iid in self._held and self._held[iid].epoch == epoch:
+            pass  # a repeated accept of a consultation handed over to us meanwhile: in hand already
         elif intent.action == "accept":
             assert entry.interaction is not None and entry.accepted_ms is not None  # set when the accept went out
             self._offers.pop(iid, None)

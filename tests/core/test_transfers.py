@@ -127,3 +127,19 @@ def test_an_accepted_consultation_is_not_carried_into_a_failover_login():
     login = fail_over_to_b(bench, ack=False)
     assert login.interactions == [], "the first agent holds the call: the consulted one must not adopt it"
     assert bench.session.snapshot().offers == ()
+
+
+def test_a_repeated_accept_answered_after_the_hand_over_does_not_start_the_call_twice():
+    bench = logged_in_on_a()
+    consult_offer(bench)
+    bench.feed(bench.session.accept, "call-1")
+    bench.ack("A", bench.one("A", p.RequestAccept), epoch=1)
+    bench.feed(bench.session.accept, "call-1")  # the agent clicks Accept again while it waits
+    again = bench.one("A", p.RequestAccept)
+    bench.take_events()
+    bench.deliver("A", p.EventTransfer(agent_id="1001", epoch=1, interaction_id="call-1", kind="consult",
+                                       status="completed", at_ms=WALL0 + 5_000, from_agent="1002", to_agent="1001"))
+    bench.ack("A", again, epoch=1)
+    assert len(bench.take_events(ev.InteractionStarted)) == 1
+    [held] = bench.session.snapshot().held
+    assert held.accepted_ms == WALL0 + 5_000
