@@ -16,7 +16,13 @@ random span of ``--freeze-min``..``--freeze-max`` seconds (default 2..20) at ran
 traffic, ``--freezes`` times (default 10), then continued with SIGCONT; the traffic lasts until
 the last thaw at least; ``--seed`` draws the schedule. The JSON adds ``freezes`` and ``frozen_s``.
 
+``--transfer-share F`` (default 0.2; 0 for the run without transfers): each agent transfers that
+share of its calls halfway through (blind to the queue, or consulting the queue's first free member
+and completing the hand-over); the JSON adds ``transferred`` and ``consultations`` (0 lost, 0
+completed twice, 0 double offers still required).
+
     python bench/chaos.py [--agents 20] [--cycles 10] [--rate 4] [--duration 40] [--kill-with-work-in-hand]
+    python bench/chaos.py --transfer-share 0.3
     python bench/chaos.py --freeze [--freezes 10] [--freeze-min 2] [--freeze-max 20] [--seed 1]
 """
 
@@ -73,10 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --freeze: shortest span in seconds (default 2)")
     parser.add_argument("--freeze-max", type=positive(float), default=20.0,
                         help="with --freeze: longest span in seconds (default 20)")
+    parser.add_argument("--transfer-share", type=float, default=0.2,
+                        help="share of calls each agent transfers halfway, blind or consulting its queue (default 0.2)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.down_time < 0 or args.answer_delay < 0 or args.drain < 0:
         parser.error("--down-time, --answer-delay and --drain must be >= 0")
+    if not 0 <= args.transfer_share <= 1:
+        parser.error("--transfer-share must be within 0..1")
     if args.freeze_max < args.freeze_min:
         parser.error("--freeze-max must be >= --freeze-min")
     exit_on_sigterm()
@@ -86,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                                     drain=args.drain, seed=args.seed, log=not args.quiet,
                                     kill_with_work_in_hand=args.kill_with_work_in_hand,
                                     freezes=args.freezes if args.freeze else 0, freeze_min=args.freeze_min,
-                                    freeze_max=args.freeze_max))
+                                    freeze_max=args.freeze_max, transfer_share=args.transfer_share))
     figures = ledger.compute()
     print(ledger.text())
     figures = {

@@ -10,12 +10,17 @@ Commands are read from stdin, one per line: ``ready``, ``notready REASON``, ``ac
 notes halfway through ``--talk-time``, completes with ``--disposition`` and, after ``--wrap-time``
 in After Call Work or Not Ready without an interaction, goes Ready again. The timers live in this
 process, so an interaction adopted after a failover is completed on the new primary on schedule.
+With ``--transfer-share F`` it transfers that share of its calls halfway through the talk time
+instead (never one transferred twice already): blind to their queue, or (one in two) consulting
+the queue's first free member and completing the hand-over once that agent accepted; a refused
+transfer leaves the call to be completed on schedule.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import random
 import sys
@@ -81,7 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--wrap-time", type=_seconds, default=0.2,
                       help="seconds in After Call Work / Not Ready before going Ready (default 0.2)")
     auto.add_argument("--disposition", default="resolved", help="disposition code to complete with (default resolved)")
+    auto.add_argument("--transfer-share", type=_share, default=0.0,
+                      help="share of calls transferred halfway, blind or consulting their queue (default 0)")
     return parser
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: a share is within 0..1")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -161,6 +175,7 @@ class AutoAnswer:
         self.wrap: asyncio.TimerHandle | None = None
         self.started: set[str] = set()
         self.replies: dict[str, int] = {}  # chat -> customer lines answered
+        self.rng = random.Random()
 
     def later(self, delay: float, method, *args) -> asyncio.TimerHandle:
         def fire() -> None:
@@ -179,6 +194,10 @@ class AutoAnswer:
                 self.started.add(iid)
                 self.greet(iid, event.interaction.media)
                 self.later(args.talk_time / 2, self.session.update_notes, iid, f"auto notes for {iid}")
+                if len(event.interaction.transfers) < 2 and self.rng.random() < args.transfer_share:
+                    kind: p.TransferKind = "blind" if self.rng.random() < 0.5 else "consult"
+                    transfer = functools.partial(self.session.transfer, iid, kind, to_queue=event.interaction.queue)
+                    self.later(args.talk_time / 2, transfer)
                 self.later(args.talk_time, self.session.complete, iid, args.disposition,
                            f"auto notes for {iid}, done")
         elif isinstance(event, ev.ChatLineAdded) and event.line.sender == "customer":
@@ -187,7 +206,12 @@ class AutoAnswer:
                 self.replies[event.interaction_id] = answered + 1
                 self.later(min(args.answer_delay, args.talk_time / 4), self.session.send_chat,
                            event.interaction_id, f"Thanks, noted ({event.line.seq}).")
+        elif isinstance(event, ev.TransferChanged) and event.status == "accepted" \
+                and event.from_agent == self.session.snapshot().agent_id:
+            self.later(0.0, self.session.end_transfer, event.interaction_id, True)
         elif isinstance(event, (ev.AgentStateChanged, ev.InteractionEnded, ev.IntentFailed)):
+            if isinstance(event, ev.InteractionEnded):
+                self.started.discard(event.interaction_id)  # it may come back (a transfer): a new turn
             self.maybe_ready()
 
     def greet(self, iid: str, media: str) -> None:

@@ -83,10 +83,18 @@ InteractionEventKind = Literal[
     "completed",  # the agent finished it (``disposition``); counted once, on one server
     "abandoned",  # the customer gave up while it waited (``reason``)
     "withdrawn",  # this server dropped its copy: the interaction is handled elsewhere (``reason``)
+    "on_hold",  # the agent put the voice interaction on hold (``at_ms`` starts the hold time)
+    "resumed",  # the agent took it off hold
+    "transferred",  # it left ``agent_id`` by a transfer (``reason`` names the target; ``transfers``)
+    "consult_offered",  # offered to ``agent_id`` for a consultative transfer (still in its first agent's hands)
+    "consult_ended",  # that consultation ended without a hand-over (``reason``: refused, timeout, cancelled, lost)
 ]
+TransferKind = Literal["blind", "consult"]
+# EventTransfer.status: where a consultative transfer stands (blind ones are only ever "completed")
+TransferStatus = Literal["offered", "accepted", "refused", "timeout", "cancelled", "completed", "lost"]
 RevokeReason = Literal["timeout", "abandoned", "taken_elsewhere", "withdrawn"]
-PeerRecordStatus = Literal["held", "completed", "ended"]  # PeerInteractionRecord.status
-PeerClaim = Literal["accept", "adopt", "complete", "reported", "sync"]  # PeerInteractionRecord.claim
+PeerRecordStatus = Literal["held", "completed", "ended", "queued"]  # PeerInteractionRecord.status
+PeerClaim = Literal["accept", "adopt", "complete", "reported", "sync", "transfer"]  # PeerInteractionRecord.claim
 LinkRole = Literal["primary", "secondary"]
 LogoutReason = Literal[
     "logout",  # the agent asked (RequestAgentLogout)
@@ -126,6 +134,7 @@ ErrorCode = Literal[
     "chat_line_too_long",  # RequestSendChatMessage: the text is over MAX_CHAT_LINE_CHARS characters
     "transcript_full",  # RequestSendChatMessage: the transcript is at its line or character limit
     "not_a_chat",  # RequestSendChatMessage for an interaction whose media is not chat
+    "target_unavailable",  # RequestTransfer: the target agent is not logged in anywhere, or cannot take it now
     "rate_limited",  # too many messages per second on this socket
     "too_many_attempts",  # too many failed password logins for this account or from this address (retry_after_ms)
     "site_unreachable",  # a supervisor action for an agent of another site that could not be relayed or answered there
@@ -214,6 +223,17 @@ class ReplacedLogin(_Struct):
     epoch: Epoch  # that session's epoch
 
 
+class TransferStep(_Struct):
+    """One transfer in an interaction's history: who handed it on, when, how, and to whom."""
+
+    kind: TransferKind
+    from_agent: AgentId
+    at_ms: TimeMs
+    to_agent: AgentId | None = None
+    to_queue: ShortText | None = None
+    site: ShortText | None = None  # the server where it was decided
+
+
 class Interaction(_Struct):
     """What an agent is offered: enough to greet the customer without another lookup."""
 
@@ -224,6 +244,9 @@ class Interaction(_Struct):
     customer: dict[ShortText, ShortText] = {}
     subject: ShortText | None = None
     body: EmailBody | None = None  # an email's text, as the customer wrote it
+    # A transferred interaction: the notes its earlier agents wrote, and the transfers so far.
+    notes: Notes = ""
+    transfers: Annotated[list[TransferStep], msgspec.Meta(max_length=32)] = []
 
 
 class ChatLine(_Struct):
@@ -245,6 +268,7 @@ class HeldInteraction(_Struct):
     notes: Notes = ""
     transcript: list[ChatLine] = []  # a chat: the lines the desktop has, merged by the adopting server
     draft: Notes = ""  # an email: the reply being written (RequestUpdateDraft)
+    hold_since_ms: TimeMs | None = None  # a voice interaction on hold since then (kept across failover)
 
 
 class QueueStatistics(_Struct):
@@ -405,6 +429,49 @@ class RequestUpdateDraft(Request, tag="RequestUpdateDraft"):
     draft: Notes
 
 
+class RequestHold(Request, tag="RequestHold"):
+    """Put the voice interaction in hand on hold (the hold time counts from the answer's ``hold_since_ms``)."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+
+
+class RequestResume(Request, tag="RequestResume"):
+    """Take the voice interaction in hand off hold."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+
+
+class RequestTransfer(Request, tag="RequestTransfer"):
+    """Transfer the interaction in hand to a queue or to a named agent (exactly one of them).
+
+    ``blind``: it leaves the agent at once. ``consult``: it is offered to the target agent (or the
+    best available member of the queue) with its notes, and stays with this agent until
+    RequestCompleteTransfer (or RequestCancelTransfer, a refusal or a timeout)."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+    kind: TransferKind
+    to_agent: AgentId | None = None
+    to_queue: ShortText | None = None
+    notes: Notes | None = None  # the notes to hand on (None: those saved so far)
+
+
+class RequestCompleteTransfer(Request, tag="RequestCompleteTransfer"):
+    """Hand a consulted interaction over to the agent who accepted the consultation."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+
+
+class RequestCancelTransfer(Request, tag="RequestCancelTransfer"):
+    """Take a consultative transfer back: the interaction stays with this agent."""
+
+    epoch: Epoch
+    interaction_id: InteractionId
+
+
 class RequestSubmitInteraction(Request, tag="RequestSubmitInteraction"):
     """Carrier (or supervisor) on a subscribed reporting socket: put an interaction in a queue."""
 
@@ -462,6 +529,7 @@ class EventAck(Message, tag="EventAck"):
     replaced: ReplacedLogin | None = None  # login: the other login of this agent that this one ended
     accepted_ms: TimeMs | None = None  # accept: when the server took the interaction into the agent's hands
     line_seq: LineSeq | None = None  # RequestSendChatMessage: the line's place in the transcript
+    hold_since_ms: TimeMs | None = None  # hold: when the hold began (a repeat answers the same time)
 
 
 class EventError(Message, tag="EventError"):
@@ -497,6 +565,25 @@ class EventInvite(Message, tag="EventInvite"):
     interaction: Interaction
     offered_ms: TimeMs
     expires_ms: TimeMs
+    # A consultative transfer: the agent asking. Accepting agrees to take it; it reaches this
+    # agent's hands when that agent completes the transfer (EventTransfer{status: "completed"}).
+    consult_from: AgentId | None = None
+
+
+class EventTransfer(Message, tag="EventTransfer"):
+    """A step of a transfer, told to the agent who transfers and to the consulted agent."""
+
+    agent_id: AgentId
+    epoch: Epoch
+    interaction_id: InteractionId
+    kind: TransferKind
+    status: TransferStatus
+    at_ms: TimeMs  # when this step happened ("completed": the consulted agent's handling time starts)
+    from_agent: AgentId | None = None
+    to_agent: AgentId | None = None
+    to_queue: ShortText | None = None
+    message: str = ""
+    notes: Notes | None = None  # "completed", to the consulted agent: the notes handed on with it
 
 
 class EventInviteRevoked(Message, tag="EventInviteRevoked"):
@@ -614,6 +701,7 @@ class EventInteraction(Message, tag="EventInteraction"):
     epoch: Epoch | None = None
     disposition: ReasonCode | None = None
     reason: ShortText | None = None
+    transfers: list[TransferStep] = []  # completed and transferred: the interaction's transfer history
 
 
 class EventAgentQueues(Message, tag="EventAgentQueues"):
@@ -699,6 +787,9 @@ class PeerInteractionRecord(_Struct):
     media: Media
     agent_id: AgentId | None = None
     claim: PeerClaim = "sync"
+    # status "queued" (claim "transfer"): a transferred interaction waiting at the sender, whole, so
+    # that the receiver can route it if the sender is lost before an agent takes it.
+    interaction: Interaction | None = None
 
 
 class PeerInteractions(Message, tag="PeerInteractions"):
@@ -877,6 +968,33 @@ class PeerChat(Message, tag="PeerChat"):
     ack_id: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
+class PeerConsult(Message, tag="PeerConsult"):
+    """A consultative transfer across sites: the sender's agent ``from_agent`` holds
+    ``interaction`` (its notes and history included) and asks the receiver's agent ``to_agent``
+    (logged in there at ``epoch``) to take it over. The receiver offers it to that agent
+    (EventInvite with ``consult_from``) or answers PeerConsultUpdate{refused}."""
+
+    server: ShortText
+    interaction: Interaction
+    from_agent: AgentId
+    to_agent: AgentId
+    epoch: Epoch
+    expires_ms: TimeMs
+    to_queue: ShortText | None = None
+
+
+class PeerConsultUpdate(Message, tag="PeerConsultUpdate"):
+    """A cross-site consultation moved on. From the consulted agent's site: ``accepted``,
+    ``refused``, ``timeout``, ``lost``. From the first agent's site: ``cancelled``, ``lost``, or
+    ``completed`` with ``interaction`` (final notes and history): the consulted agent holds it now."""
+
+    server: ShortText
+    interaction_id: InteractionId
+    status: TransferStatus
+    interaction: Interaction | None = None
+    message: ShortText = ""
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = (
@@ -896,6 +1014,11 @@ ClientMessage = (
     | RequestReject
     | RequestUpdateNotes
     | RequestCompleteInteraction
+    | RequestHold
+    | RequestResume
+    | RequestTransfer
+    | RequestCompleteTransfer
+    | RequestCancelTransfer
     | RequestSubmitInteraction
     | RequestSendChatMessage
     | RequestUpdateDraft
@@ -913,6 +1036,8 @@ ClientMessage = (
     | PeerConfig
     | PeerForce
     | PeerForceAck
+    | PeerConsult
+    | PeerConsultUpdate
 )
 
 ServerMessage = (
@@ -927,6 +1052,7 @@ ServerMessage = (
     | EventAgentStateChanged
     | EventInvite
     | EventInviteRevoked
+    | EventTransfer
     | EventInteraction
     | EventQueueStatistics
     | EventAgentQueues

@@ -3,9 +3,10 @@
 It submits interactions to one site at a chosen rate with a mix of media, watches both sites'
 reporting streams as user role ``carrier``, and does what a carrier does when a site fails: after
 a grace period it re-submits to the other site every interaction the failed site had not yet
-handed to an agent, under the same id (the servers de-duplicate; ``duplicate_interaction`` counts
-as delivered). At the end it prints a ledger (one JSON object, the last line on stdout) saying how
-each interaction ended, as the two reporting streams told it.
+handed to an agent (or that an agent transferred and nobody took since), under the same id (the
+servers de-duplicate; ``duplicate_interaction`` counts as delivered). At the end it prints a
+ledger (one JSON object, the last line on stdout) saying how each interaction ended, as the two
+reporting streams told it.
 
 The bookkeeping (``Ledger``) is free of sockets and clocks; ``SiteLink`` and ``run`` are the thin
 asyncio layer around it.
@@ -114,6 +115,9 @@ class Ledger:
         elif kind in IN_HAND:
             if entry.status not in ENDED:
                 entry.status, entry.agent_id = "in_hand", message.agent_id
+        elif kind == "transferred":  # it left its agent's hands: no desktop carries it through a failover now
+            if entry.status not in ENDED:
+                entry.status, entry.site = "waiting", message.server  # it waits there: re-submitted if it dies
         elif kind in ("queued", "offered", "rejected", "offer_timeout"):
             if entry.status in ("submitted", "delivered") or (entry.status == "waiting"):
                 entry.status = "waiting"

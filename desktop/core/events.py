@@ -21,7 +21,9 @@ from server_stub import protocol as p
 Link = int
 LinkRole = Literal["down", "connecting", "registered", "primary", "secondary", "reconnecting"]
 Phase = Literal["idle", "detecting", "logging_in", "restored"]
-InteractionAction = Literal["accept", "reject", "notes", "complete"]
+InteractionAction = Literal["accept", "reject", "notes", "complete", "hold", "resume", "transfer",
+                            "complete_transfer", "cancel_transfer"]
+TRANSFER_ACTIONS = ("hold", "resume", "transfer", "complete_transfer", "cancel_transfer")
 MAX_NOTES = 8000  # the protocol's limit on notes
 _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 SessionStatus = Literal["idle", "logging_in", "logged_in", "failing_over", "logging_out", "ended"]
@@ -50,10 +52,18 @@ class InteractionIntent:
     interaction_id: str
     notes: str | None = None
     disposition: str | None = None
+    # transfer: how and to whom (exactly one of ``to_agent`` and ``to_queue``)
+    kind: p.TransferKind | None = None
+    to_agent: str | None = None
+    to_queue: str | None = None
 
     def __post_init__(self) -> None:
-        if self.action not in ("accept", "reject", "notes", "complete"):
+        if self.action not in ("accept", "reject", "notes", "complete", *TRANSFER_ACTIONS):
             raise ValueError(f"unknown interaction action {self.action!r}")
+        if self.action == "transfer" and (self.kind not in ("blind", "consult")
+                                          or (self.to_agent is None) == (self.to_queue is None)
+                                          or not (self.to_agent or self.to_queue)):
+            raise ValueError("a transfer needs a kind (blind or consult) and exactly one target: an agent or a queue")
         if not isinstance(self.interaction_id, str) or not _ID.fullmatch(self.interaction_id):
             raise ValueError(f"interaction id must be 1-64 of A-Za-z0-9_.:@-, got {self.interaction_id!r}")
         if self.action == "notes" and self.notes is None:
@@ -318,6 +328,30 @@ class InteractionEnded(Event):
 
 
 @dataclass(frozen=True)
+class HoldChanged(Event):
+    """The call in hand went on hold (``hold_since_ms``) or came off it (None)."""
+
+    interaction_id: str
+    hold_since_ms: int | None
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class TransferChanged(Event):
+    """A consultative transfer moved on (EventTransfer): for the agent who asked (the interaction
+    in hand) or the consulted agent (its offer). ``status``: offered, accepted, refused, timeout,
+    cancelled, completed, lost."""
+
+    interaction_id: str
+    status: str
+    from_agent: str | None
+    to_agent: str | None
+    to_queue: str | None
+    message: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
 class InteractionPending(Event):
     """An interaction intent was accepted; ``queued`` when it waits (failover, adoption)."""
 
@@ -406,6 +440,17 @@ class OfferInfo:
     expires_ms: int
     endpoint: str
     epoch: int
+    consult_from: str | None = None  # a consultation asked by this agent
+    consulting: bool = False  # the consultation is accepted: waiting for that agent to hand it over
+
+
+@dataclass(frozen=True)
+class TransferInfo:
+    """A consultation of the interaction in hand: whom, and where it stands (offered, accepted)."""
+
+    status: str
+    to_agent: str | None
+    to_queue: str | None
 
 
 @dataclass(frozen=True)
@@ -419,6 +464,8 @@ class HeldInfo:
     endpoint: str | None
     epoch: int | None
     completing: bool
+    hold_since_ms: int | None = None  # a call on hold since then
+    transfer: TransferInfo | None = None  # a consultation going on
 
 
 @dataclass(frozen=True)

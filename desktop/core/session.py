@@ -54,6 +54,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
+import msgspec
+
 from server_stub import protocol as p
 
 from . import events as ev
@@ -106,6 +108,8 @@ class _Offer:
     expires_ms: int
     endpoint: str
     epoch: int
+    consult_from: str | None = None  # a consultation (EventInvite.consult_from)
+    consulting: bool = False  # accepted: it reaches our hands when that agent completes the transfer
 
 
 @dataclass(eq=False)
@@ -120,6 +124,8 @@ class _Held:
     notes_seq: int = 0  # and its place in the journal's order (``_IxEntry.seq``)
     endpoint: str | None = None
     epoch: int | None = None
+    hold_since_ms: int | None = None  # a call on hold since then (carried across failover)
+    transfer: ev.TransferInfo | None = None  # a consultation going on
 
 
 @dataclass(eq=False)
@@ -338,6 +344,22 @@ class AgentSession:
                                      f"draft of {interaction_id} not saved: not in hand, or over {ev.MAX_NOTES} "
                                      f"characters", None))
         return self._done()
+    def hold(self, interaction_id: str, on_hold: bool, now: float, wall_ms: int) -> list[ev.Output]:
+        """Put the call in hand on hold (True) or take it off hold (False)."""
+        return self._ix_intent(ev.InteractionIntent("hold" if on_hold else "resume", interaction_id), now, wall_ms)
+
+    def transfer(self, interaction_id: str, kind: p.TransferKind, *, to_agent: str | None = None,
+                 to_queue: str | None = None, notes: str | None = None, now: float,
+                 wall_ms: int) -> list[ev.Output]:
+        """Transfer the interaction in hand (blind, or start a consultation); ``notes`` None hands on
+        the notes saved so far."""
+        return self._ix_intent(ev.InteractionIntent("transfer", interaction_id, notes=notes, kind=kind,
+                                                    to_agent=to_agent, to_queue=to_queue), now, wall_ms)
+
+    def end_transfer(self, interaction_id: str, complete: bool, now: float, wall_ms: int) -> list[ev.Output]:
+        """Hand a consulted interaction over (``complete``) or take the consultation back."""
+        action: ev.InteractionAction = "complete_transfer" if complete else "cancel_transfer"
+        return self._ix_intent(ev.InteractionIntent(action, interaction_id), now, wall_ms)
 
     # ------------------------------------------------------------------ link and timer inputs
 
@@ -445,9 +467,11 @@ class AgentSession:
             pending=tuple((e.request_id, e.intent) for e in self._journal),
             reasons=shown.reasons if shown else (), has_interaction=self.has_interaction,
             held=tuple(ev.HeldInfo(h.interaction, h.accepted_ms, h.notes, h.endpoint, h.epoch,
-                                   any(e.intent.action == "complete" for e in self._entries_for(iid)))
+                                   any(e.intent.action == "complete" for e in self._entries_for(iid)),
+                                   h.hold_since_ms, h.transfer)
                        for iid, h in self._held.items()),
-            offers=tuple(ev.OfferInfo(o.interaction, o.offered_ms, o.expires_ms, o.endpoint, o.epoch)
+            offers=tuple(ev.OfferInfo(o.interaction, o.offered_ms, o.expires_ms, o.endpoint, o.epoch,
+                                      o.consult_from, o.consulting)
                          for o in self._offers.values()),
             dispositions=shown.dispositions if shown else (),
             interaction_pending=tuple((e.request_id, e.intent) for e in self._ix_journal),
@@ -684,7 +708,8 @@ class AgentSession:
         self._requested_epoch = epoch or 0
         credential = {"resume_token": self._token} if self._token else {"password": self._password}
         held = list(self._held.values())
-        carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes) for h in held]
+        carried = [p.HeldInteraction(interaction=h.interaction, accepted_ms=h.accepted_ms, notes=h.notes,
+                                     hold_since_ms=h.hold_since_ms) for h in held]
         carried = [self._chats.carry(h) for h in carried]  # a chat's transcript, a reply draft
         assert self._agent_id is not None, "a login with no agent"
         message = p.RequestAgentLogin(request_id=self._new_id(), agent_id=self._agent_id, place=self._place,
@@ -877,7 +902,7 @@ class AgentSession:
         if refusal is not None:
             self._emit(ev.InteractionFailed(entry.request_id, intent, *refusal))
             return self._done()
-        if action in ("notes", "complete"):
+        if action in ("notes", "complete") or (action == "transfer" and intent.notes is not None):
             held = self._held[iid]
             if intent.notes is None:  # the completion carries the notes saved so far
                 entry.intent = intent = replace(intent, notes=held.notes)
@@ -926,6 +951,8 @@ class AgentSession:
             elif intent.action == "notes":
                 message = p.RequestUpdateNotes(request_id=entry.wire_id, epoch=epoch, interaction_id=iid,
                                                notes=intent.notes or "")  # InteractionIntent: notes carry a text
+            elif intent.action in ev.TRANSFER_ACTIONS:
+                message = self._transfer_request(entry.wire_id, epoch, intent)
             else:
                 assert intent.disposition is not None  # InteractionIntent checks a completion has one
                 message = p.RequestCompleteInteraction(request_id=entry.wire_id, epoch=epoch, interaction_id=iid,
@@ -938,16 +965,24 @@ class AgentSession:
         for the next login to carry."""
         for entry in [e for e in self._ix_journal if e.intent.action in ("accept", "reject")]:
             in_flight = ep is not None and entry.sent_on == ep.link and entry.wire_id in ep.pending
-            if entry.intent.action == "accept" and in_flight and reason == "primary_lost":
+            consult = entry.intent.interaction_id in self._offers and \
+                self._offers[entry.intent.interaction_id].consult_from is not None
+            if entry.intent.action == "accept" and in_flight and reason == "primary_lost" and not consult:
                 assert entry.interaction is not None and entry.accepted_ms is not None  # set when the accept went out
                 entry.uncertain = True
-                self._held[entry.intent.interaction_id] = _Held(entry.interaction, entry.accepted_ms)
+                self._held[entry.intent.interaction_id] = _Held(entry.interaction, entry.accepted_ms,
+                                                                notes=entry.interaction.notes)
             elif not entry.uncertain:
                 self._ix_fail(entry, reason, "the offer was lost with its server")
         for iid, offer in list(self._offers.items()):
             del self._offers[iid]
             if iid not in self._held:
                 self._emit(ev.OfferRevoked(iid, reason, "the offering login is over", offer.endpoint))
+        for iid, held in self._held.items():  # a consultation ends with the server that held it
+            if held.transfer is not None:
+                held.transfer = None
+                self._emit(ev.TransferChanged(iid, "lost", None, None, None, "the consultation was lost with its "
+                                              "server; the interaction stays with you", None))
 
     def _adopted(self, ep: _Endpoint, epoch: int, carried: Any) -> None:
         """A login that carried interactions was acknowledged: the server holds them now."""
@@ -998,7 +1033,8 @@ class AgentSession:
     def _on_invite(self, ep: _Endpoint, msg: p.EventInvite) -> None:
         if self._current(ep, msg, msg.epoch):
             iid = msg.interaction.interaction_id
-            self._offers[iid] = _Offer(msg.interaction, msg.offered_ms, msg.expires_ms, ep.name, msg.epoch)
+            self._offers[iid] = _Offer(msg.interaction, msg.offered_ms, msg.expires_ms, ep.name, msg.epoch,
+                                       consult_from=msg.consult_from)
             self._emit(ev.OfferReceived(msg.interaction, msg.offered_ms, msg.expires_ms, ep.name, msg.epoch))
 
     def _on_revoked(self, ep: _Endpoint, msg: p.EventInviteRevoked) -> None:
@@ -1019,12 +1055,19 @@ class AgentSession:
         self._ix_journal.remove(entry)
         intent, iid, epoch = entry.intent, entry.intent.interaction_id, self._held_epoch()
         self._emit(ev.InteractionApplied(entry.request_id, intent, ep.name, epoch))
-        if intent.action == "accept":
+        if intent.action in ev.TRANSFER_ACTIONS:
+            self._transfer_applied(ep, msg, intent)
+        elif intent.action == "accept" and self._consult_accepted(iid):
+            pass  # a consultation: in our hands only when its agent completes the transfer
+        elif intent.action == "accept" and iid in self._held and self._held[iid].epoch == epoch:
+            pass  # a repeated accept of a consultation handed over to us meanwhile: in hand already
+        elif intent.action == "accept":
             assert entry.interaction is not None and entry.accepted_ms is not None  # set when the accept went out
             self._offers.pop(iid, None)
             # The server's time of the accept when it says (the handling time counts from it).
             accepted = msg.accepted_ms if msg.accepted_ms is not None else entry.accepted_ms
-            self._held[iid] = _Held(entry.interaction, accepted, endpoint=ep.name, epoch=epoch)
+            self._held[iid] = _Held(entry.interaction, accepted, notes=entry.interaction.notes, endpoint=ep.name,
+                                    epoch=epoch)
             self._emit(ev.InteractionStarted(entry.interaction, accepted, ep.name, epoch))
         elif intent.action == "reject":
             self._offers.pop(iid, None)
@@ -1032,6 +1075,65 @@ class AgentSession:
             for other in self._entries_for(iid):
                 self._ix_fail(other, "completed", "the interaction was completed")
             self._emit(ev.InteractionEnded(iid, "completed", intent.disposition, "", ep.name))
+
+    # ------------------------------------------------------------------ hold and transfers
+
+    @staticmethod
+    def _transfer_request(wire_id: str, epoch: int, intent: ev.InteractionIntent) -> p.Request:
+        iid = intent.interaction_id
+        if intent.action == "hold":
+            return p.RequestHold(request_id=wire_id, epoch=epoch, interaction_id=iid)
+        if intent.action == "resume":
+            return p.RequestResume(request_id=wire_id, epoch=epoch, interaction_id=iid)
+        if intent.action == "complete_transfer":
+            return p.RequestCompleteTransfer(request_id=wire_id, epoch=epoch, interaction_id=iid)
+        if intent.action == "cancel_transfer":
+            return p.RequestCancelTransfer(request_id=wire_id, epoch=epoch, interaction_id=iid)
+        assert intent.kind is not None  # InteractionIntent checks a transfer has one
+        return p.RequestTransfer(request_id=wire_id, epoch=epoch, interaction_id=iid, kind=intent.kind,
+                                 to_agent=intent.to_agent, to_queue=intent.to_queue, notes=intent.notes)
+
+    def _consult_accepted(self, iid: str) -> bool:
+        """Our accept of a consultation was answered: we wait for its agent to hand it over."""
+        offer = self._offers.get(iid)
+        if offer is None or offer.consult_from is None:
+            return False
+        offer.consulting = True
+        return True
+
+    def _transfer_applied(self, ep: _Endpoint, msg: p.EventAck, intent: ev.InteractionIntent) -> None:
+        iid, held = intent.interaction_id, self._held.get(intent.interaction_id)
+        if held is None:
+            return
+        if intent.action in ("hold", "resume"):
+            held.hold_since_ms = msg.hold_since_ms if intent.action == "hold" else None
+            self._emit(ev.HoldChanged(iid, held.hold_since_ms, ep.name))
+        elif intent.action == "cancel_transfer":
+            held.transfer = None
+        elif intent.action == "complete_transfer" or intent.kind == "blind":
+            del self._held[iid]  # it left our hands
+            for other in self._entries_for(iid):
+                self._ix_fail(other, "transferred", "the interaction was transferred")
+            where = intent.to_agent or intent.to_queue
+            self._emit(ev.InteractionEnded(iid, "transferred", None, f"transferred to {where}" if where else "",
+                                           ep.name))
+
+    def _on_transfer(self, ep: _Endpoint, msg: p.EventTransfer) -> None:
+        if not self._current(ep, msg, msg.epoch):
+            return
+        iid, status = msg.interaction_id, msg.status
+        held, offer = self._held.get(iid), self._offers.get(iid)
+        if held is not None and msg.from_agent == self._agent_id:
+            held.transfer = ev.TransferInfo(status, msg.to_agent, msg.to_queue) \
+                if status in ("offered", "accepted") else None
+        elif offer is not None and offer.consult_from is not None and status == "completed":
+            del self._offers[iid]  # handed over to us: in our hands now, with the notes as handed on
+            interaction = offer.interaction if msg.notes is None else \
+                msgspec.structs.replace(offer.interaction, notes=msg.notes)
+            self._held[iid] = _Held(interaction, msg.at_ms, notes=interaction.notes, endpoint=ep.name,
+                                    epoch=msg.epoch)
+            self._emit(ev.InteractionStarted(interaction, msg.at_ms, ep.name, msg.epoch))
+        self._emit(ev.TransferChanged(iid, status, msg.from_agent, msg.to_agent, msg.to_queue, msg.message, ep.name))
 
     def _refused_ix(self, ep: _Endpoint, msg: p.EventError, entry: _IxEntry) -> None:
         if msg.code in _LOGIN_GONE:
@@ -1337,4 +1439,5 @@ _HANDLERS: dict[type[p.Message], Callable[[AgentSession, _Endpoint, Any], None]]
     p.EventAgentQueues: AgentSession._on_agent_queues,
     p.EventChatMessage: AgentSession._on_chat_message,
     p.EventChatTranscript: AgentSession._on_chat_transcript,
+    p.EventTransfer: AgentSession._on_transfer,
 }

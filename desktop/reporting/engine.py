@@ -31,6 +31,7 @@ from server_stub import protocol as p
 Presence = Literal["logged_in", "server_lost", "moving", "logged_out"]
 
 # Counts shown to the supervisor: an agent's handling state when logged in, else its presence.
+_ENDS_IN_HAND = ("completed", "abandoned", "withdrawn", "transferred")  # the interaction left the agent
 COUNT_KEYS = ("ready", "ringing", "busy", "not_ready", "after_call_work", "failover", "logged_out")
 
 # Logout reasons after which the agent is expected to show up on another server.
@@ -62,6 +63,7 @@ class _Login:
     interaction_since_ms: int | None = None  # when it came into the agent's hands (None: not reported)
     offer_id: str | None = None  # an offer waiting for the agent's answer (EventInteraction "offered")
     offered_ms: int | None = None
+    hold_since_ms: int | None = None  # the call in hand on hold since then (EventInteraction "on_hold")
 
     @classmethod
     def from_report(cls, report: Any) -> _Login:
@@ -98,6 +100,7 @@ class AgentRow:
     # failover; None after a snapshot, which does not say), and an offer ringing since.
     interaction_since_ms: int | None = None
     ringing_since_ms: int | None = None
+    hold_since_ms: int | None = None  # the call in hand on hold since then
 
     @property
     def in_failover(self) -> bool:
@@ -109,7 +112,7 @@ class AgentRow:
                         self.epoch, self.place, self.interaction_id, self.forced_by, self.logout_reason,
                         self.lost_since_ms, self.last_failover_ms, self.last_failover_from, self.last_failover_to,
                         self.last_failover_duration_ms, self.reachable, self.interaction_since_ms,
-                        self.ringing_since_ms)
+                        self.ringing_since_ms, self.hold_since_ms)
 
     @property
     def count_key(self) -> str:
@@ -397,14 +400,17 @@ class ReportingEngine:
         login = sv.agents.get(agent_id) if agent_id else None
         if login is None:
             return
-        if event == "offered":
+        if event in ("offered", "consult_offered"):
             sv.offers[msg.interaction_id] = login.agent_id
             login.offer_id, login.offered_ms = msg.interaction_id, at_ms
         elif event in ("accepted", "adopted"):
             login.interaction_id = msg.interaction_id
             login.interaction_since_ms = at_ms
-        elif login.interaction_id == msg.interaction_id and event in ("completed", "abandoned", "withdrawn"):
-            login.interaction_id = login.interaction_since_ms = None
+            login.hold_since_ms = None
+        elif event in ("on_hold", "resumed") and login.interaction_id == msg.interaction_id:
+            login.hold_since_ms = at_ms if event == "on_hold" else None
+        elif login.interaction_id == msg.interaction_id and event in _ENDS_IN_HAND:
+            login.interaction_id = login.interaction_since_ms = login.hold_since_ms = None
         elif ringing is not login:
             return
         self._recompute(login.agent_id, now_ms)
@@ -466,6 +472,7 @@ class ReportingEngine:
                 row.interaction_since_ms = best.interaction_since_ms
             # (the same interaction adopted after a failover keeps the time of its first accept)
             row.interaction_id = best.interaction_id
+            row.hold_since_ms = best.hold_since_ms if best.interaction_id is not None else None
             row.ringing_since_ms = best.offered_ms if best.offer_id is not None else None
             row.forced_by = best.forced_by
             row.reachable = best.reachable
@@ -498,7 +505,7 @@ class ReportingEngine:
             row.presence = presence
             row.state = None
             row.reason = _LOGOUT_TEXT.get(row.logout_reason, row.logout_reason)
-            row.interaction_id = row.interaction_since_ms = row.ringing_since_ms = None
+            row.interaction_id = row.interaction_since_ms = row.ringing_since_ms = row.hold_since_ms = None
             row.forced_by = None
             row.reachable = True
         if row.presence == "moving":

@@ -78,6 +78,8 @@ def handling(row: AgentRow) -> str | None:
 def handling_since(row: AgentRow) -> int:
     """Start of what the time column counts: the talk time in hand, the ringing, else the state."""
     kind = handling(row)
+    if kind == "busy" and row.hold_since_ms is not None:
+        return row.hold_since_ms  # on hold: the hold time
     if kind == "busy" and row.interaction_since_ms is not None:
         return row.interaction_since_ms
     if kind == "ringing" and row.ringing_since_ms is not None:
@@ -94,7 +96,8 @@ def state_text(row: AgentRow) -> str:
     if row.presence == "logged_in":
         kind = handling(row)
         if kind == "busy":
-            return translate("AgentTableModel", "Busy")
+            return (translate("AgentTableModel", "On hold") if row.hold_since_ms is not None
+                    else translate("AgentTableModel", "Busy"))
         if kind == "ringing":
             return translate("AgentTableModel", "Ringing")
         return _t(STATE_TEXT[row.state]) if row.state in STATE_TEXT else row.state or ""

@@ -173,6 +173,16 @@ class SessionBridge(QObject):
 
     def update_draft(self, interaction_id: str, draft: str) -> None:
         self._feed("update_draft", interaction_id, draft)
+    def hold(self, interaction_id: str, on_hold: bool) -> None:
+        self._feed("hold", interaction_id, on_hold)
+
+    def transfer(self, interaction_id: str, kind: str, target_kind: str, target: str) -> None:
+        """``target_kind``: "queue" or "agent"."""
+        where = {"to_queue": target} if target_kind == "queue" else {"to_agent": target}
+        self._feed("transfer", interaction_id, kind, **where)
+
+    def end_transfer(self, interaction_id: str, complete: bool) -> None:
+        self._feed("end_transfer", interaction_id, complete)
 
     @property
     def runner(self) -> SessionRunner | None:

@@ -20,6 +20,7 @@ from ..gui_calls import Chores, GuiCalls
 from . import figures as fg
 from . import interaction_presenter as ip
 from . import presenter as pr
+from . import transfer_presenter as tp
 from .attention import OfferPopup, Ringer
 from .bridge import SessionBridge
 from .icons import icon
@@ -153,6 +154,9 @@ class DesktopController(QObject):
         mw.interactions.done_requested.connect(self.bridge.complete)
         mw.interactions.chat_send_requested.connect(self.bridge.send_chat)
         mw.interactions.draft_changed.connect(self.bridge.update_draft)
+        mw.interactions.controls.hold_requested.connect(self.bridge.hold)
+        mw.interactions.controls.transfer_requested.connect(self.bridge.transfer)
+        mw.interactions.controls.end_transfer_requested.connect(self.bridge.end_transfer)
         self.bridge.event.connect(self.on_event)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
@@ -306,7 +310,8 @@ class DesktopController(QObject):
             if dispositions != self.disposition_labels:
                 self.disposition_labels = dispositions
                 self.main_window.interactions.set_dispositions(ip.disposition_items(snapshot.dispositions))
-        row = pr.log_row(event, wall_ms, self.labels, failures) or ip.log_row(event, wall_ms, self.disposition_labels)
+        row = pr.log_row(event, wall_ms, self.labels, failures) or ip.log_row(event, wall_ms, self.disposition_labels) \
+            or tp.log_row(event, wall_ms)
         if row is not None:
             self.main_window.event_log.add(row)
         log.debug("event %s", event)
@@ -356,6 +361,8 @@ class DesktopController(QObject):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
             mw.statusBar().showMessage(ip.failed_text(event), 8000)
+            if event.intent.action in ev.TRANSFER_ACTIONS:
+                mw.interactions.controls.show_failure(event)
         elif isinstance(event, ev.ChatLineFailed):
             mw.statusBar().showMessage(f"Chat line not sent: {event.message}", 8000)
 

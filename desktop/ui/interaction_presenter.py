@@ -18,6 +18,7 @@ ENDED_REASONS = {
     "not_adopted": "the new server did not take it over",
     "unknown_interaction": "the server does not know it",
     "logged_out": "you were logged out",
+    "transferred": "you transferred it",
 }
 REVOKED_REASONS = {
     "timeout": "not answered in time",
@@ -125,12 +126,21 @@ def handling_state(status: ev.AgentStatus | None, offers: tuple[ev.OfferInfo, ..
     if status is None:
         return Handling("logged_out", "Logged out", "", "offline")
     chosen = state_text(status.state, status.reason, labels)
+    on_hold = [h.hold_since_ms for h in held if h.hold_since_ms is not None]
+    if held and len(on_hold) == len(held):  # every call in hand on hold: the hold time shows
+        return Handling("on_hold", f"On hold – {media_label(held[0].interaction.media)}",
+                        format_duration((wall_ms - min(on_hold)) / 1000), media_icon(held[0].interaction.media),
+                        chosen)
     if held:
         since = min(h.accepted_ms for h in held)
         return Handling("busy", _held_text(held), format_duration((wall_ms - since) / 1000),
                         media_icon(held[0].interaction.media), chosen)
     if offers:
         offer = offers[0]
+        if offer.consulting:  # a consultation accepted: waiting for its agent to hand the call over
+            return Handling("ringing", f"Consulting – agent {offer.consult_from}",
+                            format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
+                            chosen)
         return Handling("ringing", f"Ringing – {media_label(offer.interaction.media)}",
                         format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
                         chosen)
@@ -173,7 +183,9 @@ def missed_text(event: ev.OfferRevoked, offer: ev.OfferInfo | None, clock: str) 
 
 
 def intent_text(intent: ev.InteractionIntent) -> str:
-    words = {"accept": "Accept", "reject": "Reject", "notes": "Save notes", "complete": "Done"}
+    words = {"accept": "Accept", "reject": "Reject", "notes": "Save notes", "complete": "Done", "hold": "Hold",
+             "resume": "Resume", "transfer": "Transfer", "complete_transfer": "Complete transfer of",
+             "cancel_transfer": "Take back"}
     return f"{words.get(intent.action, intent.action)} {intent.interaction_id}"
 
 

@@ -25,9 +25,11 @@ from PySide6.QtWidgets import (
 
 from ..core import events as ev
 from . import interaction_presenter as ip
+from . import transfer_presenter as tp
 from .chat import ConversationView
 from .dialogs import ErrorLabel
 from .icons import icon
+from .transfer_controls import InteractionControls
 
 ACCEPT_SHORTCUT = "Ctrl+Shift+A"
 REJECT_SHORTCUT = "Ctrl+Shift+J"
@@ -101,10 +103,15 @@ class OfferToast(QFrame):
             self.media_icon.setPixmap(icon(ip.media_icon(interaction.media)).pixmap(32, 32))
             self.media_icon.setAccessibleDescription(ip.media_label(interaction.media))
             self.title_label.setText(ip.offer_title(interaction))
-            self.customer_label.setText(ip.customer_text(interaction))
+            self.customer_label.setText(tp.offer_text(ip.customer_text(interaction), offer))
             self.accept_button.setEnabled(True)
             self.reject_button.setEnabled(True)
-        self.countdown_label.setText(ip.countdown_text(offer.expires_ms, wall_ms))
+        if offer.consulting:  # a consultation accepted: it waits for its agent's hand-over (or a decline)
+            self.countdown_label.setText(tp.consulting_text(offer))
+            self.accept_button.setEnabled(False)
+            self.reject_button.setEnabled(True)
+        else:
+            self.countdown_label.setText(ip.countdown_text(offer.expires_ms, wall_ms))
         if not self.isVisible():
             self.show()
         if changed:
@@ -158,6 +165,7 @@ class InteractionPanel(QWidget):
         self.customer_label = _named(QLabel(), "Customer data")
         self.customer_label.setWordWrap(True)
         self.customer_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.controls = InteractionControls()  # Hold/Resume, Transfer… (transfer_controls.py)
         self.notes_edit = _named(QPlainTextEdit(), "Notes", "Saved as you type")
         self.notes_edit.setTabChangesFocus(True)
         self.notes_edit.setPlaceholderText("Notes…")
@@ -186,7 +194,12 @@ class InteractionPanel(QWidget):
         detail = QVBoxLayout(self.detail)
         detail.setContentsMargins(0, 0, 0, 0)
         detail.addWidget(self.title_label)
-        detail.addWidget(self.customer_label)
+        top = QHBoxLayout()  # the customer data, Hold and Transfer… beside it: no room taken from the notes
+        top.addWidget(self.customer_label, 1)
+        top.addWidget(self.controls, 0, Qt.AlignmentFlag.AlignTop)
+        detail.addLayout(top)
+        for extra in self.controls.extras():
+            detail.addWidget(extra)
         detail.addWidget(self.conversation, 3)
         detail.addWidget(notes_label)
         detail.addWidget(self.notes_edit, 1)
@@ -271,6 +284,7 @@ class InteractionPanel(QWidget):
         elif self.current_id is not None:
             self.done_button.setEnabled(not self.held[self.current_id].completing
                                         and self.disposition_combo.count() > 1)
+        self.controls.show_held(self.held.get(self.current_id) if self.current_id is not None else None, wall_ms)
 
     def _selected(self, item: QListWidgetItem | None, _previous=None) -> None:
         if item is not None:

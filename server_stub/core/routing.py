@@ -152,6 +152,7 @@ class Tracked:
     moved_to: str | None = None  # MOVING/MOVED: the site it was handed to
     custody: bool = False  # MOVED and not yet known held or completed at moved_to
     token: int = 0  # bumped on every status change; stale timers and queue entries carry an old one
+    hold_since: int | None = None  # HELD voice interaction on hold since then (transfers.py)
 
     @property
     def id(self) -> str:
@@ -172,6 +173,7 @@ class PeerRecord:
     owed: str | None = None  # completed, not reported: the disposition of its agent's completion answered here
     lost: bool = False  # completed, not reported: the peer could not be reached since (it may have died with it)
     site: str = ""  # the peer site that told it ("" when unknown)
+    interaction: p.Interaction | None = None  # status "queued": the whole transferred interaction (transfers.py)
 
 
 def longest_acw_ms(config: QueueConfig) -> int:
@@ -195,10 +197,12 @@ class RoutedAgent:
     reachable: bool = True  # False while its desktop is silent (suspect): offered nothing
     acw_queue: str | None = None  # whose timed After Call Work this is (its extension rules)
     acw_extends: int = 0  # extensions taken of this After Call Work
+    consulting: str | None = None  # offered or consulted on a transfer (transfers.py): offered nothing else
 
     @property
     def available(self) -> bool:
-        return self.state == "ready" and self.offer is None and not self.held and self.reachable
+        return (self.state == "ready" and self.offer is None and not self.held and self.reachable
+                and self.consulting is None)
 
 
 @dataclass(eq=False)
@@ -787,7 +791,7 @@ class RoutingEngine:
         # costs what its agent wrote and a few hundred bytes.
         i = item.interaction
         item.interaction = p.Interaction(interaction_id=i.interaction_id, media=i.media, queue=i.queue,
-                                         created_ms=i.created_ms)
+                                         created_ms=i.created_ms, transfers=i.transfers)
         self.live_bytes -= item.size
         item.size = 0
         self.ended.append(item.id)
@@ -973,6 +977,10 @@ class RoutingEngine:
         item = self.interactions.get(iid)
         if item is not None:
             back = item.status == MOVED and item.custody and item.moved_to == sender and moves > item.moves
+            # A transferred interaction may come back to a site where it ended (handed on, or withdrawn
+            # because an agent elsewhere took it): a longer transfer history is a newer life of it.
+            back = back or (item.status in (MOVED, WITHDRAWN) and not item.custody
+                            and len(interaction.transfers) > len(item.interaction.transfers))
             if item.status == MOVING and item.moved_to == sender and not wins_cross:
                 self._refused(iid, moves)
                 return False, f"{iid} is being handed to {sender} by this site too; {sender} keeps it", effects
@@ -989,7 +997,8 @@ class RoutingEngine:
         why = (f"no queue {interaction.queue!r} here" if q is None else
                f"agent {agent_id} is not logged in here at that epoch" if agent is None else
                "this site is holding offers" if now < self.hold_until else
-               f"agent {agent_id} is not available" if not agent.available or interaction.queue not in agent.penalties
+               f"agent {agent_id} is not available" if not agent.available or (
+                   interaction.queue not in agent.penalties and not _transferred_to(interaction, agent_id))
                else None)
         if why is not None:
             self._refused(iid, moves)
@@ -998,7 +1007,8 @@ class RoutingEngine:
         if item is not None:  # it comes back: our custody copy is replaced
             self._release(item)
         size = len(msgspec.json.encode(interaction))
-        item = Tracked(interaction, QUEUED, arrived_ms=min(arrived_ms, now), size=size, moves=moves)
+        item = Tracked(interaction, QUEUED, arrived_ms=min(arrived_ms, now), size=size, moves=moves,
+                       notes=interaction.notes)  # a transferred interaction keeps its notes
         self.live_bytes += size
         self.interactions[iid] = item
         effects.append(Report("queued", interaction, reason="handed over by another site"))
@@ -1050,3 +1060,8 @@ class RoutingEngine:
             self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)
         effects.append(Offer(agent.agent_id, item.interaction, now, item.expires_ms))
         effects.append(Report("offered", item.interaction, agent.agent_id))
+
+
+def _transferred_to(interaction: p.Interaction, agent_id: str) -> bool:
+    """Is ``interaction`` being transferred to ``agent_id`` by name (who need not be in its queue)?"""
+    return bool(interaction.transfers) and interaction.transfers[-1].to_agent == agent_id

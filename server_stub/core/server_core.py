@@ -68,6 +68,7 @@ from .routing import (
 )
 from .rules import rules_version
 from .throttle import Throttle
+from .transfers import ConsultOffer, ToPeer, TransferNote, Transfers, queued_row
 
 log = logging.getLogger("interaction_server")
 
@@ -84,7 +85,9 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 # the agent at a newer epoch now, and then they must be refused, not applied.
 _LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
                    p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction,
-                   p.RequestUpdateDraft, p.RequestSendChatMessage)  # a carrier's (no login) is not parked
+                   p.RequestUpdateDraft, p.RequestSendChatMessage,  # a carrier's (no login) is not parked
+                   p.RequestHold, p.RequestResume, p.RequestTransfer, p.RequestCompleteTransfer,
+                   p.RequestCancelTransfer)
 _PARKED_IN_STALL = (*_LOGIN_REQUESTS, p.RequestExtendAfterCallWork)
 _CREDENTIALED = (p.RequestAgentLogin, p.RequestAgentAvailable, p.RequestSubscribeReporting)
 _SOCKET_BINDING = (*_CREDENTIALED, p.RequestRegisterClient)
@@ -265,6 +268,7 @@ class ServerCore:
         self._config_published = (self.config_version, self._config_differs())  # what reporting last heard
         # Supervisor actions on agents of other sites, relayed to the agent's site (remote_actions.py).
         self.remote_actions = RemoteActions()
+        self.transfers = Transfers(self.engine, self.name)  # hold and transfers (transfers.py)
 
     # ------------------------------------------------------------------ inputs
 
@@ -389,6 +393,7 @@ class ServerCore:
         self._input(now)
         mono = now.mono
         self._apply(self.engine.tick(now.wall_ms))
+        self._apply(self.transfers.tick(now.wall_ms))
         if mono - self._statistics_at >= STATISTICS_PERIOD_S:
             self._statistics_at = mono
             self._publish_statistics()
@@ -642,7 +647,7 @@ class ServerCore:
             return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
                             p.PeerHandover, p.PeerHandoverAck, p.PeerChat, p.PeerConfig, p.PeerForce,
-                            p.PeerForceAck)):
+                            p.PeerForceAck, p.PeerConsult, p.PeerConsultUpdate)):
             if conn.kind != "peer":
                 self._protocol_error(conn, "forbidden", "peer messages need a peer link (PeerHello)", None)
             elif isinstance(msg, p.PeerChat):
@@ -651,6 +656,8 @@ class ServerCore:
                 self._peer_config(msg)
             elif isinstance(msg, p.PeerForce):
                 self._send(conn, self._forced_here(msg))
+            elif isinstance(msg, (p.PeerConsult, p.PeerConsultUpdate)):
+                self._peer_consult(msg)
             elif isinstance(msg, p.PeerPresence):
                 self._peer_presence(msg)
             elif isinstance(msg, p.PeerHandover):
@@ -719,6 +726,12 @@ class ServerCore:
             return self._chat_line(conn, msg)
         if isinstance(msg, p.RequestUpdateDraft):
             return self._update_draft(conn, msg)
+        if isinstance(msg, (p.RequestHold, p.RequestResume)):
+            return self._hold(conn, msg)
+        if isinstance(msg, p.RequestTransfer):
+            return self._transfer(conn, msg)
+        if isinstance(msg, (p.RequestCompleteTransfer, p.RequestCancelTransfer)):
+            return self._end_transfer(conn, msg)
         raise Refusal("unknown_type", f"{type(msg).__name__} is not handled by this server")
 
     def _answer(self, conn: Conn, msg: p.Request, handler: Callable[[], Answer]) -> None:
@@ -981,6 +994,7 @@ class ServerCore:
         # Adopt what a failover login brings before anything can be offered to the agent.
         adopted, effects = self.engine.login(agent_id, self._penalties(record), state, now, msg.interactions,
                                              msg.state.until_ms if msg.state is not None else None)
+        effects += self.transfers.restore_holds(agent_id, msg.interactions, adopted)
         self._publish(lambda seq: p.EventAgentLogin(server=self.name, seq=seq, agent=self._report(session)))
         # A password login while the peer holds the agent is a second desktop, not a move.
         self._peer_send(p.PeerAgentEpochs(server=self.name, epochs={agent_id: epoch},
@@ -1112,6 +1126,7 @@ class ServerCore:
         self._publish(lambda seq: p.EventAgentLogout(
             server=self.name, seq=seq, agent_id=agent_id, epoch=session.epoch, reason=reason))
         self._apply(self.engine.logout(agent_id, self.wall_ms))
+        self._apply(self.transfers.agent_gone(agent_id, self.wall_ms))
         voided: dict[str, int] = {}
         if void_tokens:  # this login's own tokens, and the token it was made from
             voided = {self.name: session.epoch}
@@ -1281,6 +1296,9 @@ class ServerCore:
             if isinstance(effect, Report):
                 self._report_interaction(effect, now)
                 continue
+            if isinstance(effect, (ConsultOffer, TransferNote, ToPeer)):
+                self._transfer_effect(effect)
+                continue
             agent_id = getattr(effect, "agent_id", None)
             session = self.sessions.get(agent_id) if agent_id else None
             conn = self.conns.get(session.conn) if session else None
@@ -1320,7 +1338,8 @@ class ServerCore:
             server=self.name, seq=seq, interaction_id=i.interaction_id, event=effect.event,
             at_ms=now, queue=i.queue, media=i.media, agent_id=effect.agent_id,
             epoch=session.epoch if session else None, disposition=effect.disposition,
-            reason=effect.reason[:256] if effect.reason else None))
+            reason=effect.reason[:256] if effect.reason else None,
+            transfers=i.transfers if effect.event in ("completed", "transferred") else []))
         if effect.event in ("completed", "abandoned"):
             self._chat_ended(i.interaction_id)
         if effect.event == "abandoned":  # so that a re-submission to the peer is a duplicate
@@ -1330,6 +1349,8 @@ class ServerCore:
     def _accept(self, conn: Conn, msg: p.RequestAccept) -> Answer:
         session = self._own_login(conn, msg.epoch)
         iid = msg.interaction_id
+        if (consult := self.transfers.consult_for(session.agent.id, iid)) is not None:
+            return self._answer_consult(session, msg, consult, True)
         effects = self._engine(self.engine.accept, session.agent.id, iid, self.wall_ms)
         ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
         if not effects:  # already in this agent's hands: a repeat
@@ -1354,6 +1375,8 @@ class ServerCore:
 
     def _reject(self, conn: Conn, msg: p.RequestReject) -> Answer:
         session = self._own_login(conn, msg.epoch)
+        if (consult := self.transfers.consult_for(session.agent.id, msg.interaction_id)) is not None:
+            return self._answer_consult(session, msg, consult, False)
         effects = self._engine(self.engine.reject, session.agent.id, msg.interaction_id, self.wall_ms)
         return (p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch),
                 (lambda: self._apply(effects),))
@@ -1562,6 +1585,115 @@ class ServerCore:
             self._send(reply_to, p.PeerInteractionsAck(server=self.name, ack_id=msg.ack_id,
                                                        refused=[iid] if late else []))
 
+    # ------------------------------------------------------------------ hold and transfers (transfers.py)
+
+    def _hold(self, conn: Conn, msg: p.RequestHold | p.RequestResume) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        agent_id, iid = session.agent.id, msg.interaction_id
+        since = None
+        if isinstance(msg, p.RequestHold):
+            since, effects = self._engine(self.transfers.hold, agent_id, iid, self.wall_ms)
+        else:
+            effects = self._engine(self.transfers.resume, agent_id, iid)
+        self._apply(effects)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch, hold_since_ms=since), ()
+
+    def _transfer(self, conn: Conn, msg: p.RequestTransfer) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        agent_id, iid = session.agent.id, msg.interaction_id
+        remote = None
+        if msg.to_agent is not None and msg.to_agent not in self.sessions:
+            remote = self._remote_target(msg.to_agent)
+        elif msg.kind == "consult" and msg.to_queue in self.engine.queues:
+            remote = self._remote_member(msg.to_queue, None)  # used when no member is available here
+        effects = self._engine(self.transfers.transfer, agent_id, iid, msg.kind, msg.to_agent, msg.to_queue,
+                               msg.notes, self.wall_ms, remote)
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
+        item = self.engine.interactions[iid]
+        log.info("%s: agent %s: %s transfer of %s to %s", conn, agent_id, msg.kind, iid,
+                 f"agent {msg.to_agent}" if msg.to_agent else f"queue {msg.to_queue}")
+        if msg.kind == "consult":
+            self._apply(effects)
+            return ack, ()
+        # Reported at once, a round trip before the agent lets go (below): a carrier that hears it
+        # before the agent's answer is sent knows the interaction waits again should both sites die.
+        first = [e for e in effects if isinstance(e, Report) and e.event == "transferred"]
+        self._apply(first)
+
+        def finish(refused: Refused) -> Answer:  # the peer knows it waits here, whole: then the agent
+            self._apply([e for e in effects if e not in first], quiet=agent_id)
+            return ack, (self._status(session),)
+
+        raise _Deferred([queued_row(item)], finish)
+
+    def _remote_target(self, agent_id: str) -> Remote:
+        """Where a blind transfer's target agent, not logged in here, is logged in and available."""
+        seen = self.pool.remote.get(agent_id)
+        linked = {link.name for link in self.links.values() if link.url in self.peer.up} - set(self.rules_differ)
+        if seen is None or not seen.presence.logged_in or seen.site not in linked:
+            raise Refusal("target_unavailable", f"agent {agent_id} is not logged in here or at a linked site")
+        if not seen.presence.available or agent_id in self.pool.reserved:
+            raise Refusal("target_unavailable", f"agent {agent_id} (at {seen.site}) is not available now")
+        return Remote(seen.site, agent_id, seen.presence.epoch, 0)
+
+    def _end_transfer(self, conn: Conn, msg: p.RequestCompleteTransfer | p.RequestCancelTransfer) -> Answer:
+        session = self._own_login(conn, msg.epoch)
+        agent_id, iid = session.agent.id, msg.interaction_id
+        ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch)
+        if isinstance(msg, p.RequestCancelTransfer):
+            self._apply(self._engine(self.transfers.cancel, agent_id, iid, self.wall_ms))
+            return ack, ()
+        effects = self._engine(self.transfers.complete, agent_id, iid, self.wall_ms)
+        item = self.engine.interactions[iid]
+        if item.status != HELD:  # handed to the consulted agent's site, which tells who holds it now
+            self._apply(effects, quiet=agent_id)
+            return ack, (self._status(session),)
+
+        def finish(refused: Refused) -> Answer:  # the peer knows who holds it now: then both agents
+            self._apply(effects, quiet=agent_id)
+            return ack, (self._status(session),)
+
+        # "adopt": never refused, the consulted agent has the customer now
+        raise _Deferred([self._peer_row(item, "held", "adopt")], finish)
+
+    def _peer_consult(self, msg: p.PeerConsult | p.PeerConsultUpdate) -> None:
+        """A cross-site consultation (transfers.py): asked of one of our agents, or moving on."""
+        now = self.wall_ms
+        if isinstance(msg, p.PeerConsult):
+            session = self.sessions.get(msg.to_agent)
+            self._apply(self.transfers.visit(msg, session is not None and session.epoch == msg.epoch, now))
+            return
+        taken, effects = self.transfers.peer_update(msg, now)
+        self._apply(effects)
+        if taken is not None:  # our agent holds it now: every peer learns it (the first site ends its custody)
+            self._replicate([self._peer_row(taken, "held", "adopt")])
+
+    def _answer_consult(self, session: Login, msg: p.RequestAccept | p.RequestReject, consult: Any,
+                        accepted: bool) -> Answer:
+        self._apply(self.transfers.answer(consult, accepted, self.wall_ms))
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
+
+    def _transfer_effect(self, effect: ConsultOffer | TransferNote | ToPeer) -> None:
+        if isinstance(effect, ToPeer):
+            link = self._link_to(effect.site)
+            if link is not None:  # else the consultation ends when the site counts as unreachable
+                self._peer_send_to(link, effect.message)
+            return
+        session = self.sessions.get(effect.agent_id)
+        conn = self.conns.get(session.conn) if session else None
+        if session is None or conn is None:
+            return
+        if isinstance(effect, ConsultOffer):
+            self._send(conn, p.EventInvite(agent_id=effect.agent_id, epoch=session.epoch,
+                                           interaction=effect.interaction, offered_ms=effect.offered_ms,
+                                           expires_ms=effect.expires_ms, consult_from=effect.from_agent))
+        else:
+            self._send(conn, p.EventTransfer(agent_id=effect.agent_id, epoch=session.epoch,
+                                             interaction_id=effect.interaction_id, kind=effect.kind,
+                                             status=effect.status, at_ms=effect.at_ms, from_agent=effect.from_agent,
+                                             to_agent=effect.to_agent, to_queue=effect.to_queue,
+                                             message=effect.message[:256], notes=effect.notes))
+
     # ------------------------------------------------------------------ peer
 
     def _peer_unreachable(self, site: str) -> None:
@@ -1569,6 +1701,8 @@ class ServerCore:
         we handed to it and nobody took there comes back after ``orphan_timeout_ms``."""
         if not self._site_linked(site):
             self._apply(self.engine.report_owed(self.wall_ms, site))
+            self._apply(self.transfers.requeue_lost(site, self.wall_ms))
+            self._apply(self.transfers.site_lost(site, self.wall_ms))
             self._reclaim_at.setdefault(site, self._now.mono + self.config.orphan_timeout_ms / 1000)
 
     def _peer_hello(self, conn: Conn, msg: p.PeerHello) -> None:
@@ -1685,12 +1819,16 @@ class ServerCore:
         rows = [p.PeerInteractionRecord(interaction_id=iid, status=status, queue=queue, media=media,
                                         agent_id=agent, claim=claim)
                 for iid, status, agent, queue, media, claim in self.engine.peer_records()]
+        rows += self.transfers.waiting_rows()
         return [p.PeerInteractions(server=self.name, records=rows[i:i + 100]) for i in range(0, len(rows), 100)]
 
     def _peer_interactions_received(self, msg: p.PeerInteractions, reply_to: Conn | None) -> None:
         refused = []
         now = self.wall_ms
         for row in msg.records:
+            if row.status == "queued":
+                self.transfers.peer_queued(row, msg.server)
+                continue
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
                                                       row.media, row.claim, now, peer_wins_ties=msg.server < self.name,
                                                       site=msg.server)

@@ -74,6 +74,7 @@ class ChaosOptions:
     freeze_min: float = 2.0
     freeze_max: float = 20.0
     freeze_gap: tuple[float, float] = (0.5, 3.0)  # seconds of steady traffic before each freeze, drawn
+    transfer_share: float = 0.0  # calls each agent transfers (blind or consulting their queue): agent-cli
 
 
 def wall_ms() -> int:
@@ -280,6 +281,8 @@ class Ledger:
             "agents_completed_twice": sum(1 for n in agent_completed.values() if n > 1),
             "agents_ended": dict(ended_reasons),
             "adopted": sum(1 for e in self.streams if e["event"] == "adopted"),
+            "transferred": sum(1 for e in self.streams if e["event"] == "transferred"),
+            "consultations": sum(1 for e in self.streams if e["event"] == "consult_offered"),
             "adopted_by": dict(collections.Counter(e["server"] for e in self.streams if e["event"] == "adopted")),
             "failover_logins": sum(
                 1 for ev in self.agents.values() for e in ev if e["event"] == "LoggedIn" and e["resumed"]
@@ -577,6 +580,8 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 extra = ["--auto-answer", "--talk-time", str(options.talk_time), "--answer-delay",
                          str(options.answer_delay), "--wrap-time", "0.1", "--failback", "when-idle",
                          "--failback-hold", str(options.failback_hold)]
+                if options.transfer_share:
+                    extra += ["--transfer-share", str(options.transfer_share)]
                 # Half prefer A, half prefer B: both servers hold primaries when either is killed.
                 agents.append(AgentProcess(agent_id, urls if i % 2 == 0 else urls[::-1], *extra))
             for agent in agents:

@@ -71,5 +71,5 @@ def test_a_queues_extend_wrap_up_travels_with_the_shared_configuration():
     shipped = load_site_config(resource_path("sites.toml"))
     directory = Directory.load(resource_path("demo_agents.toml"), allow_weak=True)
     version = p.ConfigVersion(generation=1, origin="A", digest=digest(shipped, directory))
-    taken, _ = adopt(frames("A", version, shipped, directory), replace(shipped, queues=(), secret="s" * 32))
+    taken, _ = adopt(frames("A", version, shipped, directory), replace(shipped, queues=(), secret=b"s" * 32))
     assert taken.queues == shipped.queues

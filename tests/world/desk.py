@@ -205,16 +205,19 @@ class Desk(Process):
             iid = event.interaction.interaction_id
             assert iid not in self.in_hand, f"{self}: started twice: {event}"
             if iid in self.ended:  # it came back (a site that never heard how it ended offered it again)
-                for notes in (self.typed, self.completing, self.ended, self.complete_sent):
+                for notes in (self.completing, self.ended, self.complete_sent):
                     notes.pop(iid, None)
             # An accept unanswered when its primary was lost is carried by the next login, and started
             # on its ack: that login's first status says whether the server took it over.
             taken = (iid, self.agent_id) in self.world.reports.taken or iid in self.carried
             assert taken, f"{self}: {event} but no server accepted or adopted it"
             self.in_hand.add(iid)
+            if event.interaction.notes:  # transferred to this agent: the notes it was handed count as typed
+                self.typed.setdefault(iid, event.interaction.notes)
         elif isinstance(event, ev.InteractionEnded):
             iid = event.interaction_id
             self.in_hand.discard(iid)
+            self.typed.pop(iid, None)  # what is typed next (it may come back, even while its accept is unsure) is new
             self.ended[iid].append(event)
             assert len(self.ended[iid]) == 1, f"{self}: ended twice: {self.ended[iid]}"
             if event.reason == "completed":

@@ -440,6 +440,7 @@ class World:
                 elif reported and reported[-1].notes is not None and reported[-1].notes != notes:
                     kept = reported[-1].notes
                     problems.append(f"{desk}: {iid} completed with notes {kept!r}, the agent had {notes!r}")
-            elif ended[0].reason not in ("taken_elsewhere", "not_adopted", "unknown_interaction", "withdrawn"):
+            elif ended[0].reason not in ("taken_elsewhere", "not_adopted", "unknown_interaction", "withdrawn",
+                                         "transferred"):
                 problems.append(f"{desk}: {iid} ended {ended[0]}")
         return problems
