@@ -11,6 +11,8 @@ from tests.support.agents import AgentProcess
 from tests.support.reporting import ReportingWatcher
 from tests.support.servers import REPO
 
+NO_TRANSFER = {"kind": None, "to_agent": None, "to_queue": None}  # an intent's transfer fields, unused here
+
 
 def test_commands_drive_state_and_unknown_commands_are_reported(pair):
     a, b = pair
@@ -68,7 +70,7 @@ def test_interaction_commands_are_checked_and_answered(pair):
             ]
         agent.command("notes call-404 some text")
         failed = agent.wait_for("InteractionFailed", intent={"action": "notes", "interaction_id": "call-404",
-                                                             "notes": "some text", "disposition": None})
+                                                             "notes": "some text", "disposition": None, **NO_TRANSFER})
         assert failed["code"] == "unknown_interaction"
         agent.command("quit")
         assert agent.proc.wait(5) == 0
@@ -110,7 +112,8 @@ def test_an_interaction_taken_by_command_survives_a_kill_with_its_notes_and_is_c
         assert started["interaction"]["interaction_id"] == iid
         agent.command(f"notes {iid} wants the invoice re-sent")
         agent.wait_for("InteractionApplied", intent={"action": "notes", "interaction_id": iid,
-                                                     "notes": "wants the invoice re-sent", "disposition": None})
+                                                     "notes": "wants the invoice re-sent", "disposition": None,
+                                                     **NO_TRANSFER})
         watcher = ReportingWatcher(b.url)
         a.kill9()
         adopted = agent.wait_for("InteractionAdopted", timeout=10)
