@@ -302,6 +302,16 @@ class RequestAgentNotAvailable(Request, tag="RequestAgentNotAvailable"):
     """Withdraw a RequestAgentAvailable (sent to secondaries after a logout)."""
 
 
+class RequestPrimaryCheck(Request, tag="RequestPrimaryCheck"):
+    """Sent on a standby link when the primary has been silent past the heartbeat timeout: is the
+    primary alive, and does it still hear this desktop? The standby's server asks its peer (the
+    witness, docs/failover.md) and answers ``EventAck.primary_alive``: true when the peer holds the
+    agent at ``epoch`` and heard its desktop recently (the desktop keeps its primary), false when
+    the peer link is closed or silent, or the peer does not hold that login (fail over now)."""
+
+    epoch: Epoch
+
+
 class RequestAgentReady(Request, tag="RequestAgentReady"):
     epoch: Epoch
 
@@ -402,6 +412,7 @@ class EventAck(Message, tag="EventAck"):
     dispositions: list[ReasonInfo] | None = None  # register: the disposition codes for RequestCompleteInteraction
     replaced: ReplacedLogin | None = None  # login: the other login of this agent that this one ended
     accepted_ms: TimeMs | None = None  # accept: when the server took the interaction into the agent's hands
+    primary_alive: bool | None = None  # RequestPrimaryCheck: the peer holds the login and hears the desktop
 
 
 class EventError(Message, tag="EventError"):
@@ -676,6 +687,26 @@ class PeerHandoverAck(Message, tag="PeerHandoverAck"):
     reason: ShortText | None = None
 
 
+class PeerWitness(Message, tag="PeerWitness"):
+    """A desktop of ``agent_id`` asked the sender (its standby) whether its primary, the receiver,
+    is alive (RequestPrimaryCheck). The receiver answers PeerWitnessAck on the same link and, when
+    it holds that login, sends the desktop a heartbeat at once."""
+
+    server: ShortText
+    agent_id: AgentId
+    epoch: Epoch
+    ask_id: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class PeerWitnessAck(Message, tag="PeerWitnessAck"):
+    """``alive``: the receiver of PeerWitness holds the agent at that epoch and heard its desktop
+    within its heartbeat timeout (it counts it reachable)."""
+
+    server: ShortText
+    ask_id: Annotated[int, msgspec.Meta(ge=1)]
+    alive: bool
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = (
@@ -684,6 +715,7 @@ ClientMessage = (
     | RequestAgentLogout
     | RequestAgentAvailable
     | RequestAgentNotAvailable
+    | RequestPrimaryCheck
     | RequestAgentReady
     | RequestAgentNotReady
     | RequestAgentAfterCallWork
@@ -705,6 +737,8 @@ ClientMessage = (
     | PeerPresence
     | PeerHandover
     | PeerHandoverAck
+    | PeerWitness
+    | PeerWitnessAck
 )
 
 ServerMessage = (

@@ -92,6 +92,12 @@ class _Endpoint:
     # then (frames may be waiting unread because this process was held up); see _link_timer.
     confirm_until: float | None = None
     watch_from: float = 0.0  # silence is counted from here at the earliest (a standby put to use)
+    # The witness (docs/failover.md, "Overload"): a silent primary's standby was asked whether the
+    # primary lives (request id of the RequestPrimaryCheck, and until when its answer is awaited),
+    # and how many times in a row it said so while this link stayed silent.
+    checking: str | None = None
+    check_until: float = 0.0
+    vouched: int = 0
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -315,6 +321,7 @@ class AgentSession:
         if ep is None or not ep.opened:
             return self._done()  # a frame from a link we already gave up
         ep.last_rx, ep.last_heard_ms, ep.confirm_until = now, wall_ms, None
+        ep.checking, ep.vouched = None, 0
         if isinstance(message, (str, bytes)):
             try:
                 message = p.decode_server(message)
@@ -496,6 +503,8 @@ class AgentSession:
             at = min(ep.last_tx + interval, heard + timeout)
         if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
             at = min(ep.confirm_until, ep.last_tx + interval) if ep.registered else ep.confirm_until
+        if ep.checking is not None:  # the witness is asked: judged again when its answer is overdue
+            at = min(ep.check_until, ep.last_tx + interval)
         self._set_timer(("link", ep.link), at)
 
     def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
@@ -516,7 +525,12 @@ class AgentSession:
         if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
             paused = cfg.late_timer if ep.confirm_until is None else cfg.heartbeat_interval
             if lateness <= paused:
-                self._lose(ep, (p.CloseCode.HEARTBEAT, why))
+                if not self._ask_witness(ep):
+                    self._lose(ep, (p.CloseCode.HEARTBEAT, why))
+                    return
+                if ep.registered and now >= ep.last_tx + interval - _EPS:
+                    self._send(ep, p.Heartbeat())
+                self._arm_link(ep)
                 return
             ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
         elif not expired:
@@ -524,6 +538,46 @@ class AgentSession:
         if ep.registered and now >= ep.last_tx + interval - _EPS:
             self._send(ep, p.Heartbeat())
         self._arm_link(ep)
+
+    def _ask_witness(self, ep: _Endpoint) -> bool:
+        """The primary ``ep`` is silent past the heartbeat timeout: ask a registered standby's server
+        whether the primary is alive and still hears us (``RequestPrimaryCheck``) before moving the
+        login. True while its answer is awaited (bounded by ``heartbeat_timeout``); False: lose the
+        primary now (no standby to ask, no answer in time, or asked ``witness_rounds`` times
+        already while it stayed silent)."""
+        if ep.checking is not None:
+            if self._now < ep.check_until - _EPS:
+                return True
+            ep.checking = None
+            return False
+        standby = next((e for e in self._eps if e is not ep and e.role == "secondary" and e.registered
+                        and e.link is not None), None)
+        if ep is not self._primary or self._epoch is None or standby is None \
+                or ep.vouched >= self.config.witness_rounds:
+            return False
+        request_id = self._new_id()
+        ep.checking, ep.check_until = request_id, self._now + self.config.heartbeat_timeout
+        self._request(standby, p.RequestPrimaryCheck(request_id=request_id, epoch=self._epoch), "check", ep)
+        return True
+
+    def _ack_check(self, standby: _Endpoint, msg: p.EventAck, primary: _Endpoint) -> None:
+        """The witness answered: the primary is alive and hears us (keep it, judged again after
+        another heartbeat timeout; it was sent a heartbeat meanwhile), or not (fail over now)."""
+        if primary is not self._primary or primary.checking != msg.request_id:
+            return  # heard from the primary meanwhile, or lost it: the question is moot
+        primary.checking = None
+        if msg.primary_alive:
+            primary.vouched += 1
+            primary.watch_from = self._now
+            self._arm_link(primary)
+        else:
+            self._lose(primary, (p.CloseCode.HEARTBEAT, f"heartbeat timeout ({standby.name} cannot hear it either)"))
+
+    def _refused_check(self, standby: _Endpoint, msg: p.EventError, primary: _Endpoint) -> None:
+        """A server without the witness (or a standby withdrawn meanwhile): fail over as before."""
+        if primary is self._primary and primary.checking == msg.request_id:
+            primary.checking = None
+            self._lose(primary, (p.CloseCode.HEARTBEAT, "heartbeat timeout"))
 
     def _lose(self, ep: _Endpoint, close: tuple[int, str] | None) -> None:
         """The link is gone (or we give it up: ``close``). Never reused; reconnect later."""
@@ -543,6 +597,7 @@ class AgentSession:
         if not ep.registered:
             ep.failures += 1
         ep.link, ep.opened, ep.registered, ep.reachable, ep.standby_token = None, False, False, False, None
+        ep.checking, ep.vouched = None, 0
         ep.pending.clear()
         self._set_timer(("retry", ep.name), self._now + self.config.reconnect_delay(ep.failures, self._rng))
         self._set_role(ep, "reconnecting")

@@ -52,6 +52,7 @@ from .routing import (
 )
 from .rules import rules_version
 from .throttle import Throttle
+from .witness import FRESH_S, Witness
 
 log = logging.getLogger("interaction_server")
 
@@ -221,6 +222,7 @@ class ServerCore:
         self.engine.remote = self._remote_member
         self.engine.on_agent_change = self.pool.changed
         self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
+        self.witness = Witness()  # RequestPrimaryCheck: our peers asked whether a desktop's primary lives
 
     # ------------------------------------------------------------------ inputs
 
@@ -320,6 +322,8 @@ class ServerCore:
             self._peer_presence(message)
         elif isinstance(message, p.PeerHandoverAck):
             self._handed_over(message)
+        elif isinstance(message, p.PeerWitnessAck):
+            self._witness_answered(message)
         return self._flush()
 
     def peer_link_down(self, now: Now, peer: str | None = None) -> list[Output]:
@@ -329,6 +333,7 @@ class ServerCore:
             log.info("peer link to %s lost", link.url)
         self.peer.link_lost(link.url)
         if link.name is not None:
+            self._witness_lost(link.name)
             self._peer_unreachable(link.name)
         return self._flush()
 
@@ -351,6 +356,8 @@ class ServerCore:
                 del self._reclaim_at[site]
                 if not self._site_linked(site):
                     self._apply(self.engine.reclaim(site, now.wall_ms))
+        for asked in self.witness.expired(mono):
+            self._primary_checked(asked.conn, asked.request_id, False, f"{asked.site} did not answer in time")
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -561,6 +568,13 @@ class ServerCore:
             self._protocol_error(conn, "forbidden", "PeerChallenge answers a PeerHello on a link this server dialed",
                                  None)
             return
+        if isinstance(msg, (p.PeerWitness, p.PeerWitnessAck)):
+            if conn.kind != "peer" or isinstance(msg, p.PeerWitnessAck):
+                self._protocol_error(conn, "forbidden", f"{type(msg).__name__} belongs on a peer link: the witness "
+                                     "asks on the link it dialed, the primary answers on the same link", None)
+            else:
+                self._send(conn, self._witness_asked(msg))
+            return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
                             p.PeerHandover, p.PeerHandoverAck)):
             if conn.kind != "peer":
@@ -605,6 +619,8 @@ class ServerCore:
             return self._register(conn, msg)
         if isinstance(msg, p.RequestAgentNotAvailable):
             return self._not_available(conn, msg)
+        if isinstance(msg, p.RequestPrimaryCheck):
+            return self._primary_check(conn, msg)
         if isinstance(msg, p.RequestAgentReady):
             return self._set_state(conn, msg, "ready")
         if isinstance(msg, p.RequestAgentNotReady):
@@ -1565,6 +1581,66 @@ class ServerCore:
         if not msg.accepted:
             log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
         self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason))
+
+    # ------------------------------------------------------------------ the witness (witness.py)
+
+    def _primary_check(self, conn: Conn, msg: p.RequestPrimaryCheck) -> Answer:
+        """A standby's desktop finds its primary silent: is it alive and hearing the desktop? "No" at
+        once when the peer that holds the login is not linked or not heard within FRESH_S (a dead
+        or hung primary fails over as fast as before); otherwise the primary is asked."""
+        agent_id = conn.standby_for
+        if agent_id is None:
+            raise Refusal("invalid_state", "this socket is not a standby (send RequestAgentAvailable first)")
+        site = self.fencing.peer_site(agent_id)
+        held = self.fencing.peer_sites.get(site, {}).get(agent_id) if site is not None else None
+        link = self._link_to(site) if site is not None else None
+        heard = max((self.conns[c].last_rx for c in self.peer_inbound
+                     if c in self.conns and self.conns[c].peer_site == site), default=float("-inf"))
+        mono = self._now.mono
+        why = ("no peer holds the login" if site is None or held != msg.epoch else
+               f"no link to {site}" if link is None else
+               f"{site} not heard for {mono - heard:.2f} s" if mono - heard > FRESH_S else None)
+        if why is not None:
+            log.info("%s: primary check for %s at epoch %d: not alive (%s)", conn, agent_id, msg.epoch, why)
+            return p.EventAck(request_id=msg.request_id, server=self.name, primary_alive=False), ()
+        assert site is not None and link is not None
+        ask_id = self.witness.ask(conn.id, msg.request_id, site, mono)
+        conn.inflight.setdefault(msg.request_id, 0)
+        self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id))
+        raise _Silent()
+
+    def _primary_checked(self, conn_id: ConnId, request_id: str, alive: bool, why: str) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is None:
+            return
+        log.info("%s: primary check: %s (%s)", conn, "alive" if alive else "not alive", why)
+        frame = self._send(conn, p.EventAck(request_id=request_id, server=self.name, primary_alive=alive))
+        conn.answers.remember(request_id, frame)
+        self._answered(conn, request_id, frame)
+
+    def _witness_answered(self, msg: p.PeerWitnessAck) -> None:
+        asked = self.witness.answered(msg.ask_id)
+        if asked is not None:
+            self._primary_checked(asked.conn, asked.request_id, msg.alive, f"{msg.server} says so")
+
+    def _witness_lost(self, site: str) -> None:
+        for asked in self.witness.site_lost(site):
+            self._primary_checked(asked.conn, asked.request_id, False, f"the link to {site} is lost")
+
+    def _witness_asked(self, msg: p.PeerWitness) -> p.PeerWitnessAck:
+        """The standby asks whether we hold the agent's login and hear its desktop: we do if the login
+        is at that epoch and counted reachable (heard within the heartbeat timeout). Its desktop gets
+        a heartbeat at once: if our frames get through, it hears us again."""
+        session = self.sessions.get(msg.agent_id)
+        conn = self.conns.get(session.conn) if session is not None else None
+        alive = session is not None and conn is not None and session.epoch == msg.epoch and session.reachable \
+            and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout
+        if alive:
+            assert conn is not None
+            self._send(conn, p.Heartbeat())
+        log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
+                 "yes" if alive else "no")
+        return p.PeerWitnessAck(server=self.name, ask_id=msg.ask_id, alive=alive)
 
 
 def _user_id(msg: Credentialed) -> str:

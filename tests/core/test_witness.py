@@ -1,0 +1,89 @@
+"""The witness, from the desktop's side (docs/failover.md, "Overload"): a primary silent past the
+heartbeat timeout is not left at once while a standby is registered; the standby's server is
+asked first (RequestPrimaryCheck) whether the primary is alive and still hears this desktop. The
+test plays both servers on a fake clock."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from server_stub import protocol as p
+from tests.core.harness import CONFIG, Bench, keep_alive, logged_in_on_a
+
+WITNESS = dataclasses.replace(CONFIG, witness_rounds=2)
+
+
+def silent_primary() -> tuple[Bench, p.RequestPrimaryCheck]:
+    """A stops talking (B keeps beating): at the heartbeat timeout the desktop asks B."""
+    bench = logged_in_on_a(WITNESS)
+    keep_alive(bench, 1.0, "A", "B")
+    keep_alive(bench, 1.6, "B")
+    (check,) = bench.take_sent("B", kind=p.RequestPrimaryCheck)
+    assert check.epoch == 1
+    assert bench.closed == [] and bench.roles()["A"] == "primary"  # not left while B is asked
+    assert bench.take_sent(kind=p.RequestAgentLogin) == []
+    return bench, check
+
+
+def test_the_standby_vouching_for_the_primary_keeps_the_login():
+    bench, check = silent_primary()
+    bench.ack("B", check, primary_alive=True)
+    keep_alive(bench, 1.0, "B")  # judged again only after another heartbeat timeout
+    assert bench.closed == [] and bench.take_sent(kind=p.RequestAgentLogin) == []
+    bench.beat("A")  # A's heartbeat gets through: nothing happened, as far as anyone can see
+    keep_alive(bench, 5.0, "A", "B")
+    snap = bench.session.snapshot()
+    assert (snap.status, snap.primary, snap.epoch, snap.phase) == ("logged_in", "A", 1, "idle")
+    assert bench.closed == [] and bench.take_sent(kind=p.RequestPrimaryCheck) == []
+
+
+def test_a_standby_that_cannot_hear_the_primary_either_gets_the_failover_login_at_once():
+    bench, check = silent_primary()
+    bench.ack("B", check, primary_alive=False)
+    assert [c.link for c in bench.closed] == [bench.opened[0].link]
+    (login,) = bench.take_sent("B", kind=p.RequestAgentLogin)
+    assert login.epoch == 2 and login.resume_token is not None
+
+
+def test_a_primary_that_stays_silent_is_left_after_witness_rounds_vouchings():
+    bench, check = silent_primary()
+    for _ in range(WITNESS.witness_rounds - 1):
+        bench.ack("B", check, primary_alive=True)
+        keep_alive(bench, 1.6, "B")
+        (check,) = bench.take_sent("B", kind=p.RequestPrimaryCheck)
+    bench.ack("B", check, primary_alive=True)
+    keep_alive(bench, 1.6, "B")  # vouched for twice, still silent: moved without asking again
+    assert bench.take_sent("B", kind=p.RequestPrimaryCheck) == []
+    assert [c.link for c in bench.closed] == [bench.opened[0].link]
+    assert bench.take_sent("B", kind=p.RequestAgentLogin)
+
+
+def test_no_answer_from_the_standby_within_the_heartbeat_timeout_fails_over_as_before():
+    bench, _ = silent_primary()
+    keep_alive(bench, 1.25, "B")  # asked 0.1 s before this started
+    assert bench.closed == []
+    keep_alive(bench, 0.25, "B")
+    assert [c.link for c in bench.closed] == [bench.opened[0].link]
+    assert bench.take_sent("B", kind=p.RequestAgentLogin)
+
+
+def test_a_server_without_the_witness_refuses_the_check_and_the_login_moves_at_once():
+    bench, check = silent_primary()
+    bench.refuse("B", check, "unknown_type")
+    assert [c.link for c in bench.closed] == [bench.opened[0].link]
+    assert bench.take_sent("B", kind=p.RequestAgentLogin)
+
+
+def test_a_kill_of_the_primary_asks_nobody():
+    bench = logged_in_on_a(WITNESS)
+    bench.kill("A")
+    assert bench.take_sent("B", kind=p.RequestPrimaryCheck) == []
+    assert bench.take_sent("B", kind=p.RequestAgentLogin)
+
+
+def test_with_no_standby_a_silent_primary_is_left_at_the_heartbeat_timeout():
+    bench = logged_in_on_a(WITNESS)
+    bench.kill("B")
+    keep_alive(bench, 1.6)
+    assert bench.take_sent(kind=p.RequestPrimaryCheck) == []
+    assert bench.opened[0].link in [c.link for c in bench.closed]
