@@ -1635,11 +1635,17 @@ class ServerCore:
         conn = self.conns.get(session.conn) if session is not None else None
         alive = session is not None and conn is not None and session.epoch == msg.epoch and session.reachable \
             and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout
+        log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
+                 "yes" if alive else "no")
         if alive:
             assert conn is not None
             self._send(conn, p.Heartbeat())
-        log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
-                 "yes" if alive else "no")
+        elif session is not None and session.epoch == msg.epoch:
+            # Its desktop, which we have not heard for the heartbeat timeout, is moving the login to
+            # the asking site: end it now, before the new login is made and reported there, rather
+            # than when the desktop's close reaches us (late, on a starved machine): no double login.
+            self._end_session(session, "disconnected", f"not heard within the heartbeat timeout, and its desktop "
+                                                       f"asked {msg.server} to take the login", close=True)
         return p.PeerWitnessAck(server=self.name, ask_id=msg.ask_id, alive=alive)
 
 
