@@ -305,11 +305,16 @@ class AgentSession:
                 heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000)), "register")
         return self._done()
 
-    def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None) -> list[ev.Output]:
-        """The connection attempt failed or the open link closed (clean close or reset)."""
+    def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None,
+                    busy: bool = False) -> list[ev.Output]:
+        """The connection attempt failed or the open link closed (clean close or reset). ``busy``: the
+        server refused the handshake at its connection limits (HTTP 503): alive, so it counts as heard
+        (a refused token waits for it another round rather than asking for the password)."""
         self._tick(now, wall_ms)
         ep = self._by_link.get(link)
         if ep is not None:
+            if busy:
+                ep.last_rx = now
             self._lose(ep, None)
         return self._done()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from desktop.core import events as ev
 from server_stub import protocol as p
 from tests.core.harness import CONFIG, Bench, keep_alive, logged_in_on_a
 
@@ -87,3 +88,20 @@ def test_with_no_standby_a_silent_primary_is_left_at_the_heartbeat_timeout():
     keep_alive(bench, 1.6)
     assert bench.take_sent(kind=p.RequestPrimaryCheck) == []
     assert bench.opened[0].link in [c.link for c in bench.closed]
+
+
+def test_a_stale_token_waiting_for_a_site_that_refuses_handshakes_as_busy_keeps_waiting():
+    """B refused the token as stale; A, which may hold the login, is alive but at its connection
+    limits (every handshake refused with 503, e.g. thousands of desktops behind one address): it
+    counts as heard, so the wait goes another round instead of asking for the password."""
+    bench = logged_in_on_a(WITNESS)
+    bench.kill("A")
+    bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
+    end = bench.now + WITNESS.token_retry_wait + 1.5
+    while bench.now < end:
+        keep_alive(bench, 0.25, "B")
+        if bench.roles()["A"] == "connecting":
+            bench.feed(bench.session.link_closed, bench.link["A"], code=None, busy=True)
+    assert bench.take_events(ev.LoginFailed) == []
+    assert any("answered too slowly" in e.message for e in bench.take_events(ev.ErrorEvent))
+    assert bench.session.snapshot().status != "idle"
