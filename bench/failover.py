@@ -364,6 +364,9 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float, re
                 "storm_attempts_per_agent": round(sum(attempts) / len(attempts), 3) if attempts else None,
                 "storm_max_attempts": max(attempts) if attempts else None,
                 "storm_logged_in_at_end": sum(s["logged_in"] for s in summaries),
+                # RequestPrimaryCheck sent over the whole run: silences of a primary that the
+                # standby was asked about before the login moved (docs/failover.md, "Overload").
+                "primary_checks": sum(s.get("primary_checks", 0) for s in summaries),
                 # Agents whose session ended at LoginFailed (the agent asked for the password again).
                 "login_failed": len(ended_at_login_failed(count("login", "relogged", "error"))),
                 **double_logins(watchers, gone),
