@@ -98,6 +98,7 @@ class _Endpoint:
     checking: str | None = None
     check_until: float = 0.0
     vouched: int = 0
+    slow_at: float = float("-inf")  # when an attempt last ran past open_timeout (slow, not refused)
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -370,7 +371,11 @@ class AgentSession:
         lost-ack retry). Only when those sites stayed unreachable the whole wait is the agent asked
         for the password."""
         since = self._token_wait_from
-        heard = [e.name for e in self._eps if e.name not in self._token_refused and e.last_rx > since]
+        # An attempt that ran past open_timeout met a slow site (or a blackholed one): timing, not a
+        # refusal. It earns another round while the token may still be taken (then it has expired).
+        live = self._token_expires_ms is None or self._wall < self._token_expires_ms
+        heard = [e.name for e in self._eps if e.name not in self._token_refused
+                 and (e.last_rx > since or (live and e.slow_at > since))]
         if not heard:
             return False
         self._emit(ev.ErrorEvent("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}; "
@@ -525,6 +530,8 @@ class AgentSession:
         interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:
             expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
+            if expired:
+                ep.slow_at = now
         else:
             expired, why = now >= heard + timeout - _EPS, "heartbeat timeout"
         if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):

@@ -1396,6 +1396,10 @@ class ServerCore:
         for agent_id, sites in msg.logged_out_epochs.items():
             for site, epoch in sites.items():
                 fencing.void(agent_id, site, epoch)
+        if msg.full:  # markers of logins that ended there unacknowledged (fencing.peer_resumed)
+            for agent_id, token_epoch in msg.resumed.items():
+                if agent_id not in msg.epochs and agent_id in msg.known:
+                    fencing.peer_lost_ack(agent_id, msg.known[agent_id], token_epoch, self.wall_ms)
         for agent_id, epoch in msg.epochs.items():
             fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms, msg.server)
             here = self.sessions.get(agent_id)

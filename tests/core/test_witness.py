@@ -105,3 +105,26 @@ def test_a_stale_token_waiting_for_a_site_that_refuses_handshakes_as_busy_keeps_
     assert bench.take_events(ev.LoginFailed) == []
     assert any("answered too slowly" in e.message for e in bench.take_events(ev.ErrorEvent))
     assert bench.session.snapshot().status != "idle"
+
+
+def test_a_stale_token_waiting_for_a_site_too_slow_to_open_keeps_waiting_while_the_token_lives():
+    """B refused the token as stale; A, which may hold the login, accepts connections but does not
+    finish a handshake within open_timeout (overloaded, or blackholed): timing, not a refusal. The
+    wait goes another round while the token may still be taken; once it has expired, the agent is
+    asked for the password."""
+    bench = logged_in_on_a(WITNESS)  # the token lives 600 s (harness)
+    bench.kill("A")
+    bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
+    def refused_by_b(seconds: float) -> None:  # B, asked again each round, refuses again
+        end = bench.now + seconds
+        while bench.now < end - 1e-9:
+            keep_alive(bench, 0.5, "B")  # every attempt on A runs into open_timeout
+            for login in bench.take_sent("B", kind=p.RequestAgentLogin):
+                bench.refuse("B", login, "stale_epoch", "log in with the password")
+
+    refused_by_b(WITNESS.token_retry_wait + 1.5)
+    assert bench.take_events(ev.LoginFailed) == []
+    assert any("answered too slowly" in e.message for e in bench.take_events(ev.ErrorEvent))
+    refused_by_b(600)
+    (failed,) = bench.take_events(ev.LoginFailed)
+    assert failed.code == "stale_epoch"

@@ -82,3 +82,31 @@ def test_a_real_failure_of_the_primary_is_failed_over_as_fast_as_before(fault, l
     took = moved_at(world, world.desks[0], "B", 5.0)
     assert took <= limit, took
     world.settle()
+
+
+def test_a_restarted_site_takes_the_retry_of_a_login_whose_ack_was_lost_at_its_peer():
+    """Convergence (docs/failover.md, "Lost acknowledgements"): A dies, the desktop's failover
+    login at B is made but its ack is lost with the link, and B ends that login when the link
+    closes. A restarts and learns from B's full state that epoch 2 exists: told too that the login
+    ended unacknowledged (its lost-ack marker), it takes the desktop's retry with the epoch-1 token
+    at once, while B hangs. Before, A refused it as stale and the desktop had to wait for B (or,
+    B gone, for the password)."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    b = world.sites["B"]
+    world.kill("A")
+    while b.login_of(desk.agent_id) is None:
+        world.run_for(0.001)
+    world.freeze(desk)
+    world.cut("B", "reset", desk)  # B made the login, its ack is lost with the link
+    world.run_for(1.0)
+    assert b.login_of(desk.agent_id) is None  # B ended it when the link closed
+    world.restart("A")
+    world.run_for(3.0)  # A is linked to B again and has its full state
+    world.freeze(b)  # B hangs: the desktop can only be taken at A now
+    world.thaw(desk)
+    world.run_for(8.0)
+    snap = desk.session.snapshot()
+    assert (snap.status, snap.primary, desk.login_failures) == ("logged_in", "A", 0), snap
+    assert snap.epoch is not None and snap.epoch >= 3
+    world.settle()
