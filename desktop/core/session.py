@@ -33,8 +33,13 @@ How it holds together:
   endpoints that have not refused it (waiting for them to reconnect, ``token_retry_wait``) and
   fails once every endpoint has refused it, or once that wait ends with those endpoints unreachable
   all along. One that was heard meanwhile (its links open but die before its answer: overload,
-  not a dead site) earns another round, with the refusing endpoints asked again: timing alone
-  never asks the agent for the password.
+  not a dead site), that refused a handshake with 503 (busy), or that was too slow to finish one
+  within ``open_timeout`` while the token lives, earns another round, with the refusing endpoints
+  asked again: timing alone never asks the agent for the password.
+- The witness: a primary silent past ``heartbeat_timeout`` while a standby is registered is kept
+  while the standby's server is asked whether it lives and still hears us
+  (``RequestPrimaryCheck``); "yes" keeps the login (at most ``witness_rounds`` times in a row),
+  "no", no answer in time or a refusal lose it as before. No login is sent meanwhile.
 - Interactions: offers come from the current primary at the current epoch only, and die with it
   (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
   session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
