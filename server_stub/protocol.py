@@ -307,9 +307,12 @@ class RequestPrimaryCheck(Request, tag="RequestPrimaryCheck"):
     primary alive, and does it still hear this desktop? The standby's server asks its peer (the
     witness, docs/failover.md) and answers ``EventAck.primary_alive``: true when the peer holds the
     agent at ``epoch`` and heard its desktop recently (the desktop keeps its primary), false when
-    the peer link is closed or silent, or the peer does not hold that login (fail over now)."""
+    the peer link is closed or silent, or the peer does not hold that login (fail over now).
+    ``release``: the desktop moves its login whatever the answer (it asked ``witness_rounds`` times
+    already); the primary ends that login first, so the new one is never reported beside it."""
 
     epoch: Epoch
+    release: bool = False
 
 
 class RequestAgentReady(Request, tag="RequestAgentReady"):
@@ -696,6 +699,7 @@ class PeerWitness(Message, tag="PeerWitness"):
     agent_id: AgentId
     epoch: Epoch
     ask_id: Annotated[int, msgspec.Meta(ge=1)]
+    release: bool = False  # the desktop moves its login whatever the answer: end it (RequestPrimaryCheck)
 
 
 class PeerWitnessAck(Message, tag="PeerWitnessAck"):

@@ -569,12 +569,15 @@ class AgentSession:
             return False
         standby = next((e for e in self._eps if e is not ep and e.role == "secondary" and e.registered
                         and e.link is not None), None)
-        if ep is not self._primary or self._epoch is None or standby is None \
-                or ep.vouched >= self.config.witness_rounds:
+        rounds = self.config.witness_rounds
+        if ep is not self._primary or self._epoch is None or standby is None or rounds == 0 or ep.vouched > rounds:
             return False
+        # Vouched for ``witness_rounds`` times and still silent: the login moves whatever the answer,
+        # but the primary is asked to end it first (``release``), so it is never reported beside the new one.
         request_id = self._new_id()
         ep.checking, ep.check_until = request_id, self._now + self.config.heartbeat_timeout
-        self._request(standby, p.RequestPrimaryCheck(request_id=request_id, epoch=self._epoch), "check", ep)
+        self._request(standby, p.RequestPrimaryCheck(request_id=request_id, epoch=self._epoch,
+                                                     release=ep.vouched >= rounds), "check", ep)
         return True
 
     def _ack_check(self, standby: _Endpoint, msg: p.EventAck, primary: _Endpoint) -> None:
@@ -583,7 +586,7 @@ class AgentSession:
         if primary is not self._primary or primary.checking != msg.request_id:
             return  # heard from the primary meanwhile, or lost it: the question is moot
         primary.checking = None
-        if msg.primary_alive:
+        if msg.primary_alive and primary.vouched < self.config.witness_rounds:
             primary.vouched += 1
             primary.watch_from = self._now
             self._arm_link(primary)

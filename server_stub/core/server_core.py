@@ -1610,7 +1610,8 @@ class ServerCore:
         assert site is not None and link is not None
         ask_id = self.witness.ask(conn.id, msg.request_id, site, mono)
         conn.inflight.setdefault(msg.request_id, 0)
-        self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id))
+        self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id,
+                                               release=msg.release))
         raise _Silent()
 
     def _primary_checked(self, conn_id: ConnId, request_id: str, alive: bool, why: str) -> None:
@@ -1638,14 +1639,15 @@ class ServerCore:
         session = self.sessions.get(msg.agent_id)
         conn = self.conns.get(session.conn) if session is not None else None
         alive = session is not None and conn is not None and session.epoch == msg.epoch and session.reachable \
-            and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout
+            and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout and not msg.release
         log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
                  "yes" if alive else "no")
         if alive:
             assert conn is not None
             self._send(conn, p.Heartbeat())
         elif session is not None and session.epoch == msg.epoch:
-            # Its desktop, which we have not heard for the heartbeat timeout, is moving the login to
+            # Its desktop, which we have not heard for the heartbeat timeout (or which cannot hear us
+            # and moves whatever we say: ``release``), is moving the login to
             # the asking site: end it now, before the new login is made and reported there, rather
             # than when the desktop's close reaches us (late, on a starved machine): no double login.
             self._end_session(session, "disconnected", f"not heard within the heartbeat timeout, and its desktop "
