@@ -5,7 +5,7 @@ is settled: logged in with a standby, or its session ended (at ``LoginFailed``, 
 many, or ``LoggedOut``); ``relogged`` per agent when its login lands elsewhere; ``error`` per ``LoginFailed`` or
 ``LoggedOut``; ``summary`` on ``stop T`` from stdin (per agent: login requests sent at or after
 monotonic time ``T``, e.g. the kill of a server; how many are logged in now, and how many ended at
-``LoginFailed``).
+``LoginFailed``, and how many times their standby was asked whether a silent primary lives).
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ class CountingRunner(SessionRunner):
 
     def __init__(self, session: AgentSession, on_event: Callable[[Any], None], login_times: list[float]):
         self.login_times = login_times
+        self.checks = 0  # RequestPrimaryCheck sent: a silent primary's standby asked (the witness)
         super().__init__(session, on_event=on_event)
 
     def execute(self, outputs) -> None:
         for out in outputs or ():
             if isinstance(out, ev.Send) and isinstance(out.message, p.RequestAgentLogin):
                 self.login_times.append(time.monotonic())
+            elif isinstance(out, ev.Send) and isinstance(out.message, p.RequestPrimaryCheck):
+                self.checks += 1
         super().execute(outputs)
 
 
@@ -117,6 +120,7 @@ class Swarm:
             "logged_in": sum(1 for a in self.agents if a.session.snapshot().status == "logged_in"),
             "login_failed": sum(1 for a in self.agents if a.failed),
             "relogged": sum(1 for a in self.agents if a.endpoint and a.endpoint != "A"),
+            "primary_checks": sum(a.runner.checks for a in self.agents),
         })
 
 

@@ -359,6 +359,19 @@ class RequestAgentNotAvailable(Request, tag="RequestAgentNotAvailable"):
     """Withdraw a RequestAgentAvailable (sent to secondaries after a logout)."""
 
 
+class RequestPrimaryCheck(Request, tag="RequestPrimaryCheck"):
+    """Sent on a standby link when the primary has been silent past the heartbeat timeout: is the
+    primary alive, and does it still hear this desktop? The standby's server asks its peer (the
+    witness, docs/failover.md) and answers ``EventAck.primary_alive``: true when the peer holds the
+    agent at ``epoch`` and heard its desktop recently (the desktop keeps its primary), false when
+    the peer link is closed or silent, or the peer does not hold that login (fail over now).
+    ``release``: the desktop moves its login whatever the answer (it asked ``witness_rounds`` times
+    already); the primary ends that login first, so the new one is never reported beside it."""
+
+    epoch: Epoch
+    release: bool = False
+
+
 class RequestAgentReady(Request, tag="RequestAgentReady"):
     epoch: Epoch
 
@@ -530,6 +543,7 @@ class EventAck(Message, tag="EventAck"):
     accepted_ms: TimeMs | None = None  # accept: when the server took the interaction into the agent's hands
     line_seq: LineSeq | None = None  # RequestSendChatMessage: the line's place in the transcript
     hold_since_ms: TimeMs | None = None  # hold: when the hold began (a repeat answers the same time)
+    primary_alive: bool | None = None  # RequestPrimaryCheck: the peer holds the login and hears the desktop
 
 
 class EventError(Message, tag="EventError"):
@@ -995,6 +1009,27 @@ class PeerConsultUpdate(Message, tag="PeerConsultUpdate"):
     message: ShortText = ""
 
 
+class PeerWitness(Message, tag="PeerWitness"):
+    """A desktop of ``agent_id`` asked the sender (its standby) whether its primary, the receiver,
+    is alive (RequestPrimaryCheck). The receiver answers PeerWitnessAck on the same link and, when
+    it holds that login, sends the desktop a heartbeat at once."""
+
+    server: ShortText
+    agent_id: AgentId
+    epoch: Epoch
+    ask_id: Annotated[int, msgspec.Meta(ge=1)]
+    release: bool = False  # the desktop moves its login whatever the answer: end it (RequestPrimaryCheck)
+
+
+class PeerWitnessAck(Message, tag="PeerWitnessAck"):
+    """``alive``: the receiver of PeerWitness holds the agent at that epoch and heard its desktop
+    within its heartbeat timeout (it counts it reachable)."""
+
+    server: ShortText
+    ask_id: Annotated[int, msgspec.Meta(ge=1)]
+    alive: bool
+
+
 # --------------------------------------------------------------------------- unions & codecs
 
 ClientMessage = (
@@ -1003,6 +1038,7 @@ ClientMessage = (
     | RequestAgentLogout
     | RequestAgentAvailable
     | RequestAgentNotAvailable
+    | RequestPrimaryCheck
     | RequestAgentReady
     | RequestAgentNotReady
     | RequestAgentAfterCallWork
@@ -1038,6 +1074,8 @@ ClientMessage = (
     | PeerForceAck
     | PeerConsult
     | PeerConsultUpdate
+    | PeerWitness
+    | PeerWitnessAck
 )
 
 ServerMessage = (

@@ -21,6 +21,13 @@ Why these defaults:
   ``heartbeat_timeout`` when the timer is on time, and one ``heartbeat_interval`` later (2 s with
   the defaults, plus the timers' own lateness) when it is late; a closed socket (kill -9) is still
   acted on at once.
+- ``witness_rounds`` 2: a silent primary is not left at once while a standby is registered: the
+  standby's server, which hears the primary on its own peer link, says whether the primary is
+  alive and still hears this desktop (``RequestPrimaryCheck``). A dead or hung primary's peer link
+  is closed or silent too, so the answer "not alive" comes at once and the failover is as fast as
+  before; a live one keeps the login (a false suspicion under load costs one question, not a
+  login, a fencing round and a double login), judged again after another ``heartbeat_timeout``, at
+  most twice in a row, so a desktop that cannot hear a live primary still moves within about 5 s.
 - ``backup_delay`` 0: the failover login goes on the standby link, which is already open and
   registered. It costs the server one HMAC check (resume token, no password hash), so there is no
   storm to protect against, and any wait is time the agent cannot work.
@@ -79,6 +86,11 @@ class SessionConfig:
     # Ask every login for the agent's queue figures (EventAgentQueues, about once a second while
     # they change): the desktop's figures panel shows them; headless agents and benches need not.
     queue_statistics: bool = False
+    # A primary silent past heartbeat_timeout while a standby is registered: the standby's server is
+    # asked first whether the primary is alive and still hears this desktop (the witness); if so the
+    # login stays, judged again after another heartbeat_timeout, at most this many times in a row
+    # (0: fail over at once, as without a witness).
+    witness_rounds: int = 2
 
     def __post_init__(self) -> None:
         endpoints = tuple(e if isinstance(e, Site) else Site(*e) for e in self.endpoints)
@@ -97,6 +109,8 @@ class SessionConfig:
                              f"standby heartbeat ({p.STANDBY_HEARTBEAT_MS} ms): a standby is heard no more often")
         if not self.late_timer > 0:
             raise ValueError("late_timer must be positive")
+        if not 0 <= self.witness_rounds <= 10:
+            raise ValueError("witness_rounds must be within 0..10")
         if self.open_timeout <= 0 or self.backup_delay < 0 or self.failback_hold < 0:
             raise ValueError("open_timeout must be positive, backup_delay and failback_hold not negative")
         if not self.retry_delays or min(self.retry_delays) < 0:

@@ -33,8 +33,13 @@ How it holds together:
   endpoints that have not refused it (waiting for them to reconnect, ``token_retry_wait``) and
   fails once every endpoint has refused it, or once that wait ends with those endpoints unreachable
   all along. One that was heard meanwhile (its links open but die before its answer: overload,
-  not a dead site) earns another round, with the refusing endpoints asked again: timing alone
-  never asks the agent for the password.
+  not a dead site), that refused a handshake with 503 (busy), or that was too slow to finish one
+  within ``open_timeout`` while the token lives, earns another round, with the refusing endpoints
+  asked again: timing alone never asks the agent for the password.
+- The witness: a primary silent past ``heartbeat_timeout`` while a standby is registered is kept
+  while the standby's server is asked whether it lives and still hears us
+  (``RequestPrimaryCheck``); "yes" keeps the login (at most ``witness_rounds`` times in a row),
+  "no", no answer in time or a refusal lose it as before. No login is sent meanwhile.
 - Interactions: offers come from the current primary at the current epoch only, and die with it
   (its server re-queues them). What the agent holds (interaction, accept time, latest notes) is the
   session's own record: every login carries it (``RequestAgentLogin.interactions``) so the new
@@ -95,6 +100,13 @@ class _Endpoint:
     # then (frames may be waiting unread because this process was held up); see _link_timer.
     confirm_until: float | None = None
     watch_from: float = 0.0  # silence is counted from here at the earliest (a standby put to use)
+    # The witness (docs/failover.md, "Overload"): a silent primary's standby was asked whether the
+    # primary lives (request id of the RequestPrimaryCheck, and until when its answer is awaited),
+    # and how many times in a row it said so while this link stayed silent.
+    checking: str | None = None
+    check_until: float = 0.0
+    vouched: int = 0
+    slow_at: float = float("-inf")  # when an attempt last ran past open_timeout (slow, not refused)
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -375,11 +387,16 @@ class AgentSession:
                 heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000)), "register")
         return self._done()
 
-    def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None) -> list[ev.Output]:
-        """The connection attempt failed or the open link closed (clean close or reset)."""
+    def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None,
+                    busy: bool = False) -> list[ev.Output]:
+        """The connection attempt failed or the open link closed (clean close or reset). ``busy``: the
+        server refused the handshake at its connection limits (HTTP 503): alive, so it counts as heard
+        (a refused token waits for it another round rather than asking for the password)."""
         self._tick(now, wall_ms)
         ep = self._by_link.get(link)
         if ep is not None:
+            if busy:
+                ep.last_rx = now
             self._lose(ep, None)
         return self._done()
 
@@ -391,6 +408,7 @@ class AgentSession:
         if ep is None or not ep.opened:
             return self._done()  # a frame from a link we already gave up
         ep.last_rx, ep.last_heard_ms, ep.confirm_until = now, wall_ms, None
+        ep.checking, ep.vouched = None, 0
         if isinstance(message, (str, bytes)):
             try:
                 message = p.decode_server(message)
@@ -434,7 +452,11 @@ class AgentSession:
         lost-ack retry). Only when those sites stayed unreachable the whole wait is the agent asked
         for the password."""
         since = self._token_wait_from
-        heard = [e.name for e in self._eps if e.name not in self._token_refused and e.last_rx > since]
+        # An attempt that ran past open_timeout met a slow site (or a blackholed one): timing, not a
+        # refusal. It earns another round while the token may still be taken (then it has expired).
+        live = self._token_expires_ms is None or self._wall < self._token_expires_ms
+        heard = [e.name for e in self._eps if e.name not in self._token_refused
+                 and (e.last_rx > since or (live and e.slow_at > since))]
         if not heard:
             return False
         self._emit(ev.ErrorEvent("stale_epoch", f"the resume token was refused as stale by {', '.join(refused)}; "
@@ -576,6 +598,8 @@ class AgentSession:
             at = min(ep.last_tx + interval, heard + timeout)
         if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
             at = min(ep.confirm_until, ep.last_tx + interval) if ep.registered else ep.confirm_until
+        if ep.checking is not None:  # the witness is asked: judged again when its answer is overdue
+            at = min(ep.check_until, ep.last_tx + interval)
         self._set_timer(("link", ep.link), at)
 
     def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
@@ -591,12 +615,19 @@ class AgentSession:
         interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:
             expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
+            if expired:
+                ep.slow_at = now
         else:
             expired, why = now >= heard + timeout - _EPS, "heartbeat timeout"
         if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
             paused = cfg.late_timer if ep.confirm_until is None else cfg.heartbeat_interval
             if lateness <= paused:
-                self._lose(ep, (p.CloseCode.HEARTBEAT, why))
+                if not self._ask_witness(ep):
+                    self._lose(ep, (p.CloseCode.HEARTBEAT, why))
+                    return
+                if ep.registered and now >= ep.last_tx + interval - _EPS:
+                    self._send(ep, p.Heartbeat())
+                self._arm_link(ep)
                 return
             ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
         elif not expired:
@@ -604,6 +635,49 @@ class AgentSession:
         if ep.registered and now >= ep.last_tx + interval - _EPS:
             self._send(ep, p.Heartbeat())
         self._arm_link(ep)
+
+    def _ask_witness(self, ep: _Endpoint) -> bool:
+        """The primary ``ep`` is silent past the heartbeat timeout: ask a registered standby's server
+        whether the primary is alive and still hears us (``RequestPrimaryCheck``) before moving the
+        login. True while its answer is awaited (bounded by ``heartbeat_timeout``); False: lose the
+        primary now (no standby to ask, no answer in time, or asked ``witness_rounds`` times
+        already while it stayed silent)."""
+        if ep.checking is not None:
+            if self._now < ep.check_until - _EPS:
+                return True
+            ep.checking = None
+            return False
+        standby = next((e for e in self._eps if e is not ep and e.role == "secondary" and e.registered
+                        and e.link is not None), None)
+        rounds = self.config.witness_rounds
+        if ep is not self._primary or self._epoch is None or standby is None or rounds == 0 or ep.vouched > rounds:
+            return False
+        # Vouched for ``witness_rounds`` times and still silent: the login moves whatever the answer,
+        # but the primary is asked to end it first (``release``), so it is never reported beside the new one.
+        request_id = self._new_id()
+        ep.checking, ep.check_until = request_id, self._now + self.config.heartbeat_timeout
+        self._request(standby, p.RequestPrimaryCheck(request_id=request_id, epoch=self._epoch,
+                                                     release=ep.vouched >= rounds), "check", ep)
+        return True
+
+    def _ack_check(self, standby: _Endpoint, msg: p.EventAck, primary: _Endpoint) -> None:
+        """The witness answered: the primary is alive and hears us (keep it, judged again after
+        another heartbeat timeout; it was sent a heartbeat meanwhile), or not (fail over now)."""
+        if primary is not self._primary or primary.checking != msg.request_id:
+            return  # heard from the primary meanwhile, or lost it: the question is moot
+        primary.checking = None
+        if msg.primary_alive and primary.vouched < self.config.witness_rounds:
+            primary.vouched += 1
+            primary.watch_from = self._now
+            self._arm_link(primary)
+        else:
+            self._lose(primary, (p.CloseCode.HEARTBEAT, f"heartbeat timeout ({standby.name} cannot hear it either)"))
+
+    def _refused_check(self, standby: _Endpoint, msg: p.EventError, primary: _Endpoint) -> None:
+        """A server without the witness (or a standby withdrawn meanwhile): fail over as before."""
+        if primary is self._primary and primary.checking == msg.request_id:
+            primary.checking = None
+            self._lose(primary, (p.CloseCode.HEARTBEAT, "heartbeat timeout"))
 
     def _lose(self, ep: _Endpoint, close: tuple[int, str] | None) -> None:
         """The link is gone (or we give it up: ``close``). Never reused; reconnect later."""
@@ -623,6 +697,7 @@ class AgentSession:
         if not ep.registered:
             ep.failures += 1
         ep.link, ep.opened, ep.registered, ep.reachable, ep.standby_token = None, False, False, False, None
+        ep.checking, ep.vouched = None, 0
         ep.pending.clear()
         self._set_timer(("retry", ep.name), self._now + self.config.reconnect_delay(ep.failures, self._rng))
         self._set_role(ep, "reconnecting")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from server_stub import protocol as p
 
@@ -47,6 +47,7 @@ class _Link:
     async def _run(self) -> None:
         runner = self.runner
         code: int | None = None
+        busy = False
         writer = None
         try:
             self.ws = await connect(
@@ -76,6 +77,9 @@ class _Link:
                 if runner.on_wire is not None:
                     runner.on_wire("received", self.endpoint, message)
                 runner.feed(runner.session.message_received, self.link, message)
+        except InvalidStatus as exc:  # the server answered, with an HTTP refusal (503: at its connection limits)
+            log.debug("link %s (%s): %s", self.link, self.url, exc)
+            busy = exc.response.status_code == 503
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
             log.debug("link %s (%s): %s", self.link, self.url, exc)
         except asyncio.CancelledError:
@@ -88,7 +92,7 @@ class _Link:
             if not self.closed:
                 self.closed = True
                 runner.links.pop(self.link, None)
-                runner.feed(runner.session.link_closed, self.link, code=code)
+                runner.feed(runner.session.link_closed, self.link, code=code, busy=busy)
 
     async def _write(self) -> None:
         ws = self.ws

@@ -122,9 +122,20 @@ class Fencing:
             del self.resumed_from[agent_id]
 
     def peer_resumed(self, held: dict[str, int], now_ms: int) -> dict[str, int]:
-        """The lost-ack markers of logins held here, for the peer (which may have to take the retry)."""
+        """The lost-ack markers for the peer (which may have to take the retry): of logins held here,
+        and of logins that ended here without a newer one known (a desktop whose link closed before
+        its ack arrived: its retry carries the token it had). The marked epoch is the held one, or
+        the newest known (``known`` of the full state)."""
         return {agent: marker.token_epoch for agent, marker in self.resumed_from.items()
-                if held.get(agent) == marker.epoch and marker.until_ms >= now_ms}
+                if marker.until_ms >= now_ms and (held.get(agent) == marker.epoch or (
+                    agent not in held and marker.epoch >= self.known_epoch.get(agent, 0)))}
+
+    def peer_lost_ack(self, agent_id: str, epoch: int, token_epoch: int, now_ms: int) -> None:
+        """The peer tells the lost-ack marker of a login of ``epoch`` that ended there unacknowledged:
+        kept here if that is still the newest epoch known for the agent."""
+        if epoch >= self.known_epoch.get(agent_id, 0):
+            self.saw(agent_id, epoch)
+            self.resumed_from[agent_id] = LostAck(epoch, token_epoch, now_ms + self.lost_ack_window_ms)
 
     def peer_login(self, agent_id: str, epoch: int, token_epoch: int | None, now_ms: int, site: str = "") -> None:
         """The peer ``site`` holds the agent at ``epoch`` (made with a token at ``token_epoch``, if any)."""

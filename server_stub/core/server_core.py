@@ -69,6 +69,7 @@ from .routing import (
 from .rules import rules_version
 from .throttle import Throttle
 from .transfers import ConsultOffer, ToPeer, TransferNote, Transfers, queued_row
+from .witness import FRESH_S, Witness
 
 log = logging.getLogger("interaction_server")
 
@@ -269,6 +270,7 @@ class ServerCore:
         # Supervisor actions on agents of other sites, relayed to the agent's site (remote_actions.py).
         self.remote_actions = RemoteActions()
         self.transfers = Transfers(self.engine, self.name)  # hold and transfers (transfers.py)
+        self.witness = Witness()  # RequestPrimaryCheck: our peers asked whether a desktop's primary lives
 
     # ------------------------------------------------------------------ inputs
 
@@ -375,6 +377,8 @@ class ServerCore:
             self._peer_config(message)
         elif isinstance(message, p.PeerForceAck):
             self._forced_there(message)
+        elif isinstance(message, p.PeerWitnessAck):
+            self._witness_answered(message)
         return self._flush()
 
     def peer_link_down(self, now: Now, peer: str | None = None) -> list[Output]:
@@ -385,6 +389,7 @@ class ServerCore:
         self.peer.link_lost(link.url)
         if link.name is not None:
             self._config_pushed.pop(link.name, None)
+            self._witness_lost(link.name)
             self._peer_unreachable(link.name)
         return self._flush()
 
@@ -408,6 +413,8 @@ class ServerCore:
                 del self._reclaim_at[site]
                 if not self._site_linked(site):
                     self._apply(self.engine.reclaim(site, now.wall_ms))
+        for asked in self.witness.expired(mono):
+            self._primary_checked(asked.conn, asked.request_id, False, f"{asked.site} did not answer in time")
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -645,6 +652,13 @@ class ServerCore:
             self._protocol_error(conn, "forbidden", "PeerChallenge answers a PeerHello on a link this server dialed",
                                  None)
             return
+        if isinstance(msg, (p.PeerWitness, p.PeerWitnessAck)):
+            if conn.kind != "peer" or isinstance(msg, p.PeerWitnessAck):
+                self._protocol_error(conn, "forbidden", f"{type(msg).__name__} belongs on a peer link: the witness "
+                                     "asks on the link it dialed, the primary answers on the same link", None)
+            else:
+                self._send(conn, self._witness_asked(msg))
+            return
         if isinstance(msg, (p.PeerAgentEpochs, p.PeerInteractions, p.PeerInteractionsAck, p.PeerPresence,
                             p.PeerHandover, p.PeerHandoverAck, p.PeerChat, p.PeerConfig, p.PeerForce,
                             p.PeerForceAck, p.PeerConsult, p.PeerConsultUpdate)):
@@ -698,6 +712,8 @@ class ServerCore:
             return self._register(conn, msg)
         if isinstance(msg, p.RequestAgentNotAvailable):
             return self._not_available(conn, msg)
+        if isinstance(msg, p.RequestPrimaryCheck):
+            return self._primary_check(conn, msg)
         if isinstance(msg, p.RequestAgentReady):
             return self._set_state(conn, msg, "ready")
         if isinstance(msg, p.RequestAgentNotReady):
@@ -1792,6 +1808,10 @@ class ServerCore:
         for agent_id, sites in msg.logged_out_epochs.items():
             for site, epoch in sites.items():
                 fencing.void(agent_id, site, epoch)
+        if msg.full:  # markers of logins that ended there unacknowledged (fencing.peer_resumed)
+            for agent_id, token_epoch in msg.resumed.items():
+                if agent_id not in msg.epochs and agent_id in msg.known:
+                    fencing.peer_lost_ack(agent_id, msg.known[agent_id], token_epoch, self.wall_ms)
         for agent_id, epoch in msg.epochs.items():
             fencing.peer_login(agent_id, epoch, msg.resumed.get(agent_id), self.wall_ms, msg.server)
             here = self.sessions.get(agent_id)
@@ -2150,6 +2170,74 @@ class ServerCore:
             why = "the link to it was lost" if self._link_to(relay.site) is None else "it did not answer in time"
             self._protocol_error(conn, "site_unreachable", f"agent {relay.msg.agent_id} is at {relay.site}, and {why}; "
                                  f"retry with the same request_id (applied at most once)", relay.msg.request_id)
+
+    # ------------------------------------------------------------------ the witness (witness.py)
+
+    def _primary_check(self, conn: Conn, msg: p.RequestPrimaryCheck) -> Answer:
+        """A standby's desktop finds its primary silent: is it alive and hearing the desktop? "No" at
+        once when the peer that holds the login is not linked or not heard within FRESH_S (a dead
+        or hung primary fails over as fast as before); otherwise the primary is asked."""
+        agent_id = conn.standby_for
+        if agent_id is None:
+            raise Refusal("invalid_state", "this socket is not a standby (send RequestAgentAvailable first)")
+        site = self.fencing.peer_site(agent_id)
+        held = self.fencing.peer_sites.get(site, {}).get(agent_id) if site is not None else None
+        link = self._link_to(site) if site is not None else None
+        heard = max((self.conns[c].last_rx for c in self.peer_inbound
+                     if c in self.conns and self.conns[c].peer_site == site), default=float("-inf"))
+        mono = self._now.mono
+        why = ("no peer holds the login" if site is None or held != msg.epoch else
+               f"no link to {site}" if link is None else
+               f"{site} not heard for {mono - heard:.2f} s" if mono - heard > FRESH_S else None)
+        if why is not None:
+            log.info("%s: primary check for %s at epoch %d: not alive (%s)", conn, agent_id, msg.epoch, why)
+            return p.EventAck(request_id=msg.request_id, server=self.name, primary_alive=False), ()
+        assert site is not None and link is not None
+        ask_id = self.witness.ask(conn.id, msg.request_id, site, mono)
+        conn.inflight.setdefault(msg.request_id, 0)
+        self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id,
+                                               release=msg.release))
+        raise _Silent()
+
+    def _primary_checked(self, conn_id: ConnId, request_id: str, alive: bool, why: str) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is None:
+            return
+        log.info("%s: primary check: %s (%s)", conn, "alive" if alive else "not alive", why)
+        frame = self._send(conn, p.EventAck(request_id=request_id, server=self.name, primary_alive=alive))
+        conn.answers.remember(request_id, frame)
+        self._answered(conn, request_id, frame)
+
+    def _witness_answered(self, msg: p.PeerWitnessAck) -> None:
+        asked = self.witness.answered(msg.ask_id)
+        if asked is not None:
+            self._primary_checked(asked.conn, asked.request_id, msg.alive, f"{msg.server} says so")
+
+    def _witness_lost(self, site: str) -> None:
+        for asked in self.witness.site_lost(site):
+            self._primary_checked(asked.conn, asked.request_id, False, f"the link to {site} is lost")
+
+    def _witness_asked(self, msg: p.PeerWitness) -> p.PeerWitnessAck:
+        """The standby asks whether we hold the agent's login and hear its desktop: we do if the login
+        is at that epoch and counted reachable (heard within the heartbeat timeout). Its desktop gets
+        a heartbeat at once: if our frames get through, it hears us again."""
+        session = self.sessions.get(msg.agent_id)
+        conn = self.conns.get(session.conn) if session is not None else None
+        alive = session is not None and conn is not None and session.epoch == msg.epoch and session.reachable \
+            and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout and not msg.release
+        log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
+                 "yes" if alive else "no")
+        if alive:
+            assert conn is not None
+            self._send(conn, p.Heartbeat())
+        elif session is not None and session.epoch == msg.epoch:
+            # Its desktop, which we have not heard for the heartbeat timeout (or which cannot hear us
+            # and moves whatever we say: ``release``), is moving the login to
+            # the asking site: end it now, before the new login is made and reported there, rather
+            # than when the desktop's close reaches us (late, on a starved machine): no double login.
+            self._end_session(session, "disconnected", f"not heard within the heartbeat timeout, and its desktop "
+                                                       f"asked {msg.server} to take the login", close=True)
+        return p.PeerWitnessAck(server=self.name, ask_id=msg.ask_id, alive=alive)
 
 
 def _version_text(version: p.ConfigVersion) -> str:

@@ -517,14 +517,24 @@ def test_a_stale_token_refusal_moves_the_failover_login_to_the_site_that_may_hol
     assert bench.one("A", p.RequestAgentAvailable).resume_token == TOKEN2
 
 
+def refusing_connections(bench, seconds: float, endpoint: str, *alive: str) -> None:
+    """``seconds`` pass with ``alive`` beating; every attempt on ``endpoint`` is refused at once (its
+    port closed: the process is gone, the host answers)."""
+    end = bench.now + seconds
+    while bench.now < end - 1e-9:
+        keep_alive(bench, min(0.25, end - bench.now), *alive)
+        if bench.roles()[endpoint] == "connecting":
+            bench.kill(endpoint, code=None)
+
+
 def test_a_stale_token_waiting_for_a_site_that_never_comes_back_asks_for_the_password_in_time():
     bench = logged_in_on_a(state="not_ready", reason="lunch")
     bench.kill("A")
     bench.refuse("B", bench.one("B", p.RequestAgentLogin), "stale_epoch", "log in with the password")
-    # A is dead for good: waiting for it must end, in words the agent can act on.
-    keep_alive(bench, CONFIG.token_retry_wait - 1, "B")
+    # A is dead for good (its port refuses): waiting for it must end, in words the agent can act on.
+    refusing_connections(bench, CONFIG.token_retry_wait - 1, "A", "B")
     assert bench.take_events(ev.LoginFailed) == []
-    keep_alive(bench, 1.5, "B")
+    refusing_connections(bench, 1.5, "A", "B")
     (failed,) = bench.take_events(ev.LoginFailed)
     assert failed.code == "stale_epoch" and "no other site took it within 30 s" in failed.message
     assert bench.session.snapshot().status == "idle"

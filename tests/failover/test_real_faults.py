@@ -235,3 +235,37 @@ def test_a_stopped_agent_keeps_its_login_and_nobody_reports_a_logout_or_a_failov
     moved = [e for e in agent.events[mark:] if e["event"] in ("FailoverPhase", "LoggedIn", "LoginFailed")]
     assert moved == [], moved
     assert agent.role_of("A") == "primary"
+
+
+@pytest.mark.server_processes
+def test_an_agent_that_cannot_hear_its_live_primary_for_a_while_keeps_its_login(pair, agents, watchers):
+    """A false suspicion between two live servers (docs/failover.md, "Overload"): for 2.5 s nothing
+    A sends reaches agent-cli (held in a relay, as frames stuck behind a starved reader), while A
+    hears the agent and B hears A. At the heartbeat timeout the agent asks B, its standby, first
+    (RequestPrimaryCheck); B asks A over the peer link, A vouches, and the login stays: no failover,
+    no login at B, no logout at A."""
+    from types import SimpleNamespace
+
+    from tests.support.tcp_relay import TcpRelay
+
+    a, b = pair
+    relay = TcpRelay(a.port)
+    try:
+        report_a, report_b = watchers(a.url), watchers(b.url)
+        agent, _ = logged_in_on_a(agents, SimpleNamespace(url=relay.url), b)
+        report_a.wait_for("EventAgentLogin", "1001", epoch=1)
+        mark = len(agent.events)
+        relay.hold_to_client()
+        time.sleep(2.5)  # the fault itself: A unheard this long
+        relay.release()
+        agent.command("notready meeting")  # a marker through the same login, after the fault
+        changed = report_a.wait_for("EventAgentStateChanged", "1001", timeout=10, reason="meeting")
+        assert changed["epoch"] == 1
+        assert [e["agent"]["epoch"] for e in report_a.of("EventAgentLogin", "1001")] == [1]
+        assert report_a.of("EventAgentLogout", "1001") == []
+        assert report_b.of("EventAgentLogin", "1001") == []
+        moved = [e for e in agent.events[mark:] if e["event"] in ("FailoverPhase", "LoggedIn", "LoginFailed")]
+        assert moved == [], moved
+        assert agent.role_of("A") == "primary"
+    finally:
+        relay.stop()

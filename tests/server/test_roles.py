@@ -19,6 +19,8 @@ MATRIX: dict[str, dict[str, str | None]] = {
     "RequestSubscribeReporting": {"agent": "forbidden", "supervisor": None, "carrier": None},
     "RequestAgentNotAvailable": {"agent": None, "supervisor": None, "carrier": "invalid_state",
                                  "anonymous": "invalid_state"},
+    "RequestPrimaryCheck": {"agent": None, "supervisor": None, "carrier": "invalid_state",
+                            "anonymous": "invalid_state"},
     "RequestAgentReady": {"agent": None, "supervisor": None, "carrier": "not_logged_in",
                           "anonymous": "not_authenticated"},
     "RequestAgentNotReady": {"agent": None, "supervisor": None, "carrier": "not_logged_in",
@@ -64,6 +66,7 @@ def body(kind: str, epoch: int) -> dict[str, object]:
         "RequestAgentNotAvailable": {},
         "RequestSendChatMessage": {"epoch": epoch, "interaction_id": "x-1", "line_id": "l-1", "text": "hi"},
         "RequestUpdateDraft": {"epoch": epoch, "interaction_id": "x-1", "draft": "d"},
+        "RequestPrimaryCheck": {"epoch": epoch},
     }
     return {"type": kind, **fields.get(kind, {})}
 
@@ -112,7 +115,7 @@ def test_every_cell_of_the_role_matrix(kind, role):
             expected = MATRIX[kind]["agent"]
     else:
         conn, epoch = authenticated(driver, role)
-        if kind == "RequestAgentNotAvailable" and role in ("agent", "supervisor"):
+        if kind in ("RequestAgentNotAvailable", "RequestPrimaryCheck") and role in ("agent", "supervisor"):
             standby = driver.registered()
             driver.request(standby, {"type": "RequestAgentAvailable", "agent_id": USER[role], "password": PASSWORD})
             conn = standby

@@ -3,6 +3,8 @@
 Tests point a client at ``relay.url`` instead of the server's: the bytes pass unchanged both ways,
 and ``heard_from_client`` holds the monotonic time of every chunk the client sent (a heartbeat is a
 chunk), so a test can tell what the server heard and when, whatever the server does with it.
+``hold_to_client()`` stops what the server sends from reaching the client (kept, in order, until
+``release()``) while the client's frames still pass: a live server the client cannot hear.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class TcpRelay:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self._to_client: asyncio.Event | None = None  # set: the server's bytes pass to the client
         self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(host),),
                                         name="tcp-relay", daemon=True)
         self._thread.start()
@@ -35,6 +38,8 @@ class TcpRelay:
 
     async def _run(self, host: str) -> None:
         self._stop = asyncio.Event()
+        self._to_client = asyncio.Event()
+        self._to_client.set()
         server = await asyncio.start_server(self._relay, host, 0)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -54,11 +59,13 @@ class TcpRelay:
             client_writer.close()
             return
 
-        async def pipe(reader, writer, heard: list[float] | None) -> None:
+        async def pipe(reader, writer, heard: list[float] | None, gate: asyncio.Event | None = None) -> None:
             try:
                 while chunk := await reader.read(65536):
                     if heard is not None:
                         heard.append(time.monotonic())
+                    if gate is not None:
+                        await gate.wait()
                     writer.write(chunk)
                     await writer.drain()
             except OSError:
@@ -67,7 +74,15 @@ class TcpRelay:
                 writer.close()
 
         await asyncio.gather(pipe(client_reader, server_writer, self.heard_from_client),
-                             pipe(server_reader, client_writer, None))
+                             pipe(server_reader, client_writer, None, self._to_client))
+
+    def hold_to_client(self) -> None:
+        assert self._to_client is not None
+        self._loop.call_soon_threadsafe(self._to_client.clear)
+
+    def release(self) -> None:
+        assert self._to_client is not None
+        self._loop.call_soon_threadsafe(self._to_client.set)
 
     def stop(self) -> None:
         if self._stop is not None and self._thread.is_alive():

@@ -121,6 +121,7 @@ class Link:
     accepted: bool = False  # the site's transport holds it
     dialler_open: bool = True
     cut: bool = False
+    cut_down: bool = False  # only the site's frames to the dialler are held (a starved reader)
     held: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = field(default_factory=list)
     _due: dict[str, float] = field(default_factory=dict)
 
@@ -140,7 +141,7 @@ class Link:
 
     def _carry(self, direction: str, fn: Callable[..., None], *args: Any, extra: float = 0.0,
                fifo: bool = True) -> None:
-        if self.cut:
+        if self.cut or (self.cut_down and direction == "down"):
             self.held.append((direction, fn, args))
             return
         loop = self.site.loop
@@ -206,9 +207,14 @@ class Link:
     def hold(self) -> None:
         self.cut = True
 
+    def hold_down(self) -> None:
+        """Only the site's frames to the dialler are held (the dialler reads nothing, the site hears
+        it): a live server the desktop cannot hear for a while, a false suspicion in the making."""
+        self.cut_down = True
+
     def restore(self) -> None:
         """The cut heals: what was held goes on, in order, as TCP retransmits it."""
-        self.cut = False
+        self.cut = self.cut_down = False
         held, self.held = self.held, []
         for direction, fn, args in held:
             self._carry(direction, fn, *args)

@@ -124,9 +124,11 @@ def test_a_desktop_stopped_past_the_client_timeout_is_logged_out_and_comes_back_
     world.settle()
 
 
-def test_a_suspect_login_that_moved_to_the_other_site_ends_as_fenced_logins_do():
-    """The desktop is cut off from A only: it fails over to B; A, which only suspects it, ends its
-    login as soon as it hears B's epochs (``moved``), not after the client timeout."""
+def test_a_suspect_login_that_moves_to_the_other_site_ends_before_the_new_one_is_reported():
+    """The desktop is cut off from A only: it fails over to B. Asked by B whether it still hears
+    the desktop (the witness, docs/failover.md "Overload"), A, which only suspects it, says no and
+    ends its login then (``disconnected``), before B makes the new one: never reported logged in at
+    both, and not kept until the client timeout."""
     world = two_sites(agents=1)
     desk = world.desks[0]
     start = world.loop.now
@@ -135,9 +137,9 @@ def test_a_suspect_login_that_moved_to_the_other_site_ends_as_fenced_logins_do()
     snap = desk.session.snapshot()
     assert (snap.status, snap.primary, snap.epoch) == ("logged_in", "B", 2)
     assert world.reports.logins_and_logouts(desk.agent_id, start) == [
-        ("B", "EventAgentLogin", 2), ("A", "EventAgentLogout", 1)]
+        ("A", "EventAgentLogout", 1), ("B", "EventAgentLogin", 2)]
     logout = next(m for _, _, m in world.reports.log if isinstance(m, p.EventAgentLogout))
-    assert logout.reason == "moved"
+    assert logout.reason == "disconnected"
     world.settle()
 
 

@@ -242,7 +242,7 @@ class World:
 
     def cut(self, name: str, how: str, desk: Desk | None = None) -> None:
         """The desktops' links to a site (or one desktop's): closed by the server ("close"), reset
-        ("reset") or held ("hold") until healed."""
+        ("reset"), held ("hold") until healed, or held from the site to the desktop only ("deaf")."""
         site = self.sites[name]
         if not site.alive or site.frozen:
             return
@@ -253,6 +253,9 @@ class World:
                 site.later(2 * link.latency, site.feed, site.core.disconnected, link.conn_id)  # type: ignore[union-attr]
             elif how == "reset":
                 link.reset()
+            elif how == "deaf":  # the desktop hears nothing from the site, which hears it: a false suspicion
+                link.hold_down()
+                self.held_links.append(link)
             elif not link.cut:
                 link.hold()
                 self.held_links.append(link)
