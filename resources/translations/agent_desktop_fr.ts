@@ -2167,7 +2167,7 @@
     </message>
     <message>
         <source>Take back refused: {0}</source>
-        <translation>Garder l&apos;interaction refusé : {0}</translation>
+        <translation>Impossible de garder l&apos;interaction : {0}</translation>
     </message>
     <message>
         <source>{0} refused: {1}</source>
