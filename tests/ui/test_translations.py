@@ -273,10 +273,11 @@ def test_the_event_log_rows_stay_in_english_for_support(french):
     """The French desktop's log rows read as the English one's (support reads them: README)."""
     assert french() == "fr"
     call = p.Interaction(interaction_id="c1", media="voice", queue="sales", created_ms=T0)
-    events = [ev.OfferReceived(call, T0, T0 + 20_000, "A", 3), ev.InteractionEnded("c1", "abandoned", None, "", "A"),
+    ended = ev.InteractionEnded("c1", "abandoned", None, "", "A")
+    events = [ev.OfferReceived(call, T0, T0 + 20_000, "A", 3), ended,
               ev.TransferChanged("c1", "refused", "1001", "1002", None, "", "A")]
     rows = [(ip.log_row(event, T0) or tp.log_row(event, T0)) for event in events]
     assert [row.text for row in rows if row] == [
         "Offered c1: Voice call – sales (site A)", "Interaction c1 ended: the customer hung up",
         "Transfer of c1 to agent 1002: declined; the interaction stays with you"]
-    assert ip.ended_text(events[1]) == "Interaction c1 terminée : le client a raccroché"  # the status bar's: French
+    assert ip.ended_text(ended) == "Interaction c1 terminée : le client a raccroché"  # the status bar's: French
