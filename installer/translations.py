@@ -4,9 +4,6 @@ Both tools ship in the PySide6-Essentials wheel. Run from the repository root:
 
     .venv/bin/python installer/translations.py          # update .ts, build .qm
     .venv/bin/python installer/translations.py --check  # exit 1 if a string lacks its translation
-
-interactions.py and interaction_presenter.py are not marked for translation yet (a later pass);
-they are left out of SOURCES until they are.
 """
 
 from __future__ import annotations
@@ -22,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "resources" / "translations"
 LANGUAGES = ("fr",)
 SOURCES = [f"desktop/ui/{name}.py" for name in (
-    "widgets", "controller", "settings_window", "settings", "dialogs", "presenter", "attention", "figures")] + [
+    "widgets", "controller", "settings_window", "settings", "dialogs", "presenter", "attention", "figures",
+    "interactions", "interaction_presenter", "chat", "transfer_controls", "transfer_presenter")] + [
     "desktop/supervisor/window.py", "desktop/supervisor/model.py", "desktop/credentials.py"]
 
 

@@ -27,9 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import events as ev
+from .i18n import QT_TRANSLATE_NOOP, translate
 
 DRAFT_DEBOUNCE_MS = 500
-SENDING = "sending…"
+SENDING = QT_TRANSLATE_NOOP("Chat", "sending…")
 
 
 # ---------------------------------------------------------------------------- words (pure)
@@ -41,9 +42,9 @@ def clock(at_ms: int) -> str:
 
 def sender_label(sender: str, interaction: Any) -> str:
     if sender == "agent":
-        return "You"
+        return translate("Chat", "You")
     name = interaction.customer.get("name") if interaction is not None else None
-    return name or "Customer"
+    return name or translate("Chat", "Customer")
 
 
 def line_text(line: Any, interaction: Any) -> str:
@@ -52,7 +53,7 @@ def line_text(line: Any, interaction: Any) -> str:
 
 
 def sending_text(text: str) -> str:
-    return f"You · {SENDING}\n{text}"
+    return f"{translate('Chat', 'You')} · {translate('Chat', SENDING)}\n{text}"
 
 
 def rows(chat: ev.ChatInfo | None, interaction: Any) -> list[tuple[str, bool]]:
@@ -105,17 +106,19 @@ class ConversationView(QWidget):
         self.saved: dict[str, str] = {}  # the draft text last handed to the session
         self._shown: list[tuple[str, bool]] = []
 
-        self.transcript = _named(QListWidget(), "Chat transcript", "Each line: who, when, then the text")
+        self.transcript = _named(QListWidget(), self.tr("Chat transcript"),
+                                 self.tr("Each line: who, when, then the text"))
         self.transcript.setWordWrap(True)
         self.transcript.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.transcript.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.reply = _named(ReplyBox(), "Reply", "Enter sends; Shift+Enter starts a new line")
-        self.reply.setPlaceholderText("Type a reply… (Enter sends, Shift+Enter: new line)")
+        self.reply = _named(ReplyBox(), self.tr("Reply"), self.tr("Enter sends; Shift+Enter starts a new line"))
+        self.reply.setPlaceholderText(self.tr("Type a reply… (Enter sends, Shift+Enter: new line)"))
         self.reply.setMaximumHeight(90)  # about three lines; a text box's least useful height is its hint
-        self.send_button = _named(QPushButton("Send"), "Send reply", "Or Enter in the reply box")
-        transcript_label = QLabel("Chat transcri&pt:")
+        self.send_button = _named(QPushButton(self.tr("Send")), self.tr("Send reply"),
+                                  self.tr("Or Enter in the reply box"))
+        transcript_label = QLabel(self.tr("Chat transcri&pt:"))
         transcript_label.setBuddy(self.transcript)
-        reply_label = QLabel("Repl&y:")
+        reply_label = QLabel(self.tr("Repl&y:"))
         reply_label.setBuddy(self.reply)
         self.chat_box = QWidget()
         chat = QVBoxLayout(self.chat_box)
@@ -128,15 +131,15 @@ class ConversationView(QWidget):
         row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
         chat.addLayout(row)
 
-        self.body = _named(QPlainTextEdit(), "Email body", "The customer's email, read only")
+        self.body = _named(QPlainTextEdit(), self.tr("Email body"), self.tr("The customer's email, read only"))
         self.body.setReadOnly(True)
         self.body.setTabChangesFocus(True)
-        self.draft = _named(QPlainTextEdit(), "Reply draft", "Saved as you type")
+        self.draft = _named(QPlainTextEdit(), self.tr("Reply draft"), self.tr("Saved as you type"))
         self.draft.setTabChangesFocus(True)
-        self.draft.setPlaceholderText("Write the reply…")
-        body_label = QLabel("Email &body:")
+        self.draft.setPlaceholderText(self.tr("Write the reply…"))
+        body_label = QLabel(self.tr("Email &body:"))
         body_label.setBuddy(self.body)
-        draft_label = QLabel("Reply dra&ft:")
+        draft_label = QLabel(self.tr("Reply dra&ft:"))
         draft_label.setBuddy(self.draft)
         self.email_box = QWidget()
         email = QVBoxLayout(self.email_box)
@@ -182,7 +185,7 @@ class ConversationView(QWidget):
         self.transcript.clear()
         self.reply.clear()
         if interaction is not None and media == "email":
-            self.body.setPlainText(interaction.body or "(no text)")
+            self.body.setPlainText(interaction.body or self.tr("(no text)"))
             known = self.chats.get(interaction.interaction_id)
             self.draft.blockSignals(True)
             self.draft.setPlainText(self.drafts.get(interaction.interaction_id, known.draft if known else ""))

@@ -349,7 +349,7 @@ class DesktopController(QObject):
         if isinstance(event, ev.OfferReceived):
             # The pop-up is the notification (refresh() shows it; a tray message beside it would
             # stack over it: this one is only recorded), and the ring starts (refresh() stops it).
-            self.tray.notify(pr.Notification("New " + ip.media_label(event.interaction.media).lower(),
+            self.tray.notify(pr.Notification(ip.new_offer_title(event.interaction.media),
                                              ip.offer_title(event.interaction)), bubble=False)
             self._answered.discard(event.interaction.interaction_id)
             self.ringer.ring()
@@ -364,7 +364,7 @@ class DesktopController(QObject):
             if event.intent.action in ev.TRANSFER_ACTIONS:
                 mw.interactions.controls.show_failure(event)
         elif isinstance(event, ev.ChatLineFailed):
-            mw.statusBar().showMessage(f"Chat line not sent: {event.message}", 8000)
+            mw.statusBar().showMessage(self.tr("Chat line not sent: {0}").format(event.message), 8000)
 
     def _on_logged_in(self, event: ev.LoggedIn) -> None:
         self.login_presenter.finished()

@@ -8,7 +8,8 @@ lupdate; translate it where it is shown, with ``translate("Context", value)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _translator: Callable[[str, str], str] | None = None
 
@@ -25,3 +26,15 @@ def translate(context: str, text: str) -> str:
 
 def QT_TRANSLATE_NOOP(context: str, text: str) -> str:  # the name pyside6-lupdate looks for
     return text
+
+
+@contextmanager
+def in_english() -> Iterator[None]:
+    """Texts made inside are in English, the source language: the event log's rows, kept in English
+    for support (README). The GUI thread's own: the presenters are called there only."""
+    global _translator
+    saved, _translator = _translator, None
+    try:
+        yield
+    finally:
+        _translator = saved

@@ -8,33 +8,54 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..core import events as ev
+from .i18n import QT_TRANSLATE_NOOP, in_english, translate
 from .presenter import LogRow, format_duration, state_icon, state_text, time_in_state
 
-MEDIA_LABELS = {"voice": "Voice call", "chat": "Chat", "email": "Email"}
+MEDIA_LABELS = {"voice": QT_TRANSLATE_NOOP("Interactions", "Voice call"),
+                "chat": QT_TRANSLATE_NOOP("Interactions", "Chat"),
+                "email": QT_TRANSLATE_NOOP("Interactions", "Email")}
 ENDED_REASONS = {
-    "abandoned": "the customer hung up",
-    "taken_elsewhere": "another agent took it",
-    "withdrawn": "the server withdrew it",
-    "not_adopted": "the new server did not take it over",
-    "unknown_interaction": "the server does not know it",
-    "logged_out": "you were logged out",
-    "transferred": "you transferred it",
+    "abandoned": QT_TRANSLATE_NOOP("Interactions", "the customer hung up"),
+    "taken_elsewhere": QT_TRANSLATE_NOOP("Interactions", "another agent took it"),
+    "withdrawn": QT_TRANSLATE_NOOP("Interactions", "the server withdrew it"),
+    "not_adopted": QT_TRANSLATE_NOOP("Interactions", "the new server did not take it over"),
+    "unknown_interaction": QT_TRANSLATE_NOOP("Interactions", "the server does not know it"),
+    "logged_out": QT_TRANSLATE_NOOP("Interactions", "you were logged out"),
+    "transferred": QT_TRANSLATE_NOOP("Interactions", "you transferred it"),
 }
 REVOKED_REASONS = {
-    "timeout": "not answered in time",
-    "abandoned": "the customer hung up",
-    "taken_elsewhere": "another agent took it",
-    "withdrawn": "the server withdrew it",
-    "primary_lost": "its server was lost",
-    "logged_out": "you were logged out",
+    "timeout": QT_TRANSLATE_NOOP("Interactions", "not answered in time"),
+    "abandoned": QT_TRANSLATE_NOOP("Interactions", "the customer hung up"),
+    "taken_elsewhere": QT_TRANSLATE_NOOP("Interactions", "another agent took it"),
+    "withdrawn": QT_TRANSLATE_NOOP("Interactions", "the server withdrew it"),
+    "primary_lost": QT_TRANSLATE_NOOP("Interactions", "its server was lost"),
+    "logged_out": QT_TRANSLATE_NOOP("Interactions", "you were logged out"),
 }
-CHOOSE_DISPOSITION = "Choose…"
-DISPOSITION_REQUIRED = "Choose a disposition for this interaction first (Alt+S), then Done."
+CHOOSE_DISPOSITION = QT_TRANSLATE_NOOP("Interactions", "Choose…")
+DISPOSITION_REQUIRED = QT_TRANSLATE_NOOP(
+    "Interactions", "Choose a disposition for this interaction first (Alt+S), then Done.")  # Alt+<the label's mnemonic>
 NOTES_DEBOUNCE_MS = 500  # notes are saved this long after typing stops (and on Done)
 
 
 def media_label(media: str) -> str:
-    return MEDIA_LABELS.get(media, media.capitalize() or "Interaction")
+    return _tr(MEDIA_LABELS.get(media, "")) or media.capitalize() or translate("Interactions", "Interaction")
+
+
+def _tr(text: str) -> str:
+    """``text`` (a literal marked with QT_TRANSLATE_NOOP("Interactions", ...)) in the user's language."""
+    return translate("Interactions", text)
+
+
+NEW_OFFER_TITLES = {"voice": QT_TRANSLATE_NOOP("Interactions", "New voice call"),
+                    "chat": QT_TRANSLATE_NOOP("Interactions", "New chat"),
+                    "email": QT_TRANSLATE_NOOP("Interactions", "New email")}
+
+
+def new_offer_title(media: str) -> str:
+    """The notification's title for an offer: "New voice call"."""
+    if media in NEW_OFFER_TITLES:
+        return _tr(NEW_OFFER_TITLES[media])
+    return translate("Interactions", "New {0}").format(media_label(media).lower())
 
 
 def media_icon(media: str) -> str:
@@ -49,7 +70,9 @@ def countdown_seconds(expires_ms: int, wall_ms: int) -> int:
 
 def countdown_text(expires_ms: int, wall_ms: int) -> str:
     left = countdown_seconds(expires_ms, wall_ms)
-    return f"Answer within {format_duration(left)}" if left else "Time is up"
+    if not left:
+        return translate("Interactions", "Time is up")
+    return translate("Interactions", "Answer within {0}").format(format_duration(left))
 
 
 def customer_name(interaction) -> str:
@@ -68,7 +91,7 @@ def customer_lines(interaction) -> list[tuple[str, str]]:
     """Label/value pairs for the customer panel: subject first, then the customer fields as sent."""
     lines = []
     if interaction.subject:
-        lines.append(("Subject", interaction.subject))
+        lines.append((translate("Interactions", "Subject"), interaction.subject))
     for key, value in (interaction.customer or {}).items():
         lines.append((key.replace("_", " ").capitalize(), value))
     return lines
@@ -76,14 +99,17 @@ def customer_lines(interaction) -> list[tuple[str, str]]:
 
 def customer_text(interaction) -> str:
     lines = customer_lines(interaction)
-    return "\n".join(f"{label}: {value}" for label, value in lines) if lines else "No customer data"
+    if not lines:
+        return translate("Interactions", "No customer data")
+    return "\n".join(translate("Interactions", "{0}: {1}").format(label, value) for label, value in lines)
 
 
 def held_row_text(held: ev.HeldInfo, wall_ms: int) -> str:
     """One line in the list of active interactions: media, customer, time since accepted."""
     who = customer_name(held.interaction) or held.interaction.interaction_id
     elapsed = format_duration(max(0, wall_ms - held.accepted_ms) / 1000)
-    status = ", completing…" if held.completing else (", moving…" if held.epoch is None else "")
+    status = translate("Interactions", ", completing…") if held.completing else \
+        translate("Interactions", ", moving…") if held.epoch is None else ""
     return f"{media_label(held.interaction.media)} · {who} · {elapsed}{status}"
 
 
@@ -91,10 +117,11 @@ def acw_text(status: ev.AgentStatus | None, wall_ms: int) -> str:
     """"After Call Work 0:07", with "– 0:03 left" when the server times it (``until_ms``); "" outside ACW."""
     if status is None or status.state != "after_call_work":
         return ""
-    text = f"After Call Work {format_duration(max(0, wall_ms - status.since_ms) / 1000)}"
-    if status.until_ms is not None:
-        text += f" – {format_duration(max(0, status.until_ms - wall_ms) / 1000)} left"
-    return text
+    elapsed = format_duration(max(0, wall_ms - status.since_ms) / 1000)
+    if status.until_ms is None:
+        return translate("Interactions", "After Call Work {0}").format(elapsed)
+    left = format_duration(max(0, status.until_ms - wall_ms) / 1000)
+    return translate("Interactions", "After Call Work {0} – {1} left").format(elapsed, left)
 
 
 # --------------------------------------------------------------------------- handling state
@@ -114,9 +141,11 @@ class Handling:
 
 def _held_text(held: tuple[ev.HeldInfo, ...]) -> str:
     if len(held) > 1:
-        return f"Busy – {len(held)} interactions"
+        return translate("Interactions", "Busy – {0} interactions").format(len(held))
     media = held[0].interaction.media
-    return f"Talking – {media_label(media)}" if media == "voice" else f"Busy – {media_label(media)}"
+    if media == "voice":
+        return translate("Interactions", "Talking – {0}").format(media_label(media))
+    return translate("Interactions", "Busy – {0}").format(media_label(media))
 
 
 def handling_state(status: ev.AgentStatus | None, offers: tuple[ev.OfferInfo, ...], held: tuple[ev.HeldInfo, ...],
@@ -124,11 +153,12 @@ def handling_state(status: ev.AgentStatus | None, offers: tuple[ev.OfferInfo, ..
     """Ringing while an offer waits, Talking/Busy with the talk time while an interaction is in
     hand, After Call Work with its countdown, else the state the agent chose with its time."""
     if status is None:
-        return Handling("logged_out", "Logged out", "", "offline")
+        return Handling("logged_out", translate("Presenter", "Logged out"), "", "offline")
     chosen = state_text(status.state, status.reason, labels)
     on_hold = [h.hold_since_ms for h in held if h.hold_since_ms is not None]
     if held and len(on_hold) == len(held):  # every call in hand on hold: the hold time shows
-        return Handling("on_hold", f"On hold – {media_label(held[0].interaction.media)}",
+        return Handling("on_hold",
+                        translate("Interactions", "On hold – {0}").format(media_label(held[0].interaction.media)),
                         format_duration((wall_ms - min(on_hold)) / 1000), media_icon(held[0].interaction.media),
                         chosen)
     if held:
@@ -138,15 +168,18 @@ def handling_state(status: ev.AgentStatus | None, offers: tuple[ev.OfferInfo, ..
     if offers:
         offer = offers[0]
         if offer.consulting:  # a consultation accepted: waiting for its agent to hand the call over
-            return Handling("ringing", f"Consulting – agent {offer.consult_from}",
+            return Handling("ringing", translate("Interactions", "Consulting – agent {0}").format(offer.consult_from),
                             format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
                             chosen)
-        return Handling("ringing", f"Ringing – {media_label(offer.interaction.media)}",
+        return Handling("ringing",
+                        translate("Interactions", "Ringing – {0}").format(media_label(offer.interaction.media)),
                         format_duration((wall_ms - offer.offered_ms) / 1000), media_icon(offer.interaction.media),
                         chosen)
     if status.state == "after_call_work":
         if status.until_ms is not None:
-            return Handling("after_call_work", chosen, f"{format_duration((status.until_ms - wall_ms) / 1000)} left",
+            return Handling("after_call_work", chosen,
+                            translate("Interactions", "{0} left").format(
+                                format_duration((status.until_ms - wall_ms) / 1000)),
                             "acw")
         return Handling("after_call_work", chosen, time_in_state(status.since_ms, wall_ms), "acw")
     return Handling(status.state, chosen, time_in_state(status.since_ms, wall_ms), state_icon(status.state))
@@ -161,15 +194,16 @@ def ended_text(event: ev.InteractionEnded, labels: Mapping[str, str] | None = No
     if event.reason == "completed":
         code = event.disposition or ""
         label = (labels or {}).get(code, code)
-        return f"Interaction {event.interaction_id} completed ({label})" if label else \
-            f"Interaction {event.interaction_id} completed"
-    why = ENDED_REASONS.get(event.reason, event.message or event.reason)
-    return f"Interaction {event.interaction_id} ended: {why}"
+        return translate("Interactions", "Interaction {0} completed ({1})").format(event.interaction_id, label) \
+            if label else \
+            translate("Interactions", "Interaction {0} completed").format(event.interaction_id)
+    why = _tr(ENDED_REASONS[event.reason]) if event.reason in ENDED_REASONS else event.message or event.reason
+    return translate("Interactions", "Interaction {0} ended: {1}").format(event.interaction_id, why)
 
 
 def revoked_text(event: ev.OfferRevoked) -> str:
-    why = REVOKED_REASONS.get(event.reason, event.message or event.reason)
-    return f"Offer {event.interaction_id} withdrawn: {why}"
+    why = _tr(REVOKED_REASONS[event.reason]) if event.reason in REVOKED_REASONS else event.message or event.reason
+    return translate("Interactions", "Offer {0} withdrawn: {1}").format(event.interaction_id, why)
 
 
 def missed_text(event: ev.OfferRevoked, offer: ev.OfferInfo | None, clock: str) -> str | None:
@@ -179,18 +213,30 @@ def missed_text(event: ev.OfferRevoked, offer: ev.OfferInfo | None, clock: str) 
         return None
     what = offer_title(offer.interaction) if offer is not None and \
         offer.interaction.interaction_id == event.interaction_id else event.interaction_id
-    return f"Missed at {clock}: {what} – not answered in time. It went back to its queue."
+    return translate("Interactions", "Missed at {0}: {1} – not answered in time. It went back to its queue.").format(
+        clock, what)
+
+
+INTENT_WORDS = {"accept": QT_TRANSLATE_NOOP("Interactions", "Accept {0}"),
+                "reject": QT_TRANSLATE_NOOP("Interactions", "Reject {0}"),
+                "notes": QT_TRANSLATE_NOOP("Interactions", "Save notes {0}"),
+                "complete": QT_TRANSLATE_NOOP("Interactions", "Done {0}"),
+                "hold": QT_TRANSLATE_NOOP("Interactions", "Hold {0}"),
+                "resume": QT_TRANSLATE_NOOP("Interactions", "Resume {0}"),
+                "transfer": QT_TRANSLATE_NOOP("Interactions", "Transfer {0}"),
+                "complete_transfer": QT_TRANSLATE_NOOP("Interactions", "Complete transfer of {0}"),
+                "cancel_transfer": QT_TRANSLATE_NOOP("Interactions", "Take back {0}")}
 
 
 def intent_text(intent: ev.InteractionIntent) -> str:
-    words = {"accept": "Accept", "reject": "Reject", "notes": "Save notes", "complete": "Done", "hold": "Hold",
-             "resume": "Resume", "transfer": "Transfer", "complete_transfer": "Complete transfer of",
-             "cancel_transfer": "Take back"}
-    return f"{words.get(intent.action, intent.action)} {intent.interaction_id}"
+    if intent.action in INTENT_WORDS:
+        return _tr(INTENT_WORDS[intent.action]).format(intent.interaction_id)
+    return f"{intent.action} {intent.interaction_id}"
 
 
 def failed_text(event: ev.InteractionFailed) -> str:
-    return f"{intent_text(event.intent)}: failed ({event.code}: {event.message})"
+    return translate("Interactions", "{0}: failed ({1}: {2})").format(intent_text(event.intent), event.code,
+                                                             event.message)
 
 
 @dataclass(frozen=True)
@@ -205,6 +251,12 @@ class NotesState:
 
 
 def log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = None) -> LogRow | None:
+    """Event log rows, in English as every row (kept for support: README)."""
+    with in_english():
+        return _log_row(event, wall_ms, labels)
+
+
+def _log_row(event: ev.Event, wall_ms: int, labels: Mapping[str, str] | None = None) -> LogRow | None:
     """Event log rows for the interaction events (category "interaction")."""
     if isinstance(event, ev.OfferReceived):
         return LogRow(wall_ms, "interaction", f"Offered {event.interaction.interaction_id}: "

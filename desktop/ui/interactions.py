@@ -28,6 +28,7 @@ from . import interaction_presenter as ip
 from . import transfer_presenter as tp
 from .chat import ConversationView
 from .dialogs import ErrorLabel
+from .i18n import translate
 from .icons import icon
 from .transfer_controls import InteractionControls
 
@@ -45,7 +46,7 @@ def _named(widget, name: str, description: str = ""):
 
 def _shortcut_button(text: str, name: str, shortcut: str) -> QPushButton:
     native = QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)
-    button = _named(QPushButton(f"{text} ({native})"), name, f"Shortcut {native}")
+    button = _named(QPushButton(f"{text} ({native})"), name, translate("Interactions", "Shortcut {0}").format(native))
     button.setShortcut(QKeySequence(shortcut))  # window-wide while the button is visible
     return button
 
@@ -59,20 +60,20 @@ class OfferToast(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("offerToast")
-        _named(self, "Interaction offer")
+        _named(self, self.tr("Interaction offer"))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet("QFrame#offerToast { border: 2px solid palette(highlight); border-radius: 4px; }")
         self.offer: ev.OfferInfo | None = None
-        self.media_icon = _named(QLabel(), "Offer media")
-        self.title_label = _named(QLabel(), "Offer")
+        self.media_icon = _named(QLabel(), self.tr("Offer media"))
+        self.title_label = _named(QLabel(), self.tr("Offer"))
         font = QFont(self.title_label.font())
         font.setBold(True)
         self.title_label.setFont(font)
-        self.customer_label = _named(QLabel(), "Offer customer data")
+        self.customer_label = _named(QLabel(), self.tr("Offer customer data"))
         self.customer_label.setWordWrap(True)
-        self.countdown_label = _named(QLabel(), "Time left to answer")
-        self.accept_button = _shortcut_button("&Accept", "Accept", ACCEPT_SHORTCUT)
-        self.reject_button = _shortcut_button("Re&ject", "Reject", REJECT_SHORTCUT)
+        self.countdown_label = _named(QLabel(), self.tr("Time left to answer"))
+        self.accept_button = _shortcut_button(self.tr("&Accept"), self.tr("Accept"), ACCEPT_SHORTCUT)
+        self.reject_button = _shortcut_button(self.tr("Re&ject"), self.tr("Reject"), REJECT_SHORTCUT)
         self.accept_button.clicked.connect(self._accept)
         self.reject_button.clicked.connect(self._reject)
         text = QVBoxLayout()
@@ -152,27 +153,28 @@ class InteractionPanel(QWidget):
         self.sent: dict[str, ip.NotesState] = {}
         self.chosen: dict[str, str] = {}  # disposition chosen per interaction: none by default, none carried over
         self.current_id: str | None = None
-        self.acw_label = _named(QLabel(), "After Call Work timer")
+        self.acw_label = _named(QLabel(), self.tr("After Call Work timer"))
         font = QFont(self.acw_label.font())
         font.setBold(True)
         self.acw_label.setFont(font)
         self.acw_label.hide()
-        self.empty_label = _named(QLabel("No interaction in hand."), "No interaction")
-        self.list = _named(QListWidget(), "Active interactions")
+        self.empty_label = _named(QLabel(self.tr("No interaction in hand.")), self.tr("No interaction"))
+        self.list = _named(QListWidget(), self.tr("Active interactions"))
         self.list.setMaximumHeight(90)
-        self.title_label = _named(QLabel(), "Interaction")
+        self.title_label = _named(QLabel(), self.tr("Interaction"))
         self.title_label.setFont(font)
-        self.customer_label = _named(QLabel(), "Customer data")
+        self.customer_label = _named(QLabel(), self.tr("Customer data"))
         self.customer_label.setWordWrap(True)
         self.customer_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.controls = InteractionControls()  # Hold/Resume, Transfer… (transfer_controls.py)
-        self.notes_edit = _named(QPlainTextEdit(), "Notes", "Saved as you type")
+        self.notes_edit = _named(QPlainTextEdit(), self.tr("Notes"), self.tr("Saved as you type"))
         self.notes_edit.setTabChangesFocus(True)
-        self.notes_edit.setPlaceholderText("Notes…")
-        self.disposition_combo = _named(QComboBox(), "Disposition", "Required: choose one for each interaction")
-        self.disposition_combo.addItem(ip.CHOOSE_DISPOSITION, None)
-        self.done_button = _shortcut_button("&Done", "Done", DONE_SHORTCUT)
-        self.done_error = ErrorLabel("Why Done was refused")
+        self.notes_edit.setPlaceholderText(self.tr("Notes…"))
+        self.disposition_combo = _named(QComboBox(), self.tr("Disposition"),
+                                        self.tr("Required: choose one for each interaction"))
+        self.disposition_combo.addItem(translate("Interactions", ip.CHOOSE_DISPOSITION), None)
+        self.done_button = _shortcut_button(self.tr("&Done"), self.tr("Done"), DONE_SHORTCUT)
+        self.done_error = ErrorLabel(self.tr("Why Done was refused"))
         self.done_error.hide()
         self.notes_timer = QTimer(self)
         self.notes_timer.setSingleShot(True)
@@ -182,9 +184,9 @@ class InteractionPanel(QWidget):
         self.conversation.send_requested.connect(self.chat_send_requested)
         self.conversation.draft_changed.connect(self.draft_changed)
 
-        notes_label = QLabel("&Notes:")
+        notes_label = QLabel(self.tr("&Notes:"))
         notes_label.setBuddy(self.notes_edit)
-        disposition_label = QLabel("Dispo&sition:")
+        disposition_label = QLabel(self.tr("Dispo&sition:"))
         disposition_label.setBuddy(self.disposition_combo)
         finish = QHBoxLayout()
         finish.addWidget(disposition_label)
@@ -225,7 +227,7 @@ class InteractionPanel(QWidget):
         combo = self.disposition_combo
         combo.blockSignals(True)
         combo.clear()
-        combo.addItem(ip.CHOOSE_DISPOSITION, None)
+        combo.addItem(translate("Interactions", ip.CHOOSE_DISPOSITION), None)
         for label, code in items:
             combo.addItem(label, code)
         combo.blockSignals(False)
@@ -342,7 +344,7 @@ class InteractionPanel(QWidget):
         if not code:
             # Refused here, never sent: a disposition is required for every interaction (the
             # protocol's RequestCompleteInteraction has no default), and none carries over.
-            self.done_error.setText(ip.DISPOSITION_REQUIRED)
+            self.done_error.setText(translate("Interactions", ip.DISPOSITION_REQUIRED))
             self.done_error.show()
             self.disposition_combo.setFocus()
             return

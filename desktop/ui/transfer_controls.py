@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from ..core import events as ev
 from . import transfer_presenter as tp
 from .dialogs import ErrorLabel
+from .i18n import translate
 
 
 def _named(widget, name: str, description: str = ""):
@@ -42,26 +43,27 @@ class TransferPicker(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("transferPicker")
-        _named(self, "Transfer target")
+        _named(self, self.tr("Transfer target"))
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.target_combo = _named(QComboBox(), "Transfer to", "A queue or an agent")
+        self.target_combo = _named(QComboBox(), self.tr("Transfer to"), self.tr("A queue or an agent"))
         for label, code in tp.TARGETS:
-            self.target_combo.addItem(label, code)
-        self.target_edit = _named(QLineEdit(), "Queue or agent", "The queue's name or the agent's id")
-        self.target_edit.setPlaceholderText("Queue name or agent id")
+            self.target_combo.addItem(translate("Transfers", label), code)
+        self.target_edit = _named(QLineEdit(), self.tr("Queue or agent"), self.tr("The queue's name or the agent's id"))
+        self.target_edit.setPlaceholderText(self.tr("Queue name or agent id"))
         self.kind_buttons = QButtonGroup(self)
         self.kind_radios: dict[str, QRadioButton] = {}
         kinds = QHBoxLayout()
         for label, code in tp.KINDS:
-            radio = _named(QRadioButton(tp.KIND_MNEMONICS[code]), label)
+            radio = _named(QRadioButton(translate("Transfers", tp.KIND_MNEMONICS[code])), translate("Transfers", label))
             self.kind_buttons.addButton(radio)
             self.kind_radios[code] = radio
             kinds.addWidget(radio)
         self.kind_radios["blind"].setChecked(True)
-        self.go_button = _named(QPushButton("Transfer no&w"), "Transfer now")
-        self.close_button = _named(QPushButton("Close"), "Close the transfer picker", "Esc")
+        self.go_button = _named(QPushButton(self.tr("Transfer no&w")), self.tr("Transfer now"))
+        self.close_button = _named(QPushButton(self.tr("Close")), self.tr("Close the transfer picker"),
+                                    self.tr("Esc"))
         self.go_button.setDefault(True)
-        to_label = QLabel("Tar&get:")
+        to_label = QLabel(self.tr("Tar&get:"))
         to_label.setBuddy(self.target_combo)
         row = QHBoxLayout()
         row.addWidget(to_label)
@@ -118,17 +120,19 @@ class InteractionControls(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.held: ev.HeldInfo | None = None
-        self.hold_button = _named(QPushButton(tp.HOLD), "Hold", "Put the call on hold, or take it off hold")
-        self.hold_label = _named(QLabel(), "Hold time")
-        self.transfer_button = _named(QPushButton("Trans&fer…"), "Transfer", "To a queue or an agent")
+        self.hold_button = _named(QPushButton(translate("Transfers", tp.HOLD)), self.tr("Hold"),
+                                  self.tr("Put the call on hold, or take it off hold"))
+        self.hold_label = _named(QLabel(), self.tr("Hold time"))
+        self.transfer_button = _named(QPushButton(self.tr("Trans&fer…")), self.tr("Transfer"),
+                                      self.tr("To a queue or an agent"))
         self.picker = TransferPicker()
-        self.consult_label = _named(QLabel(), "Consultation")
+        self.consult_label = _named(QLabel(), self.tr("Consultation"))
         self.consult_label.setWordWrap(True)
-        self.error_label = ErrorLabel("Why the hold or transfer was refused")
+        self.error_label = ErrorLabel(self.tr("Why the hold or transfer was refused"))
         self.error_label.hide()
-        self.complete_button = _named(QPushButton("Co&mplete transfer"), "Complete transfer")
-        self.take_back_button = _named(QPushButton("Ta&ke back"), "Take back",
-                                       "End the consultation; the interaction stays with you")
+        self.complete_button = _named(QPushButton(self.tr("Co&mplete transfer")), self.tr("Complete transfer"))
+        self.take_back_button = _named(QPushButton(self.tr("Ta&ke back")), self.tr("Take back"),
+                                       self.tr("End the consultation; the interaction stays with you"))
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.hold_label)
@@ -165,7 +169,7 @@ class InteractionControls(QWidget):
             return
         voice = held.interaction.media == "voice"
         self.hold_button.setVisible(voice)
-        self.hold_button.setText(tp.RESUME if held.hold_since_ms is not None else tp.HOLD)
+        self.hold_button.setText(translate("Transfers", tp.RESUME if held.hold_since_ms is not None else tp.HOLD))
         self.hold_button.setEnabled(not held.completing)
         text = tp.hold_text(held, wall_ms)
         self.hold_label.setText(text)

@@ -68,6 +68,10 @@
         <translation>Dernier basculement</translation>
     </message>
     <message>
+        <source>On hold</source>
+        <translation>En attente</translation>
+    </message>
+    <message>
         <source>Busy</source>
         <translation>Occupé</translation>
     </message>
@@ -207,6 +211,21 @@
     </message>
 </context>
 <context>
+    <name>Chat</name>
+    <message>
+        <source>sending…</source>
+        <translation>envoi…</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>Vous</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>Client</translation>
+    </message>
+</context>
+<context>
     <name>ConnectionPanel</name>
     <message>
         <source>Connections</source>
@@ -231,6 +250,81 @@
     <message>
         <source>Last heartbeat</source>
         <translation>Dernier battement</translation>
+    </message>
+</context>
+<context>
+    <name>ConversationView</name>
+    <message>
+        <source>Chat transcript</source>
+        <translation>Historique du chat</translation>
+    </message>
+    <message>
+        <source>Each line: who, when, then the text</source>
+        <translation>Chaque ligne : qui, quand, puis le texte</translation>
+    </message>
+    <message>
+        <source>Reply</source>
+        <translation>Réponse</translation>
+    </message>
+    <message>
+        <source>Enter sends; Shift+Enter starts a new line</source>
+        <translation>Entrée envoie ; Maj+Entrée passe à la ligne</translation>
+    </message>
+    <message>
+        <source>Type a reply… (Enter sends, Shift+Enter: new line)</source>
+        <translation>Saisissez une réponse… (Entrée envoie, Maj+Entrée : nouvelle ligne)</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>Envoyer</translation>
+    </message>
+    <message>
+        <source>Send reply</source>
+        <translation>Envoyer la réponse</translation>
+    </message>
+    <message>
+        <source>Or Enter in the reply box</source>
+        <translation>Ou Entrée dans la zone de réponse</translation>
+    </message>
+    <message>
+        <source>Chat transcri&amp;pt:</source>
+        <translation>&amp;Historique du chat :</translation>
+    </message>
+    <message>
+        <source>Repl&amp;y:</source>
+        <translation>Ré&amp;ponse :</translation>
+    </message>
+    <message>
+        <source>Email body</source>
+        <translation>E-mail reçu</translation>
+    </message>
+    <message>
+        <source>The customer&apos;s email, read only</source>
+        <translation>L&apos;e-mail du client, en lecture seule</translation>
+    </message>
+    <message>
+        <source>Reply draft</source>
+        <translation>Brouillon de réponse</translation>
+    </message>
+    <message>
+        <source>Saved as you type</source>
+        <translation>Enregistré pendant la saisie</translation>
+    </message>
+    <message>
+        <source>Write the reply…</source>
+        <translation>Rédigez la réponse…</translation>
+    </message>
+    <message>
+        <source>Email &amp;body:</source>
+        <translation>&amp;E-mail reçu :</translation>
+    </message>
+    <message>
+        <source>Reply dra&amp;ft:</source>
+        <translation>&amp;Brouillon de réponse :</translation>
+    </message>
+    <message>
+        <source>(no text)</source>
+        <translation>(aucun texte)</translation>
     </message>
 </context>
 <context>
@@ -269,6 +363,10 @@
     <message>
         <source>Copied the session summary and events for support.</source>
         <translation>Résumé de la session et événements copiés pour le support.</translation>
+    </message>
+    <message>
+        <source>Chat line not sent: {0}</source>
+        <translation>Message de chat non envoyé : {0}</translation>
     </message>
     <message>
         <source>logged out</source>
@@ -426,6 +524,335 @@
     <message>
         <source>Time per state:</source>
         <translation>Temps par état :</translation>
+    </message>
+</context>
+<context>
+    <name>InteractionControls</name>
+    <message>
+        <source>Hold</source>
+        <translation>Mise en attente</translation>
+    </message>
+    <message>
+        <source>Put the call on hold, or take it off hold</source>
+        <translation>Mettre l&apos;appel en attente, ou le reprendre</translation>
+    </message>
+    <message>
+        <source>Hold time</source>
+        <translation>Durée d&apos;attente</translation>
+    </message>
+    <message>
+        <source>Trans&amp;fer…</source>
+        <translation>Trans&amp;férer…</translation>
+    </message>
+    <message>
+        <source>Transfer</source>
+        <translation>Transférer</translation>
+    </message>
+    <message>
+        <source>To a queue or an agent</source>
+        <translation>Vers une file ou un agent</translation>
+    </message>
+    <message>
+        <source>Consultation</source>
+        <translation>Consultation</translation>
+    </message>
+    <message>
+        <source>Why the hold or transfer was refused</source>
+        <translation>Pourquoi la mise en attente ou le transfert a été refusé</translation>
+    </message>
+    <message>
+        <source>Co&amp;mplete transfer</source>
+        <translation>Fina&amp;liser le transfert</translation>
+    </message>
+    <message>
+        <source>Complete transfer</source>
+        <translation>Finaliser le transfert</translation>
+    </message>
+    <message>
+        <source>Ta&amp;ke back</source>
+        <translation>&amp;Garder l&apos;interaction</translation>
+    </message>
+    <message>
+        <source>Take back</source>
+        <translation>Garder l&apos;interaction</translation>
+    </message>
+    <message>
+        <source>End the consultation; the interaction stays with you</source>
+        <translation>Mettre fin à la consultation ; l&apos;interaction reste chez vous</translation>
+    </message>
+</context>
+<context>
+    <name>InteractionPanel</name>
+    <message>
+        <source>After Call Work timer</source>
+        <translation>Chronomètre de l&apos;après-appel</translation>
+    </message>
+    <message>
+        <source>No interaction in hand.</source>
+        <translation>Aucune interaction en cours.</translation>
+    </message>
+    <message>
+        <source>No interaction</source>
+        <translation>Aucune interaction</translation>
+    </message>
+    <message>
+        <source>Active interactions</source>
+        <translation>Interactions en cours</translation>
+    </message>
+    <message>
+        <source>Interaction</source>
+        <translation>Interaction</translation>
+    </message>
+    <message>
+        <source>Customer data</source>
+        <translation>Données client</translation>
+    </message>
+    <message>
+        <source>Notes</source>
+        <translation>Notes</translation>
+    </message>
+    <message>
+        <source>Saved as you type</source>
+        <translation>Enregistrées pendant la saisie</translation>
+    </message>
+    <message>
+        <source>Notes…</source>
+        <translation>Notes…</translation>
+    </message>
+    <message>
+        <source>Disposition</source>
+        <translation>Qualification</translation>
+    </message>
+    <message>
+        <source>Required: choose one for each interaction</source>
+        <translation>Obligatoire : à choisir pour chaque interaction</translation>
+    </message>
+    <message>
+        <source>&amp;Done</source>
+        <translation>Ter&amp;miner</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>Terminer</translation>
+    </message>
+    <message>
+        <source>Why Done was refused</source>
+        <translation>Pourquoi Terminer a été refusé</translation>
+    </message>
+    <message>
+        <source>&amp;Notes:</source>
+        <translation>&amp;Notes :</translation>
+    </message>
+    <message>
+        <source>Dispo&amp;sition:</source>
+        <translation>&amp;Qualification :</translation>
+    </message>
+</context>
+<context>
+    <name>Interactions</name>
+    <message>
+        <source>Shortcut {0}</source>
+        <translation>Raccourci {0}</translation>
+    </message>
+    <message>
+        <source>Voice call</source>
+        <translation>Appel vocal</translation>
+    </message>
+    <message>
+        <source>Chat</source>
+        <translation>Chat</translation>
+    </message>
+    <message>
+        <source>Email</source>
+        <translation>E-mail</translation>
+    </message>
+    <message>
+        <source>the customer hung up</source>
+        <translation>le client a raccroché</translation>
+    </message>
+    <message>
+        <source>another agent took it</source>
+        <translation>un autre agent l&apos;a prise</translation>
+    </message>
+    <message>
+        <source>the server withdrew it</source>
+        <translation>le serveur l&apos;a retirée</translation>
+    </message>
+    <message>
+        <source>the new server did not take it over</source>
+        <translation>le nouveau serveur ne l&apos;a pas reprise</translation>
+    </message>
+    <message>
+        <source>the server does not know it</source>
+        <translation>le serveur ne la connaît pas</translation>
+    </message>
+    <message>
+        <source>you were logged out</source>
+        <translation>vous avez été déconnecté</translation>
+    </message>
+    <message>
+        <source>you transferred it</source>
+        <translation>vous l&apos;avez transférée</translation>
+    </message>
+    <message>
+        <source>not answered in time</source>
+        <translation>sans réponse à temps</translation>
+    </message>
+    <message>
+        <source>its server was lost</source>
+        <translation>son serveur a été perdu</translation>
+    </message>
+    <message>
+        <source>Choose…</source>
+        <translation>Choisir…</translation>
+    </message>
+    <message>
+        <source>Choose a disposition for this interaction first (Alt+S), then Done.</source>
+        <translation>Choisissez d&apos;abord une qualification pour cette interaction (Alt+Q), puis Terminer.</translation>
+    </message>
+    <message>
+        <source>Interaction</source>
+        <translation>Interaction</translation>
+    </message>
+    <message>
+        <source>New voice call</source>
+        <translation>Nouvel appel vocal</translation>
+    </message>
+    <message>
+        <source>New chat</source>
+        <translation>Nouveau chat</translation>
+    </message>
+    <message>
+        <source>New email</source>
+        <translation>Nouvel e-mail</translation>
+    </message>
+    <message>
+        <source>New {0}</source>
+        <translation>Nouveau : {0}</translation>
+    </message>
+    <message>
+        <source>Time is up</source>
+        <translation>Temps écoulé</translation>
+    </message>
+    <message>
+        <source>Answer within {0}</source>
+        <translation>Répondre sous {0}</translation>
+    </message>
+    <message>
+        <source>Subject</source>
+        <translation>Objet</translation>
+    </message>
+    <message>
+        <source>No customer data</source>
+        <translation>Aucune donnée client</translation>
+    </message>
+    <message>
+        <source>{0}: {1}</source>
+        <translation>{0} : {1}</translation>
+    </message>
+    <message>
+        <source>, completing…</source>
+        <translation>, en cours de clôture…</translation>
+    </message>
+    <message>
+        <source>, moving…</source>
+        <translation>, en basculement…</translation>
+    </message>
+    <message>
+        <source>After Call Work {0}</source>
+        <translation>Après-appel {0}</translation>
+    </message>
+    <message>
+        <source>After Call Work {0} – {1} left</source>
+        <translation>Après-appel {0} – reste {1}</translation>
+    </message>
+    <message>
+        <source>Busy – {0} interactions</source>
+        <translation>Occupé – {0} interactions</translation>
+    </message>
+    <message>
+        <source>Talking – {0}</source>
+        <translation>En communication – {0}</translation>
+    </message>
+    <message>
+        <source>Busy – {0}</source>
+        <translation>Occupé – {0}</translation>
+    </message>
+    <message>
+        <source>On hold – {0}</source>
+        <translation>En attente – {0}</translation>
+    </message>
+    <message>
+        <source>Consulting – agent {0}</source>
+        <translation>Consultation – agent {0}</translation>
+    </message>
+    <message>
+        <source>Ringing – {0}</source>
+        <translation>Sonne – {0}</translation>
+    </message>
+    <message>
+        <source>{0} left</source>
+        <translation>reste {0}</translation>
+    </message>
+    <message>
+        <source>Interaction {0} completed ({1})</source>
+        <translation>Interaction {0} terminée ({1})</translation>
+    </message>
+    <message>
+        <source>Interaction {0} completed</source>
+        <translation>Interaction {0} terminée</translation>
+    </message>
+    <message>
+        <source>Interaction {0} ended: {1}</source>
+        <translation>Interaction {0} terminée : {1}</translation>
+    </message>
+    <message>
+        <source>Offer {0} withdrawn: {1}</source>
+        <translation>Offre {0} retirée : {1}</translation>
+    </message>
+    <message>
+        <source>Missed at {0}: {1} – not answered in time. It went back to its queue.</source>
+        <translation>Manquée à {0} : {1} – sans réponse à temps. Elle est retournée dans sa file.</translation>
+    </message>
+    <message>
+        <source>Accept {0}</source>
+        <translation>Accepter {0}</translation>
+    </message>
+    <message>
+        <source>Reject {0}</source>
+        <translation>Refuser {0}</translation>
+    </message>
+    <message>
+        <source>Save notes {0}</source>
+        <translation>Enregistrer les notes de {0}</translation>
+    </message>
+    <message>
+        <source>Done {0}</source>
+        <translation>Terminer {0}</translation>
+    </message>
+    <message>
+        <source>Hold {0}</source>
+        <translation>Mettre {0} en attente</translation>
+    </message>
+    <message>
+        <source>Resume {0}</source>
+        <translation>Reprendre {0}</translation>
+    </message>
+    <message>
+        <source>Transfer {0}</source>
+        <translation>Transférer {0}</translation>
+    </message>
+    <message>
+        <source>Complete transfer of {0}</source>
+        <translation>Finaliser le transfert de {0}</translation>
+    </message>
+    <message>
+        <source>Take back {0}</source>
+        <translation>Garder {0}</translation>
+    </message>
+    <message>
+        <source>{0}: failed ({1}: {2})</source>
+        <translation>{0} : échec ({1} : {2})</translation>
     </message>
 </context>
 <context>
@@ -642,7 +1069,7 @@
     </message>
     <message>
         <source>&amp;Connections</source>
-        <translation>&amp;Connexions</translation>
+        <translation>Conne&amp;xions</translation>
     </message>
     <message>
         <source>&amp;Event log</source>
@@ -721,6 +1148,45 @@
             <numerusform>%n prolongation restante</numerusform>
             <numerusform>%n prolongations restantes</numerusform>
         </translation>
+    </message>
+</context>
+<context>
+    <name>OfferToast</name>
+    <message>
+        <source>Interaction offer</source>
+        <translation>Offre d&apos;interaction</translation>
+    </message>
+    <message>
+        <source>Offer media</source>
+        <translation>Média de l&apos;offre</translation>
+    </message>
+    <message>
+        <source>Offer</source>
+        <translation>Offre</translation>
+    </message>
+    <message>
+        <source>Offer customer data</source>
+        <translation>Données client de l&apos;offre</translation>
+    </message>
+    <message>
+        <source>Time left to answer</source>
+        <translation>Temps restant pour répondre</translation>
+    </message>
+    <message>
+        <source>&amp;Accept</source>
+        <translation>&amp;Accepter</translation>
+    </message>
+    <message>
+        <source>Accept</source>
+        <translation>Accepter</translation>
+    </message>
+    <message>
+        <source>Re&amp;ject</source>
+        <translation>&amp;Refuser</translation>
+    </message>
+    <message>
+        <source>Reject</source>
+        <translation>Refuser</translation>
     </message>
 </context>
 <context>
@@ -1528,6 +1994,184 @@
     <message>
         <source>lost: {0}; reconnecting</source>
         <translation>perdue : {0} ; reconnexion</translation>
+    </message>
+</context>
+<context>
+    <name>TransferPicker</name>
+    <message>
+        <source>Transfer target</source>
+        <translation>Destinataire du transfert</translation>
+    </message>
+    <message>
+        <source>Transfer to</source>
+        <translation>Transférer vers</translation>
+    </message>
+    <message>
+        <source>A queue or an agent</source>
+        <translation>Une file ou un agent</translation>
+    </message>
+    <message>
+        <source>Queue or agent</source>
+        <translation>File ou agent</translation>
+    </message>
+    <message>
+        <source>The queue&apos;s name or the agent&apos;s id</source>
+        <translation>Le nom de la file ou l&apos;identifiant de l&apos;agent</translation>
+    </message>
+    <message>
+        <source>Queue name or agent id</source>
+        <translation>Nom de file ou identifiant d&apos;agent</translation>
+    </message>
+    <message>
+        <source>Transfer no&amp;w</source>
+        <translation>&amp;Lancer le transfert</translation>
+    </message>
+    <message>
+        <source>Transfer now</source>
+        <translation>Lancer le transfert</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>Fermer</translation>
+    </message>
+    <message>
+        <source>Close the transfer picker</source>
+        <translation>Fermer le choix du transfert</translation>
+    </message>
+    <message>
+        <source>Esc</source>
+        <translation>Échap</translation>
+    </message>
+    <message>
+        <source>Tar&amp;get:</source>
+        <translation>&amp;Vers :</translation>
+    </message>
+</context>
+<context>
+    <name>Transfers</name>
+    <message>
+        <source>&amp;Hold</source>
+        <translation>Mettre en attent&amp;e</translation>
+    </message>
+    <message>
+        <source>Res&amp;ume</source>
+        <translation>Re&amp;prendre</translation>
+    </message>
+    <message>
+        <source>Blind</source>
+        <translation>Sans consulter</translation>
+    </message>
+    <message>
+        <source>Consult first</source>
+        <translation>Consulter d&apos;abord</translation>
+    </message>
+    <message>
+        <source>&amp;Blind</source>
+        <translation>&amp;Sans consulter</translation>
+    </message>
+    <message>
+        <source>C&amp;onsult first</source>
+        <translation>Cons&amp;ulter d&apos;abord</translation>
+    </message>
+    <message>
+        <source>Queue</source>
+        <translation>File</translation>
+    </message>
+    <message>
+        <source>Agent</source>
+        <translation>Agent</translation>
+    </message>
+    <message>
+        <source>waiting for an answer</source>
+        <translation>en attente de réponse</translation>
+    </message>
+    <message>
+        <source>accepted: complete the transfer or take it back</source>
+        <translation>acceptée : finalisez le transfert ou gardez l&apos;interaction</translation>
+    </message>
+    <message>
+        <source>declined; the interaction stays with you</source>
+        <translation>refusée ; l&apos;interaction reste chez vous</translation>
+    </message>
+    <message>
+        <source>not answered in time; the interaction stays with you</source>
+        <translation>sans réponse à temps ; l&apos;interaction reste chez vous</translation>
+    </message>
+    <message>
+        <source>taken back</source>
+        <translation>interaction gardée</translation>
+    </message>
+    <message>
+        <source>transfer completed</source>
+        <translation>transfert effectué</translation>
+    </message>
+    <message>
+        <source>ended; the interaction stays with you</source>
+        <translation>terminée ; l&apos;interaction reste chez vous</translation>
+    </message>
+    <message>
+        <source>On hold {0}</source>
+        <translation>En attente {0}</translation>
+    </message>
+    <message>
+        <source>agent {0} (queue {1})</source>
+        <translation>l&apos;agent {0} (file {1})</translation>
+    </message>
+    <message>
+        <source>agent {0}</source>
+        <translation>l&apos;agent {0}</translation>
+    </message>
+    <message>
+        <source>queue {0}</source>
+        <translation>la file {0}</translation>
+    </message>
+    <message>
+        <source>Consulting {0}: {1}</source>
+        <translation>Consultation de {0} : {1}</translation>
+    </message>
+    <message>
+        <source>Agent {0} asks you to take this over</source>
+        <translation>L&apos;agent {0} vous demande de la reprendre</translation>
+    </message>
+    <message>
+        <source>Transferred by agent {0}</source>
+        <translation>Transférée par l&apos;agent {0}</translation>
+    </message>
+    <message>
+        <source>Notes: {0}</source>
+        <translation>Notes : {0}</translation>
+    </message>
+    <message>
+        <source>Accepted: waiting for agent {0} to hand it over</source>
+        <translation>Acceptée : en attente de la remise par l&apos;agent {0}</translation>
+    </message>
+    <message>
+        <source>Transfer of {0} to {1}: {2}</source>
+        <translation>Transfert de {0} vers {1} : {2}</translation>
+    </message>
+    <message>
+        <source>Hold refused: {0}</source>
+        <translation>Mise en attente refusée : {0}</translation>
+    </message>
+    <message>
+        <source>Resume refused: {0}</source>
+        <translation>Reprise refusée : {0}</translation>
+    </message>
+    <message>
+        <source>Transfer refused: {0}</source>
+        <translation>Transfert refusé : {0}</translation>
+    </message>
+    <message>
+        <source>Complete transfer refused: {0}</source>
+        <translation>Finalisation du transfert refusée : {0}</translation>
+    </message>
+    <message>
+        <source>Take back refused: {0}</source>
+        <translation>Impossible de garder l&apos;interaction : {0}</translation>
+    </message>
+    <message>
+        <source>{0} refused: {1}</source>
+        <translation>{0} refusé : {1}</translation>
     </message>
 </context>
 <context>

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 from desktop.core import events as ev
 from desktop.ui import interaction_presenter as ip
 from desktop.ui import presenter as pr
+from desktop.ui import translations
 from desktop.ui.controller import DesktopController
 from desktop.ui.dialogs import Question
 from desktop.ui.settings import DesktopSettings, Site
@@ -201,8 +202,17 @@ def inside(widget: QWidget, window: QWidget) -> bool:
         top_left + QPoint(widget.width() - 1, widget.height() - 1))
 
 
-def test_at_its_minimum_size_the_window_shows_every_control_of_a_call(qtbot):
-    """The busiest moment: a failover banner, an offer ringing and a call in hand, a status line."""
+@pytest.fixture(params=["en", "fr"])
+def language(request, qapp):
+    """The windows built in English, then in French (longer words: they must fit as well)."""
+    assert translations.install(qapp, request.param) == request.param
+    yield request.param
+    translations.install(qapp, "en")
+
+
+def test_at_its_minimum_size_the_window_shows_every_control_of_a_call(qtbot, language):
+    """The busiest moment: a failover banner, an offer ringing and a call in hand, a status line;
+    then the call on hold with the transfer picker open, then while a consultation goes on."""
     main = MainWindow()
     qtbot.addWidget(main)
     main.set_reasons({"break": "Break", "lunch": "Lunch"})
@@ -234,6 +244,25 @@ def test_at_its_minimum_size_the_window_shows_every_control_of_a_call(qtbot):
         assert inside(widget, main), f"{name} is outside the window at {widget.geometry()}"
         assert widget.width() >= hint.width() and widget.height() >= hint.height(), \
             f"{name} squashed to {widget.size()} (needs {hint})"
+    assert_nothing_squashed(main)
+    main.interactions.render_held((ev.HeldInfo(call, 1_000, "", "A", 3, False, 60_000),), "", 65_000)
+    panel.controls.transfer_button.click()
+    picker = panel.controls.picker
+    qtbot.waitUntil(picker.target_edit.hasFocus)
+    for widget in (panel.controls.hold_button, panel.controls.hold_label, panel.controls.transfer_button,
+                   picker.target_combo, picker.target_edit, *picker.kind_radios.values(), picker.go_button,
+                   picker.close_button, panel.disposition_combo, panel.done_button):
+        assert widget.isVisible() and inside(widget, main), widget.accessibleName()
+    assert_nothing_squashed(main)
+    consulting = ev.TransferInfo("accepted", "1002", None)
+    main.interactions.render_held((ev.HeldInfo(call, 1_000, "", "A", 3, False, 60_000, consulting),), "", 65_000)
+    for widget in (panel.controls.consult_label, panel.controls.complete_button, panel.controls.take_back_button,
+                   panel.notes_edit, panel.disposition_combo, panel.done_button):
+        assert widget.isVisible() and inside(widget, main), widget.accessibleName()
+    assert_nothing_squashed(main)
+
+
+def assert_nothing_squashed(main: MainWindow) -> None:
     squashed = [w.accessibleName() or type(w).__name__ for w in main.findChildren(QWidget)
                 if w.isVisible() and w.window() is main and not w.objectName().startswith("qt_")
                 and w.minimumSizeHint().isValid() and w.width() < w.minimumSizeHint().width()]
