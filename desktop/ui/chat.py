@@ -116,7 +116,7 @@ class ConversationView(QWidget):
         self.reply.setMaximumHeight(90)  # about three lines; a text box's least useful height is its hint
         self.send_button = _named(QPushButton(self.tr("Send")), self.tr("Send reply"),
                                   self.tr("Or Enter in the reply box"))
-        transcript_label = QLabel(self.tr("Chat transcri&pt:"))
+        transcript_label = QLabel(self.tr("C&hat transcript:"))
         transcript_label.setBuddy(self.transcript)
         reply_label = QLabel(self.tr("Repl&y:"))
         reply_label.setBuddy(self.reply)
@@ -139,7 +139,7 @@ class ConversationView(QWidget):
         self.draft.setPlaceholderText(self.tr("Write the reply…"))
         body_label = QLabel(self.tr("Email &body:"))
         body_label.setBuddy(self.body)
-        draft_label = QLabel(self.tr("Reply dra&ft:"))
+        draft_label = QLabel(self.tr("Rep&ly draft:"))
         draft_label.setBuddy(self.draft)
         self.email_box = QWidget()
         email = QVBoxLayout(self.email_box)

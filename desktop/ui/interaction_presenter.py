@@ -33,7 +33,7 @@ REVOKED_REASONS = {
 }
 CHOOSE_DISPOSITION = QT_TRANSLATE_NOOP("Interactions", "Choose…")
 DISPOSITION_REQUIRED = QT_TRANSLATE_NOOP(
-    "Interactions", "Choose a disposition for this interaction first (Alt+S), then Done.")  # Alt+<the label's mnemonic>
+    "Interactions", "Choose a disposition for this interaction first (Alt+P), then Done.")  # Alt+<the label's mnemonic>
 NOTES_DEBOUNCE_MS = 500  # notes are saved this long after typing stops (and on Done)
 
 

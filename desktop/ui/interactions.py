@@ -186,7 +186,7 @@ class InteractionPanel(QWidget):
 
         notes_label = QLabel(self.tr("&Notes:"))
         notes_label.setBuddy(self.notes_edit)
-        disposition_label = QLabel(self.tr("Dispo&sition:"))
+        disposition_label = QLabel(self.tr("Dis&position:"))
         disposition_label.setBuddy(self.disposition_combo)
         finish = QHBoxLayout()
         finish.addWidget(disposition_label)

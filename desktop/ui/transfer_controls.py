@@ -123,7 +123,7 @@ class InteractionControls(QWidget):
         self.hold_button = _named(QPushButton(translate("Transfers", tp.HOLD)), self.tr("Hold"),
                                   self.tr("Put the call on hold, or take it off hold"))
         self.hold_label = _named(QLabel(), self.tr("Hold time"))
-        self.transfer_button = _named(QPushButton(self.tr("Trans&fer…")), self.tr("Transfer"),
+        self.transfer_button = _named(QPushButton(self.tr("T&ransfer…")), self.tr("Transfer"),
                                       self.tr("To a queue or an agent"))
         self.picker = TransferPicker()
         self.consult_label = _named(QLabel(), self.tr("Consultation"))

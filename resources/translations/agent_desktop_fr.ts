@@ -287,7 +287,7 @@
         <translation>Ou Entrée dans la zone de réponse</translation>
     </message>
     <message>
-        <source>Chat transcri&amp;pt:</source>
+        <source>C&amp;hat transcript:</source>
         <translation>&amp;Historique du chat :</translation>
     </message>
     <message>
@@ -319,7 +319,7 @@
         <translation>&amp;E-mail reçu :</translation>
     </message>
     <message>
-        <source>Reply dra&amp;ft:</source>
+        <source>Rep&amp;ly draft:</source>
         <translation>&amp;Brouillon de réponse :</translation>
     </message>
     <message>
@@ -541,7 +541,7 @@
         <translation>Durée d&apos;attente</translation>
     </message>
     <message>
-        <source>Trans&amp;fer…</source>
+        <source>T&amp;ransfer…</source>
         <translation>Trans&amp;férer…</translation>
     </message>
     <message>
@@ -644,7 +644,7 @@
         <translation>&amp;Notes :</translation>
     </message>
     <message>
-        <source>Dispo&amp;sition:</source>
+        <source>Dis&amp;position:</source>
         <translation>&amp;Qualification :</translation>
     </message>
 </context>
@@ -707,7 +707,7 @@
         <translation>Choisir…</translation>
     </message>
     <message>
-        <source>Choose a disposition for this interaction first (Alt+S), then Done.</source>
+        <source>Choose a disposition for this interaction first (Alt+P), then Done.</source>
         <translation>Choisissez d&apos;abord une qualification pour cette interaction (Alt+Q), puis Terminer.</translation>
     </message>
     <message>

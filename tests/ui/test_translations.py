@@ -269,6 +269,16 @@ def test_in_french_no_two_controls_shown_at_once_share_a_mnemonic(qtbot, french)
     assert "(Alt+Q)" in scenes(qtbot)[0].interactions.done_error.text()
 
 
+def test_in_english_no_two_controls_shown_at_once_share_a_mnemonic(qtbot):
+    """Alt+letter reaches one control: a clash makes the keyboard-only agent cycle between two
+    (Alt+F was both the Figures tab and Transfer…, Alt+S both the State menu and the disposition)."""
+    for window in scenes(qtbot):
+        letters = mnemonics(window)
+        clashes = sorted(pair for pair in letters if [letter for letter, _ in letters].count(pair[0]) > 1)
+        assert clashes == [], f"{window.state_label.text()}: {clashes}"
+    assert "(Alt+P)" in scenes(qtbot)[0].interactions.done_error.text()
+
+
 def test_the_event_log_rows_stay_in_english_for_support(french):
     """The French desktop's log rows read as the English one's (support reads them: README)."""
     assert french() == "fr"
