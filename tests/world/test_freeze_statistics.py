@@ -5,7 +5,16 @@ EventInteraction events the same server published before it (docs/protocol.md, Q
 
 from __future__ import annotations
 
+from collections import Counter
+
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, invariant, precondition
+
+from desktop.core.config import FailbackPolicy
 from server_stub import protocol as p
+from server_stub.core.routing import OFFERED
+from tests.world.machine import WorldMachine, world_settings
+from tests.world.site import Site
 from tests.world.steps import holding_a_call
 from tests.world.world import World
 
@@ -48,3 +57,48 @@ def test_the_offer_a_completion_frees_the_agent_for_is_not_counted_before_it_is_
     world.run_for(5.0)
     assert statistics_against_events(world, "A") == []
     assert statistics_against_events(world, "B") == []
+
+
+class Figures(WorldMachine):
+    """The world's random faults (tests/world/machine.py), checking after every step that each
+    server's queue figures count exactly the ``offered`` events its current process published, and
+    that an interaction offered at a server is the one offer of a logged-in agent there (an agent
+    is never left with two offers, nor an offer with no agent)."""
+
+    AGENTS = 4
+
+    @initialize(failback=st.sampled_from(["never", "when-idle"]), seed=st.integers(0, 2**32 - 1))
+    def start(self, failback: FailbackPolicy, seed: int) -> None:
+        super().start(failback, seed)
+        self.published: Counter[tuple[str, int, str]] = Counter()  # (site, incarnation, queue) -> offered events
+        publish = self.world.reports.published
+
+        def published(site: Site, message: p.Message) -> None:
+            if isinstance(message, p.EventInteraction) and message.event == "offered":
+                self.published[(site.name, site.incarnation, message.queue)] += 1
+            publish(site, message)
+
+        self.world.reports.published = published  # type: ignore[method-assign]
+        for site in self.world.sites.values():  # what was offered before the watch began
+            core = site.core
+            for name, q in (core.engine.queues.items() if core is not None else ()):
+                self.published[(site.name, site.incarnation, name)] = q.offered
+
+    @precondition(lambda self: self.started)
+    @invariant()
+    def figures_follow_the_stream(self) -> None:
+        for site in self.world.sites.values():
+            core = site.core
+            if core is None or not site.alive:
+                continue
+            for name, q in core.engine.queues.items():
+                assert q.offered == self.published[(site.name, site.incarnation, name)], (site, name)
+            for iid, item in core.engine.interactions.items():
+                if item.status == OFFERED:
+                    agent = core.engine.agents.get(item.agent_id or "")
+                    assert agent is not None and agent.offer == iid, (site, iid, item.agent_id,
+                                                                      agent and agent.offer)
+
+
+Figures.TestCase.settings = world_settings(examples=30, steps=40)
+test_figures_under_faults = Figures.TestCase
