@@ -210,7 +210,7 @@ class QueueState:
     config: QueueConfig
     waiting: collections.deque[tuple[int, Tracked]] = field(default_factory=collections.deque)  # (token, Tracked)
     waiting_count: int = 0
-    offered: int = 0
+    offered: int = 0  # counted as the caller reports each offer (offer_reported)
     answered: int = 0
     answered_in_target: int = 0
     abandoned: int = 0
@@ -745,12 +745,14 @@ class RoutingEngine:
         """No offers and no timeouts before ``until`` (after a stall, until the peer is heard)."""
         self.hold_until = until
 
-    def offer_not_made(self, queue: str) -> None:
-        """An offer this engine decided was taken back before it could be made (the caller drops
-        its "offered" report): it does not count as offered."""
+    def offer_reported(self, queue: str) -> None:
+        """The caller published an offer's "offered" report: only now does it count as offered, in
+        step with the event (an offer decided with a completion waits for the peer's answer before
+        it is reported, and may be taken back meanwhile; statistics published in between must not
+        count it). As ``confirm`` counts an answer."""
         q = self.queues.get(queue)
-        if q is not None and q.offered > 0:
-            q.offered -= 1
+        if q is not None:
+            q.offered += 1
 
     def statistics(self, now: int) -> list[p.QueueStatistics]:
         out = []
@@ -1054,7 +1056,6 @@ class RoutingEngine:
         item.status, item.agent_id, item.offered_ms = OFFERED, agent.agent_id, now
         item.expires_ms = now + q.config.accept_timeout_ms
         item.token += 1
-        q.offered += 1
         self._timer(item.expires_ms, "offer", item.id, item.token)
         if q.config.abandon_after_ms:
             self._timer(max(now, item.arrived_ms + q.config.abandon_after_ms), "abandon", item.id, item.token)

@@ -1302,9 +1302,7 @@ class ServerCore:
         ``quiet``: an agent whose status is sent by the caller after its answer, not now."""
         now = self.wall_ms
         for effect in effects:
-            if self._stale_offer(effect):
-                if isinstance(effect, Report):  # one per offer: the queue's figures follow the stream
-                    self.engine.offer_not_made(effect.interaction.queue)
+            if self._stale_offer(effect):  # neither sent nor reported, so not counted as offered
                 continue
             if isinstance(effect, HandOver):
                 self._hand_over(effect)
@@ -1349,6 +1347,8 @@ class ServerCore:
 
     def _report_interaction(self, effect: Report, now: int) -> None:
         i = effect.interaction
+        if effect.event == "offered":  # counted as it is published: the queue's figures follow the stream
+            self.engine.offer_reported(i.queue)
         session = self.sessions.get(effect.agent_id) if effect.agent_id else None
         self._publish(lambda seq: p.EventInteraction(
             server=self.name, seq=seq, interaction_id=i.interaction_id, event=effect.event,

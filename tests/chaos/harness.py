@@ -547,15 +547,32 @@ def freeze_schedule(options: ChaosOptions) -> list[tuple[float, str, float]]:
     return schedule
 
 
+def stopped(pid: int) -> bool:
+    """Is the process stopped (SIGSTOP took effect), as /proc says?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
 def _freeze(server: ServerProcess, span: float, freezes: list[tuple[str, int, int]]) -> None:
-    started = wall_ms()
+    """SIGSTOP ``server`` for ``span`` seconds; the freeze is recorded from inside the time it was
+    stopped: its start stamped once it stopped (SIGSTOP takes effect later than it is sent, and a
+    busy machine may hold this thread between a stamp and the signal), its end before SIGCONT. So
+    an event the server stamped (``at_ms``) before it stopped is never after the start, nor one it
+    stamped after it continued before the end: the ledger tells a copy held across a freeze from
+    one made or ended inside it (``Ledger.double_offers``)."""
     server.sigstop()
     try:
+        wait_until(lambda: stopped(server.running().pid), 10, interval=0.001, message=f"{server.name} to stop")
+        started = wall_ms()
         thaw_at = time.monotonic() + span  # the freeze lasts this long
         wait_until(lambda: time.monotonic() >= thaw_at, span + 10, interval=0.02, message="the end of the freeze")
+        thawed = wall_ms()
     finally:
         server.sigcont()
-        freezes.append((server.name, started, wall_ms()))
+    freezes.append((server.name, started, thawed))
 
 
 def run_chaos(options: ChaosOptions) -> Ledger:
