@@ -1313,11 +1313,10 @@ class ServerCore:
             if isinstance(effect, (ConsultOffer, TransferNote, ToPeer)):
                 self._transfer_effect(effect)
                 continue
-            agent_id = getattr(effect, "agent_id", None)
-            session = self.sessions.get(agent_id) if agent_id else None
-            conn = self.conns.get(session.conn) if session else None
-            if session is None or conn is None:
+            found = self._login_socket(getattr(effect, "agent_id", None))
+            if found is None:
                 continue
+            session, conn = found
             if isinstance(effect, Offer):
                 self._send(conn, p.EventInvite(agent_id=effect.agent_id, epoch=session.epoch,
                                                interaction=effect.interaction, offered_ms=effect.offered_ms,
@@ -1530,10 +1529,9 @@ class ServerCore:
         agent_id = item.agent_id if item is not None and item.status == HELD else None
         event = p.EventChatMessage(interaction_id=iid, line=line, agent_id=agent_id)
         if line.sender == "customer":
-            session = self.sessions.get(agent_id) if agent_id else None
-            conn = self.conns.get(session.conn) if session is not None else None
-            if conn is not None:
-                self._send(conn, event)
+            found = self._login_socket(agent_id)
+            if found is not None:
+                self._send(found[1], event)
         else:
             for carrier in self._carrier_conns():
                 self._send(carrier, event)
@@ -1689,16 +1687,22 @@ class ServerCore:
         self._apply(self.transfers.answer(consult, accepted, self.wall_ms))
         return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch), ()
 
+    def _login_socket(self, agent_id: str | None) -> tuple[Login, Conn] | None:
+        """The agent's login here and the socket it is on, if both still exist."""
+        session = self.sessions.get(agent_id) if agent_id else None
+        conn = self.conns.get(session.conn) if session is not None else None
+        return None if session is None or conn is None else (session, conn)
+
     def _transfer_effect(self, effect: ConsultOffer | TransferNote | ToPeer) -> None:
         if isinstance(effect, ToPeer):
             link = self._link_to(effect.site)
             if link is not None:  # else the consultation ends when the site counts as unreachable
                 self._peer_send_to(link, effect.message)
             return
-        session = self.sessions.get(effect.agent_id)
-        conn = self.conns.get(session.conn) if session else None
-        if session is None or conn is None:
+        found = self._login_socket(effect.agent_id)
+        if found is None:
             return
+        session, conn = found
         if isinstance(effect, ConsultOffer):
             self._send(conn, p.EventInvite(agent_id=effect.agent_id, epoch=session.epoch,
                                            interaction=effect.interaction, offered_ms=effect.offered_ms,
