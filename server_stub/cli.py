@@ -361,12 +361,15 @@ def _run_sites(args, ports: dict[str, int], env: dict[str, str], bus_urls: dict[
     threads = [threading.Thread(target=pump, args=c, daemon=True) for c in children]
     for t in threads:
         t.start()
-    # SIGTERM stops the pair like Ctrl-C does, instead of orphaning the two servers.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops the pair like Ctrl-C does, instead of orphaning the two servers. SIGINT is set
+    # too: a shell without job control starts background commands with SIGINT ignored, and Python
+    # then leaves it ignored, so `kill -INT` would not stop the pair while it stops each server.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _supervise_pair(children, threads, listening, ports)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum, frame):

@@ -184,12 +184,15 @@ def pair_banner(lines: list[str]) -> list[str] | None:
     return found if len(found) == 2 else None
 
 
-def start_cli_pair(base: int) -> tuple[int, subprocess.Popen, list[str]]:
+def start_cli_pair(base: int, background: bool = False) -> tuple[int, subprocess.Popen, list[str]]:
     """``interaction-server pair --base-port base`` once it has printed its banner (PortInUse when a
-    site could not bind its reserved port)."""
+    site could not bind its reserved port). ``background``: started as a shell without job control
+    starts `cmd &`, with SIGINT ignored."""
     env = {**os.environ, "INTERACTION_SERVER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "pair", "--base-port", str(base)], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=preexec)
     lines: list[str] = []
     stdout = proc.stdout
     assert stdout is not None  # stdout=PIPE
@@ -206,9 +209,11 @@ def start_cli_pair(base: int) -> tuple[int, subprocess.Popen, list[str]]:
     raise (PortInUse if ADDRESS_IN_USE in output.lower() else AssertionError)(output)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
-    base, proc, lines = start_cli_pair(reserve_adjacent_ports(2))
+@pytest.mark.parametrize(("sig", "background"),
+                         [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-started-in-background"])
+def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig, background):
+    base, proc, lines = start_cli_pair(reserve_adjacent_ports(2), background)
     try:
         async def scenario():
             banner = pair_banner(lines) or []
@@ -222,7 +227,10 @@ def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig):
 
         run(scenario())
         proc.send_signal(sig)
-        assert proc.wait(15) == 0, "".join(lines)
+        try:
+            assert proc.wait(15) == 0, "".join(lines)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the pair did not stop within 15 s of {sig.name}:\n{''.join(lines)}")
         assert sum("server A stopped" in line or "server B stopped" in line for line in lines) == 2, "".join(lines)
         assert not any("Traceback" in line for line in lines), "".join(lines)
     finally:
