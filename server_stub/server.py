@@ -20,15 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from yarl import URL
 
 from . import protocol as p
-from .bus.transport import BusTransport
 from .config import MOST, ServerConfig
 from .config_store import load_version, store
 from .core import (
@@ -48,6 +46,9 @@ from .core import (
 from .directory import Directory, hash_password, store_rehash, verify_password
 from .mesh import Mesh, PeerTransport
 from .peer import PeerLink
+
+if TYPE_CHECKING:  # the bus (aio-pika, yarl) is imported only by a server started with --bus
+    from .bus.transport import BusTransport
 
 log = logging.getLogger("interaction_server")
 
@@ -188,10 +189,16 @@ class InteractionServer:
                 on_down=lambda url: self._run(core.peer_link_down(now(), url)))
             self._tasks.append(asyncio.create_task(self.peers.run(), name="peer-links"))
         elif self.config.bus_url:
+            from .bus.transport import BusTransport
+
             self.peers = self.bus = BusTransport(self.config.bus_url, self.core, self._run, now)
             self._tasks.append(asyncio.create_task(self.bus.run(), name="site-bus"))
         scheme = "wss" if self.config.tls_cert else "ws"
-        bus = f"bus {URL(self.config.bus_url).with_password(None)}" if self.config.bus_url else "none"
+        bus = "none"
+        if self.config.bus_url:
+            from yarl import URL  # aio-pika's URL type, loaded with the bus
+
+            bus = f"bus {URL(self.config.bus_url).with_password(None)}"
         peers = ", ".join(self.config.peer_urls) or bus  # the bus URL without its password
         log.info("server %s listening on %s://%s:%s (peer %s, duplicate policy %s)", self.name, scheme,
                  self.config.host, self.port, peers, self.config.duplicate_policy)
