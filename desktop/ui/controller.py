@@ -157,6 +157,7 @@ class DesktopController(QObject):
         mw.interactions.controls.hold_requested.connect(self.bridge.hold)
         mw.interactions.controls.transfer_requested.connect(self._transfer)
         mw.interactions.controls.end_transfer_requested.connect(self._end_transfer)
+        mw.interactions.controls.targets_wanted.connect(self.bridge.request_transfer_targets)
         self.bridge.event.connect(self.on_event)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
@@ -366,6 +367,8 @@ class DesktopController(QObject):
             mw.tabs.setCurrentWidget(mw.interactions)
         elif isinstance(event, ev.OfferRevoked):
             mw.offer_revoked(event, int(time.time() * 1000))
+        elif isinstance(event, ev.TransferTargetsListed):
+            mw.interactions.controls.picker.set_targets(event)
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):
