@@ -25,6 +25,7 @@ from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtGui import QPainter
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolBar, QWidget
 
@@ -50,8 +51,15 @@ async def _until(predicate, what: str, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def _save(widget: QWidget, path: Path) -> None:
-    if not widget.grab().save(str(path), "PNG", 0):  # quality 0: the most zlib compression
+def _save(widget: QWidget, path: Path, popup: QWidget | None = None) -> None:
+    """The widget as rendered; with ``popup`` (an open drop-down list, a window of its own) drawn
+    over it where it shows on the screen."""
+    picture = widget.grab()
+    if popup is not None and popup.isVisible():
+        painter = QPainter(picture)
+        painter.drawPixmap(popup.mapToGlobal(QPoint(0, 0)) - widget.mapToGlobal(QPoint(0, 0)), popup.grab())
+        painter.end()
+    if not picture.save(str(path), "PNG", 0):  # quality 0: the most zlib compression
         raise OSError(f"could not write {path}")
     print(f"wrote {path}", flush=True)
 
@@ -60,12 +68,12 @@ def _dark(widget: QWidget) -> bool:
     return widget.palette().window().color().lightness() < 128
 
 
-async def _both_looks(widget: QWidget, out: Path, name: str) -> None:
+async def _both_looks(widget: QWidget, out: Path, name: str, popup: QWidget | None = None) -> None:
     """NAME.png in the system's (light) look, then NAME-dark.png (Settings → Theme), then light again."""
-    _save(widget, out / f"{name}.png")
+    _save(widget, out / f"{name}.png", popup)
     apply_look("dark", 0)
-    await _until(lambda: _dark(widget), "the dark theme")
-    _save(widget, out / f"{name}-dark.png")
+    await _until(lambda: _dark(widget) and (popup is None or _dark(popup)), "the dark theme")
+    _save(widget, out / f"{name}-dark.png", popup)
     apply_look("system", 0)
     await _until(lambda: not _dark(widget), "the system's theme again")
 
@@ -84,29 +92,40 @@ async def _ready(main) -> None:
 
 
 async def _transfer(first, target: str, out: Path) -> None:
-    """Transfer… → agent ``target``, consult first (the picker captured as filled in), Transfer now;
-    again while the agent pool of site A has not heard yet that the agent at site B is available
-    (refused in words meanwhile)."""
+    """Transfer… → in the picker's list of the center, agent ``target`` (at site B) with the keyboard,
+    consult first (the picker captured as filled in), Transfer now. The list comes from site A's
+    agent pool: until it has heard that the agent is available, the picker is closed and opened
+    again, as an agent would."""
     controls = first.interactions.controls
     picker = controls.picker
+    wanted = f"{target} Bruno Keller · site B · available"
     for _ in range(40):
         controls.error_label.hide()
+        picker.items = []
         QTest.mouseClick(controls.transfer_button, Qt.MouseButton.LeftButton)
-        await _until(picker.isVisible, "the transfer picker")
-        picker.target_combo.setCurrentIndex(picker.target_combo.findData("agent"))
-        picker.target_edit.clear()
-        QTest.keyClicks(picker.target_edit, target)
+        await _until(lambda: picker.isVisible() and bool(picker.items), "the transfer picker's list")
+        rows = [picker.target_list.itemText(i) for i in range(picker.target_list.count())]
+        if wanted not in rows:
+            QTest.mouseClick(picker.close_button, Qt.MouseButton.LeftButton)
+            await asyncio.sleep(0.2)  # a retry, as an agent would, while the pool catches up
+            continue
+        picker.target_list.setFocus()
+        while picker.target_list.currentIndex() < rows.index(wanted):
+            QTest.keyClick(picker.target_list, Qt.Key.Key_Down)
         radio = picker.kind_radios["consult"]
         QTest.mouseClick(radio, Qt.MouseButton.LeftButton, pos=QPoint(6, radio.height() // 2))
         if not (out / "transfer.png").exists():
-            await _both_looks(first, out, "transfer")
+            picker.target_list.showPopup()  # the list as the agent sees it open
+            popup = picker.target_list.view().window()
+            await _until(popup.isVisible, "the picker's list open")
+            await _both_looks(first, out, "transfer", popup)
+            picker.target_list.hidePopup()
         QTest.mouseClick(picker.go_button, Qt.MouseButton.LeftButton)
         await _until(lambda: controls.consult_row.isVisible() or controls.error_label.isVisible(),
                      "the transfer's answer")
         if controls.consult_row.isVisible():
             return
-        await asyncio.sleep(0.2)  # a retry, as an agent would, while the pool catches up
-    raise TimeoutError(f"screenshots: the transfer to agent {target} was refused every time")
+    raise TimeoutError(f"screenshots: agent {target} was never listed available for a transfer")
 
 
 def _over_threshold(supervisor) -> set[str]:
