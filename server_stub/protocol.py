@@ -743,6 +743,9 @@ class EventInteraction(Message, tag="EventInteraction"):
     disposition: ReasonCode | None = None
     reason: ShortText | None = None
     transfers: list[TransferStep] = []  # completed and transferred: the interaction's transfer history
+    # transferred: the notes handed on, so that a carrier re-submitting it (both sites lost while it
+    # waited for its next agent) brings them back with the history
+    notes: Notes | None = None
 
 
 class EventAgentQueues(Message, tag="EventAgentQueues"):

@@ -1357,7 +1357,8 @@ class ServerCore:
             at_ms=now, queue=i.queue, media=i.media, agent_id=effect.agent_id,
             epoch=session.epoch if session else None, disposition=effect.disposition,
             reason=effect.reason[:256] if effect.reason else None,
-            transfers=i.transfers if effect.event in ("completed", "transferred") else []))
+            transfers=i.transfers if effect.event in ("completed", "transferred") else [],
+            notes=i.notes if effect.event == "transferred" and i.notes else None))
         if effect.event in ("completed", "abandoned"):
             self._chat_ended(i.interaction_id)
         if effect.event == "abandoned":  # so that a re-submission to the peer is a duplicate
