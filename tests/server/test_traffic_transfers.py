@@ -4,7 +4,7 @@ the carrier re-submit it; the next agent's accept puts it back in hand."""
 
 from __future__ import annotations
 
-import json
+import msgspec
 
 from server_stub import protocol as p
 from server_stub.traffic import Ledger
@@ -48,7 +48,7 @@ def test_a_re_submission_after_both_sites_died_brings_back_the_notes_and_the_tra
                            )["type"] == "EventAck"
     for reported in sites.a.received[carrier]:
         if reported["type"] == "EventInteraction":
-            ledger.event(p.decode_server(json.dumps(reported)))
+            ledger.event(msgspec.convert(reported, p.EventInteraction))
     [transferred] = sites.a.events(carrier, "transferred", "call-1")
     assert transferred["notes"] == "Wants a refund; account verified."
     assert [(t["from_agent"], t["to_queue"]) for t in transferred["transfers"]] == [("1001", "support")]
@@ -60,7 +60,7 @@ def test_a_re_submission_after_both_sites_died_brings_back_the_notes_and_the_tra
     assert again.notes == "Wants a refund; account verified." and again.transfers[0].from_agent == "1001"
     carrier = sites.a.carrier()
     assert sites.a.request(carrier, {"type": "RequestSubmitInteraction",
-                                     "interaction": json.loads(p.encode(again))})["type"] == "EventAck"
+                                     "interaction": msgspec.to_builtins(again)})["type"] == "EventAck"
     second, _ = sites.a.agent("1002")
     offer = sites.a.invites(second)[-1]["interaction"]
     assert offer["interaction_id"] == "call-1" and offer["notes"] == "Wants a refund; account verified."
