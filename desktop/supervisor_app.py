@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--center", action="store_true",
                         help="one subscription for the whole center (every site) to the first reachable server, "
                              "failing over to the next when it is lost (instead of one per server)")
+    parser.add_argument("--thresholds", type=parse_thresholds, metavar="STATE=SECONDS,...",
+                        help="how long a state may last before its time is coloured, e.g. "
+                             "not_ready=900,after_call_work=120,busy=600 (the defaults; states not named keep theirs)")
     parser.add_argument("--ca-file", help="CA bundle to verify wss:// servers (default: system store)")
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--self-test", nargs="?", const="all", choices=("all", "install"), metavar="SCOPE",
@@ -46,6 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
                              "plugin, icons, TLS trust, keyring and a register on each site; works without a "
                              "display. SCOPE 'install' skips the keyring and the sites")
     return parser
+
+
+THRESHOLD_STATES = ("not_ready", "after_call_work", "busy")
+
+
+def parse_thresholds(text: str) -> dict[str, int]:
+    """``not_ready=900,busy=600`` -> {state: ms}; a clear argparse error for anything else."""
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        state, _, seconds = part.partition("=")
+        if state not in THRESHOLD_STATES:
+            raise argparse.ArgumentTypeError(f"{state!r}: a threshold is for one of {', '.join(THRESHOLD_STATES)}")
+        try:
+            value = float(seconds)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: give the seconds as a number (state=SECONDS)") from None
+        if not 1 <= value <= 86_400:
+            raise argparse.ArgumentTypeError(f"{part!r}: seconds must be within 1..86400")
+        limits[state] = int(value * 1000)
+    return limits
 
 
 def endpoints_from_args(args) -> list[Site]:
@@ -107,7 +130,8 @@ class SupervisorView:
     """
 
     def __init__(self, endpoints: list[Site], user: str, password: str | None, ca_file: str | None = None,
-                 password_source: str | None = None, center: bool = False):
+                 password_source: str | None = None, center: bool = False,
+                 thresholds_ms: dict[str, int] | None = None):
         from .gui_calls import Chores, GuiCalls
 
         self.engine = ReportingEngine([e.name for e in endpoints])
@@ -120,6 +144,7 @@ class SupervisorView:
         self.window = _locked_window_class()(self.engine, actions=self.client,
                                              link_status=lambda server: self.client.links[server].status)
         self.window.engine_lock = self.client.engine_lock
+        self.window.model.thresholds_ms.update(thresholds_ms or {})
         self.gui = GuiCalls(self.window)
         self.chores = Chores(self.gui, name="supervisor-keyring")
         panel = self.window.login_panel
@@ -207,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
 
     view = SupervisorView(endpoints, args.user or "", None, ca_file=args.ca_file,
-                          password_source=args.password_source, center=args.center)
+                          password_source=args.password_source, center=args.center,
+                          thresholds_ms=args.thresholds)
     window = view.window
     window.show()
 

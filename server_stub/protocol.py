@@ -234,6 +234,24 @@ class TransferStep(_Struct):
     site: ShortText | None = None  # the server where it was decided
 
 
+class TransferTargetAgent(_Struct):
+    """An agent logged in somewhere in the center, as the answering server knows it now."""
+
+    agent_id: AgentId
+    site: ShortText  # where it is logged in
+    state: AgentStateName
+    available: bool  # it can take a transfer now: Ready, nothing in hand, no offer pending
+    name: ShortText | None = None  # the directory's name
+
+
+class TransferTargets(_Struct):
+    """``EventAck.transfer_targets``: the queues (configured here: the same at every site) and the
+    agents logged in anywhere but the asking agent, by id."""
+
+    queues: list[ShortText]
+    agents: list[TransferTargetAgent]
+
+
 class Interaction(_Struct):
     """What an agent is offered: enough to greet the customer without another lookup."""
 
@@ -471,6 +489,14 @@ class RequestTransfer(Request, tag="RequestTransfer"):
     notes: Notes | None = None  # the notes to hand on (None: those saved so far)
 
 
+class RequestTransferTargets(Request, tag="RequestTransferTargets"):
+    """Who the interaction in hand could be transferred to: the queues, and every agent logged in
+    anywhere in the center (this site's and, through the agent pool, the other sites'), answered in
+    ``EventAck.transfer_targets``. Changes nothing; a repeat gets the list as it is then."""
+
+    epoch: Epoch
+
+
 class RequestCompleteTransfer(Request, tag="RequestCompleteTransfer"):
     """Hand a consulted interaction over to the agent who accepted the consultation."""
 
@@ -544,6 +570,7 @@ class EventAck(Message, tag="EventAck"):
     line_seq: LineSeq | None = None  # RequestSendChatMessage: the line's place in the transcript
     hold_since_ms: TimeMs | None = None  # hold: when the hold began (a repeat answers the same time)
     primary_alive: bool | None = None  # RequestPrimaryCheck: the peer holds the login and hears the desktop
+    transfer_targets: TransferTargets | None = None  # RequestTransferTargets: the queues and agents
 
 
 class EventError(Message, tag="EventError"):
@@ -716,6 +743,9 @@ class EventInteraction(Message, tag="EventInteraction"):
     disposition: ReasonCode | None = None
     reason: ShortText | None = None
     transfers: list[TransferStep] = []  # completed and transferred: the interaction's transfer history
+    # transferred: the notes handed on, so that a carrier re-submitting it (both sites lost while it
+    # waited for its next agent) brings them back with the history
+    notes: Notes | None = None
 
 
 class EventAgentQueues(Message, tag="EventAgentQueues"):
@@ -1053,6 +1083,7 @@ ClientMessage = (
     | RequestHold
     | RequestResume
     | RequestTransfer
+    | RequestTransferTargets
     | RequestCompleteTransfer
     | RequestCancelTransfer
     | RequestSubmitInteraction

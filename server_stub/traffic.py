@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 from websockets.exceptions import ConnectionClosed
 
 from . import link
@@ -118,6 +119,10 @@ class Ledger:
         elif kind == "transferred":  # it left its agent's hands: no desktop carries it through a failover now
             if entry.status not in ENDED:
                 entry.status, entry.site = "waiting", message.server  # it waits there: re-submitted if it dies
+                # ...with what it gathered: a re-submission brings back the notes and the transfer history.
+                entry.interaction = msgspec.structs.replace(
+                    entry.interaction, notes=message.notes or entry.interaction.notes,
+                    transfers=list(message.transfers) or entry.interaction.transfers)
         elif kind in ("queued", "offered", "rejected", "offer_timeout"):
             if entry.status in ("submitted", "delivered") or (entry.status == "waiting"):
                 entry.status = "waiting"

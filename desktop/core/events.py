@@ -243,6 +243,15 @@ class LoginFailed(Event):
 
 
 @dataclass(frozen=True)
+class TransferTargetsListed(Event):
+    """The primary's answer to ``request_transfer_targets``: the queues and the agents logged in
+    anywhere in the center (``p.TransferTargets``), for the transfer picker."""
+
+    targets: p.TransferTargets
+    endpoint: str
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     """A refusal or protocol problem worth showing or logging; the session handles it itself."""
 

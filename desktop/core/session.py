@@ -320,6 +320,16 @@ class AgentSession:
                                                                        epoch=self._held_epoch()), "extend")
         return self._done()
 
+    def request_transfer_targets(self, now: float, wall_ms: int) -> list[ev.Output]:
+        """Ask the primary whom the interaction in hand could go to (``TransferTargetsListed``). Not
+        journalled: a read; asked while there is no primary, it is not sent (the picker still takes a
+        typed target), and a refusal is an ErrorEvent."""
+        self._tick(now, wall_ms)
+        if self._primary is not None and not self._releasing and self._status is not None:
+            self._request(self._primary, p.RequestTransferTargets(request_id=self._new_id(),
+                                                                  epoch=self._held_epoch()), "targets")
+        return self._done()
+
     def send_chat(self, interaction_id: str, text: str, now: float, wall_ms: int) -> list[ev.Output]:
         """Send a chat line to the customer: journalled until a server commits it, sent once per
         primary, in order, and again after a failover (the server knows it by its line id)."""
@@ -1482,6 +1492,13 @@ class AgentSession:
         pass  # the EventCurrentAgentStatus that follows carries the new end
 
     def _refused_extend(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
+        self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
+
+    def _ack_targets(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
+        if msg.transfer_targets is not None:
+            self._emit(ev.TransferTargetsListed(msg.transfer_targets, ep.name))
+
+    def _refused_targets(self, ep: _Endpoint, msg: p.EventError, _: Any) -> None:
         self._emit(ev.ErrorEvent(msg.code, msg.message, ep.name))
 
     def _on_agent_queues(self, ep: _Endpoint, msg: p.EventAgentQueues) -> None:

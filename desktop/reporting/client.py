@@ -466,6 +466,10 @@ class ThreadedClient:
     def reasons_for(self, agent_id: str) -> list[p.ReasonInfo]:
         return self.client.reasons_for(agent_id)
 
+    def reasons(self, server: str) -> list[p.ReasonInfo]:
+        """The server's Not Ready reasons (the window shows their labels, not their codes)."""
+        return self.client.reasons(server)
+
     async def _on_thread(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(self.thread.submit(coroutine))
 

@@ -87,8 +87,8 @@ def handling_since(row: AgentRow) -> int:
     return row.since_ms
 
 
-def over_threshold(row: AgentRow, now_ms: int) -> bool:
-    limit = THRESHOLDS_MS.get(handling(row) or "")
+def over_threshold(row: AgentRow, now_ms: int, thresholds_ms: dict[str, int] = THRESHOLDS_MS) -> bool:
+    limit = thresholds_ms.get(handling(row) or "")
     return limit is not None and row.since_ms > 0 and now_ms - handling_since(row) >= limit
 
 
@@ -179,6 +179,8 @@ class AgentTableModel(QAbstractTableModel):
         self.engine = engine
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         self.now_ms = self._wall_ms()
+        # State -> ms before its time is coloured; supervisor-view --thresholds sets other limits.
+        self.thresholds_ms: dict[str, int] = dict(THRESHOLDS_MS)
         self._rows: dict[str, AgentRow] = {}  # copies as of the last apply: data() never runs ahead of signals
         self._cells: dict[str, list[str]] = {}  # display texts, made on first paint, dropped on change
         self._ids: list[str] = []
@@ -228,11 +230,11 @@ class AgentTableModel(QAbstractTableModel):
                 cells = self._cells[agent_id] = [self._text(row, c) for c in range(len(COLUMNS))]
             return cells[column]
         if role == _BACKGROUND:
-            if column == COL_TIME and over_threshold(row, self.now_ms):
+            if column == COL_TIME and over_threshold(row, self.now_ms, self.thresholds_ms):
                 return OVER_THRESHOLD_BRUSH
             return FAILOVER_BRUSH if row.presence in _FAILOVER_PRESENCES else None
         if role == _FOREGROUND:
-            if column == COL_TIME and over_threshold(row, self.now_ms):
+            if column == COL_TIME and over_threshold(row, self.now_ms, self.thresholds_ms):
                 return OVER_THRESHOLD_TEXT
             return LOGGED_OUT_BRUSH if row.presence == "logged_out" else None
         if role == _DECORATION:
@@ -400,10 +402,10 @@ class AgentTableModel(QAbstractTableModel):
             lines.append(translate("AgentTableModel", "Interaction in hand: {0}").format(row.interaction_id))
         if row.reason:
             lines.append(translate("AgentTableModel", "Reason: {0}").format(self.reason_text(row)))
-        limit = THRESHOLDS_MS.get(handling(row) or "")
-        if limit is not None and over_threshold(row, self.now_ms):
+        limit = self.thresholds_ms.get(handling(row) or "")
+        if limit is not None and over_threshold(row, self.now_ms, self.thresholds_ms):
             lines.append(translate("AgentTableModel", "Over the {0} min threshold for {1}").format(
-                limit // 60_000, state_text(row)))
+                f"{round(limit / 60_000, 2):g}", state_text(row)))
         if row.forced_by:
             lines.append(translate("AgentTableModel", "Set by supervisor {0}").format(row.forced_by))
         if row.place:

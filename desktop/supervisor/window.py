@@ -56,7 +56,7 @@ COUNT_LABELS = (("ready", QT_TRANSLATE_NOOP("SupervisorWindow", "Ready")),
                 ("after_call_work", QT_TRANSLATE_NOOP("SupervisorWindow", "After Call Work")),
                 ("failover", QT_TRANSLATE_NOOP("SupervisorWindow", "In failover")),
                 ("logged_out", QT_TRANSLATE_NOOP("SupervisorWindow", "Logged out")))
-COLUMN_WIDTHS = (70, 150, 110, 170, 90, 50, 100, 55, 110, 190)
+COLUMN_WIDTHS = (70, 150, 135, 170, 90, 50, 100, 55, 110, 190)
 # The share of interactions to answer within the queue's time target. The servers report the time
 # (service_level_target_ms) but not this share; 80 % is the common "80/20" goal.
 SERVICE_LEVEL_TARGET = 0.80
@@ -328,7 +328,9 @@ class SupervisorWindow(QMainWindow):
              self.tr("Answered / offered")]
         )
         self.queues.verticalHeader().hide()
-        self.queues.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
+        # A handful of rows: sized to their texts (headers included, none cut), the last one stretched.
+        self.queues.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.queues.horizontalHeader().setStretchLastSection(True)
         self.queues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         side_layout.addWidget(self.queues)
         side_layout.addWidget(QLabel(self.tr("<b>Disconnects and failovers</b>")))
@@ -390,7 +392,9 @@ class SupervisorWindow(QMainWindow):
         view.setAccessibleName(self.tr("Queues over all sites"))
         view.setHorizontalHeaderLabels([self.tr(text) for text in QUEUE_VIEW_COLUMNS])
         view.verticalHeader().hide()
-        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # a handful of rows
+        # A handful of rows: sized to their texts (headers included, none cut), the last one stretched.
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        view.horizontalHeader().setStretchLastSection(True)
         view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         view.setTabKeyNavigation(False)
         return view
@@ -540,7 +544,8 @@ class SupervisorWindow(QMainWindow):
                     self.queues.setItem(r, c, item)
                 elif item.text() != text:
                     item.setText(text)
-                item.setForeground(palette.text() if live else palette.placeholderText())
+                # Live: the palette's own text colour (no brush kept, so a theme change repaints it right).
+                item.setData(Qt.ItemDataRole.ForegroundRole, None if live else palette.placeholderText())
                 item.setToolTip("" if live else self.tr("Site {0} is unavailable: figures as of {1}").format(
                     values[0].split()[0], as_of))
                 if c == 4:  # the service level: marked while below target

@@ -184,6 +184,10 @@ class SessionBridge(QObject):
     def end_transfer(self, interaction_id: str, complete: bool) -> None:
         self._feed("end_transfer", interaction_id, complete)
 
+    def request_transfer_targets(self) -> None:
+        """Answered by a ``TransferTargetsListed`` event (the transfer picker's list)."""
+        self._feed("request_transfer_targets")
+
     @property
     def runner(self) -> SessionRunner | None:
         """The current session's runner, for diagnostics only: it lives on the network thread, so

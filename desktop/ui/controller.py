@@ -155,8 +155,9 @@ class DesktopController(QObject):
         mw.interactions.chat_send_requested.connect(self.bridge.send_chat)
         mw.interactions.draft_changed.connect(self.bridge.update_draft)
         mw.interactions.controls.hold_requested.connect(self.bridge.hold)
-        mw.interactions.controls.transfer_requested.connect(self.bridge.transfer)
-        mw.interactions.controls.end_transfer_requested.connect(self.bridge.end_transfer)
+        mw.interactions.controls.transfer_requested.connect(self._transfer)
+        mw.interactions.controls.end_transfer_requested.connect(self._end_transfer)
+        mw.interactions.controls.targets_wanted.connect(self.bridge.request_transfer_targets)
         self.bridge.event.connect(self.on_event)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
@@ -239,6 +240,15 @@ class DesktopController(QObject):
         """Accepted in the pop-up: the call is the agent's now, and so is the window that works it."""
         self._accept(interaction_id)
         self.raise_current_window()
+
+    def _transfer(self, interaction_id: str, kind: str, target_kind: str, target: str) -> None:
+        # Notes typed just before Transfer… go first (not after the debounce): the next agent reads them.
+        self.main_window.interactions.flush_notes()
+        self.bridge.transfer(interaction_id, kind, target_kind, target)
+
+    def _end_transfer(self, interaction_id: str, complete: bool) -> None:
+        self.main_window.interactions.flush_notes()  # the hand-over carries the notes as typed
+        self.bridge.end_transfer(interaction_id, complete)
 
     def _reject(self, interaction_id: str) -> None:
         self._answered.add(interaction_id)
@@ -357,6 +367,8 @@ class DesktopController(QObject):
             mw.tabs.setCurrentWidget(mw.interactions)
         elif isinstance(event, ev.OfferRevoked):
             mw.offer_revoked(event, int(time.time() * 1000))
+        elif isinstance(event, ev.TransferTargetsListed):
+            mw.interactions.controls.picker.set_targets(event)
         elif isinstance(event, ev.InteractionEnded):
             mw.statusBar().showMessage(ip.ended_text(event, self.disposition_labels), 8000)
         elif isinstance(event, ev.InteractionFailed) and event.code not in ("primary_lost", "duplicate"):

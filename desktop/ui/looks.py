@@ -59,6 +59,11 @@ def apply_look(theme: str, font_size: int, app: QApplication | None = None) -> N
         wanted = palette
     if app.palette() != wanted:
         app.setPalette(wanted)
+        # Widgets with a style sheet (the offer toast, the failover banner) and their children keep
+        # the palette they were polished with (Qt tells only the windows): set each sheet again.
+        for widget in app.allWidgets():
+            if widget.styleSheet():
+                widget.setStyleSheet(widget.styleSheet())
     sized = QFont(font)
     if font_size:
         sized.setPointSize(font_size)

@@ -1,7 +1,9 @@
 """Hold/Resume and Transfer… for the interaction in hand, inside the interactions panel.
 
 Transfer… opens a small inline picker (no dialog: nothing modal while a call is in hand): a queue
-or an agent, blind or consult first. While a consultation goes on, its state shows with Complete
+or an agent, blind or consult first. The target is chosen from the list the primary answers (the
+queues and every agent logged in anywhere in the center, with its site and whether it is available:
+``RequestTransferTargets``), or typed. While a consultation goes on, its state shows with Complete
 transfer and Take back. Every control has a mnemonic and an accessible name; Esc closes the picker.
 """
 
@@ -35,10 +37,12 @@ def _named(widget, name: str, description: str = ""):
 
 
 class TransferPicker(QFrame):
-    """Target (a queue or an agent, typed) and kind (blind or consult first)."""
+    """Target (a queue or an agent, picked from the center's list or typed) and kind (blind or
+    consult first)."""
 
     chosen = Signal(str, str, str)  # kind, "queue" or "agent", target
     closed = Signal()
+    targets_wanted = Signal()  # opened: ask the primary for the list (set_targets answers)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -50,6 +54,13 @@ class TransferPicker(QFrame):
             self.target_combo.addItem(translate("Transfers", label), code)
         self.target_edit = _named(QLineEdit(), self.tr("Queue or agent"), self.tr("The queue's name or the agent's id"))
         self.target_edit.setPlaceholderText(self.tr("Queue name or agent id"))
+        self.target_list = _named(QComboBox(), self.tr("Queues and agents"),
+                                  self.tr("Every queue, and every agent logged in at any site, with its site and "
+                                          "whether it is available now"))
+        self.target_list.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_list.setMinimumContentsLength(16)
+        self.items: list[tp.TargetItem] = []
+        self._list_note(self.tr("Asking the server for the queues and agents…"))
         self.kind_buttons = QButtonGroup(self)
         self.kind_radios: dict[str, QRadioButton] = {}
         kinds = QHBoxLayout()
@@ -65,7 +76,11 @@ class TransferPicker(QFrame):
         self.go_button.setDefault(True)
         to_label = QLabel(self.tr("Tar&get:"))
         to_label.setBuddy(self.target_combo)
+        list_label = QLabel(self.tr("Pic&k:"))
+        list_label.setBuddy(self.target_list)
         row = QHBoxLayout()
+        row.addWidget(list_label)
+        row.addWidget(self.target_list, 2)
         row.addWidget(to_label)
         row.addWidget(self.target_combo)
         row.addWidget(self.target_edit, 1)
@@ -79,14 +94,45 @@ class TransferPicker(QFrame):
         self.go_button.clicked.connect(self._go)
         self.target_edit.returnPressed.connect(self._go)
         self.close_button.clicked.connect(self.close_picker)
+        self.target_list.activated.connect(self._picked)
         self.hide()
 
     def open_picker(self, queue: str) -> None:
         if not self.target_edit.text():
             self.target_edit.setText(queue)
         self.show()
+        self.targets_wanted.emit()
         self.target_edit.setFocus()
         self.target_edit.selectAll()
+
+    def _list_note(self, text: str) -> None:
+        """The list's first row: what to do with it, or why it is empty."""
+        self.target_list.clear()
+        self.target_list.addItem(text, None)
+
+    def set_targets(self, listed: ev.TransferTargetsListed) -> None:
+        """The primary's list: choosing a row fills in the target; an agent not available now is
+        shown (greyed, with its site) but cannot be chosen."""
+        self.items = tp.target_items(listed)
+        if not self.items:
+            self._list_note(self.tr("No queue or agent to transfer to: type one"))
+            return
+        self._list_note(self.tr("Choose a queue or an agent…"))
+        model = self.target_list.model()
+        for item in self.items:
+            self.target_list.addItem(item.text, item)
+            if not item.available:
+                entry = model.item(self.target_list.count() - 1)  # a combo box's own model: QStandardItemModel
+                entry.setEnabled(False)
+                entry.setToolTip(self.tr("Not available now: a transfer to this agent would be refused"))
+
+    def _picked(self, index: int) -> None:
+        item = self.target_list.itemData(index)
+        if not isinstance(item, tp.TargetItem) or not item.available:
+            return
+        self.target_combo.setCurrentIndex(self.target_combo.findData(item.target_kind))
+        self.target_edit.setText(item.target)
+        self.go_button.setFocus()
 
     def close_picker(self) -> None:
         self.hide()
@@ -113,6 +159,7 @@ class InteractionControls(QWidget):
     hidden until needed so it costs no room) the picker, a refusal, and a consultation's state with
     Complete transfer / Take back."""
 
+    targets_wanted = Signal()  # the picker opened: ask for the center's queues and agents
     hold_requested = Signal(str, bool)  # interaction id, on hold
     transfer_requested = Signal(str, str, str, str)  # interaction id, kind, "queue"/"agent", target
     end_transfer_requested = Signal(str, bool)  # interaction id, complete (False: take back)
@@ -149,6 +196,7 @@ class InteractionControls(QWidget):
         self.hold_button.clicked.connect(self._hold)
         self.transfer_button.clicked.connect(self._open)
         self.picker.chosen.connect(self._chosen)
+        self.picker.targets_wanted.connect(self.targets_wanted)
         self.picker.closed.connect(self.transfer_button.setFocus)
         self.complete_button.clicked.connect(lambda: self._end(True))
         self.take_back_button.clicked.connect(lambda: self._end(False))

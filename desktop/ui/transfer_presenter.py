@@ -4,6 +4,8 @@ and clock-free (callers pass ``wall_ms``), like interaction_presenter."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..core import events as ev
 from .i18n import QT_TRANSLATE_NOOP, in_english, translate
 from .presenter import LogRow, format_duration
@@ -47,6 +49,30 @@ def target_words(to_agent: str | None, to_queue: str | None) -> str:
     if to_agent:
         return translate("Transfers", "agent {0}").format(to_agent)
     return translate("Transfers", "queue {0}").format(to_queue)
+
+
+@dataclass(frozen=True)
+class TargetItem:
+    """One entry of the transfer picker's list: its words, what choosing it fills in, and whether it
+    can be chosen (an agent not available now cannot: a transfer to it would be refused)."""
+
+    text: str
+    target_kind: str  # "queue" or "agent"
+    target: str
+    available: bool
+
+
+def target_items(listed: ev.TransferTargetsListed) -> list[TargetItem]:
+    """The queues, then the agents of the whole center: available ones first, each with its site."""
+    targets = listed.targets
+    items = [TargetItem(translate("Transfers", "Queue {0}").format(queue), "queue", queue, True)
+             for queue in targets.queues]
+    for agent in sorted(targets.agents, key=lambda a: (not a.available, a.agent_id)):
+        who = f"{agent.agent_id} {agent.name}" if agent.name and agent.name != agent.agent_id else agent.agent_id
+        words = (translate("Transfers", "{0} · site {1} · available") if agent.available
+                 else translate("Transfers", "{0} · site {1} · not available"))
+        items.append(TargetItem(words.format(who, agent.site), "agent", agent.agent_id, agent.available))
+    return items
 
 
 def consult_text(transfer: ev.TransferInfo | None) -> str:

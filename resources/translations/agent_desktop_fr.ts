@@ -2023,6 +2023,18 @@
         <translation>Nom de file ou identifiant d&apos;agent</translation>
     </message>
     <message>
+        <source>Queues and agents</source>
+        <translation>Files et agents</translation>
+    </message>
+    <message>
+        <source>Every queue, and every agent logged in at any site, with its site and whether it is available now</source>
+        <translation>Chaque file, et chaque agent connecté sur un site, avec son site et s&apos;il est disponible maintenant</translation>
+    </message>
+    <message>
+        <source>Asking the server for the queues and agents…</source>
+        <translation>Demande des files et des agents au serveur…</translation>
+    </message>
+    <message>
         <source>Transfer no&amp;w</source>
         <translation>&amp;Lancer le transfert</translation>
     </message>
@@ -2045,6 +2057,22 @@
     <message>
         <source>Tar&amp;get:</source>
         <translation>&amp;Vers :</translation>
+    </message>
+    <message>
+        <source>Pic&amp;k:</source>
+        <translation>C&amp;hoisir :</translation>
+    </message>
+    <message>
+        <source>No queue or agent to transfer to: type one</source>
+        <translation>Aucune file ni aucun agent vers qui transférer : saisissez-en un</translation>
+    </message>
+    <message>
+        <source>Choose a queue or an agent…</source>
+        <translation>Choisissez une file ou un agent…</translation>
+    </message>
+    <message>
+        <source>Not available now: a transfer to this agent would be refused</source>
+        <translation>Indisponible maintenant : un transfert vers cet agent serait refusé</translation>
     </message>
 </context>
 <context>
@@ -2124,6 +2152,18 @@
     <message>
         <source>queue {0}</source>
         <translation>la file {0}</translation>
+    </message>
+    <message>
+        <source>Queue {0}</source>
+        <translation>File {0}</translation>
+    </message>
+    <message>
+        <source>{0} · site {1} · available</source>
+        <translation>{0} · site {1} · disponible</translation>
+    </message>
+    <message>
+        <source>{0} · site {1} · not available</source>
+        <translation>{0} · site {1} · indisponible</translation>
     </message>
     <message>
         <source>Consulting {0}: {1}</source>

@@ -68,6 +68,7 @@ from .routing import (
 )
 from .rules import rules_version
 from .throttle import Throttle
+from .transfer_targets import transfer_targets
 from .transfers import ConsultOffer, ToPeer, TransferNote, Transfers, queued_row
 from .witness import FRESH_S, Witness
 
@@ -748,6 +749,8 @@ class ServerCore:
             return self._transfer(conn, msg)
         if isinstance(msg, (p.RequestCompleteTransfer, p.RequestCancelTransfer)):
             return self._end_transfer(conn, msg)
+        if isinstance(msg, p.RequestTransferTargets):
+            return self._transfer_targets(conn, msg)
         raise Refusal("unknown_type", f"{type(msg).__name__} is not handled by this server")
 
     def _answer(self, conn: Conn, msg: p.Request, handler: Callable[[], Answer]) -> None:
@@ -1354,7 +1357,8 @@ class ServerCore:
             at_ms=now, queue=i.queue, media=i.media, agent_id=effect.agent_id,
             epoch=session.epoch if session else None, disposition=effect.disposition,
             reason=effect.reason[:256] if effect.reason else None,
-            transfers=i.transfers if effect.event in ("completed", "transferred") else []))
+            transfers=i.transfers if effect.event in ("completed", "transferred") else [],
+            notes=i.notes if effect.event == "transferred" and i.notes else None))
         if effect.event in ("completed", "abandoned"):
             self._chat_ended(i.interaction_id)
         if effect.event == "abandoned":  # so that a re-submission to the peer is a duplicate
@@ -1643,12 +1647,38 @@ class ServerCore:
     def _remote_target(self, agent_id: str) -> Remote:
         """Where a blind transfer's target agent, not logged in here, is logged in and available."""
         seen = self.pool.remote.get(agent_id)
-        linked = {link.name for link in self.links.values() if link.url in self.peer.up} - set(self.rules_differ)
+        linked = self._linked_sites()
         if seen is None or not seen.presence.logged_in or seen.site not in linked:
             raise Refusal("target_unavailable", f"agent {agent_id} is not logged in here or at a linked site")
         if not seen.presence.available or agent_id in self.pool.reserved:
             raise Refusal("target_unavailable", f"agent {agent_id} (at {seen.site}) is not available now")
         return Remote(seen.site, agent_id, seen.presence.epoch, 0)
+
+    def _linked_sites(self) -> set[str | None]:
+        """The other sites this one can hand interactions to now: linked, with the same routing rules."""
+        return {link.name for link in self.links.values() if link.url in self.peer.up} - set(self.rules_differ)
+
+    def _transfer_targets(self, conn: Conn, msg: p.RequestTransferTargets) -> Answer:
+        """The queues and the agents logged in anywhere, each available or not as a transfer would
+        find it (transfer_targets.py); changes nothing."""
+        session = self._own_login(conn, msg.epoch)
+        local = []
+        for agent_id, login in self.sessions.items():
+            routed = self.engine.agents.get(agent_id)
+            local.append((agent_id, self.name, login.state, routed is not None and routed.available))
+        linked = self._linked_sites()
+        remote = [(agent_id, seen.site, seen.presence.state,
+                   seen.presence.available and agent_id not in self.pool.reserved)
+                  for agent_id, seen in self.pool.remote.items()
+                  if seen.presence.logged_in and seen.site in linked]
+
+        def name_of(agent_id: str) -> str | None:
+            record = self.directory.get(agent_id)
+            return record.name if record is not None and record.name else None
+
+        targets = transfer_targets(session.agent.id, self.engine.queues, local, remote, name_of)
+        return p.EventAck(request_id=msg.request_id, server=self.name, epoch=session.epoch,
+                          transfer_targets=targets), ()
 
     def _end_transfer(self, conn: Conn, msg: p.RequestCompleteTransfer | p.RequestCancelTransfer) -> Answer:
         session = self._own_login(conn, msg.epoch)

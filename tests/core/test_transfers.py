@@ -143,3 +143,20 @@ def test_a_repeated_accept_answered_after_the_hand_over_does_not_start_the_call_
     assert len(bench.take_events(ev.InteractionStarted)) == 1
     [held] = bench.session.snapshot().held
     assert held.accepted_ms == WALL0 + 5_000
+
+
+def test_the_transfer_targets_are_asked_of_the_primary_and_listed_and_a_refusal_is_an_error():
+    bench = logged_in_on_a()
+    bench.feed(bench.session.request_transfer_targets)
+    request = bench.one("A", p.RequestTransferTargets)
+    assert request.epoch == 1
+    targets = p.TransferTargets(queues=["sales"], agents=[
+        p.TransferTargetAgent(agent_id="1002", site="B", state="ready", available=True, name="Bruno Keller")])
+    bench.ack("A", request, epoch=1, transfer_targets=targets)
+    [listed] = bench.take_events(ev.TransferTargetsListed)
+    assert (listed.targets, listed.endpoint) == (targets, "A")
+    bench.feed(bench.session.request_transfer_targets)
+    again = bench.one("A", p.RequestTransferTargets)
+    bench.deliver("A", p.EventError(request_id=again.request_id, code="stale_epoch", message="stale"))
+    assert [e.code for e in bench.take_events(ev.ErrorEvent)] == ["stale_epoch"]
+    assert bench.take_events(ev.TransferTargetsListed) == []

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from tests.support.servers import REPO, log_count, wait_until
 
@@ -99,3 +100,52 @@ def test_sign_in_through_the_inline_login_panel_and_remember_the_password(pair, 
         qloop.run_until_complete(scenario())
     finally:
         keyring.set_keyring(previous)
+
+
+def test_the_view_shows_reason_labels_and_colours_times_over_the_thresholds_it_was_given(pair, qtbot, qloop):
+    """The program's own composition (``SupervisorView``, its threaded client): a Not Ready reason
+    reads as its label, and ``--thresholds`` colours a time past its limit, with the reason in the tooltip."""
+    from PySide6.QtCore import Qt
+
+    from desktop.supervisor.model import COL_REASON, COL_TIME, OVER_THRESHOLD_BRUSH, AgentIdRole
+    from desktop.supervisor_app import SupervisorView, build_parser
+    from server_stub.protocol import Site
+    from tests.server.wire import login_agent
+    from tests.support.servers import async_wait_until
+
+    a, b = pair
+    thresholds = build_parser().parse_args(["--thresholds", "not_ready=1,busy=600"]).thresholds
+    view = SupervisorView([Site("A", a.url), Site("B", b.url)], "sup1", "demo", thresholds_ms=thresholds)
+    qtbot.addWidget(view.window)
+    view.window.show()
+    model = view.window.model
+
+    def cell(agent_id: str, column: int, role=Qt.ItemDataRole.DisplayRole):
+        for r in range(model.rowCount()):
+            if model.data(model.index(r, 0), AgentIdRole) == agent_id:
+                return model.data(model.index(r, column), role)
+        return None
+
+    async def scenario():
+        agent, _, _ = await login_agent(a.url, "1003", state={"state": "not_ready", "reason": "lunch",
+                                                                  "since_ms": int(time.time() * 1000)})
+        try:
+            view.start()
+            await async_wait_until(lambda: cell("1003", COL_REASON) == "Lunch", timeout=10,
+                                   message=f"the reason's label: {cell('1003', COL_REASON)!r}")
+            await async_wait_until(
+                lambda: cell("1003", COL_TIME, Qt.ItemDataRole.BackgroundRole) == OVER_THRESHOLD_BRUSH, timeout=10,
+                message="Not Ready past its 1 s threshold")
+            assert "Over the 0.02 min threshold for Not Ready" in cell("1003", COL_TIME, Qt.ItemDataRole.ToolTipRole)
+        finally:
+            await agent.close()
+            await view.stop()
+
+    qloop.run_until_complete(scenario())
+
+
+def test_bad_thresholds_are_a_clear_error():
+    proc = run_app("--thresholds", "ready=30")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "'ready': a threshold is for one of not_ready, after_call_work, busy" in err

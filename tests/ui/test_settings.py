@@ -193,3 +193,40 @@ def test_theme_and_font_size_apply_at_once_are_kept_and_go_back_to_the_systems(q
         assert (app.palette().window().color().name(), app.font().pointSize()) == before
     finally:
         apply_look("system", 0)  # one QApplication for the whole test session
+
+
+def test_the_offer_toast_and_the_failover_banner_follow_a_theme_switch(qtbot):
+    """Both carry a style sheet (their border, the banner's colours); their words and buttons must not
+    keep the light palette when the agent switches to dark, with or without an offer on screen."""
+    from PySide6.QtGui import QPalette
+
+    from desktop.core import events as ev
+    from desktop.ui import presenter as pr
+    from desktop.ui.looks import apply_look
+    from desktop.ui.widgets import MainWindow
+    from server_stub import protocol as p
+
+    main = MainWindow()
+    qtbot.addWidget(main)
+    call = p.Interaction(interaction_id="c1", media="voice", queue="sales", created_ms=0, subject="Invoice",
+                         customer={"name": "Dana Ortiz"})
+    main.offer_toast.render_offer(ev.OfferInfo(call, 60_000, 90_000, "A", 3), 65_000)
+    main.banner.render(pr.FailoverBanner(visible=True, phase="logging_in", from_endpoint="A", to_endpoint="B"), 0.0)
+    main.show()
+    toast = main.offer_toast
+
+    def text_lightness(widget) -> int:
+        return widget.palette().color(QPalette.ColorRole.WindowText).lightness()
+
+    try:
+        qtbot.waitUntil(lambda: toast.isVisible() and main.banner.isVisible())
+        assert text_lightness(toast.title_label) < 128
+        apply_look("dark", 0)
+        qtbot.waitUntil(lambda: text_lightness(toast.title_label) > 128
+                        and text_lightness(toast.customer_label) > 128
+                        and toast.accept_button.palette().color(QPalette.ColorRole.Button).lightness() < 128)
+        apply_look("system", 0)
+        qtbot.waitUntil(lambda: text_lightness(toast.title_label) < 128
+                        and toast.accept_button.palette().color(QPalette.ColorRole.Button).lightness() > 128)
+    finally:
+        apply_look("system", 0)  # one QApplication for the whole test session

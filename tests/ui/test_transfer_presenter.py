@@ -53,3 +53,14 @@ def test_transfer_events_and_refusals_in_words():
     assert tp.failed_text(failed) == "Transfer refused: agent 1002 is not available now"
     assert ip.ended_text(ev.InteractionEnded("call-1", "transferred", None, "", "A")) == \
         "Interaction call-1 ended: you transferred it"
+
+
+def test_the_pickers_rows_list_queues_then_available_agents_first_each_with_its_site():
+    listed = ev.TransferTargetsListed(p.TransferTargets(queues=["billing", "sales"], agents=[
+        p.TransferTargetAgent(agent_id="1002", site="B", state="not_ready", available=False, name="Bruno Keller"),
+        p.TransferTargetAgent(agent_id="1005", site="A", state="ready", available=True, name="1005"),
+        p.TransferTargetAgent(agent_id="1003", site="B", state="ready", available=True)]), "A")
+    assert [(i.text, i.target_kind, i.target, i.available) for i in tp.target_items(listed)] == [
+        ("Queue billing", "queue", "billing", True), ("Queue sales", "queue", "sales", True),
+        ("1003 · site B · available", "agent", "1003", True), ("1005 · site A · available", "agent", "1005", True),
+        ("1002 Bruno Keller · site B · not available", "agent", "1002", False)]

@@ -127,9 +127,10 @@ def test_consultative_transfer_shows_the_notes_to_the_consulted_agent_before_it_
     qtbot.waitUntil(lambda: first.main_window.state_label.text() == "Talking – Voice call"
                     and not controls.hold_label.isVisible(), timeout=WAIT)
 
-    type_notes(qtbot, first, "Address verified; needs a supervisor.")
     qtbot.mouseClick(second.main_window.ready_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: second.main_window.state_label.text() == "Ready", timeout=WAIT)
+    # Typed just before Transfer…, within the notes' save delay: the transfer carries them all the same.
+    qtbot.keyClicks(first.main_window.interactions.notes_edit, "Address verified; needs a supervisor.")
     pick_transfer(qtbot, first, "agent", "1002", "consult")
 
     toast = second.main_window.offer_toast
@@ -160,3 +161,79 @@ def test_consultative_transfer_shows_the_notes_to_the_consulted_agent_before_it_
     completed = interaction_events(watch_a, "call-xfer-2", "completed")
     assert len(completed) == 1 and completed[0]["agent_id"] == "1002"
     assert [t["kind"] for t in completed[0]["transfers"]] == ["consult"]
+
+
+def pick_from_list(qtbot, desktop, wanted: str) -> None:
+    """Transfer… then, in the picker's list of the center's queues and agents (asked of the server
+    as it opens), the row starting with ``wanted`` chosen with the keyboard; again until the server's
+    list has it available (site A's agent pool hears of an agent at B within moments)."""
+    controls = desktop.main_window.interactions.controls
+    picker = controls.picker
+    for _ in range(40):
+        qtbot.mouseClick(controls.transfer_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: picker.isVisible() and bool(picker.items), timeout=WAIT)
+        rows = [picker.target_list.itemText(i) for i in range(picker.target_list.count())]
+        if f"{wanted} · available" in rows:
+            break
+        qtbot.mouseClick(picker.close_button, Qt.MouseButton.LeftButton)
+        picker.items = []
+        qtbot.wait(100)  # the agent tries again a moment later, as a person would
+    else:
+        raise AssertionError(f"{wanted} never listed available: {rows}")
+    picker.target_list.setFocus()
+    target = rows.index(f"{wanted} · available")
+    while picker.target_list.currentIndex() < target:
+        qtbot.keyClick(picker.target_list, Qt.Key.Key_Down)
+    assert picker.target_list.currentText() == f"{wanted} · available"
+
+
+def test_the_picker_lists_the_whole_center_and_an_agent_at_the_other_site_is_picked(pair, watchers, make_desktop,
+                                                                                     qtbot):
+    a, b = pair
+    watch_a, watch_b = watchers
+    first, second, third = make_desktop([a, b]), make_desktop([a, b]), make_desktop([a, b])
+    logged_in(qtbot, first, "1001", "A", ready=True)
+    logged_in(qtbot, third, "1003", "A", ready=False)  # Not Ready: listed, not available
+    logged_in(qtbot, second, "1002", "B", ready=False)
+
+    submit(qtbot, watch_a, "call-xfer-3", customer={"name": "Ana Silva"})
+    take_offer(qtbot, first)
+    qtbot.mouseClick(second.main_window.ready_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: second.main_window.state_label.text() == "Ready", timeout=WAIT)
+    pick_from_list(qtbot, first, "1002 Bruno Keller · site B")
+    picker = first.main_window.interactions.controls.picker
+    rows = [picker.target_list.itemText(i) for i in range(picker.target_list.count())]
+    assert rows[0] == "Choose a queue or an agent…"
+    assert {"Queue billing", "Queue sales", "Queue support"} <= set(rows)
+    assert "1003 Chloé Dubois · site A · not available" in rows and not any(r.startswith("1001") for r in rows)
+    greyed = picker.target_list.model().item(rows.index("1003 Chloé Dubois · site A · not available"))
+    assert not greyed.isEnabled(), "an agent not available now cannot be chosen"
+    # Choosing the row filled in the target: an agent, 1002; blind; Transfer now.
+    assert picker.target_combo.currentData() == "agent" and picker.target_edit.text() == "1002"
+    radio = picker.kind_radios["blind"]
+    qtbot.mouseClick(radio, Qt.MouseButton.LeftButton, pos=QPoint(6, radio.height() // 2))
+    qtbot.mouseClick(picker.go_button, Qt.MouseButton.LeftButton)
+    panel = first.main_window.interactions
+    qtbot.waitUntil(lambda: not panel.detail.isVisible() or panel.controls.error_label.isVisible(), timeout=WAIT)
+    assert not panel.detail.isVisible(), panel.controls.error_label.text()
+
+    toast = second.main_window.offer_toast
+    qtbot.waitUntil(toast.isVisible, timeout=WAIT)
+    assert "Transferred by agent 1001" in toast.customer_label.text()
+    take_offer(qtbot, second)
+    done(qtbot, second)
+    wait_reported(qtbot, watch_b, "call-xfer-3", "completed")
+
+
+def test_a_typed_target_still_works_with_the_list_open(pair, watchers, make_desktop, qtbot):
+    """The list is a help, not a gate: a queue typed by hand (here while the list is still empty)."""
+    a, b = pair
+    watch_a, _ = watchers
+    first = make_desktop([a, b])
+    logged_in(qtbot, first, "1001", "A", ready=True)
+    submit(qtbot, watch_a, "call-xfer-4", customer={"name": "Lee Wong"})
+    take_offer(qtbot, first)
+    pick_transfer(qtbot, first, "queue", "billing", "blind")
+    panel = first.main_window.interactions
+    qtbot.waitUntil(lambda: not panel.detail.isVisible(), timeout=WAIT)
+    wait_reported(qtbot, watch_a, "call-xfer-4", "transferred")

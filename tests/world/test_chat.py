@@ -6,6 +6,7 @@ them, numbered 1..n without a gap, and the server holding the chat agrees with i
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,3 +172,20 @@ def test_chat_lines_are_delivered_once_and_in_order_across_failovers(steps, seed
     assert site.core is not None
     held = site.core.chat.get(iid)
     assert ([line.line_id for line in held.lines] if held is not None else []) == ids
+
+
+# Known gap (docs/protocol.md, "Exactly once across failover", remaining windows): A dies, the
+# desktop moves to B; the customer's line is committed by B alone (no peer to copy it to) and
+# answered, but the desktop's link drops before B's EventChatMessage arrives; then B dies too.
+# Both come back with empty memories and the desktop's carried transcript lacks the line:
+# answered to the customer, kept by nobody. The carrier does not re-send a line once answered;
+# re-sending the lines a lost site answered (by line id, so a known one is not added twice)
+# would keep it, but may number it anew.
+DOUBLE_FAULT = [("kill", "A"), ("wait", 0.01), ("customer", 0), ("cut", "close"), ("wait", 0.01), ("kill", "B")]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="a line answered by a lone survivor that dies before the desktop has it is lost")
+def test_known_gap_a_line_only_a_lone_survivor_had_when_it_died():
+    test_chat_lines_are_delivered_once_and_in_order_across_failovers.hypothesis.inner_test(  # type: ignore[attr-defined]
+        steps=DOUBLE_FAULT, seed=0)
