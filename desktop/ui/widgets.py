@@ -629,7 +629,7 @@ class MainWindow(QMainWindow):
             self._shown_icon = shown_icon
             self.state_icon.setPixmap(icon(shown_icon).pixmap(32, 32))
         self.time_label.setText(handling.clock)
-        line = self.tr("{0} · your state: {1}").format(agent_line, handling.chosen) if handling.chosen else agent_line
+        line = self.tr("{0} · after this: {1}").format(agent_line, handling.chosen) if handling.chosen else agent_line
         if self.agent_label.text() != line:
             self.agent_label.setText(line)
         self.ready_button.setDown(False)

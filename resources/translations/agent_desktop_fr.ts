@@ -1139,8 +1139,8 @@
         <translation>Démo</translation>
     </message>
     <message>
-        <source>{0} · your state: {1}</source>
-        <translation>{0} · votre état : {1}</translation>
+        <source>{0} · after this: {1}</source>
+        <translation>{0} · ensuite : {1}</translation>
     </message>
     <message numerus="yes">
         <source>%n extension(s) left</source>

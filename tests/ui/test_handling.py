@@ -69,7 +69,7 @@ def test_a_disposition_is_chosen_for_each_interaction_and_never_carried_over(pai
     # The state follows the work: Talking with its own clock; the chosen state is kept beside it.
     assert main.state_label.text() == "Talking – Voice call"
     assert re.fullmatch(r"\d\d:\d\d", main.time_label.text())
-    assert main.agent_label.text().endswith("your state: Ready")
+    assert main.agent_label.text().endswith("after this: Ready")
     combo = panel.disposition_combo
     assert combo.currentText() == ip.CHOOSE_DISPOSITION and combo.currentData() is None
     panel.disposition_combo.setFocus()

@@ -108,7 +108,7 @@ def test_offer_accept_notes_survive_kill9_and_done_is_reported_once_on_b(pair, w
     assert panel.notes_edit.toPlainText() == typed
     qtbot.waitUntil(lambda: main.connections.role_of("B") == "primary, logged in", timeout=WAIT)
     qtbot.waitUntil(lambda: main.state_label.text() == "Talking – Voice call" and "on site B" in main.agent_label.text()
-                    and main.agent_label.text().endswith("your state: Ready"), timeout=WAIT)
+                    and main.agent_label.text().endswith("after this: Ready"), timeout=WAIT)
     # B has the interaction with every word typed (in the failover login, or saved after it).
     qtbot.waitUntil(lambda: any(
         (isinstance(e, ev.InteractionAdopted) and e.endpoint == "B" and e.notes == typed)
@@ -159,7 +159,7 @@ def test_rejected_offer_goes_away(pair, watchers, make_desktop, qtbot):
     qtbot.mouseClick(main.not_ready_button, Qt.MouseButton.LeftButton)
     # The state line says Ringing while the offer waits; the agent's own state is named beside it.
     qtbot.waitUntil(lambda: main.state_label.text() == "Ringing – Voice call"
-                    and main.agent_label.text().endswith("your state: Not Ready – Break"), timeout=WAIT)
+                    and main.agent_label.text().endswith("after this: Not Ready – Break"), timeout=WAIT)
     with qtbot.waitActive(main):
         main.activateWindow()
     qtbot.keyClick(main, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
