@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import logging
 import struct
 import uuid
@@ -234,6 +235,9 @@ class AmqpBus:
         self._stopping = False
         self._background: set[asyncio.Task[None]] = set()  # closes in flight (kept from the GC)
         self._wire = wire.CoalescingTransportFactory()
+        self._broadcast_key = routing_key(BROADCAST, self.site)
+        self._message_ids = uuid.uuid4().hex[:16] + "-"  # hand-overs' message ids: this, then a count
+        self._sent_messages = itertools.count(1)
         self._acker: _Acker | None = None  # the live session's inbox acknowledgements
         # The events queue of the live session, the sites whose fan-out it is bound to, and what
         # came from a site while binding to it (``_learn``).
@@ -324,7 +328,7 @@ class AmqpBus:
         deadline = loop.time() + (self.send_timeout if timeout is None else timeout)
         mode = aio_pika.DeliveryMode.PERSISTENT if persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
         message = aio_pika.Message(frames[0] if len(frames) == 1 else pack(frames), delivery_mode=mode,
-                                   message_id=uuid.uuid4().hex, app_id=self.site,
+                                   message_id=f"{self._message_ids}{next(self._sent_messages)}", app_id=self.site,
                                    type=None if len(frames) == 1 else BATCH)
         attempts = 0
         while True:
@@ -390,7 +394,7 @@ class AmqpBus:
                 while self._pending and len(entries) < BATCH_FRAMES:
                     (kind, _), (key, frame) = next(iter(self._pending.items()))
                     # Addressed to one site: broadcast.<us>.<to>; anything else goes to every site.
-                    frame_key = key if kind == BROADCAST else routing_key(BROADCAST, self.site)
+                    frame_key = key if kind == BROADCAST else self._broadcast_key
                     if entries and (size + len(frame) > BATCH_BYTES or frame_key != batch_key):
                         break
                     batch_key = frame_key
