@@ -7,7 +7,10 @@ the design and its reasons: docs/multisite.md, "RabbitMQ".
 Delivery guarantees, which the server's core must build on:
 
 - **Presence and broadcast** (``publish_presence``, ``broadcast``): at most once, non-persistent,
-  fire and forget. Frames published while the broker is away are dropped (counted in ``stats``).
+  fire and forget, to every other site that has heard this one (a site's events queue is bound
+  to another site's keys when it first hears it, within a beat: never to its own, so the broker
+  does not copy a site's fan-out back to it). Frames published while the broker is away are
+  dropped (counted in ``stats``).
   Each agent's latest presence frame waiting to be written replaces the one before (latest wins).
   Per sending site, frames arrive in the order they were published. After every (re)connect, and
   whenever another site (re)joins (its ``hello``), the bus calls ``on_reconnect()``: the server
@@ -15,7 +18,8 @@ Delivery guarantees, which the server's core must build on:
 - **Work hand-over** (``send``): at least once. Persistent, to the receiving site's durable queue,
   with publisher confirms: ``send`` returns once the broker has the frame on disk, and a
   confirm lost with the connection is retried after the reconnect, so a frame may arrive twice.
-  The receiver acknowledges a frame only after ``on_message`` returned; a receiver that dies or
+  The receiver acknowledges a frame only after ``on_message`` returned (those handled in one pass
+  of the event loop with one ``basic.ack``, ``multiple``); a receiver that dies or
   loses its connection before that gets the frame again (redelivered). **Consumers must be
   idempotent**: the frames carry the sender's epoch and sequence number, and a frame already seen
   is ignored. A frame ``on_message`` raises on is logged and dropped (not redelivered forever).

@@ -1,14 +1,15 @@
-"""One socket write per event-loop pass on a site's broker connection, instead of one per AMQP frame.
+"""Fewer socket writes on a site's broker connection: one per burst of the event loop, not one per AMQP frame.
 
 aiormq's writer hands every frame it sends (each publish, acknowledgement, channel call) to the
 socket at once: one ``send()`` system call each. On loopback a ``send()`` also runs the broker's
-side of TCP and wakes it, and py-spy on a site during ``bench/multisite.py --mode amqp`` (100
-interactions/s) put 44 % of the process's samples in that call (docs/multisite.md, "Per-message
-CPU"). ``CoalescingTransportFactory`` (aiormq's own extension point for transports) opens the same
-connection as aiormq's TCP and TLS factories, but the writer it returns collects what is written
-during one pass of the event loop and gives it to the socket as one write at the end of that pass
-(``loop.call_soon``): the bytes and their order are unchanged, only the number of system calls
-shrinks, and nothing waits on a timer.
+side of TCP and wakes it, and py-spy on a site during ``bench/multisite.py --modes amqp`` (100
+interactions/s) put 15-44 % of the process's samples in that call (docs/multisite.md,
+"Per-message CPU"). ``CoalescingTransportFactory`` (aiormq's own extension point for transports)
+opens the same connection as aiormq's TCP and TLS factories, but the writer it returns collects
+what is written and gives it to the socket as one write once the event loop has no other callback
+due (at most ``MAX_DEFER`` passes later, or at ``MAX_HELD`` bytes): the bytes and their order are
+unchanged, only the number of system calls shrinks, and nothing waits on a timer (a pass runs the
+callbacks that were due when it began; an idle loop writes at the next pass).
 
 ``connect`` is ``aio_pika.connect`` with this factory (aio-pika does not pass a transport factory
 through to aiormq by itself).
@@ -24,17 +25,28 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 from yarl import URL
 
+# Passes a write may wait while more callbacks are due (their writes join it), and bytes held at
+# most. A busy site's loop runs many short passes; writing once per pass still woke the broker
+# (and, on 2 cores, often lost the CPU to it) for every few frames. Measured on bench/multisite.py
+# (RabbitMQ, 2,000 agents, 100/s) back to back, 0 then 8: the write's share of a site's samples
+# 34 % -> 13 %; docs/multisite.md, "Per-message CPU".
+MAX_DEFER = 8
+MAX_HELD = 256 * 1024
+
 
 class _CoalescingTransport(asyncio.Transport):
     """Stands in front of the socket's transport for the ``StreamWriter``: ``write`` appends, and
-    one callback per loop pass writes what was appended. Everything else is the real transport's."""
+    one callback writes what was appended once no other callback is due (the module docstring).
+    Everything else is the real transport's."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
         self._loop = loop
         self._buffer: list[bytes] = []
+        self._size = 0
         self._scheduled = False
+        self._deferred = 0
         self.writes = 0  # socket writes made (one per loop pass with something to write)
         self.frames = 0  # writes asked for
 
@@ -43,6 +55,7 @@ class _CoalescingTransport(asyncio.Transport):
             return
         self.frames += 1
         self._buffer.append(bytes(data))
+        self._size += len(data)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush)
@@ -52,21 +65,31 @@ class _CoalescingTransport(asyncio.Transport):
             self.write(data)
 
     def _flush(self) -> None:
+        # asyncio's own loop keeps the callbacks due in ``_ready`` (another loop: written at once).
+        ready = getattr(self._loop, "_ready", None)
+        if ready and self._deferred < MAX_DEFER and self._size < MAX_HELD:
+            self._deferred += 1  # more of this pass's work is due: what it writes goes along
+            self._loop.call_soon(self._flush)
+            return
         self._scheduled = False
+        self._deferred = 0
         if not self._buffer:
             return
         data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
         self._buffer.clear()
+        self._size = 0
         if not self._transport.is_closing():
             self.writes += 1
             self._transport.write(data)
 
     def close(self) -> None:
+        self._deferred = MAX_DEFER
         self._flush()  # what was written before the close goes first (Connection.Close, say)
         self._transport.close()
 
     def abort(self) -> None:
         self._buffer.clear()
+        self._size = 0
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -79,6 +102,7 @@ class _CoalescingTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
     def write_eof(self) -> None:
+        self._deferred = MAX_DEFER
         self._flush()
         self._transport.write_eof()
 
