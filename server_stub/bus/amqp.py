@@ -7,7 +7,10 @@ the design and its reasons: docs/multisite.md, "RabbitMQ".
 Delivery guarantees, which the server's core must build on:
 
 - **Presence and broadcast** (``publish_presence``, ``broadcast``): at most once, non-persistent,
-  fire and forget. Frames published while the broker is away are dropped (counted in ``stats``).
+  fire and forget, to every other site that has heard this one (a site's events queue is bound
+  to another site's keys when it first hears it, within a beat: never to its own, so the broker
+  does not copy a site's fan-out back to it). Frames published while the broker is away are
+  dropped (counted in ``stats``).
   Each agent's latest presence frame waiting to be written replaces the one before (latest wins).
   Per sending site, frames arrive in the order they were published. After every (re)connect, and
   whenever another site (re)joins (its ``hello``), the bus calls ``on_reconnect()``: the server
@@ -15,7 +18,8 @@ Delivery guarantees, which the server's core must build on:
 - **Work hand-over** (``send``): at least once. Persistent, to the receiving site's durable queue,
   with publisher confirms: ``send`` returns once the broker has the frame on disk, and a
   confirm lost with the connection is retried after the reconnect, so a frame may arrive twice.
-  The receiver acknowledges a frame only after ``on_message`` returned; a receiver that dies or
+  The receiver acknowledges a frame only after ``on_message`` returned (those handled in one pass
+  of the event loop with one ``basic.ack``, ``multiple``); a receiver that dies or
   loses its connection before that gets the frame again (redelivered). **Consumers must be
   idempotent**: the frames carry the sender's epoch and sequence number, and a frame already seen
   is ignored. A frame ``on_message`` raises on is logged and dropped (not redelivered forever).
@@ -40,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import logging
 import struct
 import uuid
@@ -50,11 +55,13 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from aio_pika.exceptions import DeliveryError, PublishError
+from aiormq.abc import DeliveredMessage
 from yarl import URL
 
 from ..link import Backoff
+from . import wire
 from .topology import (
     BEAT,
     BROADCAST,
@@ -67,6 +74,7 @@ from .topology import (
     check_site,
     events_arguments,
     events_bindings,
+    events_bindings_from,
     events_queue_prefix,
     inbox_arguments,
     inbox_binding,
@@ -140,6 +148,7 @@ class BusStats:
     sends: int = 0  # confirmed hand-overs
     messages_published: int = 0  # AMQP messages (a batch of frames is one)
     send_retries: int = 0  # hand-overs published again after a lost confirm
+    own_returned: int = 0  # own presence/broadcast frames the broker gave back (none: bound per sender)
 
 
 @dataclass
@@ -148,6 +157,47 @@ class _Session:
     events: AbstractExchange  # on a channel without confirms
     work: AbstractExchange  # on a channel with confirms and returns raised
     channels: tuple[AbstractChannel, ...]
+
+
+class _Acker:
+    """Acknowledges the inbox's deliveries on one channel after ``on_message`` took them, several at
+    a time: the deliveries handled during one pass of the event loop cost one ``basic.ack`` with
+    ``multiple`` (up to the last of them), not one each. A frame that could not be taken is
+    rejected (without requeue) on its own, after the acknowledgement of those before it. A
+    connection lost before the acknowledgement: the broker redelivers, the consumers are
+    idempotent (as before, when each was acknowledged alone)."""
+
+    def __init__(self, channel: aiormq.abc.AbstractChannel) -> None:
+        self.channel = channel
+        self._settled: list[tuple[int, bool]] = []  # delivery tag, taken; in delivery order
+        self._task: asyncio.Task[None] | None = None
+        self.calls = 0  # basic.ack / basic.reject sent
+
+    def settle(self, tag: int, ok: bool) -> None:
+        self._settled.append((tag, ok))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        with contextlib.suppress(Exception):  # a lost connection: the broker redelivers the frames
+            while self._settled:
+                settled, self._settled = self._settled, []
+                upto = None
+                for tag, ok in settled:
+                    if ok:
+                        upto = tag
+                        continue
+                    if upto is not None:
+                        await self._ack(upto)
+                        upto = None
+                    self.calls += 1
+                    await self.channel.basic_reject(tag, requeue=False)
+                if upto is not None:
+                    await self._ack(upto)
+
+    async def _ack(self, tag: int) -> None:
+        self.calls += 1
+        await self.channel.basic_ack(tag, multiple=True)
 
 
 class AmqpBus:
@@ -188,6 +238,16 @@ class AmqpBus:
         self._resync_again = False
         self._stopping = False
         self._background: set[asyncio.Task[None]] = set()  # closes in flight (kept from the GC)
+        self._wire = wire.CoalescingTransportFactory()
+        self._broadcast_key = routing_key(BROADCAST, self.site)
+        self._message_ids = uuid.uuid4().hex[:16] + "-"  # hand-overs' message ids: this, then a count
+        self._sent_messages = itertools.count(1)
+        self._acker: _Acker | None = None  # the live session's inbox acknowledgements
+        # The events queue of the live session, the sites whose fan-out it is bound to, and what
+        # came from a site while binding to it (``_learn``).
+        self._fanout: tuple[AbstractConnection, AbstractQueue] | None = None
+        self._bound: set[str] = set()
+        self._learning: dict[str, list[DeliveredMessage]] = {}
 
     # ------------------------------------------------------------------ life cycle
 
@@ -272,7 +332,7 @@ class AmqpBus:
         deadline = loop.time() + (self.send_timeout if timeout is None else timeout)
         mode = aio_pika.DeliveryMode.PERSISTENT if persistent else aio_pika.DeliveryMode.NOT_PERSISTENT
         message = aio_pika.Message(frames[0] if len(frames) == 1 else pack(frames), delivery_mode=mode,
-                                   message_id=uuid.uuid4().hex, app_id=self.site,
+                                   message_id=f"{self._message_ids}{next(self._sent_messages)}", app_id=self.site,
                                    type=None if len(frames) == 1 else BATCH)
         attempts = 0
         while True:
@@ -338,7 +398,7 @@ class AmqpBus:
                 while self._pending and len(entries) < BATCH_FRAMES:
                     (kind, _), (key, frame) = next(iter(self._pending.items()))
                     # Addressed to one site: broadcast.<us>.<to>; anything else goes to every site.
-                    frame_key = key if kind == BROADCAST else routing_key(BROADCAST, self.site)
+                    frame_key = key if kind == BROADCAST else self._broadcast_key
                     if entries and (size + len(frame) > BATCH_BYTES or frame_key != batch_key):
                         break
                     batch_key = frame_key
@@ -363,25 +423,32 @@ class AmqpBus:
 
     # ------------------------------------------------------------------ receiving
 
-    def _deliver(self, message: AbstractIncomingMessage) -> bool:
+    def _deliver(self, message: DeliveredMessage) -> bool:
         """Give one message's frame (or a batch's frames, in order) to the server; whether to
         acknowledge it (a frame that cannot be taken alone is dropped: acknowledged negatively
         without requeue; a batch is acknowledged, its other frames were taken)."""
+        key = message.routing_key or ""
         try:
-            kind, from_site, _ = parse_routing_key(message.routing_key or "")
+            kind, from_site, _ = parse_routing_key(key)
         except TopologyError:
-            log.warning("bus %s: dropped a frame with a foreign routing key %r", self.site, message.routing_key)
+            log.warning("bus %s: dropped a frame with a foreign routing key %r", self.site, key)
             return False
         if from_site == self.site and kind != WORK:
-            return True  # our own fan-out, back from the exchange
+            if kind in (PRESENCE, BROADCAST):
+                self.stats.own_returned += 1
+            return True  # our own hello or beat, back from the exchange
         if kind != WORK:
+            if from_site not in self._bound:
+                self._learn(from_site, message)
+                return True
             self._heard(from_site)
         if kind == HELLO:
             self._request_resync()
             return True
         if kind == BEAT:
             return True
-        if message.type == BATCH:
+        redelivered = bool(getattr(message.delivery, "redelivered", False))
+        if message.header.properties.message_type == BATCH:
             try:
                 frames = unpack(message.body)
             except ValueError as e:
@@ -392,7 +459,7 @@ class AmqpBus:
         ok = True
         for frame in frames:
             self.stats.received += 1
-            if message.redelivered:
+            if redelivered:
                 self.stats.redelivered += 1
             try:
                 self.on_message(from_site, frame)
@@ -402,16 +469,45 @@ class AmqpBus:
                 ok = False  # the others of its batch were taken: a redelivery would repeat them for nothing
         return ok or len(frames) > 1
 
-    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+    def _learn(self, site: str, message: DeliveredMessage) -> None:
+        """A frame from a site whose fan-out this site's events queue is not bound to yet: bind it
+        (``events_bindings_from``), and hold the site's frames until the broker confirmed the
+        binding. Only then is the site heard (up): whatever it tells every site after its first
+        frame that counts here (its link's handshake comes after) reaches this queue. What it told
+        before it was heard here counts nowhere (no link), so nothing that counts is missed."""
+        held = self._learning.get(site)
+        if held is None:
+            held = self._learning[site] = []
+            if self._fanout is not None:
+                task = asyncio.get_running_loop().create_task(self._bind(site, *self._fanout))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        held.append(message)
+
+    async def _bind(self, site: str, connection: AbstractConnection, fanout: AbstractQueue) -> None:
+        try:
+            for binding in events_bindings_from(site):
+                await fanout.bind(EVENTS_EXCHANGE, binding)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.last_error = f"binding to site {site}'s fan-out failed: {type(e).__name__}: {e}"
+            self._close_soon(connection)  # a new connection, a new queue, bound again
+            return
+        if self._fanout is None or self._fanout[1] is not fanout:
+            return  # a session that is over
+        self._bound.add(site)
+        for message in self._learning.pop(site, []):
+            self._deliver(message)
+
+    async def _on_event(self, message: DeliveredMessage) -> None:
         self._deliver(message)  # the events queue is consumed without acknowledgements
 
-    async def _on_work(self, message: AbstractIncomingMessage) -> None:
+    async def _on_work(self, message: DeliveredMessage) -> None:
         ok = self._deliver(message)  # first, before any await: on_message sees frames in order
-        with contextlib.suppress(Exception):  # a lost connection: the broker redelivers the frame
-            if ok:
-                await message.ack()
-            else:
-                await message.reject(requeue=False)
+        acker, tag = self._acker, getattr(message.delivery, "delivery_tag", None)
+        if acker is not None and acker.channel is message.channel and tag is not None:
+            acker.settle(tag, ok)
 
     # ------------------------------------------------------------------ which sites are up
 
@@ -486,8 +582,9 @@ class AmqpBus:
     async def _supervise(self) -> None:
         while not self._stopping:
             try:
-                connection = await aio_pika.connect(self.url, timeout=CONNECT_TIMEOUT,
-                                                    client_properties={"connection_name": f"site {self.site}"})
+                connection = await wire.connect(self.url, timeout=CONNECT_TIMEOUT,
+                                                client_properties={"connection_name": f"site {self.site}"},
+                                                factory=self._wire)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -535,8 +632,13 @@ class AmqpBus:
                                                      arguments=events_arguments())
         for binding in events_bindings(self.site):
             await fanout.bind(EVENTS_EXCHANGE, binding)
-        await fanout.consume(self._on_event, no_ack=True)
-        await inbox.consume(self._on_work)
+        self._bound, self._learning, self._fanout = set(), {}, (connection, fanout)
+        # Consumed on aiormq's channel, not through aio-pika's Queue.consume: that one makes a
+        # second task and an IncomingMessage per delivery, which the bus does not need.
+        raw = await consume_channel.get_underlay_channel()
+        self._acker = _Acker(raw)
+        await raw.basic_consume(fanout.name, self._on_event, no_ack=True)
+        await raw.basic_consume(inbox.name, self._on_work)
         await events.publish(aio_pika.Message(b""), routing_key(HELLO, self.site), mandatory=False)
         return _Session(connection, events, work, channels)
 
@@ -559,6 +661,9 @@ class AmqpBus:
             done.cancel()
         finally:
             self._session = None
+            self._fanout, self._acker = None, None
+            self._bound.clear()
+            self._learning.clear()
             self._up.clear()
             self._down.set()
             self._pending.clear()  # dropped: the full presence is re-published on reconnect

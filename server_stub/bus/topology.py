@@ -89,11 +89,19 @@ def events_arguments() -> dict[str, Any]:
 
 
 def events_bindings(site: str) -> list[str]:
-    """The binding keys of ``site``'s events queue: what every site tells every site, and what
-    another site addresses to this one alone (``broadcast.<from>.<site>``: a full state, a
-    handshake); not what it addresses to the others."""
+    """The binding keys ``site``'s events queue starts with: what another site addresses to this one
+    alone (``broadcast.<from>.<site>``: a full state, a handshake), and every site's hello and beat,
+    which is how it learns of the others. Not what a site tells every site: that is bound per
+    sending site once it is heard (``events_bindings_from``), so that a site's own fan-out is not
+    copied back to it (RabbitMQ has no "no local")."""
     me = check_site(site)
-    return [f"{PRESENCE}.#", f"{BROADCAST}.*", f"{BROADCAST}.*.{me}", f"{HELLO}.*", f"{BEAT}.*"]
+    return [f"{BROADCAST}.*.{me}", f"{HELLO}.*", f"{BEAT}.*"]
+
+
+def events_bindings_from(sender: str) -> list[str]:
+    """The binding keys for what site ``sender`` tells every site (its presence, its broadcasts)."""
+    s = check_site(sender)
+    return [f"{PRESENCE}.{s}.#", f"{BROADCAST}.{s}"]
 
 
 def routing_key(kind: str, site: str, rest: str | None = None) -> str:

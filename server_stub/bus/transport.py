@@ -26,8 +26,15 @@ Which bus primitive carries what (docs/multisite.md, "The core's messages on the
   newer one waiting replaces it) or ``broadcast``; the handshake and full states to one site also
   go on the events exchange (addressed by ``to``), so that each site's frames reach every other in
   the order it sent them, full state before the deltas that follow it;
-- hand-overs and the answers other sites wait for (``PeerHandover``, ``PeerHandoverAck``,
-  ``PeerInteractionsAck``): ``send`` (persistent, publisher-confirmed, one ordered sender per site).
+- hand-overs (``PeerHandover``): ``send`` (persistent, publisher-confirmed, one ordered sender per
+  site), the one frame whose loss would lose work;
+- the answers other sites wait for (``PeerHandoverAck``, ``PeerInteractionsAck``) go on the events
+  exchange to that site alone, like the handshake: an answer belongs to a link, and whenever one
+  could be lost on the way (the broker or a site's connection gone) that link ends, which the
+  core counts as that site's answer (a claim) or retries (a hand-over). They were confirmed and
+  acknowledged in the inbox before: 8 of the bus's ~12 messages per interaction at 5 sites, each
+  with a confirm and an acknowledgement, for a guarantee the link's end already gave
+  (docs/multisite.md, "Per-message CPU").
 
 Duplicates are harmless: the core answers a repeated hand-over as it answered the first and
 ignores an answer to an attempt that is over; presence and epochs go by epoch and sequence.
@@ -50,8 +57,8 @@ from .amqp import BATCH_BYTES, BATCH_FRAMES, AmqpBus, BusError
 log = logging.getLogger("interaction_server.bus")
 
 HEARTBEAT = p.encode(p.Heartbeat())
-WORK_TYPES = (b"PeerHandover", b"PeerHandoverAck", b"PeerInteractionsAck")  # carried by ``send``
-DURABLE_TYPES = (b"PeerHandover",)  # persistent in the inbox; answers are not (docs/multisite.md)
+WORK_TYPES = (b"PeerHandover",)  # carried by ``send``: confirmed, to the receiver's inbox
+DURABLE_TYPES = (b"PeerHandover",)  # persistent in the inbox (docs/multisite.md)
 SEND_WINDOW = 64  # messages to one site published and not yet confirmed; beyond it the sender waits
 HANDSHAKE_TIMEOUT = 5.0  # seconds for a link's handshake before it is started again
 RESYNC_PATIENCE = 0.5  # seconds a handshake may take before a site's hello restarts it
@@ -181,12 +188,12 @@ class BusTransport:
             self.bus.broadcast(body, to=site)  # only that site's events queue gets it
 
     async def _sender(self, site: str, queue: asyncio.Queue[tuple[bytes, bool]]) -> None:
-        """Hand-overs and answers to ``site``: what is queued goes at once as one message (a
+        """Hand-overs to ``site`` (``WORK_TYPES``): what is queued goes at once as one message (a
         batch), persistent if it holds a hand-over; its confirm is awaited by a task of its own,
         at most ``SEND_WINDOW`` messages unconfirmed, so the next batch does not wait for it.
         Awaiting each frame's confirm before publishing the next (as before) capped one site's
         frames to another at one per confirm round trip, 15-130 ms on a loaded broker: fewer than
-        the answers to the accepts and completions of a busy center (docs/multisite.md)."""
+        a busy center needs (docs/multisite.md)."""
         window = asyncio.Semaphore(SEND_WINDOW)
         in_flight: set[asyncio.Task[None]] = set()
         try:

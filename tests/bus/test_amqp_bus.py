@@ -42,6 +42,10 @@ async def buses(broker: LocalBroker, sites: list[str]):
     try:
         for site, inbox in zip(sites, inboxes, strict=True):
             running.append(await started(broker, site, inbox))
+        # What a site tells every site reaches the sites that have heard it (its beat, within a
+        # second): each site's events queue is bound to another site's fan-out once it hears it.
+        await until(lambda: all(bus.sites_up == sorted(set(sites) - {bus.site}) for bus in running),
+                    "every site hears every other")
         yield running, inboxes
     finally:
         for bus in running:
@@ -71,6 +75,8 @@ def test_presence_and_broadcast_reach_every_other_site_in_order(rabbitmq, bus_si
                         "B's presence at A and C")
             assert all(site != a for site, _ in in_a.frames), "a site does not hear its own fan-out"
             assert not any(site == b for site, _ in in_b.frames)
+            assert bus_a.stats.own_returned == bus_b.stats.own_returned == 0, \
+                "the broker does not even copy a site's fan-out back to it (bound per sending site)"
 
     asyncio.run(main())
 

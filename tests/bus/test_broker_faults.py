@@ -67,7 +67,8 @@ def test_bus_survives_a_broker_kill_and_restart_and_the_broker_leaves_nothing_be
                 assert in_b.bodies(b"w") == [b"w%d" % n for n in range(20)] + [b"waited"]
                 assert b"unconfirmable" not in in_b.bodies(), "the refused send was never confirmed (nor delivered)"
 
-                # Presence flows again, both ways, after the restart.
+                # Presence flows again, both ways, after the restart (to a site that hears the sender).
+                await until(lambda: bus_a.sites_up == ["B"] and bus_b.sites_up == ["A"], "A and B hear each other")
                 bus_a.publish_presence("alice", b"back")
                 bus_b.publish_presence("bob", b"back")
                 await until(lambda: ("A", b"back") in in_b.frames and ("B", b"back") in in_a.frames, "presence again")

@@ -65,3 +65,29 @@ def test_definitions_give_every_site_a_user_an_inbox_and_its_binding():
     # RabbitMQ's rabbit_password_hashing_sha256: base64(salt + sha256(salt + password)).
     raw = base64.b64decode(defs["users"][0]["password_hash"])
     assert raw[4:] == hashlib.sha256(raw[:4] + b"pa").digest()
+
+
+def _topic_matches(binding: str, key: str) -> bool:
+    """RabbitMQ's topic matching: ``*`` is one word, ``#`` zero or more."""
+    def match(b: list[str], k: list[str]) -> bool:
+        if not b:
+            return not k
+        if b[0] == "#":
+            return any(match(b[1:], k[i:]) for i in range(len(k) + 1))
+        return bool(k) and b[0] in ("*", k[0]) and match(b[1:], k[1:])
+    return match(binding.split("."), key.split("."))
+
+
+def test_a_sites_events_queue_gets_the_others_fan_out_and_never_its_own():
+    """Bound from the start to what is addressed to it and to every hello and beat; to another
+    site's presence and broadcasts once it hears that site (docs/multisite.md, "Per-message CPU")."""
+    bindings = t.events_bindings("A") + t.events_bindings_from("B")
+
+    def reaches(key: str) -> bool:
+        return any(_topic_matches(b, key) for b in bindings)
+    assert reaches("presence.B.1001") and reaches("presence.B.agent.with.dots") and reaches("broadcast.B")
+    assert reaches("broadcast.B.A") and reaches("broadcast.C.A"), "what any site addresses to A alone"
+    assert reaches("hello.C") and reaches("beat.C"), "how A hears of a site it has no binding for yet"
+    assert not reaches("presence.A.1001") and not reaches("broadcast.A"), "not its own fan-out"
+    assert not reaches("presence.C.1001") and not reaches("broadcast.C"), "not a site it has not heard yet"
+    assert not reaches("broadcast.B.C"), "not what B addresses to C"

@@ -7,8 +7,10 @@ real server cores run through what ``--bus`` gives them:
 - **Order.** What a site tells every site (presence, claims, full states, the handshake) goes on
   the events exchange, one queue per receiving site: per sender, in the order published. The
   hand-overs and the answers other sites wait for (``PeerHandover``, ``PeerHandoverAck``,
-  ``PeerInteractionsAck``, ``server_stub.bus.transport.WORK_TYPES``) go to the receiver's inbox,
-  another queue: they may overtake the events or be overtaken by them.
+  ``PeerInteractionsAck``) go to the receiver's inbox, another queue: they may overtake the
+  events or be overtaken by them. (The real bus now sends only hand-overs that way,
+  ``server_stub.bus.transport.WORK_TYPES``, and the answers with the events, in order; answers
+  on the inbox's rules, reordered and redelivered, are the harsher case the cores still meet.)
 - **Message delay** (``delay``): the broker is slow; each frame waits up to that long more, events
   still in order per sender.
 - **Redelivery** (``redeliver``, a probability): an inbox frame arrives a second time, later (a
