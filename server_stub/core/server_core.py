@@ -413,6 +413,7 @@ class ServerCore:
                 del self._reclaim_at[site]
                 if not self._site_linked(site):
                     self._apply(self.engine.reclaim(site, now.wall_ms))
+        self._judge_parked_checks()
         for asked in self.witness.expired(mono):
             self._primary_checked(asked.conn, asked.request_id, False, f"{asked.site} did not answer in time")
         late = self.peer.expire(mono)
@@ -1837,6 +1838,8 @@ class ServerCore:
                 self._end_stall()
             else:
                 self.engine.hold(0)
+        if msg.full:
+            self._judge_parked_checks()  # primary checks that waited to know what the peer holds
 
     def peer_interaction_sync(self) -> list[p.PeerInteractions]:
         """Every interaction held or completed here, in frames small enough for the peer's limit."""
@@ -2177,19 +2180,29 @@ class ServerCore:
 
     # ------------------------------------------------------------------ the witness (witness.py)
 
-    def _primary_check(self, conn: Conn, msg: p.RequestPrimaryCheck) -> Answer:
+    def _primary_check(self, conn: Conn, msg: p.RequestPrimaryCheck, may_wait: bool = True) -> Answer:
         """A standby's desktop finds its primary silent: is it alive and hearing the desktop? "No" at
         once when the peer that holds the login is not linked or not heard within FRESH_S (a dead
-        or hung primary fails over as fast as before); otherwise the primary is asked."""
+        or hung primary fails over as fast as before); otherwise the primary is asked. Just started
+        or stalled, before a linked peer's full state is read, the question waits for it (at most
+        the witness' ask timeout): an empty table is not "no peer holds the login"."""
         agent_id = conn.standby_for
         if agent_id is None:
             raise Refusal("invalid_state", "this socket is not a standby (send RequestAgentAvailable first)")
+        if may_wait and self._peers_unheard():  # restarted or stalled: we may not know who holds it yet
+            self.witness.park(conn.id, msg, self._now.mono)
+            conn.inflight.setdefault(msg.request_id, 0)
+            raise _Silent()
         site = self.fencing.peer_site(agent_id)
         held = self.fencing.peer_sites.get(site, {}).get(agent_id) if site is not None else None
         link = self._link_to(site) if site is not None else None
-        heard = max((self.conns[c].last_rx for c in self.peer_inbound
-                     if c in self.conns and self.conns[c].peer_site == site), default=float("-inf"))
+        inbound = [self.conns[c].last_rx for c in self.peer_inbound
+                   if c in self.conns and self.conns[c].peer_site == site]
         mono = self._now.mono
+        # Its own link to us not (yet) back, as after our restart until it dials again: our link to
+        # it is up, but its heartbeats on it are the transport's, so it is asked (a hung peer does
+        # not answer within the ask timeout) rather than taken for dead.
+        heard = max(inbound) if inbound else mono
         why = ("no peer holds the login" if site is None or held != msg.epoch else
                f"no link to {site}" if link is None else
                f"{site} not heard for {mono - heard:.2f} s" if mono - heard > FRESH_S else None)
@@ -2202,6 +2215,22 @@ class ServerCore:
         self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id,
                                                release=msg.release))
         raise _Silent()
+
+    def _peers_unheard(self) -> bool:
+        """Not yet told by every linked peer what it holds: just started (the sync grace), or a
+        peer linked whose full state has not been read since the start or the last stall."""
+        return not self.synced or any(link.url in self.peer.up and link.name not in self._heard_full
+                                      for link in self.links.values())
+
+    def _judge_parked_checks(self) -> None:
+        """The primary checks that waited for the peers' state: judged now if it is known, or past
+        their wait on what is known then."""
+        for parked in self.witness.unpark(self._now.mono, not self._peers_unheard()):
+            conn = self.conns.get(parked.conn)
+            if conn is None or conn.closing:
+                continue
+            msg = parked.msg
+            self._answer(conn, msg, functools.partial(self._primary_check, conn, msg, False))
 
     def _primary_checked(self, conn_id: ConnId, request_id: str, alive: bool, why: str) -> None:
         conn = self.conns.get(conn_id)
