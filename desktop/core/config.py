@@ -6,6 +6,15 @@ Why these defaults:
 - ``heartbeat_interval`` 0.5 s / ``heartbeat_timeout`` 1.5 s: the server's own figures. A silent
   primary is declared dead after three missed beats, so a hung server or a cut cable costs at most
   1.5 s of detection instead of TCP keepalive's minutes.
+- ``client_heartbeat_interval`` 1.5 s: asymmetric terms. The server keeps beating a login's socket
+  every ``heartbeat_interval`` (0.5 s), so a dead or hung server is still found after
+  ``heartbeat_timeout`` (1.5 s); we beat it only every 1.5 s when quiet, and the server (told so at
+  registration) suspects us after three of those (4.5 s) instead of 1.5 s. A primary link then
+  carries 2.67 heartbeat frames a second instead of 4 (a third fewer): the frames that starved a
+  loaded pair. The cost: a desktop that really hangs is offered work for 4.5 s instead of 1.5 s
+  (an offer it cannot answer times out and goes to another agent), and a supervisor sees it
+  "unreachable" 3 s later. A silence we find is still confirmed with a heartbeat at once, and the
+  witness is asked only after one (the primary judges whether it hears us by its own 1.5 s).
 - ``standby_heartbeat_interval`` 5 s (the servers' ``STANDBY_HEARTBEAT_MS``): a standby link
   (secondary, no login on it) only has to notice a dead backup eventually, and the server keeps a
   standby socket for its 20 s client timeout; both ends heartbeat it this rarely when quiet, and
@@ -70,6 +79,8 @@ class SessionConfig:
     client_name: str = "agent-desktop"
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 1.5
+    # How often we heartbeat a quiet login socket (asymmetric terms, see the module docstring).
+    client_heartbeat_interval: float = 1.5
     standby_heartbeat_interval: float = p.STANDBY_HEARTBEAT_MS / 1000
     open_timeout: float = 2.0
     late_timer: float = 0.1
@@ -104,6 +115,9 @@ class SessionConfig:
             raise ValueError("heartbeat_interval must be within 0.1..60 s (the server's range)")
         if self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be longer than heartbeat_interval")
+        if not self.heartbeat_interval <= self.client_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
+            raise ValueError("client_heartbeat_interval must be within heartbeat_interval and "
+                             f"{p.STANDBY_HEARTBEAT_MS} ms (the slowest beat a server takes)")
         if not self.heartbeat_interval <= self.standby_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
             raise ValueError("standby_heartbeat_interval must be within heartbeat_interval and the servers' "
                              f"standby heartbeat ({p.STANDBY_HEARTBEAT_MS} ms): a standby is heard no more often")

@@ -107,6 +107,9 @@ class _Endpoint:
     check_until: float = 0.0
     vouched: int = 0
     slow_at: float = float("-inf")  # when an attempt last ran past open_timeout (slow, not refused)
+    # How often we heartbeat this registered link when quiet: ``client_heartbeat_interval`` if its
+    # server told the silence it tolerates from us (``suspect_timeout_ms``), else heartbeat_interval.
+    beat_every: float | None = None
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -384,7 +387,8 @@ class AgentSession:
             ep.last_heard_ms = wall_ms
             self._request(ep, p.RequestRegisterClient(
                 request_id=self._new_id(), protocol_version=p.PROTOCOL_VERSION, client_name=self.config.client_name,
-                heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000)), "register")
+                heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000),
+                client_heartbeat_interval_ms=round(self.config.client_heartbeat_interval * 1000)), "register")
         return self._done()
 
     def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None,
@@ -587,7 +591,7 @@ class AgentSession:
         heard = max(ep.last_rx, ep.watch_from)
         if ep.role == "secondary" and ep is not self._login_ep:
             return cfg.standby_heartbeat_interval, 3 * cfg.standby_heartbeat_interval, heard
-        return cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
+        return ep.beat_every or cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
 
     def _arm_link(self, ep: _Endpoint) -> None:
         cfg = self.config
@@ -630,6 +634,8 @@ class AgentSession:
                 self._arm_link(ep)
                 return
             ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
+            if ep.registered:  # and the server hears us at once, whatever our own beat
+                self._send(ep, p.Heartbeat())
         elif not expired:
             ep.confirm_until = None
         if ep.registered and now >= ep.last_tx + interval - _EPS:
@@ -655,6 +661,9 @@ class AgentSession:
         # Vouched for ``witness_rounds`` times and still silent: the login moves whatever the answer,
         # but the primary is asked to end it first (``release``), so it is never reported beside the new one.
         request_id = self._new_id()
+        # The primary hears us now if it can: it answers the standby's question by whether it heard
+        # us within its own heartbeat timeout, however rarely we beat it (client_heartbeat_interval).
+        self._send(ep, p.Heartbeat())
         ep.checking, ep.check_until = request_id, self._now + self.config.heartbeat_timeout
         self._request(standby, p.RequestPrimaryCheck(request_id=request_id, epoch=self._epoch,
                                                      release=ep.vouched >= rounds), "check", ep)
@@ -1243,6 +1252,12 @@ class AgentSession:
 
     def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
         ep.registered, ep.reachable, ep.failures = True, True, 0
+        cfg = self.config
+        # Asymmetric terms (docs/protocol.md, "Heartbeats"): the server keeps beating at its interval
+        # (we still find it dead after heartbeat_timeout) and judges our silence by three of our beats.
+        ep.beat_every = min(cfg.client_heartbeat_interval, msg.suspect_timeout_ms / 3000) \
+            if msg.suspect_timeout_ms else cfg.heartbeat_interval
+        ep.beat_every = max(ep.beat_every, cfg.heartbeat_interval)
         ep.reasons = tuple(msg.reasons or ())
         ep.dispositions = tuple(msg.dispositions or ())
         self._set_role(ep, "registered")

@@ -932,12 +932,17 @@ class ServerCore:
         # silence allowed longer than that is a stranded agent nobody notices.
         interval = min(msg.heartbeat_interval_ms or self.config.heartbeat_interval_ms, MAX_CLIENT_HEARTBEAT_MS)
         timeout = max(self.config.heartbeat_timeout_ms, 3 * interval)
-        keep = max(self.config.client_timeout_ms, timeout)  # a slow heartbeat never shortens it
-        conn.hb_interval, conn.hb_timeout, conn.client_timeout = interval / 1000, timeout / 1000, keep / 1000
+        # Asymmetric terms: a client may beat rarer than we do (we keep beating at ``interval``, so
+        # it still finds us dead after ``timeout``); its silence is judged by three of its beats.
+        client_every = min(max(msg.client_heartbeat_interval_ms or interval, interval), MAX_CLIENT_HEARTBEAT_MS)
+        suspect = max(timeout, 3 * client_every)
+        keep = max(self.config.client_timeout_ms, suspect)  # a slow heartbeat never shortens it
+        conn.hb_interval, conn.hb_timeout, conn.client_timeout = interval / 1000, suspect / 1000, keep / 1000
         log.info("%s registered as %r", conn, msg.client_name)
         return p.EventAck(
             request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
             heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, client_timeout_ms=keep,
+            suspect_timeout_ms=suspect,
             reasons=self.config.advertised_reasons(),
             dispositions=list(self.config.dispositions),
         ), ()
@@ -2256,8 +2261,14 @@ class ServerCore:
         a heartbeat at once: if our frames get through, it hears us again."""
         session = self.sessions.get(msg.agent_id)
         conn = self.conns.get(session.conn) if session is not None else None
+        # Heard within the socket's heartbeat timeout, plus what a rarer beat of the desktop adds
+        # (asymmetric terms: its last beat may be one of its intervals old, not one of ours), not
+        # within its whole suspect threshold: a desktop that asks beats its primary first, so a
+        # primary that can hear it has, and one cut off from it is not vouched for 4.5 s.
+        heard_within = 0.0 if conn is None else (max(self.config.heartbeat_timeout_ms / 1000, 3 * conn.hb_interval)
+                                                 + max(0.0, conn.hb_timeout / 3 - conn.hb_interval))
         alive = session is not None and conn is not None and session.epoch == msg.epoch and session.reachable \
-            and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout and not msg.release
+            and not conn.closing and self._now.mono - conn.last_rx <= heard_within and not msg.release
         log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
                  "yes" if alive else "no")
         if alive:
