@@ -415,7 +415,12 @@ class ServerCore:
                     self._apply(self.engine.reclaim(site, now.wall_ms))
         self._judge_parked_checks()
         for asked in self.witness.expired(mono):
-            self._primary_checked(asked.conn, asked.request_id, False, f"{asked.site} did not answer in time")
+            # Slow, not dead: a primary whose peer link still carries its heartbeats runs, and is
+            # only too loaded to answer in time; moving its logins would load the pair more. The
+            # desktop keeps it one more round (a real hang stops the peer link too: "no" then).
+            slow = self._link_to(asked.site) is not None and self._peer_silent_for(asked.site) <= FRESH_S
+            self._primary_checked(asked.conn, asked.request_id, slow, f"{asked.site} did not answer in time, "
+                                  + ("but its peer link is alive" if slow else "and its peer link is silent"))
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -2201,16 +2206,11 @@ class ServerCore:
         site = self.fencing.peer_site(agent_id)
         held = self.fencing.peer_sites.get(site, {}).get(agent_id) if site is not None else None
         link = self._link_to(site) if site is not None else None
-        inbound = [self.conns[c].last_rx for c in self.peer_inbound
-                   if c in self.conns and self.conns[c].peer_site == site]
         mono = self._now.mono
-        # Its own link to us not (yet) back, as after our restart until it dials again: our link to
-        # it is up, but its heartbeats on it are the transport's, so it is asked (a hung peer does
-        # not answer within the ask timeout) rather than taken for dead.
-        heard = max(inbound) if inbound else mono
+        silent = self._peer_silent_for(site) if site is not None else 0.0
         why = ("no peer holds the login" if site is None or held != msg.epoch else
                f"no link to {site}" if link is None else
-               f"{site} not heard for {mono - heard:.2f} s" if mono - heard > FRESH_S else None)
+               f"{site} not heard for {silent:.2f} s" if silent > FRESH_S else None)
         if why is not None:
             log.info("%s: primary check for %s at epoch %d: not alive (%s)", conn, agent_id, msg.epoch, why)
             return p.EventAck(request_id=msg.request_id, server=self.name, primary_alive=False), ()
@@ -2220,6 +2220,14 @@ class ServerCore:
         self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id,
                                                release=msg.release))
         raise _Silent()
+
+    def _peer_silent_for(self, site: str) -> float:
+        """How long ``site``'s own link to us has been silent (its heartbeats every 0.5 s). Not (yet)
+        back, as after our restart until it dials again: 0, since our link to it is up but its
+        heartbeats on that one are the transport's; it is asked rather than taken for dead."""
+        inbound = [self.conns[c].last_rx for c in self.peer_inbound
+                   if c in self.conns and self.conns[c].peer_site == site]
+        return self._now.mono - max(inbound) if inbound else 0.0
 
     def _peers_unheard(self) -> bool:
         """Not yet told by every linked peer what it holds: just started (the sync grace), or a
