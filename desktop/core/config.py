@@ -23,6 +23,14 @@ Why these defaults:
   miss their primaries' heartbeats. A login sent on it is judged at the fast terms from that
   moment (``heartbeat_timeout`` after the send), so a failover to a hung backup is still given up
   in 1.5 s.
+- ``login_timeout`` 5 s: a link with our login request in flight (a failover login on the standby,
+  the first login) is given up after 5 s of silence, not 1.5 s. When a site dies under thousands
+  of agents, the backup reads and answers their logins one after the other; at 5,000 agents on a
+  2-core pair the last answers came seconds later, the desktops gave the backup up after 1.5 s
+  (a hung backup, they thought), closed the link, the backup ended the login it had just made,
+  and they came back through the reconnect backoff: the 45 s tail of the 5,000-agent storm. The
+  cost: a backup that really hangs while the primary dies is left after 5 s instead of 1.5 s, when
+  the agent had nowhere else to go anyway unless a third site is configured.
 - ``late_timer`` 0.1 s: a link timer that fires this much after its time shows that this process
   itself was held up (SIGSTOP, a VM or GC pause, starved of CPU); frames may then be waiting
   unread, so a silence it finds is only suspected: the link gets a confirm window of one heartbeat
@@ -82,6 +90,9 @@ class SessionConfig:
     # How often we heartbeat a quiet login socket (asymmetric terms, see the module docstring).
     client_heartbeat_interval: float = 1.5
     standby_heartbeat_interval: float = p.STANDBY_HEARTBEAT_MS / 1000
+    # A link with our login request in flight is given up after this much silence (not
+    # heartbeat_timeout): see the module docstring.
+    login_timeout: float = 5.0
     open_timeout: float = 2.0
     late_timer: float = 0.1
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0)
@@ -121,6 +132,8 @@ class SessionConfig:
         if not self.heartbeat_interval <= self.standby_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
             raise ValueError("standby_heartbeat_interval must be within heartbeat_interval and the servers' "
                              f"standby heartbeat ({p.STANDBY_HEARTBEAT_MS} ms): a standby is heard no more often")
+        if self.login_timeout <= 0:
+            raise ValueError("login_timeout must be positive")
         if not self.late_timer > 0:
             raise ValueError("late_timer must be positive")
         if not 0 <= self.witness_rounds <= 10:

@@ -591,6 +591,8 @@ class AgentSession:
         heard = max(ep.last_rx, ep.watch_from)
         if ep.role == "secondary" and ep is not self._login_ep:
             return cfg.standby_heartbeat_interval, 3 * cfg.standby_heartbeat_interval, heard
+        if ep is self._login_ep:  # its server may be busy with a storm of logins: slow is not hung
+            return ep.beat_every or cfg.heartbeat_interval, max(cfg.heartbeat_timeout, cfg.login_timeout), heard
         return ep.beat_every or cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
 
     def _arm_link(self, ep: _Endpoint) -> None:

@@ -218,17 +218,23 @@ def test_a_quiet_standby_is_kept_through_seconds_of_silence_and_lost_after_three
     assert (close.link, close.code) == (bench.opened[1].link, p.CloseCode.HEARTBEAT)
 
 
-def test_a_failover_login_on_a_quiet_standby_is_judged_at_the_fast_terms_from_its_sending():
+def test_a_failover_login_on_a_quiet_standby_is_judged_from_its_sending_and_given_up_after_the_login_timeout():
     bench = logged_in_on_a()
     keep_alive(bench, 4.0, "A")  # the standby's last frame is 4 s old: normal for a standby
     bench.kill("A")
     login = bench.one("B", p.RequestAgentLogin)
     assert login.resume_token is not None and bench.closed == []  # not lost at once for its old silence
     sent = bench.now
-    while not bench.closed and bench.now < sent + 3.0:  # B never answers: a hung backup
+    b_link = bench.opened[1].link
+
+    def b_closed() -> list[ev.CloseLink]:
+        return [c for c in bench.closed if c.link == b_link]
+
+    while not b_closed() and bench.now < sent + 8.0:  # B never answers: a hung backup (or a busy one)
         keep_alive(bench, 0.05, step=0.05)
-    (close,) = bench.closed
-    assert close.link == bench.opened[1].link and 1.5 - 1e-6 <= bench.now - sent <= 1.5 + 0.25
+    (close,) = b_closed()
+    login_timeout = SessionConfig.login_timeout  # slow is not hung: a storm's last logins are answered late
+    assert close.link == bench.opened[1].link and login_timeout - 1e-6 <= bench.now - sent <= login_timeout + 0.25
 
 
 def test_a_silent_link_that_recovers_in_time_is_kept():
