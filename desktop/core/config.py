@@ -57,7 +57,10 @@ Why these defaults:
   ``[d * (1 - retry_jitter), d]``: failed attempts back off quickly to one try every 2.5-5 s, and
   the jitter keeps agents that lost the site together from retrying in lockstep for ever.
 - ``open_timeout`` 2 s: bounds one connect + register. A blackholed host would otherwise hold the
-  attempt for minutes; 2 s is many round trips even for a TLS handshake on a busy server.
+  attempt for minutes; 2 s is many round trips even for a TLS handshake on a busy server. Each
+  attempt in a row that ran past it gets twice as long (at most 8 s), back to 2 s once one
+  registers: a site too busy to finish handshakes is not helped by attempts abandoned and made
+  again (its half-done work wasted, its load growing).
 - ``failback`` "never": moving back to the preferred site means a short logout and a login, which
   supervisors see; it is a site policy, not a default. With "when-idle" the preferred site must
   have been a healthy secondary for ``failback_hold`` (5 s) first, so a flapping site does not

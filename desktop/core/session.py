@@ -107,6 +107,7 @@ class _Endpoint:
     check_until: float = 0.0
     vouched: int = 0
     slow_at: float = float("-inf")  # when an attempt last ran past open_timeout (slow, not refused)
+    slow_attempts: int = 0  # attempts in a row that ran past their open timeout (each gets twice as long)
     # How often we heartbeat this registered link when quiet: ``client_heartbeat_interval`` if its
     # server told the silence it tolerates from us (``suspect_timeout_ms``), else heartbeat_interval.
     beat_every: float | None = None
@@ -596,10 +597,9 @@ class AgentSession:
         return ep.beat_every or cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
 
     def _arm_link(self, ep: _Endpoint) -> None:
-        cfg = self.config
         interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:  # the attempt (connect + register) is bounded by open_timeout
-            at = ep.started + cfg.open_timeout
+            at = ep.started + self._open_timeout(ep)
         else:
             at = min(ep.last_tx + interval, heard + timeout)
         if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
@@ -607,6 +607,13 @@ class AgentSession:
         if ep.checking is not None:  # the witness is asked: judged again when its answer is overdue
             at = min(ep.check_until, ep.last_tx + interval)
         self._set_timer(("link", ep.link), at)
+
+    def _open_timeout(self, ep: _Endpoint) -> float:
+        """``open_timeout``, doubled for each attempt in a row that ran past its own (at most 4 times
+        as long). A site too busy to finish handshakes in time (a morning of thousands of logins on a
+        starved pair) is not helped by attempts abandoned and made again: its half-done work is
+        wasted and the load it drowns in grows. Reset when an attempt registers."""
+        return self.config.open_timeout * 2 ** min(ep.slow_attempts, 2)
 
     def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
         """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat.
@@ -620,9 +627,10 @@ class AgentSession:
         cfg, now = self.config, self._now
         interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:
-            expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
+            expired, why = now >= ep.started + self._open_timeout(ep) - _EPS, "open timeout"
             if expired:
                 ep.slow_at = now
+                ep.slow_attempts += 1
         else:
             expired, why = now >= heard + timeout - _EPS, "heartbeat timeout"
         if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
@@ -1253,7 +1261,7 @@ class AgentSession:
             getattr(self, f"_refused_{kind}")(ep, msg, data)
 
     def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
-        ep.registered, ep.reachable, ep.failures = True, True, 0
+        ep.registered, ep.reachable, ep.failures, ep.slow_attempts = True, True, 0, 0
         cfg = self.config
         # Asymmetric terms (docs/protocol.md, "Heartbeats"): the server keeps beating at its interval
         # (we still find it dead after heartbeat_timeout) and judges our silence by three of our beats.

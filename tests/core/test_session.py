@@ -693,3 +693,29 @@ def test_undecodable_frames_are_reported_and_count_as_liveness():
     assert [e.code for e in bench.take_events(ev.ErrorEvent)] == ["unknown_type"]
     keep_alive(bench, 1.0, "B")
     assert bench.roles()["A"] == "primary"
+
+
+def test_a_site_too_slow_to_finish_a_handshake_gets_twice_as_long_each_attempt_and_the_full_time_back_once_in():
+    """An attempt that ran past open_timeout is abandoned, and the site's half-done work with it; on
+    a site drowning in a morning's handshakes, attempts made again on the same clock only add to the
+    load. Each one in a row gets twice as long (2, 4, 8, 8 s); once one registers, 2 s again."""
+    bench = Bench()
+    bench.feed(bench.session.start)
+
+    def attempt_lasted() -> float:
+        link, opened_at = bench.link["A"], bench.now
+        while not any(c.link == link for c in bench.closed):
+            bench.advance(0.05)
+        assert next(c for c in bench.closed if c.link == link).reason == "open timeout"
+        took = bench.now - opened_at
+        while bench.link["A"] == link:  # the backoff, then the next attempt
+            bench.advance(0.05)
+        return took
+
+    assert [round(attempt_lasted(), 1) for _ in range(4)] == [2.0, 4.0, 8.0, 8.0]
+    bench.register("A")
+    registered = bench.link["A"]
+    bench.feed(bench.session.link_closed, registered)  # lost later: the next attempts start at 2 s again
+    while bench.link["A"] == registered:
+        bench.advance(0.05)
+    assert round(attempt_lasted(), 1) == 2.0
