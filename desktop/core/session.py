@@ -613,7 +613,7 @@ class AgentSession:
         as long). A site too busy to finish handshakes in time (a morning of thousands of logins on a
         starved pair) is not helped by attempts abandoned and made again: its half-done work is
         wasted and the load it drowns in grows. Reset when an attempt registers."""
-        return self.config.open_timeout * 2 ** min(ep.slow_attempts, 2)
+        return self.config.open_timeout * (1 << min(ep.slow_attempts, 2))
 
     def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
         """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat.
