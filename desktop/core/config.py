@@ -31,6 +31,12 @@ Why these defaults:
   and they came back through the reconnect backoff: the 45 s tail of the 5,000-agent storm. The
   cost: a backup that really hangs while the primary dies is left after 5 s instead of 1.5 s, when
   the agent had nowhere else to go anyway unless a third site is configured.
+- ``last_site_timeout`` 5 s: a primary with no other site registered beside it (the other died,
+  nothing to move to and no witness to ask) is given up after 5 s of silence, not 1.5 s. Right
+  after a site dies under thousands of agents, the survivor is the busiest it will ever be, and
+  a desktop that gives it up only logs in there again: at 5,000 agents the desktops lost the
+  backup by heartbeat timeout 6,751 times within a minute of the kill. As soon as another site is
+  registered again, the fast terms (and the witness) apply.
 - ``late_timer`` 0.1 s: a link timer that fires this much after its time shows that this process
   itself was held up (SIGSTOP, a VM or GC pause, starved of CPU); frames may then be waiting
   unread, so a silence it finds is only suspected: the link gets a confirm window of one heartbeat
@@ -96,6 +102,9 @@ class SessionConfig:
     # A link with our login request in flight is given up after this much silence (not
     # heartbeat_timeout): see the module docstring.
     login_timeout: float = 5.0
+    # A primary with no other site registered (nowhere to move, no witness to ask) is given up
+    # after this much silence, not heartbeat_timeout: see the module docstring.
+    last_site_timeout: float = 5.0
     open_timeout: float = 2.0
     late_timer: float = 0.1
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0)
@@ -135,8 +144,8 @@ class SessionConfig:
         if not self.heartbeat_interval <= self.standby_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
             raise ValueError("standby_heartbeat_interval must be within heartbeat_interval and the servers' "
                              f"standby heartbeat ({p.STANDBY_HEARTBEAT_MS} ms): a standby is heard no more often")
-        if self.login_timeout <= 0:
-            raise ValueError("login_timeout must be positive")
+        if self.login_timeout <= 0 or self.last_site_timeout <= 0:
+            raise ValueError("login_timeout and last_site_timeout must be positive")
         if not self.late_timer > 0:
             raise ValueError("late_timer must be positive")
         if not 0 <= self.witness_rounds <= 10:

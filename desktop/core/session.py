@@ -594,6 +594,10 @@ class AgentSession:
             return cfg.standby_heartbeat_interval, 3 * cfg.standby_heartbeat_interval, heard
         if ep is self._login_ep:  # its server may be busy with a storm of logins: slow is not hung
             return ep.beat_every or cfg.heartbeat_interval, max(cfg.heartbeat_timeout, cfg.login_timeout), heard
+        if ep is self._primary and not any(e is not ep and e.registered for e in self._eps):
+            # The last site standing (no other registered to move to, none to ask): giving it up
+            # would only add a login to its load, the one left after a site died under thousands.
+            return ep.beat_every or cfg.heartbeat_interval, max(cfg.heartbeat_timeout, cfg.last_site_timeout), heard
         return ep.beat_every or cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
 
     def _arm_link(self, ep: _Endpoint) -> None:
