@@ -367,6 +367,11 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float, re
                 # RequestPrimaryCheck sent over the whole run: silences of a primary that the
                 # standby was asked about before the login moved (docs/failover.md, "Overload").
                 "primary_checks": sum(s.get("primary_checks", 0) for s in summaries),
+                # Links the desktops gave up from the kill on (a silent link, an attempt past its
+                # open timeout), by reason: a storm that makes the backup slow must not make the
+                # desktops give it up and come back through the reconnect backoff.
+                "storm_give_ups": dict(sum((collections.Counter(s.get("give_ups_since", {})) for s in summaries),
+                                           collections.Counter())),
                 # Agents whose session ended at LoginFailed (the agent asked for the password again).
                 "login_failed": len(ended_at_login_failed(count("login", "relogged", "error"))),
                 **double_logins(watchers, gone),

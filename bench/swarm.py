@@ -16,6 +16,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ class CountingRunner(SessionRunner):
     def __init__(self, session: AgentSession, on_event: Callable[[Any], None], login_times: list[float]):
         self.login_times = login_times
         self.checks = 0  # RequestPrimaryCheck sent: a silent primary's standby asked (the witness)
+        self.give_ups: list[tuple[float, str]] = []  # (monotonic time, why) of every link the core gave up
         super().__init__(session, on_event=on_event)
 
     def execute(self, outputs) -> None:
@@ -41,6 +43,8 @@ class CountingRunner(SessionRunner):
                 self.login_times.append(time.monotonic())
             elif isinstance(out, ev.Send) and isinstance(out.message, p.RequestPrimaryCheck):
                 self.checks += 1
+            elif isinstance(out, ev.CloseLink):
+                self.give_ups.append((time.monotonic(), out.reason))
         super().execute(outputs)
 
 
@@ -121,6 +125,9 @@ class Swarm:
             "login_failed": sum(1 for a in self.agents if a.failed),
             "relogged": sum(1 for a in self.agents if a.endpoint and a.endpoint != "A"),
             "primary_checks": sum(a.runner.checks for a in self.agents),
+            # Links the sessions gave up (silence, open timeout) at or after T, by reason.
+            "give_ups_since": dict(Counter(why.split(" (")[0] for a in self.agents for t, why in a.runner.give_ups
+                                           if t >= since)),
         })
 
 

@@ -338,6 +338,9 @@ class RequestRegisterClient(Request, tag="RequestRegisterClient"):
     protocol_version: Annotated[int, msgspec.Meta(ge=1)]
     client_name: ShortText
     heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] | None = None
+    # Asymmetric terms (docs/protocol.md, "Heartbeats"): how often this client heartbeats a quiet
+    # socket, when rarer than the server's beats; the server judges its silence by three of them.
+    client_heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] | None = None
 
 
 class RequestAgentLogin(Request, tag="RequestAgentLogin"):
@@ -558,6 +561,7 @@ class EventAck(Message, tag="EventAck"):
     heartbeat_interval_ms: int | None = None
     heartbeat_timeout_ms: int | None = None
     client_timeout_ms: int | None = None  # register: how long the server keeps a silent login
+    suspect_timeout_ms: int | None = None  # register: the client's silence the server tolerates (suspect after)
     role: LinkRole | None = None
     epoch: Epoch | None = None
     resume_token: Secret | None = None

@@ -6,6 +6,15 @@ Why these defaults:
 - ``heartbeat_interval`` 0.5 s / ``heartbeat_timeout`` 1.5 s: the server's own figures. A silent
   primary is declared dead after three missed beats, so a hung server or a cut cable costs at most
   1.5 s of detection instead of TCP keepalive's minutes.
+- ``client_heartbeat_interval`` 1.5 s: asymmetric terms. The server keeps beating a login's socket
+  every ``heartbeat_interval`` (0.5 s), so a dead or hung server is still found after
+  ``heartbeat_timeout`` (1.5 s); we beat it only every 1.5 s when quiet, and the server (told so at
+  registration) suspects us after three of those (4.5 s) instead of 1.5 s. A primary link then
+  carries 2.67 heartbeat frames a second instead of 4 (a third fewer): the frames that starved a
+  loaded pair. The cost: a desktop that really hangs is offered work for 4.5 s instead of 1.5 s
+  (an offer it cannot answer times out and goes to another agent), and a supervisor sees it
+  "unreachable" 3 s later. A silence we find is still confirmed with a heartbeat at once, and the
+  witness is asked only after one (the primary judges whether it hears us by its own 1.5 s).
 - ``standby_heartbeat_interval`` 5 s (the servers' ``STANDBY_HEARTBEAT_MS``): a standby link
   (secondary, no login on it) only has to notice a dead backup eventually, and the server keeps a
   standby socket for its 20 s client timeout; both ends heartbeat it this rarely when quiet, and
@@ -14,6 +23,20 @@ Why these defaults:
   miss their primaries' heartbeats. A login sent on it is judged at the fast terms from that
   moment (``heartbeat_timeout`` after the send), so a failover to a hung backup is still given up
   in 1.5 s.
+- ``login_timeout`` 5 s: a link with our login request in flight (a failover login on the standby,
+  the first login) is given up after 5 s of silence, not 1.5 s. When a site dies under thousands
+  of agents, the backup reads and answers their logins one after the other; at 5,000 agents on a
+  2-core pair the last answers came seconds later, the desktops gave the backup up after 1.5 s
+  (a hung backup, they thought), closed the link, the backup ended the login it had just made,
+  and they came back through the reconnect backoff: the 45 s tail of the 5,000-agent storm. The
+  cost: a backup that really hangs while the primary dies is left after 5 s instead of 1.5 s, when
+  the agent had nowhere else to go anyway unless a third site is configured.
+- ``last_site_timeout`` 5 s: a primary with no other site registered beside it (the other died,
+  nothing to move to and no witness to ask) is given up after 5 s of silence, not 1.5 s. Right
+  after a site dies under thousands of agents, the survivor is the busiest it will ever be, and
+  a desktop that gives it up only logs in there again: at 5,000 agents the desktops lost the
+  backup by heartbeat timeout 6,751 times within a minute of the kill. As soon as another site is
+  registered again, the fast terms (and the witness) apply.
 - ``late_timer`` 0.1 s: a link timer that fires this much after its time shows that this process
   itself was held up (SIGSTOP, a VM or GC pause, starved of CPU); frames may then be waiting
   unread, so a silence it finds is only suspected: the link gets a confirm window of one heartbeat
@@ -40,7 +63,10 @@ Why these defaults:
   ``[d * (1 - retry_jitter), d]``: failed attempts back off quickly to one try every 2.5-5 s, and
   the jitter keeps agents that lost the site together from retrying in lockstep for ever.
 - ``open_timeout`` 2 s: bounds one connect + register. A blackholed host would otherwise hold the
-  attempt for minutes; 2 s is many round trips even for a TLS handshake on a busy server.
+  attempt for minutes; 2 s is many round trips even for a TLS handshake on a busy server. Each
+  attempt in a row that ran past it gets twice as long (at most 8 s), back to 2 s once one
+  registers: a site too busy to finish handshakes is not helped by attempts abandoned and made
+  again (its half-done work wasted, its load growing).
 - ``failback`` "never": moving back to the preferred site means a short logout and a login, which
   supervisors see; it is a site policy, not a default. With "when-idle" the preferred site must
   have been a healthy secondary for ``failback_hold`` (5 s) first, so a flapping site does not
@@ -70,7 +96,15 @@ class SessionConfig:
     client_name: str = "agent-desktop"
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 1.5
+    # How often we heartbeat a quiet login socket (asymmetric terms, see the module docstring).
+    client_heartbeat_interval: float = 1.5
     standby_heartbeat_interval: float = p.STANDBY_HEARTBEAT_MS / 1000
+    # A link with our login request in flight is given up after this much silence (not
+    # heartbeat_timeout): see the module docstring.
+    login_timeout: float = 5.0
+    # A primary with no other site registered (nowhere to move, no witness to ask) is given up
+    # after this much silence, not heartbeat_timeout: see the module docstring.
+    last_site_timeout: float = 5.0
     open_timeout: float = 2.0
     late_timer: float = 0.1
     retry_delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0)
@@ -104,9 +138,14 @@ class SessionConfig:
             raise ValueError("heartbeat_interval must be within 0.1..60 s (the server's range)")
         if self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be longer than heartbeat_interval")
+        if not self.heartbeat_interval <= self.client_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
+            raise ValueError("client_heartbeat_interval must be within heartbeat_interval and "
+                             f"{p.STANDBY_HEARTBEAT_MS} ms (the slowest beat a server takes)")
         if not self.heartbeat_interval <= self.standby_heartbeat_interval <= p.STANDBY_HEARTBEAT_MS / 1000:
             raise ValueError("standby_heartbeat_interval must be within heartbeat_interval and the servers' "
                              f"standby heartbeat ({p.STANDBY_HEARTBEAT_MS} ms): a standby is heard no more often")
+        if self.login_timeout <= 0 or self.last_site_timeout <= 0:
+            raise ValueError("login_timeout and last_site_timeout must be positive")
         if not self.late_timer > 0:
             raise ValueError("late_timer must be positive")
         if not 0 <= self.witness_rounds <= 10:

@@ -107,6 +107,10 @@ class _Endpoint:
     check_until: float = 0.0
     vouched: int = 0
     slow_at: float = float("-inf")  # when an attempt last ran past open_timeout (slow, not refused)
+    slow_attempts: int = 0  # attempts in a row that ran past their open timeout (each gets twice as long)
+    # How often we heartbeat this registered link when quiet: ``client_heartbeat_interval`` if its
+    # server told the silence it tolerates from us (``suspect_timeout_ms``), else heartbeat_interval.
+    beat_every: float | None = None
     pending: dict[str, tuple[str, Any]] = field(default_factory=dict)  # request id -> (kind, data)
     standby_token: str | None = None  # token of the RequestAgentAvailable sent on this link
     reasons: tuple[p.ReasonInfo, ...] = ()
@@ -394,7 +398,8 @@ class AgentSession:
             ep.last_heard_ms = wall_ms
             self._request(ep, p.RequestRegisterClient(
                 request_id=self._new_id(), protocol_version=p.PROTOCOL_VERSION, client_name=self.config.client_name,
-                heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000)), "register")
+                heartbeat_interval_ms=round(self.config.heartbeat_interval * 1000),
+                client_heartbeat_interval_ms=round(self.config.client_heartbeat_interval * 1000)), "register")
         return self._done()
 
     def link_closed(self, link: ev.Link, now: float, wall_ms: int, code: int | None = None,
@@ -597,13 +602,18 @@ class AgentSession:
         heard = max(ep.last_rx, ep.watch_from)
         if ep.role == "secondary" and ep is not self._login_ep:
             return cfg.standby_heartbeat_interval, 3 * cfg.standby_heartbeat_interval, heard
-        return cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
+        if ep is self._login_ep:  # its server may be busy with a storm of logins: slow is not hung
+            return ep.beat_every or cfg.heartbeat_interval, max(cfg.heartbeat_timeout, cfg.login_timeout), heard
+        if ep is self._primary and not any(e is not ep and e.registered for e in self._eps):
+            # The last site standing (no other registered to move to, none to ask): giving it up
+            # would only add a login to its load, the one left after a site died under thousands.
+            return ep.beat_every or cfg.heartbeat_interval, max(cfg.heartbeat_timeout, cfg.last_site_timeout), heard
+        return ep.beat_every or cfg.heartbeat_interval, cfg.heartbeat_timeout, heard
 
     def _arm_link(self, ep: _Endpoint) -> None:
-        cfg = self.config
         interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:  # the attempt (connect + register) is bounded by open_timeout
-            at = ep.started + cfg.open_timeout
+            at = ep.started + self._open_timeout(ep)
         else:
             at = min(ep.last_tx + interval, heard + timeout)
         if ep.confirm_until is not None:  # suspected: judged again at the end of the confirm window
@@ -611,6 +621,13 @@ class AgentSession:
         if ep.checking is not None:  # the witness is asked: judged again when its answer is overdue
             at = min(ep.check_until, ep.last_tx + interval)
         self._set_timer(("link", ep.link), at)
+
+    def _open_timeout(self, ep: _Endpoint) -> float:
+        """``open_timeout``, doubled for each attempt in a row that ran past its own (at most 4 times
+        as long). A site too busy to finish handshakes in time (a morning of thousands of logins on a
+        starved pair) is not helped by attempts abandoned and made again: its half-done work is
+        wasted and the load it drowns in grows. Reset when an attempt registers."""
+        return self.config.open_timeout * (1 << min(ep.slow_attempts, 2))
 
     def _link_timer(self, ep: _Endpoint, lateness: float) -> None:
         """One lazy timer per link: open timeout, silence timeout, or time to send a Heartbeat.
@@ -624,9 +641,10 @@ class AgentSession:
         cfg, now = self.config, self._now
         interval, timeout, heard = self._beat_terms(ep)
         if not ep.registered:
-            expired, why = now >= ep.started + cfg.open_timeout - _EPS, "open timeout"
+            expired, why = now >= ep.started + self._open_timeout(ep) - _EPS, "open timeout"
             if expired:
                 ep.slow_at = now
+                ep.slow_attempts += 1
         else:
             expired, why = now >= heard + timeout - _EPS, "heartbeat timeout"
         if expired and (ep.confirm_until is None or now >= ep.confirm_until - _EPS):
@@ -640,6 +658,8 @@ class AgentSession:
                 self._arm_link(ep)
                 return
             ep.confirm_until = now + cfg.heartbeat_interval  # read what arrived before judging
+            if ep.registered:  # and the server hears us at once, whatever our own beat
+                self._send(ep, p.Heartbeat())
         elif not expired:
             ep.confirm_until = None
         if ep.registered and now >= ep.last_tx + interval - _EPS:
@@ -665,6 +685,9 @@ class AgentSession:
         # Vouched for ``witness_rounds`` times and still silent: the login moves whatever the answer,
         # but the primary is asked to end it first (``release``), so it is never reported beside the new one.
         request_id = self._new_id()
+        # The primary hears us now if it can: it answers the standby's question by whether it heard
+        # us within its own heartbeat timeout, however rarely we beat it (client_heartbeat_interval).
+        self._send(ep, p.Heartbeat())
         ep.checking, ep.check_until = request_id, self._now + self.config.heartbeat_timeout
         self._request(standby, p.RequestPrimaryCheck(request_id=request_id, epoch=self._epoch,
                                                      release=ep.vouched >= rounds), "check", ep)
@@ -1252,7 +1275,13 @@ class AgentSession:
             getattr(self, f"_refused_{kind}")(ep, msg, data)
 
     def _ack_register(self, ep: _Endpoint, msg: p.EventAck, _: Any) -> None:
-        ep.registered, ep.reachable, ep.failures = True, True, 0
+        ep.registered, ep.reachable, ep.failures, ep.slow_attempts = True, True, 0, 0
+        cfg = self.config
+        # Asymmetric terms (docs/protocol.md, "Heartbeats"): the server keeps beating at its interval
+        # (we still find it dead after heartbeat_timeout) and judges our silence by three of our beats.
+        ep.beat_every = min(cfg.client_heartbeat_interval, msg.suspect_timeout_ms / 3000) \
+            if msg.suspect_timeout_ms else cfg.heartbeat_interval
+        ep.beat_every = max(ep.beat_every, cfg.heartbeat_interval)
         ep.reasons = tuple(msg.reasons or ())
         ep.dispositions = tuple(msg.dispositions or ())
         self._set_role(ep, "registered")

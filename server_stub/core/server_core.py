@@ -414,8 +414,14 @@ class ServerCore:
                 del self._reclaim_at[site]
                 if not self._site_linked(site):
                     self._apply(self.engine.reclaim(site, now.wall_ms))
+        self._judge_parked_checks()
         for asked in self.witness.expired(mono):
-            self._primary_checked(asked.conn, asked.request_id, False, f"{asked.site} did not answer in time")
+            # Slow, not dead: a primary whose peer link still carries its heartbeats runs, and is
+            # only too loaded to answer in time; moving its logins would load the pair more. The
+            # desktop keeps it one more round (a real hang stops the peer link too: "no" then).
+            slow = self._link_to(asked.site) is not None and self._peer_silent_for(asked.site) <= FRESH_S
+            self._primary_checked(asked.conn, asked.request_id, slow, f"{asked.site} did not answer in time, "
+                                  + ("but its peer link is alive" if slow else "and its peer link is silent"))
         late = self.peer.expire(mono)
         if late:
             log.warning("the peer did not confirm %d request(s) in time; going ahead", late)
@@ -934,12 +940,17 @@ class ServerCore:
         # silence allowed longer than that is a stranded agent nobody notices.
         interval = min(msg.heartbeat_interval_ms or self.config.heartbeat_interval_ms, MAX_CLIENT_HEARTBEAT_MS)
         timeout = max(self.config.heartbeat_timeout_ms, 3 * interval)
-        keep = max(self.config.client_timeout_ms, timeout)  # a slow heartbeat never shortens it
-        conn.hb_interval, conn.hb_timeout, conn.client_timeout = interval / 1000, timeout / 1000, keep / 1000
+        # Asymmetric terms: a client may beat rarer than we do (we keep beating at ``interval``, so
+        # it still finds us dead after ``timeout``); its silence is judged by three of its beats.
+        client_every = min(max(msg.client_heartbeat_interval_ms or interval, interval), MAX_CLIENT_HEARTBEAT_MS)
+        suspect = max(timeout, 3 * client_every)
+        keep = max(self.config.client_timeout_ms, suspect)  # a slow heartbeat never shortens it
+        conn.hb_interval, conn.hb_timeout, conn.client_timeout = interval / 1000, suspect / 1000, keep / 1000
         log.info("%s registered as %r", conn, msg.client_name)
         return p.EventAck(
             request_id=msg.request_id, server=self.name, protocol_version=p.PROTOCOL_VERSION,
             heartbeat_interval_ms=interval, heartbeat_timeout_ms=timeout, client_timeout_ms=keep,
+            suspect_timeout_ms=suspect,
             reasons=self.config.advertised_reasons(),
             dispositions=list(self.config.dispositions),
         ), ()
@@ -1867,6 +1878,8 @@ class ServerCore:
                 self._end_stall()
             else:
                 self.engine.hold(0)
+        if msg.full:
+            self._judge_parked_checks()  # primary checks that waited to know what the peer holds
 
     def peer_interaction_sync(self) -> list[p.PeerInteractions]:
         """Every interaction held or completed here, in frames small enough for the peer's limit."""
@@ -2207,22 +2220,27 @@ class ServerCore:
 
     # ------------------------------------------------------------------ the witness (witness.py)
 
-    def _primary_check(self, conn: Conn, msg: p.RequestPrimaryCheck) -> Answer:
+    def _primary_check(self, conn: Conn, msg: p.RequestPrimaryCheck, may_wait: bool = True) -> Answer:
         """A standby's desktop finds its primary silent: is it alive and hearing the desktop? "No" at
         once when the peer that holds the login is not linked or not heard within FRESH_S (a dead
-        or hung primary fails over as fast as before); otherwise the primary is asked."""
+        or hung primary fails over as fast as before); otherwise the primary is asked. Just started
+        or stalled, before a linked peer's full state is read, the question waits for it (at most
+        the witness' ask timeout): an empty table is not "no peer holds the login"."""
         agent_id = conn.standby_for
         if agent_id is None:
             raise Refusal("invalid_state", "this socket is not a standby (send RequestAgentAvailable first)")
+        if may_wait and self._peers_unheard():  # restarted or stalled: we may not know who holds it yet
+            self.witness.park(conn.id, msg, self._now.mono)
+            conn.inflight.setdefault(msg.request_id, 0)
+            raise _Silent()
         site = self.fencing.peer_site(agent_id)
         held = self.fencing.peer_sites.get(site, {}).get(agent_id) if site is not None else None
         link = self._link_to(site) if site is not None else None
-        heard = max((self.conns[c].last_rx for c in self.peer_inbound
-                     if c in self.conns and self.conns[c].peer_site == site), default=float("-inf"))
         mono = self._now.mono
+        silent = self._peer_silent_for(site) if site is not None else 0.0
         why = ("no peer holds the login" if site is None or held != msg.epoch else
                f"no link to {site}" if link is None else
-               f"{site} not heard for {mono - heard:.2f} s" if mono - heard > FRESH_S else None)
+               f"{site} not heard for {silent:.2f} s" if silent > FRESH_S else None)
         if why is not None:
             log.info("%s: primary check for %s at epoch %d: not alive (%s)", conn, agent_id, msg.epoch, why)
             return p.EventAck(request_id=msg.request_id, server=self.name, primary_alive=False), ()
@@ -2232,6 +2250,30 @@ class ServerCore:
         self._peer_send_to(link, p.PeerWitness(server=self.name, agent_id=agent_id, epoch=msg.epoch, ask_id=ask_id,
                                                release=msg.release))
         raise _Silent()
+
+    def _peer_silent_for(self, site: str) -> float:
+        """How long ``site``'s own link to us has been silent (its heartbeats every 0.5 s). Not (yet)
+        back, as after our restart until it dials again: 0, since our link to it is up but its
+        heartbeats on that one are the transport's; it is asked rather than taken for dead."""
+        inbound = [self.conns[c].last_rx for c in self.peer_inbound
+                   if c in self.conns and self.conns[c].peer_site == site]
+        return self._now.mono - max(inbound) if inbound else 0.0
+
+    def _peers_unheard(self) -> bool:
+        """Not yet told by every linked peer what it holds: just started (the sync grace), or a
+        peer linked whose full state has not been read since the start or the last stall."""
+        return not self.synced or any(link.url in self.peer.up and link.name not in self._heard_full
+                                      for link in self.links.values())
+
+    def _judge_parked_checks(self) -> None:
+        """The primary checks that waited for the peers' state: judged now if it is known, or past
+        their wait on what is known then."""
+        for parked in self.witness.unpark(self._now.mono, not self._peers_unheard()):
+            conn = self.conns.get(parked.conn)
+            if conn is None or conn.closing:
+                continue
+            msg = parked.msg
+            self._answer(conn, msg, functools.partial(self._primary_check, conn, msg, False))
 
     def _primary_checked(self, conn_id: ConnId, request_id: str, alive: bool, why: str) -> None:
         conn = self.conns.get(conn_id)
@@ -2257,8 +2299,14 @@ class ServerCore:
         a heartbeat at once: if our frames get through, it hears us again."""
         session = self.sessions.get(msg.agent_id)
         conn = self.conns.get(session.conn) if session is not None else None
+        # Heard within the socket's heartbeat timeout, plus what a rarer beat of the desktop adds
+        # (asymmetric terms: its last beat may be one of its intervals old, not one of ours), not
+        # within its whole suspect threshold: a desktop that asks beats its primary first, so a
+        # primary that can hear it has, and one cut off from it is not vouched for 4.5 s.
+        heard_within = 0.0 if conn is None else (max(self.config.heartbeat_timeout_ms / 1000, 3 * conn.hb_interval)
+                                                 + max(0.0, conn.hb_timeout / 3 - conn.hb_interval))
         alive = session is not None and conn is not None and session.epoch == msg.epoch and session.reachable \
-            and not conn.closing and self._now.mono - conn.last_rx <= conn.hb_timeout and not msg.release
+            and not conn.closing and self._now.mono - conn.last_rx <= heard_within and not msg.release
         log.info("peer %s asks whether agent %s at epoch %d hears us: %s", msg.server, msg.agent_id, msg.epoch,
                  "yes" if alive else "no")
         if alive:

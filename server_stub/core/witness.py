@@ -7,6 +7,10 @@ primary on the peer link, independently of the desktop.
 - Peer link closed, or silent for more than ``FRESH_S`` (a kill -9 or a hung primary: the peer
   link's own heartbeats, every 0.5 s, stopped with it): "not alive" at once, so a real failure is
   failed over as fast as before.
+- Not yet told what its peers hold (just started or stalled, a linked peer's full state not read
+  yet): the question waits for that state, at most ``ASK_TIMEOUT_S``, instead of being answered
+  "no peer holds the login" from an empty table. A site restarted beside a loaded pair used to say
+  "not alive" about a live primary it simply had not heard of yet, and moved the desktop to itself.
 - Peer heard recently: the witness asks the primary (``PeerWitness``), which answers
   (``PeerWitnessAck``) whether it holds the agent at that epoch and still hears its desktop, and
   sends the desktop a heartbeat at once. No answer within ``ASK_TIMEOUT_S``, or the peer link lost
@@ -20,6 +24,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from .. import protocol as p
 from .io import ConnId
 
 # The peer link carries a heartbeat every 0.5 s when idle: silent for 1.5 of its intervals, the
@@ -40,12 +45,38 @@ class Asked:
     deadline: float
 
 
+@dataclass(frozen=True)
+class Parked:
+    """A RequestPrimaryCheck that waits for the peers' full state before it is judged."""
+
+    conn: ConnId
+    msg: p.RequestPrimaryCheck
+    deadline: float
+
+
 class Witness:
     """The checks this server, as a standby, waits on its peers to answer."""
 
     def __init__(self) -> None:
         self._asked: dict[int, Asked] = {}
         self._ids = itertools.count(1)
+        self._parked: list[Parked] = []
+
+    def park(self, conn: ConnId, msg: p.RequestPrimaryCheck, mono: float) -> None:
+        self._parked.append(Parked(conn, msg, mono + ASK_TIMEOUT_S))
+
+    def unpark(self, mono: float, known: bool) -> list[Parked]:
+        """The parked checks to judge now: all of them once the peers' state is ``known``, else those
+        past their deadline (judged on what is known then)."""
+        if not self._parked:
+            return []
+        if known:
+            due, self._parked = self._parked, []
+            return due
+        due = [c for c in self._parked if c.deadline <= mono]
+        if due:
+            self._parked = [c for c in self._parked if c.deadline > mono]
+        return due
 
     def ask(self, conn: ConnId, request_id: str, site: str, mono: float) -> int:
         ask_id = next(self._ids)

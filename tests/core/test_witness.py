@@ -84,10 +84,15 @@ def test_a_kill_of_the_primary_asks_nobody():
     assert bench.take_sent("B", kind=p.RequestAgentLogin)
 
 
-def test_with_no_standby_a_silent_primary_is_left_at_the_heartbeat_timeout():
+def test_with_no_other_site_registered_a_silent_primary_is_left_at_the_last_site_timeout_unasked():
+    """The last site standing (the other one died): nobody to ask and nowhere to move, so its
+    silence is given 5 s (``last_site_timeout``), not 1.5 s: right after a site died under thousands
+    of agents the survivor is at its busiest, and leaving it only adds a login to its load."""
     bench = logged_in_on_a(WITNESS)
     bench.kill("B")
     keep_alive(bench, 1.6)
+    assert bench.opened[0].link not in [c.link for c in bench.closed]
+    keep_alive(bench, WITNESS.last_site_timeout - 1.6 + 0.1)
     assert bench.take_sent(kind=p.RequestPrimaryCheck) == []
     assert bench.opened[0].link in [c.link for c in bench.closed]
 

@@ -88,3 +88,67 @@ def test_a_quiet_standby_socket_is_heartbeated_every_5_s_and_a_login_every_inter
         driver.mono += 0.1
         driver.run(driver.core.tick(driver.now()))
     assert heartbeats(driver, standby) - before >= 3
+
+
+def registered_with(driver: CoreDriver, **terms: object) -> tuple[int, dict]:
+    conn = driver.open()
+    ack = driver.request(conn, {"type": "RequestRegisterClient", "protocol_version": p.PROTOCOL_VERSION,
+                                "client_name": "desk", **terms})
+    return conn, ack
+
+
+def reachable_after(driver: CoreDriver, conn: int, silence: float) -> bool:
+    """The login on ``conn`` goes silent for ``silence`` seconds: is it still reachable (offerable)?"""
+    for _ in range(round(silence * 10)):
+        driver.mono += 0.1
+        driver.run(driver.core.tick(driver.now()))
+    return driver.core.sessions["1001"].reachable
+
+
+@pytest.mark.parametrize(("terms", "suspect_s"), [
+    ({}, 1.5),  # a client written from the protocol as it was: symmetric terms
+    ({"heartbeat_interval_ms": 500}, 1.5),
+    ({"client_heartbeat_interval_ms": 1500}, 4.5),  # the reference desktop
+    ({"client_heartbeat_interval_ms": 200}, 1.5),  # never below the heartbeat interval's terms
+    ({"client_heartbeat_interval_ms": 60_000}, 15.0),  # at most 5 s: silent 15 s is suspect
+])
+def test_a_client_may_beat_rarer_than_the_server_and_is_suspected_after_three_of_its_beats(terms, suspect_s):
+    """Asymmetric terms (docs/protocol.md, "Heartbeats"): the server keeps beating every 0.5 s (the
+    client still finds it dead after 1.5 s) and judges the client by the beats it said it sends."""
+    driver = CoreDriver(core())
+    conn, ack = registered_with(driver, **terms)
+    assert (ack["heartbeat_interval_ms"], ack["heartbeat_timeout_ms"]) == (500, 1500)
+    assert ack["suspect_timeout_ms"] == suspect_s * 1000 and ack["client_timeout_ms"] == 20_000
+    assert login(driver, conn, password=PASSWORD)["type"] == "EventAck"
+    beats = heartbeats(driver, conn)
+    assert reachable_after(driver, conn, suspect_s - 0.2)
+    assert heartbeats(driver, conn) - beats >= int((suspect_s - 0.2) / 0.6)  # the server's own, every 0.5 s
+    assert not reachable_after(driver, conn, 0.4)  # suspect: offered nothing, the login kept
+    assert conn not in driver.closed and "1001" in driver.core.sessions
+    driver.run(driver.core.received(conn, '{"type": "Heartbeat"}', driver.now()))
+    assert reachable_after(driver, conn, 0.1)  # heard again: simply goes on
+
+
+def test_a_primary_vouches_for_a_rarely_beating_desktop_only_if_it_heard_it_lately():
+    """The witness asks the primary whether it hears the desktop: within its heartbeat timeout plus
+    what the desktop's rarer beat adds (1.5 + 1.0 s), not the whole suspect threshold (4.5 s) of a
+    desktop that beats every 1.5 s (and beats its primary before it asks). Not heard that long, the
+    login is ended at once (the desktop is moving it), though it was not even suspect yet."""
+    driver = CoreDriver(core())
+    conn, _ = registered_with(driver, client_heartbeat_interval_ms=1500)
+    epoch = login(driver, conn, password=PASSWORD)["epoch"]
+    peer = driver.open()
+    driver.core.conns[peer].kind = "peer"  # what a proven PeerHello makes of it
+
+    def asked(ask_id: int) -> bool:
+        driver.run(driver.core.received(peer, p.encode(p.PeerWitness(server="B", agent_id="1001", epoch=epoch,
+                                                                      ask_id=ask_id)), driver.now()))
+        (answer,) = [m for m in driver.received.get(peer, []) if m.get("ask_id") == ask_id]
+        return answer["alive"]
+
+    assert reachable_after(driver, conn, 2.3)
+    assert asked(1)  # its last beat 2.3 s ago: within 2.5 s
+    driver.run(driver.core.received(conn, '{"type": "Heartbeat"}', driver.now()))
+    assert reachable_after(driver, conn, 2.7)  # not suspect (4.5 s) ...
+    assert not asked(2)  # ... but not heard for 2.7 s: not vouched for, and the login ends now
+    assert "1001" not in driver.core.sessions

@@ -111,3 +111,34 @@ def test_a_restarted_site_takes_the_retry_of_a_login_whose_ack_was_lost_at_its_p
     assert (snap.status, snap.primary, desk.login_failures) == ("logged_in", "A", 0), snap
     assert snap.epoch is not None and snap.epoch >= 3
     world.settle()
+
+
+@pytest.mark.parametrize("peer_latency", [0.0, 0.2, 0.3])
+def test_a_restarted_standby_that_has_not_heard_its_peer_yet_does_not_take_a_live_primary_for_dead(peer_latency):
+    """The old primary A comes back after a kill (the desktop is at B) and the desktop, which has
+    just registered its standby there, cannot hear B for a while although B lives and hears it.
+    A has not read B's state yet (its peer link is slow to come up) and B has not dialed A again:
+    before, A answered "not alive" from its empty tables ("no peer holds the login", or its
+    peer's own link absent: "not heard for inf s"), the login moved from B to A between two live
+    servers, and a supervisor saw it at both until B fenced it: the "double logins" of the
+    5,000-agent storm after the old primary's restart (docs/failover.md). Now the question waits
+    for the peer's state and asks B over A's own link; B vouches and nobody sees a move."""
+    world = two_sites(agents=1)
+    desk = world.desks[0]
+    world.kill("A")
+    moved_at(world, desk, "B", 5.0)
+    world.run_for(3.0)
+    world.peer_latency = peer_latency
+    world.restart("A")
+    start = world.loop.now
+    while not any(link.endpoint == "A" and link.role == "secondary" for link in desk.session.snapshot().links):
+        assert world.loop.now - start < 10.0, desk.session.snapshot()
+        world.run_for(0.001)
+    world.cut("B", "deaf", desk)
+    world.run_for(3.0)
+    world.heal()
+    world.run_for(2.0)
+    assert world.reports.logins_and_logouts(desk.agent_id, start) == []
+    assert desk.session.snapshot().primary == "B"
+    world.peer_latency = 0.0
+    world.settle()
