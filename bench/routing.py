@@ -249,6 +249,14 @@ class Carrier:
         await self.ws.recv()
         await self.ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub",
                                        "user_id": "bench-carrier", "password": PASSWORD}))
+        # Submissions wait for the subscription's answer: until then the socket has no principal and
+        # a submission is refused not_authenticated (docs/protocol.md, "Authentication").
+        while True:
+            answer = json.loads(await self.ws.recv())
+            if answer.get("request_id") == "sub":
+                if answer["type"] != "EventAck":
+                    raise SystemExit(f"bench: the carrier's subscription was refused: {answer}")
+                break
         self.reader = asyncio.create_task(self._read())
         return self
 
