@@ -10,6 +10,12 @@ against a local demo pair and reports VmRSS once the standby is announced. Print
 ``agent-desktop`` executable, such as the frozen one the package installs
 (``--app /usr/bin/agent-desktop``): its runs alternate with the virtualenv's, so both see the same
 machine, and the JSON gives each app's figures and its ratio to the virtualenv.
+
+The baseline, measured in the same run and alternating with the others: a bare ``QApplication``
+process that shows a small login-like form (a label, two fields, a button) and reports its first
+paint, and its resident memory at that point in the login runs. ``start_ratio_to_baseline`` and
+``rss_ratio_to_baseline`` say what the desktop costs over Qt itself, a figure that holds from one
+machine (or one load) to another where the seconds do not.
 """
 
 from __future__ import annotations
@@ -31,6 +37,36 @@ sys.path.insert(0, str(REPO))
 from desktop.demo import DEMO_AGENT, DEMO_PASSWORD, DemoServers  # noqa: E402
 
 APP = [str(Path(sys.executable).with_name("agent-desktop"))]
+# The baseline: Qt's own start (interpreter, PySide6, QApplication, one small window's first paint).
+BASELINE_CODE = """
+import os, sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QFormLayout, QLineEdit, QPushButton, QWidget
+app = QApplication(sys.argv[:1])
+window = QWidget()
+form = QFormLayout(window)
+form.addRow("Agent", QLineEdit())
+form.addRow("Password", QLineEdit())
+form.addRow(QPushButton("Log in"))
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+class FirstPaint(QObject):
+    done = False
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint and not self.done:
+            self.done = True
+            print(f"probe shown {time.time():.6f}", flush=True)
+            if os.environ.get("AGENT_DESKTOP_PROBE") == "login":
+                print(f"probe logged_in {time.time():.6f} rss_kb={rss()}", flush=True)
+            QTimer.singleShot(0, app.quit)
+        return False
+first_paint = FirstPaint()
+window.installEventFilter(first_paint)
+window.show()
+sys.exit(app.exec())
+"""
+BASELINE = [sys.executable, "-c", BASELINE_CODE]
 
 
 def one_run(mode: str, platform: str, settings_file: Path | None, app: list[str] = APP) -> dict:
@@ -69,7 +105,7 @@ def main() -> int:
     parser.add_argument("--memory-runs", type=int,
                         help="logins measured for memory (default: a third of --runs, at least 3)")
     args = parser.parse_args()
-    apps = {"venv": APP, **{path: [path] for path in args.app}}
+    apps = {"venv": APP, "baseline": BASELINE, **{path: [path] for path in args.app}}
     for app in apps.values():
         one_run("shown", args.platform, None, app)  # warm the OS file cache once; "cold" = a new process
     starts: dict[str, list[float]] = {name: [] for name in apps}
@@ -90,14 +126,21 @@ def main() -> int:
         servers.stop()
         os.unlink(it.name)
     venv_median = statistics.median(starts["venv"])
+    baseline_start, baseline_rss = statistics.median(starts["baseline"]), statistics.median(memory["baseline"])
     others = {name: {"start_to_login_window_s": spread(starts[name]),
                      "start_ratio_to_venv": round(statistics.median(starts[name]) / venv_median, 2),
+                     "start_ratio_to_baseline": round(statistics.median(starts[name]) / baseline_start, 2),
+                     "rss_ratio_to_baseline": round(statistics.median(memory[name]) / baseline_rss, 2),
                      "rss_after_login_mib": {**spread(memory[name], 1024, 1), "runs": len(memory[name])}}
               for name in args.app}
     print(json.dumps({
         "platform": args.platform, "runs": args.runs, "cpus": os.cpu_count(),
         "start_to_login_window_s": spread(starts["venv"]),
         "rss_after_login_mib": {**spread(memory["venv"], 1024, 1), "runs": len(memory["venv"])},
+        "baseline": {"start_to_window_s": spread(starts["baseline"]),
+                     "rss_after_paint_mib": {**spread(memory["baseline"], 1024, 1), "runs": len(memory["baseline"])}},
+        "start_ratio_to_baseline": round(venv_median / baseline_start, 2),
+        "rss_ratio_to_baseline": round(statistics.median(memory["venv"]) / baseline_rss, 2),
         **({"apps": others} if others else {}),
     }))
     return 0

@@ -33,7 +33,8 @@ SMOKE = {
                                   "--no-naive"],
                    {"agents", "events_per_s", "busy_fraction", "gui_busy_fraction_by_phase", "event_to_screen_p99_ms"}),
     "desktop_start": ("desktop_start", ["--runs", "1", "--memory-runs", "1"],
-                      {"start_to_login_window_s", "rss_after_login_mib"}),
+                      {"start_to_login_window_s", "rss_after_login_mib", "baseline", "start_ratio_to_baseline",
+                       "rss_ratio_to_baseline"}),
     # The new modes of the stall issue, each small enough for ~20 s on a 2-core machine.
     "stall": ("stall", ["--runs", "1", "--spans", "1", "--trials", "1", "--settle", "0.5"],
               {"agent_cli", "desktop_gui_block", "kill9_failover_ms", "sigstop_detected_ms", "targets",
