@@ -1521,9 +1521,18 @@ class ServerCore:
         if not new and chat is not None and line.seq <= self._chat_committed.get(iid, 0):
             return ack, ()  # a line sent again (a retry, or re-sent after a failover): known already
 
+        holder = self.engine.interactions[iid].agent_id
+        login = self.sessions.get(holder) if holder is not None else None
+
         def finish(refused: Refused) -> Answer:
-            if iid in refused:  # the agent is back with the chat at a peer, which numbers its lines now
+            moved = not self._chat_still_held(iid, holder, login)
+            if iid in refused or moved:
+                # The agent is back with the chat at a peer, which numbers its lines now; or the
+                # chat moved (or ended) while the answer waited (a stall: nobody could refuse it).
                 self.chat.discard(iid, line.line_id)
+                if moved and epoch is not None:  # the agent's journal keeps the line for its next primary
+                    raise Refusal("stale_epoch", f"the login at epoch {epoch} ended here while the line waited: send "
+                                                 f"it where the agent is logged in now")
                 raise Refusal("unknown_interaction", f"{iid} has moved to another site with its agent: send the line "
                                                      f"there")
             if line.seq > self._chat_committed.get(iid, 0):
@@ -1536,6 +1545,14 @@ class ServerCore:
 
         raise _DeferredMessage(lambda ack_id: p.PeerChat(server=self.name, interaction_id=iid, lines=[line],
                                                          ack_id=ack_id), finish)
+
+    def _chat_still_held(self, iid: str, agent_id: str | None, login: Login | None) -> bool:
+        """Is the chat still in the hands of the login that held it when a line was numbered? A
+        line's answer may wait (for the peer, or for the end of a stall): if the login ended or was
+        fenced meanwhile (the agent moved with the chat), the line must not be answered here."""
+        item = self.engine.interactions.get(iid)
+        return (item is not None and item.status == HELD and agent_id is not None and item.agent_id == agent_id
+                and login is not None and self.sessions.get(agent_id) is login and self.chat.get(iid) is not None)
 
     def _chat_deliver(self, iid: str, line: p.ChatLine) -> None:
         """A committed line to the other side: a customer's to the agent holding the chat, an agent's
