@@ -1536,7 +1536,9 @@ class ServerCore:
                 # The agent is back with the chat at a peer, which numbers its lines now; or the
                 # chat moved (or ended) while the answer waited (a stall: nobody could refuse it).
                 self.chat.discard(iid, line.line_id)
-                if moved and epoch is not None:  # the agent's journal keeps the line for its next primary
+                now_login = self.sessions.get(holder) if holder is not None else None
+                if epoch is not None and (now_login is None or now_login.epoch != epoch):
+                    # The login ended here (it moved): the desktop's journal keeps the line for its next primary.
                     raise Refusal("stale_epoch", f"the login at epoch {epoch} ended here while the line waited: send "
                                                  f"it where the agent is logged in now")
                 raise Refusal("unknown_interaction", f"{iid} has moved to another site with its agent: send the line "
