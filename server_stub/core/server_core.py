@@ -89,7 +89,7 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 # the agent at a newer epoch now, and then they must be refused, not applied.
 _LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
                    p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction,
-                   p.RequestUpdateDraft, p.RequestSendChatMessage,  # a carrier's (no login) is not parked
+                   p.RequestUpdateDraft, p.RequestSendChatMessage,  # a carrier's (the customer's line) too
                    p.RequestHold, p.RequestResume, p.RequestTransfer, p.RequestCompleteTransfer,
                    p.RequestCancelTransfer)
 _PARKED_IN_STALL = (*_LOGIN_REQUESTS, p.RequestExtendAfterCallWork)
@@ -709,7 +709,9 @@ class ServerCore:
         if isinstance(msg, _CREDENTIALED):
             self._credentialed(conn, msg)
             return
-        if self.stalled_until is not None and isinstance(msg, _PARKED_IN_STALL) and conn.login is not None:
+        if self.stalled_until is not None and isinstance(msg, _PARKED_IN_STALL) and (
+                conn.login is not None or (isinstance(msg, p.RequestSendChatMessage) and conn.reporting)):
+            # A customer's line too: the chat's agent may have moved with it meanwhile.
             conn.inflight[request_id] = 0
             self._parked.append((conn.id, msg))
             return
@@ -1523,6 +1525,8 @@ class ServerCore:
             return ack, ()  # a line sent again (a retry, or re-sent after a failover): known already
 
         holder = self.engine.interactions[iid].agent_id
+        holder_login = self.sessions.get(holder) if holder is not None else None
+        held_at = holder_login.epoch if holder_login is not None else 0
 
         def finish(refused: Refused) -> Answer:
             chat = self.chat.get(iid)
@@ -1531,7 +1535,7 @@ class ServerCore:
                 # Another copy of the line (a retry) was committed and answered meanwhile: it
                 # stays, whatever this copy's peer said; this copy gets the same answer.
                 return msgspec.structs.replace(ack, line_seq=known.seq), ()
-            moved = not self._chat_still_held(iid, holder) or known is None
+            moved = not self._chat_still_held(iid, holder, held_at) or known is None
             if iid in refused or moved:
                 # The agent is back with the chat at a peer, which numbers its lines now; or the
                 # chat moved (or ended) while the answer waited (a stall: nobody could refuse it).
@@ -1551,14 +1555,15 @@ class ServerCore:
         raise _DeferredMessage(lambda ack_id: p.PeerChat(server=self.name, interaction_id=iid, lines=[line],
                                                          ack_id=ack_id), finish)
 
-    def _chat_still_held(self, iid: str, agent_id: str | None) -> bool:
-        """Is the chat still in the hands of the agent that held it when a line was numbered, logged
-        in here? A line's answer may wait (for the peer, or for the end of a stall): if the login
-        ended or was fenced meanwhile (the agent moved with the chat), the line must not be
-        answered here."""
+    def _chat_still_held(self, iid: str, agent_id: str | None, epoch: int) -> bool:
+        """Is the chat still here, in the hands of the agent that held it (at ``epoch``) when a line
+        was numbered? A line's answer may wait (for the peer, or for the end of a stall): if a peer
+        has logged the agent in at a newer epoch meanwhile (the agent moved with the chat; a
+        stalled server learns it from the peer's state), the line must not be answered here. (A
+        login that merely ended here, its socket gone, leaves the chat here for the agent's return.)"""
         item = self.engine.interactions.get(iid)
         return (item is not None and item.status == HELD and agent_id is not None and item.agent_id == agent_id
-                and agent_id in self.sessions and self.chat.get(iid) is not None)
+                and self.chat.get(iid) is not None and self.fencing.peer_logged_in.get(agent_id, 0) <= epoch)
 
     def _chat_deliver(self, iid: str, line: p.ChatLine) -> None:
         """A committed line to the other side: a customer's to the agent holding the chat, an agent's
