@@ -193,14 +193,16 @@ def test_known_gap_a_line_only_a_lone_survivor_had_when_it_died():
 
 
 def test_a_customer_line_a_stalled_server_took_is_not_answered_after_the_chat_moved_meanwhile():
-    """bench/chaos.py --freeze lost customer lines. The chat is in hand at A; the sites are apart
+    """A thawed server answering a customer line for a chat that moved meanwhile (found while
+    chasing bench/chaos.py --freeze losses). The chat is in hand at A; the sites are apart
     (partitioned). A stops for a moment, and as it thaws it reads the customer's line: a carrier's
-    socket has no login, so the line is not parked with the agents' requests; A numbers it and,
-    having no peer to copy it to, its answer waits for the end of the stall. Meanwhile the agent's
+    socket has no login, so the line was not parked with the agents' requests; A numbered it and,
+    having no peer to copy it to, its answer waited for the end of the stall. Meanwhile the agent's
     link to A breaks and the desktop moves to B, which adopts the chat without the line. A's stall
     ends (the peer's silence has lasted long enough), and A used to answer the line then: the
-    customer counted it sent, and B, holding the chat, never had it. A must refuse it instead
-    (``unknown_interaction``: the chat moved), so that the customer sends it again, to B."""
+    customer counted it sent, and B, holding the chat, never had it. Now a stalled server parks the
+    customer's lines too and, the agent's login there having ended meanwhile, refuses it
+    (``unknown_interaction``), so that the customer sends it again, to B."""
     world = two_sites(agents=1, seed=0)
     desk = world.desks[0]
     iid = chat_in_hand(world)
