@@ -6,7 +6,9 @@ checks every interaction against the supervisors' streams, the carrier's ledger 
 events. Prints the ledger, then one JSON line (the last line) with at least ``submitted``,
 ``completed``, ``ended_with_reason``, ``lost``, ``completed_twice``, ``double_offers``, ``kills``, and
 for the chats (the carriers play their customers) ``chats``, ``chat_lines_lost``,
-``chat_lines_duplicated``, ``chat_lines_out_of_order``.
+``chat_lines_duplicated``, ``chat_lines_out_of_order``, and up to 5 ``chat_lost_samples`` (chat, line
+id, sender, the site that answered or delivered it and when, the final transcript and the site that
+sent it) and ``chat_disorder_samples`` (the customer's lines as typed beside the final transcript).
 Exit code 1 if an interaction was lost, completed twice or offered twice, a chat line lost,
 duplicated or out of order in its final transcript, or if the carrier's
 ledger or the servers' queue statistics disagree with the interaction events.

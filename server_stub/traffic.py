@@ -277,10 +277,10 @@ class SiteLink:
             pass  # another carrier's chat (every carrier socket hears every chat's agent lines)
         elif isinstance(message, p.EventChatMessage):
             if message.line.sender == "agent":
-                chats.agent_line(message.interaction_id, message.line)
+                chats.agent_line(message.interaction_id, message.line, self.name)
         elif isinstance(message, p.EventChatTranscript):
             if message.final:
-                chats.ended(message.interaction_id, message.lines)
+                chats.ended(message.interaction_id, message.lines, self.name)
         elif isinstance(message, (p.EventAck, p.EventError)) and message.request_id in self.chat_pending:
             iid, line_id = self.chat_pending.pop(message.request_id)
             if isinstance(message, p.EventAck):

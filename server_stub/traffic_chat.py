@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +30,7 @@ from . import protocol as p
 
 RETRY_S = 0.3  # a line no site took is sent again after this, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 3.0
+MAX_SAMPLES = 5  # lost (and duplicated or disordered) lines described in the summary, at most
 _SCRIPT = ("Hi, I have a question about my order.", "It was due on Monday and has not arrived.",
            "The order number is in my account.", "Can you send it again or refund it?", "Thanks for your help.")
 _REPLIES = ("OK, thank you.", "Yes, that's right.", "Sure, go ahead.", "I see.")
@@ -44,6 +46,11 @@ class ChatRecord:
     agent_deliveries: int = 0  # EventChatMessage frames of agent lines, repeats included
     final: list[p.ChatLine] | None = None
     holder: str | None = None  # the site whose stream last said the chat is in hand there ("": it moved)
+    # Where and when (wall ms) each answered customer line was acked and each agent line first
+    # delivered, and the site that sent the final transcript: the samples of a loss say so.
+    acked_at: dict[str, tuple[str, int]] = field(default_factory=dict)
+    agent_at: dict[str, tuple[str, int]] = field(default_factory=dict)
+    final_from: tuple[str, int] | None = None
     scripted: int = 0
     replies: int = 0
     ended: bool = False
@@ -70,24 +77,29 @@ class ChatLedger:
         record.typed.append((line_id, text))
         return line_id
 
-    def answered(self, iid: str, line_id: str, seq: int | None, code: str | None) -> None:
+    def answered(self, iid: str, line_id: str, seq: int | None, code: str | None, site: str = "",
+                 at_ms: int = 0) -> None:
         record = self.chat(iid)
         if code is None and seq is not None:
             record.acked.setdefault(line_id, seq)
+            record.acked_at.setdefault(line_id, (site, at_ms))
         elif code in ("chat_line_too_long", "transcript_full", "not_a_chat"):
             record.refused[line_id] = code
 
-    def agent_line(self, iid: str, line: p.ChatLine) -> bool:
+    def agent_line(self, iid: str, line: p.ChatLine, site: str = "", at_ms: int = 0) -> bool:
         """An agent line delivered; True when it is new (the customer answers it)."""
         record = self.chat(iid)
         record.agent_deliveries += 1
         if line.line_id in record.agent_lines:
             return False
         record.agent_lines[line.line_id] = line.seq
+        record.agent_at[line.line_id] = (site, at_ms)
         return True
 
-    def final(self, iid: str, lines: list[p.ChatLine]) -> None:
+    def final(self, iid: str, lines: list[p.ChatLine], site: str = "", at_ms: int = 0) -> None:
         record = self.chat(iid)
+        if record.final is None:
+            record.final_from = (site, at_ms)
         record.final = list(lines)
         record.ended = True
 
@@ -104,13 +116,35 @@ class ChatLedger:
         out_of_order = int(customer_order != expected) + int(seqs != list(range(1, len(seqs) + 1)))
         return lost, duplicated, out_of_order
 
+    def samples(self, record: ChatRecord) -> list[dict[str, object]]:
+        """The lines of one chat missing from its final transcript: who sent each, which site
+        answered (a customer line) or delivered (an agent line) it and when (wall ms), and what the
+        final transcript held (seq, line id, sender), from which site, when."""
+        present = {line.line_id for line in record.final or []}
+        missing = [(i, "customer", seq, record.acked_at.get(i)) for i, seq in record.acked.items() if i not in present]
+        missing += [(i, "agent", seq, record.agent_at.get(i)) for i, seq in record.agent_lines.items()
+                    if i not in present]
+        final_from = record.final_from or ("", 0)
+        transcript = [[line.seq, line.line_id, line.sender] for line in record.final or []]
+        return [{"chat": record.iid, "line_id": i, "sender": sender, "seq": seq,
+                 "site": (where or ("", 0))[0], "at_ms": (where or ("", 0))[1],
+                 "final_from": final_from[0], "final_at_ms": final_from[1], "final": transcript}
+                for i, sender, seq, where in missing]
+
     def summary(self, chats_submitted: Iterable[str] = ()) -> dict[str, object]:
         records = list(self.chats.values())
         checked = [r for r in records if r.final is not None]
         lost = duplicated = disorder = 0
+        samples: list[dict[str, object]] = []
+        disordered: list[dict[str, object]] = []
         for record in checked:
             a, b, c = self.problems(record)
             lost, duplicated, disorder = lost + a, duplicated + b, disorder + c
+            if a and len(samples) < MAX_SAMPLES:
+                samples += self.samples(record)[:MAX_SAMPLES - len(samples)]
+            if (b or c) and len(disordered) < MAX_SAMPLES:
+                disordered.append({"chat": record.iid, "typed": [i for i, _ in record.typed if i in record.acked],
+                                   "final": [[line.seq, line.line_id, line.sender] for line in record.final or []]})
         unchecked = sorted(r.iid for r in records if r.final is None and (r.acked or r.agent_lines))
         return {
             "chats": len(records),
@@ -125,7 +159,13 @@ class ChatLedger:
             "chat_lines_after_end": sum(1 for r in records for i, _ in r.typed
                                         if i not in r.acked and i not in r.refused),
             "chats_without_final_transcript": unchecked,
+            "chat_lost_samples": samples,
+            "chat_disorder_samples": disordered,
         }
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class ChatSite(Protocol):
@@ -167,23 +207,23 @@ class ChatCustomers:
             self.tasks[iid] = asyncio.get_running_loop().create_task(self._customer(iid))
 
     def answered(self, iid: str, line_id: str, seq: int | None, code: str | None, site: str | None = None) -> None:
-        self.ledger.answered(iid, line_id, seq, code)
+        self.ledger.answered(iid, line_id, seq, code, site or "", _wall_ms())
         record = self.ledger.chat(iid)
         if code == "unknown_interaction" and site is not None and site == record.holder:
             record.holder = ""  # it moved: wait for a stream to say where (or for the longest back-off)
         if code is None or line_id in record.refused:
             self._poke(iid)  # the next line (a site not holding the chat refuses: the retry waits)
 
-    def agent_line(self, iid: str, line: p.ChatLine) -> None:
-        if self.ledger.agent_line(iid, line):
+    def agent_line(self, iid: str, line: p.ChatLine, site: str = "") -> None:
+        if self.ledger.agent_line(iid, line, site, _wall_ms()):
             record = self.ledger.chat(iid)
             if record.replies < self.options.replies:
                 record.replies += 1
                 asyncio.get_running_loop().call_later(self.options.reply_delay, self._reply, iid)
 
-    def ended(self, iid: str, lines: list[p.ChatLine] | None) -> None:
+    def ended(self, iid: str, lines: list[p.ChatLine] | None, site: str = "") -> None:
         if lines is not None:
-            self.ledger.final(iid, lines)
+            self.ledger.final(iid, lines, site, _wall_ms())
         else:
             self.ledger.chat(iid).ended = True
         self._poke(iid)

@@ -41,6 +41,9 @@ class Transcript:
     by_id: dict[str, p.ChatLine] = field(default_factory=dict)
     chars: int = 0
     draft: str = ""
+    # Line ids answered here or taken over by an adopting login: such a line is never taken back
+    # (a refusal of another copy of it by a peer does not remove it).
+    committed: set[str] = field(default_factory=set)
 
     @property
     def last_seq(self) -> int:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import msgspec
+
 from .. import protocol as p
 from ..config import ServerConfig
 from ..directory import AgentRecord, Directory, below_guidance
@@ -87,7 +89,7 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 # the agent at a newer epoch now, and then they must be refused, not applied.
 _LOGIN_REQUESTS = (p.RequestAgentReady, p.RequestAgentNotReady, p.RequestAgentAfterCallWork, p.RequestAgentLogout,
                    p.RequestAccept, p.RequestReject, p.RequestUpdateNotes, p.RequestCompleteInteraction,
-                   p.RequestUpdateDraft, p.RequestSendChatMessage,  # a carrier's (no login) is not parked
+                   p.RequestUpdateDraft, p.RequestSendChatMessage,  # a carrier's (the customer's line) too
                    p.RequestHold, p.RequestResume, p.RequestTransfer, p.RequestCompleteTransfer,
                    p.RequestCancelTransfer)
 _PARKED_IN_STALL = (*_LOGIN_REQUESTS, p.RequestExtendAfterCallWork)
@@ -261,7 +263,6 @@ class ServerCore:
         self.engine.on_agent_change = self.pool.changed
         self._reclaim_at: dict[str, float] = {}  # site -> when what we handed to it (unreachable) comes back
         self.chat = ChatStore()  # transcripts and drafts of chats held here or at a peer (chat.py)
-        self._chat_committed: dict[str, int] = {}  # chat held here -> the last seq every linked peer has
         # One configuration across sites (shared_config.py): our version, each peer's, parts arriving.
         self.config_version = self._initial_config_version(config_version)
         self.peer_configs: dict[str, p.ConfigVersion] = {}
@@ -708,7 +709,9 @@ class ServerCore:
         if isinstance(msg, _CREDENTIALED):
             self._credentialed(conn, msg)
             return
-        if self.stalled_until is not None and isinstance(msg, _PARKED_IN_STALL) and conn.login is not None:
+        if self.stalled_until is not None and isinstance(msg, _PARKED_IN_STALL) and (
+                conn.login is not None or (isinstance(msg, p.RequestSendChatMessage) and conn.reporting)):
+            # A customer's line too: the chat's agent may have moved with it meanwhile.
             conn.inflight[request_id] = 0
             self._parked.append((conn.id, msg))
             return
@@ -1518,24 +1521,49 @@ class ServerCore:
             raise Refusal(refusal.code, refusal.message) from None
         ack = p.EventAck(request_id=msg.request_id, server=self.name, epoch=epoch, line_seq=line.seq)
         chat = self.chat.get(iid)
-        if not new and chat is not None and line.seq <= self._chat_committed.get(iid, 0):
+        if not new and chat is not None and line.line_id in chat.committed:
             return ack, ()  # a line sent again (a retry, or re-sent after a failover): known already
 
+        holder = self.engine.interactions[iid].agent_id
+        holder_login = self.sessions.get(holder) if holder is not None else None
+        held_at = holder_login.epoch if holder_login is not None else 0
+
         def finish(refused: Refused) -> Answer:
-            if iid in refused:  # the agent is back with the chat at a peer, which numbers its lines now
+            chat = self.chat.get(iid)
+            known = chat.by_id.get(line.line_id) if chat is not None else None
+            if chat is not None and known is not None and known.line_id in chat.committed:
+                # Another copy of the line (a retry) was committed and answered meanwhile: it
+                # stays, whatever this copy's peer said; this copy gets the same answer.
+                return msgspec.structs.replace(ack, line_seq=known.seq), ()
+            moved = not self._chat_still_held(iid, holder, held_at) or known is None
+            if iid in refused or moved:
+                # The agent is back with the chat at a peer, which numbers its lines now; or the
+                # chat moved (or ended) while the answer waited (a stall: nobody could refuse it).
                 self.chat.discard(iid, line.line_id)
+                now_login = self.sessions.get(holder) if holder is not None else None
+                if epoch is not None and (now_login is None or now_login.epoch != epoch):
+                    # The login ended here (it moved): the desktop's journal keeps the line for its next primary.
+                    raise Refusal("stale_epoch", f"the login at epoch {epoch} ended here while the line waited: send "
+                                                 f"it where the agent is logged in now")
                 raise Refusal("unknown_interaction", f"{iid} has moved to another site with its agent: send the line "
                                                      f"there")
-            if line.seq > self._chat_committed.get(iid, 0):
-                self._chat_committed[iid] = line.seq
-                if len(self._chat_committed) > 2 * self.chat.max_chats:  # chats that ended elsewhere
-                    for gone in [i for i in self._chat_committed if self.chat.get(i) is None]:
-                        del self._chat_committed[gone]
-            self._chat_deliver(iid, line)
-            return ack, ()
+            assert chat is not None and known is not None  # (not moved)
+            chat.committed.add(known.line_id)
+            self._chat_deliver(iid, known)
+            return msgspec.structs.replace(ack, line_seq=known.seq), ()
 
         raise _DeferredMessage(lambda ack_id: p.PeerChat(server=self.name, interaction_id=iid, lines=[line],
                                                          ack_id=ack_id), finish)
+
+    def _chat_still_held(self, iid: str, agent_id: str | None, epoch: int) -> bool:
+        """Is the chat still here, in the hands of the agent that held it (at ``epoch``) when a line
+        was numbered? A line's answer may wait (for the peer, or for the end of a stall): if a peer
+        has logged the agent in at a newer epoch meanwhile (the agent moved with the chat; a
+        stalled server learns it from the peer's state), the line must not be answered here. (A
+        login that merely ended here, its socket gone, leaves the chat here for the agent's return.)"""
+        item = self.engine.interactions.get(iid)
+        return (item is not None and item.status == HELD and agent_id is not None and item.agent_id == agent_id
+                and self.chat.get(iid) is not None and self.fencing.peer_logged_in.get(agent_id, 0) <= epoch)
 
     def _chat_deliver(self, iid: str, line: p.ChatLine) -> None:
         """A committed line to the other side: a customer's to the agent holding the chat, an agent's
@@ -1574,7 +1602,7 @@ class ServerCore:
             if iid not in taken or (held.interaction.media != "chat" and not held.draft and self.chat.get(iid) is None):
                 continue
             chat = self.chat.adopt(iid, held.transcript, held.draft)
-            self._chat_committed[iid] = chat.last_seq
+            chat.committed.update(chat.by_id)
             full = p.PeerChat(server=self.name, interaction_id=iid, lines=list(chat.lines), draft=chat.draft, full=True)
             self._peer_send(full)
             out.append(p.EventChatTranscript(interaction_id=iid, lines=list(chat.lines), draft=chat.draft))
@@ -1583,7 +1611,6 @@ class ServerCore:
     def _chat_ended(self, iid: str) -> None:
         """The chat was completed (or abandoned) here: the carriers get the final transcript."""
         chat = self.chat.drop(iid)
-        self._chat_committed.pop(iid, None)
         if chat is not None and chat.lines:
             final = p.EventChatTranscript(interaction_id=iid, lines=chat.lines, final=True)
             for carrier in self._carrier_conns():

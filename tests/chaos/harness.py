@@ -311,6 +311,9 @@ class Ledger:
             # final transcript the completing server sent (0 lost, 0 duplicated expected).
             **{key: carrier.get(key, 0) for key in CHAT_FIGURES},
             "chats_without_final_transcript": len(carrier.get("chats_without_final_transcript", [])),
+            # What was lost or disordered (server_stub/traffic_chat.py, ChatLedger.samples).
+            "chat_lost_samples": carrier.get("chat_lost_samples", [])[:5],
+            "chat_disorder_samples": carrier.get("chat_disorder_samples", [])[:5],
         }
         self.figures = figures
         return figures
@@ -490,6 +493,10 @@ class Ledger:
             f["carrier_disagreement_examples"] + f["queue_stats_mismatch_examples"] + f["double_offer_examples"]
         ):
             lines.append(f"  {example}")
+        for sample in f["chat_lost_samples"] + f["chat_disorder_samples"]:
+            lines.append(f"  chat: {sample}")
+        if f["chat_lost_samples"] or f["chat_disorder_samples"]:
+            lines.append(f"  freezes (server, SIGSTOP wall ms, SIGCONT wall ms): {self.freezes}")
         return "\n".join(lines)
 
 
@@ -529,8 +536,8 @@ def merge_carrier_ledgers(ledgers: list[dict]) -> dict:
         for key in ("submitted", "completed", "abandoned", "resubmissions", "duplicates_answered", "in_hand",
                     "waiting", "unconfirmed", "errors", *CHAT_FIGURES):
             merged[key] = merged.get(key, 0) + ledger.get(key, 0)
-        merged["chats_without_final_transcript"] = (merged.get("chats_without_final_transcript", [])
-                                                    + ledger.get("chats_without_final_transcript", []))
+        for key in ("chats_without_final_transcript", "chat_lost_samples", "chat_disorder_samples"):
+            merged[key] = merged.get(key, []) + ledger.get(key, [])
     return merged
 
 

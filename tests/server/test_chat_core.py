@@ -4,9 +4,12 @@ full after a failover login, bounded with their own error codes."""
 
 from __future__ import annotations
 
+import json
+
+from server_stub import protocol as p
 from server_stub.core.chat import MAX_CHAT_LINE_CHARS, MAX_TRANSCRIPT_LINES
 from tests.server.core_driver import PASSWORD, WALL0
-from tests.server.pair_driver import Mesh, SiteDriver, pair
+from tests.server.pair_driver import Mesh, SiteDriver, pair, url
 
 
 def chat_in_hand(site: SiteDriver, iid: str = "c1", media: str = "chat") -> tuple[int, int, int, dict]:
@@ -142,3 +145,32 @@ def test_the_carrier_gets_the_final_transcript_when_the_chat_is_completed():
     assert [line["line_id"] for line in final[-1]["lines"]] == ["cust-1", "agent-1"]
     assert a.core.chat.get("c1") is None
     assert sites.b.core.chat.get("c1") is None  # the peer's copy goes with the completion
+
+
+def test_a_peer_refusing_one_copy_of_a_line_after_another_copy_was_answered_does_not_remove_it():
+    """bench/chaos.py --freeze lost a customer line this way: B holds the chat and the customer's
+    line reaches it twice (a retry); each copy asks the peer. A, thawed and still believing the
+    agent holds the chat there, refuses the first copy late, after the second was confirmed,
+    answered (seq 1) and followed by an agent line. B used to take the refused line out of the
+    transcript: the customer had it answered, the final transcript lacked it."""
+    sites = linked_pair()
+    b = sites.b
+    carrier, desk, epoch, _ = chat_in_hand(b)
+    line = {"type": "RequestSendChatMessage", "interaction_id": "c1", "line_id": "cust-1", "text": "Still there?"}
+    b.run(b.core.received(carrier, json.dumps({**line, "request_id": "first"}), sites.now()))
+    held_back = [f for f in sites.wire if f.to == "A" and '"PeerChat"' in f.frame]
+    assert len(held_back) == 1
+    sites.wire.remove(held_back[0])  # A is slow to answer the first copy
+    again = b.request(carrier, {**line, "request_id": "again"})
+    assert again["type"] == "EventAck" and again["line_seq"] == 1
+    assert agent_line(b, desk, epoch, "agent-1", "Yes, one moment")["line_seq"] == 2
+    ack_id = json.loads(held_back[0].frame)["ack_id"]
+    b.run(b.core.peer_link_message(p.PeerInteractionsAck(server="A", ack_id=ack_id, refused=["c1"]), sites.now(),
+                                   url("A")))
+    first = next(m for m in b.received[carrier] if m.get("request_id") == "first")
+    assert (first["type"], first.get("line_seq")) == ("EventAck", 1), first  # the line stays answered
+    done = b.request(desk, {"type": "RequestCompleteInteraction", "epoch": epoch, "interaction_id": "c1",
+                            "disposition": b.core.config.dispositions[0].code})
+    assert done["type"] == "EventAck", done
+    final = chat_events(b, carrier, "EventChatTranscript")[-1]
+    assert [(line["seq"], line["line_id"]) for line in final["lines"]] == [(1, "cust-1"), (2, "agent-1")]

@@ -34,6 +34,22 @@ def test_the_ledger_counts_lines_lost_duplicated_and_out_of_order_in_the_final_t
     assert (bad["chat_lines_lost"], bad["chat_lines_duplicated"], bad["chat_lines_out_of_order"]) == (1, 1, 1)
 
 
+def test_the_ledger_says_which_lines_were_lost_where_they_were_acked_and_what_the_final_transcript_held():
+    ledger = ChatLedger()
+    first, second = ledger.type("c1", "hello"), ledger.type("c1", "where is it?")
+    ledger.answered("c1", first, 1, None, "A", 1_000)
+    ledger.answered("c1", second, 3, None, "B", 2_000)
+    ledger.agent_line("c1", chat_line(2, "agent-1", "agent"), "B", 1_500)
+    ledger.final("c1", [chat_line(1, first), chat_line(2, "agent-1", "agent")], "B", 3_000)
+    summary = ledger.summary()
+    assert summary["chat_lines_lost"] == 1
+    assert summary["chat_lost_samples"] == [{
+        "chat": "c1", "line_id": second, "sender": "customer", "seq": 3, "site": "B", "at_ms": 2_000,
+        "final_from": "B", "final_at_ms": 3_000, "final": [[1, first, "customer"], [2, "agent-1", "agent"]]}]
+    assert summary["chat_disorder_samples"] == [{"chat": "c1", "typed": [first, second],
+                                                 "final": [[1, first, "customer"], [2, "agent-1", "agent"]]}]
+
+
 def test_the_customer_types_and_answers_and_the_ledger_checks_the_final_transcript(make_pair, tmp_path):
     a, b = make_pair(site_config(tmp_path))
 

@@ -189,3 +189,58 @@ DOUBLE_FAULT = [("kill", "A"), ("wait", 0.01), ("customer", 0), ("cut", "close")
 def test_known_gap_a_line_only_a_lone_survivor_had_when_it_died():
     test_chat_lines_are_delivered_once_and_in_order_across_failovers.hypothesis.inner_test(  # type: ignore[attr-defined]
         steps=DOUBLE_FAULT, seed=0)
+
+
+
+def test_a_customer_line_a_stalled_server_took_is_not_answered_after_the_chat_moved_meanwhile():
+    """A thawed server answering a customer line for a chat that moved meanwhile (found while
+    chasing bench/chaos.py --freeze losses). The chat is in hand at A; the sites are apart
+    (partitioned). A stops for a moment, and as it thaws it reads the customer's line: a carrier's
+    socket has no login, so the line was not parked with the agents' requests; A numbered it and,
+    having no peer to copy it to, its answer waited for the end of the stall. Meanwhile the agent's
+    link to A breaks and the desktop moves to B, which adopts the chat without the line. A's stall
+    ends (the peer's silence has lasted long enough), and A used to answer the line then: the
+    customer counted it sent, and B, holding the chat, never had it. Now a stalled server parks the
+    customer's lines too and, the agent's login there having ended meanwhile, refuses it
+    (``unknown_interaction``), so that the customer sends it again, to B."""
+    world = two_sites(agents=1, seed=0)
+    desk = world.desks[0]
+    iid = chat_in_hand(world)
+    a, b = world.sites["A"], world.sites["B"]
+    answers: list[tuple[str, p.EventAck | p.EventError]] = []
+    answered = world.carrier.answered
+
+    def on_answer(feed: Feed, kind: str, message: p.EventAck | p.EventError) -> None:
+        if kind.startswith("chat:"):
+            answers.append((feed.site, message))
+        else:
+            answered(feed, kind, message)
+
+    world.carrier.answered = on_answer  # type: ignore[method-assign]
+
+    def send(site: str) -> None:  # as the traffic source does: to the site whose stream holds the chat
+        world.carrier.feeds[site].send(p.RequestSendChatMessage(
+            request_id=world.carrier.new_id(), interaction_id=iid, line_id="cust-1", text="Still there?"),
+            "chat:cust-1")
+
+    world.partition()
+    world.freeze(a)
+    world.run_for(1.2)  # longer than a stall (server_core.STALL_S), shorter than anybody's patience
+    send("A")
+    world.thaw(a)
+    world.run_for(0.05)
+    assert a.core is not None and a.core.stalled_until is not None
+    world.cut("A", "reset", desk)  # the agent's link to A breaks: the desktop moves to B
+    world.run_for(8.0)
+    snap = desk.session.snapshot()
+    assert (snap.primary, [h.interaction.interaction_id for h in snap.held]) == ("B", [iid]), snap
+    assert [(site, getattr(m, "code", None)) for site, m in answers] == [("A", "unknown_interaction")], answers
+    world.end_partition()
+    send("B")  # the customer's next try, where the chat is now
+    world.run_for(5.0)
+    assert [(site, type(m).__name__) for site, m in answers[1:]] == [("B", "EventAck")], answers
+    assert b.core is not None
+    held = b.core.chat.get(iid)
+    assert held is not None and "cust-1" in held.by_id
+    desk_chat = next(c for c in desk.session.snapshot().chats if c.interaction_id == iid)
+    assert "cust-1" in [line.line_id for line in desk_chat.lines]
