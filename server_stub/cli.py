@@ -348,7 +348,8 @@ def _run_sites(args, ports: dict[str, int], env: dict[str, str], bus_urls: dict[
             cmd += ["--allow-weak-hashes"]
         if args.config:
             cmd += ["--config", str(args.config)]
-        children.append((name, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        children.append((name, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                                preexec_fn=_die_with_parent())))
 
     listening = {name: threading.Event() for name, _ in children}
 
@@ -370,6 +371,19 @@ def _run_sites(args, ports: dict[str, int], env: dict[str, str], bus_urls: dict[
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: what makes a site get SIGTERM when the pair process dies, even by SIGKILL, so no
+    orphan server keeps its port (PR_SET_PDEATHSIG); elsewhere nothing. libc is loaded here, in the
+    parent: the child only makes the call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _interrupt(signum, frame):

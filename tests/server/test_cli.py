@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -233,6 +234,28 @@ def test_pair_serves_the_printed_urls_and_stops_on_a_signal(sig, background):
             pytest.fail(f"the pair did not stop within 15 s of {sig.name}:\n{''.join(lines)}")
         assert sum("server A stopped" in line or "server B stopped" in line for line in lines) == 2, "".join(lines)
         assert not any("Traceback" in line for line in lines), "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_pair_killed_with_sigkill_leaves_no_server_running():
+    _, proc, lines = start_cli_pair(reserve_adjacent_ports(2))
+    try:
+        children = [int(pid) for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        assert len(children) == 2, "".join(lines)
+        proc.kill()  # no chance to stop its sites itself
+        proc.wait(5)
+
+        def gone(pid: int) -> bool:
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")  # a zombie is gone
+            except FileNotFoundError:
+                return True
+
+        wait_until(lambda: all(map(gone, children)), timeout=10, message="both sites to stop with the pair")
     finally:
         if proc.poll() is None:
             proc.kill()
