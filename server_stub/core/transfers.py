@@ -326,13 +326,11 @@ class Transfers:
         elif item is not None:
             engine._release(item)
         size = len(msgspec.json.encode(interaction))
-        # answered=True: the call was offered and answered at its first site and counts there; a
-        # consultation is no offer of this site's queue (its figures would read answered > offered).
         item = Tracked(interaction, HELD, arrived_ms=min(interaction.created_ms, now), agent_id=target.agent_id,
-                       accepted_ms=now, notes=interaction.notes, size=size, answered=True)
+                       accepted_ms=now, notes=interaction.notes, size=size)
         engine.live_bytes += size
         engine.interactions[iid] = item
-        engine.confirm(iid)
+        engine.confirm(iid)  # reported "accepted": counted answered, like every accept
         engine.peer.pop(iid, None)
         target.consulting = None
         target.held[iid] = None
