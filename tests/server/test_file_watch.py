@@ -18,6 +18,19 @@ def test_files_being_written_by_the_server_are_read_only_once_it_has_written_bot
     agents.write_text("old agents\n")
     writing = True
     reads: list[tuple[str, str]] = []
+    stamps = [0]  # files stamped by the watch: each check stamps both
+    stamp = cli._stamp
+
+    def counted(path):
+        stamps[0] += 1
+        return stamp(path)
+
+    monkeypatch.setattr(cli, "_stamp", counted)
+
+    async def checks(n: int) -> None:
+        """Until the watch has made ``n`` more checks (counted, not timed)."""
+        target = stamps[0] + 2 * n
+        await async_wait_until(lambda: stamps[0] >= target, timeout=5, message=f"{n} checks of the watch")
 
     async def scenario() -> None:
         nonlocal writing
@@ -26,12 +39,12 @@ def test_files_being_written_by_the_server_are_read_only_once_it_has_written_bot
         await asyncio.sleep(0)  # one step of the watch: it has taken the files' first stamps
         try:
             site.write_text("new site\n")  # the first file written, the writer then starved
-            await asyncio.sleep(0.2)  # twenty checks: long settled, but the server is still writing
+            await checks(20)  # long settled, but the server is still writing
             assert reads == []
             agents.write_text("new agents\n")
             writing = False
             await async_wait_until(lambda: reads, timeout=5, message="the files read again")
-            await asyncio.sleep(0.1)  # ten more checks: nothing changed since, so nothing is read again
+            await checks(10)  # nothing changed since, so nothing is read again
             assert reads == [("new site\n", "new agents\n")]
         finally:
             watch.cancel()
