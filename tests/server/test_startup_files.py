@@ -188,5 +188,7 @@ def test_a_hash_below_guidance_is_made_again_at_the_next_login(make_server, tmp_
     stored = Directory.load(path).agents
     assert scrypt_cost(stored["1001"].password_hash) == (2**14, 8, 5)
     assert stored["1002"].password_hash == old  # only the agent who logged in
-    assert server.log_has("password hash of 1001 re-made with today's scrypt parameters")
+    # Logged once the file is stored (the store runs in a thread): waited for, not assumed at once.
+    wait_until(lambda: server.log_has("password hash of 1001 re-made with today's scrypt parameters"),
+               message="the re-made hash to be logged")
     run(login_agent(server.url, "1001"))  # the new hash takes the same password
