@@ -121,7 +121,7 @@ def test_hash_password_from_stdin():
     assert not verify_password("s3cret", encoded)
     again = cli("hash-password", "--stdin", stdin="s3cret with spaces\n").stdout.strip()
     assert again != encoded  # salted
-    empty = cli("hash-password", "--stdin", stdin="\n")
+    empty = run_main("hash-password", "--stdin", stdin="\n")  # main in this process (tests/support/cli_main.py)
     assert empty.returncode != 0 and "empty" in empty.stderr
 
 
@@ -134,7 +134,7 @@ def test_add_agent_creates_a_directory_the_server_accepts(tmp_path):
     result = cli("add-agent", str(directory), "--id", "boss", "--name", "Boss", "--role", "supervisor",
                  "--stdin", stdin="pw-boss\n")
     assert result.returncode == 0, result.stderr
-    duplicate = cli("add-agent", str(directory), "--id", "agent.42", "--name", "Again", "--stdin", stdin="x\n")
+    duplicate = run_main("add-agent", str(directory), "--id", "agent.42", "--name", "Again", "--stdin", stdin="x\n")
     assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
     assert "pw-42" not in directory.read_text(encoding="utf-8")
 

@@ -6,7 +6,7 @@ What the process adds is reproduced: stdout and stderr are captured; logging is 
 ``main`` itself onto the captured stderr (the test process's own logging is set aside meanwhile and
 restored); ``SystemExit`` becomes the exit code, its message going to stderr as the interpreter
 prints it; any other exception propagates (in a process it would be a traceback: the test fails
-either way). A command line that gets as far as serving fails at once (instead of starting a server
+either way). A command line that gets as far as serving (or sending traffic) fails at once (instead of starting a server
 in the test process): these cases must stop before. Real processes stay for what involves one
 (signals, a server that starts, stdin end to end): tests/server/test_cli.py.
 """
@@ -18,17 +18,19 @@ import io
 import logging
 import os
 import subprocess
+import sys
 from unittest import mock
 
-from server_stub import cli
+from server_stub import cli, traffic
 from tests.support.servers import SECRET
 
 SERVING = "the command line got as far as starting a server; it must stop before"
 
 
-def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_main(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess:
     """``main(args)`` as ``tests.server.test_cli.cli`` runs ``python -m server_stub args``: a
-    CompletedProcess with the exit code, stdout and stderr (``env`` on top of the environment)."""
+    CompletedProcess with the exit code, stdout and stderr (``env`` on top of the environment,
+    ``stdin`` what standard input reads)."""
     out, err = io.StringIO(), io.StringIO()
     root = logging.getLogger()
     ws = logging.getLogger("interaction_server.ws")
@@ -42,7 +44,8 @@ def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         # A process's stdout is a pipe: argparse formats --help for 80 columns unless COLUMNS says otherwise.
         environ = {"COLUMNS": os.environ.get("COLUMNS", "80"), cli.SECRET_ENV: SECRET, **(env or {})}
         with mock.patch.dict(os.environ, environ), mock.patch.object(cli, "_serve", refuse), \
-                mock.patch.object(cli, "_run_sites", refuse), \
+                mock.patch.object(cli, "_run_sites", refuse), mock.patch.object(traffic, "main", refuse), \
+                mock.patch.object(sys, "stdin", io.StringIO(stdin)), \
                 contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = cli.main(list(args))
