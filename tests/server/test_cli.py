@@ -18,6 +18,7 @@ from server_stub.directory import verify_password
 from server_stub.protocol import CloseCode
 from tests.server.interaction_steps import agent, carrier, hand_over_and_complete
 from tests.server.wire import WireClient, connect_registered, login, login_agent, run, subscribe
+from tests.support.cli_main import run_main
 from tests.support.servers import (
     ADDRESS_IN_USE,
     REPO,
@@ -70,7 +71,7 @@ def help_entries(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", list(EXPECTED), ids=lambda c: " ".join(c) or "top")
 def test_help_documents_every_option(command):
-    result = cli(*command, "--help")
+    result = run_main(*command, "--help")  # main in this process (tests/support/cli_main.py)
     assert result.returncode == 0, result.stderr
     entries = help_entries(result.stdout)
     for option in EXPECTED[command]:
@@ -120,7 +121,7 @@ def test_hash_password_from_stdin():
     assert not verify_password("s3cret", encoded)
     again = cli("hash-password", "--stdin", stdin="s3cret with spaces\n").stdout.strip()
     assert again != encoded  # salted
-    empty = cli("hash-password", "--stdin", stdin="\n")
+    empty = run_main("hash-password", "--stdin", stdin="\n")  # main in this process (tests/support/cli_main.py)
     assert empty.returncode != 0 and "empty" in empty.stderr
 
 
@@ -133,7 +134,7 @@ def test_add_agent_creates_a_directory_the_server_accepts(tmp_path):
     result = cli("add-agent", str(directory), "--id", "boss", "--name", "Boss", "--role", "supervisor",
                  "--stdin", stdin="pw-boss\n")
     assert result.returncode == 0, result.stderr
-    duplicate = cli("add-agent", str(directory), "--id", "agent.42", "--name", "Again", "--stdin", stdin="x\n")
+    duplicate = run_main("add-agent", str(directory), "--id", "agent.42", "--name", "Again", "--stdin", stdin="x\n")
     assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
     assert "pw-42" not in directory.read_text(encoding="utf-8")
 
@@ -171,11 +172,12 @@ def test_token_lifetime_below_a_second_is_refused_at_startup(tmp_path):
 
 
 def test_bus_and_peer_together_or_a_bus_url_that_is_not_amqp_are_refused_with_a_reason():
-    both = cli("--port", "0", "--bus", "amqp://site-A:x@127.0.0.1:5672/", "--peer", "ws://127.0.0.1:1", timeout=10)
+    # main in this process (tests/support/cli_main.py): each is refused before anything starts.
+    both = run_main("--port", "0", "--bus", "amqp://site-A:x@127.0.0.1:5672/", "--peer", "ws://127.0.0.1:1")
     assert both.returncode == 2 and "--bus and --peer" in both.stderr and "listening" not in both.stdout, both
-    wrong = cli("--port", "0", "--bus", "ws://127.0.0.1:5672/", timeout=10)
+    wrong = run_main("--port", "0", "--bus", "ws://127.0.0.1:5672/")
     assert wrong.returncode == 2 and "amqp://" in wrong.stderr, wrong
-    cluster = cli("cluster", "--sites", "3", "--bus", "rabbit", timeout=10)
+    cluster = run_main("cluster", "--sites", "3", "--bus", "rabbit")
     assert cluster.returncode != 0 and "'local' or an amqp:// URL" in cluster.stderr, cluster
 
 

@@ -8,6 +8,7 @@ import pytest
 from server_stub.config import ConfigError, load_site_config
 from server_stub.directory import Directory, DirectoryError
 from tests.server.test_cli import cli
+from tests.support.cli_main import run_main
 
 
 def site(tmp_path, text: str):
@@ -72,7 +73,7 @@ def test_settings_that_cannot_work_are_refused_at_startup(tmp_path):
         with pytest.raises(ConfigError) as refused:
             config.validate()
         assert words in str(refused.value)
-    result = cli("--port", "0", "--config", str(site(tmp_path, '[[queue]]\nname = "q"\naccept_timeout = -1')))
+    result = run_main("--port", "0", "--config", str(site(tmp_path, '[[queue]]\nname = "q"\naccept_timeout = -1')))
     assert result.returncode == 2 and "accept_timeout" in result.stderr, result.stderr
 
 
@@ -87,7 +88,8 @@ def test_directory_memberships_as_a_list_or_with_penalties_and_the_carrier_role(
         ).returncode
         == 0
     )
-    bad = cli("add-agent", str(path), "--id", "a2", "--name", "A Two", "--queue", "sales=high", "--stdin", stdin="pw\n")
+    bad = run_main("add-agent", str(path), "--id", "a2", "--name", "A Two", "--queue", "sales=high", "--stdin",
+                   stdin="pw\n")  # refused before anything is written: main in this process (tests/support/cli_main.py)
     assert bad.returncode != 0 and "NAME=PENALTY" in bad.stderr
     directory = Directory.load(path)
     assert directory.agents["a1"].queue_penalties() == {"sales": 0, "support": 2}

@@ -14,6 +14,7 @@ from server_stub.protocol import CloseCode
 from server_stub.resources import resource_path
 from tests.server.test_cli import cli
 from tests.server.wire import connect_registered, run
+from tests.support.cli_main import run_main
 
 AGENT = 'id = "1001"\nname = "A"\npassword_hash = "scrypt$16384$8$1$AA==$AA=="\n'
 
@@ -34,7 +35,7 @@ AGENT = 'id = "1001"\nname = "A"\npassword_hash = "scrypt$16384$8$1$AA==$AA=="\n
 def test_a_malformed_agent_directory_is_one_error_line(tmp_path, text, where):
     path = tmp_path / "agents.toml"
     path.write_text(text, encoding="utf-8")
-    result = cli("--port", "0", "--agents", str(path), timeout=10)
+    result = run_main("--port", "0", "--agents", str(path))
     assert result.returncode == 2, result
     assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr  # one line
     assert result.stderr.startswith(f"error: {path}: ") and where in result.stderr, result.stderr
@@ -58,7 +59,7 @@ def test_a_malformed_site_configuration_is_one_error_line(tmp_path, text, where)
     path = tmp_path / "site.toml"
     path.write_text(text, encoding="utf-8")
     for command in ([], ["pair", "--base-port", "1"]):  # `pair` checks the file before starting anything
-        result = cli("--port", "0", "--config", str(path), *command, timeout=10)
+        result = run_main("--port", "0", "--config", str(path), *command)
         assert result.returncode == 2, result
         assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
         assert result.stderr.startswith(f"error: {path}: ") and where in result.stderr, result.stderr
@@ -66,6 +67,8 @@ def test_a_malformed_site_configuration_is_one_error_line(tmp_path, text, where)
 
 
 def test_an_unreadable_directory_is_one_error_line(tmp_path):
+    """In a real process (the cases above run the same ``main`` in this one, tests/support/cli_main.py):
+    exit code 2 and the one line, with nothing else printed, from the program as it is started."""
     missing = tmp_path / "nowhere.toml"
     result = cli("--port", "0", "--agents", str(missing), timeout=10)
     assert result.returncode == 2 and result.stderr.strip() == f"error: {missing}: No such file or directory", result
@@ -77,7 +80,7 @@ def test_an_unreadable_directory_is_one_error_line(tmp_path):
     ("--heartbeat-interval", "20001"), ("--heartbeat-timeout", "600000"), ("--max-message-bytes", "1073741824"),
 ])
 def test_numeric_options_outside_their_range_are_refused(option, value):
-    result = cli("--port", "0", option, value, timeout=10)
+    result = run_main("--port", "0", option, value)
     assert result.returncode == 2, result
     assert f"argument {option}: " in result.stderr and "listening" not in result.stdout, result.stderr
 
@@ -152,7 +155,7 @@ def test_weak_settings_stop_the_server_with_one_line(tmp_path, secret, setting, 
     """A 1-byte secret, a day-long token and a reason given twice used to be accepted silently."""
     path = tmp_path / "site.toml"
     path.write_text(setting, encoding="utf-8")
-    result = cli("--port", "0", "--config", str(path), timeout=10, env={"INTERACTION_SERVER_SECRET": secret})
+    result = run_main("--port", "0", "--config", str(path), env={"INTERACTION_SERVER_SECRET": secret})
     assert result.returncode == 2 and where in result.stderr, result
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
@@ -160,7 +163,7 @@ def test_weak_settings_stop_the_server_with_one_line(tmp_path, secret, setting, 
 def test_a_weak_password_hash_is_refused_and_one_below_guidance_is_named(tmp_path):
     weak = tmp_path / "weak.toml"
     weak.write_text('[[agent]]\nid = "1001"\nname = "A"\npassword_hash = "scrypt$2$8$1$AA==$AA=="\n', encoding="utf-8")
-    result = cli("--port", "0", "--agents", str(weak), timeout=10)
+    result = run_main("--port", "0", "--agents", str(weak))
     assert result.returncode == 2 and "agent[0]: password_hash is too weak" in result.stderr, result
     # The shipped demo directory (n=2**14, r=8, p=1) starts, with a warning naming its entries.
     from tests.support.servers import single_server
@@ -188,5 +191,7 @@ def test_a_hash_below_guidance_is_made_again_at_the_next_login(make_server, tmp_
     stored = Directory.load(path).agents
     assert scrypt_cost(stored["1001"].password_hash) == (2**14, 8, 5)
     assert stored["1002"].password_hash == old  # only the agent who logged in
-    assert server.log_has("password hash of 1001 re-made with today's scrypt parameters")
+    # Logged once the file is stored (the store runs in a thread): waited for, not assumed at once.
+    wait_until(lambda: server.log_has("password hash of 1001 re-made with today's scrypt parameters"),
+               message="the re-made hash to be logged")
     run(login_agent(server.url, "1001"))  # the new hash takes the same password

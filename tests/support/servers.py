@@ -114,7 +114,9 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message:
 
 
 # `python -m server_stub ARGS`, in an interpreter that is up (and has imported the server) already.
-_server_spares = Spares("from server_stub.cli import main\nimport server_stub.server", count=2,  # a pair: two in a row
+# One ready: a pair's second server gets the spare started with its first, and a restart the one started
+# with that. Each spare left unused when the process exits has cost its imports (~0.2 s of CPU).
+_server_spares = Spares("from server_stub.cli import main\nimport server_stub.server", count=1,
                         stderr=subprocess.STDOUT, env={"INTERACTION_SERVER_SECRET": SECRET})
 
 

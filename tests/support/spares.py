@@ -58,5 +58,8 @@ class Spares:
         return proc
 
     def retire(self) -> None:
+        """At exit: the unused spares are killed (one still importing stops paying for it) and reaped."""
         for proc in self.ready:
-            proc.communicate("", timeout=10)  # no command line: it exits
+            proc.kill()
+        for proc in self.ready:
+            proc.communicate(timeout=10)

@@ -179,11 +179,12 @@ class World:
         for desk in self.desks:
             holders = self.login_holders(desk)
             assert len(holders) <= 1, f"{desk}: logged in at {holders} on links it holds open"
-            roles = [link.role for link in desk.session.snapshot().links]
+            snapshot = desk.session.snapshot()  # one per desk and check: building it is most of a check's cost
+            roles = [link.role for link in snapshot.links]
             assert roles.count("primary") <= 1, f"{desk}: {roles}"
             for intent_id, applied in desk.applications.items():
                 assert len(applied) <= 1, f"{desk}: intent {intent_id} applied {applied}"
-            held = {h.interaction.interaction_id for h in desk.session.snapshot().held}
+            held = {h.interaction.interaction_id for h in snapshot.held}
             assert desk.in_hand <= held, f"{desk}: {desk.in_hand - held} left the agent's hands without an end"
         self.check_hand_overs()
 
