@@ -10,19 +10,25 @@ from __future__ import annotations
 import getpass
 import os
 
-import keyring
-import keyring.errors
-
 from .ui.i18n import translate
 
 SERVICE = "agent-desktop"
 PASSWORD_ENV = "AGENT_PASSWORD"
 
 
+def _keyring():
+    """The keyring package, imported at first use: its import (~40 ms of CPU, entry points scanned)
+    is start-up time a headless agent-cli given its password in the environment never needs."""
+    import keyring
+    import keyring.errors  # store_password catches keyring.errors.NoKeyringError
+
+    return keyring
+
+
 def keyring_unavailable_reason() -> str | None:
     """None when a usable keyring backend exists, else a one-line reason for the user."""
     try:
-        backend = keyring.get_keyring()
+        backend = _keyring().get_keyring()
     except Exception as exc:  # a broken backend configuration must not stop the app
         return translate("Credentials", "The system keyring cannot be used ({0}).").format(exc)
     if backend.priority <= 0 or type(backend).__module__.startswith("keyring.backends.fail"):
@@ -39,13 +45,14 @@ def keyring_unavailable_reason() -> str | None:
 
 def load_password(user_id: str) -> str | None:
     try:
-        return keyring.get_password(SERVICE, user_id)
+        return _keyring().get_password(SERVICE, user_id)
     except Exception:  # KeyringError (NoKeyringError included) or a backend's own
         return None
 
 
 def store_password(user_id: str, password: str) -> str | None:
     """Store in the keyring; returns None on success, else why it could not be stored."""
+    keyring = _keyring()
     try:
         keyring.set_password(SERVICE, user_id, password)
     except keyring.errors.NoKeyringError:
@@ -58,7 +65,7 @@ def store_password(user_id: str, password: str) -> str | None:
 
 def forget_password(user_id: str) -> None:
     try:
-        keyring.delete_password(SERVICE, user_id)
+        _keyring().delete_password(SERVICE, user_id)
     except Exception:  # nothing stored (PasswordDeleteError), no keyring, or a backend's own failure
         pass
 
