@@ -59,8 +59,8 @@ def built(tmp_path_factory):
     server_deb = build.build_server_deb(work, work / "dist", version, compression="gzip", xz_level=1).path
     # Not niced: the suite runs on parallel workers (.ci/test) that keep both cores busy, and a niced
     # lintian got no CPU until they were done (then it outlasted the test's timeout).
-    lint = subprocess.Popen(build.lintian_command(deb, server_deb), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    lint = subprocess.Popen(build.lintian_command(deb, server_deb, work=work), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     yield Built(work, bundle, deb, server_deb, lint)
     if lint.poll() is None:
         lint.kill()
@@ -125,11 +125,9 @@ def test_the_bundle_is_pruned_to_what_the_product_uses(built):
     for name in COMMANDS[1:]:  # one executable; the others are its names
         assert os.readlink(built.bundle / name) == PACKAGE
     # No search path of the build machine is left in a bundled module (lintian's custom-library-search-path).
-    leaked = []
-    for path in build.elf_files(built.bundle):
-        rpath = subprocess.run(["patchelf", "--print-rpath", str(path)], capture_output=True, text=True).stdout.strip()
-        if any(entry and not entry.startswith("$ORIGIN") for entry in rpath.split(":")):
-            leaked.append(f"{path.name}: {rpath}")
+    rpaths = build.search_paths(build.elf_files(built.bundle))
+    leaked = [f"{path.name}: {':'.join(entries)}" for path, entries in rpaths.items()
+              if any(entry and not entry.startswith("$ORIGIN") for entry in entries)]
     assert not leaked
 
 
