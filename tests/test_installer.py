@@ -187,8 +187,39 @@ def frozen_pair(installed, tmp_path_factory):
         pair.stop()
 
 
+@dataclass
+class Demo:
+    base: int
+    proc: subprocess.Popen
+    stdout: Path
+    stderr: Path
+
+
+@pytest.fixture(scope="module")
+def demo(installed, tmp_path_factory):
+    """``agent-desktop --demo`` on the bundled servers, started ahead of its test: its scenario
+    mostly waits on the servers' timers, so it runs beside the self-test and login checks. Its
+    output goes to files (a pipe nobody reads could fill up and stall it)."""
+    cwd = tmp_path_factory.mktemp("demo")
+    base = reserve_adjacent_ports(2)
+    stdout, stderr = cwd / "stdout.txt", cwd / "stderr.txt"
+    with stdout.open("w") as out, stderr.open("w") as err:
+        proc = subprocess.Popen([command(installed, "agent-desktop"), "--demo", "--base-port", str(base)],
+                                env=headless_env(cwd), stdout=out, stderr=err, text=True, cwd=cwd)
+    yield Demo(base, proc, stdout, stderr)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.usefixtures("demo")  # started here, to run beside this test and the next
 def test_installed_self_test_passes_with_the_frozen_pair_and_names_a_dead_site(installed, frozen_pair, tmp_path):
     settings = frozen_pair.settings(tmp_path / "settings.toml")
+    dead = tmp_path / "dead.toml"
+    dead.write_text('[[site]]\nname = "C"\nurl = "ws://127.0.0.1:9"\n')
+    supervisor = subprocess.Popen([command(installed, "supervisor-view"), "--self-test", "--sites", str(dead)],
+                                  env=headless_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, cwd=tmp_path)  # beside the desktop's
     result = subprocess.run([command(installed, "agent-desktop"), "--self-test", "--settings", str(settings)],
                             env=headless_env(tmp_path), capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -200,12 +231,9 @@ def test_installed_self_test_passes_with_the_frozen_pair_and_names_a_dead_site(i
         assert any(line.startswith(expected) for line in lines), f"{expected!r} not in:\n{result.stdout}"
     assert any(line.startswith("ok    resources: ") and "/usr/lib/agent-desktop/_internal/" in line for line in lines)
 
-    dead = tmp_path / "dead.toml"
-    dead.write_text('[[site]]\nname = "C"\nurl = "ws://127.0.0.1:9"\n')
-    result = subprocess.run([command(installed, "supervisor-view"), "--self-test", "--sites", str(dead)],
-                            env=headless_env(tmp_path), capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAIL  site C: ws://127.0.0.1:9: unreachable" in result.stdout
+    out, err = supervisor.communicate(timeout=60)
+    assert supervisor.returncode == 1, out + err
+    assert "FAIL  site C: ws://127.0.0.1:9: unreachable" in out
 
 
 def test_the_frozen_desktop_logs_in_on_the_frozen_pair(installed, frozen_pair, tmp_path):
@@ -226,31 +254,22 @@ def test_the_frozen_desktop_logs_in_on_the_frozen_pair(installed, frozen_pair, t
     assert frozen_pair.stop() == 0, "".join(frozen_pair.lines[-20:])
 
 
-def test_the_installed_demo_runs_headless_on_the_bundled_servers(installed, tmp_path):
-    base = reserve_adjacent_ports(2)
-    result = subprocess.run([command(installed, "agent-desktop"), "--demo", "--base-port", str(base)],
-                            env=headless_env(tmp_path), capture_output=True, text=True, timeout=90, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "unrecognized arguments" not in result.stdout + result.stderr
-    assert f"Sites: A ws://127.0.0.1:{base}, B ws://127.0.0.1:{base + 1}" in result.stdout
-    assert "Banner: Moved to site B in" in result.stdout and "Site A: secondary, standby" in result.stdout
+def test_the_installed_demo_runs_headless_on_the_bundled_servers(demo):
+    returncode = demo.proc.wait(timeout=90)
+    stdout, stderr = demo.stdout.read_text(), demo.stderr.read_text()
+    assert returncode == 0, stdout + stderr
+    assert "unrecognized arguments" not in stdout + stderr
+    assert f"Sites: A ws://127.0.0.1:{demo.base}, B ws://127.0.0.1:{demo.base + 1}" in stdout
+    assert "Banner: Moved to site B in" in stdout and "Site A: secondary, standby" in stdout
 
 
 def test_installed_commands_answer_help(installed, tmp_path):
-    for name in COMMANDS:
-        result = subprocess.run([command(installed, name), "--help"], env=headless_env(tmp_path), capture_output=True,
-                                text=True, timeout=60, cwd=tmp_path)
-        assert result.returncode == 0 and result.stdout.startswith(f"usage: {name}"), result.stdout + result.stderr
-
-
-def test_lintian_finds_no_error_or_warning_and_every_override_says_why(built):
-    output, _ = built.lintian.communicate(timeout=600)
-    report = build.lintian_report(output)
-    assert report.errors == [] and report.warnings == [], output
-    overrides = (build.HERE / "debian/lintian-overrides").read_text().splitlines()
-    for i, line in enumerate(overrides):
-        if line.startswith(f"{PACKAGE}: "):
-            assert overrides[i - 1].startswith("#") or overrides[i - 1].startswith(f"{PACKAGE}: "), line
+    helps = {name: subprocess.Popen([command(installed, name), "--help"], env=headless_env(tmp_path),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+             for name in COMMANDS}  # side by side: each is a start-up, mostly loading the bundle
+    for name, proc in helps.items():
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.startswith(f"usage: {name}"), out + err
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="the service user and its files exist only after dpkg -i (root)")
@@ -300,3 +319,14 @@ def test_remove_keeps_it_settings_and_purge_deletes_them(installed):
     assert not conffile.exists() and not conffile.parent.exists()
     assert not Path("/etc/interaction-server").exists()
     assert shutil.which("agent-desktop") != "/usr/bin/agent-desktop"
+
+
+# Last: lintian, started with the build, checks the .deb files while the tests above run (the removal too).
+def test_lintian_finds_no_error_or_warning_and_every_override_says_why(built):
+    output, _ = built.lintian.communicate(timeout=600)
+    report = build.lintian_report(output)
+    assert report.errors == [] and report.warnings == [], output
+    overrides = (build.HERE / "debian/lintian-overrides").read_text().splitlines()
+    for i, line in enumerate(overrides):
+        if line.startswith(f"{PACKAGE}: "):
+            assert overrides[i - 1].startswith("#") or overrides[i - 1].startswith(f"{PACKAGE}: "), line
