@@ -4,14 +4,15 @@ extracted with ``dpkg-deb -x``), and the installed commands are run: the self-te
 demo, a frozen server pair with a real login from the frozen desktop, the server package's service
 command as its own user, then remove and purge.
 
-Cost, measured alone on the 2-core machine while other work ran on it (load 5-9): 57-60 CPU
-seconds (user + system, children included; 69-104 before lintian ran only its error and warning
-checks), 66-75 s wall (92-122 s before). The build is one module-scoped fixture, about 40 s (60 s at
-load 9): PyInstaller ~20 s, dpkg-shlibdeps ~10 s, a gzip -1 .deb (the release's xz -6 is dpkg-deb's
-business and would add over a minute). lintian (~13 s of CPU) then checks the two .deb files in the
-background while the installed commands are run (~15 s: the demo beside the self-test and the
-login), and its test comes last. Under pytest-xdist the module stays on one worker and is handed
-out first (tests/conftest.py), so the rest of the suite runs beside it.
+Cost, measured alone on the 2-core machine while other work ran on it, so noisy: 57-60 CPU
+seconds (user + system, children included) and 66-75 s wall at load 5-8, up to 99 s and 111 s at
+load 7-9 (before lintian ran only its error and warning checks: 69-104 CPU seconds, 92-122 s). The
+build is one module-scoped fixture, about 40 s (60 s at load 9): PyInstaller ~20 s, dpkg-shlibdeps
+~10 s, a gzip -1 .deb (the release's xz -6 is dpkg-deb's business and would add over a minute).
+lintian (~13 s of CPU) then checks the two .deb files in the background while the installed
+commands are run (~15 s: the demo beside the self-test and the login), and its test comes last.
+Under pytest-xdist the module stays on one worker and is handed out first (tests/conftest.py), so
+the rest of the suite runs beside it.
 """
 
 from __future__ import annotations
