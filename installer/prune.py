@@ -84,33 +84,57 @@ def is_shared_library(dest: str) -> bool:
     return bool(re.search(r"\.so(?:\.\d+)*$", name))
 
 
-def elf_needed(path: str) -> list[str]:
-    """The DT_NEEDED sonames of an ELF file (``objdump -p``, binutils)."""
-    out = subprocess.run(["objdump", "-p", path], capture_output=True, text=True, check=False).stdout
-    return [line.split()[1] for line in out.splitlines() if line.strip().startswith("NEEDED")]
+def elf_dynamic(paths: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """The dynamic section (``NEEDED``, ``RUNPATH``, ...: tag and value) of each ELF file in
+    ``paths``, read by one ``objdump -p`` (binutils) per 200 files rather than one per file."""
+    found: dict[str, list[tuple[str, str]]] = {str(path): [] for path in paths}
+    files = list(found)
+    for start in range(0, len(files), 200):
+        out = subprocess.run(["objdump", "-p", *files[start:start + 200]], capture_output=True, text=True,
+                             check=False).stdout
+        current: list[tuple[str, str]] | None = None
+        dynamic = False
+        for line in out.splitlines():
+            head, sep, _ = line.rpartition(":     file format ")
+            if sep and head in found:
+                current, dynamic = found[head], False
+            elif line == "Dynamic Section:":
+                dynamic = True
+            elif not line.strip():
+                dynamic = False
+            elif dynamic and current is not None and len(parts := line.split()) == 2:
+                current.append((parts[0], parts[1]))
+    return found
 
 
-def unreachable(toc: Iterable[tuple[str, str, str]], roots: Iterable[str], needed=elf_needed) -> set[str]:
+def unreachable(toc: Iterable[tuple[str, str, str]], roots: Iterable[str], needed=None) -> set[str]:
     """Bundle paths of the plain shared libraries in ``toc`` (dest, source, typecode) that no root
     needs, directly or through other libraries of the toc. ``roots`` are source files (the
-    executables' own dependencies, extensions and plugins); libraries are matched by file name."""
+    executables' own dependencies, extensions and plugins); libraries are matched by file name.
+    ``needed(source)`` gives a file's sonames; by default the walk reads each step's files with
+    one ``objdump`` (``elf_dynamic``)."""
     entries = [(dest, src) for dest, src, typecode in toc if typecode == "BINARY" and is_shared_library(dest)]
     by_name: dict[str, list[tuple[str, str]]] = {}
     for dest, src in entries:
         by_name.setdefault(PurePosixPath(dest.replace("\\", "/")).name, []).append((dest, src))
-    todo = list(roots)
-    reached = {dest for dest, src in entries if src in set(todo)}  # a root is kept whatever needs it
+    frontier = list(dict.fromkeys(roots))
+    reached = {dest for dest, src in entries if src in set(frontier)}  # a root is kept whatever needs it
     seen_sources: set[str] = set()
-    while todo:
-        source = todo.pop()
-        if source in seen_sources:
-            continue
-        seen_sources.add(source)
-        for soname in needed(source):
-            for dest, src in by_name.get(soname, ()):
-                if dest not in reached:
-                    reached.add(dest)
-                    todo.append(src)
+    while frontier:  # breadth first: each step's files in one batch
+        batch = list(dict.fromkeys(source for source in frontier if source not in seen_sources))
+        seen_sources.update(batch)
+        if needed is None:
+            sonames = {source: [value for tag, value in dynamic if tag == "NEEDED"]
+                       for source, dynamic in elf_dynamic(batch).items()}
+        else:
+            sonames = {source: needed(source) for source in batch}
+        frontier = []
+        for source in batch:
+            for soname in sonames[source]:
+                for dest, src in by_name.get(soname, ()):
+                    if dest not in reached:
+                        reached.add(dest)
+                        frontier.append(src)
     return {dest for dest, _ in entries} - reached
 
 
