@@ -71,6 +71,7 @@ from tests.support.servers import free_port  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 LOGS = os.environ.get("MULTISITE_SERVER_LOGS")  # a directory: every server's log (INFO) in <site>.log there
+DUMP = os.environ.get("MULTISITE_DUMP")  # a path prefix: each mode's raw log in <prefix>.<mode>.json there
 DEADLINE_S = 60.0
 
 
@@ -433,11 +434,14 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
     remote: list[float] = []
     stranded: list[float] = []
     violations = 0
+    start = min((t0 for t0, _, _ in submitted.values()), default=0.0)
+    by_second: dict[int, list[float]] = {}  # second of the traffic it was submitted in -> offer latencies
     for iid, (t0, site, queue) in submitted.items():
         if iid not in first_invite:
             continue
         t1, aid = first_invite[iid]
         (local if agents[aid]["site"] == site else remote).append((t1 - t0) * 1000)
+        by_second.setdefault(int(t0 - start), []).append((t1 - t0) * 1000)
         parts = [p for m, _ in members[queue] for p in overlap(idle.get(m, []), t0, t1)]
         stranded.append(union_length(parts) * 1000)
         given = dict(members[queue])[aid]
@@ -455,7 +459,25 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
         "offer_remote_p50_ms": rounded(pct(remote, 50), 2), "offer_remote_p99_ms": rounded(pct(remote, 99), 2),
         "stranded_ms_p50": rounded(pct(stranded, 50), 2), "stranded_ms_p99": rounded(pct(stranded, 99), 2),
         "penalty_violations": violations, "double_offer_samples": samples,
+        # The offers' p99 per second of traffic (local and remote together): a tail that grows during
+        # the run is a backlog, one in its first seconds a start-up transient.
+        "offer_p99_ms_by_second": [rounded(pct(by_second.get(k, []), 99), 1)
+                                   for k in range(max(by_second, default=-1) + 1)],
+        # When an agent was first offered a second interaction (s into the traffic; None: no agent was).
+        "first_reoffer_s": rounded(first_reoffer(log["invites"], submitted, start), 2),
     }
+
+
+def first_reoffer(invites: list, submitted: Mapping[str, object], start: float) -> float | None:
+    """Seconds into the traffic when some agent was first offered a traffic interaction after
+    having been offered another one: from then on the pool routes to agents that have worked."""
+    seen: set[str] = set()
+    for iid, aid, t, _ in sorted(invites, key=lambda i: i[2]):
+        if iid in submitted:
+            if aid in seen:
+                return t - start
+            seen.add(aid)
+    return None
 
 
 class SiteCarrier(Carrier):
@@ -728,6 +750,9 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
     figures = analyse(agents, log, submitted, args.penalty_grace_ms / 1000)
+    if DUMP:  # every submission, invite and completion, for a closer look than the figures
+        await asyncio.to_thread(Path(f"{DUMP}.{mode}.json").write_text, json.dumps(
+            {"submitted": submitted, "invites": log["invites"], "completed": log["completed"]}))
     per = 1000 / max(1, len(submitted))
     return {"mode": mode, **figures, **probe, **fault, "login_s": round(login_s, 1),
             "servers_cpu_ms_per_interaction": round(cpu[0] * per, 2),
