@@ -29,7 +29,14 @@ Per mode:
 - ``submitted``, ``completed``, ``completed_twice``, ``lost``, ``double_offers`` (an interaction
   invited twice, or an agent invited while holding one it has not completed); ``lost`` is what no
   agent completed within ``--drain`` s after the traffic (the run waits until every site's
-  reporting together shows every interaction completed, at most that long).
+  reporting together shows every interaction completed, at most that long);
+- ``offer_p99_ms_by_second``: the offers' p99 per second of traffic (a tail that grows during the
+  run is a backlog), and ``first_reoffer_s``: when some agent was first offered a second
+  interaction (None: no agent was; at 100/s for 10 s that happens at 1,000 agents, when every
+  penalty-0 member of a queue has had one, and not at 2,000 or 4,000).
+
+``MULTISITE_SERVER_LOGS=<dir>`` keeps every server's log (INFO); ``MULTISITE_DUMP=<prefix>`` writes
+each mode's raw record (submissions, invites, completions) to ``<prefix>.<mode>.json``.
 
 The carrier here submits once per interaction and does not re-submit (no site is lost in this
 run). Prints a human summary, then one JSON line (the last line) with one object per mode and
@@ -71,6 +78,7 @@ from tests.support.servers import free_port  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 LOGS = os.environ.get("MULTISITE_SERVER_LOGS")  # a directory: every server's log (INFO) in <site>.log there
+DUMP = os.environ.get("MULTISITE_DUMP")  # a path prefix: each mode's raw log in <prefix>.<mode>.json there
 DEADLINE_S = 60.0
 
 
@@ -433,11 +441,14 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
     remote: list[float] = []
     stranded: list[float] = []
     violations = 0
+    start = min((t0 for t0, _, _ in submitted.values()), default=0.0)
+    by_second: dict[int, list[float]] = {}  # second of the traffic it was submitted in -> offer latencies
     for iid, (t0, site, queue) in submitted.items():
         if iid not in first_invite:
             continue
         t1, aid = first_invite[iid]
         (local if agents[aid]["site"] == site else remote).append((t1 - t0) * 1000)
+        by_second.setdefault(int(t0 - start), []).append((t1 - t0) * 1000)
         parts = [p for m, _ in members[queue] for p in overlap(idle.get(m, []), t0, t1)]
         stranded.append(union_length(parts) * 1000)
         given = dict(members[queue])[aid]
@@ -455,7 +466,25 @@ def analyse(agents: dict[str, dict], log: dict, submitted: dict[str, tuple[float
         "offer_remote_p50_ms": rounded(pct(remote, 50), 2), "offer_remote_p99_ms": rounded(pct(remote, 99), 2),
         "stranded_ms_p50": rounded(pct(stranded, 50), 2), "stranded_ms_p99": rounded(pct(stranded, 99), 2),
         "penalty_violations": violations, "double_offer_samples": samples,
+        # The offers' p99 per second of traffic (local and remote together): a tail that grows during
+        # the run is a backlog, one in its first seconds a start-up transient.
+        "offer_p99_ms_by_second": [rounded(pct(by_second.get(k, []), 99), 1)
+                                   for k in range(max(by_second, default=-1) + 1)],
+        # When an agent was first offered a second interaction (s into the traffic; None: no agent was).
+        "first_reoffer_s": rounded(first_reoffer(log["invites"], submitted, start), 2),
     }
+
+
+def first_reoffer(invites: list, submitted: Mapping[str, object], start: float) -> float | None:
+    """Seconds into the traffic when some agent was first offered a traffic interaction after
+    having been offered another one: from then on the pool routes to agents that have worked."""
+    seen: set[str] = set()
+    for iid, aid, t, _ in sorted(invites, key=lambda i: i[2]):
+        if iid in submitted:
+            if aid in seen:
+                return t - start
+            seen.add(aid)
+    return None
 
 
 class SiteCarrier(Carrier):
@@ -487,17 +516,29 @@ class SiteCarrier(Carrier):
             await self.__aexit__(None, None, None)
 
 
+VIEW_TIMEOUT_S = 5.0  # for one site's snapshot, from dialing it until the snapshot is read
+_closing: set[asyncio.Task[None]] = set()  # closes of the views' sockets, kept from the GC until done
+
+
 async def center_view(url: str) -> dict[str, tuple[str, int, bool]] | None:
     """One site's view of every agent (``scope: center``): agent -> (its site, epoch, reachable);
-    None if the site does not answer."""
-    site = None
+    None if the site does not answer within ``VIEW_TIMEOUT_S``.
+
+    Only dialing, asking and reading the snapshot are timed. The site goes on streaming its center
+    events after the snapshot (a burst of them while its links come up); the socket reads without
+    limit (``max_queue=None``) so that its close is seen behind them, and is closed in the
+    background. It used to be closed inside the timeout with the client's default flow control,
+    which stopped reading after 16 unread frames: the close then waited for an answer it could not
+    read, and a snapshot read in milliseconds counted as a site that did not answer
+    (tests/bus/test_views_poll.py)."""
     try:
-        async with asyncio.timeout(5):
-            async with connect(url, ping_interval=None, compression=None, max_size=None, proxy=None) as ws:
+        async with asyncio.timeout(VIEW_TIMEOUT_S):
+            ws = await connect(url, ping_interval=None, compression=None, max_size=None, max_queue=None, proxy=None)
+            try:
                 await ws.send(register_frame("reg", "bench-views"))
                 await ws.recv()
-                await ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub", "scope": "center",
-                                          "user_id": "bench-sup", "password": PASSWORD}))
+                await ws.send(json.dumps({"type": "RequestSubscribeReporting", "request_id": "sub",
+                                          "scope": "center", "user_id": "bench-sup", "password": PASSWORD}))
                 while True:
                     message = json.loads(await ws.recv())
                     if message["type"] == "EventReportingSnapshot":
@@ -506,29 +547,40 @@ async def center_view(url: str) -> dict[str, tuple[str, int, bool]] | None:
                                 for a in message["agents"]}
                     if message["type"] == "EventError":
                         raise SystemExit(f"bench: center view refused at {url}: {message}")
+            finally:
+                task = asyncio.get_running_loop().create_task(ws.close())
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
     except (OSError, ConnectionClosed, TimeoutError):
         return None
 
 
-async def views_agree(urls: list[str], agents: list[str], deadline_s: float, why: list[str]) -> float | None:
+async def views_agree(urls: list[str], agents: list[str], deadline_s: float, why: list[str],
+                      polls: list[int] | None = None) -> float | None:
     """Seconds until every site's view of every agent in ``agents`` is the same (where and at which
     epoch it is logged in, reachable), polled; None if not within ``deadline_s``, with samples of
-    what still disagreed in ``why``. States are not compared: under traffic they change between
-    two sites' snapshots."""
+    what still disagreed in ``why``; how many polls it took is appended to ``polls``. States are
+    not compared: under traffic they change between two sites' snapshots."""
     start = mono()
-    while mono() - start < deadline_s:
-        views = list(await asyncio.gather(*(center_view(u) for u in urls)))
-        why[:] = [f"{u} did not answer" for u, v in zip(urls, views, strict=True) if v is None]
-        for a in agents:
-            seen = {u: v.get(a) for u, v in zip(urls, views, strict=True) if v is not None}
-            if len(set(seen.values())) > 1 or None in seen.values() or any(not s[2] for s in seen.values() if s):
-                why.append(f"{a}: {seen}")
-            if len(why) >= 5:
-                break
-        if not why:
-            return mono() - start
-        await asyncio.sleep(0.2)
-    return None
+    n = 0
+    try:
+        while mono() - start < deadline_s:
+            n += 1
+            views = list(await asyncio.gather(*(center_view(u) for u in urls)))
+            why[:] = [f"{u} did not answer" for u, v in zip(urls, views, strict=True) if v is None]
+            for a in agents:
+                seen = {u: v.get(a) for u, v in zip(urls, views, strict=True) if v is not None}
+                if len(set(seen.values())) > 1 or None in seen.values() or any(not s[2] for s in seen.values() if s):
+                    why.append(f"{a}: {seen}")
+                if len(why) >= 5:
+                    break
+            if not why:
+                return mono() - start
+            await asyncio.sleep(0.2)
+        return None
+    finally:
+        if polls is not None:
+            polls.append(n)
 
 
 async def run_mode(mode: str, args, tmp: Path) -> dict:
@@ -620,8 +672,10 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                     broker_pids[:] = broker.pids()  # its CPU from here on (its start-up not counted)
                     cpu0[1] = cpu_seconds(broker_pids) - spent
                     fault["broker_start_s"] = rounded(broker.startup_seconds, 2)
-                    took = await views_agree(list(urls.values()), everyone, 60.0, why)
+                    polls: list[int] = []
+                    took = await views_agree(list(urls.values()), everyone, 60.0, why, polls)
                     fault["views_agree_after_broker_start_s"] = rounded(took, 2)
+                    fault["views_polls_after_broker"] = polls[0]
                     if took is None:
                         fault["views_disagreeing_after_broker"] = why[:]
                     print(f"[{mode}] broker back in {fault['broker_start_s']} s; every view agrees "
@@ -658,7 +712,9 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
                 if not await asyncio.to_thread(ready.wait, 30):
                     raise SystemExit(f"bench: site {victim} did not start again")
                 fault["site_restart_listening_s"] = rounded(mono() - launched, 2)
-                took = await views_agree(list(urls.values()), everyone, 60.0, why)
+                polls = []
+                took = await views_agree(list(urls.values()), everyone, 60.0, why, polls)
+                fault["views_polls_after_site_restart"] = polls[0]
                 if took is None:
                     fault["views_disagreeing_after_site_restart"] = why[:]
                 carrier = SiteCarrier(urls[victim])
@@ -701,6 +757,9 @@ async def run_mode(mode: str, args, tmp: Path) -> dict:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
     figures = analyse(agents, log, submitted, args.penalty_grace_ms / 1000)
+    if DUMP:  # every submission, invite and completion, for a closer look than the figures
+        await asyncio.to_thread(Path(f"{DUMP}.{mode}.json").write_text, json.dumps(
+            {"submitted": submitted, "invites": log["invites"], "completed": log["completed"]}))
     per = 1000 / max(1, len(submitted))
     return {"mode": mode, **figures, **probe, **fault, "login_s": round(login_s, 1),
             "servers_cpu_ms_per_interaction": round(cpu[0] * per, 2),
