@@ -25,6 +25,7 @@ from desktop.core.config import SessionConfig
 from desktop.core.session import AgentSession
 from desktop.net.runner import SessionRunner
 from server_stub import protocol as p
+from server_stub.gc_tuning import tune_for_many_connections
 from server_stub.protocol import Site
 
 
@@ -141,6 +142,9 @@ def main() -> None:
     prefix, count = args.agents.split(":")
     start = int(prefix.lstrip("b"))
     ids = [f"b{i}" for i in range(start, start + int(count))]
+    # 1,250 desktops in one process: a server-sized heap, paced like the servers' (a real desktop's is small).
+    tune_for_many_connections()
+
     async def run() -> None:  # the runners need the loop, so the swarm is built inside it
         await Swarm(ids, args.urls.split(","), args.password).run(args.login_rate)
 
