@@ -2,10 +2,11 @@
 
 Prints JSON lines on stdout: ``login`` per agent at its first login; ``ready`` once every agent
 is settled: logged in with a standby, or its session ended (at ``LoginFailed``, ``failed`` says how
-many, or ``LoggedOut``); ``relogged`` per agent when its login lands elsewhere; ``error`` per ``LoginFailed`` or
-``LoggedOut``; ``summary`` on ``stop T`` from stdin (per agent: login requests sent at or after
-monotonic time ``T``, e.g. the kill of a server; how many are logged in now, and how many ended at
-``LoginFailed``, and how many times their standby was asked whether a silent primary lives).
+many, or ``LoggedOut``); ``relogged`` per agent when it logs in again (``moved``: at another site than
+before); ``error`` per ``LoginFailed`` or ``LoggedOut``; ``summary`` on ``stop T`` from stdin (per
+agent: login requests sent at or after monotonic time ``T``, e.g. the kill of a server; how many are
+logged in now, and how many ended at ``LoginFailed``, and how many times their standby was asked
+whether a silent primary lives).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class SwarmAgent:
                 self.standby = True
                 self.swarm.check_ready()
         elif isinstance(event, ev.LoggedIn):
-            first = self.endpoint is None
+            first, before = self.endpoint is None, self.endpoint
             self.endpoint = event.endpoint
             if first:
                 self.swarm.emit({"kind": "login", "agent": self.agent_id, "endpoint": event.endpoint,
@@ -75,7 +76,7 @@ class SwarmAgent:
                 self.swarm.check_ready()
             else:
                 self.swarm.emit({"kind": "relogged", "agent": self.agent_id, "endpoint": event.endpoint,
-                                 "t": time.monotonic()})
+                                 "moved": event.endpoint != before, "t": time.monotonic()})
         elif isinstance(event, (ev.LoginFailed, ev.LoggedOut)):
             self.ended, self.failed = True, isinstance(event, ev.LoginFailed)
             self.swarm.emit({"kind": "error", "agent": self.agent_id, "event": type(event).__name__,
