@@ -323,7 +323,7 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float, re
                     break
                 time.sleep(0.01)
             on_backup, stuck = relogged_on_backup(count("login", "relogged", "error"), t0)
-            early = sum(1 for r in count("relogged") if r["t"] < t0)
+            early = [r for r in count("relogged") if r["t"] < t0]
             morning = len({r["agent"] for r in count("login") if r["t"] < t0})
             # The old primary comes back: its agents register there as standbys and must not be
             # logged in there again (a supervisor watching it from its first moment would see it).
@@ -382,7 +382,10 @@ def storm(n_agents: int, procs: int, login_rate: float, restart_watch: float, re
                 ),
                 # Agents that changed server before the kill, as the swarms saw it (the streams'
                 # count is false_failovers); they are not part of the storm's relogin figures.
-                "storm_morning_moves": early,
+                "storm_morning_moves": sum(1 for r in early if r.get("moved", True)),
+                # Logins made again before the kill, at the same site or another (a link given up
+                # and the login made again where it was counts here, not in the moves).
+                "storm_morning_relogins": len(early),
                 # Agents logged in (once at least) before the kill: how far the morning got.
                 "storm_morning_logged_in": morning,
                 # Handshakes the servers refused (503) at their connection limits; all agents

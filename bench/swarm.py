@@ -2,10 +2,11 @@
 
 Prints JSON lines on stdout: ``login`` per agent at its first login; ``ready`` once every agent
 is settled: logged in with a standby, or its session ended (at ``LoginFailed``, ``failed`` says how
-many, or ``LoggedOut``); ``relogged`` per agent when its login lands elsewhere; ``error`` per ``LoginFailed`` or
-``LoggedOut``; ``summary`` on ``stop T`` from stdin (per agent: login requests sent at or after
-monotonic time ``T``, e.g. the kill of a server; how many are logged in now, and how many ended at
-``LoginFailed``, and how many times their standby was asked whether a silent primary lives).
+many, or ``LoggedOut``); ``relogged`` per agent when it logs in again (``moved``: at another site than
+before); ``error`` per ``LoginFailed`` or ``LoggedOut``; ``summary`` on ``stop T`` from stdin (per
+agent: login requests sent at or after monotonic time ``T``, e.g. the kill of a server; how many are
+logged in now, and how many ended at ``LoginFailed``, and how many times their standby was asked
+whether a silent primary lives).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from desktop.core.config import SessionConfig
 from desktop.core.session import AgentSession
 from desktop.net.runner import SessionRunner
 from server_stub import protocol as p
+from server_stub.gc_tuning import tune_for_many_connections
 from server_stub.protocol import Site
 
 
@@ -66,7 +68,7 @@ class SwarmAgent:
                 self.standby = True
                 self.swarm.check_ready()
         elif isinstance(event, ev.LoggedIn):
-            first = self.endpoint is None
+            first, before = self.endpoint is None, self.endpoint
             self.endpoint = event.endpoint
             if first:
                 self.swarm.emit({"kind": "login", "agent": self.agent_id, "endpoint": event.endpoint,
@@ -74,7 +76,7 @@ class SwarmAgent:
                 self.swarm.check_ready()
             else:
                 self.swarm.emit({"kind": "relogged", "agent": self.agent_id, "endpoint": event.endpoint,
-                                 "t": time.monotonic()})
+                                 "moved": event.endpoint != before, "t": time.monotonic()})
         elif isinstance(event, (ev.LoginFailed, ev.LoggedOut)):
             self.ended, self.failed = True, isinstance(event, ev.LoginFailed)
             self.swarm.emit({"kind": "error", "agent": self.agent_id, "event": type(event).__name__,
@@ -141,6 +143,9 @@ def main() -> None:
     prefix, count = args.agents.split(":")
     start = int(prefix.lstrip("b"))
     ids = [f"b{i}" for i in range(start, start + int(count))]
+    # 1,250 desktops in one process: a server-sized heap, paced like the servers' (a real desktop's is small).
+    tune_for_many_connections()
+
     async def run() -> None:  # the runners need the loop, so the swarm is built inside it
         await Swarm(ids, args.urls.split(","), args.password).run(args.login_rate)
 

@@ -243,8 +243,10 @@ async def _serve(config: ServerConfig, directory: Directory, directory_path: Pat
                  files: tuple[Path, Path] | None = None, shared_files: tuple[Path, Path] | None = None) -> None:
     """``files``: the (site configuration, directory) files read, watched for changes; ``shared_files``:
     where a configuration taken from another site is stored (docs/multisite.md, "One configuration")."""
+    from .gc_tuning import tune_for_many_connections
     from .server import InteractionServer
 
+    tune_for_many_connections()  # no multi-second collector pauses with thousands of sockets
     server = InteractionServer(config, directory, directory_path=directory_path, shared_files=shared_files)
     await server.start()
     stop = asyncio.Event()
