@@ -2102,9 +2102,9 @@ class ServerCore:
             if msg.accepted or sending is None or seen is None or seen.presence.epoch <= sending.epoch:
                 self.pool.unusable(agent_id)
             self.pool.release(agent_id, iid)
-        taker = self.pool.remote.get(msg.offered_to) if msg.accepted and msg.offered_to else None
-        if msg.offered_to and taker is not None and taker.site == msg.server:
-            self.pool.unusable(msg.offered_to)  # offered it in the named agent's place: busy now
+        # A stand-in that took it (``offered_to``) is not marked unusable here: its presence says it
+        # is busy, and on the mesh that comes on another socket than this answer, so a mark made now
+        # could land after a newer "available again" and hide it from this site until it changes.
         if not msg.accepted:
             log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
         self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason,

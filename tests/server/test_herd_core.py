@@ -64,10 +64,11 @@ def test_two_sites_handing_to_one_agent_at_once_give_the_second_to_its_equal_mem
     for site, iid in ((sites.a, "from-a"), (sites.c, "from-c")):
         item = site.core.engine.interactions[iid]
         assert item.status == MOVED and item.moves == 1, "handed over once, never bounced back"
-    # The one the named agent could not take says who took it, and the sender knows that agent is busy.
+    # The answer for the one the named agent could not take says who took it; its sender's report says so too.
     other = next(a for a in answers if a.offered_to == "1002")
-    sender = sites.a if other.interaction_id == "from-a" else sites.c
-    assert not sender.core.pool.remote["1002"].available
+    sender, carrier = (sites.a, carrier_a) if other.interaction_id == "from-a" else (sites.c, carrier_c)
+    [withdrawn] = sender.events(carrier, "withdrawn", other.interaction_id)
+    assert withdrawn["reason"] == "handed over to agent 1002 at site B", withdrawn
     assert {sites.b.core.engine.interactions[i].status for i in ("from-a", "from-c")} == {OFFERED}
     assert not sites.b.core.engine.refused_moves
 
