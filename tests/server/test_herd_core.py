@@ -6,9 +6,12 @@ Only when it has no such member does it refuse, as before. In-process over three
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from server_stub import protocol as p
 from server_stub.config import QueueConfig
-from server_stub.core.routing import MOVED, OFFERED
+from server_stub.core.routing import MOVED, OFFERED, Offer, RoutingEngine
 from tests.server.core_driver import WALL0, CoreDriver
 from tests.server.pair_driver import Mesh
 
@@ -112,3 +115,41 @@ def test_a_named_transfer_is_never_given_to_another_member():
                                                         here=True, penalty=0)
     assert (accepted, reason) == (False, "agent 1001 is not available")
     del epoch
+
+
+# ---------------------------------------------------------------------- the receiving engine alone
+
+
+@settings(max_examples=150, deadline=None)
+@given(agents=st.lists(st.tuples(st.integers(0, 2), st.booleans(), st.integers(0, 5_000)), min_size=1, max_size=6),
+       local_calls=st.integers(0, 3), named=st.integers(0, 5), here=st.booleans())
+def test_a_hand_over_goes_to_the_named_agent_or_the_best_member_at_no_higher_penalty_or_is_refused(
+        agents: list[tuple[int, bool, int]], local_calls: int, named: int, here: bool) -> None:
+    """Whatever the receiver's members (penalty, Ready or not, idle since), some busy with offers of
+    its own: the hand-over is offered to the named agent if it can take it, else to the best
+    available member (lowest penalty, longest idle) if its penalty is no higher than the named
+    agent's, else refused; never to an agent that holds an offer."""
+    engine = RoutingEngine([QueueConfig(name="sales")])
+    ids = [f"a{n}" for n in range(len(agents))]
+    for agent_id, (penalty, ready, idle) in zip(ids, agents, strict=True):
+        engine.login(agent_id, {"sales": penalty}, "ready" if ready else "not_ready", WALL0 + idle)
+    for n in range(local_calls):
+        engine.submit(p.Interaction(interaction_id=f"local-{n}", media="voice", queue="sales",
+                                    created_ms=WALL0), WALL0 + 6_000)
+    named_id = ids[named % len(ids)]
+    bound = engine.agents[named_id].penalties["sales"]
+    free = sorted((engine.agents[a].penalties["sales"], engine.agents[a].idle_since, a)
+                  for a in ids if engine.agents[a].available)
+    named_free = here and engine.agents[named_id].available
+    expected = named_id if named_free else free[0][2] if free and free[0][0] <= bound else None
+
+    accepted, reason, effects = engine.take_over(
+        p.Interaction(interaction_id="handed", media="voice", queue="sales", created_ms=WALL0), named_id, 1,
+        WALL0, WALL0 + 7_000, sender="A", here=here, penalty=bound)
+
+    offers = [e.agent_id for e in effects if isinstance(e, Offer)]
+    if expected is None:
+        assert not accepted and reason and not offers
+    else:
+        assert accepted and offers == [expected], (offers, expected, free)
+        assert engine.interactions["handed"].agent_id == expected
