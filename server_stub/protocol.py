@@ -993,13 +993,16 @@ class PeerHandover(Message, tag="PeerHandover"):
 
 class PeerHandoverAck(Message, tag="PeerHandoverAck"):
     """The receiver's answer to PeerHandover: ``accepted`` (it has the interaction now, or it ended
-    there: the sender drops its copy) or not (``reason``; the sender routes it again)."""
+    there: the sender drops its copy) or not (``reason``; the sender routes it again).
+    ``offered_to``: accepted, but offered to that agent of the receiver instead of the one named
+    (who could not take it; a member of the queue at a penalty no higher than the named agent's)."""
 
     server: ShortText
     interaction_id: InteractionId
     moves: Annotated[int, msgspec.Meta(ge=1)]
     accepted: bool
     reason: ShortText | None = None
+    offered_to: AgentId | None = None
 
 
 class PeerChat(Message, tag="PeerChat"):

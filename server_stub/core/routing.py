@@ -946,17 +946,20 @@ class RoutingEngine:
 
     # ------------------------------------------------------------------ hand-over between sites
 
-    def handed_over(self, iid: str, moves: int, accepted: bool, now: int, reason: str | None = None) -> list[Effect]:
+    def handed_over(self, iid: str, moves: int, accepted: bool, now: int, reason: str | None = None,
+                    offered_to: str | None = None) -> list[Effect]:
         """The answer to our ``HandOver`` of ``iid`` (attempt ``moves``). Accepted: the other site
-        has it (kept in custody until an agent there holds it); refused: back to the head of its
-        queue and routed again. An answer to an attempt that is no longer the current one is
-        ignored."""
+        has it (kept in custody until an agent there holds it); ``offered_to``: the agent there it
+        was offered to instead of the one named (a member of its queue at no higher penalty);
+        refused: back to the head of its queue and routed again. An answer to an attempt that is
+        no longer the current one is ignored."""
         item = self.interactions.get(iid)
         effects: list[Effect] = []
         if item is None or item.status != MOVING or item.moves != moves:
             return effects
         if accepted:
             item.status, item.custody = MOVED, True
+            item.agent_id = offered_to or item.agent_id
             item.token += 1
             effects.append(Report("withdrawn", item.interaction, None,
                                   reason=f"handed over to agent {item.agent_id} at site {item.moved_to}"))
@@ -966,14 +969,20 @@ class RoutingEngine:
         return effects
 
     def take_over(self, interaction: p.Interaction, agent_id: str, moves: int, arrived_ms: int,
-                  now: int, *, sender: str, here: bool = True,
-                  wins_cross: bool = False) -> tuple[bool, str | None, list[Effect]]:
+                  now: int, *, sender: str, here: bool = True, wins_cross: bool = False,
+                  penalty: int | None = None) -> tuple[bool, str | None, list[Effect]]:
         """Another site (``sender``) hands ``interaction`` over for ``agent_id`` here. Returns
         (accepted, reason, effects): taken and offered to that agent at once when it is available
-        here. A copy here already (live, or ended here) wins: accepted, the sender drops its copy.
-        A repeat of a refused attempt is refused again, so duplicates are harmless. Our copy handed
-        to ``sender`` comes back with a later attempt. Two sites handing the same id to each other
-        at once (a carrier submitted it to both): the one with ``wins_cross`` keeps it."""
+        here. When it is not (busy, offer pending, not Ready, not logged in here at that epoch),
+        the best available member of the interaction's queue here (lowest penalty, longest idle)
+        takes its place if its penalty is no higher than ``penalty`` (the named agent's penalty for
+        that queue under the rules both sites share; None: no stand-in), so the sender's penalty
+        order holds and two sites that chose one agent at once do not bounce (docs/multisite.md);
+        never for a transfer to an agent by name. A copy here already (live, or ended here) wins:
+        accepted, the sender drops its copy. A repeat of a refused attempt is refused again, so
+        duplicates are harmless. Our copy handed to ``sender`` comes back with a later attempt. Two
+        sites handing the same id to each other at once (a carrier submitted it to both): the one
+        with ``wins_cross`` keeps it."""
         iid = interaction.interaction_id
         effects: list[Effect] = []
         item = self.interactions.get(iid)
@@ -1002,6 +1011,9 @@ class RoutingEngine:
                f"agent {agent_id} is not available" if not agent.available or (
                    interaction.queue not in agent.penalties and not _transferred_to(interaction, agent_id))
                else None)
+        if why is not None and q is not None and now >= self.hold_until:
+            agent = self._stand_in(q, interaction, penalty)
+            why = why if agent is None else None
         if why is not None:
             self._refused(iid, moves)
             return False, why, effects
@@ -1016,6 +1028,14 @@ class RoutingEngine:
         effects.append(Report("queued", interaction, reason="handed over by another site"))
         self._offer(q, item, agent, now, effects)
         return True, None, effects
+
+    def _stand_in(self, q: QueueState, interaction: p.Interaction, penalty: int | None) -> RoutedAgent | None:
+        """The member here that takes a hand-over its named agent cannot: the best available member
+        of ``q`` (lowest penalty, longest idle), if its penalty is no higher than ``penalty``."""
+        if penalty is None or (interaction.transfers and interaction.transfers[-1].to_agent is not None):
+            return None  # no bound known, or a transfer to that agent by name
+        best = self._best_agent(q)
+        return best[1] if best is not None and best[0] <= penalty else None
 
     def _refused(self, iid: str, moves: int) -> None:
         self.refused_moves[iid] = max(moves, self.refused_moves.get(iid, 0))

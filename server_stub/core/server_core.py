@@ -2062,13 +2062,31 @@ class ServerCore:
         here = session is not None and session.epoch == msg.epoch
         accepted, reason, effects = self.engine.take_over(msg.interaction, msg.agent_id, msg.moves, msg.arrived_ms,
                                                           self.wall_ms, sender=msg.server, here=here,
-                                                          wins_cross=self.name > msg.server)
+                                                          wins_cross=self.name > msg.server,
+                                                          penalty=self._named_penalty(msg.agent_id,
+                                                                                      msg.interaction.queue))
         self._apply(effects)
         iid = msg.interaction.interaction_id
+        item = self.engine.interactions.get(iid)
+        # Offered to another member (the named agent could not take it): say who, so the sender
+        # knows that agent is busy too before its presence says so.
+        offered_to = (item.agent_id if accepted and item is not None and item.status == OFFERED
+                      and item.agent_id != msg.agent_id else None)
         log.info("peer %s handed %s over for agent %s: %s", msg.server, iid, msg.agent_id,
+                 f"taken, offered to agent {offered_to}" if offered_to else
                  "taken" if accepted else f"refused ({reason})")
         return p.PeerHandoverAck(server=self.name, interaction_id=iid, moves=msg.moves, accepted=accepted,
-                                 reason=reason[:256] if reason else None)
+                                 reason=reason[:256] if reason else None, offered_to=offered_to)
+
+    def _named_penalty(self, agent_id: str, queue: str) -> int | None:
+        """The penalty of ``agent_id`` for ``queue`` under this site's rules (which a hand-over's
+        sender shares: rules that differ are refused before), None if it is no member: the most a
+        member here may have to take a hand-over in its place."""
+        routed = self.engine.agents.get(agent_id)
+        if routed is not None:
+            return routed.penalties.get(queue)
+        record = self.directory.get(agent_id)
+        return None if record is None else self._penalties(record).get(queue)
 
     def _handed_over(self, msg: p.PeerHandoverAck) -> None:
         iid = msg.interaction_id
@@ -2084,9 +2102,13 @@ class ServerCore:
             if msg.accepted or sending is None or seen is None or seen.presence.epoch <= sending.epoch:
                 self.pool.unusable(agent_id)
             self.pool.release(agent_id, iid)
+        # A stand-in that took it (``offered_to``) is not marked unusable here: its presence says it
+        # is busy, and on the mesh that comes on another socket than this answer, so a mark made now
+        # could land after a newer "available again" and hide it from this site until it changes.
         if not msg.accepted:
             log.info("peer %s refused %s (%s); routing it again", msg.server, iid, msg.reason)
-        self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason))
+        self._apply(self.engine.handed_over(iid, msg.moves, msg.accepted, self.wall_ms, msg.reason,
+                                            msg.offered_to if msg.accepted else None))
 
     # ------------------------------------------------------------------ one configuration (shared_config.py)
 
