@@ -44,6 +44,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 _MESSAGE_MAX = 1 << 20  # one request: argv and the whole environment
+# Subreaper is one flag of the whole process: the zygotes of all programs ask one at a time, so none
+# clears it while another's middle fork is exiting.
+_adopting = threading.Lock()
 
 _CODE = """
 import sys
@@ -119,7 +122,6 @@ class Zygote:
     def __init__(self, imports: str, program: str, stderr: int, env: dict[str, str] | None = None):
         self.code = _CODE.format(imports=imports)
         self.program, self.stderr, self.env = program, stderr, env or {}
-        self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self._libc = ctypes.CDLL(None, use_errno=True)
@@ -135,7 +137,7 @@ class Zygote:
         """The pid of the program's process, forked with ``ends`` (fd 0/1/2, this process's fd) as
         its stdio; a child of this process."""
         message = json.dumps({"argv": argv, "env": env, "targets": [t for t, _ in ends]}).encode()
-        with self.lock:
+        with _adopting:
             sock = self._started()
             self._subreaper(True)  # the middle fork exits while it is set: its orphan comes here
             try:
