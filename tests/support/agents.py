@@ -9,11 +9,10 @@ import threading
 from typing import IO
 
 from tests.support.servers import wait_until
-from tests.support.spares import Spares
+from tests.support.zygote import Zygote
 
-# `python -m desktop.agent_cli ARGS`, in an interpreter that is up (and has imported it) already.
-# One ready, as for servers (tests/support/servers.py): each spare left unused costs ~0.2 s of CPU.
-_agent_spares = Spares("from desktop.agent_cli import main", count=1, stderr=subprocess.PIPE)
+# `python -m desktop.agent_cli ARGS`, forked from a zygote that has imported it (tests/support/zygote.py).
+_agent_zygote = Zygote("from desktop.agent_cli import main", "desktop.agent_cli", stderr=subprocess.PIPE)
 
 
 class AgentProcess:
@@ -21,7 +20,7 @@ class AgentProcess:
         argv = ["--agent", agent_id, "--servers", ",".join(urls), "--password-source", "env", *extra]
         self.events: list[dict] = []
         self.stderr: list[str] = []
-        self.proc = _agent_spares.take(argv, {"AGENT_PASSWORD": password})
+        self.proc = _agent_zygote.take(argv, {"AGENT_PASSWORD": password})
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr  # all three are pipes
         self.stdin, stdout, stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
         threading.Thread(target=self._pump, args=(stdout,), daemon=True).start()

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from tests.support.spares import REPO as REPO
-from tests.support.spares import Spares
+from tests.support.zygote import REPO as REPO
+from tests.support.zygote import Zygote
 
 SECRET = "test-pair-secret-0123456789abcdef"
 
@@ -113,10 +113,9 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01, message:
         time.sleep(interval)
 
 
-# `python -m server_stub ARGS`, in an interpreter that is up (and has imported the server) already.
-# One ready: a pair's second server gets the spare started with its first, and a restart the one started
-# with that. Each spare left unused when the process exits has cost its imports (~0.2 s of CPU).
-_server_spares = Spares("from server_stub.cli import main\nimport server_stub.server", count=1,
+# `python -m server_stub ARGS`, forked from a zygote that has imported the server (tests/support/zygote.py):
+# a genuine Popen of a child process, without the ~0.2 s of CPU of Python's start-up and the imports.
+_server_zygote = Zygote("from server_stub.cli import main\nimport server_stub.server", "server_stub",
                         stderr=subprocess.STDOUT, env={"INTERACTION_SERVER_SECRET": SECRET})
 
 
@@ -148,7 +147,7 @@ class ServerProcess:
         watch(self)
         ready = threading.Event()  # listening, or the output ended without it
         bound: list[int] = []
-        self.proc = _server_spares.take(argv)
+        self.proc = _server_zygote.take(argv)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
 
