@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.support.spares import REPO
+from tests.support.zygote import REPO
 
 PROGRAM = """
 import gc, weakref
