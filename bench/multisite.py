@@ -56,6 +56,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -583,6 +584,15 @@ async def views_agree(urls: list[str], agents: list[str], deadline_s: float, why
             polls.append(n)
 
 
+async def until_terminated(coro):
+    """SIGTERM (``timeout``, a CI job cancelled) cancels the run, so its ``finally`` blocks stop the
+    servers and the broker: terminated outright, the bench left its RabbitMQ node running."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await coro
+
+
 async def run_mode(mode: str, args, tmp: Path) -> dict:
     sites = site_names(args.sites)
     agents = layout(args.agents, sites, args.queues)
@@ -809,7 +819,11 @@ def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
-            r = asyncio.run(run_mode(mode, args, Path(tmp)))
+            try:
+                r = asyncio.run(until_terminated(run_mode(mode, args, Path(tmp))))
+            except asyncio.CancelledError:
+                print(f"[{mode}] terminated: servers and broker stopped", file=sys.stderr, flush=True)
+                return 128 + signal.SIGTERM
             r.update(ratios(r))
             results[mode] = r
             print(f"[{mode}] propagation p50/p99 {r['propagation_p50_ms']}/{r['propagation_p99_ms']} ms (upper bound; "
