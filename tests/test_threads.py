@@ -36,13 +36,18 @@ def test_calls_run_on_the_loop_thread_in_order_and_coroutines_answer_across(net)
 def test_stop_closes_then_lets_pending_tasks_finish_and_joins(net):
     closed: list[str] = []
     finished = threading.Event()
+    answered = asyncio.Event()  # the peer's answer to the close; used on the loop thread only
 
     async def closing_handshake() -> None:
-        await asyncio.sleep(0.05)  # a close handshake in flight when the application quits
+        await answered.wait()  # a close handshake in flight when the application quits
         finished.set()
 
+    def close() -> None:
+        closed.append(threading.current_thread().name)
+        answered.set()  # the peer answers only once the close is sent: the task is still pending here
+
     net.call(lambda: asyncio.get_running_loop().create_task(closing_handshake()))
-    net.stop(before=lambda: closed.append(threading.current_thread().name))
+    net.stop(before=close)
     assert closed == ["test-network"]
     assert finished.is_set()
     assert not net.running
