@@ -89,22 +89,27 @@ def test_bus_survives_a_broker_kill_and_restart_and_the_broker_leaves_nothing_be
 
 def test_a_port_taken_between_the_pick_and_the_start_makes_the_broker_start_again_elsewhere(monkeypatch):
     """The ports are picked free, then bound by the broker seconds later: something can take one
-    in between. Here something holds the first AMQP port picked; the broker exits on it and the
-    start is tried again on new ports, and the broker works."""
+    in between. Here something holds the first Erlang distribution port picked, then the second
+    AMQP port (the node binds the distribution port first, so each fails its own way); each time the
+    node exits, the start is tried again on new ports, and the broker works."""
     import server_stub.bus.broker as broker_module
 
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        taken = holder.getsockname()[1]
-        picks = iter([taken])
+    with socket.socket() as dist_holder, socket.socket() as amqp_holder:
+        for holder in (dist_holder, amqp_holder):
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+        taken_dist, taken_amqp = dist_holder.getsockname()[1], amqp_holder.getsockname()[1]
         real_pick = broker_module._free_port
+        # picks come in threes per attempt: AMQP, distribution, epmd
+        picks = iter([real_pick(), taken_dist, real_pick(), taken_amqp])
         monkeypatch.setattr(broker_module, "_free_port", lambda: next(picks, None) or real_pick())
         broker = start_broker("ports")
         try:
-            assert broker.amqp_port != taken
+            assert taken_dist != broker.dist_port and taken_amqp != broker.amqp_port
             assert amqp_greets(broker.amqp_port)
-            assert "eaddrinuse" in broker.output(400).lower(), "the first start failed on the taken port"
+            output = broker.output(1000).lower()
+            assert "dist_port_already_used" in output, "the first start failed on the taken distribution port"
+            assert "eaddrinuse" in output, "the second start failed on the taken AMQP port"
         finally:
             broker.stop()
     assert broker.pids() == []
