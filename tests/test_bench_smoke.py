@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.hogs import cpu_hogs
+from tests.chaos.harness import VIOLATIONS
 from tests.support.servers import REPO, wait_until
 
 # bench/chaos.py's kill mode: tests/chaos/test_chaos.py runs it (at its CI size) and checks its JSON line.
@@ -89,8 +90,7 @@ def test_benchmark_runs_and_ends_with_its_json_line(name):
     result = json.loads(last)
     assert keys <= result.keys(), f"missing keys: {sorted(keys - result.keys())}"
     if script == "chaos":
-        violations = {k: result[k] for k in ("lost", "completed_twice", "double_offers", "carrier_disagreements",
-                                             "queue_stats_mismatches") if result[k]}
+        violations = {k: result[k] for k in VIOLATIONS if result[k]}
         assert (proc.returncode == 1) == bool(violations), report
         # The freeze mode's small run is judged: statistics count an offer when it is published, and
         # a freeze is recorded from inside the time the server was stopped (tests/chaos/harness.py).

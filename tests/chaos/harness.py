@@ -75,6 +75,15 @@ class ChaosOptions:
     freeze_max: float = 20.0
     freeze_gap: tuple[float, float] = (0.5, 3.0)  # seconds of steady traffic before each freeze, drawn
     transfer_share: float = 0.0  # calls each agent transfers (blind or consulting their queue): agent-cli
+    # Where to leave the servers' logs and the carriers' output when the run ends (None: nowhere):
+    # a violation seen once under load is diagnosed from them.
+    log_dir: Path | None = None
+
+
+# The ledger's figures that are violations of the product's promises (bench/chaos.py exits 1 when
+# any is not zero).
+VIOLATIONS = ("lost", "completed_twice", "double_offers", "carrier_disagreements", "queue_stats_mismatches",
+              "chat_lines_lost", "chat_lines_duplicated", "chat_lines_out_of_order")
 
 
 def wall_ms() -> int:
@@ -582,6 +591,19 @@ def _freeze(server: ServerProcess, span: float, freezes: list[tuple[str, int, in
     freezes.append((server.name, started, thawed))
 
 
+def _leave_logs(directory: Path, servers: list[ServerProcess], agents: dict[str, AgentProcess],
+                taps: list[SupervisorTap]) -> None:
+    """Each server's log, each agent's events and each supervisor stream, one file apiece."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for server in servers:
+        (directory / f"server-{server.name}.log").write_text("\n".join(server.lines) + "\n")
+    for agent_id, agent in agents.items():
+        (directory / f"agent-{agent_id}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in agent.events))
+        (directory / f"agent-{agent_id}.stderr").write_text("".join(agent.stderr))
+    for i, tap in enumerate(taps):
+        (directory / f"stream-{'AB'[i]}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in tap.events))
+
+
 def run_chaos(options: ChaosOptions) -> Ledger:
     agent_ids = [f"{2001 + i}" for i in range(options.agents)]
     schedule = freeze_schedule(options)
@@ -721,3 +743,5 @@ def run_chaos(options: ChaosOptions) -> Ledger:
                 tap.close()
             for server in (a, b):
                 server.stop()
+            if options.log_dir is not None:
+                _leave_logs(options.log_dir, [a, b], dict(zip(agent_ids, agents, strict=False)), taps)
