@@ -75,3 +75,31 @@ def test_a_stopped_server_does_not_go_ahead_on_the_peer_state_it_had_on_its_sock
     world.run_for(5.0)
     assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
     world.settle()
+
+
+def test_a_call_its_agent_took_along_and_transferred_is_not_dropped_for_the_copy_the_stopped_site_still_holds():
+    """Seen in the chaos run's freeze mode: B stops with the call in the agent's hands; the desktop
+    moves to A with it, and the agent transfers it to a queue there. B thaws and tells A it holds the
+    call for that agent (its login from before the stall): A must not give its live copy up for
+    that one, which nobody holds any more."""
+    world, desk, iid = holding_a_call_at_b()
+    world.run_for(3.0)  # A linked to B again
+    b = world.sites["B"]
+    world.freeze(b)
+    world.partition()  # A's adoption does not reach B
+    world.run_for(4.0)  # the desktop logs in at A, which adopts the call
+    snap = desk.session.snapshot()
+    assert (snap.primary, [h.interaction.interaction_id for h in snap.held]) == ("A", [iid]), snap
+    desk.act(desk.session.transfer, iid, "blind", to_queue="q")
+    world.run_for(0.1)
+    a = world.sites["A"].core
+    assert a is not None and a.engine.interactions[iid].status != "held"
+    world.thaw(b)  # B still holds the call for the agent (its login there timed out since)
+    world.run_for(15.0)
+    world.end_partition()  # B's sync says so
+    world.run_for(3.0)
+    a = world.sites["A"].core
+    assert a is not None and a.engine.interactions[iid].status not in ("withdrawn", "ended"), \
+        world.reports.history[iid]
+    world.settle()
+    assert [c.site for c in world.reports.completions[iid]] == ["A"], world.reports.history[iid]
