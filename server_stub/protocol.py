@@ -838,6 +838,10 @@ class PeerInteractionRecord(_Struct):
     # status "queued" (claim "transfer"): a transferred interaction waiting at the sender, whole, so
     # that the receiver can route it if the sender is lost before an agent takes it.
     interaction: Interaction | None = None
+    # status "held": the epoch of the holder's login at the sender (None: not logged in there, a copy
+    # left waiting for its agent). A receiver where that agent is logged in at a newer epoch knows
+    # the claim is older than the agent's move.
+    epoch: Epoch | None = None
 
 
 class PeerInteractions(Message, tag="PeerInteractions"):

@@ -1470,7 +1470,20 @@ class ServerCore:
     def _peer_row(self, item: Any, status: p.PeerRecordStatus, claim: p.PeerClaim) -> p.PeerInteractionRecord:
         i = item.interaction
         return p.PeerInteractionRecord(interaction_id=i.interaction_id, status=status, queue=i.queue,
-                                       media=i.media, agent_id=item.agent_id, claim=claim)
+                                       media=i.media, agent_id=item.agent_id, claim=claim,
+                                       epoch=self._holder_epoch(status, item.agent_id))
+
+    def _holder_epoch(self, status: p.PeerRecordStatus, agent_id: str | None) -> int | None:
+        """For a "held" record: the epoch of its holder's login here (None: not logged in here)."""
+        session = self.sessions.get(agent_id) if status == "held" and agent_id is not None else None
+        return session.epoch if session is not None else None
+
+    def _stale_holder(self, row: p.PeerInteractionRecord) -> bool:
+        """A peer's "held" record naming an agent logged in here at a newer epoch than the record's
+        (or whose login there has ended): the agent moved here since and brought what it held in its
+        login; what it did with the interaction here since (a transfer, a completion) stands."""
+        session = self.sessions.get(row.agent_id) if row.status == "held" and row.agent_id is not None else None
+        return session is not None and (row.epoch is None or row.epoch < session.epoch)
 
     def _peer_row_for(self, iid: str, effects: list[object], claim: p.PeerClaim) -> p.PeerInteractionRecord:
         report = next(e for e in effects if isinstance(e, Report))
@@ -1911,7 +1924,7 @@ class ServerCore:
     def peer_interaction_sync(self) -> list[p.PeerInteractions]:
         """Every interaction held or completed here, in frames small enough for the peer's limit."""
         rows = [p.PeerInteractionRecord(interaction_id=iid, status=status, queue=queue, media=media,
-                                        agent_id=agent, claim=claim)
+                                        agent_id=agent, claim=claim, epoch=self._holder_epoch(status, agent))
                 for iid, status, agent, queue, media, claim in self.engine.peer_records()]
         rows += self.transfers.waiting_rows()
         return [p.PeerInteractions(server=self.name, records=rows[i:i + 100]) for i in range(0, len(rows), 100)]
@@ -1922,6 +1935,11 @@ class ServerCore:
         for row in msg.records:
             if row.status == "queued":
                 self.transfers.peer_queued(row, msg.server)
+                continue
+            if self._stale_holder(row):
+                refused.append(row.interaction_id)
+                log.info("peer %s: refused %s claim on %s (agent %s is logged in here at a newer epoch)", msg.server,
+                         row.claim, row.interaction_id, row.agent_id)
                 continue
             agreed, effects = self.engine.peer_record(row.interaction_id, row.status, row.agent_id, row.queue,
                                                       row.media, row.claim, now, peer_wins_ties=msg.server < self.name,
