@@ -602,6 +602,7 @@ def _leave_logs(directory: Path, servers: list[ServerProcess], agents: dict[str,
         (directory / f"agent-{agent_id}.stderr").write_text("".join(agent.stderr))
     for i, tap in enumerate(taps):
         (directory / f"stream-{'AB'[i]}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in tap.events))
+        (directory / f"statistics-{'AB'[i]}.jsonl").write_text("".join(json.dumps(f) + "\n" for f in tap.queue_stats))
 
 
 def run_chaos(options: ChaosOptions) -> Ledger:
