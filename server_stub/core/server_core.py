@@ -1745,6 +1745,7 @@ class ServerCore:
             return ack, (self._status(session),)
 
         def finish(refused: Refused) -> Answer:  # the peer knows who holds it now: then both agents
+            self.engine.confirm(iid)  # answered, in step with the "accepted" event published now
             self._apply(effects, quiet=agent_id)
             return ack, (self._status(session),)
 

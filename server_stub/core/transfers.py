@@ -388,7 +388,9 @@ class Transfers:
         target.held[iid] = None
         target.version += 1
         item.agent_id, item.accepted_ms, item.status = target.agent_id, now, HELD
-        engine.confirm(iid)  # reported "accepted": counted answered, like every accept
+        # Counted answered (engine.confirm) by the caller when it publishes the "accepted" below: it
+        # waits for the peers to know the new holder, and statistics published meanwhile must not
+        # count it yet.
         effects.append(Report("accepted", item.interaction, target.agent_id, reason=f"transferred by agent {agent_id}"))
         effects.append(HeldChanged(target.agent_id))
         effects.append(self._note(consult, agent_id, "completed", now))
