@@ -23,7 +23,7 @@ os.environ.setdefault("AGENT_DESKTOP_SETTINGS", _NO_MACHINE_SETTINGS.name)
 
 SHOWN_LINES = 60  # of each server's output, when a test fails
 
-# Under pytest-xdist (.ci/test runs ``-n 3``) tests go to whichever worker is free, one at a time,
+# Under pytest-xdist (.ci/test runs ``-n 5``) tests go to whichever worker is free, one at a time,
 # except groups that share an expensive fixture, which one worker runs so it is built once: the
 # packaged application (tests/test_installer.py builds it once for the module) and the session's
 # RabbitMQ broker (tests/bus/, tests/support/rabbitmq.py). By path, because the scheduler only sees
