@@ -58,3 +58,19 @@ def holding_a_call_at_b() -> tuple[World, Desk, str]:
     iid = in_hand(world, desk)
     world.restart("A")
     return world, desk, iid
+
+
+def consultation_accepted(seed: int) -> tuple[World, Desk, Desk, str]:
+    """Two agents at A: the first holds a call and consults the second, who has accepted; the
+    first has not completed the transfer yet. Returns (world, first, second, call)."""
+    world = two_sites(agents=2, seed=seed)
+    first, second = world.desks
+    second.intent("not_ready")
+    iid = in_hand(world, first)
+    second.ready()
+    world.run_for(0.2)
+    first.act(first.session.transfer, iid, "consult", to_agent=second.agent_id)
+    world.run_for(0.2)
+    second.answer(0, take=True)
+    world.run_for(0.2)
+    return world, first, second, iid

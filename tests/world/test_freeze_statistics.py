@@ -15,7 +15,7 @@ from server_stub import protocol as p
 from server_stub.core.routing import OFFERED
 from tests.world.machine import WorldMachine, world_settings
 from tests.world.site import Site
-from tests.world.steps import holding_a_call, in_hand, two_sites
+from tests.world.steps import consultation_accepted, holding_a_call
 from tests.world.world import World
 
 
@@ -109,16 +109,7 @@ def test_the_answer_of_a_consultation_completed_while_the_peer_is_stopped_is_cou
     agent takes the call: an answer in the queue's figures) while the peer is stopped, so the
     completion waits for the peer's answer before its ``accepted`` event is published. Statistics
     published meanwhile must not count that answer yet."""
-    world = two_sites(agents=2, seed=21)
-    first, second = world.desks
-    second.intent("not_ready")
-    iid = in_hand(world, first)
-    second.ready()
-    world.run_for(0.2)
-    first.act(first.session.transfer, iid, "consult", to_agent=second.agent_id)
-    world.run_for(0.2)
-    second.answer(0, take=True)
-    world.run_for(0.2)
+    world, first, second, iid = consultation_accepted(seed=21)
     world.freeze(world.sites["B"])
     first.act(first.session.end_transfer, iid, True)
     world.run_for(6.0)

@@ -11,7 +11,7 @@ from hypothesis.stateful import rule
 
 from .desk import Desk
 from .machine import WHO, WorldMachine, world_settings
-from .steps import in_hand, two_sites
+from .steps import consultation_accepted, in_hand, two_sites
 from .world import World
 
 
@@ -75,16 +75,7 @@ def test_a_consultation_lost_with_its_site_leaves_the_call_with_the_first_agent(
 
 def test_a_site_killed_right_after_a_consultation_was_completed_leaves_the_call_in_one_pair_of_hands():
     for seed, delay in ((13, 0.0), (14, 0.004), (15, 0.05)):
-        world = two_sites(agents=2, seed=seed)
-        first, second = world.desks
-        second.intent("not_ready")
-        iid = in_hand(world, first)
-        second.ready()
-        world.run_for(0.2)
-        first.act(first.session.transfer, iid, "consult", to_agent=second.agent_id)
-        world.run_for(0.2)
-        second.answer(0, take=True)
-        world.run_for(0.2)
+        world, first, _, iid = consultation_accepted(seed)
         first.act(first.session.end_transfer, iid, True)
         world.run_for(delay)
         world.kill("A")
