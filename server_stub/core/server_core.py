@@ -1475,15 +1475,14 @@ class ServerCore:
 
     def _holder_epoch(self, status: p.PeerRecordStatus, agent_id: str | None) -> int | None:
         """For a "held" record: the epoch of its holder's login here (None: not logged in here)."""
-        session = self.sessions.get(agent_id) if status == "held" and agent_id is not None else None
-        return session.epoch if session is not None else None
+        return self._local_epoch(agent_id) if status == "held" and agent_id is not None else None
 
     def _stale_holder(self, row: p.PeerInteractionRecord) -> bool:
         """A peer's "held" record naming an agent logged in here at a newer epoch than the record's
         (or whose login there has ended): the agent moved here since and brought what it held in its
         login; what it did with the interaction here since (a transfer, a completion) stands."""
-        session = self.sessions.get(row.agent_id) if row.status == "held" and row.agent_id is not None else None
-        return session is not None and (row.epoch is None or row.epoch < session.epoch)
+        here = self._holder_epoch(row.status, row.agent_id)
+        return here is not None and (row.epoch is None or row.epoch < here)
 
     def _peer_row_for(self, iid: str, effects: list[object], claim: p.PeerClaim) -> p.PeerInteractionRecord:
         report = next(e for e in effects if isinstance(e, Report))
